@@ -1,0 +1,13 @@
+export * from "./gen/ros_rollback/v1/agent.js";
+
+import { fileURLToPath } from "node:url";
+
+/** Absolute path of the .proto file, for reflection and for grpcurl users. */
+export function agentProtoPath(): string {
+  return fileURLToPath(new URL("../ros_rollback/v1/agent.proto", import.meta.url));
+}
+
+/** Directory to pass as an include path when loading agent.proto. */
+export function protoIncludeDir(): string {
+  return fileURLToPath(new URL("..", import.meta.url));
+}
