@@ -170,7 +170,7 @@ export enum DeploymentState {
   DEPLOYMENT_STATE_UNITS_FAILED = 5,
   /** DEPLOYMENT_STATE_REBOOT_REQUIRED - Activation exited 100: the change takes effect after a reboot. */
   DEPLOYMENT_STATE_REBOOT_REQUIRED = 6,
-  /** DEPLOYMENT_STATE_FAILED - Activation failed otherwise; the robot may be half-switched. */
+  /** DEPLOYMENT_STATE_FAILED - Failed and left as it is (no rollback possible or wanted): a human must look. */
   DEPLOYMENT_STATE_FAILED = 7,
   /** DEPLOYMENT_STATE_ROLLING_BACK - Going back to the previous generation. */
   DEPLOYMENT_STATE_ROLLING_BACK = 8,
@@ -182,6 +182,8 @@ export enum DeploymentState {
   DEPLOYMENT_STATE_SUCCEEDED = 11,
   /** DEPLOYMENT_STATE_DRY_RUN_DONE - DRY_ACTIVATE finished; nothing changed. */
   DEPLOYMENT_STATE_DRY_RUN_DONE = 12,
+  /** DEPLOYMENT_STATE_ACTIVATION_FAILED - Activation failed (exit other than 0, 4, 100, or the agent could not run it). */
+  DEPLOYMENT_STATE_ACTIVATION_FAILED = 13,
   UNRECOGNIZED = -1,
 }
 
@@ -226,6 +228,9 @@ export function deploymentStateFromJSON(object: any): DeploymentState {
     case 12:
     case "DEPLOYMENT_STATE_DRY_RUN_DONE":
       return DeploymentState.DEPLOYMENT_STATE_DRY_RUN_DONE;
+    case 13:
+    case "DEPLOYMENT_STATE_ACTIVATION_FAILED":
+      return DeploymentState.DEPLOYMENT_STATE_ACTIVATION_FAILED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -261,6 +266,8 @@ export function deploymentStateToJSON(object: DeploymentState): string {
       return "DEPLOYMENT_STATE_SUCCEEDED";
     case DeploymentState.DEPLOYMENT_STATE_DRY_RUN_DONE:
       return "DEPLOYMENT_STATE_DRY_RUN_DONE";
+    case DeploymentState.DEPLOYMENT_STATE_ACTIVATION_FAILED:
+      return "DEPLOYMENT_STATE_ACTIVATION_FAILED";
     case DeploymentState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { compileConfig, isLoopbackListen } from "./load.js";
+
+const key = "lab-1:aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd28=";
+const tls = { caFile: "/etc/rr/ca.pem", certFile: "/etc/rr/agent.pem", keyFile: "/etc/rr/agent.key" };
+
+describe("compileConfig", () => {
+  it("fills in every default", () => {
+    const c = compileConfig({ listen: "0.0.0.0:50051", tls, trustedPublicKeys: [key] });
+    expect(c).toMatchObject({
+      profile: "/nix/var/nix/profiles/system",
+      stateDir: "/var/lib/ros-rollback",
+      insecure: false,
+      autoRollback: true,
+      deleteFailedGenerations: true,
+      activationTimeoutSeconds: 600,
+      switchLockFile: "/run/nixos/switch-to-configuration.lock",
+    });
+  });
+
+  it("refuses unknown keys, naming them", () => {
+    expect(() => compileConfig({ listen: "0.0.0.0:1", tls, trustedPublicKeys: [key], profil: "/x" })).toThrow(
+      /unknown key "profil"/,
+    );
+    expect(() =>
+      compileConfig({ listen: "0.0.0.0:1", tls: { ...tls, ca: "/x" }, trustedPublicKeys: [key] }),
+    ).toThrow(/unknown key "tls.ca"/);
+  });
+
+  it("names the key of a bad value", () => {
+    expect(() => compileConfig({ listen: "nope", tls, trustedPublicKeys: [key] })).toThrow(
+      /listen: expected host:port/,
+    );
+    expect(() => compileConfig({ listen: "0.0.0.0:1", tls, trustedPublicKeys: ["x"] })).toThrow(
+      /trustedPublicKeys.0: expected name:base64/,
+    );
+    expect(() =>
+      compileConfig({ listen: "0.0.0.0:1", tls, trustedPublicKeys: [key], profile: "rel" }),
+    ).toThrow(/profile:/);
+  });
+
+  it("requires TLS unless insecure on loopback", () => {
+    expect(() => compileConfig({ listen: "0.0.0.0:1", trustedPublicKeys: [key] })).toThrow(/tls: required/);
+    expect(() => compileConfig({ listen: "0.0.0.0:1", insecure: true, trustedPublicKeys: [key] })).toThrow(
+      /only on a loopback address/,
+    );
+    expect(compileConfig({ listen: "127.0.0.1:1", insecure: true, trustedPublicKeys: [key] }).insecure).toBe(
+      true,
+    );
+  });
+});
+
+describe("isLoopbackListen", () => {
+  it.each([
+    ["127.0.0.1:50051", true],
+    ["127.9.9.9:1", true],
+    ["localhost:1", true],
+    ["[::1]:1", true],
+    ["0.0.0.0:1", false],
+    ["[::]:1", false],
+    ["10.0.0.2:1", false],
+    ["robot.example:1", false],
+  ])("%s → %s", (listen, want) => {
+    expect(isLoopbackListen(listen)).toBe(want);
+  });
+});

@@ -1,0 +1,79 @@
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { AgentError } from "../errors.js";
+import { type Config, DEFAULTS, rawConfigSchema } from "./schema.js";
+
+/** Validates raw JSON and fills in defaults. Errors name the offending key. */
+export function compileConfig(raw: unknown): Config {
+  const parsed = rawConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+      if (issue.code === "unrecognized_keys") {
+        const prefix = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
+        return `unknown key ${issue.keys.map((k) => `"${prefix}${k}"`).join(", ")}`;
+      }
+      return `${key}: ${issue.message}`;
+    });
+    throw new AgentError("INVALID_ARGUMENT", `invalid config: ${lines.join("; ")}`);
+  }
+  const c = parsed.data;
+  const insecure = c.insecure ?? false;
+  if (insecure) {
+    if (!isLoopbackListen(c.listen)) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        `invalid config: insecure: plaintext gRPC is allowed only on a loopback address, not "${c.listen}"`,
+      );
+    }
+  } else if (c.tls === undefined) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      "invalid config: tls: required unless insecure is true (loopback only)",
+    );
+  }
+  return {
+    listen: c.listen,
+    tls: c.tls,
+    insecure,
+    trustedPublicKeys: c.trustedPublicKeys,
+    profile: c.profile ?? DEFAULTS.profile,
+    stateDir: c.stateDir ?? DEFAULTS.stateDir,
+    storeDir: c.storeDir ?? DEFAULTS.storeDir,
+    nixBinDir: c.nixBinDir,
+    currentSystemLink: c.currentSystemLink ?? DEFAULTS.currentSystemLink,
+    switchLockFile: c.switchLockFile ?? DEFAULTS.switchLockFile,
+    activationTimeoutSeconds: c.activationTimeoutSeconds ?? DEFAULTS.activationTimeoutSeconds,
+    autoRollback: c.autoRollback ?? DEFAULTS.autoRollback,
+    deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,
+    logLevel: c.logLevel ?? DEFAULTS.logLevel,
+  };
+}
+
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (cause) {
+    throw new AgentError("INVALID_ARGUMENT", `cannot read config ${file}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new AgentError("INVALID_ARGUMENT", `config ${file} is not JSON: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  return compileConfig(json);
+}
+
+export function isLoopbackListen(listen: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  if (isIP(host) === 6) return host === "::1";
+  return false;
+}

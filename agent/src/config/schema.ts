@@ -1,0 +1,78 @@
+import { z } from "zod";
+
+/**
+ * The agent's JSON config. The NixOS module writes it from its RFC 42
+ * `settings` option, so every key here is a documented, typed option there.
+ * Unknown keys are refused: a typo must not silently fall back to a default.
+ */
+export const rawConfigSchema = z
+  .object({
+    /** host:port to serve gRPC on. */
+    listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port"),
+    /** Mutual TLS material (paths; never copied into the Nix store). */
+    tls: z
+      .object({
+        caFile: z.string().min(1),
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+      })
+      .strict()
+      .optional(),
+    /** Plaintext gRPC, only for development on loopback. */
+    insecure: z.boolean().optional(),
+    /** Nix public keys (`name:base64`) whose signatures make a pushed path acceptable. */
+    trustedPublicKeys: z
+      .array(z.string().regex(/^[^:\s]+:[A-Za-z0-9+/]{43}=$/, "expected name:base64"))
+      .min(1),
+    /** The system profile whose generations the agent manages. */
+    profile: z.string().startsWith("/").optional(),
+    /** Where the deployment record lives (persisted before every side effect). */
+    stateDir: z.string().startsWith("/").optional(),
+    storeDir: z.string().startsWith("/").optional(),
+    /** Directory holding nix-env, nix-store (default: from PATH). */
+    nixBinDir: z.string().startsWith("/").optional(),
+    /** Symlink to the running system. */
+    currentSystemLink: z.string().startsWith("/").optional(),
+    /** NixOS's switch lock; the agent refuses to start a switch while it is held. */
+    switchLockFile: z.string().startsWith("/").optional(),
+    /** Upper bound for one switch-to-configuration run. */
+    activationTimeoutSeconds: z.number().int().positive().optional(),
+    /** Roll back to the recorded previous generation when activation fails. */
+    autoRollback: z.boolean().optional(),
+    /** Remove a generation that was rolled back from the profile, so it is not the boot default. */
+    deleteFailedGenerations: z.boolean().optional(),
+    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
+  })
+  .strict();
+
+export type RawConfig = z.input<typeof rawConfigSchema>;
+
+/** The config with every default filled in; what the rest of the agent sees. */
+export interface Config {
+  readonly listen: string;
+  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly insecure: boolean;
+  readonly trustedPublicKeys: readonly string[];
+  readonly profile: string;
+  readonly stateDir: string;
+  readonly storeDir: string;
+  readonly nixBinDir: string | undefined;
+  readonly currentSystemLink: string;
+  readonly switchLockFile: string;
+  readonly activationTimeoutSeconds: number;
+  readonly autoRollback: boolean;
+  readonly deleteFailedGenerations: boolean;
+  readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+}
+
+export const DEFAULTS = {
+  profile: "/nix/var/nix/profiles/system",
+  stateDir: "/var/lib/ros-rollback",
+  storeDir: "/nix/store",
+  currentSystemLink: "/run/current-system",
+  switchLockFile: "/run/nixos/switch-to-configuration.lock",
+  activationTimeoutSeconds: 600,
+  autoRollback: true,
+  deleteFailedGenerations: true,
+  logLevel: "info",
+} as const;

@@ -1,0 +1,59 @@
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { DeploymentRecord } from "./record.js";
+
+/** Where the deployment record lives. One record: the running or the most recent deployment. */
+export interface RecordStore {
+  load(): Promise<DeploymentRecord | undefined>;
+  save(record: DeploymentRecord): Promise<void>;
+}
+
+/**
+ * A JSON file replaced atomically: write a temp file, fsync it, rename over
+ * the old one, fsync the directory. A crash leaves the old or the new record,
+ * never a torn one.
+ */
+export class FileRecordStore implements RecordStore {
+  private readonly file: string;
+
+  constructor(private readonly dir: string) {
+    this.file = join(dir, "deployment.json");
+  }
+
+  async load(): Promise<DeploymentRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+    const parsed = JSON.parse(text) as DeploymentRecord;
+    if (parsed.version !== 1)
+      throw new Error(`${this.file}: unknown record version ${String(parsed.version)}`);
+    return parsed;
+  }
+
+  async save(record: DeploymentRecord): Promise<void> {
+    await writeFileAtomic(this.dir, this.file, `${JSON.stringify(record, null, 2)}\n`);
+  }
+}
+
+export async function writeFileAtomic(dir: string, file: string, data: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

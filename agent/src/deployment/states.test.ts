@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { DEPLOYMENT_EVENTS, DEPLOYMENT_STATES, isFinal, nextState, TRANSITIONS } from "./states.js";
+
+describe("deployment transition table", () => {
+  it("lists every state and event exactly once", () => {
+    expect(new Set(DEPLOYMENT_STATES).size).toBe(DEPLOYMENT_STATES.length);
+    expect(Object.keys(TRANSITIONS).sort()).toEqual([...DEPLOYMENT_STATES].sort());
+    expect(new Set(DEPLOYMENT_EVENTS).size).toBe(DEPLOYMENT_EVENTS.length);
+  });
+
+  // Every (state, event) pair, so a change to the table is a visible change to this list.
+  const expected: Record<string, string> = {
+    "pending/profile_set": "profile_set",
+    "pending/activation_started": "activating",
+    "pending/error": "failed",
+    "profile_set/activation_started": "activating",
+    "profile_set/error": "activation_failed",
+    "activating/exited_ok": "activated",
+    "activating/exited_units_failed": "units_failed",
+    "activating/exited_reboot_required": "reboot_required",
+    "activating/exited_failed": "activation_failed",
+    "activating/error": "activation_failed",
+    "activated/kept": "succeeded",
+    "activated/dry_run_finished": "dry_run_done",
+    "units_failed/rollback_started": "rolling_back",
+    "units_failed/give_up": "failed",
+    "activation_failed/rollback_started": "rolling_back",
+    "activation_failed/give_up": "failed",
+    "rolling_back/rollback_finished": "rolled_back",
+    "rolling_back/rollback_error": "rollback_failed",
+  };
+  for (const s of DEPLOYMENT_STATES) {
+    for (const e of DEPLOYMENT_EVENTS) {
+      const want = expected[`${s}/${e}`];
+      it(`${s} --${e}--> ${want ?? "(illegal)"}`, () => {
+        expect(nextState(s, e)).toBe(want);
+      });
+    }
+  }
+
+  it("final states are exactly those without way out", () => {
+    expect(DEPLOYMENT_STATES.filter(isFinal).sort()).toEqual(
+      ["dry_run_done", "failed", "reboot_required", "rollback_failed", "rolled_back", "succeeded"].sort(),
+    );
+  });
+
+  it("every non-final state can reach a final state", () => {
+    for (const s of DEPLOYMENT_STATES) {
+      const seen = new Set([s]);
+      const queue = [s];
+      let reachesFinal = isFinal(s);
+      while (queue.length > 0 && !reachesFinal) {
+        const cur = queue.shift();
+        if (cur === undefined) break;
+        for (const to of Object.values(TRANSITIONS[cur])) {
+          if (to === undefined || seen.has(to)) continue;
+          if (isFinal(to)) reachesFinal = true;
+          seen.add(to);
+          queue.push(to);
+        }
+      }
+      expect(reachesFinal, s).toBe(true);
+    }
+  });
+});

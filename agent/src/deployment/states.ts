@@ -1,0 +1,114 @@
+/**
+ * The deployment state machine: ONE table of every legal transition.
+ * A deployment is a persisted record; its state says which side effect
+ * comes next, so an agent that restarts resumes from the record.
+ */
+export type DeploymentState =
+  /** Record written; nothing on the robot changed yet. */
+  | "pending"
+  /** The system profile points at the target system (SWITCH/BOOT, and rollbacks). */
+  | "profile_set"
+  /** switch-to-configuration runs in its transient unit (unit name recorded first). */
+  | "activating"
+  /** switch-to-configuration exited 0. */
+  | "activated"
+  /** switch-to-configuration exited 4: some unit failed. */
+  | "units_failed"
+  /** switch-to-configuration exited 100: a reboot is needed for the change. Final. */
+  | "reboot_required"
+  /** Activation failed otherwise, or the agent could not carry it out. */
+  | "activation_failed"
+  /** Going back to the recorded previous system. */
+  | "rolling_back"
+  /** Back on the previous system. Final. */
+  | "rolled_back"
+  /** Rolling back failed: a human must look. Final. */
+  | "rollback_failed"
+  /** Failed and left as it is (no rollback possible or wanted). Final. */
+  | "failed"
+  /** The target system is active and kept. Final. */
+  | "succeeded"
+  /** A dry activation finished; nothing changed. Final. */
+  | "dry_run_done";
+
+export type DeploymentEventName =
+  | "profile_set"
+  | "activation_started"
+  | "exited_ok"
+  | "exited_units_failed"
+  | "exited_reboot_required"
+  | "exited_failed"
+  | "error"
+  | "kept"
+  | "dry_run_finished"
+  | "rollback_started"
+  | "rollback_finished"
+  | "rollback_error"
+  | "give_up";
+
+export const DEPLOYMENT_STATES: readonly DeploymentState[] = [
+  "pending",
+  "profile_set",
+  "activating",
+  "activated",
+  "units_failed",
+  "reboot_required",
+  "activation_failed",
+  "rolling_back",
+  "rolled_back",
+  "rollback_failed",
+  "failed",
+  "succeeded",
+  "dry_run_done",
+];
+
+export const DEPLOYMENT_EVENTS: readonly DeploymentEventName[] = [
+  "profile_set",
+  "activation_started",
+  "exited_ok",
+  "exited_units_failed",
+  "exited_reboot_required",
+  "exited_failed",
+  "error",
+  "kept",
+  "dry_run_finished",
+  "rollback_started",
+  "rollback_finished",
+  "rollback_error",
+  "give_up",
+];
+
+type Table = {
+  readonly [S in DeploymentState]: Partial<Readonly<Record<DeploymentEventName, DeploymentState>>>;
+};
+
+export const TRANSITIONS: Table = {
+  pending: { profile_set: "profile_set", activation_started: "activating", error: "failed" },
+  // Once the profile moved, an error leaves the robot changed: treat it as a failed activation.
+  profile_set: { activation_started: "activating", error: "activation_failed" },
+  activating: {
+    exited_ok: "activated",
+    exited_units_failed: "units_failed",
+    exited_reboot_required: "reboot_required",
+    exited_failed: "activation_failed",
+    error: "activation_failed",
+  },
+  activated: { kept: "succeeded", dry_run_finished: "dry_run_done" },
+  units_failed: { rollback_started: "rolling_back", give_up: "failed" },
+  activation_failed: { rollback_started: "rolling_back", give_up: "failed" },
+  rolling_back: { rollback_finished: "rolled_back", rollback_error: "rollback_failed" },
+  reboot_required: {},
+  rolled_back: {},
+  rollback_failed: {},
+  failed: {},
+  succeeded: {},
+  dry_run_done: {},
+};
+
+export function nextState(state: DeploymentState, event: DeploymentEventName): DeploymentState | undefined {
+  return TRANSITIONS[state][event];
+}
+
+export function isFinal(state: DeploymentState): boolean {
+  return Object.keys(TRANSITIONS[state]).length === 0;
+}

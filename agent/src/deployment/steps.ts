@@ -1,0 +1,196 @@
+import { AgentError } from "../errors.js";
+import type { SystemProfile } from "../generations/profile.js";
+import { type SwitchAction, type SwitchRunner, waitForSwitch } from "../system/switcher.js";
+import type { DeploymentRecord } from "./record.js";
+import type { DeploymentEventName } from "./states.js";
+
+type Patch = Partial<Pick<DeploymentRecord, "generation" | "switchUnit" | "rollbackUnit" | "exitCode">> & {
+  message: string;
+};
+
+export interface StepDeps {
+  readonly profile: SystemProfile;
+  readonly switcher: SwitchRunner;
+  readonly options: {
+    readonly activationTimeoutMs: number;
+    readonly autoRollback: boolean;
+    readonly deleteFailedGenerations: boolean;
+  };
+  readonly signal: AbortSignal;
+  /** Persists the transition BEFORE the caller goes on to the next side effect. */
+  transition(event: DeploymentEventName, patch: Patch): Promise<void>;
+}
+
+/**
+ * Performs the one side effect that the record's state calls for, then
+ * records the outcome. Every step is safe to run again after a crash: it
+ * first looks at what is already done.
+ */
+export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<void> {
+  try {
+    await STEPS[r.state](r, d);
+  } catch (e) {
+    if (d.signal.aborted) throw e;
+    const message = e instanceof Error ? e.message : String(e);
+    if (r.state === "rolling_back") {
+      await d.transition("rollback_error", { message: `rollback failed: ${message}` });
+    } else if (r.state === "pending" || r.state === "profile_set" || r.state === "activating") {
+      await d.transition("error", { message });
+    } else {
+      throw e;
+    }
+  }
+}
+
+const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps) => Promise<void>> = {
+  pending: async (r, d) => {
+    if (r.kind === "rollback") {
+      const target = r.generation;
+      if (target === undefined)
+        throw new AgentError("INVALID_ARGUMENT", "rollback without a target generation");
+      await d.profile.switchTo(target, d.signal);
+      await d.transition("profile_set", {
+        message: `profile switched to generation ${target}`,
+        generation: target,
+      });
+    } else if (r.action === "switch" || r.action === "boot") {
+      const generation = await d.profile.set(r.storePath, d.signal);
+      await d.transition("profile_set", { message: `profile set: generation ${generation}`, generation });
+    } else {
+      await startSwitch(r, d);
+    }
+  },
+  profile_set: (r, d) => startSwitch(r, d),
+  activating: async (r, d) => {
+    const unit = r.switchUnit ?? switchUnitName(r.id, "switch");
+    const status = await d.switcher.status(unit, d.signal);
+    if (!status.exists) {
+      // Recorded as activating but the unit never started (the agent died in between).
+      await d.switcher.start(unit, r.storePath, r.action, d.signal);
+    }
+    const code = await waitForSwitch(d.switcher, unit, {
+      timeoutMs: d.options.activationTimeoutMs,
+      signal: d.signal,
+    });
+    const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
+    await d.switcher.cleanup(unit);
+    await d.transition(exitEvent(code), { message: describeExit(code, tail), exitCode: code });
+  },
+  activated: async (r, d) => {
+    if (r.action === "dry-activate")
+      await d.transition("dry_run_finished", { message: "dry activation finished" });
+    else await d.transition("kept", { message: `${r.storePath} is active` });
+  },
+  units_failed: (r, d) => decideRollback(r, d),
+  activation_failed: (r, d) => decideRollback(r, d),
+  rolling_back: async (r, d) => {
+    const prev = r.previous;
+    if (prev.storePath === undefined)
+      throw new AgentError("FAILED_PRECONDITION", "no previous system recorded");
+    const unit = r.rollbackUnit ?? switchUnitName(r.id, "rollback");
+    const status = await d.switcher.status(unit, d.signal);
+    if (!status.exists) {
+      if (r.action === "switch" || r.action === "boot") {
+        await restoreProfile(r, d);
+      }
+      await d.switcher.start(unit, prev.storePath, rollbackAction(r.action), d.signal);
+    }
+    const code = await waitForSwitch(d.switcher, unit, {
+      timeoutMs: d.options.activationTimeoutMs,
+      signal: d.signal,
+    });
+    const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
+    await d.switcher.cleanup(unit);
+    if (code === 0) {
+      await d.transition("rollback_finished", {
+        message: `rolled back to ${prev.generation > 0 ? `generation ${prev.generation}` : prev.storePath}`,
+      });
+    } else {
+      await d.transition("rollback_error", { message: `rollback activation ${describeExit(code, tail)}` });
+    }
+  },
+  reboot_required: finalState,
+  rolled_back: finalState,
+  rollback_failed: finalState,
+  failed: finalState,
+  succeeded: finalState,
+  dry_run_done: finalState,
+};
+
+async function finalState(r: DeploymentRecord): Promise<void> {
+  throw new Error(`no step for final state ${r.state}`);
+}
+
+async function startSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
+  const unit = switchUnitName(r.id, "switch");
+  // Recorded before the unit starts, so a restarted agent knows which unit to wait for.
+  await d.transition("activation_started", {
+    message: `running switch-to-configuration ${r.action} in ${unit}`,
+    switchUnit: unit,
+  });
+  await d.switcher.start(unit, r.storePath, r.action, d.signal);
+}
+
+async function decideRollback(r: DeploymentRecord, d: StepDeps): Promise<void> {
+  const canRollBack =
+    r.kind === "activate" && r.previous.storePath !== undefined && r.action !== "dry-activate";
+  if (!d.options.autoRollback || !canRollBack) {
+    const why = !d.options.autoRollback
+      ? "automatic rollback is off"
+      : r.kind === "rollback"
+        ? "a failed rollback is not rolled back"
+        : "no previous system to return to";
+    await d.transition("give_up", { message: `left as it is: ${why}` });
+    return;
+  }
+  const unit = switchUnitName(r.id, "rollback");
+  await d.transition("rollback_started", {
+    message: `rolling back to ${r.previous.generation > 0 ? `generation ${r.previous.generation}` : r.previous.storePath}`,
+    rollbackUnit: unit,
+  });
+}
+
+/** Returns the profile to the recorded previous generation and drops the failed one. */
+async function restoreProfile(r: DeploymentRecord, d: StepDeps): Promise<void> {
+  const prev = r.previous.generation;
+  const gens = await d.profile.list();
+  if (prev > 0 && gens.some((g) => g.number === prev)) {
+    const current = gens.find((g) => g.current);
+    if (current?.number !== prev) await d.profile.switchTo(prev, d.signal);
+  }
+  const failed = r.generation;
+  if (
+    d.options.deleteFailedGenerations &&
+    failed !== undefined &&
+    failed !== prev &&
+    gens.some((g) => g.number === failed)
+  ) {
+    await d.profile.delete(failed, d.signal);
+  }
+}
+
+function rollbackAction(action: SwitchAction): SwitchAction {
+  if (action === "boot") return "boot";
+  if (action === "test") return "test";
+  return "switch";
+}
+
+export function switchUnitName(id: string, what: "switch" | "rollback"): string {
+  return `ros-rollback-${what}-${id}`;
+}
+
+export function exitEvent(code: number): DeploymentEventName {
+  if (code === 0) return "exited_ok";
+  if (code === 4) return "exited_units_failed";
+  if (code === 100) return "exited_reboot_required";
+  return "exited_failed";
+}
+
+export function describeExit(code: number, tail: string): string {
+  const out = tail ? `: ${tail.split("\n").slice(-5).join(" | ")}` : "";
+  if (code === 0) return "switch-to-configuration finished";
+  if (code === 4) return `switch-to-configuration exited 4: some unit failed${out}`;
+  if (code === 100) return "switch-to-configuration exited 100: reboot required to finish the change";
+  if (code < 0) return `switch-to-configuration was killed by signal ${-code}${out}`;
+  return `switch-to-configuration failed with exit ${code}${out}`;
+}

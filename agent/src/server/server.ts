@@ -1,0 +1,92 @@
+import { readFile } from "node:fs/promises";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/proto";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { AgentError } from "../errors.js";
+import { agentService, type ServiceDeps } from "./service.js";
+
+export interface ServerOptions {
+  readonly listen: string;
+  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
+  /** Plaintext; the config only allows it on loopback. */
+  readonly insecure: boolean;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly health: HealthImplementation;
+  /** Stops accepting calls, waits briefly for running ones, then cuts them. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** TLS that requires a client certificate chaining to the configured CA. */
+export async function serverCredentials(opts: ServerOptions): Promise<ServerCredentials> {
+  if (opts.insecure) return ServerCredentials.createInsecure();
+  if (opts.tls === undefined) throw new AgentError("INVALID_ARGUMENT", "tls is required");
+  const read = async (what: string, file: string) => {
+    try {
+      return await readFile(file);
+    } catch (cause) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        `cannot read tls.${what} ${file}: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+  };
+  const [ca, cert, key] = await Promise.all([
+    read("caFile", opts.tls.caFile),
+    read("certFile", opts.tls.certFile),
+    read("keyFile", opts.tls.keyFile),
+  ]);
+  return ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true);
+}
+
+export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promise<RunningServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+  });
+  server.addService(AgentService, agentService(deps));
+
+  const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
+  health.addToServer(server);
+
+  // Reflection lets grpcurl talk to the agent without the .proto at hand.
+  const pkg = loadSync([agentProtoPath(), healthProtoPath], {
+    includeDirs: [protoIncludeDir()],
+    keepCase: true,
+  });
+  new ReflectionService(pkg).addToServer(server);
+
+  const creds = await serverCredentials(opts);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.listen, creds, (err, p) => {
+      if (err)
+        reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${opts.listen}: ${err.message}`));
+      else resolve(p);
+    });
+  });
+
+  return {
+    port,
+    health,
+    close: (graceMs = 5_000) =>
+      new Promise<void>((resolve) => {
+        health.setStatus("", "NOT_SERVING");
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

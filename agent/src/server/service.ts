@@ -1,0 +1,150 @@
+import { hostname } from "node:os";
+import {
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+  status,
+} from "@grpc/grpc-js";
+import type {
+  ActivateRequest,
+  AgentServer,
+  DeploymentEvent,
+  GetStatusResponse,
+  PushPathsRequest,
+  RollbackRequest,
+} from "@ros-rollback/proto";
+import type { Logger } from "pino";
+import type { Deployer } from "../deployment/deployer.js";
+import type { SystemInspector } from "../deployment/ports.js";
+import type { DeploymentRecord } from "../deployment/record.js";
+import { isFinal } from "../deployment/states.js";
+import type { SystemProfile } from "../generations/profile.js";
+import { actionFromPb, deploymentToPb, eventFromRecord } from "./convert.js";
+import { toStatus } from "./status.js";
+import type { StorePort } from "./store-port.js";
+
+export interface ServiceDeps {
+  readonly version: string;
+  readonly deployer: Deployer;
+  readonly profile: SystemProfile;
+  readonly system: SystemInspector;
+  readonly store: StorePort;
+  readonly validateStorePath: (path: string) => void;
+  readonly log: Logger;
+}
+
+/** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
+export function agentService(d: ServiceDeps): AgentServer {
+  const unary =
+    <Req, Res>(method: string, fn: (req: Req, signal: AbortSignal) => Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      fn(call.request, ac.signal).then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(toStatus(e, d.log, method), null),
+      );
+    };
+
+  return {
+    getStatus: unary("GetStatus", async (): Promise<GetStatusResponse> => {
+      const [current, running] = await Promise.all([d.profile.current(), d.system.runningSystem()]);
+      const active = d.deployer.active();
+      const latest = d.deployer.latest();
+      return {
+        agentVersion: d.version,
+        hostname: hostname(),
+        currentSystem: running ?? "",
+        currentGeneration: current?.number ?? 0,
+        profileSystem: current?.storePath ?? "",
+        deployment: active ? deploymentToPb(active) : undefined,
+        lastDeployment: latest && isFinal(latest.state) ? deploymentToPb(latest) : undefined,
+      };
+    }),
+
+    listGenerations: unary("ListGenerations", async () => {
+      const gens = await d.profile.list();
+      return {
+        generations: gens.map((g) => ({
+          number: g.number,
+          storePath: g.storePath,
+          createdAtUnixMs: g.createdAt.getTime(),
+          current: g.current,
+        })),
+      };
+    }),
+
+    queryMissingPaths: unary("QueryMissingPaths", async (req: { storePaths: string[] }, signal) => ({
+      missing: await d.store.queryMissing(req.storePaths, signal),
+    })),
+
+    pushPaths: (call: ServerReadableStream<PushPathsRequest, unknown>, callback) => {
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      d.store.receivePush(call, ac.signal).then(
+        (res) => callback(null, res),
+        (e: unknown) => {
+          // Stop reading what the client still sends; the status tells it why.
+          call.destroy();
+          callback(toStatus(e, d.log, "PushPaths"), null);
+        },
+      );
+    },
+
+    activate: (call: ServerWritableStream<ActivateRequest, DeploymentEvent>) => {
+      streamDeployment(call, "Activate", d, () => {
+        d.validateStorePath(call.request.storePath);
+        return d.deployer.activate(call.request.storePath, actionFromPb(call.request.action));
+      });
+    },
+
+    rollback: (call: ServerWritableStream<RollbackRequest, DeploymentEvent>) => {
+      streamDeployment(call, "Rollback", d, () => d.deployer.rollback(call.request.generation));
+    },
+  };
+}
+
+/**
+ * Streams one deployment's events until it is final. The deployment does not
+ * depend on the stream: a client that goes away only stops watching.
+ */
+function streamDeployment<Req>(
+  call: ServerWritableStream<Req, DeploymentEvent>,
+  method: string,
+  d: ServiceDeps,
+  begin: () => Promise<DeploymentRecord>,
+): void {
+  let id: string | undefined;
+  const early: DeploymentRecord[] = [];
+  let done = false;
+  const write = (r: DeploymentRecord) => {
+    if (done || r.id !== id) return;
+    call.write(eventFromRecord(r));
+    if (isFinal(r.state)) {
+      done = true;
+      unsubscribe();
+      call.end();
+    }
+  };
+  const unsubscribe = d.deployer.subscribe((r) => {
+    if (id === undefined) early.push(r);
+    else write(r);
+  });
+  call.on("cancelled", () => {
+    done = true;
+    unsubscribe();
+  });
+  const run = async () => {
+    const record = await begin();
+    id = record.id;
+    for (const r of early) write(r);
+    early.length = 0;
+  };
+  run().catch((e: unknown) => {
+    done = true;
+    unsubscribe();
+    const st = toStatus(e, d.log, method);
+    call.emit("error", { ...st, code: st.code ?? status.UNKNOWN });
+  });
+}

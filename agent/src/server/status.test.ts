@@ -1,0 +1,34 @@
+import { status } from "@grpc/grpc-js";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { AgentError, type AgentErrorCode } from "../errors.js";
+import { toStatus } from "./status.js";
+
+const log = pino({ level: "silent" });
+
+describe("toStatus", () => {
+  const cases: [AgentErrorCode, status][] = [
+    ["INVALID_ARGUMENT", status.INVALID_ARGUMENT],
+    ["UNTRUSTED", status.PERMISSION_DENIED],
+    ["HASH_MISMATCH", status.DATA_LOSS],
+    ["FAILED_PRECONDITION", status.FAILED_PRECONDITION],
+    ["NOT_FOUND", status.NOT_FOUND],
+    ["EXTERNAL_COMMAND_FAILED", status.INTERNAL],
+    ["ABORTED", status.CANCELLED],
+    ["TIMEOUT", status.DEADLINE_EXCEEDED],
+  ];
+  for (const [code, want] of cases) {
+    it(`maps ${code} to ${status[want]} and keeps the message`, () => {
+      const s = toStatus(new AgentError(code, `message for ${code}`), log, "Test");
+      expect(s.code).toBe(want);
+      expect(s.details).toBe(`message for ${code}`);
+      expect(s.metadata?.get("ros-rollback-error-code")).toEqual([code]);
+    });
+  }
+
+  it("hides the message of an unexpected error", () => {
+    const s = toStatus(new TypeError("secret internals at /root/x"), log, "Test");
+    expect(s.code).toBe(status.INTERNAL);
+    expect(s.details).not.toContain("secret");
+  });
+});

@@ -1,0 +1,32 @@
+import { Metadata, type StatusObject, status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { type AgentErrorCode, isAgentError } from "../errors.js";
+
+const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  UNTRUSTED: status.PERMISSION_DENIED,
+  HASH_MISMATCH: status.DATA_LOSS,
+  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
+  NOT_FOUND: status.NOT_FOUND,
+  EXTERNAL_COMMAND_FAILED: status.INTERNAL,
+  ABORTED: status.CANCELLED,
+  TIMEOUT: status.DEADLINE_EXCEEDED,
+};
+
+/**
+ * The ONE place where errors become gRPC status. AgentErrors keep their
+ * message (it was written for the operator); anything else is a bug: the
+ * client gets a generic INTERNAL and the stack goes to the log.
+ */
+export function toStatus(error: unknown, log: Logger, method: string): Partial<StatusObject> {
+  if (isAgentError(error)) {
+    const code = CODE_TO_STATUS[error.code];
+    const metadata = new Metadata();
+    metadata.set("ros-rollback-error-code", error.code);
+    if (code === status.INTERNAL) log.error({ err: error, method }, error.message);
+    else log.info({ method, code: error.code }, `request refused: ${error.message}`);
+    return { code, details: error.message, metadata };
+  }
+  log.error({ err: error, method }, "unexpected error in request handler");
+  return { code: status.INTERNAL, details: "internal error in the agent; see its log" };
+}

@@ -1,0 +1,57 @@
+import type { SystemInspector } from "../deployment/ports.js";
+import type { SwitchAction, SwitchRunner, SwitchUnitStatus } from "../system/switcher.js";
+
+/** A switch runner whose units finish at once with the exit code configured per system. */
+export class FakeSwitchRunner implements SwitchRunner {
+  readonly started: { unit: string; systemPath: string; action: SwitchAction }[] = [];
+  readonly cleaned: string[] = [];
+  private readonly units = new Map<string, number>();
+
+  constructor(
+    private readonly exitCodes: ReadonlyMap<string, number> = new Map(),
+    /** Called when a unit starts, e.g. to move the fake running system. */
+    private readonly onStart: (systemPath: string, action: SwitchAction, exitCode: number) => void = () => {},
+  ) {}
+
+  async start(unit: string, systemPath: string, action: SwitchAction): Promise<void> {
+    if (this.units.has(unit)) throw new Error(`unit ${unit} already exists`);
+    this.started.push({ unit, systemPath, action });
+    const code = this.exitCodes.get(systemPath) ?? 0;
+    this.units.set(unit, code);
+    this.onStart(systemPath, action, code);
+  }
+
+  async status(unit: string): Promise<SwitchUnitStatus> {
+    const code = this.units.get(unit);
+    if (code === undefined)
+      return { exists: false, running: false, exitCode: undefined, detail: "not found" };
+    return { exists: true, running: false, exitCode: code, detail: "ended" };
+  }
+
+  async output(): Promise<string> {
+    return "fake output";
+  }
+
+  async cleanup(unit: string): Promise<void> {
+    this.cleaned.push(unit);
+    this.units.delete(unit);
+  }
+}
+
+export class FakeSystemInspector implements SystemInspector {
+  running: string | undefined;
+  lockHeld = false;
+  readonly systems = new Set<string>();
+
+  async runningSystem(): Promise<string | undefined> {
+    return this.running;
+  }
+
+  async assertSystem(storePath: string): Promise<void> {
+    if (!this.systems.has(storePath)) throw new Error(`fake: ${storePath} is not a system`);
+  }
+
+  async switchLockHeld(): Promise<boolean> {
+    return this.lockHeld;
+  }
+}
