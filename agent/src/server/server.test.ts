@@ -1,0 +1,270 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { credentials, loadPackageDefinition, Metadata, status } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import {
+  ActivationAction,
+  AgentClient,
+  type DeploymentEvent,
+  DeploymentState,
+  type ServiceError,
+} from "@ros-rollback/proto";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Deployer } from "../deployment/deployer.js";
+import { FileRecordStore } from "../deployment/record-file.js";
+import { AgentError } from "../errors.js";
+import { NixProfile } from "../generations/profile.js";
+import { ProcessRunner } from "../system/command.js";
+import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { type RunningServer, startServer } from "./server.js";
+import type { StorePort } from "./store-port.js";
+
+process.env.NIX_CONFIG = "build-users-group =";
+const require = createRequire(import.meta.url);
+const log = pino({ level: "silent" });
+let tmp: string;
+let pki: TestPki;
+let server: RunningServer;
+let systemPath: string;
+let slowPath: string;
+let deployer: Deployer;
+const hash = "0".repeat(32);
+
+const fakeStore: StorePort = {
+  queryMissing: async (paths) => paths.filter((p) => !p.includes("present")),
+  receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
+};
+
+function validate(p: string): void {
+  if (!/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(p) || p.includes("..")) {
+    throw new AgentError("INVALID_ARGUMENT", `not a store path: ${p}`);
+  }
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "rr-server-"));
+  pki = makeTestPki(join(tmp, "pki"));
+  mkdirSync(join(tmp, "profile"));
+  const mk = (name: string) => {
+    mkdirSync(join(tmp, name, "bin"), { recursive: true });
+    execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${tmp}/${name}/bin/switch-to-configuration`]);
+    return execFileSync("nix-store", ["--add", join(tmp, name)], { encoding: "utf8" }).trim();
+  };
+  systemPath = mk(`srv-sys-${process.pid}`);
+  slowPath = mk(`srv-slow-${process.pid}`);
+  const inspector = new FakeSystemInspector();
+  inspector.systems.add(systemPath);
+  inspector.systems.add(slowPath);
+  const switcher = new FakeSwitchRunner();
+  // The "slow" system's unit never finishes within the test: the deployment stays busy.
+  const slowSwitcher = Object.assign(Object.create(switcher) as FakeSwitchRunner, {
+    status: async (unit: string) =>
+      unit.includes("slow") || switcher.started.at(-1)?.systemPath === slowPath
+        ? { exists: true, running: true, exitCode: undefined, detail: "running" }
+        : switcher.status(unit),
+  });
+  const profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
+  deployer = new Deployer({
+    profile,
+    switcher: slowSwitcher,
+    records: new FileRecordStore(join(tmp, "state")),
+    system: inspector,
+    clock: { now: () => Date.now() },
+    log,
+    options: { activationTimeoutMs: 60_000, autoRollback: true, deleteFailedGenerations: true },
+  });
+  await deployer.start();
+  server = await startServer(
+    {
+      listen: "127.0.0.1:0",
+      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
+      insecure: false,
+    },
+    {
+      version: "test",
+      deployer,
+      profile,
+      system: inspector,
+      store: fakeStore,
+      validateStorePath: validate,
+      log,
+    },
+  );
+});
+
+afterAll(async () => {
+  await server?.close(100);
+  await deployer?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function client(cert = pki.clientCert, key = pki.clientKey): AgentClient {
+  const creds = credentials.createSsl(readFileSync(pki.caFile), readFileSync(key), readFileSync(cert));
+  return new AgentClient(`127.0.0.1:${server.port}`, creds, { "grpc.ssl_target_name_override": "localhost" });
+}
+
+function events(c: AgentClient, storePath: string, action: ActivationAction): Promise<DeploymentEvent[]> {
+  return new Promise((resolve, reject) => {
+    const out: DeploymentEvent[] = [];
+    const s = c.activate({ storePath, action });
+    s.on("data", (e: DeploymentEvent) => out.push(e));
+    s.on("error", reject);
+    s.on("end", () => resolve(out));
+  });
+}
+
+const deadline = () => ({ deadline: Date.now() + 5_000 });
+
+describe("agent gRPC server over mutual TLS", () => {
+  it("answers GetStatus and QueryMissingPaths to a client of the right CA", async () => {
+    const c = client();
+    const st = await new Promise((res, rej) =>
+      c.getStatus({}, new Metadata(), deadline(), (e, r) => (e ? rej(e) : res(r))),
+    );
+    expect(st).toMatchObject({ agentVersion: "test", currentGeneration: 0 });
+    const missing = await new Promise((res, rej) =>
+      c.queryMissingPaths(
+        { storePaths: [`/nix/store/${hash}-present`, `/nix/store/${hash}-absent`] },
+        (e, r) => (e ? rej(e) : res(r)),
+      ),
+    );
+    expect(missing).toEqual({ missing: [`/nix/store/${hash}-absent`] });
+    c.close();
+  });
+
+  it("refuses a client certificate from another CA at the handshake", async () => {
+    const c = client(pki.rogueCert, pki.rogueKey);
+    const err = await new Promise<ServiceError>((res) =>
+      c.getStatus({}, new Metadata(), deadline(), (e) => res(e as ServiceError)),
+    );
+    expect(err.code).toBe(status.UNAVAILABLE);
+    c.close();
+  });
+
+  it("refuses a client without a certificate", async () => {
+    const c = new AgentClient(`127.0.0.1:${server.port}`, credentials.createSsl(readFileSync(pki.caFile)), {
+      "grpc.ssl_target_name_override": "localhost",
+    });
+    const err = await new Promise<ServiceError>((res) =>
+      c.getStatus({}, new Metadata(), deadline(), (e) => res(e as ServiceError)),
+    );
+    expect(err.code).toBe(status.UNAVAILABLE);
+    c.close();
+  });
+
+  it.each([
+    ["/nix/store/short-name"],
+    [`/nix/store/${hash}-..`],
+    [`/nix/store/${hash}-a/../../etc`],
+    [`/tmp/${hash}-x`],
+    [""],
+  ])("gives INVALID_ARGUMENT for the malformed path %j", async (p) => {
+    const err = await events(client(), p, ActivationAction.ACTIVATION_ACTION_SWITCH).catch(
+      (e: ServiceError) => e,
+    );
+    expect((err as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it("gives INVALID_ARGUMENT for an unknown action", async () => {
+    const err = await events(client(), systemPath, 42 as ActivationAction).catch((e: ServiceError) => e);
+    expect((err as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+    expect((err as ServiceError).details).toMatch(/unknown activation action/);
+  });
+
+  it("streams a deployment's events to the end", async () => {
+    const evs = await events(client(), systemPath, ActivationAction.ACTIVATION_ACTION_SWITCH);
+    expect(evs.map((e) => e.state)).toEqual([
+      DeploymentState.DEPLOYMENT_STATE_PENDING,
+      DeploymentState.DEPLOYMENT_STATE_PROFILE_SET,
+      DeploymentState.DEPLOYMENT_STATE_ACTIVATING,
+      DeploymentState.DEPLOYMENT_STATE_ACTIVATED,
+      DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
+    ]);
+    expect(evs.at(-1)).toMatchObject({ final: true, generation: 1 });
+    expect(new Set(evs.map((e) => e.deploymentId)).size).toBe(1);
+  });
+
+  it("gives FAILED_PRECONDITION to a second Activate while one runs, naming it", async () => {
+    const c = client();
+    const first = c.activate({ storePath: slowPath, action: ActivationAction.ACTIVATION_ACTION_TEST });
+    const firstId = await new Promise<string>((res) =>
+      first.once("data", (e: DeploymentEvent) => res(e.deploymentId)),
+    );
+    const err = await events(c, systemPath, ActivationAction.ACTIVATION_ACTION_SWITCH).catch(
+      (e: ServiceError) => e,
+    );
+    expect((err as ServiceError).code).toBe(status.FAILED_PRECONDITION);
+    expect((err as ServiceError).details).toContain(firstId);
+    first.on("error", () => {
+      // Cancelling our own watch ends the stream with CANCELLED; the deployment goes on.
+    });
+    first.cancel();
+  });
+
+  it("serves grpc.health.v1.Health and server reflection", async () => {
+    const creds = credentials.createSsl(
+      readFileSync(pki.caFile),
+      readFileSync(pki.clientKey),
+      readFileSync(pki.clientCert),
+    );
+    const opts = { "grpc.ssl_target_name_override": "localhost" };
+    type Ctor = new (
+      addr: string,
+      c: typeof creds,
+      o: typeof opts,
+    ) => {
+      check: (req: object, cb: (e: Error | null, r: { status: string }) => void) => void;
+      close: () => void;
+    };
+    const health = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: Ctor } } };
+    };
+    const hc = new health.grpc.health.v1.Health(`127.0.0.1:${server.port}`, creds, opts);
+    const res = await new Promise<{ status: string }>((ok, fail) =>
+      hc.check({ service: "ros_rollback.v1.Agent" }, (e, r) => (e ? fail(e) : ok(r))),
+    );
+    expect(res.status).toBe("SERVING");
+    hc.close();
+
+    const reflectionProto = require.resolve(
+      "@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto",
+    );
+    const refl = loadPackageDefinition(loadSync(reflectionProto)) as unknown as {
+      grpc: {
+        reflection: {
+          v1: {
+            ServerReflection: new (
+              a: string,
+              c: typeof creds,
+              o: typeof opts,
+            ) => {
+              serverReflectionInfo: () => NodeJS.ReadWriteStream & {
+                end: () => void;
+                write: (m: object) => boolean;
+              };
+              close: () => void;
+            };
+          };
+        };
+      };
+    };
+    const rc = new refl.grpc.reflection.v1.ServerReflection(`127.0.0.1:${server.port}`, creds, opts);
+    const stream = rc.serverReflectionInfo();
+    const answer = new Promise<{ listServicesResponse?: { service: { name: string }[] } }>((ok, fail) => {
+      stream.on("data", ok);
+      stream.on("error", fail);
+    });
+    stream.write({ listServices: "" });
+    const names = (await answer).listServicesResponse?.service.map((s) => s.name) ?? [];
+    stream.end();
+    rc.close();
+    expect(names).toContain("ros_rollback.v1.Agent");
+    expect(names).toContain("grpc.health.v1.Health");
+  });
+});

@@ -1,0 +1,88 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface TestPki {
+  readonly caFile: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** A client certificate from an unrelated CA. */
+  readonly rogueCa: string;
+  readonly rogueCert: string;
+  readonly rogueKey: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+}
+
+function ca(dir: string, name: string): void {
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      `${name}.key`,
+      "-sha256",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-out",
+      `${name}.pem`,
+    ],
+    dir,
+  );
+}
+
+function leaf(dir: string, name: string, caName: string, ext: string): void {
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+  openssl(["req", "-new", "-key", `${name}.key`, "-subj", `/CN=${name}`, "-out", `${name}.csr`], dir);
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${caName}.pem`,
+      "-CAkey",
+      `${caName}.key`,
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-sha256",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.pem`,
+    ],
+    dir,
+  );
+}
+
+/** A throwaway PKI for tests over real TLS sockets. */
+export function makeTestPki(dir: string): TestPki {
+  mkdirSync(dir, { recursive: true });
+  ca(dir, "ca");
+  ca(dir, "rogue-ca");
+  leaf(dir, "server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  leaf(dir, "client", "ca", "extendedKeyUsage=clientAuth\n");
+  leaf(dir, "rogue", "rogue-ca", "extendedKeyUsage=clientAuth\n");
+  const f = (n: string) => join(dir, n);
+  return {
+    caFile: f("ca.pem"),
+    serverCert: f("server.pem"),
+    serverKey: f("server.key"),
+    clientCert: f("client.pem"),
+    clientKey: f("client.key"),
+    rogueCa: f("rogue-ca.pem"),
+    rogueCert: f("rogue.pem"),
+    rogueKey: f("rogue.key"),
+  };
+}

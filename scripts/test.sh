@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# All tests: lint, types, generated code, unit tests, then the integration scenarios on a lab robot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== biome" >&2
+npx biome ci .
+echo "== typecheck" >&2
+npx tsc -b proto agent controller
+npx tsc --noEmit -p integration-tests
+echo "== generated code is current" >&2
+bash proto/generate.sh
+git diff --exit-code -- proto/src/gen || { echo "proto/src/gen is stale: run npm run generate -w proto" >&2; exit 1; }
+
+export NIX_CONFIG="build-users-group ="
+npx vitest run
