@@ -1,0 +1,159 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { CommandDef, GlobalArgs, OptionSpec, RawArgs } from "./command.js";
+import { UsageError } from "./errors.js";
+
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+
+export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  inventory: {
+    type: "string",
+    valueName: "FILE",
+    description: "inventory JSON with the targets (default: $ROS_ROLLBACK_INVENTORY)",
+  },
+  target: {
+    type: "string",
+    valueName: "NAME",
+    description: "target (robot) in the inventory (default: $ROS_ROLLBACK_TARGET)",
+  },
+  json: {
+    type: "boolean",
+    description: "print exactly one JSON document on stdout (progress and logs go to stderr)",
+  },
+  "connect-timeout": {
+    type: "string",
+    valueName: "SECONDS",
+    description: `give up when the agent is not reachable within SECONDS (default ${DEFAULT_CONNECT_TIMEOUT_SECONDS})`,
+  },
+  help: { type: "boolean", short: "h", description: "show help (global, or for the command)" },
+};
+
+export type ParsedCommandLine =
+  | { readonly kind: "help"; readonly command: CommandDef | undefined }
+  | {
+      readonly kind: "run";
+      readonly command: CommandDef;
+      readonly global: GlobalArgs;
+      readonly raw: RawArgs;
+    };
+
+/**
+ * Splits argv into the command and its arguments, then parses global and
+ * command options together (they may appear before or after the command).
+ * Throws UsageError; never touches the process.
+ */
+export function parseCommandLine(
+  argv: readonly string[],
+  commands: readonly CommandDef[],
+  env: Readonly<Record<string, string | undefined>>,
+): ParsedCommandLine {
+  const at = commandIndex(argv);
+  const name = at === undefined ? undefined : argv[at];
+  if (name === undefined) {
+    if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
+      return { kind: "help", command: undefined };
+    }
+    throw new UsageError("missing command");
+  }
+  const command = commands.find((c) => c.name === name);
+  if (command === undefined) {
+    if (name === "help") {
+      const about = commands.find((c) => c.name === argv[(at ?? 0) + 1]);
+      return { kind: "help", command: about };
+    }
+    throw new UsageError(`unknown command "${name}"; commands: ${commands.map((c) => c.name).join(", ")}`);
+  }
+  const rest = argv.filter((_, i) => i !== at);
+  const options: NonNullable<ParseArgsConfig["options"]> = {};
+  for (const [key, spec] of Object.entries({ ...GLOBAL_OPTIONS, ...command.options })) {
+    options[key] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+  }
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true }) as typeof parsed;
+  } catch (e) {
+    if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
+      throw new UsageError(e.message.split("\n")[0] ?? e.message, command.name);
+    }
+    throw e;
+  }
+  if (parsed.values.help === true) return { kind: "help", command };
+  const global = parseGlobal(parsed.values, env, command.name);
+  const values: Record<string, string | boolean | undefined> = {};
+  for (const key of Object.keys(command.options)) values[key] = parsed.values[key];
+  return { kind: "run", command, global, raw: { values, positionals: parsed.positionals } };
+}
+
+function parseGlobal(
+  values: Record<string, string | boolean | undefined>,
+  env: Readonly<Record<string, string | undefined>>,
+  command: string,
+): GlobalArgs {
+  const timeoutText = stringValue(values["connect-timeout"]);
+  let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000;
+  if (timeoutText !== undefined) {
+    const seconds = Number(timeoutText);
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      throw new UsageError(
+        `--connect-timeout: expected a positive number of seconds, got "${timeoutText}"`,
+        command,
+      );
+    }
+    connectTimeoutMs = Math.round(seconds * 1000);
+  }
+  return {
+    json: values.json === true,
+    inventory: stringValue(values.inventory) ?? nonEmpty(env.ROS_ROLLBACK_INVENTORY),
+    target: stringValue(values.target) ?? nonEmpty(env.ROS_ROLLBACK_TARGET),
+    connectTimeoutMs,
+  };
+}
+
+/** Index of the command word: the first token that is neither an option nor a global option's value. */
+function commandIndex(argv: readonly string[]): number | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] ?? "";
+    if (token === "--") return argv[i + 1] === undefined ? undefined : i + 1;
+    if (!token.startsWith("-") || token === "-") return i;
+    if (token.startsWith("--") && !token.includes("=")) {
+      const spec = GLOBAL_OPTIONS[token.slice(2)];
+      if (spec?.type === "string") i++;
+    }
+  }
+  return undefined;
+}
+
+function stringValue(v: string | boolean | undefined): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/** For command parsers: exactly the named positionals, or a UsageError. */
+export function expectPositionals(raw: RawArgs, names: readonly string[], command: string): string[] {
+  if (raw.positionals.length < names.length) {
+    throw new UsageError(`missing <${names[raw.positionals.length]}>`, command);
+  }
+  if (raw.positionals.length > names.length) {
+    throw new UsageError(`unexpected argument "${raw.positionals[names.length]}"`, command);
+  }
+  return [...raw.positionals];
+}
+
+/** For command parsers: a string option restricted to `choices`. */
+export function choice<T extends string>(
+  raw: RawArgs,
+  key: string,
+  choices: readonly T[],
+  fallback: T,
+  command: string,
+): T {
+  const v = raw.values[key];
+  if (v === undefined) return fallback;
+  const found = choices.find((c) => c === v);
+  if (found === undefined) {
+    throw new UsageError(`--${key}: expected one of ${choices.join(", ")}, got "${String(v)}"`, command);
+  }
+  return found;
+}

@@ -1,0 +1,90 @@
+import type { AgentApi, ConnectAgent } from "../agent-api.js";
+import type { ClosureOps } from "../closure-port.js";
+import type { ExitCode } from "./errors.js";
+import type { Io } from "./io.js";
+
+/** One command-line option, as data: parsing (node:util parseArgs) and help come from it. */
+export interface OptionSpec {
+  readonly type: "string" | "boolean";
+  readonly description: string;
+  /** Placeholder in help, e.g. "FILE" for `--inventory FILE`. */
+  readonly valueName?: string;
+  readonly short?: string;
+}
+
+export interface PositionalSpec {
+  readonly name: string;
+  readonly description: string;
+}
+
+/** What parseArgs returned for the command's options and positionals, not yet validated. */
+export interface RawArgs {
+  readonly values: Readonly<Record<string, string | boolean | undefined>>;
+  readonly positionals: readonly string[];
+}
+
+/** Options every command accepts (parsed before the command's own). */
+export interface GlobalArgs {
+  readonly json: boolean;
+  readonly inventory: string | undefined;
+  readonly target: string | undefined;
+  readonly connectTimeoutMs: number;
+}
+
+/** Everything from outside that a command may use; built once in cli.ts (the composition root). */
+export interface Deps {
+  readonly connect: ConnectAgent;
+  readonly closure: ClosureOps;
+}
+
+export interface CommandContext {
+  readonly io: Io;
+  readonly global: GlobalArgs;
+  readonly deps: Deps;
+  /** Aborted on SIGINT; `signal.reason` is an InterruptedError. */
+  readonly signal: AbortSignal;
+  /** One human line on stderr (never stdout: stdout is for the result). */
+  log(line: string): void;
+  /** Resolves --inventory/--target and connects with mutual TLS (fails fast). */
+  connect(): Promise<AgentApi>;
+}
+
+/** What a command hands the renderer: the JSON document and the human text are two views of one result. */
+export interface CommandResult {
+  readonly exitCode: ExitCode;
+  readonly json: unknown;
+  /** Printed on stdout without --json (may be empty). */
+  readonly human: string;
+}
+
+/** A command, as data plus a handler. `A` is the command's validated argument type. */
+export interface Command<A> {
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** Paragraphs for `<command> --help`. */
+  readonly description: string;
+  readonly positionals: readonly PositionalSpec[];
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  readonly examples: readonly string[];
+  /** Validates the raw arguments (throw UsageError). Pure. */
+  parse(raw: RawArgs): A;
+  run(args: A, ctx: CommandContext): Promise<CommandResult>;
+}
+
+/** A command with its argument type erased, so the registry can hold all of them. */
+export interface CommandDef extends Omit<Command<unknown>, "parse" | "run"> {
+  /** Parses then runs; parse errors surface before any work starts. */
+  prepare(raw: RawArgs): (ctx: CommandContext) => Promise<CommandResult>;
+}
+
+export function defineCommand<A>(command: Command<A>): CommandDef {
+  const { parse, run, ...meta } = command;
+  return {
+    ...meta,
+    prepare(raw) {
+      const args = parse(raw);
+      return (ctx) => run(args, ctx);
+    },
+  };
+}

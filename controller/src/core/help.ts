@@ -1,0 +1,89 @@
+import { GLOBAL_OPTIONS } from "./args.js";
+import type { CommandDef, OptionSpec } from "./command.js";
+import { ExitCode } from "./errors.js";
+
+export const PROGRAM = "ros-rollback";
+
+/** The exit-code table shown in every help text (and mirrored in controller/README.md). */
+export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
+  [ExitCode.Ok, "success"],
+  [
+    ExitCode.Unchanged,
+    "nothing changed on the robot: usage error, agent unreachable or TLS failure, request refused\n" +
+      "(INVALID_ARGUMENT, FAILED_PRECONDITION, untrusted paths, ...), or any failure/interrupt before activation",
+  ],
+  [ExitCode.RolledBack, "the deployment failed and the robot is back on the previous generation"],
+  [
+    ExitCode.Uncertain,
+    "the robot's state is uncertain: activation failed and was left in place (FAILED, UNITS_FAILED,\n" +
+      "ROLLBACK_FAILED), the event stream broke or was interrupted mid-activation, or no final state",
+  ],
+  [
+    ExitCode.RebootRequired,
+    "the new generation is the boot default but the running system is unchanged until a reboot",
+  ],
+  [ExitCode.Bug, "a bug in ros-rollback (stack trace on stderr)"],
+];
+
+function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
+  const rows = Object.entries(options).map(([name, spec]) => {
+    const flag = `${spec.short === undefined ? "    " : `-${spec.short}, `}--${name}${spec.valueName === undefined ? "" : ` ${spec.valueName}`}`;
+    return [flag, spec.description] as const;
+  });
+  return table(rows);
+}
+
+function table(rows: readonly (readonly [string, string])[]): string[] {
+  const width = Math.max(0, ...rows.map(([left]) => left.length));
+  return rows.flatMap(([left, right]) => {
+    const [first = "", ...more] = right.split("\n");
+    return [`  ${left.padEnd(width)}  ${first}`, ...more.map((m) => `  ${" ".repeat(width)}  ${m}`)];
+  });
+}
+
+function exitCodeLines(): string[] {
+  return table(EXIT_CODE_HELP.map(([code, text]) => [String(code), text]));
+}
+
+export function usageLine(command: CommandDef): string {
+  const positionals = command.positionals.map((p) => ` <${p.name}>`).join("");
+  return `${PROGRAM} ${command.name}${positionals} [options]`;
+}
+
+export function globalHelp(commands: readonly CommandDef[]): string {
+  return [
+    `${PROGRAM} — safe OTA updates for ROS robots on NixOS (controller for the ros-rollback agent)`,
+    "",
+    "Usage:",
+    `  ${PROGRAM} <command> [options]`,
+    `  ${PROGRAM} <command> --help`,
+    "",
+    "Commands:",
+    ...table(commands.map((c) => [c.name, c.summary])),
+    "",
+    "Global options:",
+    ...optionLines(GLOBAL_OPTIONS),
+    "",
+    "Inventory (relative file paths resolve against the inventory's directory):",
+    '  {"targets": {"robot1": {"address": "10.0.0.5:50051", "caFile": "ca.pem",',
+    '               "certFile": "controller.pem", "keyFile": "controller.key",',
+    '               "serverName": "robot1 (optional: TLS name to verify)"}}}',
+    "",
+    "Exit codes:",
+    ...exitCodeLines(),
+    "",
+  ].join("\n");
+}
+
+export function commandHelp(command: CommandDef): string {
+  const lines = [`Usage: ${usageLine(command)}`, "", command.summary, ""];
+  if (command.description !== "") lines.push(command.description, "");
+  if (command.positionals.length > 0) {
+    lines.push("Arguments:", ...table(command.positionals.map((p) => [`<${p.name}>`, p.description])), "");
+  }
+  if (Object.keys(command.options).length > 0) lines.push("Options:", ...optionLines(command.options), "");
+  lines.push("Global options:", ...optionLines(GLOBAL_OPTIONS), "");
+  if (command.examples.length > 0) lines.push("Examples:", ...command.examples.map((e) => `  ${e}`), "");
+  lines.push("Exit codes:", ...exitCodeLines(), "");
+  return lines.join("\n");
+}

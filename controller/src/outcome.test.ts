@@ -1,0 +1,164 @@
+import { status } from "@grpc/grpc-js";
+import { ActivationAction, DeploymentState as S } from "@ros-rollback/proto";
+import { describe, expect, it } from "vitest";
+import { isRefusal, judge, type Outcome, stateName } from "./outcome.js";
+
+const SWITCH = ActivationAction.ACTIVATION_ACTION_SWITCH;
+const DRY = ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE;
+const NONE = ActivationAction.ACTIVATION_ACTION_UNSPECIFIED;
+
+/** Every numeric state the proto defines, plus UNRECOGNIZED and a number from a newer agent. */
+const ALL_STATES: S[] = [...Object.values(S).filter((v): v is S => typeof v === "number"), 99 as S];
+
+/** Expected [outcome, exit] for a final event after the agent went through PROFILE_SET/ACTIVATING. */
+const ACTIVATE_SWITCH: Record<string, [Outcome, number]> = {
+  UNSPECIFIED: ["uncertain", 3],
+  PENDING: ["unchanged", 1],
+  PROFILE_SET: ["uncertain", 3],
+  ACTIVATING: ["uncertain", 3],
+  ACTIVATED: ["uncertain", 3],
+  UNITS_FAILED: ["uncertain", 3],
+  REBOOT_REQUIRED: ["reboot-required", 4],
+  FAILED: ["uncertain", 3],
+  ROLLING_BACK: ["uncertain", 3],
+  ROLLED_BACK: ["rolled-back", 2],
+  ROLLBACK_FAILED: ["uncertain", 3],
+  SUCCEEDED: ["succeeded", 0],
+  DRY_RUN_DONE: ["uncertain", 3],
+  ACTIVATION_FAILED: ["uncertain", 3],
+  STATE_UNRECOGNIZED: ["uncertain", 3],
+  STATE_99: ["uncertain", 3],
+};
+
+const ROLLBACK: Record<string, [Outcome, number]> = {
+  ...ACTIVATE_SWITCH,
+  ROLLED_BACK: ["rolled-back", 2],
+  SUCCEEDED: ["succeeded", 0],
+};
+
+const afterActivation = [
+  S.DEPLOYMENT_STATE_PENDING,
+  S.DEPLOYMENT_STATE_PROFILE_SET,
+  S.DEPLOYMENT_STATE_ACTIVATING,
+];
+
+function key(state: S): string {
+  return state === S.UNRECOGNIZED ? "STATE_UNRECOGNIZED" : stateName(state);
+}
+
+describe("judge: final states", () => {
+  it("covers every state of the proto in the tables", () => {
+    for (const state of ALL_STATES) expect(ACTIVATE_SWITCH[key(state)], key(state)).toBeDefined();
+  });
+
+  it.each(ALL_STATES.map((s) => [key(s), s] as const))("activate/switch, final %s", (name, state) => {
+    const v = judge("activate", SWITCH, { kind: "final", state, earlier: afterActivation });
+    expect([v.outcome, v.exitCode]).toEqual(ACTIVATE_SWITCH[name]);
+    expect(v.reason).not.toBe("");
+  });
+
+  it.each(ALL_STATES.map((s) => [key(s), s] as const))("rollback, final %s", (name, state) => {
+    const v = judge("rollback", NONE, { kind: "final", state, earlier: afterActivation });
+    expect([v.outcome, v.exitCode]).toEqual(ROLLBACK[name]);
+  });
+
+  it("says the robot is back for a rolled-back deploy, and that the rollback failed for a rollback", () => {
+    const end = { kind: "final", state: S.DEPLOYMENT_STATE_ROLLED_BACK, earlier: afterActivation } as const;
+    expect(judge("activate", SWITCH, end).reason).toMatch(/deployment failed; the robot is back/);
+    expect(judge("rollback", NONE, end).reason).toMatch(/rollback failed; the robot is back/);
+  });
+
+  it("FAILED right after PENDING means nothing changed (the agent's first step failed)", () => {
+    const v = judge("activate", SWITCH, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_FAILED,
+      earlier: [S.DEPLOYMENT_STATE_PENDING],
+    });
+    expect([v.outcome, v.exitCode]).toEqual(["unchanged", 1]);
+  });
+
+  it("FAILED without having seen the earlier events is uncertain", () => {
+    const v = judge("activate", SWITCH, { kind: "final", state: S.DEPLOYMENT_STATE_FAILED, earlier: [] });
+    expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+  });
+
+  it("FAILED after the switch started is uncertain", () => {
+    const v = judge("activate", SWITCH, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_FAILED,
+      earlier: [...afterActivation, S.DEPLOYMENT_STATE_ACTIVATION_FAILED],
+    });
+    expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+  });
+
+  it("dry-activate: DRY_RUN_DONE succeeds, a failure changed nothing", () => {
+    const done = judge("activate", DRY, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_DRY_RUN_DONE,
+      earlier: [],
+    });
+    expect([done.outcome, done.exitCode]).toEqual(["dry-run", 0]);
+    const failed = judge("activate", DRY, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_FAILED,
+      earlier: [
+        S.DEPLOYMENT_STATE_PENDING,
+        S.DEPLOYMENT_STATE_ACTIVATING,
+        S.DEPLOYMENT_STATE_ACTIVATION_FAILED,
+      ],
+    });
+    expect([failed.outcome, failed.exitCode]).toEqual(["unchanged", 1]);
+  });
+
+  it("boot and test succeed with a reason naming what happened", () => {
+    const end = { kind: "final", state: S.DEPLOYMENT_STATE_SUCCEEDED, earlier: [] } as const;
+    expect(judge("activate", ActivationAction.ACTIVATION_ACTION_BOOT, end).reason).toMatch(/boot default/);
+    expect(judge("activate", ActivationAction.ACTIVATION_ACTION_TEST, end).reason).toMatch(
+      /until the next reboot/,
+    );
+  });
+});
+
+describe("judge: streams without a final event", () => {
+  const codes = Object.values(status).filter((v): v is status => typeof v === "number" && v !== status.OK);
+
+  it.each(codes.map((c) => [status[c], c] as const))("status %s before any event", (_name, code) => {
+    const v = judge("activate", SWITCH, { kind: "error", code, lastState: undefined });
+    if (isRefusal(code)) expect([v.outcome, v.exitCode]).toEqual(["unchanged", 1]);
+    else expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+  });
+
+  it("counts exactly the codes with which an agent refuses up front as refusals", () => {
+    expect(codes.filter(isRefusal).map((c) => status[c])).toEqual([
+      "INVALID_ARGUMENT",
+      "NOT_FOUND",
+      "ALREADY_EXISTS",
+      "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION",
+      "OUT_OF_RANGE",
+      "UNIMPLEMENTED",
+      "UNAUTHENTICATED",
+    ]);
+  });
+
+  it("any status after an event is uncertain, even a refusal code", () => {
+    for (const code of codes) {
+      const v = judge("activate", SWITCH, { kind: "error", code, lastState: S.DEPLOYMENT_STATE_PENDING });
+      expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+    }
+  });
+
+  it("a stream that ends OK without a final event is uncertain", () => {
+    const v = judge("rollback", NONE, { kind: "no-final", lastState: S.DEPLOYMENT_STATE_ACTIVATING });
+    expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+    expect(v.reason).toMatch(/after ACTIVATING/);
+  });
+
+  it("an interrupt is uncertain and says the agent carries on", () => {
+    const v = judge("activate", SWITCH, { kind: "interrupted", lastState: undefined });
+    expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+    expect(v.reason).toMatch(/carries on with the deployment/);
+    expect(v.reason).toMatch(/ros-rollback status/);
+  });
+});

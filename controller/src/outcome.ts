@@ -1,0 +1,203 @@
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { ActivationAction, DeploymentState } from "@ros-rollback/proto";
+import { ExitCode } from "./core/errors.js";
+
+/** What a deploy or rollback did to the robot, as reported in `outcome` (JSON) and by the exit code. */
+export type Outcome =
+  /** Did what was asked (switch/test: running; boot: boot default; rollback: back on the old generation). */
+  | "succeeded"
+  /** dry-activate finished; nothing changed. */
+  | "dry-run"
+  /** Installed as the boot default; runs after a reboot (switch-to-configuration exit 100). */
+  | "reboot-required"
+  /** The agent refused or never started: nothing changed on the robot. */
+  | "unchanged"
+  /** The deployment failed and the robot is back on the previous generation. */
+  | "rolled-back"
+  /** Nobody knows what the robot runs now: a human must look. */
+  | "uncertain";
+
+export type Operation = "activate" | "rollback";
+
+/** How the stream of DeploymentEvents ended, as the controller saw it. */
+export type StreamEnd =
+  /** The agent sent an event with `final` set; `earlier` are the states of the events before it. */
+  | { readonly kind: "final"; readonly state: DeploymentState; readonly earlier: readonly DeploymentState[] }
+  /** The call ended with a non-OK status; `lastState` is the last event seen before (if any). */
+  | { readonly kind: "error"; readonly code: GrpcStatus; readonly lastState: DeploymentState | undefined }
+  /** The call ended OK but without a final event. */
+  | { readonly kind: "no-final"; readonly lastState: DeploymentState | undefined }
+  /** The user interrupted (SIGINT) while the stream was open. */
+  | { readonly kind: "interrupted"; readonly lastState: DeploymentState | undefined };
+
+export interface Verdict {
+  readonly outcome: Outcome;
+  readonly exitCode: ExitCode;
+  /** One sentence about the robot, for humans and the JSON `reason`. */
+  readonly reason: string;
+}
+
+/**
+ * Status codes with which an agent refuses a request BEFORE acting on it.
+ * Every other status (UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, INTERNAL,
+ * UNKNOWN, ABORTED, ...) may arrive after the agent started, so it proves
+ * nothing about the robot.
+ */
+const REFUSALS: ReadonlySet<GrpcStatus> = new Set([
+  GrpcStatus.INVALID_ARGUMENT,
+  GrpcStatus.FAILED_PRECONDITION,
+  GrpcStatus.NOT_FOUND,
+  GrpcStatus.ALREADY_EXISTS,
+  GrpcStatus.PERMISSION_DENIED,
+  GrpcStatus.UNAUTHENTICATED,
+  GrpcStatus.OUT_OF_RANGE,
+  GrpcStatus.UNIMPLEMENTED,
+  GrpcStatus.RESOURCE_EXHAUSTED,
+]);
+
+export function isRefusal(code: GrpcStatus): boolean {
+  return REFUSALS.has(code);
+}
+
+const CHECK = "check with `ros-rollback status`";
+
+const verdict = (outcome: Outcome, exitCode: ExitCode, reason: string): Verdict => ({
+  outcome,
+  exitCode,
+  reason,
+});
+const uncertain = (reason: string): Verdict =>
+  verdict("uncertain", ExitCode.Uncertain, `${reason}; ${CHECK}`);
+
+/**
+ * THE mapping from how an Activate/Rollback stream ended to outcome and exit
+ * code. Pure; every DeploymentState is handled explicitly (the `never` check
+ * breaks the build when the proto grows a state).
+ */
+export function judge(operation: Operation, action: ActivationAction, end: StreamEnd): Verdict {
+  switch (end.kind) {
+    case "final":
+      return judgeFinal(operation, action, end.state, end.earlier);
+    case "error":
+      if (end.lastState === undefined && isRefusal(end.code)) {
+        return verdict("unchanged", ExitCode.Unchanged, "the agent refused the request; nothing changed");
+      }
+      return uncertain(
+        `the event stream failed (${GrpcStatus[end.code] ?? end.code}) ${after(end.lastState)}; the agent may still be working`,
+      );
+    case "no-final":
+      return uncertain(`the agent ended the event stream without a final event ${after(end.lastState)}`);
+    case "interrupted":
+      return uncertain(
+        `interrupted ${after(end.lastState)}; the agent carries on with the ${operation === "rollback" ? "rollback" : "deployment"} without us`,
+      );
+  }
+}
+
+function after(state: DeploymentState | undefined): string {
+  return state === undefined ? "before any event" : `after ${stateName(state)}`;
+}
+
+function judgeFinal(
+  operation: Operation,
+  action: ActivationAction,
+  state: DeploymentState,
+  earlier: readonly DeploymentState[],
+): Verdict {
+  const s = stateName(state);
+  const dryRun = operation === "activate" && action === ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE;
+  switch (state) {
+    case DeploymentState.DEPLOYMENT_STATE_SUCCEEDED:
+      if (operation === "rollback")
+        return verdict("succeeded", ExitCode.Ok, "the robot is on the requested generation");
+      return verdict("succeeded", ExitCode.Ok, successReason(action));
+    case DeploymentState.DEPLOYMENT_STATE_DRY_RUN_DONE:
+      if (dryRun) return verdict("dry-run", ExitCode.Ok, "dry activation finished; nothing changed");
+      return uncertain(
+        `the agent reported ${s}, which does not answer a ${requestName(operation, action)} request`,
+      );
+    case DeploymentState.DEPLOYMENT_STATE_REBOOT_REQUIRED:
+      return verdict(
+        "reboot-required",
+        ExitCode.RebootRequired,
+        "the new generation is the boot default but the running system is unchanged; it takes effect after a reboot",
+      );
+    case DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK:
+      return verdict(
+        "rolled-back",
+        ExitCode.RolledBack,
+        operation === "rollback"
+          ? "the rollback failed; the robot is back on the generation it ran before"
+          : "the deployment failed; the robot is back on the previous generation",
+      );
+    case DeploymentState.DEPLOYMENT_STATE_PENDING:
+      return verdict("unchanged", ExitCode.Unchanged, "the agent stopped before changing anything");
+    case DeploymentState.DEPLOYMENT_STATE_FAILED:
+      // The agent goes PENDING -> FAILED when its first step (setting the profile, or
+      // starting the switch) fails: then nothing changed. Only trust that when we saw it.
+      if (earlier.length > 0 && earlier.every((e) => e === DeploymentState.DEPLOYMENT_STATE_PENDING)) {
+        return verdict("unchanged", ExitCode.Unchanged, "the agent failed before changing anything");
+      }
+      if (dryRun)
+        return verdict("unchanged", ExitCode.Unchanged, "dry activation failed; it changes nothing");
+      return uncertain(
+        "the deployment failed and was left in place (no rollback); the robot may be half-switched",
+      );
+    case DeploymentState.DEPLOYMENT_STATE_UNITS_FAILED:
+      return uncertain("the new system is active but units failed to start, and it was left in place");
+    case DeploymentState.DEPLOYMENT_STATE_ROLLBACK_FAILED:
+      return uncertain("rolling back failed too; the robot needs a human");
+    case DeploymentState.DEPLOYMENT_STATE_PROFILE_SET:
+    case DeploymentState.DEPLOYMENT_STATE_ACTIVATING:
+    case DeploymentState.DEPLOYMENT_STATE_ACTIVATED:
+    case DeploymentState.DEPLOYMENT_STATE_ACTIVATION_FAILED:
+    case DeploymentState.DEPLOYMENT_STATE_ROLLING_BACK:
+      return uncertain(`the agent's final event has the intermediate state ${s}`);
+    case DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED:
+    case DeploymentState.UNRECOGNIZED:
+      return uncertain(`the agent's final event has an unknown state (${state})`);
+    default:
+      return unreachable(state);
+  }
+}
+
+function unreachable(state: never): Verdict {
+  // A state number this build does not know (newer agent): still not a success.
+  return uncertain(`the agent's final event has an unknown state (${String(state)})`);
+}
+
+function successReason(action: ActivationAction): string {
+  switch (action) {
+    case ActivationAction.ACTIVATION_ACTION_BOOT:
+      return "the new system is the boot default; it runs after the next reboot";
+    case ActivationAction.ACTIVATION_ACTION_TEST:
+      return "the new system is active until the next reboot (boot default unchanged)";
+    case ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE:
+      return "dry activation finished; nothing changed";
+    default:
+      return "the new system is active and is the boot default";
+  }
+}
+
+function requestName(operation: Operation, action: ActivationAction): string {
+  return operation === "rollback" ? "rollback" : actionName(action);
+}
+
+/** "ROLLED_BACK" for DEPLOYMENT_STATE_ROLLED_BACK; the number for unknown states. */
+export function stateName(state: DeploymentState): string {
+  const name = DeploymentState[state] as string | undefined;
+  return name === undefined || state === DeploymentState.UNRECOGNIZED
+    ? `STATE_${state}`
+    : name.replace(/^DEPLOYMENT_STATE_/, "");
+}
+
+/** "switch" for ACTIVATION_ACTION_SWITCH. */
+export function actionName(action: ActivationAction): string {
+  const name = ActivationAction[action] as string | undefined;
+  return name === undefined
+    ? `action ${action}`
+    : name
+        .replace(/^ACTIVATION_ACTION_/, "")
+        .toLowerCase()
+        .replace("_", "-");
+}
