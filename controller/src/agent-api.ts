@@ -1,0 +1,353 @@
+import { readFile } from "node:fs/promises";
+import * as grpc from "@grpc/grpc-js";
+import {
+  type ActivateRequest,
+  AgentClient,
+  type DeploymentEvent,
+  type GetStatusResponse,
+  type ListGenerationsResponse,
+  type PushPathsRequest,
+  type PushPathsResponse,
+  type QueryMissingPathsResponse,
+  type RollbackRequest,
+} from "@ros-rollback/proto";
+import { ExitCode, UserError } from "./core/errors.js";
+import { describeFsError, type Target } from "./inventory.js";
+
+/**
+ * The agent's RPCs as promises and async iterables, every one cancellable by
+ * an AbortSignal. Failures come out as AgentCallError (a UserError); the
+ * commands never see grpc-js callbacks or ServiceError.
+ */
+export interface AgentApi {
+  readonly target: Target;
+  getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
+  listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
+  queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
+  pushPaths(requests: AsyncIterable<PushPathsRequest>, signal: AbortSignal): Promise<PushPathsResponse>;
+  activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  close(): void;
+}
+
+export interface ConnectOptions {
+  /** How long to wait for the TLS connection (and the first RPC) before giving up. */
+  readonly connectTimeoutMs: number;
+  /** Deadline of a unary RPC once connected. */
+  readonly unaryTimeoutMs: number;
+}
+
+export type ConnectAgent = (
+  target: Target,
+  options: ConnectOptions,
+  signal: AbortSignal,
+) => Promise<AgentApi>;
+
+/** A gRPC call that ended with a non-OK status, as the one line users see. */
+export class AgentCallError extends UserError {
+  readonly target: string;
+  readonly code: grpc.status;
+  readonly statusName: string;
+  readonly details: string;
+  /** The agent's own error code (metadata `ros-rollback-error-code`), e.g. "UNTRUSTED". */
+  readonly agentCode: string | undefined;
+
+  constructor(
+    target: string,
+    code: grpc.status,
+    details: string,
+    options?: { cause?: unknown; agentCode?: string | undefined; hint?: string },
+  ) {
+    const statusName = grpc.status[code] ?? `STATUS_${code}`;
+    const hint = options?.hint === undefined ? "" : ` (${options.hint})`;
+    super(`${target}: ${statusName}: ${details || "(no details)"}${hint}`, {
+      exitCode: ExitCode.Unchanged,
+      cause: options?.cause,
+      data: { target, status: statusName, details, agentCode: options?.agentCode ?? null },
+    });
+    this.name = "AgentCallError";
+    this.target = target;
+    this.code = code;
+    this.statusName = statusName;
+    this.details = details;
+    this.agentCode = options?.agentCode;
+  }
+
+  /** The same error with a hint for the user appended to the message. */
+  withHint(hint: string): AgentCallError {
+    return new AgentCallError(this.target, this.code, this.details, {
+      cause: this.cause,
+      agentCode: this.agentCode,
+      hint,
+    });
+  }
+}
+
+function isServiceError(e: unknown): e is grpc.ServiceError {
+  return (
+    e instanceof Error &&
+    "code" in e &&
+    typeof e.code === "number" &&
+    "details" in e &&
+    "metadata" in e &&
+    e.metadata instanceof grpc.Metadata
+  );
+}
+
+/** ServiceError → AgentCallError; anything else passes through untouched (a bug, or already a UserError). */
+export function toAgentCallError(target: string, e: unknown): unknown {
+  if (!isServiceError(e)) return e;
+  const agentCode = e.metadata.get(AGENT_ERROR_CODE_KEY)[0];
+  return new AgentCallError(target, e.code, e.details, {
+    cause: e,
+    agentCode: typeof agentCode === "string" ? agentCode : undefined,
+  });
+}
+
+/** Trailer in which the agent names its own error code (agent/src/server/status.ts). */
+export const AGENT_ERROR_CODE_KEY = "ros-rollback-error-code";
+
+async function readTlsFile(target: Target, role: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new UserError(`${target.name}: cannot read ${role} ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+}
+
+export async function createCredentials(target: Target): Promise<grpc.ChannelCredentials> {
+  const [ca, cert, key] = await Promise.all([
+    readTlsFile(target, "caFile", target.caFile),
+    readTlsFile(target, "certFile", target.certFile),
+    readTlsFile(target, "keyFile", target.keyFile),
+  ]);
+  try {
+    return grpc.credentials.createSsl(ca, key, cert);
+  } catch (e) {
+    // createSsl parses the PEM material; a bad file is the user's to fix.
+    throw new UserError(`${target.name}: invalid TLS material: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export const connectAgent: ConnectAgent = async (target, options, signal) => {
+  const credentials = await createCredentials(target);
+  const channelOptions: grpc.ClientOptions = {
+    // Detect a connection that died mid-activation (the switch may take the
+    // network down). The grpc-js agent accepts pings at this rate.
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    // NARs are pushed in chunks; allow big event messages too.
+    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+  };
+  if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
+  const client = new AgentClient(target.address, credentials, channelOptions);
+  const api = new GrpcAgentApi(target, client, options);
+  try {
+    await waitForReady(client, target, options.connectTimeoutMs, signal);
+  } catch (e) {
+    client.close();
+    throw e;
+  }
+  return api;
+};
+
+/**
+ * Waits until the channel is READY. A TLS failure (wrong CA, name mismatch,
+ * rejected client certificate) shows up as TRANSIENT_FAILURE; to report WHY,
+ * we probe with one fail-fast RPC, whose UNAVAILABLE details carry the last
+ * connection error.
+ */
+async function waitForReady(
+  client: AgentClient,
+  target: Target,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const seconds = Math.round(timeoutMs / 100) / 10;
+  signal.throwIfAborted();
+  const deadline = Date.now() + timeoutMs;
+  const ready = new Promise<void>((resolve, reject) => {
+    client.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
+  });
+  try {
+    await raceAbort(ready, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    // Not ready in time. Ask once, fail-fast, to learn the reason.
+    const reason = await new Promise<string>((resolve) => {
+      client.getStatus({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err) => {
+        resolve(err ? tidyConnectError(err.details) : "connected too late");
+      });
+    });
+    throw new AgentCallError(
+      target.name,
+      grpc.status.UNAVAILABLE,
+      `cannot reach the agent at ${target.address} within ${seconds}s: ${reason}`,
+      { cause: e },
+    );
+  }
+}
+
+/** grpc-js wraps the reason in boilerplate; keep the reason. */
+function tidyConnectError(details: string): string {
+  return details
+    .replace(/^No connection established\. Last error: /, "")
+    .replace(/\s*Resolution note:\s*$/, "")
+    .replace(/^Error( \[\w+\])?: /, "")
+    .replace(/\.$/, "");
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+class GrpcAgentApi implements AgentApi {
+  constructor(
+    readonly target: Target,
+    private readonly client: AgentClient,
+    private readonly options: ConnectOptions,
+  ) {}
+
+  getStatus(signal: AbortSignal): Promise<GetStatusResponse> {
+    return this.unary(signal, (md, opts, cb) => this.client.getStatus({}, md, opts, cb));
+  }
+
+  listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {
+    return this.unary(signal, (md, opts, cb) => this.client.listGenerations({}, md, opts, cb));
+  }
+
+  async queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]> {
+    const res = await this.unary<QueryMissingPathsResponse>(signal, (md, opts, cb) =>
+      this.client.queryMissingPaths({ storePaths: [...storePaths] }, md, opts, cb),
+    );
+    return res.missing;
+  }
+
+  async pushPaths(
+    requests: AsyncIterable<PushPathsRequest>,
+    signal: AbortSignal,
+  ): Promise<PushPathsResponse> {
+    signal.throwIfAborted();
+    let settle!: { resolve: (r: PushPathsResponse) => void; reject: (e: unknown) => void };
+    const response = new Promise<PushPathsResponse>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    const call = this.client.pushPaths((err, res) => (err ? settle.reject(err) : settle.resolve(res)));
+    const onAbort = () => call.cancel();
+    signal.addEventListener("abort", onAbort, { once: true });
+    // The call may end early (the agent refuses a path): stop producing then.
+    let ended = false;
+    response.then(
+      () => {
+        ended = true;
+      },
+      () => {
+        ended = true;
+      },
+    );
+    try {
+      try {
+        for await (const request of requests) {
+          if (ended) break;
+          if (!call.write(request)) {
+            await Promise.race([
+              new Promise<void>((resolve) => call.once("drain", () => resolve())),
+              response.then(
+                () => undefined,
+                () => undefined,
+              ),
+            ]);
+          }
+        }
+      } catch (e) {
+        // Our producer failed (local read error, abort): the agent must not
+        // register a half-sent path, so cancel instead of half-closing.
+        call.cancel();
+        response.catch(() => undefined);
+        throw signal.aborted ? signal.reason : e;
+      }
+      if (!ended) call.end();
+      return await response;
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      throw toAgentCallError(this.target.name, e);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent> {
+    return this.serverStream(signal, () => this.client.activate(request));
+  }
+
+  rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent> {
+    return this.serverStream(signal, () => this.client.rollback(request));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private async unary<T>(
+    signal: AbortSignal,
+    start: (
+      md: grpc.Metadata,
+      opts: Partial<grpc.CallOptions>,
+      cb: (err: grpc.ServiceError | null, res: T) => void,
+    ) => grpc.ClientUnaryCall,
+  ): Promise<T> {
+    signal.throwIfAborted();
+    let call: grpc.ClientUnaryCall | undefined;
+    const onAbort = () => call?.cancel();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        call = start(
+          new grpc.Metadata(),
+          { deadline: Date.now() + this.options.unaryTimeoutMs },
+          (err, res) => (err ? reject(err) : resolve(res)),
+        );
+      });
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      throw toAgentCallError(this.target.name, e);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async *serverStream(
+    signal: AbortSignal,
+    start: () => grpc.ClientReadableStream<DeploymentEvent>,
+  ): AsyncGenerator<DeploymentEvent> {
+    signal.throwIfAborted();
+    const call = start();
+    const onAbort = () => call.cancel();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const event of call as AsyncIterable<DeploymentEvent>) {
+        yield event;
+      }
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      throw toAgentCallError(this.target.name, e);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      // Leaving the loop early (consumer stopped) must not leave the call open.
+      call.cancel();
+    }
+  }
+}

@@ -1,0 +1,19 @@
+import type { Compression, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import type { PushProgress } from "./progress.js";
+
+/**
+ * What `deploy` needs from the local Nix store. The composition root (cli.ts)
+ * wires the real implementation from ./closure/; tests pass fakes.
+ */
+export interface ClosureOps {
+  /** The closure of `storePath`, references first. */
+  computeClosure(storePath: string, signal: AbortSignal): Promise<PathInfo[]>;
+  /** The same paths with a signature by the key in `secretKeyFile` (Nix secret-key format) added. */
+  signPaths(infos: PathInfo[], secretKeyFile: string): Promise<PathInfo[]>;
+  /** The PushPaths message stream for `infos`: options, then per path its info and NAR chunks. */
+  pushRequests(
+    infos: PathInfo[],
+    opts: { compression: Compression; onProgress?: (p: PushProgress) => void },
+    signal: AbortSignal,
+  ): AsyncIterable<PushPathsRequest>;
+}

@@ -1,0 +1,284 @@
+import { realpath } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { ActivationAction, Compression, type PathInfo } from "@ros-rollback/proto";
+import { type AgentApi, AgentCallError } from "../agent-api.js";
+import { choice, expectPositionals } from "../core/args.js";
+import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
+import { isUserError, UsageError, UserError } from "../core/errors.js";
+import {
+  buildReport,
+  type DeploymentReport,
+  followEvents,
+  logEvent,
+  type PushSummary,
+  reportText,
+  unchangedReport,
+} from "../follow.js";
+import { describeFsError } from "../inventory.js";
+import { formatBytes, formatDuration, ProgressReporter } from "../progress.js";
+
+const ACTIONS = {
+  switch: ActivationAction.ACTIVATION_ACTION_SWITCH,
+  boot: ActivationAction.ACTIVATION_ACTION_BOOT,
+  test: ActivationAction.ACTIVATION_ACTION_TEST,
+  "dry-activate": ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE,
+} as const;
+type ActionName = keyof typeof ACTIONS;
+
+const COMPRESSIONS = {
+  none: Compression.COMPRESSION_NONE,
+  zstd: Compression.COMPRESSION_ZSTD,
+  gzip: Compression.COMPRESSION_GZIP,
+} as const;
+type CompressionName = keyof typeof COMPRESSIONS;
+
+/** See the --compress help text for why. */
+export const DEFAULT_COMPRESSION: CompressionName = "zstd";
+
+export interface DeployArgs {
+  readonly storePath: string;
+  readonly action: ActionName;
+  readonly compression: CompressionName;
+  readonly signKey: string | undefined;
+}
+
+export const deployCommand = defineCommand<DeployArgs>({
+  name: "deploy",
+  summary: "push a NixOS system closure to the robot and activate it (rolls back on failure)",
+  description: [
+    "Steps: compute the closure of <store-path> locally; ask the agent which paths it lacks; push only",
+    "those (progress on stderr); activate with --action and follow the agent's deployment events until",
+    "the final state. The agent rolls back to the previous generation when activation fails (its",
+    "autoRollback setting); the exit code says which state the robot ended in.",
+  ].join("\n"),
+  positionals: [
+    {
+      name: "store-path",
+      description: "the system's toplevel in the local Nix store (a ./result symlink is resolved)",
+    },
+  ],
+  options: {
+    action: {
+      type: "string",
+      valueName: "ACTION",
+      description: "switch | boot | test | dry-activate (default: switch)",
+    },
+    compress: {
+      type: "string",
+      valueName: "ALGO",
+      description: [
+        `none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). NARs shrink ~3-5x with zstd and it decompresses`,
+        "faster than the link delivers even on small robot CPUs; robots mostly sit on Wi-Fi/LTE.",
+        "Use none on a fast LAN or when the agent lacks the codec; gzip needs no zstd at all.",
+      ].join("\n"),
+    },
+    "sign-key": {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "sign the pushed paths with this Nix secret key (name:base64) first, so the\n" +
+        "agent accepts your own unsigned builds (it must trust the matching public key)",
+    },
+  },
+  examples: [
+    "ros-rollback deploy ./result --inventory fleet.json --target robot1",
+    "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
+  ],
+  parse(raw) {
+    const [storePath = ""] = expectPositionals(raw, ["store-path"], "deploy");
+    if (storePath === "") throw new UsageError("<store-path> must not be empty", "deploy");
+    const signKey = raw.values["sign-key"];
+    return {
+      storePath,
+      action: choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy"),
+      compression: choice(
+        raw,
+        "compress",
+        Object.keys(COMPRESSIONS) as CompressionName[],
+        DEFAULT_COMPRESSION,
+        "deploy",
+      ),
+      signKey: typeof signKey === "string" ? signKey : undefined,
+    };
+  },
+  run: deploy,
+});
+
+async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandResult> {
+  const { signal } = ctx;
+  const targetName = ctx.global.target ?? "?";
+  let storePath = args.storePath;
+  let generationBefore = 0;
+  let push: PushSummary | null = null;
+  let api: AgentApi | undefined;
+  const result = (report: DeploymentReport): CommandResult => ({
+    exitCode: report.exitCode as CommandResult["exitCode"],
+    json: report,
+    human: reportText(report),
+  });
+  try {
+    // ---- Nothing below changes the robot until Activate is called. ----
+    let toPush: PathInfo[];
+    try {
+      api = await ctx.connect();
+      const before = await api.getStatus(signal);
+      generationBefore = before.currentGeneration;
+      ctx.log(
+        `${targetName}: ${before.hostname || "?"} (agent ${before.agentVersion || "?"}) is on generation ${before.currentGeneration}`,
+      );
+      if (before.deployment !== undefined) {
+        ctx.log(
+          `${targetName}: warning: deployment ${before.deployment.id} is not finished; the agent may refuse`,
+        );
+      }
+      storePath = await resolveStorePath(args.storePath, ctx.io.cwd);
+      ctx.log(`computing the closure of ${storePath}`);
+      const closure = await ctx.deps.closure.computeClosure(storePath, signal);
+      const missing = new Set(
+        await api.queryMissingPaths(
+          closure.map((p) => p.storePath),
+          signal,
+        ),
+      );
+      toPush = closure.filter((p) => missing.has(p.storePath));
+      const bytesMissing = toPush.reduce((sum, p) => sum + p.narSize, 0);
+      ctx.log(
+        `${targetName}: ${toPush.length} of ${closure.length} paths missing (${formatBytes(bytesMissing)} uncompressed)`,
+      );
+      push = emptyPush(args, closure.length, toPush.length, bytesMissing);
+      if (toPush.length > 0) {
+        if (args.signKey !== undefined) {
+          toPush = await ctx.deps.closure.signPaths(toPush, args.signKey);
+          push = { ...push, signed: true };
+        }
+        push = await pushPaths(api, toPush, args, push, ctx);
+      }
+      signal.throwIfAborted();
+    } catch (e) {
+      // Usage errors go to the renderer (with the pointer to --help); bugs too.
+      if (e instanceof UsageError || !(isUserError(e) || signal.aborted)) throw e;
+      const error = signal.aborted
+        ? new UserError(
+            `interrupted before activation; nothing was changed on ${targetName} (paths already pushed stay in its store, unused)`,
+            { cause: e },
+          )
+        : (e as UserError);
+      ctx.log(`error: ${error.message}`);
+      return result(
+        unchangedReport({
+          target: targetName,
+          operation: "activate",
+          actionLabel: args.action,
+          storePath,
+          error,
+          generationBefore,
+          push,
+        }),
+      );
+    }
+
+    // ---- From here on the robot may change: every ending is an outcome. ----
+    const action = ACTIONS[args.action];
+    ctx.log(`${targetName}: activating (${args.action}) ${storePath}`);
+    const followed = await followEvents(
+      api.activate({ storePath, action }, signal),
+      logEvent(ctx.log, targetName),
+      signal,
+    );
+    const report = buildReport({
+      target: targetName,
+      operation: "activate",
+      action,
+      actionLabel: args.action,
+      storePath,
+      followed,
+      generationBefore,
+      push,
+    });
+    // The gRPC error as the one line users know; the robot's state is in the result.
+    if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
+    return result(report);
+  } finally {
+    api?.close();
+  }
+}
+
+function emptyPush(
+  args: DeployArgs,
+  pathsTotal: number,
+  pathsMissing: number,
+  bytesMissing: number,
+): PushSummary {
+  return {
+    compression: args.compression,
+    pathsTotal,
+    pathsMissing,
+    bytesMissing,
+    pathsImported: 0,
+    pathsSkipped: 0,
+    narBytes: 0,
+    signed: false,
+    seconds: 0,
+  };
+}
+
+async function pushPaths(
+  api: AgentApi,
+  infos: PathInfo[],
+  args: DeployArgs,
+  summary: PushSummary,
+  ctx: CommandContext,
+): Promise<PushSummary> {
+  const { io, signal } = ctx;
+  const progress = new ProgressReporter(io.stderr, {
+    tty: io.stderr.isTTY,
+    columns: io.stderr.columns,
+    now: io.now,
+  });
+  const started = io.now();
+  let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
+  try {
+    response = await api.pushPaths(
+      ctx.deps.closure.pushRequests(
+        infos,
+        { compression: COMPRESSIONS[args.compression], onProgress: (p) => progress.update(p) },
+        signal,
+      ),
+      signal,
+    );
+    progress.finish();
+  } catch (e) {
+    progress.interrupt();
+    if (e instanceof AgentCallError && e.agentCode === "UNTRUSTED" && args.signKey === undefined) {
+      throw e.withHint("sign them with --sign-key FILE, whose public key the agent trusts");
+    }
+    throw e;
+  }
+  const seconds = (io.now() - started) / 1000;
+  ctx.log(
+    `${api.target.name}: pushed ${response.imported.length} paths (${formatBytes(response.narBytes)}) in ${formatDuration(seconds)}` +
+      (response.skipped.length > 0 ? `, ${response.skipped.length} were already there` : ""),
+  );
+  return {
+    ...summary,
+    pathsImported: response.imported.length,
+    pathsSkipped: response.skipped.length,
+    narBytes: response.narBytes,
+    seconds,
+  };
+}
+
+/**
+ * `./result` → `/nix/store/…`: the agent activates a store path, not a local
+ * symlink. A path that does not exist here is passed on unchanged, for
+ * computeClosure to judge (it knows the store).
+ */
+async function resolveStorePath(path: string, cwd: string): Promise<string> {
+  const absolute = resolve(cwd, path);
+  try {
+    return await realpath(absolute);
+  } catch (e) {
+    if (e instanceof Error && "code" in e && e.code === "ENOENT" && isAbsolute(path)) return path;
+    throw new UserError(`store path ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+}

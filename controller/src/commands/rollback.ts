@@ -1,0 +1,102 @@
+import { ActivationAction } from "@ros-rollback/proto";
+import type { AgentApi } from "../agent-api.js";
+import { expectPositionals } from "../core/args.js";
+import { type CommandResult, defineCommand } from "../core/command.js";
+import { isUserError, UsageError, UserError } from "../core/errors.js";
+import {
+  buildReport,
+  type DeploymentReport,
+  followEvents,
+  logEvent,
+  reportText,
+  unchangedReport,
+} from "../follow.js";
+
+export interface RollbackArgs {
+  /** Generation to return to; undefined = the agent's recorded previous generation. */
+  readonly to: number | undefined;
+}
+
+export const rollbackCommand = defineCommand<RollbackArgs>({
+  name: "rollback",
+  summary: "go back to the recorded previous generation (or --to N) and follow it",
+  description: [
+    "Asks the agent to switch the robot to the generation recorded as previous by the last deployment",
+    "(an exact generation, not `nix-env --rollback`'s relative step), or to generation N.",
+    "Exit 0 when the robot is on that generation; the JSON report has the same shape as deploy's.",
+  ].join("\n"),
+  positionals: [],
+  options: {
+    to: { type: "string", valueName: "N", description: "generation number to return to (see `generations`)" },
+  },
+  examples: ["ros-rollback rollback --target robot1", "ros-rollback rollback --target robot1 --to 41 --json"],
+  parse(raw) {
+    expectPositionals(raw, [], "rollback");
+    const to = raw.values.to;
+    if (typeof to !== "string") return { to: undefined };
+    const n = Number(to);
+    if (!/^\d+$/.test(to) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
+      throw new UsageError(`--to: expected a generation number (1 or more), got "${to}"`, "rollback");
+    }
+    return { to: n };
+  },
+  async run(args, ctx): Promise<CommandResult> {
+    const { signal } = ctx;
+    const targetName = ctx.global.target ?? "?";
+    const label = args.to === undefined ? "previous" : `generation ${args.to}`;
+    let generationBefore = 0;
+    let api: AgentApi | undefined;
+    const result = (report: DeploymentReport): CommandResult => ({
+      exitCode: report.exitCode as CommandResult["exitCode"],
+      json: report,
+      human: reportText(report),
+    });
+    try {
+      try {
+        api = await ctx.connect();
+        generationBefore = (await api.getStatus(signal)).currentGeneration;
+        ctx.log(`${targetName}: on generation ${generationBefore}; rolling back to ${label}`);
+        signal.throwIfAborted();
+      } catch (e) {
+        if (e instanceof UsageError || !(isUserError(e) || signal.aborted)) throw e;
+        const error = signal.aborted
+          ? new UserError(`interrupted before the rollback started; nothing was changed on ${targetName}`, {
+              cause: e,
+            })
+          : (e as UserError);
+        ctx.log(`error: ${error.message}`);
+        return result(
+          unchangedReport({
+            target: targetName,
+            operation: "rollback",
+            actionLabel: null,
+            storePath: null,
+            error,
+            generationBefore,
+            push: null,
+          }),
+        );
+      }
+      const followed = await followEvents(
+        api.rollback(args.to === undefined ? {} : { generation: args.to }, signal),
+        logEvent(ctx.log, targetName),
+        signal,
+      );
+      const report = buildReport({
+        target: targetName,
+        operation: "rollback",
+        action: ActivationAction.ACTIVATION_ACTION_UNSPECIFIED,
+        actionLabel: null,
+        storePath: null,
+        followed,
+        generationBefore,
+        push: null,
+      });
+      // The gRPC error as the one line users know; the robot's state is in the result.
+      if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
+      return result(report);
+    } finally {
+      api?.close();
+    }
+  },
+});

@@ -1,0 +1,52 @@
+import { expectPositionals } from "../core/args.js";
+import { defineCommand } from "../core/command.js";
+import { ExitCode } from "../core/errors.js";
+import { statusJson } from "../views.js";
+
+type Status = ReturnType<typeof statusJson>;
+type DeploymentView = NonNullable<Status["deployment"]>;
+
+export const statusCommand = defineCommand<Record<string, never>>({
+  name: "status",
+  summary: "show what the robot runs and the current/last deployment",
+  description:
+    "Read-only. `runningProfileSystem: false` means the running system is not the profile's current\n" +
+    "generation (after `boot` or `test`, or a failed switch).",
+  positionals: [],
+  options: {},
+  examples: ["ros-rollback status --inventory fleet.json --target robot1 --json"],
+  parse(raw) {
+    expectPositionals(raw, [], "status");
+    return {};
+  },
+  async run(_args, ctx) {
+    const api = await ctx.connect();
+    try {
+      const status = statusJson(api.target.name, await api.getStatus(ctx.signal));
+      return { exitCode: ExitCode.Ok, json: status, human: statusText(status) };
+    } finally {
+      api.close();
+    }
+  },
+});
+
+function deploymentText(label: string, d: DeploymentView): string[] {
+  return [
+    `${label}: ${d.id} ${d.kind} ${d.action} → ${d.state}${d.message === "" ? "" : `: ${d.message}`}`,
+    `  store path:  ${d.storePath}`,
+    `  generation:  ${d.generation ?? "-"} (previous ${d.previousGeneration ?? "-"})`,
+    `  started:     ${d.startedAt ?? "-"}   updated: ${d.updatedAt ?? "-"}`,
+  ];
+}
+
+function statusText(s: Status): string {
+  const lines = [
+    `target:      ${s.target} (${s.hostname || "?"}, agent ${s.agentVersion || "?"})`,
+    `generation:  ${s.currentGeneration ?? "none"}`,
+    `profile:     ${s.profileSystem || "-"}`,
+    `running:     ${s.currentSystem || "-"}${s.runningProfileSystem ? "" : "  (differs from the profile)"}`,
+  ];
+  if (s.deployment !== null) lines.push(...deploymentText("in progress", s.deployment));
+  if (s.lastDeployment !== null) lines.push(...deploymentText("last", s.lastDeployment));
+  return lines.join("\n");
+}

@@ -1,0 +1,165 @@
+import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
+import { AgentCallError } from "./agent-api.js";
+import { ExitCode, type UserError } from "./core/errors.js";
+import { judge, type Operation, type Outcome, type StreamEnd } from "./outcome.js";
+import { type EventJson, eventJson, eventLine, generationOrNull } from "./views.js";
+
+export interface Followed {
+  readonly end: StreamEnd;
+  readonly events: readonly DeploymentEvent[];
+  /** The status error that ended the stream, if one did. */
+  readonly error: AgentCallError | undefined;
+}
+
+/**
+ * Reads an Activate/Rollback event stream to its end and says HOW it ended.
+ * Status errors and the user's interrupt become a StreamEnd (they are
+ * outcomes, not exceptions, once the robot may have changed); anything else
+ * is a bug and is thrown.
+ */
+export async function followEvents(
+  stream: AsyncIterable<DeploymentEvent>,
+  onEvent: (e: DeploymentEvent) => void,
+  signal: AbortSignal,
+): Promise<Followed> {
+  const events: DeploymentEvent[] = [];
+  const lastState = () => events[events.length - 1]?.state;
+  try {
+    for await (const event of stream) {
+      events.push(event);
+      onEvent(event);
+      if (event.final) {
+        const earlier = events.slice(0, -1).map((e) => e.state);
+        return { end: { kind: "final", state: event.state, earlier }, events, error: undefined };
+      }
+    }
+    return { end: { kind: "no-final", lastState: lastState() }, events, error: undefined };
+  } catch (e) {
+    if (signal.aborted && e === signal.reason) {
+      return { end: { kind: "interrupted", lastState: lastState() }, events, error: undefined };
+    }
+    if (e instanceof AgentCallError) {
+      return { end: { kind: "error", code: e.code, lastState: lastState() }, events, error: e };
+    }
+    throw e;
+  }
+}
+
+export interface PushSummary {
+  readonly compression: string;
+  /** Paths in the closure. */
+  readonly pathsTotal: number;
+  /** Paths the agent did not have. */
+  readonly pathsMissing: number;
+  /** NAR bytes of the missing paths (uncompressed). */
+  readonly bytesMissing: number;
+  /** What the agent reported for the push (0 when nothing was pushed). */
+  readonly pathsImported: number;
+  readonly pathsSkipped: number;
+  readonly narBytes: number;
+  readonly signed: boolean;
+  readonly seconds: number;
+}
+
+export interface DeploymentReport {
+  readonly target: string;
+  readonly operation: "deploy" | "rollback";
+  readonly action: string | null;
+  readonly storePath: string | null;
+  readonly deploymentId: string | null;
+  readonly outcome: Outcome;
+  readonly exitCode: number;
+  readonly generation: number | null;
+  readonly previousGeneration: number | null;
+  readonly reason: string;
+  readonly error: { readonly status: string; readonly details: string } | null;
+  readonly push: PushSummary | null;
+  readonly events: readonly EventJson[];
+}
+
+export function buildReport(input: {
+  target: string;
+  operation: Operation;
+  action: ActivationAction;
+  actionLabel: string | null;
+  storePath: string | null;
+  followed: Followed;
+  /** Current generation before we started (GetStatus), used when no event names the previous one. */
+  generationBefore: number;
+  push: PushSummary | null;
+}): DeploymentReport {
+  const { followed } = input;
+  const verdict = judge(input.operation, input.action, followed.end);
+  const last = followed.events[followed.events.length - 1];
+  const withId = followed.events.find((e) => e.deploymentId !== "");
+  const finalMessage =
+    followed.end.kind === "final" && last !== undefined && last.message !== "" ? last.message : "";
+  const errorText = followed.error === undefined ? "" : followed.error.message;
+  return {
+    target: input.target,
+    operation: input.operation === "activate" ? "deploy" : "rollback",
+    action: input.actionLabel,
+    storePath: input.storePath,
+    deploymentId: withId?.deploymentId ?? null,
+    outcome: verdict.outcome,
+    exitCode: verdict.exitCode,
+    generation: last === undefined ? null : generationOrNull(last.generation),
+    previousGeneration: generationOrNull(
+      followed.events.find((e) => e.previousGeneration > 0)?.previousGeneration ?? input.generationBefore,
+    ),
+    reason: [verdict.reason, finalMessage, errorText].filter((s) => s !== "").join(" — "),
+    error:
+      followed.error === undefined
+        ? null
+        : { status: followed.error.statusName, details: followed.error.details },
+    push: input.push,
+    events: followed.events.map(eventJson),
+  };
+}
+
+/** The human summary on stdout. */
+export function reportText(r: DeploymentReport): string {
+  const head = `${r.target}: ${r.operation} ${r.outcome}`;
+  const gens =
+    r.generation === null
+      ? ""
+      : ` (generation ${r.generation}${r.previousGeneration === null ? "" : `, previous ${r.previousGeneration}`})`;
+  const id = r.deploymentId === null ? "" : `\ndeployment ${r.deploymentId}`;
+  return `${head}${gens}: ${r.reason}${id}`;
+}
+
+export function logEvent(log: (line: string) => void, target: string): (e: DeploymentEvent) => void {
+  return (e) => log(`${target}: ${eventLine(e)}`);
+}
+
+/**
+ * The report when the command stopped BEFORE asking the agent to change
+ * anything (connect failure, refused query/push, interrupt): outcome
+ * "unchanged", exit 1, and the error as the reason.
+ */
+export function unchangedReport(input: {
+  target: string;
+  operation: Operation;
+  actionLabel: string | null;
+  storePath: string | null;
+  error: UserError;
+  generationBefore: number;
+  push: PushSummary | null;
+}): DeploymentReport {
+  const e = input.error;
+  return {
+    target: input.target,
+    operation: input.operation === "activate" ? "deploy" : "rollback",
+    action: input.actionLabel,
+    storePath: input.storePath,
+    deploymentId: null,
+    outcome: "unchanged",
+    exitCode: ExitCode.Unchanged,
+    generation: null,
+    previousGeneration: generationOrNull(input.generationBefore),
+    reason: e.message,
+    error: e instanceof AgentCallError ? { status: e.statusName, details: e.details } : null,
+    push: input.push,
+    events: [],
+  };
+}

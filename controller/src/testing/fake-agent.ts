@@ -1,0 +1,169 @@
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import {
+  type ActivateRequest,
+  AgentService,
+  type DeploymentEvent,
+  DeploymentState,
+  type GetStatusResponse,
+  type ListGenerationsResponse,
+  type PushPathsRequest,
+  type PushPathsResponse,
+  type RollbackRequest,
+} from "@ros-rollback/proto";
+import type { TestPki } from "./pki.js";
+
+/** A status the fake answers with; `agentCode` goes into the trailer like the real agent's. */
+export interface FakeError {
+  readonly error: { readonly code: grpc.status; readonly details: string; readonly agentCode?: string };
+}
+
+/** One step of a scripted Activate/Rollback stream. The stream ends OK after the last step. */
+export type StreamStep =
+  | { readonly event: Partial<DeploymentEvent> }
+  | FakeError
+  /** Keep the stream open until the client cancels. */
+  | { readonly hang: true };
+
+/** What the fake answers; a call without a handler fails UNIMPLEMENTED (so tests see unexpected calls). */
+export interface FakeHandlers {
+  getStatus?: () => GetStatusResponse | FakeError;
+  listGenerations?: () => ListGenerationsResponse | FakeError;
+  queryMissingPaths?: (storePaths: string[]) => string[] | FakeError;
+  pushPaths?: (received: PushPathsRequest[]) => PushPathsResponse | FakeError;
+  activate?: (request: ActivateRequest) => StreamStep[];
+  rollback?: (request: RollbackRequest) => StreamStep[];
+}
+
+export interface FakeAgent {
+  readonly port: number;
+  /** Replace per test. */
+  handlers: FakeHandlers;
+  /** Every call, in order. */
+  readonly calls: { method: string; request: unknown }[];
+  /** Methods whose call the client cancelled. */
+  readonly cancelled: string[];
+  close(): Promise<void>;
+}
+
+function isFakeError(v: unknown): v is FakeError {
+  return typeof v === "object" && v !== null && "error" in v;
+}
+
+function toStatus(e: FakeError["error"]): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  if (e.agentCode !== undefined) metadata.set("ros-rollback-error-code", e.agentCode);
+  return { code: e.code, details: e.details, metadata };
+}
+
+const notSetUp = (method: string): Partial<grpc.StatusObject> => ({
+  code: grpc.status.UNIMPLEMENTED,
+  details: `fake agent: ${method} not set up in this test`,
+});
+
+/** An event with the defaults a real agent fills in. */
+export function event(state: DeploymentState, extra: Partial<DeploymentEvent> = {}): StreamStep {
+  return {
+    event: {
+      deploymentId: "d-test-1",
+      state,
+      timestampUnixMs: 1_700_000_000_000,
+      message: "",
+      generation: 0,
+      previousGeneration: 0,
+      final: false,
+      ...extra,
+    },
+  };
+}
+
+export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}): Promise<FakeAgent> {
+  const server = new grpc.Server();
+  const state: FakeAgent = {
+    port: 0,
+    handlers,
+    calls: [],
+    cancelled: [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.forceShutdown();
+        resolve();
+      }),
+  };
+
+  function unary<Req, Res>(method: string, answer: (req: Req) => Res | FakeError | undefined) {
+    return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
+      state.calls.push({ method, request: call.request });
+      const res = answer(call.request);
+      if (res === undefined) callback(notSetUp(method), null);
+      else if (isFakeError(res)) callback(toStatus(res.error), null);
+      else callback(null, res);
+    };
+  }
+
+  function stream<Req>(method: string, script: (req: Req) => StreamStep[] | undefined) {
+    return (call: grpc.ServerWritableStream<Req, DeploymentEvent>) => {
+      state.calls.push({ method, request: call.request });
+      call.on("cancelled", () => state.cancelled.push(method));
+      const steps = script(call.request);
+      if (steps === undefined) {
+        call.emit("error", notSetUp(method));
+        return;
+      }
+      for (const step of steps) {
+        if ("hang" in step) return;
+        if ("error" in step) {
+          call.emit("error", toStatus(step.error));
+          return;
+        }
+        call.write({
+          deploymentId: "",
+          state: DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED,
+          timestampUnixMs: 0,
+          message: "",
+          generation: 0,
+          previousGeneration: 0,
+          final: false,
+          ...step.event,
+        });
+      }
+      call.end();
+    };
+  }
+
+  server.addService(AgentService, {
+    getStatus: unary("getStatus", () => state.handlers.getStatus?.()),
+    listGenerations: unary("listGenerations", () => state.handlers.listGenerations?.()),
+    queryMissingPaths: unary("queryMissingPaths", (req: { storePaths: string[] }) => {
+      const res = state.handlers.queryMissingPaths?.(req.storePaths);
+      return res === undefined || isFakeError(res) ? res : { missing: res };
+    }),
+    pushPaths: (
+      call: grpc.ServerReadableStream<PushPathsRequest, PushPathsResponse>,
+      callback: grpc.sendUnaryData<PushPathsResponse>,
+    ) => {
+      const received: PushPathsRequest[] = [];
+      call.on("data", (m: PushPathsRequest) => received.push(m));
+      call.on("cancelled", () => state.cancelled.push("pushPaths"));
+      call.on("end", () => {
+        state.calls.push({ method: "pushPaths", request: received });
+        const res = state.handlers.pushPaths?.(received);
+        if (res === undefined) callback(notSetUp("pushPaths"), null);
+        else if (isFakeError(res)) callback(toStatus(res.error), null);
+        else callback(null, res);
+      });
+    },
+    activate: stream("activate", (req: ActivateRequest) => state.handlers.activate?.(req)),
+    rollback: stream("rollback", (req: RollbackRequest) => state.handlers.rollback?.(req)),
+  });
+
+  const credentials = grpc.ServerCredentials.createSsl(
+    readFileSync(pki.ca),
+    [{ private_key: readFileSync(pki.serverKey), cert_chain: readFileSync(pki.serverCert) }],
+    true,
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync("127.0.0.1:0", credentials, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  return Object.assign(state, { port });
+}
