@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import {
+  addressFor,
+  agentConfig,
+  agentUnit,
+  hostIface,
+  inventory,
+  labBootUnit,
+  MAX_INDEX,
+  netnsName,
+  peerIface,
+  robotPaths,
+  validateName,
+} from "./config.js";
+import { LabError } from "./proc.js";
+import { ROOTFS_PACKAGES, rootfsKey } from "./rootfs.js";
+
+describe("lab robot description", () => {
+  it("puts robot K on 10.231.K.0/24, host .1 and robot .2", () => {
+    expect(addressFor(7)).toEqual({ host: "10.231.7.1", robot: "10.231.7.2", prefix: 24 });
+    expect(() => addressFor(0)).toThrow(LabError);
+    expect(() => addressFor(MAX_INDEX + 1)).toThrow(LabError);
+  });
+
+  it("keeps interface names within Linux's 15 characters", () => {
+    expect(hostIface(MAX_INDEX).length).toBeLessThanOrEqual(15);
+    expect(peerIface(MAX_INDEX).length).toBeLessThanOrEqual(15);
+    expect(netnsName("robot-1")).toBe("rrl-robot-1");
+  });
+
+  it("accepts plain host names only", () => {
+    expect(validateName("robot-1")).toBe("robot-1");
+    for (const bad of ["", "Robot", "1robot", "a/b", "../x", "a".repeat(32)]) {
+      expect(() => validateName(bad)).toThrow(LabError);
+    }
+    expect(() => robotPaths("../etc")).toThrow(LabError);
+    expect(robotPaths("r1").root).toBe("/var/lib/ros-rollback-lab/robots/r1/root");
+  });
+
+  it("writes the agent config the agent reads", () => {
+    expect(JSON.parse(agentConfig("lab-r1-1:KEY"))).toEqual({
+      listen: "0.0.0.0:50051",
+      tls: {
+        caFile: "/etc/ros-rollback/tls/ca.pem",
+        certFile: "/etc/ros-rollback/tls/agent.pem",
+        keyFile: "/etc/ros-rollback/tls/agent.key",
+      },
+      trustedPublicKeys: ["lab-r1-1:KEY"],
+      profile: "/nix/var/nix/profiles/system",
+      stateDir: "/var/lib/ros-rollback",
+    });
+  });
+
+  it("writes an inventory the controller can use as-is", () => {
+    const tls = { caFile: "/p/ca.pem", certFile: "/p/controller.pem", keyFile: "/p/controller.key" };
+    expect(JSON.parse(inventory("r1", "10.231.1.2:50051", tls))).toEqual({
+      targets: { r1: { address: "10.231.1.2:50051", ...tls, serverName: "r1" } },
+    });
+  });
+
+  it("runs the agent from the bind-mounted checkout with Node from the host, restarting always", () => {
+    const unit = agentUnit();
+    expect(unit).toContain(
+      "ExecStart=/opt/ros-rollback/node /opt/ros-rollback/app/agent/dist/main.js --config /etc/ros-rollback/agent.json",
+    );
+    expect(unit).toContain("Restart=always\nRestartSec=1\n");
+    expect(unit).toContain('Environment="NIX_CONFIG=build-users-group ="');
+    expect(labBootUnit()).toContain(
+      "ExecStart=/nix/var/nix/profiles/system/bin/switch-to-configuration test",
+    );
+  });
+
+  it("keys the rootfs cache on the package list and build script", () => {
+    expect(rootfsKey()).toMatch(/^[0-9a-f]{16}$/);
+    expect(rootfsKey()).toBe(rootfsKey());
+    expect(ROOTFS_PACKAGES).toContain("nix-bin");
+  });
+});

@@ -1,0 +1,163 @@
+// Pure description of a lab robot: names, paths, addresses and the files written for it.
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LabError } from "./proc.js";
+
+/** Cached root filesystems (one per package list and build-script version). */
+export const CACHE_DIR = "/var/cache/ros-rollback-lab";
+/** Per-robot state: overlay upper/work, keys, logs. */
+export const STATE_DIR = "/var/lib/ros-rollback-lab";
+export const LAB_DIR = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(LAB_DIR, "../..");
+export const AGENT_PORT = 50051;
+/** Inside the robot. */
+export const APP_DIR = "/opt/ros-rollback/app";
+export const NODE_BIN = "/opt/ros-rollback/node";
+export const AGENT_CONFIG = "/etc/ros-rollback/agent.json";
+export const AGENT_UNIT = "ros-rollback-agent.service";
+export const ROBOT_IFACE = "eth0";
+export const ROBOT_ENV = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  NIX_CONFIG: "build-users-group =",
+  ROS_MASTER_URI: "http://127.0.0.1:11311",
+  ROS_IP: "127.0.0.1",
+  ROS_HOME: "/var/lib/ros",
+  HOME: "/root",
+} as const;
+
+/** Robot names become host names, netns names and TLS names: keep them short and plain. */
+export function validateName(name: string): string {
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) {
+    throw new LabError(`bad robot name "${name}": use 1-31 of a-z, 0-9 and -, starting with a letter`);
+  }
+  return name;
+}
+
+export const MAX_INDEX = 250;
+
+/** Robot K lives on 10.231.K.0/24: the host end is .1, the robot .2. */
+export function addressFor(index: number): { host: string; robot: string; prefix: 24 } {
+  if (!Number.isInteger(index) || index < 1 || index > MAX_INDEX) {
+    throw new LabError(`robot index ${index} out of range 1..${MAX_INDEX}`);
+  }
+  return { host: `10.231.${index}.1`, robot: `10.231.${index}.2`, prefix: 24 };
+}
+
+export const netnsName = (name: string): string => `rrl-${name}`;
+/** Interface names are limited to 15 characters: derive them from the index, not the name. */
+export const hostIface = (index: number): string => `rrl${index}h`;
+export const peerIface = (index: number): string => `rrl${index}r`;
+
+export interface RobotPaths {
+  dir: string;
+  upper: string;
+  work: string;
+  root: string;
+  log: string;
+  pidFile: string;
+  indexFile: string;
+  pki: string;
+  inventory: string;
+}
+
+export function robotPaths(name: string): RobotPaths {
+  const dir = join(STATE_DIR, "robots", validateName(name));
+  return {
+    dir,
+    upper: join(dir, "upper"),
+    work: join(dir, "work"),
+    root: join(dir, "root"),
+    log: join(dir, "console.log"),
+    pidFile: join(dir, "nspawn.pid"),
+    indexFile: join(dir, "index"),
+    pki: join(dir, "pki"),
+    inventory: join(dir, "inventory.json"),
+  };
+}
+
+export interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** What `up` prints (one JSON line) and returns. */
+export interface LabRobot {
+  name: string;
+  /** The inventory's target name (= name). */
+  target: string;
+  /** Path of an inventory file the controller can use as-is. */
+  inventory: string;
+  /** host:port of the agent. */
+  address: string;
+  /** Path of the Nix secret key that signs closures for this robot. */
+  signingKey: string;
+  /** The matching public key, as written in the agent's trustedPublicKeys. */
+  publicKey: string;
+  /** A client certificate from an unrelated CA: the agent must reject it. */
+  rogue: TlsFiles;
+  rootDir: string;
+  /** Host PID of the robot's init (for nsenter -t PID -a). */
+  pid: number;
+}
+
+export function agentConfig(publicKey: string): string {
+  const config = {
+    listen: `0.0.0.0:${AGENT_PORT}`,
+    tls: {
+      caFile: "/etc/ros-rollback/tls/ca.pem",
+      certFile: "/etc/ros-rollback/tls/agent.pem",
+      keyFile: "/etc/ros-rollback/tls/agent.key",
+    },
+    trustedPublicKeys: [publicKey],
+    profile: "/nix/var/nix/profiles/system",
+    stateDir: "/var/lib/ros-rollback",
+  };
+  return `${JSON.stringify(config)}\n`;
+}
+
+export function inventory(name: string, address: string, controller: TlsFiles): string {
+  const target = { address, ...controller, serverName: name };
+  return `${JSON.stringify({ targets: { [name]: target } }, null, 2)}\n`;
+}
+
+export function agentUnit(): string {
+  return `[Unit]
+Description=ros-rollback agent
+After=network.target
+StartLimitIntervalSec=0
+
+[Service]
+Environment="NIX_CONFIG=build-users-group ="
+Environment=PATH=${ROBOT_ENV.PATH}
+Environment=ROS_MASTER_URI=${ROBOT_ENV.ROS_MASTER_URI}
+Environment=ROS_IP=${ROBOT_ENV.ROS_IP}
+ExecStart=${NODE_BIN} ${APP_DIR}/agent/dist/main.js --config ${AGENT_CONFIG}
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export const LAB_BOOT_UNIT = "lab-boot.service";
+
+/** The lab's "bootloader": at boot, activate the profile's current system, as NixOS boots its newest generation. */
+export function labBootUnit(): string {
+  return `[Unit]
+Description=Activate the system profile's current generation (lab bootloader)
+ConditionPathExists=/nix/var/nix/profiles/system/bin/switch-to-configuration
+After=local-fs.target
+Before=multi-user.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+Environment="NIX_CONFIG=build-users-group ="
+ExecStart=/nix/var/nix/profiles/system/bin/switch-to-configuration test
+
+[Install]
+WantedBy=multi-user.target
+`;
+}

@@ -1,0 +1,16 @@
+// The lab robot: a real systemd, Nix store and ROS 1 in a container on this host.
+export type { LabRobot, TlsFiles } from "./config.js";
+export { AGENT_PORT, addressFor, ROBOT_IFACE } from "./config.js";
+export type { ExecOptions } from "./container.js";
+export { LabError } from "./proc.js";
+export {
+  type ExecResult,
+  labDown,
+  labExec,
+  labRestart,
+  labUp,
+  type UpOptions,
+  waitForAgent,
+} from "./robot.js";
+export { ensureRootfs, rootfsPath } from "./rootfs.js";
+export { buildSystems, exportClosure } from "./systems.js";

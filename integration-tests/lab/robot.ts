@@ -1,0 +1,266 @@
+// The lab robot's lifecycle: up, down, restart, exec, and waiting for its agent.
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import {
+  AGENT_CONFIG,
+  AGENT_PORT,
+  AGENT_UNIT,
+  addressFor,
+  agentConfig,
+  agentUnit,
+  inventory,
+  LAB_BOOT_UNIT,
+  type LabRobot,
+  labBootUnit,
+  MAX_INDEX,
+  REPO_ROOT,
+  type RobotPaths,
+  robotPaths,
+  STATE_DIR,
+} from "./config.js";
+import {
+  type ExecOptions,
+  initPid,
+  nsenter,
+  nspawnPid,
+  startContainer,
+  stopContainer,
+  waitForBoot,
+} from "./container.js";
+import { ensureNetwork, removeNetwork } from "./network.js";
+import { ensureKeys, type RobotKeys } from "./pki.js";
+import { LabError, poll, run } from "./proc.js";
+import { ensureRootfs } from "./rootfs.js";
+
+export interface UpOptions {
+  signal?: AbortSignal;
+  /** Bound for the boot, until `systemctl is-system-running` says running or degraded. Default 90 s. */
+  bootTimeoutMs?: number;
+  /** Bound for a cold rootfs build. Default 20 min. */
+  rootfsTimeoutMs?: number;
+  /** Install the agent's unit (needs agent/dist/main.js). Default true. */
+  agent?: boolean;
+  /** Progress lines (the CLI sends them to stderr). */
+  log?: (line: string) => void;
+}
+
+const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
+const INDEX_DIR = join(STATE_DIR, "index");
+
+function readIndex(paths: RobotPaths): number | undefined {
+  if (!existsSync(paths.indexFile)) return undefined;
+  return Number(readFileSync(paths.indexFile, "utf8").trim());
+}
+
+/** Claims the lowest free K in STATE_DIR/index (exclusive create, so concurrent ups don't collide). */
+function allocateIndex(name: string, paths: RobotPaths): number {
+  const existing = readIndex(paths);
+  if (existing !== undefined) return existing;
+  mkdirSync(INDEX_DIR, { recursive: true });
+  mkdirSync(paths.dir, { recursive: true });
+  for (let k = 1; k <= MAX_INDEX; k++) {
+    const claim = join(INDEX_DIR, String(k));
+    try {
+      writeFileSync(claim, name, { flag: "wx" });
+    } catch {
+      const owner = readFileSync(claim, "utf8").trim();
+      if (owner !== name && existsSync(robotPaths(owner).indexFile)) continue;
+      writeFileSync(claim, name);
+    }
+    writeFileSync(paths.indexFile, `${k}\n`);
+    return k;
+  }
+  throw new LabError(`no free robot index (all ${MAX_INDEX} taken under ${INDEX_DIR})`);
+}
+
+function mountedAt(path: string): boolean {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((line) => line.split(" ")[4] === path);
+}
+
+async function mountRoot(paths: RobotPaths, lower: string, signal?: AbortSignal): Promise<void> {
+  if (mountedAt(paths.root)) return;
+  for (const d of [paths.upper, paths.work, paths.root]) mkdirSync(d, { recursive: true });
+  const options = `lowerdir=${lower},upperdir=${paths.upper},workdir=${paths.work}`;
+  await run("mount", ["-t", "overlay", "overlay", "-o", options, paths.root], { timeoutMs: 10_000, signal });
+}
+
+function writeFile(file: string, text: string | Buffer, mode = 0o644): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  chmodSync(file, mode);
+}
+
+/** Files the robot needs before it boots: host name, bind-mount targets, the agent's config, keys and unit. */
+function writeRobotFiles(name: string, root: string, keys: RobotKeys, agent: boolean): void {
+  writeFile(join(root, "etc/hostname"), `${name}\n`);
+  mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
+  writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
+  writeFile(join(root, AGENT_CONFIG), agentConfig(keys.publicKey));
+  const tls = join(root, "etc/ros-rollback/tls");
+  writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
+  writeFile(join(tls, "agent.pem"), readFileSync(keys.agent.certFile));
+  writeFile(join(tls, "agent.key"), readFileSync(keys.agent.keyFile), 0o600);
+  installUnit(root, LAB_BOOT_UNIT, labBootUnit());
+  installUnit(root, AGENT_UNIT, agent ? agentUnit() : undefined);
+}
+
+/** Writes and enables a unit in the robot's /etc (or removes it when text is undefined). */
+function installUnit(root: string, unit: string, text: string | undefined): void {
+  const file = join(root, "etc/systemd/system", unit);
+  const wants = join(root, "etc/systemd/system/multi-user.target.wants", unit);
+  rmSync(wants, { force: true });
+  if (text === undefined) {
+    rmSync(file, { force: true });
+    return;
+  }
+  writeFile(file, text);
+  symlinkSync(`../${unit}`, wants);
+}
+
+function describe(name: string, paths: RobotPaths, index: number, keys: RobotKeys, pid: number): LabRobot {
+  return {
+    name,
+    target: name,
+    inventory: paths.inventory,
+    address: `${addressFor(index).robot}:${AGENT_PORT}`,
+    signingKey: keys.signingKey,
+    publicKey: keys.publicKey,
+    rogue: keys.rogue,
+    rootDir: paths.root,
+    pid,
+  };
+}
+
+/** Boots the robot NAME (building the rootfs once), or describes it if it is already running. */
+export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobot> {
+  const paths = robotPaths(name);
+  const agent = opts.agent ?? true;
+  if (agent && !existsSync(AGENT_MAIN)) {
+    throw new LabError(`${AGENT_MAIN} is missing: run \`npm run build\` first (or up with agent: false)`);
+  }
+  const running = nspawnPid(paths);
+  const runningInit = running === undefined ? undefined : initPid(running);
+  const index = allocateIndex(name, paths);
+  const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
+  if (runningInit !== undefined) return describe(name, paths, index, keys, runningInit);
+
+  const lowerFile = join(paths.dir, "lower");
+  const recorded = existsSync(lowerFile) ? readFileSync(lowerFile, "utf8").trim() : undefined;
+  const lower = recorded ?? (await ensureRootfs({ ...opts, timeoutMs: opts.rootfsTimeoutMs }));
+  if (!existsSync(lower))
+    throw new LabError(`robot ${name} was made from ${lower}, which is gone: run down first`);
+  writeFileSync(lowerFile, `${lower}\n`);
+
+  await ensureNetwork(name, index, opts);
+  await mountRoot(paths, lower, opts.signal);
+  writeRobotFiles(name, paths.root, keys, agent);
+  writeFileSync(
+    paths.inventory,
+    inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),
+  );
+  return describe(name, paths, index, keys, await boot(name, paths, opts));
+}
+
+async function boot(name: string, paths: RobotPaths, opts: UpOptions): Promise<number> {
+  const started = Date.now();
+  await stopContainer(name, paths); // a half-dead earlier run
+  const nspawn = startContainer(name, paths, realpathSync(process.execPath));
+  const init = await waitForBoot(name, paths, nspawn, {
+    timeoutMs: opts.bootTimeoutMs ?? 90_000,
+    signal: opts.signal,
+  });
+  opts.log?.(
+    `lab: robot ${name} booted in ${((Date.now() - started) / 1000).toFixed(1)} s (init pid ${init})`,
+  );
+  return init;
+}
+
+/** Powers the robot off and boots it again, keeping its root (its Nix store, profile, state). */
+export async function labRestart(name: string, opts: UpOptions = {}): Promise<LabRobot> {
+  const paths = robotPaths(name);
+  const index = readIndex(paths);
+  if (index === undefined || !mountedAt(paths.root)) throw new LabError(`robot ${name} is not up`);
+  await stopContainer(name, paths);
+  await ensureNetwork(name, index, opts);
+  const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
+  return describe(name, paths, index, keys, await boot(name, paths, opts));
+}
+
+/** Stops the robot and removes everything it had: container, overlay, netns, directory. Idempotent. */
+export async function labDown(name: string): Promise<void> {
+  const paths = robotPaths(name);
+  await stopContainer(name, paths);
+  if (mountedAt(paths.root)) {
+    const r = await run("umount", [paths.root], { timeoutMs: 10_000, check: false });
+    if (r.code !== 0) await run("umount", ["-l", paths.root], { timeoutMs: 10_000 });
+  }
+  const index = readIndex(paths);
+  await removeNetwork(name, index);
+  const stillMounted = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((line) => line.split(" ")[4]?.startsWith(`${paths.dir}/`));
+  if (stillMounted) throw new LabError(`robot ${name}: something is still mounted under ${paths.dir}`);
+  rmSync(paths.dir, { recursive: true, force: true });
+  if (index !== undefined) {
+    const claim = join(INDEX_DIR, String(index));
+    if (existsSync(claim) && readFileSync(claim, "utf8").trim() === name) unlinkSync(claim);
+  }
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs argv inside the robot (all its namespaces; PATH, NIX_CONFIG, ROS_MASTER_URI set). */
+export async function labExec(
+  name: string,
+  argv: readonly string[],
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
+  const nspawn = nspawnPid(robotPaths(name));
+  const init = nspawn === undefined ? undefined : initPid(nspawn);
+  if (init === undefined) throw new LabError(`robot ${name} is not running`);
+  const { code, stdout, stderr } = await nsenter(init, argv, opts);
+  return { code, stdout, stderr };
+}
+
+/** Waits until the agent's port accepts a TCP connection from the host. */
+export async function waitForAgent(
+  name: string,
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const index = readIndex(robotPaths(name));
+  if (index === undefined) throw new LabError(`robot ${name} is not up`);
+  const host = addressFor(index).robot;
+  const tryConnect = (): Promise<true | undefined> =>
+    new Promise((resolve) => {
+      const socket = connect({ host, port: AGENT_PORT, timeout: 1_000 });
+      const done = (ok: boolean): void => {
+        socket.destroy();
+        resolve(ok ? true : undefined);
+      };
+      socket.once("connect", () => done(true));
+      socket.once("error", () => done(false));
+      socket.once("timeout", () => done(false));
+    });
+  await poll(`robot ${name}: agent on ${host}:${AGENT_PORT}`, tryConnect, {
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    intervalMs: 250,
+    signal: opts.signal,
+  });
+}

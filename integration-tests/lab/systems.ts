@@ -1,0 +1,51 @@
+// Fixture system closures (systems/*.nix), built with the host's Nix and no nixpkgs.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { CACHE_DIR, LAB_DIR } from "./config.js";
+import { LabError, run } from "./proc.js";
+
+const SYSTEMS_NIX = join(LAB_DIR, "systems", "default.nix");
+/** Out-links here keep the built systems from the host's garbage collector. */
+const GC_ROOTS = join(CACHE_DIR, "systems");
+
+/** Root uses Nix without build users; the builders run /bin/sh from the host, so no sandbox. */
+export const HOST_NIX_ENV = { NIX_CONFIG: "build-users-group =\nsandbox = false" } as const;
+
+interface Opts {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+const nix = (cmd: string, args: string[], opts: Opts) =>
+  run(cmd, args, {
+    timeoutMs: opts.timeoutMs ?? 120_000,
+    signal: opts.signal,
+    env: { ...process.env, ...HOST_NIX_ENV },
+  });
+
+/** Builds every fixture system; returns name → store path (talker, talker-header, …). */
+export async function buildSystems(opts: Opts = {}): Promise<Record<string, string>> {
+  const listed = await nix(
+    "nix-instantiate",
+    ["--eval", "--json", "-E", `builtins.attrNames (import ${SYSTEMS_NIX})`],
+    opts,
+  );
+  const names = JSON.parse(listed.stdout) as string[];
+  mkdirSync(GC_ROOTS, { recursive: true });
+  const built = await nix(
+    "nix-build",
+    [SYSTEMS_NIX, ...names.flatMap((n) => ["-A", n]), "--out-link", join(GC_ROOTS, "result")],
+    opts,
+  );
+  const paths = built.stdout.trim().split("\n");
+  if (paths.length !== names.length || !paths.every((p) => p.startsWith("/nix/store/"))) {
+    throw new LabError(`nix-build printed ${paths.length} paths for ${names.length} systems`);
+  }
+  return Object.fromEntries(names.map((n, i) => [n, paths[i] as string]));
+}
+
+/** The closure of a store path, as `nix-store --export` bytes (pipe into `nix-store --import`). */
+export async function exportClosure(storePath: string, opts: Opts = {}): Promise<Buffer> {
+  const closure = (await nix("nix-store", ["-qR", storePath], opts)).stdout.trim().split("\n");
+  return (await nix("nix-store", ["--export", ...closure], opts)).stdoutBytes;
+}

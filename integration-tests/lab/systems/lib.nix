@@ -1,0 +1,93 @@
+# Fixture "system closures" for the lab robot, built without nixpkgs. Each honours NixOS's
+# interface: $out/bin/switch-to-configuration switch|boot|test|dry-activate.
+# A variant is one call: mkSystem "name" [ units… ] (see default.nix).
+let
+  system = "x86_64-linux";
+  sh = name: script: derivation {
+    inherit name system;
+    builder = "/bin/sh";
+    args = [ "-c" script ];
+    PATH = "/bin:/usr/bin";
+  };
+  rosEnv = ''
+    Environment=ROS_MASTER_URI=http://127.0.0.1:11311
+    Environment=ROS_IP=127.0.0.1
+    Environment=ROS_HOSTNAME=127.0.0.1
+    Environment=ROS_HOME=/var/lib/ros
+    Environment=PYTHONUNBUFFERED=1
+  '';
+in rec {
+  # Our rospy nodes (one store path shared by every variant).
+  rosNodes = sh "ros-nodes" ''
+    set -e
+    mkdir -p $out/bin
+    cp ${./nodes/talker.py} $out/bin/talker.py
+    cp ${./nodes/listener.py} $out/bin/listener.py
+    chmod 555 $out/bin/*
+  '';
+
+  # The ROS master. No store path in it, so it is byte-identical in every variant.
+  roscore = {
+    name = "roscore.service";
+    text = ''
+      [Unit]
+      Description=ROS master (roscore)
+
+      [Service]
+      ${rosEnv}
+      ExecStart=/usr/bin/roscore
+      Restart=on-failure
+      RestartSec=1
+    '';
+  };
+
+  # A rospy node from rosNodes: node "talker" "talker.py --header" {}.
+  node = name: command: { restart ? "on-failure" }: {
+    name = "${name}.service";
+    text = ''
+      [Unit]
+      Description=ROS node ${name}
+      Requires=roscore.service
+      After=roscore.service
+
+      [Service]
+      ${rosEnv}
+      ExecStart=${rosNodes}/bin/${command}
+      Restart=${restart}
+      RestartSec=1
+    '';
+  };
+
+  # A oneshot that stays active: ExecStart when activated, ExecStop when removed.
+  oneshot = name: start: stop: {
+    name = "${name}.service";
+    text = ''
+      [Unit]
+      Description=${name}
+
+      [Service]
+      Type=oneshot
+      RemainAfterExit=yes
+      ExecStart=${start}
+      ExecStop=${stop}
+    '';
+  };
+
+  mkSystem = name: units:
+    let
+      unitDir = sh "lab-units-${name}" (''
+        set -e
+        mkdir -p $out
+      '' + builtins.concatStringsSep "" (map (u: ''
+        cat > $out/${u.name} <<'LAB_UNIT_EOF'
+        ${u.text}LAB_UNIT_EOF
+      '') units));
+    in sh "lab-system-${name}" ''
+      set -e
+      mkdir -p $out/bin
+      sed -e "s|@out@|$out|g" -e "s|@units@|${unitDir}|g" ${./switch-to-configuration.sh} > $out/bin/switch-to-configuration
+      chmod 555 $out/bin/switch-to-configuration
+      ln -s ${unitDir} $out/units
+      echo ${name} > $out/lab-system
+    '';
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/python3
+"""Lab talker: std_msgs/String on /chatter at 10 Hz (like rospy_tutorials' talker).
+
+--header        publish std_msgs/Header instead (like talker_header)
+--silent        advertise /chatter but never publish
+--crash-after S exit with status 3 S seconds after start
+"""
+import sys
+import time
+
+import rospy
+from std_msgs.msg import Header, String
+
+
+def main(argv):
+    started = time.monotonic()
+    header = "--header" in argv
+    silent = "--silent" in argv
+    crash_after = float(argv[argv.index("--crash-after") + 1]) if "--crash-after" in argv else None
+    rospy.init_node("talker")
+    pub = rospy.Publisher("chatter", Header if header else String, queue_size=10)
+    rate = rospy.Rate(10)
+    seq = 0
+    while not rospy.is_shutdown():
+        if crash_after is not None and time.monotonic() - started >= crash_after:
+            rospy.logfatal("talker: crashing on purpose")
+            rospy.signal_shutdown("crash")
+            return 3
+        if not silent:
+            if header:
+                pub.publish(Header(seq=seq, stamp=rospy.Time.now(), frame_id="lab"))
+            else:
+                pub.publish(String(data="hello world %d" % seq))
+        seq += 1
+        try:
+            rate.sleep()
+        except rospy.ROSInterruptException:
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(rospy.myargv(sys.argv)))

@@ -1,0 +1,111 @@
+#!/bin/sh
+# switch-to-configuration of a lab fixture system (NixOS's interface, POSIX sh).
+#   switch: record the boot default and activate now;  boot: record the boot default only;
+#   test: activate now;  dry-activate: print what would change, change nothing.
+# Exit codes as NixOS: 0 ok, 1 usage or lock held, 4 a unit failed to start or is not active
+# after settling (LAB_SETTLE_SECONDS, default 3).
+set -u
+PATH=/usr/bin:/bin:/usr/sbin:/sbin
+export PATH
+out=@out@
+units=@units@
+state=/var/lib/lab-system
+etc=/etc/systemd/system
+settle=${LAB_SETTLE_SECONDS:-3}
+
+action=${1:-}
+case "$action" in
+switch | boot | test | dry-activate) ;;
+*)
+  echo "usage: $0 switch|boot|test|dry-activate" >&2
+  exit 1
+  ;;
+esac
+
+mkdir -p /run/nixos
+exec 9>/run/nixos/switch-to-configuration.lock
+if ! flock -n 9; then
+  echo "Could not acquire lock /run/nixos/switch-to-configuration.lock" >&2
+  exit 1
+fi
+
+if [ "$action" = boot ] || [ "$action" = switch ]; then
+  mkdir -p "$state"
+  ln -sfn "$out" "$state/boot-default"
+  echo "lab bootloader: boot default is $out" >&2
+fi
+[ "$action" = boot ] && exit 0
+
+# Plan: units of the running system (state file) against this system's units.
+old=$(cat "$state/units" 2>/dev/null || true)
+new=$(ls "$units")
+stop=""
+for u in $old; do
+  case " $(echo $new) " in *" $u "*) ;; *) stop="$stop $u" ;; esac
+done
+restart=""
+start=""
+for u in $new; do
+  active=$(systemctl is-active "$u" 2>/dev/null)
+  if [ -e "$etc/$u" ] && cmp -s "$etc/$u" "$units/$u"; then
+    [ "$active" = active ] || start="$start $u"
+  elif [ "$active" = active ]; then
+    restart="$restart $u"
+  else
+    start="$start $u"
+  fi
+done
+
+if [ "$action" = dry-activate ]; then
+  [ -n "$stop" ] && echo "would stop the following units:$stop"
+  [ -n "$restart" ] && echo "would restart the following units:$restart"
+  [ -n "$start" ] && echo "would start the following units:$start"
+  exit 0
+fi
+
+rc=0
+if [ -n "$stop" ]; then
+  echo "stopping the following units:$stop" >&2
+  # shellcheck disable=SC2086
+  timeout 60 systemctl stop $stop || rc=4
+  for u in $stop; do
+    case "$(readlink "$etc/$u")" in /nix/store/*) rm -f "$etc/$u" ;; esac
+  done
+fi
+for u in $new; do
+  ln -sfn "$units/$u" "$etc/$u"
+done
+mkdir -p "$state"
+echo "$new" >"$state/units.tmp" && mv "$state/units.tmp" "$state/units"
+ln -sfn "$out" /run/current-system
+systemctl daemon-reload || rc=4
+if [ -n "$restart" ]; then
+  echo "restarting the following units:$restart" >&2
+  # shellcheck disable=SC2086
+  timeout 60 systemctl restart $restart || rc=4
+fi
+if [ -n "$start" ]; then
+  echo "starting the following units:$start" >&2
+  # shellcheck disable=SC2086
+  timeout 60 systemctl start $start || rc=4
+fi
+
+# Settle: a unit that fails within the window, or is not active at its end, fails the switch.
+deadline=$(($(date +%s) + settle))
+while :; do
+  failed=""
+  for u in $new; do
+    systemctl is-failed --quiet "$u" && failed="$failed $u"
+  done
+  [ -n "$failed" ] && break
+  [ "$(date +%s)" -ge "$deadline" ] && break
+  sleep 0.5
+done
+for u in $new; do
+  [ "$(systemctl is-active "$u" 2>/dev/null)" = active ] || case " $failed " in *" $u "*) ;; *) failed="$failed $u" ;; esac
+done
+if [ -n "$failed" ]; then
+  echo "warning: the following units failed:$failed" >&2
+  rc=4
+fi
+exit $rc
