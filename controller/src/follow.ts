@@ -1,6 +1,7 @@
 import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
 import { AgentCallError } from "./agent-api.js";
-import { ExitCode, type UserError } from "./core/errors.js";
+import type { CommandResult } from "./core/command.js";
+import { ExitCode, isUserError, UsageError, UserError } from "./core/errors.js";
 import { judge, type Operation, type Outcome, type StreamEnd } from "./outcome.js";
 import { type EventJson, eventJson, eventLine, generationOrNull } from "./views.js";
 
@@ -68,7 +69,7 @@ export interface DeploymentReport {
   readonly storePath: string | null;
   readonly deploymentId: string | null;
   readonly outcome: Outcome;
-  readonly exitCode: number;
+  readonly exitCode: ExitCode;
   readonly generation: number | null;
   readonly previousGeneration: number | null;
   readonly reason: string;
@@ -162,4 +163,21 @@ export function unchangedReport(input: {
     push: input.push,
     events: [],
   };
+}
+
+/**
+ * For errors thrown before the agent was asked to change anything: returns
+ * the UserError to report (an interrupt becomes `interruptedMessage`);
+ * rethrows usage errors (they go to the renderer with the --help pointer)
+ * and bugs.
+ */
+export function errorBeforeChange(e: unknown, signal: AbortSignal, interruptedMessage: string): UserError {
+  if (signal.aborted) return new UserError(interruptedMessage, { cause: e });
+  if (e instanceof UsageError || !isUserError(e)) throw e;
+  return e;
+}
+
+/** A report as the command result: JSON document, human summary, exit code. */
+export function reportResult(report: DeploymentReport): CommandResult {
+  return { exitCode: report.exitCode, json: report, human: reportText(report) };
 }

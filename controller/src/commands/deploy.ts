@@ -4,14 +4,14 @@ import { ActivationAction, Compression, type PathInfo } from "@ros-rollback/prot
 import { type AgentApi, AgentCallError } from "../agent-api.js";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
-import { isUserError, UsageError, UserError } from "../core/errors.js";
+import { UsageError, UserError } from "../core/errors.js";
 import {
   buildReport,
-  type DeploymentReport,
+  errorBeforeChange,
   followEvents,
   logEvent,
   type PushSummary,
-  reportText,
+  reportResult,
   unchangedReport,
 } from "../follow.js";
 import { describeFsError } from "../inventory.js";
@@ -111,11 +111,6 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
   let generationBefore = 0;
   let push: PushSummary | null = null;
   let api: AgentApi | undefined;
-  const result = (report: DeploymentReport): CommandResult => ({
-    exitCode: report.exitCode as CommandResult["exitCode"],
-    json: report,
-    human: reportText(report),
-  });
   try {
     // ---- Nothing below changes the robot until Activate is called. ----
     let toPush: PathInfo[];
@@ -155,16 +150,13 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
       }
       signal.throwIfAborted();
     } catch (e) {
-      // Usage errors go to the renderer (with the pointer to --help); bugs too.
-      if (e instanceof UsageError || !(isUserError(e) || signal.aborted)) throw e;
-      const error = signal.aborted
-        ? new UserError(
-            `interrupted before activation; nothing was changed on ${targetName} (paths already pushed stay in its store, unused)`,
-            { cause: e },
-          )
-        : (e as UserError);
+      const error = errorBeforeChange(
+        e,
+        signal,
+        `interrupted before activation; nothing was changed on ${targetName} (paths already pushed stay in its store, unused)`,
+      );
       ctx.log(`error: ${error.message}`);
-      return result(
+      return reportResult(
         unchangedReport({
           target: targetName,
           operation: "activate",
@@ -197,7 +189,7 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
     });
     // The gRPC error as the one line users know; the robot's state is in the result.
     if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
-    return result(report);
+    return reportResult(report);
   } finally {
     api?.close();
   }

@@ -2,13 +2,13 @@ import { ActivationAction } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
-import { isUserError, UsageError, UserError } from "../core/errors.js";
+import { UsageError } from "../core/errors.js";
 import {
   buildReport,
-  type DeploymentReport,
+  errorBeforeChange,
   followEvents,
   logEvent,
-  reportText,
+  reportResult,
   unchangedReport,
 } from "../follow.js";
 
@@ -46,11 +46,6 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
     const label = args.to === undefined ? "previous" : `generation ${args.to}`;
     let generationBefore = 0;
     let api: AgentApi | undefined;
-    const result = (report: DeploymentReport): CommandResult => ({
-      exitCode: report.exitCode as CommandResult["exitCode"],
-      json: report,
-      human: reportText(report),
-    });
     try {
       try {
         api = await ctx.connect();
@@ -58,14 +53,13 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
         ctx.log(`${targetName}: on generation ${generationBefore}; rolling back to ${label}`);
         signal.throwIfAborted();
       } catch (e) {
-        if (e instanceof UsageError || !(isUserError(e) || signal.aborted)) throw e;
-        const error = signal.aborted
-          ? new UserError(`interrupted before the rollback started; nothing was changed on ${targetName}`, {
-              cause: e,
-            })
-          : (e as UserError);
+        const error = errorBeforeChange(
+          e,
+          signal,
+          `interrupted before the rollback started; nothing was changed on ${targetName}`,
+        );
         ctx.log(`error: ${error.message}`);
-        return result(
+        return reportResult(
           unchangedReport({
             target: targetName,
             operation: "rollback",
@@ -94,7 +88,7 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
       });
       // The gRPC error as the one line users know; the robot's state is in the result.
       if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
-      return result(report);
+      return reportResult(report);
     } finally {
       api?.close();
     }
