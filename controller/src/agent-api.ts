@@ -136,8 +136,6 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
     // network down). The grpc-js agent accepts pings at this rate.
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 20_000,
-    // NARs are pushed in chunks; allow big event messages too.
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
   };
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new AgentClient(target.address, credentials, channelOptions);
