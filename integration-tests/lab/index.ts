@@ -7,6 +7,7 @@ export {
   type ExecResult,
   labDown,
   labExec,
+  labReachable,
   labRestart,
   labUp,
   type UpOptions,

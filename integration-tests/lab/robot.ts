@@ -239,26 +239,47 @@ export async function labExec(
   return { code, stdout, stderr };
 }
 
+type Probe = "open" | "refused" | "unreachable";
+
+/** One TCP connection attempt from the host. */
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<Probe> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (result: Probe): void => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once("connect", () => done("open"));
+    socket.once("error", (e: NodeJS.ErrnoException) =>
+      done(e.code === "ECONNREFUSED" ? "refused" : "unreachable"),
+    );
+    socket.once("timeout", () => done("unreachable"));
+  });
+}
+
+function robotHost(name: string): string {
+  const index = readIndex(robotPaths(name));
+  if (index === undefined) throw new LabError(`robot ${name} is not up`);
+  return addressFor(index).robot;
+}
+
+/**
+ * Whether the host reaches the robot over its network (a TCP "ping" to the agent's port: an
+ * accepted or a refused connection both prove the path; a timeout does not).
+ */
+export async function labReachable(name: string, opts: { timeoutMs?: number } = {}): Promise<boolean> {
+  return (await tcpProbe(robotHost(name), AGENT_PORT, opts.timeoutMs ?? 1_500)) !== "unreachable";
+}
+
 /** Waits until the agent's port accepts a TCP connection from the host. */
 export async function waitForAgent(
   name: string,
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
-  const index = readIndex(robotPaths(name));
-  if (index === undefined) throw new LabError(`robot ${name} is not up`);
-  const host = addressFor(index).robot;
-  const tryConnect = (): Promise<true | undefined> =>
-    new Promise((resolve) => {
-      const socket = connect({ host, port: AGENT_PORT, timeout: 1_000 });
-      const done = (ok: boolean): void => {
-        socket.destroy();
-        resolve(ok ? true : undefined);
-      };
-      socket.once("connect", () => done(true));
-      socket.once("error", () => done(false));
-      socket.once("timeout", () => done(false));
-    });
-  await poll(`robot ${name}: agent on ${host}:${AGENT_PORT}`, tryConnect, {
+  const host = robotHost(name);
+  const open = async (): Promise<true | undefined> =>
+    (await tcpProbe(host, AGENT_PORT, 1_000)) === "open" ? true : undefined;
+  await poll(`robot ${name}: agent on ${host}:${AGENT_PORT}`, open, {
     timeoutMs: opts.timeoutMs ?? 30_000,
     intervalMs: 250,
     signal: opts.signal,

@@ -1,6 +1,6 @@
 // End-to-end check of the lab robot itself, without the agent: a real systemd, Nix store and
 // ROS 1 in the container, switched between the fixture systems by hand.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildSystems,
@@ -8,10 +8,10 @@ import {
   type LabRobot,
   labDown,
   labExec,
+  labReachable,
   labRestart,
   labUp,
 } from "../lab/index.js";
-import { run } from "../lab/proc.js";
 
 const NAME = "lab-rig";
 const PROFILE = "/nix/var/nix/profiles/system";
@@ -37,8 +37,7 @@ const mainPid = async (unit: string): Promise<string> =>
 
 const echoChatter = () => inRobot(["timeout", "15", "rostopic", "echo", "-n", "1", "/chatter"], 20_000);
 
-const pingable = async (): Promise<boolean> =>
-  (await run("ping", ["-c", "1", "-W", "1", robot.address.split(":")[0] ?? ""], { check: false })).code === 0;
+const pingable = (): Promise<boolean> => labReachable(NAME);
 
 describe("lab robot", () => {
   beforeAll(async () => {
@@ -102,7 +101,7 @@ describe("lab robot", () => {
     await labDown(NAME);
     expect(existsSync(`/run/netns/rrl-${NAME}`)).toBe(false);
     expect(existsSync(robot.rootDir)).toBe(false);
-    const mounts = (await run("cat", ["/proc/self/mountinfo"])).stdout;
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8");
     expect(mounts).not.toContain(robot.rootDir);
   });
 });
