@@ -8,7 +8,7 @@ import { buildSystems } from "./systems.js";
 const USAGE = `usage: npm run lab -- <command>
   up NAME [--no-agent]      boot robot NAME (builds the rootfs once); prints one JSON line
   down NAME                 stop robot NAME and delete everything it had
-  restart NAME              power robot NAME off and boot it again, keeping its root
+  restart NAME [--hard]     power robot NAME off (--hard: cut its power) and boot it again, keeping its root
   exec NAME [--stdin] -- CMD…  run CMD inside robot NAME (--stdin: pass our stdin to it)
   wait-agent NAME [SECONDS] wait until the agent's port accepts connections
   systems                   build the fixture systems; prints {"name": "/nix/store/…"}
@@ -38,7 +38,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       await labDown(need(name, "robot name"));
       return 0;
     case "restart":
-      print(await labRestart(need(name, "robot name"), { signal, log }));
+      print(await labRestart(need(name, "robot name"), { hard: rest.includes("--hard"), signal, log }));
       return 0;
     case "exec": {
       const sep = rest.indexOf("--");

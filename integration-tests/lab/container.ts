@@ -177,18 +177,23 @@ async function waitForExit(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
-/** Powers the container off (bounded), then kills what is left. Idempotent. */
+/**
+ * Powers the container off (bounded), then kills what is left. Idempotent. `hard` skips the
+ * poweroff: init and every process of the robot die at once, like a power cut (files written
+ * stay, as the host's page cache holds them).
+ */
 export async function stopContainer(
   name: string,
   paths: RobotPaths,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; hard?: boolean } = {},
 ): Promise<void> {
   const nspawn = nspawnPid(paths);
   if (nspawn !== undefined) {
     const init = initPid(nspawn);
-    if (init !== undefined)
+    if (init !== undefined && !opts.hard) {
       await nsenter(init, ["systemctl", "poweroff"], { timeoutMs: 5_000 }).catch(() => undefined);
-    if (!(await waitForExit(nspawn, opts.timeoutMs ?? 20_000))) {
+    }
+    if (opts.hard || !(await waitForExit(nspawn, opts.timeoutMs ?? 20_000))) {
       for (const pid of [init, nspawn]) {
         try {
           if (pid !== undefined) process.kill(pid, "SIGKILL");

@@ -10,6 +10,7 @@ export {
   labReachable,
   labRestart,
   labUp,
+  type RestartOptions,
   type UpOptions,
   waitForAgent,
 } from "./robot.js";

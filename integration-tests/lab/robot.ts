@@ -188,12 +188,17 @@ async function boot(name: string, paths: RobotPaths, opts: UpOptions): Promise<n
   return init;
 }
 
-/** Powers the robot off and boots it again, keeping its root (its Nix store, profile, state). */
-export async function labRestart(name: string, opts: UpOptions = {}): Promise<LabRobot> {
+export interface RestartOptions extends Omit<UpOptions, "agent" | "rootfsTimeoutMs"> {
+  /** Kill instead of powering off: a power cut (units get no stop, the switch no chance to finish). */
+  hard?: boolean;
+}
+
+/** Powers the robot off (or cuts it, `hard`) and boots it again, keeping its root (Nix store, profile, state). */
+export async function labRestart(name: string, opts: RestartOptions = {}): Promise<LabRobot> {
   const paths = robotPaths(name);
   const index = readIndex(paths);
   if (index === undefined || !mountedAt(paths.root)) throw new LabError(`robot ${name} is not up`);
-  await stopContainer(name, paths);
+  await stopContainer(name, paths, { hard: opts.hard });
   await ensureNetwork(name, index, opts);
   const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
   return describe(name, paths, index, keys, await boot(name, paths, opts));

@@ -96,6 +96,13 @@ describe("lab robot", () => {
     expect((await echoChatter()).stdout).toContain('frame_id: "lab"');
   });
 
+  it("a hard restart (power cut) also comes back with the profile's system", async () => {
+    const before = robot.pid;
+    robot = await labRestart(NAME, { hard: true, bootTimeoutMs: 60_000 });
+    expect(robot.pid).not.toBe(before);
+    expect((await echoChatter()).stdout).toContain('frame_id: "lab"');
+  });
+
   it("down removes the container, mount, netns and directory", async () => {
     await labDown(NAME);
     await labDown(NAME);
