@@ -9,7 +9,7 @@ export interface ClosureOps {
   /** The closure of `storePath`, references first. */
   computeClosure(storePath: string, signal: AbortSignal): Promise<PathInfo[]>;
   /** The same paths with a signature by the key in `secretKeyFile` (Nix secret-key format) added. */
-  signPaths(infos: PathInfo[], secretKeyFile: string): Promise<PathInfo[]>;
+  signPaths(infos: PathInfo[], secretKeyFile: string, signal: AbortSignal): Promise<PathInfo[]>;
   /** The PushPaths message stream for `infos`: options, then per path its info and NAR chunks. */
   pushRequests(
     infos: PathInfo[],

@@ -58,6 +58,8 @@ export interface PushSummary {
   readonly pathsImported: number;
   readonly pathsSkipped: number;
   readonly narBytes: number;
+  /** NarChunk bytes sent (compressed size when compressing); null when the closure code did not say. */
+  readonly wireBytes: number | null;
   readonly signed: boolean;
   readonly seconds: number;
 }

@@ -4,6 +4,8 @@ export interface PushProgress {
   readonly bytesTotal: number;
   readonly pathsSent: number;
   readonly pathsTotal: number;
+  /** NarChunk bytes on the wire so far (compressed when the push is); absent = same as bytesSent. */
+  readonly wireBytesSent?: number;
 }
 
 export interface ProgressSink {
@@ -89,7 +91,11 @@ export function describeProgress(p: PushProgress, rate: number | undefined): str
   const eta = etaSeconds(p.bytesSent, p.bytesTotal, rate);
   const rateText = rate === undefined ? "--/s" : `${formatBytes(Math.round(rate))}/s`;
   const etaText = eta === undefined ? "ETA --" : `ETA ${formatDuration(eta)}`;
-  return `${formatBytes(p.bytesSent)}/${formatBytes(p.bytesTotal)}  ${rateText}  ${etaText}  ${p.pathsSent}/${p.pathsTotal} paths`;
+  const wire =
+    p.wireBytesSent === undefined || p.wireBytesSent === p.bytesSent
+      ? ""
+      : `  (${formatBytes(p.wireBytesSent)} sent)`;
+  return `${formatBytes(p.bytesSent)}/${formatBytes(p.bytesTotal)}  ${rateText}  ${etaText}  ${p.pathsSent}/${p.pathsTotal} paths${wire}`;
 }
 
 export function percent(p: PushProgress): number {

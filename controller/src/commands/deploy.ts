@@ -143,7 +143,7 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
       push = emptyPush(args, closure.length, toPush.length, bytesMissing);
       if (toPush.length > 0) {
         if (args.signKey !== undefined) {
-          toPush = await ctx.deps.closure.signPaths(toPush, args.signKey);
+          toPush = await ctx.deps.closure.signPaths(toPush, args.signKey, signal);
           push = { ...push, signed: true };
         }
         push = await pushPaths(api, toPush, args, push, ctx);
@@ -209,6 +209,7 @@ function emptyPush(
     pathsImported: 0,
     pathsSkipped: 0,
     narBytes: 0,
+    wireBytes: 0,
     signed: false,
     seconds: 0,
   };
@@ -228,12 +229,19 @@ async function pushPaths(
     now: io.now,
   });
   const started = io.now();
+  let wireBytes: number | null = null;
   let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
   try {
     response = await api.pushPaths(
       ctx.deps.closure.pushRequests(
         infos,
-        { compression: COMPRESSIONS[args.compression], onProgress: (p) => progress.update(p) },
+        {
+          compression: COMPRESSIONS[args.compression],
+          onProgress: (p) => {
+            wireBytes = p.wireBytesSent ?? null;
+            progress.update(p);
+          },
+        },
         signal,
       ),
       signal,
@@ -248,7 +256,7 @@ async function pushPaths(
   }
   const seconds = (io.now() - started) / 1000;
   ctx.log(
-    `${api.target.name}: pushed ${response.imported.length} paths (${formatBytes(response.narBytes)}) in ${formatDuration(seconds)}` +
+    `${api.target.name}: pushed ${response.imported.length} paths (${formatBytes(response.narBytes)}${wireBytes === null || wireBytes === response.narBytes ? "" : `, ${formatBytes(wireBytes)} on the wire`}) in ${formatDuration(seconds)}` +
       (response.skipped.length > 0 ? `, ${response.skipped.length} were already there` : ""),
   );
   return {
@@ -256,6 +264,7 @@ async function pushPaths(
     pathsImported: response.imported.length,
     pathsSkipped: response.skipped.length,
     narBytes: response.narBytes,
+    wireBytes,
     seconds,
   };
 }

@@ -49,6 +49,7 @@ export function fakeClosure(
         bytesTotal: infos.reduce((s, p) => s + p.narSize, 0),
         pathsSent: 0,
         pathsTotal: infos.length,
+        wireBytesSent: 0,
       };
       let sent = progress;
       yield { item: { $case: "options", value: { compression: opts.compression } } };
@@ -59,7 +60,7 @@ export function fakeClosure(
           signal.throwIfAborted();
           const n = Math.min(chunkSize, info.narSize - off);
           yield { item: { $case: "chunk", value: { data: Buffer.alloc(n) } } };
-          sent = { ...sent, bytesSent: sent.bytesSent + n };
+          sent = { ...sent, bytesSent: sent.bytesSent + n, wireBytesSent: sent.bytesSent + n };
           opts.onProgress?.(sent);
         }
         sent = { ...sent, pathsSent: sent.pathsSent + 1 };

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * The composition root: the only file that touches `process`, and the one
+ * place where the real implementations (grpc-js connection, local Nix store)
+ * are chosen. Everything else gets them passed in.
+ */
+import { connectAgent } from "./agent-api.js";
+import * as closure from "./closure/index.js";
+import type { ClosureOps } from "./closure-port.js";
+import type { Deps } from "./core/command.js";
+import { ExitCode, InterruptedError } from "./core/errors.js";
+import type { Io } from "./core/io.js";
+import { main } from "./main.js";
+
+// The local Nix store: nix and nix-store (and zstd) from PATH, Nix's default store.
+const closureOps: ClosureOps = {
+  computeClosure: (storePath, signal) => closure.computeClosure(storePath, signal),
+  signPaths: (infos, secretKeyFile, signal) => closure.signPaths(infos, secretKeyFile, signal),
+  pushRequests: (infos, options, signal) => closure.pushRequests(infos, options, signal),
+};
+
+const deps: Deps = { connect: connectAgent, closure: closureOps };
+
+const io: Io = {
+  stdout: process.stdout,
+  stderr: {
+    write: (text) => process.stderr.write(text),
+    get isTTY() {
+      return process.stderr.isTTY === true;
+    },
+    get columns() {
+      return process.stderr.columns ?? 80;
+    },
+  },
+  env: process.env,
+  cwd: process.cwd(),
+  now: Date.now,
+};
+
+// grpc-js passes an IP address as TLS ServerName when a robot is addressed by
+// IP; Node's deprecation notice about that is noise for an operator.
+process.noDeprecation = true;
+
+// First Ctrl-C (or SIGTERM): abort the push/stream cleanly and report what state
+// the robot may be in. A second one: leave at once.
+const interrupt = new AbortController();
+const onSignal = (name: string) => () => {
+  if (interrupt.signal.aborted) {
+    process.stderr.write(`${name} again: exiting without cleanup\n`);
+    process.exit(130);
+  }
+  process.stderr.write(`\n${name}: stopping (press Ctrl-C again to exit immediately)\n`);
+  interrupt.abort(new InterruptedError());
+};
+process.on("SIGINT", onSignal("SIGINT"));
+process.on("SIGTERM", onSignal("SIGTERM"));
+
+main(process.argv.slice(2), io, deps, interrupt.signal).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // main() renders every error itself; reaching this is a bug in the renderer.
+    process.stderr.write(`ros-rollback: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = ExitCode.Bug;
+  },
+);
