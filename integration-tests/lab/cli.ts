@@ -1,7 +1,8 @@
 // npm run lab -- <command>. Results on stdout (one JSON line), progress and errors on stderr.
 import { buffer } from "node:stream/consumers";
 import { LabError } from "./proc.js";
-import { labDown, labExec, labRestart, labUp, waitForAgent } from "./robot.js";
+import { waitForAgent } from "./reach.js";
+import { labDown, labExec, labRestart, labUp } from "./robot.js";
 import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 

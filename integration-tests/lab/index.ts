@@ -3,16 +3,15 @@ export type { LabRobot, TlsFiles } from "./config.js";
 export { AGENT_PORT, addressFor, ROBOT_IFACE } from "./config.js";
 export type { ExecOptions } from "./container.js";
 export { LabError } from "./proc.js";
+export { labReachable, waitForAgent } from "./reach.js";
 export {
   type ExecResult,
   labDown,
   labExec,
-  labReachable,
   labRestart,
   labUp,
   type RestartOptions,
   type UpOptions,
-  waitForAgent,
 } from "./robot.js";
 export { ensureRootfs, rootfsPath } from "./rootfs.js";
 export { buildSystems, exportClosure } from "./systems.js";

@@ -10,7 +10,6 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import {
   AGENT_CONFIG,
@@ -40,7 +39,7 @@ import {
 } from "./container.js";
 import { ensureNetwork, removeNetwork } from "./network.js";
 import { ensureKeys, type RobotKeys } from "./pki.js";
-import { LabError, poll, run } from "./proc.js";
+import { LabError, run } from "./proc.js";
 import { ensureRootfs } from "./rootfs.js";
 
 export interface UpOptions {
@@ -58,7 +57,7 @@ export interface UpOptions {
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
 const INDEX_DIR = join(STATE_DIR, "index");
 
-function readIndex(paths: RobotPaths): number | undefined {
+export function readIndex(paths: RobotPaths): number | undefined {
   if (!existsSync(paths.indexFile)) return undefined;
   return Number(readFileSync(paths.indexFile, "utf8").trim());
 }
@@ -242,51 +241,4 @@ export async function labExec(
   if (init === undefined) throw new LabError(`robot ${name} is not running`);
   const { code, stdout, stderr } = await nsenter(init, argv, opts);
   return { code, stdout, stderr };
-}
-
-type Probe = "open" | "refused" | "unreachable";
-
-/** One TCP connection attempt from the host. */
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<Probe> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: timeoutMs });
-    const done = (result: Probe): void => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.once("connect", () => done("open"));
-    socket.once("error", (e: NodeJS.ErrnoException) =>
-      done(e.code === "ECONNREFUSED" ? "refused" : "unreachable"),
-    );
-    socket.once("timeout", () => done("unreachable"));
-  });
-}
-
-function robotHost(name: string): string {
-  const index = readIndex(robotPaths(name));
-  if (index === undefined) throw new LabError(`robot ${name} is not up`);
-  return addressFor(index).robot;
-}
-
-/**
- * Whether the host reaches the robot over its network (a TCP "ping" to the agent's port: an
- * accepted or a refused connection both prove the path; a timeout does not).
- */
-export async function labReachable(name: string, opts: { timeoutMs?: number } = {}): Promise<boolean> {
-  return (await tcpProbe(robotHost(name), AGENT_PORT, opts.timeoutMs ?? 1_500)) !== "unreachable";
-}
-
-/** Waits until the agent's port accepts a TCP connection from the host. */
-export async function waitForAgent(
-  name: string,
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<void> {
-  const host = robotHost(name);
-  const open = async (): Promise<true | undefined> =>
-    (await tcpProbe(host, AGENT_PORT, 1_000)) === "open" ? true : undefined;
-  await poll(`robot ${name}: agent on ${host}:${AGENT_PORT}`, open, {
-    timeoutMs: opts.timeoutMs ?? 30_000,
-    intervalMs: 250,
-    signal: opts.signal,
-  });
 }

@@ -1,0 +1,52 @@
+// Reaching the robot from the host over its network.
+import { connect } from "node:net";
+import { AGENT_PORT, addressFor, robotPaths } from "./config.js";
+import { LabError, poll } from "./proc.js";
+import { readIndex } from "./robot.js";
+
+type Probe = "open" | "refused" | "unreachable";
+
+/** One TCP connection attempt from the host. */
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<Probe> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (result: Probe): void => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once("connect", () => done("open"));
+    socket.once("error", (e: NodeJS.ErrnoException) =>
+      done(e.code === "ECONNREFUSED" ? "refused" : "unreachable"),
+    );
+    socket.once("timeout", () => done("unreachable"));
+  });
+}
+
+function robotHost(name: string): string {
+  const index = readIndex(robotPaths(name));
+  if (index === undefined) throw new LabError(`robot ${name} is not up`);
+  return addressFor(index).robot;
+}
+
+/**
+ * Whether the host reaches the robot over its network (a TCP "ping" to the agent's port: an
+ * accepted or a refused connection both prove the path; a timeout does not).
+ */
+export async function labReachable(name: string, opts: { timeoutMs?: number } = {}): Promise<boolean> {
+  return (await tcpProbe(robotHost(name), AGENT_PORT, opts.timeoutMs ?? 1_500)) !== "unreachable";
+}
+
+/** Waits until the agent's port accepts a TCP connection from the host. */
+export async function waitForAgent(
+  name: string,
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const host = robotHost(name);
+  const open = async (): Promise<true | undefined> =>
+    (await tcpProbe(host, AGENT_PORT, 1_000)) === "open" ? true : undefined;
+  await poll(`robot ${name}: agent on ${host}:${AGENT_PORT}`, open, {
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    intervalMs: 250,
+    signal: opts.signal,
+  });
+}
