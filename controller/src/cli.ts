@@ -29,7 +29,8 @@ const io: Io = {
       return process.stderr.isTTY === true;
     },
     get columns() {
-      return process.stderr.columns ?? 80;
+      // 0 or undefined on some ptys (script, CI): assume a classic terminal.
+      return process.stderr.columns || 80;
     },
   },
   env: process.env,

@@ -60,6 +60,13 @@ describe("rate and ETA", () => {
     expect(bar).toMatch(/^push \[#+-+\] {2}50% /);
     expect(bar.length).toBeLessThanOrEqual(100);
     expect(renderBar("push", p, 10, 30).length).toBeLessThan(30);
+    // The compressed-bytes note goes before the bar does.
+    const wire = { ...p, bytesTotal: 100 * MiB, bytesSent: 50 * MiB, wireBytesSent: 20 * MiB };
+    expect(renderBar("push", wire, MiB, 200)).toMatch(/\(20\.0 MiB sent\)$/);
+    expect(renderBar("push", wire, MiB, 80)).toMatch(/^push \[#+-+\] {2}50% .*paths$/);
+    expect(renderBar("push", wire, MiB, 80).length).toBeLessThan(80);
+    // Some ptys report 0 columns: still draw something.
+    expect(renderBar("push", p, 10, 0)).toMatch(/^push \[#+-+\] {2}50% /);
   });
 });
 

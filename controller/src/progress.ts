@@ -86,13 +86,13 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
-/** The numbers after the bar: "120 MiB/260 MiB  12.1 MiB/s  ETA 0:12  34/80 paths". */
-export function describeProgress(p: PushProgress, rate: number | undefined): string {
+/** The numbers after the bar: "120 MiB/260 MiB  12.1 MiB/s  ETA 0:12  34/80 paths  (40 MiB sent)". */
+export function describeProgress(p: PushProgress, rate: number | undefined, showWire = true): string {
   const eta = etaSeconds(p.bytesSent, p.bytesTotal, rate);
   const rateText = rate === undefined ? "--/s" : `${formatBytes(Math.round(rate))}/s`;
   const etaText = eta === undefined ? "ETA --" : `ETA ${formatDuration(eta)}`;
   const wire =
-    p.wireBytesSent === undefined || p.wireBytesSent === p.bytesSent
+    !showWire || p.wireBytesSent === undefined || p.wireBytesSent === p.bytesSent
       ? ""
       : `  (${formatBytes(p.wireBytesSent)} sent)`;
   return `${formatBytes(p.bytesSent)}/${formatBytes(p.bytesTotal)}  ${rateText}  ${etaText}  ${p.pathsSent}/${p.pathsTotal} paths${wire}`;
@@ -103,14 +103,24 @@ export function percent(p: PushProgress): number {
   return Math.min(100, Math.floor((100 * p.bytesSent) / p.bytesTotal));
 }
 
-/** "push [########--------]  45% <numbers>", fitted to `columns`. */
-export function renderBar(label: string, p: PushProgress, rate: number | undefined, columns: number): string {
+/** "push [########--------]  45% <numbers>", fitted to `terminalColumns` (drops detail before the bar). */
+export function renderBar(
+  label: string,
+  p: PushProgress,
+  rate: number | undefined,
+  terminalColumns: number,
+): string {
+  const columns = terminalColumns > 0 ? terminalColumns : 80;
   const pct = percent(p);
-  const tail = ` ${String(pct).padStart(3)}%  ${describeProgress(p, rate)}`;
-  const barWidth = Math.min(40, columns - label.length - tail.length - 4);
-  if (barWidth < 5) return `${label}${tail}`.slice(0, Math.max(0, columns - 1));
-  const filled = Math.round((barWidth * pct) / 100);
-  return `${label} [${"#".repeat(filled)}${"-".repeat(barWidth - filled)}]${tail}`;
+  for (const showWire of [true, false]) {
+    const tail = ` ${String(pct).padStart(3)}%  ${describeProgress(p, rate, showWire)}`;
+    const barWidth = Math.min(40, columns - label.length - tail.length - 4);
+    if (barWidth >= 10) {
+      const filled = Math.round((barWidth * pct) / 100);
+      return `${label} [${"#".repeat(filled)}${"-".repeat(barWidth - filled)}]${tail}`;
+    }
+  }
+  return `${label} ${String(pct).padStart(3)}%  ${describeProgress(p, rate, false)}`.slice(0, columns - 1);
 }
 
 /**

@@ -308,7 +308,7 @@ describe("deploy", () => {
     const closure = fakeClosure(CLOSURE);
     const r = await cli(["deploy", root, ...target(), "--sign-key", "key.sec", "--json"], { closure });
     expect(r.code).toBe(0);
-    expect(closure.signedWith).toEqual(["key.sec"]);
+    expect(closure.signedWith).toEqual([join(dir, "key.sec")]); // relative to the working directory
     expect(r.json()).toMatchObject({ push: { signed: true, compression: "zstd" } });
   });
 

@@ -143,7 +143,7 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
       push = emptyPush(args, closure.length, toPush.length, bytesMissing);
       if (toPush.length > 0) {
         if (args.signKey !== undefined) {
-          toPush = await ctx.deps.closure.signPaths(toPush, args.signKey, signal);
+          toPush = await ctx.deps.closure.signPaths(toPush, resolve(ctx.io.cwd, args.signKey), signal);
           push = { ...push, signed: true };
         }
         push = await pushPaths(api, toPush, args, push, ctx);
