@@ -1,0 +1,127 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { xmlRpcCall } from "../ros/xmlrpc.js";
+
+/**
+ * Real ROS 1 for tests: a roscore on a free loopback port with its own
+ * ROS_HOME, and rospy publishers (testing/talker.py). Needs
+ * testing/setup-ros.sh to have run. Every process here is started in its own
+ * process group and stopped by that group's id.
+ */
+
+export const TALKER = fileURLToPath(new URL("./talker.py", import.meta.url));
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class RosRig {
+  readonly masterUri: string;
+  private readonly children = new Set<ChildProcess>();
+  core: ChildProcess | undefined;
+
+  private constructor(
+    readonly port: number,
+    readonly home: string,
+  ) {
+    this.masterUri = `http://127.0.0.1:${port}`;
+  }
+
+  static async create(): Promise<RosRig> {
+    const home = await mkdtemp(join(tmpdir(), "rr-ros-"));
+    return new RosRig(await freePort(), home);
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return {
+      // The PATH python3 may be a build without rospy; ROS scripts use /usr/bin/python3.
+      PATH: "/usr/bin:/bin",
+      HOME: this.home,
+      ROS_HOME: this.home,
+      ROS_LOG_DIR: join(this.home, "log"),
+      ROS_MASTER_URI: this.masterUri,
+      ROS_IP: "127.0.0.1",
+      ROS_HOSTNAME: "127.0.0.1",
+      PYTHONUNBUFFERED: "1",
+    };
+  }
+
+  private start(argv: readonly string[]): ChildProcess {
+    const [file, ...args] = argv;
+    if (file === undefined) throw new Error("empty argv");
+    const child = spawn(file, args, { env: this.env(), stdio: ["ignore", "ignore", "pipe"], detached: true });
+    let err = "";
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      err = (err + d).slice(-4000);
+    });
+    child.on("exit", () => this.children.delete(child));
+    Object.defineProperty(child, "stderrTail", { get: () => err });
+    this.children.add(child);
+    return child;
+  }
+
+  /** Starts roscore and waits until the master answers (about 0.6 s). */
+  async startCore(): Promise<void> {
+    this.core = this.start(["/usr/bin/roscore", "-p", String(this.port)]);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await xmlRpcCall(this.masterUri, "getParam", ["/test", "/run_id"], { timeoutMs: 500 });
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`roscore did not come up on ${this.masterUri}`);
+        await sleep(100);
+      }
+    }
+  }
+
+  async stopCore(): Promise<void> {
+    if (this.core !== undefined) await this.stop(this.core);
+    this.core = undefined;
+  }
+
+  /** A rospy publisher; see talker.py for kinds. */
+  talker(
+    kind: "string" | "header" | "pose" | "custom",
+    topic: string,
+    rateHz: number,
+    node: string,
+  ): ChildProcess {
+    return this.start(["/usr/bin/python3", TALKER, kind, topic, String(rateHz), `__name:=${node}`]);
+  }
+
+  /** Signals the child's whole process group (roscore has rosmaster and rosout under it). */
+  signal(child: ChildProcess, sig: NodeJS.Signals): void {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+      process.kill(-child.pid, sig);
+  }
+
+  /** SIGTERM, then SIGKILL after 3 s; resolves when it exited. */
+  async stop(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    this.signal(child, "SIGCONT");
+    this.signal(child, "SIGTERM");
+    const timer = setTimeout(() => this.signal(child, "SIGKILL"), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.children].map((c) => this.stop(c)));
+    await rm(this.home, { recursive: true, force: true });
+  }
+}
