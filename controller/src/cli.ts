@@ -9,7 +9,7 @@ import * as closure from "./closure/index.js";
 import type { ClosureOps } from "./closure-port.js";
 import type { Deps } from "./core/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
-import type { Io } from "./core/io.js";
+import { type Io, sleep } from "./core/io.js";
 import { main } from "./main.js";
 
 // The local Nix store: nix and nix-store (and zstd) from PATH, Nix's default store.
@@ -36,6 +36,7 @@ const io: Io = {
   env: process.env,
   cwd: process.cwd(),
   now: Date.now,
+  sleep,
 };
 
 // grpc-js passes an IP address as TLS ServerName when a robot is addressed by

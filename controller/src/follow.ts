@@ -1,8 +1,8 @@
-import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
-import { AgentCallError } from "./agent-api.js";
+import type { ActivationAction, DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
+import { type AgentApi, AgentCallError } from "./agent-api.js";
 import type { CommandResult } from "./core/command.js";
 import { ExitCode, isUserError, UsageError, UserError } from "./core/errors.js";
-import { judge, type Operation, type Outcome, type StreamEnd } from "./outcome.js";
+import { judge, type Operation, type Outcome, type StreamEnd, stateName } from "./outcome.js";
 import { type EventJson, eventJson, eventLine, generationOrNull } from "./views.js";
 
 export interface Followed {
@@ -10,6 +10,8 @@ export interface Followed {
   readonly events: readonly DeploymentEvent[];
   /** The status error that ended the stream, if one did. */
   readonly error: AgentCallError | undefined;
+  /** How the outcome was learned, when not from the stream itself. */
+  readonly note: string | undefined;
 }
 
 /**
@@ -25,25 +27,127 @@ export async function followEvents(
 ): Promise<Followed> {
   const events: DeploymentEvent[] = [];
   const lastState = () => events[events.length - 1]?.state;
+  const followed = (end: StreamEnd, error?: AgentCallError): Followed => ({
+    end,
+    events,
+    error,
+    note: undefined,
+  });
   try {
     for await (const event of stream) {
       events.push(event);
       onEvent(event);
       if (event.final) {
-        const earlier = events.slice(0, -1).map((e) => e.state);
-        return { end: { kind: "final", state: event.state, earlier }, events, error: undefined };
+        return followed({
+          kind: "final",
+          state: event.state,
+          earlier: events.slice(0, -1).map((e) => e.state),
+        });
       }
     }
-    return { end: { kind: "no-final", lastState: lastState() }, events, error: undefined };
+    return followed({ kind: "no-final", lastState: lastState() });
   } catch (e) {
-    if (signal.aborted && e === signal.reason) {
-      return { end: { kind: "interrupted", lastState: lastState() }, events, error: undefined };
-    }
-    if (e instanceof AgentCallError) {
-      return { end: { kind: "error", code: e.code, lastState: lastState() }, events, error: e };
-    }
+    if (signal.aborted && e === signal.reason)
+      return followed({ kind: "interrupted", lastState: lastState() });
+    if (e instanceof AgentCallError)
+      return followed({ kind: "error", code: e.code, lastState: lastState() }, e);
     throw e;
   }
+}
+
+export interface ReattachOptions {
+  readonly api: Pick<AgentApi, "getStatus">;
+  readonly target: string;
+  readonly log: (line: string) => void;
+  readonly signal: AbortSignal;
+  readonly now: () => number;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Give up (outcome stays uncertain) after this long. */
+  readonly timeoutMs: number;
+  readonly pollIntervalMs: number;
+}
+
+/**
+ * Follows a deployment to its end: the event stream first; if the stream
+ * breaks after the agent named the deployment (the switch may restart the
+ * agent or the network), asks GetStatus until that deployment is final. The
+ * agent persists its record, so its final state is the truth; without it
+ * the outcome stays "uncertain".
+ */
+export async function followDeployment(
+  stream: AsyncIterable<DeploymentEvent>,
+  onEvent: (e: DeploymentEvent) => void,
+  options: ReattachOptions,
+): Promise<Followed> {
+  const followed = await followEvents(stream, onEvent, options.signal);
+  const id = followed.events.find((e) => e.deploymentId !== "")?.deploymentId;
+  if ((followed.end.kind !== "error" && followed.end.kind !== "no-final") || id === undefined)
+    return followed;
+  if (options.timeoutMs <= 0) return followed;
+  const lost =
+    followed.error === undefined
+      ? "the event stream ended early"
+      : `lost the event stream (${followed.error.statusName})`;
+  options.log(`${options.target}: ${lost}; asking the agent for the outcome of ${id}`);
+  const found = await reattach(id, options);
+  switch (found.kind) {
+    case "final":
+      return {
+        ...followed,
+        // Events in between were not seen: `earlier` must not vouch for anything.
+        end: { kind: "final", state: found.state, earlier: [] },
+        note: [
+          `learned from the agent's status after ${followed.error === undefined ? "the event stream ended early" : "the event stream broke"}`,
+          found.message,
+        ]
+          .filter((m) => m !== "")
+          .join(": "),
+      };
+    case "interrupted":
+      return {
+        ...followed,
+        end: { kind: "interrupted", lastState: found.lastState ?? followed.end.lastState },
+      };
+    case "gave-up":
+      return { ...followed, note: found.why };
+  }
+}
+
+type Reattached =
+  | { readonly kind: "final"; readonly state: DeploymentState; readonly message: string }
+  | { readonly kind: "interrupted"; readonly lastState: DeploymentState | undefined }
+  | { readonly kind: "gave-up"; readonly why: string };
+
+async function reattach(id: string, o: ReattachOptions): Promise<Reattached> {
+  const deadline = o.now() + o.timeoutMs;
+  let lastState: DeploymentState | undefined;
+  let lastError = "";
+  while (o.now() < deadline) {
+    try {
+      await o.sleep(o.pollIntervalMs, o.signal);
+      const status = await o.api.getStatus(o.signal);
+      if (status.lastDeployment?.id === id) {
+        o.log(`${o.target}: ${id} ended ${stateName(status.lastDeployment.state)} (agent status)`);
+        return { kind: "final", state: status.lastDeployment.state, message: status.lastDeployment.message };
+      }
+      if (status.deployment?.id !== id) {
+        return { kind: "gave-up", why: `the agent's status no longer shows deployment ${id}` };
+      }
+      if (status.deployment.state !== lastState) {
+        lastState = status.deployment.state;
+        o.log(`${o.target}: ${id} is ${stateName(lastState)} (agent status)`);
+      }
+    } catch (e) {
+      if (o.signal.aborted) return { kind: "interrupted", lastState };
+      if (!(e instanceof AgentCallError)) throw e;
+      if (e.message !== lastError) o.log(`${o.target}: still no answer: ${e.message}`);
+      lastError = e.message;
+    }
+  }
+  return {
+    kind: "gave-up",
+    why: `no final state from the agent within ${Math.round(o.timeoutMs / 100) / 10}s${lastError === "" ? "" : ` (${lastError})`}`,
+  };
 }
 
 export interface PushSummary {
@@ -95,8 +199,7 @@ export function buildReport(input: {
   const verdict = judge(input.operation, input.action, followed.end);
   const last = followed.events[followed.events.length - 1];
   const withId = followed.events.find((e) => e.deploymentId !== "");
-  const finalMessage =
-    followed.end.kind === "final" && last !== undefined && last.message !== "" ? last.message : "";
+  const finalMessage = last?.final === true && last.message !== "" ? last.message : "";
   const errorText = followed.error === undefined ? "" : followed.error.message;
   return {
     target: input.target,
@@ -110,7 +213,9 @@ export function buildReport(input: {
     previousGeneration: generationOrNull(
       followed.events.find((e) => e.previousGeneration > 0)?.previousGeneration ?? input.generationBefore,
     ),
-    reason: [verdict.reason, finalMessage, errorText].filter((s) => s !== "").join(" — "),
+    reason: [verdict.reason, finalMessage, errorText, followed.note ?? ""]
+      .filter((s) => s !== "")
+      .join(" — "),
     error:
       followed.error === undefined
         ? null

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { connectAgent } from "../agent-api.js";
 import type { ClosureOps } from "../closure-port.js";
 import { InterruptedError } from "../core/errors.js";
-import type { Io } from "../core/io.js";
+import { type Io, sleep } from "../core/io.js";
 import { main } from "../main.js";
 import { event, type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
 import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
@@ -92,6 +92,8 @@ async function cli(
     env: {},
     cwd: dir,
     now: options.now ?? Date.now,
+    // Re-attach polls every 2 s in production; tests need not wait that long.
+    sleep: (ms, signal) => sleep(Math.min(ms, 20), signal),
   };
   const deps = { connect: connectAgent, closure: options.closure ?? fakeClosure(CLOSURE) };
   const code = await main(argv, io, deps, options.signal ?? new AbortController().signal);
@@ -366,6 +368,101 @@ describe("deploy", () => {
       error: { status: "UNAVAILABLE", details: "connection reset" },
     });
     expect(r.json().reason).toMatch(/event stream failed \(UNAVAILABLE\) after ACTIVATING/);
+  });
+
+  describe("when the event stream breaks, asks the agent's status for the outcome", () => {
+    const deployment = (state: S) => ({
+      id: "d-test-1",
+      state,
+      action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+      storePath: root,
+      generation: 42,
+      previousGeneration: 41,
+      previousStorePath: "/nix/store/old-system",
+      startedAtUnixMs: 1,
+      updatedAtUnixMs: 2,
+      message: state === S.DEPLOYMENT_STATE_ROLLED_BACK ? "rolled back to generation 41" : "",
+      kind: DeploymentKind.DEPLOYMENT_KIND_ACTIVATE,
+    });
+
+    it("exit 2 when the agent's record says ROLLED_BACK", async () => {
+      agent.handlers.queryMissingPaths = () => [];
+      agent.handlers.activate = () => {
+        let polls = 0;
+        agent.handlers.getStatus = () => {
+          polls++;
+          if (polls === 1) return { error: { code: status.UNAVAILABLE, details: "agent restarting" } };
+          if (polls < 4) return { ...STATUS, deployment: deployment(S.DEPLOYMENT_STATE_ROLLING_BACK) };
+          return { ...STATUS, lastDeployment: deployment(S.DEPLOYMENT_STATE_ROLLED_BACK) };
+        };
+        return switchEvents([{ error: { code: status.UNAVAILABLE, details: "Connection dropped" } }]);
+      };
+      const r = await cli(["deploy", root, ...target(), "--json"]);
+      expect(r.code).toBe(2);
+      expect(r.json()).toMatchObject({
+        outcome: "rolled-back",
+        error: { status: "UNAVAILABLE", details: "Connection dropped" },
+      });
+      expect(r.json().reason).toMatch(
+        /back on the previous generation — .* — learned from the agent's status after the event stream broke: rolled back to generation 41$/,
+      );
+      expect(r.stderr).toContain(
+        "robot1: lost the event stream (UNAVAILABLE); asking the agent for the outcome of d-test-1",
+      );
+      expect(r.stderr).toContain("robot1: still no answer: robot1: UNAVAILABLE: agent restarting");
+      expect(r.stderr).toContain("robot1: d-test-1 is ROLLING_BACK (agent status)");
+      expect(r.stderr).toContain("robot1: d-test-1 ended ROLLED_BACK (agent status)");
+    });
+
+    it("exit 0 when the stream ended early but the record says SUCCEEDED", async () => {
+      agent.handlers.queryMissingPaths = () => [];
+      agent.handlers.activate = () => {
+        agent.handlers.getStatus = () => ({
+          ...STATUS,
+          lastDeployment: deployment(S.DEPLOYMENT_STATE_SUCCEEDED),
+        });
+        return switchEvents([]);
+      };
+      const r = await cli(["deploy", root, ...target(), "--json"]);
+      expect(r.code).toBe(0);
+      expect(r.json().reason).toMatch(/learned from the agent's status after the event stream ended early$/);
+    });
+
+    it("a recovered FAILED stays uncertain even if only PENDING was seen (events were missed)", async () => {
+      agent.handlers.queryMissingPaths = () => [];
+      agent.handlers.activate = () => {
+        agent.handlers.getStatus = () => ({
+          ...STATUS,
+          lastDeployment: deployment(S.DEPLOYMENT_STATE_FAILED),
+        });
+        return [event(S.DEPLOYMENT_STATE_PENDING), { error: { code: status.UNAVAILABLE, details: "gone" } }];
+      };
+      const r = await cli(["deploy", root, ...target()]);
+      expect(r.code).toBe(3);
+    });
+
+    it("exit 3 when the agent never answers within --follow-timeout", async () => {
+      agent.handlers.queryMissingPaths = () => [];
+      agent.handlers.activate = () => {
+        agent.handlers.getStatus = () => ({
+          error: { code: status.UNAVAILABLE, details: "no route to host" },
+        });
+        return switchEvents([{ error: { code: status.UNAVAILABLE, details: "Connection dropped" } }]);
+      };
+      const r = await cli(["deploy", root, ...target(), "--json", "--follow-timeout", "0.2"]);
+      expect(r.code).toBe(3);
+      expect(r.json().reason).toMatch(
+        /— no final state from the agent within 0.2s \(robot1: UNAVAILABLE: no route to host\)$/,
+      );
+    });
+
+    it("--follow-timeout 0 does not ask", async () => {
+      agent.handlers.queryMissingPaths = () => [];
+      agent.handlers.activate = () => switchEvents([{ error: { code: status.UNAVAILABLE, details: "x" } }]);
+      const r = await cli(["deploy", root, ...target(), "--follow-timeout", "0"]);
+      expect(r.code).toBe(3);
+      expect(methods()).toEqual(["getStatus", "queryMissingPaths", "activate"]);
+    });
   });
 
   it("exit 3 when the stream ends without a final event", async () => {

@@ -8,7 +8,7 @@ import { UsageError, UserError } from "../core/errors.js";
 import {
   buildReport,
   errorBeforeChange,
-  followEvents,
+  followDeployment,
   logEvent,
   type PushSummary,
   reportResult,
@@ -16,6 +16,7 @@ import {
 } from "../follow.js";
 import { describeFsError } from "../inventory.js";
 import { formatBytes, formatDuration, ProgressReporter } from "../progress.js";
+import { FOLLOW_OPTIONS, parseFollowTimeoutMs, reattachOptions } from "./follow-options.js";
 
 const ACTIONS = {
   switch: ActivationAction.ACTIVATION_ACTION_SWITCH,
@@ -40,6 +41,7 @@ export interface DeployArgs {
   readonly action: ActionName;
   readonly compression: CompressionName;
   readonly signKey: string | undefined;
+  readonly followTimeoutMs: number;
 }
 
 export const deployCommand = defineCommand<DeployArgs>({
@@ -79,6 +81,7 @@ export const deployCommand = defineCommand<DeployArgs>({
         "sign the pushed paths with this Nix secret key (name:base64) first, so the\n" +
         "agent accepts your own unsigned builds (it must trust the matching public key)",
     },
+    ...FOLLOW_OPTIONS,
   },
   examples: [
     "ros-rollback deploy ./result --inventory fleet.json --target robot1",
@@ -99,6 +102,7 @@ export const deployCommand = defineCommand<DeployArgs>({
         "deploy",
       ),
       signKey: typeof signKey === "string" ? signKey : undefined,
+      followTimeoutMs: parseFollowTimeoutMs(raw, "deploy"),
     };
   },
   run: deploy,
@@ -172,10 +176,10 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
     // ---- From here on the robot may change: every ending is an outcome. ----
     const action = ACTIONS[args.action];
     ctx.log(`${targetName}: activating (${args.action}) ${storePath}`);
-    const followed = await followEvents(
+    const followed = await followDeployment(
       api.activate({ storePath, action }, signal),
       logEvent(ctx.log, targetName),
-      signal,
+      reattachOptions(api, targetName, args.followTimeoutMs, ctx),
     );
     const report = buildReport({
       target: targetName,

@@ -6,15 +6,17 @@ import { UsageError } from "../core/errors.js";
 import {
   buildReport,
   errorBeforeChange,
-  followEvents,
+  followDeployment,
   logEvent,
   reportResult,
   unchangedReport,
 } from "../follow.js";
+import { FOLLOW_OPTIONS, parseFollowTimeoutMs, reattachOptions } from "./follow-options.js";
 
 export interface RollbackArgs {
   /** Generation to return to; undefined = the agent's recorded previous generation. */
   readonly to: number | undefined;
+  readonly followTimeoutMs: number;
 }
 
 export const rollbackCommand = defineCommand<RollbackArgs>({
@@ -28,17 +30,19 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
   positionals: [],
   options: {
     to: { type: "string", valueName: "N", description: "generation number to return to (see `generations`)" },
+    ...FOLLOW_OPTIONS,
   },
   examples: ["ros-rollback rollback --target robot1", "ros-rollback rollback --target robot1 --to 41 --json"],
   parse(raw) {
     expectPositionals(raw, [], "rollback");
     const to = raw.values.to;
-    if (typeof to !== "string") return { to: undefined };
+    const followTimeoutMs = parseFollowTimeoutMs(raw, "rollback");
+    if (typeof to !== "string") return { to: undefined, followTimeoutMs };
     const n = Number(to);
     if (!/^\d+$/.test(to) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
       throw new UsageError(`--to: expected a generation number (1 or more), got "${to}"`, "rollback");
     }
-    return { to: n };
+    return { to: n, followTimeoutMs };
   },
   async run(args, ctx): Promise<CommandResult> {
     const { signal } = ctx;
@@ -71,10 +75,10 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
           }),
         );
       }
-      const followed = await followEvents(
+      const followed = await followDeployment(
         api.rollback(args.to === undefined ? {} : { generation: args.to }, signal),
         logEvent(ctx.log, targetName),
-        signal,
+        reattachOptions(api, targetName, args.followTimeoutMs, ctx),
       );
       const report = buildReport({
         target: targetName,

@@ -48,7 +48,7 @@ describe("parseCommandLine", () => {
   it("hands the command its own options and positionals only", () => {
     const p = run(["deploy", "/nix/store/abc-system", "--action", "test", "--target", "r1"]);
     expect(p.raw).toEqual({
-      values: { action: "test", compress: undefined, "sign-key": undefined },
+      values: { action: "test", compress: undefined, "sign-key": undefined, "follow-timeout": undefined },
       positionals: ["/nix/store/abc-system"],
     });
   });
@@ -68,6 +68,8 @@ describe("parseCommandLine", () => {
     [["rollback", "--to", "-1"], /argument is ambiguous/],
     [["rollback", "--to", "4x"], /--to: expected a generation number/],
     [["rollback", "--to", "0"], /--to: expected a generation number/],
+    [["rollback", "--follow-timeout", "-1"], /argument is ambiguous/],
+    [["rollback", "--follow-timeout", "soon"], /--follow-timeout: expected seconds/],
   ])("%j is a usage error", (argv, message) => {
     const attempt = () => {
       const p = parse(argv);

@@ -16,7 +16,8 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
   [
     ExitCode.Uncertain,
     "the robot's state is uncertain: activation failed and was left in place (FAILED, UNITS_FAILED,\n" +
-      "ROLLBACK_FAILED), the event stream broke or was interrupted mid-activation, or no final state",
+      "ROLLBACK_FAILED), or the event stream broke or was interrupted mid-activation and the agent's\n" +
+      "status gave no final state within --follow-timeout",
   ],
   [
     ExitCode.RebootRequired,
