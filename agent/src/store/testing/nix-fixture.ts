@@ -107,11 +107,11 @@ export class NixFixture {
   }
 }
 
-/** A small dependency graph: top → {mid1, mid2} → leaf, plus a 1.5 MiB path so NARs span many chunks. */
+/** A small dependency graph: top → {mid1, mid2} → leaf, mid2 → big (≈1.9 MiB of hex, so NARs and their compressed stream span many chunks) → leaf. */
 export function diamondExpr(tag: string): string {
   return `let
     leaf = builtins.toFile "leaf-${tag}" "leaf";
-    big = builtins.toFile "big-${tag}" (builtins.concatStringsSep "" (builtins.genList (i: "line \${toString i} of a bigger file\\n") 60000));
+    big = builtins.toFile "big-${tag}" (builtins.concatStringsSep "" (builtins.genList (i: "\${builtins.hashString "sha256" "${tag}\${toString i}"} after \${leaf}\\n") 16000));
     mid1 = builtins.toFile "mid1-${tag}" "mid1 \${leaf}";
     mid2 = builtins.toFile "mid2-${tag}" "mid2 \${leaf} \${big}";
   in builtins.toFile "top-${tag}" "top \${mid1} \${mid2}"`;

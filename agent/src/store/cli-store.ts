@@ -1,0 +1,57 @@
+import { CliImport, notSupported, serveQueryValid } from "./cli-import.js";
+import type { ImportEvents, NixStore, StoreImport } from "./nix-store.js";
+import { type NixCliOptions, ServeProcess } from "./serve-process.js";
+import { DEFAULT_STORE_DIR, validateStorePath } from "./store-path.js";
+
+export interface CliStoreOptions extends NixCliOptions {
+  /** The store's logical directory (what paths start with); default /nix/store. */
+  readonly storeDir?: string;
+}
+
+/** The robot's store through the nix CLI (`nix-store --serve`, the protocol of `nix copy --to ssh://`). */
+export class NixCliStore implements NixStore {
+  readonly storeDir: string;
+
+  constructor(private readonly options: CliStoreOptions = {}) {
+    this.storeDir = options.storeDir ?? DEFAULT_STORE_DIR;
+  }
+
+  async queryValidPaths(paths: readonly string[], signal: AbortSignal): Promise<Set<string>> {
+    for (const p of paths) validateStorePath(p, this.storeDir);
+    if (paths.length === 0) return new Set();
+    const proc = await ServeProcess.start({ ...this.options, write: false, signal });
+    try {
+      const valid = await serveQueryValid(proc, paths, false);
+      await proc.stop(5_000);
+      return valid;
+    } catch (e) {
+      throw await proc.failed("querying path validity", e);
+    } finally {
+      proc.terminate();
+    }
+  }
+
+  async openImport(signal: AbortSignal, events?: ImportEvents): Promise<StoreImport> {
+    const query = await ServeProcess.start({ ...this.options, write: true, signal });
+    let importer: ServeProcess | undefined;
+    try {
+      importer = await ServeProcess.start({ ...this.options, write: true, signal });
+      if ((importer.serverVersion & 0xff) < 5) throw notSupported(importer.serverVersion);
+      return new CliImport(query, importer, events);
+    } catch (e) {
+      query.terminate();
+      importer?.terminate();
+      throw e;
+    }
+  }
+}
+
+/** The paths among `paths` that the store does not have, in the order given. */
+export async function queryMissingPaths(
+  store: NixStore,
+  paths: readonly string[],
+  signal: AbortSignal,
+): Promise<string[]> {
+  const valid = await store.queryValidPaths(paths, signal);
+  return paths.filter((p) => !valid.has(p));
+}

@@ -1,0 +1,315 @@
+import { createHash, type Hash } from "node:crypto";
+import type { Writable } from "node:stream";
+import type { Compression, PushPathsRequest } from "@ros-rollback/proto";
+import { AgentError, isAgentError } from "../errors.js";
+import { Announced } from "./announced.js";
+import { type DecompressOptions, type Decompressor, openDecompressor } from "./decompress.js";
+import { parseNarHash } from "./nar-hash.js";
+import type { NixPublicKey } from "./nix-keys.js";
+import type { ImportPathInfo, NixStore, StoreImport } from "./nix-store.js";
+import { checkPathInfo } from "./path-checks.js";
+import type { PushObserver, RefusalReason } from "./push-observer.js";
+import { verifyPathSignature } from "./signature.js";
+import { quote } from "./store-path.js";
+import { nextOrAbort, SinkClosed, writeTo } from "./stream-util.js";
+
+export interface PushDeps {
+  readonly store: NixStore;
+  /** Only paths signed by one of these are imported. */
+  readonly trustedKeys: readonly NixPublicKey[];
+  readonly decompress?: DecompressOptions;
+  readonly observer?: PushObserver;
+}
+
+export interface PushResult {
+  /** Registered by this push, in order. */
+  imported: string[];
+  /** Valid already; their bytes were read and dropped. */
+  skipped: string[];
+  /** NAR bytes received (decompressed). */
+  narBytes: number;
+}
+
+/** Validity lookups are batched with the paths announced next, up to this many. */
+const QUERY_BATCH = 512;
+
+interface Current {
+  readonly storePath: string;
+  remaining: number;
+  /** Set while importing; undefined while skipping. */
+  readonly hash: Hash | undefined;
+  readonly digest: Uint8Array | undefined;
+}
+
+/**
+ * Receives one PushPaths stream into the store. Every path is checked
+ * (syntax, references present, signature by a trusted key) before nix sees
+ * it, and its bytes are hashed on the way: the last bytes of a path are held
+ * back until the hash matched, so nix never even completes a bad NAR.
+ */
+export async function receivePush(
+  requests: AsyncIterable<PushPathsRequest>,
+  deps: PushDeps,
+  signal: AbortSignal,
+): Promise<PushResult> {
+  const it = requests[Symbol.asyncIterator]();
+  try {
+    const first = await nextOrAbort(it, signal, streamBroke);
+    const item = first.done === true ? undefined : first.value.item;
+    if (item?.$case !== "options") {
+      throw new AgentError("INVALID_ARGUMENT", "a push must start with PushOptions");
+    }
+    return await new Receiver(it, deps, item.value.compression, signal).run();
+  } catch (e) {
+    if (signal.aborted && !(isAgentError(e) && e.code === "ABORTED")) {
+      const why = signal.reason instanceof Error ? `: ${signal.reason.message}` : "";
+      throw new AgentError("ABORTED", `push aborted${why}`, { cause: e });
+    }
+    throw e;
+  } finally {
+    // Ends the client's stream if we stopped early (and kills a local generator's processes).
+    it.return?.().catch(() => undefined);
+  }
+}
+
+/** The client's stream failing (connection reset, cancelled) is the push being aborted. */
+function streamBroke(e: unknown): AgentError {
+  if (isAgentError(e)) return e;
+  return new AgentError(
+    "ABORTED",
+    `the push stream broke: ${(e as Error | undefined)?.message ?? String(e)}`,
+    {
+      cause: e,
+    },
+  );
+}
+
+class Receiver {
+  private readonly announced = new Announced();
+  private readonly observer: PushObserver;
+  private readonly seen = new Set<string>();
+  private readonly valid = new Set<string>();
+  private readonly invalid = new Set<string>();
+  private readonly sizes = new Map<string, number>();
+  private readonly skipped: string[] = [];
+  private current: Current | undefined;
+  private narBytes = 0;
+  private sinkClosed = false;
+  private readonly errors: unknown[] = [];
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly it: AsyncIterator<PushPathsRequest>,
+    private readonly deps: PushDeps,
+    private readonly compression: Compression,
+    private readonly signal: AbortSignal,
+  ) {
+    this.observer = deps.observer ?? {};
+  }
+
+  async run(): Promise<PushResult> {
+    const onAbort = () => this.stop.abort(this.signal.reason);
+    this.signal.addEventListener("abort", onAbort, { once: true });
+    let decomp: Decompressor | undefined;
+    let session: StoreImport | undefined;
+    try {
+      decomp = await openDecompressor(this.compression, this.deps.decompress ?? {}, this.stop.signal);
+      decomp.input.on("error", () => undefined); // surfaces through `output`
+      // The outer signal: on our own refusals nix must live on to register the good paths before.
+      session = await this.deps.store.openImport(this.signal, {
+        onImported: (p) => this.observer.pathImported?.(p, this.sizes.get(p) ?? 0),
+      });
+      const d = decomp;
+      const s = session;
+      await Promise.all([
+        this.pump(d.input).catch((e: unknown) => this.fail(e, d)),
+        this.consume(d.output, s).catch((e: unknown) => this.fail(e, d)),
+      ]);
+      const error = this.errors.find((e) => !(e instanceof SinkClosed)) ?? this.errors[0];
+      if (error !== undefined) throw error;
+      const imported = await session.finish();
+      return { imported, skipped: this.skipped, narBytes: this.narBytes };
+    } catch (e) {
+      this.stop.abort(e);
+      decomp?.destroy();
+      const imported = session === undefined ? [] : await session.close(this.signal.aborted);
+      if (isAgentError(e) && imported.length > 0) {
+        throw new AgentError(
+          e.code,
+          `${e.message} (${imported.length} earlier paths of this push were imported)`,
+          {
+            cause: e,
+          },
+        );
+      }
+      throw e;
+    } finally {
+      this.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private fail(e: unknown, decomp: Decompressor): void {
+    this.errors.push(e);
+    this.stop.abort(e);
+    decomp.destroy();
+  }
+
+  /** Request stream → PathInfo queue and decompressor input, in message order. */
+  private async pump(input: Writable): Promise<void> {
+    for (;;) {
+      const r = await nextOrAbort(this.it, this.stop.signal, streamBroke);
+      if (r.done === true) break;
+      const item = r.value.item;
+      if (item?.$case === "path") {
+        this.announced.push(item.value);
+      } else if (item?.$case === "chunk") {
+        this.observer.wireBytes?.(item.value.data.length);
+        try {
+          await writeTo(input, item.value.data, this.stop.signal);
+        } catch (e) {
+          if (!(e instanceof SinkClosed)) throw e;
+          // The decompressor stopped (corrupt data): consume() reports why.
+          this.sinkClosed = true;
+          return;
+        }
+      } else {
+        throw new AgentError("INVALID_ARGUMENT", `unexpected ${item?.$case ?? "empty"} message in a push`);
+      }
+    }
+    input.end();
+  }
+
+  /** NAR bytes → the announced paths, by their nar_size. */
+  private async consume(output: AsyncIterable<Buffer>, session: StoreImport): Promise<void> {
+    for await (const buf of output) {
+      this.narBytes += buf.length;
+      this.observer.narBytes?.(buf.length);
+      let off = 0;
+      while (off < buf.length) {
+        this.current ??= await this.startNext(session);
+        const cur = this.current;
+        const n = Math.min(cur.remaining, buf.length - off);
+        const slice = buf.subarray(off, off + n);
+        off += n;
+        cur.remaining -= n;
+        if (cur.hash !== undefined) {
+          cur.hash.update(slice);
+          if (cur.remaining === 0) this.checkDigest(cur);
+          await session.writeNar(slice);
+        }
+        if (cur.remaining === 0) this.current = undefined;
+      }
+    }
+    if (this.stop.signal.aborted) return; // pump() failed; its error is the one to report
+    if (this.current !== undefined) {
+      const { storePath, remaining } = this.current;
+      this.refuse(storePath, "hash_mismatch", `the push ended ${remaining} bytes short of its NAR size`);
+    }
+    const orphan = this.announced.shift();
+    if (orphan !== undefined) this.refuse(orphan.storePath, "hash_mismatch", "no NAR bytes were sent");
+    if (this.sinkClosed)
+      throw new AgentError("INVALID_ARGUMENT", "trailing data after the compressed stream");
+  }
+
+  private async startNext(session: StoreImport): Promise<Current> {
+    const raw = this.announced.shift();
+    if (raw === undefined) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        "the push sent NAR bytes beyond the paths it announced (a PathInfo must come before its bytes)",
+      );
+    }
+    let info: ImportPathInfo;
+    try {
+      info = checkPathInfo(raw, this.deps.store.storeDir);
+    } catch (e) {
+      this.observer.pathRefused?.(raw.storePath, "invalid");
+      throw e;
+    }
+    const path = info.storePath;
+    const skip = { storePath: path, remaining: info.narSize, hash: undefined, digest: undefined };
+    if (this.seen.has(path)) return skip; // twice in one push: the first copy counts
+    await this.learnValidity(session, [path, ...info.references]);
+    if (this.valid.has(path)) {
+      this.seen.add(path);
+      this.skipped.push(path);
+      this.observer.pathSkipped?.(path);
+      return skip;
+    }
+    await this.checkReferences(session, info);
+    try {
+      verifyPathSignature(info, this.deps.trustedKeys);
+    } catch (e) {
+      this.observer.pathRefused?.(path, "untrusted");
+      throw e;
+    }
+    this.seen.add(path);
+    this.sizes.set(path, info.narSize);
+    await session.beginPath(info);
+    return {
+      storePath: path,
+      remaining: info.narSize,
+      hash: createHash("sha256"),
+      digest: parseNarHash(info.narHash),
+    };
+  }
+
+  /** One query for `paths` plus the paths announced next, so a push costs few round trips. */
+  private async learnValidity(session: StoreImport, paths: readonly string[]): Promise<void> {
+    const known = (p: string) => this.seen.has(p) || this.valid.has(p) || this.invalid.has(p);
+    const ask = new Set(paths.filter((p) => !known(p)));
+    if (ask.size === 0) return;
+    for (const next of this.announced.peek(QUERY_BATCH)) {
+      try {
+        const checked = checkPathInfo(next, this.deps.store.storeDir);
+        if (!known(checked.storePath)) ask.add(checked.storePath);
+      } catch {
+        // Refused when its turn comes.
+      }
+    }
+    await this.query(session, [...ask]);
+  }
+
+  private async query(session: StoreImport, paths: readonly string[]): Promise<void> {
+    const valid = await session.queryValid(paths);
+    for (const p of paths) {
+      if (valid.has(p)) {
+        this.valid.add(p);
+        this.invalid.delete(p);
+      } else this.invalid.add(p);
+    }
+  }
+
+  private async checkReferences(session: StoreImport, info: ImportPathInfo): Promise<void> {
+    const absent = () =>
+      info.references.filter((r) => r !== info.storePath && !this.seen.has(r) && !this.valid.has(r));
+    if (absent().length === 0) return;
+    await this.query(session, absent()); // they may have arrived meanwhile (another push)
+    const missing = absent();
+    if (missing.length === 0) return;
+    this.refuse(
+      info.storePath,
+      "missing_reference",
+      `references ${missing.map(quote).join(", ")}, which ${missing.length === 1 ? "is" : "are"} neither ` +
+        "valid on the robot nor pushed before it (paths must come in dependency order)",
+      "INVALID_ARGUMENT",
+    );
+  }
+
+  private checkDigest(cur: Current): void {
+    const got = cur.hash?.digest();
+    if (got === undefined || cur.digest === undefined || !Buffer.from(cur.digest).equals(got)) {
+      this.refuse(cur.storePath, "hash_mismatch", "its NAR bytes do not match the announced NAR hash");
+    }
+  }
+
+  private refuse(
+    path: string,
+    reason: RefusalReason,
+    why: string,
+    code: "HASH_MISMATCH" | "INVALID_ARGUMENT" = "HASH_MISMATCH",
+  ): never {
+    this.observer.pathRefused?.(path, reason);
+    throw new AgentError(code, `path ${quote(path)} refused: ${why}`);
+  }
+}
