@@ -1,0 +1,151 @@
+import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Channel, coalesce } from "./channel.js";
+import { type Compressor, openCompressor } from "./compressor.js";
+import { type NarPiece, readNars } from "./nar-source.js";
+import type { NixCliOptions } from "./nix-cli.js";
+import { writeTo } from "./write-to.js";
+
+export interface PushProgress {
+  /** NAR bytes read from the store and handed on (to the stream, or the compressor). */
+  readonly bytesSent: number;
+  /** Sum of the paths' NAR sizes. */
+  readonly bytesTotal: number;
+  /** Bytes of NarChunk data yielded (compressed, if the push is). */
+  readonly wireBytesSent: number;
+  readonly pathsSent: number;
+  readonly pathsTotal: number;
+}
+
+export interface PushRequestOptions {
+  readonly compression: Compression;
+  readonly onProgress?: (progress: PushProgress) => void;
+  readonly nix?: NixCliOptions;
+  /** The zstd binary; default: found on PATH. */
+  readonly zstdBin?: string;
+}
+
+/** Size of NarChunk messages: big enough to amortise framing, small enough to interleave. */
+const CHUNK = 128 * 1024;
+/** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
+const QUEUE = 8;
+
+const chunkMessage = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
+const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
+
+/**
+ * The PushPaths message stream for `infos` (references first, as
+ * computeClosure returns them): PushOptions, then per path its PathInfo and
+ * NAR bytes. With compression all NARs form one compressed stream, and a
+ * path's PathInfo is queued before any of its bytes enter the compressor, so
+ * it always reaches the agent before the compressed bytes that carry them.
+ * Everything is pulled: nothing is read from the store faster than the
+ * consumer takes messages. Stopping the iteration stops the subprocesses.
+ */
+export async function* pushRequests(
+  infos: readonly PathInfo[],
+  options: PushRequestOptions,
+  signal: AbortSignal,
+): AsyncGenerator<PushPathsRequest> {
+  signal.throwIfAborted();
+  const progress = new ProgressCounter(infos, options.onProgress);
+  yield { item: { $case: "options", value: { compression: options.compression } } };
+  if (options.compression === Compression.COMPRESSION_NONE) {
+    let current = -1;
+    for await (const piece of coalescePieces(readNars(infos, options.nix ?? {}, signal), CHUNK)) {
+      if (piece.index !== current) {
+        current = piece.index;
+        yield pathMessage(infos[current] as PathInfo);
+      }
+      progress.fed(piece);
+      yield chunkMessage(piece.data);
+      progress.sent(piece.data.length);
+    }
+    return;
+  }
+  if (
+    options.compression !== Compression.COMPRESSION_GZIP &&
+    options.compression !== Compression.COMPRESSION_ZSTD
+  ) {
+    throw new Error(`unknown compression ${options.compression}`);
+  }
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  let compressor: Compressor | undefined;
+  try {
+    compressor = await openCompressor(options.compression, options.zstdBin ?? "zstd", stop.signal);
+    const c = compressor;
+    const channel = new Channel<PushPathsRequest>(QUEUE);
+    const feed = async () => {
+      let current = -1;
+      for await (const piece of readNars(infos, options.nix ?? {}, stop.signal)) {
+        if (piece.index !== current) {
+          current = piece.index;
+          await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
+        }
+        await writeTo(c.input, piece.data, stop.signal);
+        progress.fed(piece);
+      }
+      c.input.end();
+    };
+    const drain = async () => {
+      for await (const data of coalesce(c.output, CHUNK)) await channel.push(chunkMessage(data), stop.signal);
+    };
+    Promise.all([feed(), drain()]).then(
+      () => channel.close(),
+      (e: unknown) => channel.fail(e),
+    );
+    for await (const message of channel) {
+      yield message;
+      if (message.item?.$case === "chunk") progress.sent(message.item.value.data.length);
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    stop.abort(new Error("push stream closed"));
+    compressor?.destroy();
+  }
+}
+
+async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): AsyncGenerator<NarPiece> {
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  for await (const p of pieces) {
+    parts.push(p.data);
+    bytes += p.data.length;
+    if (p.last || bytes >= size) {
+      yield { index: p.index, data: parts.length === 1 ? p.data : Buffer.concat(parts), last: p.last };
+      parts = [];
+      bytes = 0;
+    }
+  }
+}
+
+class ProgressCounter {
+  private bytesSent = 0;
+  private wireBytesSent = 0;
+  private pathsSent = 0;
+  private readonly bytesTotal: number;
+
+  constructor(
+    private readonly infos: readonly PathInfo[],
+    private readonly onProgress: ((p: PushProgress) => void) | undefined,
+  ) {
+    this.bytesTotal = infos.reduce((n, i) => n + i.narSize, 0);
+  }
+
+  fed(piece: NarPiece): void {
+    this.bytesSent += piece.data.length;
+    if (piece.last) this.pathsSent++;
+  }
+
+  sent(wireBytes: number): void {
+    this.wireBytesSent += wireBytes;
+    this.onProgress?.({
+      bytesSent: this.bytesSent,
+      bytesTotal: this.bytesTotal,
+      wireBytesSent: this.wireBytesSent,
+      pathsSent: this.pathsSent,
+      pathsTotal: this.infos.length,
+    });
+  }
+}
