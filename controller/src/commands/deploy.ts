@@ -117,7 +117,6 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
   let api: AgentApi | undefined;
   try {
     // ---- Nothing below changes the robot until Activate is called. ----
-    let toPush: PathInfo[];
     try {
       api = await ctx.connect();
       const before = await api.getStatus(signal);
@@ -139,7 +138,7 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
           signal,
         ),
       );
-      toPush = closure.filter((p) => missing.has(p.storePath));
+      let toPush: PathInfo[] = closure.filter((p) => missing.has(p.storePath));
       const bytesMissing = toPush.reduce((sum, p) => sum + p.narSize, 0);
       ctx.log(
         `${targetName}: ${toPush.length} of ${closure.length} paths missing (${formatBytes(bytesMissing)} uncompressed)`,
