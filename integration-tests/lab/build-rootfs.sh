@@ -21,7 +21,9 @@ bind() { mkdir -p "$dest$1"; mount --bind "$1" "$dest$1"; mounted+=("$dest$1"); 
 
 # A build killed earlier may have left its partial tree, even with mounts in it.
 if [ -e "$dest" ]; then
-  for m in dev sys proc; do umount -l "$dest/$m" 2>/dev/null || true; done
+  awk -v d="$dest/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" || true
+  done
   rm -rf --one-file-system "$dest"
 fi
 

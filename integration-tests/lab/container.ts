@@ -144,9 +144,12 @@ export async function waitForBoot(
     },
     { timeoutMs: Math.max(1, deadline - Date.now()), intervalMs: 200, signal: opts.signal },
   ).catch((e: unknown) => {
-    throw new LabError(`robot ${name}: not booted after ${opts.timeoutMs / 1000} s (state: ${state})`, {
-      cause: e,
-    });
+    throw new LabError(
+      `robot ${name}: not booted after ${opts.timeoutMs / 1000} s (state: ${state}; console: ${paths.log})`,
+      {
+        cause: e,
+      },
+    );
   });
   return init;
 }
