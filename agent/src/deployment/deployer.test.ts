@@ -171,6 +171,18 @@ describe("Deployer (real nix-env profile, fake switch)", () => {
     await expect(r.deployer.rollback(9)).rejects.toThrow(/generation 9 does not exist/);
   });
 
+  it("still knows the recorded previous generation after a rolled-back deployment", async () => {
+    const r = await rig("lineage");
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch")).id);
+    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch")).id);
+    expect(bad.state).toBe("rolled_back");
+    const rb = await finished(r.deployer, (await r.deployer.rollback(undefined)).id);
+    expect(rb).toMatchObject({ state: "succeeded", generation: 1 });
+    // Generation 1 was deployed onto an empty profile: nothing recorded before it.
+    await expect(r.deployer.rollback(undefined)).rejects.toThrow(/no previous generation is recorded/);
+  });
+
   it("refuses a second deployment while one runs, naming it", async () => {
     const r = await rig("busy");
     const first = await r.deployer.activate(sys("sys-a"), "switch");

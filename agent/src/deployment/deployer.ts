@@ -87,7 +87,8 @@ export class Deployer {
     await this.refuseIfBusy();
     const gens = await this.deps.profile.list();
     const current = gens.find((g) => g.current);
-    const target = generation ?? this.recordedPrevious();
+    const target =
+      generation ?? (current ? (await this.deps.records.loadLineage())[current.number] : undefined);
     if (target === undefined) {
       throw new AgentError(
         "FAILED_PRECONDITION",
@@ -122,21 +123,6 @@ export class Deployer {
   async close(): Promise<void> {
     this.abort.abort(new AgentError("ABORTED", "agent shutting down"));
     await this.running?.catch(() => undefined);
-  }
-
-  private recordedPrevious(): number | undefined {
-    const r = this.record;
-    if (r === undefined) return undefined;
-    if (
-      r.kind === "activate" &&
-      (r.state === "succeeded" || r.state === "reboot_required") &&
-      r.previous.generation > 0
-    ) {
-      return r.previous.generation;
-    }
-    if (r.kind === "rollback" && r.state === "succeeded" && r.previous.generation > 0)
-      return r.previous.generation;
-    return undefined;
   }
 
   private async refuseIfBusy(): Promise<void> {
@@ -228,6 +214,9 @@ export class Deployer {
       history: [...cur.history, { state: to, at, message: patch.message }].slice(-50),
     };
     await this.deps.records.save(next);
+    if (next.kind === "activate" && (to === "succeeded" || to === "reboot_required")) {
+      await this.recordLineage(next);
+    }
     this.record = next;
     const level = to === "rollback_failed" || to === "failed" ? "error" : "info";
     this.deps.log[level](
@@ -242,6 +231,14 @@ export class Deployer {
       patch.message,
     );
     this.emit(next);
+  }
+
+  /** Remembers which generation the new one replaced, for `rollback` without a number. */
+  private async recordLineage(r: DeploymentRecord): Promise<void> {
+    if (r.generation === undefined || r.previous.generation <= 0 || r.generation === r.previous.generation)
+      return;
+    const lineage = await this.deps.records.loadLineage();
+    await this.deps.records.saveLineage({ ...lineage, [r.generation]: r.previous.generation });
   }
 
   private emit(record: DeploymentRecord): void {

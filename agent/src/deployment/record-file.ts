@@ -2,10 +2,18 @@ import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeploymentRecord } from "./record.js";
 
+/**
+ * For each generation a deployment made current: the generation it replaced.
+ * `rollback` without a number follows this, never "one generation down".
+ */
+export type Lineage = Readonly<Record<string, number>>;
+
 /** Where the deployment record lives. One record: the running or the most recent deployment. */
 export interface RecordStore {
   load(): Promise<DeploymentRecord | undefined>;
   save(record: DeploymentRecord): Promise<void>;
+  loadLineage(): Promise<Lineage>;
+  saveLineage(lineage: Lineage): Promise<void>;
 }
 
 /**
@@ -15,9 +23,24 @@ export interface RecordStore {
  */
 export class FileRecordStore implements RecordStore {
   private readonly file: string;
+  private readonly lineageFile: string;
 
   constructor(private readonly dir: string) {
     this.file = join(dir, "deployment.json");
+    this.lineageFile = join(dir, "lineage.json");
+  }
+
+  async loadLineage(): Promise<Lineage> {
+    try {
+      return JSON.parse(await readFile(this.lineageFile, "utf8")) as Lineage;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
+      throw e;
+    }
+  }
+
+  async saveLineage(lineage: Lineage): Promise<void> {
+    await writeFileAtomic(this.dir, this.lineageFile, `${JSON.stringify(lineage)}\n`);
   }
 
   async load(): Promise<DeploymentRecord | undefined> {
