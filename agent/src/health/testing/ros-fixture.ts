@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,12 +63,8 @@ export class RosRig {
     const [file, ...args] = argv;
     if (file === undefined) throw new Error("empty argv");
     const child = spawn(file, args, { env: this.env(), stdio: ["ignore", "ignore", "pipe"], detached: true });
-    let err = "";
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      err = (err + d).slice(-4000);
-    });
+    child.stderr?.resume();
     child.on("exit", () => this.children.delete(child));
-    Object.defineProperty(child, "stderrTail", { get: () => err });
     this.children.add(child);
     return child;
   }
@@ -109,6 +105,21 @@ export class RosRig {
       process.kill(-child.pid, sig);
   }
 
+  /**
+   * Signals every process under `child` (roslaunch puts rosmaster and rosout in
+   * process groups of their own, so a group signal does not reach them).
+   */
+  async signalTree(child: ChildProcess, sig: NodeJS.Signals): Promise<void> {
+    if (child.pid === undefined) return;
+    for (const pid of [child.pid, ...(await descendants(child.pid))]) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
   /** SIGTERM, then SIGKILL after 3 s; resolves when it exited. */
   async stop(child: ChildProcess): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -124,4 +135,27 @@ export class RosRig {
     await Promise.all([...this.children].map((c) => this.stop(c)));
     await rm(this.home, { recursive: true, force: true });
   }
+}
+
+/** Processes below `pid`, from /proc. */
+export async function descendants(pid: number): Promise<number[]> {
+  const parents = new Map<number, number[]>();
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses; ppid follows the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    const kids = parents.get(ppid) ?? [];
+    kids.push(Number(name));
+    parents.set(ppid, kids);
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const k of parents.get(p) ?? []) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
 }
