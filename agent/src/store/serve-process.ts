@@ -33,6 +33,7 @@ export interface ServeProcessOptions extends NixCliOptions {
 const STDERR_TAIL = 16 * 1024;
 const KILL_AFTER_TERM_MS = 3_000;
 const EXIT_WAIT_MS = 5_000;
+const WRITE_AHEAD = 1024 * 1024;
 
 /** One `nix-store --serve` process after the handshake. */
 export class ServeProcess {
@@ -111,7 +112,8 @@ export class ServeProcess {
   /** Writes, waiting while the pipe is full (nix reads at the speed it imports). */
   async write(data: Uint8Array): Promise<void> {
     if (this.inputError !== undefined) throw this.inputError;
-    if (this.child.stdin.write(data)) return;
+    // Up to WRITE_AHEAD queued keeps nix busy while we wait for the next chunk, and bounds memory.
+    if (this.child.stdin.write(data) || this.child.stdin.writableLength < WRITE_AHEAD) return;
     await new Promise<void>((resolve, reject) => {
       const done = (e?: Error) => {
         this.child.stdin.off("drain", onDrain);
