@@ -1,0 +1,73 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { credentials } from "@grpc/grpc-js";
+import { AgentClient } from "@ros-rollback/proto";
+import type { LabRobot } from "../lab/index.js";
+
+const CLI = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed, when the command was given --json. */
+  readonly json: unknown;
+}
+
+/** Runs the real controller CLI (built) against a lab robot. */
+export function controller(robot: LabRobot, args: readonly string[], timeoutMs = 90_000): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [CLI, ...args, "--inventory", robot.inventory, "--target", robot.target],
+      { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (code === null) {
+        reject(new Error(`controller ${args.join(" ")} killed by ${signal}\n${stderr}`));
+        return;
+      }
+      let json: unknown;
+      if (args.includes("--json")) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = undefined;
+        }
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
+
+/** A gRPC client for the robot's agent with the controller's certificate (or another). */
+export function agentClient(
+  robot: LabRobot,
+  tls: { caFile: string; certFile: string; keyFile: string } = controllerTls(robot),
+): AgentClient {
+  const creds = credentials.createSsl(
+    readFileSync(tls.caFile),
+    readFileSync(tls.keyFile),
+    readFileSync(tls.certFile),
+  );
+  return new AgentClient(robot.address, creds);
+}
+
+export function controllerTls(robot: LabRobot): { caFile: string; certFile: string; keyFile: string } {
+  const inv = JSON.parse(readFileSync(robot.inventory, "utf8")) as {
+    targets: Record<string, { caFile: string; certFile: string; keyFile: string }>;
+  };
+  const t = inv.targets[robot.target];
+  if (t === undefined) throw new Error(`inventory has no target ${robot.target}`);
+  return t;
+}
