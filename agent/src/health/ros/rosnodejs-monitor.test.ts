@@ -5,6 +5,7 @@ import { AgentError } from "../../errors.js";
 import { judgeTopic } from "../checks/ros.js";
 import { monotonicClock } from "../clock.js";
 import { evaluateHealth } from "../evaluate.js";
+import { createHealthChecker } from "../index.js";
 import { compileHealthConfig } from "../spec.js";
 import { FakeRunner } from "../testing/fakes.js";
 import { freePort, RosRig } from "../testing/ros-fixture.js";
@@ -245,6 +246,32 @@ describe("RosnodejsMonitor on a real ROS graph", () => {
     await m.sync(["/t"], state, never);
     expect(m.sample("/t", 0).problem).toMatch(/^cannot start the ROS node: /);
     expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it("createHealthChecker: a snapshot against a master that is down answers within the master timeout", async () => {
+    const spec = compileHealthConfig({
+      ros: {
+        masterUri: `http://127.0.0.1:${await freePort()}`,
+        masterTimeoutSeconds: 0.5,
+        topics: [{ name: "/x" }],
+      },
+    });
+    const checker = createHealthChecker(spec, { runner: new FakeRunner() });
+    try {
+      const started = Date.now();
+      const report = await checker.snapshot(never);
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(report.healthy).toBe(false);
+      expect(report.results.map((r) => r.reason)).toEqual([
+        expect.stringMatching(
+          /^ROS master http:\/\/127\.0\.0\.1:\d+ unreachable: getSystemState .* ECONNREFUSED/,
+        ),
+        "topic /x: no message yet (watching for 0.0 s)",
+      ]);
+    } finally {
+      await checker.close();
+      await checker.close();
+    }
   });
 
   it("a master that hangs (SIGSTOP): queries time out, subscriptions keep counting, close() is bounded", async () => {
