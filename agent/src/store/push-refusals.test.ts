@@ -186,6 +186,23 @@ describe("receivePush refuses, and leaves nothing refused valid", () => {
     expect(out.valid).toEqual([]);
   });
 
+  it("what nix itself refuses (a wrong content address) as EXTERNAL_COMMAND_FAILED naming the path", async () => {
+    const victim = signed[1] as PathInfo;
+    const wrongCa = (signed[0] as PathInfo).ca;
+    expect(wrongCa).not.toBe(victim.ca);
+    const out = await refusedPush(
+      edited(signed, (m) =>
+        m.item?.$case === "path" && m.item.value.storePath === victim.storePath
+          ? { item: { $case: "path", value: { ...m.item.value, ca: wrongCa } } }
+          : m,
+      ),
+    );
+    expect(out.error.code).toBe("EXTERNAL_COMMAND_FAILED");
+    expect(out.error.message).toContain(`failed importing "${victim.storePath}"`);
+    expect(out.error.message).toContain("ca hash mismatch");
+    expect(out.valid).toEqual([signed[0]?.storePath]);
+  });
+
   it.each([
     ["a bad store path", (i: PathInfo) => ({ ...i, storePath: i.storePath.replace("-", "-../") })],
     ["a bad reference", (i: PathInfo) => ({ ...i, references: ["/etc/passwd"] })],

@@ -8,9 +8,10 @@ import { parseNarHash } from "./nar-hash.js";
 import type { NixPublicKey } from "./nix-keys.js";
 import type { ImportPathInfo, NixStore, StoreImport } from "./nix-store.js";
 import { checkPathInfo } from "./path-checks.js";
+import { PathValidity } from "./path-validity.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
-import { quote } from "./store-path.js";
+import { isStorePath, quote } from "./store-path.js";
 import { nextOrAbort, SinkClosed, writeTo } from "./stream-util.js";
 
 export interface PushDeps {
@@ -88,8 +89,7 @@ class Receiver {
   private readonly announced = new Announced();
   private readonly observer: PushObserver;
   private readonly seen = new Set<string>();
-  private readonly valid = new Set<string>();
-  private readonly invalid = new Set<string>();
+  private validity: PathValidity | undefined;
   private readonly sizes = new Map<string, number>();
   private readonly skipped: string[] = [];
   private current: Current | undefined;
@@ -229,14 +229,25 @@ class Receiver {
     const path = info.storePath;
     const skip = { storePath: path, remaining: info.narSize, hash: undefined, digest: undefined };
     if (this.seen.has(path)) return skip; // twice in one push: the first copy counts
-    await this.learnValidity(session, [path, ...info.references]);
-    if (this.valid.has(path)) {
+    this.validity ??= new PathValidity(session, this.seen);
+    const validity = this.validity;
+    await validity.learn([path, ...info.references], this.lookahead());
+    if (validity.isValid(path)) {
       this.seen.add(path);
       this.skipped.push(path);
       this.observer.pathSkipped?.(path);
       return skip;
     }
-    await this.checkReferences(session, info);
+    const missing = await validity.missingReferences(path, info.references);
+    if (missing.length > 0) {
+      this.refuse(
+        path,
+        "missing_reference",
+        `references ${missing.map(quote).join(", ")}, which ${missing.length === 1 ? "is" : "are"} neither ` +
+          "valid on the robot nor pushed before it (paths must come in dependency order)",
+        "INVALID_ARGUMENT",
+      );
+    }
     try {
       verifyPathSignature(info, this.deps.trustedKeys);
     } catch (e) {
@@ -254,46 +265,12 @@ class Receiver {
     };
   }
 
-  /** One query for `paths` plus the paths announced next, so a push costs few round trips. */
-  private async learnValidity(session: StoreImport, paths: readonly string[]): Promise<void> {
-    const known = (p: string) => this.seen.has(p) || this.valid.has(p) || this.invalid.has(p);
-    const ask = new Set(paths.filter((p) => !known(p)));
-    if (ask.size === 0) return;
-    for (const next of this.announced.peek(QUERY_BATCH)) {
-      try {
-        const checked = checkPathInfo(next, this.deps.store.storeDir);
-        if (!known(checked.storePath)) ask.add(checked.storePath);
-      } catch {
-        // Refused when its turn comes.
-      }
-    }
-    await this.query(session, [...ask]);
-  }
-
-  private async query(session: StoreImport, paths: readonly string[]): Promise<void> {
-    const valid = await session.queryValid(paths);
-    for (const p of paths) {
-      if (valid.has(p)) {
-        this.valid.add(p);
-        this.invalid.delete(p);
-      } else this.invalid.add(p);
-    }
-  }
-
-  private async checkReferences(session: StoreImport, info: ImportPathInfo): Promise<void> {
-    const absent = () =>
-      info.references.filter((r) => r !== info.storePath && !this.seen.has(r) && !this.valid.has(r));
-    if (absent().length === 0) return;
-    await this.query(session, absent()); // they may have arrived meanwhile (another push)
-    const missing = absent();
-    if (missing.length === 0) return;
-    this.refuse(
-      info.storePath,
-      "missing_reference",
-      `references ${missing.map(quote).join(", ")}, which ${missing.length === 1 ? "is" : "are"} neither ` +
-        "valid on the robot nor pushed before it (paths must come in dependency order)",
-      "INVALID_ARGUMENT",
-    );
+  /** Store paths of the next announced PathInfos (the malformed ones are refused in their turn). */
+  private lookahead(): string[] {
+    return this.announced
+      .peek(QUERY_BATCH)
+      .map((raw) => raw.storePath)
+      .filter((p) => isStorePath(p, this.deps.store.storeDir));
   }
 
   private checkDigest(cur: Current): void {
