@@ -62,8 +62,10 @@ export class ServeProcess {
     this.exited = new Promise((resolve) => {
       child.on("close", (code, sig) => resolve({ code, signal: sig }));
     });
+    child.on("error", () => undefined); // only kill() failures get here; exit status tells the rest
     this.onAbort = () => this.terminate();
     signal.addEventListener("abort", this.onAbort, { once: true });
+    if (signal.aborted) this.terminate(); // aborted while it was starting
     void this.exited.then(() => signal.removeEventListener("abort", this.onAbort));
   }
 
