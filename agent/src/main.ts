@@ -4,10 +4,13 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadConfig } from "./config/load.js";
 import { Deployer } from "./deployment/deployer.js";
+import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { FileRecordStore } from "./deployment/record-file.js";
 import { isAgentError } from "./errors.js";
 import { NixProfile } from "./generations/profile.js";
+import { listFailedUnits } from "./health/checks/units.js";
+import { createHealthChecker } from "./health/index.js";
 import { createLogger } from "./log.js";
 import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
@@ -52,8 +55,22 @@ async function main(): Promise<void> {
     validateStorePath: store.validateStorePath,
     isValidInStore: async (p) => (await store.queryMissing([p], AbortSignal.timeout(30_000))).length === 0,
   });
+  const checker = createHealthChecker(config.health, {
+    runner,
+    log: { warn: (obj, msg) => log.warn(obj, msg) },
+  });
+  const health = {
+    evaluate: (
+      spec: typeof config.health,
+      onReport: Parameters<typeof checker.evaluate>[0]["onReport"],
+      signal: AbortSignal,
+    ) => checker.evaluate({ onReport }, signal, spec),
+    snapshot: (spec: typeof config.health, signal: AbortSignal) => checker.snapshot(signal, spec),
+    failedUnits: (signal: AbortSignal) => listFailedUnits(runner, { timeoutMs: 10_000, signal }),
+  };
   const deployer = new Deployer({
     profile,
+    health,
     switcher: new SystemdSwitchRunner(runner, process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin"),
     records: new FileRecordStore(config.stateDir),
     system,
@@ -61,8 +78,13 @@ async function main(): Promise<void> {
     log,
     options: {
       activationTimeoutMs: config.activationTimeoutSeconds * 1000,
-      autoRollback: config.autoRollback,
       deleteFailedGenerations: config.deleteFailedGenerations,
+      defaults: {
+        autoRollback: config.autoRollback,
+        magicRollback: config.magicRollback,
+        confirmTimeoutSeconds: config.confirmTimeoutSeconds,
+        health: config.health,
+      },
     },
   });
   await deployer.start();
@@ -75,6 +97,7 @@ async function main(): Promise<void> {
       system,
       store,
       validateStorePath: store.validateStorePath,
+      checkHealth: async (signal) => summarize(await checker.snapshot(signal), systemClock),
       log,
     },
   );
@@ -85,13 +108,15 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
-    Promise.all([server.close(5_000), deployer.close()]).then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log.error({ err: e }, "error while shutting down");
-        process.exit(1);
-      },
-    );
+    Promise.all([server.close(5_000), deployer.close()])
+      .then(() => checker.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          log.error({ err: e }, "error while shutting down");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

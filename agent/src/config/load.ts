@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { AgentError } from "../errors.js";
+import { compileHealthConfig } from "../health/index.js";
 import { type Config, DEFAULTS, rawConfigSchema } from "./schema.js";
 
 /** Validates raw JSON and fills in defaults. Errors name the offending key. */
@@ -45,9 +46,20 @@ export function compileConfig(raw: unknown): Config {
     switchLockFile: c.switchLockFile ?? DEFAULTS.switchLockFile,
     activationTimeoutSeconds: c.activationTimeoutSeconds ?? DEFAULTS.activationTimeoutSeconds,
     autoRollback: c.autoRollback ?? DEFAULTS.autoRollback,
+    magicRollback: c.magicRollback ?? DEFAULTS.magicRollback,
+    confirmTimeoutSeconds: c.confirmTimeoutSeconds ?? DEFAULTS.confirmTimeoutSeconds,
+    health: compileHealth(c.health),
     deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,
     logLevel: c.logLevel ?? DEFAULTS.logLevel,
   };
+}
+
+function compileHealth(raw: unknown): ReturnType<typeof compileHealthConfig> {
+  try {
+    return compileHealthConfig(raw ?? {});
+  } catch (e) {
+    throw new AgentError("INVALID_ARGUMENT", `invalid config: health: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 export async function loadConfig(file: string): Promise<Config> {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type HealthSpec, healthConfigSchema } from "../health/index.js";
 
 /**
  * The agent's JSON config. The NixOS module writes it from its RFC 42
@@ -37,8 +38,14 @@ export const rawConfigSchema = z
     switchLockFile: z.string().startsWith("/").optional(),
     /** Upper bound for one switch-to-configuration run. */
     activationTimeoutSeconds: z.number().int().positive().optional(),
-    /** Roll back to the recorded previous generation when activation fails. */
+    /** Roll back to the recorded previous generation when activation or health fails (a deploy may turn it off). */
     autoRollback: z.boolean().optional(),
+    /** Roll back when the controller does not confirm in time (a deploy may turn it off). */
+    magicRollback: z.boolean().optional(),
+    /** Seconds a healthy deployment waits for Confirm (a deploy may choose its own). */
+    confirmTimeoutSeconds: z.number().int().positive().optional(),
+    /** Health checks judged after every switch (see health/README.md). */
+    health: healthConfigSchema.optional(),
     /** Remove a generation that was rolled back from the profile, so it is not the boot default. */
     deleteFailedGenerations: z.boolean().optional(),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
@@ -61,6 +68,9 @@ export interface Config {
   readonly switchLockFile: string;
   readonly activationTimeoutSeconds: number;
   readonly autoRollback: boolean;
+  readonly magicRollback: boolean;
+  readonly confirmTimeoutSeconds: number;
+  readonly health: HealthSpec;
   readonly deleteFailedGenerations: boolean;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 }
@@ -73,6 +83,8 @@ export const DEFAULTS = {
   switchLockFile: "/run/nixos/switch-to-configuration.lock",
   activationTimeoutSeconds: 600,
   autoRollback: true,
+  magicRollback: true,
+  confirmTimeoutSeconds: 30,
   deleteFailedGenerations: true,
   logLevel: "info",
 } as const;

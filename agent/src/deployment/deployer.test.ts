@@ -1,116 +1,38 @@
-import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NixProfile } from "../generations/profile.js";
-import { ProcessRunner } from "../system/command.js";
-import type { SwitchAction } from "../system/switcher.js";
-import { FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
-import { Deployer, type DeployerOptions } from "./deployer.js";
+import { DeployerLab, type Rig, type RigOptions, SELF, until } from "../testing/deployer-rig.js";
+import type { Deployer } from "./deployer.js";
 import type { DeploymentRecord } from "./record.js";
-import { FileRecordStore } from "./record-file.js";
-import { isFinal } from "./states.js";
 
-// Real nix-env on a throwaway profile; only switch-to-configuration is faked.
-process.env.NIX_CONFIG = "build-users-group =";
-const log = pino({ level: "silent" });
+const lab = new DeployerLab();
+beforeAll(() => lab.setup());
+afterAll(() => lab.teardown());
 
-let tmp: string;
-const systems: Record<string, string> = {};
-
-function addToStore(name: string): string {
-  const dir = join(tmp, name);
-  execFileSync("mkdir", ["-p", join(dir, "bin")]);
-  execFileSync("sh", [
-    "-c",
-    `echo '#!/bin/sh' > ${dir}/bin/switch-to-configuration; echo ${name} >> ${dir}/bin/switch-to-configuration`,
-  ]);
-  return execFileSync("nix-store", ["--add", dir], { encoding: "utf8" }).trim();
-}
-
-beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "rr-deployer-"));
-  for (const n of ["sys-a", "sys-b", "sys-broken", "sys-reboot"])
-    systems[n] = addToStore(`${n}-${process.pid}-${Date.now()}`);
-});
-afterAll(async () => {
-  await rm(tmp, { recursive: true, force: true });
-});
-
-interface Rig {
-  deployer: Deployer;
-  profile: NixProfile;
-  switcher: FakeSwitchRunner;
-  system: FakeSystemInspector;
-  records: FileRecordStore;
-  seen: DeploymentRecord[];
-}
-
-async function rig(name: string, options: Partial<DeployerOptions> = {}): Promise<Rig> {
-  const system = new FakeSystemInspector();
-  for (const p of Object.values(systems)) system.systems.add(p);
-  const exitCodes = new Map([
-    [sys("sys-broken"), 4],
-    [sys("sys-reboot"), 100],
-  ]);
-  const switcher = new FakeSwitchRunner(exitCodes, (path, action: SwitchAction, code) => {
-    if (code === 0 && (action === "switch" || action === "test")) system.running = path;
-  });
-  const profile = new NixProfile(join(tmp, name, "profile", "system"), new ProcessRunner(), "nix-env");
-  execFileSync("mkdir", ["-p", join(tmp, name, "profile")]);
-  const records = new FileRecordStore(join(tmp, name, "state"));
-  const deployer = new Deployer({
-    profile,
-    switcher,
-    records,
-    system,
-    clock: { now: () => Date.now() },
-    log,
-    options: { activationTimeoutMs: 5_000, autoRollback: true, deleteFailedGenerations: true, ...options },
-  });
-  await deployer.start();
-  const seen: DeploymentRecord[] = [];
-  deployer.subscribe((r) => seen.push(r));
-  return { deployer, profile, switcher, system, records, seen };
-}
-
-function sys(n: string): string {
-  const p = systems[n];
-  if (p === undefined) throw new Error(n);
-  return p;
-}
-
-async function finished(d: Deployer, id: string): Promise<DeploymentRecord> {
-  for (let i = 0; i < 200; i++) {
-    const r = d.latest();
-    if (r?.id === id && isFinal(r.state)) return r;
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  throw new Error(`deployment ${id} did not finish`);
-}
+const sys = (n: string) => lab.sys(n);
+const finished = (d: Deployer, id: string) => until(d, id);
+const rig = (name: string, o: RigOptions = {}): Promise<Rig> => lab.rig(name, o);
 
 describe("Deployer (real nix-env profile, fake switch)", () => {
   it("switches, records the previous generation, and rolls back a failed switch to exactly it", async () => {
     const r = await rig("switch");
-    const first = await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
+    const first = await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
     expect(first).toMatchObject({ state: "succeeded", generation: 1, previous: { generation: 0 } });
-    const second = await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch")).id);
+    const second = await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch", SELF)).id);
     expect(second).toMatchObject({
       state: "succeeded",
       generation: 2,
       previous: { generation: 1, storePath: sys("sys-a") },
     });
-    expect(r.seen.filter((x) => x.id === second.id).map((x) => x.state)).toEqual([
+    const states = r.seen.filter((x) => x.id === second.id).map((x) => x.state);
+    expect(states.filter((s, i) => s !== states[i - 1])).toEqual([
       "pending",
       "profile_set",
       "activating",
       "activated",
+      "checking_health",
       "succeeded",
     ]);
 
-    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch")).id);
+    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch", SELF)).id);
     expect(bad).toMatchObject({ state: "rolled_back", generation: 3, exitCode: 4 });
     // Back on generation 2, and the failed generation 3 is gone from the profile.
     const gens = await r.profile.list();
@@ -126,41 +48,41 @@ describe("Deployer (real nix-env profile, fake switch)", () => {
 
   it("TEST leaves the profile alone and rolls back to the running system", async () => {
     const r = await rig("test");
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
-    const t = await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "test")).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    const t = await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "test", SELF)).id);
     expect(t).toMatchObject({ state: "succeeded", generation: undefined });
     expect((await r.profile.current())?.storePath).toBe(sys("sys-a"));
-    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "test")).id);
+    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "test", SELF)).id);
     expect(bad.state).toBe("rolled_back");
     expect(r.switcher.started.at(-1)).toMatchObject({ systemPath: sys("sys-b"), action: "test" });
   });
 
   it("reports reboot-required as its own final state and keeps the generation", async () => {
     const r = await rig("reboot");
-    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-reboot"), "switch")).id);
+    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-reboot"), "switch", SELF)).id);
     expect(d).toMatchObject({ state: "reboot_required", exitCode: 100, generation: 1 });
   });
 
   it("leaves a failed first deployment as failed: there is nothing to return to", async () => {
     const r = await rig("first-fails");
-    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch")).id);
+    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch", SELF)).id);
     expect(d.state).toBe("failed");
     expect(d.message).toMatch(/no previous system/);
   });
 
   it("does not roll back when autoRollback is off", async () => {
     const r = await rig("no-auto", { autoRollback: false });
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
-    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch")).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch", SELF)).id);
     expect(d.state).toBe("failed");
     expect((await r.profile.current())?.storePath).toBe(sys("sys-broken"));
   });
 
   it("rolls back by hand to the recorded previous generation, not one down", async () => {
     const r = await rig("manual");
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch")).id);
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id); // gen 3 = sys-a, previous = 2
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch", SELF)).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id); // gen 3 = sys-a, previous = 2
     const rb = await finished(r.deployer, (await r.deployer.rollback(undefined)).id);
     expect(rb).toMatchObject({ kind: "rollback", state: "succeeded", generation: 2 });
     expect((await r.profile.current())?.number).toBe(2);
@@ -173,9 +95,9 @@ describe("Deployer (real nix-env profile, fake switch)", () => {
 
   it("still knows the recorded previous generation after a rolled-back deployment", async () => {
     const r = await rig("lineage");
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch")).id);
-    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch")).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch", SELF)).id);
+    const bad = await finished(r.deployer, (await r.deployer.activate(sys("sys-broken"), "switch", SELF)).id);
     expect(bad.state).toBe("rolled_back");
     const rb = await finished(r.deployer, (await r.deployer.rollback(undefined)).id);
     expect(rb).toMatchObject({ state: "succeeded", generation: 1 });
@@ -185,16 +107,18 @@ describe("Deployer (real nix-env profile, fake switch)", () => {
 
   it("refuses a second deployment while one runs, naming it", async () => {
     const r = await rig("busy");
-    const first = await r.deployer.activate(sys("sys-a"), "switch");
-    await expect(r.deployer.activate(sys("sys-b"), "switch")).rejects.toThrow(new RegExp(first.id));
+    const first = await r.deployer.activate(sys("sys-a"), "switch", SELF);
+    await expect(r.deployer.activate(sys("sys-b"), "switch", SELF)).rejects.toThrow(new RegExp(first.id));
     await finished(r.deployer, first.id);
     r.system.lockHeld = true;
-    await expect(r.deployer.activate(sys("sys-b"), "switch")).rejects.toThrow(/switch-to-configuration.lock/);
+    await expect(r.deployer.activate(sys("sys-b"), "switch", SELF)).rejects.toThrow(
+      /switch-to-configuration.lock/,
+    );
   });
 
   it("resumes a deployment persisted mid-way by an agent that died", async () => {
     const r = await rig("resume");
-    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch")).id);
+    await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
     // The record an agent leaves when it dies right after persisting "activating".
     const record: DeploymentRecord = {
       ...(r.deployer.latest() as DeploymentRecord),

@@ -2,24 +2,37 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
+import { type HealthSpec, mergeHealthSpec } from "../health/index.js";
 import type { SwitchAction } from "../system/switcher.js";
-import type { Clock, SystemInspector } from "./ports.js";
-import type { DeploymentKind, DeploymentRecord } from "./record.js";
+import type { Clock, HealthPort, SystemInspector } from "./ports.js";
+import type { DeploymentKind, DeploymentRecord, DeploymentSettings, HealthSummary } from "./record.js";
 import type { RecordStore } from "./record-file.js";
 import { type DeploymentEventName, isFinal, nextState } from "./states.js";
-import { runStep, type StepDeps } from "./steps.js";
+import { type Patch, runStep, type StepDeps } from "./steps.js";
 
 export type DeploymentListener = (record: DeploymentRecord) => void;
 
 export interface DeployerOptions {
   readonly activationTimeoutMs: number;
-  readonly autoRollback: boolean;
   readonly deleteFailedGenerations: boolean;
+  /** Defaults for every deployment; a deploy may override them (see DeployRequest). */
+  readonly defaults: Omit<DeploymentSettings, "selfConfirm">;
+}
+
+/** What a deploy may ask for beyond the action (unset = the agent's defaults). */
+export interface DeployRequest {
+  readonly confirmTimeoutSeconds?: number | undefined;
+  readonly magicRollback?: boolean | undefined;
+  readonly autoRollback?: boolean | undefined;
+  readonly selfConfirm?: boolean | undefined;
+  /** Per-deployment health changes (parsed JSON); checked against what the config allows. */
+  readonly health?: unknown;
 }
 
 export interface DeployerDeps {
   readonly profile: SystemProfile;
   readonly switcher: StepDeps["switcher"];
+  readonly health: HealthPort;
   readonly records: RecordStore;
   readonly system: SystemInspector;
   readonly clock: Clock;
@@ -37,6 +50,9 @@ export class Deployer {
   private running: Promise<void> | undefined;
   private readonly listeners = new Set<DeploymentListener>();
   private readonly abort = new AbortController();
+  /** Ids confirmed by Confirm; the awaiting step turns this into a persisted transition. */
+  private readonly confirmations = new Set<string>();
+  private wake: (() => void) | undefined;
 
   constructor(private readonly deps: DeployerDeps) {}
 
@@ -67,14 +83,19 @@ export class Deployer {
     return () => this.listeners.delete(listener);
   }
 
-  async activate(storePath: string, action: SwitchAction): Promise<DeploymentRecord> {
+  async activate(
+    storePath: string,
+    action: SwitchAction,
+    request: DeployRequest = {},
+  ): Promise<DeploymentRecord> {
+    const settings = this.settingsFor(request);
     await this.refuseIfBusy();
     await this.deps.system.assertSystem(storePath);
     const current = await this.deps.profile.current();
     const runningSystem = await this.deps.system.runningSystem();
     // TEST and DRY_ACTIVATE leave the profile alone: what runs is what to return to.
     const profileAction = action === "switch" || action === "boot";
-    return this.begin("activate", action, storePath, {
+    return this.begin("activate", action, storePath, settings, {
       generation: current?.number ?? 0,
       storePath: profileAction
         ? (current?.storePath ?? runningSystem)
@@ -110,6 +131,7 @@ export class Deployer {
       "rollback",
       "switch",
       gen.storePath,
+      this.settingsFor({}),
       {
         generation: current?.number ?? 0,
         storePath: current?.storePath,
@@ -141,10 +163,78 @@ export class Deployer {
     }
   }
 
+  /**
+   * Keeps a deployment that waits for confirmation. Resolves once the
+   * confirmation is persisted (or at once if it was kept already).
+   */
+  async confirm(id: string): Promise<DeploymentRecord> {
+    const r = this.record;
+    if (r === undefined || r.id !== id) {
+      throw new AgentError(
+        "NOT_FOUND",
+        `no deployment ${id} on this robot${r ? ` (the latest is ${r.id})` : ""}`,
+      );
+    }
+    if (r.state === "succeeded") return r;
+    if (r.state !== "awaiting_confirmation") {
+      throw new AgentError(
+        "FAILED_PRECONDITION",
+        `deployment ${id} is not waiting for confirmation (state ${r.state})`,
+      );
+    }
+    const settled = new Promise<DeploymentRecord>((resolve) => {
+      const off = this.subscribe((next) => {
+        if (next.id === id && next.state !== "awaiting_confirmation") {
+          off();
+          resolve(next);
+        }
+      });
+    });
+    this.confirmations.add(id);
+    this.wake?.();
+    const next = await settled;
+    if (next.state !== "succeeded") {
+      throw new AgentError(
+        "FAILED_PRECONDITION",
+        `deployment ${id} could not be confirmed: it became ${next.state} (${next.message})`,
+      );
+    }
+    return next;
+  }
+
+  /** Compiles a deploy's settings: the agent's defaults with what the request may change. */
+  private settingsFor(request: DeployRequest): DeploymentSettings {
+    const d = this.deps.options.defaults;
+    let health: HealthSpec = d.health;
+    if (request.health !== undefined) {
+      try {
+        health = mergeHealthSpec(d.health, request.health);
+      } catch (e) {
+        if (e instanceof AgentError) throw e;
+        const issues = (e as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+        const detail = issues
+          ? issues.map((i) => `${i.path.map(String).join(".") || "(top level)"}: ${i.message}`).join("; ")
+          : (e as Error).message;
+        throw new AgentError("INVALID_ARGUMENT", `invalid per-deployment health: ${detail}`, { cause: e });
+      }
+    }
+    if (request.confirmTimeoutSeconds !== undefined && request.confirmTimeoutSeconds <= 0) {
+      throw new AgentError("INVALID_ARGUMENT", "confirm timeout must be at least 1 second");
+    }
+    return {
+      confirmTimeoutSeconds: request.confirmTimeoutSeconds ?? d.confirmTimeoutSeconds,
+      magicRollback: request.magicRollback ?? d.magicRollback,
+      autoRollback: request.autoRollback ?? d.autoRollback,
+      selfConfirm: request.selfConfirm ?? false,
+      health,
+    };
+  }
+
   private async begin(
     kind: DeploymentKind,
     action: SwitchAction,
     storePath: string,
+    settings: DeploymentSettings,
     previous: DeploymentRecord["previous"],
     generation?: number,
   ): Promise<DeploymentRecord> {
@@ -162,6 +252,13 @@ export class Deployer {
       switchUnit: undefined,
       rollbackUnit: undefined,
       exitCode: undefined,
+      settings,
+      confirmDeadline: undefined,
+      rollbackReason: kind === "rollback" ? "manual" : undefined,
+      rollbackCause: undefined,
+      bootId: undefined,
+      booted: false,
+      health: undefined,
       message: kind === "activate" ? `${action} to ${storePath}` : `rollback to generation ${generation}`,
       startedAt: now,
       updatedAt: now,
@@ -181,12 +278,24 @@ export class Deployer {
       const stepDeps: StepDeps = {
         profile: this.deps.profile,
         switcher: this.deps.switcher,
+        health: this.deps.health,
+        system: this.deps.system,
+        clock: this.deps.clock,
         options: this.deps.options,
         signal: this.abort.signal,
         transition: (event, patch) => this.setState(event, patch),
+        report: (health) => this.report(health),
+        confirmRequested: (id) => this.confirmations.has(id),
+        waitForConfirm: (ms, signal) => this.waitForConfirm(ms, signal),
       };
       while (this.record !== undefined && !isFinal(this.record.state) && !this.abort.signal.aborted) {
-        await runStep(this.record, stepDeps);
+        if ((await runStep(this.record, stepDeps)) === "park") {
+          this.deps.log.info(
+            { deploymentId: this.record.id, state: this.record.state },
+            "waiting for a reboot",
+          );
+          return;
+        }
       }
     };
     this.running = run().catch((e: unknown) => {
@@ -195,12 +304,7 @@ export class Deployer {
     });
   }
 
-  private async setState(
-    event: DeploymentEventName,
-    patch: Partial<Pick<DeploymentRecord, "generation" | "switchUnit" | "rollbackUnit" | "exitCode">> & {
-      message: string;
-    },
-  ): Promise<void> {
+  private async setState(event: DeploymentEventName, patch: Patch): Promise<void> {
     const cur = this.record;
     if (cur === undefined) throw new Error("setState without a deployment");
     const to = nextState(cur.state, event);
@@ -231,6 +335,32 @@ export class Deployer {
       patch.message,
     );
     this.emit(next);
+  }
+
+  /** A health round: published (not persisted; the next transition persists the latest). */
+  private report(health: HealthSummary): void {
+    const cur = this.record;
+    if (cur === undefined) return;
+    this.record = { ...cur, health, updatedAt: this.deps.clock.now() };
+    this.emit(this.record);
+  }
+
+  private waitForConfirm(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) {
+        resolve();
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.wake = done;
+    });
   }
 
   /** Remembers which generation the new one replaced, for `rollback` without a number. */

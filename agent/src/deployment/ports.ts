@@ -1,3 +1,5 @@
+import type { HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
+
 /** Wall-clock time; a fake in tests. */
 export interface Clock {
   now(): number;
@@ -13,4 +15,20 @@ export interface SystemInspector {
   assertSystem(storePath: string): Promise<void>;
   /** Whether NixOS's switch lock is held by someone. */
   switchLockHeld(): Promise<boolean>;
+  /** Changes whenever the robot (or the lab container) boots. */
+  bootId(): Promise<string>;
+}
+
+/** Health checks as the deployer uses them (the health/ module behind it). */
+export interface HealthPort {
+  /** Settle, then a stable window within the timeout; reports every round. */
+  evaluate(
+    spec: HealthSpec,
+    onReport: (r: HealthReport) => void,
+    signal: AbortSignal,
+  ): Promise<HealthOutcome>;
+  /** One round now. */
+  snapshot(spec: HealthSpec, signal: AbortSignal): Promise<HealthReport>;
+  /** Units systemd reports as failed now. */
+  failedUnits(signal: AbortSignal): Promise<string[]>;
 }

@@ -1,3 +1,4 @@
+import type { HealthSpec } from "../health/index.js";
 import type { SwitchAction } from "../system/switcher.js";
 import type { DeploymentState } from "./states.js";
 
@@ -11,6 +12,37 @@ export interface PreviousSystem {
   readonly storePath: string | undefined;
   /** Target of /run/current-system at the start. */
   readonly runningSystem: string | undefined;
+}
+
+/** Why a deployment went back to the previous system. */
+export type RollbackReason = "unhealthy" | "not_confirmed" | "activation_failed" | "manual" | "boot";
+
+/** A deployment's own settings: the agent's defaults with what the deploy asked for. */
+export interface DeploymentSettings {
+  readonly confirmTimeoutSeconds: number;
+  /** Roll back when no Confirm arrives by the deadline. */
+  readonly magicRollback: boolean;
+  /** Roll back when activation or health fails. */
+  readonly autoRollback: boolean;
+  /** Keep the deployment as soon as it is healthy; no Confirm needed. */
+  readonly selfConfirm: boolean;
+  readonly health: HealthSpec;
+}
+
+/** The last health round, as reported in events and GetStatus. */
+export interface HealthSummary {
+  readonly healthy: boolean;
+  readonly reason: string;
+  readonly phase: string;
+  readonly at: number;
+  readonly stableForSeconds: number;
+  readonly checks: readonly {
+    readonly id: string;
+    readonly kind: string;
+    readonly healthy: boolean;
+    readonly reason: string;
+    readonly durationMs: number;
+  }[];
 }
 
 export interface HistoryEntry {
@@ -33,6 +65,17 @@ export interface DeploymentRecord {
   readonly switchUnit: string | undefined;
   readonly rollbackUnit: string | undefined;
   readonly exitCode: number | undefined;
+  readonly settings: DeploymentSettings;
+  /** Wall-clock deadline for Confirm; persisted so a restarted agent keeps the ORIGINAL one. */
+  readonly confirmDeadline: number | undefined;
+  readonly rollbackReason: RollbackReason | undefined;
+  /** What made the deployment roll back, in words (names the failing check or unit). */
+  readonly rollbackCause: string | undefined;
+  /** BOOT: the boot during which the new generation was made the boot default. */
+  readonly bootId: string | undefined;
+  /** BOOT: the robot has since booted the new generation. */
+  readonly booted: boolean;
+  readonly health: HealthSummary | undefined;
   readonly message: string;
   readonly startedAt: number;
   readonly updatedAt: number;

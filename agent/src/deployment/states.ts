@@ -12,6 +12,16 @@ export type DeploymentState =
   | "activating"
   /** switch-to-configuration exited 0. */
   | "activated"
+  /** Judging health: settle time, then a stable window within a timeout. */
+  | "checking_health"
+  /** Healthy; waiting for Confirm until the persisted wall-clock deadline, health still watched. */
+  | "awaiting_confirmation"
+  /** A health check failed before confirmation (or exit 4 with a unit not ignored). */
+  | "unhealthy"
+  /** The confirm deadline passed without a Confirm ("magic rollback"). */
+  | "not_confirmed"
+  /** BOOT: the new generation is the boot default; judged after the next boot. */
+  | "awaiting_reboot"
   /** switch-to-configuration exited 4: some unit failed. */
   | "units_failed"
   /** switch-to-configuration exited 100: a reboot is needed for the change. Final. */
@@ -39,6 +49,14 @@ export type DeploymentEventName =
   | "exited_reboot_required"
   | "exited_failed"
   | "error"
+  | "units_ignored"
+  | "health_started"
+  | "boot_scheduled"
+  | "booted"
+  | "healthy"
+  | "unhealthy"
+  | "confirmed"
+  | "deadline_passed"
   | "kept"
   | "dry_run_finished"
   | "rollback_started"
@@ -51,6 +69,11 @@ export const DEPLOYMENT_STATES: readonly DeploymentState[] = [
   "profile_set",
   "activating",
   "activated",
+  "checking_health",
+  "awaiting_confirmation",
+  "unhealthy",
+  "not_confirmed",
+  "awaiting_reboot",
   "units_failed",
   "reboot_required",
   "activation_failed",
@@ -70,6 +93,14 @@ export const DEPLOYMENT_EVENTS: readonly DeploymentEventName[] = [
   "exited_reboot_required",
   "exited_failed",
   "error",
+  "units_ignored",
+  "health_started",
+  "boot_scheduled",
+  "booted",
+  "healthy",
+  "unhealthy",
+  "confirmed",
+  "deadline_passed",
   "kept",
   "dry_run_finished",
   "rollback_started",
@@ -93,8 +124,30 @@ export const TRANSITIONS: Table = {
     exited_failed: "activation_failed",
     error: "activation_failed",
   },
-  activated: { kept: "succeeded", dry_run_finished: "dry_run_done" },
-  units_failed: { rollback_started: "rolling_back", give_up: "failed" },
+  activated: {
+    health_started: "checking_health",
+    boot_scheduled: "awaiting_reboot",
+    dry_run_finished: "dry_run_done",
+  },
+  // Only a reboot moves a BOOT deployment on; the new agent then judges the booted system.
+  awaiting_reboot: { booted: "checking_health", error: "failed" },
+  checking_health: {
+    healthy: "awaiting_confirmation",
+    // Self-confirmation (--no-confirm): healthy is enough.
+    confirmed: "succeeded",
+    unhealthy: "unhealthy",
+  },
+  awaiting_confirmation: {
+    confirmed: "succeeded",
+    unhealthy: "unhealthy",
+    deadline_passed: "not_confirmed",
+    // The deadline passed but magic rollback is off: the new generation stays.
+    kept: "succeeded",
+  },
+  unhealthy: { rollback_started: "rolling_back", give_up: "failed" },
+  not_confirmed: { rollback_started: "rolling_back", give_up: "failed" },
+  // Exit 4, but every failed unit is on the ignore list: judge health as usual.
+  units_failed: { units_ignored: "checking_health", rollback_started: "rolling_back", give_up: "failed" },
   activation_failed: { rollback_started: "rolling_back", give_up: "failed" },
   rolling_back: { rollback_finished: "rolled_back", rollback_error: "rollback_failed" },
   reboot_required: {},

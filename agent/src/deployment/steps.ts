@@ -1,48 +1,85 @@
 import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { type SwitchAction, type SwitchRunner, waitForSwitch } from "../system/switcher.js";
-import type { DeploymentRecord } from "./record.js";
+import { awaitConfirmation, awaitReboot, checkHealth, judgeFailedUnits, summarize } from "./health-steps.js";
+import type { Clock, HealthPort, SystemInspector } from "./ports.js";
+import type { DeploymentRecord, HealthSummary, RollbackReason } from "./record.js";
 import type { DeploymentEventName } from "./states.js";
 
-type Patch = Partial<Pick<DeploymentRecord, "generation" | "switchUnit" | "rollbackUnit" | "exitCode">> & {
+export type Patch = Partial<
+  Pick<
+    DeploymentRecord,
+    | "generation"
+    | "switchUnit"
+    | "rollbackUnit"
+    | "exitCode"
+    | "confirmDeadline"
+    | "rollbackReason"
+    | "rollbackCause"
+    | "bootId"
+    | "booted"
+    | "health"
+  >
+> & {
   message: string;
 };
 
 export interface StepDeps {
   readonly profile: SystemProfile;
   readonly switcher: SwitchRunner;
+  readonly health: HealthPort;
+  readonly system: SystemInspector;
+  readonly clock: Clock;
   readonly options: {
     readonly activationTimeoutMs: number;
-    readonly autoRollback: boolean;
     readonly deleteFailedGenerations: boolean;
   };
   readonly signal: AbortSignal;
   /** Persists the transition BEFORE the caller goes on to the next side effect. */
   transition(event: DeploymentEventName, patch: Patch): Promise<void>;
+  /** Publishes a health round without changing state. */
+  report(health: HealthSummary): void;
+  /** Whether a Confirm for this deployment has arrived. */
+  confirmRequested(id: string): boolean;
+  /** Sleeps up to ms, waking early when a Confirm arrives. */
+  waitForConfirm(ms: number, signal: AbortSignal): Promise<void>;
 }
+
+/** "park": nothing to do until something outside changes (a reboot); stop driving. */
+export type StepResult = void | "park";
 
 /**
  * Performs the one side effect that the record's state calls for, then
  * records the outcome. Every step is safe to run again after a crash: it
  * first looks at what is already done.
  */
-export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<void> {
+export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
   try {
-    await STEPS[r.state](r, d);
+    return await STEPS[r.state](r, d);
   } catch (e) {
     if (d.signal.aborted) throw e;
     const message = e instanceof Error ? e.message : String(e);
     if (r.state === "rolling_back") {
       await d.transition("rollback_error", { message: `rollback failed: ${message}` });
-    } else if (r.state === "pending" || r.state === "profile_set" || r.state === "activating") {
+    } else if (
+      r.state === "pending" ||
+      r.state === "profile_set" ||
+      r.state === "activating" ||
+      r.state === "awaiting_reboot"
+    ) {
       await d.transition("error", { message });
+    } else if (r.state === "checking_health" || r.state === "awaiting_confirmation") {
+      await d.transition("unhealthy", {
+        message: `health checking failed: ${message}`,
+        rollbackReason: "unhealthy",
+      });
     } else {
       throw e;
     }
   }
 }
 
-const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps) => Promise<void>> = {
+const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps) => Promise<StepResult>> = {
   pending: async (r, d) => {
     if (r.kind === "rollback") {
       const target = r.generation;
@@ -77,12 +114,31 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
     await d.transition(exitEvent(code), { message: describeExit(code, tail), exitCode: code });
   },
   activated: async (r, d) => {
-    if (r.action === "dry-activate")
+    if (r.action === "dry-activate") {
       await d.transition("dry_run_finished", { message: "dry activation finished" });
-    else await d.transition("kept", { message: `${r.storePath} is active` });
+    } else if (r.action === "boot") {
+      await d.transition("boot_scheduled", {
+        message: `${r.storePath} is the boot default; it is judged after the next boot`,
+        bootId: await d.system.bootId(),
+      });
+    } else {
+      await d.transition("health_started", { message: `${r.storePath} is active; checking health` });
+    }
   },
-  units_failed: (r, d) => decideRollback(r, d),
-  activation_failed: (r, d) => decideRollback(r, d),
+  awaiting_reboot: (r, d) => awaitReboot(r, d),
+  checking_health: (r, d) => checkHealth(r, d),
+  awaiting_confirmation: (r, d) => awaitConfirmation(r, d),
+  units_failed: async (r, d) => {
+    const verdict = await judgeFailedUnits(r, d);
+    if (verdict.allIgnored) {
+      await d.transition("units_ignored", { message: `${verdict.message}; checking health` });
+    } else {
+      await decideRollback(r, d, "unhealthy", verdict.message);
+    }
+  },
+  activation_failed: (r, d) => decideRollback(r, d, "activation_failed", r.message),
+  unhealthy: (r, d) => decideRollback(r, d, r.booted ? "boot" : "unhealthy", r.message),
+  not_confirmed: (r, d) => decideRollback(r, d, "not_confirmed", r.message),
   rolling_back: async (r, d) => {
     const prev = r.previous;
     if (prev.storePath === undefined)
@@ -93,7 +149,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
       if (r.action === "switch" || r.action === "boot") {
         await restoreProfile(r, d);
       }
-      await d.switcher.start(unit, prev.storePath, rollbackAction(r.action), d.signal);
+      await d.switcher.start(unit, prev.storePath, rollbackAction(r.action, r.booted), d.signal);
     }
     const code = await waitForSwitch(d.switcher, unit, {
       timeoutMs: d.options.activationTimeoutMs,
@@ -102,8 +158,14 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
     await d.switcher.cleanup(unit);
     if (code === 0) {
+      const where = prev.generation > 0 ? `generation ${prev.generation}` : prev.storePath;
+      // Report how the restored system fares; the rollback is done either way.
+      const outcome = await d.health
+        .evaluate(r.settings.health, (rep) => d.report(summarize(rep, d.clock)), d.signal)
+        .catch((e: unknown) => ({ healthy: false, reason: (e as Error).message, report: undefined }));
       await d.transition("rollback_finished", {
-        message: `rolled back to ${prev.generation > 0 ? `generation ${prev.generation}` : prev.storePath}`,
+        message: `rolled back to ${where} after: ${r.rollbackCause ?? r.rollbackReason ?? "a failure"}; restored system ${outcome.healthy ? "healthy" : `UNHEALTHY: ${outcome.reason}`}`,
+        health: outcome.report ? summarize(outcome.report, d.clock) : undefined,
       });
     } else {
       await d.transition("rollback_error", { message: `rollback activation ${describeExit(code, tail)}` });
@@ -131,22 +193,32 @@ async function startSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
   await d.switcher.start(unit, r.storePath, r.action, d.signal);
 }
 
-async function decideRollback(r: DeploymentRecord, d: StepDeps): Promise<void> {
+async function decideRollback(
+  r: DeploymentRecord,
+  d: StepDeps,
+  reason: RollbackReason,
+  detail?: string,
+): Promise<void> {
   const canRollBack =
     r.kind === "activate" && r.previous.storePath !== undefined && r.action !== "dry-activate";
-  if (!d.options.autoRollback || !canRollBack) {
-    const why = !d.options.autoRollback
-      ? "automatic rollback is off"
+  const auto = reason === "not_confirmed" ? r.settings.magicRollback : r.settings.autoRollback;
+  const prefix = detail ? `${detail}; ` : "";
+  if (!auto || !canRollBack) {
+    const why = !auto
+      ? `${reason === "not_confirmed" ? "magic" : "automatic"} rollback is off`
       : r.kind === "rollback"
         ? "a failed rollback is not rolled back"
         : "no previous system to return to";
-    await d.transition("give_up", { message: `left as it is: ${why}` });
+    await d.transition("give_up", { message: `${prefix}left as it is: ${why}` });
     return;
   }
   const unit = switchUnitName(r.id, "rollback");
+  const where = r.previous.generation > 0 ? `generation ${r.previous.generation}` : r.previous.storePath;
   await d.transition("rollback_started", {
-    message: `rolling back to ${r.previous.generation > 0 ? `generation ${r.previous.generation}` : r.previous.storePath}`,
+    message: `${prefix}rolling back to ${where} (${reason.replace("_", " ")})`,
     rollbackUnit: unit,
+    rollbackReason: reason,
+    rollbackCause: detail ?? reason.replace("_", " "),
   });
 }
 
@@ -169,8 +241,9 @@ async function restoreProfile(r: DeploymentRecord, d: StepDeps): Promise<void> {
   }
 }
 
-function rollbackAction(action: SwitchAction): SwitchAction {
-  if (action === "boot") return "boot";
+function rollbackAction(action: SwitchAction, booted: boolean): SwitchAction {
+  // Before its reboot a BOOT deployment changed only the boot default; after it, the running system.
+  if (action === "boot") return booted ? "switch" : "boot";
   if (action === "test") return "test";
   return "switch";
 }

@@ -143,9 +143,9 @@ export class HealthChecker {
     return evaluateHealth(spec, this.deps, options, signal);
   }
 
-  /** One round now (for a CheckHealth RPC). */
-  async snapshot(signal: AbortSignal): Promise<HealthReport> {
-    const { results, observed } = await runRound(this.spec, this.deps, this.snapshotBaseline, signal);
+  /** One round now (for a CheckHealth RPC, or watching a deployment that waits for Confirm). */
+  async snapshot(signal: AbortSignal, spec: HealthSpec = this.spec): Promise<HealthReport> {
+    const { results, observed } = await runRound(spec, this.deps, this.snapshotBaseline, signal);
     this.snapshotBaseline = observed;
     this.snapshots += 1;
     return makeReport(this.snapshots, "snapshot", 0, 0, results);

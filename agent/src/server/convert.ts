@@ -3,9 +3,13 @@ import {
   type Deployment,
   type DeploymentEvent,
   DeploymentKind,
+  type DeploymentOptions,
+  type HealthReport as PbHealth,
+  RollbackReason as PbReason,
   DeploymentState as PbState,
 } from "@ros-rollback/proto";
-import type { DeploymentRecord } from "../deployment/record.js";
+import type { DeployRequest } from "../deployment/deployer.js";
+import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deployment/record.js";
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
@@ -15,6 +19,11 @@ const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
   profile_set: PbState.DEPLOYMENT_STATE_PROFILE_SET,
   activating: PbState.DEPLOYMENT_STATE_ACTIVATING,
   activated: PbState.DEPLOYMENT_STATE_ACTIVATED,
+  checking_health: PbState.DEPLOYMENT_STATE_CHECKING_HEALTH,
+  awaiting_confirmation: PbState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION,
+  unhealthy: PbState.DEPLOYMENT_STATE_UNHEALTHY,
+  not_confirmed: PbState.DEPLOYMENT_STATE_NOT_CONFIRMED,
+  awaiting_reboot: PbState.DEPLOYMENT_STATE_AWAITING_REBOOT,
   units_failed: PbState.DEPLOYMENT_STATE_UNITS_FAILED,
   reboot_required: PbState.DEPLOYMENT_STATE_REBOOT_REQUIRED,
   activation_failed: PbState.DEPLOYMENT_STATE_ACTIVATION_FAILED,
@@ -39,6 +48,64 @@ const ACTION_TO_PB: Readonly<Record<SwitchAction, ActivationAction>> = {
   test: ActivationAction.ACTIVATION_ACTION_TEST,
   "dry-activate": ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE,
 };
+
+const REASON_TO_PB: Readonly<Record<RollbackReason, PbReason>> = {
+  unhealthy: PbReason.ROLLBACK_REASON_UNHEALTHY,
+  not_confirmed: PbReason.ROLLBACK_REASON_NOT_CONFIRMED,
+  activation_failed: PbReason.ROLLBACK_REASON_ACTIVATION_FAILED,
+  manual: PbReason.ROLLBACK_REASON_MANUAL,
+  boot: PbReason.ROLLBACK_REASON_BOOT,
+};
+
+const reasonToPb = (r: RollbackReason | undefined): PbReason =>
+  r === undefined ? PbReason.ROLLBACK_REASON_UNSPECIFIED : REASON_TO_PB[r];
+
+/** The Activate stream ends here: a BOOT deployment goes on only after the next boot. */
+export function endsStream(r: DeploymentRecord): boolean {
+  return isFinal(r.state) || r.state === "awaiting_reboot";
+}
+
+export function healthToPb(h: HealthSummary): PbHealth {
+  return {
+    healthy: h.healthy,
+    reason: h.reason,
+    checks: h.checks.map((c) => ({
+      id: c.id,
+      kind: c.kind,
+      healthy: c.healthy,
+      reason: c.reason,
+      durationMs: c.durationMs,
+    })),
+    atUnixMs: h.at,
+    phase: h.phase,
+    stableForSeconds: h.stableForSeconds,
+  };
+}
+
+export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployRequest {
+  if (o === undefined) return {};
+  let health: unknown;
+  if (o.healthJson !== "") {
+    try {
+      health = JSON.parse(o.healthJson);
+    } catch (cause) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        `options.health_json is not JSON: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+  }
+  return {
+    confirmTimeoutSeconds: o.confirmTimeoutSeconds,
+    magicRollback: o.magicRollback,
+    autoRollback: o.autoRollback,
+    selfConfirm: o.selfConfirm,
+    health,
+  };
+}
 
 export function actionFromPb(action: ActivationAction): SwitchAction {
   const a = ACTION_FROM_PB[action];
@@ -67,6 +134,15 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
       r.kind === "activate"
         ? DeploymentKind.DEPLOYMENT_KIND_ACTIVATE
         : DeploymentKind.DEPLOYMENT_KIND_ROLLBACK,
+    confirmDeadlineUnixMs: r.confirmDeadline ?? 0,
+    rollbackReason: reasonToPb(r.rollbackReason),
+    options: {
+      confirmTimeoutSeconds: r.settings.confirmTimeoutSeconds,
+      magicRollback: r.settings.magicRollback,
+      autoRollback: r.settings.autoRollback,
+      selfConfirm: r.settings.selfConfirm,
+      healthJson: "",
+    },
   };
 }
 
@@ -86,6 +162,9 @@ export function eventFromRecord(r: DeploymentRecord): DeploymentEvent {
     exitCode: EXIT_STATES.has(r.state) ? r.exitCode : undefined,
     generation: r.generation ?? 0,
     previousGeneration: r.previous.generation,
-    final: isFinal(r.state),
+    final: endsStream(r),
+    health: r.health ? healthToPb(r.health) : undefined,
+    confirmDeadlineUnixMs: r.state === "awaiting_confirmation" ? (r.confirmDeadline ?? 0) : 0,
+    rollbackReason: reasonToPb(r.rollbackReason),
   };
 }

@@ -9,6 +9,7 @@ import {
   ActivationAction,
   AgentClient,
   type DeploymentEvent,
+  type DeploymentOptions,
   DeploymentState,
   type ServiceError,
 } from "@ros-rollback/proto";
@@ -19,9 +20,10 @@ import { Deployer } from "../deployment/deployer.js";
 import { FileRecordStore } from "../deployment/record-file.js";
 import { AgentError } from "../errors.js";
 import { NixProfile } from "../generations/profile.js";
+import { compileHealthConfig } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
-import { FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
 import { type RunningServer, startServer } from "./server.js";
 import type { StorePort } from "./store-port.js";
 
@@ -77,7 +79,22 @@ beforeAll(async () => {
     system: inspector,
     clock: { now: () => Date.now() },
     log,
-    options: { activationTimeoutMs: 60_000, autoRollback: true, deleteFailedGenerations: true },
+    health: new FakeHealth(),
+    options: {
+      activationTimeoutMs: 60_000,
+      deleteFailedGenerations: true,
+      defaults: {
+        autoRollback: true,
+        magicRollback: true,
+        confirmTimeoutSeconds: 30,
+        health: compileHealthConfig({
+          settleSeconds: 0,
+          stableSeconds: 1,
+          timeoutSeconds: 2,
+          intervalSeconds: 0.05,
+        }),
+      },
+    },
   });
   await deployer.start();
   server = await startServer(
@@ -109,10 +126,25 @@ function client(cert = pki.clientCert, key = pki.clientKey): AgentClient {
   return new AgentClient(`127.0.0.1:${server.port}`, creds, { "grpc.ssl_target_name_override": "localhost" });
 }
 
-function events(c: AgentClient, storePath: string, action: ActivationAction): Promise<DeploymentEvent[]> {
+const SELF_CONFIRM: DeploymentOptions = {
+  confirmTimeoutSeconds: undefined,
+  magicRollback: undefined,
+  autoRollback: undefined,
+  selfConfirm: true,
+  healthJson: "",
+};
+
+function events(
+  c: AgentClient,
+  storePath: string,
+  action: ActivationAction,
+  options: DeploymentOptions = SELF_CONFIRM,
+  onEvent: (e: DeploymentEvent) => void = () => undefined,
+): Promise<DeploymentEvent[]> {
   return new Promise((resolve, reject) => {
     const out: DeploymentEvent[] = [];
-    const s = c.activate({ storePath, action });
+    const s = c.activate({ storePath, action, options });
+    s.on("data", onEvent);
     s.on("data", (e: DeploymentEvent) => out.push(e));
     s.on("error", reject);
     s.on("end", () => resolve(out));
@@ -179,20 +211,56 @@ describe("agent gRPC server over mutual TLS", () => {
 
   it("streams a deployment's events to the end", async () => {
     const evs = await events(client(), systemPath, ActivationAction.ACTIVATION_ACTION_SWITCH);
-    expect(evs.map((e) => e.state)).toEqual([
+    const states = evs.map((e) => e.state);
+    expect(states.filter((s, i) => s !== states[i - 1])).toEqual([
       DeploymentState.DEPLOYMENT_STATE_PENDING,
       DeploymentState.DEPLOYMENT_STATE_PROFILE_SET,
       DeploymentState.DEPLOYMENT_STATE_ACTIVATING,
       DeploymentState.DEPLOYMENT_STATE_ACTIVATED,
+      DeploymentState.DEPLOYMENT_STATE_CHECKING_HEALTH,
       DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
     ]);
+    expect(evs.find((e) => e.health !== undefined)?.health?.checks[0]?.id).toBe("unit:talker.service");
     expect(evs.at(-1)).toMatchObject({ final: true, generation: 1 });
     expect(new Set(evs.map((e) => e.deploymentId)).size).toBe(1);
   });
 
+  it("waits for Confirm, which a NEW client sends; Confirm of an unknown id is NOT_FOUND", async () => {
+    const watcher = client();
+    let confirmed: Promise<unknown> | undefined;
+    const evs = await events(
+      watcher,
+      systemPath,
+      ActivationAction.ACTIVATION_ACTION_TEST,
+      { ...SELF_CONFIRM, selfConfirm: false, confirmTimeoutSeconds: 20 },
+      (e) => {
+        if (e.state === DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION && confirmed === undefined) {
+          expect(e.confirmDeadlineUnixMs).toBeGreaterThan(Date.now());
+          const fresh = client();
+          confirmed = new Promise((res, rej) =>
+            fresh.confirm({ deploymentId: e.deploymentId }, (err, r) => (err ? rej(err) : res(r))),
+          ).finally(() => fresh.close());
+        }
+      },
+    );
+    await expect(confirmed).resolves.toMatchObject({
+      deployment: { state: DeploymentState.DEPLOYMENT_STATE_SUCCEEDED },
+    });
+    expect(evs.at(-1)?.state).toBe(DeploymentState.DEPLOYMENT_STATE_SUCCEEDED);
+    const err = await new Promise<ServiceError | null>((res) =>
+      watcher.confirm({ deploymentId: "d-nope" }, (e) => res(e)),
+    );
+    expect(err?.code).toBe(status.NOT_FOUND);
+    watcher.close();
+  });
+
   it("gives FAILED_PRECONDITION to a second Activate while one runs, naming it", async () => {
     const c = client();
-    const first = c.activate({ storePath: slowPath, action: ActivationAction.ACTIVATION_ACTION_TEST });
+    const first = c.activate({
+      storePath: slowPath,
+      action: ActivationAction.ACTIVATION_ACTION_TEST,
+      options: SELF_CONFIRM,
+    });
     const firstId = await new Promise<string>((res) =>
       first.once("data", (e: DeploymentEvent) => res(e.deploymentId)),
     );

@@ -17,10 +17,18 @@ import type {
 import type { Logger } from "pino";
 import type { Deployer } from "../deployment/deployer.js";
 import type { SystemInspector } from "../deployment/ports.js";
-import type { DeploymentRecord } from "../deployment/record.js";
+import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
+import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
-import { actionFromPb, deploymentToPb, eventFromRecord } from "./convert.js";
+import {
+  actionFromPb,
+  deploymentToPb,
+  deployRequestFromPb,
+  endsStream,
+  eventFromRecord,
+  healthToPb,
+} from "./convert.js";
 import { toStatus } from "./status.js";
 import type { StorePort } from "./store-port.js";
 
@@ -31,11 +39,22 @@ export interface ServiceDeps {
   readonly system: SystemInspector;
   readonly store: StorePort;
   readonly validateStorePath: (path: string) => void;
+  /** One health round now with the configured checks. */
+  readonly checkHealth: (signal: AbortSignal) => Promise<HealthSummary>;
   readonly log: Logger;
 }
 
 /** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
 export function agentService(d: ServiceDeps): AgentServer {
+  // The newest health report, from a deployment or from CheckHealth, for GetStatus.
+  let lastSnapshot: HealthSummary | undefined;
+  const latestHealth = (): HealthSummary | undefined => {
+    const fromDeployment = d.deployer.latest()?.health;
+    if (fromDeployment === undefined) return lastSnapshot;
+    if (lastSnapshot === undefined) return fromDeployment;
+    return fromDeployment.at >= lastSnapshot.at ? fromDeployment : lastSnapshot;
+  };
+
   const unary =
     <Req, Res>(method: string, fn: (req: Req, signal: AbortSignal) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
@@ -60,8 +79,40 @@ export function agentService(d: ServiceDeps): AgentServer {
         profileSystem: current?.storePath ?? "",
         deployment: active ? deploymentToPb(active) : undefined,
         lastDeployment: latest && isFinal(latest.state) ? deploymentToPb(latest) : undefined,
+        health: ((h) => (h ? healthToPb(h) : undefined))(latestHealth()),
       };
     }),
+
+    confirm: unary("Confirm", async (req: { deploymentId: string }) => {
+      if (req.deploymentId === "") throw new AgentError("INVALID_ARGUMENT", "deployment_id is required");
+      return { deployment: deploymentToPb(await d.deployer.confirm(req.deploymentId)) };
+    }),
+
+    checkHealth: unary("CheckHealth", async (_req, signal) => {
+      lastSnapshot = await d.checkHealth(signal);
+      return healthToPb(lastSnapshot);
+    }),
+
+    watch: (call: ServerWritableStream<unknown, DeploymentEvent>) => {
+      const latest = d.deployer.latest();
+      if (latest === undefined) {
+        call.end();
+        return;
+      }
+      call.write(eventFromRecord(latest));
+      if (endsStream(latest)) {
+        call.end();
+        return;
+      }
+      const off = d.deployer.subscribe((r) => {
+        call.write(eventFromRecord(r));
+        if (endsStream(r)) {
+          off();
+          call.end();
+        }
+      });
+      call.on("cancelled", off);
+    },
 
     listGenerations: unary("ListGenerations", async () => {
       const gens = await d.profile.list();
@@ -95,7 +146,11 @@ export function agentService(d: ServiceDeps): AgentServer {
     activate: (call: ServerWritableStream<ActivateRequest, DeploymentEvent>) => {
       streamDeployment(call, "Activate", d, () => {
         d.validateStorePath(call.request.storePath);
-        return d.deployer.activate(call.request.storePath, actionFromPb(call.request.action));
+        return d.deployer.activate(
+          call.request.storePath,
+          actionFromPb(call.request.action),
+          deployRequestFromPb(call.request.options),
+        );
       });
     },
 
@@ -121,7 +176,7 @@ function streamDeployment<Req>(
   const write = (r: DeploymentRecord) => {
     if (done || r.id !== id) return;
     call.write(eventFromRecord(r));
-    if (isFinal(r.state)) {
+    if (endsStream(r)) {
       done = true;
       unsubscribe();
       call.end();

@@ -1,4 +1,4 @@
-import { access, constants, readlink, stat } from "node:fs/promises";
+import { access, constants, readFile, readlink, stat } from "node:fs/promises";
 import type { SystemInspector } from "../deployment/ports.js";
 import { AgentError } from "../errors.js";
 import type { CommandRunner } from "./command.js";
@@ -56,5 +56,19 @@ export class RobotSystemInspector implements SystemInspector {
       },
     );
     return r.code === 75;
+  }
+
+  /**
+   * The kernel's boot id alone does not change when a container reboots, so
+   * the start time of PID 1 (in ticks since the kernel booted) goes with it.
+   */
+  async bootId(): Promise<string> {
+    const [kernel, stat1] = await Promise.all([
+      readFile("/proc/sys/kernel/random/boot_id", "utf8"),
+      readFile("/proc/1/stat", "utf8"),
+    ]);
+    // Field 22 (starttime) counts from after the ")" that ends the command name.
+    const fields = stat1.slice(stat1.lastIndexOf(")") + 2).split(" ");
+    return `${kernel.trim()}:${fields[19] ?? "?"}`;
   }
 }

@@ -1,4 +1,5 @@
-import type { SystemInspector } from "../deployment/ports.js";
+import type { HealthPort, SystemInspector } from "../deployment/ports.js";
+import type { HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
 import type { SwitchAction, SwitchRunner, SwitchUnitStatus } from "../system/switcher.js";
 
 /** A switch runner whose units finish at once with the exit code configured per system. */
@@ -54,4 +55,61 @@ export class FakeSystemInspector implements SystemInspector {
   async switchLockHeld(): Promise<boolean> {
     return this.lockHeld;
   }
+
+  boot = "boot-1";
+
+  async bootId(): Promise<string> {
+    return this.boot;
+  }
+}
+
+/** Health that answers from a script: each evaluate/snapshot takes the next verdict (the last repeats). */
+export class FakeHealth implements HealthPort {
+  evaluations = 0;
+  snapshots = 0;
+  failed: string[] = [];
+
+  constructor(
+    public evaluateVerdicts: boolean[] = [true],
+    public snapshotVerdicts: boolean[] = [true],
+  ) {}
+
+  async evaluate(_spec: HealthSpec, onReport: (r: HealthReport) => void): Promise<HealthOutcome> {
+    const healthy = pick(this.evaluateVerdicts, this.evaluations++);
+    const report = fakeReport(healthy, "checking");
+    onReport(report);
+    return { healthy, reason: report.reason, report };
+  }
+
+  async snapshot(): Promise<HealthReport> {
+    return fakeReport(pick(this.snapshotVerdicts, this.snapshots++), "snapshot");
+  }
+
+  async failedUnits(): Promise<string[]> {
+    return this.failed;
+  }
+}
+
+function pick(list: boolean[], i: number): boolean {
+  return list[Math.min(i, list.length - 1)] ?? true;
+}
+
+function fakeReport(healthy: boolean, phase: HealthReport["phase"]): HealthReport {
+  return {
+    round: 1,
+    phase,
+    elapsedSeconds: 0,
+    healthy,
+    stableForSeconds: healthy ? 1 : 0,
+    results: [
+      {
+        id: "unit:talker.service",
+        kind: "unit",
+        healthy,
+        reason: healthy ? "active/running" : "unit talker.service failed (Result=exit-code)",
+        durationMs: 1,
+      },
+    ],
+    reason: healthy ? "" : "unit talker.service failed (Result=exit-code)",
+  };
 }

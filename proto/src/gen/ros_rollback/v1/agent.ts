@@ -27,6 +27,68 @@ export const protobufPackage = "ros_rollback.v1";
 
 export const protobufFileName = "ros_rollback/v1/agent.proto";
 
+export enum RollbackReason {
+  ROLLBACK_REASON_UNSPECIFIED = 0,
+  /** ROLLBACK_REASON_UNHEALTHY - A health check failed before confirmation (includes exit 4 with failed units). */
+  ROLLBACK_REASON_UNHEALTHY = 1,
+  /** ROLLBACK_REASON_NOT_CONFIRMED - No Confirm before the deadline ("magic rollback"). */
+  ROLLBACK_REASON_NOT_CONFIRMED = 2,
+  /** ROLLBACK_REASON_ACTIVATION_FAILED - switch-to-configuration failed. */
+  ROLLBACK_REASON_ACTIVATION_FAILED = 3,
+  /** ROLLBACK_REASON_MANUAL - An operator asked for it (Rollback RPC). */
+  ROLLBACK_REASON_MANUAL = 4,
+  /** ROLLBACK_REASON_BOOT - The robot booted a generation that was never confirmed. */
+  ROLLBACK_REASON_BOOT = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function rollbackReasonFromJSON(object: any): RollbackReason {
+  switch (object) {
+    case 0:
+    case "ROLLBACK_REASON_UNSPECIFIED":
+      return RollbackReason.ROLLBACK_REASON_UNSPECIFIED;
+    case 1:
+    case "ROLLBACK_REASON_UNHEALTHY":
+      return RollbackReason.ROLLBACK_REASON_UNHEALTHY;
+    case 2:
+    case "ROLLBACK_REASON_NOT_CONFIRMED":
+      return RollbackReason.ROLLBACK_REASON_NOT_CONFIRMED;
+    case 3:
+    case "ROLLBACK_REASON_ACTIVATION_FAILED":
+      return RollbackReason.ROLLBACK_REASON_ACTIVATION_FAILED;
+    case 4:
+    case "ROLLBACK_REASON_MANUAL":
+      return RollbackReason.ROLLBACK_REASON_MANUAL;
+    case 5:
+    case "ROLLBACK_REASON_BOOT":
+      return RollbackReason.ROLLBACK_REASON_BOOT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RollbackReason.UNRECOGNIZED;
+  }
+}
+
+export function rollbackReasonToJSON(object: RollbackReason): string {
+  switch (object) {
+    case RollbackReason.ROLLBACK_REASON_UNSPECIFIED:
+      return "ROLLBACK_REASON_UNSPECIFIED";
+    case RollbackReason.ROLLBACK_REASON_UNHEALTHY:
+      return "ROLLBACK_REASON_UNHEALTHY";
+    case RollbackReason.ROLLBACK_REASON_NOT_CONFIRMED:
+      return "ROLLBACK_REASON_NOT_CONFIRMED";
+    case RollbackReason.ROLLBACK_REASON_ACTIVATION_FAILED:
+      return "ROLLBACK_REASON_ACTIVATION_FAILED";
+    case RollbackReason.ROLLBACK_REASON_MANUAL:
+      return "ROLLBACK_REASON_MANUAL";
+    case RollbackReason.ROLLBACK_REASON_BOOT:
+      return "ROLLBACK_REASON_BOOT";
+    case RollbackReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum DeploymentKind {
   DEPLOYMENT_KIND_UNSPECIFIED = 0,
   DEPLOYMENT_KIND_ACTIVATE = 1,
@@ -184,6 +246,16 @@ export enum DeploymentState {
   DEPLOYMENT_STATE_DRY_RUN_DONE = 12,
   /** DEPLOYMENT_STATE_ACTIVATION_FAILED - Activation failed (exit other than 0, 4, 100, or the agent could not run it). */
   DEPLOYMENT_STATE_ACTIVATION_FAILED = 13,
+  /** DEPLOYMENT_STATE_CHECKING_HEALTH - Judging health: settle time, then a stable window within a timeout. */
+  DEPLOYMENT_STATE_CHECKING_HEALTH = 14,
+  /** DEPLOYMENT_STATE_AWAITING_CONFIRMATION - Healthy; waiting for Confirm until the deadline (health still watched). */
+  DEPLOYMENT_STATE_AWAITING_CONFIRMATION = 15,
+  /** DEPLOYMENT_STATE_UNHEALTHY - A health check failed before confirmation. */
+  DEPLOYMENT_STATE_UNHEALTHY = 16,
+  /** DEPLOYMENT_STATE_NOT_CONFIRMED - The confirm deadline passed without a Confirm. */
+  DEPLOYMENT_STATE_NOT_CONFIRMED = 17,
+  /** DEPLOYMENT_STATE_AWAITING_REBOOT - BOOT: the new generation is the boot default; judged after the next boot. */
+  DEPLOYMENT_STATE_AWAITING_REBOOT = 18,
   UNRECOGNIZED = -1,
 }
 
@@ -231,6 +303,21 @@ export function deploymentStateFromJSON(object: any): DeploymentState {
     case 13:
     case "DEPLOYMENT_STATE_ACTIVATION_FAILED":
       return DeploymentState.DEPLOYMENT_STATE_ACTIVATION_FAILED;
+    case 14:
+    case "DEPLOYMENT_STATE_CHECKING_HEALTH":
+      return DeploymentState.DEPLOYMENT_STATE_CHECKING_HEALTH;
+    case 15:
+    case "DEPLOYMENT_STATE_AWAITING_CONFIRMATION":
+      return DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION;
+    case 16:
+    case "DEPLOYMENT_STATE_UNHEALTHY":
+      return DeploymentState.DEPLOYMENT_STATE_UNHEALTHY;
+    case 17:
+    case "DEPLOYMENT_STATE_NOT_CONFIRMED":
+      return DeploymentState.DEPLOYMENT_STATE_NOT_CONFIRMED;
+    case 18:
+    case "DEPLOYMENT_STATE_AWAITING_REBOOT":
+      return DeploymentState.DEPLOYMENT_STATE_AWAITING_REBOOT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -268,6 +355,16 @@ export function deploymentStateToJSON(object: DeploymentState): string {
       return "DEPLOYMENT_STATE_DRY_RUN_DONE";
     case DeploymentState.DEPLOYMENT_STATE_ACTIVATION_FAILED:
       return "DEPLOYMENT_STATE_ACTIVATION_FAILED";
+    case DeploymentState.DEPLOYMENT_STATE_CHECKING_HEALTH:
+      return "DEPLOYMENT_STATE_CHECKING_HEALTH";
+    case DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION:
+      return "DEPLOYMENT_STATE_AWAITING_CONFIRMATION";
+    case DeploymentState.DEPLOYMENT_STATE_UNHEALTHY:
+      return "DEPLOYMENT_STATE_UNHEALTHY";
+    case DeploymentState.DEPLOYMENT_STATE_NOT_CONFIRMED:
+      return "DEPLOYMENT_STATE_NOT_CONFIRMED";
+    case DeploymentState.DEPLOYMENT_STATE_AWAITING_REBOOT:
+      return "DEPLOYMENT_STATE_AWAITING_REBOOT";
     case DeploymentState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -291,7 +388,11 @@ export interface GetStatusResponse {
     | Deployment
     | undefined;
   /** The most recent finished deployment, if any. */
-  lastDeployment?: Deployment | undefined;
+  lastDeployment?:
+    | Deployment
+    | undefined;
+  /** The latest health report (from a deployment or a CheckHealth call). */
+  health?: HealthReport | undefined;
 }
 
 export interface Deployment {
@@ -307,6 +408,37 @@ export interface Deployment {
   updatedAtUnixMs: number;
   message: string;
   kind: DeploymentKind;
+  /** Wall-clock deadline for Confirm (0 when not waiting for one). */
+  confirmDeadlineUnixMs: number;
+  /** Why the deployment was rolled back, when it was. */
+  rollbackReason: RollbackReason;
+  options: DeploymentOptions | undefined;
+}
+
+/**
+ * What a deploy asks of the agent beyond the action. Unset fields take the
+ * agent's configured defaults.
+ */
+export interface DeploymentOptions {
+  /** Seconds to wait for Confirm after the system is healthy (default: agent config, 30). */
+  confirmTimeoutSeconds?:
+    | number
+    | undefined;
+  /** false = no "magic rollback": without a Confirm the new generation stays. */
+  magicRollback?:
+    | boolean
+    | undefined;
+  /** false = no rollback on failed activation or failed health. */
+  autoRollback?:
+    | boolean
+    | undefined;
+  /** true = the agent confirms by itself once healthy (no Confirm needed). */
+  selfConfirm: boolean;
+  /**
+   * Per-deployment health changes as JSON (the agent's PerDeployHealth shape:
+   * drop checks, add allowed kinds, tighten thresholds); empty = as configured.
+   */
+  healthJson: string;
 }
 
 export interface ListGenerationsRequest {
@@ -371,6 +503,43 @@ export interface PushPathsResponse {
 export interface ActivateRequest {
   storePath: string;
   action: ActivationAction;
+  options: DeploymentOptions | undefined;
+}
+
+export interface ConfirmRequest {
+  deploymentId: string;
+}
+
+export interface ConfirmResponse {
+  deployment: Deployment | undefined;
+}
+
+export interface CheckHealthRequest {
+}
+
+export interface WatchRequest {
+}
+
+export interface CheckResult {
+  /** "unit:talker.service", "topic:/chatter", "ros:master", "units:failed", "exec:NAME", "http:NAME", "node:/n". */
+  id: string;
+  /** unit | units | ros | node | topic | exec | http */
+  kind: string;
+  healthy: boolean;
+  reason: string;
+  durationMs: number;
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  /** First failing check's reason, or a summary when healthy. */
+  reason: string;
+  checks: CheckResult[];
+  atUnixMs: number;
+  /** settling | checking | snapshot | monitoring */
+  phase: string;
+  /** How long the system has been healthy without a break. */
+  stableForSeconds: number;
 }
 
 export interface RollbackRequest {
@@ -389,6 +558,13 @@ export interface DeploymentEvent {
   previousGeneration: number;
   /** Set on the last event of the stream. */
   final: boolean;
+  /** The health round this event reports, if it reports one. */
+  health?:
+    | HealthReport
+    | undefined;
+  /** While waiting for Confirm: the wall-clock deadline. */
+  confirmDeadlineUnixMs: number;
+  rollbackReason: RollbackReason;
 }
 
 function createBaseGetStatusRequest(): GetStatusRequest {
@@ -452,6 +628,7 @@ function createBaseGetStatusResponse(): GetStatusResponse {
     profileSystem: "",
     deployment: undefined,
     lastDeployment: undefined,
+    health: undefined,
   };
 }
 
@@ -477,6 +654,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     }
     if (message.lastDeployment !== undefined) {
       Deployment.encode(message.lastDeployment, writer.uint32(58).fork()).join();
+    }
+    if (message.health !== undefined) {
+      HealthReport.encode(message.health, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -550,6 +730,14 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
             message.lastDeployment = Deployment.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.health = HealthReport.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -591,6 +779,7 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
         : isSet(object.last_deployment)
         ? Deployment.fromJSON(object.last_deployment)
         : undefined,
+      health: isSet(object.health) ? HealthReport.fromJSON(object.health) : undefined,
     };
   },
 
@@ -617,6 +806,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     if (message.lastDeployment !== undefined) {
       obj.lastDeployment = Deployment.toJSON(message.lastDeployment);
     }
+    if (message.health !== undefined) {
+      obj.health = HealthReport.toJSON(message.health);
+    }
     return obj;
   },
 
@@ -636,6 +828,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     message.lastDeployment = (object.lastDeployment !== undefined && object.lastDeployment !== null)
       ? Deployment.fromPartial(object.lastDeployment)
       : undefined;
+    message.health = (object.health !== undefined && object.health !== null)
+      ? HealthReport.fromPartial(object.health)
+      : undefined;
     return message;
   },
 };
@@ -653,6 +848,9 @@ function createBaseDeployment(): Deployment {
     updatedAtUnixMs: 0,
     message: "",
     kind: 0,
+    confirmDeadlineUnixMs: 0,
+    rollbackReason: 0,
+    options: undefined,
   };
 }
 
@@ -690,6 +888,15 @@ export const Deployment: MessageFns<Deployment> = {
     }
     if (message.kind !== 0) {
       writer.uint32(88).int32(message.kind);
+    }
+    if (message.confirmDeadlineUnixMs !== 0) {
+      writer.uint32(96).int64(message.confirmDeadlineUnixMs);
+    }
+    if (message.rollbackReason !== 0) {
+      writer.uint32(104).int32(message.rollbackReason);
+    }
+    if (message.options !== undefined) {
+      DeploymentOptions.encode(message.options, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -795,6 +1002,30 @@ export const Deployment: MessageFns<Deployment> = {
             message.kind = reader.int32() as any;
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.confirmDeadlineUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.rollbackReason = reader.int32() as any;
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.options = DeploymentOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -840,6 +1071,17 @@ export const Deployment: MessageFns<Deployment> = {
         : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       kind: isSet(object.kind) ? deploymentKindFromJSON(object.kind) : 0,
+      confirmDeadlineUnixMs: isSet(object.confirmDeadlineUnixMs)
+        ? globalThis.Number(object.confirmDeadlineUnixMs)
+        : isSet(object.confirm_deadline_unix_ms)
+        ? globalThis.Number(object.confirm_deadline_unix_ms)
+        : 0,
+      rollbackReason: isSet(object.rollbackReason)
+        ? rollbackReasonFromJSON(object.rollbackReason)
+        : isSet(object.rollback_reason)
+        ? rollbackReasonFromJSON(object.rollback_reason)
+        : 0,
+      options: isSet(object.options) ? DeploymentOptions.fromJSON(object.options) : undefined,
     };
   },
 
@@ -878,6 +1120,15 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.kind !== 0) {
       obj.kind = deploymentKindToJSON(message.kind);
     }
+    if (message.confirmDeadlineUnixMs !== 0) {
+      obj.confirmDeadlineUnixMs = Math.round(message.confirmDeadlineUnixMs);
+    }
+    if (message.rollbackReason !== 0) {
+      obj.rollbackReason = rollbackReasonToJSON(message.rollbackReason);
+    }
+    if (message.options !== undefined) {
+      obj.options = DeploymentOptions.toJSON(message.options);
+    }
     return obj;
   },
 
@@ -897,6 +1148,170 @@ export const Deployment: MessageFns<Deployment> = {
     message.updatedAtUnixMs = object.updatedAtUnixMs ?? 0;
     message.message = object.message ?? "";
     message.kind = object.kind ?? 0;
+    message.confirmDeadlineUnixMs = object.confirmDeadlineUnixMs ?? 0;
+    message.rollbackReason = object.rollbackReason ?? 0;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? DeploymentOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeploymentOptions(): DeploymentOptions {
+  return {
+    confirmTimeoutSeconds: undefined,
+    magicRollback: undefined,
+    autoRollback: undefined,
+    selfConfirm: false,
+    healthJson: "",
+  };
+}
+
+export const DeploymentOptions: MessageFns<DeploymentOptions> = {
+  encode(message: DeploymentOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.confirmTimeoutSeconds !== undefined) {
+      writer.uint32(8).uint32(message.confirmTimeoutSeconds);
+    }
+    if (message.magicRollback !== undefined) {
+      writer.uint32(16).bool(message.magicRollback);
+    }
+    if (message.autoRollback !== undefined) {
+      writer.uint32(24).bool(message.autoRollback);
+    }
+    if (message.selfConfirm !== false) {
+      writer.uint32(32).bool(message.selfConfirm);
+    }
+    if (message.healthJson !== "") {
+      writer.uint32(42).string(message.healthJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeploymentOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeploymentOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.confirmTimeoutSeconds = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.magicRollback = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.autoRollback = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.selfConfirm = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.healthJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeploymentOptions {
+    return {
+      confirmTimeoutSeconds: isSet(object.confirmTimeoutSeconds)
+        ? globalThis.Number(object.confirmTimeoutSeconds)
+        : isSet(object.confirm_timeout_seconds)
+        ? globalThis.Number(object.confirm_timeout_seconds)
+        : undefined,
+      magicRollback: isSet(object.magicRollback)
+        ? globalThis.Boolean(object.magicRollback)
+        : isSet(object.magic_rollback)
+        ? globalThis.Boolean(object.magic_rollback)
+        : undefined,
+      autoRollback: isSet(object.autoRollback)
+        ? globalThis.Boolean(object.autoRollback)
+        : isSet(object.auto_rollback)
+        ? globalThis.Boolean(object.auto_rollback)
+        : undefined,
+      selfConfirm: isSet(object.selfConfirm)
+        ? globalThis.Boolean(object.selfConfirm)
+        : isSet(object.self_confirm)
+        ? globalThis.Boolean(object.self_confirm)
+        : false,
+      healthJson: isSet(object.healthJson)
+        ? globalThis.String(object.healthJson)
+        : isSet(object.health_json)
+        ? globalThis.String(object.health_json)
+        : "",
+    };
+  },
+
+  toJSON(message: DeploymentOptions): unknown {
+    const obj: any = {};
+    if (message.confirmTimeoutSeconds !== undefined) {
+      obj.confirmTimeoutSeconds = Math.round(message.confirmTimeoutSeconds);
+    }
+    if (message.magicRollback !== undefined) {
+      obj.magicRollback = message.magicRollback;
+    }
+    if (message.autoRollback !== undefined) {
+      obj.autoRollback = message.autoRollback;
+    }
+    if (message.selfConfirm !== false) {
+      obj.selfConfirm = message.selfConfirm;
+    }
+    if (message.healthJson !== "") {
+      obj.healthJson = message.healthJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeploymentOptions>, I>>(base?: I): DeploymentOptions {
+    return DeploymentOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeploymentOptions>, I>>(object: I): DeploymentOptions {
+    const message = createBaseDeploymentOptions();
+    message.confirmTimeoutSeconds = object.confirmTimeoutSeconds ?? undefined;
+    message.magicRollback = object.magicRollback ?? undefined;
+    message.autoRollback = object.autoRollback ?? undefined;
+    message.selfConfirm = object.selfConfirm ?? false;
+    message.healthJson = object.healthJson ?? "";
     return message;
   },
 };
@@ -1834,7 +2249,7 @@ export const PushPathsResponse: MessageFns<PushPathsResponse> = {
 };
 
 function createBaseActivateRequest(): ActivateRequest {
-  return { storePath: "", action: 0 };
+  return { storePath: "", action: 0, options: undefined };
 }
 
 export const ActivateRequest: MessageFns<ActivateRequest> = {
@@ -1844,6 +2259,9 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     }
     if (message.action !== 0) {
       writer.uint32(16).int32(message.action);
+    }
+    if (message.options !== undefined) {
+      DeploymentOptions.encode(message.options, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1877,6 +2295,14 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
             message.action = reader.int32() as any;
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.options = DeploymentOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1897,6 +2323,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
         ? globalThis.String(object.store_path)
         : "",
       action: isSet(object.action) ? activationActionFromJSON(object.action) : 0,
+      options: isSet(object.options) ? DeploymentOptions.fromJSON(object.options) : undefined,
     };
   },
 
@@ -1908,6 +2335,9 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     if (message.action !== 0) {
       obj.action = activationActionToJSON(message.action);
     }
+    if (message.options !== undefined) {
+      obj.options = DeploymentOptions.toJSON(message.options);
+    }
     return obj;
   },
 
@@ -1918,6 +2348,549 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     const message = createBaseActivateRequest();
     message.storePath = object.storePath ?? "";
     message.action = object.action ?? 0;
+    message.options = (object.options !== undefined && object.options !== null)
+      ? DeploymentOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseConfirmRequest(): ConfirmRequest {
+  return { deploymentId: "" };
+}
+
+export const ConfirmRequest: MessageFns<ConfirmRequest> = {
+  encode(message: ConfirmRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deploymentId !== "") {
+      writer.uint32(10).string(message.deploymentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deploymentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmRequest {
+    return {
+      deploymentId: isSet(object.deploymentId)
+        ? globalThis.String(object.deploymentId)
+        : isSet(object.deployment_id)
+        ? globalThis.String(object.deployment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ConfirmRequest): unknown {
+    const obj: any = {};
+    if (message.deploymentId !== "") {
+      obj.deploymentId = message.deploymentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfirmRequest>, I>>(base?: I): ConfirmRequest {
+    return ConfirmRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfirmRequest>, I>>(object: I): ConfirmRequest {
+    const message = createBaseConfirmRequest();
+    message.deploymentId = object.deploymentId ?? "";
+    return message;
+  },
+};
+
+function createBaseConfirmResponse(): ConfirmResponse {
+  return { deployment: undefined };
+}
+
+export const ConfirmResponse: MessageFns<ConfirmResponse> = {
+  encode(message: ConfirmResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deployment !== undefined) {
+      Deployment.encode(message.deployment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deployment = Deployment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmResponse {
+    return { deployment: isSet(object.deployment) ? Deployment.fromJSON(object.deployment) : undefined };
+  },
+
+  toJSON(message: ConfirmResponse): unknown {
+    const obj: any = {};
+    if (message.deployment !== undefined) {
+      obj.deployment = Deployment.toJSON(message.deployment);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConfirmResponse>, I>>(base?: I): ConfirmResponse {
+    return ConfirmResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConfirmResponse>, I>>(object: I): ConfirmResponse {
+    const message = createBaseConfirmResponse();
+    message.deployment = (object.deployment !== undefined && object.deployment !== null)
+      ? Deployment.fromPartial(object.deployment)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCheckHealthRequest(): CheckHealthRequest {
+  return {};
+}
+
+export const CheckHealthRequest: MessageFns<CheckHealthRequest> = {
+  encode(_: CheckHealthRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckHealthRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckHealthRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CheckHealthRequest {
+    return {};
+  },
+
+  toJSON(_: CheckHealthRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckHealthRequest>, I>>(base?: I): CheckHealthRequest {
+    return CheckHealthRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckHealthRequest>, I>>(_: I): CheckHealthRequest {
+    const message = createBaseCheckHealthRequest();
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return {};
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(_: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): WatchRequest {
+    return {};
+  },
+
+  toJSON(_: WatchRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchRequest>, I>>(base?: I): WatchRequest {
+    return WatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchRequest>, I>>(_: I): WatchRequest {
+    const message = createBaseWatchRequest();
+    return message;
+  },
+};
+
+function createBaseCheckResult(): CheckResult {
+  return { id: "", kind: "", healthy: false, reason: "", durationMs: 0 };
+}
+
+export const CheckResult: MessageFns<CheckResult> = {
+  encode(message: CheckResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.healthy !== false) {
+      writer.uint32(24).bool(message.healthy);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(40).uint32(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.healthy = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckResult {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CheckResult): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.healthy !== false) {
+      obj.healthy = message.healthy;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckResult>, I>>(base?: I): CheckResult {
+    return CheckResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckResult>, I>>(object: I): CheckResult {
+    const message = createBaseCheckResult();
+    message.id = object.id ?? "";
+    message.kind = object.kind ?? "";
+    message.healthy = object.healthy ?? false;
+    message.reason = object.reason ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseHealthReport(): HealthReport {
+  return { healthy: false, reason: "", checks: [], atUnixMs: 0, phase: "", stableForSeconds: 0 };
+}
+
+export const HealthReport: MessageFns<HealthReport> = {
+  encode(message: HealthReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.healthy !== false) {
+      writer.uint32(8).bool(message.healthy);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    for (const v of message.checks) {
+      CheckResult.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.atUnixMs !== 0) {
+      writer.uint32(32).int64(message.atUnixMs);
+    }
+    if (message.phase !== "") {
+      writer.uint32(42).string(message.phase);
+    }
+    if (message.stableForSeconds !== 0) {
+      writer.uint32(49).double(message.stableForSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.healthy = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.checks.push(CheckResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.atUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.stableForSeconds = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthReport {
+    return {
+      healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      checks: globalThis.Array.isArray(object?.checks) ? object.checks.map((e: any) => CheckResult.fromJSON(e)) : [],
+      atUnixMs: isSet(object.atUnixMs)
+        ? globalThis.Number(object.atUnixMs)
+        : isSet(object.at_unix_ms)
+        ? globalThis.Number(object.at_unix_ms)
+        : 0,
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      stableForSeconds: isSet(object.stableForSeconds)
+        ? globalThis.Number(object.stableForSeconds)
+        : isSet(object.stable_for_seconds)
+        ? globalThis.Number(object.stable_for_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: HealthReport): unknown {
+    const obj: any = {};
+    if (message.healthy !== false) {
+      obj.healthy = message.healthy;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => CheckResult.toJSON(e));
+    }
+    if (message.atUnixMs !== 0) {
+      obj.atUnixMs = Math.round(message.atUnixMs);
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.stableForSeconds !== 0) {
+      obj.stableForSeconds = floatToJson(message.stableForSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HealthReport>, I>>(base?: I): HealthReport {
+    return HealthReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthReport>, I>>(object: I): HealthReport {
+    const message = createBaseHealthReport();
+    message.healthy = object.healthy ?? false;
+    message.reason = object.reason ?? "";
+    message.checks = object.checks?.map((e) => CheckResult.fromPartial(e)) || [];
+    message.atUnixMs = object.atUnixMs ?? 0;
+    message.phase = object.phase ?? "";
+    message.stableForSeconds = object.stableForSeconds ?? 0;
     return message;
   },
 };
@@ -1999,6 +2972,9 @@ function createBaseDeploymentEvent(): DeploymentEvent {
     generation: 0,
     previousGeneration: 0,
     final: false,
+    health: undefined,
+    confirmDeadlineUnixMs: 0,
+    rollbackReason: 0,
   };
 }
 
@@ -2027,6 +3003,15 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
     }
     if (message.final !== false) {
       writer.uint32(64).bool(message.final);
+    }
+    if (message.health !== undefined) {
+      HealthReport.encode(message.health, writer.uint32(74).fork()).join();
+    }
+    if (message.confirmDeadlineUnixMs !== 0) {
+      writer.uint32(80).int64(message.confirmDeadlineUnixMs);
+    }
+    if (message.rollbackReason !== 0) {
+      writer.uint32(88).int32(message.rollbackReason);
     }
     return writer;
   },
@@ -2108,6 +3093,30 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
             message.final = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.health = HealthReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.confirmDeadlineUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.rollbackReason = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2146,6 +3155,17 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
         ? globalThis.Number(object.previous_generation)
         : 0,
       final: isSet(object.final) ? globalThis.Boolean(object.final) : false,
+      health: isSet(object.health) ? HealthReport.fromJSON(object.health) : undefined,
+      confirmDeadlineUnixMs: isSet(object.confirmDeadlineUnixMs)
+        ? globalThis.Number(object.confirmDeadlineUnixMs)
+        : isSet(object.confirm_deadline_unix_ms)
+        ? globalThis.Number(object.confirm_deadline_unix_ms)
+        : 0,
+      rollbackReason: isSet(object.rollbackReason)
+        ? rollbackReasonFromJSON(object.rollbackReason)
+        : isSet(object.rollback_reason)
+        ? rollbackReasonFromJSON(object.rollback_reason)
+        : 0,
     };
   },
 
@@ -2175,6 +3195,15 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
     if (message.final !== false) {
       obj.final = message.final;
     }
+    if (message.health !== undefined) {
+      obj.health = HealthReport.toJSON(message.health);
+    }
+    if (message.confirmDeadlineUnixMs !== 0) {
+      obj.confirmDeadlineUnixMs = Math.round(message.confirmDeadlineUnixMs);
+    }
+    if (message.rollbackReason !== 0) {
+      obj.rollbackReason = rollbackReasonToJSON(message.rollbackReason);
+    }
     return obj;
   },
 
@@ -2191,6 +3220,11 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
     message.generation = object.generation ?? 0;
     message.previousGeneration = object.previousGeneration ?? 0;
     message.final = object.final ?? false;
+    message.health = (object.health !== undefined && object.health !== null)
+      ? HealthReport.fromPartial(object.health)
+      : undefined;
+    message.confirmDeadlineUnixMs = object.confirmDeadlineUnixMs ?? 0;
+    message.rollbackReason = object.rollbackReason ?? 0;
     return message;
   },
 };
@@ -2268,6 +3302,43 @@ export const AgentService = {
     responseSerialize: (value: DeploymentEvent): Buffer => Buffer.from(DeploymentEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeploymentEvent => DeploymentEvent.decode(value),
   },
+  /**
+   * Keeps a deployment that waits for confirmation. The controller calls it
+   * over a NEW connection after the switch, proving the path still works.
+   */
+  confirm: {
+    path: "/ros_rollback.v1.Agent/Confirm" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfirmRequest): Buffer => Buffer.from(ConfirmRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfirmRequest => ConfirmRequest.decode(value),
+    responseSerialize: (value: ConfirmResponse): Buffer => Buffer.from(ConfirmResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfirmResponse => ConfirmResponse.decode(value),
+  },
+  /** One round of the configured health checks, now. */
+  checkHealth: {
+    path: "/ros_rollback.v1.Agent/CheckHealth" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckHealthRequest): Buffer => Buffer.from(CheckHealthRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckHealthRequest => CheckHealthRequest.decode(value),
+    responseSerialize: (value: HealthReport): Buffer => Buffer.from(HealthReport.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HealthReport => HealthReport.decode(value),
+  },
+  /**
+   * Streams the current deployment's events (health rounds, countdown) as they
+   * happen, starting with its latest state; ends when it is final. Returns
+   * the latest finished deployment's last event if none runs.
+   */
+  watch: {
+    path: "/ros_rollback.v1.Agent/Watch" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: DeploymentEvent): Buffer => Buffer.from(DeploymentEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeploymentEvent => DeploymentEvent.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -2290,6 +3361,19 @@ export interface AgentServer extends UntypedServiceImplementation {
   activate: handleServerStreamingCall<ActivateRequest, DeploymentEvent>;
   /** Goes back to the recorded previous generation, or to the one given. */
   rollback: handleServerStreamingCall<RollbackRequest, DeploymentEvent>;
+  /**
+   * Keeps a deployment that waits for confirmation. The controller calls it
+   * over a NEW connection after the switch, proving the path still works.
+   */
+  confirm: handleUnaryCall<ConfirmRequest, ConfirmResponse>;
+  /** One round of the configured health checks, now. */
+  checkHealth: handleUnaryCall<CheckHealthRequest, HealthReport>;
+  /**
+   * Streams the current deployment's events (health rounds, countdown) as they
+   * happen, starting with its latest state; ends when it is final. Returns
+   * the latest finished deployment's last event if none runs.
+   */
+  watch: handleServerStreamingCall<WatchRequest, DeploymentEvent>;
 }
 
 export interface AgentClient extends Client {
@@ -2379,6 +3463,52 @@ export interface AgentClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DeploymentEvent>;
+  /**
+   * Keeps a deployment that waits for confirmation. The controller calls it
+   * over a NEW connection after the switch, proving the path still works.
+   */
+  confirm(
+    request: ConfirmRequest,
+    callback: (error: ServiceError | null, response: ConfirmResponse) => void,
+  ): ClientUnaryCall;
+  confirm(
+    request: ConfirmRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfirmResponse) => void,
+  ): ClientUnaryCall;
+  confirm(
+    request: ConfirmRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfirmResponse) => void,
+  ): ClientUnaryCall;
+  /** One round of the configured health checks, now. */
+  checkHealth(
+    request: CheckHealthRequest,
+    callback: (error: ServiceError | null, response: HealthReport) => void,
+  ): ClientUnaryCall;
+  checkHealth(
+    request: CheckHealthRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HealthReport) => void,
+  ): ClientUnaryCall;
+  checkHealth(
+    request: CheckHealthRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HealthReport) => void,
+  ): ClientUnaryCall;
+  /**
+   * Streams the current deployment's events (health rounds, countdown) as they
+   * happen, starting with its latest state; ends when it is final. Returns
+   * the latest finished deployment's last event if none runs.
+   */
+  watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<DeploymentEvent>;
+  watch(
+    request: WatchRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DeploymentEvent>;
 }
 
 export const AgentClient = makeGenericClientConstructor(AgentService, "ros_rollback.v1.Agent") as unknown as {
@@ -2393,6 +3523,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
