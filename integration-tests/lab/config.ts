@@ -112,6 +112,24 @@ export function agentConfig(publicKey: string): string {
     trustedPublicKeys: [publicKey],
     profile: "/nix/var/nix/profiles/system",
     stateDir: "/var/lib/ros-rollback",
+    confirmTimeoutSeconds: 20,
+    // Short windows keep the lab quick; a real robot wants longer ones (the defaults).
+    health: {
+      settleSeconds: 2,
+      stableSeconds: 4,
+      timeoutSeconds: 20,
+      intervalSeconds: 1,
+      checkTimeoutSeconds: 5,
+      systemd: {
+        units: [{ name: "roscore.service" }, { name: "talker.service" }, { name: "listener.service" }],
+      },
+      ros: {
+        masterUri: "http://127.0.0.1:11311",
+        masterTimeoutSeconds: 2,
+        rateWindowSeconds: 3,
+        topics: [{ name: "/chatter", maxSilenceSeconds: 3, minRateHz: 2 }],
+      },
+    },
   };
   return `${JSON.stringify(config)}\n`;
 }
@@ -124,7 +142,8 @@ export function inventory(name: string, address: string, controller: TlsFiles): 
 export function agentUnit(): string {
   return `[Unit]
 Description=ros-rollback agent
-After=network.target
+# After the lab's "bootloader" has activated the profile's system, as on NixOS.
+After=network.target ${LAB_BOOT_UNIT}
 StartLimitIntervalSec=0
 
 [Service]

@@ -15,6 +15,14 @@ import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } fr
 import { agentClient, controller, controllerTls } from "../support/controller.js";
 
 const NAME = "deploy";
+/** Raw gRPC activations in these tests keep the system once healthy (no Confirm round trip). */
+const SELF_CONFIRM = {
+  confirmTimeoutSeconds: undefined,
+  magicRollback: undefined,
+  autoRollback: undefined,
+  selfConfirm: true,
+  healthJson: "",
+};
 let robot: LabRobot;
 let systems: Record<string, string>;
 
@@ -186,7 +194,11 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
     const client = agentClient(robot);
     for (const bad of ["/nix/store/notahash-x", `/nix/store/${"a".repeat(32)}-..`, "/etc/passwd"]) {
       const err = await new Promise<ServiceError>((resolve) => {
-        const call = client.activate({ storePath: bad, action: ActivationAction.ACTIVATION_ACTION_SWITCH });
+        const call = client.activate({
+          storePath: bad,
+          action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+          options: SELF_CONFIRM,
+        });
         call.on("data", () => undefined);
         call.on("error", (e: ServiceError) => resolve(e));
       });
@@ -206,6 +218,7 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
     const first = client.activate({
       storePath: sys("talker-header"),
       action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+      options: SELF_CONFIRM,
     });
     const firstEvents: DeploymentEvent[] = [];
     const firstDone = new Promise<void>((resolve, reject) => {
@@ -220,6 +233,7 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
       const second = client.activate({
         storePath: sys("talker"),
         action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+        options: SELF_CONFIRM,
       });
       second.on("data", () => undefined);
       second.on("error", (e: ServiceError) => resolve(e));
