@@ -51,6 +51,14 @@ export function compileConfig(raw: unknown): Config {
     health: compileHealth(c.health),
     deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,
     logLevel: c.logLevel ?? DEFAULTS.logLevel,
+    logTarget: c.logTarget ?? DEFAULTS.logTarget,
+    metrics:
+      c.metrics?.enabled === false
+        ? undefined
+        : {
+            listen: c.metrics?.listen ?? DEFAULTS.metricsListen,
+            tls: c.metrics?.tls && { ...c.metrics.tls, caFile: c.metrics.tls.caFile },
+          },
   };
 }
 

@@ -6,10 +6,12 @@ import { type HealthSpec, healthConfigSchema } from "../health/index.js";
  * `settings` option, so every key here is a documented, typed option there.
  * Unknown keys are refused: a typo must not silently fall back to a default.
  */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port");
+
 export const rawConfigSchema = z
   .object({
     /** host:port to serve gRPC on. */
-    listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port"),
+    listen: hostPort,
     /** Mutual TLS material (paths; never copied into the Nix store). */
     tls: z
       .object({
@@ -49,6 +51,26 @@ export const rawConfigSchema = z
     /** Remove a generation that was rolled back from the profile, so it is not the boot default. */
     deleteFailedGenerations: z.boolean().optional(),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
+    /** auto: journald's native protocol when systemd connected us to the journal, else JSON lines on stdout. */
+    logTarget: z.enum(["auto", "stdout"]).optional(),
+    /** Prometheus metrics over HTTP(S) at /metrics (see agent/src/metrics). */
+    metrics: z
+      .object({
+        enabled: z.boolean().optional(),
+        /** Default loopback only; an address others can reach is the operator's choice (with tls). */
+        listen: hostPort.optional(),
+        tls: z
+          .object({
+            certFile: z.string().min(1),
+            keyFile: z.string().min(1),
+            /** Scrapers must present a client certificate chaining to this CA. */
+            caFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -73,6 +95,16 @@ export interface Config {
   readonly health: HealthSpec;
   readonly deleteFailedGenerations: boolean;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+  readonly logTarget: "auto" | "stdout";
+  /** undefined: metrics are off. */
+  readonly metrics:
+    | {
+        readonly listen: string;
+        readonly tls:
+          | { readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined }
+          | undefined;
+      }
+    | undefined;
 }
 
 export const DEFAULTS = {
@@ -87,4 +119,6 @@ export const DEFAULTS = {
   confirmTimeoutSeconds: 30,
   deleteFailedGenerations: true,
   logLevel: "info",
+  logTarget: "auto",
+  metricsListen: "127.0.0.1:9464",
 } as const;

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/proto";
@@ -12,6 +12,8 @@ export interface ServerOptions {
   readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
   /** Plaintext; the config only allows it on loopback. */
   readonly insecure: boolean;
+  /** Around every call of every service (metrics). */
+  readonly interceptors?: readonly ServerInterceptor[];
 }
 
 export interface RunningServer {
@@ -51,6 +53,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     "grpc.max_receive_message_length": 8 * 1024 * 1024,
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
+    interceptors: [...(opts.interceptors ?? [])],
   });
   server.addService(AgentService, agentService(deps));
 
