@@ -1,6 +1,15 @@
 import { type Logger, pino } from "pino";
+import { journaldDestination, type LogTarget } from "./logging/journald.js";
 
-/** JSON lines on stdout (journald picks them up under systemd). */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: "ros-rollback-agent" }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * pino JSON lines on stdout, or (under systemd, see logging/journald.ts) the
+ * same lines as journal entries with structured fields.
+ */
+export function createLogger(level: string, target?: LogTarget): Logger {
+  const options = {
+    level,
+    base: { service: "ros-rollback-agent" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return target?.kind === "journald" ? pino(options, journaldDestination(target.send)) : pino(options);
 }

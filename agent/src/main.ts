@@ -2,6 +2,7 @@
 // Composition root: the only place that builds real implementations and wires them together.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { AgentService } from "@ros-rollback/proto";
 import { loadConfig } from "./config/load.js";
 import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
@@ -9,9 +10,23 @@ import { systemClock } from "./deployment/ports.js";
 import { FileRecordStore } from "./deployment/record-file.js";
 import { isAgentError } from "./errors.js";
 import { NixProfile } from "./generations/profile.js";
-import { listFailedUnits } from "./health/checks/units.js";
-import { createHealthChecker } from "./health/index.js";
+import { listFailedUnits, readUnits } from "./health/checks/units.js";
+import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
 import { createLogger } from "./log.js";
+import { healthTransitionLogger } from "./logging/health-log.js";
+import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
+import { systemdNotifier } from "./logging/systemd-notify.js";
+import {
+  createAgentMetrics,
+  grpcMetricsInterceptor,
+  healthObserver,
+  initGrpcMetrics,
+  observeDeployments,
+  pushObserver,
+  startMetricsServer,
+  watchTopics,
+  watchUnits,
+} from "./metrics/index.js";
 import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
 import { ProcessRunner } from "./system/command.js";
@@ -37,8 +52,17 @@ async function main(): Promise<void> {
     return;
   }
   const config = await loadConfig(values.config);
-  const log = createLogger(config.logLevel);
+  const logTarget =
+    config.logTarget === "auto"
+      ? detectLogTarget(realDetectDeps)
+      : { kind: "stdout" as const, why: "logTarget is stdout" };
+  const log = createLogger(config.logLevel, logTarget);
+  log.info(
+    { logTarget: logTarget.kind, why: logTarget.kind === "stdout" ? logTarget.why : undefined },
+    `logging to ${logTarget.kind === "journald" ? "journald (native protocol, structured fields)" : "stdout (JSON lines)"}`,
+  );
   const runner = new ProcessRunner();
+  const metrics = createAgentMetrics({ version: agentVersion() });
   const nix = (tool: string) => (config.nixBinDir ? `${config.nixBinDir}/${tool}` : tool);
 
   const store = createStorePort({
@@ -46,6 +70,7 @@ async function main(): Promise<void> {
     trustedPublicKeys: config.trustedPublicKeys,
     nixBinDir: config.nixBinDir,
     log,
+    observer: pushObserver(metrics),
   });
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({
@@ -55,9 +80,25 @@ async function main(): Promise<void> {
     validateStorePath: store.validateStorePath,
     isValidInStore: async (p) => (await store.queryMissing([p], AbortSignal.timeout(30_000))).length === 0,
   });
-  const checker = createHealthChecker(config.health, {
+  // createHealthChecker's wiring, keeping the ROS monitor so metrics can read topic rates from it.
+  const rosSpec = config.health.ros;
+  const rosLog = log.child({ component: "rosnodejs" });
+  const monitor =
+    rosSpec &&
+    new RosnodejsMonitor({
+      masterUri: rosSpec.masterUri,
+      nodeName: rosSpec.nodeName,
+      advertiseIp: rosSpec.advertiseIp,
+      masterTimeoutMs: rosSpec.masterTimeoutSeconds * 1000,
+      retainMs: rosSpec.rateWindowSeconds * 1000 + 1000,
+      clock: monotonicClock,
+      log: { warn: (obj, msg) => rosLog.warn(obj, msg) },
+    });
+  const checker = new HealthChecker(config.health, {
+    clock: monotonicClock,
     runner,
-    log: { warn: (obj, msg) => log.warn(obj, msg) },
+    fetch: (url, init) => fetch(url, init),
+    ros: monitor && { graph: monitor, monitor },
   });
   const health = {
     evaluate: (
@@ -65,7 +106,7 @@ async function main(): Promise<void> {
       onReport: Parameters<typeof checker.evaluate>[0]["onReport"],
       signal: AbortSignal,
     ) => checker.evaluate({ onReport }, signal, spec),
-    snapshot: (spec: typeof config.health, signal: AbortSignal) => checker.snapshot(signal, spec),
+    monitor: (spec: typeof config.health) => checker.monitor(spec),
     failedUnits: (signal: AbortSignal) => listFailedUnits(runner, { timeoutMs: 10_000, signal }),
   };
   const deployer = new Deployer({
@@ -88,8 +129,37 @@ async function main(): Promise<void> {
     },
   });
   await deployer.start();
+
+  const onHealth = healthObserver(metrics);
+  const logHealth = healthTransitionLogger(log);
+  observeDeployments(metrics, deployer, onHealth, {
+    currentGeneration: async () => (await profile.current())?.number,
+    onError: (e) => log.warn({ err: e }, "metrics: cannot read the current generation"),
+  });
+  deployer.subscribe((r) => {
+    if (r.health) logHealth(r.health, { deploymentId: r.id, generation: r.generation });
+  });
+  watchUnits(metrics, {
+    units: config.health.systemd.units.map((u) => u.name),
+    read: (names, signal) => readUnits(runner, names, { timeoutMs: 3_000, signal }),
+    onError: (e) => log.debug({ err: e }, "metrics: cannot read the watched units"),
+  });
+  if (rosSpec && monitor) {
+    watchTopics(metrics, {
+      topics: rosSpec.topics.map((t) => t.name),
+      rateWindowSeconds: rosSpec.rateWindowSeconds,
+      monitor,
+      clock: monotonicClock,
+    });
+  }
+  initGrpcMetrics(metrics, AgentService);
   const server = await startServer(
-    { listen: config.listen, tls: config.tls, insecure: config.insecure },
+    {
+      listen: config.listen,
+      tls: config.tls,
+      insecure: config.insecure,
+      interceptors: [grpcMetricsInterceptor(metrics)],
+    },
     {
       version: agentVersion(),
       deployer,
@@ -97,18 +167,44 @@ async function main(): Promise<void> {
       system,
       store,
       validateStorePath: store.validateStorePath,
-      checkHealth: async (signal) => summarize(await checker.snapshot(signal), systemClock),
+      checkHealth: async (signal) => {
+        const h = summarize(await checker.snapshot(signal), systemClock);
+        onHealth(h);
+        logHealth(h, {});
+        return h;
+      },
       log,
     },
   );
   log.info({ listen: config.listen, port: server.port, tls: !config.insecure }, "agent listening");
+  // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
+  const metricsServer =
+    config.metrics &&
+    (await startMetricsServer(config.metrics, metrics.registry, (e) =>
+      log.warn({ err: e }, "serving metrics failed"),
+    ).then(
+      (s) => {
+        log.info({ url: s.url }, "serving Prometheus metrics");
+        return s;
+      },
+      (e: unknown) => {
+        log.error({ err: e }, "metrics are not served");
+        return undefined;
+      },
+    ));
+  const notifier = systemdNotifier({ env: process.env, pid: process.pid, runner, log });
+  await notifier?.ready(
+    `listening on ${config.listen}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
+  );
+  const stopWatchdog = notifier?.startWatchdog();
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
-    Promise.all([server.close(5_000), deployer.close()])
+    stopWatchdog?.();
+    Promise.all([notifier?.stopping(), server.close(5_000), deployer.close(), metricsServer?.close()])
       .then(() => checker.close())
       .then(
         () => process.exit(0),

@@ -1,0 +1,87 @@
+import type { CommandRunner } from "../system/command.js";
+
+/**
+ * sd_notify without a native addon: NOTIFY_SOCKET is a unix DATAGRAM socket,
+ * which Node cannot open, so every notification is one `systemd-notify
+ * --pid=<agent>` run (~20 ms, measured in the lab robot). systemd-notify waits
+ * until systemd processed the message (a barrier), and as root it sends the
+ * AGENT's pid as the sender, so systemd accepts it with the default
+ * NotifyAccess=main (not root: set NotifyAccess=all in the unit).
+ */
+export interface Notifier {
+  /** READY=1 (Type=notify: `systemctl start` returns, dependents start). */
+  ready(status: string): Promise<void>;
+  /** STATUS= shown by `systemctl status`. */
+  status(text: string): Promise<void>;
+  stopping(): Promise<void>;
+  /**
+   * Pings WATCHDOG=1 at half of WatchdogSec from an event-loop timer: a blocked
+   * loop sends nothing, and systemd kills and restarts the agent (Restart=).
+   * Returns a stop function; a no-op when the unit has no WatchdogSec.
+   */
+  startWatchdog(): () => void;
+}
+
+export interface NotifyDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly pid: number;
+  readonly runner: CommandRunner;
+  readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** systemd-notify's path (default: from PATH). */
+  readonly command?: string;
+}
+
+const NOTIFY_TIMEOUT_MS = 5_000;
+
+/** undefined when systemd did not ask for notifications (no NOTIFY_SOCKET: not Type=notify). */
+export function systemdNotifier(d: NotifyDeps): Notifier | undefined {
+  if (!d.env.NOTIFY_SOCKET) return undefined;
+  let failing = false;
+  const send = async (...assignments: string[]): Promise<boolean> => {
+    const argv = [d.command ?? "systemd-notify", `--pid=${d.pid}`, ...assignments];
+    const r = await d.runner.run(argv, { timeoutMs: NOTIFY_TIMEOUT_MS }).catch((e: unknown) => ({
+      code: -1,
+      stdout: "",
+      stderr: (e as Error).message,
+    }));
+    const ok = r.code === 0;
+    if (!ok && !failing) d.log.warn({ argv, code: r.code, stderr: r.stderr.trim() }, "systemd-notify failed");
+    failing = !ok;
+    return ok;
+  };
+  return {
+    ready: async (status) => {
+      await send("READY=1", `STATUS=${status}`);
+    },
+    status: async (text) => {
+      await send(`STATUS=${text}`);
+    },
+    stopping: async () => {
+      await send("STOPPING=1");
+    },
+    startWatchdog: () => {
+      const usec = Number(d.env.WATCHDOG_USEC ?? "");
+      const forPid = d.env.WATCHDOG_PID;
+      if (!Number.isFinite(usec) || usec <= 0 || (forPid !== undefined && Number(forPid) !== d.pid))
+        return () => {};
+      const everyMs = Math.max(500, Math.floor(usec / 2000));
+      let inFlight = false;
+      let last = Date.now();
+      const timer = setInterval(() => {
+        const now = Date.now();
+        const lateMs = now - last - everyMs;
+        last = now;
+        if (lateMs > everyMs / 2) d.log.warn({ lateMs }, "event loop was blocked; watchdog ping late");
+        // A hung systemd-notify must not pile up pings; the next tick tries again.
+        if (inFlight) return;
+        inFlight = true;
+        void send("WATCHDOG=1").finally(() => {
+          inFlight = false;
+        });
+      }, everyMs);
+      timer.unref();
+      d.log.debug({ everyMs, watchdogSeconds: usec / 1e6 }, "systemd watchdog pings started");
+      return () => clearInterval(timer);
+    },
+  };
+}
