@@ -10,6 +10,8 @@ export const STATE_DIR = "/var/lib/ros-rollback-lab";
 export const LAB_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(LAB_DIR, "../..");
 export const AGENT_PORT = 50051;
+/** The agent's Prometheus endpoint; in the lab it listens on the robot's own address so the host can scrape it. */
+export const METRICS_PORT = 9464;
 /** Inside the robot. */
 export const APP_DIR = "/opt/ros-rollback/app";
 export const NODE_BIN = "/opt/ros-rollback/node";
@@ -99,9 +101,11 @@ export interface LabRobot {
   rootDir: string;
   /** Host PID of the robot's init (for nsenter -t PID -a). */
   pid: number;
+  /** URL of the agent's Prometheus metrics, reachable from the host. */
+  metrics: string;
 }
 
-export function agentConfig(publicKey: string): string {
+export function agentConfig(publicKey: string, metricsListen?: string): string {
   const config = {
     listen: `0.0.0.0:${AGENT_PORT}`,
     tls: {
@@ -130,6 +134,7 @@ export function agentConfig(publicKey: string): string {
         topics: [{ name: "/chatter", maxSilenceSeconds: 3, minRateHz: 2 }],
       },
     },
+    ...(metricsListen === undefined ? {} : { metrics: { listen: metricsListen } }),
   };
   return `${JSON.stringify(config)}\n`;
 }
@@ -147,6 +152,9 @@ After=network.target ${LAB_BOOT_UNIT}
 StartLimitIntervalSec=0
 
 [Service]
+# The agent sends READY=1 and watchdog pings through systemd-notify --pid (see agent/src/logging).
+Type=notify
+WatchdogSec=20
 Environment="NIX_CONFIG=build-users-group ="
 Environment=PATH=${ROBOT_ENV.PATH}
 Environment=ROS_MASTER_URI=${ROBOT_ENV.ROS_MASTER_URI}

@@ -23,6 +23,7 @@ import {
   type LabRobot,
   labBootUnit,
   MAX_INDEX,
+  METRICS_PORT,
   REPO_ROOT,
   type RobotPaths,
   robotPaths,
@@ -103,11 +104,14 @@ function writeFile(file: string, text: string | Buffer, mode = 0o644): void {
 }
 
 /** Files the robot needs before it boots: host name, bind-mount targets, the agent's config, keys and unit. */
-function writeRobotFiles(name: string, root: string, keys: RobotKeys, agent: boolean): void {
+function writeRobotFiles(name: string, root: string, keys: RobotKeys, agent: boolean, index: number): void {
   writeFile(join(root, "etc/hostname"), `${name}\n`);
   mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
   writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
-  writeFile(join(root, AGENT_CONFIG), agentConfig(keys.publicKey));
+  writeFile(
+    join(root, AGENT_CONFIG),
+    agentConfig(keys.publicKey, `${addressFor(index).robot}:${METRICS_PORT}`),
+  );
   const tls = join(root, "etc/ros-rollback/tls");
   writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
   writeFile(join(tls, "agent.pem"), readFileSync(keys.agent.certFile));
@@ -140,6 +144,7 @@ function describe(name: string, paths: RobotPaths, index: number, keys: RobotKey
     rogue: keys.rogue,
     rootDir: paths.root,
     pid,
+    metrics: `http://${addressFor(index).robot}:${METRICS_PORT}/metrics`,
   };
 }
 
@@ -165,7 +170,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
 
   await ensureNetwork(name, index, opts);
   await mountRoot(paths, lower, opts.signal);
-  writeRobotFiles(name, paths.root, keys, agent);
+  writeRobotFiles(name, paths.root, keys, agent, index);
   writeFileSync(
     paths.inventory,
     inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),
