@@ -58,6 +58,11 @@ export async function checkHealth(r: DeploymentRecord, d: StepDeps): Promise<Ste
 export async function awaitConfirmation(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
   const deadline = r.confirmDeadline ?? d.clock.now();
   const interval = r.settings.health.intervalSeconds * 1000;
+  const monitor = d.health.monitor(r.settings.health);
+  // A new ROS subscription (e.g. after an agent restart) needs a moment, and a rate a whole
+  // window, before silence or a low rate means anything.
+  const spec = r.settings.health;
+  const graceEnd = d.clock.now() + (spec.settleSeconds + (spec.ros?.rateWindowSeconds ?? 0)) * 1000;
   for (;;) {
     d.signal.throwIfAborted();
     if (d.confirmRequested(r.id)) {
@@ -78,9 +83,10 @@ export async function awaitConfirmation(r: DeploymentRecord, d: StepDeps): Promi
     }
     await d.waitForConfirm(Math.min(interval, left), d.signal);
     if (d.confirmRequested(r.id) || deadline - d.clock.now() <= 0) continue;
-    const report = summarize(await d.health.snapshot(r.settings.health, d.signal), d.clock);
-    d.report({ ...report, phase: "monitoring" });
-    if (!report.healthy) {
+    const report = summarize(await monitor.round(d.signal), d.clock);
+    const settling = d.clock.now() < graceEnd;
+    d.report({ ...report, phase: settling ? "settling" : "monitoring" });
+    if (!report.healthy && !settling) {
       await d.transition("unhealthy", {
         message: `unhealthy while waiting for confirmation: ${report.reason}`,
         rollbackReason: r.booted ? "boot" : "unhealthy",

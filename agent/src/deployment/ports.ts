@@ -1,4 +1,4 @@
-import type { HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
+import type { HealthMonitor, HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
 
 /** Wall-clock time; a fake in tests. */
 export interface Clock {
@@ -27,8 +27,8 @@ export interface HealthPort {
     onReport: (r: HealthReport) => void,
     signal: AbortSignal,
   ): Promise<HealthOutcome>;
-  /** One round now. */
-  snapshot(spec: HealthSpec, signal: AbortSignal): Promise<HealthReport>;
+  /** Rounds against one baseline, for watching a system already judged healthy. */
+  monitor(spec: HealthSpec): HealthMonitor;
   /** Units systemd reports as failed now. */
   failedUnits(signal: AbortSignal): Promise<string[]>;
 }

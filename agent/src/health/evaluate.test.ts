@@ -314,15 +314,27 @@ describe("evaluateHealth", () => {
 });
 
 describe("HealthChecker.snapshot", () => {
-  it("runs one round now, comparing restarts with the previous snapshot only", async () => {
+  it("runs one round now and judges the current state only, not restarts since an earlier snapshot", async () => {
     const r = rig();
     const checker = new HealthChecker(compileHealthConfig(BASE), r.deps);
     r.unit = (call) => ok(showBlock({ id: "talker.service", mainPid: 42, nRestarts: call, enter: 7 }));
     const first = await checker.snapshot(new AbortController().signal);
     expect(first).toMatchObject({ phase: "snapshot", round: 1, healthy: true, reason: "" });
     const second = await checker.snapshot(new AbortController().signal);
+    expect(second).toMatchObject({ round: 2, healthy: true });
+  });
+
+  it("monitor(): the first round is the baseline; a restart after it is unhealthy", async () => {
+    const r = rig();
+    const checker = new HealthChecker(compileHealthConfig(BASE), r.deps);
+    r.unit = (call) => ok(showBlock({ id: "talker.service", mainPid: 42, nRestarts: call, enter: 7 }));
+    // Snapshots before do not leak into a monitor's baseline.
+    await checker.snapshot(new AbortController().signal);
+    const m = checker.monitor();
+    expect((await m.round(new AbortController().signal)).healthy).toBe(true);
+    const second = await m.round(new AbortController().signal);
     expect(second.healthy).toBe(false);
-    expect(second.reason).toBe("unit talker.service restarted 1 time(s) during the window (NRestarts 0 → 1)");
+    expect(second.reason).toBe("unit talker.service restarted 1 time(s) during the window (NRestarts 1 → 2)");
   });
 
   it("formats a silent topic as 'silent for N s (max M s)'", async () => {

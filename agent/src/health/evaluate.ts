@@ -53,6 +53,11 @@ export interface HealthOutcome {
   readonly report: HealthReport;
 }
 
+/** Successive rounds against one baseline (see HealthChecker.monitor). */
+export interface HealthMonitor {
+  round(signal: AbortSignal): Promise<HealthReport>;
+}
+
 export interface EvaluateOptions {
   /** Called after every round, synchronously; an exception ends the evaluation with it. */
   readonly onReport?: (report: HealthReport) => void;
@@ -127,7 +132,6 @@ export async function evaluateHealth(
  * previous snapshot (not against a running evaluation, which it leaves alone).
  */
 export class HealthChecker {
-  private snapshotBaseline: Baseline | undefined;
   private snapshots = 0;
 
   constructor(
@@ -143,12 +147,33 @@ export class HealthChecker {
     return evaluateHealth(spec, this.deps, options, signal);
   }
 
-  /** One round now (for a CheckHealth RPC, or watching a deployment that waits for Confirm). */
+  /**
+   * One round now, for a CheckHealth RPC: the current state only. Restarts
+   * are not judged (there is no window to judge them in).
+   */
   async snapshot(signal: AbortSignal, spec: HealthSpec = this.spec): Promise<HealthReport> {
-    const { results, observed } = await runRound(spec, this.deps, this.snapshotBaseline, signal);
-    this.snapshotBaseline = observed;
+    const { results } = await runRound(spec, this.deps, undefined, signal);
     this.snapshots += 1;
     return makeReport(this.snapshots, "snapshot", 0, 0, results);
+  }
+
+  /**
+   * Rounds that keep watching a system already judged healthy (while a
+   * deployment waits for Confirm): the first round is the baseline, and a
+   * unit restart or a new master run id after it is unhealthy.
+   */
+  monitor(spec: HealthSpec = this.spec): HealthMonitor {
+    let baseline: Baseline | undefined;
+    let round = 0;
+    const started = this.deps.clock.now();
+    return {
+      round: async (signal) => {
+        const { results, observed } = await runRound(spec, this.deps, baseline, signal);
+        baseline ??= observed;
+        round += 1;
+        return makeReport(round, "checking", this.deps.clock.now() - started, 0, results);
+      },
+    };
   }
 
   /** Stops the ROS monitor (if any). Call it on SIGTERM/SIGINT before exiting. */

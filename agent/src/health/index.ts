@@ -18,6 +18,7 @@ export {
   evaluateHealth,
   HealthChecker,
   type HealthDeps,
+  type HealthMonitor,
   type HealthOutcome,
   type HealthReport,
 } from "./evaluate.js";

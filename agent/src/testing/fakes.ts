@@ -1,5 +1,5 @@
 import type { HealthPort, SystemInspector } from "../deployment/ports.js";
-import type { HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
+import type { HealthMonitor, HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
 import type { SwitchAction, SwitchRunner, SwitchUnitStatus } from "../system/switcher.js";
 
 /** A switch runner whose units finish at once with the exit code configured per system. */
@@ -81,8 +81,8 @@ export class FakeHealth implements HealthPort {
     return { healthy, reason: report.reason, report };
   }
 
-  async snapshot(): Promise<HealthReport> {
-    return fakeReport(pick(this.snapshotVerdicts, this.snapshots++), "snapshot");
+  monitor(): HealthMonitor {
+    return { round: async () => fakeReport(pick(this.snapshotVerdicts, this.snapshots++), "checking") };
   }
 
   async failedUnits(): Promise<string[]> {
