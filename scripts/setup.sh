@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps)
+# libsystemd-dev: the agent's journald addon (systemd-journald) builds against it during npm ci.
+# prometheus: promtool for the rules/metrics tests, and the server the observability scenario scrapes with.
+packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps
+  libsystemd-dev pkg-config prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,6 +21,11 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund >/dev/null
+fi
+# An optional addon skipped by an npm ci that ran before libsystemd-dev was there.
+if [ ! -f node_modules/systemd-journald/build/Release/journal_send.node ]; then
+  echo "setup: npm rebuild systemd-journald" >&2
+  npm rebuild systemd-journald >/dev/null
 fi
 
 echo "setup: build" >&2
