@@ -3,8 +3,10 @@ import * as grpc from "@grpc/grpc-js";
 import {
   type ActivateRequest,
   AgentClient,
+  type ConfirmResponse,
   type DeploymentEvent,
   type GetStatusResponse,
+  type HealthReport,
   type ListGenerationsResponse,
   type PushPathsRequest,
   type PushPathsResponse,
@@ -27,6 +29,12 @@ export interface AgentApi {
   pushPaths(requests: AsyncIterable<PushPathsRequest>, signal: AbortSignal): Promise<PushPathsResponse>;
   activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  /** Keeps a deployment that awaits confirmation (call it over a NEW connection). */
+  confirm(deploymentId: string, signal: AbortSignal): Promise<ConfirmResponse>;
+  /** One round of the agent's health checks, now. */
+  checkHealth(signal: AbortSignal): Promise<HealthReport>;
+  /** The current deployment's events from its latest state on, until final. */
+  watch(signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   close(): void;
 }
 
@@ -35,6 +43,12 @@ export interface ConnectOptions {
   readonly connectTimeoutMs: number;
   /** Deadline of a unary RPC once connected. */
   readonly unaryTimeoutMs: number;
+  /**
+   * Give up at the first failed connection attempt instead of waiting out
+   * `connectTimeoutMs` (grpc-js would keep retrying with backoff): for callers
+   * that retry with a NEW connection themselves (re-attaching after a switch).
+   */
+  readonly failFast?: boolean;
 }
 
 export type ConnectAgent = (
@@ -136,12 +150,24 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
     // network down). The grpc-js agent accepts pings at this rate.
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 20_000,
+    // Every AgentApi gets its OWN connection (TCP + TLS handshake): grpc-js
+    // otherwise shares one subchannel between clients with equal target,
+    // options and credentials, and a Confirm "over a new connection" would
+    // ride on the connection that carried the Activate stream.
+    "grpc.use_local_subchannel_pool": 1,
   };
+  if (options.failFast === true) {
+    // One connection attempt, no reconnects: the caller makes a NEW connection
+    // instead. (A failed grpc-js subchannel otherwise tries once more after
+    // its backoff, even after the client was closed.) The timer is unref'd.
+    channelOptions["grpc.initial_reconnect_backoff_ms"] = 3_600_000;
+    channelOptions["grpc.max_reconnect_backoff_ms"] = 3_600_000;
+  }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new AgentClient(target.address, credentials, channelOptions);
   const api = new GrpcAgentApi(target, client, options);
   try {
-    await waitForReady(client, target, options.connectTimeoutMs, signal);
+    await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
   } catch (e) {
     client.close();
     throw e;
@@ -159,14 +185,17 @@ async function waitForReady(
   client: AgentClient,
   target: Target,
   timeoutMs: number,
+  failFast: boolean,
   signal: AbortSignal,
 ): Promise<void> {
   const seconds = Math.round(timeoutMs / 100) / 10;
   signal.throwIfAborted();
   const deadline = Date.now() + timeoutMs;
-  const ready = new Promise<void>((resolve, reject) => {
-    client.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
-  });
+  const ready = failFast
+    ? readyOrFirstFailure(client, deadline)
+    : new Promise<void>((resolve, reject) => {
+        client.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
+      });
   try {
     await raceAbort(ready, signal);
   } catch (e) {
@@ -183,6 +212,23 @@ async function waitForReady(
       `cannot reach the agent at ${target.address} within ${seconds}s: ${reason}`,
       { cause: e },
     );
+  }
+}
+
+/** READY, or a rejection at the first TRANSIENT_FAILURE (or the deadline). */
+async function readyOrFirstFailure(client: AgentClient, deadline: number): Promise<void> {
+  const channel = client.getChannel();
+  // Ask to connect once only: asking again in TRANSIENT_FAILURE would leave
+  // grpc-js to retry after its backoff even once the client is closed.
+  let state = channel.getConnectivityState(true);
+  for (; ; state = channel.getConnectivityState(false)) {
+    if (state === grpc.connectivityState.READY) return;
+    if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+      throw new Error(`connection ${grpc.connectivityState[state]}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      channel.watchConnectivityState(state, deadline, (err) => (err ? reject(err) : resolve()));
+    });
   }
 }
 
@@ -293,6 +339,18 @@ class GrpcAgentApi implements AgentApi {
 
   rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent> {
     return this.serverStream(signal, () => this.client.rollback(request));
+  }
+
+  confirm(deploymentId: string, signal: AbortSignal): Promise<ConfirmResponse> {
+    return this.unary(signal, (md, opts, cb) => this.client.confirm({ deploymentId }, md, opts, cb));
+  }
+
+  checkHealth(signal: AbortSignal): Promise<HealthReport> {
+    return this.unary(signal, (md, opts, cb) => this.client.checkHealth({}, md, opts, cb));
+  }
+
+  watch(signal: AbortSignal): AsyncIterable<DeploymentEvent> {
+    return this.serverStream(signal, () => this.client.watch({}));
   }
 
   close(): void {

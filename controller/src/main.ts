@@ -1,12 +1,12 @@
 import type { AgentApi } from "./agent-api.js";
 import { COMMANDS } from "./commands/index.js";
 import { parseCommandLine } from "./core/args.js";
-import type { CommandContext, Deps, GlobalArgs } from "./core/command.js";
+import type { CommandContext, ConnectOverrides, Deps, GlobalArgs, JsonOutput } from "./core/command.js";
 import { type ExitCode, UsageError } from "./core/errors.js";
 import { commandHelp, globalHelp } from "./core/help.js";
 import type { Io } from "./core/io.js";
 import { renderError, renderResult } from "./core/render.js";
-import { loadInventory, selectTarget } from "./inventory.js";
+import { type Inventory, loadInventory, selectTarget } from "./inventory.js";
 
 /** Deadline of a unary RPC once connected (QueryMissingPaths on a big closure may take a while). */
 const UNARY_TIMEOUT_MS = 120_000;
@@ -23,6 +23,7 @@ export async function main(
 ): Promise<ExitCode> {
   // Known before parsing succeeds, so even a usage error is one JSON document.
   let json = argv.includes("--json");
+  let jsonOutput: JsonOutput = "document";
   try {
     const parsed = parseCommandLine(argv, COMMANDS, io.env);
     if (parsed.kind === "help") {
@@ -30,11 +31,12 @@ export async function main(
       return 0;
     }
     json = parsed.global.json;
+    jsonOutput = parsed.command.jsonOutput ?? "document";
     const execute = parsed.command.prepare(parsed.raw);
     const result = await execute(createContext(parsed.command.name, parsed.global, io, deps, signal));
-    return renderResult(io, json, result);
+    return renderResult(io, json, result, jsonOutput);
   } catch (e) {
-    return renderError(io, json, e);
+    return renderError(io, json, e, jsonOutput);
   }
 }
 
@@ -45,25 +47,32 @@ function createContext(
   deps: Deps,
   signal: AbortSignal,
 ): CommandContext {
+  // Read once: re-attaching after a switch connects many times.
+  let inventory: Promise<Inventory> | undefined;
   return {
     io,
     global,
     deps,
     signal,
     log: (line) => io.stderr.write(`${line}\n`),
-    async connect(): Promise<AgentApi> {
+    async connect(overrides: ConnectOverrides = {}): Promise<AgentApi> {
       if (global.inventory === undefined) {
         throw new UsageError("--inventory FILE is required (or set ROS_ROLLBACK_INVENTORY)", command);
       }
-      if (global.target === undefined) {
+      const targetName = overrides.target ?? global.target;
+      if (targetName === undefined) {
         throw new UsageError("--target NAME is required (or set ROS_ROLLBACK_TARGET)", command);
       }
-      const inventory = await loadInventory(global.inventory, io.cwd);
-      const target = selectTarget(inventory, global.target);
+      inventory ??= loadInventory(global.inventory, io.cwd);
+      const target = selectTarget(await inventory, targetName);
       return deps.connect(
         target,
-        { connectTimeoutMs: global.connectTimeoutMs, unaryTimeoutMs: UNARY_TIMEOUT_MS },
-        signal,
+        {
+          connectTimeoutMs: overrides.timeoutMs ?? global.connectTimeoutMs,
+          unaryTimeoutMs: UNARY_TIMEOUT_MS,
+          failFast: overrides.failFast === true,
+        },
+        overrides.signal ?? signal,
       );
     },
   };

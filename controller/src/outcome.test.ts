@@ -1,7 +1,14 @@
 import { status } from "@grpc/grpc-js";
-import { ActivationAction, DeploymentState as S } from "@ros-rollback/proto";
+import { ActivationAction, RollbackReason, DeploymentState as S } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
-import { isRefusal, judge, type Outcome, stateName } from "./outcome.js";
+import {
+  isRefusal,
+  judge,
+  type Outcome,
+  rollbackReasonName,
+  rollbackReasonText,
+  stateName,
+} from "./outcome.js";
 
 const SWITCH = ActivationAction.ACTIVATION_ACTION_SWITCH;
 const DRY = ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE;
@@ -26,6 +33,13 @@ const ACTIVATE_SWITCH: Record<string, [Outcome, number]> = {
   SUCCEEDED: ["succeeded", 0],
   DRY_RUN_DONE: ["uncertain", 3],
   ACTIVATION_FAILED: ["uncertain", 3],
+  // Intermediate states of the health/confirmation phase: never an end.
+  CHECKING_HEALTH: ["uncertain", 3],
+  AWAITING_CONFIRMATION: ["uncertain", 3],
+  UNHEALTHY: ["uncertain", 3],
+  NOT_CONFIRMED: ["uncertain", 3],
+  // A switch whose change needs a reboot: boot default, running system unchanged.
+  AWAITING_REBOOT: ["reboot-required", 4],
   STATE_UNRECOGNIZED: ["uncertain", 3],
   STATE_99: ["uncertain", 3],
 };
@@ -34,6 +48,17 @@ const ROLLBACK: Record<string, [Outcome, number]> = {
   ...ACTIVATE_SWITCH,
   ROLLED_BACK: ["rolled-back", 2],
   SUCCEEDED: ["succeeded", 0],
+};
+
+/** What differs for the other actions. */
+const ACTIVATE_BOOT: Record<string, [Outcome, number]> = {
+  ...ACTIVATE_SWITCH,
+  AWAITING_REBOOT: ["awaiting-reboot", 0],
+};
+const ACTIVATE_TEST: Record<string, [Outcome, number]> = {
+  ...ACTIVATE_SWITCH,
+  // test leaves the boot default alone: a reboot cannot be what it waits for.
+  AWAITING_REBOOT: ["uncertain", 3],
 };
 
 const afterActivation = [
@@ -60,6 +85,74 @@ describe("judge: final states", () => {
   it.each(ALL_STATES.map((s) => [key(s), s] as const))("rollback, final %s", (name, state) => {
     const v = judge("rollback", NONE, { kind: "final", state, earlier: afterActivation });
     expect([v.outcome, v.exitCode]).toEqual(ROLLBACK[name]);
+  });
+
+  it.each(ALL_STATES.map((s) => [key(s), s] as const))("activate/boot and test, final %s", (name, state) => {
+    const end = { kind: "final", state, earlier: afterActivation } as const;
+    const boot = judge("activate", ActivationAction.ACTIVATION_ACTION_BOOT, end);
+    expect([boot.outcome, boot.exitCode]).toEqual(ACTIVATE_BOOT[name]);
+    const test = judge("activate", ActivationAction.ACTIVATION_ACTION_TEST, end);
+    expect([test.outcome, test.exitCode]).toEqual(ACTIVATE_TEST[name]);
+  });
+
+  it("boot ending at AWAITING_REBOOT says it must be confirmed after the boot", () => {
+    const v = judge("activate", ActivationAction.ACTIVATION_ACTION_BOOT, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_AWAITING_REBOOT,
+      earlier: afterActivation,
+    });
+    expect(v.reason).toMatch(/boot default; after the next boot .* confirmed before the deadline/);
+    expect(v.reason).toContain("ros-rollback confirm");
+  });
+
+  it.each([
+    [RollbackReason.ROLLBACK_REASON_NOT_CONFIRMED, "not confirmed"],
+    [RollbackReason.ROLLBACK_REASON_UNHEALTHY, "unhealthy"],
+    [RollbackReason.ROLLBACK_REASON_ACTIVATION_FAILED, "activation failed"],
+    [RollbackReason.ROLLBACK_REASON_MANUAL, "rolled back by an operator"],
+    [RollbackReason.ROLLBACK_REASON_BOOT, "booted a generation that was never confirmed"],
+  ])("ROLLED_BACK with reason %s says why: %s", (rollbackReason, text) => {
+    const v = judge("activate", SWITCH, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_ROLLED_BACK,
+      earlier: afterActivation,
+      rollbackReason,
+    });
+    expect([v.outcome, v.exitCode]).toEqual(["rolled-back", 2]);
+    expect(v.reason).toBe(
+      `the deployment was rolled back (${text}); the robot is back on the previous generation`,
+    );
+  });
+
+  it("names every RollbackReason for JSON and text", () => {
+    const all = Object.values(RollbackReason).filter((v): v is RollbackReason => typeof v === "number");
+    expect(all.map(rollbackReasonName)).toEqual([
+      null,
+      "unhealthy",
+      "not-confirmed",
+      "activation-failed",
+      "manual",
+      "boot",
+      "unrecognized",
+    ]);
+    for (const r of all) {
+      if (r !== RollbackReason.ROLLBACK_REASON_UNSPECIFIED) expect(rollbackReasonText(r)).toBeTruthy();
+    }
+    expect(rollbackReasonText(RollbackReason.ROLLBACK_REASON_UNSPECIFIED)).toBeUndefined();
+  });
+
+  it("SUCCEEDED after NOT_CONFIRMED says it was kept without confirmation (magic rollback off)", () => {
+    const v = judge("activate", SWITCH, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_SUCCEEDED,
+      earlier: [
+        ...afterActivation,
+        S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION,
+        S.DEPLOYMENT_STATE_NOT_CONFIRMED,
+      ],
+    });
+    expect([v.outcome, v.exitCode]).toEqual(["succeeded", 0]);
+    expect(v.reason).toMatch(/NOT confirmed and is kept because magic rollback is off/);
   });
 
   it("says the robot is back for a rolled-back deploy, and that the rollback failed for a rollback", () => {
@@ -153,6 +246,18 @@ describe("judge: streams without a final event", () => {
     const v = judge("rollback", NONE, { kind: "no-final", lastState: S.DEPLOYMENT_STATE_ACTIVATING });
     expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
     expect(v.reason).toMatch(/after ACTIVATING/);
+  });
+
+  it("leaving while the agent waits for confirmation says it will roll back unless confirmed", () => {
+    for (const end of [
+      { kind: "interrupted", lastState: S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION },
+      { kind: "error", code: status.UNAVAILABLE, lastState: S.DEPLOYMENT_STATE_CHECKING_HEALTH },
+      { kind: "no-final", lastState: S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION },
+    ] as const) {
+      const v = judge("activate", SWITCH, end);
+      expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+      expect(v.reason).toMatch(/rolls back unless the deployment is confirmed .*ros-rollback confirm/);
+    }
   });
 
   it("an interrupt is uncertain and says the agent carries on", () => {

@@ -1,5 +1,5 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { ActivationAction, DeploymentState } from "@ros-rollback/proto";
+import { ActivationAction, DeploymentState, RollbackReason } from "@ros-rollback/proto";
 import { ExitCode } from "./core/errors.js";
 
 /** What a deploy or rollback did to the robot, as reported in `outcome` (JSON) and by the exit code. */
@@ -10,6 +10,8 @@ export type Outcome =
   | "dry-run"
   /** Installed as the boot default; runs after a reboot (switch-to-configuration exit 100). */
   | "reboot-required"
+  /** boot: the new generation is the boot default; after the next boot it is judged and must be confirmed. */
+  | "awaiting-reboot"
   /** The agent refused or never started: nothing changed on the robot. */
   | "unchanged"
   /** The deployment failed and the robot is back on the previous generation. */
@@ -21,8 +23,17 @@ export type Operation = "activate" | "rollback";
 
 /** How the stream of DeploymentEvents ended, as the controller saw it. */
 export type StreamEnd =
-  /** The agent sent an event with `final` set; `earlier` are the states of the events before it. */
-  | { readonly kind: "final"; readonly state: DeploymentState; readonly earlier: readonly DeploymentState[] }
+  /**
+   * The agent sent an event with `final` set (or its status showed the final
+   * state); `earlier` are the states of the events before it, [] when events
+   * were missed; `rollbackReason` why it was rolled back, when it was.
+   */
+  | {
+      readonly kind: "final";
+      readonly state: DeploymentState;
+      readonly earlier: readonly DeploymentState[];
+      readonly rollbackReason?: RollbackReason;
+    }
   /** The call ended with a non-OK status; `lastState` is the last event seen before (if any). */
   | { readonly kind: "error"; readonly code: GrpcStatus; readonly lastState: DeploymentState | undefined }
   /** The call ended OK but without a final event. */
@@ -77,21 +88,37 @@ const uncertain = (reason: string): Verdict =>
 export function judge(operation: Operation, action: ActivationAction, end: StreamEnd): Verdict {
   switch (end.kind) {
     case "final":
-      return judgeFinal(operation, action, end.state, end.earlier);
+      return judgeFinal(
+        operation,
+        action,
+        end.state,
+        end.earlier,
+        end.rollbackReason ?? RollbackReason.ROLLBACK_REASON_UNSPECIFIED,
+      );
     case "error":
       if (end.lastState === undefined && isRefusal(end.code)) {
         return verdict("unchanged", ExitCode.Unchanged, "the agent refused the request; nothing changed");
       }
       return uncertain(
-        `the event stream failed (${GrpcStatus[end.code] ?? end.code}) ${after(end.lastState)}; the agent may still be working`,
+        `the event stream failed (${GrpcStatus[end.code] ?? end.code}) ${after(end.lastState)}; the agent may still be working${confirmHint(end.lastState)}`,
       );
     case "no-final":
-      return uncertain(`the agent ended the event stream without a final event ${after(end.lastState)}`);
+      return uncertain(
+        `the agent ended the event stream without a final event ${after(end.lastState)}${confirmHint(end.lastState)}`,
+      );
     case "interrupted":
       return uncertain(
-        `interrupted ${after(end.lastState)}; the agent carries on with the ${operation === "rollback" ? "rollback" : "deployment"} without us`,
+        `interrupted ${after(end.lastState)}; the agent carries on with the ${operation === "rollback" ? "rollback" : "deployment"} without us${confirmHint(end.lastState)}`,
       );
   }
+}
+
+/** While the agent judges health or waits for Confirm, leaving means it rolls back unless someone confirms. */
+function confirmHint(state: DeploymentState | undefined): string {
+  return state === DeploymentState.DEPLOYMENT_STATE_CHECKING_HEALTH ||
+    state === DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION
+    ? " (it rolls back unless the deployment is confirmed before its deadline: `ros-rollback confirm`)"
+    : "";
 }
 
 function after(state: DeploymentState | undefined): string {
@@ -103,6 +130,7 @@ function judgeFinal(
   action: ActivationAction,
   state: DeploymentState,
   earlier: readonly DeploymentState[],
+  rollbackReason: RollbackReason,
 ): Verdict {
   const s = stateName(state);
   const dryRun = operation === "activate" && action === ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE;
@@ -110,6 +138,13 @@ function judgeFinal(
     case DeploymentState.DEPLOYMENT_STATE_SUCCEEDED:
       if (operation === "rollback")
         return verdict("succeeded", ExitCode.Ok, "the robot is on the requested generation");
+      if (earlier.includes(DeploymentState.DEPLOYMENT_STATE_NOT_CONFIRMED)) {
+        return verdict(
+          "succeeded",
+          ExitCode.Ok,
+          `${successReason(action)}; it was NOT confirmed and is kept because magic rollback is off`,
+        );
+      }
       return verdict("succeeded", ExitCode.Ok, successReason(action));
     case DeploymentState.DEPLOYMENT_STATE_DRY_RUN_DONE:
       if (dryRun) return verdict("dry-run", ExitCode.Ok, "dry activation finished; nothing changed");
@@ -122,14 +157,42 @@ function judgeFinal(
         ExitCode.RebootRequired,
         "the new generation is the boot default but the running system is unchanged; it takes effect after a reboot",
       );
-    case DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK:
+    case DeploymentState.DEPLOYMENT_STATE_AWAITING_REBOOT:
+      if (operation === "activate" && action === ActivationAction.ACTIVATION_ACTION_BOOT) {
+        return verdict(
+          "awaiting-reboot",
+          ExitCode.Ok,
+          "the new generation is the boot default; after the next boot the agent judges its health and " +
+            "keeps it only when confirmed before the deadline (`ros-rollback confirm`, or by itself with --no-confirm)",
+        );
+      }
+      if (operation === "rollback" || action === ActivationAction.ACTIVATION_ACTION_SWITCH) {
+        return verdict(
+          "reboot-required",
+          ExitCode.RebootRequired,
+          "the new generation is the boot default but the running system is unchanged; it takes effect after a reboot",
+        );
+      }
+      return uncertain(
+        `the agent reported ${s}, which does not answer a ${requestName(operation, action)} request`,
+      );
+    case DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK: {
+      if (operation === "rollback") {
+        return verdict(
+          "rolled-back",
+          ExitCode.RolledBack,
+          "the rollback failed; the robot is back on the generation it ran before",
+        );
+      }
+      const why = rollbackReasonText(rollbackReason);
       return verdict(
         "rolled-back",
         ExitCode.RolledBack,
-        operation === "rollback"
-          ? "the rollback failed; the robot is back on the generation it ran before"
-          : "the deployment failed; the robot is back on the previous generation",
+        why === undefined
+          ? "the deployment failed; the robot is back on the previous generation"
+          : `the deployment was rolled back (${why}); the robot is back on the previous generation`,
       );
+    }
     case DeploymentState.DEPLOYMENT_STATE_PENDING:
       return verdict("unchanged", ExitCode.Unchanged, "the agent stopped before changing anything");
     case DeploymentState.DEPLOYMENT_STATE_FAILED:
@@ -152,6 +215,10 @@ function judgeFinal(
     case DeploymentState.DEPLOYMENT_STATE_ACTIVATED:
     case DeploymentState.DEPLOYMENT_STATE_ACTIVATION_FAILED:
     case DeploymentState.DEPLOYMENT_STATE_ROLLING_BACK:
+    case DeploymentState.DEPLOYMENT_STATE_CHECKING_HEALTH:
+    case DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION:
+    case DeploymentState.DEPLOYMENT_STATE_UNHEALTHY:
+    case DeploymentState.DEPLOYMENT_STATE_NOT_CONFIRMED:
       return uncertain(`the agent's final event has the intermediate state ${s}`);
     case DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED:
     case DeploymentState.UNRECOGNIZED:
@@ -164,6 +231,43 @@ function judgeFinal(
 function unreachable(state: never): Verdict {
   // A state number this build does not know (newer agent): still not a success.
   return uncertain(`the agent's final event has an unknown state (${String(state)})`);
+}
+
+/** "not confirmed" for ROLLBACK_REASON_NOT_CONFIRMED; undefined when the agent gave no reason. */
+export function rollbackReasonText(reason: RollbackReason): string | undefined {
+  switch (reason) {
+    case RollbackReason.ROLLBACK_REASON_UNHEALTHY:
+      return "unhealthy";
+    case RollbackReason.ROLLBACK_REASON_NOT_CONFIRMED:
+      return "not confirmed";
+    case RollbackReason.ROLLBACK_REASON_ACTIVATION_FAILED:
+      return "activation failed";
+    case RollbackReason.ROLLBACK_REASON_MANUAL:
+      return "rolled back by an operator";
+    case RollbackReason.ROLLBACK_REASON_BOOT:
+      return "booted a generation that was never confirmed";
+    case RollbackReason.ROLLBACK_REASON_UNSPECIFIED:
+      return undefined;
+    case RollbackReason.UNRECOGNIZED:
+      return "a reason this controller does not know";
+    default: {
+      const unknown: never = reason;
+      return `reason ${String(unknown)}`;
+    }
+  }
+}
+
+/** JSON name: "not-confirmed" for ROLLBACK_REASON_NOT_CONFIRMED; null when unset. */
+export function rollbackReasonName(reason: RollbackReason): string | null {
+  if (reason === RollbackReason.ROLLBACK_REASON_UNSPECIFIED) return null;
+  if (reason === RollbackReason.UNRECOGNIZED) return "unrecognized";
+  const name = RollbackReason[reason] as string | undefined;
+  return name === undefined
+    ? `reason-${reason}`
+    : name
+        .replace(/^ROLLBACK_REASON_/, "")
+        .toLowerCase()
+        .replace("_", "-");
 }
 
 function successReason(action: ActivationAction): string {

@@ -4,8 +4,9 @@ import {
   DeploymentKind,
   type Generation,
   type GetStatusResponse,
+  type HealthReport,
 } from "@ros-rollback/proto";
-import { actionName, stateName } from "./outcome.js";
+import { actionName, rollbackReasonName, rollbackReasonText, stateName } from "./outcome.js";
 
 /** ISO 8601, or null for 0/unset timestamps. */
 export function isoTime(unixMs: number): string | null {
@@ -28,7 +29,42 @@ export function kindName(kind: DeploymentKind): string {
   }
 }
 
+export interface CheckJson {
+  readonly id: string;
+  readonly kind: string;
+  readonly healthy: boolean;
+  readonly reason: string;
+  readonly durationMs: number;
+}
+
+export interface HealthJson {
+  readonly healthy: boolean;
+  readonly reason: string;
+  readonly phase: string;
+  readonly at: string | null;
+  readonly stableForSeconds: number;
+  readonly checks: readonly CheckJson[];
+}
+
+export function healthJson(h: HealthReport): HealthJson {
+  return {
+    healthy: h.healthy,
+    reason: h.reason,
+    phase: h.phase,
+    at: isoTime(h.atUnixMs),
+    stableForSeconds: h.stableForSeconds,
+    checks: h.checks.map((c) => ({
+      id: c.id,
+      kind: c.kind,
+      healthy: c.healthy,
+      reason: c.reason,
+      durationMs: c.durationMs,
+    })),
+  };
+}
+
 export interface EventJson {
+  readonly deploymentId: string;
   readonly state: string;
   readonly time: string | null;
   readonly message: string;
@@ -36,10 +72,15 @@ export interface EventJson {
   readonly generation: number | null;
   readonly previousGeneration: number | null;
   readonly final: boolean;
+  readonly health: HealthJson | null;
+  /** While awaiting confirmation: the agent's deadline for Confirm. */
+  readonly confirmDeadline: string | null;
+  readonly rollbackReason: string | null;
 }
 
 export function eventJson(e: DeploymentEvent): EventJson {
   return {
+    deploymentId: e.deploymentId,
     state: stateName(e.state),
     time: isoTime(e.timestampUnixMs),
     message: e.message,
@@ -47,6 +88,9 @@ export function eventJson(e: DeploymentEvent): EventJson {
     generation: generationOrNull(e.generation),
     previousGeneration: generationOrNull(e.previousGeneration),
     final: e.final,
+    health: e.health === undefined ? null : healthJson(e.health),
+    confirmDeadline: isoTime(e.confirmDeadlineUnixMs),
+    rollbackReason: rollbackReasonName(e.rollbackReason),
   };
 }
 
@@ -63,6 +107,8 @@ export function deploymentJson(d: Deployment) {
     startedAt: isoTime(d.startedAtUnixMs),
     updatedAt: isoTime(d.updatedAtUnixMs),
     message: d.message,
+    confirmDeadline: isoTime(d.confirmDeadlineUnixMs),
+    rollbackReason: rollbackReasonName(d.rollbackReason),
   };
 }
 
@@ -78,6 +124,8 @@ export function statusJson(target: string, s: GetStatusResponse) {
     runningProfileSystem: s.currentSystem !== "" && s.currentSystem === s.profileSystem,
     deployment: s.deployment === undefined ? null : deploymentJson(s.deployment),
     lastDeployment: s.lastDeployment === undefined ? null : deploymentJson(s.lastDeployment),
+    /** The agent's latest health report (from a deployment or a `health` call). */
+    health: s.health === undefined ? null : healthJson(s.health),
   };
 }
 
@@ -90,17 +138,61 @@ export function generationJson(g: Generation) {
   };
 }
 
-/** "12:00:01 PROFILE_SET generation 43 (previous 42): message [exit 4]" — one stderr line per event. */
+/** "12:00:01Z" (UTC, like the agent's logs); "--:--:--Z" for 0. */
+export function clockTime(unixMs: number): string {
+  return unixMs > 0 ? `${new Date(unixMs).toISOString().slice(11, 19)}Z` : "--:--:--Z";
+}
+
+/**
+ * "12:00:01Z PROFILE_SET generation 43 (previous 42): message [exit 4]" — one
+ * stderr line per state; plus "confirm by 12:00:31Z" while awaiting
+ * confirmation and "(rollback reason: not confirmed)" when rolled back.
+ */
 export function eventLine(e: DeploymentEvent): string {
-  const time =
-    e.timestampUnixMs > 0 ? `${new Date(e.timestampUnixMs).toISOString().slice(11, 19)}Z` : "--:--:--Z";
-  const parts = [`${time} ${stateName(e.state)}`];
+  const parts = [`${clockTime(e.timestampUnixMs)} ${stateName(e.state)}`];
   if (e.generation > 0) {
     parts.push(
       ` generation ${e.generation}${e.previousGeneration > 0 ? ` (previous ${e.previousGeneration})` : ""}`,
     );
   }
+  if (e.confirmDeadlineUnixMs > 0) parts.push(` confirm by ${clockTime(e.confirmDeadlineUnixMs)}`);
+  const why = rollbackReasonText(e.rollbackReason);
+  if (why !== undefined) parts.push(` (rollback reason: ${why})`);
   if (e.message !== "") parts.push(`: ${e.message}`);
   if (e.exitCode !== undefined) parts.push(` [exit ${e.exitCode}]`);
   return parts.join("");
+}
+
+/**
+ * One health round in a line: "checking: 1 of 3 checks failing: unit:talker.service: unit
+ * talker.service failed (Result=exit-code)" or "monitoring: healthy (3 checks, stable for 12 s)".
+ */
+export function healthLine(h: HealthReport): string {
+  const phase = h.phase === "" ? "" : `${h.phase}: `;
+  const failing = h.checks.filter((c) => !c.healthy);
+  if (h.healthy) {
+    const stable = h.stableForSeconds > 0 ? `, stable for ${formatSeconds(h.stableForSeconds)}` : "";
+    return `${phase}healthy (${h.checks.length} check${h.checks.length === 1 ? "" : "s"}${stable})`;
+  }
+  if (failing.length === 0) return `${phase}unhealthy: ${h.reason || "(no reason given)"}`;
+  const list = failing.map((c) => `${c.id}: ${c.reason || "failing"}`).join("; ");
+  return `${phase}${failing.length} of ${h.checks.length} checks failing: ${list}`;
+}
+
+/** What makes two health rounds "the same" for printing only changes: verdict, phase, failing checks. */
+export function healthKey(h: HealthReport): string {
+  const failing = h.checks
+    .filter((c) => !c.healthy)
+    .map((c) => c.id)
+    .sort();
+  return `${h.healthy}|${h.phase}|${failing.join(",")}`;
+}
+
+/** "12 s", "1.5 s", "2:05". */
+export function formatSeconds(seconds: number): string {
+  if (seconds >= 120) {
+    const s = Math.round(seconds);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  return seconds < 10 ? `${Math.round(seconds * 10) / 10} s` : `${Math.round(seconds)} s`;
 }

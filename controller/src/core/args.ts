@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import type { CommandDef, GlobalArgs, OptionSpec, RawArgs } from "./command.js";
+import type { CommandDef, GlobalArgs, OptionSpec, PositionalSpec, RawArgs } from "./command.js";
 import { UsageError } from "./errors.js";
 
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
@@ -17,7 +17,8 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   },
   json: {
     type: "boolean",
-    description: "print exactly one JSON document on stdout (progress and logs go to stderr)",
+    description:
+      "print exactly one JSON document on stdout (watch: JSON Lines); progress and logs go to stderr",
   },
   "connect-timeout": {
     type: "string",
@@ -139,6 +140,29 @@ export function expectPositionals(raw: RawArgs, names: readonly string[], comman
     throw new UsageError(`unexpected argument "${raw.positionals[names.length]}"`, command);
   }
   return [...raw.positionals];
+}
+
+/**
+ * For command parsers: the command's positionals as declared (trailing ones
+ * may be optional: missing ones are undefined), or a UsageError.
+ */
+export function parsePositionals(
+  raw: RawArgs,
+  specs: readonly PositionalSpec[],
+  command: string,
+): (string | undefined)[] {
+  const required = specs.filter((p) => p.optional !== true).length;
+  if (raw.positionals.length < required) {
+    throw new UsageError(`missing <${specs[raw.positionals.length]?.name}>`, command);
+  }
+  if (raw.positionals.length > specs.length) {
+    throw new UsageError(`unexpected argument "${raw.positionals[specs.length]}"`, command);
+  }
+  return specs.map((_, i) => {
+    const v = raw.positionals[i];
+    if (v === "") throw new UsageError(`<${specs[i]?.name}> must not be empty`, command);
+    return v;
+  });
 }
 
 /** For command parsers: a string option restricted to `choices`. */

@@ -15,6 +15,8 @@ export interface OptionSpec {
 export interface PositionalSpec {
   readonly name: string;
   readonly description: string;
+  /** May be left out (only trailing positionals). */
+  readonly optional?: boolean;
 }
 
 /** What parseArgs returned for the command's options and positionals, not yet validated. */
@@ -45,8 +47,23 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** One human line on stderr (never stdout: stdout is for the result). */
   log(line: string): void;
-  /** Resolves --inventory/--target and connects with mutual TLS (fails fast). */
-  connect(): Promise<AgentApi>;
+  /**
+   * Resolves --inventory/--target (or `options.target`, a TARGET positional)
+   * and opens a NEW mutual-TLS connection (its own TCP connection and TLS
+   * handshake, never shared with an earlier one).
+   */
+  connect(options?: ConnectOverrides): Promise<AgentApi>;
+}
+
+export interface ConnectOverrides {
+  /** Target name instead of --target / $ROS_ROLLBACK_TARGET. */
+  readonly target?: string | undefined;
+  /** Instead of --connect-timeout. */
+  readonly timeoutMs?: number;
+  /** Fail at the first failed connection attempt (the caller retries). */
+  readonly failFast?: boolean;
+  /** Instead of the command's signal (a sub-task that may be stopped early). */
+  readonly signal?: AbortSignal;
 }
 
 /** What a command hands the renderer: the JSON document and the human text are two views of one result. */
@@ -56,6 +73,13 @@ export interface CommandResult {
   /** Printed on stdout without --json (may be empty). */
   readonly human: string;
 }
+
+/** How a command's --json output is shaped. */
+export type JsonOutput =
+  /** Exactly one (pretty-printed) JSON document on stdout. */
+  | "document"
+  /** JSON Lines: the command writes one compact object per line while it runs; the result is the last line. */
+  | "lines";
 
 /** A command, as data plus a handler. `A` is the command's validated argument type. */
 export interface Command<A> {
@@ -67,6 +91,8 @@ export interface Command<A> {
   readonly positionals: readonly PositionalSpec[];
   readonly options: Readonly<Record<string, OptionSpec>>;
   readonly examples: readonly string[];
+  /** Default "document". */
+  readonly jsonOutput?: JsonOutput;
   /** Validates the raw arguments (throw UsageError). Pure. */
   parse(raw: RawArgs): A;
   run(args: A, ctx: CommandContext): Promise<CommandResult>;

@@ -14,6 +14,8 @@ export const ExitCode = {
   Uncertain: 3,
   /** Installed as the boot default, but the running system is unchanged until a reboot. */
   RebootRequired: 4,
+  /** `health`: the agent answered and at least one health check fails (nothing was changed). */
+  Unhealthy: 5,
   /** A bug in ros-rollback itself (EX_SOFTWARE); the stack trace is on stderr. */
   Bug: 70,
 } as const;

@@ -6,23 +6,33 @@ export const PROGRAM = "ros-rollback";
 
 /** The exit-code table shown in every help text (and mirrored in controller/README.md). */
 export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
-  [ExitCode.Ok, "success"],
+  [
+    ExitCode.Ok,
+    "success: deployed and confirmed (or kept: --no-magic-rollback), confirmed (confirm), healthy\n" +
+      "(health); boot: the boot default, judged after the next boot",
+  ],
   [
     ExitCode.Unchanged,
     "nothing changed on the robot: usage error, agent unreachable or TLS failure, request refused\n" +
-      "(INVALID_ARGUMENT, FAILED_PRECONDITION, untrusted paths, ...), or any failure/interrupt before activation",
+      "(INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, untrusted paths, ...), or any\n" +
+      "failure/interrupt before activation",
   ],
-  [ExitCode.RolledBack, "the deployment failed and the robot is back on the previous generation"],
+  [
+    ExitCode.RolledBack,
+    "the deployment failed and the robot is back on the previous generation\n" +
+      "(the reason says why: unhealthy and the failing check, not confirmed, activation failed)",
+  ],
   [
     ExitCode.Uncertain,
-    "the robot's state is uncertain: activation failed and was left in place (FAILED, UNITS_FAILED,\n" +
-      "ROLLBACK_FAILED), or the event stream broke or was interrupted mid-activation and the agent's\n" +
-      "status gave no final state within --follow-timeout",
+    "the robot's state is uncertain: failed and left in place (FAILED, UNITS_FAILED, ROLLBACK_FAILED),\n" +
+      "or the agent could not be reached again (stream broken, interrupted) to learn the final state\n" +
+      "within --follow-timeout / the confirm deadline + --reconnect-grace",
   ],
   [
     ExitCode.RebootRequired,
     "the new generation is the boot default but the running system is unchanged until a reboot",
   ],
+  [ExitCode.Unhealthy, "health: the agent answered and at least one health check fails"],
   [ExitCode.Bug, "a bug in ros-rollback (stack trace on stderr)"],
 ];
 
@@ -47,7 +57,9 @@ function exitCodeLines(): string[] {
 }
 
 export function usageLine(command: CommandDef): string {
-  const positionals = command.positionals.map((p) => ` <${p.name}>`).join("");
+  const positionals = command.positionals
+    .map((p) => (p.optional === true ? ` [<${p.name}>]` : ` <${p.name}>`))
+    .join("");
   return `${PROGRAM} ${command.name}${positionals} [options]`;
 }
 

@@ -1,4 +1,4 @@
-import type { CommandResult } from "./command.js";
+import type { CommandResult, JsonOutput } from "./command.js";
 import { ExitCode, isUserError, UsageError } from "./errors.js";
 import { PROGRAM } from "./help.js";
 import type { Io } from "./io.js";
@@ -9,16 +9,35 @@ import type { Io } from "./io.js";
  * exactly one JSON document (the result, or {"error": ...}); humans get text
  * on stdout and one `error:` line on stderr.
  */
-export function renderResult(io: Io, json: boolean, result: CommandResult): ExitCode {
+export function renderResult(
+  io: Io,
+  json: boolean,
+  result: CommandResult,
+  jsonOutput: JsonOutput = "document",
+): ExitCode {
   if (json) {
-    io.stdout.write(`${JSON.stringify(result.json, null, 2)}\n`);
+    io.stdout.write(jsonText(result.json, jsonOutput));
   } else if (result.human !== "") {
     io.stdout.write(result.human.endsWith("\n") ? result.human : `${result.human}\n`);
   }
   return result.exitCode;
 }
 
-export function renderError(io: Io, json: boolean, error: unknown): ExitCode {
+/** One JSON Lines record (for commands whose --json output is "lines"). */
+export function renderJsonLine(io: Io, value: unknown): void {
+  io.stdout.write(jsonText(value, "lines"));
+}
+
+function jsonText(value: unknown, jsonOutput: JsonOutput): string {
+  return `${jsonOutput === "lines" ? JSON.stringify(value) : JSON.stringify(value, null, 2)}\n`;
+}
+
+export function renderError(
+  io: Io,
+  json: boolean,
+  error: unknown,
+  jsonOutput: JsonOutput = "document",
+): ExitCode {
   if (isUserError(error)) {
     io.stderr.write(`error: ${error.message}\n`);
     if (error instanceof UsageError) {
@@ -28,7 +47,7 @@ export function renderError(io: Io, json: boolean, error: unknown): ExitCode {
     }
     if (json) {
       io.stdout.write(
-        `${JSON.stringify({ error: { message: error.message, exitCode: error.exitCode, ...error.data } }, null, 2)}\n`,
+        jsonText({ error: { message: error.message, exitCode: error.exitCode, ...error.data } }, jsonOutput),
       );
     }
     return error.exitCode;
@@ -37,7 +56,7 @@ export function renderError(io: Io, json: boolean, error: unknown): ExitCode {
   io.stderr.write(`${describeBug(error)}\n`);
   if (json) {
     io.stdout.write(
-      `${JSON.stringify({ error: { message: "internal error (bug)", exitCode: ExitCode.Bug } }, null, 2)}\n`,
+      jsonText({ error: { message: "internal error (bug)", exitCode: ExitCode.Bug } }, jsonOutput),
     );
   }
   return ExitCode.Bug;
