@@ -148,6 +148,9 @@ describe("status", () => {
         updatedAtUnixMs: Date.UTC(2026, 0, 2, 3, 4, 9),
         message: "ok",
         kind: DeploymentKind.DEPLOYMENT_KIND_ACTIVATE,
+        confirmDeadlineUnixMs: 0,
+        rollbackReason: 0,
+        options: undefined,
       },
     });
     const r = await cli(["status", ...target(), "--json"]);
@@ -173,7 +176,10 @@ describe("status", () => {
         startedAt: "2026-01-02T03:04:05.000Z",
         updatedAt: "2026-01-02T03:04:09.000Z",
         message: "ok",
+        confirmDeadline: null,
+        rollbackReason: null,
       },
+      health: null,
     });
     expect(r.stderr).toBe("");
   });
@@ -280,6 +286,8 @@ describe("deploy", () => {
     expect(agent.calls[3]?.request).toEqual({
       storePath: root,
       action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+      // No deploy flags: every option unset, the agent's defaults apply.
+      options: { selfConfirm: false, healthJson: "" },
     });
 
     // Progress and events are on stderr, as plain lines (not a TTY).
@@ -383,6 +391,9 @@ describe("deploy", () => {
       updatedAtUnixMs: 2,
       message: state === S.DEPLOYMENT_STATE_ROLLED_BACK ? "rolled back to generation 41" : "",
       kind: DeploymentKind.DEPLOYMENT_KIND_ACTIVATE,
+      confirmDeadlineUnixMs: 0,
+      rollbackReason: 0,
+      options: undefined,
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {
@@ -449,10 +460,11 @@ describe("deploy", () => {
         });
         return switchEvents([{ error: { code: status.UNAVAILABLE, details: "Connection dropped" } }]);
       };
-      const r = await cli(["deploy", root, ...target(), "--json", "--follow-timeout", "0.2"]);
+      // Each attempt is a new TLS connection: leave time for one even on a loaded machine.
+      const r = await cli(["deploy", root, ...target(), "--json", "--follow-timeout", "1"]);
       expect(r.code).toBe(3);
       expect(r.json().reason).toMatch(
-        /— no final state from the agent within 0.2s \(robot1: UNAVAILABLE: no route to host\)$/,
+        /— no final state from the agent within 1s \(robot1: UNAVAILABLE: no route to host\)$/,
       );
     });
 

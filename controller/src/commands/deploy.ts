@@ -1,22 +1,27 @@
-import { realpath } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { ActivationAction, Compression, type PathInfo } from "@ros-rollback/proto";
+import { ActivationAction, Compression, type DeploymentOptions, type PathInfo } from "@ros-rollback/proto";
 import { type AgentApi, AgentCallError } from "../agent-api.js";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError, UserError } from "../core/errors.js";
+import { followDeployment } from "../follow.js";
+import { describeFsError } from "../inventory.js";
+import { formatBytes, formatDuration, ProgressReporter } from "../progress.js";
 import {
   buildReport,
   errorBeforeChange,
-  followDeployment,
-  logEvent,
   type PushSummary,
   reportResult,
   unchangedReport,
-} from "../follow.js";
-import { describeFsError } from "../inventory.js";
-import { formatBytes, formatDuration, ProgressReporter } from "../progress.js";
-import { FOLLOW_OPTIONS, parseFollowTimeoutMs, reattachOptions } from "./follow-options.js";
+} from "../report.js";
+import {
+  eventPrinter,
+  FOLLOW_OPTIONS,
+  type FollowArgs,
+  followOptions,
+  parseFollowArgs,
+} from "./follow-options.js";
 
 const ACTIONS = {
   switch: ActivationAction.ACTIVATION_ACTION_SWITCH,
@@ -41,17 +46,33 @@ export interface DeployArgs {
   readonly action: ActionName;
   readonly compression: CompressionName;
   readonly signKey: string | undefined;
-  readonly followTimeoutMs: number;
+  readonly follow: FollowArgs;
+  /** undefined = the agent's default (30 s). */
+  readonly confirmTimeoutSeconds: number | undefined;
+  readonly magicRollback: boolean;
+  readonly autoRollback: boolean;
+  /** --no-confirm: the agent confirms by itself once healthy. */
+  readonly selfConfirm: boolean;
+  /** --health FILE: per-deployment health changes (JSON). */
+  readonly healthFile: string | undefined;
 }
 
 export const deployCommand = defineCommand<DeployArgs>({
   name: "deploy",
-  summary: "push a NixOS system closure to the robot and activate it (rolls back on failure)",
+  summary: "push a NixOS system closure to the robot, activate it, check health, confirm (or roll back)",
   description: [
     "Steps: compute the closure of <store-path> locally; ask the agent which paths it lacks; push only",
     "those (progress on stderr); activate with --action and follow the agent's deployment events until",
-    "the final state. The agent rolls back to the previous generation when activation fails (its",
-    "autoRollback setting); the exit code says which state the robot ended in.",
+    "the final state. After the switch the agent judges the robot's health (settle time, then a stable",
+    "window); once healthy it waits for a Confirm until a deadline (--confirm-timeout). The controller",
+    "confirms only over a NEW connection (a new TLS handshake), proving that the network path and the",
+    'agent survived the switch; when nobody confirms in time the agent rolls back by itself ("magic',
+    'rollback"). When the robot is unreachable after the switch, the controller keeps reconnecting until',
+    "the confirm deadline + --reconnect-grace, confirms if it still can, and reads the final state.",
+    "The agent rolls back when activation or health fails (--no-auto-rollback: it leaves the system in",
+    "place). Health rounds are printed when they change; the exit code says where the robot ended.",
+    "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
+    "next boot: `ros-rollback confirm`).",
   ].join("\n"),
   positionals: [
     {
@@ -81,16 +102,43 @@ export const deployCommand = defineCommand<DeployArgs>({
         "sign the pushed paths with this Nix secret key (name:base64) first, so the\n" +
         "agent accepts your own unsigned builds (it must trust the matching public key)",
     },
+    "confirm-timeout": {
+      type: "string",
+      valueName: "SECONDS",
+      description: "how long the agent waits for our Confirm once healthy (default: the agent's, 30)",
+    },
+    "no-magic-rollback": {
+      type: "boolean",
+      description: "keep the new generation even when it is not confirmed in time",
+    },
+    "no-auto-rollback": {
+      type: "boolean",
+      description: "do not roll back a failed activation or failed health check: leave it in place (exit 3)",
+    },
+    "no-confirm": {
+      type: "boolean",
+      description: "the agent confirms by itself once healthy; the controller sends no Confirm",
+    },
+    health: {
+      type: "string",
+      valueName: "FILE",
+      description:
+        "per-deployment health changes as JSON (drop checks, add allowed kinds, tighten thresholds,\n" +
+        'e.g. {"drop": ["http:api"], "topics": [{"name": "/chatter", "minRateHz": 5}]})',
+    },
     ...FOLLOW_OPTIONS,
   },
   examples: [
     "ros-rollback deploy ./result --inventory fleet.json --target robot1",
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
+    "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
   ],
   parse(raw) {
     const [storePath = ""] = expectPositionals(raw, ["store-path"], "deploy");
     if (storePath === "") throw new UsageError("<store-path> must not be empty", "deploy");
     const signKey = raw.values["sign-key"];
+    const health = raw.values.health;
+    if (health === "") throw new UsageError("--health: expected a file", "deploy");
     return {
       storePath,
       action: choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy"),
@@ -102,7 +150,12 @@ export const deployCommand = defineCommand<DeployArgs>({
         "deploy",
       ),
       signKey: typeof signKey === "string" ? signKey : undefined,
-      followTimeoutMs: parseFollowTimeoutMs(raw, "deploy"),
+      follow: parseFollowArgs(raw, "deploy"),
+      confirmTimeoutSeconds: parseConfirmTimeout(raw.values["confirm-timeout"]),
+      magicRollback: raw.values["no-magic-rollback"] !== true,
+      autoRollback: raw.values["no-auto-rollback"] !== true,
+      selfConfirm: raw.values["no-confirm"] === true,
+      healthFile: typeof health === "string" ? health : undefined,
     };
   },
   run: deploy,
@@ -115,9 +168,11 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
   let generationBefore = 0;
   let push: PushSummary | null = null;
   let api: AgentApi | undefined;
+  let options: DeploymentOptions | undefined;
   try {
     // ---- Nothing below changes the robot until Activate is called. ----
     try {
+      options = await deploymentOptions(args, ctx.io.cwd);
       api = await ctx.connect();
       const before = await api.getStatus(signal);
       generationBefore = before.currentGeneration;
@@ -175,11 +230,13 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
     // ---- From here on the robot may change: every ending is an outcome. ----
     const action = ACTIONS[args.action];
     ctx.log(`${targetName}: activating (${args.action}) ${storePath}`);
+    const activating = api;
+    const printer = eventPrinter(ctx, targetName);
     const followed = await followDeployment(
-      api.activate({ storePath, action }, signal),
-      logEvent(ctx.log, targetName),
-      reattachOptions(api, targetName, args.followTimeoutMs, ctx),
+      (s) => activating.activate({ storePath, action, options }, s),
+      followOptions(ctx, targetName, args.follow, { confirm: !args.selfConfirm, printer }),
     );
+    printer.close();
     const report = buildReport({
       target: targetName,
       operation: "activate",
@@ -189,6 +246,7 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
       followed,
       generationBefore,
       push,
+      selfConfirm: args.selfConfirm,
     });
     // The gRPC error as the one line users know; the robot's state is in the result.
     if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
@@ -196,6 +254,46 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
   } finally {
     api?.close();
   }
+}
+
+function parseConfirmTimeout(v: string | boolean | undefined): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
+    throw new UsageError(`--confirm-timeout: expected whole seconds (1 or more), got "${v}"`, "deploy");
+  }
+  return n;
+}
+
+/** What the deploy asks of the agent beyond the action; flags not given stay unset (the agent's defaults). */
+async function deploymentOptions(args: DeployArgs, cwd: string): Promise<DeploymentOptions> {
+  return {
+    confirmTimeoutSeconds: args.confirmTimeoutSeconds,
+    magicRollback: args.magicRollback ? undefined : false,
+    autoRollback: args.autoRollback ? undefined : false,
+    selfConfirm: args.selfConfirm,
+    healthJson: args.healthFile === undefined ? "" : await readHealthFile(resolve(cwd, args.healthFile)),
+  };
+}
+
+/** The --health file as compact JSON; the agent checks its shape (INVALID_ARGUMENT names every problem). */
+async function readHealthFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new UserError(`--health ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`--health ${path}: not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UserError(`--health ${path}: expected a JSON object`);
+  }
+  return JSON.stringify(parsed);
 }
 
 function emptyPush(

@@ -1,48 +1,95 @@
-import type { AgentApi } from "../agent-api.js";
+import type { DeploymentEvent } from "@ros-rollback/proto";
 import type { CommandContext, OptionSpec, RawArgs } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import type { ReattachOptions } from "../follow.js";
+import { EventPrinter } from "../event-printer.js";
+import type { FollowOptions } from "../follow.js";
 
 export const DEFAULT_FOLLOW_TIMEOUT_SECONDS = 900;
-/** Between GetStatus calls while re-attaching to a deployment. */
+export const DEFAULT_RECONNECT_GRACE_SECONDS = 60;
+/** Between attempts to reach the agent again, and between GetStatus polls. */
 export const REATTACH_POLL_MS = 2_000;
 
-/** Shared by deploy and rollback. */
+/** Shared by deploy, rollback and watch. */
 export const FOLLOW_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   "follow-timeout": {
     type: "string",
     valueName: "SECONDS",
     description:
-      "when the event stream breaks mid-activation (the switch may restart the agent or the\n" +
-      "network), keep asking the agent for the outcome this long; 0 = don't (default " +
+      "when the event stream breaks (the switch may restart the agent or cut the network),\n" +
+      "keep reconnecting and following the deployment this long; 0 = don't (default " +
       `${DEFAULT_FOLLOW_TIMEOUT_SECONDS})`,
+  },
+  "reconnect-grace": {
+    type: "string",
+    valueName: "SECONDS",
+    description:
+      "once the confirm deadline is known, stop trying to reach an unreachable agent this\n" +
+      `long after it (exit 3) (default ${DEFAULT_RECONNECT_GRACE_SECONDS})`,
   },
 };
 
-export function parseFollowTimeoutMs(raw: RawArgs, command: string): number {
-  const v = raw.values["follow-timeout"];
-  if (typeof v !== "string") return DEFAULT_FOLLOW_TIMEOUT_SECONDS * 1000;
-  const seconds = Number(v);
-  if (v.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
-    throw new UsageError(`--follow-timeout: expected seconds (0 or more), got "${v}"`, command);
-  }
-  return Math.round(seconds * 1000);
+export interface FollowArgs {
+  readonly followTimeoutMs: number;
+  readonly reconnectGraceMs: number;
 }
 
-export function reattachOptions(
-  api: AgentApi,
-  target: string,
-  timeoutMs: number,
-  ctx: CommandContext,
-): ReattachOptions {
+export function parseFollowArgs(raw: RawArgs, command: string): FollowArgs {
   return {
-    api,
+    followTimeoutMs: seconds(raw, "follow-timeout", DEFAULT_FOLLOW_TIMEOUT_SECONDS, command),
+    reconnectGraceMs: seconds(raw, "reconnect-grace", DEFAULT_RECONNECT_GRACE_SECONDS, command),
+  };
+}
+
+function seconds(raw: RawArgs, key: string, fallback: number, command: string): number {
+  const v = raw.values[key];
+  if (typeof v !== "string") return fallback * 1000;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`--${key}: expected seconds (0 or more), got "${v}"`, command);
+  }
+  return Math.round(n * 1000);
+}
+
+/**
+ * How deploy, rollback and watch follow a deployment: events printed
+ * compactly through `printer`, new connections for the same target.
+ */
+export function followOptions(
+  ctx: CommandContext,
+  target: string,
+  args: FollowArgs,
+  extra: {
+    readonly confirm: boolean;
+    readonly printer: EventPrinter;
+    readonly onEvent?: (e: DeploymentEvent) => void;
+    /** A TARGET positional (instead of --target) to connect to. */
+    readonly targetOverride?: string | undefined;
+  },
+): FollowOptions {
+  return {
     target,
-    log: ctx.log,
+    log: (line) => extra.printer.log(line),
+    onEvent: extra.onEvent ?? ((e) => extra.printer.event(e)),
     signal: ctx.signal,
     now: ctx.io.now,
     sleep: ctx.io.sleep,
-    timeoutMs,
+    connect: (timeoutMs, signal) =>
+      ctx.connect({ target: extra.targetOverride, timeoutMs, failFast: true, signal }),
+    connectTimeoutMs: ctx.global.connectTimeoutMs,
+    followTimeoutMs: args.followTimeoutMs,
+    reconnectGraceMs: args.reconnectGraceMs,
     pollIntervalMs: REATTACH_POLL_MS,
+    confirm: extra.confirm,
   };
+}
+
+/** Plain event lines on stderr (deploy, rollback); a live countdown line only for watch on a TTY. */
+export function eventPrinter(ctx: CommandContext, target: string, live = false): EventPrinter {
+  return new EventPrinter({
+    target,
+    sink: ctx.io.stderr,
+    now: ctx.io.now,
+    live: live && ctx.io.stderr.isTTY,
+    columns: ctx.io.stderr.columns,
+  });
 }

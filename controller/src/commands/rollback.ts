@@ -3,20 +3,20 @@ import type { AgentApi } from "../agent-api.js";
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
+import { followDeployment } from "../follow.js";
+import { buildReport, errorBeforeChange, reportResult, unchangedReport } from "../report.js";
 import {
-  buildReport,
-  errorBeforeChange,
-  followDeployment,
-  logEvent,
-  reportResult,
-  unchangedReport,
-} from "../follow.js";
-import { FOLLOW_OPTIONS, parseFollowTimeoutMs, reattachOptions } from "./follow-options.js";
+  eventPrinter,
+  FOLLOW_OPTIONS,
+  type FollowArgs,
+  followOptions,
+  parseFollowArgs,
+} from "./follow-options.js";
 
 export interface RollbackArgs {
   /** Generation to return to; undefined = the agent's recorded previous generation. */
   readonly to: number | undefined;
-  readonly followTimeoutMs: number;
+  readonly follow: FollowArgs;
 }
 
 export const rollbackCommand = defineCommand<RollbackArgs>({
@@ -26,6 +26,8 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
     "Asks the agent to switch the robot to the generation recorded as previous by the last deployment",
     "(an exact generation, not `nix-env --rollback`'s relative step), or to generation N.",
     "Exit 0 when the robot is on that generation; the JSON report has the same shape as deploy's.",
+    "If the agent judges the rolled-back system's health and waits for a Confirm, it is confirmed over",
+    "a new connection, as for deploy.",
   ].join("\n"),
   positionals: [],
   options: {
@@ -36,13 +38,13 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
   parse(raw) {
     expectPositionals(raw, [], "rollback");
     const to = raw.values.to;
-    const followTimeoutMs = parseFollowTimeoutMs(raw, "rollback");
-    if (typeof to !== "string") return { to: undefined, followTimeoutMs };
+    const follow = parseFollowArgs(raw, "rollback");
+    if (typeof to !== "string") return { to: undefined, follow };
     const n = Number(to);
     if (!/^\d+$/.test(to) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
       throw new UsageError(`--to: expected a generation number (1 or more), got "${to}"`, "rollback");
     }
-    return { to: n, followTimeoutMs };
+    return { to: n, follow };
   },
   async run(args, ctx): Promise<CommandResult> {
     const { signal } = ctx;
@@ -75,11 +77,13 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
           }),
         );
       }
+      const rollingBack = api;
+      const printer = eventPrinter(ctx, targetName);
       const followed = await followDeployment(
-        api.rollback(args.to === undefined ? {} : { generation: args.to }, signal),
-        logEvent(ctx.log, targetName),
-        reattachOptions(api, targetName, args.followTimeoutMs, ctx),
+        (s) => rollingBack.rollback(args.to === undefined ? {} : { generation: args.to }, s),
+        followOptions(ctx, targetName, args.follow, { confirm: true, printer }),
       );
+      printer.close();
       const report = buildReport({
         target: targetName,
         operation: "rollback",
@@ -89,6 +93,7 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
         followed,
         generationBefore,
         push: null,
+        selfConfirm: false,
       });
       // The gRPC error as the one line users know; the robot's state is in the result.
       if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);

@@ -11,7 +11,8 @@ export const statusCommand = defineCommand<Record<string, never>>({
   summary: "show what the robot runs and the current/last deployment",
   description:
     "Read-only. `runningProfileSystem: false` means the running system is not the profile's current\n" +
-    "generation (after `boot` or `test`, or a failed switch).",
+    "generation (after `boot` or `test`, or a failed switch). Shows the confirm deadline of a deployment\n" +
+    "awaiting confirmation, why the last one was rolled back, and the agent's latest health report.",
   positionals: [],
   options: {},
   examples: ["ros-rollback status --inventory fleet.json --target robot1 --json"],
@@ -36,6 +37,8 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     `  store path:  ${d.storePath}`,
     `  generation:  ${d.generation ?? "-"} (previous ${d.previousGeneration ?? "-"})`,
     `  started:     ${d.startedAt ?? "-"}   updated: ${d.updatedAt ?? "-"}`,
+    ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
+    ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
   ];
 }
 
@@ -48,5 +51,12 @@ function statusText(s: Status): string {
   ];
   if (s.deployment !== null) lines.push(...deploymentText("in progress", s.deployment));
   if (s.lastDeployment !== null) lines.push(...deploymentText("last", s.lastDeployment));
+  if (s.health !== null) {
+    const failing = s.health.checks.filter((c) => !c.healthy).map((c) => `${c.id}: ${c.reason}`);
+    lines.push(
+      `health:      ${s.health.healthy ? "healthy" : "UNHEALTHY"} at ${s.health.at ?? "-"}${s.health.reason === "" ? "" : `: ${s.health.reason}`}`,
+      ...failing.map((f) => `  failing:   ${f}`),
+    );
+  }
   return lines.join("\n");
 }

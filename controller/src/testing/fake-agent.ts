@@ -3,9 +3,12 @@ import * as grpc from "@grpc/grpc-js";
 import {
   type ActivateRequest,
   AgentService,
+  type ConfirmRequest,
+  type ConfirmResponse,
   type DeploymentEvent,
   DeploymentState,
   type GetStatusResponse,
+  type HealthReport,
   type ListGenerationsResponse,
   type PushPathsRequest,
   type PushPathsResponse,
@@ -25,14 +28,27 @@ export type StreamStep =
   /** Keep the stream open until the client cancels. */
   | { readonly hang: true };
 
+/** A scripted stream: a list, or steps produced over time (the stream ends when the iterable does). */
+export type StreamScript = StreamStep[] | AsyncIterable<StreamStep>;
+
 /** What the fake answers; a call without a handler fails UNIMPLEMENTED (so tests see unexpected calls). */
 export interface FakeHandlers {
   getStatus?: () => GetStatusResponse | FakeError;
   listGenerations?: () => ListGenerationsResponse | FakeError;
   queryMissingPaths?: (storePaths: string[]) => string[] | FakeError;
   pushPaths?: (received: PushPathsRequest[]) => PushPathsResponse | FakeError;
-  activate?: (request: ActivateRequest) => StreamStep[];
-  rollback?: (request: RollbackRequest) => StreamStep[];
+  activate?: (request: ActivateRequest) => StreamScript;
+  rollback?: (request: RollbackRequest) => StreamScript;
+  confirm?: (request: ConfirmRequest) => ConfirmResponse | FakeError;
+  checkHealth?: () => HealthReport | FakeError;
+  watch?: () => StreamScript;
+}
+
+export interface FakeCall {
+  readonly method: string;
+  readonly request: unknown;
+  /** The client's address as the server saw it ("127.0.0.1:PORT"): one per TCP (and TLS) connection. */
+  readonly peer: string;
 }
 
 export interface FakeAgent {
@@ -40,7 +56,7 @@ export interface FakeAgent {
   /** Replace per test. */
   handlers: FakeHandlers;
   /** Every call, in order. */
-  readonly calls: { method: string; request: unknown }[];
+  readonly calls: FakeCall[];
   /** Methods whose call the client cancelled. */
   readonly cancelled: string[];
   close(): Promise<void>;
@@ -60,6 +76,22 @@ const notSetUp = (method: string): Partial<grpc.StatusObject> => ({
   code: grpc.status.UNIMPLEMENTED,
   details: `fake agent: ${method} not set up in this test`,
 });
+
+/** Proto defaults for the fields a partial event leaves out. */
+export function fullEvent(e: Partial<DeploymentEvent>): DeploymentEvent {
+  return {
+    deploymentId: "",
+    state: DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED,
+    timestampUnixMs: 0,
+    message: "",
+    generation: 0,
+    previousGeneration: 0,
+    final: false,
+    confirmDeadlineUnixMs: 0,
+    rollbackReason: 0,
+    ...e,
+  };
+}
 
 /** An event with the defaults a real agent fills in. */
 export function event(state: DeploymentState, extra: Partial<DeploymentEvent> = {}): StreamStep {
@@ -93,7 +125,7 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
 
   function unary<Req, Res>(method: string, answer: (req: Req) => Res | FakeError | undefined) {
     return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
-      state.calls.push({ method, request: call.request });
+      state.calls.push({ method, request: call.request, peer: call.getPeer() });
       const res = answer(call.request);
       if (res === undefined) callback(notSetUp(method), null);
       else if (isFakeError(res)) callback(toStatus(res.error), null);
@@ -101,33 +133,31 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
     };
   }
 
-  function stream<Req>(method: string, script: (req: Req) => StreamStep[] | undefined) {
+  function stream<Req>(method: string, script: (req: Req) => StreamScript | undefined) {
     return (call: grpc.ServerWritableStream<Req, DeploymentEvent>) => {
-      state.calls.push({ method, request: call.request });
-      call.on("cancelled", () => state.cancelled.push(method));
+      state.calls.push({ method, request: call.request, peer: call.getPeer() });
+      let cancelled = false;
+      call.on("cancelled", () => {
+        cancelled = true;
+        state.cancelled.push(method);
+      });
       const steps = script(call.request);
       if (steps === undefined) {
         call.emit("error", notSetUp(method));
         return;
       }
-      for (const step of steps) {
-        if ("hang" in step) return;
-        if ("error" in step) {
-          call.emit("error", toStatus(step.error));
-          return;
+      void (async () => {
+        for await (const step of steps) {
+          if (cancelled) return;
+          if ("hang" in step) return;
+          if ("error" in step) {
+            call.emit("error", toStatus(step.error));
+            return;
+          }
+          call.write(fullEvent(step.event));
         }
-        call.write({
-          deploymentId: "",
-          state: DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED,
-          timestampUnixMs: 0,
-          message: "",
-          generation: 0,
-          previousGeneration: 0,
-          final: false,
-          ...step.event,
-        });
-      }
-      call.end();
+        if (!cancelled) call.end();
+      })();
     };
   }
 
@@ -146,7 +176,7 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
       call.on("data", (m: PushPathsRequest) => received.push(m));
       call.on("cancelled", () => state.cancelled.push("pushPaths"));
       call.on("end", () => {
-        state.calls.push({ method: "pushPaths", request: received });
+        state.calls.push({ method: "pushPaths", request: received, peer: call.getPeer() });
         const res = state.handlers.pushPaths?.(received);
         if (res === undefined) callback(notSetUp("pushPaths"), null);
         else if (isFakeError(res)) callback(toStatus(res.error), null);
@@ -155,6 +185,9 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
     },
     activate: stream("activate", (req: ActivateRequest) => state.handlers.activate?.(req)),
     rollback: stream("rollback", (req: RollbackRequest) => state.handlers.rollback?.(req)),
+    confirm: unary("confirm", (req: ConfirmRequest) => state.handlers.confirm?.(req)),
+    checkHealth: unary("checkHealth", () => state.handlers.checkHealth?.()),
+    watch: stream("watch", () => state.handlers.watch?.()),
   });
 
   const credentials = grpc.ServerCredentials.createSsl(
