@@ -1,12 +1,18 @@
 import type { CommandDef } from "../core/command.js";
+import { confirmCommand } from "./confirm.js";
 import { deployCommand } from "./deploy.js";
 import { generationsCommand } from "./generations.js";
+import { healthCommand } from "./health.js";
 import { rollbackCommand } from "./rollback.js";
 import { statusCommand } from "./status.js";
+import { watchCommand } from "./watch.js";
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   deployCommand,
+  confirmCommand,
+  watchCommand,
+  healthCommand,
   statusCommand,
   generationsCommand,
   rollbackCommand,

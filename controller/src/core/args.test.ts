@@ -48,13 +48,27 @@ describe("parseCommandLine", () => {
   it("hands the command its own options and positionals only", () => {
     const p = run(["deploy", "/nix/store/abc-system", "--action", "test", "--target", "r1"]);
     expect(p.raw).toEqual({
-      values: { action: "test", compress: undefined, "sign-key": undefined, "follow-timeout": undefined },
+      values: {
+        action: "test",
+        compress: undefined,
+        "sign-key": undefined,
+        "confirm-timeout": undefined,
+        "no-magic-rollback": undefined,
+        "no-auto-rollback": undefined,
+        "no-confirm": undefined,
+        health: undefined,
+        "follow-timeout": undefined,
+        "reconnect-grace": undefined,
+      },
       positionals: ["/nix/store/abc-system"],
     });
   });
 
   it.each([
-    [["frobnicate"], /unknown command "frobnicate"; commands: deploy, status, generations, rollback/],
+    [
+      ["frobnicate"],
+      /unknown command "frobnicate"; commands: deploy, confirm, watch, health, status, generations, rollback/,
+    ],
     [["--json"], /missing command/],
     [["status", "--bogus"], /Unknown option '--bogus'/],
     [["status", "extra"], /unexpected argument "extra"/],
