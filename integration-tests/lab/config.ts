@@ -153,8 +153,9 @@ StartLimitIntervalSec=0
 
 [Service]
 # The agent sends READY=1 and watchdog pings through systemd-notify --pid (see agent/src/logging).
+# 30 s: a scenario stops the robot's PID 1 for up to ~15 s; pings sent meanwhile wait in the socket.
 Type=notify
-WatchdogSec=20
+WatchdogSec=30
 Environment="NIX_CONFIG=build-users-group ="
 Environment=PATH=${ROBOT_ENV.PATH}
 Environment=ROS_MASTER_URI=${ROBOT_ENV.ROS_MASTER_URI}

@@ -228,7 +228,7 @@ describe("metrics scraped by Prometheus, journald fields and systemd notify on a
       "Type,WatchdogUSec,StatusText,NRestarts,Result",
     ]);
     expect(r.stdout).toContain("Type=notify");
-    expect(r.stdout).toContain("WatchdogUSec=20s");
+    expect(r.stdout).toContain("WatchdogUSec=30s");
     expect(r.stdout).toMatch(
       /StatusText=listening on 0\.0\.0\.0:50051, metrics at http:\/\/10\.231\.\d+\.2:9464\/metrics/,
     );
