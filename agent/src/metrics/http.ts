@@ -72,8 +72,6 @@ export async function startMetricsServer(
           },
           handler,
         );
-  // A scraper that keeps its connection open must not hold up the agent's exit.
-  server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) =>
       reject(new AgentError("FAILED_PRECONDITION", `cannot serve metrics on ${o.listen}: ${e.message}`)),
@@ -89,6 +87,7 @@ export async function startMetricsServer(
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // A scraper's kept-alive connection must not hold up the agent's exit.
         server.closeAllConnections();
       }),
   };
