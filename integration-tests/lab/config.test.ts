@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { compileConfig } from "../../agent/src/config/load.js";
 import {
   addressFor,
   agentConfig,
@@ -38,17 +39,26 @@ describe("lab robot description", () => {
   });
 
   it("writes the agent config the agent reads", () => {
-    expect(JSON.parse(agentConfig("lab-r1-1:KEY"))).toEqual({
+    const key = "lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=";
+    // Validated by the agent's own schema, as the agent does at start.
+    const config = compileConfig(JSON.parse(agentConfig(key)));
+    expect(config).toMatchObject({
       listen: "0.0.0.0:50051",
       tls: {
         caFile: "/etc/ros-rollback/tls/ca.pem",
         certFile: "/etc/ros-rollback/tls/agent.pem",
         keyFile: "/etc/ros-rollback/tls/agent.key",
       },
-      trustedPublicKeys: ["lab-r1-1:KEY"],
+      trustedPublicKeys: [key],
       profile: "/nix/var/nix/profiles/system",
       stateDir: "/var/lib/ros-rollback",
     });
+    expect(config.health.systemd.units.map((u) => u.name)).toEqual([
+      "roscore.service",
+      "talker.service",
+      "listener.service",
+    ]);
+    expect(config.health.ros?.topics.map((t) => t.name)).toEqual(["/chatter"]);
   });
 
   it("writes an inventory the controller can use as-is", () => {
