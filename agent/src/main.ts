@@ -31,6 +31,7 @@ import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
 import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
+import { SelfRestart } from "./system/self-restart.js";
 import { SystemdSwitchRunner } from "./system/switcher.js";
 
 function agentVersion(): string {
@@ -127,6 +128,11 @@ async function main(): Promise<void> {
         health: config.health,
       },
     },
+  });
+  const selfRestart = new SelfRestart(config.agentUnit, runner, log);
+  await selfRestart.init();
+  deployer.subscribe((r) => {
+    selfRestart.onDeployment(r).catch((e: unknown) => log.error({ err: e }, "could not restart the agent"));
   });
   await deployer.start();
 

@@ -47,6 +47,7 @@ export function compileConfig(raw: unknown): Config {
     activationTimeoutSeconds: c.activationTimeoutSeconds ?? DEFAULTS.activationTimeoutSeconds,
     autoRollback: c.autoRollback ?? DEFAULTS.autoRollback,
     magicRollback: c.magicRollback ?? DEFAULTS.magicRollback,
+    agentUnit: c.agentUnit ?? DEFAULTS.agentUnit,
     confirmTimeoutSeconds: c.confirmTimeoutSeconds ?? DEFAULTS.confirmTimeoutSeconds,
     health: compileHealth(c.health),
     deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,

@@ -42,6 +42,8 @@ export const rawConfigSchema = z
     activationTimeoutSeconds: z.number().int().positive().optional(),
     /** Roll back to the recorded previous generation when activation or health fails (a deploy may turn it off). */
     autoRollback: z.boolean().optional(),
+    /** The agent's own unit: restarted after a kept deployment that changed it (restartIfChanged = false). */
+    agentUnit: z.string().min(1).optional(),
     /** Roll back when the controller does not confirm in time (a deploy may turn it off). */
     magicRollback: z.boolean().optional(),
     /** Seconds a healthy deployment waits for Confirm (a deploy may choose its own). */
@@ -91,6 +93,7 @@ export interface Config {
   readonly activationTimeoutSeconds: number;
   readonly autoRollback: boolean;
   readonly magicRollback: boolean;
+  readonly agentUnit: string;
   readonly confirmTimeoutSeconds: number;
   readonly health: HealthSpec;
   readonly deleteFailedGenerations: boolean;
@@ -116,6 +119,7 @@ export const DEFAULTS = {
   activationTimeoutSeconds: 600,
   autoRollback: true,
   magicRollback: true,
+  agentUnit: "ros-rollback-agent.service",
   confirmTimeoutSeconds: 30,
   deleteFailedGenerations: true,
   logLevel: "info",
