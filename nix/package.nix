@@ -1,0 +1,102 @@
+# The agent and the controller, built from the npm workspaces with nixpkgs' buildNpmPackage.
+#
+# package-lock.json keeps no `resolved` URLs, and prefetch-npm-deps (fetchNpmDeps) caches only
+# entries that have one: the others are skipped, so `npm ci --offline` would fail with ENOTCACHED.
+# `npmLock` therefore writes a copy of the lock with the registry's tarball URLs (the registry is
+# npm's built-in default, asked at build time), and both the dependency cache and the build use that
+# copy. Its hash is recorded in ../nix/npm-deps.json (`nix run .#update-npm-deps-hash`).
+{
+  lib,
+  runCommand,
+  buildNpmPackage,
+  fetchNpmDeps,
+  nodejs,
+  makeWrapper,
+  pkg-config,
+  systemd,
+  npmDepsHash,
+}:
+let
+  root = ../.;
+  fs = lib.fileset;
+  lockFile = root + "/package-lock.json";
+  packageJson = lib.importJSON (root + "/package.json");
+
+  # Only what `npm ci` and `tsc -b` read: the workspaces' manifests and sources, never build output.
+  src = fs.toSource {
+    inherit root;
+    fileset = fs.difference (fs.intersection (fs.unions [
+      (root + "/package.json")
+      lockFile
+      (root + "/tsconfig.base.json")
+      (root + "/proto")
+      (root + "/agent")
+      (root + "/controller")
+      # A workspace: npm ci needs its manifest, nothing else of it.
+      (root + "/integration-tests/package.json")
+    ]) (fs.fileFilter (f: !(lib.hasSuffix ".tsbuildinfo" f.name) && !(lib.hasSuffix ".test.ts" f.name)) root)) (fs.unions [
+      (fs.maybeMissing (root + "/proto/dist"))
+      (fs.maybeMissing (root + "/agent/dist"))
+      (fs.maybeMissing (root + "/controller/dist"))
+    ]);
+  };
+
+  npmLock = import ./npm-lock.nix { inherit runCommand nodejs lockFile; };
+
+  npmDeps = fetchNpmDeps {
+    name = "ros-rollback-npm-deps";
+    src = npmLock;
+    hash = npmDepsHash;
+  };
+in
+buildNpmPackage {
+  pname = "ros-rollback";
+  inherit (packageJson) version;
+  inherit src nodejs npmDeps;
+
+  # npmConfigHook compares ./package-lock.json with $npmDeps/package-lock.json: use the same copy.
+  # (postPatch runs before the hooks in postPatchHooks, where npmConfigHook sits.)
+  postPatch = ''
+    cp ${npmLock}/package-lock.json package-lock.json
+  '';
+
+  # systemd-journald's native addon (optional dependency) links libsystemd through pkg-config.
+  nativeBuildInputs = [
+    makeWrapper
+    pkg-config
+  ];
+  buildInputs = [ systemd ];
+
+  # Root script: `npm run build -w proto -w agent -w controller` (tsc -b in each).
+  npmBuildScript = "build";
+
+  # npm's own install hook packs the root package, which is private and has no files: install the
+  # built workspaces instead, with production dependencies only.
+  installPhase = ''
+    runHook preInstall
+    npm prune --omit=dev --no-save --offline
+    app=$out/lib/ros-rollback
+    mkdir -p $app/proto $app/agent $app/controller $app/integration-tests $out/bin
+    cp -r package.json node_modules $app/
+    cp -r proto/package.json proto/dist proto/ros_rollback $app/proto/
+    cp -r agent/package.json agent/dist $app/agent/
+    cp -r controller/package.json controller/dist $app/controller/
+    cp integration-tests/package.json $app/integration-tests/
+    # Dangling after prune or of no use at run time.
+    find $app/node_modules -xtype l -delete
+    makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback-agent \
+      --add-flags $app/agent/dist/main.js
+    makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback \
+      --add-flags $app/controller/dist/cli.js
+    runHook postInstall
+  '';
+
+  passthru = { inherit npmLock npmDeps; };
+
+  meta = {
+    description = "Safe OTA updates for ROS robots on NixOS: agent (ros-rollback-agent) and controller (ros-rollback)";
+    license = lib.licenses.mit;
+    mainProgram = "ros-rollback";
+    platforms = lib.platforms.linux;
+  };
+}
