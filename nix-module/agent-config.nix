@@ -1,0 +1,128 @@
+# The agent's JSON config as a plain Nix function of the settings: no nixpkgs, no module system, so
+# `nix-instantiate --eval --strict --json` can evaluate it anywhere (nix-module/tests, and the vitest
+# test that validates the result with the agent's own zod schema).
+#
+# The NixOS module (agent.nix) takes its option defaults from `defaults` and writes
+# `render config.services.ros-rollback-agent.settings`; rendering settings that lack some typed keys
+# fills the same defaults in, so the test sees what the module writes.
+let
+  defaults = {
+    listen = "0.0.0.0:50051";
+    tls = {
+      caFile = "/etc/ros-rollback/tls/ca.pem";
+      certFile = "/etc/ros-rollback/tls/agent.pem";
+      keyFile = "/etc/ros-rollback/tls/agent.key";
+    };
+    profile = "/nix/var/nix/profiles/system";
+    stateDir = "/var/lib/ros-rollback";
+    metrics = {
+      enabled = true;
+      listen = "127.0.0.1:9464";
+    };
+  };
+
+  # `over` wins; attribute sets merge at every depth (lists and other values are replaced).
+  merge =
+    base: over:
+    base
+    // builtins.mapAttrs (
+      n: v: if builtins.isAttrs v && builtins.isAttrs (base.${n} or null) then merge base.${n} v else v
+    ) over;
+
+  # null means "not set": the agent's own default applies. Dropped at any depth.
+  clean =
+    v:
+    if builtins.isAttrs v then
+      builtins.listToAttrs (
+        builtins.concatMap (
+          n:
+          if v.${n} == null then
+            [ ]
+          else
+            [
+              {
+                name = n;
+                value = clean v.${n};
+              }
+            ]
+        ) (builtins.attrNames v)
+      )
+    else if builtins.isList v then
+      map clean v
+    else
+      v;
+
+  render = settings: clean (merge defaults settings);
+
+  # "host:port" or "[v6]:port" → port (an int), or null when it is not of that form.
+  portOf =
+    listen:
+    let
+      m = builtins.match "([[][0-9a-fA-F:]+[]]|[^:[:space:]]+):([0-9]{1,5})" listen;
+    in
+    if m == null then null else builtins.fromJSON (builtins.elemAt m 1);
+
+  hostOf =
+    listen:
+    let
+      m = builtins.match "[[]([0-9a-fA-F:]+)[]]:[0-9]+|([^:]+):[0-9]+" listen;
+    in
+    if m == null then
+      null
+    else if builtins.elemAt m 0 != null then
+      builtins.elemAt m 0
+    else
+      builtins.elemAt m 1;
+
+  isLoopback =
+    listen:
+    let
+      h = hostOf listen;
+    in
+    h == "localhost" || h == "::1" || (h != null && builtins.match "127\\..*" h != null);
+
+  # The mistakes most likely in a Nix config, caught at evaluation instead of when the agent starts
+  # (the agent still validates everything: its schema is the authority).
+  errors =
+    settings:
+    let
+      c = render settings;
+      keys = c.trustedPublicKeys or [ ];
+      badKeys = builtins.filter (k: builtins.match "[^:[:space:]]+:[A-Za-z0-9+/]{43}=" k == null) keys;
+      absolute = p: builtins.isString p && builtins.match "/.*" p != null;
+      tlsPaths = builtins.attrValues (c.tls or { });
+    in
+    (if keys == [ ] then [ "trustedPublicKeys: at least one Nix public key (name:base64) is required" ] else [ ])
+    ++ map (k: "trustedPublicKeys: \"${k}\" is not name:base64 of a 32-byte key") badKeys
+    ++ (if portOf c.listen == null then [ "listen: expected host:port, got \"${c.listen}\"" ] else [ ])
+    ++ (
+      if (c.metrics.enabled or true) && portOf (c.metrics.listen or "127.0.0.1:9464") == null then
+        [ "metrics.listen: expected host:port" ]
+      else
+        [ ]
+    )
+    ++ (
+      if (c.insecure or false) && !(isLoopback c.listen) then
+        [ "insecure: plaintext gRPC is allowed only on a loopback listen address" ]
+      else
+        [ ]
+    )
+    ++ map (p: "tls: \"${toString p}\" must be an absolute path on the robot") (
+      builtins.filter (p: !(absolute p)) tlsPaths
+    )
+    ++ map (p: "tls: ${p} is in the Nix store, which every local user can read; keep keys out of the store") (
+      builtins.filter (p: absolute p && builtins.match "/nix/store/.*" p != null) tlsPaths
+    );
+in
+{
+  inherit
+    defaults
+    merge
+    clean
+    render
+    portOf
+    hostOf
+    isLoopback
+    errors
+    ;
+}

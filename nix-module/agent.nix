@@ -1,0 +1,359 @@
+# services.ros-rollback-agent: the agent that receives system closures, switches the system profile
+# and rolls back (nixosModules.default). RFC 42 style: `settings` is the agent's JSON config (see
+# agent/src/config/schema.ts; unknown keys are refused there), with typed options for the keys that
+# matter most. The JSON is rendered by ./agent-config.nix, a plain function tested without nixpkgs.
+#
+# Restarts: the unit has `restartIfChanged = false`. A deployment runs switch-to-configuration in its
+# own transient unit, and the agent must stay up to judge health, wait for Confirm and roll back, so
+# the switch never stops or restarts it, even when the new system changes this unit or its config.
+# The new unit takes effect when the agent is restarted (reboot, `systemctl restart`, or the agent
+# restarting itself after a confirmed deployment: see README "On NixOS").
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib)
+    literalExpression
+    mkEnableOption
+    mkIf
+    mkOption
+    types
+    ;
+  cfg = config.services.ros-rollback-agent;
+  agentConfig = import ./agent-config.nix;
+  d = agentConfig.defaults;
+  json = pkgs.formats.json { };
+
+  # Paths on the robot are strings, so Nix never copies a key into the store.
+  robotPath = types.strMatching "/.+";
+  seconds = types.either types.ints.positive (types.addCheck types.float (x: x > 0));
+
+  rendered = agentConfig.render cfg.settings;
+  configFile = json.generate "ros-rollback-agent.json" rendered;
+
+  grpcPort = agentConfig.portOf cfg.settings.listen;
+  metricsPort = agentConfig.portOf cfg.settings.metrics.listen;
+  tlsDirs = lib.unique (map dirOf (builtins.attrValues cfg.settings.tls));
+  stateUnderVarLib = lib.hasPrefix "/var/lib/" cfg.settings.stateDir;
+
+  unitCheck = types.submodule {
+    freeformType = json.type;
+    options = {
+      name = mkOption {
+        type = types.str;
+        example = "talker.service";
+        description = "systemd unit to watch.";
+      };
+      required = mkOption {
+        type = types.nullOr types.bool;
+        default = null;
+        description = "Must be active (the agent's default: true). Not required: may be inactive, never failed.";
+      };
+    };
+  };
+
+  topicCheck = types.submodule {
+    freeformType = json.type;
+    options = {
+      name = mkOption {
+        type = types.strMatching "/.*";
+        example = "/chatter";
+        description = "Absolute topic name (any message type).";
+      };
+      maxSilenceSeconds = mkOption {
+        type = types.nullOr seconds;
+        default = null;
+        description = "Unhealthy when the last message is older (the agent's default: 5).";
+      };
+      minRateHz = mkOption {
+        type = types.nullOr seconds;
+        default = null;
+        description = "Unhealthy below this rate over `health.ros.rateWindowSeconds` (default: no rate check).";
+      };
+    };
+  };
+
+  rosSection = types.submodule {
+    freeformType = json.type;
+    options = {
+      masterUri = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "http://127.0.0.1:11311";
+        description = "ROS master to ask (the agent's default: http://127.0.0.1:11311).";
+      };
+      topics = mkOption {
+        type = types.listOf topicCheck;
+        default = [ ];
+        description = "Topics that must be alive.";
+      };
+      requiredNodes = mkOption {
+        type = types.listOf (types.strMatching "/.*");
+        default = [ ];
+        description = "Node names that must be registered with the master.";
+      };
+    };
+  };
+
+  healthType = types.submodule {
+    freeformType = json.type;
+    options = {
+      settleSeconds = mkOption {
+        type = types.nullOr (types.either types.ints.unsigned types.float);
+        default = null;
+        description = "Seconds after the switch before health rounds count (agent default 5).";
+      };
+      stableSeconds = mkOption {
+        type = types.nullOr seconds;
+        default = null;
+        description = "The system must be healthy in every round for this long (agent default 30).";
+      };
+      timeoutSeconds = mkOption {
+        type = types.nullOr seconds;
+        default = null;
+        description = "No stable period within this many seconds after settling means unhealthy (agent default 300).";
+      };
+      systemd.units = mkOption {
+        type = types.listOf unitCheck;
+        default = [ ];
+        example = literalExpression ''map (name: { inherit name; }) config.services.ros-robot.units'';
+        description = "systemd units that must be healthy (active, not failed, not restarted during the window).";
+      };
+      ros = mkOption {
+        type = types.nullOr rosSection;
+        default = null;
+        description = "ROS 1 checks (the master must be reachable); null: none, and rosnodejs is never loaded.";
+      };
+    };
+  };
+in
+{
+  options.services.ros-rollback-agent = {
+    enable = mkEnableOption "the ros-rollback agent (deploys, health-checks and rolls back this system)";
+
+    package = mkOption {
+      type = types.package;
+      description = "The ros-rollback package (its `bin/ros-rollback-agent`). The flake's module sets it.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open the gRPC port of `settings.listen` (TCP) in the firewall.";
+    };
+
+    openMetricsFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Open the port of `settings.metrics.listen` in the firewall. Only useful with a non-loopback
+        metrics address, and best with `settings.metrics.tls` (see README "Observability").
+      '';
+    };
+
+    watchdogSec = mkOption {
+      type = types.ints.positive;
+      default = 30;
+      description = "systemd's WatchdogSec= (the agent pings every half of it from its event loop).";
+    };
+
+    trustSigningKeysInNix = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Add `settings.trustedPublicKeys` to Nix's `extra-trusted-public-keys`, so paths the operator
+        signed are also valid to Nix itself (e.g. when copied with `nix copy`).
+      '';
+    };
+
+    settings = mkOption {
+      default = { };
+      description = ''
+        The agent's JSON config (agent/src/config/schema.ts; the README's "Agent configuration").
+        Any key of the schema may be set; `null` leaves a key out (the agent's default applies).
+      '';
+      type = types.submodule {
+        freeformType = json.type;
+        options = {
+          listen = mkOption {
+            type = types.str;
+            default = d.listen;
+            description = "host:port of the gRPC server (mutual TLS).";
+          };
+          tls = {
+            caFile = mkOption {
+              type = robotPath;
+              default = d.tls.caFile;
+              description = "CA that client (controller) certificates must chain to. A path on the robot.";
+            };
+            certFile = mkOption {
+              type = robotPath;
+              default = d.tls.certFile;
+              description = "The agent's server certificate. A path on the robot.";
+            };
+            keyFile = mkOption {
+              type = robotPath;
+              default = d.tls.keyFile;
+              description = "The agent's private key: a path on the robot (mode 0400, root), never in the Nix store.";
+            };
+          };
+          trustedPublicKeys = mkOption {
+            type = types.listOf types.str;
+            example = [ "operator-1:8ya0F2pLUa5KW0VfKhcYV1ZVKr1AzDGnYk4aZC5V3QA=" ];
+            description = "Nix public keys (`name:base64`); a pushed path needs a signature by one of them.";
+          };
+          profile = mkOption {
+            type = robotPath;
+            default = d.profile;
+            description = "The system profile whose generations the agent manages.";
+          };
+          stateDir = mkOption {
+            type = robotPath;
+            default = d.stateDir;
+            description = "Where the deployment record lives (written before every side effect).";
+          };
+          confirmTimeoutSeconds = mkOption {
+            type = types.nullOr types.ints.positive;
+            default = null;
+            description = "Seconds a healthy deployment waits for Confirm before the magic rollback (agent default 30).";
+          };
+          activationTimeoutSeconds = mkOption {
+            type = types.nullOr types.ints.positive;
+            default = null;
+            description = "Bound for one switch-to-configuration run (agent default 600).";
+          };
+          metrics = {
+            enabled = mkOption {
+              type = types.bool;
+              default = d.metrics.enabled;
+              description = "Serve Prometheus metrics at /metrics.";
+            };
+            listen = mkOption {
+              type = types.str;
+              default = d.metrics.listen;
+              description = "host:port of the metrics endpoint (loopback by default: nothing leaves the robot).";
+            };
+          };
+          health = mkOption {
+            type = healthType;
+            default = { };
+            description = "Health checks judged after every switch (agent/src/health/README.md).";
+          };
+        };
+      };
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = map (message: {
+      assertion = false;
+      message = "services.ros-rollback-agent.settings: ${message}";
+    }) (agentConfig.errors cfg.settings);
+
+    # For operators to read; the unit uses the store path, so a changed config is a changed unit.
+    environment.etc."ros-rollback/agent.json".source = configFile;
+
+    networking.firewall.allowedTCPPorts =
+      lib.optional (cfg.openFirewall && grpcPort != null) grpcPort
+      ++ lib.optional (cfg.openMetricsFirewall && cfg.settings.metrics.enabled && metricsPort != null) metricsPort;
+
+    nix.settings.extra-trusted-public-keys = mkIf cfg.trustSigningKeysInNix cfg.settings.trustedPublicKeys;
+
+    # The directories for the TLS files (filled by the operator), private to root.
+    systemd.tmpfiles.rules =
+      map (dir: "d ${dir} 0700 root root - -") tlsDirs
+      ++ lib.optional (!stateUnderVarLib) "d ${cfg.settings.stateDir} 0700 root root - -";
+
+    systemd.services.ros-rollback-agent = {
+      description = "ros-rollback agent";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "network-online.target" ];
+      after = [
+        "network-online.target"
+        "nix-daemon.socket"
+      ];
+
+      # Never stopped or restarted by a switch (a deployment must not kill its own judge).
+      restartIfChanged = false;
+
+      # systemd-run/systemctl/journalctl/systemd-notify (systemd), flock (util-linux), nix-env and
+      # nix-store (nix), zstd for compressed pushes; coreutils' `true` for flock.
+      path = [
+        config.nix.package
+        config.systemd.package
+        pkgs.util-linux
+        pkgs.zstd
+        pkgs.coreutils
+      ];
+
+      environment = {
+        # The store is read-only to this unit (and on NixOS mounted read-only): store writes go
+        # through nix-daemon, where root is a trusted user.
+        NIX_REMOTE = "daemon";
+        HOME = cfg.settings.stateDir;
+        ROS_HOME = "${cfg.settings.stateDir}/ros";
+      };
+
+      unitConfig = {
+        # Never give up: a robot without its agent cannot be deployed to or rolled back remotely.
+        StartLimitIntervalSec = 0;
+      };
+
+      serviceConfig = {
+        ExecStart = "${lib.getExe' cfg.package "ros-rollback-agent"} --config ${configFile}";
+        # READY=1 once gRPC and metrics listen, then WATCHDOG=1 pings (agent/src/logging/systemd-notify.ts),
+        # sent through systemd-notify --pid. Without CAP_SYS_ADMIN (dropped below) the message carries
+        # systemd-notify's own pid, a process of this unit: NotifyAccess=all accepts it.
+        Type = "notify";
+        NotifyAccess = "all";
+        WatchdogSec = cfg.watchdogSec;
+        # Also covers the first boot of a new robot: the agent exits until the operator has put the
+        # TLS files in place, and starts within 5 s after.
+        Restart = "always";
+        RestartSec = 5;
+        StateDirectory = mkIf stateUnderVarLib (lib.removePrefix "/var/lib/" cfg.settings.stateDir);
+        StateDirectoryMode = "0700";
+        UMask = "0077";
+
+        # Root, because it sets the system profile (nix-env writes /nix/var/nix/profiles) and asks
+        # PID 1 to run switch-to-configuration. The switch runs in its own transient unit (systemd-run),
+        # so none of the sandboxing below applies to the activation itself.
+        User = "root";
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        NoNewPrivileges = true;
+        # /usr, /boot, /efi and /etc read-only; /nix/var (profiles, GC roots), /var and /run stay
+        # writable (the profile, the state dir, /run/nixos/switch-to-configuration.lock).
+        ProtectSystem = "full";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        # AF_NETLINK: libuv's interface list (os.networkInterfaces, used by rosnodejs).
+        RestrictAddressFamilies = [
+          "AF_UNIX"
+          "AF_INET"
+          "AF_INET6"
+          "AF_NETLINK"
+        ];
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" ];
+        SystemCallErrorNumber = "EPERM";
+        # Not MemoryDenyWriteExecute: V8's JIT needs writable and executable memory.
+      };
+    };
+  };
+}
