@@ -9,6 +9,8 @@ npx biome ci .
 echo "== typecheck" >&2
 npx tsc -b proto agent controller
 npx tsc --noEmit -p integration-tests
+echo "== nix: parse, pure tests, npm hash digest (no nixpkgs here; see nix-module/tests)" >&2
+bash nix-module/tests/run.sh
 echo "== generated code is current" >&2
 bash proto/generate.sh
 git diff --exit-code -- proto/src/gen || { echo "proto/src/gen is stale: run npm run generate -w proto" >&2; exit 1; }

@@ -1,0 +1,133 @@
+// The NixOS module's agent config, evaluated by Nix (Debian's nix-bin; no nixpkgs needed) and
+// validated by the agent's own schema; and the lock rewrite the Nix build depends on.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { compileConfig } from "../../agent/src/config/load.js";
+import { REPO_ROOT } from "./config.js";
+
+const env = { ...process.env, NIX_CONFIG: "build-users-group =" };
+
+/** Evaluates a Nix expression (paths relative to the repository root) to JSON. */
+function nixEval(expr: string): unknown {
+  const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "--expr", expr], {
+    cwd: REPO_ROOT,
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return JSON.parse(out);
+}
+
+const agentConfig = "(import ./nix-module/agent-config.nix)";
+const vmSettings = `(import ./nix-module/vm/agent-settings.nix { inherit (import ./nix-module/vm/operator.nix) trustedPublicKeys; })`;
+const key = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+describe("nix-module: the agent config the NixOS module writes", () => {
+  it("nixos-vm's config passes the agent's schema, with the health checks of the demo robot", () => {
+    const raw = nixEval(`${agentConfig}.render ${vmSettings}`);
+    const config = compileConfig(raw);
+    expect(config.listen).toBe("0.0.0.0:50051");
+    expect(config.tls).toEqual({
+      caFile: "/etc/ros-rollback/tls/ca.pem",
+      certFile: "/etc/ros-rollback/tls/agent.pem",
+      keyFile: "/etc/ros-rollback/tls/agent.key",
+    });
+    expect(config.profile).toBe("/nix/var/nix/profiles/system");
+    expect(config.stateDir).toBe("/var/lib/ros-rollback");
+    expect(config.confirmTimeoutSeconds).toBe(60);
+    expect(config.metrics).toEqual({ listen: "127.0.0.1:9464", tls: undefined });
+    expect(config.trustedPublicKeys).toEqual([
+      "ros-rollback-snakeoil-1:YYFO+K5ke6FGBr1AJOCmlStsrb6r1p9FXBzrlkp0p4Y=",
+    ]);
+    expect(config.health.systemd.units.map((u) => u.name).sort()).toEqual([
+      "listener.service",
+      "roscore.service",
+      "talker.service",
+    ]);
+    expect(config.health.systemd.units.every((u) => u.required)).toBe(true);
+    expect(config.health.ros?.masterUri).toBe("http://127.0.0.1:11311");
+    expect(config.health.ros?.topics).toEqual([{ name: "/chatter", maxSilenceSeconds: 5, minRateHz: 5 }]);
+    // The confirm window a person can watch; the health window fits the agent's rules.
+    expect(config.health.stableSeconds).toBeLessThanOrEqual(config.health.timeoutSeconds);
+  });
+
+  it("the module's typed defaults alone (plus a key) make a config the agent accepts", () => {
+    const raw = nixEval(`${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; }`);
+    const config = compileConfig(raw);
+    expect(config.listen).toBe("0.0.0.0:50051");
+    expect(config.health.ros).toBeUndefined();
+  });
+
+  it("options left null are not written (the agent's defaults apply), freeform keys pass through", () => {
+    const raw = nixEval(
+      `${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; confirmTimeoutSeconds = null; logLevel = "debug"; health = { ros = null; settleSeconds = null; exec = [ { name = "disk"; argv = [ "/run/current-system/sw/bin/true" ]; } ]; }; }`,
+    );
+    expect(raw).not.toHaveProperty("confirmTimeoutSeconds");
+    expect(raw).toHaveProperty("health.exec");
+    const config = compileConfig(raw);
+    expect(config.logLevel).toBe("debug");
+    expect(config.confirmTimeoutSeconds).toBe(30);
+    expect(config.health.exec.map((e) => e.name)).toEqual(["disk"]);
+  });
+
+  it("what the module refuses at evaluation, the agent refuses too", () => {
+    const cases = [
+      `{ trustedPublicKeys = [ "not-a-key" ]; }`,
+      `{ trustedPublicKeys = [ ]; }`,
+      `{ trustedPublicKeys = [ "${key}" ]; listen = "50051"; }`,
+      `{ trustedPublicKeys = [ "${key}" ]; insecure = true; }`,
+    ];
+    for (const settings of cases) {
+      const errors = nixEval(`${agentConfig}.errors ${settings}`) as string[];
+      expect(errors.length, settings).toBeGreaterThan(0);
+      expect(() => compileConfig(nixEval(`${agentConfig}.render ${settings}`)), settings).toThrow(
+        /invalid config/,
+      );
+    }
+  });
+});
+
+describe("nix/lock-with-resolved.mjs: the lock the Nix build installs from", () => {
+  const lockText = readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8");
+  type Entry = { version?: string; resolved?: string; integrity?: string; link?: boolean; name?: string };
+  const original = JSON.parse(lockText) as { packages: Record<string, Entry> };
+  // A reserved name: the test needs no registry.
+  const registry = "https://registry.invalid/";
+  const rewritten = JSON.parse(
+    execFileSync("node", [join(REPO_ROOT, "nix/lock-with-resolved.mjs"), registry], {
+      input: lockText,
+      encoding: "utf8",
+    }),
+  ) as { packages: Record<string, Entry> };
+
+  it("gives every registry entry its tarball URL and changes nothing else", () => {
+    const keys = Object.keys(original.packages);
+    expect(Object.keys(rewritten.packages)).toEqual(keys);
+    for (const k of keys) {
+      const before = original.packages[k] as Entry;
+      const after = rewritten.packages[k] as Entry;
+      const { resolved, ...rest } = after;
+      if (k.includes("node_modules/") && !before.link && before.integrity !== undefined) {
+        expect(resolved, k).toMatch(/^https:\/\/registry\.invalid\/.+\.tgz$/);
+        expect(rest, k).toEqual(before);
+      } else {
+        expect(after, k).toEqual(before);
+      }
+    }
+  });
+
+  it("uses the registry's URL scheme for plain and scoped names", () => {
+    const grpc = rewritten.packages["node_modules/@grpc/grpc-js"] as Entry;
+    expect(grpc.resolved).toBe(`${registry}@grpc/grpc-js/-/grpc-js-${grpc.version}.tgz`);
+    const zod = rewritten.packages["node_modules/zod"] as Entry;
+    expect(zod.resolved).toBe(`${registry}zod/-/zod-${zod.version}.tgz`);
+  });
+
+  it("the repository's lock keeps no registry addresses", () => {
+    for (const [k, e] of Object.entries(original.packages)) {
+      if (e.resolved !== undefined) expect(e.link, k).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,207 @@
+# Tests of the plain Nix functions (no nixpkgs): a list of { name, ok, got, expected }.
+# Run by ./run.sh (nix-instantiate --eval --strict --json) and by the flake's checks.nix-module.
+let
+  agentConfig = import ../agent-config.nix;
+  rosLib = import ../ros-lib.nix;
+  operator = import ../vm/operator.nix;
+  vmSettings = import ../vm/agent-settings.nix { inherit (operator) trustedPublicKeys; };
+  npmDeps = builtins.fromJSON (builtins.readFile ../../nix/npm-deps.json);
+  key = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+  test = name: got: expected: {
+    inherit name got expected;
+    ok = got == expected;
+  };
+in
+[
+  (test "render drops nulls at any depth and keeps false, 0 and empty lists"
+    (agentConfig.clean {
+      a = null;
+      b = false;
+      c = 0;
+      d = [ ];
+      e = {
+        f = null;
+        g = [
+          {
+            h = null;
+            i = 1;
+          }
+        ];
+      };
+    })
+    {
+      b = false;
+      c = 0;
+      d = [ ];
+      e.g = [ { i = 1; } ];
+    }
+  )
+
+  (test "render fills the module's defaults in under the given settings"
+    (agentConfig.render {
+      trustedPublicKeys = [ key ];
+      listen = "[::]:6000";
+      tls.keyFile = "/run/keys/agent.key";
+      metrics.enabled = false;
+    })
+    {
+      listen = "[::]:6000";
+      trustedPublicKeys = [ key ];
+      tls = {
+        caFile = "/etc/ros-rollback/tls/ca.pem";
+        certFile = "/etc/ros-rollback/tls/agent.pem";
+        keyFile = "/run/keys/agent.key";
+      };
+      profile = "/nix/var/nix/profiles/system";
+      stateDir = "/var/lib/ros-rollback";
+      metrics = {
+        enabled = false;
+        listen = "127.0.0.1:9464";
+      };
+    }
+  )
+
+  (test "merge replaces lists instead of concatenating them"
+    (agentConfig.merge {
+      a = [ 1 ];
+      b.c = 1;
+    } { a = [ 2 ]; })
+    {
+      a = [ 2 ];
+      b.c = 1;
+    }
+  )
+
+  (test "portOf reads host:port and [v6]:port, and refuses the rest"
+    (map agentConfig.portOf [
+      "0.0.0.0:50051"
+      "[::]:9464"
+      "robot.local:1"
+      "50051"
+      "a:b:1"
+      ""
+    ])
+    [
+      50051
+      9464
+      1
+      null
+      null
+      null
+    ]
+  )
+
+  (test "isLoopback knows 127/8, ::1 and localhost"
+    (map agentConfig.isLoopback [
+      "127.0.0.1:1"
+      "127.9.9.9:1"
+      "[::1]:2"
+      "localhost:3"
+      "0.0.0.0:4"
+      "[::]:5"
+      "192.168.122.10:6"
+    ])
+    [
+      true
+      true
+      true
+      true
+      false
+      false
+      false
+    ]
+  )
+
+  (test "errors: none for a complete config" (agentConfig.errors { trustedPublicKeys = [ key ]; }) [ ])
+
+  (test "errors: the mistakes a Nix config makes are caught at evaluation"
+    (agentConfig.errors {
+      trustedPublicKeys = [ "not-a-key" ];
+      listen = "50051";
+      insecure = true;
+      tls.keyFile = "/nix/store/0000-agent.key";
+      tls.certFile = "relative.pem";
+    })
+    [
+      "trustedPublicKeys: \"not-a-key\" is not name:base64 of a 32-byte key"
+      "listen: expected host:port, got \"50051\""
+      "insecure: plaintext gRPC is allowed only on a loopback listen address"
+      "tls: \"relative.pem\" must be an absolute path on the robot"
+      "tls: /nix/store/0000-agent.key is in the Nix store, which every local user can read; keep keys out of the store"
+    ]
+  )
+
+  (test "errors: at least one trusted key" (agentConfig.errors { }) [
+    "trustedPublicKeys: at least one Nix public key (name:base64) is required"
+  ])
+
+  (test "the demo VM's agent config has no errors" (agentConfig.errors vmSettings) [ ])
+
+  (test "the demo VM's agent watches roscore, talker, listener and /chatter"
+    (
+      let
+        c = agentConfig.render vmSettings;
+      in
+      {
+        inherit (c) listen;
+        units = map (u: u.name) c.health.systemd.units;
+        topics = map (t: t.name) c.health.ros.topics;
+        metrics = c.metrics.listen;
+      }
+    )
+    {
+      listen = "0.0.0.0:50051";
+      units = [
+        "listener.service"
+        "roscore.service"
+        "talker.service"
+      ];
+      topics = [ "/chatter" ];
+      metrics = "127.0.0.1:9464";
+    }
+  )
+
+  (test "ros nodeArgs: remappings, private parameters, then extra arguments"
+    (rosLib.nodeArgs {
+      remap = {
+        chatter_header = "chatter";
+      };
+      params = {
+        rate = "10";
+      };
+      args = [ "--verbose" ];
+    })
+    [
+      "chatter_header:=chatter"
+      "_rate:=10"
+      "--verbose"
+    ]
+  )
+
+  (test "ros nodeArgs: nothing for a plain node" (rosLib.nodeArgs { }) [ ])
+
+  (test "ros units: the master and one unit per node"
+    (rosLib.units {
+      talker = { };
+      listener = { };
+    })
+    [
+      "roscore.service"
+      "listener.service"
+      "talker.service"
+    ]
+  )
+
+  (test "ros masterUri" (rosLib.masterUri "127.0.0.1" 11311) "http://127.0.0.1:11311/")
+
+  (test "nix/npm-deps.json records the sha256 of package-lock.json (else: nix run .#update-npm-deps-hash)"
+    npmDeps.lockDigest
+    (builtins.hashFile "sha256" ../../package-lock.json)
+  )
+
+  (test "nix/npm-deps.json holds an SRI sha256 hash"
+    (builtins.match "sha256-[A-Za-z0-9+/]{43}=" npmDeps.npmDepsHash != null)
+    true
+  )
+]
