@@ -6,6 +6,7 @@ import { type ExitCode, UsageError } from "./core/errors.js";
 import { commandHelp, globalHelp } from "./core/help.js";
 import type { Io } from "./core/io.js";
 import { renderError, renderResult } from "./core/render.js";
+import { loadFlakeInventory, parseFlakeRef } from "./flake.js";
 import { type Inventory, loadInventory, selectTarget } from "./inventory.js";
 
 /** Deadline of a unary RPC once connected (QueryMissingPaths on a big closure may take a while). */
@@ -47,8 +48,21 @@ function createContext(
   deps: Deps,
   signal: AbortSignal,
 ): CommandContext {
-  // Read once: re-attaching after a switch connects many times.
-  let inventory: Promise<Inventory> | undefined;
+  // Read once each: re-attaching after a switch connects many times.
+  const inventories = new Map<string, Promise<Inventory>>();
+  const inventory = (ref: string): Promise<Inventory> => {
+    let loaded = inventories.get(ref);
+    if (loaded === undefined) {
+      // FLAKE#ATTR (e.g. .#rosRollback.nodes): `nix eval --json`; anything else is a JSON file.
+      const flake = parseFlakeRef(ref);
+      loaded =
+        flake === undefined
+          ? loadInventory(ref, io.cwd)
+          : loadFlakeInventory(flake, { env: io.env, cwd: io.cwd, signal });
+      inventories.set(ref, loaded);
+    }
+    return loaded;
+  };
   return {
     io,
     global,
@@ -56,15 +70,15 @@ function createContext(
     signal,
     log: (line) => io.stderr.write(`${line}\n`),
     async connect(overrides: ConnectOverrides = {}): Promise<AgentApi> {
-      if (global.inventory === undefined) {
+      const inventoryRef = overrides.inventory ?? global.inventory;
+      if (inventoryRef === undefined) {
         throw new UsageError("--inventory FILE is required (or set ROS_ROLLBACK_INVENTORY)", command);
       }
       const targetName = overrides.target ?? global.target;
       if (targetName === undefined) {
         throw new UsageError("--target NAME is required (or set ROS_ROLLBACK_TARGET)", command);
       }
-      inventory ??= loadInventory(global.inventory, io.cwd);
-      const target = selectTarget(await inventory, targetName);
+      const target = selectTarget(await inventory(inventoryRef), targetName);
       return deps.connect(
         target,
         {

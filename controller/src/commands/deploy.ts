@@ -5,6 +5,7 @@ import { type AgentApi, AgentCallError } from "../agent-api.js";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError, UserError } from "../core/errors.js";
+import { buildToplevel, FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../flake.js";
 import { followDeployment } from "../follow.js";
 import { describeFsError } from "../inventory.js";
 import { formatBytes, formatDuration, ProgressReporter } from "../progress.js";
@@ -73,11 +74,16 @@ export const deployCommand = defineCommand<DeployArgs>({
     "place). Health rounds are printed when they change; the exit code says where the robot ended.",
     "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
     "next boot: `ros-rollback confirm`).",
+    "FLAKE#NAME (e.g. .#nixos-vm) first builds FLAKE#nixosConfigurations.NAME.config.system.build.toplevel",
+    "with `nix build --no-link --print-out-paths` (Nix 2.8 or later); without --inventory the targets",
+    `come from the flake's ${FLAKE_INVENTORY_ATTR} (\`nix eval --json\`).`,
   ].join("\n"),
   positionals: [
     {
       name: "store-path",
-      description: "the system's toplevel in the local Nix store (a ./result symlink is resolved)",
+      description:
+        "the system's toplevel in the local Nix store (a ./result symlink is resolved),\n" +
+        "or FLAKE#NAME: a NixOS configuration of a flake, built first",
     },
   ],
   options: {
@@ -130,12 +136,15 @@ export const deployCommand = defineCommand<DeployArgs>({
   },
   examples: [
     "ros-rollback deploy ./result --inventory fleet.json --target robot1",
+    "ros-rollback deploy .#nixos-vm-header --target vm --sign-key signing.sec",
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
     "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
   ],
   parse(raw) {
     const [storePath = ""] = expectPositionals(raw, ["store-path"], "deploy");
     if (storePath === "") throw new UsageError("<store-path> must not be empty", "deploy");
+    parseFlakeRef(storePath); // FLAKE#NAME must have both parts
+
     const signKey = raw.values["sign-key"];
     const health = raw.values.health;
     if (health === "") throw new UsageError("--health: expected a file", "deploy");
@@ -161,7 +170,9 @@ export const deployCommand = defineCommand<DeployArgs>({
   run: deploy,
 });
 
-async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandResult> {
+async function deploy(args: DeployArgs, context: CommandContext): Promise<CommandResult> {
+  const flake = parseFlakeRef(args.storePath);
+  const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
   const { signal } = ctx;
   const targetName = ctx.global.target ?? "?";
   let storePath = args.storePath;
@@ -172,6 +183,16 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
   try {
     // ---- Nothing below changes the robot until Activate is called. ----
     try {
+      if (flake !== undefined) {
+        ctx.log(`building ${flake.flake}#${flake.attr}`);
+        storePath = await buildToplevel(flake, {
+          env: ctx.io.env,
+          cwd: ctx.io.cwd,
+          signal,
+          log: (line) => ctx.log(`nix: ${line}`),
+        });
+        ctx.log(`built ${storePath}`);
+      }
       options = await deploymentOptions(args, ctx.io.cwd);
       api = await ctx.connect();
       const before = await api.getStatus(signal);
@@ -184,7 +205,7 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
           `${targetName}: warning: deployment ${before.deployment.id} is not finished; the agent may refuse`,
         );
       }
-      storePath = await resolveStorePath(args.storePath, ctx.io.cwd);
+      storePath = await resolveStorePath(storePath, ctx.io.cwd);
       ctx.log(`computing the closure of ${storePath}`);
       const closure = await ctx.deps.closure.computeClosure(storePath, signal);
       const missing = new Set(
@@ -254,6 +275,13 @@ async function deploy(args: DeployArgs, ctx: CommandContext): Promise<CommandRes
   } finally {
     api?.close();
   }
+}
+
+/** Without --inventory (or $ROS_ROLLBACK_INVENTORY), `deploy FLAKE#NAME` finds its target in FLAKE#rosRollback.nodes. */
+function withFlakeInventory(ctx: CommandContext, flake: FlakeRef): CommandContext {
+  if (ctx.global.inventory !== undefined) return ctx;
+  const inventory = `${flake.flake}#${FLAKE_INVENTORY_ATTR}`;
+  return { ...ctx, connect: (overrides = {}) => ctx.connect({ inventory, ...overrides }) };
 }
 
 function parseConfirmTimeout(v: string | boolean | undefined): number | undefined {

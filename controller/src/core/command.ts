@@ -56,6 +56,8 @@ export interface CommandContext {
 }
 
 export interface ConnectOverrides {
+  /** Inventory (a JSON file, or FLAKE#ATTR) instead of --inventory / $ROS_ROLLBACK_INVENTORY. */
+  readonly inventory?: string;
   /** Target name instead of --target / $ROS_ROLLBACK_TARGET. */
   readonly target?: string | undefined;
   /** Instead of --connect-timeout. */
