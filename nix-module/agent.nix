@@ -305,8 +305,9 @@ in
       serviceConfig = {
         ExecStart = "${lib.getExe' cfg.package "ros-rollback-agent"} --config ${configFile}";
         # READY=1 once gRPC and metrics listen, then WATCHDOG=1 pings (agent/src/logging/systemd-notify.ts),
-        # sent through systemd-notify --pid. Without CAP_SYS_ADMIN (dropped below) the message carries
-        # systemd-notify's own pid, a process of this unit: NotifyAccess=all accepts it.
+        # sent through systemd-notify --pid. Without CAP_SYS_ADMIN (dropped below) the kernel refuses the
+        # agent's pid in the credentials and libsystemd resends with systemd-notify's own (sd_pid_notify),
+        # a process of this unit: NotifyAccess=all accepts it.
         Type = "notify";
         NotifyAccess = "all";
         WatchdogSec = cfg.watchdogSec;
@@ -337,7 +338,7 @@ in
         ProtectControlGroups = true;
         ProtectClock = true;
         ProtectHostname = true;
-        ProtectProc = "invisible";
+        # Not ProtectProc=invisible: the agent reads /proc/1/stat (boot identity) without CAP_SYS_PTRACE.
         RestrictNamespaces = true;
         RestrictRealtime = true;
         RestrictSUIDSGID = true;
