@@ -1,9 +1,11 @@
 // The NixOS module's agent config, evaluated by Nix (Debian's nix-bin; no nixpkgs needed) and
 // validated by the agent's own schema; and the lock rewrite the Nix build depends on.
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
 import { REPO_ROOT } from "./config.js";
 
@@ -129,5 +131,90 @@ describe("nix/lock-with-resolved.mjs: the lock the Nix build installs from", () 
     for (const [k, e] of Object.entries(original.packages)) {
       if (e.resolved !== undefined) expect(e.link, k).toBe(true);
     }
+  });
+});
+
+describe("nix-module + demo-pki: the real agent with the demo robot's config", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ros-rollback-nix-module-"));
+  let agent: ChildProcess | undefined;
+  afterAll(() => {
+    agent?.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const freePort = () =>
+    new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const addr = srv.address();
+        srv.close(() => resolve(typeof addr === "object" && addr !== null ? addr.port : 0));
+      });
+    });
+
+  it("starts, serves mTLS with demo-pki's certificates (server name nixos-vm) and metrics", async () => {
+    execFileSync(
+      "bash",
+      [join(REPO_ROOT, "nix/demo-pki.sh"), join(dir, "pki"), "nixos-vm", "IP:192.168.122.10"],
+      {
+        stdio: "ignore",
+      },
+    );
+    const [grpc, metrics] = [await freePort(), await freePort()];
+    // nixos-vm's settings, with this machine's paths and ports and without the ROS and unit checks.
+    const raw = nixEval(
+      `${agentConfig}.render (${vmSettings} // { listen = "127.0.0.1:${grpc}"; tls = { caFile = "${dir}/pki/ca.pem"; certFile = "${dir}/pki/agent.pem"; keyFile = "${dir}/pki/agent.key"; }; profile = "${dir}/profiles/system"; stateDir = "${dir}/state"; logTarget = "stdout"; metrics.listen = "127.0.0.1:${metrics}"; health = { ros = null; systemd.units = [ ]; }; })`,
+    );
+    writeFileSync(join(dir, "agent.json"), JSON.stringify(raw));
+    agent = spawn(
+      process.execPath,
+      [join(REPO_ROOT, "agent/dist/main.js"), "--config", join(dir, "agent.json")],
+      {
+        stdio: "ignore",
+        env: { ...process.env, NOTIFY_SOCKET: "" },
+      },
+    );
+    writeFileSync(
+      join(dir, "inventory.json"),
+      JSON.stringify({
+        targets: {
+          vm: {
+            address: `127.0.0.1:${grpc}`,
+            caFile: "pki/ca.pem",
+            certFile: "pki/controller.pem",
+            keyFile: "pki/controller.key",
+            serverName: "nixos-vm",
+          },
+        },
+      }),
+    );
+    const status = async (): Promise<Record<string, unknown>> => {
+      for (let i = 0; ; i++) {
+        try {
+          const out = execFileSync(
+            process.execPath,
+            [
+              join(REPO_ROOT, "controller/dist/cli.js"),
+              "status",
+              "--inventory",
+              join(dir, "inventory.json"),
+              "--target",
+              "vm",
+              "--json",
+              "--connect-timeout",
+              "2",
+            ],
+            { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+          );
+          return JSON.parse(out) as Record<string, unknown>;
+        } catch (e) {
+          if (i >= 20) throw e;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    };
+    expect(await status()).toMatchObject({ target: "vm", agentVersion: expect.any(String) });
+    const body = await (await fetch(`http://127.0.0.1:${metrics}/metrics`)).text();
+    expect(body).toContain("ros_rollback_agent_info");
   });
 });
