@@ -15,6 +15,8 @@ let
     };
     profile = "/nix/var/nix/profiles/system";
     stateDir = "/var/lib/ros-rollback";
+    # The module's unit: the agent restarts it after a kept deployment that changed it.
+    agentUnit = "ros-rollback-agent.service";
     metrics = {
       enabled = true;
       listen = "127.0.0.1:9464";

@@ -6,8 +6,9 @@
 # Restarts: the unit has `restartIfChanged = false`. A deployment runs switch-to-configuration in its
 # own transient unit, and the agent must stay up to judge health, wait for Confirm and roll back, so
 # the switch never stops or restarts it, even when the new system changes this unit or its config.
-# The new unit takes effect when the agent is restarted (reboot, `systemctl restart`, or the agent
-# restarting itself after a confirmed deployment: see README "On NixOS").
+# Once such a deployment is kept (confirmed), the agent restarts its own unit from a transient
+# systemd timer (agent/src/system/self-restart.ts, `settings.agentUnit`), so the new agent and config
+# take over only after the deployment has been judged.
 {
   config,
   lib,
@@ -214,6 +215,12 @@ in
             type = robotPath;
             default = d.stateDir;
             description = "Where the deployment record lives (written before every side effect).";
+          };
+          agentUnit = mkOption {
+            type = types.str;
+            default = d.agentUnit;
+            readOnly = true;
+            description = "This module's unit, which the agent restarts after a kept deployment that changed it.";
           };
           confirmTimeoutSeconds = mkOption {
             type = types.nullOr types.ints.positive;

@@ -38,6 +38,8 @@ describe("nix-module: the agent config the NixOS module writes", () => {
     });
     expect(config.profile).toBe("/nix/var/nix/profiles/system");
     expect(config.stateDir).toBe("/var/lib/ros-rollback");
+    // The unit the agent restarts after a kept deployment that changed it (the module's unit).
+    expect(config.agentUnit).toBe("ros-rollback-agent.service");
     expect(config.confirmTimeoutSeconds).toBe(60);
     expect(config.metrics).toEqual({ listen: "127.0.0.1:9464", tls: undefined });
     expect(config.trustedPublicKeys).toEqual([

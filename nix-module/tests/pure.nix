@@ -55,6 +55,7 @@ in
       };
       profile = "/nix/var/nix/profiles/system";
       stateDir = "/var/lib/ros-rollback";
+      agentUnit = "ros-rollback-agent.service";
       metrics = {
         enabled = false;
         listen = "127.0.0.1:9464";
