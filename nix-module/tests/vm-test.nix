@@ -1,8 +1,8 @@
 # checks.x86_64-linux.vm-test: two VMs, a controller and a robot (the demo robot of nix-module/vm
 # with the agent, roscore, talker and listener). The controller deploys the header variant (healthy,
-# confirmed over a new connection) and then the broken one (agent port closed: no Confirm possible,
-# so the agent rolls back to the header system at the confirm deadline), and checks both outcomes on
-# each side. Run: nix build .#checks.x86_64-linux.vm-test -L (needs KVM).
+# confirmed over a new connection), then the header variant with a changed agent config (kept; the
+# agent restarts itself afterwards), then the broken one (agent port closed: no Confirm possible, so
+# the agent rolls back at the confirm deadline), and checks the outcomes on each side. Run: nix build .#checks.x86_64-linux.vm-test -L (needs KVM).
 #
 # The systems the controller deploys are evaluated from the same modules as the robot node plus
 # nixos-test-base (qemu-vm and the test driver's backdoor) and the node's network config, as
@@ -35,7 +35,7 @@ let
   };
 
   variant =
-    nodes: name:
+    nodes: name: extra:
     (nixpkgs.lib.nixosSystem {
       modules = [
         robotCommon
@@ -46,8 +46,13 @@ let
           nixpkgs.system = "x86_64-linux";
           robotix.variant = name;
         }
-      ];
+      ]
+      ++ extra;
     }).config.system.build.toplevel;
+
+  # The header system with a changed agent config: a changed agent unit, which the switch leaves
+  # running (restartIfChanged = false) and the agent restarts once the deployment is kept.
+  agentChanged = nodes: variant nodes "header" [ { services.ros-rollback-agent.settings.logLevel = "debug"; } ];
 in
 nixpkgs.lib.nixos.runTest {
   name = "ros-rollback";
@@ -63,8 +68,9 @@ nixpkgs.lib.nixos.runTest {
         environment.systemPackages = [ pkgs.ros-rollback ];
         # Registered in the controller's Nix database, so `nix path-info -r` finds the closures.
         virtualisation.additionalPaths = [
-          (variant nodes "header")
-          (variant nodes "broken")
+          (variant nodes "header" [ ])
+          (agentChanged nodes)
+          (variant nodes "broken" [ ])
         ];
         virtualisation.memorySize = 1024;
       };
@@ -73,8 +79,9 @@ nixpkgs.lib.nixos.runTest {
   testScript =
     { nodes, ... }:
     let
-      header = variant nodes "header";
-      broken = variant nodes "broken";
+      header = variant nodes "header" [ ];
+      changed = agentChanged nodes;
+      broken = variant nodes "broken" [ ];
       inventory = pkgs.writeText "inventory.json" (
         builtins.toJSON {
           targets.robot = {
@@ -114,6 +121,7 @@ nixpkgs.lib.nixos.runTest {
           controller.wait_until_succeeds("${rr} status", timeout=60)
 
       with subtest("deploy the header variant: healthy, confirmed"):
+          pid = robot.succeed("systemctl show -p MainPID --value ros-rollback-agent.service").strip()
           out = json.loads(controller.succeed("${deploy header}"))
           assert out["outcome"] == "succeeded", out
           assert out["confirmed"] is True, out
@@ -123,8 +131,22 @@ nixpkgs.lib.nixos.runTest {
               "ROS_MASTER_URI=http://127.0.0.1:11311 rostopic type /chatter | grep -x rospy_tutorials/HeaderString",
               timeout=60,
           )
-          # restartIfChanged = false: the switch never restarted the agent.
-          robot.succeed("systemctl show -p NRestarts --value ros-rollback-agent.service | grep -x 0")
+          # The agent's unit did not change: the same process judged, confirmed and still runs.
+          robot.succeed(f"test $(systemctl show -p MainPID --value ros-rollback-agent.service) = {pid}")
+
+      with subtest("a kept deployment that changes the agent's unit: the agent restarts itself afterwards"):
+          pid = robot.succeed("systemctl show -p MainPID --value ros-rollback-agent.service").strip()
+          out = json.loads(controller.succeed("${deploy changed}"))
+          assert out["outcome"] == "succeeded", out
+          robot.wait_until_succeeds(
+              f"test $(systemctl show -p MainPID --value ros-rollback-agent.service) != {pid}", timeout=60
+          )
+          robot.wait_for_open_port(50051)
+          # The new agent runs with the new config: logLevel debug shows its debug lines.
+          robot.wait_until_succeeds(
+              "journalctl -u ros-rollback-agent.service -o cat | grep -q 'agent unit file at start'", timeout=30
+          )
+          controller.wait_until_succeeds("${rr} status", timeout=60)
 
       with subtest("deploy the broken variant: no Confirm possible, magic rollback"):
           rc, stdout = controller.execute("${deploy broken}", timeout=600)
@@ -132,21 +154,22 @@ nixpkgs.lib.nixos.runTest {
           assert rc == 2, (rc, out)
           assert out["outcome"] == "rolled-back", out
           assert out["rollbackReason"] == "not-confirmed", out
-          robot.succeed("test $(readlink -f /run/current-system) = ${header}")
+          robot.succeed("test $(readlink -f /run/current-system) = ${changed}")
           robot.wait_for_unit("sshd.service")
           controller.wait_until_succeeds("${rr} status", timeout=60)
           # The failed generation is gone from the profile (so it is not the boot default).
           robot.fail("readlink -f /nix/var/nix/profiles/system-*-link | grep -xF ${broken}")
 
       with subtest("metrics tell the story"):
+          # Counted since the agent's restart: the broken deployment only.
           metrics = robot.succeed("curl -sf http://127.0.0.1:9464/metrics")
-          assert 'ros_rollback_deployments_total{outcome="confirmed"} 1' in metrics, metrics
+          assert 'ros_rollback_deployments_total{outcome="rolled_back"} 1' in metrics, metrics
           assert 'ros_rollback_rollbacks_total{reason="not_confirmed"} 1' in metrics, metrics
           assert "ros_rollback_generation_confirmed 1" in metrics, metrics
 
-      with subtest("generations: the base system, then the header system (current)"):
+      with subtest("generations: base, header, header with the changed agent (current)"):
           gens = json.loads(controller.succeed("${rr} generations --json"))
-          assert [g["storePath"] for g in gens] == [base, "${header}"], gens
+          assert [g["storePath"] for g in gens] == [base, "${header}", "${changed}"], gens
           assert gens[-1]["current"] is True, gens
     '';
 }
