@@ -9,6 +9,8 @@ npx biome ci .
 echo "== typecheck" >&2
 npx tsc -b proto agent controller
 npx tsc --noEmit -p integration-tests
+# Test files too (the builds above exclude them).
+npx tsc -p tsconfig.test.json
 echo "== nix: parse, pure tests, npm hash digest (no nixpkgs here; see nix-module/tests)" >&2
 bash nix-module/tests/run.sh
 echo "== generated code is current" >&2

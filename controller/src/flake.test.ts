@@ -5,7 +5,6 @@ import { type GetStatusResponse, DeploymentState as S } from "@ros-rollback/prot
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectAgent } from "./agent-api.js";
 import { UserError } from "./core/errors.js";
-import { type Io, sleep } from "./core/io.js";
 import {
   buildToplevel,
   loadFlakeInventory,
@@ -16,6 +15,7 @@ import {
   toplevelAttr,
 } from "./flake.js";
 import { main } from "./main.js";
+import { captureIo } from "./testing/capture-io.js";
 import { event, type FakeAgent, startFakeAgent } from "./testing/fake-agent.js";
 import { fakeClosure, pathInfo } from "./testing/fake-closure.js";
 import { makeTestPki, type TestPki } from "./testing/pki.js";
@@ -213,29 +213,16 @@ describe("ros-rollback deploy FLAKE#NAME", () => {
   }
 
   async function cli(argv: string[], env: Record<string, string>) {
-    let stdout = "";
-    let stderr = "";
-    const io: Io = {
-      stdout: {
-        write: (s) => {
-          stdout += s;
-        },
-      },
-      stderr: {
-        write: (s) => {
-          stderr += s;
-        },
-        isTTY: false,
-        columns: 80,
-      },
-      env,
-      cwd: dir,
-      now: Date.now,
-      sleep: (ms, signal) => sleep(Math.min(ms, 20), signal),
-    };
+    const { io, stdout, stderr } = captureIo({ cwd: dir, env });
     const closure = fakeClosure(CLOSURE.map((p) => ({ ...p, storePath: BUILT })));
     const code = await main(argv, io, { connect: connectAgent, closure }, new AbortController().signal);
-    return { code, stdout, stderr, closure, json: () => JSON.parse(stdout) as Record<string, unknown> };
+    return {
+      code,
+      stdout: stdout(),
+      stderr: stderr(),
+      closure,
+      json: () => JSON.parse(stdout()) as Record<string, unknown>,
+    };
   }
 
   it("builds with nix, reads the targets from the flake, deploys the built path", async () => {

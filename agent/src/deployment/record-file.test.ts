@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TEST_HEALTH } from "../testing/deployer-rig.js";
 import type { DeploymentRecord } from "./record.js";
 import { FileRecordStore } from "./record-file.js";
 
@@ -21,6 +22,19 @@ const record: DeploymentRecord = {
   switchUnit: "ros-rollback-switch-d-1",
   rollbackUnit: undefined,
   exitCode: undefined,
+  settings: {
+    confirmTimeoutSeconds: 30,
+    magicRollback: true,
+    autoRollback: true,
+    selfConfirm: false,
+    health: TEST_HEALTH,
+  },
+  confirmDeadline: undefined,
+  rollbackReason: undefined,
+  rollbackCause: undefined,
+  bootId: undefined,
+  booted: false,
+  health: undefined,
   message: "running",
   startedAt: 1,
   updatedAt: 2,

@@ -30,7 +30,7 @@ beforeAll(async () => {
     ),
   );
   const Ctor = makeGenericClientConstructor(healthService, "Health");
-  client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()) as typeof client;
+  client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as typeof client;
 });
 afterAll(() => {
   client.close();

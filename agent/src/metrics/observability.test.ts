@@ -97,7 +97,7 @@ async function exported(): Promise<Map<string, readonly string[]>> {
     for (const v of metric.values) for (const l of Object.keys(v.labels)) labels.add(l);
     const names = [...labels];
     out.set(metric.name, names);
-    if (metric.type === "histogram") {
+    if (String(metric.type) === "histogram") {
       for (const s of ["_bucket", "_sum", "_count"]) out.set(`${metric.name}${s}`, names);
     }
   }

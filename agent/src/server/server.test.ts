@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, loadPackageDefinition, Metadata, status } from "@grpc/grpc-js";
+import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import {
   ActivationAction,
@@ -11,7 +11,6 @@ import {
   type DeploymentEvent,
   type DeploymentOptions,
   DeploymentState,
-  type ServiceError,
 } from "@ros-rollback/proto";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { pino } from "pino";
@@ -110,6 +109,14 @@ beforeAll(async () => {
       system: inspector,
       store: fakeStore,
       validateStorePath: validate,
+      checkHealth: async () => ({
+        healthy: true,
+        reason: "fake",
+        phase: "snapshot",
+        at: 1,
+        stableForSeconds: 0,
+        checks: [],
+      }),
       log,
     },
   );

@@ -15,8 +15,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { connectAgent } from "../agent-api.js";
 import type { ClosureOps } from "../closure-port.js";
 import { InterruptedError } from "../core/errors.js";
-import { type Io, sleep } from "../core/io.js";
 import { main } from "../main.js";
+import { captureIo } from "../testing/capture-io.js";
 import { event, type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
 import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
 import { makeTestPki, type TestPki } from "../testing/pki.js";
@@ -74,30 +74,15 @@ async function cli(
   argv: string[],
   options: { closure?: ClosureOps; signal?: AbortSignal; now?: () => number } = {},
 ): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: Io = {
-    stdout: {
-      write: (s) => {
-        stdout += s;
-      },
-    },
-    stderr: {
-      write: (s) => {
-        stderr += s;
-      },
-      isTTY: false,
-      columns: 80,
-    },
-    env: {},
-    cwd: dir,
-    now: options.now ?? Date.now,
-    // Re-attach polls every 2 s in production; tests need not wait that long.
-    sleep: (ms, signal) => sleep(Math.min(ms, 20), signal),
-  };
+  const { io, stdout, stderr } = captureIo({ cwd: dir, now: options.now });
   const deps = { connect: connectAgent, closure: options.closure ?? fakeClosure(CLOSURE) };
   const code = await main(argv, io, deps, options.signal ?? new AbortController().signal);
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Record<string, unknown> };
+  return {
+    code,
+    stdout: stdout(),
+    stderr: stderr(),
+    json: () => JSON.parse(stdout()) as Record<string, unknown>,
+  };
 }
 
 const target = () => ["--inventory", inventory, "--target", "robot1", "--connect-timeout", "3"];

@@ -5,8 +5,8 @@ import { status } from "@grpc/grpc-js";
 import { DeploymentState as S } from "@ros-rollback/proto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectAgent } from "../agent-api.js";
-import { type Io, sleep } from "../core/io.js";
 import { main } from "../main.js";
+import { captureIo } from "../testing/capture-io.js";
 import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
 import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
 import { type FakeNetwork, startFakeNetwork } from "../testing/fake-network.js";
@@ -37,30 +37,15 @@ interface Run {
 }
 
 async function cli(argv: string[], options: { tty?: boolean } = {}): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: Io = {
-    stdout: {
-      write: (s) => {
-        stdout += s;
-      },
-    },
-    stderr: {
-      write: (s) => {
-        stderr += s;
-      },
-      isTTY: options.tty === true,
-      columns: 100,
-    },
-    env: {},
-    cwd: dir,
-    now: Date.now,
-    // Re-attach polls every 2 s in production; tests need not wait that long.
-    sleep: (ms, signal) => sleep(Math.min(ms, 20), signal),
-  };
+  const { io, stdout, stderr } = captureIo({ cwd: dir, tty: options.tty, columns: 100 });
   const deps = { connect: connectAgent, closure: fakeClosure([SYSTEM]) };
   const code = await main(argv, io, deps, new AbortController().signal);
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Record<string, unknown> };
+  return {
+    code,
+    stdout: stdout(),
+    stderr: stderr(),
+    json: () => JSON.parse(stdout()) as Record<string, unknown>,
+  };
 }
 
 const target = () => ["--inventory", inventory, "--target", "robot1", "--connect-timeout", "2"];
