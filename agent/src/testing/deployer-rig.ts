@@ -124,7 +124,7 @@ export class DeployerLab {
   }
 }
 
-/** Polls until the deployment reaches a state (default: any final one). */
+/** Polls until the deployment reaches a state (by default, a final one). */
 export async function until(
   d: Deployer,
   id: string,
