@@ -66,12 +66,16 @@ function leaf(dir: string, name: string, caName: string, ext: string): void {
   );
 }
 
-/** A throwaway PKI for tests over real TLS sockets. */
-export function makeTestPki(dir: string): TestPki {
+/**
+ * A throwaway PKI for tests over real TLS sockets. The server certificate
+ * names localhost and 127.0.0.1, plus any `extraServerNames` (DNS names).
+ */
+export function makeTestPki(dir: string, extraServerNames: readonly string[] = []): TestPki {
   mkdirSync(dir, { recursive: true });
   ca(dir, "ca");
   ca(dir, "rogue-ca");
-  leaf(dir, "server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  const san = ["DNS:localhost", "IP:127.0.0.1", ...extraServerNames.map((n) => `DNS:${n}`)].join(",");
+  leaf(dir, "server", "ca", `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
   leaf(dir, "client", "ca", "extendedKeyUsage=clientAuth\n");
   leaf(dir, "rogue", "rogue-ca", "extendedKeyUsage=clientAuth\n");
   const f = (n: string) => join(dir, n);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import {
   ActivationAction,
@@ -655,7 +655,7 @@ describe("rollback", () => {
 
 describe("connection and TLS", () => {
   it("fails with exit 1 when the agent's certificate is not signed by the configured CA", async () => {
-    const file = writeInventory("wrong-ca.json", { robot1: robot({ caFile: "other-ca.pem" }) });
+    const file = writeInventory("wrong-ca.json", { robot1: robot({ caFile: basename(pki.otherCa) }) });
     const r = await cli([
       "status",
       "--inventory",
@@ -678,7 +678,7 @@ describe("connection and TLS", () => {
 
   it("fails when the agent rejects the client certificate (other CA)", async () => {
     const file = writeInventory("rogue.json", {
-      robot1: robot({ certFile: "other-client.pem", keyFile: "other-client.key" }),
+      robot1: robot({ certFile: basename(pki.otherClientCert), keyFile: basename(pki.otherClientKey) }),
     });
     const r = await cli(["status", "--inventory", file, "--target", "robot1", "--connect-timeout", "2"]);
     expect(r.code).toBe(1);
