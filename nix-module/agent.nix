@@ -203,6 +203,9 @@ in
           };
           trustedPublicKeys = mkOption {
             type = types.listOf types.str;
+            # Empty is refused by the module's own assertion (agent-config.nix `errors`), which says
+            # what is missing; without a default Nix would only say "used but not defined".
+            default = [ ];
             example = [ "operator-1:8ya0F2pLUa5KW0VfKhcYV1ZVKr1AzDGnYk4aZC5V3QA=" ];
             description = "Nix public keys (`name:base64`); a pushed path needs a signature by one of them.";
           };

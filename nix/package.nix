@@ -1,10 +1,12 @@
 # The agent and the controller, built from the npm workspaces with nixpkgs' buildNpmPackage.
 #
-# package-lock.json keeps no `resolved` URLs, and prefetch-npm-deps (fetchNpmDeps) caches only
-# entries that have one: the others are skipped, so `npm ci --offline` would fail with ENOTCACHED.
-# `npmLock` therefore writes a copy of the lock with the registry's tarball URLs (the registry is
-# npm's built-in default, asked at build time), and both the dependency cache and the build use that
-# copy. Its hash is recorded in ../nix/npm-deps.json (`nix run .#update-npm-deps-hash`).
+# The build installs from ./npm-lock.nix's package.json and package-lock.json: trimmed by
+# ./build-lock.nix to what `npm ci` and `npm run build` need (the lint, test and bundler tools and
+# their per-platform binaries are left out: about 13 MB instead of 512 MB of tarballs), with the
+# registry's tarball URLs added, since prefetch-npm-deps (fetchNpmDeps) caches only entries that
+# have one and `npm ci --offline` would otherwise fail with ENOTCACHED. Both the dependency cache
+# and the build use that copy. Its hash is recorded in ./npm-deps.json
+# (`nix run .#update-npm-deps-hash`, or ./print-build-lock.sh and prefetch-npm-deps).
 {
   lib,
   runCommand,
@@ -20,7 +22,8 @@ let
   root = ../.;
   fs = lib.fileset;
   lockFile = root + "/package-lock.json";
-  packageJson = lib.importJSON (root + "/package.json");
+  packageJsonFile = root + "/package.json";
+  packageJson = lib.importJSON packageJsonFile;
 
   # Only what `npm ci` and `tsc -b` read: the workspaces' manifests and sources, never build output.
   src = fs.toSource {
@@ -41,7 +44,14 @@ let
     ]);
   };
 
-  npmLock = import ./npm-lock.nix { inherit runCommand nodejs lockFile; };
+  npmLock = import ./npm-lock.nix {
+    inherit
+      runCommand
+      nodejs
+      packageJsonFile
+      lockFile
+      ;
+  };
 
   npmDeps = fetchNpmDeps {
     name = "ros-rollback-npm-deps";
@@ -54,10 +64,12 @@ buildNpmPackage {
   inherit (packageJson) version;
   inherit src nodejs npmDeps;
 
-  # npmConfigHook compares ./package-lock.json with $npmDeps/package-lock.json: use the same copy.
+  # npmConfigHook compares ./package-lock.json with $npmDeps/package-lock.json: use the same copy,
+  # and its package.json (npm ci refuses a package.json whose devDependencies the lock lacks).
   # (postPatch runs before the hooks in postPatchHooks, where npmConfigHook sits.)
   postPatch = ''
     cp ${npmLock}/package-lock.json package-lock.json
+    cp ${npmLock}/package.json package.json
   '';
 
   # systemd-journald's native addon (optional dependency) links libsystemd through pkg-config.

@@ -1,16 +1,20 @@
-# `nix run .#update-npm-deps-hash`: recomputes nix/npm-deps.json after package-lock.json changed.
-# Needs Nix and network (prefetch-npm-deps downloads every tarball once). Run it at the repository
-# root, after `git add package-lock.json` (a flake sees only tracked files).
+# `nix run .#update-npm-deps-hash`: recomputes nix/npm-deps.json after the build's npm dependencies
+# changed (package-lock.json, package.json or nix/build-lock.nix). Needs Nix and network
+# (prefetch-npm-deps downloads every tarball once). Run it at the repository root, after
+# `git add package-lock.json` (a flake sees only tracked files). Without nixpkgs:
+# `bash nix/print-build-lock.sh` prints the same lock (see the README's "The npm dependency hash").
 {
   writeShellApplication,
   prefetch-npm-deps,
   nix,
   coreutils,
   jq,
-  # The lock with `resolved` URLs that the build uses (nix/package.nix), and the digest of the
-  # package-lock.json it was made from.
+  # The lock with `resolved` URLs that the build uses (nix/package.nix); the digest of the trimmed
+  # lock it was made from (nix/build-lock.nix), which npm-deps.json records; the sha256 of the
+  # package-lock.json the flake was evaluated with.
   npmLock,
   lockDigest,
+  sourceLockDigest,
 }:
 writeShellApplication {
   name = "update-npm-deps-hash";
@@ -25,8 +29,7 @@ writeShellApplication {
       echo "update-npm-deps-hash: run me at the root of the ros-rollback repository" >&2
       exit 1
     fi
-    digest=$(sha256sum package-lock.json | cut -d' ' -f1)
-    if [ "$digest" != "${lockDigest}" ]; then
+    if [ "$(sha256sum package-lock.json | cut -d' ' -f1)" != "${sourceLockDigest}" ]; then
       echo "update-npm-deps-hash: ./package-lock.json is not the one this flake was evaluated with" >&2
       echo "  (git add package-lock.json, then run me again)" >&2
       exit 1
@@ -37,6 +40,7 @@ writeShellApplication {
       sha256-*) ;;
       *) echo "update-npm-deps-hash: unexpected output from prefetch-npm-deps: $hash" >&2; exit 1 ;;
     esac
+    digest=${lockDigest}
     jq -n --arg hash "$hash" --arg digest "$digest" \
       '{npmDepsHash: $hash, lockDigest: $digest}' > nix/npm-deps.json.tmp
     mv nix/npm-deps.json.tmp nix/npm-deps.json

@@ -2,8 +2,9 @@
 # The Nix checks that run without nixpkgs (CI here has only Debian's nix-bin):
 #  1. nix-instantiate --parse on every tracked .nix file;
 #  2. the pure-Nix tests of nix-module/tests/pure.nix (nix-instantiate --eval --strict --json);
-#  3. the stale-hash test: nix/npm-deps.json must record the digest of package-lock.json, so a
-#     changed lock with an old npmDepsHash fails here, not on a robot builder.
+#  3. the stale-hash test: nix/npm-deps.json must record the digest of the lock the build installs
+#     from (nix/build-lock.nix), so a changed lock with an old npmDepsHash fails here, not on a
+#     robot builder.
 # Prints one line per test and "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,15 +37,19 @@ else
   fail "evaluate nix-module/tests/pure.nix" "$json"
 fi
 
-echo "== nix: the recorded npm dependency hash belongs to package-lock.json"
-lock=$(sha256sum package-lock.json | cut -d' ' -f1)
-recorded=$(node -p 'require("./nix/npm-deps.json").lockDigest')
-if [ "$lock" = "$recorded" ]; then
-  pass "nix/npm-deps.json lockDigest = sha256(package-lock.json)"
+echo "== nix: the recorded npm dependency hash belongs to the build's lock"
+if lock=$(bash nix/print-build-lock.sh --digest 2>&1); then
+  recorded=$(node -p 'require("./nix/npm-deps.json").lockDigest')
+  if [ "$lock" = "$recorded" ]; then
+    pass "nix/npm-deps.json lockDigest = digest of the lock nix/build-lock.nix makes"
+  else
+    fail "nix/npm-deps.json lockDigest = digest of the lock nix/build-lock.nix makes" \
+      "the build's lock is $lock, nix/npm-deps.json records $recorded: npmDepsHash is stale.
+With network: bash nix/print-build-lock.sh > /tmp/lock.json, prefetch-npm-deps /tmp/lock.json
+(README \"The npm dependency hash\"), or with nixpkgs: nix run .#update-npm-deps-hash"
+  fi
 else
-  fail "nix/npm-deps.json lockDigest = sha256(package-lock.json)" \
-    "package-lock.json is $lock, nix/npm-deps.json records $recorded: npmDepsHash is stale.
-On a machine with Nix and network: git add package-lock.json && nix run .#update-npm-deps-hash"
+  fail "nix/print-build-lock.sh --digest" "$lock"
 fi
 
 echo "$passed passed, $failed failed"
