@@ -22,7 +22,7 @@
         "x86_64-linux"
         "aarch64-linux"
       ];
-      # builtins only, so nix-module/tests/pure.nix can list the outputs without nixpkgs.
+      # builtins only, so nix-module/tests/flake-tests.nix can list the outputs without nixpkgs.
       forAllSystems =
         f:
         builtins.listToAttrs (

@@ -1,8 +1,8 @@
 # The package.json and package-lock.json the Nix build installs from: the repository's, without the
 # root devDependencies the build never runs (biome, vitest, tsx, ts-proto: every platform's binaries
 # of the lint and bundler tools, most of the fixed-output dependency set) and without every lock
-# entry only they need. Plain Nix on JSON (no nixpkgs), so nix-module/tests/pure.nix tests it and
-# nix/print-build-lock.sh prints what the build gets.
+# entry only they need. Plain Nix on JSON (no nixpkgs), so nix-module/tests/build-lock-tests.nix
+# tests it and nix/print-build-lock.sh prints what the build gets.
 #
 #   (import ./build-lock.nix).fromFiles ../package.json ../package-lock.json  => { packageJson; lock; }
 let

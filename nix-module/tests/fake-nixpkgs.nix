@@ -1,4 +1,4 @@
-# A stand-in for nixpkgs in ./pure.nix, which has none: `import nixpkgs { system; overlays; }` gives a
+# A stand-in for nixpkgs in ./flake-tests.nix, which has none: `import nixpkgs { system; overlays; }` gives a
 # package set whose callPackage returns what it was called with and for which system, so the tests
 # can see which file the flake builds for each platform, and with which npmDepsHash.
 {
