@@ -4,6 +4,7 @@ import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { type HealthSpec, mergeHealthSpec } from "../health/index.js";
 import type { SwitchAction } from "../system/switcher.js";
+import { type Admission, AdmissionGate, type Claim } from "./admission.js";
 import type { Clock, HealthPort, SystemInspector } from "./ports.js";
 import type { DeploymentKind, DeploymentRecord, DeploymentSettings, HealthSummary } from "./record.js";
 import type { RecordStore } from "./record-file.js";
@@ -48,6 +49,9 @@ export interface DeployerDeps {
 export class Deployer {
   private record: DeploymentRecord | undefined;
   private running: Promise<void> | undefined;
+  /** Id of the record a driver loop is running for: at most one loop per record. */
+  private driving: string | undefined;
+  private readonly gate = new AdmissionGate(() => this.active());
   private readonly listeners = new Set<DeploymentListener>();
   private readonly abort = new AbortController();
   /** Ids confirmed by Confirm; the awaiting step turns this into a persisted transition. */
@@ -89,23 +93,31 @@ export class Deployer {
     request: DeployRequest = {},
   ): Promise<DeploymentRecord> {
     const settings = this.settingsFor(request);
-    await this.refuseIfBusy();
-    await this.deps.system.assertSystem(storePath);
-    const current = await this.deps.profile.current();
-    const runningSystem = await this.deps.system.runningSystem();
-    // TEST and DRY_ACTIVATE leave the profile alone: what runs is what to return to.
-    const profileAction = action === "switch" || action === "boot";
-    return this.begin("activate", action, storePath, settings, {
-      generation: current?.number ?? 0,
-      storePath: profileAction
-        ? (current?.storePath ?? runningSystem)
-        : (runningSystem ?? current?.storePath),
-      runningSystem,
+    return this.admitted("activate", storePath, async (admission) => {
+      await this.deps.system.assertSystem(storePath);
+      const current = await this.deps.profile.current();
+      const runningSystem = await this.deps.system.runningSystem();
+      // TEST and DRY_ACTIVATE leave the profile alone: what runs is what to return to.
+      const profileAction = action === "switch" || action === "boot";
+      return this.begin(admission, "activate", action, storePath, settings, {
+        generation: current?.number ?? 0,
+        storePath: profileAction
+          ? (current?.storePath ?? runningSystem)
+          : (runningSystem ?? current?.storePath),
+        runningSystem,
+      });
     });
   }
 
-  async rollback(generation: number | undefined): Promise<DeploymentRecord> {
-    await this.refuseIfBusy();
+  rollback(generation: number | undefined): Promise<DeploymentRecord> {
+    const target = generation === undefined ? "the recorded previous generation" : `generation ${generation}`;
+    return this.admitted("rollback", target, (admission) => this.beginRollback(admission, generation));
+  }
+
+  private async beginRollback(
+    admission: Admission,
+    generation: number | undefined,
+  ): Promise<DeploymentRecord> {
     const gens = await this.deps.profile.list();
     const current = gens.find((g) => g.current);
     const target =
@@ -128,6 +140,7 @@ export class Deployer {
     }
     await this.deps.system.assertSystem(gen.storePath);
     return this.begin(
+      admission,
       "rollback",
       "switch",
       gen.storePath,
@@ -147,19 +160,27 @@ export class Deployer {
     await this.running?.catch(() => undefined);
   }
 
-  private async refuseIfBusy(): Promise<void> {
-    const active = this.active();
-    if (active !== undefined) {
-      throw new AgentError(
-        "FAILED_PRECONDITION",
-        `deployment ${active.id} (${active.kind} of ${active.storePath}) is still running, state ${active.state}`,
-      );
-    }
-    if (await this.deps.system.switchLockHeld()) {
-      throw new AgentError(
-        "FAILED_PRECONDITION",
-        "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
-      );
+  /**
+   * Runs `start` holding the admission gate, which is entered synchronously
+   * (before any await) and held until `start` has persisted its record or failed.
+   */
+  private async admitted(
+    kind: DeploymentKind,
+    target: string,
+    start: (admission: Admission) => Promise<DeploymentRecord>,
+  ): Promise<DeploymentRecord> {
+    const claim: Claim = { id: newDeploymentId(this.deps.clock.now()), kind, target };
+    const admission = this.gate.enter(claim);
+    try {
+      if (await this.deps.system.switchLockHeld()) {
+        throw new AgentError(
+          "FAILED_PRECONDITION",
+          "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
+        );
+      }
+      return await start(admission);
+    } finally {
+      admission.release();
     }
   }
 
@@ -231,6 +252,7 @@ export class Deployer {
   }
 
   private async begin(
+    admission: Admission,
     kind: DeploymentKind,
     action: SwitchAction,
     storePath: string,
@@ -239,7 +261,7 @@ export class Deployer {
     generation?: number,
   ): Promise<DeploymentRecord> {
     const now = this.deps.clock.now();
-    const id = newDeploymentId(now);
+    const id = admission.id;
     const record: DeploymentRecord = {
       version: 1,
       id,
@@ -273,40 +295,53 @@ export class Deployer {
     return record;
   }
 
+  /**
+   * Drives the current record until it is final (or parks). At most one loop
+   * per record; a new record's loop starts only after the previous loop returned.
+   */
   private drive(): void {
-    const run = async () => {
-      const stepDeps: StepDeps = {
-        profile: this.deps.profile,
-        switcher: this.deps.switcher,
-        health: this.deps.health,
-        system: this.deps.system,
-        clock: this.deps.clock,
-        options: this.deps.options,
-        signal: this.abort.signal,
-        transition: (event, patch) => this.setState(event, patch),
-        report: (health) => this.report(health),
-        confirmRequested: (id) => this.confirmations.has(id),
-        waitForConfirm: (ms, signal) => this.waitForConfirm(ms, signal),
-      };
-      while (this.record !== undefined && !isFinal(this.record.state) && !this.abort.signal.aborted) {
-        if ((await runStep(this.record, stepDeps)) === "park") {
-          this.deps.log.info(
-            { deploymentId: this.record.id, state: this.record.state },
-            "waiting for a reboot",
-          );
-          return;
-        }
-      }
-    };
-    this.running = run().catch((e: unknown) => {
-      if (this.abort.signal.aborted) return;
-      this.deps.log.error({ err: e, deploymentId: this.record?.id }, "deployment driver crashed");
-    });
+    const id = this.record?.id;
+    if (id === undefined || this.driving === id) return;
+    this.driving = id;
+    const previous = this.running ?? Promise.resolve();
+    this.running = previous
+      .then(() => this.driveLoop(id))
+      .catch((e: unknown) => {
+        if (this.abort.signal.aborted) return;
+        this.deps.log.error({ err: e, deploymentId: id }, "deployment driver crashed");
+      })
+      .finally(() => {
+        if (this.driving === id) this.driving = undefined;
+      });
   }
 
-  private async setState(event: DeploymentEventName, patch: Patch): Promise<void> {
+  private async driveLoop(id: string): Promise<void> {
+    const stepDeps: StepDeps = {
+      profile: this.deps.profile,
+      switcher: this.deps.switcher,
+      health: this.deps.health,
+      system: this.deps.system,
+      clock: this.deps.clock,
+      options: this.deps.options,
+      signal: this.abort.signal,
+      transition: (event, patch) => this.setState(id, event, patch),
+      report: (health) => this.report(id, health),
+      confirmRequested: (confirmed) => this.confirmations.has(confirmed),
+      waitForConfirm: (ms, signal) => this.waitForConfirm(ms, signal),
+    };
+    for (;;) {
+      const r = this.record;
+      if (r === undefined || r.id !== id || isFinal(r.state) || this.abort.signal.aborted) return;
+      if ((await runStep(r, stepDeps)) === "park") {
+        this.deps.log.info({ deploymentId: id, state: this.record?.state }, "waiting for a reboot");
+        return;
+      }
+    }
+  }
+
+  private async setState(id: string, event: DeploymentEventName, patch: Patch): Promise<void> {
     const cur = this.record;
-    if (cur === undefined) throw new Error("setState without a deployment");
+    if (cur === undefined || cur.id !== id) throw new Error(`setState for ${id}, not the current deployment`);
     const to = nextState(cur.state, event);
     if (to === undefined) throw new Error(`illegal transition: ${cur.state} --${event}-->`);
     const at = this.deps.clock.now();
@@ -338,9 +373,9 @@ export class Deployer {
   }
 
   /** A health round: published (not persisted; the next transition persists the latest). */
-  private report(health: HealthSummary): void {
+  private report(id: string, health: HealthSummary): void {
     const cur = this.record;
-    if (cur === undefined) return;
+    if (cur === undefined || cur.id !== id) return;
     this.record = { ...cur, health, updatedAt: this.deps.clock.now() };
     this.emit(this.record);
   }

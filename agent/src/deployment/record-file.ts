@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeploymentRecord } from "./record.js";
 
@@ -24,6 +25,8 @@ export interface RecordStore {
 export class FileRecordStore implements RecordStore {
   private readonly file: string;
   private readonly lineageFile: string;
+  /** Writes run one after another, in call order: the last save wins, never an older one. */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly dir: string) {
     this.file = join(dir, "deployment.json");
@@ -40,7 +43,7 @@ export class FileRecordStore implements RecordStore {
   }
 
   async saveLineage(lineage: Lineage): Promise<void> {
-    await writeFileAtomic(this.dir, this.lineageFile, `${JSON.stringify(lineage)}\n`);
+    await this.serialized(() => writeFileAtomic(this.dir, this.lineageFile, `${JSON.stringify(lineage)}\n`));
   }
 
   async load(): Promise<DeploymentRecord | undefined> {
@@ -58,21 +61,40 @@ export class FileRecordStore implements RecordStore {
   }
 
   async save(record: DeploymentRecord): Promise<void> {
-    await writeFileAtomic(this.dir, this.file, `${JSON.stringify(record, null, 2)}\n`);
+    await this.serialized(() => writeFileAtomic(this.dir, this.file, `${JSON.stringify(record, null, 2)}\n`));
   }
+
+  private serialized(write: () => Promise<void>): Promise<void> {
+    const next = this.writes.then(write);
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+}
+
+let tmpCounter = 0;
+
+/** A temp name no other write uses, even concurrent ones in this process or another. */
+function tmpName(file: string): string {
+  tmpCounter += 1;
+  return `${file}.tmp-${process.pid}-${tmpCounter}-${randomBytes(4).toString("hex")}`;
 }
 
 export async function writeFileAtomic(dir: string, file: string, data: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", 0o600);
+  const tmp = tmpName(file);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
   }
-  await rename(tmp, file);
   const dh = await open(dir, "r");
   try {
     await dh.sync();

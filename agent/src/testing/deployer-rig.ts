@@ -30,6 +30,8 @@ export interface Rig {
   switcher: FakeSwitchRunner;
   system: FakeSystemInspector;
   records: FileRecordStore;
+  /** Where the record files live. */
+  stateDir: string;
   seen: DeploymentRecord[];
 }
 
@@ -84,7 +86,8 @@ export class DeployerLab {
     });
     execFileSync("mkdir", ["-p", join(this.tmp, name, "profile")]);
     const profile = new NixProfile(join(this.tmp, name, "profile", "system"), new ProcessRunner(), "nix-env");
-    const records = new FileRecordStore(join(this.tmp, name, "state"));
+    const stateDir = join(this.tmp, name, "state");
+    const records = new FileRecordStore(stateDir);
     const health = o.health ?? new FakeHealth();
     const options: DeployerOptions = {
       activationTimeoutMs: 5_000,
@@ -110,7 +113,7 @@ export class DeployerLab {
     const seen: DeploymentRecord[] = [];
     deployer.subscribe((r) => seen.push(r));
     await deployer.start();
-    return { deployer, health, profile, switcher, system, records, seen };
+    return { deployer, health, profile, switcher, system, records, stateDir, seen };
   }
 
   private addToStore(name: string): string {

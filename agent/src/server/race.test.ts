@@ -1,0 +1,220 @@
+// Simultaneous Activate and Rollback streams from separate clients over real gRPC with mutual TLS.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ClientReadableStream, credentials, type StatusObject, status } from "@grpc/grpc-js";
+import {
+  ActivationAction,
+  AgentClient,
+  type DeploymentEvent,
+  type DeploymentOptions,
+  DeploymentState,
+} from "@ros-rollback/proto";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Deployer } from "../deployment/deployer.js";
+import { FileRecordStore } from "../deployment/record-file.js";
+import { NixProfile } from "../generations/profile.js";
+import { ProcessRunner } from "../system/command.js";
+import type { SwitchUnitStatus } from "../system/switcher.js";
+import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
+import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { type RunningServer, startServer } from "./server.js";
+
+/** Switch units keep running while `held`: the admitted deployment stays busy until the test lets go. */
+class HeldSwitchRunner extends FakeSwitchRunner {
+  held = false;
+
+  override async status(unit: string): Promise<SwitchUnitStatus> {
+    const s = await super.status(unit);
+    return this.held && s.exists ? { ...s, running: true, exitCode: undefined, detail: "running" } : s;
+  }
+}
+
+process.env.NIX_CONFIG = "build-users-group =";
+const log = pino({ level: "silent" });
+const CALLERS = 8;
+const ROUNDS = 10;
+let tmp: string;
+let pki: TestPki;
+let server: RunningServer;
+let deployer: Deployer;
+let profile: NixProfile;
+let switcher: HeldSwitchRunner;
+const systems: string[] = [];
+const clients: AgentClient[] = [];
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "rr-race-"));
+  pki = makeTestPki(join(tmp, "pki"));
+  mkdirSync(join(tmp, "profile"));
+  const inspector = new FakeSystemInspector();
+  for (const name of ["race-a", "race-b"]) {
+    const dir = join(tmp, `${name}-${process.pid}`);
+    mkdirSync(join(dir, "bin"), { recursive: true });
+    execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${dir}/bin/switch-to-configuration`]);
+    const path = execFileSync("nix-store", ["--add", dir], { encoding: "utf8" }).trim();
+    systems.push(path);
+    inspector.systems.add(path);
+  }
+  switcher = new HeldSwitchRunner();
+  profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
+  deployer = new Deployer({
+    profile,
+    switcher,
+    records: new FileRecordStore(join(tmp, "state")),
+    system: inspector,
+    clock: { now: () => Date.now() },
+    log,
+    health: new FakeHealth(),
+    options: {
+      activationTimeoutMs: 30_000,
+      deleteFailedGenerations: true,
+      defaults: { autoRollback: true, magicRollback: true, confirmTimeoutSeconds: 30, health: TEST_HEALTH },
+    },
+  });
+  await deployer.start();
+  server = await startServer(
+    {
+      listen: "127.0.0.1:0",
+      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
+      insecure: false,
+    },
+    {
+      version: "test",
+      deployer,
+      profile,
+      system: inspector,
+      store: {
+        queryMissing: async () => [],
+        receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
+      },
+      validateStorePath: () => undefined,
+      checkHealth: async () => ({
+        healthy: true,
+        reason: "",
+        phase: "snapshot",
+        at: 1,
+        stableForSeconds: 0,
+        checks: [],
+      }),
+      log,
+    },
+  );
+  const creds = credentials.createSsl(
+    readFileSync(pki.caFile),
+    readFileSync(pki.clientKey),
+    readFileSync(pki.clientCert),
+  );
+  for (let i = 0; i < CALLERS; i++) {
+    // Each client its own channel and connection: the calls really arrive side by side.
+    const c = new AgentClient(`127.0.0.1:${server.port}`, creds, {
+      "grpc.ssl_target_name_override": "localhost",
+      "grpc.use_local_subchannel_pool": 1,
+    });
+    await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 10_000, (e) => (e ? rej(e) : res())));
+    clients.push(c);
+  }
+  // PKI, store paths and eight TLS handshakes: slow on a busy 2-core machine.
+}, 30_000);
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await server?.close(100);
+  await deployer?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const SELF: DeploymentOptions = {
+  confirmTimeoutSeconds: undefined,
+  magicRollback: undefined,
+  autoRollback: undefined,
+  selfConfirm: true,
+  healthJson: "",
+};
+
+interface Watched {
+  /** The first thing the call gave: an event (admitted) or its final status (refused). */
+  readonly first: Promise<{ event: DeploymentEvent } | { status: StatusObject }>;
+  /** The call's end: every event and the status. */
+  readonly end: Promise<{ events: DeploymentEvent[]; status: StatusObject }>;
+}
+
+function watch(s: ClientReadableStream<DeploymentEvent>): Watched {
+  const events: DeploymentEvent[] = [];
+  let settleFirst: (v: { event: DeploymentEvent } | { status: StatusObject }) => void = () => undefined;
+  const first = new Promise<{ event: DeploymentEvent } | { status: StatusObject }>((res) => {
+    settleFirst = res;
+  });
+  // The 'status' event carries the outcome; errors are read from it.
+  s.on("error", () => undefined);
+  const end = new Promise<{ events: DeploymentEvent[]; status: StatusObject }>((res) => {
+    s.on("data", (e: DeploymentEvent) => {
+      events.push(e);
+      settleFirst({ event: e });
+    });
+    s.on("status", (st: StatusObject) => {
+      settleFirst({ status: st });
+      res({ events, status: st });
+    });
+  });
+  return { first, end };
+}
+
+async function otherGeneration(): Promise<number> {
+  const other = (await profile.list()).find((g) => !g.current);
+  if (other === undefined) throw new Error("need two generations");
+  return other.number;
+}
+
+describe("simultaneous deployments over gRPC with mutual TLS", () => {
+  it("lets exactly one of many simultaneous Activate and Rollback streams proceed; the rest are refused at once; every stream ends", async () => {
+    const [a, b] = systems as [string, string];
+    await until(deployer, (await deployer.activate(a, "switch", { selfConfirm: true })).id);
+    await until(deployer, (await deployer.activate(b, "switch", { selfConfirm: true })).id);
+    for (let round = 0; round < ROUNDS; round++) {
+      const target = await otherGeneration();
+      // The admitted deployment cannot finish before every refusal has arrived.
+      switcher.held = true;
+      const deadline = Date.now() + 10_000;
+      const calls = clients.map((c, k) =>
+        watch(
+          (k + round) % 2 === 0
+            ? c.activate(
+                {
+                  storePath: k % 4 === 0 ? a : b,
+                  action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+                  options: SELF,
+                },
+                { deadline },
+              )
+            : c.rollback({ generation: target }, { deadline }),
+        ),
+      );
+      const firsts = await Promise.all(calls.map((c) => c.first));
+      const admitted = firsts.flatMap((f) => ("event" in f ? [f.event] : []));
+      expect(admitted, `round ${round}`).toHaveLength(1);
+      const id = (admitted[0] as DeploymentEvent).deploymentId;
+      for (const f of firsts) {
+        if ("status" in f) {
+          expect(f.status.code, f.status.details).toBe(status.FAILED_PRECONDITION);
+          expect(f.status.details).toContain(id);
+        }
+      }
+      switcher.held = false;
+      const ends = await Promise.all(calls.map((c) => c.end));
+      const winner = ends.filter((e) => e.events.length > 0);
+      expect(winner).toHaveLength(1);
+      const w = winner[0] as { events: DeploymentEvent[]; status: StatusObject };
+      expect(w.status.code).toBe(status.OK);
+      expect(new Set(w.events.map((e) => e.deploymentId))).toEqual(new Set([id]));
+      expect(w.events.at(-1)).toMatchObject({
+        final: true,
+        state: DeploymentState.DEPLOYMENT_STATE_SUCCEEDED,
+      });
+      expect(ends.filter((e) => e.status.code === status.FAILED_PRECONDITION)).toHaveLength(CALLERS - 1);
+    }
+  }, 60_000);
+});
