@@ -209,15 +209,19 @@ describe("RosnodejsMonitor on a real ROS graph", () => {
     rig.signal(talker, "SIGUSR1");
     await until("rosnodejs to see the hang-up", () => m.sample("/dropped", 0).connectedPublishers === 0);
     const since = monotonicClock.now();
-    await until("messages again", async () => {
-      await round(m, ["/dropped"]);
-      return m.sample("/dropped", since).messagesInWindow > 3;
-    });
+    await until(
+      "messages again",
+      async () => {
+        await round(m, ["/dropped"]);
+        return m.sample("/dropped", since).messagesInWindow > 3;
+      },
+      20_000,
+    );
     expect(warnings).toContain(
       "rosnodejs holds no connection to a publisher that answers: subscribing again",
     );
     await rig.stop(talker);
-  });
+  }, 40_000);
 
   it("passes evaluateHealth end to end, and fails it naming the silent topic", async () => {
     const talker = rig.talker("custom", "/e2e", 20, "/e2e_talker");
