@@ -26,19 +26,32 @@ export function createLogger(level: string, target?: LogTarget, destination?: De
   return destination === undefined ? pino(options) : pino(options, destination);
 }
 
-/** The message and the merging object's string fields cut to MAX_MESSAGE (nested values are left alone). */
+/**
+ * The message and the merging object's string fields cut to MAX_MESSAGE
+ * (nested values are left alone). Without a message pino would use the
+ * error's, uncut: we pass it cut.
+ */
 function boundLogArgs<T extends unknown[]>(args: T): T {
-  return args.map((a) => {
+  const out = args.map((a) => {
     if (typeof a === "string") return cut(a, MAX_MESSAGE);
     if (typeof a !== "object" || a === null || a instanceof Error || Array.isArray(a)) return a;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(a)) out[k] = typeof v === "string" ? cut(v, MAX_MESSAGE) : v;
-    return out;
-  }) as T;
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(a)) fields[k] = typeof v === "string" ? cut(v, MAX_MESSAGE) : v;
+    return fields;
+  });
+  const first: unknown = args[0];
+  const err = first instanceof Error ? first : (first as { err?: unknown } | undefined)?.err;
+  if (err instanceof Error && typeof args[1] !== "string") out.splice(1, 0, cut(err.message, MAX_MESSAGE));
+  return out as T;
 }
 
+/** pino's err serializer with message and stack cut; the stack keeps its frames after a huge message. */
 function boundedErr(e: Error): Record<string, unknown> {
   const out: Record<string, unknown> = { ...pino.stdSerializers.err(e) };
+  const head = `${e.name}: ${e.message}`;
+  if (typeof out.stack === "string" && out.stack.startsWith(head)) {
+    out.stack = `${e.name}: ${cut(e.message, MAX_MESSAGE)}${out.stack.slice(head.length)}`;
+  }
   for (const [k, v] of Object.entries(out)) {
     if (typeof v === "string") out[k] = cut(v, k === "stack" ? MAX_STACK : MAX_MESSAGE);
   }

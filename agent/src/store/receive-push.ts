@@ -2,7 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Writable } from "node:stream";
 import type { Compression, PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
-import { cut, MAX_QUOTED, quote, quoteList } from "../text/bounded.js";
+import { quote, quoteList } from "../text/bounded.js";
 import { Announced } from "./announced.js";
 import { type DecompressOptions, type Decompressor, openDecompressor } from "./decompress.js";
 import { parseNarHash } from "./nar-hash.js";
@@ -13,7 +13,7 @@ import { PathValidity } from "./path-validity.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
 import { isStorePath } from "./store-path.js";
-import { nextOrAbort, SinkClosed, writeTo } from "./stream-util.js";
+import { nextOrAbort, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
 
 export interface PushDeps {
   readonly store: NixStore;
@@ -80,18 +80,6 @@ export async function receivePush(
     // Ends the client's stream if we stopped early (and kills a local generator's processes).
     it.return?.().catch(() => undefined);
   }
-}
-
-/** The client's stream failing (connection reset, cancelled) is the push being aborted. */
-function streamBroke(e: unknown): AgentError {
-  if (isAgentError(e)) return e;
-  return new AgentError(
-    "ABORTED",
-    `the push stream broke: ${cut((e as Error | undefined)?.message ?? String(e), MAX_QUOTED)}`,
-    {
-      cause: e,
-    },
-  );
 }
 
 class Receiver {

@@ -1,4 +1,6 @@
 import type { Writable } from "node:stream";
+import { AgentError, isAgentError } from "../errors.js";
+import { cut, MAX_QUOTED } from "../text/bounded.js";
 
 /** The stream we were writing into was closed by its reader (it will say why). */
 export class SinkClosed extends Error {
@@ -54,4 +56,16 @@ export async function writeTo(w: Writable, data: Uint8Array, signal: AbortSignal
     w.on("close", onClose);
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** The client's stream failing (connection reset, cancelled) is the push being aborted. */
+export function streamBroke(e: unknown): AgentError {
+  if (isAgentError(e)) return e;
+  return new AgentError(
+    "ABORTED",
+    `the push stream broke: ${cut((e as Error | undefined)?.message ?? String(e), MAX_QUOTED)}`,
+    {
+      cause: e,
+    },
+  );
 }
