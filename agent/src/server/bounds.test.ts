@@ -26,6 +26,7 @@ import { createStorePort } from "./store-adapter.js";
 // Real gRPC over mutual TLS, the real store adapter on a real (chroot) Nix store.
 
 const MAX_SKIPPED = 1024 * 1024;
+const IDLE_MS = 4_000;
 let tmp: string;
 let pki: TestPki;
 let fx: NixFixture;
@@ -71,6 +72,7 @@ beforeAll(async () => {
     },
     maxConcurrentPushes: 2,
     maxSkippedBytes: MAX_SKIPPED,
+    pushIdleTimeoutMs: IDLE_MS,
   });
   server = await startServer(
     {
@@ -225,6 +227,23 @@ describe("bounds on the work of pushes", () => {
     expect(err.details).toContain(big.storePath);
     // Refused at the first buffer of the big path: its bytes were not decompressed.
     expect(narBytes).toBeLessThan(big.narSize);
+    c.close();
+  });
+
+  it("a push that goes silent ends with DEADLINE_EXCEEDED and frees its slot", async () => {
+    const c = client();
+    const silent = [push(c), push(c)];
+    for (const p of silent) p.write({ item: { $case: "options", value: { compression: NONE } } });
+    const errs = (await Promise.all(silent.map((p) => p.result))) as ServiceError[];
+    for (const err of errs) {
+      expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+      expect(err.details).toBe(`the client sent nothing for ${IDLE_MS / 1000}s in the middle of a push`);
+    }
+    // Both slots are free again: an (empty) push is answered.
+    const p = push(c);
+    p.write({ item: { $case: "options", value: { compression: NONE } } });
+    p.call.end();
+    await expect(p.result).resolves.toMatchObject({ imported: [] });
     c.close();
   });
 });

@@ -13,7 +13,7 @@ import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deploym
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
-import { quote } from "../text/bounded.js";
+import { cut, MAX_QUOTED, quote } from "../text/bounded.js";
 
 const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
   pending: PbState.DEPLOYMENT_STATE_PENDING,
@@ -92,7 +92,7 @@ export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployReq
     } catch (cause) {
       throw new AgentError(
         "INVALID_ARGUMENT",
-        `options.health_json is not JSON: ${(cause as Error).message}`,
+        `options.health_json is not JSON: ${cut((cause as Error).message, MAX_QUOTED)}`,
         {
           cause,
         },

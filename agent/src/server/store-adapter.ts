@@ -21,8 +21,9 @@ export interface StoreAdapterOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Pushes at once; more are refused with RESOURCE_EXHAUSTED. */
   readonly maxConcurrentPushes?: number;
-  /** See PushDeps.maxSkippedBytes. */
+  /** See PushDeps.maxSkippedBytes and idleTimeoutMs. */
   readonly maxSkippedBytes?: number;
+  readonly pushIdleTimeoutMs?: number;
 }
 
 /** Each push holds two nix-store processes and a decompressor; a robot's CPU and RAM are small. */
@@ -41,7 +42,13 @@ export function createStorePort(
   // Parsed once at start: a bad key in the config stops the agent instead of every push.
   const trustedKeys = parseTrustedKeys(o.trustedPublicKeys);
   const slots = new PushSlots(o.maxConcurrentPushes ?? DEFAULT_MAX_CONCURRENT_PUSHES);
-  const deps = { store, trustedKeys, observer: o.observer, maxSkippedBytes: o.maxSkippedBytes };
+  const deps = {
+    store,
+    trustedKeys,
+    observer: o.observer,
+    maxSkippedBytes: o.maxSkippedBytes,
+    idleTimeoutMs: o.pushIdleTimeoutMs,
+  };
   return {
     validateStorePath: (p) => validateStorePath(p, o.storeDir),
     queryMissing: (paths, signal) => queryMissingPaths(store, paths, signal),

@@ -13,7 +13,7 @@ import { PathValidity } from "./path-validity.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
 import { isStorePath } from "./store-path.js";
-import { nextOrAbort, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
+import { nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
 
 export interface PushDeps {
   readonly store: NixStore;
@@ -27,9 +27,12 @@ export interface PushDeps {
    * controller asks QueryMissingPaths first, so only a race gets near this.
    */
   readonly maxSkippedBytes?: number;
+  /** A push that sends nothing this long ends (TIMEOUT): it holds nix processes and a push slot. */
+  readonly idleTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_SKIPPED_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_PUSH_IDLE_TIMEOUT_MS = 120_000;
 
 export interface PushResult {
   /** Registered by this push, in order. */
@@ -64,7 +67,8 @@ export async function receivePush(
 ): Promise<PushResult> {
   const it = requests[Symbol.asyncIterator]();
   try {
-    const first = await nextOrAbort(it, signal, streamBroke);
+    const idleMs = deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
+    const first = await nextWithin(it, signal, idleMs, streamBroke);
     const item = first.done === true ? undefined : first.value.item;
     if (item?.$case !== "options") {
       throw new AgentError("INVALID_ARGUMENT", "a push must start with PushOptions");
@@ -155,7 +159,8 @@ class Receiver {
   /** Request stream → PathInfo queue and decompressor input, in message order. */
   private async pump(input: Writable): Promise<void> {
     for (;;) {
-      const r = await nextOrAbort(this.it, this.stop.signal, streamBroke);
+      const idleMs = this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
+      const r = await nextWithin(this.it, this.stop.signal, idleMs, streamBroke);
       if (r.done === true) break;
       const item = r.value.item;
       if (item?.$case === "path") {

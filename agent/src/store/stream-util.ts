@@ -36,6 +36,30 @@ export function nextOrAbort<T>(
   });
 }
 
+/** nextOrAbort, failing with TIMEOUT when the iterator yields nothing for `idleMs`. */
+export async function nextWithin<T>(
+  it: AsyncIterator<T>,
+  signal: AbortSignal,
+  idleMs: number,
+  wrap: (e: unknown) => unknown,
+): Promise<IteratorResult<T>> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => {
+    ac.abort(
+      new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s in the middle of a push`),
+    );
+  }, idleMs);
+  const onAbort = () => ac.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await nextOrAbort(it, ac.signal, wrap);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** Writes, waiting for 'drain' when the reader is behind: the backpressure that bounds memory. */
 export async function writeTo(w: Writable, data: Uint8Array, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();

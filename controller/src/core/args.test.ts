@@ -53,7 +53,9 @@ describe("parseCommandLine", () => {
 
   it("parses --rpc-timeout in seconds", () => {
     expect(run(["status", "--rpc-timeout", "0.5"]).global.rpcTimeoutMs).toBe(500);
-    expect(() => run(["status", "--rpc-timeout", "abc"])).toThrow(/--rpc-timeout: expected a positive number/);
+    expect(() => run(["status", "--rpc-timeout", "abc"])).toThrow(
+      /--rpc-timeout: expected a positive number/,
+    );
   });
 
   it("hands the command its own options and positionals only", () => {
