@@ -64,6 +64,9 @@ export type ConnectAgent = (
   signal: AbortSignal,
 ) => Promise<AgentApi>;
 
+/** Characters of an agent's status message the one-line error shows. */
+const MAX_DETAILS = 2_000;
+
 /** A gRPC call that ended with a non-OK status, as the one line users see. */
 export class AgentCallError extends UserError {
   readonly target: string;
@@ -81,7 +84,9 @@ export class AgentCallError extends UserError {
   ) {
     const statusName = grpc.status[code] ?? `STATUS_${code}`;
     const hint = options?.hint === undefined ? "" : ` (${options.hint})`;
-    super(`${target}: ${statusName}: ${details || "(no details)"}${hint}`, {
+    // One line for the operator even if an (older) agent echoes a huge input.
+    const shown = details.length > MAX_DETAILS ? `${details.slice(0, MAX_DETAILS)}… (cut)` : details;
+    super(`${target}: ${statusName}: ${shown || "(no details)"}${hint}`, {
       exitCode: ExitCode.Unchanged,
       cause: options?.cause,
       data: { target, status: statusName, details, agentCode: options?.agentCode ?? null },

@@ -95,6 +95,19 @@ describe("deadlines", () => {
   });
 });
 
+describe("bounded output", () => {
+  it("a long status message from an agent is shown cut", async () => {
+    // 10 k: one that large still fits a trailer (at 100 k the call never ends: the agent's bound).
+    const details = `no deployment ${"x".repeat(10_000)}`;
+    agent.handlers = { confirm: () => ({ error: { code: status.NOT_FOUND, details } }) };
+    const api = await connectAgent(target(agent.port), FAST, new AbortController().signal);
+    const err = await api.confirm("d-1", new AbortController().signal).catch((e: unknown) => e);
+    api.close();
+    expect(err).toBeInstanceOf(AgentCallError);
+    expect((err as AgentCallError).message).toBe(`robot1: NOT_FOUND: ${details.slice(0, 2_000)}… (cut)`);
+  });
+});
+
 describe("keepalive", () => {
   it("ends a stream whose link went silent (every byte dropped, the connection open)", async () => {
     agent.handlers = {
