@@ -39,6 +39,7 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     `  started:     ${d.startedAt ?? "-"}   updated: ${d.updatedAt ?? "-"}`,
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
+    ...(d.label === null ? [] : [`  label:       ${d.label}`]),
   ];
 }
 

@@ -154,6 +154,7 @@ async function deploymentOptions(spec: DeploySpec, cwd: string): Promise<Deploym
     autoRollback: spec.autoRollback ? undefined : false,
     selfConfirm: spec.selfConfirm,
     healthJson: spec.healthFile === undefined ? "" : await readHealthFile(resolve(cwd, spec.healthFile)),
+    label: "",
   };
 }
 
