@@ -2,10 +2,14 @@ import { resolve } from "node:path";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
+import { isSingle } from "../core/selection.js";
 import { FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../flake.js";
 import { ProgressReporter } from "../progress.js";
 import { reportResult } from "../report.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
+import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
+import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
+import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
@@ -13,7 +17,10 @@ import { runOnTarget } from "../rollout/run-on-target.js";
 /** See the --compress help text for why. */
 export const DEFAULT_COMPRESSION: CompressionName = "zstd";
 
-export type DeployArgs = DeploySpec;
+export interface DeployArgs extends DeploySpec {
+  /** With several targets: how the rollout moves through them. */
+  readonly strategy: Strategy;
+}
 
 export const deployCommand = defineCommand<DeployArgs>({
   name: "deploy",
@@ -90,12 +97,15 @@ export const deployCommand = defineCommand<DeployArgs>({
         'e.g. {"drop": ["http:api"], "topics": [{"name": "/chatter", "minRateHz": 5}]})',
     },
     ...FOLLOW_OPTIONS,
+    ...FLEET_OPTIONS,
   },
+  multiTarget: true,
   examples: [
     "ros-rollback deploy ./result --inventory fleet.json --target robot1",
     "ros-rollback deploy .#nixos-vm-header --target vm --sign-key signing.sec",
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
     "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
+    "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
   ],
   parse(raw) {
     const [storePath = ""] = expectPositionals(raw, ["store-path"], "deploy");
@@ -122,6 +132,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       autoRollback: raw.values["no-auto-rollback"] !== true,
       selfConfirm: raw.values["no-confirm"] === true,
       healthFile: typeof health === "string" ? health : undefined,
+      strategy: parseStrategy(raw, "deploy"),
     };
   },
   run: deploy,
@@ -130,6 +141,7 @@ export const deployCommand = defineCommand<DeployArgs>({
 async function deploy(args: DeployArgs, context: CommandContext): Promise<CommandResult> {
   const flake = parseFlakeRef(args.storePath);
   const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
+  if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
   const transfer = new PushTransfer({
     closure: ctx.deps.closure,
     compression: args.compression,
@@ -151,7 +163,11 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
 function withFlakeInventory(ctx: CommandContext, flake: FlakeRef): CommandContext {
   if (ctx.global.inventory !== undefined) return ctx;
   const inventory = `${flake.flake}#${FLAKE_INVENTORY_ATTR}`;
-  return { ...ctx, connect: (overrides = {}) => ctx.connect({ inventory, ...overrides }) };
+  return {
+    ...ctx,
+    connect: (overrides = {}) => ctx.connect({ inventory, ...overrides }),
+    selectTargets: (overrides = {}) => ctx.selectTargets({ inventory, ...overrides }),
+  };
 }
 
 function parseConfirmTimeout(v: string | boolean | undefined): number | undefined {

@@ -1,7 +1,9 @@
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
+import { isSingle } from "../core/selection.js";
 import { reportResult } from "../report.js";
+import { rollbackRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { type RollbackSpec, rollbackJob } from "../rollout/rollback-job.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
@@ -35,7 +37,9 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
     }
     return { to: n, follow };
   },
+  multiTarget: true,
   async run(args, ctx): Promise<CommandResult> {
+    if (!isSingle(ctx.selection)) return rollbackRollout(ctx, args);
     return reportResult(await runOnTarget(ctx, undefined, rollbackJob(ctx, args)));
   },
 });
