@@ -100,10 +100,11 @@ function createContext(
     },
     async selectTargets(overrides = {}) {
       const ref = inventoryRef(overrides.inventory);
-      if (selection.targets.length === 0 && selection.select.length === 0 && !selection.all) {
+      const none = selection.targets.length === 0 && selection.select.length === 0 && !selection.all;
+      if (none && overrides.defaultAll !== true) {
         throw new UsageError("--target NAME, --select KEY=VALUE or --all is required", command);
       }
-      return selectTargets(await inventory(ref), selection);
+      return selectTargets(await inventory(ref), none ? { ...selection, all: true } : selection);
     },
   };
 }

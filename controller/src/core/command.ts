@@ -60,7 +60,12 @@ export interface CommandContext {
    */
   connect(options?: ConnectOverrides): Promise<AgentApi>;
   /** The inventory's targets that `selection` names, in inventory order (--target: in the order given). */
-  selectTargets(options?: Pick<ConnectOverrides, "inventory">): Promise<readonly Target[]>;
+  selectTargets(
+    options?: Pick<ConnectOverrides, "inventory"> & {
+      /** No --target, --select or --all: every target (instead of a usage error). */
+      readonly defaultAll?: boolean;
+    },
+  ): Promise<readonly Target[]>;
 }
 
 export interface ConnectOverrides {

@@ -12,7 +12,7 @@ import { type RolloutResult, rolloutJson, rolloutText } from "./result.js";
 import { DEFAULT_STRATEGY, encodeLabel, formatAmount, newRolloutId, type Strategy } from "./strategy.js";
 
 /** A job that asks `gate` before it changes the robot (its transfer waits for a slot first). */
-function gated<P>(job: TargetJob<P>, gate: () => void): TargetJob<P> {
+export function gated<P>(job: TargetJob<P>, gate: () => void): TargetJob<P> {
   return {
     ...job,
     async prepare(api, facts, signal) {
@@ -42,6 +42,24 @@ export async function deployRollout(
       `max-parallel ${strategy.maxParallel}, max-failures ${formatAmount(strategy.maxFailures)})`,
   );
   const source = new DeploySource(spec, ctx, { label: encodeLabel(id, strategy) });
+  const transfer = limitedPush(ctx, spec, strategy);
+  const result = await runRollout(ctx, {
+    id,
+    operation: "deploy",
+    strategy,
+    targets,
+    job: (_, gate) => gated(deployJob(ctx, spec, source, transfer(gate)), gate),
+    rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+  });
+  return rolloutResult(result);
+}
+
+/** The push for a rollout: at most --max-parallel at once, each asking `gate` once it has a slot. */
+export function limitedPush(
+  ctx: CommandContext,
+  spec: DeploySpec,
+  strategy: Strategy,
+): (gate: () => void) => LimitedTransfer {
   const push = new PushTransfer({
     closure: ctx.deps.closure,
     compression: spec.compression,
@@ -58,15 +76,7 @@ export async function deployRollout(
       }),
   });
   const slots = new Semaphore(strategy.maxParallel);
-  const result = await runRollout(ctx, {
-    id,
-    operation: "deploy",
-    strategy,
-    targets,
-    job: (gate) => gated(deployJob(ctx, spec, source, new LimitedTransfer(push, slots, gate)), gate),
-    rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
-  });
-  return rolloutResult(result);
+  return (gate) => new LimitedTransfer(push, slots, gate);
 }
 
 /** Robots rolled back at once by `rollback` with several targets. */
@@ -86,7 +96,7 @@ export async function rollbackRollout(ctx: CommandContext, spec: RollbackSpec): 
     operation: "rollback",
     strategy,
     targets,
-    job: (gate) => gated(rollbackJob(ctx, spec), gate),
+    job: (_, gate) => gated(rollbackJob(ctx, spec), gate),
     rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
   });
   return rolloutResult(result);

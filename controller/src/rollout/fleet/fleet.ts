@@ -31,7 +31,7 @@ export interface Rollout {
   /** Robots that finished before (resume): their result stands, they are not run again. */
   readonly finished?: ReadonlyMap<string, RobotResult>;
   /** The job for one robot; it must call `gate()` before it changes the robot (after waiting for a slot). */
-  readonly job: (gate: () => void) => TargetJob<unknown>;
+  readonly job: (target: Target, gate: () => void) => TargetJob<unknown>;
   /** --rollback-on-abort: the job that moves a robot back to its recorded previous generation. */
   readonly rollbackJob: () => TargetJob<unknown>;
 }
@@ -59,8 +59,21 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
   const gate = () => {
     if (abortReason !== undefined) throw new NotStarted(`the rollout was aborted (${abortReason})`);
   };
-
   const waves = planWaves(total, s);
+  const inCanary = new Set(s.canary > 0 ? (waves[0] ?? []).map((i) => (targets[i] as Target).name) : []);
+  /** After each robot's end: a failed canary, or too many failures, aborts. */
+  const judgeProgress = (result: RobotResult) => {
+    const failed = failures();
+    const finished = [...results.values()].filter((x) => x.outcome !== "not-started").length;
+    if (inCanary.has(result.target) && isFailure(result.outcome, s.strict)) {
+      abort(`canary ${result.target} ${result.outcome}`);
+    } else if (failed > allowed && finished >= s.minSample) {
+      abort(`${failed} robots failed, more than --max-failures allows (${allowed})`);
+    }
+  };
+  // Resumed: what the robots already went through may have ended the rollout.
+  for (const result of r.finished?.values() ?? []) judgeProgress(result);
+
   for (const [w, wave] of waves.entries()) {
     const todo = wave.map((i) => targets[i] as Target).filter((t) => !results.has(t.name));
     if (todo.length === 0) continue;
@@ -76,16 +89,11 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
     );
     await Promise.all(
       todo.map(async (t) => {
-        const report = await runOnTarget(ctx, t.name, r.job(gate));
+        const report = await runOnTarget(ctx, t.name, r.job(t, gate));
         const result = robotResult(t.name, w + 1, report);
         results.set(t.name, result);
         ctx.log(`${t.name}: ${result.outcome}: ${result.reason}`);
-        const failed = failures();
-        const finished = [...results.values()].filter((x) => x.outcome !== "not-started").length;
-        if (canary && isFailure(result.outcome, s.strict)) abort(`canary ${t.name} ${result.outcome}`);
-        else if (failed > allowed && finished >= s.minSample) {
-          abort(`${failed} robots failed, more than --max-failures allows (${allowed})`);
-        }
+        judgeProgress(result);
       }),
     );
     if (ctx.signal.aborted) break;

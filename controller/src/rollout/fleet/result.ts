@@ -27,7 +27,7 @@ export interface RobotResult {
   readonly rollback: DeploymentReport | null;
 }
 
-export function classify(report: DeploymentReport): RobotOutcome {
+export function classify(report: Pick<DeploymentReport, "exitCode">): RobotOutcome {
   switch (report.exitCode) {
     case ExitCode.Ok:
       return "succeeded";
