@@ -222,13 +222,19 @@ describe("fleet rollout to 5 lab robots", () => {
       const id = rolloutId(killed.stderr);
       expect(id, killed.stderr).toBeDefined();
 
-      const resumed = await runCli(["rollout", "resume", id ?? "", "--json"], ROLLOUT_MS);
+      const resumed = await runCli(
+        ["rollout", "resume", id ?? "", "--inventory", fleet.inventory, "--json"],
+        ROLLOUT_MS,
+      );
       expect(resumed.code, resumed.stderr).toBe(0);
       const after = await states();
       for (const n of NAMES) expectOn(at(after, n), OLD, n);
       expect(at(after, "fl-1").lastId, "the canary was deployed again").toBe(canaryId);
 
-      const status = await runCli(["rollout", "status", id ?? "", "--json"], 30_000);
+      const status = await runCli(
+        ["rollout", "status", id ?? "", "--inventory", fleet.inventory, "--json"],
+        60_000,
+      );
       expect(status.code, status.stderr).toBe(0);
     },
     SCENARIO_MS,
@@ -245,6 +251,11 @@ describe("fleet rollout to 5 lab robots", () => {
         // parity=odd: fl-1, fl-3 and fl-5 (down).
         const run = await rollout(NEW, { select: "parity=odd" }, "--canary", "1", "--batch", "2");
         expect(run.code, run.stderr).toBe(6);
+        expect(byRobot(run.json)).toEqual({
+          "fl-1": ["succeeded", 1],
+          "fl-3": ["succeeded", 2],
+          "fl-5": ["skipped", 2],
+        });
       } finally {
         await labExec("fl-5", ["systemctl", "start", "ros-rollback-agent.service"]);
         await waitForAgent("fl-5", { timeoutMs: 30_000 });
@@ -260,7 +271,19 @@ describe("fleet rollout to 5 lab robots", () => {
   );
 });
 
-/** The rollout's id as the controller prints it when the rollout starts. */
+/** The rollout's id as the controller prints it when the rollout starts (`rollout r-…: deploy to …`). */
 function rolloutId(stderr: string): string | undefined {
-  return /\brollout ([A-Za-z0-9][A-Za-z0-9._:-]{0,80})/.exec(stderr)?.[1];
+  return /\brollout (r-[0-9]{14}-[0-9a-f]{6})\b/.exec(stderr)?.[1];
+}
+
+interface RolloutJson {
+  outcome: string;
+  exitCode: number;
+  robots: { target: string; wave: number | null; outcome: string; rollback: { exitCode: number } | null }[];
+}
+
+/** target → [outcome, wave] from `deploy --json` of a rollout. */
+function byRobot(json: unknown): Record<string, [string, number | null]> {
+  const r = json as RolloutJson;
+  return Object.fromEntries(r.robots.map((x) => [x.target, [x.outcome, x.wave]]));
 }
