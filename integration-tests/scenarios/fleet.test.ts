@@ -122,6 +122,15 @@ describe("fleet rollout to 5 lab robots", () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
+  it("a selection no robot matches is refused, and no robot is touched (exit 1)", async () => {
+    const before = await states();
+    const run = await rollout(NEW, { select: "parity=blue" });
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/parity=blue/);
+    const after = await states();
+    for (const n of NAMES) expect(at(after, n), n).toEqual(at(before, n));
+  });
+
   it(
     "all succeed: canary first, then waves of 2, every robot on the new system (exit 0)",
     async () => {
