@@ -65,8 +65,17 @@ const at = (s: Record<string, RobotState>, name: string): RobotState => {
 
 /** Puts every robot on `system` with single-target deploys, only where it is not already (2 at a time). */
 async function ensureAll(system: string): Promise<void> {
-  const now = await states();
-  const todo = NAMES.filter((n) => at(now, n).current !== sys(system) || at(now, n).busy);
+  // A deployment left awaiting confirmation (a killed controller) ends at its deadline: wait for it.
+  let now = await states();
+  await until(
+    "no deployment under way",
+    async () => {
+      now = await states();
+      return NAMES.every((n) => !at(now, n).busy);
+    },
+    90_000,
+  );
+  const todo = NAMES.filter((n) => at(now, n).current !== sys(system));
   for (let i = 0; i < todo.length; i += 2) {
     await Promise.all(
       todo.slice(i, i + 2).map(async (n) => {
