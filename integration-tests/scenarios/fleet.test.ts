@@ -241,7 +241,17 @@ describe("fleet rollout to 5 lab robots", () => {
       expect(id, killed.stderr).toBeDefined();
 
       const resumed = await runCli(
-        ["rollout", "resume", id ?? "", "--inventory", fleet.inventory, "--json"],
+        // The deploy's --sign-key and --health again: the robots record neither.
+        [
+          "rollout",
+          "resume",
+          id ?? "",
+          "--inventory",
+          fleet.inventory,
+          "--sign-key",
+          fleet.signingKey,
+          ...DEPLOY_FLAGS,
+        ],
         ROLLOUT_MS,
       );
       expect(resumed.code, resumed.stderr).toBe(0);
