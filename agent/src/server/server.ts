@@ -5,6 +5,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/proto";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { AgentError } from "../errors.js";
+import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { agentService, type ServiceDeps } from "./service.js";
 
 export interface ServerOptions {
@@ -14,6 +15,8 @@ export interface ServerOptions {
   readonly insecure: boolean;
   /** Around every call of every service (metrics). */
   readonly interceptors?: readonly ServerInterceptor[];
+  /** HTTP/2 receive windows and frame size; default DEFAULT_FLOW_CONTROL. */
+  readonly flowControl?: FlowControl;
 }
 
 export interface RunningServer {
@@ -55,6 +58,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     "grpc.keepalive_timeout_ms": 10_000,
     interceptors: [...(opts.interceptors ?? [])],
   });
+  applyFlowControl(server, opts.flowControl);
   server.addService(AgentService, agentService(deps));
 
   const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
