@@ -6,11 +6,15 @@ import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
 
 export interface PushProgress {
-  /** NAR bytes read from the store and handed on (to the stream, or the compressor). */
+  /**
+   * NAR bytes carried by the chunks written so far. Compressed, it is what
+   * had entered the compressor when the chunk came out of it: ahead of the
+   * truth by what the compressor holds (zstd single-threaded: ~ a block).
+   */
   readonly bytesSent: number;
   /** Sum of the paths' NAR sizes. */
   readonly bytesTotal: number;
-  /** Bytes of NarChunk data yielded (compressed, if the push is). */
+  /** Bytes of NarChunk data written (compressed, if the push is). */
   readonly wireBytesSent: number;
   readonly pathsSent: number;
   readonly pathsTotal: number;
@@ -18,6 +22,7 @@ export interface PushProgress {
 
 export interface PushRequestOptions {
   readonly compression: Compression;
+  /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
   /** The zstd binary; default: found on PATH. */
@@ -32,6 +37,11 @@ const QUEUE = 8;
 const chunkMessage = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
 
+/** The messages, and the transport's word that one of them has left (for progress). */
+export interface PushStream extends AsyncGenerator<PushPathsRequest> {
+  written(message: PushPathsRequest): void;
+}
+
 /**
  * The PushPaths message stream for `infos` (references first, as
  * computeClosure returns them): PushOptions, then per path its PathInfo and
@@ -41,13 +51,24 @@ const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "pat
  * Everything is pulled: nothing is read from the store faster than the
  * consumer takes messages. Stopping the iteration stops the subprocesses.
  */
-export async function* pushRequests(
+export function pushRequests(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   signal: AbortSignal,
+): PushStream {
+  const progress = new ProgressCounter(infos, options.onProgress);
+  return Object.assign(messages(infos, options, progress, signal), {
+    written: (m: PushPathsRequest) => progress.written(m),
+  });
+}
+
+async function* messages(
+  infos: readonly PathInfo[],
+  options: PushRequestOptions,
+  progress: ProgressCounter,
+  signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
-  const progress = new ProgressCounter(infos, options.onProgress);
   yield { item: { $case: "options", value: { compression: options.compression } } };
   if (options.compression === Compression.COMPRESSION_NONE) {
     let current = -1;
@@ -57,8 +78,7 @@ export async function* pushRequests(
         yield pathMessage(infos[current] as PathInfo);
       }
       progress.fed(piece);
-      yield chunkMessage(piece.data);
-      progress.sent(piece.data.length);
+      yield progress.chunk(piece.data);
     }
     return;
   }
@@ -89,16 +109,14 @@ export async function* pushRequests(
       c.input.end();
     };
     const drain = async () => {
-      for await (const data of coalesce(c.output, CHUNK)) await channel.push(chunkMessage(data), stop.signal);
+      for await (const data of coalesce(c.output, CHUNK))
+        await channel.push(progress.chunk(data), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    for await (const message of channel) {
-      yield message;
-      if (message.item?.$case === "chunk") progress.sent(message.item.value.data.length);
-    }
+    yield* channel;
   } finally {
     signal.removeEventListener("abort", onAbort);
     stop.abort(new Error("push stream closed"));
@@ -120,11 +138,14 @@ async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): A
   }
 }
 
+/** Tags each chunk with the progress it completes, and reports it once the chunk is written. */
 class ProgressCounter {
-  private bytesSent = 0;
-  private wireBytesSent = 0;
-  private pathsSent = 0;
+  private bytesFed = 0;
+  private pathsFed = 0;
+  private wireBytes = 0;
   private readonly bytesTotal: number;
+  private readonly at = new WeakMap<PushPathsRequest, PushProgress>();
+  private reported: PushProgress | undefined;
 
   constructor(
     private readonly infos: readonly PathInfo[],
@@ -134,18 +155,29 @@ class ProgressCounter {
   }
 
   fed(piece: NarPiece): void {
-    this.bytesSent += piece.data.length;
-    if (piece.last) this.pathsSent++;
+    this.bytesFed += piece.data.length;
+    if (piece.last) this.pathsFed++;
   }
 
-  sent(wireBytes: number): void {
-    this.wireBytesSent += wireBytes;
-    this.onProgress?.({
-      bytesSent: this.bytesSent,
+  chunk(data: Buffer): PushPathsRequest {
+    const m = chunkMessage(data);
+    this.wireBytes += data.length;
+    this.at.set(m, {
+      bytesSent: this.bytesFed,
       bytesTotal: this.bytesTotal,
-      wireBytesSent: this.wireBytesSent,
-      pathsSent: this.pathsSent,
+      wireBytesSent: this.wireBytes,
+      pathsSent: this.pathsFed,
       pathsTotal: this.infos.length,
     });
+    return m;
+  }
+
+  written(m: PushPathsRequest): void {
+    const p = this.at.get(m);
+    // Transports confirm in order; a late or repeated confirmation must not move the bar back.
+    if (p === undefined || (this.reported !== undefined && p.wireBytesSent <= this.reported.wireBytesSent))
+      return;
+    this.reported = p;
+    this.onProgress?.(p);
   }
 }

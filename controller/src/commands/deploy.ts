@@ -361,20 +361,18 @@ async function pushPaths(
   let wireBytes: number | null = null;
   let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
   try {
-    response = await api.pushPaths(
-      ctx.deps.closure.pushRequests(
-        infos,
-        {
-          compression: COMPRESSIONS[args.compression],
-          onProgress: (p) => {
-            wireBytes = p.wireBytesSent ?? null;
-            progress.update(p);
-          },
+    const messages = ctx.deps.closure.pushRequests(
+      infos,
+      {
+        compression: COMPRESSIONS[args.compression],
+        onProgress: (p) => {
+          wireBytes = p.wireBytesSent ?? null;
+          progress.update(p);
         },
-        signal,
-      ),
+      },
       signal,
     );
+    response = await api.pushPaths(messages, signal, (m) => messages.written(m));
     progress.finish();
   } catch (e) {
     progress.interrupt();
