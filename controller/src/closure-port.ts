@@ -1,4 +1,5 @@
 import type { Compression, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import type { CompressionChoice } from "./closure/compress-choice.js";
 import type { PushProgress } from "./progress.js";
 
 /**
@@ -17,7 +18,11 @@ export interface ClosureOps {
    */
   pushRequests(
     infos: PathInfo[],
-    opts: { compression: Compression; onProgress?: (p: PushProgress) => void },
+    opts: {
+      compression: Compression | "auto";
+      onProgress?: (p: PushProgress) => void;
+      onCompression?: (choice: CompressionChoice) => void;
+    },
     signal: AbortSignal,
   ): PushMessages;
 }

@@ -154,6 +154,44 @@ describe("pushRequests", () => {
     expect(progress).toHaveLength(2);
   });
 
+  it.each([
+    ["random bytes", () => randomClosure, Compression.COMPRESSION_NONE, /does not compress/],
+    ["text", () => closure, Compression.COMPRESSION_ZSTD, /sample: \d+ % of its size/],
+  ])(
+    "auto, %s: chooses from the first NAR bytes and still sends every byte",
+    async (_n, which, want, why) => {
+      const infos = which();
+      const choices: { compression: Compression; why: string }[] = [];
+      const ms = await collect(
+        pushRequests(
+          infos,
+          { compression: "auto", nix: nix(), onCompression: (c) => choices.push(c) },
+          signal(),
+        ),
+      );
+      expect(choices).toHaveLength(1);
+      expect(choices[0]?.compression).toBe(want);
+      expect(choices[0]?.why).toMatch(why);
+      expect(ms[0]).toEqual({ item: { $case: "options", value: { compression: want } } });
+      expect(pathsOf(ms)).toEqual(infos);
+      const wire = Buffer.concat(chunksOf(ms));
+      const nars =
+        want === Compression.COMPRESSION_NONE
+          ? wire
+          : execFileSync("zstd", ["-d", "-c", "-q"], { input: wire, maxBuffer: 64 << 20 });
+      const expected = await Promise.all(infos.map((i) => fx.dump(i.storePath)));
+      expectSameBytes(nars, Buffer.concat(expected));
+      await expectNoChildren();
+    },
+  );
+
+  it("auto: stopping while it samples stops nix-store", async () => {
+    const it = pushRequests(randomClosure, { compression: "auto", nix: nix() }, signal());
+    await it.next();
+    await it.return(undefined);
+    await expectNoChildren();
+  });
+
   it("stops its nix-store and zstd when the consumer stops early", async () => {
     const it = pushRequests(closure, { compression: Compression.COMPRESSION_ZSTD, nix: nix() }, signal());
     await it.next();

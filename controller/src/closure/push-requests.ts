@@ -1,5 +1,6 @@
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { Channel, coalesce } from "./channel.js";
+import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
@@ -21,7 +22,12 @@ export interface PushProgress {
 }
 
 export interface PushRequestOptions {
-  readonly compression: Compression;
+  /** "auto": chosen by chooseCompression from the first MiB of NAR and the link rate, if known. */
+  readonly compression: Compression | "auto";
+  /** With "auto": what was chosen, and why. */
+  readonly onCompression?: (choice: CompressionChoice) => void;
+  /** With "auto": the link's rate, when measured. */
+  readonly linkBytesPerSecond?: number;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
@@ -33,6 +39,8 @@ export interface PushRequestOptions {
 const CHUNK = 128 * 1024;
 /** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
+/** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
+const SAMPLE_BYTES = 1024 * 1024;
 
 const chunkMessage = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
@@ -69,36 +77,48 @@ async function* messages(
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
-  yield { item: { $case: "options", value: { compression: options.compression } } };
-  if (options.compression === Compression.COMPRESSION_NONE) {
-    let current = -1;
-    for await (const piece of coalescePieces(readNars(infos, options.nix ?? {}, signal), CHUNK)) {
-      if (piece.index !== current) {
-        current = piece.index;
-        yield pathMessage(infos[current] as PathInfo);
-      }
-      progress.fed(piece);
-      yield progress.chunk(piece.data);
-    }
-    return;
-  }
-  if (
-    options.compression !== Compression.COMPRESSION_GZIP &&
-    options.compression !== Compression.COMPRESSION_ZSTD
-  ) {
-    throw new Error(`unknown compression ${options.compression}`);
-  }
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   let compressor: Compressor | undefined;
   try {
-    compressor = await openCompressor(options.compression, options.zstdBin ?? "zstd", stop.signal);
+    let nars = readNars(infos, options.nix ?? {}, stop.signal);
+    let compression = options.compression;
+    if (compression === "auto") {
+      // Decided on the first NAR bytes, which are then sent as they are: no extra read of the store.
+      const ahead = await readAhead(nars, SAMPLE_BYTES);
+      nars = ahead.pieces;
+      const sample = sampleRatio(ahead.sample);
+      const choice = chooseCompression({
+        sampleRatio: sample.ratio,
+        sampleBytes: sample.bytes,
+        linkBytesPerSecond: options.linkBytesPerSecond,
+      });
+      options.onCompression?.(choice);
+      compression = choice.compression;
+    }
+    yield { item: { $case: "options", value: { compression } } };
+    if (compression === Compression.COMPRESSION_NONE) {
+      let current = -1;
+      for await (const piece of coalescePieces(nars, CHUNK)) {
+        if (piece.index !== current) {
+          current = piece.index;
+          yield pathMessage(infos[current] as PathInfo);
+        }
+        progress.fed(piece);
+        yield progress.chunk(piece.data);
+      }
+      return;
+    }
+    if (compression !== Compression.COMPRESSION_GZIP && compression !== Compression.COMPRESSION_ZSTD) {
+      throw new Error(`unknown compression ${compression}`);
+    }
+    compressor = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
     const c = compressor;
     const channel = new Channel<PushPathsRequest>(QUEUE);
     const feed = async () => {
       let current = -1;
-      for await (const piece of readNars(infos, options.nix ?? {}, stop.signal)) {
+      for await (const piece of nars) {
         if (piece.index !== current) {
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
@@ -122,6 +142,30 @@ async function* messages(
     stop.abort(new Error("push stream closed"));
     compressor?.destroy();
   }
+}
+
+/** Holds the first `bytes` of the pieces; `pieces` replays them, then goes on. */
+async function readAhead(
+  source: AsyncGenerator<NarPiece>,
+  bytes: number,
+): Promise<{ sample: Buffer[]; pieces: AsyncGenerator<NarPiece> }> {
+  const held: NarPiece[] = [];
+  let n = 0;
+  while (n < bytes) {
+    const r = await source.next();
+    if (r.done) break;
+    held.push(r.value);
+    n += r.value.data.length;
+  }
+  async function* pieces(): AsyncGenerator<NarPiece> {
+    try {
+      yield* held;
+      yield* source;
+    } finally {
+      await source.return(undefined);
+    }
+  }
+  return { sample: held.map((p) => p.data), pieces: pieces() };
 }
 
 async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): AsyncGenerator<NarPiece> {

@@ -33,14 +33,18 @@ const ACTIONS = {
 type ActionName = keyof typeof ACTIONS;
 
 const COMPRESSIONS = {
+  auto: "auto",
   none: Compression.COMPRESSION_NONE,
   zstd: Compression.COMPRESSION_ZSTD,
   gzip: Compression.COMPRESSION_GZIP,
 } as const;
 type CompressionName = keyof typeof COMPRESSIONS;
+const NAMES: ReadonlyMap<Compression | "auto", CompressionName> = new Map(
+  Object.entries(COMPRESSIONS).map(([name, c]) => [c, name as CompressionName]),
+);
 
 /** See the --compress help text for why. */
-export const DEFAULT_COMPRESSION: CompressionName = "zstd";
+export const DEFAULT_COMPRESSION: CompressionName = "auto";
 
 export interface DeployArgs {
   readonly storePath: string;
@@ -96,8 +100,9 @@ export const deployCommand = defineCommand<DeployArgs>({
       type: "string",
       valueName: "ALGO",
       description: [
-        `none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). NARs shrink ~3-5x with zstd and it decompresses`,
-        "faster than the link delivers even on small robot CPUs; robots mostly sit on Wi-Fi/LTE.",
+        `auto | none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). auto: zstd unless the first MiB of`,
+        "NAR does not compress (random data, media, already-compressed files): then none.",
+        "NARs shrink ~3-5x with zstd and it decompresses faster than Wi-Fi/LTE delivers.",
         "Use none on a fast LAN or when the agent lacks the codec; gzip needs no zstd at all.",
       ].join("\n"),
     },
@@ -359,12 +364,17 @@ async function pushPaths(
   });
   const started = io.now();
   let wireBytes: number | null = null;
+  let compression: string = args.compression;
   let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
   try {
     const messages = ctx.deps.closure.pushRequests(
       infos,
       {
         compression: COMPRESSIONS[args.compression],
+        onCompression: (c) => {
+          compression = NAMES.get(c.compression) ?? compression;
+          ctx.log(`${api.target.name}: compression ${compression}: ${c.why}`);
+        },
         onProgress: (p) => {
           wireBytes = p.wireBytesSent ?? null;
           progress.update(p);
@@ -393,6 +403,7 @@ async function pushPaths(
     narBytes: response.narBytes,
     wireBytes,
     seconds,
+    compression,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Compression, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import type { ClosureOps } from "../closure-port.js";
 import type { PushProgress } from "../progress.js";
 
@@ -42,7 +42,11 @@ export function fakeClosure(
       return infos.map((p) => ({ ...p, signatures: [...p.signatures, "test-key:c2lnbmF0dXJl"] }));
     },
     pushRequests(infos, opts, signal) {
-      fake.pushed.push({ infos, compression: opts.compression });
+      // auto: the fake's zero bytes compress, so zstd.
+      const compression = opts.compression === "auto" ? Compression.COMPRESSION_ZSTD : opts.compression;
+      if (opts.compression === "auto")
+        opts.onCompression?.({ compression: Compression.COMPRESSION_ZSTD, why: "fake: zeros compress" });
+      fake.pushed.push({ infos, compression });
       const chunkSize = options.chunkSize ?? 64 * 1024;
       const at = new WeakMap<PushPathsRequest, PushProgress>();
       async function* messages(): AsyncGenerator<PushPathsRequest> {
@@ -53,7 +57,7 @@ export function fakeClosure(
           pathsTotal: infos.length,
           wireBytesSent: 0,
         };
-        yield { item: { $case: "options", value: { compression: opts.compression } } };
+        yield { item: { $case: "options", value: { compression } } };
         for (const info of infos) {
           yield { item: { $case: "path", value: info } };
           for (let off = 0; off < info.narSize; off += chunkSize) {
