@@ -26,7 +26,12 @@ export interface AgentApi {
   getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
   queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
-  pushPaths(requests: AsyncIterable<PushPathsRequest>, signal: AbortSignal): Promise<PushPathsResponse>;
+  /** `onWritten` sees each request once HTTP/2 has sent it (for progress on the wire). */
+  pushPaths(
+    requests: AsyncIterable<PushPathsRequest>,
+    signal: AbortSignal,
+    onWritten?: (request: PushPathsRequest) => void,
+  ): Promise<PushPathsResponse>;
   activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   /** Keeps a deployment that awaits confirmation (call it over a NEW connection). */
@@ -319,6 +324,7 @@ class GrpcAgentApi implements AgentApi {
   async pushPaths(
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
+    onWritten?: (request: PushPathsRequest) => void,
   ): Promise<PushPathsResponse> {
     signal.throwIfAborted();
     let settle!: { resolve: (r: PushPathsResponse) => void; reject: (e: unknown) => void };
@@ -342,7 +348,7 @@ class GrpcAgentApi implements AgentApi {
       try {
         for await (const request of requests) {
           if (ended) break;
-          if (!call.write(request)) {
+          if (!call.write(request, () => onWritten?.(request))) {
             const drained = new Promise<void>((resolve) => call.once("drain", () => resolve()));
             if (!(await settlesWithin(Promise.race([drained, response]), this.options.unaryTimeoutMs))) {
               throw this.noAnswer("PushPaths (it stopped reading the push)", undefined);

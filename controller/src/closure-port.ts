@@ -1,4 +1,5 @@
 import type { Compression, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import type { CompressionChoice } from "./closure/compress-choice.js";
 import type { PushProgress } from "./progress.js";
 
 /**
@@ -10,10 +11,22 @@ export interface ClosureOps {
   computeClosure(storePath: string, signal: AbortSignal): Promise<PathInfo[]>;
   /** The same paths with a signature by the key in `secretKeyFile` (Nix secret-key format) added. */
   signPaths(infos: PathInfo[], secretKeyFile: string, signal: AbortSignal): Promise<PathInfo[]>;
-  /** The PushPaths message stream for `infos`: options, then per path its info and NAR chunks. */
+  /**
+   * The PushPaths message stream for `infos`: options, then per path its info
+   * and NAR chunks. `onProgress` follows `written`, which the transport calls
+   * once a message has been sent (so progress is what left, not what was queued).
+   */
   pushRequests(
     infos: PathInfo[],
-    opts: { compression: Compression; onProgress?: (p: PushProgress) => void },
+    opts: {
+      compression: Compression | "auto";
+      onProgress?: (p: PushProgress) => void;
+      onCompression?: (choice: CompressionChoice) => void;
+    },
     signal: AbortSignal,
-  ): AsyncIterable<PushPathsRequest>;
+  ): PushMessages;
+}
+
+export interface PushMessages extends AsyncIterable<PushPathsRequest> {
+  written(message: PushPathsRequest): void;
 }

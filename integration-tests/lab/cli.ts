@@ -1,5 +1,4 @@
 // npm run lab -- <command>. Results on stdout (one JSON line), progress and errors on stderr.
-import { buffer } from "node:stream/consumers";
 import { labDownMany, labFail, labInventory, labUpMany } from "./fleet-ops.js";
 import { LabError } from "./proc.js";
 import { waitForAgent } from "./reach.js";
@@ -88,12 +87,10 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       const sep = rest.indexOf("--");
       const cmd = sep === -1 ? rest : rest.slice(sep + 1);
       if (cmd.length === 0) throw new UsageError("exec needs a command after --");
-      const input = rest.slice(0, Math.max(sep, 0)).includes("--stdin")
-        ? await buffer(process.stdin)
-        : undefined;
-      const r = await labExec(need(name, "robot name"), cmd, { input, signal, timeoutMs: 3_600_000 });
-      process.stdout.write(r.stdout);
-      process.stderr.write(r.stderr);
+      // Streamed both ways: an export | import through here runs at pipe speed.
+      const input = rest.slice(0, Math.max(sep, 0)).includes("--stdin") ? process.stdin : undefined;
+      const output = { stdout: process.stdout, stderr: process.stderr };
+      const r = await labExec(need(name, "robot name"), cmd, { input, output, signal, timeoutMs: 3_600_000 });
       return r.code;
     }
     case "wait-agent":

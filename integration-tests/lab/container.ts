@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { APP_DIR, NODE_BIN, netnsName, REPO_ROOT, ROBOT_ENV, type RobotPaths } from "./config.js";
-import { LabError, poll, type RunResult, run, sleep } from "./proc.js";
+import { LabError, poll, type RunOptions, type RunResult, run, sleep } from "./proc.js";
 
 interface Opts {
   signal?: AbortSignal;
@@ -155,7 +155,8 @@ export async function waitForBoot(
 }
 
 export interface ExecOptions extends Opts {
-  input?: string | Buffer;
+  input?: RunOptions["input"];
+  output?: RunOptions["output"];
   timeoutMs?: number;
   env?: Record<string, string>;
 }
@@ -165,6 +166,7 @@ export function nsenter(init: number, argv: readonly string[], opts: ExecOptions
   const env = Object.entries({ ...ROBOT_ENV, ...opts.env }).map(([k, v]) => `${k}=${v}`);
   return run("nsenter", ["-t", String(init), "-a", "env", "-i", ...env, ...argv], {
     input: opts.input,
+    output: opts.output,
     timeoutMs: opts.timeoutMs ?? 60_000,
     signal: opts.signal,
     check: false,

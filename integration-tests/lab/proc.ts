@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 /** A failure meant for a person: one line, no stack needed. `cause` keeps what went wrong below. */
 export class LabError extends Error {
@@ -6,8 +8,10 @@ export class LabError extends Error {
 }
 
 export interface RunOptions {
-  /** Bytes written to the child's stdin (stdin is closed after). */
-  input?: string | Buffer;
+  /** Written to the child's stdin, which is closed after; a stream is piped as it arrives. */
+  input?: string | Buffer | Readable;
+  /** Forward the child's output here as it arrives instead of collecting it (stdout/stderr in the result stay empty). */
+  output?: { stdout: Writable; stderr: Writable };
   /** Kill the child (its whole process group) after this long. Default 60 s. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -48,14 +52,24 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => {
-      out.push(b);
-      opts.onOutput?.(b);
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      err.push(b);
-      opts.onOutput?.(b);
-    });
+    const collect = (stream: Readable, into: Buffer[], to: Writable | undefined): void => {
+      if (to !== undefined) {
+        // Not pipe(): it would end our process.stdout with the child's.
+        stream.on("data", (b: Buffer) => {
+          if (!to.write(b)) {
+            stream.pause();
+            to.once("drain", () => stream.resume());
+          }
+        });
+        return;
+      }
+      stream.on("data", (b: Buffer) => {
+        into.push(b);
+        opts.onOutput?.(b);
+      });
+    };
+    collect(child.stdout, out, opts.output?.stdout);
+    collect(child.stderr, err, opts.output?.stderr);
     let stopped: string | undefined;
     const kill = (why: string): void => {
       stopped ??= why;
@@ -96,7 +110,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     child.stdin.on("error", () => {
       // the child may exit without reading its input
     });
-    child.stdin.end(opts.input);
+    const input = opts.input;
+    if (input === undefined || typeof input === "string" || Buffer.isBuffer(input)) child.stdin.end(input);
+    // Streamed with backpressure: nothing is read ahead of what the child takes.
+    else pipeline(input, child.stdin).catch(() => undefined); // the exit status tells
   });
 }
 

@@ -24,6 +24,8 @@ import { compileHealthConfig } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { probeHttp2 } from "../testing/http2-probe.js";
+import { DEFAULT_FLOW_CONTROL } from "./flow-control.js";
 import { type RunningServer, startServer } from "./server.js";
 import type { StorePort } from "./store-port.js";
 
@@ -373,5 +375,14 @@ describe("agent gRPC server over mutual TLS", () => {
     rc.close();
     expect(names).toContain("ros_rollback.v1.Agent");
     expect(names).toContain("grpc.health.v1.Health");
+  });
+});
+
+describe("startServer's HTTP/2 flow control", () => {
+  it("grants clients the wide windows and frames (a push is not capped at 64 KiB per round trip)", async () => {
+    const got = await probeHttp2(server.port, pki);
+    expect(got.initialWindowSize).toBe(DEFAULT_FLOW_CONTROL.streamWindow);
+    expect(got.maxFrameSize).toBe(DEFAULT_FLOW_CONTROL.maxFrameSize);
+    expect(got.connectionWindow).toBe(DEFAULT_FLOW_CONTROL.connectionWindow);
   });
 });

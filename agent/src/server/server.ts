@@ -6,6 +6,7 @@ import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/pro
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { AgentError } from "../errors.js";
 import { tolerantDecoding } from "./decode.js";
+import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { agentService, type ServiceDeps } from "./service.js";
 
 export interface ServerOptions {
@@ -15,6 +16,8 @@ export interface ServerOptions {
   readonly insecure: boolean;
   /** Around every call of every service (metrics). */
   readonly interceptors?: readonly ServerInterceptor[];
+  /** HTTP/2 receive windows and frame size; default DEFAULT_FLOW_CONTROL. */
+  readonly flowControl?: FlowControl;
 }
 
 export interface RunningServer {
@@ -59,6 +62,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     "grpc.keepalive_permit_without_calls": 1,
     interceptors: [...(opts.interceptors ?? [])],
   });
+  applyFlowControl(server, opts.flowControl);
   server.addService(tolerantDecoding(AgentService), agentService(deps));
 
   const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });

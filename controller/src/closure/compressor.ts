@@ -26,8 +26,13 @@ export async function openCompressor(
     const gzip = createGzip({ level: 3, chunkSize: CHUNK, strategy: constants.Z_DEFAULT_STRATEGY });
     return { input: gzip, output: gzip, destroy: () => gzip.destroy() };
   }
-  // One thread and the level-3 window (a few MiB): the agent refuses windows over 32 MiB.
-  const child = spawn(zstdBin, ["-3", "-T1", "-q", "-c"], { stdio: ["pipe", "pipe", "pipe"], signal });
+  // --single-thread: -T1 still hands whole jobs (several MiB) to a worker, so output lagged input by
+  // megabytes (progress ran ahead of the wire, and memory). Level 3's window (a few MiB) is far
+  // under the agent's 32 MiB limit.
+  const child = spawn(zstdBin, ["-3", "--single-thread", "-q", "-c"], {
+    stdio: ["pipe", "pipe", "pipe"],
+    signal,
+  });
   try {
     await once(child, "spawn");
   } catch (cause) {

@@ -1,23 +1,34 @@
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { Channel, coalesce } from "./channel.js";
+import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
 
 export interface PushProgress {
-  /** NAR bytes read from the store and handed on (to the stream, or the compressor). */
+  /**
+   * NAR bytes carried by the chunks written so far. Compressed, it is what
+   * had entered the compressor when the chunk came out of it: ahead of the
+   * truth by what the compressor holds (zstd single-threaded: ~ a block).
+   */
   readonly bytesSent: number;
   /** Sum of the paths' NAR sizes. */
   readonly bytesTotal: number;
-  /** Bytes of NarChunk data yielded (compressed, if the push is). */
+  /** Bytes of NarChunk data written (compressed, if the push is). */
   readonly wireBytesSent: number;
   readonly pathsSent: number;
   readonly pathsTotal: number;
 }
 
 export interface PushRequestOptions {
-  readonly compression: Compression;
+  /** "auto": chosen by chooseCompression from the first MiB of NAR and the link rate, if known. */
+  readonly compression: Compression | "auto";
+  /** With "auto": what was chosen, and why. */
+  readonly onCompression?: (choice: CompressionChoice) => void;
+  /** With "auto": the link's rate, when measured. */
+  readonly linkBytesPerSecond?: number;
+  /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
   /** The zstd binary; default: found on PATH. */
@@ -28,9 +39,16 @@ export interface PushRequestOptions {
 const CHUNK = 128 * 1024;
 /** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
+/** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
+const SAMPLE_BYTES = 1024 * 1024;
 
 const chunkMessage = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
+
+/** The messages, and the transport's word that one of them has left (for progress). */
+export interface PushStream extends AsyncGenerator<PushPathsRequest> {
+  written(message: PushPathsRequest): void;
+}
 
 /**
  * The PushPaths message stream for `infos` (references first, as
@@ -41,44 +59,66 @@ const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "pat
  * Everything is pulled: nothing is read from the store faster than the
  * consumer takes messages. Stopping the iteration stops the subprocesses.
  */
-export async function* pushRequests(
+export function pushRequests(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   signal: AbortSignal,
+): PushStream {
+  const progress = new ProgressCounter(infos, options.onProgress);
+  return Object.assign(messages(infos, options, progress, signal), {
+    written: (m: PushPathsRequest) => progress.written(m),
+  });
+}
+
+async function* messages(
+  infos: readonly PathInfo[],
+  options: PushRequestOptions,
+  progress: ProgressCounter,
+  signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
-  const progress = new ProgressCounter(infos, options.onProgress);
-  yield { item: { $case: "options", value: { compression: options.compression } } };
-  if (options.compression === Compression.COMPRESSION_NONE) {
-    let current = -1;
-    for await (const piece of coalescePieces(readNars(infos, options.nix ?? {}, signal), CHUNK)) {
-      if (piece.index !== current) {
-        current = piece.index;
-        yield pathMessage(infos[current] as PathInfo);
-      }
-      progress.fed(piece);
-      yield chunkMessage(piece.data);
-      progress.sent(piece.data.length);
-    }
-    return;
-  }
-  if (
-    options.compression !== Compression.COMPRESSION_GZIP &&
-    options.compression !== Compression.COMPRESSION_ZSTD
-  ) {
-    throw new Error(`unknown compression ${options.compression}`);
-  }
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   let compressor: Compressor | undefined;
   try {
-    compressor = await openCompressor(options.compression, options.zstdBin ?? "zstd", stop.signal);
+    let nars = readNars(infos, options.nix ?? {}, stop.signal);
+    let compression = options.compression;
+    if (compression === "auto") {
+      // Decided on the first NAR bytes, which are then sent as they are: no extra read of the store.
+      const ahead = await readAhead(nars, SAMPLE_BYTES);
+      nars = ahead.pieces;
+      const sample = sampleRatio(ahead.sample);
+      const choice = chooseCompression({
+        sampleRatio: sample.ratio,
+        sampleBytes: sample.bytes,
+        linkBytesPerSecond: options.linkBytesPerSecond,
+      });
+      options.onCompression?.(choice);
+      compression = choice.compression;
+    }
+    yield { item: { $case: "options", value: { compression } } };
+    if (compression === Compression.COMPRESSION_NONE) {
+      let current = -1;
+      for await (const piece of coalescePieces(nars, CHUNK)) {
+        if (piece.index !== current) {
+          current = piece.index;
+          yield pathMessage(infos[current] as PathInfo);
+        }
+        progress.fed(piece);
+        yield progress.chunk(piece.data);
+      }
+      return;
+    }
+    if (compression !== Compression.COMPRESSION_GZIP && compression !== Compression.COMPRESSION_ZSTD) {
+      throw new Error(`unknown compression ${compression}`);
+    }
+    compressor = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
     const c = compressor;
     const channel = new Channel<PushPathsRequest>(QUEUE);
     const feed = async () => {
       let current = -1;
-      for await (const piece of readNars(infos, options.nix ?? {}, stop.signal)) {
+      for await (const piece of nars) {
         if (piece.index !== current) {
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
@@ -89,21 +129,43 @@ export async function* pushRequests(
       c.input.end();
     };
     const drain = async () => {
-      for await (const data of coalesce(c.output, CHUNK)) await channel.push(chunkMessage(data), stop.signal);
+      for await (const data of coalesce(c.output, CHUNK))
+        await channel.push(progress.chunk(data), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    for await (const message of channel) {
-      yield message;
-      if (message.item?.$case === "chunk") progress.sent(message.item.value.data.length);
-    }
+    yield* channel;
   } finally {
     signal.removeEventListener("abort", onAbort);
     stop.abort(new Error("push stream closed"));
     compressor?.destroy();
   }
+}
+
+/** Holds the first `bytes` of the pieces; `pieces` replays them, then goes on. */
+async function readAhead(
+  source: AsyncGenerator<NarPiece>,
+  bytes: number,
+): Promise<{ sample: Buffer[]; pieces: AsyncGenerator<NarPiece> }> {
+  const held: NarPiece[] = [];
+  let n = 0;
+  while (n < bytes) {
+    const r = await source.next();
+    if (r.done) break;
+    held.push(r.value);
+    n += r.value.data.length;
+  }
+  async function* pieces(): AsyncGenerator<NarPiece> {
+    try {
+      yield* held;
+      yield* source;
+    } finally {
+      await source.return(undefined);
+    }
+  }
+  return { sample: held.map((p) => p.data), pieces: pieces() };
 }
 
 async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): AsyncGenerator<NarPiece> {
@@ -120,11 +182,14 @@ async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): A
   }
 }
 
+/** Tags each chunk with the progress it completes, and reports it once the chunk is written. */
 class ProgressCounter {
-  private bytesSent = 0;
-  private wireBytesSent = 0;
-  private pathsSent = 0;
+  private bytesFed = 0;
+  private pathsFed = 0;
+  private wireBytes = 0;
   private readonly bytesTotal: number;
+  private readonly at = new WeakMap<PushPathsRequest, PushProgress>();
+  private reported: PushProgress | undefined;
 
   constructor(
     private readonly infos: readonly PathInfo[],
@@ -134,18 +199,29 @@ class ProgressCounter {
   }
 
   fed(piece: NarPiece): void {
-    this.bytesSent += piece.data.length;
-    if (piece.last) this.pathsSent++;
+    this.bytesFed += piece.data.length;
+    if (piece.last) this.pathsFed++;
   }
 
-  sent(wireBytes: number): void {
-    this.wireBytesSent += wireBytes;
-    this.onProgress?.({
-      bytesSent: this.bytesSent,
+  chunk(data: Buffer): PushPathsRequest {
+    const m = chunkMessage(data);
+    this.wireBytes += data.length;
+    this.at.set(m, {
+      bytesSent: this.bytesFed,
       bytesTotal: this.bytesTotal,
-      wireBytesSent: this.wireBytesSent,
-      pathsSent: this.pathsSent,
+      wireBytesSent: this.wireBytes,
+      pathsSent: this.pathsFed,
       pathsTotal: this.infos.length,
     });
+    return m;
+  }
+
+  written(m: PushPathsRequest): void {
+    const p = this.at.get(m);
+    // Transports confirm in order; a late or repeated confirmation must not move the bar back.
+    if (p === undefined || (this.reported !== undefined && p.wireBytesSent <= this.reported.wireBytesSent))
+      return;
+    this.reported = p;
+    this.onProgress?.(p);
   }
 }

@@ -15,7 +15,7 @@ import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/pus
 import { runOnTarget } from "../rollout/run-on-target.js";
 
 /** See the --compress help text for why. */
-export const DEFAULT_COMPRESSION: CompressionName = "zstd";
+export const DEFAULT_COMPRESSION: CompressionName = "auto";
 
 export interface DeployArgs extends DeploySpec {
   /** With several targets: how the rollout moves through them. */
@@ -60,8 +60,9 @@ export const deployCommand = defineCommand<DeployArgs>({
       type: "string",
       valueName: "ALGO",
       description: [
-        `none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). NARs shrink ~3-5x with zstd and it decompresses`,
-        "faster than the link delivers even on small robot CPUs; robots mostly sit on Wi-Fi/LTE.",
+        `auto | none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). auto: zstd unless the first MiB of`,
+        "NAR does not compress (random data, media, already-compressed files): then none.",
+        "NARs shrink ~3-5x with zstd and it decompresses faster than Wi-Fi/LTE delivers.",
         "Use none on a fast LAN or when the agent lacks the codec; gzip needs no zstd at all.",
       ].join("\n"),
     },

@@ -6,11 +6,15 @@ import type { PushSummary } from "../report.js";
 import type { Transfer, TransferProgress } from "./transfer.js";
 
 export const COMPRESSIONS = {
+  auto: "auto",
   none: Compression.COMPRESSION_NONE,
   zstd: Compression.COMPRESSION_ZSTD,
   gzip: Compression.COMPRESSION_GZIP,
 } as const;
 export type CompressionName = keyof typeof COMPRESSIONS;
+const NAMES: ReadonlyMap<Compression | "auto", CompressionName> = new Map(
+  Object.entries(COMPRESSIONS).map(([name, c]) => [c, name as CompressionName]),
+);
 
 export interface PushTransferOptions {
   readonly closure: ClosureOps;
@@ -102,22 +106,26 @@ export class PushTransfer implements Transfer {
     const progress = o.progress(api.target.name);
     const started = o.now();
     let wireBytes: number | null = null;
+    let compression: string = o.compression;
     let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
     try {
-      response = await api.pushPaths(
-        o.closure.pushRequests(
-          infos,
-          {
-            compression: COMPRESSIONS[o.compression],
-            onProgress: (p) => {
-              wireBytes = p.wireBytesSent ?? null;
-              progress.update(p);
-            },
+      const messages = o.closure.pushRequests(
+        infos,
+        {
+          compression: COMPRESSIONS[o.compression],
+          onCompression: (c) => {
+            compression = NAMES.get(c.compression) ?? compression;
+            o.log(`${api.target.name}: compression ${compression}: ${c.why}`);
           },
-          signal,
-        ),
+          onProgress: (p) => {
+            wireBytes = p.wireBytesSent ?? null;
+            progress.update(p);
+          },
+        },
         signal,
       );
+      // Progress moves when grpc-js has written a chunk, not when it was handed over.
+      response = await api.pushPaths(messages, signal, (m) => messages.written(m));
       progress.finish();
     } catch (e) {
       progress.interrupt();
@@ -138,6 +146,7 @@ export class PushTransfer implements Transfer {
       narBytes: response.narBytes,
       wireBytes,
       seconds,
+      compression,
     };
   }
 }

@@ -1,4 +1,4 @@
-import type { Compression, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import type { ClosureOps } from "../closure-port.js";
 import type { PushProgress } from "../progress.js";
 
@@ -41,31 +41,48 @@ export function fakeClosure(
       fake.signedWith.push(secretKeyFile);
       return infos.map((p) => ({ ...p, signatures: [...p.signatures, "test-key:c2lnbmF0dXJl"] }));
     },
-    async *pushRequests(infos, opts, signal): AsyncGenerator<PushPathsRequest> {
-      fake.pushed.push({ infos, compression: opts.compression });
+    pushRequests(infos, opts, signal) {
+      // auto: the fake's zero bytes compress, so zstd.
+      const compression = opts.compression === "auto" ? Compression.COMPRESSION_ZSTD : opts.compression;
+      if (opts.compression === "auto")
+        opts.onCompression?.({ compression: Compression.COMPRESSION_ZSTD, why: "fake: zeros compress" });
+      fake.pushed.push({ infos, compression });
       const chunkSize = options.chunkSize ?? 64 * 1024;
-      const progress: PushProgress = {
-        bytesSent: 0,
-        bytesTotal: infos.reduce((s, p) => s + p.narSize, 0),
-        pathsSent: 0,
-        pathsTotal: infos.length,
-        wireBytesSent: 0,
-      };
-      let sent = progress;
-      yield { item: { $case: "options", value: { compression: opts.compression } } };
-      for (const info of infos) {
-        yield { item: { $case: "path", value: info } };
-        for (let off = 0; off < info.narSize; off += chunkSize) {
-          await options.beforeChunk?.(signal);
-          signal.throwIfAborted();
-          const n = Math.min(chunkSize, info.narSize - off);
-          yield { item: { $case: "chunk", value: { data: Buffer.alloc(n) } } };
-          sent = { ...sent, bytesSent: sent.bytesSent + n, wireBytesSent: sent.bytesSent + n };
-          opts.onProgress?.(sent);
+      const at = new WeakMap<PushPathsRequest, PushProgress>();
+      async function* messages(): AsyncGenerator<PushPathsRequest> {
+        let sent: PushProgress = {
+          bytesSent: 0,
+          bytesTotal: infos.reduce((s, p) => s + p.narSize, 0),
+          pathsSent: 0,
+          pathsTotal: infos.length,
+          wireBytesSent: 0,
+        };
+        yield { item: { $case: "options", value: { compression } } };
+        for (const info of infos) {
+          yield { item: { $case: "path", value: info } };
+          for (let off = 0; off < info.narSize; off += chunkSize) {
+            await options.beforeChunk?.(signal);
+            signal.throwIfAborted();
+            const n = Math.min(chunkSize, info.narSize - off);
+            const last = off + n >= info.narSize;
+            sent = {
+              ...sent,
+              bytesSent: sent.bytesSent + n,
+              wireBytesSent: sent.bytesSent + n,
+              pathsSent: sent.pathsSent + (last ? 1 : 0),
+            };
+            const m: PushPathsRequest = { item: { $case: "chunk", value: { data: Buffer.alloc(n) } } };
+            at.set(m, sent);
+            yield m;
+          }
         }
-        sent = { ...sent, pathsSent: sent.pathsSent + 1 };
-        opts.onProgress?.(sent);
       }
+      return Object.assign(messages(), {
+        written: (m: PushPathsRequest) => {
+          const p = at.get(m);
+          if (p !== undefined) opts.onProgress?.(p);
+        },
+      });
     },
   };
   return fake;

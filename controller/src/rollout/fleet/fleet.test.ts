@@ -114,14 +114,18 @@ function countingClosure(): ClosureOps & { computed: string[]; maxAtOnce: () => 
     ...inner,
     computed: inner.computed,
     maxAtOnce: () => max,
-    async *pushRequests(infos, opts, signal) {
-      now++;
-      max = Math.max(max, now);
-      try {
-        yield* inner.pushRequests(infos, opts, signal);
-      } finally {
-        now--;
+    pushRequests(infos, opts, signal) {
+      const messages = inner.pushRequests(infos, opts, signal);
+      async function* counted() {
+        now++;
+        max = Math.max(max, now);
+        try {
+          yield* messages;
+        } finally {
+          now--;
+        }
       }
+      return Object.assign(counted(), { written: (m: PushPathsRequest) => messages.written(m) });
     },
   };
 }
