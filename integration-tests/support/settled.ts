@@ -49,6 +49,9 @@ export async function expectSettled(
     .split("\n")
     .filter((l) => /ros-rollback-(switch|rollback)-|switch-to-configuration/.test(l));
   expect(left).toEqual([]);
+  // The agent restarted only when a cell killed it: never by its watchdog.
+  const journal = await robot.exec(["journalctl", "-u", "ros-rollback-agent", "-o", "cat", "--no-pager"]);
+  expect(journal.stdout).not.toMatch(/[Ww]atchdog timeout/);
   const verify = await robot.exec(["nix-store", "--verify", "--check-contents"], 120_000);
   expect(verify.code, verify.stderr).toBe(0);
   const c = agentClient(lab);
