@@ -149,8 +149,8 @@ const STAGES: Record<string, Stage> = {
  * after a failed cell, or at the start, deploy one). Returns the other one, to deploy next.
  */
 async function resetToGood(): Promise<string> {
-  unfreeze?.();
   unfreeze = undefined;
+  robot.stopFreezes();
   lab = await labUp(NAME); // describes the running robot (its init's pid), or boots it after a failed cell
   await robot.release();
   await labLink(NAME, true);
@@ -259,7 +259,7 @@ describe("fault matrix: SIGKILL and power cut in every deployment state", () => 
     }
   }, 600_000);
   afterAll(async () => {
-    unfreeze?.();
+    robot.stopFreezes();
     process.stderr.write(`fault matrix as measured:\n${measured.join("\n")}\n`);
     await labDown(NAME);
   });

@@ -1,6 +1,6 @@
 // Holding the lab robot's agent in one deployment state, and faulting it there: flags for
 // fault-hold.sh, the agent's persisted record, strace to freeze it right after a record write.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { agentPid, HOLD_DIR, hostPid, labExec } from "../lab/index.js";
 
@@ -30,7 +30,15 @@ export async function until<T>(
 }
 
 export class Robot {
+  private readonly straces = new Set<ChildProcess>();
+
   constructor(readonly name: string) {}
+
+  /** Kills every strace this object started that may still run (after a failed cell, at the end). */
+  stopFreezes(): void {
+    for (const s of this.straces) s.kill("SIGKILL");
+    this.straces.clear();
+  }
 
   exec(argv: readonly string[], timeoutMs = 30_000) {
     return labExec(this.name, argv, { timeoutMs });
@@ -125,6 +133,8 @@ export class Robot {
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
+    this.straces.add(strace);
+    strace.on("exit", () => this.straces.delete(strace));
     let attached = 0;
     await new Promise<void>((resolve, reject) => {
       strace.stderr.setEncoding("utf8").on("data", (d: string) => {
