@@ -2,6 +2,7 @@
 export type { LabRobot, TlsFiles } from "./config.js";
 export { AGENT_PORT, addressFor, FAIL_FLAG, ROBOT_IFACE } from "./config.js";
 export type { ExecOptions } from "./container.js";
+export { agentPid, HOLD_DIR, hostPid, installHolds, labLink } from "./faults.js";
 export {
   type FleetInventory,
   labDownMany,

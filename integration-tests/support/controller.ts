@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { credentials } from "@grpc/grpc-js";
+import { type ChannelOptions, credentials } from "@grpc/grpc-js";
 import { AgentClient } from "@ros-rollback/proto";
 import type { LabRobot } from "../lab/index.js";
 
@@ -54,13 +54,14 @@ export function controller(robot: LabRobot, args: readonly string[], timeoutMs =
 export function agentClient(
   robot: LabRobot,
   tls: { caFile: string; certFile: string; keyFile: string } = controllerTls(robot),
+  channel: ChannelOptions = {},
 ): AgentClient {
   const creds = credentials.createSsl(
     readFileSync(tls.caFile),
     readFileSync(tls.keyFile),
     readFileSync(tls.certFile),
   );
-  return new AgentClient(robot.address, creds);
+  return new AgentClient(robot.address, creds, channel);
 }
 
 export function controllerTls(robot: LabRobot): { caFile: string; certFile: string; keyFile: string } {

@@ -3,6 +3,12 @@ let
   lab = import ./lib.nix;
   inherit (lab) mkSystem roscore node oneshot;
   ip = "/usr/sbin/ip";
+  heldSystem = name: flags: mkSystem name [
+    roscore
+    (oneshot "fm-activation" "/bin/sh -c 'while [ -e /run/fm-hold/activation ]; do sleep 0.2; done'" "/bin/true")
+    (node "talker" "talker.py${flags}" { waitWhile = "/run/fm-hold/talker"; })
+    (node "listener" "listener.py${flags}" { })
+  ];
 in {
   talker = mkSystem "talker" [ roscore (node "talker" "talker.py" { }) (node "listener" "listener.py" { }) ];
 
@@ -23,6 +29,13 @@ in {
     (node "talker" "talker.py --silent" { })
     (node "listener" "listener.py" { })
   ];
+
+  # talker (and talker-header) that the fault-matrix scenario can hold: while
+  # /run/fm-hold/activation exists their switch-to-configuration waits (a oneshot still starting);
+  # while /run/fm-hold/talker exists /chatter is silent. Without the files (and after any boot:
+  # /run is empty) they behave as talker (talker-header).
+  fm-held = heldSystem "fm-held" "";
+  fm-held-header = heldSystem "fm-held-header" " --header";
 
   no-network = mkSystem "no-network" [
     roscore

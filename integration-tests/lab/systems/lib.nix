@@ -42,7 +42,8 @@ in rec {
   };
 
   # A rospy node from rosNodes: node "talker" "talker.py --header" {}.
-  node = name: command: { restart ? "on-failure" }: {
+  # waitWhile = FILE: the unit is active at once but the node starts only once FILE is gone.
+  node = name: command: { restart ? "on-failure", waitWhile ? null }: {
     name = "${name}.service";
     text = ''
       [Unit]
@@ -52,7 +53,7 @@ in rec {
 
       [Service]
       ${rosEnv}
-      ExecStart=${rosNodes}/bin/${command}
+      ExecStart=${if waitWhile == null then "" else "/bin/sh -c 'while [ -e ${waitWhile} ]; do sleep 0.2; done; exec \"$$0\" \"$$@\"' "}${rosNodes}/bin/${command}
       Restart=${restart}
       RestartSec=1
     '';
