@@ -6,6 +6,7 @@ import { DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
 import { PushTransfer } from "../push-transfer.js";
 import { type RollbackSpec, rollbackJob } from "../rollback-job.js";
 import type { TargetJob } from "../run-on-target.js";
+import { withBoard } from "./board.js";
 import { runRollout } from "./fleet.js";
 import { LimitedTransfer, Semaphore } from "./limit.js";
 import { type RolloutResult, rolloutJson, rolloutText } from "./result.js";
@@ -31,27 +32,29 @@ export function gated<P>(job: TargetJob<P>, gate: () => void): TargetJob<P> {
  * deployment's label.
  */
 export async function deployRollout(
-  ctx: CommandContext,
+  outer: CommandContext,
   spec: DeploySpec,
   strategy: Strategy,
 ): Promise<CommandResult> {
-  const targets = await ctx.selectTargets();
-  const id = newRolloutId(ctx.io.now(), () => randomInt(0x1000000) / 0x1000000);
-  ctx.log(
-    `rollout ${id}: deploy to ${targets.length} robots (canary ${strategy.canary}, batch ${formatAmount(strategy.batch)}, ` +
-      `max-parallel ${strategy.maxParallel}, max-failures ${formatAmount(strategy.maxFailures)})`,
-  );
-  const source = new DeploySource(spec, ctx, { label: encodeLabel(id, strategy) });
-  const transfer = limitedPush(ctx, spec, strategy);
-  const result = await runRollout(ctx, {
-    id,
-    operation: "deploy",
-    strategy,
-    targets,
-    job: (_, gate) => gated(deployJob(ctx, spec, source, transfer(gate)), gate),
-    rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+  const targets = await outer.selectTargets();
+  return withBoard(outer, names(targets), async (ctx) => {
+    const id = newRolloutId(ctx.io.now(), () => randomInt(0x1000000) / 0x1000000);
+    ctx.log(
+      `rollout ${id}: deploy to ${targets.length} robots (canary ${strategy.canary}, batch ${formatAmount(strategy.batch)}, ` +
+        `max-parallel ${strategy.maxParallel}, max-failures ${formatAmount(strategy.maxFailures)})`,
+    );
+    const source = new DeploySource(spec, ctx, { label: encodeLabel(id, strategy) });
+    const transfer = limitedPush(ctx, spec, strategy);
+    const result = await runRollout(ctx, {
+      id,
+      operation: "deploy",
+      strategy,
+      targets,
+      job: (_, gate) => gated(deployJob(ctx, spec, source, transfer(gate)), gate),
+      rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+    });
+    return rolloutResult(result);
   });
-  return rolloutResult(result);
 }
 
 /** The push for a rollout: at most --max-parallel at once, each asking `gate` once it has a slot. */
@@ -83,24 +86,28 @@ export function limitedPush(
 const ROLLBACK_WAVE = 4;
 
 /** `rollback` on several robots: waves of a few, each robot on its own (a failure aborts nothing). */
-export async function rollbackRollout(ctx: CommandContext, spec: RollbackSpec): Promise<CommandResult> {
-  const targets = await ctx.selectTargets();
-  const id = newRolloutId(ctx.io.now(), () => randomInt(0x1000000) / 0x1000000);
-  const strategy: Strategy = {
-    ...DEFAULT_STRATEGY,
-    batch: { kind: "count", n: ROLLBACK_WAVE },
-    maxFailures: { kind: "percent", p: 100 },
-  };
-  const result = await runRollout(ctx, {
-    id,
-    operation: "rollback",
-    strategy,
-    targets,
-    job: (_, gate) => gated(rollbackJob(ctx, spec), gate),
-    rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+export async function rollbackRollout(outer: CommandContext, spec: RollbackSpec): Promise<CommandResult> {
+  const targets = await outer.selectTargets();
+  return withBoard(outer, names(targets), async (ctx) => {
+    const id = newRolloutId(ctx.io.now(), () => randomInt(0x1000000) / 0x1000000);
+    const strategy: Strategy = {
+      ...DEFAULT_STRATEGY,
+      batch: { kind: "count", n: ROLLBACK_WAVE },
+      maxFailures: { kind: "percent", p: 100 },
+    };
+    const result = await runRollout(ctx, {
+      id,
+      operation: "rollback",
+      strategy,
+      targets,
+      job: (_, gate) => gated(rollbackJob(ctx, spec), gate),
+      rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+    });
+    return rolloutResult(result);
   });
-  return rolloutResult(result);
 }
+
+const names = (targets: readonly { readonly name: string }[]): string[] => targets.map((t) => t.name);
 
 export function rolloutResult(r: RolloutResult): CommandResult {
   return { exitCode: r.exitCode, json: rolloutJson(r), human: rolloutText(r) };

@@ -130,8 +130,8 @@ function countingClosure(): ClosureOps & { computed: string[]; maxAtOnce: () => 
   };
 }
 
-async function cli(argv: string[], closure: ClosureOps = countingClosure()) {
-  const { io, stdout, stderr } = captureIo({ cwd: dir });
+async function cli(argv: string[], closure: ClosureOps = countingClosure(), tty = false) {
+  const { io, stdout, stderr } = captureIo({ cwd: dir, tty, columns: 160 });
   const code = await main(argv, io, { connect: connectAgent, closure }, new AbortController().signal);
   return { code, stdout: stdout(), stderr: stderr(), json: () => JSON.parse(stdout()) as Rollout };
 }
@@ -208,6 +208,24 @@ describe("deploy to several robots (a rollout)", () => {
       );
     }
     expect(r.stderr).toMatch(new RegExp(`rollout ${doc.rolloutId}: wave 1/3 \\(canary\\): r1`));
+  });
+
+  it("on a TTY draws a live table redrawn in place: a row per robot ending in its outcome", async () => {
+    fleet();
+    const r = await cli(
+      deploy(inventory(), "--all", "--canary", "1", "--batch", "4"),
+      countingClosure(),
+      true,
+    );
+    expect(r.code).toBe(0);
+    // Cursor up over the table and clear, then the table again: redrawn, not appended.
+    expect(r.stderr).toMatch(/\x1b\[\d+A\r\x1b\[J/);
+    const last = r.stderr.split("\x1b[J").at(-1) ?? "";
+    const rows = last.trimEnd().split("\n").slice(-6);
+    expect(rows[0]).toMatch(/^robot\s+phase\s+transfer\s+health\s+outcome/);
+    for (const [i, name] of ["r1", "r2", "r3", "r4", "r5"].entries()) {
+      expect(rows[i + 1]).toMatch(new RegExp(`^${name}\\s.*succeeded`));
+    }
   });
 
   it("lets transfers of one wave overlap up to --max-parallel", async () => {

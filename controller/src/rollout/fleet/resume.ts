@@ -6,6 +6,7 @@ import type { FollowArgs } from "../follow/follow-options.js";
 import type { CompressionName } from "../push-transfer.js";
 import { rollbackJob } from "../rollback-job.js";
 import type { TargetJob } from "../run-on-target.js";
+import { withBoard } from "./board.js";
 import { gated, limitedPush, rolloutResult } from "./deploy-rollout.js";
 import { runRollout } from "./fleet.js";
 import type { RebuiltRollout } from "./rebuild.js";
@@ -25,51 +26,57 @@ export interface ResumeArgs {
  * deployed with the same system, options, label and strategy.
  */
 export async function resumeRollout(
-  ctx: CommandContext,
+  outer: CommandContext,
   rollout: RebuiltRollout,
   args: ResumeArgs,
 ): Promise<CommandResult> {
-  const t = rollout.template;
-  const options = t.options;
-  const action = (Object.keys(ACTIONS) as ActionName[]).find((a) => ACTIONS[a] === t.action) ?? "switch";
-  const spec: DeploySpec = {
-    storePath: t.storePath,
-    action,
-    compression: args.compression,
-    signKey: args.signKey,
-    follow: args.follow,
-    confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
-    magicRollback: options?.magicRollback !== false,
-    autoRollback: options?.autoRollback !== false,
-    selfConfirm: options?.selfConfirm ?? false,
-    healthFile: args.healthFile,
-  };
-  const finished = new Map<string, RobotResult>();
-  for (const [name, state] of rollout.robots) {
-    if (state.kind === "finished")
-      finished.set(name, { ...state.result, wave: rollout.waves.get(name) ?? null });
-  }
-  ctx.log(
-    `rollout ${rollout.id}: resuming — ${finished.size} finished, ` +
-      `${[...rollout.robots.values()].filter((s) => s.kind === "running").length} running, ` +
-      `${rollout.targets.length - finished.size} to follow or deploy`,
-  );
-  const source = new DeploySource(spec, ctx, { label: options?.label ?? "" });
-  const transfer = limitedPush(ctx, spec, rollout.strategy);
-  const result = await runRollout(ctx, {
-    id: rollout.id,
-    operation: "deploy",
-    strategy: rollout.strategy,
-    targets: rollout.targets,
-    finished,
-    job: (target, gate) => {
-      const state = rollout.robots.get(target.name);
-      if (state?.kind === "running") return attachJob(ctx, state.deployment, args.follow);
-      return gated(deployJob(ctx, spec, source, transfer(gate)), gate);
+  return withBoard(
+    outer,
+    rollout.targets.map((t) => t.name),
+    async (ctx) => {
+      const t = rollout.template;
+      const options = t.options;
+      const action = (Object.keys(ACTIONS) as ActionName[]).find((a) => ACTIONS[a] === t.action) ?? "switch";
+      const spec: DeploySpec = {
+        storePath: t.storePath,
+        action,
+        compression: args.compression,
+        signKey: args.signKey,
+        follow: args.follow,
+        confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
+        magicRollback: options?.magicRollback !== false,
+        autoRollback: options?.autoRollback !== false,
+        selfConfirm: options?.selfConfirm ?? false,
+        healthFile: args.healthFile,
+      };
+      const finished = new Map<string, RobotResult>();
+      for (const [name, state] of rollout.robots) {
+        if (state.kind === "finished")
+          finished.set(name, { ...state.result, wave: rollout.waves.get(name) ?? null });
+      }
+      ctx.log(
+        `rollout ${rollout.id}: resuming — ${finished.size} finished, ` +
+          `${[...rollout.robots.values()].filter((s) => s.kind === "running").length} running, ` +
+          `${rollout.targets.length - finished.size} to follow or deploy`,
+      );
+      const source = new DeploySource(spec, ctx, { label: options?.label ?? "" });
+      const transfer = limitedPush(ctx, spec, rollout.strategy);
+      const result = await runRollout(ctx, {
+        id: rollout.id,
+        operation: "deploy",
+        strategy: rollout.strategy,
+        targets: rollout.targets,
+        finished,
+        job: (target, gate) => {
+          const state = rollout.robots.get(target.name);
+          if (state?.kind === "running") return attachJob(ctx, state.deployment, args.follow);
+          return gated(deployJob(ctx, spec, source, transfer(gate)), gate);
+        },
+        rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow }),
+      });
+      return rolloutResult(result);
     },
-    rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow }),
-  });
-  return rolloutResult(result);
+  );
 }
 
 /** A robot whose deployment of the rollout still runs: follow it over Watch (confirming it, as deploy would). */
