@@ -8,7 +8,7 @@ import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { FileRecordStore } from "./deployment/record-file.js";
-import { isAgentError } from "./errors.js";
+import { asAgentError } from "./errors.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
 import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
@@ -225,8 +225,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  if (isAgentError(e)) {
-    process.stderr.write(`ros-rollback-agent: ${e.message}\n`);
+  const known = asAgentError(e);
+  if (known !== undefined) {
+    process.stderr.write(`ros-rollback-agent: ${known.message}\n`);
     process.exit(1);
   }
   process.stderr.write(

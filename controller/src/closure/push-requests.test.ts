@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { childProcesses, diamondExpr, NixFixture } from "../../../agent/src/store/testing/nix-fixture.js";
+import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { UserError } from "../core/errors.js";
 import { computeClosure } from "./compute-closure.js";
 import { type PushProgress, pushRequests } from "./push-requests.js";
