@@ -54,7 +54,14 @@ let
     else
       v;
 
-  render = settings: clean (merge defaults settings);
+  # The module always has tls paths (option defaults); with insecure = true they are left out, since
+  # the agent refuses a config with both (it would otherwise be unclear which one wins).
+  render =
+    settings:
+    let
+      c = clean (merge defaults settings);
+    in
+    if c.insecure or false then builtins.removeAttrs c [ "tls" ] else c;
 
   # "host:port" or "[v6]:port" → port (an int), or null when it is not of that form.
   portOf =
@@ -92,7 +99,8 @@ let
       keys = c.trustedPublicKeys or [ ];
       badKeys = builtins.filter (k: builtins.match "[^:[:space:]]+:[A-Za-z0-9+/]{43}=" k == null) keys;
       absolute = p: builtins.isString p && builtins.match "/.*" p != null;
-      tlsPaths = builtins.attrValues (c.tls or { });
+      # Checked even when insecure leaves them out of the rendered config.
+      tlsPaths = builtins.attrValues ((clean (merge defaults settings)).tls or { });
     in
     (if keys == [ ] then [ "trustedPublicKeys: at least one Nix public key (name:base64) is required" ] else [ ])
     ++ map (k: "trustedPublicKeys: \"${k}\" is not name:base64 of a 32-byte key") badKeys

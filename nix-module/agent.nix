@@ -321,10 +321,13 @@ in
         Type = "notify";
         NotifyAccess = "all";
         WatchdogSec = cfg.watchdogSec;
-        # Also covers the first boot of a new robot: the agent exits until the operator has put the
+        # Also covers the first boot of a new robot: the agent exits 75 until the operator has put the
         # TLS files in place, and starts within 5 s after.
         Restart = "always";
         RestartSec = 5;
+        # 78 (EX_CONFIG): a config, TLS file, state dir or deployment record the operator must fix
+        # (the journal has the one-line reason). Restarting cannot help; `systemctl restart` after the fix.
+        RestartPreventExitStatus = 78;
         StateDirectory = mkIf stateUnderVarLib (lib.removePrefix "/var/lib/" cfg.settings.stateDir);
         StateDirectoryMode = "0700";
         UMask = "0077";

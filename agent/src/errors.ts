@@ -14,6 +14,8 @@ export type AgentErrorCode =
   | "HASH_MISMATCH"
   /** The robot is not in a state that allows the request (deployment running, lock held). */
   | "FAILED_PRECONDITION"
+  /** A limit on concurrent work is reached (pushes at once); retrying later may succeed. */
+  | "RESOURCE_EXHAUSTED"
   /** A referenced store path or generation does not exist. */
   | "NOT_FOUND"
   /** An external command (nix, systemd) failed. */
@@ -56,4 +58,35 @@ export function asAgentError(e: unknown): AgentError | undefined {
   if (isAgentError(e)) return e;
   if (isNixFormatError(e)) return new AgentError(NIX_FORMAT_CODE[e.code], e.message, { cause: e });
   return undefined;
+}
+
+/**
+ * The agent cannot start with what it was given: its config, TLS files, state
+ * directory or deployment record. Never a gRPC error: main prints the one-line
+ * message (which names the file) and exits with `exitCode`.
+ *
+ * - `CONFIG` (78, EX_CONFIG): wrong until an operator acts; the units do not restart on it.
+ * - `NOT_YET` (75, EX_TEMPFAIL): a file not there yet (a new robot before its TLS files are
+ *   installed); the unit retries.
+ */
+export type StartupErrorCode = "CONFIG" | "NOT_YET";
+
+export const STARTUP_EXIT_CODES: Readonly<Record<StartupErrorCode, number>> = { CONFIG: 78, NOT_YET: 75 };
+
+export class StartupError extends Error {
+  readonly code: StartupErrorCode;
+
+  constructor(code: StartupErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StartupError";
+    this.code = code;
+  }
+
+  get exitCode(): number {
+    return STARTUP_EXIT_CODES[this.code];
+  }
+}
+
+export function isStartupError(e: unknown): e is StartupError {
+  return e instanceof StartupError;
 }

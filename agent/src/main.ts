@@ -3,12 +3,10 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { AgentService } from "@ros-rollback/proto";
-import { loadConfig } from "./config/load.js";
 import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
-import { FileRecordStore } from "./deployment/record-file.js";
-import { asAgentError } from "./errors.js";
+import { asAgentError, isStartupError } from "./errors.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
 import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
@@ -29,6 +27,7 @@ import {
 } from "./metrics/index.js";
 import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
+import { checkStartup } from "./startup.js";
 import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
 import { SelfRestart } from "./system/self-restart.js";
@@ -52,7 +51,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const config = await loadConfig(values.config);
+  const { config, records } = await checkStartup(values.config);
   const logTarget =
     config.logTarget === "auto"
       ? detectLogTarget(realDetectDeps)
@@ -114,7 +113,7 @@ async function main(): Promise<void> {
     profile,
     health,
     switcher: new SystemdSwitchRunner(runner, process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin"),
-    records: new FileRecordStore(config.stateDir),
+    records,
     system,
     clock: systemClock,
     log,
@@ -224,10 +223,21 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
+/** Start-up messages are one line and bounded, whatever a path or a parser put in them. */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*[\r\n]+\s*/g, " ");
+  return flat.length > 1000 ? `${flat.slice(0, 1000)}…` : flat;
+}
+
 main().catch((e: unknown) => {
+  // Config, TLS files, state dir, deployment record: the operator's to fix, no stack trace (README "Exit codes").
+  if (isStartupError(e)) {
+    process.stderr.write(`ros-rollback-agent: ${oneLine(e.message)}\n`);
+    process.exit(e.exitCode);
+  }
   const known = asAgentError(e);
   if (known !== undefined) {
-    process.stderr.write(`ros-rollback-agent: ${known.message}\n`);
+    process.stderr.write(`ros-rollback-agent: ${oneLine(known.message)}\n`);
     process.exit(1);
   }
   process.stderr.write(

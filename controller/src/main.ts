@@ -9,9 +9,6 @@ import { renderError, renderResult } from "./core/render.js";
 import { loadFlakeInventory, parseFlakeRef } from "./flake.js";
 import { type Inventory, loadInventory, selectTarget } from "./inventory.js";
 
-/** Deadline of a unary RPC once connected (QueryMissingPaths on a big closure may take a while). */
-const UNARY_TIMEOUT_MS = 120_000;
-
 /**
  * Runs one command line to completion and returns the exit code. Touches the
  * process only through `io`, `deps` and `signal`, so tests run it in-process.
@@ -83,7 +80,7 @@ function createContext(
         target,
         {
           connectTimeoutMs: overrides.timeoutMs ?? global.connectTimeoutMs,
-          unaryTimeoutMs: UNARY_TIMEOUT_MS,
+          unaryTimeoutMs: global.rpcTimeoutMs,
           failFast: overrides.failFast === true,
         },
         overrides.signal ?? signal,

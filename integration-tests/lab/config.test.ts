@@ -74,6 +74,8 @@ describe("lab robot description", () => {
       "ExecStart=/opt/ros-rollback/node /opt/ros-rollback/app/agent/dist/main.js --config /etc/ros-rollback/agent.json",
     );
     expect(unit).toContain("Restart=always\nRestartSec=1\n");
+    // A refusal to start (exit 78) does not crash-loop.
+    expect(unit).toMatch(/^RestartPreventExitStatus=78$/m);
     expect(unit).toContain('Environment="NIX_CONFIG=build-users-group ="');
     expect(labBootUnit()).toContain(
       "ExecStart=/nix/var/nix/profiles/system/bin/switch-to-configuration test",

@@ -163,6 +163,8 @@ Environment=ROS_IP=${ROBOT_ENV.ROS_IP}
 ExecStart=${NODE_BIN} ${APP_DIR}/agent/dist/main.js --config ${AGENT_CONFIG}
 Restart=always
 RestartSec=1
+# 78: a config or state the operator must fix (see README "Exit codes"); restarting cannot help.
+RestartPreventExitStatus=78
 
 [Install]
 WantedBy=multi-user.target

@@ -76,6 +76,13 @@ describe("nix-module: the agent config the NixOS module writes", () => {
     expect(config.health.exec.map((e) => e.name)).toEqual(["disk"]);
   });
 
+  it("insecure on loopback renders a config the agent accepts (no default tls beside it)", () => {
+    const raw = nixEval(
+      `${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; listen = "127.0.0.1:50051"; insecure = true; }`,
+    );
+    expect(compileConfig(raw)).toMatchObject({ insecure: true, tls: undefined });
+  });
+
   it("what the module refuses at evaluation, the agent refuses too", () => {
     const cases = [
       `{ trustedPublicKeys = [ "not-a-key" ]; }`,

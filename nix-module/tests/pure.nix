@@ -95,6 +95,17 @@ in
     }
   )
 
+  (test "render leaves the default tls paths out when insecure (the agent refuses both)"
+    (
+      (agentConfig.render {
+        trustedPublicKeys = [ key ];
+        listen = "127.0.0.1:50051";
+        insecure = true;
+      }) ? tls
+    )
+    false
+  )
+
   (test "merge replaces lists instead of concatenating them"
     (agentConfig.merge {
       a = [ 1 ];

@@ -47,6 +47,10 @@ describe("compileConfig", () => {
     expect(compileConfig({ listen: "127.0.0.1:1", insecure: true, trustedPublicKeys: [key] }).insecure).toBe(
       true,
     );
+    // Both is a contradiction: refused rather than served as plaintext.
+    expect(() =>
+      compileConfig({ listen: "127.0.0.1:1", insecure: true, tls, trustedPublicKeys: [key] }),
+    ).toThrow(/insecure: true and tls are both set/);
   });
 });
 

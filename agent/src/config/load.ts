@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { AgentError } from "../errors.js";
+import { AgentError, StartupError } from "../errors.js";
 import { compileHealthConfig } from "../health/index.js";
 import { type Config, DEFAULTS, rawConfigSchema } from "./schema.js";
 
@@ -21,6 +21,13 @@ export function compileConfig(raw: unknown): Config {
   const c = parsed.data;
   const insecure = c.insecure ?? false;
   if (insecure) {
+    // Both set is a contradiction: refuse rather than silently serve plaintext.
+    if (c.tls !== undefined) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        "invalid config: insecure: true and tls are both set; remove one (tls for mutual TLS, insecure for plaintext on loopback)",
+      );
+    }
     if (!isLoopbackListen(c.listen)) {
       throw new AgentError(
         "INVALID_ARGUMENT",
@@ -71,24 +78,25 @@ function compileHealth(raw: unknown): ReturnType<typeof compileHealthConfig> {
   }
 }
 
+/** Reads, parses and validates the config file; every refusal is a StartupError naming the file. */
 export async function loadConfig(file: string): Promise<Config> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (cause) {
-    throw new AgentError("INVALID_ARGUMENT", `cannot read config ${file}: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new StartupError("CONFIG", `cannot read config ${file}: ${(cause as Error).message}`, { cause });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new AgentError("INVALID_ARGUMENT", `config ${file} is not JSON: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new StartupError("CONFIG", `config ${file} is not JSON: ${(cause as Error).message}`, { cause });
   }
-  return compileConfig(json);
+  try {
+    return compileConfig(json);
+  } catch (cause) {
+    throw new StartupError("CONFIG", `config ${file}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 export function isLoopbackListen(listen: string): boolean {

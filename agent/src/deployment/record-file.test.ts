@@ -78,6 +78,6 @@ describe("FileRecordStore", () => {
 
   it("refuses a record of an unknown version", async () => {
     await writeFile(join(dir, "deployment.json"), JSON.stringify({ ...record, version: 7 }));
-    await expect(new FileRecordStore(dir).load()).rejects.toThrow(/unknown record version 7/);
+    await expect(new FileRecordStore(dir).load()).rejects.toThrow(/record version 7, this agent reads 1/);
   });
 });

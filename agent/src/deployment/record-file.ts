@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { StartupError } from "../errors.js";
 import type { DeploymentRecord } from "./record.js";
 
 /**
@@ -15,6 +16,16 @@ export interface RecordStore {
   save(record: DeploymentRecord): Promise<void>;
   loadLineage(): Promise<Lineage>;
   saveLineage(lineage: Lineage): Promise<void>;
+}
+
+/** The recovery is the operator's: the file is kept byte for byte (see README, "Exit codes"). */
+function unusableRecord(file: string, why: string, cause?: unknown): StartupError {
+  return new StartupError(
+    "CONFIG",
+    `the deployment record ${file} is unusable: ${why}. It was left as is. Inspect it (it may be an unfinished deployment), ` +
+      `then move it aside (mv ${file} ${file}.corrupt-$(date +%s)) and start the agent again; it then starts with no deployment in progress`,
+    { cause },
+  );
 }
 
 /**
@@ -46,18 +57,40 @@ export class FileRecordStore implements RecordStore {
     await this.serialized(() => writeFileAtomic(this.dir, this.lineageFile, `${JSON.stringify(lineage)}\n`));
   }
 
+  /**
+   * The record of the last deployment. One that cannot be read or understood
+   * stops the start (StartupError): it may be an in-flight deployment's only
+   * record, so it is never deleted or replaced here; only an operator moves it.
+   */
   async load(): Promise<DeploymentRecord | undefined> {
     let text: string;
     try {
       text = await readFile(this.file, "utf8");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw e;
+      throw new StartupError(
+        "CONFIG",
+        `cannot read the deployment record ${this.file}: ${(e as Error).message}; fix its type or permissions and start the agent again`,
+        { cause: e },
+      );
     }
-    const parsed = JSON.parse(text) as DeploymentRecord;
-    if (parsed.version !== 1)
-      throw new Error(`${this.file}: unknown record version ${String(parsed.version)}`);
-    return parsed;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw unusableRecord(this.file, `not JSON (${(e as Error).message})`, e);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw unusableRecord(this.file, "not a JSON object");
+    const r = parsed as Partial<Record<keyof DeploymentRecord, unknown>>;
+    if (r.version !== 1)
+      throw unusableRecord(
+        this.file,
+        `record version ${String(JSON.stringify(r.version) ?? "missing").slice(0, 40)}, this agent reads 1`,
+      );
+    if (typeof r.id !== "string" || typeof r.state !== "string")
+      throw unusableRecord(this.file, "no deployment id or state");
+    return parsed as DeploymentRecord;
   }
 
   async save(record: DeploymentRecord): Promise<void> {

@@ -150,9 +150,62 @@ describe("mergeHealthSpec", () => {
     expect(msg).toMatch(/argv may not change/);
     expect(msg).toMatch(/timeoutSeconds may only fall from 10/);
     expect(msg).toMatch(/stableSeconds may only rise from 30/);
-    expect(refused({ topics: [{ name: "/chatter", maxSilenceSeconds: 1 }] })).toMatch(
-      /minRateHz may only rise/,
+    // Restating a field does not get around the rules.
+    expect(refused({ topics: [{ name: "/chatter", minRateHz: 4.9 }] })).toMatch(
+      /minRateHz may only rise from 5/,
     );
+    expect(refused({ topics: [{ name: "/chatter", maxSilenceSeconds: 2.5 }] })).toMatch(
+      /maxSilenceSeconds may only fall from 2/,
+    );
+  });
+
+  it("keeps the configured value of every field a tightening leaves out (not the default)", () => {
+    // The lab robot's topic: maxSilenceSeconds 3 is below the default 5.
+    const lab = compileHealthConfig({
+      systemd: { units: [{ name: "a.service", required: false }] },
+      ros: { topics: [{ name: "/chatter", minRateHz: 2, maxSilenceSeconds: 3 }] },
+      exec: [{ name: "disk", argv: ["/bin/true"], timeoutSeconds: 4 }],
+      http: [{ name: "api", url: "http://127.0.0.1:8080/", expectStatus: 204, timeoutSeconds: 3 }],
+    });
+    const s = mergeHealthSpec(lab, {
+      units: [{ name: "a.service" }],
+      topics: [{ name: "/chatter", minRateHz: 5 }],
+      exec: [{ name: "disk" }],
+      http: [{ name: "api", timeoutSeconds: 2 }],
+    });
+    expect(s.systemd.units).toEqual([{ name: "a.service", required: false }]);
+    expect(s.ros?.topics).toEqual([{ name: "/chatter", minRateHz: 5, maxSilenceSeconds: 3 }]);
+    expect(s.exec).toEqual([{ name: "disk", argv: ["/bin/true"], timeoutSeconds: 4 }]);
+    expect(s.http).toEqual([
+      { name: "api", url: "http://127.0.0.1:8080/", expectStatus: 204, timeoutSeconds: 2 },
+    ]);
+    // Only maxSilenceSeconds: minRateHz stays 2.
+    expect(
+      mergeHealthSpec(lab, { topics: [{ name: "/chatter", maxSilenceSeconds: 1 }] }).ros?.topics,
+    ).toEqual([{ name: "/chatter", minRateHz: 2, maxSilenceSeconds: 1 }]);
+    // A name alone changes nothing.
+    expect(mergeHealthSpec(lab, { topics: [{ name: "/chatter" }] })).toEqual(lab);
+    // Loosening is still refused, and what is restated must match.
+    expect(refused({ topics: [{ name: "/chatter", minRateHz: 5, maxSilenceSeconds: 4 }] }, lab)).toMatch(
+      /maxSilenceSeconds may only fall from 3/,
+    );
+    expect(refused({ exec: [{ name: "disk", argv: ["/bin/false"] }] }, lab)).toMatch(/argv may not change/);
+    expect(refused({ http: [{ name: "api", expectStatus: 200 }] }, lab)).toMatch(
+      /expectStatus may not change/,
+    );
+    expect(refused({ http: [{ name: "api", timeoutSeconds: 5 }] }, lab)).toMatch(/may only fall from 3/);
+  });
+
+  it("gives a new check the defaults, and needs argv / url to add an exec / http check", () => {
+    const open = compileHealthConfig({ ros: {}, deploy: { allowAdd: ["topic", "exec", "http"] } });
+    const s = mergeHealthSpec(open, { topics: [{ name: "/scan", minRateHz: 1 }] });
+    expect(s.ros?.topics).toEqual([
+      { name: "/scan", minRateHz: 1, maxSilenceSeconds: HEALTH_DEFAULTS.maxSilenceSeconds },
+    ]);
+    const msg = refused({ exec: [{ name: "e" }], http: [{ name: "h" }] }, open);
+    expect(msg).toMatch(/cannot add exec check e: argv is required/);
+    expect(msg).toMatch(/cannot add http check h: url is required/);
+    expect(() => mergeHealthSpec(open, { exec: [{ name: "e", args: [] }] })).toThrow();
   });
 
   it("lets a deploy wait longer only up to deploy.maxTotalSeconds", () => {

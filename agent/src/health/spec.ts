@@ -292,8 +292,9 @@ export const perDeployHealthSchema = z
     units: z.array(unitSchema).optional(),
     topics: z.array(topicSchema).optional(),
     requiredNodes: z.array(topicName).optional(),
-    exec: z.array(execSchema).optional(),
-    http: z.array(httpSchema).optional(),
+    // argv and url are needed to add a check; tightening one by name may leave them out.
+    exec: z.array(execSchema.partial({ argv: true })).optional(),
+    http: z.array(httpSchema.partial({ url: true })).optional(),
   })
   .strict();
 
@@ -304,6 +305,10 @@ export type PerDeployHealth = z.input<typeof perDeployHealthSchema>;
  * `perDeploy` within what the config allows. Pure; throws INVALID_ARGUMENT
  * (naming every violation) rather than silently clamping, so the operator
  * learns that the deploy asked for something the robot refuses.
+ *
+ * A field an entry for a configured check leaves out keeps its configured
+ * value (not the default): `{"name": "/chatter", "minRateHz": 5}` keeps the
+ * topic's `maxSilenceSeconds`. A new check gets the defaults.
  *
  * Tightening means: a unit may become required (not the reverse); a topic's
  * `minRateHz` may only rise and `maxSilenceSeconds` only fall; an exec/http
@@ -319,26 +324,25 @@ export function mergeHealthSpec(configured: HealthSpec, perDeploy: unknown): Hea
   const known = new Set(checkIds(configured));
   for (const id of drop) if (!known.has(id)) problems.push(`cannot drop ${id}: no such check configured`);
 
-  const units = mergeList(
-    configured.systemd.units,
-    (p.units ?? []).map(compileUnit),
-    "unit",
-    allow,
-    problems,
-    (old, neu) => (old.required && !neu.required ? [`unit ${old.name} may not become optional`] : []),
-  );
+  const units = mergeList(configured.systemd.units, p.units ?? [], "unit", allow, problems, {
+    add: compileUnit,
+    overlay: (old, r) => ({ name: old.name, required: r.required ?? old.required }),
+    tighten: (old, neu) =>
+      old.required && !neu.required ? [`unit ${old.name} may not become optional`] : [],
+  });
   let ros = configured.ros;
   const addsRos = (p.topics?.length ?? 0) > 0 || (p.requiredNodes?.length ?? 0) > 0;
   if (ros === undefined && addsRos) {
     problems.push("cannot add ROS checks: the config has no ros section");
   } else if (ros !== undefined) {
-    const topics = mergeList(
-      ros.topics,
-      (p.topics ?? []).map(compileTopic),
-      "topic",
-      allow,
-      problems,
-      (old, neu) => {
+    const topics = mergeList(ros.topics, p.topics ?? [], "topic", allow, problems, {
+      add: compileTopic,
+      overlay: (old, r) => ({
+        name: old.name,
+        minRateHz: r.minRateHz ?? old.minRateHz,
+        maxSilenceSeconds: r.maxSilenceSeconds ?? old.maxSilenceSeconds,
+      }),
+      tighten: (old, neu) => {
         const out: string[] = [];
         if (old.minRateHz !== undefined && (neu.minRateHz === undefined || neu.minRateHz < old.minRateHz))
           out.push(`topic ${old.name}: minRateHz may only rise from ${old.minRateHz}`);
@@ -346,7 +350,7 @@ export function mergeHealthSpec(configured: HealthSpec, perDeploy: unknown): Hea
           out.push(`topic ${old.name}: maxSilenceSeconds may only fall from ${old.maxSilenceSeconds}`);
         return out;
       },
-    );
+    });
     const nodes = [...ros.requiredNodes];
     for (const n of p.requiredNodes ?? []) {
       if (nodes.includes(n)) continue;
@@ -360,13 +364,17 @@ export function mergeHealthSpec(configured: HealthSpec, perDeploy: unknown): Hea
       requiredNodes: nodes.filter((n) => !drop.has(`node:${n}`)),
     };
   }
-  const exec = mergeList(
-    configured.exec,
-    (p.exec ?? []).map((e) => compileExec(e, configured.checkTimeoutSeconds)),
-    "exec",
-    allow,
-    problems,
-    (old, neu) => {
+  const exec = mergeList(configured.exec, p.exec ?? [], "exec", allow, problems, {
+    add: ({ argv, ...e }) =>
+      argv === undefined
+        ? `cannot add exec check ${e.name}: argv is required`
+        : compileExec({ ...e, argv }, configured.checkTimeoutSeconds),
+    overlay: (old, r) => ({
+      name: old.name,
+      argv: r.argv ?? old.argv,
+      timeoutSeconds: r.timeoutSeconds ?? old.timeoutSeconds,
+    }),
+    tighten: (old, neu) => {
       const out: string[] = [];
       if (JSON.stringify(old.argv) !== JSON.stringify(neu.argv))
         out.push(`exec ${old.name}: argv may not change`);
@@ -374,14 +382,19 @@ export function mergeHealthSpec(configured: HealthSpec, perDeploy: unknown): Hea
         out.push(`exec ${old.name}: timeoutSeconds may only fall from ${old.timeoutSeconds}`);
       return out;
     },
-  );
-  const http = mergeList(
-    configured.http,
-    (p.http ?? []).map((h) => compileHttp(h, configured.checkTimeoutSeconds)),
-    "http",
-    allow,
-    problems,
-    (old, neu) => {
+  });
+  const http = mergeList(configured.http, p.http ?? [], "http", allow, problems, {
+    add: ({ url, ...h }) =>
+      url === undefined
+        ? `cannot add http check ${h.name}: url is required`
+        : compileHttp({ ...h, url }, configured.checkTimeoutSeconds),
+    overlay: (old, r) => ({
+      name: old.name,
+      url: r.url ?? old.url,
+      expectStatus: r.expectStatus ?? old.expectStatus,
+      timeoutSeconds: r.timeoutSeconds ?? old.timeoutSeconds,
+    }),
+    tighten: (old, neu) => {
       const out: string[] = [];
       if (old.url !== neu.url || old.expectStatus !== neu.expectStatus)
         out.push(`http ${old.name}: url and expectStatus may not change`);
@@ -389,7 +402,7 @@ export function mergeHealthSpec(configured: HealthSpec, perDeploy: unknown): Hea
         out.push(`http ${old.name}: timeoutSeconds may only fall from ${old.timeoutSeconds}`);
       return out;
     },
-  );
+  });
 
   const stableSeconds = p.stableSeconds ?? configured.stableSeconds;
   if (stableSeconds < configured.stableSeconds)
@@ -423,33 +436,43 @@ export function mergeHealthSpec(configured: HealthSpec, perDeploy: unknown): Hea
   };
 }
 
-function mergeList<T extends { readonly name: string }>(
+interface MergeRules<T, R> {
+  /** A new check from the request (defaults filled in), or why it cannot be added. */
+  add(raw: R): T | string;
+  /** A configured check with the fields the request gives; the others keep their configured value. */
+  overlay(old: T, raw: R): T;
+  /** Why `neu` loosens `old`; empty when it only tightens. */
+  tighten(old: T, neu: T): string[];
+}
+
+function mergeList<T extends { readonly name: string }, R extends { readonly name: string }>(
   configured: readonly T[],
-  requested: readonly T[],
+  requested: readonly R[],
   kind: AddableKind,
   allow: ReadonlySet<AddableKind>,
   problems: string[],
-  tighten: (old: T, neu: T) => string[],
+  rules: MergeRules<T, R>,
 ): T[] {
   const out = [...configured];
   const seen = new Set<string>();
-  for (const neu of requested) {
-    if (seen.has(neu.name)) {
-      problems.push(`${kind} ${neu.name} is listed twice`);
+  for (const raw of requested) {
+    if (seen.has(raw.name)) {
+      problems.push(`${kind} ${raw.name} is listed twice`);
       continue;
     }
-    seen.add(neu.name);
-    const i = out.findIndex((c) => c.name === neu.name);
+    seen.add(raw.name);
+    const i = out.findIndex((c) => c.name === raw.name);
     const old = out[i];
     if (old === undefined) {
-      if (allow.has(kind)) out.push(neu);
-      else
-        problems.push(
-          `cannot add ${kind} check ${neu.name}: the config does not allow adding ${kind} checks`,
-        );
+      const added = allow.has(kind)
+        ? rules.add(raw)
+        : `cannot add ${kind} check ${raw.name}: the config does not allow adding ${kind} checks`;
+      if (typeof added === "string") problems.push(added);
+      else out.push(added);
       continue;
     }
-    const refused = tighten(old, neu);
+    const neu = rules.overlay(old, raw);
+    const refused = rules.tighten(old, neu);
     if (refused.length > 0) problems.push(...refused);
     else out[i] = neu;
   }

@@ -13,6 +13,7 @@ import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deploym
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
+import { cut, MAX_QUOTED, quote } from "../text/bounded.js";
 
 const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
   pending: PbState.DEPLOYMENT_STATE_PENDING,
@@ -91,7 +92,7 @@ export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployReq
     } catch (cause) {
       throw new AgentError(
         "INVALID_ARGUMENT",
-        `options.health_json is not JSON: ${(cause as Error).message}`,
+        `options.health_json is not JSON: ${cut((cause as Error).message, MAX_QUOTED)}`,
         {
           cause,
         },
@@ -105,6 +106,22 @@ export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployReq
     selfConfirm: o.selfConfirm,
     health,
   };
+}
+
+/** Deployment ids are ours (`d-<time>-<hex>`): short printable ASCII. */
+const DEPLOYMENT_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** A deployment id from a request: INVALID_ARGUMENT (quoting it, cut) unless it can be one of ours. */
+export function deploymentIdFromPb(id: string): string {
+  if (id === "") throw new AgentError("INVALID_ARGUMENT", "deployment_id is required");
+  if (!DEPLOYMENT_ID.test(id)) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      `deployment_id ${quote(id, 64)} (${id.length} characters) is not a deployment id: ` +
+        "at most 128 printable ASCII characters",
+    );
+  }
+  return id;
 }
 
 export function actionFromPb(action: ActivationAction): SwitchAction {

@@ -129,8 +129,10 @@ export const deployCommand = defineCommand<DeployArgs>({
       type: "string",
       valueName: "FILE",
       description:
-        "per-deployment health changes as JSON (drop checks, add allowed kinds, tighten thresholds,\n" +
-        'e.g. {"drop": ["http:api"], "topics": [{"name": "/chatter", "minRateHz": 5}]})',
+        "per-deployment health changes as JSON: drop checks, add allowed kinds, tighten thresholds;\n" +
+        "a field left out keeps the robot's configured value. For example:\n" +
+        '{"topics": [{"name": "/chatter", "minRateHz": 5}]}\n' +
+        '{"drop": ["unit:listener.service"], "topics": [{"name": "/chatter", "maxSilenceSeconds": 2}]}',
     },
     ...FOLLOW_OPTIONS,
   },

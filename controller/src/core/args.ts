@@ -3,6 +3,8 @@ import type { CommandDef, GlobalArgs, OptionSpec, PositionalSpec, RawArgs } from
 import { UsageError } from "./errors.js";
 
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** QueryMissingPaths on a big closure may take a while. */
+export const DEFAULT_RPC_TIMEOUT_SECONDS = 120;
 
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   inventory: {
@@ -24,6 +26,13 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     type: "string",
     valueName: "SECONDS",
     description: `give up when the agent is not reachable within SECONDS (default ${DEFAULT_CONNECT_TIMEOUT_SECONDS})`,
+  },
+  "rpc-timeout": {
+    type: "string",
+    valueName: "SECONDS",
+    description:
+      "give up when the agent does not answer a request (or stops reading a push) within SECONDS " +
+      `(default ${DEFAULT_RPC_TIMEOUT_SECONDS})`,
   },
   help: { type: "boolean", short: "h", description: "show help (global, or for the command)" },
 };
@@ -89,24 +98,32 @@ function parseGlobal(
   env: Readonly<Record<string, string | undefined>>,
   command: string,
 ): GlobalArgs {
-  const timeoutText = stringValue(values["connect-timeout"]);
-  let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000;
-  if (timeoutText !== undefined) {
-    const seconds = Number(timeoutText);
-    if (!Number.isFinite(seconds) || seconds <= 0) {
-      throw new UsageError(
-        `--connect-timeout: expected a positive number of seconds, got "${timeoutText}"`,
-        command,
-      );
-    }
-    connectTimeoutMs = Math.round(seconds * 1000);
-  }
   return {
     json: values.json === true,
     inventory: stringValue(values.inventory) ?? nonEmpty(env.ROS_ROLLBACK_INVENTORY),
     target: stringValue(values.target) ?? nonEmpty(env.ROS_ROLLBACK_TARGET),
-    connectTimeoutMs,
+    connectTimeoutMs: secondsOption(values, "connect-timeout", DEFAULT_CONNECT_TIMEOUT_SECONDS, command),
+    rpcTimeoutMs: secondsOption(values, "rpc-timeout", DEFAULT_RPC_TIMEOUT_SECONDS, command),
   };
+}
+
+/** A positive number of seconds, in ms. */
+function secondsOption(
+  values: Record<string, string | boolean | undefined>,
+  name: string,
+  defaultSeconds: number,
+  command: string,
+): number {
+  const text = stringValue(values[name]);
+  if (text === undefined) return defaultSeconds * 1000;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(
+      `--${name}: expected a positive number of seconds, got ${JSON.stringify(text.slice(0, 40))}`,
+      command,
+    );
+  }
+  return Math.round(seconds * 1000);
 }
 
 /** Index of the command word: the first token that is neither an option nor a global option's value. */

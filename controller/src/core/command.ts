@@ -31,6 +31,8 @@ export interface GlobalArgs {
   readonly inventory: string | undefined;
   readonly target: string | undefined;
   readonly connectTimeoutMs: number;
+  /** Deadline of each unary request (--rpc-timeout). */
+  readonly rpcTimeoutMs: number;
 }
 
 /** Everything from outside that a command may use; built once in cli.ts (the composition root). */
