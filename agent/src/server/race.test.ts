@@ -133,6 +133,7 @@ const SELF: DeploymentOptions = {
   autoRollback: undefined,
   selfConfirm: true,
   healthJson: "",
+  label: "",
 };
 
 interface Watched {
