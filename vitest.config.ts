@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [
+            "nix-core/src/**/*.test.ts",
             "agent/src/**/*.test.ts",
             "controller/src/**/*.test.ts",
             "integration-tests/lab/**/*.test.ts",

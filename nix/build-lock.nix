@@ -19,7 +19,7 @@ let
     removeAttrs
     ;
 
-  # What `npm run build` (tsc -b in proto, agent, controller) needs beyond the workspaces' own
+  # What `npm run build` (tsc -b in proto, nix-core, agent, controller) needs beyond the workspaces' own
   # dependencies. proto/src/gen is committed, so ts-proto (the code generator) is not among them.
   buildDevDependencies = [
     "typescript"

@@ -33,12 +33,14 @@ let
       lockFile
       (root + "/tsconfig.base.json")
       (root + "/proto")
+      (root + "/nix-core")
       (root + "/agent")
       (root + "/controller")
       # A workspace: npm ci needs its manifest, nothing else of it.
       (root + "/integration-tests/package.json")
     ]) (fs.fileFilter (f: !(lib.hasSuffix ".tsbuildinfo" f.name) && !(lib.hasSuffix ".test.ts" f.name)) root)) (fs.unions [
       (fs.maybeMissing (root + "/proto/dist"))
+      (fs.maybeMissing (root + "/nix-core/dist"))
       (fs.maybeMissing (root + "/agent/dist"))
       (fs.maybeMissing (root + "/controller/dist"))
     ]);
@@ -79,7 +81,7 @@ buildNpmPackage {
   ];
   buildInputs = [ systemd ];
 
-  # Root script: `npm run build -w proto -w agent -w controller` (tsc -b in each).
+  # Root script: `npm run build -w proto -w nix-core -w agent -w controller` (tsc -b in each).
   npmBuildScript = "build";
 
   # npm's own install hook packs the root package, which is private and has no files: install the
@@ -88,9 +90,10 @@ buildNpmPackage {
     runHook preInstall
     npm prune --omit=dev --no-save --offline
     app=$out/lib/ros-rollback
-    mkdir -p $app/proto $app/agent $app/controller $app/integration-tests $out/bin
+    mkdir -p $app/proto $app/nix-core $app/agent $app/controller $app/integration-tests $out/bin
     cp -r package.json node_modules $app/
     cp -r proto/package.json proto/dist proto/ros_rollback $app/proto/
+    cp -r nix-core/package.json nix-core/dist $app/nix-core/
     cp -r agent/package.json agent/dist $app/agent/
     cp -r controller/package.json controller/dist $app/controller/
     cp integration-tests/package.json $app/integration-tests/

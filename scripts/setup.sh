@@ -29,4 +29,4 @@ if [ ! -f node_modules/systemd-journald/build/Release/journal_send.node ]; then
 fi
 
 echo "setup: build" >&2
-npx tsc -b proto agent controller
+npx tsc -b proto nix-core agent controller

@@ -7,7 +7,7 @@ bash scripts/setup.sh
 echo "== biome" >&2
 npx biome ci .
 echo "== typecheck" >&2
-npx tsc -b proto agent controller
+npx tsc -b proto nix-core agent controller
 npx tsc --noEmit -p integration-tests
 # Test files too (the builds above exclude them).
 npx tsc -p tsconfig.test.json

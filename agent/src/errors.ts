@@ -1,3 +1,5 @@
+import { isNixFormatError, type NixFormatErrorCode } from "@ros-rollback/nix-core";
+
 /**
  * Every failure the agent reports on purpose is an AgentError with a code.
  * The server maps codes to gRPC status in ONE place (server/status.ts);
@@ -35,6 +37,27 @@ export class AgentError extends Error {
 
 export function isAgentError(e: unknown): e is AgentError {
   return e instanceof AgentError;
+}
+
+/** Malformed Nix data in a request or config is the caller's; garbage on nix's own pipe is nix failing. */
+const NIX_FORMAT_CODE: Readonly<Record<NixFormatErrorCode, AgentErrorCode>> = {
+  STORE_PATH: "INVALID_ARGUMENT",
+  NAR_HASH: "INVALID_ARGUMENT",
+  NAR_SIZE: "INVALID_ARGUMENT",
+  KEY: "INVALID_ARGUMENT",
+  WIRE: "EXTERNAL_COMMAND_FAILED",
+  END_OF_STREAM: "EXTERNAL_COMMAND_FAILED",
+};
+
+/**
+ * THE mapping of errors we expect from our libraries (nix-core's
+ * NixFormatError) to AgentErrors; undefined for anything else (a bug).
+ * server/status.ts and main.ts's exit path ask this, never instanceof.
+ */
+export function asAgentError(e: unknown): AgentError | undefined {
+  if (isAgentError(e)) return e;
+  if (isNixFormatError(e)) return new AgentError(NIX_FORMAT_CODE[e.code], e.message, { cause: e });
+  return undefined;
 }
 
 /**

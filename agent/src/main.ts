@@ -6,7 +6,7 @@ import { AgentService } from "@ros-rollback/proto";
 import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
-import { isAgentError, isStartupError } from "./errors.js";
+import { asAgentError, isStartupError } from "./errors.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
 import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
@@ -235,8 +235,9 @@ main().catch((e: unknown) => {
     process.stderr.write(`ros-rollback-agent: ${oneLine(e.message)}\n`);
     process.exit(e.exitCode);
   }
-  if (isAgentError(e)) {
-    process.stderr.write(`ros-rollback-agent: ${oneLine(e.message)}\n`);
+  const known = asAgentError(e);
+  if (known !== undefined) {
+    process.stderr.write(`ros-rollback-agent: ${oneLine(known.message)}\n`);
     process.exit(1);
   }
   process.stderr.write(

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import {
   type ActivateRequest,
+  AGENT_ERROR_CODE_KEY,
   AgentClient,
   type ConfirmResponse,
   type DeploymentEvent,
@@ -134,9 +135,6 @@ export function toAgentCallError(target: string, e: unknown): unknown {
     agentCode: typeof agentCode === "string" ? agentCode : undefined,
   });
 }
-
-/** Trailer in which the agent names its own error code (agent/src/server/status.ts). */
-export const AGENT_ERROR_CODE_KEY = "ros-rollback-error-code";
 
 async function readTlsFile(target: Target, role: string, path: string): Promise<Buffer> {
   try {

@@ -1,7 +1,7 @@
 import { type ActivationAction, DeploymentState, RollbackReason } from "@ros-rollback/proto";
 import { AgentCallError } from "./agent-api.js";
 import type { CommandResult } from "./core/command.js";
-import { ExitCode, isUserError, UsageError, UserError } from "./core/errors.js";
+import { asUserError, ExitCode, UsageError, UserError } from "./core/errors.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
 import type { Followed } from "./rollout/follow/follow.js";
 import {
@@ -178,8 +178,9 @@ export function unchangedReport(input: {
  */
 export function errorBeforeChange(e: unknown, signal: AbortSignal, interruptedMessage: string): UserError {
   if (signal.aborted) return new UserError(interruptedMessage, { cause: e });
-  if (e instanceof UsageError || !isUserError(e)) throw e;
-  return e;
+  const user = asUserError(e);
+  if (e instanceof UsageError || user === undefined) throw e;
+  return user;
 }
 
 /** A report as the command result: JSON document, human summary, exit code. */

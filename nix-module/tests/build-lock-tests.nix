@@ -171,10 +171,12 @@ in
     (builtins.filter (k: !(builtins.elem k builtKeys)) [
       ""
       "proto"
+      "nix-core"
       "agent"
       "controller"
       "integration-tests"
       "node_modules/@ros-rollback/proto"
+      "node_modules/@ros-rollback/nix-core"
       "node_modules/typescript"
       "node_modules/@types/node"
       "node_modules/@bufbuild/protobuf"

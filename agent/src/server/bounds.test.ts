@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { NIX_BASE32_ALPHABET, parseSecretKey, signPath } from "@ros-rollback/nix-core";
 import {
   AgentClient,
   Compression,
@@ -12,11 +13,8 @@ import {
 } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
+import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { createLogger } from "../log.js";
-import { NIX_BASE32_ALPHABET } from "../store/nix-base32.js";
-import { parseSecretKey } from "../store/nix-keys.js";
-import { signPath } from "../store/signature.js";
-import { diamondExpr, NixFixture } from "../store/testing/nix-fixture.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { MAX_ENCODED_MESSAGE } from "../text/bounded.js";

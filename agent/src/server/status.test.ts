@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import { NixFormatError, type NixFormatErrorCode } from "@ros-rollback/nix-core";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AgentError, type AgentErrorCode } from "../errors.js";
@@ -26,6 +27,23 @@ describe("toStatus", () => {
       expect(s.code).toBe(want);
       expect(s.details).toBe(`message for ${code}`);
       expect(s.metadata?.get("ros-rollback-error-code")).toEqual([code]);
+    });
+  }
+
+  const nixCases: [NixFormatErrorCode, AgentErrorCode, status][] = [
+    ["STORE_PATH", "INVALID_ARGUMENT", status.INVALID_ARGUMENT],
+    ["NAR_HASH", "INVALID_ARGUMENT", status.INVALID_ARGUMENT],
+    ["NAR_SIZE", "INVALID_ARGUMENT", status.INVALID_ARGUMENT],
+    ["KEY", "INVALID_ARGUMENT", status.INVALID_ARGUMENT],
+    ["WIRE", "EXTERNAL_COMMAND_FAILED", status.INTERNAL],
+    ["END_OF_STREAM", "EXTERNAL_COMMAND_FAILED", status.INTERNAL],
+  ];
+  for (const [nixCode, agentCode, want] of nixCases) {
+    it(`maps nix-core's ${nixCode} to ${status[want]} (${agentCode} in the trailer) and keeps the message`, () => {
+      const s = toStatus(new NixFormatError(nixCode, `bad ${nixCode}`), log, "Test");
+      expect(s.code).toBe(want);
+      expect(s.details).toBe(`bad ${nixCode}`);
+      expect(s.metadata?.get("ros-rollback-error-code")).toEqual([agentCode]);
     });
   }
 

@@ -1,6 +1,7 @@
 import { Metadata, type StatusObject, status } from "@grpc/grpc-js";
+import { AGENT_ERROR_CODE_KEY } from "@ros-rollback/proto";
 import type { Logger } from "pino";
-import { type AgentErrorCode, isAgentError } from "../errors.js";
+import { type AgentErrorCode, asAgentError } from "../errors.js";
 import { boundForTrailer } from "../text/bounded.js";
 
 const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
@@ -16,21 +17,23 @@ const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
 };
 
 /**
- * The ONE place where errors become gRPC status. AgentErrors keep their
- * message (it was written for the operator), bounded to fit the trailer
- * whatever it echoes; anything else is a bug: the client gets a generic
- * INTERNAL and the stack goes to the log.
+ * The ONE place where errors become gRPC status. AgentErrors (and, through
+ * asAgentError, nix-core's NixFormatErrors) keep their message (it was
+ * written for the operator), bounded to fit the trailer whatever it echoes;
+ * anything else is a bug: the client gets a generic INTERNAL and the stack
+ * goes to the log.
  */
-export function toStatus(error: unknown, log: Logger, method: string): Partial<StatusObject> {
-  if (isAgentError(error)) {
+export function toStatus(thrown: unknown, log: Logger, method: string): Partial<StatusObject> {
+  const error = asAgentError(thrown);
+  if (error !== undefined) {
     const code = CODE_TO_STATUS[error.code];
     const details = boundForTrailer(error.message);
     const metadata = new Metadata();
-    metadata.set("ros-rollback-error-code", error.code);
+    metadata.set(AGENT_ERROR_CODE_KEY, error.code);
     if (code === status.INTERNAL) log.error({ err: error, method }, details);
     else log.info({ method, code: error.code }, `request refused: ${details}`);
     return { code, details, metadata };
   }
-  log.error({ err: error, method }, "unexpected error in request handler");
+  log.error({ err: thrown, method }, "unexpected error in request handler");
   return { code: status.INTERNAL, details: "internal error in the agent; see its log" };
 }

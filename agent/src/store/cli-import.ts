@@ -1,8 +1,7 @@
+import { isEndOfStream, quote, ServeCommand, str, strs, u64 } from "@ros-rollback/nix-core";
 import { AgentError } from "../errors.js";
 import type { ImportEvents, ImportPathInfo, StoreImport } from "./nix-store.js";
-import { ServeCommand, type ServeProcess } from "./serve-process.js";
-import { EndOfStream, str, strs, u64 } from "./serve-wire.js";
-import { quote } from "./store-path.js";
+import type { ServeProcess } from "./serve-process.js";
 
 /** How long nix may take to register the fully written paths after we stop early. */
 const STOP_GRACE_MS = 30_000;
@@ -53,7 +52,7 @@ export class CliImport implements StoreImport {
       try {
         ack = await this.importer.reader.u64("import acknowledgement");
       } catch (e) {
-        if (e instanceof EndOfStream) return;
+        if (isEndOfStream(e)) return;
         throw e;
       }
       const path = this.written[this.imported.length];

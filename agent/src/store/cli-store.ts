@@ -1,7 +1,7 @@
+import { DEFAULT_STORE_DIR, type NixCliOptions, validateStorePath } from "@ros-rollback/nix-core";
 import { CliImport, notSupported, serveQueryValid } from "./cli-import.js";
 import type { ImportEvents, NixStore, StoreImport } from "./nix-store.js";
-import { type NixCliOptions, ServeProcess } from "./serve-process.js";
-import { DEFAULT_STORE_DIR, validateStorePath } from "./store-path.js";
+import { ServeProcess } from "./serve-process.js";
 
 export interface CliStoreOptions extends NixCliOptions {
   /** The store's logical directory (what paths start with); default /nix/store. */

@@ -1,9 +1,13 @@
+import {
+  formatNarHash,
+  isWellFormedSignature,
+  parseNarHash,
+  quote,
+  storePathProblem,
+} from "@ros-rollback/nix-core";
 import type { PathInfo } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
-import { canonicalNarHash } from "./nar-hash.js";
 import type { ImportPathInfo } from "./nix-store.js";
-import { isWellFormedSignature } from "./signature.js";
-import { quote, storePathProblem } from "./store-path.js";
 
 /** `text:sha256:…`, `fixed:r:sha256:…`, `fixed:sha256:…`, `fixed:git:sha1:…`. */
 const CONTENT_ADDRESS = /^(text|fixed):[A-Za-z0-9:+/=_-]{1,200}$/;
@@ -35,10 +39,12 @@ export function checkPathInfo(raw: PathInfo, storeDir: string): ImportPathInfo {
   }
   if (raw.ca !== "" && !CONTENT_ADDRESS.test(raw.ca))
     throw invalid(path, `malformed content address ${quote(raw.ca)}`);
+  const digest = parseNarHash(raw.narHash);
+  if (digest === undefined) throw invalid(path, `malformed NAR hash ${quote(raw.narHash)}`);
   return {
     storePath: path,
     deriver: raw.deriver,
-    narHash: canonicalNarHash(raw.narHash, path),
+    narHash: formatNarHash(digest),
     narSize: raw.narSize,
     references: [...new Set(raw.references)],
     signatures: raw.signatures.filter(isWellFormedSignature),

@@ -1,12 +1,12 @@
+import { parseTrustedKeys } from "@ros-rollback/nix-core";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The controller's half of the wire: this test is the contract between the two.
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
+import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { NixCliStore, queryMissingPaths } from "./cli-store.js";
-import { parseTrustedKeys } from "./nix-keys.js";
 import type { PushObserver } from "./push-observer.js";
 import { receivePush } from "./receive-push.js";
-import { childProcesses, diamondExpr, NixFixture } from "./testing/nix-fixture.js";
 
 let fx: NixFixture;
 let closure: PathInfo[];
@@ -85,8 +85,10 @@ describe("controller pushRequests → agent receivePush", () => {
       signal(),
     );
     expect(await queryMissingPaths(robot, paths, signal())).toEqual(paths.slice(2));
+    // nix-core's error; server/status.ts makes it INVALID_ARGUMENT (status.test.ts).
     await expect(queryMissingPaths(robot, ["/nix/store/../etc"], signal())).rejects.toMatchObject({
-      code: "INVALID_ARGUMENT",
+      name: "NixFormatError",
+      code: "STORE_PATH",
     });
   });
 

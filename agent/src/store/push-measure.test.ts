@@ -2,14 +2,14 @@ import { execFile } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { parseTrustedKeys } from "@ros-rollback/nix-core";
 import { Compression } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
 import { readNars } from "../../../controller/src/closure/nar-source.js";
+import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { NixCliStore } from "./cli-store.js";
-import { parseTrustedKeys } from "./nix-keys.js";
 import { receivePush } from "./receive-push.js";
-import { NixFixture } from "./testing/nix-fixture.js";
 
 /**
  * Measurements, not checks: run with ROS_ROLLBACK_MEASURE=1 (takes a

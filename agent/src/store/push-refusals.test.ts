@@ -1,13 +1,12 @@
 import { readFile } from "node:fs/promises";
+import { type NixSecretKey, parseSecretKey, parseTrustedKeys, signPath } from "@ros-rollback/nix-core";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
+import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { NixCliStore } from "./cli-store.js";
-import { type NixSecretKey, parseSecretKey, parseTrustedKeys } from "./nix-keys.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { receivePush } from "./receive-push.js";
-import { signPath } from "./signature.js";
-import { childProcesses, diamondExpr, NixFixture } from "./testing/nix-fixture.js";
 
 let fx: NixFixture;
 let signed: PathInfo[];

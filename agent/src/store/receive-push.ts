@@ -1,18 +1,16 @@
 import { createHash, type Hash } from "node:crypto";
 import type { Writable } from "node:stream";
+import { isStorePath, type NixPublicKey, parseNarHash } from "@ros-rollback/nix-core";
 import type { Compression, PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
 import { quote, quoteList } from "../text/bounded.js";
 import { Announced } from "./announced.js";
 import { type DecompressOptions, type Decompressor, openDecompressor } from "./decompress.js";
-import { parseNarHash } from "./nar-hash.js";
-import type { NixPublicKey } from "./nix-keys.js";
 import type { ImportPathInfo, NixStore, StoreImport } from "./nix-store.js";
 import { checkPathInfo } from "./path-checks.js";
 import { PathValidity } from "./path-validity.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
-import { isStorePath } from "./store-path.js";
 import { nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
 
 export interface PushDeps {

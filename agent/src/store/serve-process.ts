@@ -1,28 +1,18 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
-import { join } from "node:path";
+import {
+  ByteReader,
+  type NixCliOptions,
+  nixBin,
+  SERVE_CLIENT_VERSION,
+  SERVE_MAGIC_1,
+  SERVE_MAGIC_2,
+  storeArgs,
+  u64,
+} from "@ros-rollback/nix-core";
 import { AgentError } from "../errors.js";
-import { ByteReader, u64 } from "./serve-wire.js";
 
-/** Nix's serve-protocol.hh; unchanged from Nix 2.3 to 2.3x. */
-export const SERVE_MAGIC_1 = 0x390c9deb;
-export const SERVE_MAGIC_2 = 0x5452eecb;
-/** We speak 2.5: the first version with cmdAddToStoreNar; later minors only add build fields. */
-export const SERVE_CLIENT_VERSION = 0x205;
-
-export const ServeCommand = {
-  QueryValidPaths: 1,
-  DumpStorePath: 3,
-  AddToStoreNar: 9,
-} as const;
-
-export interface NixCliOptions {
-  /** Directory holding nix-store; default: found on PATH. */
-  readonly nixBinDir?: string;
-  /** Passed as `--store` (e.g. a chroot store `/tmp/robot` in tests); default: Nix's own choice. */
-  readonly storeUri?: string;
-  readonly env?: NodeJS.ProcessEnv;
-}
+export type { NixCliOptions };
 
 export interface ServeProcessOptions extends NixCliOptions {
   /** `--write`: allow cmdAddToStoreNar, and make cmdQueryValidPaths' lock flag add temp GC roots. */
@@ -71,12 +61,8 @@ export class ServeProcess {
 
   static async start(options: ServeProcessOptions): Promise<ServeProcess> {
     options.signal.throwIfAborted();
-    const bin = options.nixBinDir === undefined ? "nix-store" : join(options.nixBinDir, "nix-store");
-    const args = [
-      ...(options.storeUri === undefined ? [] : ["--store", options.storeUri]),
-      "--serve",
-      ...(options.write ? ["--write"] : []),
-    ];
+    const bin = nixBin(options, "nix-store");
+    const args = [...storeArgs(options), "--serve", ...(options.write ? ["--write"] : [])];
     const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"], env: options.env ?? process.env });
     try {
       await once(child, "spawn");

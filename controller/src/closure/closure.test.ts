@@ -1,10 +1,11 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isNixFormatError } from "@ros-rollback/nix-core";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Test-only helper shared with the agent's store tests (throwaway chroot stores).
-import { diamondExpr, NixFixture } from "../../../agent/src/store/testing/nix-fixture.js";
-import { UserError } from "../core/errors.js";
+import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { asUserError, ExitCode, UserError } from "../core/errors.js";
 import { computeClosure } from "./compute-closure.js";
 import { signPaths } from "./sign-paths.js";
 
@@ -80,7 +81,15 @@ describe("signPaths", () => {
     const bad = join(fx.root, "bad.key");
     await writeFile(bad, "name:c2VjcmV0c2VjcmV0");
     const e = await signPaths([], bad).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(UserError);
+    expect(isNixFormatError(e) && e.code).toBe("KEY");
+    expect((e as Error).message).toMatch(
+      new RegExp(`^secret key file ${bad}: Nix secret key "name" is not 64 bytes$`),
+    );
     expect((e as Error).message).not.toContain("c2VjcmV0c2VjcmV0");
+    // What the user sees: one line, exit 1, not a bug.
+    const user = asUserError(e);
+    expect(user).toBeInstanceOf(UserError);
+    expect(user?.exitCode).toBe(ExitCode.Unchanged);
+    expect(user?.message).toBe((e as Error).message);
   });
 });

@@ -1,11 +1,21 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
+import {
+  ByteReader,
+  type NixCliOptions,
+  nixBin,
+  parseNarHash,
+  SERVE_CLIENT_VERSION,
+  SERVE_MAGIC_1,
+  SERVE_MAGIC_2,
+  ServeCommand,
+  storeArgs,
+  str,
+  u64,
+} from "@ros-rollback/nix-core";
 import type { PathInfo } from "@ros-rollback/proto";
 import { UserError } from "../core/errors.js";
-import { ByteReader, str, u64 } from "./byte-reader.js";
-import { type NixCliOptions, nixBin, storeArgs } from "./nix-cli.js";
-import { canonicalNarHash, encodeNixBase32 } from "./nix-hash.js";
 
 /** A piece of the NAR of `infos[index]`; `last` on its final piece. */
 export interface NarPiece {
@@ -14,9 +24,6 @@ export interface NarPiece {
   readonly last: boolean;
 }
 
-const SERVE_MAGIC_1 = 0x390c9deb;
-const SERVE_MAGIC_2 = 0x5452eecb;
-const CMD_DUMP_STORE_PATH = 3;
 /** Commands written ahead of the path being read, so nix never waits for us between paths. */
 const LOOKAHEAD = 32;
 const MAX_PIECE = 128 * 1024;
@@ -69,12 +76,12 @@ export async function* readNars(
       throw new UserError(`cannot run ${bin}: ${(cause as Error).message}`, { cause });
     }
     const reader = new ByteReader(child.stdout);
-    child.stdin.write(Buffer.concat([u64(SERVE_MAGIC_1), u64(0x205)]));
+    child.stdin.write(Buffer.concat([u64(SERVE_MAGIC_1), u64(SERVE_CLIENT_VERSION)]));
     let sent = 0;
     const sendAhead = (upTo: number) => {
       const cmds: Buffer[] = [];
       for (; sent < Math.min(upTo, infos.length); sent++) {
-        cmds.push(u64(CMD_DUMP_STORE_PATH), str(infos[sent]?.storePath ?? ""));
+        cmds.push(u64(ServeCommand.DumpStorePath), str(infos[sent]?.storePath ?? ""));
       }
       // Tiny commands; node buffers them if the pipe is momentarily full.
       if (cmds.length > 0) child.stdin.write(Buffer.concat(cmds));
@@ -91,13 +98,14 @@ export async function* readNars(
       sendAhead(index + 1 + LOOKAHEAD);
       if (sent === infos.length && !child.stdin.writableEnded) child.stdin.end();
       const hash = createHash("sha256");
+      const expected = parseNarHash(info.narHash);
       let left = info.narSize;
       while (left > 0) {
         const data = await reader.next(Math.min(left, MAX_PIECE));
         if (data === undefined) return await fail(`reading ${info.storePath}`);
         left -= data.length;
         hash.update(data);
-        if (left === 0 && `sha256:${encodeNixBase32(hash.digest())}` !== canonicalNarHash(info.narHash)) {
+        if (left === 0 && (expected === undefined || !hash.digest().equals(expected))) {
           throw new UserError(
             `${info.storePath} in the local store no longer matches its NAR hash; run nix-store --verify --check-contents`,
           );

@@ -1,23 +1,8 @@
 import { spawn } from "node:child_process";
-import { join } from "node:path";
+import type { NixCliOptions } from "@ros-rollback/nix-core";
 import { UserError } from "../core/errors.js";
 
-/** How to reach the local Nix store. */
-export interface NixCliOptions {
-  /** Directory holding nix and nix-store; default: found on PATH. */
-  readonly nixBinDir?: string;
-  /** Passed as `--store` (another local store, e.g. a chroot store in tests); default: Nix's own choice. */
-  readonly storeUri?: string;
-  readonly env?: NodeJS.ProcessEnv;
-}
-
-export function nixBin(options: NixCliOptions, name: "nix" | "nix-store"): string {
-  return options.nixBinDir === undefined ? name : join(options.nixBinDir, name);
-}
-
-export function storeArgs(options: NixCliOptions): string[] {
-  return options.storeUri === undefined ? [] : ["--store", options.storeUri];
-}
+export { type NixCliOptions, nixBin, storeArgs } from "@ros-rollback/nix-core";
 
 const MAX_STDOUT = 512 * 1024 * 1024;
 const STDERR_TAIL = 8 * 1024;

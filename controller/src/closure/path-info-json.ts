@@ -1,6 +1,6 @@
+import { encodeNixBase32, formatNarHash, parseNarHash } from "@ros-rollback/nix-core";
 import type { PathInfo } from "@ros-rollback/proto";
 import { UserError } from "../core/errors.js";
-import { canonicalNarHash, encodeNixBase32 } from "./nix-hash.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -49,8 +49,9 @@ export function parsePathInfoJson(text: string, storeDir = "/nix/store"): PathIn
 function toPathInfo(key: string, e: JsonObject, storeDir: string): PathInfo {
   const full = (p: string) => (p.startsWith("/") ? p : `${storeDir}/${p}`);
   const storePath = full(key);
-  const narHash = typeof e.narHash === "string" ? canonicalNarHash(e.narHash) : undefined;
-  if (narHash === undefined) throw bad(`${storePath} has no usable sha256 narHash`);
+  const digest = typeof e.narHash === "string" ? parseNarHash(e.narHash) : undefined;
+  if (digest === undefined) throw bad(`${storePath} has no usable sha256 narHash`);
+  const narHash = formatNarHash(digest);
   if (typeof e.narSize !== "number" || !Number.isSafeInteger(e.narSize) || e.narSize <= 0) {
     throw bad(`${storePath} has no NAR size`);
   }

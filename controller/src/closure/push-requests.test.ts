@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { childProcesses, diamondExpr, NixFixture } from "../../../agent/src/store/testing/nix-fixture.js";
+import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { UserError } from "../core/errors.js";
 import { computeClosure } from "./compute-closure.js";
 import { type PushProgress, type PushStream, pushRequests } from "./push-requests.js";

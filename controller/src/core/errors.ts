@@ -1,3 +1,5 @@
+import { isNixFormatError } from "@ros-rollback/nix-core";
+
 /**
  * Exit codes of `ros-rollback`. Each one is a statement about the ROBOT, so a
  * script driving a fleet can decide whether to go on, stop, or page a human.
@@ -68,4 +70,16 @@ export class UsageError extends UserError {
 
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
+}
+
+/**
+ * THE mapping of errors we expect from our libraries to user errors: a
+ * UserError as it is, malformed Nix data (a key file, nix's output) as a
+ * UserError with nix-core's message; undefined for anything else (a bug).
+ * Whoever decides "user error or bug" asks this, never instanceof.
+ */
+export function asUserError(e: unknown): UserError | undefined {
+  if (isUserError(e)) return e;
+  if (isNixFormatError(e)) return new UserError(e.message, { cause: e });
+  return undefined;
 }

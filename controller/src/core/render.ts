@@ -1,5 +1,5 @@
 import type { CommandResult, JsonOutput } from "./command.js";
-import { ExitCode, isUserError, UsageError } from "./errors.js";
+import { asUserError, ExitCode, UsageError } from "./errors.js";
 import { PROGRAM } from "./help.js";
 import type { Io } from "./io.js";
 
@@ -35,10 +35,11 @@ function jsonText(value: unknown, jsonOutput: JsonOutput): string {
 export function renderError(
   io: Io,
   json: boolean,
-  error: unknown,
+  thrown: unknown,
   jsonOutput: JsonOutput = "document",
 ): ExitCode {
-  if (isUserError(error)) {
+  const error = asUserError(thrown);
+  if (error !== undefined) {
     io.stderr.write(`error: ${error.message}\n`);
     if (error instanceof UsageError) {
       io.stderr.write(
@@ -53,7 +54,7 @@ export function renderError(
     return error.exitCode;
   }
   io.stderr.write(`${PROGRAM}: internal error — this is a bug, please report it with the trace below.\n`);
-  io.stderr.write(`${describeBug(error)}\n`);
+  io.stderr.write(`${describeBug(thrown)}\n`);
   if (json) {
     io.stdout.write(
       jsonText({ error: { message: "internal error (bug)", exitCode: ExitCode.Bug } }, jsonOutput),

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import {
   type ActivateRequest,
+  AGENT_ERROR_CODE_KEY,
   AgentService,
   type ConfirmRequest,
   type ConfirmResponse,
@@ -77,7 +78,7 @@ function isFakeHang(v: unknown): v is FakeHang {
 
 function toStatus(e: FakeError["error"]): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
-  if (e.agentCode !== undefined) metadata.set("ros-rollback-error-code", e.agentCode);
+  if (e.agentCode !== undefined) metadata.set(AGENT_ERROR_CODE_KEY, e.agentCode);
   return { code: e.code, details: e.details, metadata };
 }
 

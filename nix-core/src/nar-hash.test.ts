@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { isAgentError } from "../errors.js";
+import { isNixFormatError } from "./errors.js";
 import { canonicalNarHash, formatNarHash, parseNarHash } from "./nar-hash.js";
 
 const digest = createHash("sha256").update("abc").digest();
@@ -18,8 +18,9 @@ describe("NAR hashes", () => {
     expect(canonicalNarHash(text, "/nix/store/x")).toBe(`sha256:${BASE32}`);
   });
 
-  it("formats sha256:<base32>", () => {
+  it("formats sha256:<base32>, and refuses a digest of another length", () => {
     expect(formatNarHash(digest)).toBe(`sha256:${BASE32}`);
+    expect(() => formatNarHash(digest.subarray(1))).toThrow(/32-byte/);
   });
 
   it.each([
@@ -40,7 +41,7 @@ describe("NAR hashes", () => {
       canonicalNarHash("sha256:nope", "/nix/store/wzflyq5q9kjg4p27yck2nnispnblxsnh-a");
       expect.unreachable();
     } catch (e) {
-      expect(isAgentError(e) && e.code).toBe("INVALID_ARGUMENT");
+      expect(isNixFormatError(e) && e.code).toBe("NAR_HASH");
       expect((e as Error).message).toContain("wzflyq5q9kjg4p27yck2nnispnblxsnh-a");
     }
   });

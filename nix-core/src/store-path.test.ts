@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isAgentError } from "../errors.js";
+import { isNixFormatError } from "./errors.js";
 import { isStorePath, storePathProblem, validateStorePath } from "./store-path.js";
 
 const HASH = "wzflyq5q9kjg4p27yck2nnispnblxsnh";
@@ -41,13 +41,13 @@ describe("store paths", () => {
     expect(isStorePath(`/nix/store/${HASH}-a`, "/robot/store")).toBe(false);
   });
 
-  it("throws INVALID_ARGUMENT naming the path", () => {
+  it("throws NixFormatError(STORE_PATH) naming the path", () => {
     const bad = `/nix/store/${HASH}-a/../../etc`;
     try {
       validateStorePath(bad);
       expect.unreachable();
     } catch (e) {
-      expect(isAgentError(e) && e.code).toBe("INVALID_ARGUMENT");
+      expect(isNixFormatError(e) && e.code).toBe("STORE_PATH");
       expect((e as Error).message).toContain(JSON.stringify(bad));
     }
   });

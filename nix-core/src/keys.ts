@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { AgentError } from "../errors.js";
+import { NixFormatError, quote } from "./errors.js";
 
 /** A key from `trusted-public-keys`: `name:base64(32-byte ed25519 public key)`. */
 export interface NixPublicKey {
@@ -21,15 +21,20 @@ function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64url");
 }
 
+/** `source: ` before a message, when the caller said where the key came from (e.g. a file name). */
+function from(source: string | undefined): string {
+  return source === undefined ? "" : `${source}: `;
+}
+
 /** Splits at the first ':' like Nix does, decoding the base64 half strictly. */
-function splitKey(text: string, what: string): { name: string; bytes: Buffer } {
+function splitKey(text: string, what: string, source: string | undefined): { name: string; bytes: Buffer } {
   const colon = text.indexOf(":");
   const name = colon > 0 ? text.slice(0, colon) : "";
   const body = colon > 0 ? text.slice(colon + 1).trim() : "";
   const bytes = Buffer.from(body, "base64");
   // Buffer.from ignores junk silently; re-encoding catches it.
   if (name === "" || body === "" || bytes.toString("base64") !== body) {
-    throw new AgentError("INVALID_ARGUMENT", `malformed Nix ${what} (expected name:base64)`);
+    throw new NixFormatError("KEY", `${from(source)}malformed Nix ${what} (expected name:base64)`);
   }
   return { name, bytes };
 }
@@ -39,12 +44,12 @@ export function publicKeyFromRaw(name: string, raw: Uint8Array): NixPublicKey {
   return { name, key };
 }
 
-export function parsePublicKey(text: string): NixPublicKey {
-  const { name, bytes } = splitKey(text.trim(), "public key");
+export function parsePublicKey(text: string, source?: string): NixPublicKey {
+  const { name, bytes } = splitKey(text.trim(), "public key", source);
   if (bytes.length !== PUBLIC_BYTES) {
-    throw new AgentError(
-      "INVALID_ARGUMENT",
-      `Nix public key ${JSON.stringify(name)} is not ${PUBLIC_BYTES} bytes`,
+    throw new NixFormatError(
+      "KEY",
+      `${from(source)}Nix public key ${quote(name)} is not ${PUBLIC_BYTES} bytes`,
     );
   }
   return publicKeyFromRaw(name, bytes);
@@ -52,16 +57,16 @@ export function parsePublicKey(text: string): NixPublicKey {
 
 /** Parses every configured trusted key; one malformed key is a configuration error. */
 export function parseTrustedKeys(texts: readonly string[]): NixPublicKey[] {
-  return texts.map(parsePublicKey);
+  return texts.map((t) => parsePublicKey(t));
 }
 
-export function parseSecretKey(text: string): NixSecretKey {
-  // Never echo the key's text: it is a secret.
-  const { name, bytes } = splitKey(text.trim(), "secret key");
+/** `source` (e.g. `secret key file /x`) prefixes messages; the key's text is never echoed: it is a secret. */
+export function parseSecretKey(text: string, source?: string): NixSecretKey {
+  const { name, bytes } = splitKey(text.trim(), "secret key", source);
   if (bytes.length !== SECRET_BYTES) {
-    throw new AgentError(
-      "INVALID_ARGUMENT",
-      `Nix secret key ${JSON.stringify(name)} is not ${SECRET_BYTES} bytes`,
+    throw new NixFormatError(
+      "KEY",
+      `${from(source)}Nix secret key ${quote(name)} is not ${SECRET_BYTES} bytes`,
     );
   }
   const seed = bytes.subarray(0, 32);
@@ -73,7 +78,7 @@ export function parseSecretKey(text: string): NixSecretKey {
   // A key file whose halves disagree would sign with one key and claim another.
   const derived = createPublicKey(key).export({ format: "jwk" }).x;
   if (derived !== b64url(pub)) {
-    throw new AgentError("INVALID_ARGUMENT", `Nix secret key ${JSON.stringify(name)} is corrupt`);
+    throw new NixFormatError("KEY", `${from(source)}Nix secret key ${quote(name)} is corrupt`);
   }
   return { name, key, publicKey: publicKeyFromRaw(name, pub) };
 }

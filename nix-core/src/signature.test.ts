@@ -1,8 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentError, isAgentError } from "../errors.js";
-import { formatPublicKey, parsePublicKey, parseSecretKey, parseTrustedKeys } from "./nix-keys.js";
-import { fingerprint, type SignedFields, signPath, verifyPathSignature } from "./signature.js";
+import { isNixFormatError, NixFormatError } from "./errors.js";
+import {
+  formatPublicKey,
+  type NixPublicKey,
+  parsePublicKey,
+  parseSecretKey,
+  parseTrustedKeys,
+} from "./keys.js";
+import { checkPathSignature, fingerprint, type SignedFields, signPath } from "./signature.js";
 import { NixFixture } from "./testing/nix-fixture.js";
 
 interface NixJson {
@@ -21,14 +27,10 @@ const fields = (j: NixJson): SignedFields => ({
   signatures: j.signatures ?? [],
 });
 
-function expectUntrusted(f: () => unknown, ...parts: string[]): void {
-  try {
-    f();
-    expect.unreachable("expected UNTRUSTED");
-  } catch (e) {
-    expect(isAgentError(e) && e.code).toBe("UNTRUSTED");
-    for (const p of parts) expect((e as AgentError).message).toContain(p);
-  }
+function expectUntrusted(info: SignedFields, keys: readonly NixPublicKey[], ...parts: string[]): void {
+  const verdict = checkPathSignature(info, keys);
+  if (verdict.trusted) expect.unreachable(`expected untrusted, got signed by ${verdict.keyName}`);
+  for (const p of parts) expect(verdict.message).toContain(p);
 }
 
 describe("signatures against the real nix CLI", () => {
@@ -65,7 +67,7 @@ describe("signatures against the real nix CLI", () => {
     const sk = parseSecretKey(await readFile(fx.secretKeyFile, "utf8"));
     for (const j of infos) {
       expect(j.signatures).toHaveLength(1);
-      expect(verifyPathSignature(fields(j), trusted)).toBe("robot-fleet-1");
+      expect(checkPathSignature(fields(j), trusted)).toEqual({ trusted: true, keyName: "robot-fleet-1" });
       expect(signPath(fields(j), sk)).toBe(j.signatures?.[0]);
     }
   });
@@ -78,51 +80,56 @@ describe("signatures against the real nix CLI", () => {
     expect(fp.endsWith(`;${withRefs.narSize};${refs}`)).toBe(true);
   });
 
+  it("throws NixFormatError for a NAR hash or size nothing can be signed with", () => {
+    const base = fields(infos[0] as NixJson);
+    const errorOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isNixFormatError(e) ? { code: e.code, message: e.message } : e;
+      }
+      return expect.unreachable("expected a NixFormatError");
+    };
+    expect(errorOf(() => fingerprint({ ...base, narSize: 0 }))).toEqual({
+      code: "NAR_SIZE",
+      message: expect.stringContaining(base.storePath),
+    });
+    expect(errorOf(() => fingerprint({ ...base, narHash: "sha256:nope" }))).toEqual({
+      code: "NAR_HASH",
+      message: expect.stringContaining('"sha256:nope"'),
+    });
+  });
+
   it("refuses a tampered hash, size, reference list or path", () => {
     const trusted = [parsePublicKey(fx.publicKey)];
     const j = infos.find((x) => x.references.length > 0) as NixJson;
     const base = fields(j);
     const otherHash = (infos.find((x) => x.narHash !== j.narHash) as NixJson).narHash;
-    expectUntrusted(
-      () => verifyPathSignature({ ...base, narHash: otherHash }, trusted),
-      j.path,
-      "bad signature",
-    );
-    expectUntrusted(
-      () => verifyPathSignature({ ...base, narSize: base.narSize + 1 }, trusted),
-      "bad signature",
-    );
-    expectUntrusted(() => verifyPathSignature({ ...base, references: [] }, trusted), "bad signature");
+    expectUntrusted({ ...base, narHash: otherHash }, trusted, j.path, "bad signature");
+    expectUntrusted({ ...base, narSize: base.narSize + 1 }, trusted, "bad signature");
+    expectUntrusted({ ...base, references: [] }, trusted, "bad signature");
     const renamed = base.storePath.replace(/-sig-/, "-sih-");
-    expectUntrusted(() => verifyPathSignature({ ...base, storePath: renamed }, trusted), "bad signature");
+    expectUntrusted({ ...base, storePath: renamed }, trusted, "bad signature");
   });
 
   it("refuses unsigned paths and signatures by keys it does not trust", () => {
     const j = infos[0] as NixJson;
     const trusted = [parsePublicKey(fx.publicKey)];
-    expectUntrusted(
-      () => verifyPathSignature({ ...fields(j), signatures: [] }, trusted),
-      j.path,
-      "not signed",
-    );
+    expectUntrusted({ ...fields(j), signatures: [] }, trusted, j.path, "not signed");
     // Same key NAME, different key: must not pass.
-    expectUntrusted(() => verifyPathSignature(fields(j), [parsePublicKey(other.publicKey)]), "bad signature");
+    expectUntrusted(fields(j), [parsePublicKey(other.publicKey)], "bad signature");
     const stranger = parsePublicKey(other.publicKey.replace("robot-fleet-1", "stranger"));
-    expectUntrusted(
-      () => verifyPathSignature(fields(j), [stranger]),
-      "no signature by a trusted key",
-      "robot-fleet-1",
-    );
+    expectUntrusted(fields(j), [stranger], "no signature by a trusted key", "robot-fleet-1");
     const garbage = { ...fields(j), signatures: ["robot-fleet-1:garbage"] };
-    expectUntrusted(() => verifyPathSignature(garbage, trusted), "no signature by a trusted key");
+    expectUntrusted(garbage, trusted, "no signature by a trusted key");
   });
 
   it("refuses malformed keys without echoing secrets", () => {
     for (const bad of ["", "nocolon", "name:", ":AAAA", "name:not-base64!", "name:AAAA"]) {
-      expect(() => parsePublicKey(bad)).toThrow(AgentError);
+      expect(() => parsePublicKey(bad)).toThrow(NixFormatError);
     }
     const secretText = `name:${Buffer.alloc(63, 7).toString("base64")}`;
-    expect(() => parseSecretKey(secretText)).toThrow(AgentError);
+    expect(() => parseSecretKey(secretText)).toThrow(NixFormatError);
     try {
       parseSecretKey(secretText);
     } catch (e) {
@@ -131,5 +138,6 @@ describe("signatures against the real nix CLI", () => {
     // Halves that disagree: the seed of one key with the public half of another.
     const corrupt = `name:${Buffer.concat([Buffer.alloc(32, 1), Buffer.alloc(32, 2)]).toString("base64")}`;
     expect(() => parseSecretKey(corrupt)).toThrow(/corrupt/);
+    expect(() => parseSecretKey("nocolon", "secret key file /k")).toThrow(/^secret key file \/k: malformed/);
   });
 });

@@ -1,3 +1,5 @@
+import { NixFormatError } from "./errors.js";
+
 /**
  * The framing of Nix's worker and serve protocols: every integer is a
  * little-endian u64, every string a u64 length followed by the bytes and zero
@@ -22,12 +24,13 @@ export function strs(list: readonly string[]): Buffer {
   return Buffer.concat([u64(list.length), ...list.map(str)]);
 }
 
+function endOfStream(what: string): NixFormatError {
+  return new NixFormatError("END_OF_STREAM", `unexpected end of stream while reading ${what}`);
+}
+
 /** The other side closed the stream before a complete value arrived. */
-export class EndOfStream extends Error {
-  constructor(what: string) {
-    super(`unexpected end of stream while reading ${what}`);
-    this.name = "EndOfStream";
-  }
+export function isEndOfStream(e: unknown): boolean {
+  return e instanceof NixFormatError && e.code === "END_OF_STREAM";
 }
 
 /**
@@ -65,7 +68,7 @@ export class ByteReader {
     let got = 0;
     while (got < n) {
       const piece = await this.next(n - got);
-      if (piece === undefined) throw new EndOfStream(what);
+      if (piece === undefined) throw endOfStream(what);
       parts.push(piece);
       got += piece.length;
     }
@@ -74,20 +77,22 @@ export class ByteReader {
 
   async u64(what: string): Promise<number> {
     const v = (await this.exactly(8, what)).readBigUInt64LE();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${what}: ${v} is out of range`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new NixFormatError("WIRE", `${what}: ${v} is out of range`);
     return Number(v);
   }
 
   async string(what: string, maxLength: number): Promise<string> {
     const len = await this.u64(what);
-    if (len > maxLength) throw new Error(`${what}: string of ${len} bytes is too long`);
+    if (len > maxLength) throw new NixFormatError("WIRE", `${what}: string of ${len} bytes is too long`);
     const padded = len + ((8 - (len % 8)) % 8);
     return (await this.exactly(padded, what)).subarray(0, len).toString("utf8");
   }
 
   async strings(what: string, maxCount: number, maxLength: number): Promise<string[]> {
     const count = await this.u64(what);
-    if (count > maxCount) throw new Error(`${what}: ${count} entries, expected at most ${maxCount}`);
+    if (count > maxCount)
+      throw new NixFormatError("WIRE", `${what}: ${count} entries, expected at most ${maxCount}`);
     const out: string[] = [];
     for (let i = 0; i < count; i++) out.push(await this.string(what, maxLength));
     return out;
@@ -98,7 +103,7 @@ export class ByteReader {
     let left = n;
     while (left > 0) {
       const piece = await this.next(Math.min(left, maxPiece));
-      if (piece === undefined) throw new EndOfStream(what);
+      if (piece === undefined) throw endOfStream(what);
       left -= piece.length;
       yield piece;
     }

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./nix-base32.js";
+import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./base32.js";
 
 const run = promisify(execFile);
 

@@ -1,6 +1,5 @@
-import { AgentError } from "../errors.js";
-import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./nix-base32.js";
-import { quote } from "./store-path.js";
+import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./base32.js";
+import { NixFormatError, quote } from "./errors.js";
 
 const SHA256_BYTES = 32;
 const BASE16 = /^[0-9a-fA-F]{64}$/;
@@ -26,15 +25,20 @@ export function parseNarHash(text: string): Uint8Array | undefined {
 
 /** `sha256:<nix base32>`: the form narinfo fingerprints (and so signatures) use. */
 export function formatNarHash(digest: Uint8Array): string {
-  if (digest.length !== SHA256_BYTES) throw new Error(`expected a ${SHA256_BYTES}-byte sha256 digest`);
+  if (digest.length !== SHA256_BYTES) {
+    throw new NixFormatError(
+      "NAR_HASH",
+      `expected a ${SHA256_BYTES}-byte sha256 digest, got ${digest.length}`,
+    );
+  }
   return `sha256:${encodeNixBase32(digest)}`;
 }
 
-/** Parses and re-prints a NAR hash canonically; AgentError(INVALID_ARGUMENT) naming `path` if malformed. */
+/** Parses and re-prints a NAR hash canonically; NixFormatError(NAR_HASH) naming `path` if malformed. */
 export function canonicalNarHash(text: string, path: string): string {
   const digest = parseNarHash(text);
   if (digest === undefined) {
-    throw new AgentError("INVALID_ARGUMENT", `path ${quote(path)}: malformed NAR hash ${quote(text)}`);
+    throw new NixFormatError("NAR_HASH", `path ${quote(path)}: malformed NAR hash ${quote(text)}`);
   }
   return formatNarHash(digest);
 }

@@ -1,5 +1,5 @@
-import { AgentError } from "../errors.js";
-import { NIX_BASE32_ALPHABET } from "./nix-base32.js";
+import { NIX_BASE32_ALPHABET } from "./base32.js";
+import { NixFormatError, quote } from "./errors.js";
 
 export const DEFAULT_STORE_DIR = "/nix/store";
 
@@ -31,16 +31,10 @@ export function isStorePath(path: string, storeDir: string = DEFAULT_STORE_DIR):
   return storePathProblem(path, storeDir) === undefined;
 }
 
-/** Quotes untrusted text for an error message, escaping control bytes and capping its length. */
-export function quote(text: string): string {
-  const short = text.length > 300 ? `${text.slice(0, 300)}…` : text;
-  return JSON.stringify(short);
-}
-
-/** Throws AgentError(INVALID_ARGUMENT) naming the path unless it is a store path of `storeDir`. */
+/** Throws NixFormatError(STORE_PATH) naming the path unless it is a store path of `storeDir`. */
 export function validateStorePath(path: string, storeDir: string = DEFAULT_STORE_DIR): void {
   const problem = storePathProblem(path, storeDir);
   if (problem !== undefined) {
-    throw new AgentError("INVALID_ARGUMENT", `invalid store path ${quote(path)}: ${problem}`);
+    throw new NixFormatError("STORE_PATH", `invalid store path ${quote(path)}: ${problem}`);
   }
 }
