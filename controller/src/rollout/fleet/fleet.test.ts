@@ -150,6 +150,8 @@ interface Rollout {
   }[];
 }
 
+const ESC = String.fromCharCode(27);
+
 const deploy = (inv: string, ...flags: string[]) => [
   "deploy",
   SYSTEM.storePath,
@@ -219,7 +221,7 @@ describe("deploy to several robots (a rollout)", () => {
     );
     expect(r.code).toBe(0);
     // Cursor up over the table and clear, then the table again: redrawn, not appended.
-    expect(r.stderr).toMatch(/\x1b\[\d+A\r\x1b\[J/);
+    expect(r.stderr).toMatch(new RegExp(`${ESC}\\[\\d+A\r${ESC}\\[J`));
     const last = r.stderr.split("\x1b[J").at(-1) ?? "";
     const rows = last.trimEnd().split("\n").slice(-6);
     expect(rows[0]).toMatch(/^robot\s+phase\s+transfer\s+health\s+outcome/);
