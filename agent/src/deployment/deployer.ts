@@ -9,7 +9,8 @@ import type { Clock, HealthPort, SystemInspector } from "./ports.js";
 import type { DeploymentKind, DeploymentRecord, DeploymentSettings, HealthSummary } from "./record.js";
 import type { RecordStore } from "./record-file.js";
 import { type DeploymentEventName, isFinal, nextState } from "./states.js";
-import { type Patch, runStep, type StepDeps } from "./steps.js";
+import type { Patch, StepDeps } from "./step-contract.js";
+import { runStep } from "./steps.js";
 
 export type DeploymentListener = (record: DeploymentRecord) => void;
 

@@ -3,7 +3,7 @@ import { globMatch } from "../health/checks/units.js";
 import type { HealthReport } from "../health/index.js";
 import type { Clock } from "./ports.js";
 import type { DeploymentRecord, HealthSummary } from "./record.js";
-import type { StepDeps, StepResult } from "./steps.js";
+import type { StepDeps, StepResult } from "./step-contract.js";
 
 /** How long a booted agent waits for the boot's activation to point /run/current-system at the new system. */
 const BOOT_ACTIVATION_WAIT_MS = 60_000;

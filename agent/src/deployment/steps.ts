@@ -1,52 +1,11 @@
 import { AgentError } from "../errors.js";
-import type { SystemProfile } from "../generations/profile.js";
-import { type SwitchAction, type SwitchRunner, waitForSwitch } from "../system/switcher.js";
+import { type SwitchAction, waitForSwitch } from "../system/switcher.js";
 import { awaitConfirmation, awaitReboot, checkHealth, judgeFailedUnits, summarize } from "./health-steps.js";
-import type { Clock, HealthPort, SystemInspector } from "./ports.js";
-import type { DeploymentRecord, HealthSummary, RollbackReason } from "./record.js";
+import type { DeploymentRecord, RollbackReason } from "./record.js";
 import type { DeploymentEventName } from "./states.js";
+import type { StepDeps, StepResult } from "./step-contract.js";
 
-export type Patch = Partial<
-  Pick<
-    DeploymentRecord,
-    | "generation"
-    | "switchUnit"
-    | "rollbackUnit"
-    | "exitCode"
-    | "confirmDeadline"
-    | "rollbackReason"
-    | "rollbackCause"
-    | "bootId"
-    | "booted"
-    | "health"
-  >
-> & {
-  message: string;
-};
-
-export interface StepDeps {
-  readonly profile: SystemProfile;
-  readonly switcher: SwitchRunner;
-  readonly health: HealthPort;
-  readonly system: SystemInspector;
-  readonly clock: Clock;
-  readonly options: {
-    readonly activationTimeoutMs: number;
-    readonly deleteFailedGenerations: boolean;
-  };
-  readonly signal: AbortSignal;
-  /** Persists the transition BEFORE the caller goes on to the next side effect. */
-  transition(event: DeploymentEventName, patch: Patch): Promise<void>;
-  /** Publishes a health round without changing state. */
-  report(health: HealthSummary): void;
-  /** Whether a Confirm for this deployment has arrived. */
-  confirmRequested(id: string): boolean;
-  /** Sleeps up to ms, waking early when a Confirm arrives. */
-  waitForConfirm(ms: number, signal: AbortSignal): Promise<void>;
-}
-
-/** "park": nothing to do until something outside changes (a reboot); stop driving. */
-export type StepResult = void | "park";
+export type { Patch, StepDeps, StepResult } from "./step-contract.js";
 
 /**
  * Performs the one side effect that the record's state calls for, then
