@@ -18,6 +18,8 @@ export type AgentErrorCode =
   | "EXTERNAL_COMMAND_FAILED"
   /** The operation was aborted (client went away, shutdown). */
   | "ABORTED"
+  /** The robot lacks room for what the request needs (disk space for data snapshots). */
+  | "RESOURCE_EXHAUSTED"
   /** A deadline passed. */
   | "TIMEOUT";
 

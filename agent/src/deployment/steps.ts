@@ -1,6 +1,8 @@
+import type { DataPort } from "../data/types.js";
 import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { type SwitchAction, type SwitchRunner, waitForSwitch } from "../system/switcher.js";
+import { hasDataSteps, migrating, restoring, snapshotting, startWriters } from "./data-steps.js";
 import { awaitConfirmation, awaitReboot, checkHealth, judgeFailedUnits, summarize } from "./health-steps.js";
 import type { Clock, HealthPort, SystemInspector } from "./ports.js";
 import type { DeploymentRecord, HealthSummary, RollbackReason } from "./record.js";
@@ -19,6 +21,9 @@ export type Patch = Partial<
     | "bootId"
     | "booted"
     | "health"
+    | "snapshots"
+    | "restores"
+    | "migrationStartedAt"
   >
 > & {
   message: string;
@@ -29,6 +34,7 @@ export interface StepDeps {
   readonly switcher: SwitchRunner;
   readonly health: HealthPort;
   readonly system: SystemInspector;
+  readonly data: DataPort;
   readonly clock: Clock;
   readonly options: {
     readonly activationTimeoutMs: number;
@@ -63,6 +69,7 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
       await d.transition("rollback_error", { message: `rollback failed: ${message}` });
     } else if (
       r.state === "pending" ||
+      r.state === "prepared" ||
       r.state === "profile_set" ||
       r.state === "activating" ||
       r.state === "awaiting_reboot"
@@ -81,22 +88,16 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
 
 const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps) => Promise<StepResult>> = {
   pending: async (r, d) => {
-    if (r.kind === "rollback") {
-      const target = r.generation;
-      if (target === undefined)
-        throw new AgentError("INVALID_ARGUMENT", "rollback without a target generation");
-      await d.profile.switchTo(target, d.signal);
-      await d.transition("profile_set", {
-        message: `profile switched to generation ${target}`,
-        generation: target,
-      });
-    } else if (r.action === "switch" || r.action === "boot") {
-      const generation = await d.profile.set(r.storePath, d.signal);
-      await d.transition("profile_set", { message: `profile set: generation ${generation}`, generation });
+    if (hasDataSteps(r)) {
+      await d.transition("snapshot_started", { message: "capturing the declared data" });
     } else {
-      await startSwitch(r, d);
+      await beginSwitch(r, d);
     }
   },
+  snapshotting: (r, d) => snapshotting(r, d),
+  migrating: (r, d) => migrating(r, d),
+  prepared: (r, d) => beginSwitch(r, d),
+  restoring: (r, d) => restoring(r, d),
   profile_set: (r, d) => startSwitch(r, d),
   activating: async (r, d) => {
     const unit = r.switchUnit ?? switchUnitName(r.id, "switch");
@@ -111,6 +112,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
     });
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
     await d.switcher.cleanup(unit);
+    if (hasDataSteps(r)) await startWriters(r, d);
     await d.transition(exitEvent(code), { message: describeExit(code, tail), exitCode: code });
   },
   activated: async (r, d) => {
@@ -157,6 +159,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
     });
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
     await d.switcher.cleanup(unit);
+    if (hasDataSteps(r)) await startWriters(r, d);
     if (code === 0) {
       const where = prev.generation > 0 ? `generation ${prev.generation}` : prev.storePath;
       // Report how the restored system fares; the rollback is done either way.
@@ -178,6 +181,25 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
   succeeded: finalState,
   dry_run_done: finalState,
 };
+
+/** Moves the profile (SWITCH/BOOT, rollbacks) or starts the switch (TEST, DRY_ACTIVATE). */
+async function beginSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
+  if (r.kind === "rollback") {
+    const target = r.generation;
+    if (target === undefined)
+      throw new AgentError("INVALID_ARGUMENT", "rollback without a target generation");
+    await d.profile.switchTo(target, d.signal);
+    await d.transition("profile_set", {
+      message: `profile switched to generation ${target}`,
+      generation: target,
+    });
+  } else if (r.action === "switch" || r.action === "boot") {
+    const generation = await d.profile.set(r.storePath, d.signal);
+    await d.transition("profile_set", { message: `profile set: generation ${generation}`, generation });
+  } else {
+    await startSwitch(r, d);
+  }
+}
 
 async function finalState(r: DeploymentRecord): Promise<void> {
   throw new Error(`no step for final state ${r.state}`);
@@ -214,7 +236,10 @@ async function decideRollback(
   }
   const unit = switchUnitName(r.id, "rollback");
   const where = r.previous.generation > 0 ? `generation ${r.previous.generation}` : r.previous.storePath;
-  await d.transition("rollback_started", {
+  // Data captured before the switch goes back first, with its writers stopped.
+  const captured = (r.snapshots ?? []).filter((s) => s.state === "captured");
+  await d.transition(captured.length > 0 ? "restore_started" : "rollback_started", {
+    restores: captured.length > 0 ? captured : undefined,
     message: `${prefix}rolling back to ${where} (${reason.replace("_", " ")})`,
     rollbackUnit: unit,
     rollbackReason: reason,

@@ -22,7 +22,7 @@ import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { type RunningServer, startServer } from "./server.js";
 import type { StorePort } from "./store-port.js";
 
@@ -75,6 +75,7 @@ beforeAll(async () => {
     profile,
     switcher: slowSwitcher,
     records: new FileRecordStore(join(tmp, "state")),
+    data: noData(join(tmp, "state")),
     system: inspector,
     clock: { now: () => Date.now() },
     log,

@@ -11,6 +11,7 @@ const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
   EXTERNAL_COMMAND_FAILED: status.INTERNAL,
   ABORTED: status.CANCELLED,
   TIMEOUT: status.DEADLINE_EXCEEDED,
+  RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
 };
 
 /**

@@ -136,6 +136,8 @@ describe("status", () => {
         confirmDeadlineUnixMs: 0,
         rollbackReason: 0,
         options: undefined,
+        snapshots: [],
+        restores: [],
       },
     });
     const r = await cli(["status", ...target(), "--json"]);
@@ -379,6 +381,8 @@ describe("deploy", () => {
       confirmDeadlineUnixMs: 0,
       rollbackReason: 0,
       options: undefined,
+      snapshots: [],
+      restores: [],
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {
