@@ -167,7 +167,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
         .evaluate(r.settings.health, (rep) => d.report(summarize(rep, d.clock)), d.signal)
         .catch((e: unknown) => ({ healthy: false, reason: (e as Error).message, report: undefined }));
       await d.transition("rollback_finished", {
-        message: `rolled back to ${where} after: ${r.rollbackCause ?? r.rollbackReason ?? "a failure"}; restored system ${outcome.healthy ? "healthy" : `UNHEALTHY: ${outcome.reason}`}`,
+        message: `rolled back to ${where} after: ${r.rollbackCause ?? r.rollbackReason ?? "a failure"}; restored system ${outcome.healthy ? "healthy" : `UNHEALTHY: ${outcome.reason}`}${restoredData(r)}`,
         health: outcome.report ? summarize(outcome.report, d.clock) : undefined,
       });
     } else {
@@ -199,6 +199,11 @@ async function beginSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
   } else {
     await startSwitch(r, d);
   }
+}
+
+function restoredData(r: DeploymentRecord): string {
+  const done = (r.restores ?? []).filter((s) => s.state === "restored").map((s) => s.path);
+  return done.length > 0 ? `; data restored: ${done.join(", ")}` : "";
 }
 
 async function finalState(r: DeploymentRecord): Promise<void> {

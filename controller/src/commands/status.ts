@@ -1,7 +1,7 @@
 import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
-import { statusJson } from "../views.js";
+import { snapshotLine, statusJson } from "../views.js";
 
 type Status = ReturnType<typeof statusJson>;
 type DeploymentView = NonNullable<Status["deployment"]>;
@@ -39,6 +39,8 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     `  started:     ${d.startedAt ?? "-"}   updated: ${d.updatedAt ?? "-"}`,
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
+    ...d.snapshots.map((x) => `  snapshot:    ${snapshotLine(x)}`),
+    ...d.restores.map((x) => `  restore:     ${snapshotLine(x)}`),
   ];
 }
 
