@@ -66,4 +66,72 @@ describe("data rolls back with the generation on a lab robot", () => {
     );
     expect((await inRobot(["systemctl", "is-active", "labdb.service"])).stdout.trim()).toBe("active");
   });
+
+  it("a snapshot that does not fit the free space is refused, naming the numbers, nothing changed", async () => {
+    const current = (await inRobot(["readlink", "/run/current-system"])).stdout.trim();
+    await inRobot([
+      "sh",
+      "-c",
+      "mkdir -p /var/lib/ros-rollback/snapshots && mount -t tmpfs -o size=4m tmpfs /var/lib/ros-rollback/snapshots",
+    ]);
+    await inRobot(["sh", "-c", "head -c 16777216 /dev/urandom > /var/lib/labdb/big"]);
+    try {
+      const run = await deploy("db-v1", "--no-confirm");
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(
+        /not enough free space .*need .* bytes\).*free .* bytes\); nothing was changed/,
+      );
+      expect((await inRobot(["readlink", "/run/current-system"])).stdout.trim()).toBe(current);
+      expect((await inRobot(["systemctl", "is-active", "labdb.service"])).stdout.trim()).toBe("active");
+    } finally {
+      await inRobot(["sh", "-c", "umount /var/lib/ros-rollback/snapshots; rm -f /var/lib/labdb/big"]);
+    }
+  });
+
+  it("the agent SIGKILLed in the middle of the restore: the restarted agent completes it", async () => {
+    // Enough files that the capture and the restore take a while.
+    await inRobot([
+      "sh",
+      "-c",
+      "mkdir -p /var/lib/labdb/blobs && cd /var/lib/labdb/blobs && for i in $(seq 1 30000); do echo $i > $i; done",
+    ]);
+    const before = await dbDigest();
+    const since = (await inRobot(["date", "+%Y-%m-%d %H:%M:%S"])).stdout.trim();
+    // Inside the robot: SIGKILL the agent the moment its record says "restoring".
+    const killer = inRobot([
+      "sh",
+      "-c",
+      `until grep -q '"state": "restoring"' /var/lib/ros-rollback/deployment.json; do :; done; kill -9 $(systemctl show -p MainPID --value ros-rollback-agent)`,
+    ]);
+    // db-v2-broken's hook refuses schema 2: the migration fails, the data is restored.
+    const run = await deploy("db-v2-broken", "--no-confirm");
+    expect((await killer).code).toBe(0);
+    expect(run.code).not.toBe(0);
+    await waitForAgent(NAME, { timeoutMs: 30_000 });
+    const end = Date.now() + 120_000;
+    let state = "";
+    while (Date.now() < end) {
+      const st = await controller(robot, ["status", "--json"]);
+      state = (st.json as { lastDeployment: { state: string } | null }).lastDeployment?.state ?? "";
+      if (state === "ROLLED_BACK" || state === "ROLLBACK_FAILED") break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(state).toBe("ROLLED_BACK");
+    // The agent logs natively to journald: the record's state is the STATE field.
+    const resumed = await inRobot([
+      "journalctl",
+      "-u",
+      "ros-rollback-agent",
+      "--since",
+      since,
+      "-o",
+      "cat",
+      "STATE=restoring",
+    ]);
+    expect(resumed.stdout).toMatch(/resuming a deployment left unfinished/);
+    expect(await dbDigest()).toBe(before);
+    expect((await inRobot(["sh", "-c", "ls -d /var/lib/labdb.rr-* 2>/dev/null | wc -l"])).stdout.trim()).toBe(
+      "0",
+    );
+  });
 });
