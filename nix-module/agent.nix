@@ -40,6 +40,20 @@ let
   tlsDirs = lib.unique (map dirOf (builtins.attrValues cfg.settings.tls));
   stateUnderVarLib = lib.hasPrefix "/var/lib/" cfg.settings.stateDir;
 
+  dataEntry = types.submodule {
+    options = {
+      path = mkOption {
+        type = robotPath;
+        description = "A directory on the robot whose content belongs to the generation.";
+      };
+      units = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "Units that write it: stopped for the snapshot and the restore, started again after.";
+      };
+    };
+  };
+
   unitCheck = types.submodule {
     freeformType = json.type;
     options = {
@@ -140,6 +154,23 @@ in
       description = "The ros-rollback package (its `bin/ros-rollback-agent`). The flake's module sets it.";
     };
 
+    dataDeclared = mkOption {
+      type = types.listOf dataEntry;
+      default = [ ];
+      description = ''
+        This generation's own data entries, written into its system closure
+        (`$system/ros-rollback/data.json`) and merged by the agent with `settings.data`.
+      '';
+    };
+    migrate = mkOption {
+      type = types.nullOr types.lines;
+      default = null;
+      description = ''
+        Shell script run by the agent after the data snapshot and before switching to this generation
+        (`$system/ros-rollback/migrate`, bounded by `settings.migrateTimeoutSeconds`); a non-zero exit
+        rolls the deployment back and restores the data.
+      '';
+    };
     openFirewall = mkOption {
       type = types.bool;
       default = false;
@@ -247,6 +278,20 @@ in
               description = "host:port of the metrics endpoint (loopback by default: nothing leaves the robot).";
             };
           };
+          data = mkOption {
+            type = types.listOf dataEntry;
+            default = [ ];
+            example = [
+              {
+                path = "/var/lib/mapping";
+                units = [ "mapping.service" ];
+              }
+            ];
+            description = ''
+              Directories captured before every switch and restored by its rollback, with the units that
+              write them (stopped meanwhile). A generation adds its own with `dataDeclared`.
+            '';
+          };
           health = mkOption {
             type = healthType;
             default = { };
@@ -262,6 +307,17 @@ in
       assertion = false;
       message = "services.ros-rollback-agent.settings: ${message}";
     }) (agentConfig.errors cfg.settings);
+
+    # What this generation's services keep, and how to migrate it: read by the agent from the closure.
+    system.extraSystemBuilderCmds = lib.optionalString (cfg.dataDeclared != [ ] || cfg.migrate != null) (
+      "mkdir -p $out/ros-rollback\n"
+      + lib.optionalString (cfg.dataDeclared != [ ]) ''
+        cp ${pkgs.writeText "ros-rollback-data.json" (builtins.toJSON cfg.dataDeclared)} $out/ros-rollback/data.json
+      ''
+      + lib.optionalString (cfg.migrate != null) ''
+        ln -s ${pkgs.writeShellScript "ros-rollback-migrate" cfg.migrate} $out/ros-rollback/migrate
+      ''
+    );
 
     # For operators to read; the unit uses the store path, so a changed config is a changed unit.
     environment.etc."ros-rollback/agent.json".source = configFile;
@@ -297,6 +353,8 @@ in
         pkgs.util-linux
         pkgs.zstd
         pkgs.coreutils
+        # Snapshots of declared data on btrfs subvolumes.
+        pkgs.btrfs-progs
       ];
 
       environment = {

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # libsystemd-dev: the agent's journald addon (systemd-journald) builds against it during npm ci.
 # prometheus: promtool for the rules/metrics tests, and the server the observability scenario scrapes with.
+# btrfs-progs: the data snapshots' btrfs path is tested on a loop-mounted btrfs image.
 packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps
-  libsystemd-dev pkg-config prometheus)
+  libsystemd-dev pkg-config prometheus btrfs-progs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,7 +14,7 @@ export type AgentErrorCode =
   | "HASH_MISMATCH"
   /** The robot is not in a state that allows the request (deployment running, lock held). */
   | "FAILED_PRECONDITION"
-  /** A limit on concurrent work is reached (pushes at once); retrying later may succeed. */
+  /** A limit is reached (pushes at once, disk space for data snapshots); retrying later may succeed. */
   | "RESOURCE_EXHAUSTED"
   /** A referenced store path or generation does not exist. */
   | "NOT_FOUND"

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Composition root: the only place that builds real implementations and wires them together.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { AgentService } from "@ros-rollback/proto";
+// Composition root: the only place that builds real implementations and wires them together.
+import { FsDataStore } from "./data/store.js";
+import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
@@ -109,8 +111,16 @@ async function main(): Promise<void> {
     monitor: (spec: typeof config.health) => checker.monitor(spec),
     failedUnits: (signal: AbortSignal) => listFailedUnits(runner, { timeoutMs: 10_000, signal }),
   };
+  const data = new FsDataStore(runner, new SystemdUnits(runner), {
+    stateDir: config.stateDir,
+    entries: config.data,
+    keep: config.dataSnapshotsKept,
+    migrateTimeoutMs: config.migrateTimeoutSeconds * 1000,
+    reserveBytes: config.dataReserveMiB * 1048576,
+  });
   const deployer = new Deployer({
     profile,
+    data,
     health,
     switcher: new SystemdSwitchRunner(runner, process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin"),
     records,

@@ -38,6 +38,11 @@ const ACTIVATE_SWITCH: Record<string, [Outcome, number]> = {
   AWAITING_CONFIRMATION: ["uncertain", 3],
   UNHEALTHY: ["uncertain", 3],
   NOT_CONFIRMED: ["uncertain", 3],
+  // Data steps (captures, migration, restores): never an end.
+  SNAPSHOTTING: ["uncertain", 3],
+  MIGRATING: ["uncertain", 3],
+  PREPARED: ["uncertain", 3],
+  RESTORING: ["uncertain", 3],
   // A switch whose change needs a reboot: boot default, running system unchanged.
   AWAITING_REBOOT: ["reboot-required", 4],
   STATE_UNRECOGNIZED: ["uncertain", 3],

@@ -219,6 +219,10 @@ function judgeFinal(
     case DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION:
     case DeploymentState.DEPLOYMENT_STATE_UNHEALTHY:
     case DeploymentState.DEPLOYMENT_STATE_NOT_CONFIRMED:
+    case DeploymentState.DEPLOYMENT_STATE_SNAPSHOTTING:
+    case DeploymentState.DEPLOYMENT_STATE_MIGRATING:
+    case DeploymentState.DEPLOYMENT_STATE_PREPARED:
+    case DeploymentState.DEPLOYMENT_STATE_RESTORING:
       return uncertain(`the agent's final event has the intermediate state ${s}`);
     case DeploymentState.DEPLOYMENT_STATE_UNSPECIFIED:
     case DeploymentState.UNRECOGNIZED:

@@ -1,4 +1,5 @@
 import {
+  type DataSnapshot,
   type Deployment,
   type DeploymentEvent,
   DeploymentKind,
@@ -111,7 +112,28 @@ export function deploymentJson(d: Deployment) {
     rollbackReason: rollbackReasonName(d.rollbackReason),
     /** The deploy's opaque label (a fleet rollout's id and strategy), or null. */
     label: d.options === undefined || d.options.label === "" ? null : d.options.label,
+    /** Declared data captured before the switch, and data this deployment put back. */
+    snapshots: d.snapshots.map(snapshotJson),
+    restores: d.restores.map(snapshotJson),
   };
+}
+
+export function snapshotJson(s: DataSnapshot) {
+  return {
+    path: s.path,
+    method: s.method,
+    location: s.location,
+    sizeBytes: s.sizeBytes,
+    state: s.state,
+    units: s.units,
+    absent: s.absent,
+  };
+}
+
+/** "/var/lib/db copy 1.2 MiB captured at /var/lib/ros-rollback/snapshots/…" */
+export function snapshotLine(s: ReturnType<typeof snapshotJson>): string {
+  const what = s.absent ? "did not exist" : `${s.method} ${(s.sizeBytes / 1048576).toFixed(1)} MiB`;
+  return `${s.path} ${what} ${s.state} at ${s.location}`;
 }
 
 export function statusJson(target: string, s: GetStatusResponse) {

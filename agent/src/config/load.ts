@@ -58,6 +58,10 @@ export function compileConfig(raw: unknown): Config {
     confirmTimeoutSeconds: c.confirmTimeoutSeconds ?? DEFAULTS.confirmTimeoutSeconds,
     health: compileHealth(c.health),
     deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,
+    data: (c.data ?? []).map((e) => ({ path: e.path, units: e.units ?? [] })),
+    dataSnapshotsKept: c.dataSnapshotsKept ?? DEFAULTS.dataSnapshotsKept,
+    migrateTimeoutSeconds: c.migrateTimeoutSeconds ?? DEFAULTS.migrateTimeoutSeconds,
+    dataReserveMiB: c.dataReserveMiB ?? DEFAULTS.dataReserveMiB,
     logLevel: c.logLevel ?? DEFAULTS.logLevel,
     logTarget: c.logTarget ?? DEFAULTS.logTarget,
     metrics:

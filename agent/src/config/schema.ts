@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { dataEntrySchema } from "../data/store.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
 
 /**
@@ -52,6 +53,14 @@ export const rawConfigSchema = z
     health: healthConfigSchema.optional(),
     /** Remove a generation that was rolled back from the profile, so it is not the boot default. */
     deleteFailedGenerations: z.boolean().optional(),
+    /** Directories captured before every switch and restored by its rollback (a system may add its own). */
+    data: z.array(dataEntrySchema).max(64).optional(),
+    /** Snapshots of this many confirmed deployments are kept; older ones are deleted. */
+    dataSnapshotsKept: z.number().int().min(0).max(100).optional(),
+    /** Upper bound for the new system's migration hook (`<system>/ros-rollback/migrate`). */
+    migrateTimeoutSeconds: z.number().int().positive().optional(),
+    /** Free space (MiB) that must remain after the snapshots, or the deployment is refused. */
+    dataReserveMiB: z.number().int().min(0).optional(),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
     /** auto: journald's native protocol when systemd connected us to the journal, else JSON lines on stdout. */
     logTarget: z.enum(["auto", "stdout"]).optional(),
@@ -97,6 +106,10 @@ export interface Config {
   readonly confirmTimeoutSeconds: number;
   readonly health: HealthSpec;
   readonly deleteFailedGenerations: boolean;
+  readonly data: readonly { readonly path: string; readonly units: readonly string[] }[];
+  readonly dataSnapshotsKept: number;
+  readonly migrateTimeoutSeconds: number;
+  readonly dataReserveMiB: number;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   readonly logTarget: "auto" | "stdout";
   /** undefined: metrics are off. */
@@ -122,6 +135,9 @@ export const DEFAULTS = {
   agentUnit: "ros-rollback-agent.service",
   confirmTimeoutSeconds: 30,
   deleteFailedGenerations: true,
+  dataSnapshotsKept: 2,
+  migrateTimeoutSeconds: 300,
+  dataReserveMiB: 64,
   logLevel: "info",
   logTarget: "auto",
   metricsListen: "127.0.0.1:9464",

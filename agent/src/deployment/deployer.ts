@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import type { DataPort, DataSnapshot } from "../data/types.js";
 import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { type HealthSpec, mergeHealthSpec } from "../health/index.js";
@@ -39,6 +40,7 @@ export interface DeployerDeps {
   readonly health: HealthPort;
   readonly records: RecordStore;
   readonly system: SystemInspector;
+  readonly data: DataPort;
   readonly clock: Clock;
   readonly log: Logger;
   readonly options: DeployerOptions;
@@ -102,13 +104,27 @@ export class Deployer {
       const runningSystem = await this.deps.system.runningSystem();
       // TEST and DRY_ACTIVATE leave the profile alone: what runs is what to return to.
       const profileAction = action === "switch" || action === "boot";
-      return this.begin(admission, "activate", action, storePath, settings, {
-        generation: current?.number ?? 0,
-        storePath: profileAction
-          ? (current?.storePath ?? runningSystem)
-          : (runningSystem ?? current?.storePath),
-        runningSystem,
-      });
+      // Refused here, before the record exists, when the data cannot be captured.
+      const snapshots =
+        action === "dry-activate"
+          ? []
+          : await this.deps.data.plan(admission.id, await this.deps.data.entriesFor(storePath));
+      return this.begin(
+        admission,
+        "activate",
+        action,
+        storePath,
+        settings,
+        {
+          generation: current?.number ?? 0,
+          storePath: profileAction
+            ? (current?.storePath ?? runningSystem)
+            : (runningSystem ?? current?.storePath),
+          runningSystem,
+        },
+        undefined,
+        { snapshots },
+      );
     });
   }
 
@@ -142,6 +158,15 @@ export class Deployer {
       throw new AgentError("FAILED_PRECONDITION", `generation ${target} is already current`);
     }
     await this.deps.system.assertSystem(gen.storePath);
+    // The data of the deployment being undone goes back; what is there now is captured first.
+    const undo = current ? await this.deps.data.confirmedFor(current.number, target) : undefined;
+    const data = undo
+      ? {
+          snapshots: await this.deps.data.plan(admission.id, undo.snapshots),
+          restores: undo.snapshots.map((s) => ({ ...s, state: "captured" as const })),
+          restoreFrom: undo.id,
+        }
+      : {};
     return this.begin(
       admission,
       "rollback",
@@ -154,6 +179,7 @@ export class Deployer {
         runningSystem: await this.deps.system.runningSystem(),
       },
       target,
+      data,
     );
   }
 
@@ -263,6 +289,7 @@ export class Deployer {
     settings: DeploymentSettings,
     previous: DeploymentRecord["previous"],
     generation?: number,
+    data: { snapshots?: DataSnapshot[]; restores?: DataSnapshot[]; restoreFrom?: string } = {},
   ): Promise<DeploymentRecord> {
     const now = this.deps.clock.now();
     const id = admission.id;
@@ -285,6 +312,9 @@ export class Deployer {
       bootId: undefined,
       booted: false,
       health: undefined,
+      snapshots: data.snapshots ?? [],
+      restores: data.restores ?? [],
+      restoreFrom: data.restoreFrom,
       message: kind === "activate" ? `${action} to ${storePath}` : `rollback to generation ${generation}`,
       startedAt: now,
       updatedAt: now,
@@ -325,6 +355,7 @@ export class Deployer {
       switcher: this.deps.switcher,
       health: this.deps.health,
       system: this.deps.system,
+      data: this.deps.data,
       clock: this.deps.clock,
       options: this.deps.options,
       signal: this.abort.signal,
@@ -360,6 +391,7 @@ export class Deployer {
     if (next.kind === "activate" && (to === "succeeded" || to === "reboot_required")) {
       await this.recordLineage(next);
     }
+    if (isFinal(to) && (next.snapshots?.length ?? 0) > 0) await this.settleData(next);
     this.record = next;
     const level = to === "rollback_failed" || to === "failed" ? "error" : "info";
     this.deps.log[level](
@@ -400,6 +432,24 @@ export class Deployer {
       signal.addEventListener("abort", done, { once: true });
       this.wake = done;
     });
+  }
+
+  /** Keeps a confirmed deployment's snapshots (per retention), drops restored ones. */
+  private async settleData(r: DeploymentRecord): Promise<void> {
+    const outcome =
+      r.state === "succeeded" ? "succeeded" : r.state === "rolled_back" ? "restored" : undefined;
+    if (outcome === undefined) return;
+    try {
+      const dropped = await this.deps.data.settle(r.id, {
+        outcome,
+        made: r.generation,
+        previous: r.previous.generation,
+        snapshots: r.snapshots,
+      });
+      if (dropped.length > 0) this.deps.log.info({ deploymentId: r.id, dropped }, "data snapshots deleted");
+    } catch (e) {
+      this.deps.log.error({ err: e, deploymentId: r.id }, "could not settle the data snapshots");
+    }
   }
 
   /** Remembers which generation the new one replaced, for `rollback` without a number. */

@@ -1,3 +1,4 @@
+import type { DataSnapshot } from "../data/types.js";
 import type { HealthSpec } from "../health/index.js";
 import type { SwitchAction } from "../system/switcher.js";
 import type { DeploymentState } from "./states.js";
@@ -78,6 +79,14 @@ export interface DeploymentRecord {
   /** BOOT: the robot has since booted the new generation. */
   readonly booted: boolean;
   readonly health: HealthSummary | undefined;
+  /** Declared data captured before the switch (absent in records of older agents). */
+  readonly snapshots?: readonly DataSnapshot[];
+  /** Data put back (or being put back) by this deployment's rollback or by an operator rollback. */
+  readonly restores?: readonly DataSnapshot[];
+  /** Operator rollback: the deployment whose snapshots `restores` come from. */
+  readonly restoreFrom?: string | undefined;
+  /** When the migration hook was started: seen again after a restart, its outcome is unknown. */
+  readonly migrationStartedAt?: number | undefined;
   readonly message: string;
   readonly startedAt: number;
   readonly updatedAt: number;

@@ -6,6 +6,14 @@
 export type DeploymentState =
   /** Record written; nothing on the robot changed yet. */
   | "pending"
+  /** Declared data is being captured, its writers stopped (each snapshot's progress is in the record). */
+  | "snapshotting"
+  /** The new system's migration hook runs (bounded); data captured, writers stopped. */
+  | "migrating"
+  /** Data captured (and migrated, or restored for a rollback); the profile move or switch comes next. */
+  | "prepared"
+  /** Putting captured data back, writers stopped, before the previous system's switch starts them. */
+  | "restoring"
   /** The system profile points at the target system (SWITCH/BOOT, and rollbacks). */
   | "profile_set"
   /** switch-to-configuration runs in its transient unit (unit name recorded first). */
@@ -42,6 +50,16 @@ export type DeploymentState =
   | "dry_run_done";
 
 export type DeploymentEventName =
+  | "snapshot_started"
+  /** A data step finished for one entry (persisted before the next one). */
+  | "data_progress"
+  | "snapshotted"
+  | "migrated"
+  | "restore_started"
+  /** Data back in place; the previous system's switch comes next. */
+  | "restored"
+  /** An operator rollback restored the data; its own switch comes next. */
+  | "restored_before_switch"
   | "profile_set"
   | "activation_started"
   | "exited_ok"
@@ -66,6 +84,10 @@ export type DeploymentEventName =
 
 export const DEPLOYMENT_STATES: readonly DeploymentState[] = [
   "pending",
+  "snapshotting",
+  "migrating",
+  "prepared",
+  "restoring",
   "profile_set",
   "activating",
   "activated",
@@ -86,6 +108,13 @@ export const DEPLOYMENT_STATES: readonly DeploymentState[] = [
 ];
 
 export const DEPLOYMENT_EVENTS: readonly DeploymentEventName[] = [
+  "snapshot_started",
+  "data_progress",
+  "snapshotted",
+  "migrated",
+  "restore_started",
+  "restored",
+  "restored_before_switch",
   "profile_set",
   "activation_started",
   "exited_ok",
@@ -114,7 +143,28 @@ type Table = {
 };
 
 export const TRANSITIONS: Table = {
-  pending: { profile_set: "profile_set", activation_started: "activating", error: "failed" },
+  pending: {
+    snapshot_started: "snapshotting",
+    profile_set: "profile_set",
+    activation_started: "activating",
+    error: "failed",
+  },
+  // A failed capture changed nothing the robot runs (writers are started again first).
+  snapshotting: {
+    data_progress: "snapshotting",
+    snapshotted: "migrating",
+    restore_started: "restoring",
+    error: "failed",
+  },
+  // A failed (or interrupted) migration leaves migrated data: restore it with the rollback.
+  migrating: { data_progress: "migrating", migrated: "prepared", error: "activation_failed" },
+  prepared: { profile_set: "profile_set", activation_started: "activating", error: "activation_failed" },
+  restoring: {
+    data_progress: "restoring",
+    restored: "rolling_back",
+    restored_before_switch: "prepared",
+    error: "rollback_failed",
+  },
   // Once the profile moved, an error leaves the robot changed: treat it as a failed activation.
   profile_set: { activation_started: "activating", error: "activation_failed" },
   activating: {
@@ -144,11 +194,16 @@ export const TRANSITIONS: Table = {
     // The deadline passed but magic rollback is off: the new generation stays.
     kept: "succeeded",
   },
-  unhealthy: { rollback_started: "rolling_back", give_up: "failed" },
-  not_confirmed: { rollback_started: "rolling_back", give_up: "failed" },
+  unhealthy: { rollback_started: "rolling_back", restore_started: "restoring", give_up: "failed" },
+  not_confirmed: { rollback_started: "rolling_back", restore_started: "restoring", give_up: "failed" },
   // Exit 4, but every failed unit is on the ignore list: judge health as usual.
-  units_failed: { units_ignored: "checking_health", rollback_started: "rolling_back", give_up: "failed" },
-  activation_failed: { rollback_started: "rolling_back", give_up: "failed" },
+  units_failed: {
+    units_ignored: "checking_health",
+    rollback_started: "rolling_back",
+    restore_started: "restoring",
+    give_up: "failed",
+  },
+  activation_failed: { rollback_started: "rolling_back", restore_started: "restoring", give_up: "failed" },
   rolling_back: { rollback_finished: "rolled_back", rollback_error: "rollback_failed" },
   reboot_required: {},
   rolled_back: {},

@@ -1,3 +1,4 @@
+import type { DataPort } from "../data/types.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { SwitchRunner } from "../system/switcher.js";
 import type { Clock, HealthPort, SystemInspector } from "./ports.js";
@@ -20,6 +21,9 @@ export type Patch = Partial<
     | "bootId"
     | "booted"
     | "health"
+    | "snapshots"
+    | "restores"
+    | "migrationStartedAt"
   >
 > & {
   message: string;
@@ -30,6 +34,7 @@ export interface StepDeps {
   readonly switcher: SwitchRunner;
   readonly health: HealthPort;
   readonly system: SystemInspector;
+  readonly data: DataPort;
   readonly clock: Clock;
   readonly options: {
     readonly activationTimeoutMs: number;

@@ -1,5 +1,6 @@
 import { AgentError } from "../errors.js";
 import { type SwitchAction, waitForSwitch } from "../system/switcher.js";
+import { hasDataSteps, migrating, restoring, snapshotting, startWriters } from "./data-steps.js";
 import { awaitConfirmation, awaitReboot, checkHealth, judgeFailedUnits, summarize } from "./health-steps.js";
 import type { DeploymentRecord, RollbackReason } from "./record.js";
 import type { DeploymentEventName } from "./states.js";
@@ -22,6 +23,7 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
       await d.transition("rollback_error", { message: `rollback failed: ${message}` });
     } else if (
       r.state === "pending" ||
+      r.state === "prepared" ||
       r.state === "profile_set" ||
       r.state === "activating" ||
       r.state === "awaiting_reboot"
@@ -40,22 +42,16 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
 
 const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps) => Promise<StepResult>> = {
   pending: async (r, d) => {
-    if (r.kind === "rollback") {
-      const target = r.generation;
-      if (target === undefined)
-        throw new AgentError("INVALID_ARGUMENT", "rollback without a target generation");
-      await d.profile.switchTo(target, d.signal);
-      await d.transition("profile_set", {
-        message: `profile switched to generation ${target}`,
-        generation: target,
-      });
-    } else if (r.action === "switch" || r.action === "boot") {
-      const generation = await d.profile.set(r.storePath, d.signal);
-      await d.transition("profile_set", { message: `profile set: generation ${generation}`, generation });
+    if (hasDataSteps(r)) {
+      await d.transition("snapshot_started", { message: "capturing the declared data" });
     } else {
-      await startSwitch(r, d);
+      await beginSwitch(r, d);
     }
   },
+  snapshotting: (r, d) => snapshotting(r, d),
+  migrating: (r, d) => migrating(r, d),
+  prepared: (r, d) => beginSwitch(r, d),
+  restoring: (r, d) => restoring(r, d),
   profile_set: (r, d) => startSwitch(r, d),
   activating: async (r, d) => {
     const unit = r.switchUnit ?? switchUnitName(r.id, "switch");
@@ -70,6 +66,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
     });
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
     await d.switcher.cleanup(unit);
+    if (hasDataSteps(r)) await startWriters(r, d);
     await d.transition(exitEvent(code), { message: describeExit(code, tail), exitCode: code });
   },
   activated: async (r, d) => {
@@ -116,6 +113,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
     });
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
     await d.switcher.cleanup(unit);
+    if (hasDataSteps(r)) await startWriters(r, d);
     if (code === 0) {
       const where = prev.generation > 0 ? `generation ${prev.generation}` : prev.storePath;
       // Report how the restored system fares; the rollback is done either way.
@@ -123,7 +121,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
         .evaluate(r.settings.health, (rep) => d.report(summarize(rep, d.clock)), d.signal)
         .catch((e: unknown) => ({ healthy: false, reason: (e as Error).message, report: undefined }));
       await d.transition("rollback_finished", {
-        message: `rolled back to ${where} after: ${r.rollbackCause ?? r.rollbackReason ?? "a failure"}; restored system ${outcome.healthy ? "healthy" : `UNHEALTHY: ${outcome.reason}`}`,
+        message: `rolled back to ${where} after: ${r.rollbackCause ?? r.rollbackReason ?? "a failure"}; restored system ${outcome.healthy ? "healthy" : `UNHEALTHY: ${outcome.reason}`}${restoredData(r)}`,
         health: outcome.report ? summarize(outcome.report, d.clock) : undefined,
       });
     } else {
@@ -137,6 +135,30 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
   succeeded: finalState,
   dry_run_done: finalState,
 };
+
+/** Moves the profile (SWITCH/BOOT, rollbacks) or starts the switch (TEST, DRY_ACTIVATE). */
+async function beginSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
+  if (r.kind === "rollback") {
+    const target = r.generation;
+    if (target === undefined)
+      throw new AgentError("INVALID_ARGUMENT", "rollback without a target generation");
+    await d.profile.switchTo(target, d.signal);
+    await d.transition("profile_set", {
+      message: `profile switched to generation ${target}`,
+      generation: target,
+    });
+  } else if (r.action === "switch" || r.action === "boot") {
+    const generation = await d.profile.set(r.storePath, d.signal);
+    await d.transition("profile_set", { message: `profile set: generation ${generation}`, generation });
+  } else {
+    await startSwitch(r, d);
+  }
+}
+
+function restoredData(r: DeploymentRecord): string {
+  const done = (r.restores ?? []).filter((s) => s.state === "restored").map((s) => s.path);
+  return done.length > 0 ? `; data restored: ${done.join(", ")}` : "";
+}
 
 async function finalState(r: DeploymentRecord): Promise<void> {
   throw new Error(`no step for final state ${r.state}`);
@@ -173,7 +195,10 @@ async function decideRollback(
   }
   const unit = switchUnitName(r.id, "rollback");
   const where = r.previous.generation > 0 ? `generation ${r.previous.generation}` : r.previous.storePath;
-  await d.transition("rollback_started", {
+  // Data captured before the switch goes back first, with its writers stopped.
+  const captured = (r.snapshots ?? []).filter((s) => s.state === "captured");
+  await d.transition(captured.length > 0 ? "restore_started" : "rollback_started", {
+    restores: captured.length > 0 ? captured : undefined,
     message: `${prefix}rolling back to ${where} (${reason.replace("_", " ")})`,
     rollbackUnit: unit,
     rollbackReason: reason,

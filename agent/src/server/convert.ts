@@ -6,8 +6,10 @@ import {
   type DeploymentOptions,
   type HealthReport as PbHealth,
   RollbackReason as PbReason,
+  type DataSnapshot as PbSnapshot,
   DeploymentState as PbState,
 } from "@ros-rollback/proto";
+import type { DataSnapshot } from "../data/types.js";
 import type { DeployRequest } from "../deployment/deployer.js";
 import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deployment/record.js";
 import { type DeploymentState, isFinal } from "../deployment/states.js";
@@ -34,7 +36,21 @@ const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
   failed: PbState.DEPLOYMENT_STATE_FAILED,
   succeeded: PbState.DEPLOYMENT_STATE_SUCCEEDED,
   dry_run_done: PbState.DEPLOYMENT_STATE_DRY_RUN_DONE,
+  snapshotting: PbState.DEPLOYMENT_STATE_SNAPSHOTTING,
+  migrating: PbState.DEPLOYMENT_STATE_MIGRATING,
+  prepared: PbState.DEPLOYMENT_STATE_PREPARED,
+  restoring: PbState.DEPLOYMENT_STATE_RESTORING,
 };
+
+const snapshotToPb = (s: DataSnapshot): PbSnapshot => ({
+  path: s.path,
+  method: s.method,
+  location: s.location,
+  sizeBytes: s.sizeBytes,
+  state: s.state,
+  units: [...s.units],
+  absent: s.absent,
+});
 
 const ACTION_FROM_PB: Partial<Readonly<Record<ActivationAction, SwitchAction>>> = {
   [ActivationAction.ACTIVATION_ACTION_SWITCH]: "switch",
@@ -171,6 +187,8 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
       healthJson: "",
       label: r.settings.label ?? "",
     },
+    snapshots: (r.snapshots ?? []).map(snapshotToPb),
+    restores: (r.restores ?? []).map(snapshotToPb),
   };
 }
 

@@ -20,7 +20,7 @@ import { ProcessRunner } from "../system/command.js";
 import type { SwitchUnitStatus } from "../system/switcher.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { type RunningServer, startServer } from "./server.js";
 
 /** Switch units keep running while `held`: the admitted deployment stays busy until the test lets go. */
@@ -65,6 +65,7 @@ beforeAll(async () => {
     profile,
     switcher,
     records: new FileRecordStore(join(tmp, "state")),
+    data: noData(join(tmp, "state")),
     system: inspector,
     clock: { now: () => Date.now() },
     log,

@@ -23,7 +23,7 @@ import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { probeHttp2 } from "../testing/http2-probe.js";
 import { DEFAULT_FLOW_CONTROL } from "./flow-control.js";
 import { type RunningServer, startServer } from "./server.js";
@@ -78,6 +78,7 @@ beforeAll(async () => {
     profile,
     switcher: slowSwitcher,
     records: new FileRecordStore(join(tmp, "state")),
+    data: noData(join(tmp, "state")),
     system: inspector,
     clock: { now: () => Date.now() },
     log,

@@ -1,8 +1,11 @@
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import { FsDataStore } from "../data/store.js";
+import type { DataEntry } from "../data/types.js";
 import { Deployer, type DeployerOptions, type DeployRequest } from "../deployment/deployer.js";
 import type { DeploymentRecord } from "../deployment/record.js";
 import { FileRecordStore } from "../deployment/record-file.js";
@@ -11,7 +14,7 @@ import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig, type HealthSpec } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import type { SwitchAction } from "../system/switcher.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "./fakes.js";
+import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, FakeUnits } from "./fakes.js";
 
 /** Keeps a deployment as soon as it is healthy, so tests of activation need no Confirm. */
 export const SELF: DeployRequest = { selfConfirm: true };
@@ -33,6 +36,8 @@ export interface Rig {
   /** Where the record files live. */
   stateDir: string;
   seen: DeploymentRecord[];
+  data: FsDataStore;
+  units: FakeUnits;
 }
 
 export interface RigOptions {
@@ -43,6 +48,11 @@ export interface RigOptions {
   healthSpec?: HealthSpec;
   /** Reuse a robot's inspector (e.g. to simulate a reboot: same systems, new boot id). */
   system?: FakeSystemInspector;
+  /** Declared data (default none). */
+  data?: DataEntry[];
+  keep?: number;
+  migrateTimeoutMs?: number;
+  reserveBytes?: number;
 }
 
 /**
@@ -99,8 +109,17 @@ export class DeployerLab {
         health: o.healthSpec ?? TEST_HEALTH,
       },
     };
+    const units = new FakeUnits();
+    const data = new FsDataStore(new ProcessRunner(), units, {
+      stateDir,
+      entries: o.data ?? [],
+      keep: o.keep ?? 2,
+      migrateTimeoutMs: o.migrateTimeoutMs ?? 5_000,
+      reserveBytes: o.reserveBytes ?? 0,
+    });
     const deployer = new Deployer({
       profile,
+      data,
       switcher,
       records,
       system,
@@ -113,12 +132,23 @@ export class DeployerLab {
     const seen: DeploymentRecord[] = [];
     deployer.subscribe((r) => seen.push(r));
     await deployer.start();
-    return { deployer, health, profile, switcher, system, records, stateDir, seen };
+    return { deployer, health, profile, switcher, system, records, stateDir, seen, data, units };
   }
 
-  private addToStore(name: string): string {
+  /** Adds a system with extra files (e.g. `ros-rollback/migrate`, mode 755) under the name n. */
+  addSystem(n: string, files: Record<string, string>): string {
+    const path = this.addToStore(`${n}-${process.pid}-${Date.now()}`, files);
+    this.systems[n] = path;
+    return path;
+  }
+
+  private addToStore(name: string, files: Record<string, string> = {}): string {
     const dir = join(this.tmp, name);
     execFileSync("mkdir", ["-p", join(dir, "bin")]);
+    for (const [f, text] of Object.entries(files)) {
+      execFileSync("mkdir", ["-p", join(dir, f, "..")]);
+      writeFileSync(join(dir, f), text, { mode: 0o755 });
+    }
     execFileSync("sh", [
       "-c",
       `echo '#!/bin/sh' > ${dir}/bin/switch-to-configuration; echo ${name} >> ${dir}/bin/switch-to-configuration`,

@@ -1,5 +1,8 @@
+import { FsDataStore } from "../data/store.js";
+import type { UnitControl } from "../data/types.js";
 import type { HealthPort, SystemInspector } from "../deployment/ports.js";
 import type { HealthMonitor, HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
+import { ProcessRunner } from "../system/command.js";
 import type { SwitchAction, SwitchRunner, SwitchUnitStatus } from "../system/switcher.js";
 
 /** A switch runner whose units finish at once with the exit code configured per system. */
@@ -112,4 +115,35 @@ function fakeReport(healthy: boolean, phase: HealthReport["phase"]): HealthRepor
     ],
     reason: healthy ? "" : "unit talker.service failed (Result=exit-code)",
   };
+}
+
+/** Records stop/start calls; `running` is what a real systemd would have active. */
+export class FakeUnits implements UnitControl {
+  readonly calls: string[] = [];
+  readonly running = new Set<string>();
+
+  async stop(units: readonly string[]): Promise<void> {
+    for (const u of units) {
+      this.calls.push(`stop ${u}`);
+      this.running.delete(u);
+    }
+  }
+
+  async start(units: readonly string[]): Promise<void> {
+    for (const u of units) {
+      this.calls.push(`start ${u}`);
+      this.running.add(u);
+    }
+  }
+}
+
+/** A real data store with nothing declared: for tests that do not look at data. */
+export function noData(stateDir: string): FsDataStore {
+  return new FsDataStore(new ProcessRunner(), new FakeUnits(), {
+    stateDir,
+    entries: [],
+    keep: 2,
+    migrateTimeoutMs: 5_000,
+    reserveBytes: 0,
+  });
 }

@@ -117,6 +117,16 @@ function expectOneJsonDocument(r: Run): Record<string, unknown> {
 
 const methods = () => agent.calls.map((c) => c.method);
 
+const SNAP = {
+  path: "/var/lib/db",
+  method: "copy",
+  location: "/var/lib/ros-rollback/snapshots/d-1/0-db",
+  sizeBytes: 2097152,
+  state: "restored",
+  units: ["db.service"],
+  absent: false,
+};
+
 describe("status", () => {
   it("prints the agent's status as one JSON document", async () => {
     agent.handlers.getStatus = () => ({
@@ -136,8 +146,15 @@ describe("status", () => {
         confirmDeadlineUnixMs: 0,
         rollbackReason: 0,
         options: undefined,
+        snapshots: [{ ...SNAP, state: "captured" }],
+        restores: [SNAP],
       },
     });
+    const text = await cli(["status", ...target()]);
+    expect(text.stdout).toContain(
+      "  snapshot:    /var/lib/db copy 2.0 MiB captured at /var/lib/ros-rollback/snapshots/d-1/0-db\n" +
+        "  restore:     /var/lib/db copy 2.0 MiB restored at /var/lib/ros-rollback/snapshots/d-1/0-db",
+    );
     const r = await cli(["status", ...target(), "--json"]);
     expect(r.code).toBe(0);
     expect(expectOneJsonDocument(r)).toEqual({
@@ -164,6 +181,8 @@ describe("status", () => {
         confirmDeadline: null,
         rollbackReason: null,
         label: null,
+        snapshots: [{ ...SNAP, state: "captured" }],
+        restores: [SNAP],
       },
       health: null,
     });
@@ -381,6 +400,8 @@ describe("deploy", () => {
       confirmDeadlineUnixMs: 0,
       rollbackReason: 0,
       options: undefined,
+      snapshots: [],
+      restores: [],
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {

@@ -2,7 +2,7 @@ import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
-import { statusJson } from "../views.js";
+import { snapshotLine, statusJson } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 
 type Status = ReturnType<typeof statusJson>;
@@ -52,6 +52,8 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
     ...(d.label === null ? [] : [`  label:       ${d.label}`]),
+    ...d.snapshots.map((x) => `  snapshot:    ${snapshotLine(x)}`),
+    ...d.restores.map((x) => `  restore:     ${snapshotLine(x)}`),
   ];
 }
 

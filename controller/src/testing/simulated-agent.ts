@@ -186,6 +186,8 @@ export class SimulatedAgent {
       confirmDeadlineUnixMs: 0,
       rollbackReason: RollbackReason.ROLLBACK_REASON_UNSPECIFIED,
       options: req.options,
+      snapshots: [],
+      restores: [],
     };
     await this.step(S.DEPLOYMENT_STATE_PENDING);
     if (

@@ -59,6 +59,29 @@ in rec {
     '';
   };
 
+  # A service keeping a tiny "database" (schema version + rows) in /var/lib/labdb; it writes only
+  # when it starts on an empty directory, so its content is what deployments and hooks made it.
+  labdb = {
+    name = "labdb.service";
+    text = ''
+      [Unit]
+      Description=lab database
+
+      [Service]
+      ExecStart=/bin/sh -c 'mkdir -p /var/lib/labdb && cd /var/lib/labdb && { [ -f schema ] || { echo 1 > schema; echo row1 > rows; }; } && exec sleep infinity'
+    '';
+  };
+
+  # Declares /var/lib/labdb (written by labdb.service) and, when given, a migration hook.
+  dataFiles = migrate: ''
+    mkdir -p $out/ros-rollback
+    echo '[{"path": "/var/lib/labdb", "units": ["labdb.service"]}]' > $out/ros-rollback/data.json
+  '' + (if migrate == null then "" else ''
+    cat > $out/ros-rollback/migrate <<'LAB_MIGRATE_EOF'
+    ${migrate}LAB_MIGRATE_EOF
+    chmod 555 $out/ros-rollback/migrate
+  '');
+
   # A oneshot that stays active: ExecStart when activated, ExecStop when removed.
   oneshot = name: start: stop: {
     name = "${name}.service";
@@ -74,7 +97,10 @@ in rec {
     '';
   };
 
-  mkSystem = name: units:
+  mkSystem = name: units: mkSystemWith name units "";
+
+  # A system with extra files in its closure, written by the shell snippet `extra` (e.g. $out/ros-rollback/…).
+  mkSystemWith = name: units: extra:
     let
       unitDir = sh "lab-units-${name}" (''
         set -e
@@ -90,5 +116,6 @@ in rec {
       chmod 555 $out/bin/switch-to-configuration
       ln -s ${unitDir} $out/units
       echo ${name} > $out/lab-system
+      ${extra}
     '';
 }

@@ -88,6 +88,8 @@ const succeeded: GetStatusResponse = {
     confirmDeadlineUnixMs: 0,
     rollbackReason: 0,
     options: undefined,
+    snapshots: [],
+    restores: [],
   },
 };
 

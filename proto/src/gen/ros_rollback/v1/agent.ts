@@ -256,6 +256,14 @@ export enum DeploymentState {
   DEPLOYMENT_STATE_NOT_CONFIRMED = 17,
   /** DEPLOYMENT_STATE_AWAITING_REBOOT - BOOT: the new generation is the boot default; judged after the next boot. */
   DEPLOYMENT_STATE_AWAITING_REBOOT = 18,
+  /** DEPLOYMENT_STATE_SNAPSHOTTING - Declared data is captured, its writers stopped. */
+  DEPLOYMENT_STATE_SNAPSHOTTING = 19,
+  /** DEPLOYMENT_STATE_MIGRATING - The new system's migration hook runs. */
+  DEPLOYMENT_STATE_MIGRATING = 20,
+  /** DEPLOYMENT_STATE_PREPARED - Data captured (and migrated or restored); the profile move or switch comes next. */
+  DEPLOYMENT_STATE_PREPARED = 21,
+  /** DEPLOYMENT_STATE_RESTORING - Captured data is put back before the previous system's switch. */
+  DEPLOYMENT_STATE_RESTORING = 22,
   UNRECOGNIZED = -1,
 }
 
@@ -318,6 +326,18 @@ export function deploymentStateFromJSON(object: any): DeploymentState {
     case 18:
     case "DEPLOYMENT_STATE_AWAITING_REBOOT":
       return DeploymentState.DEPLOYMENT_STATE_AWAITING_REBOOT;
+    case 19:
+    case "DEPLOYMENT_STATE_SNAPSHOTTING":
+      return DeploymentState.DEPLOYMENT_STATE_SNAPSHOTTING;
+    case 20:
+    case "DEPLOYMENT_STATE_MIGRATING":
+      return DeploymentState.DEPLOYMENT_STATE_MIGRATING;
+    case 21:
+    case "DEPLOYMENT_STATE_PREPARED":
+      return DeploymentState.DEPLOYMENT_STATE_PREPARED;
+    case 22:
+    case "DEPLOYMENT_STATE_RESTORING":
+      return DeploymentState.DEPLOYMENT_STATE_RESTORING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -365,6 +385,14 @@ export function deploymentStateToJSON(object: DeploymentState): string {
       return "DEPLOYMENT_STATE_NOT_CONFIRMED";
     case DeploymentState.DEPLOYMENT_STATE_AWAITING_REBOOT:
       return "DEPLOYMENT_STATE_AWAITING_REBOOT";
+    case DeploymentState.DEPLOYMENT_STATE_SNAPSHOTTING:
+      return "DEPLOYMENT_STATE_SNAPSHOTTING";
+    case DeploymentState.DEPLOYMENT_STATE_MIGRATING:
+      return "DEPLOYMENT_STATE_MIGRATING";
+    case DeploymentState.DEPLOYMENT_STATE_PREPARED:
+      return "DEPLOYMENT_STATE_PREPARED";
+    case DeploymentState.DEPLOYMENT_STATE_RESTORING:
+      return "DEPLOYMENT_STATE_RESTORING";
     case DeploymentState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -412,7 +440,13 @@ export interface Deployment {
   confirmDeadlineUnixMs: number;
   /** Why the deployment was rolled back, when it was. */
   rollbackReason: RollbackReason;
-  options: DeploymentOptions | undefined;
+  options:
+    | DeploymentOptions
+    | undefined;
+  /** Declared data captured before the switch. */
+  snapshots: DataSnapshot[];
+  /** Data this deployment put back (its rollback, or an operator rollback). */
+  restores: DataSnapshot[];
 }
 
 /**
@@ -551,6 +585,21 @@ export interface HealthReport {
 export interface RollbackRequest {
   /** Generation to return to; unset = the recorded previous generation. */
   generation?: number | undefined;
+}
+
+/** One declared data directory's capture (or restore) for a deployment. */
+export interface DataSnapshot {
+  path: string;
+  /** btrfs | reflink | copy */
+  method: string;
+  /** Where the capture lives on the robot. */
+  location: string;
+  sizeBytes: number;
+  /** planned | captured | staging | swapping | restored */
+  state: string;
+  units: string[];
+  /** The directory did not exist when captured (restoring removes it). */
+  absent: boolean;
 }
 
 export interface DeploymentEvent {
@@ -857,6 +906,8 @@ function createBaseDeployment(): Deployment {
     confirmDeadlineUnixMs: 0,
     rollbackReason: 0,
     options: undefined,
+    snapshots: [],
+    restores: [],
   };
 }
 
@@ -903,6 +954,12 @@ export const Deployment: MessageFns<Deployment> = {
     }
     if (message.options !== undefined) {
       DeploymentOptions.encode(message.options, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.snapshots) {
+      DataSnapshot.encode(v!, writer.uint32(122).fork()).join();
+    }
+    for (const v of message.restores) {
+      DataSnapshot.encode(v!, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -1032,6 +1089,22 @@ export const Deployment: MessageFns<Deployment> = {
             message.options = DeploymentOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.snapshots.push(DataSnapshot.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.restores.push(DataSnapshot.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1088,6 +1161,12 @@ export const Deployment: MessageFns<Deployment> = {
         ? rollbackReasonFromJSON(object.rollback_reason)
         : 0,
       options: isSet(object.options) ? DeploymentOptions.fromJSON(object.options) : undefined,
+      snapshots: globalThis.Array.isArray(object?.snapshots)
+        ? object.snapshots.map((e: any) => DataSnapshot.fromJSON(e))
+        : [],
+      restores: globalThis.Array.isArray(object?.restores)
+        ? object.restores.map((e: any) => DataSnapshot.fromJSON(e))
+        : [],
     };
   },
 
@@ -1135,6 +1214,12 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.options !== undefined) {
       obj.options = DeploymentOptions.toJSON(message.options);
     }
+    if (message.snapshots?.length) {
+      obj.snapshots = message.snapshots.map((e) => DataSnapshot.toJSON(e));
+    }
+    if (message.restores?.length) {
+      obj.restores = message.restores.map((e) => DataSnapshot.toJSON(e));
+    }
     return obj;
   },
 
@@ -1159,6 +1244,8 @@ export const Deployment: MessageFns<Deployment> = {
     message.options = (object.options !== undefined && object.options !== null)
       ? DeploymentOptions.fromPartial(object.options)
       : undefined;
+    message.snapshots = object.snapshots?.map((e) => DataSnapshot.fromPartial(e)) || [];
+    message.restores = object.restores?.map((e) => DataSnapshot.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2981,6 +3068,175 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
   fromPartial<I extends Exact<DeepPartial<RollbackRequest>, I>>(object: I): RollbackRequest {
     const message = createBaseRollbackRequest();
     message.generation = object.generation ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDataSnapshot(): DataSnapshot {
+  return { path: "", method: "", location: "", sizeBytes: 0, state: "", units: [], absent: false };
+}
+
+export const DataSnapshot: MessageFns<DataSnapshot> = {
+  encode(message: DataSnapshot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.method !== "") {
+      writer.uint32(18).string(message.method);
+    }
+    if (message.location !== "") {
+      writer.uint32(26).string(message.location);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(32).uint64(message.sizeBytes);
+    }
+    if (message.state !== "") {
+      writer.uint32(42).string(message.state);
+    }
+    for (const v of message.units) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.absent !== false) {
+      writer.uint32(56).bool(message.absent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataSnapshot {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataSnapshot();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.units.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.absent = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataSnapshot {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      units: globalThis.Array.isArray(object?.units) ? object.units.map((e: any) => globalThis.String(e)) : [],
+      absent: isSet(object.absent) ? globalThis.Boolean(object.absent) : false,
+    };
+  },
+
+  toJSON(message: DataSnapshot): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.units?.length) {
+      obj.units = message.units;
+    }
+    if (message.absent !== false) {
+      obj.absent = message.absent;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DataSnapshot>, I>>(base?: I): DataSnapshot {
+    return DataSnapshot.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DataSnapshot>, I>>(object: I): DataSnapshot {
+    const message = createBaseDataSnapshot();
+    message.path = object.path ?? "";
+    message.method = object.method ?? "";
+    message.location = object.location ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.state = object.state ?? "";
+    message.units = object.units?.map((e) => e) || [];
+    message.absent = object.absent ?? false;
     return message;
   },
 };
