@@ -73,6 +73,7 @@ const succeeded: GetStatusResponse = {
   currentSystem: "",
   currentGeneration: 42,
   profileSystem: "",
+  holds: [],
   lastDeployment: {
     id: "d-1",
     state: S.DEPLOYMENT_STATE_SUCCEEDED,
@@ -88,6 +89,8 @@ const succeeded: GetStatusResponse = {
     confirmDeadlineUnixMs: 0,
     rollbackReason: 0,
     options: undefined,
+    unitChanges: undefined,
+    rollbackUnitChanges: undefined,
   },
 };
 

@@ -11,6 +11,9 @@ import type { RecordStore } from "./record-file.js";
 import { type DeploymentEventName, isFinal, nextState } from "./states.js";
 import { type Patch, runStep, type StepDeps } from "./steps.js";
 
+/** Reading every hold source (a ROS master query among them) is bounded. */
+const HOLD_CHECK_MS = 10_000;
+
 export type DeploymentListener = (record: DeploymentRecord) => void;
 
 export interface DeployerOptions {
@@ -39,6 +42,11 @@ export interface DeployerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly options: DeployerOptions;
+  /**
+   * Holds (mission running, operator's hold): consulted for a controller's
+   * Activate and Rollback only, never for the agent's own rollbacks.
+   */
+  readonly holds?: { assertFree(signal: AbortSignal): Promise<void> } | undefined;
 }
 
 /**
@@ -178,6 +186,7 @@ export class Deployer {
           "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
         );
       }
+      await this.deps.holds?.assertFree(AbortSignal.timeout(HOLD_CHECK_MS));
       return await start(admission);
     } finally {
       admission.release();

@@ -13,6 +13,7 @@ import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deploym
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
+import { unitChangesToPb } from "./convert-changes.js";
 
 const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
   pending: PbState.DEPLOYMENT_STATE_PENDING,
@@ -136,6 +137,8 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
         : DeploymentKind.DEPLOYMENT_KIND_ROLLBACK,
     confirmDeadlineUnixMs: r.confirmDeadline ?? 0,
     rollbackReason: reasonToPb(r.rollbackReason),
+    unitChanges: unitChangesToPb(r.unitChanges),
+    rollbackUnitChanges: unitChangesToPb(r.rollbackUnitChanges),
     options: {
       confirmTimeoutSeconds: r.settings.confirmTimeoutSeconds,
       magicRollback: r.settings.magicRollback,
@@ -166,5 +169,7 @@ export function eventFromRecord(r: DeploymentRecord): DeploymentEvent {
     health: r.health ? healthToPb(r.health) : undefined,
     confirmDeadlineUnixMs: r.state === "awaiting_confirmation" ? (r.confirmDeadline ?? 0) : 0,
     rollbackReason: reasonToPb(r.rollbackReason),
+    unitChanges: unitChangesToPb(r.unitChanges),
+    rollbackUnitChanges: unitChangesToPb(r.rollbackUnitChanges),
   };
 }

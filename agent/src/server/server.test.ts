@@ -23,6 +23,7 @@ import { compileHealthConfig } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
+import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { type RunningServer, startServer } from "./server.js";
 import type { StorePort } from "./store-port.js";
 
@@ -118,6 +119,8 @@ beforeAll(async () => {
         checks: [],
       }),
       log,
+      holds: tmpHolds(tmp),
+      planner: realPlanner(inspector),
     },
   );
 });

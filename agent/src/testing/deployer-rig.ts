@@ -43,6 +43,8 @@ export interface RigOptions {
   healthSpec?: HealthSpec;
   /** Reuse a robot's inspector (e.g. to simulate a reboot: same systems, new boot id). */
   system?: FakeSystemInspector;
+  /** What admission asks about holds (default: none). */
+  holds?: { assertFree(signal: AbortSignal): Promise<void> };
 }
 
 /**
@@ -108,6 +110,7 @@ export class DeployerLab {
       log: this.log,
       health,
       options,
+      holds: o.holds,
     });
     this.deployers.push(deployer);
     const seen: DeploymentRecord[] = [];

@@ -42,6 +42,7 @@ const STATUS: GetStatusResponse = {
   currentSystem: "/nix/store/old-system",
   currentGeneration: 41,
   profileSystem: "/nix/store/old-system",
+  holds: [],
   deployment: undefined,
   lastDeployment: undefined,
 };
@@ -136,6 +137,8 @@ describe("status", () => {
         confirmDeadlineUnixMs: 0,
         rollbackReason: 0,
         options: undefined,
+        unitChanges: undefined,
+        rollbackUnitChanges: undefined,
       },
     });
     const r = await cli(["status", ...target(), "--json"]);
@@ -379,6 +382,8 @@ describe("deploy", () => {
       confirmDeadlineUnixMs: 0,
       rollbackReason: 0,
       options: undefined,
+      unitChanges: undefined,
+      rollbackUnitChanges: undefined,
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {

@@ -88,6 +88,8 @@ export function fullEvent(e: Partial<DeploymentEvent>): DeploymentEvent {
     previousGeneration: 0,
     final: false,
     confirmDeadlineUnixMs: 0,
+    unitChanges: undefined,
+    rollbackUnitChanges: undefined,
     rollbackReason: 0,
     ...e,
   };

@@ -110,6 +110,7 @@ export class SimulatedAgent {
       currentSystem: "/nix/store/old-system",
       currentGeneration: 41,
       profileSystem: "/nix/store/old-system",
+      holds: [],
     };
     return { ...base, deployment: this.current, lastDeployment: this.last, health: this.latestHealth };
   }
@@ -186,6 +187,8 @@ export class SimulatedAgent {
       confirmDeadlineUnixMs: 0,
       rollbackReason: RollbackReason.ROLLBACK_REASON_UNSPECIFIED,
       options: req.options,
+      unitChanges: undefined,
+      rollbackUnitChanges: undefined,
     };
     await this.step(S.DEPLOYMENT_STATE_PENDING);
     if (

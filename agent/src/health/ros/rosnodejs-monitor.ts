@@ -2,6 +2,7 @@ import { AgentError } from "../../errors.js";
 import { describeError } from "../checks/types.js";
 import type { Clock } from "../clock.js";
 import type { GraphState, RosGraph, TopicMonitor, TopicSample } from "./graph.js";
+import { firstString, startsWithString } from "./leading-string.js";
 import { type PublisherHeader, probePublisher } from "./tcpros.js";
 import { rosApiCall, type XmlRpcValue } from "./xmlrpc.js";
 
@@ -16,8 +17,8 @@ interface MessageClass {
   datatype(): string;
   md5sum(): string;
   messageDefinition(): string;
-  /** We only count messages: the payload is never decoded. */
-  deserialize(buffer: Buffer): number;
+  /** Messages are counted; only a leading string field is ever decoded (for hold conditions). */
+  deserialize(buffer: Buffer): string | undefined;
 }
 
 interface RnjSubscriber {
@@ -29,7 +30,7 @@ interface RnjNodeHandle {
   subscribe(
     topic: string,
     type: MessageClass,
-    callback: (length: number) => void,
+    callback: (msg: string | undefined) => void,
     options: { queueSize: number; throttleMs: number },
   ): RnjSubscriber;
   unsubscribe(topic: string): Promise<unknown> | undefined;
@@ -91,6 +92,8 @@ interface Watched {
   subscriber: RnjSubscriber | undefined;
   header: PublisherHeader | undefined;
   problem: string | undefined;
+  /** The latest message's first field, when the type starts with a string (std_msgs/String's `data`). */
+  lastString: string | undefined;
 }
 
 interface RunningNode {
@@ -160,6 +163,7 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
           subscriber: undefined,
           header: undefined,
           problem: undefined,
+          lastString: undefined,
         });
     }
     if (state === undefined || this.closed) return;
@@ -264,10 +268,13 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
       datatype: () => header.type,
       md5sum: () => header.md5sum,
       messageDefinition: () => header.messageDefinition,
-      deserialize: (buffer) => buffer.length,
+      deserialize: startsWithString(header.messageDefinition) ? firstString : () => undefined,
     };
     // throttleMs -1: no spinner queue, so no message is dropped from the count.
-    const sub = node.nh.subscribe(w.name, type, () => this.arrived(w), { queueSize: 1, throttleMs: -1 });
+    const sub = node.nh.subscribe(w.name, type, (msg) => this.arrived(w, msg), {
+      queueSize: 1,
+      throttleMs: -1,
+    });
     sub.on("error", (err) => this.o.log?.warn({ err, topic: w.name }, "rosnodejs subscriber error"));
     w.subscriber = sub;
     w.header = header;
@@ -279,9 +286,10 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     await this.bound(Promise.resolve(node.nh.unsubscribe(w.name)), this.o.masterTimeoutMs).catch(() => {});
   }
 
-  private arrived(w: Watched): void {
+  private arrived(w: Watched, msg: string | undefined): void {
     const now = this.o.clock.now();
     w.lastMessageAtMs = now;
+    w.lastString = msg;
     w.arrivals.push(now);
     const keepFrom = now - this.o.retainMs;
     if (w.arrivals.length > MAX_ARRIVALS || (w.arrivals[0] ?? now) < keepFrom) {
@@ -311,6 +319,11 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
       type: w.header?.type,
       problem: w.problem,
     };
+  }
+
+  /** The latest message's leading string field (undefined: none yet, or the type does not start with a string). */
+  lastString(topic: string): string | undefined {
+    return this.topics.get(topic)?.lastString;
   }
 
   private async load(): Promise<Rosnodejs> {
