@@ -12,6 +12,8 @@ export type AgentErrorCode =
   | "HASH_MISMATCH"
   /** The robot is not in a state that allows the request (deployment running, lock held). */
   | "FAILED_PRECONDITION"
+  /** A limit on concurrent work is reached (pushes at once); retrying later may succeed. */
+  | "RESOURCE_EXHAUSTED"
   /** A referenced store path or generation does not exist. */
   | "NOT_FOUND"
   /** An external command (nix, systemd) failed. */

@@ -41,8 +41,15 @@ export interface AgentApi {
 export interface ConnectOptions {
   /** How long to wait for the TLS connection (and the first RPC) before giving up. */
   readonly connectTimeoutMs: number;
-  /** Deadline of a unary RPC once connected. */
+  /**
+   * Deadline of a unary RPC once connected; also how long a push may wait
+   * for the agent to read more, or to answer once all is sent.
+   */
   readonly unaryTimeoutMs: number;
+  /** Ping the agent after this long without traffic (default 30 s)... */
+  readonly keepaliveTimeMs?: number;
+  /** ...and drop the connection when the ping is not answered within this (default 20 s). */
+  readonly keepaliveTimeoutMs?: number;
   /**
    * Give up at the first failed connection attempt instead of waiting out
    * `connectTimeoutMs` (grpc-js would keep retrying with backoff): for callers
@@ -56,6 +63,9 @@ export type ConnectAgent = (
   options: ConnectOptions,
   signal: AbortSignal,
 ) => Promise<AgentApi>;
+
+/** Characters of an agent's status message the one-line error shows. */
+const MAX_DETAILS = 2_000;
 
 /** A gRPC call that ended with a non-OK status, as the one line users see. */
 export class AgentCallError extends UserError {
@@ -74,7 +84,9 @@ export class AgentCallError extends UserError {
   ) {
     const statusName = grpc.status[code] ?? `STATUS_${code}`;
     const hint = options?.hint === undefined ? "" : ` (${options.hint})`;
-    super(`${target}: ${statusName}: ${details || "(no details)"}${hint}`, {
+    // One line for the operator even if an (older) agent echoes a huge input.
+    const shown = details.length > MAX_DETAILS ? `${details.slice(0, MAX_DETAILS)}… (cut)` : details;
+    super(`${target}: ${statusName}: ${shown || "(no details)"}${hint}`, {
       exitCode: ExitCode.Unchanged,
       cause: options?.cause,
       data: { target, status: statusName, details, agentCode: options?.agentCode ?? null },
@@ -143,13 +155,18 @@ export async function createCredentials(target: Target): Promise<grpc.ChannelCre
   }
 }
 
+const KEEPALIVE_TIME_MS = 30_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+
 export const connectAgent: ConnectAgent = async (target, options, signal) => {
   const credentials = await createCredentials(target);
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
-    // network down). The grpc-js agent accepts pings at this rate.
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_timeout_ms": 20_000,
+    // network down): a stream whose link went silent ends instead of hanging.
+    // The grpc-js agent accepts pings at this rate, idle connections too.
+    "grpc.keepalive_time_ms": options.keepaliveTimeMs ?? KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+    "grpc.keepalive_permit_without_calls": 1,
     // Every AgentApi gets its OWN connection (TCP + TLS handshake): grpc-js
     // otherwise shares one subchannel between clients with equal target,
     // options and credentials, and a Confirm "over a new connection" would
@@ -241,6 +258,23 @@ function tidyConnectError(details: string): string {
     .replace(/\.$/, "");
 }
 
+/** Whether `p` settles (either way) within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    const done = p.then(
+      () => true,
+      () => true,
+    );
+    return await Promise.race([done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -266,15 +300,17 @@ class GrpcAgentApi implements AgentApi {
   ) {}
 
   getStatus(signal: AbortSignal): Promise<GetStatusResponse> {
-    return this.unary(signal, (md, opts, cb) => this.client.getStatus({}, md, opts, cb));
+    return this.unary("GetStatus", signal, (md, opts, cb) => this.client.getStatus({}, md, opts, cb));
   }
 
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {
-    return this.unary(signal, (md, opts, cb) => this.client.listGenerations({}, md, opts, cb));
+    return this.unary("ListGenerations", signal, (md, opts, cb) =>
+      this.client.listGenerations({}, md, opts, cb),
+    );
   }
 
   async queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]> {
-    const res = await this.unary<QueryMissingPathsResponse>(signal, (md, opts, cb) =>
+    const res = await this.unary<QueryMissingPathsResponse>("QueryMissingPaths", signal, (md, opts, cb) =>
       this.client.queryMissingPaths({ storePaths: [...storePaths] }, md, opts, cb),
     );
     return res.missing;
@@ -307,13 +343,10 @@ class GrpcAgentApi implements AgentApi {
         for await (const request of requests) {
           if (ended) break;
           if (!call.write(request)) {
-            await Promise.race([
-              new Promise<void>((resolve) => call.once("drain", () => resolve())),
-              response.then(
-                () => undefined,
-                () => undefined,
-              ),
-            ]);
+            const drained = new Promise<void>((resolve) => call.once("drain", () => resolve()));
+            if (!(await settlesWithin(Promise.race([drained, response]), this.options.unaryTimeoutMs))) {
+              throw this.noAnswer("PushPaths (it stopped reading the push)", undefined);
+            }
           }
         }
       } catch (e) {
@@ -324,6 +357,10 @@ class GrpcAgentApi implements AgentApi {
         throw signal.aborted ? signal.reason : e;
       }
       if (!ended) call.end();
+      if (!(await settlesWithin(response, this.options.unaryTimeoutMs))) {
+        call.cancel();
+        throw this.noAnswer("PushPaths (after the last byte)", undefined);
+      }
       return await response;
     } catch (e) {
       if (signal.aborted) throw signal.reason;
@@ -342,11 +379,13 @@ class GrpcAgentApi implements AgentApi {
   }
 
   confirm(deploymentId: string, signal: AbortSignal): Promise<ConfirmResponse> {
-    return this.unary(signal, (md, opts, cb) => this.client.confirm({ deploymentId }, md, opts, cb));
+    return this.unary("Confirm", signal, (md, opts, cb) =>
+      this.client.confirm({ deploymentId }, md, opts, cb),
+    );
   }
 
   checkHealth(signal: AbortSignal): Promise<HealthReport> {
-    return this.unary(signal, (md, opts, cb) => this.client.checkHealth({}, md, opts, cb));
+    return this.unary("CheckHealth", signal, (md, opts, cb) => this.client.checkHealth({}, md, opts, cb));
   }
 
   watch(signal: AbortSignal): AsyncIterable<DeploymentEvent> {
@@ -358,6 +397,7 @@ class GrpcAgentApi implements AgentApi {
   }
 
   private async unary<T>(
+    method: string,
     signal: AbortSignal,
     start: (
       md: grpc.Metadata,
@@ -379,10 +419,22 @@ class GrpcAgentApi implements AgentApi {
       });
     } catch (e) {
       if (signal.aborted) throw signal.reason;
+      if (isServiceError(e) && e.code === grpc.status.DEADLINE_EXCEEDED) throw this.noAnswer(method, e);
       throw toAgentCallError(this.target.name, e);
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** The agent kept a call waiting past our deadline: say so in words, not grpc-js's. */
+  private noAnswer(what: string, cause: unknown): AgentCallError {
+    const seconds = Math.round(this.options.unaryTimeoutMs / 100) / 10;
+    return new AgentCallError(
+      this.target.name,
+      grpc.status.DEADLINE_EXCEEDED,
+      `the agent did not answer ${what} within ${seconds}s (--rpc-timeout)`,
+      { cause },
+    );
   }
 
   private async *serverStream(

@@ -1,14 +1,22 @@
 // npm run lab -- <command>. Results on stdout (one JSON line), progress and errors on stderr.
 import { buffer } from "node:stream/consumers";
+import { labDownMany, labFail, labInventory, labUpMany } from "./fleet-ops.js";
 import { LabError } from "./proc.js";
 import { waitForAgent } from "./reach.js";
-import { labDown, labExec, labRestart, labUp } from "./robot.js";
+import { labExec, labRestart } from "./robot.js";
 import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 
 const USAGE = `usage: npm run lab -- <command>
-  up NAME [--no-agent]      boot robot NAME (builds the rootfs once); prints one JSON line
-  down NAME                 stop robot NAME and delete everything it had
+  up NAME… [--no-agent] [--parallel N]
+                            boot the robots (builds the rootfs once), N at a time (default 2);
+                            prints one JSON line per robot, in the order given
+  down NAME…                stop the robots and delete everything they had
+  inventory NAME…           one inventory for these robots (running), labels index=K (1-based
+                            position) and parity=odd|even; prints {"inventory","signingKey","targets"}
+  fail NAME [--system S] [--off]
+                            set (--off: remove) robot NAME's fail flag: the talker of the flag-*
+                            systems (or of system S only) falls silent while it exists
   restart NAME [--hard]     power robot NAME off (--hard: cut its power) and boot it again, keeping its root
   exec NAME [--stdin] -- CMD…  run CMD inside robot NAME (--stdin: pass our stdin to it)
   wait-agent NAME [SECONDS] wait until the agent's port accepts connections
@@ -29,14 +37,49 @@ function need(arg: string | undefined, what: string): string {
   return arg;
 }
 
+/** Robot names (the arguments up to the first option) and the value of `--flag VALUE`, if any. */
+function namesOf(name: string | undefined, rest: string[]): string[] {
+  const first = rest.findIndex((a) => a.startsWith("-"));
+  const names = [need(name, "robot name"), ...(first === -1 ? rest : rest.slice(0, first))];
+  if (new Set(names).size !== names.length) throw new UsageError("a robot is named twice");
+  return names;
+}
+
+function option(rest: string[], flag: string): string | undefined {
+  const i = rest.indexOf(flag);
+  return i === -1 ? undefined : need(rest[i + 1], `value of ${flag}`);
+}
+
+function positiveInt(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,2}$/.test(text)) throw new UsageError(`${flag} wants a whole number 1-999`);
+  return Number(text);
+}
+
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
   const [command, name, ...rest] = argv;
   switch (command) {
-    case "up":
-      print(await labUp(need(name, "robot name"), { agent: !rest.includes("--no-agent"), signal, log }));
+    case "up": {
+      const parallel = positiveInt(option(rest, "--parallel"), "--parallel");
+      const agent = !rest.includes("--no-agent");
+      const started = Date.now();
+      const names = namesOf(name, rest);
+      for (const robot of await labUpMany(names, { agent, parallel, signal, log })) print(robot);
+      if (names.length > 1)
+        log(`lab: ${names.length} robots up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return 0;
+    }
     case "down":
-      await labDown(need(name, "robot name"));
+      await labDownMany(namesOf(name, rest));
+      return 0;
+    case "inventory":
+      print(await labInventory(namesOf(name, rest), { signal }));
+      return 0;
+    case "fail":
+      await labFail(need(name, "robot name"), {
+        off: rest.includes("--off"),
+        system: option(rest, "--system"),
+      });
       return 0;
     case "restart":
       print(await labRestart(need(name, "robot name"), { hard: rest.includes("--hard"), signal, log }));

@@ -41,7 +41,8 @@ describe("lab robot description", () => {
   it("writes the agent config the agent reads", () => {
     const key = "lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=";
     // Validated by the agent's own schema, as the agent does at start.
-    const config = compileConfig(JSON.parse(agentConfig(key)));
+    const fleet = "lab-fleet-1:6Pcgm5jyU8Hh6q2Ei6ayzd5uqVE/zVhaIFdPubbDBu4=";
+    const config = compileConfig(JSON.parse(agentConfig([key, fleet])));
     expect(config).toMatchObject({
       listen: "0.0.0.0:50051",
       tls: {
@@ -49,7 +50,7 @@ describe("lab robot description", () => {
         certFile: "/etc/ros-rollback/tls/agent.pem",
         keyFile: "/etc/ros-rollback/tls/agent.key",
       },
-      trustedPublicKeys: [key],
+      trustedPublicKeys: [key, fleet],
       profile: "/nix/var/nix/profiles/system",
       stateDir: "/var/lib/ros-rollback",
     });

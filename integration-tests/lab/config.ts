@@ -37,6 +37,10 @@ export function validateName(name: string): string {
 
 export const MAX_INDEX = 250;
 
+/** The lab's fleet signing key (trusted by every robot) and the inventories `lab inventory` writes. */
+export const FLEET_KEY_DIR = join(STATE_DIR, "fleet-key");
+export const INVENTORY_DIR = join(STATE_DIR, "inventories");
+
 /** Robot K lives on 10.231.K.0/24: the host end is .1, the robot .2. */
 export function addressFor(index: number): { host: string; robot: string; prefix: 24 } {
   if (!Number.isInteger(index) || index < 1 || index > MAX_INDEX) {
@@ -105,7 +109,11 @@ export interface LabRobot {
   metrics: string;
 }
 
-export function agentConfig(publicKey: string, metricsListen?: string): string {
+/** The file whose presence silences the talker of the `flag-*` fixture systems (see systems/default.nix). */
+export const FAIL_FLAG = "/var/lib/ros-rollback-lab-fail";
+
+/** `trustedPublicKeys`: the robot's own key and the lab's fleet key (one key signs for a whole fleet). */
+export function agentConfig(trustedPublicKeys: readonly string[], metricsListen?: string): string {
   const config = {
     listen: `0.0.0.0:${AGENT_PORT}`,
     tls: {
@@ -113,7 +121,7 @@ export function agentConfig(publicKey: string, metricsListen?: string): string {
       certFile: "/etc/ros-rollback/tls/agent.pem",
       keyFile: "/etc/ros-rollback/tls/agent.key",
     },
-    trustedPublicKeys: [publicKey],
+    trustedPublicKeys,
     profile: "/nix/var/nix/profiles/system",
     stateDir: "/var/lib/ros-rollback",
     confirmTimeoutSeconds: 20,

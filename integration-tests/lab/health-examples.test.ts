@@ -22,7 +22,7 @@ function jsonExamples(help: string): Record<string, unknown>[] {
     });
 }
 
-const lab = compileConfig(JSON.parse(agentConfig("lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=")));
+const lab = compileConfig(JSON.parse(agentConfig(["lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE="])));
 const help = commandHelp(deployCommand);
 const examples = jsonExamples(help.slice(help.indexOf("--health FILE")));
 

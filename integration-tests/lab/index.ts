@@ -1,7 +1,15 @@
 // The lab robot: a real systemd, Nix store and ROS 1 in a container on this host.
 export type { LabRobot, TlsFiles } from "./config.js";
-export { AGENT_PORT, addressFor, ROBOT_IFACE } from "./config.js";
+export { AGENT_PORT, addressFor, FAIL_FLAG, ROBOT_IFACE } from "./config.js";
 export type { ExecOptions } from "./container.js";
+export {
+  type FleetInventory,
+  labDownMany,
+  labFail,
+  labInventory,
+  labUpMany,
+  type UpManyOptions,
+} from "./fleet-ops.js";
 export { LabError } from "./proc.js";
 export { labReachable, waitForAgent } from "./reach.js";
 export {

@@ -1,6 +1,6 @@
 // Per-robot keys: a CA, the agent's server certificate, the controller's client certificate, an
 // unrelated "rogue" CA with its own client certificate, and a Nix signing key pair.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TlsFiles } from "./config.js";
 import { run } from "./proc.js";
@@ -104,4 +104,47 @@ export async function ensureKeys(
   }
   keys.publicKey = readFileSync(keys.publicKeyFile, "utf8").trim();
   return keys;
+}
+
+export interface SigningKey {
+  signingKey: string;
+  publicKey: string;
+}
+
+/**
+ * The lab's fleet signing key pair in `dir`, made once: every robot trusts it besides its own, so
+ * one `--sign-key` serves a rollout to many robots. Made in a scratch directory and renamed into
+ * place, so concurrent `up`s agree on one key.
+ */
+export async function ensureFleetKey(dir: string, opts: Opts = {}): Promise<SigningKey> {
+  const key = { signingKey: join(dir, "nix-signing.key"), publicKeyFile: join(dir, "nix-signing.pub") };
+  if (!existsSync(key.publicKeyFile)) {
+    const scratch = `${dir}.tmp-${process.pid}-${Date.now()}`;
+    mkdirSync(scratch, { recursive: true, mode: 0o700 });
+    try {
+      await run(
+        "nix-store",
+        [
+          "--generate-binary-cache-key",
+          "lab-fleet-1",
+          join(scratch, "nix-signing.key"),
+          join(scratch, "nix-signing.pub"),
+        ],
+        {
+          timeoutMs: 30_000,
+          signal: opts.signal,
+          env: { ...process.env, NIX_CONFIG: "build-users-group =" },
+        },
+      );
+      try {
+        renameSync(scratch, dir);
+      } catch (e) {
+        // Another `up` made it first (rename onto a non-empty directory fails): use theirs.
+        if (!existsSync(key.publicKeyFile)) throw e;
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+  return { signingKey: key.signingKey, publicKey: readFileSync(key.publicKeyFile, "utf8").trim() };
 }

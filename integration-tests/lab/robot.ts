@@ -18,6 +18,7 @@ import {
   addressFor,
   agentConfig,
   agentUnit,
+  FLEET_KEY_DIR,
   inventory,
   LAB_BOOT_UNIT,
   type LabRobot,
@@ -39,7 +40,7 @@ import {
   waitForBoot,
 } from "./container.js";
 import { ensureNetwork, removeNetwork } from "./network.js";
-import { ensureKeys, type RobotKeys } from "./pki.js";
+import { ensureFleetKey, ensureKeys, type RobotKeys } from "./pki.js";
 import { LabError, run } from "./proc.js";
 import { ensureRootfs } from "./rootfs.js";
 
@@ -104,13 +105,20 @@ function writeFile(file: string, text: string | Buffer, mode = 0o644): void {
 }
 
 /** Files the robot needs before it boots: host name, bind-mount targets, the agent's config, keys and unit. */
-function writeRobotFiles(name: string, root: string, keys: RobotKeys, agent: boolean, index: number): void {
+function writeRobotFiles(
+  name: string,
+  root: string,
+  keys: RobotKeys,
+  fleetKey: string,
+  agent: boolean,
+  index: number,
+): void {
   writeFile(join(root, "etc/hostname"), `${name}\n`);
   mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
   writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
   writeFile(
     join(root, AGENT_CONFIG),
-    agentConfig(keys.publicKey, `${addressFor(index).robot}:${METRICS_PORT}`),
+    agentConfig([keys.publicKey, fleetKey], `${addressFor(index).robot}:${METRICS_PORT}`),
   );
   const tls = join(root, "etc/ros-rollback/tls");
   writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
@@ -170,7 +178,8 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
 
   await ensureNetwork(name, index, opts);
   await mountRoot(paths, lower, opts.signal);
-  writeRobotFiles(name, paths.root, keys, agent, index);
+  const fleet = await ensureFleetKey(FLEET_KEY_DIR, opts);
+  writeRobotFiles(name, paths.root, keys, fleet.publicKey, agent, index);
   writeFileSync(
     paths.inventory,
     inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),

@@ -12,17 +12,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests, signPaths } from "../../controller/src/closure/index.js";
 import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } from "../lab/index.js";
+import { options } from "../support/agent.js";
 import { agentClient, controller, controllerTls } from "../support/controller.js";
 
 const NAME = "deploy";
 /** Raw gRPC activations in these tests keep the system once healthy (no Confirm round trip). */
-const SELF_CONFIRM = {
-  confirmTimeoutSeconds: undefined,
-  magicRollback: undefined,
-  autoRollback: undefined,
-  selfConfirm: true,
-  healthJson: "",
-};
+const SELF_CONFIRM = options({ selfConfirm: true });
 let robot: LabRobot;
 let systems: Record<string, string>;
 

@@ -8,6 +8,7 @@ import {
   type LabRobot,
   labDown,
   labExec,
+  labFail,
   labReachable,
   labRestart,
   labUp,
@@ -59,6 +60,22 @@ describe("lab robot", () => {
     const echo = await echoChatter();
     expect(echo.code).toBe(0);
     expect(echo.stdout).toContain('data: "hello world');
+  });
+
+  it("the fail flag silences a flag-talker's talker (all of them, or the one it names); removing it heals", async () => {
+    expect(await deploy("flag-talker")).toBe(0);
+    expect((await echoChatter()).stdout).toContain('data: "hello world');
+    const silentFor4s = async () =>
+      (await inRobot(["timeout", "4", "rostopic", "echo", "-n", "1", "/chatter"], 15_000)).code === 124;
+    await labFail(NAME);
+    expect(await silentFor4s()).toBe(true);
+    await labFail(NAME, { system: "flag-talker-header" });
+    expect((await echoChatter()).stdout).toContain('data: "hello world');
+    await labFail(NAME, { system: "flag-talker" });
+    expect(await silentFor4s()).toBe(true);
+    await labFail(NAME, { off: true });
+    expect((await echoChatter()).stdout).toContain('data: "hello world');
+    expect(await deploy("talker")).toBe(0);
   });
 
   it("switches talker → talker-header restarting the talker but not roscore", async () => {

@@ -3,20 +3,14 @@ import {
   ActivationAction,
   type AgentClient,
   type DeploymentEvent,
-  type DeploymentOptions,
+  DeploymentOptions,
   DeploymentState,
   type GetStatusResponse,
 } from "@ros-rollback/proto";
 
+/** Deployment options with the proto's defaults for every field not given (new fields included). */
 export function options(o: Partial<DeploymentOptions> = {}): DeploymentOptions {
-  return {
-    confirmTimeoutSeconds: undefined,
-    magicRollback: undefined,
-    autoRollback: undefined,
-    selfConfirm: false,
-    healthJson: "",
-    ...o,
-  };
+  return DeploymentOptions.fromPartial({ selfConfirm: false, healthJson: "", ...o });
 }
 
 export function getStatus(c: AgentClient, timeoutMs = 5_000): Promise<GetStatusResponse> {

@@ -13,6 +13,7 @@ import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deploym
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
+import { cut, MAX_QUOTED, quote } from "../text/bounded.js";
 import { unitChangesToPb } from "./convert-changes.js";
 
 const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
@@ -83,8 +84,17 @@ export function healthToPb(h: HealthSummary): PbHealth {
   };
 }
 
+/** Bounds of DeploymentOptions.label: it is echoed back and logged. */
+export const MAX_LABEL_BYTES = 512;
+
 export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployRequest {
   if (o === undefined) return {};
+  if (o.label.length > MAX_LABEL_BYTES || !/^[\x20-\x7e]*$/.test(o.label)) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      `options.label must be printable ASCII of at most ${MAX_LABEL_BYTES} bytes (got ${o.label.length} characters)`,
+    );
+  }
   let health: unknown;
   if (o.healthJson !== "") {
     try {
@@ -92,7 +102,7 @@ export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployReq
     } catch (cause) {
       throw new AgentError(
         "INVALID_ARGUMENT",
-        `options.health_json is not JSON: ${(cause as Error).message}`,
+        `options.health_json is not JSON: ${cut((cause as Error).message, MAX_QUOTED)}`,
         {
           cause,
         },
@@ -105,7 +115,24 @@ export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployReq
     autoRollback: o.autoRollback,
     selfConfirm: o.selfConfirm,
     health,
+    label: o.label === "" ? undefined : o.label,
   };
+}
+
+/** Deployment ids are ours (`d-<time>-<hex>`): short printable ASCII. */
+const DEPLOYMENT_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** A deployment id from a request: INVALID_ARGUMENT (quoting it, cut) unless it can be one of ours. */
+export function deploymentIdFromPb(id: string): string {
+  if (id === "") throw new AgentError("INVALID_ARGUMENT", "deployment_id is required");
+  if (!DEPLOYMENT_ID.test(id)) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      `deployment_id ${quote(id, 64)} (${id.length} characters) is not a deployment id: ` +
+        "at most 128 printable ASCII characters",
+    );
+  }
+  return id;
 }
 
 export function actionFromPb(action: ActivationAction): SwitchAction {
@@ -145,6 +172,7 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
       autoRollback: r.settings.autoRollback,
       selfConfirm: r.settings.selfConfirm,
       healthJson: "",
+      label: r.settings.label ?? "",
     },
   };
 }

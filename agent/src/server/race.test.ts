@@ -136,6 +136,7 @@ const SELF: DeploymentOptions = {
   autoRollback: undefined,
   selfConfirm: true,
   healthJson: "",
+  label: "",
 };
 
 interface Watched {

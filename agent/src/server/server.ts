@@ -5,6 +5,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/proto";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { AgentError } from "../errors.js";
+import { tolerantDecoding } from "./decode.js";
 import { agentService, type ServiceDeps } from "./service.js";
 
 export interface ServerOptions {
@@ -53,9 +54,12 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     "grpc.max_receive_message_length": 8 * 1024 * 1024,
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
+    // The controller pings (keepalive) on idle connections too, to notice a dead link. grpc-js
+    // 1.14 answers pings at any rate; the option states the policy should it start policing.
+    "grpc.keepalive_permit_without_calls": 1,
     interceptors: [...(opts.interceptors ?? [])],
   });
-  server.addService(AgentService, agentService(deps));
+  server.addService(tolerantDecoding(AgentService), agentService(deps));
 
   const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
   health.addToServer(server);

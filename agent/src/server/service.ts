@@ -3,6 +3,7 @@ import {
   type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
+  type StatusObject,
   type sendUnaryData,
   status,
 } from "@grpc/grpc-js";
@@ -19,10 +20,10 @@ import type { Deployer } from "../deployment/deployer.js";
 import type { SystemInspector } from "../deployment/ports.js";
 import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
-import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import {
   actionFromPb,
+  deploymentIdFromPb,
   deploymentToPb,
   deployRequestFromPb,
   endsStream,
@@ -30,6 +31,7 @@ import {
   healthToPb,
 } from "./convert.js";
 import { holdToPb } from "./convert-changes.js";
+import { decoded, decodedStream } from "./decode.js";
 import { type PlanHoldsDeps, planHoldsHandlers } from "./plan-holds.js";
 import { toStatus } from "./status.js";
 import type { StorePort } from "./store-port.js";
@@ -64,10 +66,12 @@ export function agentService(d: ServiceDeps): AgentServer {
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const ac = new AbortController();
       call.on("cancelled", () => ac.abort());
-      fn(call.request, ac.signal).then(
-        (res) => callback(null, res),
-        (e: unknown) => callback(toStatus(e, d.log, method), null),
-      );
+      Promise.resolve()
+        .then(() => fn(decoded(call.request, method), ac.signal))
+        .then(
+          (res) => callback(null, res),
+          (e: unknown) => callback(toStatus(e, d.log, method), null),
+        );
     };
 
   return {
@@ -98,10 +102,9 @@ export function agentService(d: ServiceDeps): AgentServer {
       unary,
     ),
 
-    confirm: unary("Confirm", async (req: { deploymentId: string }) => {
-      if (req.deploymentId === "") throw new AgentError("INVALID_ARGUMENT", "deployment_id is required");
-      return { deployment: deploymentToPb(await d.deployer.confirm(req.deploymentId)) };
-    }),
+    confirm: unary("Confirm", async (req: { deploymentId: string }) => ({
+      deployment: deploymentToPb(await d.deployer.confirm(deploymentIdFromPb(req.deploymentId))),
+    })),
 
     checkHealth: unary("CheckHealth", async (_req, signal) => {
       lastSnapshot = await d.checkHealth(signal);
@@ -109,6 +112,12 @@ export function agentService(d: ServiceDeps): AgentServer {
     }),
 
     watch: (call: ServerWritableStream<unknown, DeploymentEvent>) => {
+      try {
+        decoded(call.request, "Watch");
+      } catch (e) {
+        failStream(call, toStatus(e, d.log, "Watch"));
+        return;
+      }
       const latest = d.deployer.latest();
       if (latest === undefined) {
         call.end();
@@ -148,7 +157,7 @@ export function agentService(d: ServiceDeps): AgentServer {
     pushPaths: (call: ServerReadableStream<PushPathsRequest, unknown>, callback) => {
       const ac = new AbortController();
       call.on("cancelled", () => ac.abort());
-      d.store.receivePush(call, ac.signal).then(
+      d.store.receivePush(decodedStream(call, "PushPaths"), ac.signal).then(
         (res) => callback(null, res),
         (e: unknown) => {
           // Stop reading what the client still sends; the status tells it why.
@@ -160,17 +169,16 @@ export function agentService(d: ServiceDeps): AgentServer {
 
     activate: (call: ServerWritableStream<ActivateRequest, DeploymentEvent>) => {
       streamDeployment(call, "Activate", d, () => {
-        d.validateStorePath(call.request.storePath);
-        return d.deployer.activate(
-          call.request.storePath,
-          actionFromPb(call.request.action),
-          deployRequestFromPb(call.request.options),
-        );
+        const req = decoded(call.request, "Activate");
+        d.validateStorePath(req.storePath);
+        return d.deployer.activate(req.storePath, actionFromPb(req.action), deployRequestFromPb(req.options));
       });
     },
 
     rollback: (call: ServerWritableStream<RollbackRequest, DeploymentEvent>) => {
-      streamDeployment(call, "Rollback", d, () => d.deployer.rollback(call.request.generation));
+      streamDeployment(call, "Rollback", d, () =>
+        d.deployer.rollback(decoded(call.request, "Rollback").generation),
+      );
     },
   };
 }
@@ -214,7 +222,10 @@ function streamDeployment<Req>(
   run().catch((e: unknown) => {
     done = true;
     unsubscribe();
-    const st = toStatus(e, d.log, method);
-    call.emit("error", { ...st, code: st.code ?? status.UNKNOWN });
+    failStream(call, toStatus(e, d.log, method));
   });
+}
+
+function failStream<Req>(call: ServerWritableStream<Req, DeploymentEvent>, st: Partial<StatusObject>): void {
+  call.emit("error", { ...st, code: st.code ?? status.UNKNOWN });
 }

@@ -2,6 +2,8 @@ import { status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AgentError, type AgentErrorCode } from "../errors.js";
+import { createLogger } from "../log.js";
+import { MAX_ENCODED_MESSAGE } from "../text/bounded.js";
 import { toStatus } from "./status.js";
 
 const log = pino({ level: "silent" });
@@ -12,6 +14,7 @@ describe("toStatus", () => {
     ["UNTRUSTED", status.PERMISSION_DENIED],
     ["HASH_MISMATCH", status.DATA_LOSS],
     ["FAILED_PRECONDITION", status.FAILED_PRECONDITION],
+    ["RESOURCE_EXHAUSTED", status.RESOURCE_EXHAUSTED],
     ["NOT_FOUND", status.NOT_FOUND],
     ["EXTERNAL_COMMAND_FAILED", status.INTERNAL],
     ["ABORTED", status.CANCELLED],
@@ -25,6 +28,17 @@ describe("toStatus", () => {
       expect(s.metadata?.get("ros-rollback-error-code")).toEqual([code]);
     });
   }
+
+  it("bounds a message that echoes input, for the client and for the log", () => {
+    const lines: string[] = [];
+    const captured = createLogger("info", undefined, { write: (l: string) => void lines.push(l) });
+    const s = toStatus(new AgentError("NOT_FOUND", `no deployment ${"é".repeat(100_000)}`), captured, "Test");
+    expect(s.code).toBe(status.NOT_FOUND);
+    expect(encodeURI(s.details ?? "").length).toBeLessThanOrEqual(MAX_ENCODED_MESSAGE);
+    expect(s.details).toMatch(/^no deployment é+… \(cut\)$/);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.length).toBeLessThan(MAX_ENCODED_MESSAGE);
+  });
 
   it("hides the message of an unexpected error", () => {
     const s = toStatus(new TypeError("secret internals at /root/x"), log, "Test");

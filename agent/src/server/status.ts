@@ -1,12 +1,14 @@
 import { Metadata, type StatusObject, status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { type AgentErrorCode, isAgentError } from "../errors.js";
+import { boundForTrailer } from "../text/bounded.js";
 
 const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   UNTRUSTED: status.PERMISSION_DENIED,
   HASH_MISMATCH: status.DATA_LOSS,
   FAILED_PRECONDITION: status.FAILED_PRECONDITION,
+  RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
   NOT_FOUND: status.NOT_FOUND,
   EXTERNAL_COMMAND_FAILED: status.INTERNAL,
   ABORTED: status.CANCELLED,
@@ -15,17 +17,19 @@ const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
 
 /**
  * The ONE place where errors become gRPC status. AgentErrors keep their
- * message (it was written for the operator); anything else is a bug: the
- * client gets a generic INTERNAL and the stack goes to the log.
+ * message (it was written for the operator), bounded to fit the trailer
+ * whatever it echoes; anything else is a bug: the client gets a generic
+ * INTERNAL and the stack goes to the log.
  */
 export function toStatus(error: unknown, log: Logger, method: string): Partial<StatusObject> {
   if (isAgentError(error)) {
     const code = CODE_TO_STATUS[error.code];
+    const details = boundForTrailer(error.message);
     const metadata = new Metadata();
     metadata.set("ros-rollback-error-code", error.code);
-    if (code === status.INTERNAL) log.error({ err: error, method }, error.message);
-    else log.info({ method, code: error.code }, `request refused: ${error.message}`);
-    return { code, details: error.message, metadata };
+    if (code === status.INTERNAL) log.error({ err: error, method }, details);
+    else log.info({ method, code: error.code }, `request refused: ${details}`);
+    return { code, details, metadata };
   }
   log.error({ err: error, method }, "unexpected error in request handler");
   return { code: status.INTERNAL, details: "internal error in the agent; see its log" };

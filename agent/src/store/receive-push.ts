@@ -2,6 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { Writable } from "node:stream";
 import type { Compression, PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
+import { quote, quoteList } from "../text/bounded.js";
 import { Announced } from "./announced.js";
 import { type DecompressOptions, type Decompressor, openDecompressor } from "./decompress.js";
 import { parseNarHash } from "./nar-hash.js";
@@ -11,8 +12,8 @@ import { checkPathInfo } from "./path-checks.js";
 import { PathValidity } from "./path-validity.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
-import { isStorePath, quote } from "./store-path.js";
-import { nextOrAbort, SinkClosed, writeTo } from "./stream-util.js";
+import { isStorePath } from "./store-path.js";
+import { nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
 
 export interface PushDeps {
   readonly store: NixStore;
@@ -20,7 +21,18 @@ export interface PushDeps {
   readonly trustedKeys: readonly NixPublicKey[];
   readonly decompress?: DecompressOptions;
   readonly observer?: PushObserver;
+  /**
+   * NAR bytes (as announced) of paths the robot has already that one push may
+   * send: their bytes are decompressed and dropped, work for nothing. The
+   * controller asks QueryMissingPaths first, so only a race gets near this.
+   */
+  readonly maxSkippedBytes?: number;
+  /** A push that sends nothing this long ends (TIMEOUT): it holds nix processes and a push slot. */
+  readonly idleTimeoutMs?: number;
 }
+
+export const DEFAULT_MAX_SKIPPED_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_PUSH_IDLE_TIMEOUT_MS = 120_000;
 
 export interface PushResult {
   /** Registered by this push, in order. */
@@ -55,7 +67,8 @@ export async function receivePush(
 ): Promise<PushResult> {
   const it = requests[Symbol.asyncIterator]();
   try {
-    const first = await nextOrAbort(it, signal, streamBroke);
+    const idleMs = deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
+    const first = await nextWithin(it, signal, idleMs, streamBroke);
     const item = first.done === true ? undefined : first.value.item;
     if (item?.$case !== "options") {
       throw new AgentError("INVALID_ARGUMENT", "a push must start with PushOptions");
@@ -73,18 +86,6 @@ export async function receivePush(
   }
 }
 
-/** The client's stream failing (connection reset, cancelled) is the push being aborted. */
-function streamBroke(e: unknown): AgentError {
-  if (isAgentError(e)) return e;
-  return new AgentError(
-    "ABORTED",
-    `the push stream broke: ${(e as Error | undefined)?.message ?? String(e)}`,
-    {
-      cause: e,
-    },
-  );
-}
-
 class Receiver {
   private readonly announced = new Announced();
   private readonly observer: PushObserver;
@@ -92,6 +93,7 @@ class Receiver {
   private validity: PathValidity | undefined;
   private readonly sizes = new Map<string, number>();
   private readonly skipped: string[] = [];
+  private skippedBytes = 0;
   private current: Current | undefined;
   private narBytes = 0;
   private sinkClosed = false;
@@ -157,7 +159,8 @@ class Receiver {
   /** Request stream → PathInfo queue and decompressor input, in message order. */
   private async pump(input: Writable): Promise<void> {
     for (;;) {
-      const r = await nextOrAbort(this.it, this.stop.signal, streamBroke);
+      const idleMs = this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
+      const r = await nextWithin(this.it, this.stop.signal, idleMs, streamBroke);
       if (r.done === true) break;
       const item = r.value.item;
       if (item?.$case === "path") {
@@ -227,8 +230,14 @@ class Receiver {
       throw e;
     }
     const path = info.storePath;
-    const skip = { storePath: path, remaining: info.narSize, hash: undefined, digest: undefined };
-    if (this.seen.has(path)) return skip; // twice in one push: the first copy counts
+    if (this.seen.has(path)) return this.skip(info); // twice in one push: the first copy counts
+    // The cheap checks (no store round trip) before the references are looked up.
+    try {
+      verifyPathSignature(info, this.deps.trustedKeys);
+    } catch (e) {
+      this.observer.pathRefused?.(path, "untrusted");
+      throw e;
+    }
     this.validity ??= new PathValidity(session, this.seen);
     const validity = this.validity;
     await validity.learn([path, ...info.references], this.lookahead());
@@ -236,23 +245,17 @@ class Receiver {
       this.seen.add(path);
       this.skipped.push(path);
       this.observer.pathSkipped?.(path);
-      return skip;
+      return this.skip(info);
     }
     const missing = await validity.missingReferences(path, info.references);
     if (missing.length > 0) {
       this.refuse(
         path,
         "missing_reference",
-        `references ${missing.map(quote).join(", ")}, which ${missing.length === 1 ? "is" : "are"} neither ` +
-          "valid on the robot nor pushed before it (paths must come in dependency order)",
+        `references ${quoteList(missing, "path")}, neither valid on the robot nor pushed before it ` +
+          "(paths must come in dependency order)",
         "INVALID_ARGUMENT",
       );
-    }
-    try {
-      verifyPathSignature(info, this.deps.trustedKeys);
-    } catch (e) {
-      this.observer.pathRefused?.(path, "untrusted");
-      throw e;
     }
     this.seen.add(path);
     this.sizes.set(path, info.narSize);
@@ -263,6 +266,20 @@ class Receiver {
       hash: createHash("sha256"),
       digest: parseNarHash(info.narHash),
     };
+  }
+
+  /** Drops the bytes of a path the robot has, within maxSkippedBytes (refused before decompressing any). */
+  private skip(info: ImportPathInfo): Current {
+    const max = this.deps.maxSkippedBytes ?? DEFAULT_MAX_SKIPPED_BYTES;
+    this.skippedBytes += info.narSize;
+    if (this.skippedBytes > max) {
+      throw new AgentError(
+        "FAILED_PRECONDITION",
+        `the push sent more than ${max} NAR bytes of paths the robot already has (at ${quote(info.storePath)}); ` +
+          "ask QueryMissingPaths and push only the missing paths",
+      );
+    }
+    return { storePath: info.storePath, remaining: info.narSize, hash: undefined, digest: undefined };
   }
 
   /** Store paths of the next announced PathInfos (the malformed ones are refused in their turn). */

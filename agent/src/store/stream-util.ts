@@ -1,4 +1,6 @@
 import type { Writable } from "node:stream";
+import { AgentError, isAgentError } from "../errors.js";
+import { cut, MAX_QUOTED } from "../text/bounded.js";
 
 /** The stream we were writing into was closed by its reader (it will say why). */
 export class SinkClosed extends Error {
@@ -34,6 +36,30 @@ export function nextOrAbort<T>(
   });
 }
 
+/** nextOrAbort, failing with TIMEOUT when the iterator yields nothing for `idleMs`. */
+export async function nextWithin<T>(
+  it: AsyncIterator<T>,
+  signal: AbortSignal,
+  idleMs: number,
+  wrap: (e: unknown) => unknown,
+): Promise<IteratorResult<T>> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => {
+    ac.abort(
+      new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s in the middle of a push`),
+    );
+  }, idleMs);
+  const onAbort = () => ac.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await nextOrAbort(it, ac.signal, wrap);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** Writes, waiting for 'drain' when the reader is behind: the backpressure that bounds memory. */
 export async function writeTo(w: Writable, data: Uint8Array, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
@@ -54,4 +80,16 @@ export async function writeTo(w: Writable, data: Uint8Array, signal: AbortSignal
     w.on("close", onClose);
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** The client's stream failing (connection reset, cancelled) is the push being aborted. */
+export function streamBroke(e: unknown): AgentError {
+  if (isAgentError(e)) return e;
+  return new AgentError(
+    "ABORTED",
+    `the push stream broke: ${cut((e as Error | undefined)?.message ?? String(e), MAX_QUOTED)}`,
+    {
+      cause: e,
+    },
+  );
 }

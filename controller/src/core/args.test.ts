@@ -29,7 +29,13 @@ describe("parseCommandLine", () => {
     const b = run(["status", "--target=r1", "--inventory", "f.json", "--json"]);
     for (const p of [a, b]) {
       expect(p.command.name).toBe("status");
-      expect(p.global).toEqual({ json: true, inventory: "f.json", target: "r1", connectTimeoutMs: 10_000 });
+      expect(p.global).toEqual({
+        json: true,
+        inventory: "f.json",
+        target: "r1",
+        connectTimeoutMs: 10_000,
+        rpcTimeoutMs: 120_000,
+      });
     }
   });
 
@@ -42,6 +48,13 @@ describe("parseCommandLine", () => {
     expect(run(["status", "--connect-timeout", "2.5"]).global.connectTimeoutMs).toBe(2500);
     expect(() => run(["status", "--connect-timeout", "0"])).toThrow(
       /--connect-timeout: expected a positive number/,
+    );
+  });
+
+  it("parses --rpc-timeout in seconds", () => {
+    expect(run(["status", "--rpc-timeout", "0.5"]).global.rpcTimeoutMs).toBe(500);
+    expect(() => run(["status", "--rpc-timeout", "abc"])).toThrow(
+      /--rpc-timeout: expected a positive number/,
     );
   });
 
@@ -59,6 +72,14 @@ describe("parseCommandLine", () => {
         health: undefined,
         "follow-timeout": undefined,
         "reconnect-grace": undefined,
+        canary: undefined,
+        batch: undefined,
+        "max-parallel": undefined,
+        "max-failures": undefined,
+        "min-sample": undefined,
+        pause: undefined,
+        "rollback-on-abort": undefined,
+        strict: undefined,
       },
       positionals: ["/nix/store/abc-system"],
     });

@@ -1,8 +1,11 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { CommandDef, GlobalArgs, OptionSpec, PositionalSpec, RawArgs } from "./command.js";
 import { UsageError } from "./errors.js";
+import { parseSelection, type Selection } from "./selection.js";
 
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** QueryMissingPaths on a big closure may take a while. */
+export const DEFAULT_RPC_TIMEOUT_SECONDS = 120;
 
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   inventory: {
@@ -13,8 +16,18 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   target: {
     type: "string",
     valueName: "NAME",
-    description: "target (robot) in the inventory (default: $ROS_ROLLBACK_TARGET)",
+    multiple: true,
+    description:
+      "target (robot) in the inventory (default: $ROS_ROLLBACK_TARGET); repeat it for several\n" +
+      "(deploy, rollback, status, generations)",
   },
+  select: {
+    type: "string",
+    valueName: "KEY=VALUE",
+    multiple: true,
+    description: "every target whose inventory labels include KEY=VALUE (repeatable: all must match)",
+  },
+  all: { type: "boolean", description: "every target in the inventory" },
   json: {
     type: "boolean",
     description:
@@ -25,6 +38,13 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     valueName: "SECONDS",
     description: `give up when the agent is not reachable within SECONDS (default ${DEFAULT_CONNECT_TIMEOUT_SECONDS})`,
   },
+  "rpc-timeout": {
+    type: "string",
+    valueName: "SECONDS",
+    description:
+      "give up when the agent does not answer a request (or stops reading a push) within SECONDS " +
+      `(default ${DEFAULT_RPC_TIMEOUT_SECONDS})`,
+  },
   help: { type: "boolean", short: "h", description: "show help (global, or for the command)" },
 };
 
@@ -34,6 +54,7 @@ export type ParsedCommandLine =
       readonly kind: "run";
       readonly command: CommandDef;
       readonly global: GlobalArgs;
+      readonly selection: Selection;
       readonly raw: RawArgs;
     };
 
@@ -66,9 +87,13 @@ export function parseCommandLine(
   const rest = argv.filter((_, i) => i !== at);
   const options: NonNullable<ParseArgsConfig["options"]> = {};
   for (const [key, spec] of Object.entries({ ...GLOBAL_OPTIONS, ...command.options })) {
-    options[key] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+    options[key] = {
+      type: spec.type,
+      ...(spec.short === undefined ? {} : { short: spec.short }),
+      ...(spec.multiple === true ? { multiple: true } : {}),
+    };
   }
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (e) {
@@ -78,35 +103,70 @@ export function parseCommandLine(
     throw e;
   }
   if (parsed.values.help === true) return { kind: "help", command };
-  const global = parseGlobal(parsed.values, env, command.name);
+  const targets = listValue(parsed.values.target);
+  const envTarget = nonEmpty(env.ROS_ROLLBACK_TARGET);
+  const selection = parseSelection(
+    targets.length === 0 &&
+      envTarget !== undefined &&
+      parsed.values.select === undefined &&
+      parsed.values.all !== true
+      ? [envTarget]
+      : targets,
+    listValue(parsed.values.select),
+    parsed.values.all === true,
+    command.name,
+  );
+  if (
+    command.multiTarget !== true &&
+    (selection.targets.length > 1 || selection.select.length > 0 || selection.all)
+  ) {
+    throw new UsageError("this command takes one target: --target NAME", command.name);
+  }
+  const global = parseGlobal(parsed.values, env, selection.targets[0], command.name);
   const values: Record<string, string | boolean | undefined> = {};
-  for (const key of Object.keys(command.options)) values[key] = parsed.values[key];
-  return { kind: "run", command, global, raw: { values, positionals: parsed.positionals } };
+  for (const key of Object.keys(command.options)) {
+    const v = parsed.values[key];
+    values[key] = Array.isArray(v) ? v[v.length - 1] : v;
+  }
+  return { kind: "run", command, global, selection, raw: { values, positionals: parsed.positionals } };
+}
+
+function listValue(v: string | boolean | string[] | undefined): string[] {
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
 }
 
 function parseGlobal(
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
   env: Readonly<Record<string, string | undefined>>,
+  target: string | undefined,
   command: string,
 ): GlobalArgs {
-  const timeoutText = stringValue(values["connect-timeout"]);
-  let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_SECONDS * 1000;
-  if (timeoutText !== undefined) {
-    const seconds = Number(timeoutText);
-    if (!Number.isFinite(seconds) || seconds <= 0) {
-      throw new UsageError(
-        `--connect-timeout: expected a positive number of seconds, got "${timeoutText}"`,
-        command,
-      );
-    }
-    connectTimeoutMs = Math.round(seconds * 1000);
-  }
   return {
     json: values.json === true,
     inventory: stringValue(values.inventory) ?? nonEmpty(env.ROS_ROLLBACK_INVENTORY),
-    target: stringValue(values.target) ?? nonEmpty(env.ROS_ROLLBACK_TARGET),
-    connectTimeoutMs,
+    target,
+    connectTimeoutMs: secondsOption(values, "connect-timeout", DEFAULT_CONNECT_TIMEOUT_SECONDS, command),
+    rpcTimeoutMs: secondsOption(values, "rpc-timeout", DEFAULT_RPC_TIMEOUT_SECONDS, command),
   };
+}
+
+/** A positive number of seconds, in ms. */
+function secondsOption(
+  values: Record<string, string | boolean | string[] | undefined>,
+  name: string,
+  defaultSeconds: number,
+  command: string,
+): number {
+  const text = stringValue(values[name]);
+  if (text === undefined) return defaultSeconds * 1000;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(
+      `--${name}: expected a positive number of seconds, got ${JSON.stringify(text.slice(0, 40))}`,
+      command,
+    );
+  }
+  return Math.round(seconds * 1000);
 }
 
 /** Index of the command word: the first token that is neither an option nor a global option's value. */
@@ -123,7 +183,7 @@ function commandIndex(argv: readonly string[]): number | undefined {
   return undefined;
 }
 
-function stringValue(v: string | boolean | undefined): string | undefined {
+function stringValue(v: string | boolean | string[] | undefined): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 

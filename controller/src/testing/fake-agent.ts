@@ -21,6 +21,11 @@ export interface FakeError {
   readonly error: { readonly code: grpc.status; readonly details: string; readonly agentCode?: string };
 }
 
+/** An answer that never comes (the call stays open until the client gives up). */
+export interface FakeHang {
+  readonly hang: true;
+}
+
 /** One step of a scripted Activate/Rollback stream. The stream ends OK after the last step. */
 export type StreamStep =
   | { readonly event: Partial<DeploymentEvent> }
@@ -33,14 +38,14 @@ export type StreamScript = StreamStep[] | AsyncIterable<StreamStep>;
 
 /** What the fake answers; a call without a handler fails UNIMPLEMENTED (so tests see unexpected calls). */
 export interface FakeHandlers {
-  getStatus?: () => GetStatusResponse | FakeError;
-  listGenerations?: () => ListGenerationsResponse | FakeError;
-  queryMissingPaths?: (storePaths: string[]) => string[] | FakeError;
-  pushPaths?: (received: PushPathsRequest[]) => PushPathsResponse | FakeError;
+  getStatus?: () => GetStatusResponse | FakeError | FakeHang;
+  listGenerations?: () => ListGenerationsResponse | FakeError | FakeHang;
+  queryMissingPaths?: (storePaths: string[]) => string[] | FakeError | FakeHang;
+  pushPaths?: (received: PushPathsRequest[]) => PushPathsResponse | FakeError | FakeHang;
   activate?: (request: ActivateRequest) => StreamScript;
   rollback?: (request: RollbackRequest) => StreamScript;
-  confirm?: (request: ConfirmRequest) => ConfirmResponse | FakeError;
-  checkHealth?: () => HealthReport | FakeError;
+  confirm?: (request: ConfirmRequest) => ConfirmResponse | FakeError | FakeHang;
+  checkHealth?: () => HealthReport | FakeError | FakeHang;
   watch?: () => StreamScript;
 }
 
@@ -64,6 +69,10 @@ export interface FakeAgent {
 
 function isFakeError(v: unknown): v is FakeError {
   return typeof v === "object" && v !== null && "error" in v;
+}
+
+function isFakeHang(v: unknown): v is FakeHang {
+  return typeof v === "object" && v !== null && "hang" in v;
 }
 
 function toStatus(e: FakeError["error"]): Partial<grpc.StatusObject> {
@@ -125,11 +134,12 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
       }),
   };
 
-  function unary<Req, Res>(method: string, answer: (req: Req) => Res | FakeError | undefined) {
+  function unary<Req, Res>(method: string, answer: (req: Req) => Res | FakeError | FakeHang | undefined) {
     return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
       state.calls.push({ method, request: call.request, peer: call.getPeer() });
       const res = answer(call.request);
       if (res === undefined) callback(notSetUp(method), null);
+      else if (isFakeHang(res)) call.on("cancelled", () => state.cancelled.push(method));
       else if (isFakeError(res)) callback(toStatus(res.error), null);
       else callback(null, res);
     };
@@ -168,7 +178,7 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
     listGenerations: unary("listGenerations", () => state.handlers.listGenerations?.()),
     queryMissingPaths: unary("queryMissingPaths", (req: { storePaths: string[] }) => {
       const res = state.handlers.queryMissingPaths?.(req.storePaths);
-      return res === undefined || isFakeError(res) ? res : { missing: res };
+      return res === undefined || isFakeError(res) || isFakeHang(res) ? res : { missing: res };
     }),
     pushPaths: (
       call: grpc.ServerReadableStream<PushPathsRequest, PushPathsResponse>,
@@ -181,6 +191,7 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
         state.calls.push({ method: "pushPaths", request: received, peer: call.getPeer() });
         const res = state.handlers.pushPaths?.(received);
         if (res === undefined) callback(notSetUp("pushPaths"), null);
+        else if (isFakeHang(res)) return;
         else if (isFakeError(res)) callback(toStatus(res.error), null);
         else callback(null, res);
       });

@@ -19,6 +19,12 @@ export interface FakeNetwork {
   refuseNew(): void;
   /** Cuts and refuses new connections until up(). */
   down(): void;
+  /**
+   * From now on drops every byte of the live connections, which stay open:
+   * a link gone silent (a middlebox that lost its state), noticed only by
+   * keepalive or a deadline.
+   */
+  blackhole(): void;
   up(): void;
   close(): Promise<void>;
 }
@@ -26,6 +32,7 @@ export interface FakeNetwork {
 export async function startFakeNetwork(agentPort: number): Promise<FakeNetwork> {
   const live = new Set<Socket>();
   let isDown = false;
+  let dropping = new Set<Socket>();
   const server = createServer((client) => {
     if (isDown) {
       net.refused++;
@@ -39,7 +46,10 @@ export async function startFakeNetwork(agentPort: number): Promise<FakeNetwork> 
       [upstream, client],
     ] as const) {
       live.add(a);
-      a.pipe(b);
+      a.on("data", (data: Buffer) => {
+        if (!dropping.has(a)) b.write(data);
+      });
+      a.on("end", () => b.end());
       a.on("error", () => b.destroy());
       a.on("close", () => {
         live.delete(a);
@@ -62,6 +72,9 @@ export async function startFakeNetwork(agentPort: number): Promise<FakeNetwork> 
     cut() {
       for (const s of live) s.destroy();
       live.clear();
+    },
+    blackhole() {
+      dropping = new Set(live);
     },
     refuseNew() {
       isDown = true;

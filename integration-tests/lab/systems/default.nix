@@ -30,4 +30,18 @@ in {
     (node "listener" "listener.py" { })
     (oneshot "cut-network" "${ip} link set eth0 down" "${ip} link set eth0 up")
   ];
+
+  # Same closure on every robot of a fleet; the talker falls silent on the robots where the lab
+  # set the fail flag (labFail): /var/lib/ros-rollback-lab-fail, empty or holding the system's name.
+  flag-talker = mkSystem "flag-talker" [
+    roscore
+    (node "talker" "talker.py --fail-flag flag-talker" { })
+    (node "listener" "listener.py" { })
+  ];
+
+  flag-talker-header = mkSystem "flag-talker-header" [
+    roscore
+    (node "talker" "talker.py --header --fail-flag flag-talker-header" { })
+    (node "listener" "listener.py --header" { })
+  ];
 }

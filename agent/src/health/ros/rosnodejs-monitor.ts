@@ -2,72 +2,19 @@ import { AgentError } from "../../errors.js";
 import { describeError } from "../checks/types.js";
 import type { Clock } from "../clock.js";
 import type { GraphState, RosGraph, TopicMonitor, TopicSample } from "./graph.js";
+import { learnHeader, queryGraph } from "./graph-query.js";
 import { firstString, startsWithString } from "./leading-string.js";
-import { type PublisherHeader, probePublisher } from "./tcpros.js";
-import { rosApiCall, type XmlRpcValue } from "./xmlrpc.js";
+import {
+  bound,
+  type MessageClass,
+  type MonitorLog,
+  type RnjNodeHandle,
+  type RnjSubscriber,
+  RosNode,
+} from "./rosnodejs-node.js";
+import type { PublisherHeader } from "./tcpros.js";
 
-/*
- * rosnodejs 3.1.0, seen through the narrow types below (its own .d.ts are
- * approximate). It is one node per process: initNode/shutdown/reset act on a
- * module-level singleton, so at most one RosnodejsMonitor may be open.
- */
-
-/** A message "class" built from what the publisher told us; rosnodejs needs no .msg files for it. */
-interface MessageClass {
-  datatype(): string;
-  md5sum(): string;
-  messageDefinition(): string;
-  /** Messages are counted; only a leading string field is ever decoded (for hold conditions). */
-  deserialize(buffer: Buffer): string | undefined;
-}
-
-interface RnjSubscriber {
-  getNumPublishers(): number;
-  on(event: "error", listener: (err: unknown) => void): unknown;
-}
-
-interface RnjNodeHandle {
-  subscribe(
-    topic: string,
-    type: MessageClass,
-    callback: (msg: string | undefined) => void,
-    options: { queueSize: number; throttleMs: number },
-  ): RnjSubscriber;
-  unsubscribe(topic: string): Promise<unknown> | undefined;
-}
-
-interface RnjLogRecord {
-  readonly level?: number;
-  readonly msg?: string;
-  readonly name?: string;
-}
-
-interface Rosnodejs {
-  initNode(
-    name: string,
-    options: {
-      rosMasterUri: string;
-      onTheFly: boolean;
-      notime: boolean;
-      timeout: number;
-      logging: {
-        skipRosLogging: boolean;
-        overrideLoggerCleanup: boolean;
-        streams: { type: "raw"; level: string; stream: { write(rec: RnjLogRecord): void } }[];
-      };
-      node: { forceExit: boolean };
-    },
-  ): Promise<RnjNodeHandle>;
-  shutdown(): Promise<unknown>;
-  reset(): void;
-  ok(): boolean | null;
-  readonly log: { clearStreams(): void };
-}
-
-/** Where rosnodejs' warnings and errors go (a pino logger fits). */
-export interface MonitorLog {
-  warn(obj: object, msg: string): void;
-}
+export type { MonitorLog } from "./rosnodejs-node.js";
 
 export interface RosnodejsMonitorOptions {
   readonly masterUri: string;
@@ -81,6 +28,11 @@ export interface RosnodejsMonitorOptions {
   readonly retainMs: number;
   readonly clock: Clock;
   readonly log?: MonitorLog;
+  /**
+   * How long rosnodejs may stay connected to no publisher while one answers with our type
+   * before we subscribe again (then twice as long each time, up to a minute). Default 5 s.
+   */
+  readonly resubscribeAfterMs?: number;
 }
 
 interface Watched {
@@ -92,8 +44,11 @@ interface Watched {
   subscriber: RnjSubscriber | undefined;
   header: PublisherHeader | undefined;
   problem: string | undefined;
+  /** Since when rosnodejs holds no connection though a publisher answers with our type. */
+  lostSinceMs: number | undefined;
   /** The latest message's first field, when the type starts with a string (std_msgs/String's `data`). */
   lastString: string | undefined;
+  resubscribeWaitMs: number;
 }
 
 interface RunningNode {
@@ -103,6 +58,7 @@ interface RunningNode {
 
 let openMonitors = 0;
 const MAX_ARRIVALS = 100_000;
+const MAX_RESUBSCRIBE_WAIT_MS = 60_000;
 
 /**
  * Topic liveness over a real ROS 1 graph. Master queries use our own bounded
@@ -113,7 +69,7 @@ const MAX_ARRIVALS = 100_000;
 export class RosnodejsMonitor implements RosGraph, TopicMonitor {
   private readonly topics = new Map<string, Watched>();
   private node: RunningNode | undefined;
-  private rosnodejs: Rosnodejs | undefined;
+  private readonly rosNode: RosNode;
   private closed = false;
   /** Syncs run one after another: a snapshot and an evaluation may ask together. */
   private queue: Promise<void> = Promise.resolve();
@@ -121,34 +77,15 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
   constructor(private readonly o: RosnodejsMonitorOptions) {
     if (openMonitors > 0) throw new AgentError("FAILED_PRECONDITION", "a RosnodejsMonitor is already open");
     openMonitors += 1;
+    this.rosNode = new RosNode(o);
   }
 
   private get callerId(): string {
     return this.o.nodeName;
   }
 
-  private call(
-    url: string,
-    method: string,
-    params: XmlRpcValue[],
-    signal: AbortSignal,
-  ): Promise<XmlRpcValue> {
-    return rosApiCall(url, method, params, { timeoutMs: this.o.masterTimeoutMs, signal });
-  }
-
-  async query(signal: AbortSignal): Promise<GraphState> {
-    const master = this.o.masterUri;
-    const [system, types, runId] = await Promise.all([
-      this.call(master, "getSystemState", [this.callerId], signal),
-      this.call(master, "getTopicTypes", [this.callerId], signal),
-      // roscore sets /run_id; a bare rosmaster does not, and then restarts go unseen.
-      this.call(master, "getParam", [this.callerId, "/run_id"], signal).catch((e: unknown) => {
-        if (e instanceof AgentError && e.code === "EXTERNAL_COMMAND_FAILED" && /code -1/.test(e.message))
-          return "";
-        throw e;
-      }),
-    ]);
-    return parseGraphState(system, types, String(runId));
+  query(signal: AbortSignal): Promise<GraphState> {
+    return queryGraph(this.o.masterUri, this.callerId, this.o.masterTimeoutMs, signal);
   }
 
   async sync(topics: readonly string[], state: GraphState | undefined, signal: AbortSignal): Promise<void> {
@@ -163,6 +100,8 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
           subscriber: undefined,
           header: undefined,
           problem: undefined,
+          lostSinceMs: undefined,
+          resubscribeWaitMs: this.resubscribeAfterMs,
           lastString: undefined,
         });
     }
@@ -173,17 +112,13 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
   }
 
   private async syncLocked(topics: readonly string[], state: GraphState, signal: AbortSignal): Promise<void> {
-    const rnj = this.rosnodejs;
-    if (
-      this.node !== undefined &&
-      (this.node.runId !== state.runId || rnj === undefined || rnj.ok() !== true)
-    ) {
+    if (this.node !== undefined && (this.node.runId !== state.runId || !this.rosNode.ok())) {
       // A restarted master forgot our registrations (nothing re-registers by itself): start over.
       await this.stopNode();
     }
     if (this.node === undefined) {
       try {
-        this.node = { nh: await this.startNode(signal), runId: state.runId };
+        this.node = { nh: await this.rosNode.start(signal), runId: state.runId };
       } catch (e) {
         for (const name of topics) {
           const w = this.topics.get(name);
@@ -218,6 +153,8 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     const connected = w.subscriber?.getNumPublishers() ?? 0;
     if (w.subscriber !== undefined && connected >= publishers.length) {
       w.problem = undefined;
+      w.lostSinceMs = undefined;
+      w.resubscribeWaitMs = this.resubscribeAfterMs;
       return;
     }
     // A registered publisher is not connected: it is unreachable, new, or of another type than we subscribed with.
@@ -225,42 +162,50 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     let header: PublisherHeader | undefined;
     for (const pub of publishers) {
       try {
-        header = await this.learnHeader(pub, w.name, signal);
+        header = await learnHeader(
+          { masterUri: this.o.masterUri, callerId: this.callerId, timeoutMs: this.o.masterTimeoutMs },
+          pub,
+          w.name,
+          signal,
+        );
         break;
       } catch (e) {
         if (signal.aborted) throw e;
         failures.push(`publisher ${pub}: ${describeError(e)}`);
       }
     }
-    if (header !== undefined && (w.subscriber === undefined || header.md5sum !== w.header?.md5sum)) {
+    const changed = w.subscriber === undefined || header?.md5sum !== w.header?.md5sum;
+    if (header !== undefined && (changed || this.lostTooLong(w, connected))) {
       if (w.subscriber !== undefined) await this.unsubscribe(node, w);
       this.subscribe(node, w, header);
     }
     w.problem = failures.length === 0 ? undefined : failures.join("; ");
   }
 
-  /** Master → publisher's XML-RPC URI → its TCPROS port → its connection header. */
-  private async learnHeader(publisher: string, topic: string, signal: AbortSignal): Promise<PublisherHeader> {
-    const uri = String(await this.call(this.o.masterUri, "lookupNode", [this.callerId, publisher], signal));
-    const proto = await this.call(uri, "requestTopic", [this.callerId, topic, [["TCPROS"]]], signal);
-    if (
-      !Array.isArray(proto) ||
-      proto[0] !== "TCPROS" ||
-      typeof proto[1] !== "string" ||
-      typeof proto[2] !== "number"
-    )
-      throw new AgentError(
-        "EXTERNAL_COMMAND_FAILED",
-        `${publisher} offers no TCPROS connection for ${topic}`,
-      );
-    // A caller id of its own: rospy drops an older connection from the same caller id,
-    // which would be our subscriber's.
-    return probePublisher(
-      proto[1],
-      proto[2],
-      { callerId: `${this.callerId}_type_probe`, topic },
-      { timeoutMs: this.o.masterTimeoutMs, signal },
+  /**
+   * rosnodejs connects to publishers only when the master tells it about them, so a
+   * connection it lost (a bug of its own, or a publisher that dropped ours) stays lost
+   * while the topic is alive: a good deployment would be judged silent. Subscribing again
+   * makes it ask the master. Only with no connection at all, to leave healthy topics alone.
+   */
+  private lostTooLong(w: Watched, connected: number): boolean {
+    const now = this.o.clock.now();
+    if (connected > 0) {
+      w.lostSinceMs = undefined;
+      return false;
+    }
+    w.lostSinceMs ??= now;
+    if (now - w.lostSinceMs < w.resubscribeWaitMs) return false;
+    this.o.log?.warn(
+      { topic: w.name, lostForMs: Math.round(now - w.lostSinceMs) },
+      "rosnodejs holds no connection to a publisher that answers: subscribing again",
     );
+    w.resubscribeWaitMs = Math.min(w.resubscribeWaitMs * 2, MAX_RESUBSCRIBE_WAIT_MS);
+    return true;
+  }
+
+  private get resubscribeAfterMs(): number {
+    return this.o.resubscribeAfterMs ?? 5000;
   }
 
   private subscribe(node: RunningNode, w: Watched, header: PublisherHeader): void {
@@ -278,12 +223,14 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     sub.on("error", (err) => this.o.log?.warn({ err, topic: w.name }, "rosnodejs subscriber error"));
     w.subscriber = sub;
     w.header = header;
+    // A new subscriber gets the whole wait to connect.
+    w.lostSinceMs = undefined;
   }
 
   private async unsubscribe(node: RunningNode, w: Watched): Promise<void> {
     w.subscriber = undefined;
     // Unregistering goes through rosnodejs' master queue: do not wait for it long.
-    await this.bound(Promise.resolve(node.nh.unsubscribe(w.name)), this.o.masterTimeoutMs).catch(() => {});
+    await bound(Promise.resolve(node.nh.unsubscribe(w.name)), this.o.masterTimeoutMs).catch(() => {});
   }
 
   private arrived(w: Watched, msg: string | undefined): void {
@@ -296,6 +243,11 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
       const first = w.arrivals.findIndex((t) => t >= keepFrom);
       w.arrivals = w.arrivals.slice(Math.max(first, w.arrivals.length - MAX_ARRIVALS));
     }
+  }
+
+  /** The latest message's leading string field (undefined: none yet, or the type does not start with a string). */
+  lastString(topic: string): string | undefined {
+    return this.topics.get(topic)?.lastString;
   }
 
   sample(topic: string, windowStartMs: number): TopicSample {
@@ -321,76 +273,11 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     };
   }
 
-  /** The latest message's leading string field (undefined: none yet, or the type does not start with a string). */
-  lastString(topic: string): string | undefined {
-    return this.topics.get(topic)?.lastString;
-  }
-
-  private async load(): Promise<Rosnodejs> {
-    if (this.rosnodejs !== undefined) return this.rosnodejs;
-    // rosnodejs refuses to load without CMAKE_PREFIX_PATH, although we never let it look for messages there.
-    const saved = process.env.CMAKE_PREFIX_PATH;
-    if (!saved) process.env.CMAKE_PREFIX_PATH = "/nonexistent/ros-rollback";
-    try {
-      const mod: { default: unknown } = await import("rosnodejs");
-      this.rosnodejs = mod.default as Rosnodejs;
-    } finally {
-      if (!saved) delete process.env.CMAKE_PREFIX_PATH;
-    }
-    return this.rosnodejs;
-  }
-
-  private async startNode(signal: AbortSignal): Promise<RnjNodeHandle> {
-    const rnj = await this.load();
-    signal.throwIfAborted();
-    rnj.reset();
-    const sigint = new Set(process.listeners("SIGINT"));
-    const savedIp = process.env.ROS_IP;
-    process.env.ROS_IP = this.o.advertiseIp;
-    let init: Promise<RnjNodeHandle>;
-    try {
-      rnj.log.clearStreams();
-      init = rnj.initNode(this.o.nodeName, {
-        rosMasterUri: this.o.masterUri,
-        onTheFly: false,
-        notime: true,
-        timeout: this.o.masterTimeoutMs,
-        logging: {
-          skipRosLogging: true,
-          overrideLoggerCleanup: true,
-          streams: [{ type: "raw", level: "warn", stream: { write: (rec) => this.rosLog(rec) } }],
-        },
-        node: { forceExit: false },
-      });
-    } finally {
-      // rosnodejs reads ROS_IP synchronously in initNode, and takes SIGINT for itself: the agent
-      // handles signals (and calls close()), so rosnodejs' handler must not swallow them.
-      if (savedIp === undefined) delete process.env.ROS_IP;
-      else process.env.ROS_IP = savedIp;
-      for (const l of process.listeners("SIGINT")) if (!sigint.has(l)) process.removeListener("SIGINT", l);
-    }
-    try {
-      return await this.bound(init, this.o.masterTimeoutMs + 500, signal);
-    } catch (e) {
-      await this.bound(rnj.shutdown(), 1000).catch(() => {});
-      rnj.reset();
-      throw e;
-    }
-  }
-
-  private rosLog(rec: RnjLogRecord): void {
-    this.o.log?.warn({ ros: rec.name }, `rosnodejs: ${rec.msg ?? ""}`);
-  }
-
   private async stopNode(): Promise<void> {
-    const rnj = this.rosnodejs;
     this.node = undefined;
     // The learned types are kept: the next node subscribes with them right away.
     for (const w of this.topics.values()) w.subscriber = undefined;
-    if (rnj === undefined) return;
-    // Unregistering is one attempt per registration in rosnodejs; a hung master must not hang us.
-    await this.bound(rnj.shutdown(), 2000).catch(() => {});
-    rnj.reset();
+    await this.rosNode.stop();
   }
 
   /** Unsubscribes, unregisters and stops the node, within ~2 s; later calls do nothing. */
@@ -401,48 +288,4 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     await this.queue;
     await this.stopNode();
   }
-
-  private bound<T>(p: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(new AgentError("ABORTED", "aborted", { cause: signal?.reason }));
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        reject(new AgentError("TIMEOUT", `no answer within ${ms / 1000} s`));
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          reject(e);
-        },
-      );
-    });
-  }
-}
-
-/** getSystemState: [[topic, [publisher…]]…], [[topic, [subscriber…]]…], [[service, [provider…]]…]. */
-export function parseGraphState(system: XmlRpcValue, types: XmlRpcValue, runId: string): GraphState {
-  const lists = Array.isArray(system) ? system : [];
-  const entries = (v: XmlRpcValue | undefined): [string, string[]][] =>
-    (Array.isArray(v) ? v : []).flatMap((e) =>
-      Array.isArray(e) && typeof e[0] === "string" && Array.isArray(e[1])
-        ? [[e[0], e[1].filter((n): n is string => typeof n === "string")] as [string, string[]]]
-        : [],
-    );
-  const publishers = new Map(entries(lists[0]));
-  const nodes = new Set<string>();
-  for (const list of lists) for (const [, ns] of entries(list)) for (const n of ns) nodes.add(n);
-  const topicTypes = new Map<string, string>();
-  for (const e of Array.isArray(types) ? types : [])
-    if (Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") topicTypes.set(e[0], e[1]);
-  return { runId, publishers, topicTypes, nodes };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseGraphState } from "./rosnodejs-monitor.js";
+import { parseGraphState } from "./graph-query.js";
 import { decodeHeader, encodeHeader } from "./tcpros.js";
 import { parseResponse } from "./xmlrpc.js";
 

@@ -3,7 +3,9 @@
 
 KIND: string (std_msgs/String), header (std_msgs/Header), pose (geometry_msgs/PoseStamped),
 custom (ros_rollback_test/Telemetry, a type made here from its definition: no package has it).
+SIGUSR1: hang up on every subscriber and stay registered (as rospy does after a write error).
 """
+import signal
 import sys
 
 import genpy.dynamic
@@ -63,6 +65,7 @@ def main():
     cls, make = message_type(kind)
     rospy.init_node("talker_" + kind)
     pub = rospy.Publisher(topic, cls, queue_size=10)
+    signal.signal(signal.SIGUSR1, lambda *_: [c.close() for c in pub.impl.connections])
     r = rospy.Rate(rate)
     i = 0
     while not rospy.is_shutdown():

@@ -4,7 +4,10 @@
 --header        publish std_msgs/Header instead (like talker_header)
 --silent        advertise /chatter but never publish
 --crash-after S exit with status 3 S seconds after start
+--fail-flag NAME stay silent while /var/lib/ros-rollback-lab-fail exists and is empty or holds NAME
+                 (the lab makes one robot of a fleet fail with the same closure as the others)
 """
+import os
 import sys
 import time
 
@@ -12,11 +15,27 @@ import rospy
 from std_msgs.msg import Header, String
 
 
+FAIL_FLAG = "/var/lib/ros-rollback-lab-fail"
+
+
+def flagged(name):
+    """Whether the lab's fail flag silences this talker (checked every message, so removing it heals)."""
+    if name is None:
+        return False
+    try:
+        with open(FAIL_FLAG) as f:
+            wanted = f.read().strip()
+    except OSError:
+        return False
+    return wanted in ("", name)
+
+
 def main(argv):
     started = time.monotonic()
     header = "--header" in argv
     silent = "--silent" in argv
     crash_after = float(argv[argv.index("--crash-after") + 1]) if "--crash-after" in argv else None
+    fail_name = argv[argv.index("--fail-flag") + 1] if "--fail-flag" in argv else None
     rospy.init_node("talker")
     pub = rospy.Publisher("chatter", Header if header else String, queue_size=10)
     rate = rospy.Rate(10)
@@ -26,7 +45,7 @@ def main(argv):
             rospy.logfatal("talker: crashing on purpose")
             rospy.signal_shutdown("crash")
             return 3
-        if not silent:
+        if not silent and not flagged(fail_name):
             if header:
                 pub.publish(Header(seq=seq, stamp=rospy.Time.now(), frame_id="lab"))
             else:
