@@ -3,6 +3,7 @@ import { confirmCommand } from "./confirm.js";
 import { deployCommand } from "./deploy.js";
 import { generationsCommand } from "./generations.js";
 import { healthCommand } from "./health.js";
+import { holdCommand, releaseCommand } from "./holds.js";
 import { rollbackCommand } from "./rollback.js";
 import { rolloutCommand } from "./rollout.js";
 import { statusCommand } from "./status.js";
@@ -18,4 +19,6 @@ export const COMMANDS: readonly CommandDef[] = [
   generationsCommand,
   rollbackCommand,
   rolloutCommand,
+  holdCommand,
+  releaseCommand,
 ];

@@ -2,7 +2,7 @@ import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
-import { statusJson } from "../views.js";
+import { holdText, statusJson, unitChangesText } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 
 type Status = ReturnType<typeof statusJson>;
@@ -52,6 +52,8 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
     ...(d.label === null ? [] : [`  label:       ${d.label}`]),
+    ...(d.unitChanges === null ? [] : [`  units:       ${unitChangesText(d.unitChanges)}`]),
+    ...(d.rollbackUnitChanges === null ? [] : [`  rollback:    ${unitChangesText(d.rollbackUnitChanges)}`]),
   ];
 }
 
@@ -62,6 +64,10 @@ function statusText(s: Status): string {
     `profile:     ${s.profileSystem || "-"}`,
     `running:     ${s.currentSystem || "-"}${s.runningProfileSystem ? "" : "  (differs from the profile)"}`,
   ];
+  lines.push(
+    s.holds.length === 0 ? "holds:       none" : `holds:       ${s.holds.length} (deploys are refused)`,
+    ...s.holds.map((h) => `  ${holdText(h)}`),
+  );
   if (s.deployment !== null) lines.push(...deploymentText("in progress", s.deployment));
   if (s.lastDeployment !== null) lines.push(...deploymentText("last", s.lastDeployment));
   if (s.health !== null) {

@@ -41,6 +41,10 @@ function fakeApi(answers: Partial<AgentApi>): AgentApi {
     confirm: missing("confirm"),
     checkHealth: missing("checkHealth"),
     watch: missing("watch"),
+    plan: missing("plan"),
+    hold: missing("hold"),
+    release: missing("release"),
+    listHolds: missing("listHolds"),
     close: () => undefined,
     ...answers,
   };
