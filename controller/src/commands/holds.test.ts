@@ -173,3 +173,36 @@ describe("status", () => {
     expect(j.holds).toHaveLength(1);
   });
 });
+
+describe("plan", () => {
+  it("asks the agent for the plan of the store path and prints units, untouched services and the closure diff", async () => {
+    agent.handlers.queryMissingPaths = () => [];
+    agent.handlers.plan = (req) => ({
+      currentSystem: "/nix/store/old-system",
+      storePath: req.storePath,
+      units: changes(["listener.service", "talker.service"]),
+      unchanged: ["roscore.service"],
+      closure: {
+        added: [],
+        removed: [],
+        changed: [{ name: "ros-nodes", oldVersions: ["1.0"], newVersions: ["1.1"], sizeDeltaBytes: 2048 }],
+        oldSizeBytes: 1000,
+        newSizeBytes: 3048,
+        oldPaths: 2,
+        newPaths: 2,
+      },
+      exitCode: 0,
+      output: "",
+    });
+    const r = await cli(["plan", "/nix/store/new-system", "--target", "robot1"]);
+    expect(r.code).toBe(0);
+    expect(agent.calls.filter((c) => c.method === "plan").map((c) => c.request)).toEqual([
+      { storePath: "/nix/store/new-system" },
+    ]);
+    expect(r.stdout).toContain("units:     restarted: listener.service, talker.service");
+    expect(r.stdout).toContain("untouched: roscore.service");
+    expect(r.stdout).toContain("ros-nodes: 1.0 → 1.1");
+    // Nothing that changes the robot was called.
+    expect(agent.calls.map((c) => c.method).filter((m) => m === "activate" || m === "rollback")).toEqual([]);
+  });
+});

@@ -4,6 +4,7 @@ import { deployCommand } from "./deploy.js";
 import { generationsCommand } from "./generations.js";
 import { healthCommand } from "./health.js";
 import { holdCommand, releaseCommand } from "./holds.js";
+import { planCommand } from "./plan.js";
 import { rollbackCommand } from "./rollback.js";
 import { rolloutCommand } from "./rollout.js";
 import { statusCommand } from "./status.js";
@@ -12,6 +13,7 @@ import { watchCommand } from "./watch.js";
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   deployCommand,
+  planCommand,
   confirmCommand,
   watchCommand,
   healthCommand,
