@@ -167,8 +167,11 @@ describe("status", () => {
         confirmDeadline: null,
         rollbackReason: null,
         label: null,
+        unitChanges: null,
+        rollbackUnitChanges: null,
       },
       health: null,
+      holds: [],
     });
     expect(r.stderr).toBe("");
   });
