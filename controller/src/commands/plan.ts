@@ -29,7 +29,9 @@ export const planCommand = defineCommand<PlanArgs>({
     '"unchanged", "closure": {"added", "removed", "changed": [{"name", "oldVersions", "newVersions",',
     '"sizeDeltaBytes"}], "oldSizeBytes", "newSizeBytes", "sizeDeltaBytes"}, "exitCode", "output"}.',
   ].join("\n"),
-  positionals: [{ name: "store-path", description: "a system store path, ./result, or FLAKE#NAME (built first)" }],
+  positionals: [
+    { name: "store-path", description: "a system store path, ./result, or FLAKE#NAME (built first)" },
+  ],
   options: {
     compress: {
       type: "string",
