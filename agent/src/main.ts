@@ -12,10 +12,13 @@ import { asAgentError, isStartupError } from "./errors.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
 import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
+import { Holds } from "./holds/holds.js";
+import { HoldStore } from "./holds/store.js";
 import { createLogger } from "./log.js";
 import { healthTransitionLogger } from "./logging/health-log.js";
 import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
 import { systemdNotifier } from "./logging/systemd-notify.js";
+import { showHolds, unitRestartCounter } from "./metrics/holds.js";
 import {
   createAgentMetrics,
   grpcMetricsInterceptor,
@@ -27,6 +30,7 @@ import {
   watchTopics,
   watchUnits,
 } from "./metrics/index.js";
+import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
 import { checkStartup } from "./startup.js";
@@ -118,11 +122,26 @@ async function main(): Promise<void> {
     migrateTimeoutMs: config.migrateTimeoutSeconds * 1000,
     reserveBytes: config.dataReserveMiB * 1048576,
   });
+  const holds = new Holds({
+    store: new HoldStore(config.stateDir, () => Date.now()),
+    dir: config.holds.dir,
+    conditions: config.holds.conditions,
+    conditionDeps: {
+      unitState: async (unit, signal) =>
+        (
+          await runner.run(["systemctl", "is-active", "--", unit], { signal, timeoutMs: 5_000 })
+        ).stdout.trim(),
+      ros: monitor || undefined,
+    },
+    onRefused: () => metrics.deploysRefusedHeld.inc(),
+  });
+  const pathForSwitch = process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin";
   const deployer = new Deployer({
+    holds,
     profile,
     data,
     health,
-    switcher: new SystemdSwitchRunner(runner, process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin"),
+    switcher: new SystemdSwitchRunner(runner, pathForSwitch),
     records,
     system,
     clock: systemClock,
@@ -147,6 +166,12 @@ async function main(): Promise<void> {
 
   const onHealth = healthObserver(metrics);
   const logHealth = healthTransitionLogger(log);
+  deployer.subscribe(unitRestartCounter(metrics, deployer.latest()));
+  const stopHolds = holds.watch(
+    2_000,
+    (h) => showHolds(metrics, h),
+    (e) => log.debug({ err: e }, "cannot read the holds"),
+  );
   observeDeployments(metrics, deployer, onHealth, {
     currentGeneration: async () => (await profile.current())?.number,
     onError: (e) => log.warn({ err: e }, "metrics: cannot read the current generation"),
@@ -189,6 +214,14 @@ async function main(): Promise<void> {
         return h;
       },
       log,
+      holds,
+      planner: new Planner({
+        runner,
+        system,
+        nixStore: nix("nix-store"),
+        pathForSwitch,
+        timeoutMs: config.activationTimeoutSeconds * 1000,
+      }),
     },
   );
   log.info({ listen: config.listen, port: server.port, tls: !config.insecure }, "agent listening");
@@ -219,6 +252,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     stopWatchdog?.();
+    stopHolds();
     Promise.all([notifier?.stopping(), server.close(5_000), deployer.close(), metricsServer?.close()])
       .then(() => checker.close())
       .then(

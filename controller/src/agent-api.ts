@@ -8,10 +8,15 @@ import {
   type DeploymentEvent,
   type GetStatusResponse,
   type HealthReport,
+  type HoldRequest,
+  type HoldResponse,
   type ListGenerationsResponse,
+  type ListHoldsResponse,
+  type PlanResponse,
   type PushPathsRequest,
   type PushPathsResponse,
   type QueryMissingPathsResponse,
+  type ReleaseResponse,
   type RollbackRequest,
 } from "@ros-rollback/proto";
 import { ExitCode, UserError } from "./core/errors.js";
@@ -41,6 +46,12 @@ export interface AgentApi {
   checkHealth(signal: AbortSignal): Promise<HealthReport>;
   /** The current deployment's events from its latest state on, until final. */
   watch(signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  /** What activating a pushed system would do (dry-activate + closure diff); changes nothing. */
+  plan(storePath: string, signal: AbortSignal): Promise<PlanResponse>;
+  hold(request: HoldRequest, signal: AbortSignal): Promise<HoldResponse>;
+  /** name undefined: every hold set with `hold`. */
+  release(name: string | undefined, signal: AbortSignal): Promise<ReleaseResponse>;
+  listHolds(signal: AbortSignal): Promise<ListHoldsResponse>;
   close(): void;
 }
 
@@ -304,6 +315,22 @@ class GrpcAgentApi implements AgentApi {
 
   getStatus(signal: AbortSignal): Promise<GetStatusResponse> {
     return this.unary("GetStatus", signal, (md, opts, cb) => this.client.getStatus({}, md, opts, cb));
+  }
+
+  plan(storePath: string, signal: AbortSignal): Promise<PlanResponse> {
+    return this.unary("Plan", signal, (md, opts, cb) => this.client.plan({ storePath }, md, opts, cb));
+  }
+
+  hold(request: HoldRequest, signal: AbortSignal): Promise<HoldResponse> {
+    return this.unary("Hold", signal, (md, opts, cb) => this.client.hold(request, md, opts, cb));
+  }
+
+  release(name: string | undefined, signal: AbortSignal): Promise<ReleaseResponse> {
+    return this.unary("Release", signal, (md, opts, cb) => this.client.release({ name }, md, opts, cb));
+  }
+
+  listHolds(signal: AbortSignal): Promise<ListHoldsResponse> {
+    return this.unary("ListHolds", signal, (md, opts, cb) => this.client.listHolds({}, md, opts, cb));
   }
 
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {

@@ -195,6 +195,7 @@ describe("ros-rollback deploy FLAKE#NAME", () => {
     currentSystem: "/nix/store/old-system",
     currentGeneration: 7,
     profileSystem: "/nix/store/old-system",
+    holds: [],
     deployment: undefined,
     lastDeployment: undefined,
   };

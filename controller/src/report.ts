@@ -11,6 +11,9 @@ import {
   type HealthJson,
   healthJson,
   healthLine,
+  type UnitChangesJson,
+  unitChangesJson,
+  unitChangesText,
 } from "./views.js";
 
 export interface PushSummary {
@@ -51,6 +54,10 @@ export interface DeploymentReport {
   readonly error: { readonly status: string; readonly details: string } | null;
   readonly push: PushSummary | null;
   readonly events: readonly EventJson[];
+  /** What the deployment's switch did to units (from the agent's report), or null. */
+  readonly unitChanges: UnitChangesJson | null;
+  /** What its rollback's switch did, when it rolled back, or null. */
+  readonly rollbackUnitChanges: UnitChangesJson | null;
 }
 
 export function buildReport(input: {
@@ -120,7 +127,17 @@ export function buildReport(input: {
         : { status: followed.error.statusName, details: followed.error.details },
     push: input.push,
     events: followed.events.map(eventJson),
+    unitChanges: lastKnown(followed.events.map((e) => unitChangesJson(e.unitChanges))),
+    rollbackUnitChanges: lastKnown(followed.events.map((e) => unitChangesJson(e.rollbackUnitChanges))),
   };
+}
+
+function lastKnown<T>(xs: readonly (T | null)[]): T | null {
+  for (let i = xs.length - 1; i >= 0; i--) {
+    const x = xs[i];
+    if (x !== null && x !== undefined) return x;
+  }
+  return null;
 }
 
 /** The human summary on stdout. */
@@ -132,7 +149,10 @@ export function reportText(r: DeploymentReport): string {
       : ` (generation ${r.generation}${r.previousGeneration === null ? "" : `, previous ${r.previousGeneration}`})`;
   const id =
     r.deploymentId === null ? "" : `\ndeployment ${r.deploymentId}${r.confirmed ? " (confirmed)" : ""}`;
-  return `${head}${gens}: ${r.reason}${id}`;
+  const units = r.unitChanges === null ? "" : `\nunits: ${unitChangesText(r.unitChanges)}`;
+  const back =
+    r.rollbackUnitChanges === null ? "" : `\nrollback units: ${unitChangesText(r.rollbackUnitChanges)}`;
+  return `${head}${gens}: ${r.reason}${id}${units}${back}`;
 }
 
 /**
@@ -167,6 +187,8 @@ export function unchangedReport(input: {
     error: e instanceof AgentCallError ? { status: e.statusName, details: e.details } : null,
     push: input.push,
     events: [],
+    unitChanges: null,
+    rollbackUnitChanges: null,
   };
 }
 

@@ -6,6 +6,9 @@ import {
   type Generation,
   type GetStatusResponse,
   type HealthReport,
+  type Hold,
+  HoldSource,
+  type UnitChanges,
 } from "@ros-rollback/proto";
 import { actionName, rollbackReasonName, rollbackReasonText, stateName } from "./outcome.js";
 
@@ -28,6 +31,46 @@ export function kindName(kind: DeploymentKind): string {
     default:
       return "unspecified";
   }
+}
+
+/** What a switch did to units; null when the agent does not know (not run yet, or an older agent). */
+export function unitChangesJson(u: UnitChanges | undefined) {
+  if (u === undefined || !u.known) return null;
+  return { stopped: u.stopped, started: u.started, restarted: u.restarted, reloaded: u.reloaded };
+}
+
+export type UnitChangesJson = NonNullable<ReturnType<typeof unitChangesJson>>;
+
+/** "restarted: a.service, b.service; started: c.service" or "no unit changed". */
+export function unitChangesText(u: UnitChangesJson): string {
+  const parts = (["stopped", "started", "restarted", "reloaded"] as const)
+    .filter((k) => u[k].length > 0)
+    .map((k) => `${k}: ${u[k].join(", ")}`);
+  return parts.length === 0 ? "no unit changed" : parts.join("; ");
+}
+
+const HOLD_SOURCES: Readonly<Record<HoldSource, string>> = {
+  [HoldSource.HOLD_SOURCE_UNSPECIFIED]: "unspecified",
+  [HoldSource.HOLD_SOURCE_COMMAND]: "command",
+  [HoldSource.HOLD_SOURCE_FILE]: "file",
+  [HoldSource.HOLD_SOURCE_CONDITION]: "condition",
+  [HoldSource.UNRECOGNIZED]: "unrecognized",
+};
+
+export function holdJson(h: Hold) {
+  return {
+    name: h.name,
+    source: HOLD_SOURCES[h.source] ?? "unrecognized",
+    reason: h.reason,
+    since: isoTime(h.sinceUnixMs),
+    expiresAt: isoTime(h.expiresAtUnixMs),
+  };
+}
+
+export type HoldJson = ReturnType<typeof holdJson>;
+
+export function holdText(h: HoldJson): string {
+  return `${h.source} hold "${h.name}": ${h.reason}${h.expiresAt === null ? "" : ` (until ${h.expiresAt})`}`;
 }
 
 export interface CheckJson {
@@ -77,6 +120,8 @@ export interface EventJson {
   /** While awaiting confirmation: the agent's deadline for Confirm. */
   readonly confirmDeadline: string | null;
   readonly rollbackReason: string | null;
+  readonly unitChanges: UnitChangesJson | null;
+  readonly rollbackUnitChanges: UnitChangesJson | null;
 }
 
 export function eventJson(e: DeploymentEvent): EventJson {
@@ -92,6 +137,8 @@ export function eventJson(e: DeploymentEvent): EventJson {
     health: e.health === undefined ? null : healthJson(e.health),
     confirmDeadline: isoTime(e.confirmDeadlineUnixMs),
     rollbackReason: rollbackReasonName(e.rollbackReason),
+    unitChanges: unitChangesJson(e.unitChanges),
+    rollbackUnitChanges: unitChangesJson(e.rollbackUnitChanges),
   };
 }
 
@@ -115,6 +162,10 @@ export function deploymentJson(d: Deployment) {
     /** Declared data captured before the switch, and data this deployment put back. */
     snapshots: d.snapshots.map(snapshotJson),
     restores: d.restores.map(snapshotJson),
+    /** What the switch did to units (null until it ran). */
+    unitChanges: unitChangesJson(d.unitChanges),
+    /** What the rollback's switch did, when the deployment rolled back. */
+    rollbackUnitChanges: unitChangesJson(d.rollbackUnitChanges),
   };
 }
 
@@ -150,6 +201,8 @@ export function statusJson(target: string, s: GetStatusResponse) {
     lastDeployment: s.lastDeployment === undefined ? null : deploymentJson(s.lastDeployment),
     /** The agent's latest health report (from a deployment or a `health` call). */
     health: s.health === undefined ? null : healthJson(s.health),
+    /** Active holds: while there is one, the robot refuses deploys and rollbacks from controllers. */
+    holds: s.holds.map(holdJson),
   };
 }
 

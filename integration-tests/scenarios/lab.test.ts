@@ -90,7 +90,7 @@ describe("lab robot", () => {
   it("dry-activate reports and changes nothing", async () => {
     const talker = await mainPid("talker.service");
     const r = await inRobot([`${systems.talker}/bin/switch-to-configuration`, "dry-activate"]);
-    expect(r.stdout).toContain("would restart the following units: listener.service talker.service");
+    expect(r.stdout).toContain("would restart the following units: listener.service, talker.service");
     expect(await mainPid("talker.service")).toBe(talker);
   });
 

@@ -18,6 +18,26 @@ describe("compileConfig", () => {
     });
   });
 
+  it("compiles hold conditions; a topic condition needs health.ros; bad ones name the key", () => {
+    const base = { listen: "0.0.0.0:1", tls, trustedPublicKeys: [key] };
+    expect(compileConfig(base).holds).toEqual({ dir: "/run/ros-rollback/holds", conditions: [] });
+    const topic = { kind: "topic", topic: "/mission_state", releasedWhen: ["idle"] };
+    const unit = { kind: "unit", unit: "mission.service" };
+    expect(() => compileConfig({ ...base, holds: { conditions: [topic] } })).toThrow(/needs health.ros/);
+    const c = compileConfig({
+      ...base,
+      health: { ros: { masterUri: "http://127.0.0.1:11311" } },
+      holds: { dir: "/run/h", conditions: [unit, topic] },
+    });
+    expect(c.holds).toEqual({ dir: "/run/h", conditions: [unit, topic] });
+    expect(() =>
+      compileConfig({ ...base, holds: { conditions: [{ kind: "unit", unit: "rm -rf" }] } }),
+    ).toThrow(/holds.conditions.0.unit: expected a unit name/);
+    expect(() =>
+      compileConfig({ ...base, holds: { conditions: [{ kind: "topic", topic: "/t", releasedWhen: [] }] } }),
+    ).toThrow(/holds.conditions.0.releasedWhen/);
+  });
+
   it("refuses unknown keys, naming them", () => {
     expect(() => compileConfig({ listen: "0.0.0.0:1", tls, trustedPublicKeys: [key], profil: "/x" })).toThrow(
       /unknown key "profil"/,

@@ -40,6 +40,14 @@ export function compileConfig(raw: unknown): Config {
       "invalid config: tls: required unless insecure is true (loopback only)",
     );
   }
+  const health = compileHealth(c.health);
+  const conditions = c.holds?.conditions ?? [];
+  if (health.ros === undefined && conditions.some((h) => h.kind === "topic")) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      "invalid config: holds.conditions: a topic condition needs health.ros (the ROS master to ask)",
+    );
+  }
   return {
     listen: c.listen,
     tls: c.tls,
@@ -56,7 +64,8 @@ export function compileConfig(raw: unknown): Config {
     magicRollback: c.magicRollback ?? DEFAULTS.magicRollback,
     agentUnit: c.agentUnit ?? DEFAULTS.agentUnit,
     confirmTimeoutSeconds: c.confirmTimeoutSeconds ?? DEFAULTS.confirmTimeoutSeconds,
-    health: compileHealth(c.health),
+    health,
+    holds: { dir: c.holds?.dir ?? DEFAULTS.holdsDir, conditions },
     deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,
     data: (c.data ?? []).map((e) => ({ path: e.path, units: e.units ?? [] })),
     dataSnapshotsKept: c.dataSnapshotsKept ?? DEFAULTS.dataSnapshotsKept,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { dataEntrySchema } from "../data/store.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
+import { type HoldCondition, holdsConfigSchema } from "../holds/conditions.js";
 
 /**
  * The agent's JSON config. The NixOS module writes it from its RFC 42
@@ -51,6 +52,8 @@ export const rawConfigSchema = z
     confirmTimeoutSeconds: z.number().int().positive().optional(),
     /** Health checks judged after every switch (see health/README.md). */
     health: healthConfigSchema.optional(),
+    /** What holds the robot against a controller's deploys (hold files, unit and topic conditions). */
+    holds: holdsConfigSchema.optional(),
     /** Remove a generation that was rolled back from the profile, so it is not the boot default. */
     deleteFailedGenerations: z.boolean().optional(),
     /** Directories captured before every switch and restored by its rollback (a system may add its own). */
@@ -105,6 +108,7 @@ export interface Config {
   readonly agentUnit: string;
   readonly confirmTimeoutSeconds: number;
   readonly health: HealthSpec;
+  readonly holds: { readonly dir: string; readonly conditions: readonly HoldCondition[] };
   readonly deleteFailedGenerations: boolean;
   readonly data: readonly { readonly path: string; readonly units: readonly string[] }[];
   readonly dataSnapshotsKept: number;
@@ -141,4 +145,5 @@ export const DEFAULTS = {
   logLevel: "info",
   logTarget: "auto",
   metricsListen: "127.0.0.1:9464",
+  holdsDir: "/run/ros-rollback/holds",
 } as const;

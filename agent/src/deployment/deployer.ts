@@ -13,6 +13,9 @@ import { type DeploymentEventName, isFinal, nextState } from "./states.js";
 import type { Patch, StepDeps } from "./step-contract.js";
 import { runStep } from "./steps.js";
 
+/** Reading every hold source (a ROS master query among them) is bounded. */
+const HOLD_CHECK_MS = 10_000;
+
 export type DeploymentListener = (record: DeploymentRecord) => void;
 
 export interface DeployerOptions {
@@ -44,6 +47,11 @@ export interface DeployerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly options: DeployerOptions;
+  /**
+   * Holds (mission running, operator's hold): consulted for a controller's
+   * Activate and Rollback only, never for the agent's own rollbacks.
+   */
+  readonly holds?: { assertFree(signal: AbortSignal): Promise<void> } | undefined;
 }
 
 /**
@@ -207,6 +215,7 @@ export class Deployer {
           "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
         );
       }
+      await this.deps.holds?.assertFree(AbortSignal.timeout(HOLD_CHECK_MS));
       return await start(admission);
     } finally {
       admission.release();

@@ -1,6 +1,7 @@
 import type { DataSnapshot } from "../data/types.js";
 import type { HealthSpec } from "../health/index.js";
 import type { SwitchAction } from "../system/switcher.js";
+import type { UnitChanges, UnitInvocations } from "../system/unit-changes.js";
 import type { DeploymentState } from "./states.js";
 
 export type DeploymentKind = "activate" | "rollback";
@@ -91,4 +92,10 @@ export interface DeploymentRecord {
   readonly startedAt: number;
   readonly updatedAt: number;
   readonly history: readonly HistoryEntry[];
+  /** What the activation's switch did to units (absent until it ran, and in records of older agents). */
+  readonly unitChanges?: UnitChanges | undefined;
+  /** What the rollback's switch did to units. */
+  readonly rollbackUnitChanges?: UnitChanges | undefined;
+  /** Active services' InvocationIDs just before a switch; dropped once its report is made. */
+  readonly unitsBefore?: UnitInvocations | undefined;
 }

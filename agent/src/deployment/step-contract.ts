@@ -24,6 +24,9 @@ export type Patch = Partial<
     | "snapshots"
     | "restores"
     | "migrationStartedAt"
+    | "unitChanges"
+    | "rollbackUnitChanges"
+    | "unitsBefore"
   >
 > & {
   message: string;

@@ -5,6 +5,7 @@ import { awaitConfirmation, awaitReboot, checkHealth, judgeFailedUnits, summariz
 import type { DeploymentRecord, RollbackReason } from "./record.js";
 import type { DeploymentEventName } from "./states.js";
 import type { StepDeps, StepResult } from "./step-contract.js";
+import { reportUnits, snapshotUnits } from "./unit-report.js";
 
 export type { Patch, StepDeps, StepResult } from "./step-contract.js";
 
@@ -65,9 +66,15 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
       signal: d.signal,
     });
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
+    const unitChanges = await reportUnits(r, unit, d);
     await d.switcher.cleanup(unit);
     if (hasDataSteps(r)) await startWriters(r, d);
-    await d.transition(exitEvent(code), { message: describeExit(code, tail), exitCode: code });
+    await d.transition(exitEvent(code), {
+      message: describeExit(code, tail),
+      exitCode: code,
+      unitChanges,
+      unitsBefore: undefined,
+    });
   },
   activated: async (r, d) => {
     if (r.action === "dry-activate") {
@@ -112,6 +119,7 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
       signal: d.signal,
     });
     const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
+    const rollbackUnitChanges = await reportUnits(r, unit, d);
     await d.switcher.cleanup(unit);
     if (hasDataSteps(r)) await startWriters(r, d);
     if (code === 0) {
@@ -123,9 +131,15 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
       await d.transition("rollback_finished", {
         message: `rolled back to ${where} after: ${r.rollbackCause ?? r.rollbackReason ?? "a failure"}; restored system ${outcome.healthy ? "healthy" : `UNHEALTHY: ${outcome.reason}`}${restoredData(r)}`,
         health: outcome.report ? summarize(outcome.report, d.clock) : undefined,
+        rollbackUnitChanges,
+        unitsBefore: undefined,
       });
     } else {
-      await d.transition("rollback_error", { message: `rollback activation ${describeExit(code, tail)}` });
+      await d.transition("rollback_error", {
+        message: `rollback activation ${describeExit(code, tail)}`,
+        rollbackUnitChanges,
+        unitsBefore: undefined,
+      });
     }
   },
   reboot_required: finalState,
@@ -170,6 +184,7 @@ async function startSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
   await d.transition("activation_started", {
     message: `running switch-to-configuration ${r.action} in ${unit}`,
     switchUnit: unit,
+    unitsBefore: await snapshotUnits(d),
   });
   await d.switcher.start(unit, r.storePath, r.action, d.signal);
 }
@@ -203,6 +218,7 @@ async function decideRollback(
     rollbackUnit: unit,
     rollbackReason: reason,
     rollbackCause: detail ?? reason.replace("_", " "),
+    unitsBefore: await snapshotUnits(d),
   });
 }
 

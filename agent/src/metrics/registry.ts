@@ -176,6 +176,23 @@ export function createAgentMetrics(o: MetricsOptions) {
       collect: () => scrape.units?.(),
     }),
 
+    holdsActive: new Gauge({
+      name: `${PREFIX}holds_active`,
+      help: "Holds that keep controllers from switching the robot now, by source (command, file, condition).",
+      labelNames: ["source"] as const,
+      registers: r,
+    }),
+    deploysRefusedHeld: new Counter({
+      name: `${PREFIX}deploys_refused_held_total`,
+      help: "Activate and Rollback requests refused because the robot was held.",
+      registers: r,
+    }),
+    switchUnitRestarts: new Counter({
+      name: `${PREFIX}unit_restarts_total`,
+      help: "Units restarted by the agent's switches (deployments and rollbacks), by unit.",
+      labelNames: ["unit"] as const,
+      registers: r,
+    }),
     pushWireBytes: new Counter({
       name: `${PREFIX}push_wire_bytes_total`,
       help: "Bytes of NAR data received in pushes, as sent (compressed when the push is).",
@@ -241,6 +258,7 @@ export function createAgentMetrics(o: MetricsOptions) {
   for (const reason of REFUSAL_REASONS) m.pushRefused.inc({ reason }, 0);
   for (const result of ["imported", "skipped"]) m.pushPaths.inc({ result }, 0);
   for (const kind of ["activate", "rollback"]) m.activationSeconds.zero({ kind });
+  for (const source of ["command", "file", "condition"]) m.holdsActive.set({ source }, 0);
   return m;
 }
 

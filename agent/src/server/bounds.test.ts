@@ -17,6 +17,7 @@ import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixtu
 import { createLogger } from "../log.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
+import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { MAX_ENCODED_MESSAGE } from "../text/bounded.js";
 import { type RunningServer, startServer } from "./server.js";
 import { createStorePort } from "./store-adapter.js";
@@ -87,6 +88,8 @@ beforeAll(async () => {
       validateStorePath: store.validateStorePath,
       checkHealth: () => Promise.reject(new Error("not in this test")),
       log,
+      holds: tmpHolds(tmp),
+      planner: realPlanner(rig.system),
     },
   );
 }, 120_000);

@@ -16,6 +16,7 @@ import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
 import { cut, MAX_QUOTED, quote } from "../text/bounded.js";
+import { unitChangesToPb } from "./convert-changes.js";
 
 const STATE_TO_PB: Readonly<Record<DeploymentState, PbState>> = {
   pending: PbState.DEPLOYMENT_STATE_PENDING,
@@ -179,6 +180,8 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
         : DeploymentKind.DEPLOYMENT_KIND_ROLLBACK,
     confirmDeadlineUnixMs: r.confirmDeadline ?? 0,
     rollbackReason: reasonToPb(r.rollbackReason),
+    unitChanges: unitChangesToPb(r.unitChanges),
+    rollbackUnitChanges: unitChangesToPb(r.rollbackUnitChanges),
     options: {
       confirmTimeoutSeconds: r.settings.confirmTimeoutSeconds,
       magicRollback: r.settings.magicRollback,
@@ -212,5 +215,7 @@ export function eventFromRecord(r: DeploymentRecord): DeploymentEvent {
     health: r.health ? healthToPb(r.health) : undefined,
     confirmDeadlineUnixMs: r.state === "awaiting_confirmation" ? (r.confirmDeadline ?? 0) : 0,
     rollbackReason: reasonToPb(r.rollbackReason),
+    unitChanges: unitChangesToPb(r.unitChanges),
+    rollbackUnitChanges: unitChangesToPb(r.rollbackUnitChanges),
   };
 }

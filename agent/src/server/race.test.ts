@@ -21,6 +21,7 @@ import type { SwitchUnitStatus } from "../system/switcher.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
+import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { type RunningServer, startServer } from "./server.js";
 
 /** Switch units keep running while `held`: the admitted deployment stays busy until the test lets go. */
@@ -102,6 +103,8 @@ beforeAll(async () => {
         checks: [],
       }),
       log,
+      holds: tmpHolds(tmp),
+      planner: realPlanner(inspector),
     },
   );
   const creds = credentials.createSsl(

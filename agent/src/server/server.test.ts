@@ -24,6 +24,7 @@ import { compileHealthConfig } from "../health/index.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
+import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { probeHttp2 } from "../testing/http2-probe.js";
 import { DEFAULT_FLOW_CONTROL } from "./flow-control.js";
 import { type RunningServer, startServer } from "./server.js";
@@ -122,6 +123,8 @@ beforeAll(async () => {
         checks: [],
       }),
       log,
+      holds: tmpHolds(tmp),
+      planner: realPlanner(inspector),
     },
   );
 });

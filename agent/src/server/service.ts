@@ -30,7 +30,9 @@ import {
   eventFromRecord,
   healthToPb,
 } from "./convert.js";
+import { holdToPb } from "./convert-changes.js";
 import { decoded, decodedStream } from "./decode.js";
+import { type PlanHoldsDeps, planHoldsHandlers } from "./plan-holds.js";
 import { toStatus } from "./status.js";
 import type { StorePort } from "./store-port.js";
 
@@ -44,6 +46,8 @@ export interface ServiceDeps {
   /** One health round now with the configured checks. */
   readonly checkHealth: (signal: AbortSignal) => Promise<HealthSummary>;
   readonly log: Logger;
+  readonly holds: PlanHoldsDeps["holds"];
+  readonly planner: PlanHoldsDeps["planner"];
 }
 
 /** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
@@ -71,7 +75,7 @@ export function agentService(d: ServiceDeps): AgentServer {
     };
 
   return {
-    getStatus: unary("GetStatus", async (): Promise<GetStatusResponse> => {
+    getStatus: unary("GetStatus", async (_req, signal): Promise<GetStatusResponse> => {
       const [current, running] = await Promise.all([d.profile.current(), d.system.runningSystem()]);
       const active = d.deployer.active();
       const latest = d.deployer.latest();
@@ -84,8 +88,19 @@ export function agentService(d: ServiceDeps): AgentServer {
         deployment: active ? deploymentToPb(active) : undefined,
         lastDeployment: latest && isFinal(latest.state) ? deploymentToPb(latest) : undefined,
         health: ((h) => (h ? healthToPb(h) : undefined))(latestHealth()),
+        holds: (await d.holds.current(signal)).map(holdToPb),
       };
     }),
+
+    ...planHoldsHandlers(
+      {
+        holds: d.holds,
+        planner: d.planner,
+        validateStorePath: d.validateStorePath,
+        activeDeployment: () => d.deployer.active()?.id,
+      },
+      unary,
+    ),
 
     confirm: unary("Confirm", async (req: { deploymentId: string }) => ({
       deployment: deploymentToPb(await d.deployer.confirm(deploymentIdFromPb(req.deploymentId))),

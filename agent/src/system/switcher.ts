@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError } from "../errors.js";
 import { type CommandRunner, runChecked } from "./command.js";
+import { parseInvocations, type UnitInvocations } from "./unit-changes.js";
 
 export type SwitchAction = "switch" | "boot" | "test" | "dry-activate";
 
@@ -24,6 +25,8 @@ export interface SwitchRunner {
   /** Last lines the switch printed, for error reports. */
   output(unit: string, lines: number): Promise<string>;
   cleanup(unit: string): Promise<void>;
+  /** InvocationID of every active service: before and after a switch, it tells restarts apart. */
+  invocations(signal?: AbortSignal): Promise<UnitInvocations>;
 }
 
 export class SystemdSwitchRunner implements SwitchRunner {
@@ -92,6 +95,28 @@ export class SystemdSwitchRunner implements SwitchRunner {
       },
     );
     return r.stdout.trim();
+  }
+
+  async invocations(signal?: AbortSignal): Promise<UnitInvocations> {
+    const list = await runChecked(
+      this.runner,
+      ["systemctl", "list-units", "--type=service", "--state=active", "--plain", "--no-legend", "--no-pager"],
+      { signal, timeoutMs: 10_000 },
+    );
+    const units = list
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[0] ?? "")
+      .filter((u) => u.endsWith(".service"));
+    if (units.length === 0) return {};
+    const out = await runChecked(
+      this.runner,
+      ["systemctl", "show", "--property=Id,InvocationID", "--", ...units],
+      {
+        signal,
+        timeoutMs: 10_000,
+      },
+    );
+    return parseInvocations(out);
   }
 
   async cleanup(unit: string): Promise<void> {

@@ -53,6 +53,8 @@ export interface RigOptions {
   keep?: number;
   migrateTimeoutMs?: number;
   reserveBytes?: number;
+  /** What admission asks about holds (default: none). */
+  holds?: { assertFree(signal: AbortSignal): Promise<void> };
 }
 
 /**
@@ -127,6 +129,7 @@ export class DeployerLab {
       log: this.log,
       health,
       options,
+      holds: o.holds,
     });
     this.deployers.push(deployer);
     const seen: DeploymentRecord[] = [];

@@ -10,6 +10,13 @@ export class FakeSwitchRunner implements SwitchRunner {
   readonly started: { unit: string; systemPath: string; action: SwitchAction }[] = [];
   readonly cleaned: string[] = [];
   private readonly units = new Map<string, number>();
+  private readonly systemOf = new Map<string, string>();
+  /** What switch-to-configuration "prints" when switching to a system. */
+  readonly outputs = new Map<string, string>();
+  /** What `invocations()` answers; a test changes it to simulate restarts. */
+  invocationsNow: Record<string, string> = {};
+  /** Called as a switch to a system ends (e.g. to give restarted units new invocations). */
+  onSwitched: (systemPath: string) => void = () => {};
 
   constructor(
     private readonly exitCodes: ReadonlyMap<string, number> = new Map(),
@@ -22,7 +29,9 @@ export class FakeSwitchRunner implements SwitchRunner {
     this.started.push({ unit, systemPath, action });
     const code = this.exitCodes.get(systemPath) ?? 0;
     this.units.set(unit, code);
+    this.systemOf.set(unit, systemPath);
     this.onStart(systemPath, action, code);
+    this.onSwitched(systemPath);
   }
 
   async status(unit: string): Promise<SwitchUnitStatus> {
@@ -32,8 +41,12 @@ export class FakeSwitchRunner implements SwitchRunner {
     return { exists: true, running: false, exitCode: code, detail: "ended" };
   }
 
-  async output(): Promise<string> {
-    return "fake output";
+  async output(unit: string): Promise<string> {
+    return this.outputs.get(this.systemOf.get(unit) ?? "") ?? "fake output";
+  }
+
+  async invocations(): Promise<Record<string, string>> {
+    return { ...this.invocationsNow };
   }
 
   async cleanup(unit: string): Promise<void> {

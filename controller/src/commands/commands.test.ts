@@ -42,6 +42,7 @@ const STATUS: GetStatusResponse = {
   currentSystem: "/nix/store/old-system",
   currentGeneration: 41,
   profileSystem: "/nix/store/old-system",
+  holds: [],
   deployment: undefined,
   lastDeployment: undefined,
 };
@@ -148,6 +149,8 @@ describe("status", () => {
         options: undefined,
         snapshots: [{ ...SNAP, state: "captured" }],
         restores: [SNAP],
+        unitChanges: undefined,
+        rollbackUnitChanges: undefined,
       },
     });
     const text = await cli(["status", ...target()]);
@@ -183,8 +186,11 @@ describe("status", () => {
         label: null,
         snapshots: [{ ...SNAP, state: "captured" }],
         restores: [SNAP],
+        unitChanges: null,
+        rollbackUnitChanges: null,
       },
       health: null,
+      holds: [],
     });
     expect(r.stderr).toBe("");
   });
@@ -402,6 +408,8 @@ describe("deploy", () => {
       options: undefined,
       snapshots: [],
       restores: [],
+      unitChanges: undefined,
+      rollbackUnitChanges: undefined,
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {

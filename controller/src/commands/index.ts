@@ -3,6 +3,8 @@ import { confirmCommand } from "./confirm.js";
 import { deployCommand } from "./deploy.js";
 import { generationsCommand } from "./generations.js";
 import { healthCommand } from "./health.js";
+import { holdCommand, releaseCommand } from "./holds.js";
+import { planCommand } from "./plan.js";
 import { rollbackCommand } from "./rollback.js";
 import { rolloutCommand } from "./rollout.js";
 import { statusCommand } from "./status.js";
@@ -11,6 +13,7 @@ import { watchCommand } from "./watch.js";
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly CommandDef[] = [
   deployCommand,
+  planCommand,
   confirmCommand,
   watchCommand,
   healthCommand,
@@ -18,4 +21,6 @@ export const COMMANDS: readonly CommandDef[] = [
   generationsCommand,
   rollbackCommand,
   rolloutCommand,
+  holdCommand,
+  releaseCommand,
 ];

@@ -2,7 +2,7 @@ import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
-import { snapshotLine, statusJson } from "../views.js";
+import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 
 type Status = ReturnType<typeof statusJson>;
@@ -54,6 +54,8 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     ...(d.label === null ? [] : [`  label:       ${d.label}`]),
     ...d.snapshots.map((x) => `  snapshot:    ${snapshotLine(x)}`),
     ...d.restores.map((x) => `  restore:     ${snapshotLine(x)}`),
+    ...(d.unitChanges === null ? [] : [`  units:       ${unitChangesText(d.unitChanges)}`]),
+    ...(d.rollbackUnitChanges === null ? [] : [`  rollback:    ${unitChangesText(d.rollbackUnitChanges)}`]),
   ];
 }
 
@@ -64,6 +66,10 @@ function statusText(s: Status): string {
     `profile:     ${s.profileSystem || "-"}`,
     `running:     ${s.currentSystem || "-"}${s.runningProfileSystem ? "" : "  (differs from the profile)"}`,
   ];
+  lines.push(
+    s.holds.length === 0 ? "holds:       none" : `holds:       ${s.holds.length} (deploys are refused)`,
+    ...s.holds.map((h) => `  ${holdText(h)}`),
+  );
   if (s.deployment !== null) lines.push(...deploymentText("in progress", s.deployment));
   if (s.lastDeployment !== null) lines.push(...deploymentText("last", s.lastDeployment));
   if (s.health !== null) {

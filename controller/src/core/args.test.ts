@@ -88,7 +88,7 @@ describe("parseCommandLine", () => {
   it.each([
     [
       ["frobnicate"],
-      /unknown command "frobnicate"; commands: deploy, confirm, watch, health, status, generations, rollback/,
+      /unknown command "frobnicate"; commands: deploy, plan, confirm, watch, health, status, generations, rollback, rollout, hold, release/,
     ],
     [["--json"], /missing command/],
     [["status", "--bogus"], /Unknown option '--bogus'/],

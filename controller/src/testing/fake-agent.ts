@@ -10,9 +10,16 @@ import {
   DeploymentState,
   type GetStatusResponse,
   type HealthReport,
+  type HoldRequest,
+  type HoldResponse,
   type ListGenerationsResponse,
+  type ListHoldsResponse,
+  type PlanRequest,
+  type PlanResponse,
   type PushPathsRequest,
   type PushPathsResponse,
+  type ReleaseRequest,
+  type ReleaseResponse,
   type RollbackRequest,
 } from "@ros-rollback/proto";
 import type { TestPki } from "./pki.js";
@@ -48,6 +55,10 @@ export interface FakeHandlers {
   confirm?: (request: ConfirmRequest) => ConfirmResponse | FakeError | FakeHang;
   checkHealth?: () => HealthReport | FakeError | FakeHang;
   watch?: () => StreamScript;
+  plan?: (request: PlanRequest) => PlanResponse | FakeError | FakeHang;
+  hold?: (request: HoldRequest) => HoldResponse | FakeError | FakeHang;
+  release?: (request: ReleaseRequest) => ReleaseResponse | FakeError | FakeHang;
+  listHolds?: () => ListHoldsResponse | FakeError | FakeHang;
 }
 
 export interface FakeCall {
@@ -98,6 +109,8 @@ export function fullEvent(e: Partial<DeploymentEvent>): DeploymentEvent {
     previousGeneration: 0,
     final: false,
     confirmDeadlineUnixMs: 0,
+    unitChanges: undefined,
+    rollbackUnitChanges: undefined,
     rollbackReason: 0,
     ...e,
   };
@@ -200,6 +213,10 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
     confirm: unary("confirm", (req: ConfirmRequest) => state.handlers.confirm?.(req)),
     checkHealth: unary("checkHealth", () => state.handlers.checkHealth?.()),
     watch: stream("watch", () => state.handlers.watch?.()),
+    plan: unary("plan", (req: PlanRequest) => state.handlers.plan?.(req)),
+    hold: unary("hold", (req: HoldRequest) => state.handlers.hold?.(req)),
+    release: unary("release", (req: ReleaseRequest) => state.handlers.release?.(req)),
+    listHolds: unary("listHolds", () => state.handlers.listHolds?.()),
   });
 
   const credentials = grpc.ServerCredentials.createSsl(

@@ -110,6 +110,7 @@ export class SimulatedAgent {
       currentSystem: "/nix/store/old-system",
       currentGeneration: 41,
       profileSystem: "/nix/store/old-system",
+      holds: [],
     };
     return { ...base, deployment: this.current, lastDeployment: this.last, health: this.latestHealth };
   }
@@ -188,6 +189,8 @@ export class SimulatedAgent {
       options: req.options,
       snapshots: [],
       restores: [],
+      unitChanges: undefined,
+      rollbackUnitChanges: undefined,
     };
     await this.step(S.DEPLOYMENT_STATE_PENDING);
     if (

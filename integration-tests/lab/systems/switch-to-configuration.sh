@@ -36,6 +36,9 @@ if [ "$action" = boot ] || [ "$action" = switch ]; then
 fi
 [ "$action" = boot ] && exit 0
 
+# NixOS prints unit lists comma-separated: "stopping the following units: a.service, b.service".
+list() { echo $1 | sed 's/ /, /g'; }
+
 # Plan: units of the running system (state file) against this system's units.
 old=$(cat "$state/units" 2>/dev/null || true)
 new=$(ls "$units")
@@ -57,15 +60,15 @@ for u in $new; do
 done
 
 if [ "$action" = dry-activate ]; then
-  [ -n "$stop" ] && echo "would stop the following units:$stop"
-  [ -n "$restart" ] && echo "would restart the following units:$restart"
-  [ -n "$start" ] && echo "would start the following units:$start"
+  [ -n "$stop" ] && echo "would stop the following units: $(list "$stop")"
+  [ -n "$restart" ] && echo "would restart the following units: $(list "$restart")"
+  [ -n "$start" ] && echo "would start the following units: $(list "$start")"
   exit 0
 fi
 
 rc=0
 if [ -n "$stop" ]; then
-  echo "stopping the following units:$stop" >&2
+  echo "stopping the following units: $(list "$stop")" >&2
   # shellcheck disable=SC2086
   timeout 60 systemctl stop $stop || rc=4
   for u in $stop; do
@@ -80,12 +83,12 @@ echo "$new" >"$state/units.tmp" && mv "$state/units.tmp" "$state/units"
 ln -sfn "$out" /run/current-system
 systemctl daemon-reload || rc=4
 if [ -n "$restart" ]; then
-  echo "restarting the following units:$restart" >&2
+  echo "restarting the following units: $(list "$restart")" >&2
   # shellcheck disable=SC2086
   timeout 60 systemctl restart $restart || rc=4
 fi
 if [ -n "$start" ]; then
-  echo "starting the following units:$start" >&2
+  echo "starting the following units: $(list "$start")" >&2
   # shellcheck disable=SC2086
   timeout 60 systemctl start $start || rc=4
 fi

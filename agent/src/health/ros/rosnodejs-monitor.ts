@@ -3,6 +3,7 @@ import { describeError } from "../checks/types.js";
 import type { Clock } from "../clock.js";
 import type { GraphState, RosGraph, TopicMonitor, TopicSample } from "./graph.js";
 import { learnHeader, queryGraph } from "./graph-query.js";
+import { firstString, startsWithString } from "./leading-string.js";
 import {
   bound,
   type MessageClass,
@@ -45,6 +46,8 @@ interface Watched {
   problem: string | undefined;
   /** Since when rosnodejs holds no connection though a publisher answers with our type. */
   lostSinceMs: number | undefined;
+  /** The latest message's first field, when the type starts with a string (std_msgs/String's `data`). */
+  lastString: string | undefined;
   resubscribeWaitMs: number;
 }
 
@@ -99,6 +102,7 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
           problem: undefined,
           lostSinceMs: undefined,
           resubscribeWaitMs: this.resubscribeAfterMs,
+          lastString: undefined,
         });
     }
     if (state === undefined || this.closed) return;
@@ -209,10 +213,13 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
       datatype: () => header.type,
       md5sum: () => header.md5sum,
       messageDefinition: () => header.messageDefinition,
-      deserialize: (buffer) => buffer.length,
+      deserialize: startsWithString(header.messageDefinition) ? firstString : () => undefined,
     };
     // throttleMs -1: no spinner queue, so no message is dropped from the count.
-    const sub = node.nh.subscribe(w.name, type, () => this.arrived(w), { queueSize: 1, throttleMs: -1 });
+    const sub = node.nh.subscribe(w.name, type, (msg) => this.arrived(w, msg), {
+      queueSize: 1,
+      throttleMs: -1,
+    });
     sub.on("error", (err) => this.o.log?.warn({ err, topic: w.name }, "rosnodejs subscriber error"));
     w.subscriber = sub;
     w.header = header;
@@ -226,15 +233,21 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     await bound(Promise.resolve(node.nh.unsubscribe(w.name)), this.o.masterTimeoutMs).catch(() => {});
   }
 
-  private arrived(w: Watched): void {
+  private arrived(w: Watched, msg: string | undefined): void {
     const now = this.o.clock.now();
     w.lastMessageAtMs = now;
+    w.lastString = msg;
     w.arrivals.push(now);
     const keepFrom = now - this.o.retainMs;
     if (w.arrivals.length > MAX_ARRIVALS || (w.arrivals[0] ?? now) < keepFrom) {
       const first = w.arrivals.findIndex((t) => t >= keepFrom);
       w.arrivals = w.arrivals.slice(Math.max(first, w.arrivals.length - MAX_ARRIVALS));
     }
+  }
+
+  /** The latest message's leading string field (undefined: none yet, or the type does not start with a string). */
+  lastString(topic: string): string | undefined {
+    return this.topics.get(topic)?.lastString;
   }
 
   sample(topic: string, windowStartMs: number): TopicSample {

@@ -12,8 +12,8 @@ export interface MessageClass {
   datatype(): string;
   md5sum(): string;
   messageDefinition(): string;
-  /** We only count messages: the payload is never decoded. */
-  deserialize(buffer: Buffer): number;
+  /** Messages are counted; only a leading string field is ever decoded (for hold conditions). */
+  deserialize(buffer: Buffer): string | undefined;
 }
 
 export interface RnjSubscriber {
@@ -25,7 +25,7 @@ export interface RnjNodeHandle {
   subscribe(
     topic: string,
     type: MessageClass,
-    callback: (length: number) => void,
+    callback: (msg: string | undefined) => void,
     options: { queueSize: number; throttleMs: number },
   ): RnjSubscriber;
   unsubscribe(topic: string): Promise<unknown> | undefined;

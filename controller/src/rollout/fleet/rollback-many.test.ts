@@ -24,6 +24,7 @@ const STATUS = {
   currentSystem: "/nix/store/new",
   currentGeneration: 42,
   profileSystem: "/nix/store/new",
+  holds: [],
   deployment: undefined,
   lastDeployment: undefined,
 };

@@ -41,6 +41,10 @@ function fakeApi(answers: Partial<AgentApi>): AgentApi {
     confirm: missing("confirm"),
     checkHealth: missing("checkHealth"),
     watch: missing("watch"),
+    plan: missing("plan"),
+    hold: missing("hold"),
+    release: missing("release"),
+    listHolds: missing("listHolds"),
     close: () => undefined,
     ...answers,
   };
@@ -73,6 +77,7 @@ const succeeded: GetStatusResponse = {
   currentSystem: "",
   currentGeneration: 42,
   profileSystem: "",
+  holds: [],
   lastDeployment: {
     id: "d-1",
     state: S.DEPLOYMENT_STATE_SUCCEEDED,
@@ -90,6 +95,8 @@ const succeeded: GetStatusResponse = {
     options: undefined,
     snapshots: [],
     restores: [],
+    unitChanges: undefined,
+    rollbackUnitChanges: undefined,
   },
 };
 

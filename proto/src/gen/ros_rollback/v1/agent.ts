@@ -399,6 +399,54 @@ export function deploymentStateToJSON(object: DeploymentState): string {
   }
 }
 
+export enum HoldSource {
+  HOLD_SOURCE_UNSPECIFIED = 0,
+  /** HOLD_SOURCE_COMMAND - Set with Hold (ros-rollback hold). */
+  HOLD_SOURCE_COMMAND = 1,
+  /** HOLD_SOURCE_FILE - A file in the agent's hold directory (robot software). */
+  HOLD_SOURCE_FILE = 2,
+  /** HOLD_SOURCE_CONDITION - A condition of the agent's config (a unit active, a topic not idle). */
+  HOLD_SOURCE_CONDITION = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function holdSourceFromJSON(object: any): HoldSource {
+  switch (object) {
+    case 0:
+    case "HOLD_SOURCE_UNSPECIFIED":
+      return HoldSource.HOLD_SOURCE_UNSPECIFIED;
+    case 1:
+    case "HOLD_SOURCE_COMMAND":
+      return HoldSource.HOLD_SOURCE_COMMAND;
+    case 2:
+    case "HOLD_SOURCE_FILE":
+      return HoldSource.HOLD_SOURCE_FILE;
+    case 3:
+    case "HOLD_SOURCE_CONDITION":
+      return HoldSource.HOLD_SOURCE_CONDITION;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return HoldSource.UNRECOGNIZED;
+  }
+}
+
+export function holdSourceToJSON(object: HoldSource): string {
+  switch (object) {
+    case HoldSource.HOLD_SOURCE_UNSPECIFIED:
+      return "HOLD_SOURCE_UNSPECIFIED";
+    case HoldSource.HOLD_SOURCE_COMMAND:
+      return "HOLD_SOURCE_COMMAND";
+    case HoldSource.HOLD_SOURCE_FILE:
+      return "HOLD_SOURCE_FILE";
+    case HoldSource.HOLD_SOURCE_CONDITION:
+      return "HOLD_SOURCE_CONDITION";
+    case HoldSource.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface GetStatusRequest {
 }
 
@@ -420,7 +468,11 @@ export interface GetStatusResponse {
     | Deployment
     | undefined;
   /** The latest health report (from a deployment or a CheckHealth call). */
-  health?: HealthReport | undefined;
+  health?:
+    | HealthReport
+    | undefined;
+  /** Active holds; while there is one, Activate and Rollback are refused. */
+  holds: Hold[];
 }
 
 export interface Deployment {
@@ -447,6 +499,26 @@ export interface Deployment {
   snapshots: DataSnapshot[];
   /** Data this deployment put back (its rollback, or an operator rollback). */
   restores: DataSnapshot[];
+  /** What the deployment's switches did to units (activation and any rollback). */
+  unitChanges:
+    | UnitChanges
+    | undefined;
+  /** What a rollback's switch did, when the deployment rolled back. */
+  rollbackUnitChanges: UnitChanges | undefined;
+}
+
+/**
+ * Units a switch stopped, started, restarted and reloaded: from
+ * switch-to-configuration's own lines, corrected by systemd (a unit whose
+ * InvocationID changed was restarted whatever the output said).
+ */
+export interface UnitChanges {
+  stopped: string[];
+  started: string[];
+  restarted: string[];
+  reloaded: string[];
+  /** False while the switch has not run (or its report was lost). */
+  known: boolean;
 }
 
 /**
@@ -620,6 +692,94 @@ export interface DeploymentEvent {
   /** While waiting for Confirm: the wall-clock deadline. */
   confirmDeadlineUnixMs: number;
   rollbackReason: RollbackReason;
+  unitChanges: UnitChanges | undefined;
+  rollbackUnitChanges: UnitChanges | undefined;
+}
+
+export interface PlanRequest {
+  /** A system already in the robot's store (push it first). */
+  storePath: string;
+}
+
+/** One package (by name parsed from store path names) whose version or size changed. */
+export interface PackageChange {
+  name: string;
+  /** Versions present before and after; empty list = absent on that side. */
+  oldVersions: string[];
+  newVersions: string[];
+  sizeDeltaBytes: number;
+}
+
+/** Like nix store diff-closures: the running system's closure against the new one. */
+export interface ClosureDiff {
+  added: PackageChange[];
+  removed: PackageChange[];
+  changed: PackageChange[];
+  oldSizeBytes: number;
+  newSizeBytes: number;
+  oldPaths: number;
+  newPaths: number;
+}
+
+export interface PlanResponse {
+  currentSystem: string;
+  storePath: string;
+  /** Units dry-activate says would change. */
+  units:
+    | UnitChanges
+    | undefined;
+  /** Units of the new system that would be left alone. */
+  unchanged: string[];
+  closure:
+    | ClosureDiff
+    | undefined;
+  /** Exit status of switch-to-configuration dry-activate. */
+  exitCode: number;
+  /** Its last lines, when it failed. */
+  output: string;
+}
+
+export interface Hold {
+  name: string;
+  source: HoldSource;
+  reason: string;
+  sinceUnixMs: number;
+  /** 0 = no expiry. */
+  expiresAtUnixMs: number;
+}
+
+export interface HoldRequest {
+  /** Letters, digits, . _ @ - (at most 64); a hold of the same name is replaced. */
+  name: string;
+  reason: string;
+  /** Unset = until released. */
+  durationSeconds?: number | undefined;
+}
+
+export interface HoldResponse {
+  hold:
+    | Hold
+    | undefined;
+  /** Every active hold after the change. */
+  holds: Hold[];
+}
+
+export interface ReleaseRequest {
+  /** Unset = every hold set with Hold. */
+  name?: string | undefined;
+}
+
+export interface ReleaseResponse {
+  released: string[];
+  /** Holds still active (files and conditions are released where they come from). */
+  holds: Hold[];
+}
+
+export interface ListHoldsRequest {
+}
+
+export interface ListHoldsResponse {
+  holds: Hold[];
 }
 
 function createBaseGetStatusRequest(): GetStatusRequest {
@@ -684,6 +844,7 @@ function createBaseGetStatusResponse(): GetStatusResponse {
     deployment: undefined,
     lastDeployment: undefined,
     health: undefined,
+    holds: [],
   };
 }
 
@@ -712,6 +873,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     }
     if (message.health !== undefined) {
       HealthReport.encode(message.health, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.holds) {
+      Hold.encode(v!, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -793,6 +957,14 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
             message.health = HealthReport.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.holds.push(Hold.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -835,6 +1007,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
         ? Deployment.fromJSON(object.last_deployment)
         : undefined,
       health: isSet(object.health) ? HealthReport.fromJSON(object.health) : undefined,
+      holds: globalThis.Array.isArray(object?.holds)
+        ? object.holds.map((e: any) => Hold.fromJSON(e))
+        : [],
     };
   },
 
@@ -864,6 +1039,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     if (message.health !== undefined) {
       obj.health = HealthReport.toJSON(message.health);
     }
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => Hold.toJSON(e));
+    }
     return obj;
   },
 
@@ -886,6 +1064,7 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     message.health = (object.health !== undefined && object.health !== null)
       ? HealthReport.fromPartial(object.health)
       : undefined;
+    message.holds = object.holds?.map((e) => Hold.fromPartial(e)) || [];
     return message;
   },
 };
@@ -908,6 +1087,8 @@ function createBaseDeployment(): Deployment {
     options: undefined,
     snapshots: [],
     restores: [],
+    unitChanges: undefined,
+    rollbackUnitChanges: undefined,
   };
 }
 
@@ -960,6 +1141,12 @@ export const Deployment: MessageFns<Deployment> = {
     }
     for (const v of message.restores) {
       DataSnapshot.encode(v!, writer.uint32(130).fork()).join();
+    }
+    if (message.unitChanges !== undefined) {
+      UnitChanges.encode(message.unitChanges, writer.uint32(138).fork()).join();
+    }
+    if (message.rollbackUnitChanges !== undefined) {
+      UnitChanges.encode(message.rollbackUnitChanges, writer.uint32(146).fork()).join();
     }
     return writer;
   },
@@ -1105,6 +1292,22 @@ export const Deployment: MessageFns<Deployment> = {
             message.restores.push(DataSnapshot.decode(reader, reader.uint32()));
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.unitChanges = UnitChanges.decode(reader, reader.uint32());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.rollbackUnitChanges = UnitChanges.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1167,6 +1370,16 @@ export const Deployment: MessageFns<Deployment> = {
       restores: globalThis.Array.isArray(object?.restores)
         ? object.restores.map((e: any) => DataSnapshot.fromJSON(e))
         : [],
+      unitChanges: isSet(object.unitChanges)
+        ? UnitChanges.fromJSON(object.unitChanges)
+        : isSet(object.unit_changes)
+        ? UnitChanges.fromJSON(object.unit_changes)
+        : undefined,
+      rollbackUnitChanges: isSet(object.rollbackUnitChanges)
+        ? UnitChanges.fromJSON(object.rollbackUnitChanges)
+        : isSet(object.rollback_unit_changes)
+        ? UnitChanges.fromJSON(object.rollback_unit_changes)
+        : undefined,
     };
   },
 
@@ -1220,6 +1433,12 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.restores?.length) {
       obj.restores = message.restores.map((e) => DataSnapshot.toJSON(e));
     }
+    if (message.unitChanges !== undefined) {
+      obj.unitChanges = UnitChanges.toJSON(message.unitChanges);
+    }
+    if (message.rollbackUnitChanges !== undefined) {
+      obj.rollbackUnitChanges = UnitChanges.toJSON(message.rollbackUnitChanges);
+    }
     return obj;
   },
 
@@ -1246,6 +1465,147 @@ export const Deployment: MessageFns<Deployment> = {
       : undefined;
     message.snapshots = object.snapshots?.map((e) => DataSnapshot.fromPartial(e)) || [];
     message.restores = object.restores?.map((e) => DataSnapshot.fromPartial(e)) || [];
+    message.unitChanges = (object.unitChanges !== undefined && object.unitChanges !== null)
+      ? UnitChanges.fromPartial(object.unitChanges)
+      : undefined;
+    message.rollbackUnitChanges = (object.rollbackUnitChanges !== undefined && object.rollbackUnitChanges !== null)
+      ? UnitChanges.fromPartial(object.rollbackUnitChanges)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUnitChanges(): UnitChanges {
+  return { stopped: [], started: [], restarted: [], reloaded: [], known: false };
+}
+
+export const UnitChanges: MessageFns<UnitChanges> = {
+  encode(message: UnitChanges, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.stopped) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.started) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.restarted) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.reloaded) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.known !== false) {
+      writer.uint32(40).bool(message.known);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnitChanges {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnitChanges();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stopped.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.started.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.restarted.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reloaded.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.known = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnitChanges {
+    return {
+      stopped: globalThis.Array.isArray(object?.stopped) ? object.stopped.map((e: any) => globalThis.String(e)) : [],
+      started: globalThis.Array.isArray(object?.started) ? object.started.map((e: any) => globalThis.String(e)) : [],
+      restarted: globalThis.Array.isArray(object?.restarted)
+        ? object.restarted.map((e: any) => globalThis.String(e))
+        : [],
+      reloaded: globalThis.Array.isArray(object?.reloaded) ? object.reloaded.map((e: any) => globalThis.String(e)) : [],
+      known: isSet(object.known) ? globalThis.Boolean(object.known) : false,
+    };
+  },
+
+  toJSON(message: UnitChanges): unknown {
+    const obj: any = {};
+    if (message.stopped?.length) {
+      obj.stopped = message.stopped;
+    }
+    if (message.started?.length) {
+      obj.started = message.started;
+    }
+    if (message.restarted?.length) {
+      obj.restarted = message.restarted;
+    }
+    if (message.reloaded?.length) {
+      obj.reloaded = message.reloaded;
+    }
+    if (message.known !== false) {
+      obj.known = message.known;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UnitChanges>, I>>(base?: I): UnitChanges {
+    return UnitChanges.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UnitChanges>, I>>(object: I): UnitChanges {
+    const message = createBaseUnitChanges();
+    message.stopped = object.stopped?.map((e) => e) || [];
+    message.started = object.started?.map((e) => e) || [];
+    message.restarted = object.restarted?.map((e) => e) || [];
+    message.reloaded = object.reloaded?.map((e) => e) || [];
+    message.known = object.known ?? false;
     return message;
   },
 };
@@ -3254,6 +3614,8 @@ function createBaseDeploymentEvent(): DeploymentEvent {
     health: undefined,
     confirmDeadlineUnixMs: 0,
     rollbackReason: 0,
+    unitChanges: undefined,
+    rollbackUnitChanges: undefined,
   };
 }
 
@@ -3291,6 +3653,12 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
     }
     if (message.rollbackReason !== 0) {
       writer.uint32(88).int32(message.rollbackReason);
+    }
+    if (message.unitChanges !== undefined) {
+      UnitChanges.encode(message.unitChanges, writer.uint32(98).fork()).join();
+    }
+    if (message.rollbackUnitChanges !== undefined) {
+      UnitChanges.encode(message.rollbackUnitChanges, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -3396,6 +3764,22 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
             message.rollbackReason = reader.int32() as any;
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.unitChanges = UnitChanges.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.rollbackUnitChanges = UnitChanges.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3445,6 +3829,16 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
         : isSet(object.rollback_reason)
         ? rollbackReasonFromJSON(object.rollback_reason)
         : 0,
+      unitChanges: isSet(object.unitChanges)
+        ? UnitChanges.fromJSON(object.unitChanges)
+        : isSet(object.unit_changes)
+        ? UnitChanges.fromJSON(object.unit_changes)
+        : undefined,
+      rollbackUnitChanges: isSet(object.rollbackUnitChanges)
+        ? UnitChanges.fromJSON(object.rollbackUnitChanges)
+        : isSet(object.rollback_unit_changes)
+        ? UnitChanges.fromJSON(object.rollback_unit_changes)
+        : undefined,
     };
   },
 
@@ -3483,6 +3877,12 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
     if (message.rollbackReason !== 0) {
       obj.rollbackReason = rollbackReasonToJSON(message.rollbackReason);
     }
+    if (message.unitChanges !== undefined) {
+      obj.unitChanges = UnitChanges.toJSON(message.unitChanges);
+    }
+    if (message.rollbackUnitChanges !== undefined) {
+      obj.rollbackUnitChanges = UnitChanges.toJSON(message.rollbackUnitChanges);
+    }
     return obj;
   },
 
@@ -3504,6 +3904,1192 @@ export const DeploymentEvent: MessageFns<DeploymentEvent> = {
       : undefined;
     message.confirmDeadlineUnixMs = object.confirmDeadlineUnixMs ?? 0;
     message.rollbackReason = object.rollbackReason ?? 0;
+    message.unitChanges = (object.unitChanges !== undefined && object.unitChanges !== null)
+      ? UnitChanges.fromPartial(object.unitChanges)
+      : undefined;
+    message.rollbackUnitChanges = (object.rollbackUnitChanges !== undefined && object.rollbackUnitChanges !== null)
+      ? UnitChanges.fromPartial(object.rollbackUnitChanges)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePlanRequest(): PlanRequest {
+  return { storePath: "" };
+}
+
+export const PlanRequest: MessageFns<PlanRequest> = {
+  encode(message: PlanRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storePath !== "") {
+      writer.uint32(10).string(message.storePath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlanRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlanRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.storePath = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlanRequest {
+    return {
+      storePath: isSet(object.storePath)
+        ? globalThis.String(object.storePath)
+        : isSet(object.store_path)
+        ? globalThis.String(object.store_path)
+        : "",
+    };
+  },
+
+  toJSON(message: PlanRequest): unknown {
+    const obj: any = {};
+    if (message.storePath !== "") {
+      obj.storePath = message.storePath;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlanRequest>, I>>(base?: I): PlanRequest {
+    return PlanRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlanRequest>, I>>(object: I): PlanRequest {
+    const message = createBasePlanRequest();
+    message.storePath = object.storePath ?? "";
+    return message;
+  },
+};
+
+function createBasePackageChange(): PackageChange {
+  return { name: "", oldVersions: [], newVersions: [], sizeDeltaBytes: 0 };
+}
+
+export const PackageChange: MessageFns<PackageChange> = {
+  encode(message: PackageChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.oldVersions) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.newVersions) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.sizeDeltaBytes !== 0) {
+      writer.uint32(32).int64(message.sizeDeltaBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PackageChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePackageChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.oldVersions.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.newVersions.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeDeltaBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PackageChange {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      oldVersions: globalThis.Array.isArray(object?.oldVersions)
+        ? object.oldVersions.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.old_versions)
+        ? object.old_versions.map((e: any) => globalThis.String(e))
+        : [],
+      newVersions: globalThis.Array.isArray(object?.newVersions)
+        ? object.newVersions.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.new_versions)
+        ? object.new_versions.map((e: any) => globalThis.String(e))
+        : [],
+      sizeDeltaBytes: isSet(object.sizeDeltaBytes)
+        ? globalThis.Number(object.sizeDeltaBytes)
+        : isSet(object.size_delta_bytes)
+        ? globalThis.Number(object.size_delta_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: PackageChange): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.oldVersions?.length) {
+      obj.oldVersions = message.oldVersions;
+    }
+    if (message.newVersions?.length) {
+      obj.newVersions = message.newVersions;
+    }
+    if (message.sizeDeltaBytes !== 0) {
+      obj.sizeDeltaBytes = Math.round(message.sizeDeltaBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PackageChange>, I>>(base?: I): PackageChange {
+    return PackageChange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PackageChange>, I>>(object: I): PackageChange {
+    const message = createBasePackageChange();
+    message.name = object.name ?? "";
+    message.oldVersions = object.oldVersions?.map((e) => e) || [];
+    message.newVersions = object.newVersions?.map((e) => e) || [];
+    message.sizeDeltaBytes = object.sizeDeltaBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseClosureDiff(): ClosureDiff {
+  return { added: [], removed: [], changed: [], oldSizeBytes: 0, newSizeBytes: 0, oldPaths: 0, newPaths: 0 };
+}
+
+export const ClosureDiff: MessageFns<ClosureDiff> = {
+  encode(message: ClosureDiff, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.added) {
+      PackageChange.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.removed) {
+      PackageChange.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.changed) {
+      PackageChange.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.oldSizeBytes !== 0) {
+      writer.uint32(32).uint64(message.oldSizeBytes);
+    }
+    if (message.newSizeBytes !== 0) {
+      writer.uint32(40).uint64(message.newSizeBytes);
+    }
+    if (message.oldPaths !== 0) {
+      writer.uint32(48).uint32(message.oldPaths);
+    }
+    if (message.newPaths !== 0) {
+      writer.uint32(56).uint32(message.newPaths);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClosureDiff {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClosureDiff();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.added.push(PackageChange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.removed.push(PackageChange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.changed.push(PackageChange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.oldSizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.newSizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.oldPaths = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.newPaths = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClosureDiff {
+    return {
+      added: globalThis.Array.isArray(object?.added) ? object.added.map((e: any) => PackageChange.fromJSON(e)) : [],
+      removed: globalThis.Array.isArray(object?.removed)
+        ? object.removed.map((e: any) => PackageChange.fromJSON(e))
+        : [],
+      changed: globalThis.Array.isArray(object?.changed)
+        ? object.changed.map((e: any) => PackageChange.fromJSON(e))
+        : [],
+      oldSizeBytes: isSet(object.oldSizeBytes)
+        ? globalThis.Number(object.oldSizeBytes)
+        : isSet(object.old_size_bytes)
+        ? globalThis.Number(object.old_size_bytes)
+        : 0,
+      newSizeBytes: isSet(object.newSizeBytes)
+        ? globalThis.Number(object.newSizeBytes)
+        : isSet(object.new_size_bytes)
+        ? globalThis.Number(object.new_size_bytes)
+        : 0,
+      oldPaths: isSet(object.oldPaths)
+        ? globalThis.Number(object.oldPaths)
+        : isSet(object.old_paths)
+        ? globalThis.Number(object.old_paths)
+        : 0,
+      newPaths: isSet(object.newPaths)
+        ? globalThis.Number(object.newPaths)
+        : isSet(object.new_paths)
+        ? globalThis.Number(object.new_paths)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClosureDiff): unknown {
+    const obj: any = {};
+    if (message.added?.length) {
+      obj.added = message.added.map((e) => PackageChange.toJSON(e));
+    }
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => PackageChange.toJSON(e));
+    }
+    if (message.changed?.length) {
+      obj.changed = message.changed.map((e) => PackageChange.toJSON(e));
+    }
+    if (message.oldSizeBytes !== 0) {
+      obj.oldSizeBytes = Math.round(message.oldSizeBytes);
+    }
+    if (message.newSizeBytes !== 0) {
+      obj.newSizeBytes = Math.round(message.newSizeBytes);
+    }
+    if (message.oldPaths !== 0) {
+      obj.oldPaths = Math.round(message.oldPaths);
+    }
+    if (message.newPaths !== 0) {
+      obj.newPaths = Math.round(message.newPaths);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClosureDiff>, I>>(base?: I): ClosureDiff {
+    return ClosureDiff.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClosureDiff>, I>>(object: I): ClosureDiff {
+    const message = createBaseClosureDiff();
+    message.added = object.added?.map((e) => PackageChange.fromPartial(e)) || [];
+    message.removed = object.removed?.map((e) => PackageChange.fromPartial(e)) || [];
+    message.changed = object.changed?.map((e) => PackageChange.fromPartial(e)) || [];
+    message.oldSizeBytes = object.oldSizeBytes ?? 0;
+    message.newSizeBytes = object.newSizeBytes ?? 0;
+    message.oldPaths = object.oldPaths ?? 0;
+    message.newPaths = object.newPaths ?? 0;
+    return message;
+  },
+};
+
+function createBasePlanResponse(): PlanResponse {
+  return {
+    currentSystem: "",
+    storePath: "",
+    units: undefined,
+    unchanged: [],
+    closure: undefined,
+    exitCode: 0,
+    output: "",
+  };
+}
+
+export const PlanResponse: MessageFns<PlanResponse> = {
+  encode(message: PlanResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.currentSystem !== "") {
+      writer.uint32(10).string(message.currentSystem);
+    }
+    if (message.storePath !== "") {
+      writer.uint32(18).string(message.storePath);
+    }
+    if (message.units !== undefined) {
+      UnitChanges.encode(message.units, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.unchanged) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.closure !== undefined) {
+      ClosureDiff.encode(message.closure, writer.uint32(42).fork()).join();
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(48).int32(message.exitCode);
+    }
+    if (message.output !== "") {
+      writer.uint32(58).string(message.output);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlanResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlanResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.currentSystem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.storePath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.units = UnitChanges.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.unchanged.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.closure = ClosureDiff.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.output = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlanResponse {
+    return {
+      currentSystem: isSet(object.currentSystem)
+        ? globalThis.String(object.currentSystem)
+        : isSet(object.current_system)
+        ? globalThis.String(object.current_system)
+        : "",
+      storePath: isSet(object.storePath)
+        ? globalThis.String(object.storePath)
+        : isSet(object.store_path)
+        ? globalThis.String(object.store_path)
+        : "",
+      units: isSet(object.units) ? UnitChanges.fromJSON(object.units) : undefined,
+      unchanged: globalThis.Array.isArray(object?.unchanged)
+        ? object.unchanged.map((e: any) => globalThis.String(e))
+        : [],
+      closure: isSet(object.closure) ? ClosureDiff.fromJSON(object.closure) : undefined,
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      output: isSet(object.output) ? globalThis.String(object.output) : "",
+    };
+  },
+
+  toJSON(message: PlanResponse): unknown {
+    const obj: any = {};
+    if (message.currentSystem !== "") {
+      obj.currentSystem = message.currentSystem;
+    }
+    if (message.storePath !== "") {
+      obj.storePath = message.storePath;
+    }
+    if (message.units !== undefined) {
+      obj.units = UnitChanges.toJSON(message.units);
+    }
+    if (message.unchanged?.length) {
+      obj.unchanged = message.unchanged;
+    }
+    if (message.closure !== undefined) {
+      obj.closure = ClosureDiff.toJSON(message.closure);
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.output !== "") {
+      obj.output = message.output;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlanResponse>, I>>(base?: I): PlanResponse {
+    return PlanResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlanResponse>, I>>(object: I): PlanResponse {
+    const message = createBasePlanResponse();
+    message.currentSystem = object.currentSystem ?? "";
+    message.storePath = object.storePath ?? "";
+    message.units = (object.units !== undefined && object.units !== null)
+      ? UnitChanges.fromPartial(object.units)
+      : undefined;
+    message.unchanged = object.unchanged?.map((e) => e) || [];
+    message.closure = (object.closure !== undefined && object.closure !== null)
+      ? ClosureDiff.fromPartial(object.closure)
+      : undefined;
+    message.exitCode = object.exitCode ?? 0;
+    message.output = object.output ?? "";
+    return message;
+  },
+};
+
+function createBaseHold(): Hold {
+  return { name: "", source: 0, reason: "", sinceUnixMs: 0, expiresAtUnixMs: 0 };
+}
+
+export const Hold: MessageFns<Hold> = {
+  encode(message: Hold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.source !== 0) {
+      writer.uint32(16).int32(message.source);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.sinceUnixMs !== 0) {
+      writer.uint32(32).int64(message.sinceUnixMs);
+    }
+    if (message.expiresAtUnixMs !== 0) {
+      writer.uint32(40).int64(message.expiresAtUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Hold {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHold();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sinceUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expiresAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Hold {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      source: isSet(object.source) ? holdSourceFromJSON(object.source) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      sinceUnixMs: isSet(object.sinceUnixMs)
+        ? globalThis.Number(object.sinceUnixMs)
+        : isSet(object.since_unix_ms)
+        ? globalThis.Number(object.since_unix_ms)
+        : 0,
+      expiresAtUnixMs: isSet(object.expiresAtUnixMs)
+        ? globalThis.Number(object.expiresAtUnixMs)
+        : isSet(object.expires_at_unix_ms)
+        ? globalThis.Number(object.expires_at_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Hold): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.source !== 0) {
+      obj.source = holdSourceToJSON(message.source);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.sinceUnixMs !== 0) {
+      obj.sinceUnixMs = Math.round(message.sinceUnixMs);
+    }
+    if (message.expiresAtUnixMs !== 0) {
+      obj.expiresAtUnixMs = Math.round(message.expiresAtUnixMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Hold>, I>>(base?: I): Hold {
+    return Hold.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Hold>, I>>(object: I): Hold {
+    const message = createBaseHold();
+    message.name = object.name ?? "";
+    message.source = object.source ?? 0;
+    message.reason = object.reason ?? "";
+    message.sinceUnixMs = object.sinceUnixMs ?? 0;
+    message.expiresAtUnixMs = object.expiresAtUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseHoldRequest(): HoldRequest {
+  return { name: "", reason: "", durationSeconds: undefined };
+}
+
+export const HoldRequest: MessageFns<HoldRequest> = {
+  encode(message: HoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.durationSeconds !== undefined) {
+      writer.uint32(24).uint32(message.durationSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.durationSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HoldRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      durationSeconds: isSet(object.durationSeconds)
+        ? globalThis.Number(object.durationSeconds)
+        : isSet(object.duration_seconds)
+        ? globalThis.Number(object.duration_seconds)
+        : undefined,
+    };
+  },
+
+  toJSON(message: HoldRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.durationSeconds !== undefined) {
+      obj.durationSeconds = Math.round(message.durationSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HoldRequest>, I>>(base?: I): HoldRequest {
+    return HoldRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HoldRequest>, I>>(object: I): HoldRequest {
+    const message = createBaseHoldRequest();
+    message.name = object.name ?? "";
+    message.reason = object.reason ?? "";
+    message.durationSeconds = object.durationSeconds ?? undefined;
+    return message;
+  },
+};
+
+function createBaseHoldResponse(): HoldResponse {
+  return { hold: undefined, holds: [] };
+}
+
+export const HoldResponse: MessageFns<HoldResponse> = {
+  encode(message: HoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      Hold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.holds) {
+      Hold.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HoldResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHoldResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = Hold.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holds.push(Hold.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HoldResponse {
+    return {
+      hold: isSet(object.hold) ? Hold.fromJSON(object.hold) : undefined,
+      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => Hold.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: HoldResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = Hold.toJSON(message.hold);
+    }
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => Hold.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HoldResponse>, I>>(base?: I): HoldResponse {
+    return HoldResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HoldResponse>, I>>(object: I): HoldResponse {
+    const message = createBaseHoldResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null) ? Hold.fromPartial(object.hold) : undefined;
+    message.holds = object.holds?.map((e) => Hold.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReleaseRequest(): ReleaseRequest {
+  return { name: undefined };
+}
+
+export const ReleaseRequest: MessageFns<ReleaseRequest> = {
+  encode(message: ReleaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== undefined) {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : undefined };
+  },
+
+  toJSON(message: ReleaseRequest): unknown {
+    const obj: any = {};
+    if (message.name !== undefined) {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseRequest>, I>>(base?: I): ReleaseRequest {
+    return ReleaseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseRequest>, I>>(object: I): ReleaseRequest {
+    const message = createBaseReleaseRequest();
+    message.name = object.name ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseResponse(): ReleaseResponse {
+  return { released: [], holds: [] };
+}
+
+export const ReleaseResponse: MessageFns<ReleaseResponse> = {
+  encode(message: ReleaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.released) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.holds) {
+      Hold.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.released.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holds.push(Hold.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseResponse {
+    return {
+      released: globalThis.Array.isArray(object?.released) ? object.released.map((e: any) => globalThis.String(e)) : [],
+      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => Hold.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ReleaseResponse): unknown {
+    const obj: any = {};
+    if (message.released?.length) {
+      obj.released = message.released;
+    }
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => Hold.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseResponse>, I>>(base?: I): ReleaseResponse {
+    return ReleaseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseResponse>, I>>(object: I): ReleaseResponse {
+    const message = createBaseReleaseResponse();
+    message.released = object.released?.map((e) => e) || [];
+    message.holds = object.holds?.map((e) => Hold.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListHoldsRequest(): ListHoldsRequest {
+  return {};
+}
+
+export const ListHoldsRequest: MessageFns<ListHoldsRequest> = {
+  encode(_: ListHoldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHoldsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListHoldsRequest {
+    return {};
+  },
+
+  toJSON(_: ListHoldsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListHoldsRequest>, I>>(base?: I): ListHoldsRequest {
+    return ListHoldsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListHoldsRequest>, I>>(_: I): ListHoldsRequest {
+    const message = createBaseListHoldsRequest();
+    return message;
+  },
+};
+
+function createBaseListHoldsResponse(): ListHoldsResponse {
+  return { holds: [] };
+}
+
+export const ListHoldsResponse: MessageFns<ListHoldsResponse> = {
+  encode(message: ListHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.holds) {
+      Hold.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHoldsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHoldsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holds.push(Hold.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListHoldsResponse {
+    return { holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => Hold.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListHoldsResponse): unknown {
+    const obj: any = {};
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => Hold.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListHoldsResponse>, I>>(base?: I): ListHoldsResponse {
+    return ListHoldsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListHoldsResponse>, I>>(object: I): ListHoldsResponse {
+    const message = createBaseListHoldsResponse();
+    message.holds = object.holds?.map((e) => Hold.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3618,6 +5204,53 @@ export const AgentService = {
     responseSerialize: (value: DeploymentEvent): Buffer => Buffer.from(DeploymentEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeploymentEvent => DeploymentEvent.decode(value),
   },
+  /**
+   * What activating a pushed system would do, changing nothing: the units
+   * dry-activate would stop, start, restart and reload, and the closure diff
+   * against the running system.
+   */
+  plan: {
+    path: "/ros_rollback.v1.Agent/Plan" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlanRequest): Buffer => Buffer.from(PlanRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlanRequest => PlanRequest.decode(value),
+    responseSerialize: (value: PlanResponse): Buffer => Buffer.from(PlanResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PlanResponse => PlanResponse.decode(value),
+  },
+  /**
+   * Holds the robot: Activate and Rollback from controllers are refused
+   * (FAILED_PRECONDITION) while any hold is active. Persisted on the robot.
+   */
+  hold: {
+    path: "/ros_rollback.v1.Agent/Hold" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HoldRequest): Buffer => Buffer.from(HoldRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HoldRequest => HoldRequest.decode(value),
+    responseSerialize: (value: HoldResponse): Buffer => Buffer.from(HoldResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HoldResponse => HoldResponse.decode(value),
+  },
+  /** Removes holds set by Hold (files and conditions go away by themselves). */
+  release: {
+    path: "/ros_rollback.v1.Agent/Release" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReleaseRequest): Buffer => Buffer.from(ReleaseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReleaseRequest => ReleaseRequest.decode(value),
+    responseSerialize: (value: ReleaseResponse): Buffer => Buffer.from(ReleaseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReleaseResponse => ReleaseResponse.decode(value),
+  },
+  /** Every active hold: commands, files, conditions. */
+  listHolds: {
+    path: "/ros_rollback.v1.Agent/ListHolds" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListHoldsRequest): Buffer => Buffer.from(ListHoldsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListHoldsRequest => ListHoldsRequest.decode(value),
+    responseSerialize: (value: ListHoldsResponse): Buffer => Buffer.from(ListHoldsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListHoldsResponse => ListHoldsResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -3653,6 +5286,21 @@ export interface AgentServer extends UntypedServiceImplementation {
    * the latest finished deployment's last event if none runs.
    */
   watch: handleServerStreamingCall<WatchRequest, DeploymentEvent>;
+  /**
+   * What activating a pushed system would do, changing nothing: the units
+   * dry-activate would stop, start, restart and reload, and the closure diff
+   * against the running system.
+   */
+  plan: handleUnaryCall<PlanRequest, PlanResponse>;
+  /**
+   * Holds the robot: Activate and Rollback from controllers are refused
+   * (FAILED_PRECONDITION) while any hold is active. Persisted on the robot.
+   */
+  hold: handleUnaryCall<HoldRequest, HoldResponse>;
+  /** Removes holds set by Hold (files and conditions go away by themselves). */
+  release: handleUnaryCall<ReleaseRequest, ReleaseResponse>;
+  /** Every active hold: commands, files, conditions. */
+  listHolds: handleUnaryCall<ListHoldsRequest, ListHoldsResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -3788,6 +5436,71 @@ export interface AgentClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DeploymentEvent>;
+  /**
+   * What activating a pushed system would do, changing nothing: the units
+   * dry-activate would stop, start, restart and reload, and the closure diff
+   * against the running system.
+   */
+  plan(request: PlanRequest, callback: (error: ServiceError | null, response: PlanResponse) => void): ClientUnaryCall;
+  plan(
+    request: PlanRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PlanResponse) => void,
+  ): ClientUnaryCall;
+  plan(
+    request: PlanRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PlanResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Holds the robot: Activate and Rollback from controllers are refused
+   * (FAILED_PRECONDITION) while any hold is active. Persisted on the robot.
+   */
+  hold(request: HoldRequest, callback: (error: ServiceError | null, response: HoldResponse) => void): ClientUnaryCall;
+  hold(
+    request: HoldRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HoldResponse) => void,
+  ): ClientUnaryCall;
+  hold(
+    request: HoldRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HoldResponse) => void,
+  ): ClientUnaryCall;
+  /** Removes holds set by Hold (files and conditions go away by themselves). */
+  release(
+    request: ReleaseRequest,
+    callback: (error: ServiceError | null, response: ReleaseResponse) => void,
+  ): ClientUnaryCall;
+  release(
+    request: ReleaseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReleaseResponse) => void,
+  ): ClientUnaryCall;
+  release(
+    request: ReleaseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReleaseResponse) => void,
+  ): ClientUnaryCall;
+  /** Every active hold: commands, files, conditions. */
+  listHolds(
+    request: ListHoldsRequest,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  listHolds(
+    request: ListHoldsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  listHolds(
+    request: ListHoldsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentClient = makeGenericClientConstructor(AgentService, "ros_rollback.v1.Agent") as unknown as {

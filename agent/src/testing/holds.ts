@@ -1,0 +1,27 @@
+import { join } from "node:path";
+import { Holds } from "../holds/holds.js";
+import { HoldStore } from "../holds/store.js";
+import { Planner } from "../plan/planner.js";
+import { ProcessRunner } from "../system/command.js";
+import type { FakeSystemInspector } from "./fakes.js";
+
+/** Real holds in a temp dir: a hold store and an (initially missing) hold directory; no conditions. */
+export function tmpHolds(dir: string): Holds {
+  return new Holds({
+    store: new HoldStore(join(dir, "hold-state"), () => Date.now()),
+    dir: join(dir, "holds"),
+    conditions: [],
+    conditionDeps: { unitState: async () => "inactive", ros: undefined },
+  });
+}
+
+/** A planner over the real nix-store; the systems' switch-to-configuration scripts run for real. */
+export function realPlanner(system: FakeSystemInspector): Planner {
+  return new Planner({
+    runner: new ProcessRunner(),
+    system,
+    nixStore: "nix-store",
+    pathForSwitch: process.env.PATH ?? "/usr/bin:/bin",
+    timeoutMs: 20_000,
+  });
+}

@@ -1,0 +1,152 @@
+import { resolve } from "node:path";
+import type { PlanResponse } from "@ros-rollback/proto";
+import { choice, expectPositionals } from "../core/args.js";
+import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
+import { ExitCode, UsageError } from "../core/errors.js";
+import { parseFlakeRef } from "../flake.js";
+import { ProgressReporter } from "../progress.js";
+import { DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
+import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/push-transfer.js";
+import type { Facts } from "../rollout/run-on-target.js";
+import { unitChangesJson, unitChangesText } from "../views.js";
+
+interface PlanArgs {
+  readonly storePath: string;
+  readonly compression: CompressionName;
+  readonly signKey: string | undefined;
+}
+
+export const planCommand = defineCommand<PlanArgs>({
+  name: "plan",
+  summary: "show what a deploy would change on the robot (units, packages), changing nothing",
+  description: [
+    "Pushes the missing paths (they stay unused in the robot's store), then asks the agent to run",
+    "`switch-to-configuration dry-activate`: which units would be stopped, started, restarted, reloaded",
+    "and which services stay untouched, and the closure diff between the running system and the new",
+    "one (packages added, removed, changed with versions, and the size delta). The profile is not",
+    "set and no unit moves. Exit 0 when dry-activate succeeded, 1 otherwise.",
+    '--json: {"target", "currentSystem", "storePath", "units": {"stopped", "started", "restarted", "reloaded"},',
+    '"unchanged", "closure": {"added", "removed", "changed": [{"name", "oldVersions", "newVersions",',
+    '"sizeDeltaBytes"}], "oldSizeBytes", "newSizeBytes", "sizeDeltaBytes"}, "exitCode", "output"}.',
+  ].join("\n"),
+  positionals: [
+    { name: "store-path", description: "a system store path, ./result, or FLAKE#NAME (built first)" },
+  ],
+  options: {
+    compress: {
+      type: "string",
+      valueName: "ALGO",
+      description: "none | zstd | gzip (default zstd), as for deploy",
+    },
+    "sign-key": {
+      type: "string",
+      valueName: "FILE",
+      description: "sign the pushed paths with this Nix secret key first",
+    },
+  },
+  examples: [
+    "ros-rollback plan ./result --target robot1",
+    "ros-rollback plan .#robot1 --target robot1 --json",
+  ],
+  parse(raw) {
+    const [storePath = ""] = expectPositionals(raw, ["store-path"], "plan");
+    if (storePath === "") throw new UsageError("<store-path> must not be empty", "plan");
+    parseFlakeRef(storePath);
+    const signKey = raw.values["sign-key"];
+    return {
+      storePath,
+      compression: choice(raw, "compress", Object.keys(COMPRESSIONS) as CompressionName[], "zstd", "plan"),
+      signKey: typeof signKey === "string" ? signKey : undefined,
+    };
+  },
+  run: plan,
+});
+
+async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult> {
+  const spec: DeploySpec = {
+    storePath: args.storePath,
+    action: "dry-activate",
+    compression: args.compression,
+    signKey: args.signKey,
+    follow: { followTimeoutMs: 0, reconnectGraceMs: 0 },
+    confirmTimeoutSeconds: undefined,
+    magicRollback: true,
+    autoRollback: true,
+    selfConfirm: false,
+    healthFile: undefined,
+  };
+  const transfer = new PushTransfer({
+    closure: ctx.deps.closure,
+    compression: args.compression,
+    signKeyFile: args.signKey === undefined ? undefined : resolve(ctx.io.cwd, args.signKey),
+    log: ctx.log,
+    now: ctx.io.now,
+    progress: () =>
+      new ProgressReporter(ctx.io.stderr, {
+        tty: ctx.io.stderr.isTTY,
+        columns: ctx.io.stderr.columns,
+        now: ctx.io.now,
+      }),
+  });
+  // The deploy's prepare phase (build, closure, push): nothing on the robot changes there.
+  const job = deployJob(ctx, spec, new DeploySource(spec, ctx), transfer);
+  const api = await ctx.connect();
+  try {
+    const facts: Facts = { generationBefore: 0, storePath: null, push: null };
+    const prepared = await job.prepare(api, facts, ctx.signal);
+    const res = await api.plan(prepared.storePath, ctx.signal);
+    const json = planJson(api.target.name, res);
+    return { exitCode: res.exitCode === 0 ? ExitCode.Ok : ExitCode.Unchanged, json, human: planText(json) };
+  } finally {
+    api.close();
+  }
+}
+
+export function planJson(target: string, p: PlanResponse) {
+  const c = p.closure;
+  return {
+    target,
+    currentSystem: p.currentSystem,
+    storePath: p.storePath,
+    units: unitChangesJson(p.units),
+    unchanged: p.unchanged,
+    closure:
+      c === undefined
+        ? null
+        : {
+            added: c.added,
+            removed: c.removed,
+            changed: c.changed,
+            oldSizeBytes: c.oldSizeBytes,
+            newSizeBytes: c.newSizeBytes,
+            sizeDeltaBytes: c.newSizeBytes - c.oldSizeBytes,
+          },
+    exitCode: p.exitCode,
+    output: p.output,
+  };
+}
+
+function mib(bytes: number): string {
+  return `${bytes >= 0 ? "+" : ""}${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+function planText(p: ReturnType<typeof planJson>): string {
+  const lines = [`${p.target}: plan for ${p.storePath} (running ${p.currentSystem})`];
+  if (p.exitCode !== 0) lines.push(`dry-activate FAILED (exit ${p.exitCode}): ${p.output}`);
+  lines.push(`units:     ${p.units === null ? "unknown" : unitChangesText(p.units)}`);
+  lines.push(`untouched: ${p.unchanged.length === 0 ? "-" : p.unchanged.join(", ")}`);
+  if (p.closure !== null) {
+    const v = (xs: readonly string[]) =>
+      xs.length === 0 ? "∅" : xs.map((x) => x || "(no version)").join(", ");
+    for (const c of p.closure.changed)
+      lines.push(`  ${c.name}: ${v(c.oldVersions)} → ${v(c.newVersions)}, ${mib(c.sizeDeltaBytes)}`);
+    for (const c of p.closure.added)
+      lines.push(`  ${c.name}: added ${v(c.newVersions)}, ${mib(c.sizeDeltaBytes)}`);
+    for (const c of p.closure.removed)
+      lines.push(`  ${c.name}: removed ${v(c.oldVersions)}, ${mib(c.sizeDeltaBytes)}`);
+    lines.push(
+      `closure:   ${mib(p.closure.sizeDeltaBytes)} (${p.closure.oldSizeBytes} → ${p.closure.newSizeBytes} bytes)`,
+    );
+  }
+  return lines.join("\n");
+}
