@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { UserError } from "./core/errors.js";
+import { MAX_LABEL_TEXT, type Selection } from "./core/selection.js";
 
 const hostPort = z
   .string()
@@ -18,6 +19,8 @@ const targetSchema = z
     keyFile: z.string().min(1),
     /** TLS name to verify instead of the host in `address` (e.g. when addressing by IP). */
     serverName: z.string().min(1).optional(),
+    /** Free-form labels to select targets by (`--select KEY=VALUE`). */
+    labels: z.record(z.string().min(1).max(MAX_LABEL_TEXT), z.string().max(MAX_LABEL_TEXT)).optional(),
   })
   .strict();
 
@@ -37,6 +40,8 @@ export interface Target {
   readonly certFile: string;
   readonly keyFile: string;
   readonly serverName: string | undefined;
+  /** Absent when the inventory gives none. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface Inventory {
@@ -64,6 +69,7 @@ export function parseInventory(json: unknown, file: string): Inventory {
       certFile: resolve(baseDir, t.certFile),
       keyFile: resolve(baseDir, t.keyFile),
       serverName: t.serverName,
+      ...(t.labels === undefined ? {} : { labels: t.labels }),
     });
   }
   return { file, targets };
@@ -93,6 +99,26 @@ export function selectTarget(inventory: Inventory, name: string): Target {
   throw new UserError(
     `unknown target "${name}" in ${inventory.file}; known targets: ${known.length > 0 ? known.join(", ") : "(none)"}`,
   );
+}
+
+/** The targets a selection names: --target in the order given, else every match in inventory order. */
+export function selectTargets(inventory: Inventory, selection: Selection): Target[] {
+  if (selection.targets.length > 0) {
+    const names = [...new Set(selection.targets)];
+    return names.map((name) => selectTarget(inventory, name));
+  }
+  const found = [...inventory.targets.values()].filter((t) =>
+    selection.select.every(({ key, value }) => t.labels?.[key] === value),
+  );
+  if (found.length === 0) {
+    const wanted = selection.select.map(({ key, value }) => `${key}=${value}`).join(" ");
+    throw new UserError(
+      selection.all
+        ? `no targets in ${inventory.file}`
+        : `no target in ${inventory.file} has the labels ${wanted}`,
+    );
+  }
+  return found;
 }
 
 export function describeFsError(e: unknown): string {

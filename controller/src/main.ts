@@ -6,8 +6,9 @@ import { type ExitCode, UsageError } from "./core/errors.js";
 import { commandHelp, globalHelp } from "./core/help.js";
 import type { Io } from "./core/io.js";
 import { renderError, renderResult } from "./core/render.js";
+import type { Selection } from "./core/selection.js";
 import { loadFlakeInventory, parseFlakeRef } from "./flake.js";
-import { type Inventory, loadInventory, selectTarget } from "./inventory.js";
+import { type Inventory, loadInventory, selectTarget, selectTargets } from "./inventory.js";
 
 /**
  * Runs one command line to completion and returns the exit code. Touches the
@@ -31,7 +32,9 @@ export async function main(
     json = parsed.global.json;
     jsonOutput = parsed.command.jsonOutput ?? "document";
     const execute = parsed.command.prepare(parsed.raw);
-    const result = await execute(createContext(parsed.command.name, parsed.global, io, deps, signal));
+    const result = await execute(
+      createContext(parsed.command.name, parsed.global, parsed.selection, io, deps, signal),
+    );
     return renderResult(io, json, result, jsonOutput);
   } catch (e) {
     return renderError(io, json, e, jsonOutput);
@@ -41,6 +44,7 @@ export async function main(
 function createContext(
   command: string,
   global: GlobalArgs,
+  selection: Selection,
   io: Io,
   deps: Deps,
   signal: AbortSignal,
@@ -60,22 +64,27 @@ function createContext(
     }
     return loaded;
   };
+  const inventoryRef = (override: string | undefined): string => {
+    const ref = override ?? global.inventory;
+    if (ref === undefined) {
+      throw new UsageError("--inventory FILE is required (or set ROS_ROLLBACK_INVENTORY)", command);
+    }
+    return ref;
+  };
   return {
     io,
     global,
+    selection,
     deps,
     signal,
     log: (line) => io.stderr.write(`${line}\n`),
     async connect(overrides: ConnectOverrides = {}): Promise<AgentApi> {
-      const inventoryRef = overrides.inventory ?? global.inventory;
-      if (inventoryRef === undefined) {
-        throw new UsageError("--inventory FILE is required (or set ROS_ROLLBACK_INVENTORY)", command);
-      }
+      const ref = inventoryRef(overrides.inventory);
       const targetName = overrides.target ?? global.target;
       if (targetName === undefined) {
         throw new UsageError("--target NAME is required (or set ROS_ROLLBACK_TARGET)", command);
       }
-      const target = selectTarget(await inventory(inventoryRef), targetName);
+      const target = selectTarget(await inventory(ref), targetName);
       return deps.connect(
         target,
         {
@@ -85,6 +94,14 @@ function createContext(
         },
         overrides.signal ?? signal,
       );
+    },
+    async selectTargets(overrides = {}) {
+      const ref = inventoryRef(overrides.inventory);
+      const none = selection.targets.length === 0 && selection.select.length === 0 && !selection.all;
+      if (none && overrides.defaultAll !== true) {
+        throw new UsageError("--target NAME, --select KEY=VALUE or --all is required", command);
+      }
+      return selectTargets(await inventory(ref), none ? { ...selection, all: true } : selection);
     },
   };
 }

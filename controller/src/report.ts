@@ -2,8 +2,8 @@ import { type ActivationAction, DeploymentState, RollbackReason } from "@ros-rol
 import { AgentCallError } from "./agent-api.js";
 import type { CommandResult } from "./core/command.js";
 import { ExitCode, isUserError, UsageError, UserError } from "./core/errors.js";
-import type { Followed } from "./follow.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
+import type { Followed } from "./rollout/follow/follow.js";
 import {
   type EventJson,
   eventJson,

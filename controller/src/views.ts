@@ -109,6 +109,8 @@ export function deploymentJson(d: Deployment) {
     message: d.message,
     confirmDeadline: isoTime(d.confirmDeadlineUnixMs),
     rollbackReason: rollbackReasonName(d.rollbackReason),
+    /** The deploy's opaque label (a fleet rollout's id and strategy), or null. */
+    label: d.options === undefined || d.options.label === "" ? null : d.options.label,
   };
 }
 

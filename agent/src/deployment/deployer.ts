@@ -28,6 +28,8 @@ export interface DeployRequest {
   readonly selfConfirm?: boolean | undefined;
   /** Per-deployment health changes (parsed JSON); checked against what the config allows. */
   readonly health?: unknown;
+  /** Opaque; stored with the deployment and echoed in GetStatus. */
+  readonly label?: string | undefined;
 }
 
 export interface DeployerDeps {
@@ -248,6 +250,7 @@ export class Deployer {
       autoRollback: request.autoRollback ?? d.autoRollback,
       selfConfirm: request.selfConfirm ?? false,
       health,
+      label: request.label,
     };
   }
 

@@ -27,6 +27,8 @@ export interface DeploymentSettings {
   /** Keep the deployment as soon as it is healthy; no Confirm needed. */
   readonly selfConfirm: boolean;
   readonly health: HealthSpec;
+  /** The deploy's opaque label (a fleet rollout's id), echoed in GetStatus; absent in older records. */
+  readonly label?: string | undefined;
 }
 
 /** The last health round, as reported in events and GetStatus. */

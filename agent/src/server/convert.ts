@@ -83,8 +83,17 @@ export function healthToPb(h: HealthSummary): PbHealth {
   };
 }
 
+/** Bounds of DeploymentOptions.label: it is echoed back and logged. */
+export const MAX_LABEL_BYTES = 512;
+
 export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployRequest {
   if (o === undefined) return {};
+  if (o.label.length > MAX_LABEL_BYTES || !/^[\x20-\x7e]*$/.test(o.label)) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      `options.label must be printable ASCII of at most ${MAX_LABEL_BYTES} bytes (got ${o.label.length} characters)`,
+    );
+  }
   let health: unknown;
   if (o.healthJson !== "") {
     try {
@@ -105,6 +114,7 @@ export function deployRequestFromPb(o: DeploymentOptions | undefined): DeployReq
     autoRollback: o.autoRollback,
     selfConfirm: o.selfConfirm,
     health,
+    label: o.label === "" ? undefined : o.label,
   };
 }
 
@@ -159,6 +169,7 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
       autoRollback: r.settings.autoRollback,
       selfConfirm: r.settings.selfConfirm,
       healthJson: "",
+      label: r.settings.label ?? "",
     },
   };
 }

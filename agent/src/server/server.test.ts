@@ -11,6 +11,7 @@ import {
   type DeploymentEvent,
   type DeploymentOptions,
   DeploymentState,
+  type GetStatusResponse,
 } from "@ros-rollback/proto";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { pino } from "pino";
@@ -139,6 +140,7 @@ const SELF_CONFIRM: DeploymentOptions = {
   autoRollback: undefined,
   selfConfirm: true,
   healthJson: "",
+  label: "",
 };
 
 function events(
@@ -230,6 +232,36 @@ describe("agent gRPC server over mutual TLS", () => {
     expect(evs.find((e) => e.health !== undefined)?.health?.checks[0]?.id).toBe("unit:talker.service");
     expect(evs.at(-1)).toMatchObject({ final: true, generation: 1 });
     expect(new Set(evs.map((e) => e.deploymentId)).size).toBe(1);
+  });
+
+  it("keeps the options' opaque label with the deployment and shows it in GetStatus", async () => {
+    const label = "rollout=r-20261129-abc strategy=canary:1,batch:2";
+    const evs = await events(client(), systemPath, ActivationAction.ACTIVATION_ACTION_SWITCH, {
+      ...SELF_CONFIRM,
+      label,
+    });
+    expect(evs.at(-1)).toMatchObject({ final: true });
+    const c = client();
+    const st = await new Promise<GetStatusResponse>((res, rej) =>
+      c.getStatus({}, new Metadata(), deadline(), (e, r) => (e ? rej(e) : res(r))),
+    );
+    c.close();
+    expect(st.lastDeployment?.id).toBe(evs.at(-1)?.deploymentId);
+    expect(st.lastDeployment?.options?.label).toBe(label);
+  });
+
+  it.each([
+    ["too long", "x".repeat(513)],
+    ["not printable", "rollout=r-1\nstrategy=all"],
+  ])("gives INVALID_ARGUMENT for a label that is %s, and starts nothing", async (_, label) => {
+    const err = await events(client(), systemPath, ActivationAction.ACTIVATION_ACTION_SWITCH, {
+      ...SELF_CONFIRM,
+      label,
+    }).catch((e: ServiceError) => e);
+    expect((err as ServiceError).code).toBe(status.INVALID_ARGUMENT);
+    expect((err as ServiceError).details).toMatch(
+      /options\.label must be printable ASCII of at most 512 bytes/,
+    );
   });
 
   it("waits for Confirm, which a NEW client sends; Confirm of an unknown id is NOT_FOUND", async () => {

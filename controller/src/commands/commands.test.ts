@@ -163,6 +163,7 @@ describe("status", () => {
         message: "ok",
         confirmDeadline: null,
         rollbackReason: null,
+        label: null,
       },
       health: null,
     });
@@ -272,7 +273,7 @@ describe("deploy", () => {
       storePath: root,
       action: ActivationAction.ACTIVATION_ACTION_SWITCH,
       // No deploy flags: every option unset, the agent's defaults apply.
-      options: { selfConfirm: false, healthJson: "" },
+      options: { selfConfirm: false, healthJson: "", label: "" },
     });
 
     // Progress and events are on stderr, as plain lines (not a TTY).

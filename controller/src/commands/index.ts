@@ -4,6 +4,7 @@ import { deployCommand } from "./deploy.js";
 import { generationsCommand } from "./generations.js";
 import { healthCommand } from "./health.js";
 import { rollbackCommand } from "./rollback.js";
+import { rolloutCommand } from "./rollout.js";
 import { statusCommand } from "./status.js";
 import { watchCommand } from "./watch.js";
 
@@ -16,4 +17,5 @@ export const COMMANDS: readonly CommandDef[] = [
   statusCommand,
   generationsCommand,
   rollbackCommand,
+  rolloutCommand,
 ];

@@ -1,23 +1,14 @@
-import { ActivationAction } from "@ros-rollback/proto";
-import type { AgentApi } from "../agent-api.js";
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { followDeployment } from "../follow.js";
-import { buildReport, errorBeforeChange, reportResult, unchangedReport } from "../report.js";
-import {
-  eventPrinter,
-  FOLLOW_OPTIONS,
-  type FollowArgs,
-  followOptions,
-  parseFollowArgs,
-} from "./follow-options.js";
+import { isSingle } from "../core/selection.js";
+import { reportResult } from "../report.js";
+import { rollbackRollout } from "../rollout/fleet/deploy-rollout.js";
+import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
+import { type RollbackSpec, rollbackJob } from "../rollout/rollback-job.js";
+import { runOnTarget } from "../rollout/run-on-target.js";
 
-export interface RollbackArgs {
-  /** Generation to return to; undefined = the agent's recorded previous generation. */
-  readonly to: number | undefined;
-  readonly follow: FollowArgs;
-}
+export type RollbackArgs = RollbackSpec;
 
 export const rollbackCommand = defineCommand<RollbackArgs>({
   name: "rollback",
@@ -46,60 +37,9 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
     }
     return { to: n, follow };
   },
+  multiTarget: true,
   async run(args, ctx): Promise<CommandResult> {
-    const { signal } = ctx;
-    const targetName = ctx.global.target ?? "?";
-    const label = args.to === undefined ? "previous" : `generation ${args.to}`;
-    let generationBefore = 0;
-    let api: AgentApi | undefined;
-    try {
-      try {
-        api = await ctx.connect();
-        generationBefore = (await api.getStatus(signal)).currentGeneration;
-        ctx.log(`${targetName}: on generation ${generationBefore}; rolling back to ${label}`);
-        signal.throwIfAborted();
-      } catch (e) {
-        const error = errorBeforeChange(
-          e,
-          signal,
-          `interrupted before the rollback started; nothing was changed on ${targetName}`,
-        );
-        ctx.log(`error: ${error.message}`);
-        return reportResult(
-          unchangedReport({
-            target: targetName,
-            operation: "rollback",
-            actionLabel: null,
-            storePath: null,
-            error,
-            generationBefore,
-            push: null,
-          }),
-        );
-      }
-      const rollingBack = api;
-      const printer = eventPrinter(ctx, targetName);
-      const followed = await followDeployment(
-        (s) => rollingBack.rollback(args.to === undefined ? {} : { generation: args.to }, s),
-        followOptions(ctx, targetName, args.follow, { confirm: true, printer }),
-      );
-      printer.close();
-      const report = buildReport({
-        target: targetName,
-        operation: "rollback",
-        action: ActivationAction.ACTIVATION_ACTION_UNSPECIFIED,
-        actionLabel: null,
-        storePath: null,
-        followed,
-        generationBefore,
-        push: null,
-        selfConfirm: false,
-      });
-      // The gRPC error as the one line users know; the robot's state is in the result.
-      if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
-      return reportResult(report);
-    } finally {
-      api?.close();
-    }
+    if (!isSingle(ctx.selection)) return rollbackRollout(ctx, args);
+    return reportResult(await runOnTarget(ctx, undefined, rollbackJob(ctx, args)));
   },
 });

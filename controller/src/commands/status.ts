@@ -1,7 +1,9 @@
 import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
+import { isSingle } from "../core/selection.js";
 import { statusJson } from "../views.js";
+import { answersResult, askEachTarget } from "./each-target.js";
 
 type Status = ReturnType<typeof statusJson>;
 type DeploymentView = NonNullable<Status["deployment"]>;
@@ -15,12 +17,22 @@ export const statusCommand = defineCommand<Record<string, never>>({
     "awaiting confirmation, why the last one was rolled back, and the agent's latest health report.",
   positionals: [],
   options: {},
-  examples: ["ros-rollback status --inventory fleet.json --target robot1 --json"],
+  examples: [
+    "ros-rollback status --inventory fleet.json --target robot1 --json",
+    "ros-rollback status --select site=lab   # several robots: a JSON array, one entry each",
+  ],
+  multiTarget: true,
   parse(raw) {
     expectPositionals(raw, [], "status");
     return {};
   },
   async run(_args, ctx) {
+    if (!isSingle(ctx.selection)) {
+      const answers = await askEachTarget(ctx, async (api) =>
+        statusJson(api.target.name, await api.getStatus(ctx.signal)),
+      );
+      return answersResult(answers, (_, s) => s, statusText);
+    }
     const api = await ctx.connect();
     try {
       const status = statusJson(api.target.name, await api.getStatus(ctx.signal));
@@ -39,6 +51,7 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     `  started:     ${d.startedAt ?? "-"}   updated: ${d.updatedAt ?? "-"}`,
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
+    ...(d.label === null ? [] : [`  label:       ${d.label}`]),
   ];
 }
 

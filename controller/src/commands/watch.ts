@@ -3,17 +3,17 @@ import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { renderJsonLine } from "../core/render.js";
-import { followDeployment } from "../follow.js";
 import { actionName } from "../outcome.js";
 import { buildReport, reportText } from "../report.js";
-import { eventJson } from "../views.js";
+import { followDeployment } from "../rollout/follow/follow.js";
 import {
   eventPrinter,
   FOLLOW_OPTIONS,
   type FollowArgs,
   followOptions,
   parseFollowArgs,
-} from "./follow-options.js";
+} from "../rollout/follow/follow-options.js";
+import { eventJson } from "../views.js";
 import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
 
 export interface WatchArgs {

@@ -1,6 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { CommandDef, GlobalArgs, OptionSpec, PositionalSpec, RawArgs } from "./command.js";
 import { UsageError } from "./errors.js";
+import { parseSelection, type Selection } from "./selection.js";
 
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 /** QueryMissingPaths on a big closure may take a while. */
@@ -15,8 +16,18 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   target: {
     type: "string",
     valueName: "NAME",
-    description: "target (robot) in the inventory (default: $ROS_ROLLBACK_TARGET)",
+    multiple: true,
+    description:
+      "target (robot) in the inventory (default: $ROS_ROLLBACK_TARGET); repeat it for several\n" +
+      "(deploy, rollback, status, generations)",
   },
+  select: {
+    type: "string",
+    valueName: "KEY=VALUE",
+    multiple: true,
+    description: "every target whose inventory labels include KEY=VALUE (repeatable: all must match)",
+  },
+  all: { type: "boolean", description: "every target in the inventory" },
   json: {
     type: "boolean",
     description:
@@ -43,6 +54,7 @@ export type ParsedCommandLine =
       readonly kind: "run";
       readonly command: CommandDef;
       readonly global: GlobalArgs;
+      readonly selection: Selection;
       readonly raw: RawArgs;
     };
 
@@ -75,9 +87,13 @@ export function parseCommandLine(
   const rest = argv.filter((_, i) => i !== at);
   const options: NonNullable<ParseArgsConfig["options"]> = {};
   for (const [key, spec] of Object.entries({ ...GLOBAL_OPTIONS, ...command.options })) {
-    options[key] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+    options[key] = {
+      type: spec.type,
+      ...(spec.short === undefined ? {} : { short: spec.short }),
+      ...(spec.multiple === true ? { multiple: true } : {}),
+    };
   }
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (e) {
@@ -87,21 +103,48 @@ export function parseCommandLine(
     throw e;
   }
   if (parsed.values.help === true) return { kind: "help", command };
-  const global = parseGlobal(parsed.values, env, command.name);
+  const targets = listValue(parsed.values.target);
+  const envTarget = nonEmpty(env.ROS_ROLLBACK_TARGET);
+  const selection = parseSelection(
+    targets.length === 0 &&
+      envTarget !== undefined &&
+      parsed.values.select === undefined &&
+      parsed.values.all !== true
+      ? [envTarget]
+      : targets,
+    listValue(parsed.values.select),
+    parsed.values.all === true,
+    command.name,
+  );
+  if (
+    command.multiTarget !== true &&
+    (selection.targets.length > 1 || selection.select.length > 0 || selection.all)
+  ) {
+    throw new UsageError("this command takes one target: --target NAME", command.name);
+  }
+  const global = parseGlobal(parsed.values, env, selection.targets[0], command.name);
   const values: Record<string, string | boolean | undefined> = {};
-  for (const key of Object.keys(command.options)) values[key] = parsed.values[key];
-  return { kind: "run", command, global, raw: { values, positionals: parsed.positionals } };
+  for (const key of Object.keys(command.options)) {
+    const v = parsed.values[key];
+    values[key] = Array.isArray(v) ? v[v.length - 1] : v;
+  }
+  return { kind: "run", command, global, selection, raw: { values, positionals: parsed.positionals } };
+}
+
+function listValue(v: string | boolean | string[] | undefined): string[] {
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
 }
 
 function parseGlobal(
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
   env: Readonly<Record<string, string | undefined>>,
+  target: string | undefined,
   command: string,
 ): GlobalArgs {
   return {
     json: values.json === true,
     inventory: stringValue(values.inventory) ?? nonEmpty(env.ROS_ROLLBACK_INVENTORY),
-    target: stringValue(values.target) ?? nonEmpty(env.ROS_ROLLBACK_TARGET),
+    target,
     connectTimeoutMs: secondsOption(values, "connect-timeout", DEFAULT_CONNECT_TIMEOUT_SECONDS, command),
     rpcTimeoutMs: secondsOption(values, "rpc-timeout", DEFAULT_RPC_TIMEOUT_SECONDS, command),
   };
@@ -109,7 +152,7 @@ function parseGlobal(
 
 /** A positive number of seconds, in ms. */
 function secondsOption(
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
   name: string,
   defaultSeconds: number,
   command: string,
@@ -140,7 +183,7 @@ function commandIndex(argv: readonly string[]): number | undefined {
   return undefined;
 }
 
-function stringValue(v: string | boolean | undefined): string | undefined {
+function stringValue(v: string | boolean | string[] | undefined): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 

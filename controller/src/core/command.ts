@@ -1,7 +1,9 @@
 import type { AgentApi, ConnectAgent } from "../agent-api.js";
 import type { ClosureOps } from "../closure-port.js";
+import type { Target } from "../inventory.js";
 import type { ExitCode } from "./errors.js";
 import type { Io } from "./io.js";
+import type { Selection } from "./selection.js";
 
 /** One command-line option, as data: parsing (node:util parseArgs) and help come from it. */
 export interface OptionSpec {
@@ -10,6 +12,8 @@ export interface OptionSpec {
   /** Placeholder in help, e.g. "FILE" for `--inventory FILE`. */
   readonly valueName?: string;
   readonly short?: string;
+  /** May be given several times (a string option: every value, in order). */
+  readonly multiple?: boolean;
 }
 
 export interface PositionalSpec {
@@ -44,6 +48,8 @@ export interface Deps {
 export interface CommandContext {
   readonly io: Io;
   readonly global: GlobalArgs;
+  /** The robots named on the command line (multi-target commands). */
+  readonly selection: Selection;
   readonly deps: Deps;
   /** Aborted on SIGINT; `signal.reason` is an InterruptedError. */
   readonly signal: AbortSignal;
@@ -55,6 +61,13 @@ export interface CommandContext {
    * handshake, never shared with an earlier one).
    */
   connect(options?: ConnectOverrides): Promise<AgentApi>;
+  /** The inventory's targets that `selection` names, in inventory order (--target: in the order given). */
+  selectTargets(
+    options?: Pick<ConnectOverrides, "inventory"> & {
+      /** No --target, --select or --all: every target (instead of a usage error). */
+      readonly defaultAll?: boolean;
+    },
+  ): Promise<readonly Target[]>;
 }
 
 export interface ConnectOverrides {
@@ -97,6 +110,8 @@ export interface Command<A> {
   readonly examples: readonly string[];
   /** Default "document". */
   readonly jsonOutput?: JsonOutput;
+  /** Accepts several robots (--target repeated, --select, --all); others take one. */
+  readonly multiTarget?: boolean;
   /** Validates the raw arguments (throw UsageError). Pure. */
   parse(raw: RawArgs): A;
   run(args: A, ctx: CommandContext): Promise<CommandResult>;

@@ -16,6 +16,11 @@ export const ExitCode = {
   RebootRequired: 4,
   /** `health`: the agent answered and at least one health check fails (nothing was changed). */
   Unhealthy: 5,
+  /**
+   * Several robots: it succeeded on every robot it ran on, but some were
+   * skipped (unreachable or refusing; the report says why).
+   */
+  Skipped: 6,
   /** A bug in ros-rollback itself (EX_SOFTWARE); the stack trace is on stderr. */
   Bug: 70,
 } as const;

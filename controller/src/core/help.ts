@@ -33,6 +33,12 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
     "the new generation is the boot default but the running system is unchanged until a reboot",
   ],
   [ExitCode.Unhealthy, "health: the agent answered and at least one health check fails"],
+  [
+    ExitCode.Skipped,
+    "several robots: succeeded on every robot it ran on, but some were skipped (unreachable or\n" +
+      "refusing; each one's reason is reported). A rollout: 0 every robot succeeded, 2 it failed or\n" +
+      "was aborted and every robot it moved is back on its previous generation, 3 any robot uncertain",
+  ],
   [ExitCode.Bug, "a bug in ros-rollback (stack trace on stderr)"],
 ];
 

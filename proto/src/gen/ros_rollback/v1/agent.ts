@@ -439,6 +439,12 @@ export interface DeploymentOptions {
    * drop checks, add allowed kinds, tighten thresholds); empty = as configured.
    */
   healthJson: string;
+  /**
+   * Opaque to the agent: stored with the deployment and shown in GetStatus
+   * (Deployment.options), so a controller can find its rollouts on the robots.
+   * Printable ASCII, at most 512 bytes; empty = none.
+   */
+  label: string;
 }
 
 export interface ListGenerationsRequest {
@@ -1164,6 +1170,7 @@ function createBaseDeploymentOptions(): DeploymentOptions {
     autoRollback: undefined,
     selfConfirm: false,
     healthJson: "",
+    label: "",
   };
 }
 
@@ -1183,6 +1190,9 @@ export const DeploymentOptions: MessageFns<DeploymentOptions> = {
     }
     if (message.healthJson !== "") {
       writer.uint32(42).string(message.healthJson);
+    }
+    if (message.label !== "") {
+      writer.uint32(50).string(message.label);
     }
     return writer;
   },
@@ -1240,6 +1250,14 @@ export const DeploymentOptions: MessageFns<DeploymentOptions> = {
             message.healthJson = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1279,6 +1297,7 @@ export const DeploymentOptions: MessageFns<DeploymentOptions> = {
         : isSet(object.health_json)
         ? globalThis.String(object.health_json)
         : "",
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
     };
   },
 
@@ -1299,6 +1318,9 @@ export const DeploymentOptions: MessageFns<DeploymentOptions> = {
     if (message.healthJson !== "") {
       obj.healthJson = message.healthJson;
     }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
     return obj;
   },
 
@@ -1312,6 +1334,7 @@ export const DeploymentOptions: MessageFns<DeploymentOptions> = {
     message.autoRollback = object.autoRollback ?? undefined;
     message.selfConfirm = object.selfConfirm ?? false;
     message.healthJson = object.healthJson ?? "";
+    message.label = object.label ?? "";
     return message;
   },
 };

@@ -6,10 +6,10 @@ import {
   DeploymentState as S,
 } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
-import { type AgentApi, AgentCallError } from "./agent-api.js";
-import { sleep } from "./core/io.js";
+import { type AgentApi, AgentCallError } from "../../agent-api.js";
+import { sleep } from "../../core/io.js";
+import { fullEvent } from "../../testing/fake-agent.js";
 import { type FollowOptions, followDeployment } from "./follow.js";
-import { fullEvent } from "./testing/fake-agent.js";
 
 // followDeployment on in-memory streams and connections: the parts that are
 // about time (a silent stream, a robot whose clock is off) without a network.

@@ -1,0 +1,194 @@
+import { readFile, realpath } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { ActivationAction, type DeploymentOptions, type PathInfo } from "@ros-rollback/proto";
+import type { CommandContext } from "../core/command.js";
+import { UserError } from "../core/errors.js";
+import { buildToplevel, parseFlakeRef } from "../flake.js";
+import { describeFsError } from "../inventory.js";
+import type { FollowArgs } from "./follow/follow-options.js";
+import type { CompressionName } from "./push-transfer.js";
+import type { TargetJob } from "./run-on-target.js";
+import type { Transfer } from "./transfer.js";
+
+export const ACTIONS = {
+  switch: ActivationAction.ACTIVATION_ACTION_SWITCH,
+  boot: ActivationAction.ACTIVATION_ACTION_BOOT,
+  test: ActivationAction.ACTIVATION_ACTION_TEST,
+  "dry-activate": ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE,
+} as const;
+export type ActionName = keyof typeof ACTIONS;
+
+/** What `deploy` was asked to do, whatever the number of robots. */
+export interface DeploySpec {
+  /** A store path, `./result`, or FLAKE#NAME. */
+  readonly storePath: string;
+  readonly action: ActionName;
+  readonly compression: CompressionName;
+  readonly signKey: string | undefined;
+  readonly follow: FollowArgs;
+  /** undefined = the agent's default (30 s). */
+  readonly confirmTimeoutSeconds: number | undefined;
+  readonly magicRollback: boolean;
+  readonly autoRollback: boolean;
+  /** --no-confirm: the agent confirms by itself once healthy. */
+  readonly selfConfirm: boolean;
+  /** --health FILE: per-deployment health changes (JSON). */
+  readonly healthFile: string | undefined;
+}
+
+interface Built {
+  readonly storePath: string;
+  readonly options: DeploymentOptions;
+}
+
+/**
+ * The work done once per deploy however many robots it reaches: build the
+ * flake, read the --health file, resolve `./result`, compute the closure.
+ * Each step runs on first use (so one robot sees today's order of steps and
+ * errors) and is shared after that.
+ */
+export class DeploySource {
+  private built: Promise<Built> | undefined;
+  private resolved: Promise<string> | undefined;
+  private computed: Promise<PathInfo[]> | undefined;
+
+  constructor(
+    private readonly spec: DeploySpec,
+    private readonly ctx: CommandContext,
+    /** Added to every deployment's options (a rollout's label). */
+    private readonly extra: Partial<DeploymentOptions> = {},
+  ) {}
+
+  build(signal: AbortSignal): Promise<Built> {
+    this.built ??= this.doBuild(signal);
+    return this.built;
+  }
+
+  /** `./result` → `/nix/store/…`. */
+  resolve(storePath: string): Promise<string> {
+    this.resolved ??= resolveStorePath(storePath, this.ctx.io.cwd);
+    return this.resolved;
+  }
+
+  closure(storePath: string, signal: AbortSignal): Promise<PathInfo[]> {
+    this.computed ??= this.compute(storePath, signal);
+    return this.computed;
+  }
+
+  private async doBuild(signal: AbortSignal): Promise<Built> {
+    const { ctx, spec } = this;
+    const flake = parseFlakeRef(spec.storePath);
+    let storePath = spec.storePath;
+    if (flake !== undefined) {
+      ctx.log(`building ${flake.flake}#${flake.attr}`);
+      storePath = await buildToplevel(flake, {
+        env: ctx.io.env,
+        cwd: ctx.io.cwd,
+        signal,
+        log: (line) => ctx.log(`nix: ${line}`),
+      });
+      ctx.log(`built ${storePath}`);
+    }
+    return { storePath, options: { ...(await deploymentOptions(spec, ctx.io.cwd)), ...this.extra } };
+  }
+
+  private compute(storePath: string, signal: AbortSignal): Promise<PathInfo[]> {
+    this.ctx.log(`computing the closure of ${storePath}`);
+    return this.ctx.deps.closure.computeClosure(storePath, signal);
+  }
+}
+
+/** `deploy` on one robot: prepare = status, closure, transfer; start = Activate. */
+export function deployJob(
+  ctx: CommandContext,
+  spec: DeploySpec,
+  source: DeploySource,
+  transfer: Transfer,
+): TargetJob<Built> {
+  return {
+    operation: "activate",
+    action: ACTIONS[spec.action],
+    actionLabel: spec.action,
+    selfConfirm: spec.selfConfirm,
+    follow: spec.follow,
+    storePath: spec.storePath,
+    interrupted: (target) =>
+      `interrupted before activation; nothing was changed on ${target} (paths already pushed stay in its store, unused)`,
+    async before(facts, signal) {
+      facts.storePath = (await source.build(signal)).storePath;
+    },
+    async prepare(api, facts, signal) {
+      const target = api.target.name;
+      const built = await source.build(signal);
+      const before = await api.getStatus(signal);
+      facts.generationBefore = before.currentGeneration;
+      ctx.log(
+        `${target}: ${before.hostname || "?"} (agent ${before.agentVersion || "?"}) is on generation ${before.currentGeneration}`,
+      );
+      if (before.deployment !== undefined) {
+        ctx.log(
+          `${target}: warning: deployment ${before.deployment.id} is not finished; the agent may refuse`,
+        );
+      }
+      const storePath = await source.resolve(built.storePath);
+      facts.storePath = storePath;
+      const closure = await source.closure(storePath, signal);
+      await transfer.ensurePaths(api, closure, signal, (push) => {
+        facts.push = push;
+      });
+      return { storePath, options: built.options };
+    },
+    start(api, prepared, signal) {
+      ctx.log(`${api.target.name}: activating (${spec.action}) ${prepared.storePath}`);
+      const { storePath, options } = prepared;
+      return api.activate({ storePath, action: ACTIONS[spec.action], options }, signal);
+    },
+  };
+}
+
+/** What the deploy asks of the agent beyond the action; flags not given stay unset (the agent's defaults). */
+async function deploymentOptions(spec: DeploySpec, cwd: string): Promise<DeploymentOptions> {
+  return {
+    confirmTimeoutSeconds: spec.confirmTimeoutSeconds,
+    magicRollback: spec.magicRollback ? undefined : false,
+    autoRollback: spec.autoRollback ? undefined : false,
+    selfConfirm: spec.selfConfirm,
+    healthJson: spec.healthFile === undefined ? "" : await readHealthFile(resolve(cwd, spec.healthFile)),
+    label: "",
+  };
+}
+
+/** The --health file as compact JSON; the agent checks its shape (INVALID_ARGUMENT names every problem). */
+async function readHealthFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new UserError(`--health ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`--health ${path}: not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UserError(`--health ${path}: expected a JSON object`);
+  }
+  return JSON.stringify(parsed);
+}
+
+/**
+ * `./result` → `/nix/store/…`: the agent activates a store path, not a local
+ * symlink. A path that does not exist here is passed on unchanged, for
+ * computeClosure to judge (it knows the store).
+ */
+async function resolveStorePath(path: string, cwd: string): Promise<string> {
+  const absolute = resolve(cwd, path);
+  try {
+    return await realpath(absolute);
+  } catch (e) {
+    if (e instanceof Error && "code" in e && e.code === "ENOENT" && isAbsolute(path)) return path;
+    throw new UserError(`store path ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+}

@@ -1,0 +1,174 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { PushPathsRequest } from "@ros-rollback/proto";
+import { DeploymentState as S } from "@ros-rollback/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectAgent } from "../../agent-api.js";
+import * as closure from "../../closure/index.js";
+import type { ClosureOps } from "../../closure-port.js";
+import { main } from "../../main.js";
+import { captureIo } from "../../testing/capture-io.js";
+import { type FakeAgent, startFakeAgent } from "../../testing/fake-agent.js";
+import { makeTestPki, type TestPki } from "../../testing/pki.js";
+import { SimulatedAgent } from "../../testing/simulated-agent.js";
+
+// A controller killed mid-rollout (SIGKILL: no cleanup at all), picked up by
+// `rollout resume ID` from the robots alone. The killed controller is the
+// real CLI in a child process; the robots are simulated agents over real
+// gRPC with mutual TLS; the system is a real (tiny) path in the Nix store.
+
+const NAMES = ["r1", "r2", "r3", "r4"] as const;
+const NIX_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =";
+const CLI = resolve(import.meta.dirname, "../../cli.ts");
+/** Where `--import tsx` resolves. */
+const REPO = resolve(import.meta.dirname, "../../../..");
+
+let dir: string;
+let pki: TestPki;
+let storePath: string;
+let inventory: string;
+const agents = new Map<string, FakeAgent>();
+const timeline: string[] = [];
+let child: ChildProcess | undefined;
+
+const closureOps: ClosureOps = {
+  computeClosure: (p, signal) => closure.computeClosure(p, signal, { env: { ...process.env, NIX_CONFIG } }),
+  signPaths: (infos, key, signal) => closure.signPaths(infos, key, signal),
+  pushRequests: (infos, options, signal) => closure.pushRequests(infos, options, signal),
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ros-rollback-resume-"));
+  pki = makeTestPki(dir);
+  writeFileSync(join(dir, "system.txt"), `a system for the resume test ${dir}\n`);
+  storePath = execFileSync("nix-store", ["--add", join(dir, "system.txt")], {
+    env: { ...process.env, NIX_CONFIG },
+    encoding: "utf8",
+  }).trim();
+  const targets: Record<string, unknown> = {};
+  for (const name of NAMES) {
+    const a = await startFakeAgent(pki, {
+      queryMissingPaths: (paths) => paths,
+      pushPaths: (received: PushPathsRequest[]) => ({
+        imported: received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])),
+        skipped: [],
+        narBytes: 0,
+      }),
+    });
+    const sim = new SimulatedAgent(a, {
+      id: `d-${name}`,
+      stepMs: 5,
+      // Long enough for the resuming controller to find r2 still waiting for its Confirm.
+      confirmWindowMs: 15_000,
+      onState: (s) => {
+        if (s === S.DEPLOYMENT_STATE_PENDING) timeline.push(`start:${name}`);
+      },
+    });
+    void sim.done.then(() => timeline.push(`end:${name}`));
+    agents.set(name, a);
+    targets[name] = {
+      address: `127.0.0.1:${a.port}`,
+      caFile: "ca.pem",
+      certFile: "client.pem",
+      keyFile: "client.key",
+      serverName: "localhost",
+    };
+  }
+  inventory = join(dir, "fleet.json");
+  writeFileSync(inventory, JSON.stringify({ targets }));
+});
+
+afterAll(async () => {
+  child?.kill("SIGKILL");
+  for (const a of agents.values()) await a.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(argv: string[]) {
+  const { io, stdout, stderr } = captureIo({ cwd: dir });
+  const code = await main(
+    argv,
+    io,
+    { connect: connectAgent, closure: closureOps },
+    new AbortController().signal,
+  );
+  return { code, stderr: stderr(), json: () => JSON.parse(stdout()) as Record<string, unknown> };
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 3000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!ok()) throw new Error(`never happened: ${what}`);
+}
+
+const activations = (name: string) => agents.get(name)?.calls.filter((c) => c.method === "activate").length;
+
+describe("rollout resume", () => {
+  it("picks up a rollout whose controller was SIGKILLed, from the robots alone", {
+    timeout: 90_000,
+  }, async () => {
+    let stderr = "";
+    child = spawn(
+      process.execPath,
+      ["--import", "tsx", CLI, "deploy", storePath, "--inventory", inventory, "--all", "--batch", "1"],
+      { cwd: REPO, env: { ...process.env, NIX_CONFIG }, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    child.stderr?.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    await until("r2 started", () => timeline.includes("start:r2")).catch((e: Error) => {
+      throw new Error(`${e.message}; the controller said:\n${stderr}`);
+    });
+    child.kill("SIGKILL");
+    await new Promise((r) => child?.once("exit", r));
+    const id = /rollout (r-\d{14}-[0-9a-f]{6}): deploy to 4 robots/.exec(stderr)?.[1];
+    expect(id, stderr).toBeDefined();
+    const rolloutId = id ?? "";
+
+    const before = await cli(["rollout", "status", rolloutId, "--inventory", inventory, "--json"]);
+    expect(before.code).toBe(0);
+    expect(before.json()).toMatchObject({
+      rolloutId,
+      storePath,
+      action: "switch",
+      strategy: { batch: "1" },
+      robots: [
+        { target: "r1", wave: 1, state: "succeeded" },
+        { target: "r2", wave: 2, state: "running" },
+        { target: "r3", wave: 3, state: "pending" },
+        { target: "r4", wave: 4, state: "pending" },
+      ],
+    });
+
+    const r = await cli(["rollout", "resume", rolloutId, "--inventory", inventory, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = r.json() as { robots: { target: string; outcome: string; report: unknown }[] };
+    expect(doc).toMatchObject({ rolloutId, outcome: "succeeded", exitCode: 0 });
+    expect(doc.robots.map((x) => [x.target, x.outcome, x.report === null])).toEqual([
+      ["r1", "succeeded", true], // recorded on the robot, not run again
+      ["r2", "succeeded", false], // re-attached and confirmed
+      ["r3", "succeeded", false],
+      ["r4", "succeeded", false],
+    ]);
+    expect(r.stderr).toMatch(/r2: re-attaching to d-r2/);
+    expect(r.stderr).toMatch(/r2: confirmed d-r2 over a new connection/);
+    for (const name of NAMES) expect(activations(name)).toBe(1);
+    for (const name of ["r3", "r4"]) {
+      const request = agents.get(name)?.calls.find((c) => c.method === "activate")?.request;
+      expect(request).toMatchObject({
+        storePath,
+        options: { label: expect.stringContaining(`rollout=${rolloutId};`) },
+      });
+    }
+  });
+
+  it("refuses an id no selected robot knows, and a malformed one", async () => {
+    const unknown = await cli(["rollout", "status", "r-20000101000000-abcdef", "--inventory", inventory]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no robot of the 4 selected records rollout r-20000101000000-abcdef/);
+    const bad = await cli(["rollout", "status", "x".repeat(5000), "--inventory", inventory]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.length).toBeLessThan(400);
+  });
+});

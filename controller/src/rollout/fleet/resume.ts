@@ -1,0 +1,97 @@
+import type { Deployment } from "@ros-rollback/proto";
+import type { CommandContext, CommandResult } from "../../core/command.js";
+import { actionName, stateName } from "../../outcome.js";
+import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
+import type { FollowArgs } from "../follow/follow-options.js";
+import type { CompressionName } from "../push-transfer.js";
+import { rollbackJob } from "../rollback-job.js";
+import type { TargetJob } from "../run-on-target.js";
+import { gated, limitedPush, rolloutResult } from "./deploy-rollout.js";
+import { runRollout } from "./fleet.js";
+import type { RebuiltRollout } from "./rebuild.js";
+import type { RobotResult } from "./result.js";
+
+export interface ResumeArgs {
+  readonly compression: CompressionName;
+  readonly signKey: string | undefined;
+  /** The --health file again: the agent does not echo a deployment's health changes. */
+  readonly healthFile: string | undefined;
+  readonly follow: FollowArgs;
+}
+
+/**
+ * Picks a rollout up where the robots say it is: finished robots keep their
+ * result, running ones are followed (and confirmed) over Watch, the rest are
+ * deployed with the same system, options, label and strategy.
+ */
+export async function resumeRollout(
+  ctx: CommandContext,
+  rollout: RebuiltRollout,
+  args: ResumeArgs,
+): Promise<CommandResult> {
+  const t = rollout.template;
+  const options = t.options;
+  const action = (Object.keys(ACTIONS) as ActionName[]).find((a) => ACTIONS[a] === t.action) ?? "switch";
+  const spec: DeploySpec = {
+    storePath: t.storePath,
+    action,
+    compression: args.compression,
+    signKey: args.signKey,
+    follow: args.follow,
+    confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
+    magicRollback: options?.magicRollback !== false,
+    autoRollback: options?.autoRollback !== false,
+    selfConfirm: options?.selfConfirm ?? false,
+    healthFile: args.healthFile,
+  };
+  const finished = new Map<string, RobotResult>();
+  for (const [name, state] of rollout.robots) {
+    if (state.kind === "finished")
+      finished.set(name, { ...state.result, wave: rollout.waves.get(name) ?? null });
+  }
+  ctx.log(
+    `rollout ${rollout.id}: resuming — ${finished.size} finished, ` +
+      `${[...rollout.robots.values()].filter((s) => s.kind === "running").length} running, ` +
+      `${rollout.targets.length - finished.size} to follow or deploy`,
+  );
+  const source = new DeploySource(spec, ctx, { label: options?.label ?? "" });
+  const transfer = limitedPush(ctx, spec, rollout.strategy);
+  const result = await runRollout(ctx, {
+    id: rollout.id,
+    operation: "deploy",
+    strategy: rollout.strategy,
+    targets: rollout.targets,
+    finished,
+    job: (target, gate) => {
+      const state = rollout.robots.get(target.name);
+      if (state?.kind === "running") return attachJob(ctx, state.deployment, args.follow);
+      return gated(deployJob(ctx, spec, source, transfer(gate)), gate);
+    },
+    rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow }),
+  });
+  return rolloutResult(result);
+}
+
+/** A robot whose deployment of the rollout still runs: follow it over Watch (confirming it, as deploy would). */
+function attachJob(ctx: CommandContext, d: Deployment, follow: FollowArgs): TargetJob<undefined> {
+  return {
+    operation: "activate",
+    action: d.action,
+    actionLabel: actionName(d.action),
+    selfConfirm: d.options?.selfConfirm ?? false,
+    follow,
+    storePath: d.storePath,
+    interrupted: (target) =>
+      `interrupted before re-attaching to ${d.id} on ${target}; it carries on without us`,
+    async prepare(_api, facts) {
+      facts.generationBefore = d.previousGeneration;
+      return undefined;
+    },
+    start(api, _prepared, signal) {
+      ctx.log(
+        `${api.target.name}: re-attaching to ${d.id} (${stateName(d.state)} when the rollout was picked up)`,
+      );
+      return api.watch(signal);
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import { Compression, type PathInfo } from "@ros-rollback/proto";
+import { type AgentApi, AgentCallError } from "../agent-api.js";
+import type { ClosureOps } from "../closure-port.js";
+import { formatBytes, formatDuration } from "../progress.js";
+import type { PushSummary } from "../report.js";
+import type { Transfer, TransferProgress } from "./transfer.js";
+
+export const COMPRESSIONS = {
+  none: Compression.COMPRESSION_NONE,
+  zstd: Compression.COMPRESSION_ZSTD,
+  gzip: Compression.COMPRESSION_GZIP,
+} as const;
+export type CompressionName = keyof typeof COMPRESSIONS;
+
+export interface PushTransferOptions {
+  readonly closure: ClosureOps;
+  readonly compression: CompressionName;
+  /** Absolute path of a Nix secret key: sign the paths to push with it first. */
+  readonly signKeyFile: string | undefined;
+  readonly log: (line: string) => void;
+  readonly now: () => number;
+  /** A progress display for one robot's push. */
+  readonly progress: (target: string) => TransferProgress;
+}
+
+/**
+ * Today's transfer: ask the agent which paths it lacks (QueryMissingPaths),
+ * push only those in one PushPaths stream. Each path is signed at most once
+ * however many robots lack it (signing is serialised and cached).
+ */
+export class PushTransfer implements Transfer {
+  private readonly signed = new Map<string, PathInfo>();
+  private signing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: PushTransferOptions) {}
+
+  async ensurePaths(
+    api: AgentApi,
+    closure: readonly PathInfo[],
+    signal: AbortSignal,
+    report: (summary: PushSummary) => void,
+  ): Promise<PushSummary> {
+    const { o } = this;
+    const target = api.target.name;
+    const missing = new Set(
+      await api.queryMissingPaths(
+        closure.map((p) => p.storePath),
+        signal,
+      ),
+    );
+    let toPush = closure.filter((p) => missing.has(p.storePath));
+    const bytesMissing = toPush.reduce((sum, p) => sum + p.narSize, 0);
+    o.log(
+      `${target}: ${toPush.length} of ${closure.length} paths missing (${formatBytes(bytesMissing)} uncompressed)`,
+    );
+    let summary: PushSummary = {
+      compression: o.compression,
+      pathsTotal: closure.length,
+      pathsMissing: toPush.length,
+      bytesMissing,
+      pathsImported: 0,
+      pathsSkipped: 0,
+      narBytes: 0,
+      wireBytes: 0,
+      signed: false,
+      seconds: 0,
+    };
+    report(summary);
+    if (toPush.length === 0) return summary;
+    if (o.signKeyFile !== undefined) {
+      toPush = await this.sign(toPush, o.signKeyFile, signal);
+      summary = { ...summary, signed: true };
+      report(summary);
+    }
+    summary = await this.push(api, toPush, summary, signal);
+    report(summary);
+    return summary;
+  }
+
+  /** The paths with our signature, signing those not signed yet (one signing at a time). */
+  private sign(infos: PathInfo[], keyFile: string, signal: AbortSignal): Promise<PathInfo[]> {
+    const run = this.signing.then(async () => {
+      const unsigned = infos.filter((p) => !this.signed.has(p.storePath));
+      if (unsigned.length > 0) {
+        for (const p of await this.o.closure.signPaths(unsigned, keyFile, signal)) {
+          this.signed.set(p.storePath, p);
+        }
+      }
+      return infos.map((p) => this.signed.get(p.storePath) ?? p);
+    });
+    this.signing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async push(
+    api: AgentApi,
+    infos: PathInfo[],
+    summary: PushSummary,
+    signal: AbortSignal,
+  ): Promise<PushSummary> {
+    const { o } = this;
+    const progress = o.progress(api.target.name);
+    const started = o.now();
+    let wireBytes: number | null = null;
+    let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
+    try {
+      response = await api.pushPaths(
+        o.closure.pushRequests(
+          infos,
+          {
+            compression: COMPRESSIONS[o.compression],
+            onProgress: (p) => {
+              wireBytes = p.wireBytesSent ?? null;
+              progress.update(p);
+            },
+          },
+          signal,
+        ),
+        signal,
+      );
+      progress.finish();
+    } catch (e) {
+      progress.interrupt();
+      if (e instanceof AgentCallError && e.agentCode === "UNTRUSTED" && o.signKeyFile === undefined) {
+        throw e.withHint("sign them with --sign-key FILE, whose public key the agent trusts");
+      }
+      throw e;
+    }
+    const seconds = (o.now() - started) / 1000;
+    o.log(
+      `${api.target.name}: pushed ${response.imported.length} paths (${formatBytes(response.narBytes)}${wireBytes === null || wireBytes === response.narBytes ? "" : `, ${formatBytes(wireBytes)} on the wire`}) in ${formatDuration(seconds)}` +
+        (response.skipped.length > 0 ? `, ${response.skipped.length} were already there` : ""),
+    );
+    return {
+      ...summary,
+      pathsImported: response.imported.length,
+      pathsSkipped: response.skipped.length,
+      narBytes: response.narBytes,
+      wireBytes,
+      seconds,
+    };
+  }
+}

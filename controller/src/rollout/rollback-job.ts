@@ -1,0 +1,32 @@
+import { ActivationAction } from "@ros-rollback/proto";
+import type { CommandContext } from "../core/command.js";
+import type { FollowArgs } from "./follow/follow-options.js";
+import type { TargetJob } from "./run-on-target.js";
+
+export interface RollbackSpec {
+  /** Generation to return to; undefined = the agent's recorded previous generation. */
+  readonly to: number | undefined;
+  readonly follow: FollowArgs;
+}
+
+/** `rollback` on one robot: prepare only reads its status; start = Rollback. */
+export function rollbackJob(ctx: CommandContext, spec: RollbackSpec): TargetJob<undefined> {
+  const label = spec.to === undefined ? "previous" : `generation ${spec.to}`;
+  return {
+    operation: "rollback",
+    action: ActivationAction.ACTIVATION_ACTION_UNSPECIFIED,
+    actionLabel: null,
+    selfConfirm: false,
+    follow: spec.follow,
+    storePath: null,
+    interrupted: (target) => `interrupted before the rollback started; nothing was changed on ${target}`,
+    async prepare(api, facts, signal) {
+      facts.generationBefore = (await api.getStatus(signal)).currentGeneration;
+      ctx.log(`${api.target.name}: on generation ${facts.generationBefore}; rolling back to ${label}`);
+      return undefined;
+    },
+    start(api, _prepared, signal) {
+      return api.rollback(spec.to === undefined ? {} : { generation: spec.to }, signal);
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
+import type { AgentApi } from "../agent-api.js";
+import type { CommandContext } from "../core/command.js";
+import type { Operation } from "../outcome.js";
+import {
+  buildReport,
+  type DeploymentReport,
+  errorBeforeChange,
+  type PushSummary,
+  unchangedReport,
+} from "../report.js";
+import { followDeployment } from "./follow/follow.js";
+import { eventPrinter, type FollowArgs, followOptions } from "./follow/follow-options.js";
+
+/** What the run learned before the robot changed: it goes into the report whatever happens next. */
+export interface Facts {
+  /** Current generation before we started (GetStatus). */
+  generationBefore: number;
+  /** The store path as far as it is known (a flake ref until built, `./result` until resolved). */
+  storePath: string | null;
+  push: PushSummary | null;
+}
+
+/** One operation on one robot, as its two phases plus what the report needs to judge it. */
+export interface TargetJob<P> {
+  readonly operation: Operation;
+  readonly action: ActivationAction;
+  readonly actionLabel: string | null;
+  /** The agent confirms by itself (--no-confirm): we send no Confirm. */
+  readonly selfConfirm: boolean;
+  readonly follow: FollowArgs;
+  readonly storePath: string | null;
+  /** Work before connecting, shared by every robot of a rollout (build a flake, read files). */
+  readonly before?: (facts: Facts, signal: AbortSignal) => Promise<void>;
+  /** Nothing on the robot changes here (pushed paths stay unused in its store). */
+  prepare(api: AgentApi, facts: Facts, signal: AbortSignal): Promise<P>;
+  /** Asks the agent to change the robot; its events are followed to the end. */
+  start(api: AgentApi, prepared: P, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  /** Said when interrupted before `start`. */
+  readonly interrupted: (target: string) => string;
+}
+
+/**
+ * Runs one job on one robot: connect and prepare (any failure: outcome
+ * "unchanged", exit 1), then start and follow the deployment through
+ * health and confirmation to a judged outcome. `ctx.log`/`ctx.io.stderr`
+ * are where its lines go (a rollout gives each robot its own).
+ */
+export async function runOnTarget<P>(
+  ctx: CommandContext,
+  /** Its name in the inventory; undefined: --target / $ROS_ROLLBACK_TARGET. */
+  targetArg: string | undefined,
+  job: TargetJob<P>,
+): Promise<DeploymentReport> {
+  const { signal } = ctx;
+  const target = targetArg ?? ctx.global.target ?? "?";
+  const facts: Facts = { generationBefore: 0, storePath: job.storePath, push: null };
+  let api: AgentApi | undefined;
+  try {
+    // ---- Nothing below changes the robot until `start` is called. ----
+    let prepared: P;
+    try {
+      await job.before?.(facts, signal);
+      api = await ctx.connect({ target: targetArg });
+      prepared = await job.prepare(api, facts, signal);
+      signal.throwIfAborted();
+    } catch (e) {
+      const error = errorBeforeChange(e, signal, job.interrupted(target));
+      ctx.log(`error: ${error.message}`);
+      return unchangedReport({
+        target,
+        operation: job.operation,
+        actionLabel: job.actionLabel,
+        storePath: facts.storePath,
+        error,
+        generationBefore: facts.generationBefore,
+        push: facts.push,
+      });
+    }
+
+    // ---- From here on the robot may change: every ending is an outcome. ----
+    const started = api;
+    const printer = eventPrinter(ctx, target);
+    const followed = await followDeployment(
+      (s) => job.start(started, prepared, s),
+      followOptions(ctx, target, job.follow, {
+        confirm: !job.selfConfirm,
+        printer,
+        targetOverride: targetArg,
+      }),
+    );
+    printer.close();
+    const report = buildReport({
+      target,
+      operation: job.operation,
+      action: job.action,
+      actionLabel: job.actionLabel,
+      storePath: facts.storePath,
+      followed,
+      generationBefore: facts.generationBefore,
+      push: facts.push,
+      selfConfirm: job.selfConfirm,
+    });
+    // The gRPC error as the one line users know; the robot's state is in the result.
+    if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);
+    return report;
+  } finally {
+    api?.close();
+  }
+}
