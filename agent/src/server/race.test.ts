@@ -89,6 +89,10 @@ beforeAll(async () => {
       system: inspector,
       store: {
         queryMissing: async () => [],
+        querySubstitutable: async () => ({ paths: [], unreachable: [] }),
+        substitute: async () => {
+          throw new Error("not used");
+        },
         receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
       },
       validateStorePath: () => undefined,
@@ -133,6 +137,7 @@ const SELF: DeploymentOptions = {
   autoRollback: undefined,
   selfConfirm: true,
   healthJson: "",
+  label: "",
 };
 
 interface Watched {
