@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure } from "../../../controller/src/closure/index.js";
+import { computeClosure, uploadClosure } from "../../../controller/src/closure/index.js";
 import { NixCliStore } from "./cli-store.js";
 import { parseTrustedKeys } from "./nix-keys.js";
 import { type SubstituteDeps, type SubstituteProgress, substitute } from "./substitute.js";
@@ -192,6 +192,17 @@ describe("substitute", () => {
     const out = await run(signed, deps(robot, [`file://${dir}`]));
     expect(out.error?.code).toBe("HASH_MISMATCH");
     expect(await fx.validAmong([big?.storePath ?? ""], robot)).toEqual([]);
+  }, 60_000);
+
+  it("the controller's --upload-to (nix copy, signed on the way) makes an unsigned build substitutable", async () => {
+    const top = await fx.build(diamondExpr("uploaded"));
+    const infos = await computeClosure(top, signal(), nix());
+    const dir = join(fx.root, "upload-cache");
+    await uploadClosure(top, `file://${dir}`, fx.secretKeyFile, signal(), nix());
+    const robot = fx.store(`robot-${++robots}`);
+    const out = await run(infos, deps(robot, [`file://${dir}`]));
+    expect(out.error).toBeUndefined();
+    expect(await fx.validAmong(paths(infos), robot)).toEqual(paths(infos));
   }, 60_000);
 
   it("no substituters configured: FAILED_PRECONDITION; a bad path: INVALID_ARGUMENT", async () => {

@@ -5,3 +5,4 @@ export { parsePathInfoJson } from "./path-info-json.js";
 export { type PushProgress, type PushRequestOptions, pushRequests } from "./push-requests.js";
 export { fingerprint, parseSecretKey, type SecretKey, signPath, signPaths } from "./sign-paths.js";
 export { sortReferencesFirst } from "./topo-sort.js";
+export { uploadClosure } from "./upload.js";
