@@ -1,5 +1,4 @@
 import { randomInt } from "node:crypto";
-import { resolve } from "node:path";
 import type { CommandContext, CommandResult } from "../../core/command.js";
 import { ProgressReporter } from "../../progress.js";
 import { DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
