@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # libsystemd-dev: the agent's journald addon (systemd-journald) builds against it during npm ci.
 # prometheus: promtool for the rules/metrics tests, and the server the observability scenario scrapes with.
 packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps
-  libsystemd-dev pkg-config prometheus)
+  libsystemd-dev pkg-config prometheus nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 // npm run lab -- <command>. Results on stdout (one JSON line), progress and errors on stderr.
 import { buffer } from "node:stream/consumers";
+import { cacheDown, cacheUp } from "./cache.js";
 import { LabError } from "./proc.js";
 import { waitForAgent } from "./reach.js";
 import { labDown, labExec, labRestart, labUp } from "./robot.js";
@@ -7,7 +8,9 @@ import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 
 const USAGE = `usage: npm run lab -- <command>
-  up NAME [--no-agent]      boot robot NAME (builds the rootfs once); prints one JSON line
+  up NAME [--no-agent] [--cache]  boot robot NAME (builds the rootfs once); prints one JSON line
+                            (--cache: it substitutes from the lab cache; run cache up first)
+  cache up|down             the lab's binary cache (nginx on the host); up prints {"url", "storeUri", …}
   down NAME                 stop robot NAME and delete everything it had
   restart NAME [--hard]     power robot NAME off (--hard: cut its power) and boot it again, keeping its root
   exec NAME [--stdin] -- CMD…  run CMD inside robot NAME (--stdin: pass our stdin to it)
@@ -33,7 +36,19 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
   const [command, name, ...rest] = argv;
   switch (command) {
     case "up":
-      print(await labUp(need(name, "robot name"), { agent: !rest.includes("--no-agent"), signal, log }));
+      print(
+        await labUp(need(name, "robot name"), {
+          agent: !rest.includes("--no-agent"),
+          cache: rest.includes("--cache"),
+          signal,
+          log,
+        }),
+      );
+      return 0;
+    case "cache":
+      if (name === "up") print(await cacheUp({ signal }));
+      else if (name === "down") await cacheDown({ signal });
+      else throw new UsageError("cache up|down");
       return 0;
     case "down":
       await labDown(need(name, "robot name"));

@@ -105,7 +105,12 @@ export interface LabRobot {
   metrics: string;
 }
 
-export function agentConfig(publicKey: string, metricsListen?: string): string {
+/** `cache`: a robot booted with --cache substitutes from the lab cache and trusts its key. */
+export function agentConfig(
+  publicKey: string,
+  metricsListen?: string,
+  cache?: { url: string; publicKey: string },
+): string {
   const config = {
     listen: `0.0.0.0:${AGENT_PORT}`,
     tls: {
@@ -113,7 +118,8 @@ export function agentConfig(publicKey: string, metricsListen?: string): string {
       certFile: "/etc/ros-rollback/tls/agent.pem",
       keyFile: "/etc/ros-rollback/tls/agent.key",
     },
-    trustedPublicKeys: [publicKey],
+    trustedPublicKeys: cache === undefined ? [publicKey] : [publicKey, cache.publicKey],
+    ...(cache === undefined ? {} : { substituters: [cache.url] }),
     profile: "/nix/var/nix/profiles/system",
     stateDir: "/var/lib/ros-rollback",
     confirmTimeoutSeconds: 20,

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
+import { cacheForRobot } from "./cache.js";
 import {
   AGENT_CONFIG,
   AGENT_PORT,
@@ -53,6 +54,8 @@ export interface UpOptions {
   agent?: boolean;
   /** Progress lines (the CLI sends them to stderr). */
   log?: (line: string) => void;
+  /** Substitute from the lab cache (`cache up` first): its URL in substituters, its key trusted. */
+  cache?: boolean;
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
@@ -104,13 +107,20 @@ function writeFile(file: string, text: string | Buffer, mode = 0o644): void {
 }
 
 /** Files the robot needs before it boots: host name, bind-mount targets, the agent's config, keys and unit. */
-function writeRobotFiles(name: string, root: string, keys: RobotKeys, agent: boolean, index: number): void {
+function writeRobotFiles(
+  name: string,
+  root: string,
+  keys: RobotKeys,
+  agent: boolean,
+  index: number,
+  cache?: { url: string; publicKey: string },
+): void {
   writeFile(join(root, "etc/hostname"), `${name}\n`);
   mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
   writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
   writeFile(
     join(root, AGENT_CONFIG),
-    agentConfig(keys.publicKey, `${addressFor(index).robot}:${METRICS_PORT}`),
+    agentConfig(keys.publicKey, `${addressFor(index).robot}:${METRICS_PORT}`, cache),
   );
   const tls = join(root, "etc/ros-rollback/tls");
   writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
@@ -170,7 +180,14 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
 
   await ensureNetwork(name, index, opts);
   await mountRoot(paths, lower, opts.signal);
-  writeRobotFiles(name, paths.root, keys, agent, index);
+  writeRobotFiles(
+    name,
+    paths.root,
+    keys,
+    agent,
+    index,
+    opts.cache === true ? cacheForRobot(index) : undefined,
+  );
   writeFileSync(
     paths.inventory,
     inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),

@@ -22,6 +22,7 @@ const SELF_CONFIRM = {
   autoRollback: undefined,
   selfConfirm: true,
   healthJson: "",
+  label: "",
 };
 let robot: LabRobot;
 let systems: Record<string, string>;
