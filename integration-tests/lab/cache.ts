@@ -1,6 +1,6 @@
 // The lab's binary cache: nginx (Debian's) on the host serving a Nix binary-cache directory, which
 // every lab robot reaches at its veth's host end (10.231.K.1). `cache up` / `cache down`.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { addressFor, STATE_DIR } from "./config.js";
 import { LabError, run } from "./proc.js";
@@ -64,8 +64,9 @@ function running(): boolean {
   if (!existsSync(PID)) return false;
   const pid = Number(readFileSync(PID, "utf8").trim());
   try {
-    process.kill(pid, 0);
-    return true;
+    // A killed nginx may linger as a zombie when nothing reaps it: that is not running.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\d+ \(.*\) Z/.test(stat);
   } catch {
     return false;
   }
@@ -100,13 +101,35 @@ export function cacheForRobot(index: number): { url: string; publicKey: string }
   return { url: robotCacheUrl(index), publicKey: info().publicKey };
 }
 
-/** Stops nginx; keeps the cache's keys, drops its contents (a fresh cache next time). */
-export async function cacheDown(opts: { signal?: AbortSignal; keepStore?: boolean } = {}): Promise<void> {
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(" ")
+      .filter((t) => t.trim() !== "")
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Stops nginx (`hard`: SIGKILL to its workers and master, cutting transfers mid-way; else a
+ * graceful quit). Keeps the cache's keys; drops its contents unless `keepStore`.
+ */
+export async function cacheDown(
+  opts: { signal?: AbortSignal; keepStore?: boolean; hard?: boolean } = {},
+): Promise<void> {
   if (running()) {
     const pid = Number(readFileSync(PID, "utf8").trim());
-    process.kill(pid, "SIGQUIT");
+    if (opts.hard === true) {
+      for (const worker of children(pid)) process.kill(worker, "SIGKILL");
+      process.kill(pid, "SIGKILL");
+    } else {
+      process.kill(pid, "SIGQUIT");
+    }
     for (let i = 0; i < 100 && running(); i++) await new Promise((r) => setTimeout(r, 50));
     if (running()) process.kill(pid, "SIGKILL");
+    rmSync(PID, { force: true });
   }
   if (opts.keepStore !== true) await run("rm", ["-rf", CACHE_STORE], opts);
 }

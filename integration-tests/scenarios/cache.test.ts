@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CACHE_SECRET_KEY, type CacheInfo, cacheDown, cacheUp } from "../lab/cache.js";
+import { hostIface } from "../lab/config.js";
 import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } from "../lab/index.js";
 import { type CliRun, controller } from "../support/controller.js";
 
@@ -143,4 +144,54 @@ describe("binary cache: robots substitute, the controller pushes the rest", () =
       await cacheUp();
     }
   });
+
+  it("the cache is stopped mid-fetch: auto pushes what is still missing and the deploy succeeds", async () => {
+    await upload([sys("big-talker")], true);
+    const r = robot("ca-1");
+    // Slow the robot's link so the 8 MB NAR takes seconds; cut nginx once a transfer is well under way.
+    const index = Number(r.address.split(".")[2]);
+    const dev = hostIface(index);
+    const sh = promisify(execFile);
+    await sh("tc", [
+      "qdisc",
+      "replace",
+      "dev",
+      dev,
+      "root",
+      "tbf",
+      "rate",
+      "4mbit",
+      "burst",
+      "32kbit",
+      "latency",
+      "400ms",
+    ]);
+    try {
+      const deploying = controller(
+        r,
+        ["deploy", sys("big-talker"), "--sign-key", r.signingKey, "--json"],
+        180_000,
+      );
+      let cut = false;
+      for (let i = 0; i < 600 && !cut; i++) {
+        const { stdout } = await sh("ss", ["-tni", "( sport = :8231 )"]);
+        const sent = [...stdout.matchAll(/bytes_sent:(\d+)/g)].map((m) => Number(m[1]));
+        if (sent.some((b) => b > 1_000_000)) {
+          await cacheDown({ keepStore: true, hard: true });
+          cut = true;
+        } else await new Promise((ok) => setTimeout(ok, 100));
+      }
+      expect(cut).toBe(true);
+      const run = await deploying;
+      expect(run.code, run.stderr).toBe(0);
+      const push = pushOf(run);
+      expect(push.substituted?.fallback).toMatch(/.+/);
+      expect(push.pathsImported).toBeGreaterThanOrEqual(1);
+      expect(run.stderr).toMatch(/substituting failed, pushing instead/);
+      expect(await currentSystem("ca-1")).toBe(sys("big-talker"));
+    } finally {
+      await sh("tc", ["qdisc", "del", "dev", dev, "root"]).catch(() => undefined);
+      await cacheUp();
+    }
+  }, 240_000);
 });

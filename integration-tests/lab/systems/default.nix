@@ -1,7 +1,7 @@
 # The lab's fixture systems: name -> system closure. Add a variant with one mkSystem line.
 let
   lab = import ./lib.nix;
-  inherit (lab) mkSystem roscore node oneshot;
+  inherit (lab) mkSystem roscore node oneshot payload;
   ip = "/usr/sbin/ip";
 in {
   talker = mkSystem "talker" [ roscore (node "talker" "talker.py" { }) (node "listener" "listener.py" { }) ];
@@ -10,6 +10,14 @@ in {
     roscore
     (node "talker" "talker.py --header" { })
     (node "listener" "listener.py --header" { })
+  ];
+
+  # talker with an 8 MB payload in its closure (binary-cache tests cut a fetch mid-way).
+  big-talker = mkSystem "big-talker" [
+    roscore
+    (node "talker" "talker.py" { })
+    (node "listener" "listener.py" { })
+    (oneshot "payload" "/bin/true ${payload}" "/bin/true")
   ];
 
   crashing-talker = mkSystem "crashing-talker" [
