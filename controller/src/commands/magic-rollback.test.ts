@@ -148,7 +148,12 @@ describe("deploy: health and confirmation", () => {
     expect(only("activate").request).toEqual({
       storePath: root,
       action: 1,
-      options: { confirmTimeoutSeconds: 45, selfConfirm: false, healthJson: '{"drop":["http:api"]}' },
+      options: {
+        confirmTimeoutSeconds: 45,
+        selfConfirm: false,
+        healthJson: '{"drop":["http:api"]}',
+        label: "",
+      },
     });
 
     // The Confirm came over a connection of its own: another TCP connection
