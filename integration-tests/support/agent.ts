@@ -15,6 +15,7 @@ export function options(o: Partial<DeploymentOptions> = {}): DeploymentOptions {
     autoRollback: undefined,
     selfConfirm: false,
     healthJson: "",
+    label: "",
     ...o,
   };
 }
