@@ -97,6 +97,9 @@ let
     let
       c = render settings;
       keys = c.trustedPublicKeys or [ ];
+      badCaches = builtins.filter (
+        u: builtins.match "(https?://[^[:space:]/]+(/[^[:space:]]*)?|file:///[^[:space:]]*)" u == null
+      ) (c.substituters or [ ]);
       badKeys = builtins.filter (k: builtins.match "[^:[:space:]]+:[A-Za-z0-9+/]{43}=" k == null) keys;
       absolute = p: builtins.isString p && builtins.match "/.*" p != null;
       # Checked even when insecure leaves them out of the rendered config.
@@ -104,6 +107,7 @@ let
     in
     (if keys == [ ] then [ "trustedPublicKeys: at least one Nix public key (name:base64) is required" ] else [ ])
     ++ map (k: "trustedPublicKeys: \"${k}\" is not name:base64 of a 32-byte key") badKeys
+    ++ map (u: "substituters: \"${u}\" is not an http(s):// or file:/// cache URL") badCaches
     ++ (if portOf c.listen == null then [ "listen: expected host:port, got \"${c.listen}\"" ] else [ ])
     ++ (
       if (c.metrics.enabled or true) && portOf (c.metrics.listen or "127.0.0.1:9464") == null then

@@ -240,6 +240,16 @@ in
             example = [ "operator-1:8ya0F2pLUa5KW0VfKhcYV1ZVKr1AzDGnYk4aZC5V3QA=" ];
             description = "Nix public keys (`name:base64`); a pushed path needs a signature by one of them.";
           };
+          substituters = mkOption {
+            type = types.listOf types.str;
+            default = [ ];
+            example = [ "http://10.0.0.2:8080" ];
+            description = ''
+              Binary caches (http://, https://, file:///) the agent may substitute from, in order; the
+              only caches it ever fetches from (a controller asks it to substitute, never names a URL).
+              Paths from them need a signature by one of `trustedPublicKeys`, as pushed paths do.
+            '';
+          };
           profile = mkOption {
             type = robotPath;
             default = d.profile;

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # prometheus: promtool for the rules/metrics tests, and the server the observability scenario scrapes with.
 # btrfs-progs: the data snapshots' btrfs path is tested on a loop-mounted btrfs image.
 packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps
-  libsystemd-dev pkg-config prometheus btrfs-progs)
+  libsystemd-dev pkg-config prometheus btrfs-progs nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -74,6 +74,7 @@ async function main(): Promise<void> {
   const store = createStorePort({
     storeDir: config.storeDir,
     trustedPublicKeys: config.trustedPublicKeys,
+    substituters: config.substituters,
     nixBinDir: config.nixBinDir,
     log,
     observer: pushObserver(metrics),

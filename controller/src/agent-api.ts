@@ -16,8 +16,10 @@ import {
   type PushPathsRequest,
   type PushPathsResponse,
   type QueryMissingPathsResponse,
+  type QuerySubstitutableResponse,
   type ReleaseResponse,
   type RollbackRequest,
+  type SubstituteProgress,
 } from "@ros-rollback/proto";
 import { ExitCode, UserError } from "./core/errors.js";
 import { describeFsError, type Target } from "./inventory.js";
@@ -38,6 +40,10 @@ export interface AgentApi {
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,
   ): Promise<PushPathsResponse>;
+  /** Which paths the robot's own caches hold (it asks them; we never name a cache). */
+  querySubstitutable(storePaths: readonly string[], signal: AbortSignal): Promise<QuerySubstitutableResponse>;
+  /** The robot fetches the paths from its caches; progress until `done`. */
+  substitute(storePaths: readonly string[], signal: AbortSignal): AsyncIterable<SubstituteProgress>;
   activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   /** Keeps a deployment that awaits confirmation (call it over a NEW connection). */
@@ -401,6 +407,19 @@ class GrpcAgentApi implements AgentApi {
     }
   }
 
+  querySubstitutable(
+    storePaths: readonly string[],
+    signal: AbortSignal,
+  ): Promise<QuerySubstitutableResponse> {
+    return this.unary("QuerySubstitutable", signal, (md, opts, cb) =>
+      this.client.querySubstitutable({ storePaths: [...storePaths] }, md, opts, cb),
+    );
+  }
+
+  substitute(storePaths: readonly string[], signal: AbortSignal): AsyncIterable<SubstituteProgress> {
+    return this.serverStream(signal, () => this.client.substitute({ storePaths: [...storePaths] }));
+  }
+
   activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent> {
     return this.serverStream(signal, () => this.client.activate(request));
   }
@@ -468,16 +487,16 @@ class GrpcAgentApi implements AgentApi {
     );
   }
 
-  private async *serverStream(
+  private async *serverStream<T>(
     signal: AbortSignal,
-    start: () => grpc.ClientReadableStream<DeploymentEvent>,
-  ): AsyncGenerator<DeploymentEvent> {
+    start: () => grpc.ClientReadableStream<T>,
+  ): AsyncGenerator<T> {
     signal.throwIfAborted();
     const call = start();
     const onAbort = () => call.cancel();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      for await (const event of call as AsyncIterable<DeploymentEvent>) {
+      for await (const event of call as AsyncIterable<T>) {
         yield event;
       }
     } catch (e) {

@@ -17,6 +17,8 @@ const closureOps: ClosureOps = {
   computeClosure: (storePath, signal) => closure.computeClosure(storePath, signal),
   signPaths: (infos, secretKeyFile, signal) => closure.signPaths(infos, secretKeyFile, signal),
   pushRequests: (infos, options, signal) => closure.pushRequests(infos, options, signal),
+  uploadClosure: (storePath, storeUri, keyFile, signal) =>
+    closure.uploadClosure(storePath, storeUri, keyFile, signal),
 };
 
 const deps: Deps = { connect: connectAgent, closure: closureOps };

@@ -11,6 +11,13 @@ export interface ClosureOps {
   computeClosure(storePath: string, signal: AbortSignal): Promise<PathInfo[]>;
   /** The same paths with a signature by the key in `secretKeyFile` (Nix secret-key format) added. */
   signPaths(infos: PathInfo[], secretKeyFile: string, signal: AbortSignal): Promise<PathInfo[]>;
+  /** Copies the closure of `storePath` to the binary cache `storeUri`, signing with `secretKeyFile` if given. */
+  uploadClosure(
+    storePath: string,
+    storeUri: string,
+    secretKeyFile: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void>;
   /**
    * The PushPaths message stream for `infos`: options, then per path its info
    * and NAR chunks. `onProgress` follows `written`, which the transport calls

@@ -32,6 +32,21 @@ export interface PushSummary {
   readonly wireBytes: number | null;
   readonly signed: boolean;
   readonly seconds: number;
+  /** What the robot fetched from its own caches first (--transfer auto|substitute), or null (push only). */
+  readonly substituted: SubstituteSummary | null;
+}
+
+export interface SubstituteSummary {
+  /** Missing paths the robot's caches said they hold. */
+  readonly pathsSubstitutable: number;
+  /** Paths the robot fetched (not counting those it had meanwhile). */
+  readonly pathsSubstituted: number;
+  readonly narBytesSubstituted: number;
+  readonly seconds: number;
+  /** auto: why substitution failed and the paths were pushed instead; null if it did not fail. */
+  readonly fallback: string | null;
+  /** Caches that could not be asked, with why. */
+  readonly unreachable: readonly string[];
 }
 
 export interface DeploymentReport {

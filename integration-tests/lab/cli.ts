@@ -1,4 +1,6 @@
 // npm run lab -- <command>. Results on stdout (one JSON line), progress and errors on stderr.
+
+import { cacheDown, cacheUp } from "./cache.js";
 import { labDownMany, labFail, labInventory, labUpMany } from "./fleet-ops.js";
 import { LabError } from "./proc.js";
 import { waitForAgent } from "./reach.js";
@@ -7,9 +9,11 @@ import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 
 const USAGE = `usage: npm run lab -- <command>
-  up NAME… [--no-agent] [--parallel N]
+  up NAME… [--no-agent] [--parallel N] [--cache]
                             boot the robots (builds the rootfs once), N at a time (default 2);
                             prints one JSON line per robot, in the order given
+                            (--cache: they substitute from the lab cache; run cache up first)
+  cache up|down             the lab's binary cache (nginx on the host); up prints {"url", "storeUri", …}
   down NAME…                stop the robots and delete everything they had
   inventory NAME…           one inventory for these robots (running), labels index=K (1-based
                             position) and parity=odd|even; prints {"inventory","signingKey","targets"}
@@ -63,9 +67,22 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       const agent = !rest.includes("--no-agent");
       const started = Date.now();
       const names = namesOf(name, rest);
-      for (const robot of await labUpMany(names, { agent, parallel, signal, log })) print(robot);
+      for (const robot of await labUpMany(names, {
+        agent,
+        parallel,
+        cache: rest.includes("--cache"),
+        signal,
+        log,
+      }))
+        print(robot);
       if (names.length > 1)
         log(`lab: ${names.length} robots up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return 0;
+    }
+    case "cache": {
+      if (name === "up") print(await cacheUp({ signal }));
+      else if (name === "down") await cacheDown({ signal });
+      else throw new UsageError("cache up|down");
       return 0;
     }
     case "down":

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
+import { CACHE_PORT, nginxConf, robotCacheUrl } from "./cache.js";
 import {
   addressFor,
   agentConfig,
@@ -36,6 +37,18 @@ describe("lab robot description", () => {
     }
     expect(() => robotPaths("../etc")).toThrow(LabError);
     expect(robotPaths("r1").root).toBe("/var/lib/ros-rollback-lab/robots/r1/root");
+  });
+
+  it("a robot booted with --cache substitutes from the lab cache at its veth's host end and trusts its key", () => {
+    const key = "lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=";
+    const cacheKey = "lab-cache-1:xAP96EFCHW9Wb+lxDwKx7ptpIseQpqedVU9eWXMQD2k=";
+    const url = robotCacheUrl(7);
+    expect(url).toBe(`http://10.231.7.1:${CACHE_PORT}`);
+    const config = compileConfig(JSON.parse(agentConfig([key], undefined, { url, publicKey: cacheKey })));
+    expect(config.substituters).toEqual([url]);
+    expect(config.trustedPublicKeys).toEqual([key, cacheKey]);
+    expect(compileConfig(JSON.parse(agentConfig([key]))).substituters).toEqual([]);
+    expect(nginxConf()).toContain(`listen ${CACHE_PORT};`);
   });
 
   it("writes the agent config the agent reads", () => {

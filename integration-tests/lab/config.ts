@@ -113,7 +113,12 @@ export interface LabRobot {
 export const FAIL_FLAG = "/var/lib/ros-rollback-lab-fail";
 
 /** `trustedPublicKeys`: the robot's own key and the lab's fleet key (one key signs for a whole fleet). */
-export function agentConfig(trustedPublicKeys: readonly string[], metricsListen?: string): string {
+/** `cache`: a robot booted with --cache substitutes from the lab cache and trusts its key too. */
+export function agentConfig(
+  trustedPublicKeys: readonly string[],
+  metricsListen?: string,
+  cache?: { url: string; publicKey: string },
+): string {
   const config = {
     listen: `0.0.0.0:${AGENT_PORT}`,
     tls: {
@@ -121,7 +126,8 @@ export function agentConfig(trustedPublicKeys: readonly string[], metricsListen?
       certFile: "/etc/ros-rollback/tls/agent.pem",
       keyFile: "/etc/ros-rollback/tls/agent.key",
     },
-    trustedPublicKeys,
+    trustedPublicKeys: cache === undefined ? [...trustedPublicKeys] : [...trustedPublicKeys, cache.publicKey],
+    ...(cache === undefined ? {} : { substituters: [cache.url] }),
     profile: "/nix/var/nix/profiles/system",
     stateDir: "/var/lib/ros-rollback",
     confirmTimeoutSeconds: 20,

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
+import { cacheForRobot } from "./cache.js";
 import {
   AGENT_CONFIG,
   AGENT_PORT,
@@ -54,6 +55,8 @@ export interface UpOptions {
   agent?: boolean;
   /** Progress lines (the CLI sends them to stderr). */
   log?: (line: string) => void;
+  /** Substitute from the lab cache (`cache up` first): its URL in substituters, its key trusted. */
+  cache?: boolean;
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
@@ -112,13 +115,14 @@ function writeRobotFiles(
   fleetKey: string,
   agent: boolean,
   index: number,
+  cache?: { url: string; publicKey: string },
 ): void {
   writeFile(join(root, "etc/hostname"), `${name}\n`);
   mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
   writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
   writeFile(
     join(root, AGENT_CONFIG),
-    agentConfig([keys.publicKey, fleetKey], `${addressFor(index).robot}:${METRICS_PORT}`),
+    agentConfig([keys.publicKey, fleetKey], `${addressFor(index).robot}:${METRICS_PORT}`, cache),
   );
   const tls = join(root, "etc/ros-rollback/tls");
   writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
@@ -179,7 +183,15 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
   await ensureNetwork(name, index, opts);
   await mountRoot(paths, lower, opts.signal);
   const fleet = await ensureFleetKey(FLEET_KEY_DIR, opts);
-  writeRobotFiles(name, paths.root, keys, fleet.publicKey, agent, index);
+  writeRobotFiles(
+    name,
+    paths.root,
+    keys,
+    fleet.publicKey,
+    agent,
+    index,
+    opts.cache === true ? cacheForRobot(index) : undefined,
+  );
   writeFileSync(
     paths.inventory,
     inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),

@@ -176,6 +176,18 @@ in
     ]
   )
 
+  (test "errors: substituters must be caches the agent can ask (http(s)://, file:///)"
+    (agentConfig.errors {
+      trustedPublicKeys = [ key ];
+      substituters = [
+        "http://10.0.0.2:8080"
+        "file:///srv/cache"
+        "ssh://robot"
+      ];
+    })
+    [ "substituters: \"ssh://robot\" is not an http(s):// or file:/// cache URL" ]
+  )
+
   (test "errors: at least one trusted key" (agentConfig.errors { }) [
     "trustedPublicKeys: at least one Nix public key (name:base64) is required"
   ])

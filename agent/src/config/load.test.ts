@@ -59,6 +59,27 @@ describe("compileConfig", () => {
     ).toThrow(/profile:/);
   });
 
+  it("substituters: none by default; http(s) and file:/// URLs, normalised; anything else refused", () => {
+    expect(compileConfig({ listen: "0.0.0.0:1", tls, trustedPublicKeys: [key] }).substituters).toEqual([]);
+    const c = compileConfig({
+      listen: "0.0.0.0:1",
+      tls,
+      trustedPublicKeys: [key],
+      substituters: [
+        "http://10.0.0.1:8080/",
+        "https://cache.example/x",
+        "file:///srv/cache",
+        "http://10.0.0.1:8080",
+      ],
+    });
+    expect(c.substituters).toEqual(["http://10.0.0.1:8080", "https://cache.example/x", "file:///srv/cache"]);
+    for (const bad of ["ssh://host", "s3://bucket", "file://rel", "http://", "daemon"]) {
+      expect(() =>
+        compileConfig({ listen: "0.0.0.0:1", tls, trustedPublicKeys: [key], substituters: [bad] }),
+      ).toThrow(/substituters.0: expected an http\(s\):\/\/ or file:\/\/\/ cache URL/);
+    }
+  });
+
   it("requires TLS unless insecure on loopback", () => {
     expect(() => compileConfig({ listen: "0.0.0.0:1", trustedPublicKeys: [key] })).toThrow(/tls: required/);
     expect(() => compileConfig({ listen: "0.0.0.0:1", insecure: true, trustedPublicKeys: [key] })).toThrow(

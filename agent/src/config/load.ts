@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { AgentError, StartupError } from "../errors.js";
 import { compileHealthConfig } from "../health/index.js";
+import { normaliseCacheUrl } from "../store/substituters.js";
 import { type Config, DEFAULTS, rawConfigSchema } from "./schema.js";
 
 /** Validates raw JSON and fills in defaults. Errors name the offending key. */
@@ -53,6 +54,7 @@ export function compileConfig(raw: unknown): Config {
     tls: c.tls,
     insecure,
     trustedPublicKeys: c.trustedPublicKeys,
+    substituters: [...new Set((c.substituters ?? []).map(normaliseCacheUrl))],
     profile: c.profile ?? DEFAULTS.profile,
     stateDir: c.stateDir ?? DEFAULTS.stateDir,
     storeDir: c.storeDir ?? DEFAULTS.storeDir,

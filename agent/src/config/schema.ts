@@ -2,6 +2,7 @@ import { z } from "zod";
 import { dataEntrySchema } from "../data/store.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
 import { type HoldCondition, holdsConfigSchema } from "../holds/conditions.js";
+import { SUBSTITUTER_URL } from "../store/substituters.js";
 
 /**
  * The agent's JSON config. The NixOS module writes it from its RFC 42
@@ -29,6 +30,14 @@ export const rawConfigSchema = z
     trustedPublicKeys: z
       .array(z.string().regex(/^[^:\s]+:[A-Za-z0-9+/]{43}=$/, "expected name:base64"))
       .min(1),
+    /**
+     * Binary caches (http://, https://, file:///) the robot may substitute from, in order.
+     * The only caches the agent ever fetches from: a controller asks it to substitute, never names a URL.
+     */
+    substituters: z
+      .array(z.string().max(1000).regex(SUBSTITUTER_URL, "expected an http(s):// or file:/// cache URL"))
+      .max(32)
+      .optional(),
     /** The system profile whose generations the agent manages. */
     profile: z.string().startsWith("/").optional(),
     /** Where the deployment record lives (persisted before every side effect). */
@@ -96,6 +105,8 @@ export interface Config {
   readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
   readonly insecure: boolean;
   readonly trustedPublicKeys: readonly string[];
+  /** Normalised (no trailing slash); empty: the agent substitutes nothing. */
+  readonly substituters: readonly string[];
   readonly profile: string;
   readonly stateDir: string;
   readonly storeDir: string;

@@ -91,6 +91,10 @@ beforeAll(async () => {
       system: inspector,
       store: {
         queryMissing: async () => [],
+        querySubstitutable: async () => ({ paths: [], unreachable: [] }),
+        substitute: async () => {
+          throw new Error("not used");
+        },
         receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
       },
       validateStorePath: () => undefined,

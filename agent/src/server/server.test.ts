@@ -12,6 +12,7 @@ import {
   type DeploymentOptions,
   DeploymentState,
   type GetStatusResponse,
+  type SubstituteProgress,
 } from "@ros-rollback/proto";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { pino } from "pino";
@@ -43,6 +44,21 @@ const hash = "0".repeat(32);
 
 const fakeStore: StorePort = {
   queryMissing: async (paths) => paths.filter((p) => !p.includes("present")),
+  querySubstitutable: async (paths) => ({
+    paths: paths.map((storePath) => ({ storePath, cacheUrl: "http://cache", narSize: 10, fileSize: 5 })),
+    unreachable: [],
+  }),
+  // Two progress reports, then the end or (for an "untrusted" path) the refusal a real store gives.
+  substitute: async (paths, _signal, onProgress) => {
+    const base = { pathsTotal: paths.length, narBytesTotal: 10 * paths.length, pathsAlreadyValid: 0 };
+    onProgress({ ...base, pathsDone: 0, narBytesDone: 0, done: false });
+    if (paths.some((p) => p.includes("untrusted"))) {
+      throw new AgentError("UNTRUSTED", `path ${paths[0]} is not signed`);
+    }
+    const last = { ...base, pathsDone: paths.length, narBytesDone: base.narBytesTotal, done: true };
+    onProgress(last);
+    return last;
+  },
   receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
 };
 
@@ -182,6 +198,29 @@ describe("agent gRPC server over mutual TLS", () => {
       ),
     );
     expect(missing).toEqual({ missing: [`/nix/store/${hash}-absent`] });
+    c.close();
+  });
+
+  it("streams Substitute progress to the end; an untrusted path is PERMISSION_DENIED with code UNTRUSTED", async () => {
+    const c = client();
+    const stream = (p: string) =>
+      new Promise<{ progress: SubstituteProgress[]; error?: ServiceError }>((resolve) => {
+        const progress: SubstituteProgress[] = [];
+        const s = c.substitute({ storePaths: [p] });
+        s.on("data", (m: SubstituteProgress) => progress.push(m));
+        s.on("error", (error: ServiceError) => resolve({ progress, error }));
+        s.on("end", () => resolve({ progress }));
+      });
+    const ok = await stream(`/nix/store/${hash}-fine`);
+    expect(ok.error).toBeUndefined();
+    expect(ok.progress.map((m) => [m.pathsDone, m.narBytesDone, m.done])).toEqual([
+      [0, 0, false],
+      [1, 10, true],
+    ]);
+    const refused = await stream(`/nix/store/${hash}-untrusted`);
+    expect(refused.progress).toHaveLength(1);
+    expect(refused.error?.code).toBe(status.PERMISSION_DENIED);
+    expect(refused.error?.metadata.get("ros-rollback-error-code")).toEqual(["UNTRUSTED"]);
     c.close();
   });
 

@@ -14,6 +14,8 @@ import type {
   GetStatusResponse,
   PushPathsRequest,
   RollbackRequest,
+  SubstituteProgress,
+  SubstituteRequest,
 } from "@ros-rollback/proto";
 import type { Logger } from "pino";
 import type { Deployer } from "../deployment/deployer.js";
@@ -154,6 +156,23 @@ export function agentService(d: ServiceDeps): AgentServer {
       missing: await d.store.queryMissing(req.storePaths, signal),
     })),
 
+    querySubstitutable: unary("QuerySubstitutable", (req: { storePaths: string[] }, signal) =>
+      d.store.querySubstitutable(req.storePaths, signal),
+    ),
+
+    substitute: (call: ServerWritableStream<SubstituteRequest, SubstituteProgress>) => {
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      Promise.resolve()
+        .then(() =>
+          d.store.substitute(decoded(call.request, "Substitute").storePaths, ac.signal, (p) => call.write(p)),
+        )
+        .then(
+          () => call.end(),
+          (e: unknown) => failStream(call, toStatus(e, d.log, "Substitute")),
+        );
+    },
+
     pushPaths: (call: ServerReadableStream<PushPathsRequest, unknown>, callback) => {
       const ac = new AbortController();
       call.on("cancelled", () => ac.abort());
@@ -226,6 +245,6 @@ function streamDeployment<Req>(
   });
 }
 
-function failStream<Req>(call: ServerWritableStream<Req, DeploymentEvent>, st: Partial<StatusObject>): void {
+function failStream<Req, Res>(call: ServerWritableStream<Req, Res>, st: Partial<StatusObject>): void {
   call.emit("error", { ...st, code: st.code ?? status.UNKNOWN });
 }

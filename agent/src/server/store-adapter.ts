@@ -8,6 +8,8 @@ import {
   validateStorePath,
 } from "../store/index.js";
 import { PushSlots } from "../store/push-slots.js";
+import { substitute } from "../store/substitute.js";
+import { narInfoLookup, queryCaches } from "../store/substituters.js";
 import type { StorePort } from "./store-port.js";
 
 export interface StoreAdapterOptions {
@@ -24,6 +26,13 @@ export interface StoreAdapterOptions {
   /** See PushDeps.maxSkippedBytes and idleTimeoutMs. */
   readonly maxSkippedBytes?: number;
   readonly pushIdleTimeoutMs?: number;
+  /** The configured caches (normalised URLs), in order. */
+  readonly substituters?: readonly string[];
+  /** Per narinfo request. */
+  readonly cacheTimeoutMs?: number;
+  /** See SubstituteDeps. */
+  readonly substitutePollMs?: number;
+  readonly stalledDownloadSeconds?: number;
 }
 
 /** Each push holds two nix-store processes and a decompressor; a robot's CPU and RAM are small. */
@@ -49,9 +58,52 @@ export function createStorePort(
     maxSkippedBytes: o.maxSkippedBytes,
     idleTimeoutMs: o.pushIdleTimeoutMs,
   };
+  const caches = o.substituters ?? [];
+  const lookup = narInfoLookup({ storeDir: o.storeDir, timeoutMs: o.cacheTimeoutMs ?? 10_000 });
+  const substituteDeps = {
+    store,
+    caches,
+    trustedKeys,
+    trustedKeyTexts: o.trustedPublicKeys,
+    lookup,
+    nixBinDir: o.nixBinDir,
+    storeUri: o.storeUri,
+    env: o.env,
+    pollMs: o.substitutePollMs,
+    stalledSeconds: o.stalledDownloadSeconds,
+  };
   return {
     validateStorePath: (p) => validateStorePath(p, o.storeDir),
     queryMissing: (paths, signal) => queryMissingPaths(store, paths, signal),
+    querySubstitutable: async (paths, signal) => {
+      for (const p of paths) validateStorePath(p, o.storeDir);
+      const { found, unreachable } = await queryCaches(caches, [...new Set(paths)], lookup, signal);
+      if (unreachable.length > 0) o.log.warn({ unreachable }, "binary caches could not be asked");
+      return {
+        paths: [...found].map(([storePath, f]) => ({
+          storePath,
+          cacheUrl: f.cacheUrl,
+          narSize: f.info.narSize,
+          fileSize: f.info.fileSize,
+        })),
+        unreachable,
+      };
+    },
+    // Shares the push slots: both write the store with a few nix processes.
+    substitute: (paths, signal, onProgress) =>
+      slots.run(async () => {
+        const started = Date.now();
+        const res = await substitute(paths, substituteDeps, signal, onProgress);
+        o.log.info(
+          {
+            paths: res.pathsTotal - res.pathsAlreadyValid,
+            narBytes: res.narBytesTotal,
+            seconds: (Date.now() - started) / 1000,
+          },
+          "paths substituted",
+        );
+        return res;
+      }),
     receivePush: (requests, signal) =>
       slots.run(async () => {
         const started = Date.now();

@@ -4,3 +4,4 @@ export { parsePathInfoJson } from "./path-info-json.js";
 export { type PushProgress, type PushRequestOptions, pushRequests } from "./push-requests.js";
 export { signPaths } from "./sign-paths.js";
 export { sortReferencesFirst } from "./topo-sort.js";
+export { uploadClosure } from "./upload.js";

@@ -249,7 +249,9 @@ describe("deploy", () => {
         event(S.DEPLOYMENT_STATE_SUCCEEDED, { generation: 42, previousGeneration: 41, final: true }),
       ]);
     const closure = fakeClosure(CLOSURE);
-    const r = await cli(["deploy", root, ...target(), "--json", "--compress", "gzip"], { closure });
+    const r = await cli(["deploy", root, ...target(), "--json", "--compress", "gzip", "--transfer", "push"], {
+      closure,
+    });
 
     expect(r.code).toBe(0);
     const doc = expectOneJsonDocument(r);

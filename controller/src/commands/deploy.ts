@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
@@ -6,12 +5,14 @@ import { isSingle } from "../core/selection.js";
 import { FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../flake.js";
 import { ProgressReporter } from "../progress.js";
 import { reportResult } from "../report.js";
+import { TRANSFER_MODES, type TransferMode } from "../rollout/cache-transfer.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
 import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
-import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/push-transfer.js";
+import { makeTransfer } from "../rollout/make-transfer.js";
+import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
 
 /** See the --compress help text for why. */
@@ -73,6 +74,22 @@ export const deployCommand = defineCommand<DeployArgs>({
         "sign the pushed paths with this Nix secret key (name:base64) first, so the\n" +
         "agent accepts your own unsigned builds (it must trust the matching public key)",
     },
+    transfer: {
+      type: "string",
+      valueName: "MODE",
+      description: [
+        "auto | push | substitute (default: auto). auto: the robot fetches from its own binary caches",
+        "(the agent's `substituters`) what they hold, the rest is pushed, as is whatever a cache fails",
+        "on; substitute: caches only (exit 1 if they lack a path or fail); push: push only.",
+      ].join("\n"),
+    },
+    "upload-to": {
+      type: "string",
+      valueName: "STORE_URI",
+      description:
+        "upload the closure once to this binary cache (any `nix copy --to` store URI: file://DIR,\n" +
+        "s3://…, http(s)://… where writable), signed with --sign-key, before the robots substitute it",
+    },
     "confirm-timeout": {
       type: "string",
       valueName: "SECONDS",
@@ -116,6 +133,15 @@ export const deployCommand = defineCommand<DeployArgs>({
     parseFlakeRef(storePath); // FLAKE#NAME must have both parts
 
     const signKey = raw.values["sign-key"];
+    const transfer = choice(raw, "transfer", [...TRANSFER_MODES] as TransferMode[], "auto", "deploy");
+    const uploadTo = typeof raw.values["upload-to"] === "string" ? raw.values["upload-to"] : undefined;
+    if (uploadTo === "") throw new UsageError("--upload-to: expected a store URI", "deploy");
+    if (uploadTo !== undefined && transfer === "push") {
+      throw new UsageError(
+        "--upload-to uploads for the robots to substitute; it needs --transfer auto or substitute",
+        "deploy",
+      );
+    }
     const health = raw.values.health;
     if (health === "") throw new UsageError("--health: expected a file", "deploy");
     return {
@@ -129,6 +155,8 @@ export const deployCommand = defineCommand<DeployArgs>({
         "deploy",
       ),
       signKey: typeof signKey === "string" ? signKey : undefined,
+      transfer,
+      uploadTo,
       follow: parseFollowArgs(raw, "deploy"),
       confirmTimeoutSeconds: parseConfirmTimeout(raw.values["confirm-timeout"]),
       magicRollback: raw.values["no-magic-rollback"] !== true,
@@ -145,19 +173,16 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
   const flake = parseFlakeRef(args.storePath);
   const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
   if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
-  const transfer = new PushTransfer({
-    closure: ctx.deps.closure,
-    compression: args.compression,
-    signKeyFile: args.signKey === undefined ? undefined : resolve(ctx.io.cwd, args.signKey),
-    log: ctx.log,
-    now: ctx.io.now,
-    progress: () =>
+  const transfer = makeTransfer(
+    ctx,
+    args,
+    () =>
       new ProgressReporter(ctx.io.stderr, {
         tty: ctx.io.stderr.isTTY,
         columns: ctx.io.stderr.columns,
         now: ctx.io.now,
       }),
-  });
+  );
   const job = deployJob(ctx, args, new DeploySource(args, ctx), transfer);
   return reportResult(await runOnTarget(ctx, undefined, job));
 }

@@ -68,6 +68,9 @@ async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult>
     action: "dry-activate",
     compression: args.compression,
     signKey: args.signKey,
+    // A plan pushes what is missing itself (no cache round trip for a look).
+    transfer: "push",
+    uploadTo: undefined,
     follow: { followTimeoutMs: 0, reconnectGraceMs: 0 },
     confirmTimeoutSeconds: undefined,
     magicRollback: true,

@@ -5,6 +5,7 @@ import type { CommandContext } from "../core/command.js";
 import { UserError } from "../core/errors.js";
 import { buildToplevel, parseFlakeRef } from "../flake.js";
 import { describeFsError } from "../inventory.js";
+import type { TransferMode } from "./cache-transfer.js";
 import type { FollowArgs } from "./follow/follow-options.js";
 import type { CompressionName } from "./push-transfer.js";
 import type { TargetJob } from "./run-on-target.js";
@@ -25,6 +26,10 @@ export interface DeploySpec {
   readonly action: ActionName;
   readonly compression: CompressionName;
   readonly signKey: string | undefined;
+  /** auto: the robot substitutes what its caches hold, the rest is pushed. */
+  readonly transfer: TransferMode;
+  /** --upload-to: a binary cache (store URI) the closure is uploaded to once, before the robots substitute. */
+  readonly uploadTo: string | undefined;
   readonly follow: FollowArgs;
   /** undefined = the agent's default (30 s). */
   readonly confirmTimeoutSeconds: number | undefined;

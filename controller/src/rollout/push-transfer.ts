@@ -44,14 +44,24 @@ export class PushTransfer implements Transfer {
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
   ): Promise<PushSummary> {
+    const missing = await api.queryMissingPaths(
+      closure.map((p) => p.storePath),
+      signal,
+    );
+    return this.pushMissing(api, closure, missing, signal, report);
+  }
+
+  /** Pushes the paths of `closure` that the agent said (just now) it lacks. */
+  async pushMissing(
+    api: AgentApi,
+    closure: readonly PathInfo[],
+    missingPaths: readonly string[],
+    signal: AbortSignal,
+    report: (summary: PushSummary) => void,
+  ): Promise<PushSummary> {
     const { o } = this;
     const target = api.target.name;
-    const missing = new Set(
-      await api.queryMissingPaths(
-        closure.map((p) => p.storePath),
-        signal,
-      ),
-    );
+    const missing = new Set(missingPaths);
     let toPush = closure.filter((p) => missing.has(p.storePath));
     const bytesMissing = toPush.reduce((sum, p) => sum + p.narSize, 0);
     o.log(
@@ -68,6 +78,7 @@ export class PushTransfer implements Transfer {
       wireBytes: 0,
       signed: false,
       seconds: 0,
+      substituted: null,
     };
     report(summary);
     if (toPush.length === 0) return summary;

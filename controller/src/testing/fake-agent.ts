@@ -18,9 +18,11 @@ import {
   type PlanResponse,
   type PushPathsRequest,
   type PushPathsResponse,
+  type QuerySubstitutableResponse,
   type ReleaseRequest,
   type ReleaseResponse,
   type RollbackRequest,
+  type SubstituteProgress,
 } from "@ros-rollback/proto";
 import type { TestPki } from "./pki.js";
 
@@ -50,6 +52,9 @@ export interface FakeHandlers {
   listGenerations?: () => ListGenerationsResponse | FakeError | FakeHang;
   queryMissingPaths?: (storePaths: string[]) => string[] | FakeError | FakeHang;
   pushPaths?: (received: PushPathsRequest[]) => PushPathsResponse | FakeError | FakeHang;
+  querySubstitutable?: (storePaths: string[]) => QuerySubstitutableResponse | FakeError | FakeHang;
+  /** Progress messages, then OK; a FakeError step ends the stream with it, a FakeHang keeps it open. */
+  substitute?: (storePaths: string[]) => (SubstituteProgress | FakeError | FakeHang)[];
   activate?: (request: ActivateRequest) => StreamScript;
   rollback?: (request: RollbackRequest) => StreamScript;
   confirm?: (request: ConfirmRequest) => ConfirmResponse | FakeError | FakeHang;
@@ -207,6 +212,31 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
         else if (isFakeError(res)) callback(toStatus(res.error), null);
         else callback(null, res);
       });
+    },
+    querySubstitutable: unary("querySubstitutable", (req: { storePaths: string[] }) =>
+      state.handlers.querySubstitutable?.(req.storePaths),
+    ),
+    substitute: (call: grpc.ServerWritableStream<{ storePaths: string[] }, SubstituteProgress>) => {
+      state.calls.push({ method: "substitute", request: call.request, peer: call.getPeer() });
+      let cancelled = false;
+      call.on("cancelled", () => {
+        cancelled = true;
+        state.cancelled.push("substitute");
+      });
+      const steps = state.handlers.substitute?.(call.request.storePaths);
+      if (steps === undefined) {
+        call.emit("error", notSetUp("substitute"));
+        return;
+      }
+      for (const step of steps) {
+        if (cancelled || isFakeHang(step)) return;
+        if (isFakeError(step)) {
+          call.emit("error", toStatus(step.error));
+          return;
+        }
+        call.write(step);
+      }
+      call.end();
     },
     activate: stream("activate", (req: ActivateRequest) => state.handlers.activate?.(req)),
     rollback: stream("rollback", (req: RollbackRequest) => state.handlers.rollback?.(req)),

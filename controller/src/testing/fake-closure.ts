@@ -18,6 +18,7 @@ export interface FakeClosure extends ClosureOps {
   readonly computed: string[];
   readonly signedWith: string[];
   readonly pushed: { infos: PathInfo[]; compression: Compression }[];
+  readonly uploaded: { storePath: string; storeUri: string; secretKeyFile: string | undefined }[];
 }
 
 /**
@@ -32,10 +33,14 @@ export function fakeClosure(
     computed: [],
     signedWith: [],
     pushed: [],
+    uploaded: [],
     async computeClosure(storePath, signal) {
       signal.throwIfAborted();
       fake.computed.push(storePath);
       return closure.map((p) => ({ ...p }));
+    },
+    async uploadClosure(storePath, storeUri, secretKeyFile) {
+      fake.uploaded.push({ storePath, storeUri, secretKeyFile });
     },
     async signPaths(infos, secretKeyFile) {
       fake.signedWith.push(secretKeyFile);

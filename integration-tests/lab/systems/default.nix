@@ -1,7 +1,7 @@
 # The lab's fixture systems: name -> system closure. Add a variant with one mkSystem line.
 let
   lab = import ./lib.nix;
-  inherit (lab) mkSystem mkSystemWith roscore node oneshot labdb dataFiles;
+  inherit (lab) mkSystem mkSystemWith roscore node oneshot labdb dataFiles payload;
   # Schema 1 -> 2; refuses to run on anything but schema 1.
   migrateV2 = ''
     #!/bin/sh
@@ -25,6 +25,14 @@ in {
     roscore
     (node "talker" "talker.py --header" { })
     (node "listener" "listener.py --header" { })
+  ];
+
+  # talker with an 8 MB payload in its closure (binary-cache tests cut a fetch mid-way).
+  big-talker = mkSystem "big-talker" [
+    roscore
+    (node "talker" "talker.py" { })
+    (node "listener" "listener.py" { })
+    (oneshot "payload" "/bin/true ${payload}" "/bin/true")
   ];
 
   crashing-talker = mkSystem "crashing-talker" [

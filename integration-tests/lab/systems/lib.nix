@@ -26,6 +26,9 @@ in rec {
     chmod 555 $out/bin/*
   '';
 
+  # 8 MB that does not compress: makes a fetch last long enough to be cut mid-way (cache tests).
+  payload = sh "lab-payload" "head -c 8000000 /dev/urandom > $out";
+
   # The ROS master. No store path in it, so it is byte-identical in every variant.
   roscore = {
     name = "roscore.service";

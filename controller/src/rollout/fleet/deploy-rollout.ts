@@ -1,9 +1,8 @@
 import { randomInt } from "node:crypto";
-import { resolve } from "node:path";
 import type { CommandContext, CommandResult } from "../../core/command.js";
 import { ProgressReporter } from "../../progress.js";
 import { DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
-import { PushTransfer } from "../push-transfer.js";
+import { makeTransfer } from "../make-transfer.js";
 import { type RollbackSpec, rollbackJob } from "../rollback-job.js";
 import type { TargetJob } from "../run-on-target.js";
 import { withBoard } from "./board.js";
@@ -63,21 +62,18 @@ export function limitedPush(
   spec: DeploySpec,
   strategy: Strategy,
 ): (gate: () => void) => LimitedTransfer {
-  const push = new PushTransfer({
-    closure: ctx.deps.closure,
-    compression: spec.compression,
-    signKeyFile: spec.signKey === undefined ? undefined : resolve(ctx.io.cwd, spec.signKey),
-    log: ctx.log,
-    now: ctx.io.now,
-    // Several robots at once: plain lines, each named.
-    progress: (target) =>
+  // Several robots at once: plain lines, each named.
+  const push = makeTransfer(
+    ctx,
+    spec,
+    (target, what) =>
       new ProgressReporter(ctx.io.stderr, {
         tty: false,
         columns: 0,
         now: ctx.io.now,
-        label: `${target}: push`,
+        label: `${target}: ${what}`,
       }),
-  });
+  );
   const slots = new Semaphore(strategy.maxParallel);
   return (gate) => new LimitedTransfer(push, slots, gate);
 }

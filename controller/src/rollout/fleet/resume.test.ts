@@ -37,6 +37,8 @@ const closureOps: ClosureOps = {
   computeClosure: (p, signal) => closure.computeClosure(p, signal, { env: { ...process.env, NIX_CONFIG } }),
   signPaths: (infos, key, signal) => closure.signPaths(infos, key, signal),
   pushRequests: (infos, options, signal) => closure.pushRequests(infos, options, signal),
+  uploadClosure: (storePath, storeUri, key, signal) =>
+    closure.uploadClosure(storePath, storeUri, key, signal),
 };
 
 beforeAll(async () => {

@@ -42,6 +42,9 @@ export async function resumeRollout(
         action,
         compression: args.compression,
         signKey: args.signKey,
+        // Resume has no --transfer yet: the default (caches first, then push).
+        transfer: "auto",
+        uploadTo: undefined,
         follow: args.follow,
         confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
         magicRollback: options?.magicRollback !== false,

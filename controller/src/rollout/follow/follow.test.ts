@@ -36,6 +36,8 @@ function fakeApi(answers: Partial<AgentApi>): AgentApi {
     listGenerations: missing("listGenerations"),
     queryMissingPaths: missing("queryMissingPaths"),
     pushPaths: missing("pushPaths"),
+    querySubstitutable: missing("querySubstitutable"),
+    substitute: missing("substitute"),
     activate: missing("activate"),
     rollback: missing("rollback"),
     confirm: missing("confirm"),

@@ -575,6 +575,43 @@ export interface QueryMissingPathsResponse {
   missing: string[];
 }
 
+export interface QuerySubstitutableRequest {
+  storePaths: string[];
+}
+
+export interface SubstitutablePath {
+  storePath: string;
+  /** The configured substituter that has it (first in the agent's order). */
+  cacheUrl: string;
+  narSize: number;
+  /** Compressed size as the cache stores it; 0 if the narinfo does not say. */
+  fileSize: number;
+}
+
+export interface QuerySubstitutableResponse {
+  paths: SubstitutablePath[];
+  /**
+   * Caches that could not be asked (down, slow, bad answer), each with why;
+   * their paths are simply not listed.
+   */
+  unreachable: string[];
+}
+
+export interface SubstituteRequest {
+  storePaths: string[];
+}
+
+export interface SubstituteProgress {
+  pathsDone: number;
+  pathsTotal: number;
+  /** Uncompressed NAR bytes of the paths done, of all paths asked for. */
+  narBytesDone: number;
+  narBytesTotal: number;
+  done: boolean;
+  /** Paths that were valid already when asked (counted as done). */
+  pathsAlreadyValid: number;
+}
+
 export interface PushOptions {
   compression: Compression;
 }
@@ -2172,6 +2209,541 @@ export const QueryMissingPathsResponse: MessageFns<QueryMissingPathsResponse> = 
   fromPartial<I extends Exact<DeepPartial<QueryMissingPathsResponse>, I>>(object: I): QueryMissingPathsResponse {
     const message = createBaseQueryMissingPathsResponse();
     message.missing = object.missing?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseQuerySubstitutableRequest(): QuerySubstitutableRequest {
+  return { storePaths: [] };
+}
+
+export const QuerySubstitutableRequest: MessageFns<QuerySubstitutableRequest> = {
+  encode(message: QuerySubstitutableRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.storePaths) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuerySubstitutableRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuerySubstitutableRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.storePaths.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QuerySubstitutableRequest {
+    return {
+      storePaths: globalThis.Array.isArray(object?.storePaths)
+        ? object.storePaths.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.store_paths)
+        ? object.store_paths.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: QuerySubstitutableRequest): unknown {
+    const obj: any = {};
+    if (message.storePaths?.length) {
+      obj.storePaths = message.storePaths;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QuerySubstitutableRequest>, I>>(base?: I): QuerySubstitutableRequest {
+    return QuerySubstitutableRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QuerySubstitutableRequest>, I>>(object: I): QuerySubstitutableRequest {
+    const message = createBaseQuerySubstitutableRequest();
+    message.storePaths = object.storePaths?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSubstitutablePath(): SubstitutablePath {
+  return { storePath: "", cacheUrl: "", narSize: 0, fileSize: 0 };
+}
+
+export const SubstitutablePath: MessageFns<SubstitutablePath> = {
+  encode(message: SubstitutablePath, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storePath !== "") {
+      writer.uint32(10).string(message.storePath);
+    }
+    if (message.cacheUrl !== "") {
+      writer.uint32(18).string(message.cacheUrl);
+    }
+    if (message.narSize !== 0) {
+      writer.uint32(24).uint64(message.narSize);
+    }
+    if (message.fileSize !== 0) {
+      writer.uint32(32).uint64(message.fileSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubstitutablePath {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubstitutablePath();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.storePath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cacheUrl = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.narSize = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fileSize = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubstitutablePath {
+    return {
+      storePath: isSet(object.storePath)
+        ? globalThis.String(object.storePath)
+        : isSet(object.store_path)
+        ? globalThis.String(object.store_path)
+        : "",
+      cacheUrl: isSet(object.cacheUrl)
+        ? globalThis.String(object.cacheUrl)
+        : isSet(object.cache_url)
+        ? globalThis.String(object.cache_url)
+        : "",
+      narSize: isSet(object.narSize)
+        ? globalThis.Number(object.narSize)
+        : isSet(object.nar_size)
+        ? globalThis.Number(object.nar_size)
+        : 0,
+      fileSize: isSet(object.fileSize)
+        ? globalThis.Number(object.fileSize)
+        : isSet(object.file_size)
+        ? globalThis.Number(object.file_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: SubstitutablePath): unknown {
+    const obj: any = {};
+    if (message.storePath !== "") {
+      obj.storePath = message.storePath;
+    }
+    if (message.cacheUrl !== "") {
+      obj.cacheUrl = message.cacheUrl;
+    }
+    if (message.narSize !== 0) {
+      obj.narSize = Math.round(message.narSize);
+    }
+    if (message.fileSize !== 0) {
+      obj.fileSize = Math.round(message.fileSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubstitutablePath>, I>>(base?: I): SubstitutablePath {
+    return SubstitutablePath.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubstitutablePath>, I>>(object: I): SubstitutablePath {
+    const message = createBaseSubstitutablePath();
+    message.storePath = object.storePath ?? "";
+    message.cacheUrl = object.cacheUrl ?? "";
+    message.narSize = object.narSize ?? 0;
+    message.fileSize = object.fileSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseQuerySubstitutableResponse(): QuerySubstitutableResponse {
+  return { paths: [], unreachable: [] };
+}
+
+export const QuerySubstitutableResponse: MessageFns<QuerySubstitutableResponse> = {
+  encode(message: QuerySubstitutableResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.paths) {
+      SubstitutablePath.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.unreachable) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuerySubstitutableResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuerySubstitutableResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paths.push(SubstitutablePath.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.unreachable.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QuerySubstitutableResponse {
+    return {
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => SubstitutablePath.fromJSON(e)) : [],
+      unreachable: globalThis.Array.isArray(object?.unreachable)
+        ? object.unreachable.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: QuerySubstitutableResponse): unknown {
+    const obj: any = {};
+    if (message.paths?.length) {
+      obj.paths = message.paths.map((e) => SubstitutablePath.toJSON(e));
+    }
+    if (message.unreachable?.length) {
+      obj.unreachable = message.unreachable;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QuerySubstitutableResponse>, I>>(base?: I): QuerySubstitutableResponse {
+    return QuerySubstitutableResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QuerySubstitutableResponse>, I>>(object: I): QuerySubstitutableResponse {
+    const message = createBaseQuerySubstitutableResponse();
+    message.paths = object.paths?.map((e) => SubstitutablePath.fromPartial(e)) || [];
+    message.unreachable = object.unreachable?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSubstituteRequest(): SubstituteRequest {
+  return { storePaths: [] };
+}
+
+export const SubstituteRequest: MessageFns<SubstituteRequest> = {
+  encode(message: SubstituteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.storePaths) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubstituteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubstituteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.storePaths.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubstituteRequest {
+    return {
+      storePaths: globalThis.Array.isArray(object?.storePaths)
+        ? object.storePaths.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.store_paths)
+        ? object.store_paths.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SubstituteRequest): unknown {
+    const obj: any = {};
+    if (message.storePaths?.length) {
+      obj.storePaths = message.storePaths;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubstituteRequest>, I>>(base?: I): SubstituteRequest {
+    return SubstituteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubstituteRequest>, I>>(object: I): SubstituteRequest {
+    const message = createBaseSubstituteRequest();
+    message.storePaths = object.storePaths?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSubstituteProgress(): SubstituteProgress {
+  return { pathsDone: 0, pathsTotal: 0, narBytesDone: 0, narBytesTotal: 0, done: false, pathsAlreadyValid: 0 };
+}
+
+export const SubstituteProgress: MessageFns<SubstituteProgress> = {
+  encode(message: SubstituteProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pathsDone !== 0) {
+      writer.uint32(8).uint64(message.pathsDone);
+    }
+    if (message.pathsTotal !== 0) {
+      writer.uint32(16).uint64(message.pathsTotal);
+    }
+    if (message.narBytesDone !== 0) {
+      writer.uint32(24).uint64(message.narBytesDone);
+    }
+    if (message.narBytesTotal !== 0) {
+      writer.uint32(32).uint64(message.narBytesTotal);
+    }
+    if (message.done !== false) {
+      writer.uint32(40).bool(message.done);
+    }
+    if (message.pathsAlreadyValid !== 0) {
+      writer.uint32(48).uint64(message.pathsAlreadyValid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubstituteProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubstituteProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pathsDone = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pathsTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.narBytesDone = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.narBytesTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.done = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pathsAlreadyValid = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubstituteProgress {
+    return {
+      pathsDone: isSet(object.pathsDone)
+        ? globalThis.Number(object.pathsDone)
+        : isSet(object.paths_done)
+        ? globalThis.Number(object.paths_done)
+        : 0,
+      pathsTotal: isSet(object.pathsTotal)
+        ? globalThis.Number(object.pathsTotal)
+        : isSet(object.paths_total)
+        ? globalThis.Number(object.paths_total)
+        : 0,
+      narBytesDone: isSet(object.narBytesDone)
+        ? globalThis.Number(object.narBytesDone)
+        : isSet(object.nar_bytes_done)
+        ? globalThis.Number(object.nar_bytes_done)
+        : 0,
+      narBytesTotal: isSet(object.narBytesTotal)
+        ? globalThis.Number(object.narBytesTotal)
+        : isSet(object.nar_bytes_total)
+        ? globalThis.Number(object.nar_bytes_total)
+        : 0,
+      done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
+      pathsAlreadyValid: isSet(object.pathsAlreadyValid)
+        ? globalThis.Number(object.pathsAlreadyValid)
+        : isSet(object.paths_already_valid)
+        ? globalThis.Number(object.paths_already_valid)
+        : 0,
+    };
+  },
+
+  toJSON(message: SubstituteProgress): unknown {
+    const obj: any = {};
+    if (message.pathsDone !== 0) {
+      obj.pathsDone = Math.round(message.pathsDone);
+    }
+    if (message.pathsTotal !== 0) {
+      obj.pathsTotal = Math.round(message.pathsTotal);
+    }
+    if (message.narBytesDone !== 0) {
+      obj.narBytesDone = Math.round(message.narBytesDone);
+    }
+    if (message.narBytesTotal !== 0) {
+      obj.narBytesTotal = Math.round(message.narBytesTotal);
+    }
+    if (message.done !== false) {
+      obj.done = message.done;
+    }
+    if (message.pathsAlreadyValid !== 0) {
+      obj.pathsAlreadyValid = Math.round(message.pathsAlreadyValid);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubstituteProgress>, I>>(base?: I): SubstituteProgress {
+    return SubstituteProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubstituteProgress>, I>>(object: I): SubstituteProgress {
+    const message = createBaseSubstituteProgress();
+    message.pathsDone = object.pathsDone ?? 0;
+    message.pathsTotal = object.pathsTotal ?? 0;
+    message.narBytesDone = object.narBytesDone ?? 0;
+    message.narBytesTotal = object.narBytesTotal ?? 0;
+    message.done = object.done ?? false;
+    message.pathsAlreadyValid = object.pathsAlreadyValid ?? 0;
     return message;
   },
 };
@@ -5147,6 +5719,37 @@ export const AgentService = {
     responseSerialize: (value: PushPathsResponse): Buffer => Buffer.from(PushPathsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PushPathsResponse => PushPathsResponse.decode(value),
   },
+  /**
+   * Which of the given paths the robot's own binary caches (its configured
+   * substituters; the controller never names a cache) hold, asked by narinfo.
+   */
+  querySubstitutable: {
+    path: "/ros_rollback.v1.Agent/QuerySubstitutable" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QuerySubstitutableRequest): Buffer =>
+      Buffer.from(QuerySubstitutableRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QuerySubstitutableRequest => QuerySubstitutableRequest.decode(value),
+    responseSerialize: (value: QuerySubstitutableResponse): Buffer =>
+      Buffer.from(QuerySubstitutableResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QuerySubstitutableResponse => QuerySubstitutableResponse.decode(value),
+  },
+  /**
+   * Fetches the given paths (and their references) from the robot's own
+   * caches. Nix checks every path's signature against the agent's trusted
+   * keys; a path no trusted key signed is refused as for PushPaths. Streams
+   * progress; the last message has done = true. Paths fetched before a
+   * failure stay valid, so asking again resumes.
+   */
+  substitute: {
+    path: "/ros_rollback.v1.Agent/Substitute" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SubstituteRequest): Buffer => Buffer.from(SubstituteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubstituteRequest => SubstituteRequest.decode(value),
+    responseSerialize: (value: SubstituteProgress): Buffer => Buffer.from(SubstituteProgress.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SubstituteProgress => SubstituteProgress.decode(value),
+  },
   /** Makes a pushed system current (or the boot default) and streams what happens. */
   activate: {
     path: "/ros_rollback.v1.Agent/Activate" as const,
@@ -5269,6 +5872,19 @@ export interface AgentServer extends UntypedServiceImplementation {
    * many decompressed bytes belong to each path.
    */
   pushPaths: handleClientStreamingCall<PushPathsRequest, PushPathsResponse>;
+  /**
+   * Which of the given paths the robot's own binary caches (its configured
+   * substituters; the controller never names a cache) hold, asked by narinfo.
+   */
+  querySubstitutable: handleUnaryCall<QuerySubstitutableRequest, QuerySubstitutableResponse>;
+  /**
+   * Fetches the given paths (and their references) from the robot's own
+   * caches. Nix checks every path's signature against the agent's trusted
+   * keys; a path no trusted key signed is refused as for PushPaths. Streams
+   * progress; the last message has done = true. Paths fetched before a
+   * failure stay valid, so asking again resumes.
+   */
+  substitute: handleServerStreamingCall<SubstituteRequest, SubstituteProgress>;
   /** Makes a pushed system current (or the boot default) and streams what happens. */
   activate: handleServerStreamingCall<ActivateRequest, DeploymentEvent>;
   /** Goes back to the recorded previous generation, or to the one given. */
@@ -5376,6 +5992,38 @@ export interface AgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PushPathsResponse) => void,
   ): ClientWritableStream<PushPathsRequest>;
+  /**
+   * Which of the given paths the robot's own binary caches (its configured
+   * substituters; the controller never names a cache) hold, asked by narinfo.
+   */
+  querySubstitutable(
+    request: QuerySubstitutableRequest,
+    callback: (error: ServiceError | null, response: QuerySubstitutableResponse) => void,
+  ): ClientUnaryCall;
+  querySubstitutable(
+    request: QuerySubstitutableRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: QuerySubstitutableResponse) => void,
+  ): ClientUnaryCall;
+  querySubstitutable(
+    request: QuerySubstitutableRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: QuerySubstitutableResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Fetches the given paths (and their references) from the robot's own
+   * caches. Nix checks every path's signature against the agent's trusted
+   * keys; a path no trusted key signed is refused as for PushPaths. Streams
+   * progress; the last message has done = true. Paths fetched before a
+   * failure stay valid, so asking again resumes.
+   */
+  substitute(request: SubstituteRequest, options?: Partial<CallOptions>): ClientReadableStream<SubstituteProgress>;
+  substitute(
+    request: SubstituteRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SubstituteProgress>;
   /** Makes a pushed system current (or the boot default) and streams what happens. */
   activate(request: ActivateRequest, options?: Partial<CallOptions>): ClientReadableStream<DeploymentEvent>;
   activate(
