@@ -98,7 +98,7 @@ describe("parseCommandLine", () => {
       ["deploy", "/nix/store/x", "--action", "reboot"],
       /--action: expected one of switch, boot, test, dry-activate/,
     ],
-    [["deploy", "/nix/store/x", "--compress", "xz"], /--compress: expected one of none, zstd, gzip/],
+    [["deploy", "/nix/store/x", "--compress", "xz"], /--compress: expected one of auto, none, zstd, gzip/],
     [["rollback", "--to=-1"], /--to: expected a generation number/],
     [["rollback", "--to", "-1"], /argument is ambiguous/],
     [["rollback", "--to", "4x"], /--to: expected a generation number/],
