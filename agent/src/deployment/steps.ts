@@ -7,7 +7,6 @@ import type { DeploymentEventName } from "./states.js";
 import type { StepDeps, StepResult } from "./step-contract.js";
 import { reportUnits, snapshotUnits } from "./unit-report.js";
 
-export type { Patch, StepDeps, StepResult } from "./step-contract.js";
 
 /**
  * Performs the one side effect that the record's state calls for, then
@@ -56,19 +55,9 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
   profile_set: (r, d) => startSwitch(r, d),
   activating: async (r, d) => {
     const unit = r.switchUnit ?? switchUnitName(r.id, "switch");
-    const status = await d.switcher.status(unit, d.signal);
-    if (!status.exists) {
-      // Recorded as activating but the unit never started (the agent died in between).
-      await d.switcher.start(unit, r.storePath, r.action, d.signal);
-    }
-    const code = await waitForSwitch(d.switcher, unit, {
-      timeoutMs: d.options.activationTimeoutMs,
-      signal: d.signal,
-    });
-    const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
-    const unitChanges = await reportUnits(r, unit, d);
-    await d.switcher.cleanup(unit);
-    if (hasDataSteps(r)) await startWriters(r, d);
+    const { code, tail, unitChanges } = await runSwitchUnit(r, d, unit, () =>
+      d.switcher.start(unit, r.storePath, r.action, d.signal),
+    );
     await d.transition(exitEvent(code), {
       message: describeExit(code, tail),
       exitCode: code,
@@ -104,24 +93,17 @@ const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps
   not_confirmed: (r, d) => decideRollback(r, d, "not_confirmed", r.message),
   rolling_back: async (r, d) => {
     const prev = r.previous;
-    if (prev.storePath === undefined)
-      throw new AgentError("FAILED_PRECONDITION", "no previous system recorded");
+    const prevPath = prev.storePath;
+    if (prevPath === undefined) throw new AgentError("FAILED_PRECONDITION", "no previous system recorded");
     const unit = r.rollbackUnit ?? switchUnitName(r.id, "rollback");
-    const status = await d.switcher.status(unit, d.signal);
-    if (!status.exists) {
-      if (r.action === "switch" || r.action === "boot") {
-        await restoreProfile(r, d);
-      }
-      await d.switcher.start(unit, prev.storePath, rollbackAction(r.action, r.booted), d.signal);
-    }
-    const code = await waitForSwitch(d.switcher, unit, {
-      timeoutMs: d.options.activationTimeoutMs,
-      signal: d.signal,
+    const {
+      code,
+      tail,
+      unitChanges: rollbackUnitChanges,
+    } = await runSwitchUnit(r, d, unit, async () => {
+      if (r.action === "switch" || r.action === "boot") await restoreProfile(r, d);
+      await d.switcher.start(unit, prevPath, rollbackAction(r.action, r.booted), d.signal);
     });
-    const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
-    const rollbackUnitChanges = await reportUnits(r, unit, d);
-    await d.switcher.cleanup(unit);
-    if (hasDataSteps(r)) await startWriters(r, d);
     if (code === 0) {
       const where = prev.generation > 0 ? `generation ${prev.generation}` : prev.storePath;
       // Report how the restored system fares; the rollback is done either way.
@@ -176,6 +158,31 @@ function restoredData(r: DeploymentRecord): string {
 
 async function finalState(r: DeploymentRecord): Promise<void> {
   throw new Error(`no step for final state ${r.state}`);
+}
+
+/**
+ * The one way a switch-to-configuration unit runs, for activating and rolling
+ * back alike: start it unless it exists (a restarted agent finds it running
+ * or finished), wait for its exit status, read what it did to units, clean
+ * the unit up, and start the data writers it left stopped.
+ */
+async function runSwitchUnit(
+  r: DeploymentRecord,
+  d: StepDeps,
+  unit: string,
+  start: () => Promise<void>,
+): Promise<{ code: number; tail: string; unitChanges: Awaited<ReturnType<typeof reportUnits>> }> {
+  // Recorded before the unit starts; absent here means the agent died in between.
+  if (!(await d.switcher.status(unit, d.signal)).exists) await start();
+  const code = await waitForSwitch(d.switcher, unit, {
+    timeoutMs: d.options.activationTimeoutMs,
+    signal: d.signal,
+  });
+  const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
+  const unitChanges = await reportUnits(r, unit, d);
+  await d.switcher.cleanup(unit);
+  if (hasDataSteps(r)) await startWriters(r, d);
+  return { code, tail, unitChanges };
 }
 
 async function startSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
