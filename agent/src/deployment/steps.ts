@@ -7,7 +7,6 @@ import type { DeploymentEventName } from "./states.js";
 import type { StepDeps, StepResult } from "./step-contract.js";
 import { reportUnits, snapshotUnits } from "./unit-report.js";
 
-
 /**
  * Performs the one side effect that the record's state calls for, then
  * records the outcome. Every step is safe to run again after a crash: it
