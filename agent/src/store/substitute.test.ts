@@ -7,6 +7,7 @@ import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, uploadClosure } from "../../../controller/src/closure/index.js";
 import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { asAgentError } from "../errors.js";
 import { NixCliStore } from "./cli-store.js";
 import { type SubstituteDeps, type SubstituteProgress, substitute } from "./substitute.js";
 import { narInfoLookup, queryCaches } from "./substituters.js";
@@ -80,7 +81,8 @@ async function run(
     const result = await substitute(paths(infos), d, signal(), (p) => seen.push(p));
     return { result, seen };
   } catch (e) {
-    return { error: e as { code?: string; message: string }, seen };
+    // As the server sees it: through the one mapping (nix-core's format errors included).
+    return { error: asAgentError(e) ?? (e as { code?: string; message: string }), seen };
   } finally {
     expect(await childProcesses()).toEqual([]);
   }
