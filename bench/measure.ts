@@ -36,7 +36,10 @@ async function pipe(robot: string, paths: readonly string[]): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-function send(client: AgentClient, requests: AsyncIterable<PushPathsRequest>): Promise<PushPathsResponse> {
+export function send(
+  client: AgentClient,
+  requests: AsyncIterable<PushPathsRequest>,
+): Promise<PushPathsResponse> {
   return new Promise((resolve, reject) => {
     const call = client.pushPaths((err, res) => (err ? reject(err) : resolve(res)));
     (async () => {

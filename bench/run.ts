@@ -4,9 +4,10 @@ import { cpus, loadavg } from "node:os";
 import { computeClosure, signPaths } from "../controller/src/closure/index.js";
 import { labDown, labUp, waitForAgent } from "../integration-tests/lab/index.js";
 import { agentClient } from "../integration-tests/support/controller.js";
-import { buildRandomClosure } from "./closure.js";
+import { buildClosure, type ClosureKind, closureKinds } from "./closure.js";
 import { agentMemory, forget, measure, VARIANTS, type Variant } from "./measure.js";
 import { summarize, table } from "./report.js";
+import { deploySuites } from "./suites/index.js";
 
 const num = (name: string, dflt: number) => {
   const v = Number(process.env[name] ?? dflt);
@@ -17,18 +18,36 @@ const RUNS = num("BENCH_RUNS", 3);
 const MB = num("BENCH_MB", 500);
 const PATHS = num("BENCH_PATHS", 200);
 const ROBOT = "pb-1";
+const KINDS = closureKinds(process.env.BENCH_CLOSURE);
+/** BENCH_SUITES: any of push, redeploy, rollback (comma-separated; default all). */
+const SUITES = new Set((process.env.BENCH_SUITES ?? "push,redeploy,rollback").split(","));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 async function main(): Promise<void> {
+  if (SUITES.has("push")) await pushSuite();
+  await deploySuites({
+    runs: RUNS,
+    suites: SUITES,
+    paths: num("BENCH_DEPLOY_PATHS", 200),
+    mb: num("BENCH_DEPLOY_MB", 50),
+    log,
+  });
+}
+
+async function pushSuite(): Promise<void> {
   const robot = await labUp(ROBOT, { log });
   try {
     await waitForAgent(ROBOT, { timeoutMs: 60_000 });
     const client = agentClient(robot);
     const idle = await agentMemory(ROBOT);
-    const runs: Record<Variant, number>[] = [];
+    const runs: Record<string, Record<Variant, number>[]> = {};
     const chose: string[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      const closure = await buildRandomClosure(`${Date.now().toString(36)}-${r}`, PATHS, MB * 1024 * 1024);
+    const mib: Record<string, number> = {};
+    for (let n = 0; n < RUNS * KINDS.length; n++) {
+      const r = Math.floor(n / KINDS.length);
+      const kind = KINDS[n % KINDS.length] as ClosureKind;
+      const closure = await buildClosure(kind, `${Date.now().toString(36)}-${r}`, PATHS, MB * 1024 * 1024);
+      mib[kind] = closure.bytes / 2 ** 20;
       const infos = await signPaths(
         await computeClosure(closure.root, AbortSignal.timeout(120_000)),
         robot.signingKey,
@@ -42,23 +61,24 @@ async function main(): Promise<void> {
         times[v] = m.seconds;
         if (m.chose !== undefined) chose.push(m.chose);
         log(
-          `run ${r + 1}/${RUNS} ${v}: ${m.seconds.toFixed(2)} s${m.chose ? ` (auto chose ${m.chose})` : ""}`,
+          `${kind} run ${r + 1}/${RUNS} ${v}: ${m.seconds.toFixed(2)} s${m.chose ? ` (auto chose ${m.chose})` : ""}`,
         );
         await forget(ROBOT, infos.map((i) => i.storePath).reverse());
       }
-      runs.push(times);
+      runs[kind] = [...(runs[kind] ?? []), times];
     }
     const after = await agentMemory(ROBOT);
     client.close();
     const result = {
       when: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() },
-      closure: { mb: MB, paths: PATHS + 1, runs: RUNS },
-      variants: summarize(runs, MB),
+      closure: { mb: MB, paths: PATHS + 1, runs: RUNS, kinds: KINDS, mibByKind: mib },
+      variants: Object.fromEntries(KINDS.map((k) => [k, summarize(runs[k] ?? [], mib[k] ?? MB)])),
       autoChose: chose,
       agent: { idleRssMiB: idle.rss / 2 ** 20, peakRssMiB: after.peak / 2 ** 20 },
     };
-    process.stdout.write(`${table(result.variants)}\n`);
+    for (const k of KINDS)
+      process.stdout.write(`### push, ${k} closure\n${table(result.variants[k] ?? [])}\n\n`);
     process.stdout.write(
       `agent RSS idle ${result.agent.idleRssMiB.toFixed(0)} MiB, peak ${result.agent.peakRssMiB.toFixed(0)} MiB; auto chose ${chose.join(", ")}\n`,
     );
