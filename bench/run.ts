@@ -1,5 +1,4 @@
-// npm run bench: our push against the export | import pipe on a fresh lab robot; see bench/README.md.
-import { mkdirSync, writeFileSync } from "node:fs";
+// npm run bench: the push suite (our push against the export | import pipe), then the redeploy and rollback suites (suites/); see bench/README.md.
 import { cpus, loadavg } from "node:os";
 import { computeClosure, signPaths } from "../controller/src/closure/index.js";
 import { labDown, labUp, waitForAgent } from "../integration-tests/lab/index.js";
@@ -7,7 +6,7 @@ import { agentClient } from "../integration-tests/support/controller.js";
 import { buildClosure, type ClosureKind, closureKinds } from "./closure.js";
 import { agentMemory, forget, measure, VARIANTS, type Variant } from "./measure.js";
 import { summarize, table } from "./report.js";
-import { deploySuites } from "./suites/index.js";
+import { deploySuites, mergeResults } from "./suites/index.js";
 
 const num = (name: string, dflt: number) => {
   const v = Number(process.env[name] ?? dflt);
@@ -17,21 +16,27 @@ const num = (name: string, dflt: number) => {
 const RUNS = num("BENCH_RUNS", 3);
 const MB = num("BENCH_MB", 500);
 const PATHS = num("BENCH_PATHS", 200);
-const ROBOT = "pb-1";
+/** BENCH_PUSH_ROBOT: the push suite's robot (default pb-1). */
+const ROBOT = process.env.BENCH_PUSH_ROBOT ?? "pb-1";
 const KINDS = closureKinds(process.env.BENCH_CLOSURE);
 /** BENCH_SUITES: any of push, redeploy, rollback (comma-separated; default all). */
 const SUITES = new Set((process.env.BENCH_SUITES ?? "push,redeploy,rollback").split(","));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 async function main(): Promise<void> {
+  for (const s of SUITES) {
+    if (!["push", "redeploy", "rollback"].includes(s))
+      throw new Error("BENCH_SUITES: push, redeploy, rollback");
+  }
   if (SUITES.has("push")) await pushSuite();
-  await deploySuites({
-    runs: RUNS,
-    suites: SUITES,
-    paths: num("BENCH_DEPLOY_PATHS", 200),
-    mb: num("BENCH_DEPLOY_MB", 50),
-    log,
-  });
+  if (SUITES.has("redeploy") || SUITES.has("rollback"))
+    await deploySuites({
+      runs: RUNS,
+      suites: SUITES,
+      paths: num("BENCH_DEPLOY_PATHS", 200),
+      mb: num("BENCH_DEPLOY_MB", 50),
+      log,
+    });
 }
 
 async function pushSuite(): Promise<void> {
@@ -82,8 +87,7 @@ async function pushSuite(): Promise<void> {
     process.stdout.write(
       `agent RSS idle ${result.agent.idleRssMiB.toFixed(0)} MiB, peak ${result.agent.peakRssMiB.toFixed(0)} MiB; auto chose ${chose.join(", ")}\n`,
     );
-    mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-    writeFileSync(new URL("./results/latest.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+    mergeResults(result);
   } finally {
     await labDown(ROBOT);
   }

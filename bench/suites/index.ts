@@ -21,7 +21,7 @@ const RESULTS = new URL("../results/latest.json", import.meta.url);
 
 export interface DeploySuitesOptions {
   readonly runs: number;
-  /** Which suites: BENCH_SUITES' "redeploy" and "rollback" (both when it does not name either). */
+  /** Which suites run: those of "redeploy" and "rollback" it holds (BENCH_SUITES). */
   readonly suites: ReadonlySet<string>;
   /** Redeploy closure: payload paths and MiB in all (BENCH_DEPLOY_PATHS, BENCH_DEPLOY_MB). */
   readonly paths: number;
@@ -29,8 +29,8 @@ export interface DeploySuitesOptions {
   readonly log: (line: string) => void;
 }
 
-/** Merges `part` into bench/results/latest.json (written by the push suite, or new). */
-function merge(part: Record<string, unknown>): void {
+/** Merges `part` (a suite's top-level keys) into bench/results/latest.json: other suites' keys stay. */
+export function mergeResults(part: Record<string, unknown>): void {
   const old = existsSync(RESULTS)
     ? (JSON.parse(readFileSync(RESULTS, "utf8")) as Record<string, unknown>)
     : {};
@@ -39,8 +39,7 @@ function merge(part: Record<string, unknown>): void {
 }
 
 export async function deploySuites(o: DeploySuitesOptions): Promise<void> {
-  const wantAll = !o.suites.has("redeploy") && !o.suites.has("rollback");
-  const want = (s: string) => wantAll || o.suites.has(s);
+  const want = (s: string) => o.suites.has(s);
   const healthFile = join(tmpdir(), `bench-health-${process.pid}.json`);
   writeFileSync(healthFile, JSON.stringify(HEALTH));
   const [robot, systems] = await Promise.all([labUp(ROBOT, { log: o.log }), buildSystems()]);
@@ -78,7 +77,7 @@ export async function deploySuites(o: DeploySuitesOptions): Promise<void> {
       process.stdout.write(`${rollbackTables(r)}\n\n`);
       part.rollback = { when: new Date().toISOString(), ...r };
     }
-    merge(part);
+    mergeResults(part);
   } finally {
     client.close();
     rmSync(healthFile, { force: true });
