@@ -5,7 +5,7 @@ import { labDown, labUp, waitForAgent } from "../integration-tests/lab/index.js"
 import { agentClient } from "../integration-tests/support/controller.js";
 import { buildClosure, type ClosureKind, closureKinds } from "./closure.js";
 import { agentMemory, forget, measure, VARIANTS, type Variant } from "./measure.js";
-import { summarize, table } from "./report.js";
+import { median, summarize, table } from "./report.js";
 import { deploySuites, mergeResults } from "./suites/index.js";
 
 const num = (name: string, dflt: number) => {
@@ -47,6 +47,7 @@ async function pushSuite(): Promise<void> {
     const idle = await agentMemory(ROBOT);
     const runs: Record<string, Record<Variant, number>[]> = {};
     const chose: string[] = [];
+    const wire: Record<string, Record<string, number[]>> = {};
     const mib: Record<string, number> = {};
     for (let n = 0; n < RUNS * KINDS.length; n++) {
       const r = Math.floor(n / KINDS.length);
@@ -65,8 +66,13 @@ async function pushSuite(): Promise<void> {
         const m = await measure(v, { robot: ROBOT, client, infos });
         times[v] = m.seconds;
         if (m.chose !== undefined) chose.push(m.chose);
+        if (m.wireBytes !== undefined) {
+          const w = wire[kind] ?? {};
+          w[v] = [...(w[v] ?? []), m.wireBytes / 2 ** 20];
+          wire[kind] = w;
+        }
         log(
-          `${kind} run ${r + 1}/${RUNS} ${v}: ${m.seconds.toFixed(2)} s${m.chose ? ` (auto chose ${m.chose})` : ""}`,
+          `${kind} run ${r + 1}/${RUNS} ${v}: ${m.seconds.toFixed(2)} s${m.wireBytes === undefined ? "" : `, ${(m.wireBytes / 2 ** 20).toFixed(1)} MiB sent`}${m.chose ? ` (auto chose ${m.chose})` : ""}`,
         );
         await forget(ROBOT, infos.map((i) => i.storePath).reverse());
       }
@@ -80,10 +86,16 @@ async function pushSuite(): Promise<void> {
       closure: { mb: MB, paths: PATHS + 1, runs: RUNS, kinds: KINDS, mibByKind: mib },
       variants: Object.fromEntries(KINDS.map((k) => [k, summarize(runs[k] ?? [], mib[k] ?? MB)])),
       autoChose: chose,
+      /** Per kind and push variant: MiB of NarChunk data sent, per run. */
+      wireMiB: wire,
       agent: { idleRssMiB: idle.rss / 2 ** 20, peakRssMiB: after.peak / 2 ** 20 },
     };
-    for (const k of KINDS)
-      process.stdout.write(`### push, ${k} closure\n${table(result.variants[k] ?? [])}\n\n`);
+    for (const k of KINDS) {
+      const sent = Object.entries(wire[k] ?? {}).map(([v, m]) => `${v} ${median(m).toFixed(1)}`);
+      process.stdout.write(
+        `### push, ${k} closure (${(mib[k] ?? 0).toFixed(0)} MiB)\n${table(result.variants[k] ?? [])}\nMiB sent (median): ${sent.join(", ")}\n\n`,
+      );
+    }
     process.stdout.write(
       `agent RSS idle ${result.agent.idleRssMiB.toFixed(0)} MiB, peak ${result.agent.peakRssMiB.toFixed(0)} MiB; auto chose ${chose.join(", ")}\n`,
     );

@@ -2,10 +2,10 @@
 // (compression auto, as deploy's default) and `nix-store --export MISSING | nix-store --import`.
 import { spawn } from "node:child_process";
 import { Transform, Writable } from "node:stream";
-import type { AgentClient, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import type { AgentClient, PathInfo } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
 import { labExec } from "../../integration-tests/lab/index.js";
-import { send } from "../measure.js";
+import { countChunks, send } from "../measure.js";
 
 export interface Transfer {
   readonly seconds: number;
@@ -35,13 +35,11 @@ async function push(client: AgentClient, closure: PathInfo[]): Promise<Transfer>
   );
   const infos = closure.filter((i) => missing.has(i.storePath));
   let bytes = 0;
-  async function* counted(): AsyncGenerator<PushPathsRequest> {
-    for await (const r of pushRequests(infos, { compression: "auto" }, AbortSignal.timeout(300_000))) {
-      if (r.item?.$case === "chunk") bytes += r.item.value.data.length;
-      yield r;
-    }
-  }
-  const res = await send(client, counted());
+  const requests = pushRequests(infos, { compression: "auto" }, AbortSignal.timeout(300_000));
+  const res = await send(
+    client,
+    countChunks(requests, (n) => (bytes += n)),
+  );
   if (res.imported.length !== infos.length) {
     throw new Error(`agent imported ${res.imported.length} of ${infos.length} paths`);
   }
