@@ -73,10 +73,12 @@ const FAILURES = ["UNITS_FAILED", "ACTIVATION_FAILED", "UNHEALTHY"];
 
 async function failedSwitch(o: RollbackOptions, failedBy: string[]): Promise<Record<string, number>> {
   await ensureTalker(o);
-  const [backMs, run] = await watched(o, () =>
-    cli(o, ["deploy", sys(o, "crashing-talker"), "--health", o.healthFile]),
-  );
-  if (run.code !== 2) throw new Error(`deploy crashing-talker exited ${run.code}, not 2 (rolled back)`);
+  // Not rolled back: thrown inside the watch, which then stops instead of waiting for a return.
+  const [backMs, run] = await watched(o, async () => {
+    const r = await cli(o, ["deploy", sys(o, "crashing-talker"), "--health", o.healthFile]);
+    if (r.code !== 2) throw new Error(`deploy crashing-talker exited ${r.code}, not 2 (rolled back)`);
+    return r;
+  });
   // The switch's own settle usually sees the talker crash (UNITS_FAILED); when the talker starts
   // slowly (a loaded host) it crashes after the switch and the health check finds it (UNHEALTHY).
   const failure = run.json.events.find((e) => FAILURES.includes(e.state));
@@ -113,7 +115,14 @@ function unconfirmed(o: RollbackOptions): Promise<{ event: DeploymentEvent; atMs
 
 async function magic(o: RollbackOptions): Promise<Record<string, number>> {
   await ensureTalker(o);
-  const [backMs, events] = await watched(o, () => unconfirmed(o));
+  const [backMs, events] = await watched(o, async () => {
+    const seen = await unconfirmed(o);
+    const last = seen.at(-1)?.event;
+    if (last?.state !== DeploymentState.DEPLOYMENT_STATE_ROLLED_BACK) {
+      throw new Error(`unconfirmed talker-header ended in ${last ? DeploymentState[last.state] : "nothing"}`);
+    }
+    return seen;
+  });
   const at = (state: DeploymentState) => {
     const e = events.find((x) => x.event.state === state);
     if (e === undefined) {
