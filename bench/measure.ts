@@ -36,7 +36,10 @@ async function pipe(robot: string, paths: readonly string[]): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-function send(client: AgentClient, requests: AsyncIterable<PushPathsRequest>): Promise<PushPathsResponse> {
+export function send(
+  client: AgentClient,
+  requests: AsyncIterable<PushPathsRequest>,
+): Promise<PushPathsResponse> {
   return new Promise((resolve, reject) => {
     const call = client.pushPaths((err, res) => (err ? reject(err) : resolve(res)));
     (async () => {
@@ -51,33 +54,56 @@ function send(client: AgentClient, requests: AsyncIterable<PushPathsRequest>): P
   });
 }
 
+/** The requests as they pass, the NarChunk bytes (compressed, if the push is) given to `count`. */
+export async function* countChunks(
+  requests: AsyncIterable<PushPathsRequest>,
+  count: (bytes: number) => void,
+): AsyncGenerator<PushPathsRequest> {
+  for await (const r of requests) {
+    if (r.item?.$case === "chunk") count(r.item.value.data.length);
+    yield r;
+  }
+}
+
+export interface Measured {
+  readonly seconds: number;
+  /** With auto: the compression chosen. */
+  readonly chose?: string;
+  /** Push variants: NarChunk bytes sent. */
+  readonly wireBytes?: number;
+}
+
 /** Seconds for our PushPaths of the (signed) infos; the compression auto chose, if auto. */
 async function push(
   client: AgentClient,
   infos: PathInfo[],
   compression: Compression | "auto",
-): Promise<{ seconds: number; chose?: string }> {
+): Promise<Measured> {
   let chose: string | undefined;
+  let wireBytes = 0;
   const t0 = performance.now();
   const res = await send(
     client,
-    pushRequests(
-      infos,
-      { compression, onCompression: (c) => (chose = Compression[c.compression]) },
-      AbortSignal.timeout(600_000),
+    countChunks(
+      pushRequests(
+        infos,
+        { compression, onCompression: (c) => (chose = Compression[c.compression]) },
+        AbortSignal.timeout(600_000),
+      ),
+      (n) => (wireBytes += n),
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
   if (res.imported.length !== infos.length) {
     throw new Error(`agent imported ${res.imported.length} of ${infos.length} paths`);
   }
-  return { seconds, chose };
+  return { seconds, chose, wireBytes };
 }
 
 export async function measure(
   variant: Variant,
   ctx: { robot: string; client: AgentClient; infos: PathInfo[] },
-): Promise<{ seconds: number; chose?: string }> {
+): Promise<Measured> {
   if (variant === "pipe")
     return {
       seconds: await pipe(

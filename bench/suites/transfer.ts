@@ -1,0 +1,75 @@
+// The transfer of a redeploy's missing paths alone, side by side: our QueryMissingPaths + PushPaths
+// (compression auto, as deploy's default) and `nix-store --export MISSING | nix-store --import`.
+import { spawn } from "node:child_process";
+import { Transform, Writable } from "node:stream";
+import type { AgentClient, PathInfo } from "@ros-rollback/proto";
+import { pushRequests } from "../../controller/src/closure/index.js";
+import { labExec } from "../../integration-tests/lab/index.js";
+import { countChunks, send } from "../measure.js";
+
+export interface Transfer {
+  readonly seconds: number;
+  /** Bytes that crossed the link: NarChunk data for the push, the export stream for the pipe. */
+  readonly bytes: number;
+  readonly paths: number;
+}
+
+/** Transfer variants; `nix-copy` joins once the lab robot has an sshd (the links branch). */
+export type TransferVariant = "push" | "pipe";
+export const TRANSFERS: readonly TransferVariant[] = ["push", "pipe"];
+
+function queryMissing(client: AgentClient, storePaths: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) =>
+    client.queryMissingPaths({ storePaths }, (e, r) => (e ? reject(e) : resolve(r.missing))),
+  );
+}
+
+/** Our push as deploy does it: ask what is missing among the whole closure, push only that. */
+async function push(client: AgentClient, closure: PathInfo[]): Promise<Transfer> {
+  const t0 = performance.now();
+  const missing = new Set(
+    await queryMissing(
+      client,
+      closure.map((i) => i.storePath),
+    ),
+  );
+  const infos = closure.filter((i) => missing.has(i.storePath));
+  let bytes = 0;
+  const requests = pushRequests(infos, { compression: "auto" }, AbortSignal.timeout(300_000));
+  const res = await send(
+    client,
+    countChunks(requests, (n) => (bytes += n)),
+  );
+  if (res.imported.length !== infos.length) {
+    throw new Error(`agent imported ${res.imported.length} of ${infos.length} paths`);
+  }
+  return { seconds: (performance.now() - t0) / 1000, bytes, paths: infos.length };
+}
+
+/** The pipe, given the missing paths (it does not find them itself: an advantage over push). */
+async function pipe(robot: string, missing: readonly string[]): Promise<Transfer> {
+  const t0 = performance.now();
+  let bytes = 0;
+  const exporter = spawn("nix-store", ["--export", ...missing], { stdio: ["ignore", "pipe", "inherit"] });
+  const count = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const r = await labExec(robot, ["nix-store", "--import"], {
+    input: exporter.stdout.pipe(count),
+    output: { stdout: sink, stderr: process.stderr },
+    timeoutMs: 300_000,
+  });
+  if (r.code !== 0) throw new Error(`nix-store --import in ${robot} exited ${r.code}`);
+  return { seconds: (performance.now() - t0) / 1000, bytes, paths: missing.length };
+}
+
+export function transfer(
+  v: TransferVariant,
+  ctx: { robot: string; client: AgentClient; closure: PathInfo[]; missing: readonly string[] },
+): Promise<Transfer> {
+  return v === "push" ? push(ctx.client, ctx.closure) : pipe(ctx.robot, ctx.missing);
+}
