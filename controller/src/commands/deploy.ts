@@ -14,6 +14,7 @@ import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-option
 import { makeTransfer } from "../rollout/make-transfer.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
+import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 
 /** See the --compress help text for why. */
 export const DEFAULT_COMPRESSION: CompressionName = "auto";
@@ -116,6 +117,7 @@ export const deployCommand = defineCommand<DeployArgs>({
         '{"topics": [{"name": "/chatter", "minRateHz": 5}]}\n' +
         '{"drop": ["unit:listener.service"], "topics": [{"name": "/chatter", "maxSilenceSeconds": 2}]}',
     },
+    ...WAIT_FOR_RELEASE_OPTION,
     ...FOLLOW_OPTIONS,
     ...FLEET_OPTIONS,
   },
@@ -125,6 +127,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     "ros-rollback deploy .#nixos-vm-header --target vm --sign-key signing.sec",
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
     "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
+    "ros-rollback deploy ./result --target robot1 --wait-for-release 1800",
     "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
   ],
   parse(raw) {
@@ -163,6 +166,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       autoRollback: raw.values["no-auto-rollback"] !== true,
       selfConfirm: raw.values["no-confirm"] === true,
       healthFile: typeof health === "string" ? health : undefined,
+      waitForReleaseSeconds: parseWaitForRelease(raw, "deploy"),
       strategy: parseStrategy(raw, "deploy"),
     };
   },
@@ -183,7 +187,13 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
         now: ctx.io.now,
       }),
   );
-  const job = deployJob(ctx, args, new DeploySource(args, ctx), transfer);
+  const job = deployJob(
+    ctx,
+    args,
+    new DeploySource(args, ctx),
+    transfer,
+    releaseWindow(args.waitForReleaseSeconds),
+  );
   return reportResult(await runOnTarget(ctx, undefined, job));
 }
 

@@ -77,6 +77,7 @@ async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult>
     autoRollback: true,
     selfConfirm: false,
     healthFile: undefined,
+    waitForReleaseSeconds: undefined,
   };
   const transfer = new PushTransfer({
     closure: ctx.deps.closure,

@@ -8,6 +8,7 @@ import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";
 import { ROLLOUT_ID } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
+import { parseWaitForRelease, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 import { DEFAULT_COMPRESSION } from "./deploy.js";
 
 interface RolloutArgs extends ResumeArgs {
@@ -44,6 +45,7 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       description: "resume: sign the pushed paths (see deploy)",
     },
     health: { type: "string", valueName: "FILE", description: "resume: the deploy's --health file, again" },
+    ...WAIT_FOR_RELEASE_OPTION,
     ...FOLLOW_OPTIONS,
   },
   multiTarget: true,
@@ -77,6 +79,7 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       signKey: typeof signKey === "string" ? signKey : undefined,
       healthFile: typeof health === "string" && health !== "" ? health : undefined,
       follow: parseFollowArgs(raw, "rollout"),
+      waitForReleaseSeconds: parseWaitForRelease(raw, "rollout"),
     };
   },
   async run(args, ctx) {

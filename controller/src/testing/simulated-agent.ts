@@ -6,7 +6,9 @@ import {
   type DeploymentEvent,
   DeploymentKind,
   type GetStatusResponse,
+  HELD_ERROR_CODE,
   type HealthReport,
+  type Hold,
   RollbackReason,
   DeploymentState as S,
 } from "@ros-rollback/proto";
@@ -55,6 +57,8 @@ export interface SimOptions {
   /** The answer to CheckHealth (default: the latest round, or healthy). */
   readonly checkHealth?: HealthReport | FakeError;
   readonly base?: GetStatusResponse;
+  /** Called after each GetStatus answer was made (with the count so far): change holds between poll and Activate. */
+  readonly afterStatus?: (n: number) => void;
 }
 
 /**
@@ -84,6 +88,11 @@ export class SimulatedAgent {
   private confirmed = false;
   private wake: (() => void) | undefined;
   private deadline = 0;
+  /** While any: Activate is refused like the real agent's (FAILED_PRECONDITION, trailer code HELD). */
+  holds: Hold[] = [];
+  /** Activate requests refused because of holds. */
+  refusedHeld = 0;
+  private statusCalls = 0;
 
   constructor(
     agent: FakeAgent,
@@ -112,7 +121,15 @@ export class SimulatedAgent {
       profileSystem: "/nix/store/old-system",
       holds: [],
     };
-    return { ...base, deployment: this.current, lastDeployment: this.last, health: this.latestHealth };
+    const answer = {
+      ...base,
+      holds: [...this.holds],
+      deployment: this.current,
+      lastDeployment: this.last,
+      health: this.latestHealth,
+    };
+    this.o.afterStatus?.(++this.statusCalls);
+    return answer;
   }
 
   /** After a reboot into a BOOT deployment: the agent judges health and waits for Confirm again. */
@@ -123,7 +140,20 @@ export class SimulatedAgent {
     void this.judgeAndConfirm(this.request?.options?.selfConfirm === true);
   }
 
-  private activate(req: ActivateRequest): AsyncIterable<StreamStep> {
+  private activate(req: ActivateRequest): AsyncIterable<StreamStep> | StreamStep[] {
+    if (this.holds.length > 0) {
+      this.refusedHeld++;
+      const named = this.holds.map((h) => `hold "${h.name}": ${h.reason}`).join("; ");
+      return [
+        {
+          error: {
+            code: status.FAILED_PRECONDITION,
+            details: `the robot is held: ${named}`,
+            agentCode: HELD_ERROR_CODE,
+          },
+        },
+      ];
+    }
     this.request = req;
     const q = this.subscribe();
     void this.run(req);

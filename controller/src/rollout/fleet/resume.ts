@@ -18,6 +18,8 @@ export interface ResumeArgs {
   /** The --health file again: the agent does not echo a deployment's health changes. */
   readonly healthFile: string | undefined;
   readonly follow: FollowArgs;
+  /** Held robots are retried at the end, within this (as for deploy). */
+  readonly waitForReleaseSeconds: number | undefined;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function resumeRollout(
         autoRollback: options?.autoRollback !== false,
         selfConfirm: options?.selfConfirm ?? false,
         healthFile: args.healthFile,
+        waitForReleaseSeconds: args.waitForReleaseSeconds,
       };
       const finished = new Map<string, RobotResult>();
       for (const [name, state] of rollout.robots) {
