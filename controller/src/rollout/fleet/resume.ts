@@ -73,11 +73,13 @@ export async function resumeRollout(
         strategy: rollout.strategy,
         targets: rollout.targets,
         finished,
-        job: (target, gate) => {
+        job: (target, gate, release) => {
           const state = rollout.robots.get(target.name);
           if (state?.kind === "running") return attachJob(ctx, state.deployment, args.follow);
-          return gated(deployJob(ctx, spec, source, transfer(gate)), gate);
+          // Not done: pending, and robots skipped because they were held (they have no record of it).
+          return gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
         },
+        releaseSeconds: args.waitForReleaseSeconds,
         rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow }),
       });
       return rolloutResult(result);
