@@ -12,6 +12,7 @@ import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
 import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { makeTransfer } from "../rollout/make-transfer.js";
+import { deployPlan } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
 import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
@@ -22,6 +23,8 @@ export const DEFAULT_COMPRESSION: CompressionName = "auto";
 export interface DeployArgs extends DeploySpec {
   /** With several targets: how the rollout moves through them. */
   readonly strategy: Strategy;
+  /** --plan: transfer and show the plan; nothing on the robot changes. */
+  readonly plan: boolean;
 }
 
 export const deployCommand = defineCommand<DeployArgs>({
@@ -117,6 +120,15 @@ export const deployCommand = defineCommand<DeployArgs>({
         '{"topics": [{"name": "/chatter", "minRateHz": 5}]}\n' +
         '{"drop": ["unit:listener.service"], "topics": [{"name": "/chatter", "maxSilenceSeconds": 2}]}',
     },
+    plan: {
+      type: "boolean",
+      description: [
+        "stop after the plan: transfer the missing paths (as without --plan), then show what the switch",
+        "would change, as `ros-rollback plan` does (units, packages; --json likewise) and exit 0 (1 when",
+        "dry-activate fails). Nothing on the robot changes. Several targets: each robot is planned",
+        "(--max-parallel at once) and printed; exit 6 when some could not be planned, 1 when none could.",
+      ].join("\n"),
+    },
     ...WAIT_FOR_RELEASE_OPTION,
     ...FOLLOW_OPTIONS,
     ...FLEET_OPTIONS,
@@ -128,6 +140,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
     "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
     "ros-rollback deploy ./result --target robot1 --wait-for-release 1800",
+    "ros-rollback deploy ./result --select site=lab --plan",
     "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
   ],
   parse(raw) {
@@ -147,6 +160,14 @@ export const deployCommand = defineCommand<DeployArgs>({
     }
     const health = raw.values.health;
     if (health === "") throw new UsageError("--health: expected a file", "deploy");
+    const plan = raw.values.plan === true;
+    const waitForReleaseSeconds = parseWaitForRelease(raw, "deploy");
+    if (plan && waitForReleaseSeconds !== undefined) {
+      throw new UsageError("--plan changes nothing on the robot: it never waits for release", "deploy");
+    }
+    if (plan && raw.values.action !== undefined && raw.values.action !== "switch") {
+      throw new UsageError("--plan shows what a switch would change; leave out --action", "deploy");
+    }
     return {
       storePath,
       action: choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy"),
@@ -166,8 +187,9 @@ export const deployCommand = defineCommand<DeployArgs>({
       autoRollback: raw.values["no-auto-rollback"] !== true,
       selfConfirm: raw.values["no-confirm"] === true,
       healthFile: typeof health === "string" ? health : undefined,
-      waitForReleaseSeconds: parseWaitForRelease(raw, "deploy"),
+      waitForReleaseSeconds,
       strategy: parseStrategy(raw, "deploy"),
+      plan,
     };
   },
   run: deploy,
@@ -176,6 +198,7 @@ export const deployCommand = defineCommand<DeployArgs>({
 async function deploy(args: DeployArgs, context: CommandContext): Promise<CommandResult> {
   const flake = parseFlakeRef(args.storePath);
   const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
+  if (args.plan) return deployPlan(ctx, args, args.strategy);
   if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
   const transfer = makeTransfer(
     ctx,

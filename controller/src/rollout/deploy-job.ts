@@ -44,7 +44,7 @@ export interface DeploySpec {
   readonly waitForReleaseSeconds: number | undefined;
 }
 
-interface Built {
+export interface Built {
   readonly storePath: string;
   readonly options: DeploymentOptions;
 }
