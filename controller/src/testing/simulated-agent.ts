@@ -11,6 +11,7 @@ import {
   type Hold,
   RollbackReason,
   DeploymentState as S,
+  type UnitChanges,
 } from "@ros-rollback/proto";
 import { type FakeAgent, type FakeError, fullEvent, type StreamStep } from "./fake-agent.js";
 
@@ -57,6 +58,8 @@ export interface SimOptions {
   /** The answer to CheckHealth (default: the latest round, or healthy). */
   readonly checkHealth?: HealthReport | FakeError;
   readonly base?: GetStatusResponse;
+  /** What the switch did to units: in the deployment and in every event from ACTIVATED on (like the agent). */
+  readonly unitChanges?: UnitChanges;
   /** Called after each GetStatus answer was made (with the count so far): change holds between poll and Activate. */
   readonly afterStatus?: (n: number) => void;
 }
@@ -241,6 +244,7 @@ export class SimulatedAgent {
       await this.step(S.DEPLOYMENT_STATE_DRY_RUN_DONE, { final: true });
       return;
     }
+    if (this.current !== undefined) this.current.unitChanges = this.o.unitChanges;
     await this.step(S.DEPLOYMENT_STATE_ACTIVATED, { exitCode: 0 });
     await this.judgeAndConfirm(req.options?.selfConfirm === true);
   }
@@ -336,6 +340,7 @@ export class SimulatedAgent {
       generation: d.generation,
       previousGeneration: d.previousGeneration,
       confirmDeadlineUnixMs: d.confirmDeadlineUnixMs,
+      unitChanges: d.unitChanges,
       ...extra,
     });
     this.emitted.push(e);
