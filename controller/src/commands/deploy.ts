@@ -43,6 +43,8 @@ export const deployCommand = defineCommand<DeployArgs>({
     "place). Health rounds are printed when they change; the exit code says where the robot ended.",
     "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
     "next boot: `ros-rollback confirm`).",
+    "A held robot (a mission, an operator's `hold`) refuses: exit 1 naming its holds, after the transfer;",
+    "--wait-for-release waits for the holds to go, then deploys. --plan stops after the plan.",
     "FLAKE#NAME (e.g. .#nixos-vm) first builds FLAKE#nixosConfigurations.NAME.config.system.build.toplevel",
     "with `nix build --no-link --print-out-paths` (Nix 2.8 or later); without --inventory the targets",
     `come from the flake's ${FLAKE_INVENTORY_ATTR} (\`nix eval --json\`).`,

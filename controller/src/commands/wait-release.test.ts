@@ -5,6 +5,7 @@ import { status } from "@grpc/grpc-js";
 import { type Hold, HoldSource, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectAgent } from "../agent-api.js";
+import { InterruptedError } from "../core/errors.js";
 import { main } from "../main.js";
 import { captureIo, virtualClock } from "../testing/capture-io.js";
 import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
@@ -68,7 +69,11 @@ function robot(holds: Hold[], o: SimOptions = {}): SimulatedAgent {
   return sim;
 }
 
-async function deploy(...flags: string[]) {
+function deploy(...flags: string[]) {
+  return deployUntil(new AbortController().signal, ...flags);
+}
+
+async function deployUntil(signal: AbortSignal, ...flags: string[]) {
   const clock = virtualClock();
   const { io, stdout, stderr } = captureIo({ cwd: dir, now: clock.now, sleep: clock.sleep });
   const argv = ["deploy", SYSTEM.storePath, "--inventory", inventory, "--target", "robot1"];
@@ -76,7 +81,7 @@ async function deploy(...flags: string[]) {
     [...argv, "--connect-timeout", "3", ...flags],
     io,
     { connect: connectAgent, closure: fakeClosure(CLOSURE) },
-    new AbortController().signal,
+    signal,
   );
   return {
     code,
@@ -191,6 +196,23 @@ describe("deploy to a held robot", () => {
     expect(activations()).toBe(3);
     expect(sim.last?.id).toBe("d-sim-1");
     expect(r.stderr).toMatch(/robot1: held: command hold "operator": filming a demo/);
+  });
+
+  it("Ctrl-C while waiting: exit 1, nothing changed", async () => {
+    const interrupt = new AbortController();
+    const sim = robot([MISSION], {
+      afterStatus: (n) => {
+        if (n === 3) interrupt.abort(new InterruptedError());
+      },
+    });
+    const r = await deployUntil(interrupt.signal, "--wait-for-release", "600", "--json");
+    expect(r.code).toBe(1);
+    expect(r.json()).toMatchObject({ outcome: "unchanged", held: { released: false } });
+    expect(r.stderr).toMatch(
+      /^error: interrupted while waiting for release; nothing was changed on robot1$/m,
+    );
+    expect(activations()).toBe(1);
+    expect(sim.current ?? sim.last).toBeUndefined();
   });
 
   it("a poll that fails is said once and the wait goes on", async () => {
