@@ -24,6 +24,48 @@ export interface Facts {
   push: PushSummary | null;
 }
 
+/** After a hold refusal: waits for release; undefined: ask again, else why it gives up (nothing changed). */
+async function waitOrGiveUp(
+  ctx: CommandContext,
+  api: AgentApi,
+  held: HeldRobot,
+  release: ReleaseWindow,
+  firstRefusal: number,
+  refusedAgain: boolean,
+  job: Pick<TargetJob<unknown>, "interrupted">,
+): Promise<UserError | undefined> {
+  const target = api.target.name;
+  try {
+    const end = await waitForRelease(
+      api,
+      held,
+      release.until(firstRefusal),
+      `, waiting up to ${formatSeconds(release.seconds)} for release`,
+      {
+        now: ctx.io.now,
+        sleep: ctx.io.sleep,
+        signal: ctx.signal,
+        pauseFirst: refusedAgain,
+        proceed: release.proceed,
+      },
+    );
+    if (end === "interrupted") {
+      return new UserError(`interrupted while waiting for release; nothing was changed on ${target}`);
+    }
+    if (end === "timeout") {
+      return new UserError(
+        `${target}: still held after ${formatSeconds(held.waitedSeconds())} (--wait-for-release ${release.seconds}): ` +
+          `${held.describe()}; nothing was changed`,
+      );
+    }
+    release.proceed?.();
+    return undefined;
+  } catch (e) {
+    // A rollout that aborted meanwhile: this robot is not started.
+    return errorBeforeChange(e, ctx.signal, job.interrupted(target));
+  }
+}
+
 /** Without --wait-for-release: the holds of a refusal, for the report (the refusal's message names them too). */
 async function readHolds(api: AgentApi, held: HeldRobot, signal: AbortSignal): Promise<void> {
   try {
@@ -115,29 +157,8 @@ export async function runOnTarget<P>(
         heldJson = held.json(false);
         break;
       }
-      const end = await waitForRelease(
-        started,
-        held,
-        release.until(firstRefusal),
-        `, waiting up to ${formatSeconds(release.seconds)} for release`,
-        { now: ctx.io.now, sleep: ctx.io.sleep, signal: ctx.signal, pauseFirst: attempt > 1 },
-      );
-      heldJson = held.json(end === "released");
-      let error: UserError | undefined;
-      if (end === "released") {
-        try {
-          release.proceed?.();
-        } catch (e) {
-          error = errorBeforeChange(e, ctx.signal, job.interrupted(target));
-        }
-      } else if (end === "interrupted") {
-        error = new UserError(`interrupted while waiting for release; nothing was changed on ${target}`);
-      } else {
-        error = new UserError(
-          `${target}: still held after ${formatSeconds(held.waitedSeconds())} (--wait-for-release ${release.seconds}): ` +
-            `${held.describe()}; nothing was changed`,
-        );
-      }
+      const error = await waitOrGiveUp(ctx, started, held, release, firstRefusal, attempt > 1, job);
+      heldJson = held.json(error === undefined);
       if (error === undefined) continue;
       printer.close();
       ctx.log(`error: ${error.message}`);

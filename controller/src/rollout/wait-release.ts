@@ -20,7 +20,7 @@ export interface ReleaseWindow {
   readonly seconds: number;
   /** The wait's deadline (io.now ms), given when the agent first refused because of holds. */
   until(firstRefusedAt: number): number;
-  /** Asked before every new Activate after a wait; throws to give up (a rollout that aborted). */
+  /** Asked before every poll and every new Activate; throws to give up (a rollout that aborted). */
   readonly proceed?: () => void;
 }
 
@@ -135,12 +135,15 @@ export interface WaitOptions {
   /** Wait one poll interval before the first poll (the agent refused again right after a free poll). */
   readonly pauseFirst: boolean;
   readonly pollMs?: number;
+  /** Asked before every poll; what it throws ends the wait (rethrown). */
+  readonly proceed?: (() => void) | undefined;
 }
 
 /**
  * Polls GetStatus until no hold is left ("released"), the deadline passes
  * ("timeout") or the user interrupts. A failed poll is said and the wait
- * goes on (a network blip must not end a long wait); bugs are rethrown.
+ * goes on (a network blip must not end a long wait); bugs and what
+ * `proceed` throws are rethrown.
  */
 export async function waitForRelease(
   api: AgentApi,
@@ -159,6 +162,7 @@ export async function waitForRelease(
   try {
     if (o.pauseFirst && !(await pause())) return "timeout";
     for (;;) {
+      o.proceed?.();
       try {
         const status = await api.getStatus(o.signal);
         held.update(status.holds, waiting);

@@ -216,6 +216,27 @@ describe("a fleet rollout with a held robot", () => {
     ]);
   });
 
+  it("a failure among the retried robots aborts the rollout: a robot still waiting stops at once, not started", async () => {
+    const sick = healthReport([["unit:talker.service", "unit talker.service failed"]]);
+    fleet(["r1", "r2"], {
+      r1: {
+        health: [sick],
+        // 1 prepare, 2 the refusal's holds: released before the retry.
+        afterStatus: (n) => {
+          if (n === 2) sim("r1").holds = [];
+        },
+      },
+    });
+    // A day's window: without stopping on the abort, r2 would poll it to the end and stay held.
+    const r = await deploy("--wait-for-release", "86400", "--json");
+    const robots = byName(r.json());
+    expect(robots.r1?.outcome).toBe("failed");
+    expect(robots.r2).toMatchObject({ outcome: "not-started", held: null });
+    expect(robots.r2?.reason).toMatch(/^not started: the rollout was aborted/);
+    expect(r.json().outcome).toBe("aborted");
+    expect(sim("r2").current ?? sim("r2").last).toBeUndefined();
+  });
+
   it("a held canary does not abort the rollout", async () => {
     fleet(["r1"]);
     const r = await cli(["deploy", SYSTEM.storePath, "--all", "--canary", "1", "--json"]);
