@@ -1,4 +1,5 @@
 import { isNixFormatError, type NixFormatErrorCode } from "@ros-rollback/nix-core";
+import type { HELD_ERROR_CODE } from "@ros-rollback/proto";
 
 /**
  * Every failure the agent reports on purpose is an AgentError with a code.
@@ -14,6 +15,8 @@ export type AgentErrorCode =
   | "HASH_MISMATCH"
   /** The robot is not in a state that allows the request (deployment running, lock held). */
   | "FAILED_PRECONDITION"
+  /** The robot is held (mission, operator's hold): FAILED_PRECONDITION that a controller may wait out. */
+  | typeof HELD_ERROR_CODE
   /** A limit is reached (pushes at once, disk space for data snapshots); retrying later may succeed. */
   | "RESOURCE_EXHAUSTED"
   /** A referenced store path or generation does not exist. */

@@ -1,6 +1,14 @@
 import { type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
 import { stateName } from "./outcome.js";
-import { clockTime, eventLine, formatSeconds, healthKey, healthLine } from "./views.js";
+import {
+  clockTime,
+  eventLine,
+  formatSeconds,
+  healthKey,
+  healthLine,
+  unitChangesJson,
+  unitChangesText,
+} from "./views.js";
 
 export interface EventPrinterOptions {
   readonly target: string;
@@ -28,6 +36,8 @@ export class EventPrinter {
   private lastState: DeploymentState | undefined;
   private lastId: string | undefined;
   private lastHealth: string | undefined;
+  /** Unit-change lines already printed ("id/switch", "id/rollback"): each once. */
+  private readonly unitsShown = new Set<string>();
   private deadline = 0;
   private lastCountdown = Number.NEGATIVE_INFINITY;
   private liveText = "";
@@ -50,6 +60,8 @@ export class EventPrinter {
         this.line(`${target}: ${clockTime(e.timestampUnixMs)} health ${healthLine(e.health)}`);
       }
     }
+    this.units(e, "switch", "units", e.unitChanges);
+    this.units(e, "rollback", "rollback units", e.rollbackUnitChanges);
     const awaiting = e.state === DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION && !e.final;
     this.deadline = awaiting ? e.confirmDeadlineUnixMs : 0;
     if (this.o.live) {
@@ -64,6 +76,14 @@ export class EventPrinter {
         this.line(`${target}: ${this.countdown()}`);
       }
     }
+  }
+
+  /** What a switch did to units, once the agent reports it: one line per deployment and switch. */
+  private units(e: DeploymentEvent, key: string, label: string, u: DeploymentEvent["unitChanges"]): void {
+    const json = unitChangesJson(u);
+    if (json === null || this.unitsShown.has(`${e.deploymentId}/${key}`)) return;
+    this.unitsShown.add(`${e.deploymentId}/${key}`);
+    this.line(`${this.o.target}: ${label}: ${unitChangesText(json)}`);
   }
 
   /** A line from the command (re-attaching, confirming) between the event lines. */

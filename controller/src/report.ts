@@ -4,9 +4,11 @@ import type { CommandResult } from "./core/command.js";
 import { asUserError, ExitCode, UsageError, UserError } from "./core/errors.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
 import type { Followed } from "./rollout/follow/follow.js";
+import { type HeldJson, holdsLine } from "./rollout/wait-release.js";
 import {
   type EventJson,
   eventJson,
+  formatSeconds,
   generationOrNull,
   type HealthJson,
   healthJson,
@@ -73,6 +75,8 @@ export interface DeploymentReport {
   readonly unitChanges: UnitChangesJson | null;
   /** What its rollback's switch did, when it rolled back, or null. */
   readonly rollbackUnitChanges: UnitChangesJson | null;
+  /** The agent refused because the robot was held: its holds, how long we waited (--wait-for-release); null: never held. */
+  readonly held: HeldJson | null;
 }
 
 export function buildReport(input: {
@@ -87,6 +91,7 @@ export function buildReport(input: {
   push: PushSummary | null;
   /** --no-confirm: the agent confirms by itself once healthy. */
   selfConfirm: boolean;
+  held?: HeldJson | null;
 }): DeploymentReport {
   const { followed } = input;
   const verdict = judge(input.operation, input.action, followed.end);
@@ -144,6 +149,7 @@ export function buildReport(input: {
     events: followed.events.map(eventJson),
     unitChanges: lastKnown(followed.events.map((e) => unitChangesJson(e.unitChanges))),
     rollbackUnitChanges: lastKnown(followed.events.map((e) => unitChangesJson(e.rollbackUnitChanges))),
+    held: input.held ?? null,
   };
 }
 
@@ -167,7 +173,11 @@ export function reportText(r: DeploymentReport): string {
   const units = r.unitChanges === null ? "" : `\nunits: ${unitChangesText(r.unitChanges)}`;
   const back =
     r.rollbackUnitChanges === null ? "" : `\nrollback units: ${unitChangesText(r.rollbackUnitChanges)}`;
-  return `${head}${gens}: ${r.reason}${id}${units}${back}`;
+  const held =
+    r.held?.released === true
+      ? `\nwaited ${formatSeconds(r.held.waitedSeconds)} for release: ${holdsLine(r.held.holds)}`
+      : "";
+  return `${head}${gens}: ${r.reason}${held}${id}${units}${back}`;
 }
 
 /**
@@ -204,6 +214,7 @@ export function unchangedReport(input: {
     events: [],
     unitChanges: null,
     rollbackUnitChanges: null,
+    held: null,
   };
 }
 

@@ -1,5 +1,5 @@
 export * from "./gen/ros_rollback/v1/agent.js";
-export { AGENT_ERROR_CODE_KEY } from "./metadata.js";
+export { AGENT_ERROR_CODE_KEY, HELD_ERROR_CODE } from "./metadata.js";
 
 import { fileURLToPath } from "node:url";
 

@@ -49,11 +49,11 @@ describe("a held robot", () => {
     await mkdir(fileDir, { recursive: true });
     await writeFile(join(fileDir, "mission"), "executing waypoint 3\n");
     await expect(r.deployer.activate(sys("sys-a"), "switch", SELF)).rejects.toMatchObject({
-      code: "FAILED_PRECONDITION",
+      code: "HELD",
       message:
         'the robot is held: command hold "operator": filming a demo; file hold "mission": executing waypoint 3',
     });
-    await expect(r.deployer.rollback(undefined)).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
+    await expect(r.deployer.rollback(undefined)).rejects.toMatchObject({ code: "HELD" });
     expect(refused).toEqual([
       ["operator", "mission"],
       ["operator", "mission"],

@@ -22,6 +22,7 @@ import { FileRecordStore } from "../deployment/record-file.js";
 import { AgentError } from "../errors.js";
 import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig } from "../health/index.js";
+import type { Holds } from "../holds/holds.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
@@ -40,6 +41,7 @@ let server: RunningServer;
 let systemPath: string;
 let slowPath: string;
 let deployer: Deployer;
+let holds: Holds;
 const hash = "0".repeat(32);
 
 const fakeStore: StorePort = {
@@ -91,7 +93,9 @@ beforeAll(async () => {
         : switcher.status(unit),
   });
   const profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
+  holds = tmpHolds(tmp);
   deployer = new Deployer({
+    holds,
     profile,
     switcher: slowSwitcher,
     records: new FileRecordStore(join(tmp, "state")),
@@ -139,7 +143,7 @@ beforeAll(async () => {
         checks: [],
       }),
       log,
-      holds: tmpHolds(tmp),
+      holds,
       planner: realPlanner(inspector),
     },
   );
@@ -338,6 +342,20 @@ describe("agent gRPC server over mutual TLS", () => {
     watcher.close();
   });
 
+  it("refuses Activate while held: FAILED_PRECONDITION with the trailer code HELD, naming the hold", async () => {
+    await holds.store.set("operator", "filming a demo", undefined);
+    try {
+      const err = (await events(client(), systemPath, ActivationAction.ACTIVATION_ACTION_SWITCH).catch(
+        (e: ServiceError) => e,
+      )) as ServiceError;
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      expect(err.details).toBe('the robot is held: command hold "operator": filming a demo');
+      expect(err.metadata.get("ros-rollback-error-code")).toEqual(["HELD"]);
+    } finally {
+      await holds.store.release("operator");
+    }
+  });
+
   it("gives FAILED_PRECONDITION to a second Activate while one runs, naming it", async () => {
     const c = client();
     const first = c.activate({
@@ -353,6 +371,8 @@ describe("agent gRPC server over mutual TLS", () => {
     );
     expect((err as ServiceError).code).toBe(status.FAILED_PRECONDITION);
     expect((err as ServiceError).details).toContain(firstId);
+    // Not a hold: a controller must not wait for release here.
+    expect((err as ServiceError).metadata.get("ros-rollback-error-code")).toEqual(["FAILED_PRECONDITION"]);
     first.on("error", () => {
       // Cancelling our own watch ends the stream with CANCELLED; the deployment goes on.
     });

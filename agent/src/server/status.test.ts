@@ -15,6 +15,7 @@ describe("toStatus", () => {
     ["UNTRUSTED", status.PERMISSION_DENIED],
     ["HASH_MISMATCH", status.DATA_LOSS],
     ["FAILED_PRECONDITION", status.FAILED_PRECONDITION],
+    ["HELD", status.FAILED_PRECONDITION],
     ["RESOURCE_EXHAUSTED", status.RESOURCE_EXHAUSTED],
     ["NOT_FOUND", status.NOT_FOUND],
     ["EXTERNAL_COMMAND_FAILED", status.INTERNAL],

@@ -12,8 +12,10 @@ import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
 import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { makeTransfer } from "../rollout/make-transfer.js";
+import { deployPlan } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
+import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 
 /** See the --compress help text for why. */
 export const DEFAULT_COMPRESSION: CompressionName = "auto";
@@ -21,6 +23,8 @@ export const DEFAULT_COMPRESSION: CompressionName = "auto";
 export interface DeployArgs extends DeploySpec {
   /** With several targets: how the rollout moves through them. */
   readonly strategy: Strategy;
+  /** --plan: transfer and show the plan; nothing on the robot changes. */
+  readonly plan: boolean;
 }
 
 export const deployCommand = defineCommand<DeployArgs>({
@@ -39,6 +43,8 @@ export const deployCommand = defineCommand<DeployArgs>({
     "place). Health rounds are printed when they change; the exit code says where the robot ended.",
     "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
     "next boot: `ros-rollback confirm`).",
+    "A held robot (a mission, an operator's `hold`) refuses: exit 1 naming its holds, after the transfer;",
+    "--wait-for-release waits for the holds to go, then deploys. --plan stops after the plan.",
     "FLAKE#NAME (e.g. .#nixos-vm) first builds FLAKE#nixosConfigurations.NAME.config.system.build.toplevel",
     "with `nix build --no-link --print-out-paths` (Nix 2.8 or later); without --inventory the targets",
     `come from the flake's ${FLAKE_INVENTORY_ATTR} (\`nix eval --json\`).`,
@@ -116,6 +122,16 @@ export const deployCommand = defineCommand<DeployArgs>({
         '{"topics": [{"name": "/chatter", "minRateHz": 5}]}\n' +
         '{"drop": ["unit:listener.service"], "topics": [{"name": "/chatter", "maxSilenceSeconds": 2}]}',
     },
+    plan: {
+      type: "boolean",
+      description: [
+        "stop after the plan: transfer the missing paths (as without --plan), then show what the switch",
+        "would change, as `ros-rollback plan` does (units, packages; --json likewise) and exit 0 (1 when",
+        "dry-activate fails). Nothing on the robot changes. Several targets: each robot is planned",
+        "(--max-parallel at once) and printed; exit 6 when some could not be planned, 1 when none could.",
+      ].join("\n"),
+    },
+    ...WAIT_FOR_RELEASE_OPTION,
     ...FOLLOW_OPTIONS,
     ...FLEET_OPTIONS,
   },
@@ -125,6 +141,8 @@ export const deployCommand = defineCommand<DeployArgs>({
     "ros-rollback deploy .#nixos-vm-header --target vm --sign-key signing.sec",
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
     "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
+    "ros-rollback deploy ./result --target robot1 --wait-for-release 1800",
+    "ros-rollback deploy ./result --select site=lab --plan",
     "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
   ],
   parse(raw) {
@@ -144,6 +162,14 @@ export const deployCommand = defineCommand<DeployArgs>({
     }
     const health = raw.values.health;
     if (health === "") throw new UsageError("--health: expected a file", "deploy");
+    const plan = raw.values.plan === true;
+    const waitForReleaseSeconds = parseWaitForRelease(raw, "deploy");
+    if (plan && waitForReleaseSeconds !== undefined) {
+      throw new UsageError("--plan changes nothing on the robot: it never waits for release", "deploy");
+    }
+    if (plan && raw.values.action !== undefined && raw.values.action !== "switch") {
+      throw new UsageError("--plan shows what a switch would change; leave out --action", "deploy");
+    }
     return {
       storePath,
       action: choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy"),
@@ -163,7 +189,9 @@ export const deployCommand = defineCommand<DeployArgs>({
       autoRollback: raw.values["no-auto-rollback"] !== true,
       selfConfirm: raw.values["no-confirm"] === true,
       healthFile: typeof health === "string" ? health : undefined,
+      waitForReleaseSeconds,
       strategy: parseStrategy(raw, "deploy"),
+      plan,
     };
   },
   run: deploy,
@@ -172,6 +200,7 @@ export const deployCommand = defineCommand<DeployArgs>({
 async function deploy(args: DeployArgs, context: CommandContext): Promise<CommandResult> {
   const flake = parseFlakeRef(args.storePath);
   const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
+  if (args.plan) return deployPlan(ctx, args, args.strategy);
   if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
   const transfer = makeTransfer(
     ctx,
@@ -183,7 +212,13 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
         now: ctx.io.now,
       }),
   );
-  const job = deployJob(ctx, args, new DeploySource(args, ctx), transfer);
+  const job = deployJob(
+    ctx,
+    args,
+    new DeploySource(args, ctx),
+    transfer,
+    releaseWindow(args.waitForReleaseSeconds),
+  );
   return reportResult(await runOnTarget(ctx, undefined, job));
 }
 

@@ -484,6 +484,43 @@ describe("watch", () => {
     expect(screen.endsWith("\r<clear>")).toBe(true);
   });
 
+  it("shows what the switch did to units: a line as soon as reported, and in the result", async () => {
+    const units = {
+      stopped: [],
+      started: ["rosbag.service"],
+      restarted: ["listener.service", "talker.service"],
+      reloaded: [],
+      known: true,
+    };
+    simulate({ confirmWindowMs: 300, unitChanges: units });
+    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined });
+    await waitFor(() => sim.current?.state === S.DEPLOYMENT_STATE_CHECKING_HEALTH);
+    const r = await cli(["watch", "robot1", "--inventory", inventory]);
+    expect(r.code).toBe(2);
+    const text = "started: rosbag.service; restarted: listener.service, talker.service";
+    // Once, however many events carry it.
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("robot1: units: "))).toEqual([
+      `robot1: units: ${text}`,
+    ]);
+    expect(r.stdout).toMatch(new RegExp(`^units: ${text}$`, "m"));
+  });
+
+  it("a finished deployment's unit changes come from its record when no event is left to carry them", async () => {
+    simulate({
+      unitChanges: { stopped: [], started: [], restarted: ["talker.service"], reloaded: [], known: true },
+    });
+    await deploy("--no-confirm");
+    // Watch of an agent that only says the final state, without the report (an older agent).
+    const real = agent.handlers.watch;
+    agent.handlers.watch = () => [
+      { event: { ...sim.emitted[sim.emitted.length - 1], unitChanges: undefined, final: true } },
+    ];
+    const r = await cli(["watch", ...target()]);
+    agent.handlers.watch = real;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^units: restarted: talker\.service$/m);
+  });
+
   it("with no deployment in progress shows how the last one ended", async () => {
     simulate();
     await deploy("--no-confirm");

@@ -1,14 +1,12 @@
 import { resolve } from "node:path";
-import type { PlanResponse } from "@ros-rollback/proto";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
-import { ExitCode, UsageError } from "../core/errors.js";
+import { UsageError } from "../core/errors.js";
 import { parseFlakeRef } from "../flake.js";
 import { ProgressReporter } from "../progress.js";
 import { DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
+import { planOnTarget, planResult } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/push-transfer.js";
-import type { Facts } from "../rollout/run-on-target.js";
-import { unitChangesJson, unitChangesText } from "../views.js";
 
 interface PlanArgs {
   readonly storePath: string;
@@ -77,6 +75,7 @@ async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult>
     autoRollback: true,
     selfConfirm: false,
     healthFile: undefined,
+    waitForReleaseSeconds: undefined,
   };
   const transfer = new PushTransfer({
     closure: ctx.deps.closure,
@@ -93,63 +92,5 @@ async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult>
   });
   // The deploy's prepare phase (build, closure, push): nothing on the robot changes there.
   const job = deployJob(ctx, spec, new DeploySource(spec, ctx), transfer);
-  const api = await ctx.connect();
-  try {
-    const facts: Facts = { generationBefore: 0, storePath: null, push: null };
-    const prepared = await job.prepare(api, facts, ctx.signal);
-    const res = await api.plan(prepared.storePath, ctx.signal);
-    const json = planJson(api.target.name, res);
-    return { exitCode: res.exitCode === 0 ? ExitCode.Ok : ExitCode.Unchanged, json, human: planText(json) };
-  } finally {
-    api.close();
-  }
-}
-
-export function planJson(target: string, p: PlanResponse) {
-  const c = p.closure;
-  return {
-    target,
-    currentSystem: p.currentSystem,
-    storePath: p.storePath,
-    units: unitChangesJson(p.units),
-    unchanged: p.unchanged,
-    closure:
-      c === undefined
-        ? null
-        : {
-            added: c.added,
-            removed: c.removed,
-            changed: c.changed,
-            oldSizeBytes: c.oldSizeBytes,
-            newSizeBytes: c.newSizeBytes,
-            sizeDeltaBytes: c.newSizeBytes - c.oldSizeBytes,
-          },
-    exitCode: p.exitCode,
-    output: p.output,
-  };
-}
-
-function mib(bytes: number): string {
-  return `${bytes >= 0 ? "+" : ""}${(bytes / 1048576).toFixed(1)} MiB`;
-}
-
-function planText(p: ReturnType<typeof planJson>): string {
-  const lines = [`${p.target}: plan for ${p.storePath} (running ${p.currentSystem})`];
-  if (p.exitCode !== 0) lines.push(`dry-activate FAILED (exit ${p.exitCode}): ${p.output}`);
-  lines.push(`units:     ${p.units === null ? "unknown" : unitChangesText(p.units)}`);
-  lines.push(`untouched: ${p.unchanged.length === 0 ? "-" : p.unchanged.join(", ")}`);
-  if (p.closure !== null) {
-    const v = (xs: readonly string[]) =>
-      xs.length === 0 ? "∅" : xs.map((x) => x || "(no version)").join(", ");
-    for (const c of p.closure.changed)
-      lines.push(`  ${c.name}: ${v(c.oldVersions)} → ${v(c.newVersions)}, ${mib(c.sizeDeltaBytes)}`);
-    for (const c of p.closure.added)
-      lines.push(`  ${c.name}: added ${v(c.newVersions)}, ${mib(c.sizeDeltaBytes)}`);
-    for (const c of p.closure.removed)
-      lines.push(`  ${c.name}: removed ${v(c.oldVersions)}, ${mib(c.sizeDeltaBytes)}`);
-    lines.push(
-      `closure:   ${mib(p.closure.sizeDeltaBytes)} (${p.closure.oldSizeBytes} → ${p.closure.newSizeBytes} bytes)`,
-    );
-  }
-  return lines.join("\n");
+  return planResult(await planOnTarget(ctx, undefined, job));
 }

@@ -8,6 +8,7 @@ import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";
 import { ROLLOUT_ID } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
+import { holdsLine, parseWaitForRelease, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 import { DEFAULT_COMPRESSION } from "./deploy.js";
 
 interface RolloutArgs extends ResumeArgs {
@@ -22,11 +23,13 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
     "Every robot of a rollout (deploy with several targets) records the rollout's id and strategy in its",
     "deployment's label. Both verbs rebuild the rollout by asking the selected robots (default: every",
     "target in the inventory) — no controller-side state, so any machine with the inventory can do it.",
-    "status: read-only; each robot's wave and state (pending, running, succeeded, failed, uncertain,",
-    "unreachable). resume: picks up a rollout whose controller was killed: robots that finished keep",
-    "their result (and count against --max-failures), running ones are followed and confirmed, the rest",
-    "get the same system, options and label, with the same strategy. The system's closure must be in the",
-    "local Nix store; --health must be given again (the agent does not echo health changes).",
+    "status: read-only; each robot's wave and state (pending, held: not deployed and held now, with its",
+    "holds; running, succeeded, failed, uncertain, unreachable). resume: picks up a rollout whose",
+    "controller was killed, or finishes one that skipped held robots: robots that finished keep their",
+    "result (and count against --max-failures), running ones are followed and confirmed, the rest (held",
+    "ones too) get the same system, options and label, with the same strategy; --wait-for-release as for",
+    "deploy. The system's closure must be in the local Nix store; --health must be given again (the",
+    "agent does not echo health changes).",
   ].join("\n"),
   positionals: [
     { name: "status|resume", description: "what to do" },
@@ -44,6 +47,7 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       description: "resume: sign the pushed paths (see deploy)",
     },
     health: { type: "string", valueName: "FILE", description: "resume: the deploy's --health file, again" },
+    ...WAIT_FOR_RELEASE_OPTION,
     ...FOLLOW_OPTIONS,
   },
   multiTarget: true,
@@ -77,12 +81,21 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       signKey: typeof signKey === "string" ? signKey : undefined,
       healthFile: typeof health === "string" && health !== "" ? health : undefined,
       follow: parseFollowArgs(raw, "rollout"),
+      waitForReleaseSeconds: parseWaitForRelease(raw, "rollout"),
     };
   },
   async run(args, ctx) {
     const rollout = await rebuildRollout(ctx, args.id);
     return args.verb === "status" ? statusResult(rollout) : resumeRollout(ctx, rollout, args);
   },
+});
+
+const pending = (target: string, wave: number | null) => ({
+  target,
+  wave,
+  state: "pending",
+  deploymentId: null,
+  reason: "not reached by the rollout",
 });
 
 function statusResult(r: RebuiltRollout): CommandResult {
@@ -108,14 +121,14 @@ function statusResult(r: RebuiltRollout): CommandResult {
         };
       case "unreachable":
         return { target: t.name, wave, state: "unreachable", deploymentId: null, reason: s.reason };
+      case "pending":
+        if (s.holds.length > 0) {
+          // Not reached, or skipped because held: resume deploys it.
+          return { target: t.name, wave, state: "held", deploymentId: null, reason: holdsLine(s.holds) };
+        }
+        return pending(t.name, wave);
       default:
-        return {
-          target: t.name,
-          wave,
-          state: "pending",
-          deploymentId: null,
-          reason: "not reached by the rollout",
-        };
+        return pending(t.name, wave);
     }
   });
   const unreachable = robots.filter((x) => x.state === "unreachable").length;

@@ -13,7 +13,7 @@ import {
   followOptions,
   parseFollowArgs,
 } from "../rollout/follow/follow-options.js";
-import { eventJson } from "../views.js";
+import { eventJson, unitChangesJson } from "../views.js";
 import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
 
 export interface WatchArgs {
@@ -29,7 +29,8 @@ export const watchCommand = defineCommand<WatchArgs>({
   description: [
     "Read-only (never confirms): streams the deployment in progress from its latest state to its final",
     "state — each state, each health round whose verdict or failing checks change, and while the agent",
-    "awaits confirmation a countdown to the deadline (a live line on a TTY, plain lines otherwise). With",
+    "awaits confirmation a countdown to the deadline (a live line on a TTY, plain lines otherwise), and",
+    "what the switch did to units (stopped, started, restarted, reloaded) once the agent reports it. With",
     "no deployment in progress it shows how the last one ended. Reconnects like deploy when the",
     "connection breaks. Exits with the code deploy would have for that deployment (0 kept, 2 rolled",
     "back, 3 unknown, ...); 0 with no deployment on record.",
@@ -79,7 +80,7 @@ export const watchCommand = defineCommand<WatchArgs>({
       const {
         events: _events,
         push: _push,
-        ...report
+        ...built
       } = buildReport({
         target,
         operation: rollback ? "rollback" : "activate",
@@ -91,6 +92,12 @@ export const watchCommand = defineCommand<WatchArgs>({
         push: null,
         selfConfirm: d?.options?.selfConfirm ?? false,
       });
+      // Events seen may predate the switch's report; the record read at the start may have it.
+      const report = {
+        ...built,
+        unitChanges: built.unitChanges ?? unitChangesJson(d?.unitChanges),
+        rollbackUnitChanges: built.rollbackUnitChanges ?? unitChangesJson(d?.rollbackUnitChanges),
+      };
       return {
         exitCode: report.exitCode,
         json: { type: "result", ...report },

@@ -10,6 +10,7 @@ import type { FollowArgs } from "./follow/follow-options.js";
 import type { CompressionName } from "./push-transfer.js";
 import type { TargetJob } from "./run-on-target.js";
 import type { Transfer } from "./transfer.js";
+import type { ReleaseWindow } from "./wait-release.js";
 
 export const ACTIONS = {
   switch: ActivationAction.ACTIVATION_ACTION_SWITCH,
@@ -39,9 +40,11 @@ export interface DeploySpec {
   readonly selfConfirm: boolean;
   /** --health FILE: per-deployment health changes (JSON). */
   readonly healthFile: string | undefined;
+  /** --wait-for-release SECONDS: a held robot is waited for (one robot: at once; a rollout: at its end). */
+  readonly waitForReleaseSeconds: number | undefined;
 }
 
-interface Built {
+export interface Built {
   readonly storePath: string;
   readonly options: DeploymentOptions;
 }
@@ -109,8 +112,10 @@ export function deployJob(
   spec: DeploySpec,
   source: DeploySource,
   transfer: Transfer,
+  release?: ReleaseWindow,
 ): TargetJob<Built> {
   return {
+    release,
     operation: "activate",
     action: ACTIONS[spec.action],
     actionLabel: spec.action,

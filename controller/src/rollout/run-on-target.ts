@@ -1,6 +1,7 @@
 import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext } from "../core/command.js";
+import { asUserError, UserError } from "../core/errors.js";
 import type { Operation } from "../outcome.js";
 import {
   buildReport,
@@ -9,8 +10,10 @@ import {
   type PushSummary,
   unchangedReport,
 } from "../report.js";
-import { followDeployment } from "./follow/follow.js";
+import { formatSeconds } from "../views.js";
+import { type Followed, followDeployment } from "./follow/follow.js";
 import { eventPrinter, type FollowArgs, followOptions } from "./follow/follow-options.js";
+import { type HeldJson, HeldRobot, heldRefusal, type ReleaseWindow, waitForRelease } from "./wait-release.js";
 
 /** What the run learned before the robot changed: it goes into the report whatever happens next. */
 export interface Facts {
@@ -19,6 +22,57 @@ export interface Facts {
   /** The store path as far as it is known (a flake ref until built, `./result` until resolved). */
   storePath: string | null;
   push: PushSummary | null;
+}
+
+/** After a hold refusal: waits for release; undefined: ask again, else why it gives up (nothing changed). */
+async function waitOrGiveUp(
+  ctx: CommandContext,
+  api: AgentApi,
+  held: HeldRobot,
+  release: ReleaseWindow,
+  firstRefusal: number,
+  refusedAgain: boolean,
+  job: Pick<TargetJob<unknown>, "interrupted">,
+): Promise<UserError | undefined> {
+  const target = api.target.name;
+  try {
+    const end = await waitForRelease(
+      api,
+      held,
+      release.until(firstRefusal),
+      `, waiting up to ${formatSeconds(release.seconds)} for release`,
+      {
+        now: ctx.io.now,
+        sleep: ctx.io.sleep,
+        signal: ctx.signal,
+        pauseFirst: refusedAgain,
+        proceed: release.proceed,
+      },
+    );
+    if (end === "interrupted") {
+      return new UserError(`interrupted while waiting for release; nothing was changed on ${target}`);
+    }
+    if (end === "timeout") {
+      return new UserError(
+        `${target}: still held after ${formatSeconds(held.waitedSeconds())} (--wait-for-release ${release.seconds}): ` +
+          `${held.describe()}; nothing was changed`,
+      );
+    }
+    release.proceed?.();
+    return undefined;
+  } catch (e) {
+    // A rollout that aborted meanwhile: this robot is not started.
+    return errorBeforeChange(e, ctx.signal, job.interrupted(target));
+  }
+}
+
+/** Without --wait-for-release: the holds of a refusal, for the report (the refusal's message names them too). */
+async function readHolds(api: AgentApi, held: HeldRobot, signal: AbortSignal): Promise<void> {
+  try {
+    held.update((await api.getStatus(signal)).holds, "", false);
+  } catch (e) {
+    if (asUserError(e) === undefined) throw e;
+  }
 }
 
 /** One operation on one robot, as its two phases plus what the report needs to judge it. */
@@ -38,6 +92,8 @@ export interface TargetJob<P> {
   start(api: AgentApi, prepared: P, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
   /** Said when interrupted before `start`. */
   readonly interrupted: (target: string) => string;
+  /** --wait-for-release: when the agent refuses because the robot is held, wait for release and ask again. */
+  readonly release?: ReleaseWindow | undefined;
 }
 
 /**
@@ -81,14 +137,44 @@ export async function runOnTarget<P>(
     // ---- From here on the robot may change: every ending is an outcome. ----
     const started = api;
     const printer = eventPrinter(ctx, target);
-    const followed = await followDeployment(
-      (s) => job.start(started, prepared, s),
-      followOptions(ctx, target, job.follow, {
-        confirm: !job.selfConfirm,
-        printer,
-        targetOverride: targetArg,
-      }),
-    );
+    const held = new HeldRobot(target, (line) => printer.log(line), ctx.io.now);
+    let heldJson: HeldJson | null = null;
+    let followed: Followed;
+    for (let attempt = 1; ; attempt++) {
+      followed = await followDeployment(
+        (s) => job.start(started, prepared, s),
+        followOptions(ctx, target, job.follow, {
+          confirm: !job.selfConfirm,
+          printer,
+          targetOverride: targetArg,
+        }),
+      );
+      if (heldRefusal(followed) === undefined) break;
+      const firstRefusal = held.refused();
+      const release = job.release;
+      if (release === undefined) {
+        await readHolds(started, held, ctx.signal);
+        heldJson = held.json(false);
+        break;
+      }
+      const error = await waitOrGiveUp(ctx, started, held, release, firstRefusal, attempt > 1, job);
+      heldJson = held.json(error === undefined);
+      if (error === undefined) continue;
+      printer.close();
+      ctx.log(`error: ${error.message}`);
+      return {
+        ...unchangedReport({
+          target,
+          operation: job.operation,
+          actionLabel: job.actionLabel,
+          storePath: facts.storePath,
+          error,
+          generationBefore: facts.generationBefore,
+          push: facts.push,
+        }),
+        held: heldJson,
+      };
+    }
     printer.close();
     const report = buildReport({
       target,
@@ -100,6 +186,7 @@ export async function runOnTarget<P>(
       generationBefore: facts.generationBefore,
       push: facts.push,
       selfConfirm: job.selfConfirm,
+      held: heldJson,
     });
     // The gRPC error as the one line users know; the robot's state is in the result.
     if (report.exitCode !== 0) ctx.log(`error: ${followed.error?.message ?? report.reason}`);

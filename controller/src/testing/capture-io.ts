@@ -13,6 +13,8 @@ export function captureIo(o: {
   columns?: number;
   env?: Record<string, string>;
   now?: () => number;
+  /** Instead of the capped real sleep (e.g. virtualClock's). */
+  sleep?: Io["sleep"];
 }): CapturedIo {
   let out = "";
   let err = "";
@@ -33,7 +35,24 @@ export function captureIo(o: {
     cwd: o.cwd,
     now: o.now ?? Date.now,
     // Re-attach polls every 2 s in production; tests need not wait that long.
-    sleep: (ms, signal) => sleep(Math.min(ms, 20), signal),
+    sleep: o.sleep ?? ((ms, signal) => sleep(Math.min(ms, 20), signal)),
   };
   return { io, stdout: () => out, stderr: () => err };
+}
+
+/**
+ * A clock that runs ahead by every sleep's length (each sleep takes 1 ms of
+ * real time): a wait of minutes is over in milliseconds, and nothing in a
+ * test depends on how fast the machine is.
+ */
+export function virtualClock(): { now: () => number; sleep: Io["sleep"]; slept: () => number } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    sleep: async (ms, signal) => {
+      await sleep(1, signal);
+      offset += ms;
+    },
+    slept: () => offset,
+  };
 }

@@ -6,9 +6,12 @@ import {
   type DeploymentEvent,
   DeploymentKind,
   type GetStatusResponse,
+  HELD_ERROR_CODE,
   type HealthReport,
+  type Hold,
   RollbackReason,
   DeploymentState as S,
+  type UnitChanges,
 } from "@ros-rollback/proto";
 import { type FakeAgent, type FakeError, fullEvent, type StreamStep } from "./fake-agent.js";
 
@@ -55,6 +58,10 @@ export interface SimOptions {
   /** The answer to CheckHealth (default: the latest round, or healthy). */
   readonly checkHealth?: HealthReport | FakeError;
   readonly base?: GetStatusResponse;
+  /** What the switch did to units: in the deployment and in every event from ACTIVATED on (like the agent). */
+  readonly unitChanges?: UnitChanges;
+  /** Called after each GetStatus answer was made (with the count so far): change holds between poll and Activate. */
+  readonly afterStatus?: (n: number) => void;
 }
 
 /**
@@ -84,6 +91,11 @@ export class SimulatedAgent {
   private confirmed = false;
   private wake: (() => void) | undefined;
   private deadline = 0;
+  /** While any: Activate is refused like the real agent's (FAILED_PRECONDITION, trailer code HELD). */
+  holds: Hold[] = [];
+  /** Activate requests refused because of holds. */
+  refusedHeld = 0;
+  private statusCalls = 0;
 
   constructor(
     agent: FakeAgent,
@@ -112,7 +124,15 @@ export class SimulatedAgent {
       profileSystem: "/nix/store/old-system",
       holds: [],
     };
-    return { ...base, deployment: this.current, lastDeployment: this.last, health: this.latestHealth };
+    const answer = {
+      ...base,
+      holds: [...this.holds],
+      deployment: this.current,
+      lastDeployment: this.last,
+      health: this.latestHealth,
+    };
+    this.o.afterStatus?.(++this.statusCalls);
+    return answer;
   }
 
   /** After a reboot into a BOOT deployment: the agent judges health and waits for Confirm again. */
@@ -123,7 +143,20 @@ export class SimulatedAgent {
     void this.judgeAndConfirm(this.request?.options?.selfConfirm === true);
   }
 
-  private activate(req: ActivateRequest): AsyncIterable<StreamStep> {
+  private activate(req: ActivateRequest): AsyncIterable<StreamStep> | StreamStep[] {
+    if (this.holds.length > 0) {
+      this.refusedHeld++;
+      const named = this.holds.map((h) => `hold "${h.name}": ${h.reason}`).join("; ");
+      return [
+        {
+          error: {
+            code: status.FAILED_PRECONDITION,
+            details: `the robot is held: ${named}`,
+            agentCode: HELD_ERROR_CODE,
+          },
+        },
+      ];
+    }
     this.request = req;
     const q = this.subscribe();
     void this.run(req);
@@ -211,6 +244,7 @@ export class SimulatedAgent {
       await this.step(S.DEPLOYMENT_STATE_DRY_RUN_DONE, { final: true });
       return;
     }
+    if (this.current !== undefined) this.current.unitChanges = this.o.unitChanges;
     await this.step(S.DEPLOYMENT_STATE_ACTIVATED, { exitCode: 0 });
     await this.judgeAndConfirm(req.options?.selfConfirm === true);
   }
@@ -306,6 +340,7 @@ export class SimulatedAgent {
       generation: d.generation,
       previousGeneration: d.previousGeneration,
       confirmDeadlineUnixMs: d.confirmDeadlineUnixMs,
+      unitChanges: d.unitChanges,
       ...extra,
     });
     this.emitted.push(e);

@@ -49,7 +49,8 @@ export async function deployRollout(
       operation: "deploy",
       strategy,
       targets,
-      job: (_, gate) => gated(deployJob(ctx, spec, source, transfer(gate)), gate),
+      job: (_, gate, release) => gated(deployJob(ctx, spec, source, transfer(gate), release), gate),
+      releaseSeconds: spec.waitForReleaseSeconds,
       rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
     });
     return rolloutResult(result);

@@ -2,12 +2,15 @@ import type { CommandContext } from "../../core/command.js";
 import { UserError } from "../../core/errors.js";
 import type { Target } from "../../inventory.js";
 import type { DeploymentReport } from "../../report.js";
+import { formatSeconds } from "../../views.js";
 import { runOnTarget, type TargetJob } from "../run-on-target.js";
+import type { ReleaseWindow } from "../wait-release.js";
 import { Semaphore } from "./limit.js";
 import {
   classify,
   isFailure,
   judgeRollout,
+  outcomeLabel,
   type RobotOutcome,
   type RobotResult,
   type RolloutResult,
@@ -30,8 +33,13 @@ export interface Rollout {
   readonly targets: readonly Target[];
   /** Robots that finished before (resume): their result stands, they are not run again. */
   readonly finished?: ReadonlyMap<string, RobotResult>;
-  /** The job for one robot; it must call `gate()` before it changes the robot (after waiting for a slot). */
-  readonly job: (target: Target, gate: () => void) => TargetJob<unknown>;
+  /**
+   * The job for one robot; it must call `gate()` before it changes the robot
+   * (after waiting for a slot). `release`: a held robot's retry waits this long.
+   */
+  readonly job: (target: Target, gate: () => void, release?: ReleaseWindow) => TargetJob<unknown>;
+  /** --wait-for-release: robots skipped because held are retried after the last wave, within this. */
+  readonly releaseSeconds?: number | undefined;
   /** --rollback-on-abort: the job that moves a robot back to its recorded previous generation. */
   readonly rollbackJob: () => TargetJob<unknown>;
 }
@@ -50,7 +58,7 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
   const results = new Map<string, RobotResult>(r.finished ?? []);
   const allowed = resolveAmount(s.maxFailures, total);
   let abortReason: string | undefined;
-  const failures = () => [...results.values()].filter((x) => isFailure(x.outcome, s.strict)).length;
+  const failures = () => [...results.values()].filter((x) => isFailure(x, s.strict)).length;
   const abort = (why: string) => {
     if (abortReason !== undefined) return;
     abortReason = why;
@@ -65,7 +73,7 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
   const judgeProgress = (result: RobotResult) => {
     const failed = failures();
     const finished = [...results.values()].filter((x) => x.outcome !== "not-started").length;
-    if (inCanary.has(result.target) && isFailure(result.outcome, s.strict)) {
+    if (inCanary.has(result.target) && isFailure(result, s.strict)) {
       abort(`canary ${result.target} ${result.outcome}`);
     } else if (failed > allowed && finished >= s.minSample) {
       abort(`${failed} robots failed, more than --max-failures allows (${allowed})`);
@@ -92,11 +100,30 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
         const report = await runOnTarget(ctx, t.name, r.job(t, gate));
         const result = robotResult(t.name, w + 1, report);
         results.set(t.name, result);
-        ctx.log(`${t.name}: ${result.outcome}: ${result.reason}`);
+        ctx.log(`${t.name}: ${outcomeLabel(result)}: ${result.reason}`);
         judgeProgress(result);
       }),
     );
     if (ctx.signal.aborted) break;
+  }
+  const held = targets.filter((t) => results.get(t.name)?.held != null);
+  const seconds = r.releaseSeconds;
+  if (held.length > 0 && seconds !== undefined && abortReason === undefined && !ctx.signal.aborted) {
+    // After every wave: the held robots, together within one window.
+    const until = ctx.io.now() + seconds * 1000;
+    ctx.log(
+      `rollout ${r.id}: waiting up to ${formatSeconds(seconds)} for held robots to be released: ${held.map((t) => t.name).join(", ")}`,
+    );
+    const release: ReleaseWindow = { seconds, until: () => until, proceed: gate };
+    await Promise.all(
+      held.map(async (t) => {
+        const report = await runOnTarget(ctx, t.name, r.job(t, gate, release));
+        const result = robotResult(t.name, results.get(t.name)?.wave ?? null, report);
+        results.set(t.name, result);
+        ctx.log(`${t.name}: ${outcomeLabel(result)}: ${result.reason}`);
+        judgeProgress(result);
+      }),
+    );
   }
   for (const t of targets) {
     if (!results.has(t.name)) {
@@ -108,6 +135,7 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
         reason: why,
         report: null,
         rollback: null,
+        held: null,
       });
     }
   }
@@ -123,10 +151,20 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
   };
 }
 
-function robotResult(target: string, wave: number, report: DeploymentReport): RobotResult {
+function robotResult(target: string, wave: number | null, report: DeploymentReport): RobotResult {
   const notStarted = report.outcome === "unchanged" && report.reason.startsWith("not started: ");
   const outcome: RobotOutcome = notStarted ? "not-started" : classify(report);
-  return { target, wave, outcome, reason: report.reason, report: notStarted ? null : report, rollback: null };
+  const held =
+    outcome === "skipped" && report.held !== null && !report.held.released ? report.held.holds : null;
+  return {
+    target,
+    wave,
+    outcome,
+    reason: report.reason,
+    report: notStarted ? null : report,
+    rollback: null,
+    held,
+  };
 }
 
 /** --rollback-on-abort: every robot this rollout moved goes back to its own recorded previous generation. */

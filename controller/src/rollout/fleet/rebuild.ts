@@ -4,12 +4,14 @@ import type { CommandContext } from "../../core/command.js";
 import { isUserError, UserError } from "../../core/errors.js";
 import type { Target } from "../../inventory.js";
 import { judge, stateName } from "../../outcome.js";
+import { type HoldJson, holdJson } from "../../views.js";
 import { classify, type RobotResult } from "./result.js";
 import { decodeLabel, planWaves, type Strategy } from "./strategy.js";
 
 /** One robot of a rollout as the robot itself tells it. */
 export type RobotState =
-  | { readonly kind: "pending" }
+  /** Not reached yet, or skipped because held (`holds`: the robot's holds now). */
+  | { readonly kind: "pending"; readonly holds: readonly HoldJson[] }
   | { readonly kind: "running"; readonly deployment: Deployment }
   | { readonly kind: "finished"; readonly deployment: Deployment; readonly result: RobotResult }
   | { readonly kind: "unreachable"; readonly reason: string };
@@ -53,7 +55,7 @@ export async function rebuildRollout(ctx: CommandContext, id: string): Promise<R
         } else if (status.lastDeployment !== undefined && mine(status.lastDeployment)) {
           robots.set(t.name, finished(t.name, status.lastDeployment));
         } else {
-          robots.set(t.name, { kind: "pending" });
+          robots.set(t.name, { kind: "pending", holds: status.holds.map(holdJson) });
         }
       } catch (e) {
         if (!isUserError(e)) throw e;
@@ -104,6 +106,7 @@ function finished(target: string, d: Deployment): RobotState {
       reason: `recorded on the robot: ${d.id} ${stateName(d.state)}${d.message === "" ? "" : `: ${d.message}`}`,
       report: null,
       rollback: null,
+      held: null,
     },
   };
 }

@@ -1,5 +1,7 @@
 import { ExitCode } from "../../core/errors.js";
 import type { DeploymentReport } from "../../report.js";
+import type { HoldJson } from "../../views.js";
+import { holdsLine } from "../wait-release.js";
 import { formatAmount, type Strategy } from "./strategy.js";
 
 /** What became of one robot in a rollout. */
@@ -10,7 +12,10 @@ export type RobotOutcome =
   | "failed"
   /** Its state is uncertain (exit 3), or the new generation waits for a reboot (exit 4). */
   | "uncertain"
-  /** Unreachable or refusing: nothing changed on it (exit 1); a failure only with --strict. */
+  /**
+   * Unreachable or refusing: nothing changed on it (exit 1); a failure only
+   * with --strict. A held robot (`held` set) is never a failure.
+   */
   | "skipped"
   /** The rollout was aborted before it got to this robot. */
   | "not-started";
@@ -25,6 +30,8 @@ export interface RobotResult {
   readonly report: DeploymentReport | null;
   /** --rollback-on-abort: the report of moving it back, or null. */
   readonly rollback: DeploymentReport | null;
+  /** Skipped because the robot is held (mission, operator): its holds; null otherwise. */
+  readonly held: readonly HoldJson[] | null;
 }
 
 export function classify(report: Pick<DeploymentReport, "exitCode">): RobotOutcome {
@@ -40,8 +47,18 @@ export function classify(report: Pick<DeploymentReport, "exitCode">): RobotOutco
   }
 }
 
-export function isFailure(outcome: RobotOutcome, strict: boolean): boolean {
-  return outcome === "failed" || outcome === "uncertain" || (strict && outcome === "skipped");
+/** A held robot is busy on purpose: it does not count against --max-failures, even with --strict. */
+export function isFailure(r: Pick<RobotResult, "outcome" | "held">, strict: boolean): boolean {
+  return (
+    r.outcome === "failed" ||
+    r.outcome === "uncertain" ||
+    (strict && r.outcome === "skipped" && r.held === null)
+  );
+}
+
+/** "skipped (held)" for a held robot, else its outcome. */
+export function outcomeLabel(r: Pick<RobotResult, "outcome" | "held">): string {
+  return r.held === null ? r.outcome : `${r.outcome} (held)`;
 }
 
 export type RolloutOutcome = "succeeded" | "partial" | "failed" | "aborted" | "unchanged";
@@ -73,8 +90,11 @@ export function judgeRollout(
   abortReason: string | undefined,
 ): Pick<RolloutResult, "outcome" | "exitCode" | "reason"> {
   const count = (o: RobotOutcome) => robots.filter((r) => r.outcome === o).length;
-  const tally = `${count("succeeded")} succeeded, ${count("failed")} failed, ${count("uncertain")} uncertain, ${count("skipped")} skipped, ${count("not-started")} not started`;
-  const failures = robots.filter((r) => isFailure(r.outcome, strategy.strict)).length;
+  const held = robots.filter((r) => r.held !== null).length;
+  const tally =
+    `${count("succeeded")} succeeded, ${count("failed")} failed, ${count("uncertain")} uncertain, ` +
+    `${count("skipped")} skipped${held === 0 ? "" : ` (${held} held)`}, ${count("not-started")} not started`;
+  const failures = robots.filter((r) => isFailure(r, strategy.strict)).length;
   if (count("uncertain") > 0) {
     return {
       outcome: abortReason === undefined ? "failed" : "aborted",
@@ -96,7 +116,7 @@ export function judgeRollout(
     return {
       outcome: "unchanged",
       exitCode: ExitCode.Unchanged,
-      reason: `no robot could be reached: ${tally}`,
+      reason: `${held === 0 ? "no robot could be reached" : "no robot could be deployed"}: ${tally}`,
     };
   }
   if (count("skipped") > 0) return { outcome: "partial", exitCode: ExitCode.Skipped, reason: tally };
@@ -125,7 +145,7 @@ export function rolloutText(r: RolloutResult): string {
   const width = Math.max(6, ...r.robots.map((x) => x.target.length));
   const lines = r.robots.map(
     (x) =>
-      `${x.target.padEnd(width)}  ${x.outcome.padEnd(11)}  ${x.reason}${x.rollback === null ? "" : ` — rolled back on abort: ${x.rollback.outcome}`}`,
+      `${x.target.padEnd(width)}  ${outcomeLabel(x).padEnd(11)}  ${x.reason}${x.held === null ? "" : ` — holds: ${holdsLine(x.held)}`}${x.rollback === null ? "" : ` — rolled back on abort: ${x.rollback.outcome}`}`,
   );
   return [...lines, `rollout ${r.rolloutId}: ${r.outcome}: ${r.reason}`].join("\n");
 }

@@ -18,6 +18,8 @@ export interface ResumeArgs {
   /** The --health file again: the agent does not echo a deployment's health changes. */
   readonly healthFile: string | undefined;
   readonly follow: FollowArgs;
+  /** Held robots are retried at the end, within this (as for deploy). */
+  readonly waitForReleaseSeconds: number | undefined;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function resumeRollout(
         autoRollback: options?.autoRollback !== false,
         selfConfirm: options?.selfConfirm ?? false,
         healthFile: args.healthFile,
+        waitForReleaseSeconds: args.waitForReleaseSeconds,
       };
       const finished = new Map<string, RobotResult>();
       for (const [name, state] of rollout.robots) {
@@ -70,11 +73,13 @@ export async function resumeRollout(
         strategy: rollout.strategy,
         targets: rollout.targets,
         finished,
-        job: (target, gate) => {
+        job: (target, gate, release) => {
           const state = rollout.robots.get(target.name);
           if (state?.kind === "running") return attachJob(ctx, state.deployment, args.follow);
-          return gated(deployJob(ctx, spec, source, transfer(gate)), gate);
+          // Not done: pending, and robots skipped because they were held (they have no record of it).
+          return gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
         },
+        releaseSeconds: args.waitForReleaseSeconds,
         rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow }),
       });
       return rolloutResult(result);

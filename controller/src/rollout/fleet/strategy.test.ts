@@ -75,6 +75,7 @@ describe("judgeRollout", () => {
     reason: "",
     report: null,
     rollback: rolledBack ? ({ exitCode: 0 } as RobotResult["rollback"]) : null,
+    held: null,
   });
   it.each([
     [["succeeded", "succeeded"], undefined, "succeeded", 0],
@@ -100,6 +101,19 @@ describe("judgeRollout", () => {
     ).toMatchObject({
       outcome: "failed",
       exitCode: 3,
+    });
+  });
+
+  it("a held robot is skipped but never a failure, even with --strict", () => {
+    const held: RobotResult = { ...robot("skipped"), held: [] };
+    expect(judgeRollout([robot("succeeded"), held], s({ strict: true }), undefined)).toMatchObject({
+      outcome: "partial",
+      exitCode: 6,
+      reason: "1 succeeded, 0 failed, 0 uncertain, 1 skipped (1 held), 0 not started",
+    });
+    expect(judgeRollout([held, held], DEFAULT_STRATEGY, undefined)).toMatchObject({
+      outcome: "unchanged",
+      exitCode: 1,
     });
   });
 });

@@ -1,0 +1,179 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { GetStatusResponse, PlanResponse, PushPathsRequest } from "@ros-rollback/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectAgent } from "../agent-api.js";
+import { main } from "../main.js";
+import { captureIo } from "../testing/capture-io.js";
+import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
+import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
+import { makeTestPki } from "../testing/pki.js";
+
+// deploy --plan over real gRPC with mutual TLS on 127.0.0.1: fake agents that
+// answer Plan, and record every call so that no Activate goes unnoticed.
+
+const NAMES = ["r1", "r2", "r3"] as const;
+const SYSTEM = pathInfo("nixos-system-plan", 3 * 1024, []);
+const CLOSURE = [pathInfo("glibc", 64 * 1024), SYSTEM];
+
+const STATUS: GetStatusResponse = {
+  agentVersion: "0.1.0",
+  hostname: "robot",
+  currentSystem: "/nix/store/old-system",
+  currentGeneration: 41,
+  profileSystem: "/nix/store/old-system",
+  holds: [],
+  deployment: undefined,
+  lastDeployment: undefined,
+};
+
+const plan = (storePath: string, exitCode = 0): PlanResponse => ({
+  currentSystem: "/nix/store/old-system",
+  storePath,
+  units: { stopped: [], started: [], restarted: ["talker.service"], reloaded: [], known: true },
+  unchanged: ["roscore.service"],
+  closure: {
+    added: [],
+    removed: [],
+    changed: [{ name: "ros-nodes", oldVersions: ["1.0"], newVersions: ["1.1"], sizeDeltaBytes: 2048 }],
+    oldSizeBytes: 1000,
+    newSizeBytes: 3048,
+    oldPaths: 2,
+    newPaths: 2,
+  },
+  exitCode,
+  output: exitCode === 0 ? "" : "unit foo.service: bad setting",
+});
+
+let dir: string;
+let inventory: string;
+const agents = new Map<string, FakeAgent>();
+/** "rN:method" for every call, across the robots, in order. */
+let timeline: string[];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ros-rollback-deploy-plan-"));
+  const pki = makeTestPki(dir);
+  const targets: Record<string, unknown> = {};
+  for (const name of NAMES) {
+    const a = await startFakeAgent(pki);
+    agents.set(name, a);
+    targets[name] = {
+      address: `127.0.0.1:${a.port}`,
+      caFile: "ca.pem",
+      certFile: "client.pem",
+      keyFile: "client.key",
+      serverName: "localhost",
+    };
+  }
+  // A robot that is down: a port nothing listens on.
+  targets.down = { ...(targets.r1 as object), address: "127.0.0.1:1" };
+  inventory = join(dir, "fleet.json");
+  writeFileSync(inventory, JSON.stringify({ targets }));
+});
+afterAll(async () => {
+  for (const a of agents.values()) await a.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function robots(exitCodes: Partial<Record<string, number>> = {}): void {
+  timeline = [];
+  for (const [name, a] of agents) {
+    a.calls.length = 0;
+    /** Records the call, answers `answer`. */
+    const seen = <T>(m: string, answer: T): T => {
+      timeline.push(`${name}:${m}`);
+      return answer;
+    };
+    a.handlers = {
+      getStatus: () => seen("getStatus", STATUS),
+      queryMissingPaths: (paths) => seen("queryMissingPaths", paths),
+      pushPaths: (received: PushPathsRequest[]) =>
+        seen("pushPaths", {
+          imported: received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])),
+          skipped: [],
+          narBytes: 0,
+        }),
+      plan: (req) => seen("plan", plan(req.storePath, exitCodes[name])),
+    };
+  }
+}
+
+async function cli(...args: string[]) {
+  const { io, stdout, stderr } = captureIo({ cwd: dir });
+  const code = await main(
+    ["deploy", SYSTEM.storePath, "--plan", "--inventory", inventory, "--connect-timeout", "2", ...args],
+    io,
+    { connect: connectAgent, closure: fakeClosure(CLOSURE) },
+    new AbortController().signal,
+  );
+  return { code, stdout: stdout(), stderr: stderr() };
+}
+
+const changing = () =>
+  [...agents.values()].flatMap((a) =>
+    a.calls.map((c) => c.method).filter((m) => m === "activate" || m === "rollback"),
+  );
+
+describe("deploy --plan", () => {
+  it("transfers the missing paths, prints the plan like `plan`, changes nothing (exit 0)", async () => {
+    robots();
+    const r = await cli("--target", "r1", "--transfer", "push");
+    expect(r.code, r.stderr).toBe(0);
+    expect(timeline).toEqual(["r1:getStatus", "r1:queryMissingPaths", "r1:pushPaths", "r1:plan"]);
+    expect(r.stdout).toContain(`r1: plan for ${SYSTEM.storePath} (running /nix/store/old-system)`);
+    expect(r.stdout).toContain("units:     restarted: talker.service");
+    expect(r.stdout).toContain("untouched: roscore.service");
+    expect(r.stdout).toContain("ros-nodes: 1.0 → 1.1, +0.0 MiB");
+    expect(changing()).toEqual([]);
+  });
+
+  it("--json is the plan document; a failing dry-activate exits 1", async () => {
+    robots({ r1: 1 });
+    const r = await cli("--target", "r1", "--transfer", "push", "--json");
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      target: "r1",
+      storePath: SYSTEM.storePath,
+      units: { restarted: ["talker.service"] },
+      unchanged: ["roscore.service"],
+      closure: { sizeDeltaBytes: 2048 },
+      exitCode: 1,
+    });
+    expect(changing()).toEqual([]);
+  });
+
+  it("several targets: each robot planned, --max-parallel at once, one block each", async () => {
+    robots();
+    const r = await cli("--all", "--max-parallel", "1", "--transfer", "push", "--json");
+    // "down" cannot be reached: planned elsewhere, exit 6.
+    expect(r.code).toBe(6);
+    const doc = JSON.parse(r.stdout) as { target: string; exitCode?: number; error?: { message: string } }[];
+    expect(doc.map((d) => d.target)).toEqual(["r1", "r2", "r3", "down"]);
+    expect(doc.slice(0, 3).map((d) => d.exitCode)).toEqual([0, 0, 0]);
+    expect(doc[3]?.error?.message).toMatch(/^down: UNAVAILABLE: cannot reach the agent/);
+    // One robot at a time: its calls are not interleaved with another's.
+    const robotsInOrder = timeline.map((t) => t.split(":")[0]);
+    expect(robotsInOrder).toEqual([...robotsInOrder].sort());
+    expect(changing()).toEqual([]);
+
+    robots();
+    const text = await cli("--target", "r1", "--target", "r2", "--transfer", "push");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^r1: plan for .*\n[\s\S]*\n\nr2: plan for /);
+  });
+
+  it("refuses --plan with --wait-for-release or another --action (exit 1, usage), calling no agent", async () => {
+    robots();
+    for (const flags of [
+      ["--wait-for-release", "60"],
+      ["--action", "boot"],
+    ]) {
+      const r = await cli("--target", "r1", ...flags);
+      expect(r.code, flags.join(" ")).toBe(1);
+      expect(r.stderr).toMatch(/^error: --plan /);
+    }
+    expect(timeline).toEqual([]);
+  });
+});
