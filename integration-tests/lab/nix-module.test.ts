@@ -76,6 +76,19 @@ describe("nix-module: the agent config the NixOS module writes", () => {
     expect(config.health.exec.map((e) => e.name)).toEqual(["disk"]);
   });
 
+  it("hold conditions as the module's options give them (unset fields null) render a config the agent accepts", () => {
+    const raw = nixEval(
+      `${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; health.ros.masterUri = "http://127.0.0.1:11311"; holds.conditions = [ { kind = "topic"; topic = "/mission_state"; releasedWhen = [ "idle" ]; unit = null; reason = null; } { kind = "unit"; unit = "mission.service"; topic = null; releasedWhen = null; reason = "mission running"; } ]; }`,
+    );
+    expect(compileConfig(raw).holds).toEqual({
+      dir: "/run/ros-rollback/holds",
+      conditions: [
+        { kind: "topic", topic: "/mission_state", releasedWhen: ["idle"] },
+        { kind: "unit", unit: "mission.service", reason: "mission running" },
+      ],
+    });
+  });
+
   it("insecure on loopback renders a config the agent accepts (no default tls beside it)", () => {
     const raw = nixEval(
       `${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; listen = "127.0.0.1:50051"; insecure = true; }`,
@@ -89,6 +102,7 @@ describe("nix-module: the agent config the NixOS module writes", () => {
       `{ trustedPublicKeys = [ ]; }`,
       `{ trustedPublicKeys = [ "${key}" ]; listen = "50051"; }`,
       `{ trustedPublicKeys = [ "${key}" ]; insecure = true; }`,
+      `{ trustedPublicKeys = [ "${key}" ]; health.ros = { }; holds.conditions = [ { kind = "topic"; topic = "/m"; releasedWhen = [ ]; } ]; }`,
     ];
     for (const settings of cases) {
       const errors = nixEval(`${agentConfig}.errors ${settings}`) as string[];
