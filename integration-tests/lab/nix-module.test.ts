@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
-import { REPO_ROOT } from "./config.js";
+import { AGENT_HOLD_DIR, HOLD_GROUP, holdDirRule, REPO_ROOT } from "./config.js";
 
 const env = { ...process.env, NIX_CONFIG: "build-users-group =" };
 
@@ -87,6 +87,19 @@ describe("nix-module: the agent config the NixOS module writes", () => {
         { kind: "unit", unit: "mission.service", reason: "mission running" },
       ],
     });
+  });
+
+  it("the lab robot makes its hold dir with the module's tmpfiles line, where the agent looks by default", () => {
+    const [dir, group] = nixEval(
+      `[ ${agentConfig}.defaults.holds.dir ${agentConfig}.holdGroup ]`,
+    ) as string[];
+    expect([dir, group]).toEqual([AGENT_HOLD_DIR, HOLD_GROUP]);
+    expect(holdDirRule(AGENT_HOLD_DIR, HOLD_GROUP)).toBe(
+      nixEval(`${agentConfig}.holdDirRule "${AGENT_HOLD_DIR}" "${HOLD_GROUP}"`),
+    );
+    expect(
+      compileConfig(nixEval(`${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; }`)).holds.dir,
+    ).toBe(AGENT_HOLD_DIR);
   });
 
   it("insecure on loopback renders a config the agent accepts (no default tls beside it)", () => {
