@@ -24,6 +24,8 @@ const NAME = "hl-holds";
 const TOPIC = "/mission_state";
 const CONDITION = `topic:${TOPIC}`;
 const PUBLISHER = "hl-mission-state";
+/** How the agent's refusal and the waiting controller name the hold and its reason. */
+const BUSY = `condition hold "${CONDITION}": ${TOPIC} says "busy"`;
 let robot: LabRobot;
 let systems: Record<string, string>;
 
@@ -157,7 +159,7 @@ describe("holds on a lab robot: a ROS topic, --wait-for-release, and magic rollb
     const before = await status();
     const refused = await controller(robot, signed("deploy", sys("talker-header")));
     expect(refused.code, refused.stderr).toBe(1);
-    expect(refused.stderr).toContain(`condition hold "${CONDITION}": ${TOPIC} says "busy"`);
+    expect(refused.stderr).toContain(BUSY);
     const after = await status();
     expect(after.currentSystem).toBe(sys("talker"));
     expect(after.currentGeneration).toBe(before.currentGeneration);
@@ -173,7 +175,7 @@ describe("holds on a lab robot: a ROS topic, --wait-for-release, and magic rollb
     await missionState("busy");
     const run = started(signed("deploy", sys("talker"), "--wait-for-release", "60"), 150_000);
     try {
-      await run.shows(CONDITION, 60_000);
+      await run.shows(BUSY, 60_000);
       expect(await currentSystem()).toBe(sys("talker-header"));
       await missionState("idle");
     } catch (e) {
