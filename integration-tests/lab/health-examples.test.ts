@@ -2,7 +2,8 @@
 // into the lab agent's configured health with the agent's own merge, as the agent does per deploy.
 import { describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
-import { checkIds, mergeHealthSpec } from "../../agent/src/health/spec.js";
+import { mergeHealthSpec } from "../../agent/src/health/per-deploy.js";
+import { checkIds } from "../../agent/src/health/spec.js";
 import { deployCommand } from "../../controller/src/commands/deploy.js";
 import { commandHelp } from "../../controller/src/core/help.js";
 import { agentConfig } from "./config.js";

@@ -26,7 +26,8 @@ const agentConfig = "(import ./nix-module/agent-config.nix)";
 const vmSettings = `(import ./nix-module/vm/agent-settings.nix { inherit (import ./nix-module/vm/operator.nix) trustedPublicKeys; })`;
 const key = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-describe("nix-module: the agent config the NixOS module writes", () => {
+// Nix evaluation and an agent start-up: seconds each, many more on a loaded 2-core CI machine.
+describe("nix-module: the agent config the NixOS module writes", { timeout: 60_000 }, () => {
   it("nixos-vm's config passes the agent's schema, with the health checks of the demo robot", () => {
     const raw = nixEval(`${agentConfig}.render ${vmSettings}`);
     const config = compileConfig(raw);
@@ -170,7 +171,8 @@ describe("nix/lock-with-resolved.mjs: the lock the Nix build installs from", () 
   });
 });
 
-describe("nix-module + demo-pki: the real agent with the demo robot's config", () => {
+// Nix evaluation and an agent start-up: seconds each, many more on a loaded 2-core CI machine.
+describe("nix-module + demo-pki: the real agent with the demo robot's config", { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "ros-rollback-nix-module-"));
   let agent: ChildProcess | undefined;
   afterAll(() => {

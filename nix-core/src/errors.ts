@@ -30,11 +30,3 @@ export class NixFormatError extends Error {
 export function isNixFormatError(e: unknown): e is NixFormatError {
   return e instanceof NixFormatError;
 }
-
-const MAX_QUOTED = 300;
-
-/** Quotes untrusted text for an error message, escaping control bytes and capping its length. */
-export function quote(text: string): string {
-  const short = text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}…` : text;
-  return JSON.stringify(short);
-}

@@ -1,5 +1,6 @@
 export { decodeNixBase32, encodeNixBase32, NIX_BASE32_ALPHABET, nixBase32Length } from "./base32.js";
-export { isNixFormatError, NixFormatError, type NixFormatErrorCode, quote } from "./errors.js";
+export { cut, MAX_QUOTED, quote } from "./bounded-text.js";
+export { isNixFormatError, NixFormatError, type NixFormatErrorCode } from "./errors.js";
 export {
   formatPublicKey,
   type NixPublicKey,

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { NixFormatError, quote } from "./errors.js";
+import { quote } from "./bounded-text.js";
+import { NixFormatError } from "./errors.js";
 
 /** A key from `trusted-public-keys`: `name:base64(32-byte ed25519 public key)`. */
 export interface NixPublicKey {

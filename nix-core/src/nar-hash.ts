@@ -1,5 +1,6 @@
 import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./base32.js";
-import { NixFormatError, quote } from "./errors.js";
+import { quote } from "./bounded-text.js";
+import { NixFormatError } from "./errors.js";
 
 const SHA256_BYTES = 32;
 const BASE16 = /^[0-9a-fA-F]{64}$/;

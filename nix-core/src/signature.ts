@@ -1,5 +1,6 @@
 import { sign, verify } from "node:crypto";
-import { NixFormatError, quote } from "./errors.js";
+import { quote } from "./bounded-text.js";
+import { NixFormatError } from "./errors.js";
 import type { NixPublicKey, NixSecretKey } from "./keys.js";
 import { canonicalNarHash } from "./nar-hash.js";
 

@@ -1,5 +1,6 @@
 import { NIX_BASE32_ALPHABET } from "./base32.js";
-import { NixFormatError, quote } from "./errors.js";
+import { quote } from "./bounded-text.js";
+import { NixFormatError } from "./errors.js";
 
 export const DEFAULT_STORE_DIR = "/nix/store";
 

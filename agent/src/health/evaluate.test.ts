@@ -89,7 +89,7 @@ describe("evaluateHealth", () => {
     expect(out.report.results[3]?.reason).toMatch(
       /^topic \/chatter 10\.0 Hz, last message 0\.1 s ago \(std_msgs\/String\)$/,
     );
-    expect(Date.now() - realStart).toBeLessThan(2000);
+    expect(Date.now() - realStart).toBeLessThan(10_000); // the fake clock ran 14 s
     // The monitor was asked to watch from the very first round on (during settling).
     expect(r.ros.synced[0]).toEqual(["/chatter"]);
   });

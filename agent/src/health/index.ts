@@ -22,6 +22,7 @@ export {
   type HealthOutcome,
   type HealthReport,
 } from "./evaluate.js";
+export { mergeHealthSpec, type PerDeployHealth, perDeployHealthSchema } from "./per-deploy.js";
 export type { GraphState, RosGraph, TopicMonitor, TopicSample } from "./ros/graph.js";
 export { type MonitorLog, RosnodejsMonitor, type RosnodejsMonitorOptions } from "./ros/rosnodejs-monitor.js";
 export {
@@ -32,9 +33,6 @@ export {
   HEALTH_DEFAULTS,
   type HealthSpec,
   healthConfigSchema,
-  mergeHealthSpec,
-  type PerDeployHealth,
-  perDeployHealthSchema,
   type RawHealthConfig,
 } from "./spec.js";
 

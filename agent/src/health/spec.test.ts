@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AgentError } from "../errors.js";
-import { checkIds, compileHealthConfig, HEALTH_DEFAULTS, mergeHealthSpec } from "./spec.js";
+import { mergeHealthSpec } from "./per-deploy.js";
+import { checkIds, compileHealthConfig, HEALTH_DEFAULTS } from "./spec.js";
 
 const base = compileHealthConfig({
   systemd: { units: [{ name: "talker.service" }, { name: "setup.service", required: false }] },

@@ -3,9 +3,11 @@
  * an HTTP/2 trailer: a 116 k-character one never reached the client and broke
  * its connection, so every message and log line is cut to a known size.
  */
+import { cut, quote } from "@ros-rollback/nix-core";
 
-/** Characters of one piece of input a message quotes (a store path has up to 255). */
-export const MAX_QUOTED = 300;
+// One implementation of cutting and quoting, shared with nix-core's errors.
+export { cut, MAX_QUOTED, quote } from "@ros-rollback/nix-core";
+
 /** Items of a list a message names before "and N more". */
 export const LIST_HEAD = 3;
 /** Characters of a whole message (status details, log message). */
@@ -14,19 +16,6 @@ export const MAX_MESSAGE = 2_000;
 export const MAX_ENCODED_MESSAGE = 4_096;
 
 const REPLACEMENT = "\uFFFD";
-
-/** `text` cut to at most `max` code units plus a note saying how much was cut; never splits a surrogate pair. */
-export function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max;
-  if (isHighSurrogate(text.charCodeAt(end - 1))) end--;
-  return `${text.slice(0, end)}… (${text.length - end} more characters)`;
-}
-
-/** Untrusted text for a message: cut, then JSON-quoted (control bytes and lone surrogates escaped). */
-export function quote(text: string, max: number = MAX_QUOTED): string {
-  return JSON.stringify(cut(text, max));
-}
 
 /** "N <noun>s: "a", "b", "c" and N-3 more": a count, then the first few items quoted. */
 export function quoteList(items: readonly string[], noun: string, head: number = LIST_HEAD): string {
@@ -54,10 +43,6 @@ export function boundForTrailer(message: string, maxEncoded: number = MAX_ENCODE
     size += n;
   }
   return out;
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
 }
 
 function isLoneSurrogate(cp: string): boolean {

@@ -197,8 +197,9 @@ describe("deploy: health and confirmation", () => {
     expect(states(r.json()).slice(-3)).toEqual(["NOT_CONFIRMED", "ROLLING_BACK", "ROLLED_BACK"]);
     expect(callsOf("confirm")).toEqual([]);
     expect(net.refused).toBeGreaterThan(0);
-    // The rollback was seen as it happened, not after a timeout of ours.
-    expect(Date.now() - started).toBeLessThan(1_500);
+    // Seen as it happened, not after a timeout of ours (reconnect grace 60 s, follow 900 s);
+    // the margin is wide so a loaded CI machine cannot fail it.
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect(r.stderr).toMatch(/^error: the deployment was rolled back \(not confirmed\)/m);
   });
 
@@ -320,7 +321,7 @@ describe("deploy: health and confirmation", () => {
     );
     expect(callsOf("confirm")).toEqual([]);
     // Gave up soon after deadline + grace (plus the confirm attempts' latency slack), not after --follow-timeout.
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it("--no-magic-rollback: not confirmed (new connections refused) and kept: exit 0, confirmed false", async () => {

@@ -126,7 +126,7 @@ describe("followDeployment", () => {
     expect(followed.error?.statusName).toBe("DEADLINE_EXCEEDED");
     expect(followed.error?.details).toMatch(/^no event from the agent for [\d.]+ s while CHECKING_HEALTH$/);
     expect(connections).toBe(1);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(Date.now() - started).toBeLessThan(4_000); // not the 5 s follow timeout
   });
 
   it("does not take silence during ACTIVATING as death (a switch may take minutes)", async () => {
