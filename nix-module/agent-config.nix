@@ -21,7 +21,22 @@ let
       enabled = true;
       listen = "127.0.0.1:9464";
     };
+    holds = {
+      dir = "/run/ros-rollback/holds";
+      conditions = [ ];
+    };
   };
+
+  # Who may hold the robot by dropping a file in `holds.dir` (besides root).
+  holdGroup = "ros-rollback-hold";
+
+  # The hold directory, made by systemd-tmpfiles rather than the agent's RuntimeDirectory=: it must
+  # outlive the agent, which restarts itself after a kept deployment (and systemd restarts it after
+  # a crash), so a mission's hold file never vanishes with it. `d`, never `D`: NixOS runs
+  # `systemd-tmpfiles --create --remove` at every switch, and `D` would empty the directory then.
+  # 1770: the hold group writes, the sticky bit lets each writer remove only its own holds (root:
+  # all), others cannot even list it. The agent (root, without CAP_DAC_OVERRIDE) owns it.
+  holdDirRule = dir: group: "d ${dir} 1770 root ${group} - -";
 
   # `over` wins; attribute sets merge at every depth (lists and other values are replaced).
   merge =
@@ -104,6 +119,10 @@ let
       absolute = p: builtins.isString p && builtins.match "/.*" p != null;
       # Checked even when insecure leaves them out of the rendered config.
       tlsPaths = builtins.attrValues ((clean (merge defaults settings)).tls or { });
+      holdDir = c.holds.dir or defaults.holds.dir;
+      conditions = c.holds.conditions or [ ];
+      topicConds = builtins.filter (h: (h.kind or null) == "topic") conditions;
+      hasRos = (c.health.ros or null) != null;
     in
     (if keys == [ ] then [ "trustedPublicKeys: at least one Nix public key (name:base64) is required" ] else [ ])
     ++ map (k: "trustedPublicKeys: \"${k}\" is not name:base64 of a 32-byte key") badKeys
@@ -126,11 +145,34 @@ let
     )
     ++ map (p: "tls: ${p} is in the Nix store, which every local user can read; keep keys out of the store") (
       builtins.filter (p: absolute p && builtins.match "/nix/store/.*" p != null) tlsPaths
+    )
+    ++ (
+      # A tmpfiles line: no whitespace.
+      if
+        !(builtins.isString holdDir)
+        || builtins.match "/[^[:space:]]+" holdDir == null
+        || builtins.match "/nix/store(/.*)?" holdDir != null
+      then
+        [ "holds.dir: \"${toString holdDir}\" must be an absolute path on the robot, without spaces, outside the Nix store" ]
+      else
+        [ ]
+    )
+    # Unknown counts as held: each of these would hold the robot for good.
+    ++ map (h: "holds.conditions: topic ${h.topic or "?"} has no releasedWhen, so it never releases") (
+      builtins.filter (h: (h.releasedWhen or [ ]) == [ ]) topicConds
+    )
+    ++ (
+      if topicConds != [ ] && !hasRos then
+        [ "holds.conditions: topic conditions are read through health.ros, which is not set: the robot would stay held" ]
+      else
+        [ ]
     );
 in
 {
   inherit
     defaults
+    holdGroup
+    holdDirRule
     merge
     clean
     render

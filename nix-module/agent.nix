@@ -91,6 +91,43 @@ let
     };
   };
 
+  # agent/src/holds/conditions.ts; the agent's schema checks the rest (e.g. a unit name's suffix).
+  holdCondition = types.submodule {
+    freeformType = json.type;
+    options = {
+      kind = mkOption {
+        type = types.enum [
+          "unit"
+          "topic"
+        ];
+        description = "`unit`: held while the unit is active; `topic`: held while the latest message is not one of `releasedWhen`.";
+      };
+      unit = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "mission.service";
+        description = "For `kind = \"unit\"`: held while this unit is active, activating, reloading or deactivating.";
+      };
+      topic = mkOption {
+        type = types.nullOr (types.strMatching "/.*");
+        default = null;
+        example = "/mission_state";
+        description = "For `kind = \"topic\"`: a std_msgs/String topic (read through `health.ros`).";
+      };
+      releasedWhen = mkOption {
+        type = types.nullOr (types.listOf types.str);
+        default = null;
+        example = [ "idle" ];
+        description = "For `kind = \"topic\"`: the robot is free only while the latest message is one of these.";
+      };
+      reason = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Shown instead of the agent's own reason (e.g. \"mission running\").";
+      };
+    };
+  };
+
   rosSection = types.submodule {
     freeformType = json.type;
     options = {
@@ -183,6 +220,19 @@ in
       description = ''
         Open the port of `settings.metrics.listen` in the firewall. Only useful with a non-loopback
         metrics address, and best with `settings.metrics.tls` (see README "Observability").
+      '';
+    };
+
+    holdGroup = mkOption {
+      type = types.str;
+      default = agentConfig.holdGroup;
+      description = ''
+        Group whose members (and root) may hold the robot by writing a file into `settings.holds.dir`
+        (name = the hold's name, first line = the reason). Give it to the robot software's units with
+        `SupplementaryGroups=`, e.g. `systemd.services.mission.serviceConfig.SupplementaryGroups =
+        [ "ros-rollback-hold" ];`. The directory is sticky: a writer removes only its own hold files.
+        Keep hold files readable (the agent runs as root without CAP_DAC_OVERRIDE): mode 0644, or 0640
+        (the agent is in this group).
       '';
     };
 
@@ -302,6 +352,36 @@ in
               write them (stopped meanwhile). A generation adds its own with `dataDeclared`.
             '';
           };
+          holds = {
+            dir = mkOption {
+              type = robotPath;
+              default = d.holds.dir;
+              description = ''
+                Robot software holds the robot by dropping a file here. The module makes it (tmpfiles, mode
+                1770, group `holdGroup`); under /run it empties at boot, but not when the agent restarts
+                or the system switches.
+              '';
+            };
+            conditions = mkOption {
+              type = types.listOf holdCondition;
+              default = [ ];
+              example = [
+                {
+                  kind = "topic";
+                  topic = "/mission_state";
+                  releasedWhen = [ "idle" ];
+                }
+                {
+                  kind = "unit";
+                  unit = "mission.service";
+                }
+              ];
+              description = ''
+                Conditions that hold the robot against a controller's deploys and rollbacks (never the
+                agent's own rollbacks). Unknown counts as held: a topic with no message yet holds.
+              '';
+            };
+          };
           health = mkOption {
             type = healthType;
             default = { };
@@ -338,10 +418,14 @@ in
 
     nix.settings.extra-trusted-public-keys = mkIf cfg.trustSigningKeysInNix cfg.settings.trustedPublicKeys;
 
-    # The directories for the TLS files (filled by the operator), private to root.
+    # The directories for the TLS files (filled by the operator), private to root; the hold
+    # directory (agent-config.nix `holdDirRule` says why tmpfiles and not RuntimeDirectory=).
     systemd.tmpfiles.rules =
       map (dir: "d ${dir} 0700 root root - -") tlsDirs
-      ++ lib.optional (!stateUnderVarLib) "d ${cfg.settings.stateDir} 0700 root root - -";
+      ++ lib.optional (!stateUnderVarLib) "d ${cfg.settings.stateDir} 0700 root root - -"
+      ++ [ (agentConfig.holdDirRule cfg.settings.holds.dir cfg.holdGroup) ];
+
+    users.groups.${cfg.holdGroup} = { };
 
     systemd.services.ros-rollback-agent = {
       description = "ros-rollback agent";
@@ -404,6 +488,8 @@ in
         # PID 1 to run switch-to-configuration. The switch runs in its own transient unit (systemd-run),
         # so none of the sandboxing below applies to the activation itself.
         User = "root";
+        # Reads hold files of mode 0640 (root without capabilities is bound by file modes).
+        SupplementaryGroups = [ cfg.holdGroup ];
         CapabilityBoundingSet = "";
         AmbientCapabilities = "";
         NoNewPrivileges = true;

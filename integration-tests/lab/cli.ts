@@ -1,6 +1,7 @@
 // npm run lab -- <command>. Results on stdout (one JSON line), progress and errors on stderr.
 
 import { cacheDown, cacheUp } from "./cache.js";
+import type { LabHoldCondition } from "./config.js";
 import { labDownMany, labFail, labInventory, labUpMany } from "./fleet-ops.js";
 import { LabError } from "./proc.js";
 import { waitForAgent } from "./reach.js";
@@ -9,10 +10,12 @@ import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 
 const USAGE = `usage: npm run lab -- <command>
-  up NAME… [--no-agent] [--parallel N] [--cache]
+  up NAME… [--no-agent] [--parallel N] [--cache] [--hold-topic TOPIC] [--hold-unit UNIT]
                             boot the robots (builds the rootfs once), N at a time (default 2);
                             prints one JSON line per robot, in the order given
-                            (--cache: they substitute from the lab cache; run cache up first)
+                            (--cache: they substitute from the lab cache; run cache up first;
+                            --hold-topic: held while TOPIC's latest std_msgs/String is not "idle";
+                            --hold-unit: held while UNIT is active)
   cache up|down             the lab's binary cache (nginx on the host); up prints {"url", "storeUri", …}
   down NAME…                stop the robots and delete everything they had
   inventory NAME…           one inventory for these robots (running), labels index=K (1-based
@@ -59,6 +62,15 @@ function positiveInt(text: string | undefined, flag: string): number | undefined
   return Number(text);
 }
 
+function holdConditions(rest: string[]): LabHoldCondition[] {
+  const topic = option(rest, "--hold-topic");
+  const unit = option(rest, "--hold-unit");
+  return [
+    ...(topic === undefined ? [] : [{ kind: "topic" as const, topic, releasedWhen: ["idle"] }]),
+    ...(unit === undefined ? [] : [{ kind: "unit" as const, unit }]),
+  ];
+}
+
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
   const [command, name, ...rest] = argv;
   switch (command) {
@@ -71,6 +83,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         agent,
         parallel,
         cache: rest.includes("--cache"),
+        holdConditions: holdConditions(rest),
         signal,
         log,
       }))

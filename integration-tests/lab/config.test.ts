@@ -5,6 +5,7 @@ import {
   addressFor,
   agentConfig,
   agentUnit,
+  HOLD_GROUP,
   hostIface,
   inventory,
   labBootUnit,
@@ -13,6 +14,7 @@ import {
   peerIface,
   robotPaths,
   validateName,
+  withGroup,
 } from "./config.js";
 import { LabError } from "./proc.js";
 import { ROOTFS_PACKAGES, rootfsKey } from "./rootfs.js";
@@ -73,6 +75,32 @@ describe("lab robot description", () => {
       "listener.service",
     ]);
     expect(config.health.ros?.topics.map((t) => t.name)).toEqual(["/chatter"]);
+  });
+
+  it("gives hold conditions only to a robot booted with them (a topic nobody publishes holds for good)", () => {
+    const key = "lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=";
+    expect(JSON.parse(agentConfig([key]))).not.toHaveProperty("holds");
+    expect(JSON.parse(agentConfig([key], undefined, undefined, []))).not.toHaveProperty("holds");
+    const held = compileConfig(
+      JSON.parse(
+        agentConfig([key], undefined, undefined, [
+          { kind: "topic", topic: "/mission_state", releasedWhen: ["idle"] },
+        ]),
+      ),
+    );
+    expect(held.holds).toEqual({
+      dir: "/run/ros-rollback/holds",
+      conditions: [{ kind: "topic", topic: "/mission_state", releasedWhen: ["idle"] }],
+    });
+    // Read through health.ros, which every lab robot has.
+    expect(held.health.ros).toBeDefined();
+  });
+
+  it("adds the hold group to the robot's /etc/group once, with a free system gid", () => {
+    const base = "root:x:0:\nsystemd-journal:x:999:\nfoo:x:989:\n";
+    const once = withGroup(base, HOLD_GROUP);
+    expect(once).toBe(`${base}${HOLD_GROUP}:x:988:\n`);
+    expect(withGroup(once, HOLD_GROUP)).toBe(once);
   });
 
   it("writes an inventory the controller can use as-is", () => {

@@ -112,12 +112,40 @@ export interface LabRobot {
 /** The file whose presence silences the talker of the `flag-*` fixture systems (see systems/default.nix). */
 export const FAIL_FLAG = "/var/lib/ros-rollback-lab-fail";
 
+/** Where robot software drops hold files (the agent's default `holds.dir`), and who may write there. */
+export const AGENT_HOLD_DIR = "/run/ros-rollback/holds";
+export const HOLD_GROUP = "ros-rollback-hold";
+/** In the robot: systemd-tmpfiles makes the hold dir at boot, as the NixOS module does. */
+export const HOLD_TMPFILES = "/etc/tmpfiles.d/ros-rollback-holds.conf";
+
+/** The NixOS module's line (nix-module/agent-config.nix `holdDirRule`; a test keeps them equal). */
+export function holdDirRule(dir: string, group: string): string {
+  return `d ${dir} 1770 root ${group} - -`;
+}
+
+/** /etc/group with `name` added (a free system gid, counting down from 989) unless it is there. */
+export function withGroup(groupFile: string, name: string): string {
+  const lines = groupFile.split("\n").filter((l) => l !== "");
+  if (lines.some((l) => l.split(":")[0] === name)) return groupFile;
+  const used = new Set(lines.map((l) => Number(l.split(":")[2])));
+  let gid = 989;
+  while (used.has(gid)) gid--;
+  return `${[...lines, `${name}:x:${gid}:`].join("\n")}\n`;
+}
+
+/** A hold condition of the agent config (agent/src/holds/conditions.ts). */
+export type LabHoldCondition =
+  | { kind: "unit"; unit: string; reason?: string }
+  | { kind: "topic"; topic: string; releasedWhen: string[]; reason?: string };
+
 /** `trustedPublicKeys`: the robot's own key and the lab's fleet key (one key signs for a whole fleet). */
 /** `cache`: a robot booted with --cache substitutes from the lab cache and trusts its key too. */
+/** `holdConditions`: only for robots booted with them (a topic nobody publishes holds for good). */
 export function agentConfig(
   trustedPublicKeys: readonly string[],
   metricsListen?: string,
   cache?: { url: string; publicKey: string },
+  holdConditions?: readonly LabHoldCondition[],
 ): string {
   const config = {
     listen: `0.0.0.0:${AGENT_PORT}`,
@@ -149,6 +177,9 @@ export function agentConfig(
       },
     },
     ...(metricsListen === undefined ? {} : { metrics: { listen: metricsListen } }),
+    ...(holdConditions === undefined || holdConditions.length === 0
+      ? {}
+      : { holds: { dir: AGENT_HOLD_DIR, conditions: holdConditions } }),
   };
   return `${JSON.stringify(config)}\n`;
 }

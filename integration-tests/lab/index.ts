@@ -1,6 +1,6 @@
 // The lab robot: a real systemd, Nix store and ROS 1 in a container on this host.
-export type { LabRobot, TlsFiles } from "./config.js";
-export { AGENT_PORT, addressFor, FAIL_FLAG, ROBOT_IFACE } from "./config.js";
+export type { LabHoldCondition, LabRobot, TlsFiles } from "./config.js";
+export { AGENT_HOLD_DIR, AGENT_PORT, addressFor, FAIL_FLAG, ROBOT_IFACE } from "./config.js";
 export type { ExecOptions } from "./container.js";
 export { agentPid, HOLD_DIR, hostPid, installHolds, labLink } from "./faults.js";
 export {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
-import { REPO_ROOT } from "./config.js";
+import { AGENT_HOLD_DIR, HOLD_GROUP, holdDirRule, REPO_ROOT } from "./config.js";
 
 const env = { ...process.env, NIX_CONFIG: "build-users-group =" };
 
@@ -77,6 +77,32 @@ describe("nix-module: the agent config the NixOS module writes", { timeout: 60_0
     expect(config.health.exec.map((e) => e.name)).toEqual(["disk"]);
   });
 
+  it("hold conditions as the module's options give them (unset fields null) render a config the agent accepts", () => {
+    const raw = nixEval(
+      `${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; health.ros.masterUri = "http://127.0.0.1:11311"; holds.conditions = [ { kind = "topic"; topic = "/mission_state"; releasedWhen = [ "idle" ]; unit = null; reason = null; } { kind = "unit"; unit = "mission.service"; topic = null; releasedWhen = null; reason = "mission running"; } ]; }`,
+    );
+    expect(compileConfig(raw).holds).toEqual({
+      dir: "/run/ros-rollback/holds",
+      conditions: [
+        { kind: "topic", topic: "/mission_state", releasedWhen: ["idle"] },
+        { kind: "unit", unit: "mission.service", reason: "mission running" },
+      ],
+    });
+  });
+
+  it("the lab robot makes its hold dir with the module's tmpfiles line, where the agent looks by default", () => {
+    const [dir, group] = nixEval(
+      `[ ${agentConfig}.defaults.holds.dir ${agentConfig}.holdGroup ]`,
+    ) as string[];
+    expect([dir, group]).toEqual([AGENT_HOLD_DIR, HOLD_GROUP]);
+    expect(holdDirRule(AGENT_HOLD_DIR, HOLD_GROUP)).toBe(
+      nixEval(`${agentConfig}.holdDirRule "${AGENT_HOLD_DIR}" "${HOLD_GROUP}"`),
+    );
+    expect(
+      compileConfig(nixEval(`${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; }`)).holds.dir,
+    ).toBe(AGENT_HOLD_DIR);
+  });
+
   it("insecure on loopback renders a config the agent accepts (no default tls beside it)", () => {
     const raw = nixEval(
       `${agentConfig}.render { trustedPublicKeys = [ "${key}" ]; listen = "127.0.0.1:50051"; insecure = true; }`,
@@ -90,6 +116,7 @@ describe("nix-module: the agent config the NixOS module writes", { timeout: 60_0
       `{ trustedPublicKeys = [ ]; }`,
       `{ trustedPublicKeys = [ "${key}" ]; listen = "50051"; }`,
       `{ trustedPublicKeys = [ "${key}" ]; insecure = true; }`,
+      `{ trustedPublicKeys = [ "${key}" ]; health.ros = { }; holds.conditions = [ { kind = "topic"; topic = "/m"; releasedWhen = [ ]; } ]; }`,
     ];
     for (const settings of cases) {
       const errors = nixEval(`${agentConfig}.errors ${settings}`) as string[];

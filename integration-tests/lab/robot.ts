@@ -14,14 +14,19 @@ import { dirname, join } from "node:path";
 import { cacheForRobot } from "./cache.js";
 import {
   AGENT_CONFIG,
+  AGENT_HOLD_DIR,
   AGENT_PORT,
   AGENT_UNIT,
   addressFor,
   agentConfig,
   agentUnit,
   FLEET_KEY_DIR,
+  HOLD_GROUP,
+  HOLD_TMPFILES,
+  holdDirRule,
   inventory,
   LAB_BOOT_UNIT,
+  type LabHoldCondition,
   type LabRobot,
   labBootUnit,
   MAX_INDEX,
@@ -30,6 +35,7 @@ import {
   type RobotPaths,
   robotPaths,
   STATE_DIR,
+  withGroup,
 } from "./config.js";
 import {
   type ExecOptions,
@@ -57,6 +63,8 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** Substitute from the lab cache (`cache up` first): its URL in substituters, its key trusted. */
   cache?: boolean;
+  /** Hold conditions in the agent config (default none); a running robot keeps the ones it booted with. */
+  holdConditions?: readonly LabHoldCondition[];
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
@@ -116,13 +124,23 @@ function writeRobotFiles(
   agent: boolean,
   index: number,
   cache?: { url: string; publicKey: string },
+  holdConditions?: readonly LabHoldCondition[],
 ): void {
   writeFile(join(root, "etc/hostname"), `${name}\n`);
+  // The hold dir as the NixOS module makes it: tmpfiles (outlives agent restarts), the hold group.
+  const group = join(root, "etc/group");
+  writeFile(group, withGroup(readFileSync(group, "utf8"), HOLD_GROUP));
+  writeFile(join(root, HOLD_TMPFILES), `${holdDirRule(AGENT_HOLD_DIR, HOLD_GROUP)}\n`);
   mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
   writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
   writeFile(
     join(root, AGENT_CONFIG),
-    agentConfig([keys.publicKey, fleetKey], `${addressFor(index).robot}:${METRICS_PORT}`, cache),
+    agentConfig(
+      [keys.publicKey, fleetKey],
+      `${addressFor(index).robot}:${METRICS_PORT}`,
+      cache,
+      holdConditions,
+    ),
   );
   const tls = join(root, "etc/ros-rollback/tls");
   writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
@@ -191,6 +209,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
     agent,
     index,
     opts.cache === true ? cacheForRobot(index) : undefined,
+    opts.holdConditions,
   );
   writeFileSync(
     paths.inventory,

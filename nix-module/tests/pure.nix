@@ -9,17 +9,23 @@ let
 
   # nix-module/agent.nix with a stand-in lib: mkOption keeps its declaration, types.submodule its
   # options, so the settings' option defaults can be read and the module's assertions evaluated.
-  agentModule =
-    settings:
+  agentModule = settings: agentModuleWith { inherit settings; };
+  # `service`: the values of services.ros-rollback-agent (the module system's job, here by hand).
+  agentModuleWith =
+    service:
     import ../agent.nix {
       config.services.ros-rollback-agent = {
         enable = true;
-        inherit settings;
-      };
+      }
+      // service;
       lib = {
         mkOption = decl: decl // { _type = "option"; };
         mkIf = cond: value: if cond then value else { };
         types.submodule = m: m;
+        # What the module's tmpfiles rules use.
+        optional = cond: x: if cond then [ x ] else [ ];
+        hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+        unique = builtins.foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
       };
       pkgs = { };
     };
@@ -91,6 +97,10 @@ in
       metrics = {
         enabled = false;
         listen = "127.0.0.1:9464";
+      };
+      holds = {
+        dir = "/run/ros-rollback/holds";
+        conditions = [ ];
       };
     }
   )
@@ -188,6 +198,61 @@ in
     [ "substituters: \"ssh://robot\" is not an http(s):// or file:/// cache URL" ]
   )
 
+  (test "errors: hold conditions that would hold the robot for good, and a hold dir tmpfiles cannot make"
+    (agentConfig.errors {
+      trustedPublicKeys = [ key ];
+      holds = {
+        dir = "/run/my holds";
+        conditions = [
+          {
+            kind = "topic";
+            topic = "/mission_state";
+            releasedWhen = [ ];
+          }
+          {
+            kind = "unit";
+            unit = "mission.service";
+          }
+        ];
+      };
+    })
+    [
+      "holds.dir: \"/run/my holds\" must be an absolute path on the robot, without spaces, outside the Nix store"
+      "holds.conditions: topic /mission_state has no releasedWhen, so it never releases"
+      "holds.conditions: topic conditions are read through health.ros, which is not set: the robot would stay held"
+    ]
+  )
+
+  (test "errors: none for a topic condition read through health.ros, or a unit condition alone"
+    [
+      (agentConfig.errors {
+        trustedPublicKeys = [ key ];
+        health.ros.masterUri = "http://127.0.0.1:11311";
+        holds.conditions = [
+          {
+            kind = "topic";
+            topic = "/mission_state";
+            releasedWhen = [ "idle" ];
+          }
+        ];
+      })
+      (agentConfig.errors {
+        trustedPublicKeys = [ key ];
+        holds.conditions = [
+          {
+            kind = "unit";
+            unit = "mission.service";
+          }
+        ];
+        holds.dir = "/var/lib/holds";
+      })
+    ]
+    [
+      [ ]
+      [ ]
+    ]
+  )
+
   (test "errors: at least one trusted key" (agentConfig.errors { }) [
     "trustedPublicKeys: at least one Nix public key (name:base64) is required"
   ])
@@ -261,6 +326,60 @@ in
       messages = [
         "services.ros-rollback-agent.settings: trustedPublicKeys: at least one Nix public key (name:base64) is required"
       ];
+    }
+  )
+
+  (test "module: tmpfiles makes the hold dir (d, never emptied by a switch or an agent restart), sticky, for the hold group, which exists and the agent is in"
+    (
+      let
+        m = agentModuleWith {
+          settings = agentConfig.merge (optionDefaults settingsOptions) { trustedPublicKeys = [ key ]; };
+          holdGroup = (agentModule { }).options.services.ros-rollback-agent.holdGroup.default;
+        };
+      in
+      evaluated {
+        dirDefault = settingsOptions.holds.dir.default;
+        conditionsDefault = settingsOptions.holds.conditions.default;
+        rules = m.config.systemd.tmpfiles.rules;
+        groups = builtins.attrNames m.config.users.groups;
+        agentGroups = m.config.systemd.services.ros-rollback-agent.serviceConfig.SupplementaryGroups;
+      }
+    )
+    {
+      dirDefault = "/run/ros-rollback/holds";
+      conditionsDefault = [ ];
+      rules = [
+        "d /etc/ros-rollback/tls 0700 root root - -"
+        "d /run/ros-rollback/holds 1770 root ros-rollback-hold - -"
+      ];
+      groups = [ "ros-rollback-hold" ];
+      agentGroups = [ "ros-rollback-hold" ];
+    }
+  )
+
+  (test "module: the hold dir and group follow settings.holds.dir and holdGroup"
+    (
+      let
+        settings = agentConfig.merge (optionDefaults settingsOptions) {
+          trustedPublicKeys = [ key ];
+          holds.dir = "/var/lib/robot/holds";
+        };
+        m = agentModuleWith {
+          inherit settings;
+          holdGroup = "mission";
+        };
+      in
+      evaluated {
+        rule = builtins.elemAt m.config.systemd.tmpfiles.rules 1;
+        groups = builtins.attrNames m.config.users.groups;
+        # The agent reads the same directory.
+        agentDir = (agentConfig.render settings).holds.dir;
+      }
+    )
+    {
+      rule = "d /var/lib/robot/holds 1770 root mission - -";
+      groups = [ "mission" ];
+      agentDir = "/var/lib/robot/holds";
     }
   )
 ]

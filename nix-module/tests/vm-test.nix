@@ -120,6 +120,25 @@ nixpkgs.lib.nixos.runTest {
           controller.wait_for_unit("multi-user.target")
           controller.wait_until_succeeds("${rr} status", timeout=60)
 
+      with subtest("the hold group's software holds the robot with a file, which outlives an agent restart"):
+          robot.succeed("stat -c '%a %U %G' /run/ros-rollback/holds | grep -qx '1770 root ros-rollback-hold'")
+          robot.succeed(
+              "setpriv --reuid=nobody --regid=nogroup --groups=ros-rollback-hold"
+              + " sh -c 'umask 022; echo docking > /run/ros-rollback/holds/mission'"
+          )
+          # Not in the group: cannot hold the robot.
+          robot.fail("setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c 'echo x > /run/ros-rollback/holds/x'")
+          robot.succeed("systemctl restart ros-rollback-agent.service")
+          robot.wait_for_open_port(50051)
+          controller.wait_until_succeeds("${rr} status", timeout=60)
+          holds = json.loads(controller.succeed("${rr} status --json"))["holds"]
+          assert [(h["name"], h["reason"]) for h in holds] == [("mission", "docking")], holds
+          # broken: its later deploy does not count pushed paths (this one pushes before it is refused).
+          rc, _ = controller.execute("${deploy broken}", timeout=300)
+          assert rc == 1, rc
+          robot.succeed(f"test $(readlink -f /run/current-system) = {base}")
+          robot.succeed("rm /run/ros-rollback/holds/mission")
+
       with subtest("deploy the header variant: healthy, confirmed"):
           pid = robot.succeed("systemctl show -p MainPID --value ros-rollback-agent.service").strip()
           out = json.loads(controller.succeed("${deploy header}"))

@@ -40,9 +40,15 @@ async function readOne(dir: string, name: string): Promise<Hold | undefined> {
   try {
     f = await open(join(dir, name), "r");
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
     // Removed between readdir and open: released.
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
+    if (code === "ENOENT") return undefined;
+    // Still a hold (unknown counts as held), and one bad file must not break every read of the
+    // holds: e.g. another user's 0600 file, which root without CAP_DAC_OVERRIDE (the NixOS
+    // module's agent) cannot open.
+    const shown = clip(name, MAX_NAME);
+    const reason = `hold file ${shown} (unreadable: ${clip(code ?? "error", 20)})`;
+    return { name: shown, source: "file", reason, since: 0, expiresAt: undefined };
   }
   try {
     const st = await f.stat();

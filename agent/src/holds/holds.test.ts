@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,6 +83,18 @@ describe("readHoldDir", () => {
     expect(holds[0]?.reason).toBe("hold file empty");
     expect(holds[1]?.reason.length).toBeLessThanOrEqual(201);
     expect(holds[2]?.reason).toBe("executing waypoint 3");
+  });
+
+  it("a hold file it cannot open still holds, naming the error, and the others are read", async () => {
+    const dir = join(tmp, "unreadable");
+    await mkdir(dir, { recursive: true });
+    // ELOOP here; EACCES for the module's agent (no CAP_DAC_OVERRIDE) on another user's 0600 file.
+    await symlink("loop", join(dir, "loop"));
+    await writeFile(join(dir, "mission"), "docking\n");
+    expect((await readHoldDir(dir)).map((h) => [h.name, h.reason])).toEqual([
+      ["loop", "hold file loop (unreadable: ELOOP)"],
+      ["mission", "docking"],
+    ]);
   });
 });
 
