@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { DataPort, DataSnapshot } from "../data/types.js";
-import { AgentError, isAgentError } from "../errors.js";
+import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { type HealthSpec, mergeHealthSpec } from "../health/index.js";
 import type { SwitchAction } from "../system/switcher.js";
@@ -15,21 +15,6 @@ import { runStep } from "./steps.js";
 
 /** Reading every hold source (a ROS master query among them) is bounded. */
 const HOLD_CHECK_MS = 10_000;
-
-/**
- * The holds' refusal (FAILED_PRECONDITION, the only one assertFree throws)
- * under its own code, HELD, so that a controller tells "held, may wait" from
- * other refusals (a deployment under way) without reading the message.
- */
-async function assertNotHeld(holds: NonNullable<DeployerDeps["holds"]>): Promise<void> {
-  try {
-    await holds.assertFree(AbortSignal.timeout(HOLD_CHECK_MS));
-  } catch (e) {
-    if (isAgentError(e) && e.code === "FAILED_PRECONDITION")
-      throw new AgentError("HELD", e.message, { cause: e });
-    throw e;
-  }
-}
 
 export type DeploymentListener = (record: DeploymentRecord) => void;
 
@@ -230,7 +215,7 @@ export class Deployer {
           "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
         );
       }
-      if (this.deps.holds !== undefined) await assertNotHeld(this.deps.holds);
+      if (this.deps.holds !== undefined) await this.deps.holds.assertFree(AbortSignal.timeout(HOLD_CHECK_MS));
       return await start(admission);
     } finally {
       admission.release();

@@ -153,7 +153,7 @@ describe("hold conditions", () => {
 });
 
 describe("Holds", () => {
-  it("refuses with FAILED_PRECONDITION naming every hold, bounded, and counts the refusal", async () => {
+  it("refuses with HELD naming every hold, bounded, and counts the refusal", async () => {
     const dir = join(tmp, "all");
     const store = new HoldStore(join(dir, "state"), () => 0);
     await store.set("operator", "do not touch", undefined);
@@ -172,7 +172,7 @@ describe("Holds", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: "FAILED_PRECONDITION" });
+    expect(err).toMatchObject({ code: "HELD" });
     const msg = (err as Error).message;
     expect(msg).toMatch(/^the robot is held: command hold "operator": do not touch; file hold "f00"/);
     expect(msg).toMatch(/; and 7 more$/);

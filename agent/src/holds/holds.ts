@@ -57,11 +57,11 @@ export class Holds {
     return () => ac.abort();
   }
 
-  /** Throws FAILED_PRECONDITION naming every hold (bounded) when the robot is held. */
+  /** Throws HELD (a FAILED_PRECONDITION a controller may wait out) naming every hold (bounded) when the robot is held. */
   async assertFree(signal: AbortSignal): Promise<void> {
     const holds = await this.current(signal);
     if (holds.length === 0) return;
     this.o.onRefused?.(holds);
-    throw new AgentError("FAILED_PRECONDITION", `the robot is held: ${describeHolds(holds)}`);
+    throw new AgentError("HELD", `the robot is held: ${describeHolds(holds)}`);
   }
 }
