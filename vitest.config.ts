@@ -11,6 +11,7 @@ export default defineConfig({
             "agent/src/**/*.test.ts",
             "controller/src/**/*.test.ts",
             "integration-tests/lab/**/*.test.ts",
+            "bench/**/*.test.ts",
           ],
           testTimeout: 20_000,
         },

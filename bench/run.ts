@@ -1,75 +1,53 @@
-// npm run bench: our push against the export | import pipe on a fresh lab robot; see bench/README.md.
+// npm run bench [-- --only LINK,… --variants VARIANT,…]: the suites below, in order, on one fresh
+// lab robot (booted with sshd); see bench/README.md.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { computeClosure, signPaths } from "../controller/src/closure/index.js";
 import { labDown, labUp, waitForAgent } from "../integration-tests/lab/index.js";
-import { agentClient } from "../integration-tests/support/controller.js";
-import { buildRandomClosure } from "./closure.js";
-import { agentMemory, forget, measure, VARIANTS, type Variant } from "./measure.js";
-import { summarize, table } from "./report.js";
+import { parseArgs, UsageError } from "./args.js";
+import { agentMemory } from "./measure.js";
+import { type SuiteContext, transfers } from "./transfers.js";
 
-const num = (name: string, dflt: number) => {
-  const v = Number(process.env[name] ?? dflt);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
-  return v;
-};
-const RUNS = num("BENCH_RUNS", 3);
-const MB = num("BENCH_MB", 500);
-const PATHS = num("BENCH_PATHS", 200);
-const ROBOT = "pb-1";
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+/** A suite measures one concern and returns its JSON (a key of latest.json) and its text. */
+type Suite = (ctx: SuiteContext) => Promise<{ json: unknown; text: string }>;
+const SUITES: Record<string, Suite> = { transfers };
+
+const machine = () => ({ cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() });
+
 async function main(): Promise<void> {
-  const robot = await labUp(ROBOT, { log });
+  const opts = parseArgs(process.argv.slice(2), process.env);
+  const before = machine();
+  const robot = await labUp(opts.robot, { log, ssh: true });
   try {
-    await waitForAgent(ROBOT, { timeoutMs: 60_000 });
-    const client = agentClient(robot);
-    const idle = await agentMemory(ROBOT);
-    const runs: Record<Variant, number>[] = [];
-    const chose: string[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      const closure = await buildRandomClosure(`${Date.now().toString(36)}-${r}`, PATHS, MB * 1024 * 1024);
-      const infos = await signPaths(
-        await computeClosure(closure.root, AbortSignal.timeout(120_000)),
-        robot.signingKey,
-        AbortSignal.timeout(120_000),
-      );
-      const times = {} as Record<Variant, number>;
-      // Rotated order: no variant always runs first (cold caches) or last.
-      for (let k = 0; k < VARIANTS.length; k++) {
-        const v = VARIANTS[(k + r) % VARIANTS.length] as Variant;
-        const m = await measure(v, { robot: ROBOT, client, infos });
-        times[v] = m.seconds;
-        if (m.chose !== undefined) chose.push(m.chose);
-        log(
-          `run ${r + 1}/${RUNS} ${v}: ${m.seconds.toFixed(2)} s${m.chose ? ` (auto chose ${m.chose})` : ""}`,
-        );
-        await forget(ROBOT, infos.map((i) => i.storePath).reverse());
-      }
-      runs.push(times);
+    await waitForAgent(opts.robot, { timeoutMs: 60_000 });
+    const ctx: SuiteContext = { robot, opts, log };
+    const idle = await agentMemory(opts.robot);
+    const result: Record<string, unknown> = { when: new Date().toISOString(), machine: before };
+    const text: string[] = [];
+    for (const [name, suite] of Object.entries(SUITES)) {
+      const r = await suite(ctx);
+      result[name] = r.json;
+      text.push(r.text);
     }
-    const after = await agentMemory(ROBOT);
-    client.close();
-    const result = {
-      when: new Date().toISOString(),
-      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() },
-      closure: { mb: MB, paths: PATHS + 1, runs: RUNS },
-      variants: summarize(runs, MB),
-      autoChose: chose,
-      agent: { idleRssMiB: idle.rss / 2 ** 20, peakRssMiB: after.peak / 2 ** 20 },
-    };
-    process.stdout.write(`${table(result.variants)}\n`);
+    const after = await agentMemory(opts.robot);
+    result.agent = { idleRssMiB: idle.rss / 2 ** 20, peakRssMiB: after.peak / 2 ** 20 };
+    result.machineAfter = machine();
+    const m = before;
     process.stdout.write(
-      `agent RSS idle ${result.agent.idleRssMiB.toFixed(0)} MiB, peak ${result.agent.peakRssMiB.toFixed(0)} MiB; auto chose ${chose.join(", ")}\n`,
+      `${text.join("\n\n")}\n\nagent RSS idle ${(idle.rss / 2 ** 20).toFixed(0)} MiB, peak ${(after.peak / 2 ** 20).toFixed(0)} MiB\n` +
+        `machine: ${m.cpus} × ${m.model}, load ${m.loadavg.map((l) => l.toFixed(1)).join(" ")} before, ${machine()
+          .loadavg.map((l) => l.toFixed(1))
+          .join(" ")} after\n`,
     );
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
     writeFileSync(new URL("./results/latest.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
-    await labDown(ROBOT);
+    await labDown(opts.robot);
   }
 }
 
 main().catch((e: unknown) => {
   log(`bench: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
+  process.exitCode = e instanceof UsageError ? 64 : 1;
 });
