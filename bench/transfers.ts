@@ -55,7 +55,10 @@ function closureFor(link: LinkName, opts: BenchOptions): Promise<BenchClosure> {
 async function measureLink(link: LinkName, ctx: SuiteContext): Promise<LinkResult | undefined> {
   const { robot, opts, log } = ctx;
   const variants = opts.variants.filter((v) => appliesTo(v, link));
-  if (variants.length === 0) return undefined;
+  if (variants.length === 0) {
+    log(`bench ${link}: skipped, none of the variants runs there (pipe is veth only)`);
+    return undefined;
+  }
   const closure = await closureFor(link, opts);
   const runs: Run[] = [];
   const chose: string[] = [];

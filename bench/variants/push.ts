@@ -19,7 +19,10 @@ const COMPRESSION = {
   auto: "auto",
 } as const;
 
-function send(client: AgentClient, requests: AsyncIterable<PushPathsRequest>): Promise<PushPathsResponse> {
+export function send(
+  client: AgentClient,
+  requests: AsyncIterable<PushPathsRequest>,
+): Promise<PushPathsResponse> {
   return new Promise((resolve, reject) => {
     const call = client.pushPaths((err, res) => (err ? reject(err) : resolve(res)));
     (async () => {
