@@ -33,8 +33,15 @@ describe("bench report", () => {
 
   it("a goal whose baseline was not measured is said to be so, not met", () => {
     const goals = judge("rtt50", summarize("rtt50", [{ "push-auto": 1 }], 1));
-    expect(goals).toEqual([{ goal: "push ≥ 3× faster than nix-copy", pushes: [] }]);
-    expect(goalLines(goals)).toMatch(/not measured/);
+    expect(goals).toEqual([{ goal: "push ≥ 3× faster than nix-copy", baseline: "nix-copy", pushes: [] }]);
+    expect(goalLines(goals)).toBe(
+      "- goal push ≥ 3× faster than nix-copy: not measured (needs nix-copy and a push)",
+    );
+    // Measured, but not for the default: each push's value, no verdict.
+    const zstdOnly = judge("rtt50", summarize("rtt50", [{ "push-zstd": 1, "nix-copy": 4 }], 1));
+    expect(goalLines(zstdOnly)).toBe(
+      "- goal push ≥ 3× faster than nix-copy: push-auto not measured (push-zstd 4.00 ✓)",
+    );
     expect(table("rtt50", summarize("rtt50", [{ "push-auto": 1 }], 1))).toContain(
       "| push-auto | 1.00 | 1.00 | 1.00 | 1.0 | – | – |",
     );

@@ -34,6 +34,8 @@ export const GOALS: Record<LinkName, { maxRatioToPipe?: number; minNixCopySpeedu
 
 export interface GoalResult {
   readonly goal: string;
+  /** What the pushes are held against. */
+  readonly baseline: Variant;
   /** Per push variant measured: its value and whether it meets the goal. */
   readonly pushes: { variant: Variant; value: number; met: boolean }[];
   /** The goal is met by the default (`push-auto`); undefined when it was not measured. */
@@ -81,6 +83,7 @@ export function judge(link: LinkName, rows: readonly VariantSummary[]): GoalResu
   const pushes = rows.filter((r) => (PUSHES as readonly Variant[]).includes(r.variant));
   const result = (
     goal: string,
+    baseline: Variant,
     pick: (r: VariantSummary) => number | undefined,
     ok: (x: number) => boolean,
   ) => {
@@ -89,7 +92,7 @@ export function judge(link: LinkName, rows: readonly VariantSummary[]): GoalResu
       return value === undefined ? [] : [{ variant: r.variant, value, met: ok(value) }];
     });
     const auto = measured.find((p) => p.variant === "push-auto");
-    return { goal, pushes: measured, ...(auto === undefined ? {} : { met: auto.met }) };
+    return { goal, baseline, pushes: measured, ...(auto === undefined ? {} : { met: auto.met }) };
   };
   const out: GoalResult[] = [];
   const max = goals.maxRatioToPipe;
@@ -97,6 +100,7 @@ export function judge(link: LinkName, rows: readonly VariantSummary[]): GoalResu
     out.push(
       result(
         `push ≤ ${max}× ${REFERENCE[link]}`,
+        REFERENCE[link],
         (r) => r.ratioToPipe,
         (x) => x <= max,
       ),
@@ -106,6 +110,7 @@ export function judge(link: LinkName, rows: readonly VariantSummary[]): GoalResu
   out.push(
     result(
       `push ≥ ${min}× faster than nix-copy`,
+      "nix-copy",
       (r) => r.nixCopySpeedup,
       (x) => x >= min,
     ),
@@ -129,9 +134,10 @@ export function table(link: LinkName, rows: readonly VariantSummary[]): string {
 export function goalLines(goals: readonly GoalResult[]): string {
   return goals
     .map((g) => {
-      const verdict = g.met === undefined ? "not measured (push-auto)" : g.met ? "met" : "UNMET";
+      if (g.pushes.length === 0) return `- goal ${g.goal}: not measured (needs ${g.baseline} and a push)`;
+      const verdict = g.met === undefined ? "push-auto not measured" : g.met ? "met" : "UNMET";
       const each = g.pushes.map((p) => `${p.variant} ${p.value.toFixed(2)}${p.met ? " ✓" : " ✗"}`);
-      return `- goal ${g.goal}: ${verdict}${each.length > 0 ? ` (${each.join(", ")})` : " (needs nix-copy/the pipe in --variants)"}`;
+      return `- goal ${g.goal}: ${verdict} (${each.join(", ")})`;
     })
     .join("\n");
 }
