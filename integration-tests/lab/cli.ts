@@ -9,10 +9,11 @@ import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 
 const USAGE = `usage: npm run lab -- <command>
-  up NAME… [--no-agent] [--parallel N] [--cache]
+  up NAME… [--no-agent] [--parallel N] [--cache] [--ssh]
                             boot the robots (builds the rootfs once), N at a time (default 2);
                             prints one JSON line per robot, in the order given
-                            (--cache: they substitute from the lab cache; run cache up first)
+                            (--cache: they substitute from the lab cache; run cache up first;
+                            --ssh: sshd, root logs in with the lab's key: see "ssh" in the line)
   cache up|down             the lab's binary cache (nginx on the host); up prints {"url", "storeUri", …}
   down NAME…                stop the robots and delete everything they had
   inventory NAME…           one inventory for these robots (running), labels index=K (1-based
@@ -71,6 +72,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         agent,
         parallel,
         cache: rest.includes("--cache"),
+        ssh: rest.includes("--ssh"),
         signal,
         log,
       }))
