@@ -1,12 +1,13 @@
-// The benchmark's closures: N store paths (random bytes, or the host's real binaries) and one root
-// that refers to them all, built with the host's Nix and no nixpkgs. A new seed gives paths no
-// robot has yet.
+// The benchmark's closures: store paths of random bytes (incompressible) or of the host's real ELF
+// binaries (zstd shrinks them to ~¼), and one root that refers to them all, built with the host's
+// Nix and no nixpkgs. A new seed gives paths no robot has yet.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { BINARY_DIRS, hostBinaries, packFiles } from "./binaries.js";
 
 const run = promisify(execFile);
 const HOST_NIX_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =";
+const env = () => ({ ...process.env, NIX_CONFIG: HOST_NIX_CONFIG });
 
 export interface BenchClosure {
   readonly root: string;
@@ -14,47 +15,21 @@ export interface BenchClosure {
   readonly bytes: number;
 }
 
-export async function buildRandomClosure(
-  seed: string,
-  paths: number,
-  totalBytes: number,
-): Promise<BenchClosure> {
-  const each = Math.max(1, Math.floor(totalBytes / paths));
-  const expr = `let
-    blob = i: derivation {
-      name = "bench-${seed}-\${toString i}";
-      system = builtins.currentSystem;
-      builder = "/bin/sh";
-      args = [ "-c" "/usr/bin/head -c ${each} /dev/urandom > $out" ];
-    };
-    blobs = builtins.genList blob ${paths};
-  in derivation {
-    name = "bench-${seed}-root";
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "echo \${builtins.concatStringsSep " " (map toString blobs)} > $out" ];
-  }`;
-  return { ...(await nixBuild(expr)), bytes: each * paths };
-}
+export const CLOSURE_KINDS = ["random", "binaries"] as const;
+export type ClosureKind = (typeof CLOSURE_KINDS)[number];
 
-/** nix-builds `expr`; its output and closure. */
-async function nixBuild(expr: string): Promise<{ root: string; paths: string[] }> {
-  const env = { ...process.env, NIX_CONFIG: HOST_NIX_CONFIG };
-  const { stdout } = await run("nix-build", ["-E", expr, "--no-out-link"], { env, maxBuffer: 1 << 20 });
-  const root = stdout.trim();
-  const req = await run("nix-store", ["-qR", root], { env, maxBuffer: 16 << 20 });
-  return { root, paths: req.stdout.split("\n").filter((l) => l !== "") };
-}
-
-export type ClosureKind = "random" | "binaries";
-
-/** BENCH_CLOSURE: random, binaries or both (the default). */
-export function closureKinds(value = "both"): ClosureKind[] {
-  if (value === "both") return ["random", "binaries"];
+/** BENCH_CLOSURE and the like: random, binaries or both. */
+export function closureKinds(value: string, name = "BENCH_CLOSURE"): ClosureKind[] {
+  if (value === "both") return [...CLOSURE_KINDS];
   if (value === "random" || value === "binaries") return [value];
-  throw new Error("BENCH_CLOSURE must be random, binaries or both");
+  throw new Error(`${name} must be random, binaries or both`);
 }
 
+const checkSeed = (seed: string) => {
+  if (!/^[a-z0-9-]{1,40}$/.test(seed)) throw new Error("closure seed: 1-40 of a-z, 0-9, -");
+};
+
+/** `paths` paths of about `totalBytes` in all, of the given kind. */
 export function buildClosure(
   kind: ClosureKind,
   seed: string,
@@ -64,6 +39,37 @@ export function buildClosure(
   return kind === "random"
     ? buildRandomClosure(seed, paths, totalBytes)
     : buildBinariesClosure(seed, paths, totalBytes);
+}
+
+/** `paths` paths of equal size, `totalBytes` in all. */
+export function buildRandomClosure(seed: string, paths: number, totalBytes: number): Promise<BenchClosure> {
+  const each = Math.max(1, Math.floor(totalBytes / paths));
+  return buildClosureOfSizes(
+    seed,
+    Array.from({ length: paths }, () => each),
+  );
+}
+
+/** One path of random bytes per entry of `sizes` (bytes), and the root. */
+export async function buildClosureOfSizes(seed: string, sizes: readonly number[]): Promise<BenchClosure> {
+  checkSeed(seed);
+  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error("closure sizes: whole bytes ≥ 1");
+  const expr = `let
+    sizes = [ ${sizes.join(" ")} ];
+    blob = i: derivation {
+      name = "bench-${seed}-\${toString i}";
+      system = builtins.currentSystem;
+      builder = "/bin/sh";
+      args = [ "-c" "/usr/bin/head -c \${toString (builtins.elemAt sizes i)} /dev/urandom > $out" ];
+    };
+    blobs = builtins.genList blob (builtins.length sizes);
+  in derivation {
+    name = "bench-${seed}-root";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "echo \${builtins.concatStringsSep " " (map toString blobs)} > $out" ];
+  }`;
+  return { ...(await nixBuild(expr)), bytes: sizes.reduce((a, b) => a + b, 0) };
 }
 
 /**
@@ -76,6 +82,7 @@ export async function buildBinariesClosure(
   paths: number,
   totalBytes: number,
 ): Promise<BenchClosure> {
+  checkSeed(seed);
   const groups = packFiles(
     hostBinaries(BINARY_DIRS, 1.5 * totalBytes, (4 * totalBytes) / paths),
     paths,
@@ -104,3 +111,19 @@ export async function buildBinariesClosure(
 /** A group's builder: its files into $out, numbered (two libraries may share a base name). */
 const COPY =
   'set -e; mkdir $out; i=0; for f in "$@"; do cp "$f" "$out/$i-$(basename "$f")"; i=$((i+1)); done';
+
+/** nix-builds `expr`; its output and closure. */
+async function nixBuild(expr: string): Promise<{ root: string; paths: string[] }> {
+  const { stdout } = await run("nix-build", ["-E", expr, "--no-out-link"], {
+    env: env(),
+    maxBuffer: 1 << 20,
+  });
+  const root = stdout.trim();
+  const req = await run("nix-store", ["-qR", root], { env: env(), maxBuffer: 16 << 20 });
+  return { root, paths: req.stdout.split("\n").filter((l) => l !== "") };
+}
+
+/** Deletes the closure from the host's store (it has no GC root). */
+export async function deleteClosure(closure: BenchClosure): Promise<void> {
+  await run("nix-store", ["--delete", ...closure.paths], { env: env(), maxBuffer: 16 << 20 });
+}

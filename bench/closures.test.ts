@@ -48,7 +48,7 @@ describe("packFiles", () => {
 
 describe("closureKinds", () => {
   it("defaults to both and refuses anything else", () => {
-    expect(closureKinds()).toEqual(["random", "binaries"]);
+    expect(closureKinds("both")).toEqual(["random", "binaries"]);
     expect(closureKinds("binaries")).toEqual(["binaries"]);
     expect(() => closureKinds("zip")).toThrow(/BENCH_CLOSURE/);
   });

@@ -9,6 +9,7 @@ npx biome ci .
 echo "== typecheck" >&2
 npx tsc -b proto nix-core agent controller
 npx tsc --noEmit -p integration-tests
+npx tsc --noEmit -p bench
 # Test files too (the builds above exclude them).
 npx tsc -p tsconfig.test.json
 echo "== nix: parse, pure tests, npm hash digest (no nixpkgs here; see nix-module/tests)" >&2

@@ -12,8 +12,8 @@ import {
 } from "@ros-rollback/proto";
 import { type LabRobot, labExec } from "../../integration-tests/lab/index.js";
 import { options } from "../../integration-tests/support/agent.js";
+import { type Stat, stat, statTable } from "../report.js";
 import { eventMs, lineMs, timedCli } from "./cli.js";
-import { type Stat, stat, statTable } from "./stats.js";
 import { previousSystemBack } from "./watch.js";
 
 export interface RollbackOptions {
@@ -173,9 +173,11 @@ export async function rollbackSuite(o: RollbackOptions): Promise<RollbackResult>
 export function rollbackTables(r: RollbackResult): string {
   return [
     `### Rollback after a failed switch (crashing-talker over talker, our CLI; failure seen as ${r.failedBy.join(", ")})`,
+    "",
     statTable(r.failedSwitch),
     "",
     "### Magic rollback (talker-header over talker, never confirmed)",
+    "",
     statTable(r.magic),
   ].join("\n");
 }

@@ -64,6 +64,10 @@ for u in console-getty.service getty@.service serial-getty@.service systemd-netw
   ln -sf /dev/null "$dest/etc/systemd/system/$u"
 done
 
+# sshd: no host keys in the image (each robot gets its own) and not started unless `up --ssh` enables it.
+rm -f "$dest"/etc/ssh/ssh_host_*
+rm -f "$dest"/etc/systemd/system/*.wants/ssh.service "$dest"/etc/systemd/system/*.wants/ssh.socket
+
 mkdir -p "$dest/etc/nix" "$dest/nix/var/nix/profiles" "$dest/var/lib/ros" "$dest/var/lib/ros-rollback" \
   "$dest/etc/ros-rollback/tls" "$dest/opt/ros-rollback"
 cat >"$dest/etc/nix/nix.conf" <<'CONF'

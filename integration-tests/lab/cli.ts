@@ -10,10 +10,11 @@ import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
 
 const USAGE = `usage: npm run lab -- <command>
-  up NAME… [--no-agent] [--parallel N] [--cache] [--hold-topic TOPIC] [--hold-unit UNIT]
+  up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--hold-topic TOPIC] [--hold-unit UNIT]
                             boot the robots (builds the rootfs once), N at a time (default 2);
                             prints one JSON line per robot, in the order given
                             (--cache: they substitute from the lab cache; run cache up first;
+                            --ssh: sshd, root logs in with the lab's key: see "ssh" in the line;
                             --hold-topic: held while TOPIC's latest std_msgs/String is not "idle";
                             --hold-unit: held while UNIT is active)
   cache up|down             the lab's binary cache (nginx on the host); up prints {"url", "storeUri", …}
@@ -84,6 +85,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         parallel,
         cache: rest.includes("--cache"),
         holdConditions: holdConditions(rest),
+        ssh: rest.includes("--ssh"),
         signal,
         log,
       }))

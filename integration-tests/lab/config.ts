@@ -64,6 +64,8 @@ export interface RobotPaths {
   indexFile: string;
   pki: string;
   inventory: string;
+  /** The robot's host key for ssh (only when up with --ssh). */
+  knownHosts: string;
 }
 
 export function robotPaths(name: string): RobotPaths {
@@ -78,6 +80,7 @@ export function robotPaths(name: string): RobotPaths {
     indexFile: join(dir, "index"),
     pki: join(dir, "pki"),
     inventory: join(dir, "inventory.json"),
+    knownHosts: join(dir, "known_hosts"),
   };
 }
 
@@ -85,6 +88,22 @@ export interface TlsFiles {
   caFile: string;
   certFile: string;
   keyFile: string;
+}
+
+/** How the host logs into the robot as root, for `ssh`, `scp` or Nix's NIX_SSHOPTS. */
+export interface LabSsh {
+  /** `root@10.231.K.2`. */
+  destination: string;
+  host: string;
+  port: number;
+  identityFile: string;
+  knownHosts: string;
+  /**
+   * Options for the ssh command line, without the port: the lab key, the robot's pinned host key
+   * (under the robot's name, so a forwarded port at another address is checked against it too),
+   * no prompts. Cipher, MAC and compression stay ssh's defaults.
+   */
+  options: string[];
 }
 
 /** What `up` prints (one JSON line) and returns. */
@@ -107,6 +126,8 @@ export interface LabRobot {
   pid: number;
   /** URL of the agent's Prometheus metrics, reachable from the host. */
   metrics: string;
+  /** Present when the robot was booted with sshd (`up --ssh`). */
+  ssh?: LabSsh;
 }
 
 /** The file whose presence silences the talker of the `flag-*` fixture systems (see systems/default.nix). */

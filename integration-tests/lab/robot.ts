@@ -50,6 +50,7 @@ import { ensureNetwork, removeNetwork } from "./network.js";
 import { ensureFleetKey, ensureKeys, type RobotKeys } from "./pki.js";
 import { LabError, run } from "./proc.js";
 import { ensureRootfs } from "./rootfs.js";
+import { robotSsh, setUpSsh } from "./ssh.js";
 
 export interface UpOptions {
   signal?: AbortSignal;
@@ -65,6 +66,8 @@ export interface UpOptions {
   cache?: boolean;
   /** Hold conditions in the agent config (default none); a running robot keeps the ones it booted with. */
   holdConditions?: readonly LabHoldCondition[];
+  /** Start sshd: root logs in with the lab's key (LabRobot.ssh says how). Default false. */
+  ssh?: boolean;
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
@@ -164,6 +167,7 @@ function installUnit(root: string, unit: string, text: string | undefined): void
 }
 
 function describe(name: string, paths: RobotPaths, index: number, keys: RobotKeys, pid: number): LabRobot {
+  const ssh = robotSsh(name, paths, addressFor(index).robot);
   return {
     name,
     target: name,
@@ -175,6 +179,7 @@ function describe(name: string, paths: RobotPaths, index: number, keys: RobotKey
     rootDir: paths.root,
     pid,
     metrics: `http://${addressFor(index).robot}:${METRICS_PORT}/metrics`,
+    ...(ssh === undefined ? {} : { ssh }),
   };
 }
 
@@ -189,7 +194,12 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
   const runningInit = running === undefined ? undefined : initPid(running);
   const index = allocateIndex(name, paths);
   const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
-  if (runningInit !== undefined) return describe(name, paths, index, keys, runningInit);
+  if (runningInit !== undefined) {
+    if (opts.ssh === true && !existsSync(paths.knownHosts)) {
+      throw new LabError(`robot ${name} is running without sshd: down it first to up it with ssh`);
+    }
+    return describe(name, paths, index, keys, runningInit);
+  }
 
   const lowerFile = join(paths.dir, "lower");
   const recorded = existsSync(lowerFile) ? readFileSync(lowerFile, "utf8").trim() : undefined;
@@ -211,6 +221,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
     opts.cache === true ? cacheForRobot(index) : undefined,
     opts.holdConditions,
   );
+  await setUpSsh(name, paths, addressFor(index).robot, opts.ssh === true, opts);
   writeFileSync(
     paths.inventory,
     inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),

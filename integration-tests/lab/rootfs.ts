@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { CACHE_DIR, LAB_DIR, STATE_DIR } from "./config.js";
 import { LabError, run } from "./proc.js";
 
-/** Installed into the minbase rootfs (ROS 1 minimal set, Nix, tools the fixtures use). */
+/** Installed into the minbase rootfs (ROS 1 minimal set, Nix, tools the fixtures and bench use). */
 export const ROOTFS_PACKAGES = [
   "nix-bin",
   "python3-roslaunch",
@@ -16,6 +16,8 @@ export const ROOTFS_PACKAGES = [
   "iproute2",
   "zstd",
   "procps",
+  // sshd for `up --ssh` (the bench's ssh pipes and `nix copy --to ssh://`); off unless asked.
+  "openssh-server",
 ] as const;
 
 const BUILD_SCRIPT = join(LAB_DIR, "build-rootfs.sh");

@@ -1,14 +1,16 @@
 // Redeploy with 1 changed path of N: a payload system deployed once, then per run a variant that
 // differs in one payload path (+ the toplevel). Per run, in a rotated order: the transfer alone
-// (push, pipe; the robot forgets the missing paths after each), then the full `ros-rollback deploy`.
+// (push, pipe, nix-copy; the robot forgets the missing paths after each), then the full
+// `ros-rollback deploy`.
 import type { AgentClient } from "@ros-rollback/proto";
 import { computeClosure, signPaths } from "../../controller/src/closure/index.js";
 import type { LabRobot } from "../../integration-tests/lab/index.js";
+import { directTarget } from "../links/index.js";
 import { forget } from "../measure.js";
+import { type Stat, stat, statTable } from "../report.js";
 import { buildPayloadSystem, closureDiff, type PayloadSystem } from "../system-closure.js";
 import { eventMs, type TimedCli, timedCli } from "./cli.js";
-import { type Stat, stat, statTable } from "./stats.js";
-import { TRANSFERS, transfer } from "./transfer.js";
+import { TRANSFERS, transfer } from "./redeploy-transfer.js";
 
 export interface RedeployOptions {
   readonly robot: LabRobot;
@@ -85,12 +87,19 @@ export async function redeploySuite(o: RedeployOptions): Promise<RedeployResult>
       o.robot.signingKey,
       AbortSignal.timeout(120_000),
     );
+    const ctx = {
+      client: o.client,
+      target: directTarget(o.robot),
+      toplevel: next.toplevel,
+      closure,
+      missing,
+    };
     for (let k = 0; k < TRANSFERS.length; k++) {
       const v = TRANSFERS[(k + r) % TRANSFERS.length] ?? "push";
-      const t = await transfer(v, { robot: o.robot.name, client: o.client, closure, missing });
+      const t = await transfer(v, ctx);
       if (t.paths !== missing.length) throw new Error(`${v} moved ${t.paths} paths, not ${missing.length}`);
       add(secs, `transfer: ${v}`, t.seconds);
-      add(bytes, `transfer: ${v}`, t.bytes);
+      if (t.bytes !== undefined) add(bytes, `transfer: ${v}`, t.bytes);
       await forget(o.robot.name, [...missing].reverse());
     }
     const run = await deploy(o, next);
@@ -115,6 +124,7 @@ export async function redeploySuite(o: RedeployOptions): Promise<RedeployResult>
 export function redeployTables(r: RedeployResult): string {
   return [
     `### Redeploy: 1 changed path of ${r.closure.paths} (${r.missingPaths} missing incl. the toplevel)`,
+    "",
     statTable(r.seconds),
     "",
     statTable(

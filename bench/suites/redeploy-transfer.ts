@@ -1,22 +1,35 @@
 // The transfer of a redeploy's missing paths alone, side by side: our QueryMissingPaths + PushPaths
-// (compression auto, as deploy's default) and `nix-store --export MISSING | nix-store --import`.
+// (compression auto, as deploy's default), `nix-store --export MISSING | nix-store --import`, and
+// `nix copy --to ssh://` of the new toplevel (it finds what is missing itself, as push does).
 import { spawn } from "node:child_process";
 import { Transform, Writable } from "node:stream";
 import type { AgentClient, PathInfo } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
 import { labExec } from "../../integration-tests/lab/index.js";
-import { countChunks, send } from "../measure.js";
+import type { Target } from "../links/index.js";
+import { countChunks, send } from "../variants/push.js";
+import { nixCopy } from "../variants/ssh.js";
 
 export interface Transfer {
   readonly seconds: number;
-  /** Bytes that crossed the link: NarChunk data for the push, the export stream for the pipe. */
-  readonly bytes: number;
+  /** Bytes that crossed the link: NarChunk data for the push, the export stream for the pipe; nix-copy: not counted. */
+  readonly bytes?: number;
+  /** Paths the variant moved into the robot. */
   readonly paths: number;
 }
 
-/** Transfer variants; `nix-copy` joins once the lab robot has an sshd (the links branch). */
-export type TransferVariant = "push" | "pipe";
-export const TRANSFERS: readonly TransferVariant[] = ["push", "pipe"];
+export const TRANSFERS = ["push", "pipe", "nix-copy"] as const;
+export type TransferVariant = (typeof TRANSFERS)[number];
+
+export interface TransferContext {
+  readonly client: AgentClient;
+  /** The robot's own addresses (nix-copy's sshd). */
+  readonly target: Target;
+  readonly toplevel: string;
+  /** The new system's closure, signed. */
+  readonly closure: PathInfo[];
+  readonly missing: readonly string[];
+}
 
 function queryMissing(client: AgentClient, storePaths: string[]): Promise<string[]> {
   return new Promise((resolve, reject) =>
@@ -67,9 +80,21 @@ async function pipe(robot: string, missing: readonly string[]): Promise<Transfer
   return { seconds: (performance.now() - t0) / 1000, bytes, paths: missing.length };
 }
 
-export function transfer(
-  v: TransferVariant,
-  ctx: { robot: string; client: AgentClient; closure: PathInfo[]; missing: readonly string[] },
-): Promise<Transfer> {
-  return v === "push" ? push(ctx.client, ctx.closure) : pipe(ctx.robot, ctx.missing);
+/** `nix copy --to ssh://root@robot TOPLEVEL`, as a user types it; then checks the missing paths arrived. */
+async function copy(ctx: TransferContext): Promise<Transfer> {
+  const seconds = await nixCopy(ctx.target, [ctx.toplevel]);
+  const r = await labExec(ctx.target.robot, ["nix-store", "--check-validity", ...ctx.missing]);
+  if (r.code !== 0) throw new Error(`nix copy left paths missing in ${ctx.target.robot}`);
+  return { seconds, paths: ctx.missing.length };
+}
+
+export function transfer(v: TransferVariant, ctx: TransferContext): Promise<Transfer> {
+  switch (v) {
+    case "push":
+      return push(ctx.client, ctx.closure);
+    case "pipe":
+      return pipe(ctx.target.robot, ctx.missing);
+    case "nix-copy":
+      return copy(ctx);
+  }
 }
