@@ -158,6 +158,9 @@ export function inventory(name: string, address: string, controller: TlsFiles): 
   return `${JSON.stringify({ targets: { [name]: target } }, null, 2)}\n`;
 }
 
+/** V8 flags of the agent: the NixOS module's (nix-module/agent.nix, NODE_OPTIONS, where the reason is). */
+export const AGENT_NODE_OPTIONS = "--max-semi-space-size=1";
+
 export function agentUnit(): string {
   return `[Unit]
 Description=ros-rollback agent
@@ -174,6 +177,7 @@ Environment="NIX_CONFIG=build-users-group ="
 Environment=PATH=${ROBOT_ENV.PATH}
 Environment=ROS_MASTER_URI=${ROBOT_ENV.ROS_MASTER_URI}
 Environment=ROS_IP=${ROBOT_ENV.ROS_IP}
+Environment=NODE_OPTIONS=${AGENT_NODE_OPTIONS}
 ExecStart=${NODE_BIN} ${APP_DIR}/agent/dist/main.js --config ${AGENT_CONFIG}
 Restart=always
 RestartSec=1
