@@ -4,6 +4,7 @@ import { cpus, loadavg } from "node:os";
 import { computeClosure, signPaths } from "../controller/src/closure/index.js";
 import { labDown, labUp, waitForAgent } from "../integration-tests/lab/index.js";
 import { agentClient } from "../integration-tests/support/controller.js";
+import { agentSuite, agentTable } from "./agent.js";
 import { buildRandomClosure } from "./closure.js";
 import { agentMemory, forget, measure, VARIANTS, type Variant } from "./measure.js";
 import { summarize, table } from "./report.js";
@@ -50,6 +51,8 @@ async function main(): Promise<void> {
     }
     const after = await agentMemory(ROBOT);
     client.close();
+    // The agent's footprint and deploy overhead, on a robot of its own (BENCH_AGENT=0 skips it).
+    const agent = process.env.BENCH_AGENT === "0" ? undefined : await agentSuite({ log });
     const result = {
       when: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() },
@@ -57,11 +60,13 @@ async function main(): Promise<void> {
       variants: summarize(runs, MB),
       autoChose: chose,
       agent: { idleRssMiB: idle.rss / 2 ** 20, peakRssMiB: after.peak / 2 ** 20 },
+      agentSuite: agent,
     };
     process.stdout.write(`${table(result.variants)}\n`);
     process.stdout.write(
       `agent RSS idle ${result.agent.idleRssMiB.toFixed(0)} MiB, peak ${result.agent.peakRssMiB.toFixed(0)} MiB; auto chose ${chose.join(", ")}\n`,
     );
+    if (agent !== undefined) process.stdout.write(`${agentTable(agent)}\n`);
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
     writeFileSync(new URL("./results/latest.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
