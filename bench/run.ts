@@ -2,6 +2,7 @@
 // order, each on a fresh lab robot (booted with sshd); see bench/README.md.
 import { cpus, loadavg } from "node:os";
 import { labDown, labUp, waitForAgent } from "../integration-tests/lab/index.js";
+import { agentSuite } from "./agent.js";
 import { type BenchOptions, parseArgs, UsageError } from "./args.js";
 import { agentMemory } from "./measure.js";
 import { mergeResults } from "./results.js";
@@ -9,7 +10,7 @@ import { redeploy, rollback, transfers } from "./suites/index.js";
 import type { Suite, SuiteResult } from "./suites/suite.js";
 
 /** The suites, in the order they run; `--suites` picks among these names. */
-const SUITES: Record<string, Suite> = { transfers, redeploy, rollback };
+const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const machine = () => ({ cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() });

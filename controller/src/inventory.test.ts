@@ -37,9 +37,40 @@ describe("parseInventory", () => {
     [{ targets: { r1: { ...robot, caFile: "" } } }, /targets\.r1\.caFile/],
     [{ targets: { r1: { ...robot, extra: 1 } } }, /targets\.r1/],
     [{ targets: { r1: robot }, other: true }, /\(root\)|other/],
+    [null, /\(root\): expected object/],
+    [{ targets: [] }, /targets: expected record/],
+    [{ targets: { r1: "x" } }, /targets\.r1: expected object/],
+    [{ targets: { r1: { ...robot, keyFile: 5 } } }, /targets\.r1\.keyFile: expected string, received number/],
+    [{ targets: { r1: { ...robot, serverName: "" } } }, /targets\.r1\.serverName/],
+    [{ targets: { r1: { ...robot, labels: { "": "a" } } } }, /targets\.r1\.labels: a label name/],
+    [{ targets: { r1: { ...robot, labels: { site: 1 } } } }, /targets\.r1\.labels\.site: expected a string/],
   ])("rejects %j with a message naming the field", (json, message) => {
     expect(() => parseInventory(json, "/x/inventory.json")).toThrow(UserError);
     expect(() => parseInventory(json, "/x/inventory.json")).toThrow(message);
+  });
+});
+
+describe("parseInventory messages", () => {
+  it("are bounded: a few issues, keys from the file clipped", () => {
+    const targets = Object.fromEntries(
+      Array.from({ length: 50 }, (_, i) => [`${"n".repeat(5000)}${i}`, { ...robot, address: "x" }]),
+    );
+    const message = (() => {
+      try {
+        parseInventory({ targets }, "/x/inventory.json");
+        return "";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(message).toMatch(/; and 45 more$/);
+    expect(message.length).toBeLessThan(1000);
+  });
+
+  it("keep labels and an optional serverName", () => {
+    const inv = parseInventory({ targets: { r1: { ...robot, labels: { site: "lab" } } } }, "/x/i.json");
+    expect(selectTarget(inv, "r1").labels).toEqual({ site: "lab" });
+    expect(selectTarget(inv, "r1").serverName).toBeUndefined();
   });
 });
 

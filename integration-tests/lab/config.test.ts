@@ -1,7 +1,10 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
 import { CACHE_PORT, nginxConf, robotCacheUrl } from "./cache.js";
 import {
+  AGENT_MALLOC_ARENA_MAX,
+  AGENT_NODE_OPTIONS,
   addressFor,
   agentConfig,
   agentUnit,
@@ -122,6 +125,14 @@ describe("lab robot description", () => {
     expect(labBootUnit()).toContain(
       "ExecStart=/nix/var/nix/profiles/system/bin/switch-to-configuration test",
     );
+  });
+
+  it("gives the agent the NixOS module's V8 flags and malloc arenas", () => {
+    expect(agentUnit()).toMatch(/^Environment=NODE_OPTIONS=--max-semi-space-size=\d+$/m);
+    const module = readFileSync(new URL("../../nix-module/agent.nix", import.meta.url), "utf8");
+    expect(module).toContain(`NODE_OPTIONS = "${AGENT_NODE_OPTIONS}";`);
+    expect(agentUnit()).toMatch(/^Environment=MALLOC_ARENA_MAX=\d+$/m);
+    expect(module).toContain(`MALLOC_ARENA_MAX = "${AGENT_MALLOC_ARENA_MAX}";`);
   });
 
   it("keys the rootfs cache on the package list and build script", () => {

@@ -210,6 +210,10 @@ export function inventory(name: string, address: string, controller: TlsFiles): 
   return `${JSON.stringify({ targets: { [name]: target } }, null, 2)}\n`;
 }
 
+/** V8 flags of the agent: the NixOS module's (nix-module/agent.nix, NODE_OPTIONS, where the reason is). */
+export const AGENT_NODE_OPTIONS = "--max-semi-space-size=1";
+export const AGENT_MALLOC_ARENA_MAX = "2";
+
 export function agentUnit(): string {
   return `[Unit]
 Description=ros-rollback agent
@@ -226,6 +230,8 @@ Environment="NIX_CONFIG=build-users-group ="
 Environment=PATH=${ROBOT_ENV.PATH}
 Environment=ROS_MASTER_URI=${ROBOT_ENV.ROS_MASTER_URI}
 Environment=ROS_IP=${ROBOT_ENV.ROS_IP}
+Environment=NODE_OPTIONS=${AGENT_NODE_OPTIONS}
+Environment=MALLOC_ARENA_MAX=${AGENT_MALLOC_ARENA_MAX}
 ExecStart=${NODE_BIN} ${APP_DIR}/agent/dist/main.js --config ${AGENT_CONFIG}
 Restart=always
 RestartSec=1

@@ -1,12 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/proto";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { AgentError } from "../errors.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
+import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
 import { agentService, type ServiceDeps } from "./service.js";
 
 export interface ServerOptions {
@@ -18,6 +17,30 @@ export interface ServerOptions {
   readonly interceptors?: readonly ServerInterceptor[];
   /** HTTP/2 receive windows and frame size; default DEFAULT_FLOW_CONTROL. */
   readonly flowControl?: FlowControl;
+  /** Loads server reflection on its first call; default loadReflection. */
+  readonly loadReflection?: ReflectionLoader;
+}
+
+/** @grpc/reflection over the agent's and the health service's .proto files, as it adds itself to a server. */
+export async function loadReflection(): Promise<readonly ReflectionParts[]> {
+  const [{ loadSync }, { ReflectionService }] = await Promise.all([
+    import("@grpc/proto-loader"),
+    import("@grpc/reflection"),
+  ]);
+  const pkg = loadSync([agentProtoPath(), healthProtoPath], {
+    includeDirs: [protoIncludeDir()],
+    keepCase: true,
+  });
+  const parts: ReflectionParts[] = [];
+  new ReflectionService(pkg).addToServer({
+    addService: (
+      definition: ReflectionParts["definition"],
+      implementation: ReflectionParts["implementation"],
+    ) => {
+      parts.push({ definition, implementation });
+    },
+  } as unknown as Server);
+  return parts;
 }
 
 export interface RunningServer {
@@ -68,12 +91,8 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
   health.addToServer(server);
 
-  // Reflection lets grpcurl talk to the agent without the .proto at hand.
-  const pkg = loadSync([agentProtoPath(), healthProtoPath], {
-    includeDirs: [protoIncludeDir()],
-    keepCase: true,
-  });
-  new ReflectionService(pkg).addToServer(server);
+  // Reflection lets grpcurl talk to the agent without the .proto at hand; loaded when first asked.
+  addLazyReflection(server, opts.loadReflection ?? loadReflection, deps.log);
 
   const creds = await serverCredentials(opts);
   const port = await new Promise<number>((resolve, reject) => {

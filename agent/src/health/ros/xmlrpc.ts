@@ -1,7 +1,8 @@
 import { AgentError } from "../../errors.js";
+import { postText } from "./http-post.js";
 
 /**
- * A minimal XML-RPC client for the ROS master and slave APIs, over fetch
+ * A minimal XML-RPC client for the ROS master and slave APIs, over node:http
  * with an AbortSignal: every call is bounded and independent (rosnodejs'
  * own client retries forever and queues every call behind the first).
  */
@@ -14,27 +15,10 @@ export async function xmlRpcCall(
   params: readonly XmlRpcValue[],
   options: { readonly timeoutMs: number; readonly signal?: AbortSignal },
 ): Promise<XmlRpcValue> {
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
   const body = `<?xml version="1.0"?><methodCall><methodName>${escapeXml(method)}</methodName><params>${params
     .map((p) => `<param>${serialize(p)}</param>`)
     .join("")}</params></methodCall>`;
-  let text: string;
-  try {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "text/xml" }, body, signal });
-    text = await res.text();
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  } catch (cause) {
-    if (options.signal?.aborted) throw new AgentError("ABORTED", `${method} to ${url} aborted`, { cause });
-    if (timeout.aborted)
-      throw new AgentError("TIMEOUT", `${method} to ${url}: no answer within ${options.timeoutMs / 1000} s`, {
-        cause,
-      });
-    throw new AgentError("EXTERNAL_COMMAND_FAILED", `${method} to ${url} failed: ${networkMessage(cause)}`, {
-      cause,
-    });
-  }
-  return parseResponse(text, method);
+  return parseResponse(await postText(url, body, `${method} to ${url}`, options), method);
 }
 
 /** ROS API calls answer `[code, statusMessage, value]`; code 1 is success. */
@@ -54,12 +38,6 @@ export async function rosApiCall(
       `${method} to ${url}: ${String(status)} (code ${String(code)})`,
     );
   return value;
-}
-
-function networkMessage(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  // fetch reports "fetch failed" and hides the reason (ECONNREFUSED, ...) in `cause`.
-  return e.cause instanceof Error ? e.cause.message : e.message;
 }
 
 function serialize(v: XmlRpcValue): string {
