@@ -1,5 +1,5 @@
-import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
-import { Channel, coalesce } from "./channel.js";
+import { Compression, narChunkRequest, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
 import { type NarPiece, readNars } from "./nar-source.js";
@@ -10,7 +10,8 @@ export interface PushProgress {
   /**
    * NAR bytes carried by the chunks written so far. Compressed, it is what
    * had entered the compressor when the chunk came out of it: ahead of the
-   * truth by what the compressor holds (zstd single-threaded: ~ a block).
+   * truth by what the compressor and its pipe hold (single-threaded zstd: a
+   * block or two). The progress bar leads with wireBytesSent.
    */
   readonly bytesSent: number;
   /** Sum of the paths' NAR sizes. */
@@ -42,7 +43,6 @@ const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
 const SAMPLE_BYTES = 1024 * 1024;
 
-const chunkMessage = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
 
 /** The messages, and the transport's word that one of them has left (for progress). */
@@ -100,13 +100,12 @@ async function* messages(
     yield { item: { $case: "options", value: { compression } } };
     if (compression === Compression.COMPRESSION_NONE) {
       let current = -1;
-      for await (const piece of coalescePieces(nars, CHUNK)) {
-        if (piece.index !== current) {
-          current = piece.index;
+      for await (const { index, parts } of gatherPieces(nars, CHUNK, progress)) {
+        if (index !== current) {
+          current = index;
           yield pathMessage(infos[current] as PathInfo);
         }
-        progress.fed(piece);
-        yield progress.chunk(piece.data);
+        yield progress.chunk(parts);
       }
       return;
     }
@@ -129,8 +128,8 @@ async function* messages(
       c.input.end();
     };
     const drain = async () => {
-      for await (const data of coalesce(c.output, CHUNK))
-        await channel.push(progress.chunk(data), stop.signal);
+      for await (const parts of gather(c.output, CHUNK))
+        await channel.push(progress.chunk(parts), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
       () => channel.close(),
@@ -168,14 +167,20 @@ async function readAhead(
   return { sample: held.map((p) => p.data), pieces: pieces() };
 }
 
-async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): AsyncGenerator<NarPiece> {
+/** One path's pieces, about `size` bytes at a time (joined once, by the chunk's encoder). */
+async function* gatherPieces(
+  pieces: AsyncIterable<NarPiece>,
+  size: number,
+  progress: ProgressCounter,
+): AsyncGenerator<{ index: number; parts: Buffer[] }> {
   let parts: Buffer[] = [];
   let bytes = 0;
   for await (const p of pieces) {
     parts.push(p.data);
     bytes += p.data.length;
+    progress.fed(p);
     if (p.last || bytes >= size) {
-      yield { index: p.index, data: parts.length === 1 ? p.data : Buffer.concat(parts), last: p.last };
+      yield { index: p.index, parts };
       parts = [];
       bytes = 0;
     }
@@ -185,6 +190,8 @@ async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): A
 /** Tags each chunk with the progress it completes, and reports it once the chunk is written. */
 class ProgressCounter {
   private bytesFed = 0;
+  /** NAR bytes the chunks so far carry (at most what was fed). */
+  private carried = 0;
   private pathsFed = 0;
   private wireBytes = 0;
   private readonly bytesTotal: number;
@@ -203,11 +210,13 @@ class ProgressCounter {
     if (piece.last) this.pathsFed++;
   }
 
-  chunk(data: Buffer): PushPathsRequest {
-    const m = chunkMessage(data);
-    this.wireBytes += data.length;
+  /** `held`: bytes fed but known not to be in the compressor yet. */
+  chunk(parts: readonly Buffer[], held = 0): PushPathsRequest {
+    const m = narChunkRequest(parts);
+    if (m.item?.$case === "chunk") this.wireBytes += m.item.value.data.length;
+    this.carried = Math.max(this.carried, this.bytesFed - held);
     this.at.set(m, {
-      bytesSent: this.bytesFed,
+      bytesSent: this.carried,
       bytesTotal: this.bytesTotal,
       wireBytesSent: this.wireBytes,
       pathsSent: this.pathsFed,
