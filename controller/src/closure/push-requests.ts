@@ -2,6 +2,7 @@ import { Compression, narChunkRequest, type PathInfo, type PushPathsRequest } fr
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
+import { LinkProbe, type LinkProbeOptions, type PipelineMeasure } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
@@ -29,6 +30,10 @@ export interface PushRequestOptions {
   readonly onCompression?: (choice: CompressionChoice) => void;
   /** With "auto": the link's rate, when measured. */
   readonly linkBytesPerSecond?: number;
+  /** With "auto": the clock for the link probe (link-probe.ts). */
+  readonly now?: () => number;
+  /** With "auto": the probe's rule and sizes (defaults in link-probe.ts). */
+  readonly linkProbe?: LinkProbeOptions;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
@@ -48,6 +53,11 @@ const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "pat
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
+  /**
+   * After the stream ended: the index of the first path it did not send,
+   * when `auto` found the link faster than zstd (push the rest with none).
+   */
+  rest(): number | undefined;
 }
 
 /**
@@ -65,15 +75,27 @@ export function pushRequests(
   signal: AbortSignal,
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
-  return Object.assign(messages(infos, options, progress, signal), {
+  const rest: Rest = { at: undefined };
+  return Object.assign(messages(infos, options, progress, rest, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
+    rest: () => rest.at,
   });
 }
+
+interface Rest {
+  at: number | undefined;
+}
+
+const describe = (m: PipelineMeasure | undefined) =>
+  m === undefined
+    ? "not measured"
+    : `over ${Math.round(m.wireBytes / 2 ** 20)} MiB the transport waited ${Math.round(m.waitedForCompressorMs)} ms for zstd, zstd ${Math.round(m.waitedForLinkMs)} ms for the transport`;
 
 async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
+  rest: Rest,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
@@ -115,10 +137,23 @@ async function* messages(
     compressor = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
     const c = compressor;
     const channel = new Channel<PushPathsRequest>(QUEUE);
+    const probe =
+      options.compression === "auto" && compression === Compression.COMPRESSION_ZSTD
+        ? new LinkProbe(options.linkProbe)
+        : undefined;
     const feed = async () => {
       let current = -1;
       for await (const piece of nars) {
         if (piece.index !== current) {
+          if (probe?.switchToNone === true) {
+            // Stopped at a path boundary: the agent imports what it got, the rest follows uncompressed.
+            rest.at = piece.index;
+            options.onCompression?.({
+              compression: Compression.COMPRESSION_NONE,
+              why: `from path ${piece.index + 1} of ${infos.length} on: the link outruns zstd (${describe(probe.measure)})`,
+            });
+            break;
+          }
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
@@ -128,14 +163,24 @@ async function* messages(
       c.input.end();
     };
     const drain = async () => {
+      // What still waits in our write buffer has not reached the compressor: not counted yet.
       for await (const parts of gather(c.output, CHUNK))
-        await channel.push(progress.chunk(parts), stop.signal);
+        await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    yield* channel;
+    const now = options.now ?? (() => performance.now());
+    const pending = channel[Symbol.asyncIterator]();
+    for (;;) {
+      const t0 = now();
+      const r = await pending.next();
+      if (r.done === true) break;
+      const t1 = now();
+      yield r.value;
+      if (r.value.item?.$case === "chunk") probe?.add(t1 - t0, now() - t1, r.value.item.value.data.length);
+    }
   } finally {
     signal.removeEventListener("abort", onAbort);
     stop.abort(new Error("push stream closed"));
