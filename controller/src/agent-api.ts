@@ -3,9 +3,10 @@ import * as grpc from "@grpc/grpc-js";
 import {
   type ActivateRequest,
   AGENT_ERROR_CODE_KEY,
-  AgentClient,
+  type AgentClient,
   type ConfirmResponse,
   type DeploymentEvent,
+  FastAgentClient,
   type GetStatusResponse,
   type HealthReport,
   type HoldRequest,
@@ -201,7 +202,7 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
     channelOptions["grpc.max_reconnect_backoff_ms"] = 3_600_000;
   }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
-  const client = new AgentClient(target.address, credentials, channelOptions);
+  const client = new FastAgentClient(target.address, credentials, channelOptions);
   const api = new GrpcAgentApi(target, client, options);
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);

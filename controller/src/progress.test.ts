@@ -54,15 +54,31 @@ describe("rate and ETA", () => {
     expect(describeProgress(p, undefined)).toBe("40.0 MiB/100 MiB  --/s  ETA --  3/9 paths");
   });
 
+  it("compressed: shows the bytes on the wire and their rate; the ETA converts it at the ratio so far", () => {
+    // 10 MiB on the wire carried 40 MiB of NAR; the link does 2 MiB/s = 8 MiB/s of NAR; 60 MiB left.
+    const p = {
+      bytesSent: 40 * MiB,
+      bytesTotal: 100 * MiB,
+      wireBytesSent: 10 * MiB,
+      pathsSent: 3,
+      pathsTotal: 9,
+    };
+    expect(describeProgress(p, 2 * MiB)).toBe(
+      "10.0 MiB sent  2.00 MiB/s  ETA 0:08  3/9 paths  (NAR ~40.0 MiB/100 MiB)",
+    );
+  });
+
   it("draws a bar that fits the terminal", () => {
     const p = { bytesSent: 50, bytesTotal: 100, pathsSent: 1, pathsTotal: 2 };
     const bar = renderBar("push", p, 10, 100);
     expect(bar).toMatch(/^push \[#+-+\] {2}50% /);
     expect(bar.length).toBeLessThanOrEqual(100);
     expect(renderBar("push", p, 10, 30).length).toBeLessThan(30);
-    // The compressed-bytes note goes before the bar does.
+    // Compressed: the bytes on the wire first; the NAR estimate goes before the bar does.
     const wire = { ...p, bytesTotal: 100 * MiB, bytesSent: 50 * MiB, wireBytesSent: 20 * MiB };
-    expect(renderBar("push", wire, MiB, 200)).toMatch(/\(20\.0 MiB sent\)$/);
+    expect(renderBar("push", wire, MiB, 200)).toMatch(
+      / 50% {2}20\.0 MiB sent .*\(NAR ~50\.0 MiB\/100 MiB\)$/,
+    );
     expect(renderBar("push", wire, MiB, 80)).toMatch(/^push \[#+-+\] {2}50% .*paths$/);
     expect(renderBar("push", wire, MiB, 80).length).toBeLessThan(80);
     // Some ptys report 0 columns: still draw something.
@@ -93,6 +109,18 @@ describe("ProgressReporter", () => {
     expect(out.every((l) => l.startsWith("push: ") && l.endsWith("\n") && !l.includes("\r"))).toBe(true);
     expect(out[1]).toBe("push:  25%  25.0 MiB/100 MiB  5.00 MiB/s  ETA 0:15  0/4 paths\n");
     expect(out[3]).toContain(" 60%  60.0 MiB/100 MiB  5.00 MiB/s  ETA 0:08");
+  });
+
+  it("compressed: the rate is of the bytes on the wire, not of the NAR bytes handed to the compressor", () => {
+    const { reporter, out, tick } = setup(false);
+    // Each second 1 MiB leaves the machine, carrying 4 MiB of NAR.
+    for (let i = 0; i <= 5; i++) {
+      reporter.update({ ...at(i * 4 * MiB), wireBytesSent: i * MiB });
+      tick(1_000);
+    }
+    expect(out[1]).toBe(
+      "push:  20%  5.00 MiB sent  1.00 MiB/s  ETA 0:20  0/4 paths  (NAR ~20.0 MiB/100 MiB)\n",
+    );
   });
 
   it("redraws one line in place on a TTY and ends it on finish", () => {

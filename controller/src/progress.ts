@@ -1,5 +1,6 @@
-/** Push progress as the closure module reports it (uncompressed NAR bytes). */
+/** Push progress as the closure module reports it, once the transport has sent the bytes. */
 export interface PushProgress {
+  /** NAR bytes sent (compressed: those the sent compressed bytes carry, estimated). */
   readonly bytesSent: number;
   readonly bytesTotal: number;
   readonly pathsSent: number;
@@ -86,17 +87,31 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
-/** The numbers after the bar: "120 MiB/260 MiB  12.1 MiB/s  ETA 0:12  34/80 paths  (40 MiB sent)". */
-export function describeProgress(p: PushProgress, rate: number | undefined, showWire = true): string {
-  const eta = etaSeconds(p.bytesSent, p.bytesTotal, rate);
+const compressed = (p: PushProgress): p is PushProgress & { wireBytesSent: number } =>
+  p.wireBytesSent !== undefined && p.wireBytesSent !== p.bytesSent;
+
+/**
+ * The numbers after the bar. `rate` is bytes on the wire per second.
+ * Uncompressed: "120 MiB/260 MiB  12.1 MiB/s  ETA 0:12  34/80 paths".
+ * Compressed, what has left counts, the NAR it carried is an estimate:
+ * "40.0 MiB sent  12.1 MiB/s  ETA 0:12  34/80 paths  (NAR ~120 MiB/260 MiB)".
+ */
+export function describeProgress(p: PushProgress, rate: number | undefined, showNar = true): string {
   const rateText = rate === undefined ? "--/s" : `${formatBytes(Math.round(rate))}/s`;
-  const etaText = eta === undefined ? "ETA --" : `ETA ${formatDuration(eta)}`;
-  const wire =
-    !showWire || p.wireBytesSent === undefined || p.wireBytesSent === p.bytesSent
-      ? ""
-      : `  (${formatBytes(p.wireBytesSent)} sent)`;
-  return `${formatBytes(p.bytesSent)}/${formatBytes(p.bytesTotal)}  ${rateText}  ${etaText}  ${p.pathsSent}/${p.pathsTotal} paths${wire}`;
+  const paths = `${p.pathsSent}/${p.pathsTotal} paths`;
+  if (!compressed(p)) {
+    const eta = etaSeconds(p.bytesSent, p.bytesTotal, rate);
+    return `${formatBytes(p.bytesSent)}/${formatBytes(p.bytesTotal)}  ${rateText}  ${etaText(eta)}  ${paths}`;
+  }
+  // The wire rate in NAR bytes, at the compression ratio so far.
+  const narRate =
+    rate === undefined || p.wireBytesSent <= 0 ? undefined : (rate * p.bytesSent) / p.wireBytesSent;
+  const eta = etaSeconds(p.bytesSent, p.bytesTotal, narRate);
+  const nar = showNar ? `  (NAR ~${formatBytes(p.bytesSent)}/${formatBytes(p.bytesTotal)})` : "";
+  return `${formatBytes(p.wireBytesSent)} sent  ${rateText}  ${etaText(eta)}  ${paths}${nar}`;
 }
+
+const etaText = (eta: number | undefined) => (eta === undefined ? "ETA --" : `ETA ${formatDuration(eta)}`);
 
 export function percent(p: PushProgress): number {
   if (p.bytesTotal <= 0) return p.pathsTotal <= 0 ? 100 : Math.floor((100 * p.pathsSent) / p.pathsTotal);
@@ -112,8 +127,8 @@ export function renderBar(
 ): string {
   const columns = terminalColumns > 0 ? terminalColumns : 80;
   const pct = percent(p);
-  for (const showWire of [true, false]) {
-    const tail = ` ${String(pct).padStart(3)}%  ${describeProgress(p, rate, showWire)}`;
+  for (const showNar of [true, false]) {
+    const tail = ` ${String(pct).padStart(3)}%  ${describeProgress(p, rate, showNar)}`;
     const barWidth = Math.min(40, columns - label.length - tail.length - 4);
     if (barWidth >= 10) {
       const filled = Math.round((barWidth * pct) / 100);
@@ -145,7 +160,8 @@ export class ProgressReporter {
 
   update(p: PushProgress): void {
     const t = this.options.now();
-    this.meter.add(t, p.bytesSent);
+    // The rate of the link: compressed bytes when the push is compressed.
+    this.meter.add(t, p.wireBytesSent ?? p.bytesSent);
     this.last = p;
     const interval = this.options.tty
       ? (this.options.redrawIntervalMs ?? 100)

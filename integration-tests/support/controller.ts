@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
-import { AgentClient } from "@ros-rollback/proto";
+import { type AgentClient, FastAgentClient } from "@ros-rollback/proto";
 import type { LabRobot } from "../lab/index.js";
 
 const CLI = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
@@ -61,7 +61,7 @@ export function agentClient(
     readFileSync(tls.keyFile),
     readFileSync(tls.certFile),
   );
-  return new AgentClient(robot.address, creds, channel);
+  return new FastAgentClient(robot.address, creds, channel);
 }
 
 export function controllerTls(robot: LabRobot): { caFile: string; certFile: string; keyFile: string } {

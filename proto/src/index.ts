@@ -12,3 +12,10 @@ export function agentProtoPath(): string {
 export function protoIncludeDir(): string {
   return fileURLToPath(new URL("..", import.meta.url));
 }
+export {
+  deserializePushPathsRequest,
+  FastAgentClient,
+  FastAgentService,
+  narChunkRequest,
+  serializePushPathsRequest,
+} from "./push-codec.js";

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
-import { AgentService, agentProtoPath, protoIncludeDir } from "@ros-rollback/proto";
+import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { AgentError } from "../errors.js";
 import { tolerantDecoding } from "./decode.js";
@@ -86,7 +86,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     interceptors: [...(opts.interceptors ?? [])],
   });
   applyFlowControl(server, opts.flowControl);
-  server.addService(tolerantDecoding(AgentService), agentService(deps));
+  server.addService(tolerantDecoding(FastAgentService), agentService(deps));
 
   const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
   health.addToServer(server);

@@ -11,7 +11,7 @@ import { checkPathInfo } from "./path-checks.js";
 import { PathValidity } from "./path-validity.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
-import { nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
+import { IdleWatch, nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
 
 export interface PushDeps {
   readonly store: NixStore;
@@ -156,9 +156,17 @@ class Receiver {
 
   /** Request stream → PathInfo queue and decompressor input, in message order. */
   private async pump(input: Writable): Promise<void> {
+    const idle = new IdleWatch(this.stop.signal, this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS);
+    try {
+      await this.pumpWith(idle, input);
+    } finally {
+      idle.close();
+    }
+  }
+
+  private async pumpWith(idle: IdleWatch, input: Writable): Promise<void> {
     for (;;) {
-      const idleMs = this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
-      const r = await nextWithin(this.it, this.stop.signal, idleMs, streamBroke);
+      const r = await idle.next(this.it, streamBroke);
       if (r.done === true) break;
       const item = r.value.item;
       if (item?.$case === "path") {

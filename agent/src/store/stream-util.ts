@@ -60,6 +60,50 @@ export async function nextWithin<T>(
   }
 }
 
+/**
+ * nextWithin for a loop over one stream: one timer, re-armed when a wait
+ * starts, instead of a timer and an AbortController per message (a push
+ * has thousands). Only time spent waiting in next() counts as idle.
+ */
+export class IdleWatch {
+  private readonly ac = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private waiting = false;
+
+  constructor(
+    private readonly outer: AbortSignal,
+    idleMs: number,
+  ) {
+    this.timer = setTimeout(() => {
+      // Fired idleMs after the current wait began (refresh() at its start); between waits: nothing.
+      if (this.waiting) {
+        this.ac.abort(
+          new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s in the middle of a push`),
+        );
+      }
+    }, idleMs);
+    if (outer.aborted) this.onAbort();
+    else outer.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = () => this.ac.abort(this.outer.reason);
+
+  async next<T>(it: AsyncIterator<T>, wrap: (e: unknown) => unknown): Promise<IteratorResult<T>> {
+    this.waiting = true;
+    this.timer.refresh();
+    try {
+      return await nextOrAbort(it, this.ac.signal, wrap);
+    } finally {
+      this.waiting = false;
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.outer.removeEventListener("abort", this.onAbort);
+  }
+}
+
 /** Writes, waiting for 'drain' when the reader is behind: the backpressure that bounds memory. */
 export async function writeTo(w: Writable, data: Uint8Array, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();

@@ -62,18 +62,18 @@ export class Channel<T> implements AsyncIterable<T> {
   }
 }
 
-/** Joins small buffers into pieces of about `size` bytes (fewer, fuller gRPC messages). */
-export async function* coalesce(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+/** Groups small buffers into runs of about `size` bytes (fewer, fuller gRPC messages; joined by their encoder). */
+export async function* gather(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer[]> {
   let parts: Buffer[] = [];
   let bytes = 0;
   for await (const b of source) {
     parts.push(b);
     bytes += b.length;
     if (bytes >= size) {
-      yield Buffer.concat(parts);
+      yield parts;
       parts = [];
       bytes = 0;
     }
   }
-  if (bytes > 0) yield Buffer.concat(parts);
+  if (bytes > 0) yield parts;
 }

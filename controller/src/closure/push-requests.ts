@@ -1,7 +1,8 @@
-import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
-import { Channel, coalesce } from "./channel.js";
+import { Compression, narChunkRequest, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
+import { LinkProbe, type LinkProbeOptions, type PipelineMeasure } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
@@ -10,7 +11,8 @@ export interface PushProgress {
   /**
    * NAR bytes carried by the chunks written so far. Compressed, it is what
    * had entered the compressor when the chunk came out of it: ahead of the
-   * truth by what the compressor holds (zstd single-threaded: ~ a block).
+   * truth by what the compressor and its pipe hold (single-threaded zstd: a
+   * block or two). The progress bar leads with wireBytesSent.
    */
   readonly bytesSent: number;
   /** Sum of the paths' NAR sizes. */
@@ -28,6 +30,10 @@ export interface PushRequestOptions {
   readonly onCompression?: (choice: CompressionChoice) => void;
   /** With "auto": the link's rate, when measured. */
   readonly linkBytesPerSecond?: number;
+  /** With "auto": the clock for the link probe (link-probe.ts). */
+  readonly now?: () => number;
+  /** With "auto": the probe's rule and sizes (defaults in link-probe.ts). */
+  readonly linkProbe?: LinkProbeOptions;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
@@ -42,12 +48,16 @@ const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
 const SAMPLE_BYTES = 1024 * 1024;
 
-const chunkMessage = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
 
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
+  /**
+   * After the stream ended: the index of the first path it did not send,
+   * when `auto` found the link faster than zstd (push the rest with none).
+   */
+  rest(): number | undefined;
 }
 
 /**
@@ -65,15 +75,27 @@ export function pushRequests(
   signal: AbortSignal,
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
-  return Object.assign(messages(infos, options, progress, signal), {
+  const rest: Rest = { at: undefined };
+  return Object.assign(messages(infos, options, progress, rest, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
+    rest: () => rest.at,
   });
 }
+
+interface Rest {
+  at: number | undefined;
+}
+
+const describe = (m: PipelineMeasure | undefined) =>
+  m === undefined
+    ? "not measured"
+    : `over ${Math.round(m.wireBytes / 2 ** 20)} MiB the transport waited ${Math.round(m.waitedForCompressorMs)} ms for zstd, zstd ${Math.round(m.waitedForLinkMs)} ms for the transport`;
 
 async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
+  rest: Rest,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
@@ -100,13 +122,12 @@ async function* messages(
     yield { item: { $case: "options", value: { compression } } };
     if (compression === Compression.COMPRESSION_NONE) {
       let current = -1;
-      for await (const piece of coalescePieces(nars, CHUNK)) {
-        if (piece.index !== current) {
-          current = piece.index;
+      for await (const { index, parts } of gatherPieces(nars, CHUNK, progress)) {
+        if (index !== current) {
+          current = index;
           yield pathMessage(infos[current] as PathInfo);
         }
-        progress.fed(piece);
-        yield progress.chunk(piece.data);
+        yield progress.chunk(parts);
       }
       return;
     }
@@ -116,10 +137,23 @@ async function* messages(
     compressor = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
     const c = compressor;
     const channel = new Channel<PushPathsRequest>(QUEUE);
+    const probe =
+      options.compression === "auto" && compression === Compression.COMPRESSION_ZSTD
+        ? new LinkProbe(options.linkProbe)
+        : undefined;
     const feed = async () => {
       let current = -1;
       for await (const piece of nars) {
         if (piece.index !== current) {
+          if (probe?.switchToNone === true) {
+            // Stopped at a path boundary: the agent imports what it got, the rest follows uncompressed.
+            rest.at = piece.index;
+            options.onCompression?.({
+              compression: Compression.COMPRESSION_NONE,
+              why: `from path ${piece.index + 1} of ${infos.length} on: the link outruns zstd (${describe(probe.measure)})`,
+            });
+            break;
+          }
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
@@ -129,14 +163,24 @@ async function* messages(
       c.input.end();
     };
     const drain = async () => {
-      for await (const data of coalesce(c.output, CHUNK))
-        await channel.push(progress.chunk(data), stop.signal);
+      // What still waits in our write buffer has not reached the compressor: not counted yet.
+      for await (const parts of gather(c.output, CHUNK))
+        await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    yield* channel;
+    const now = options.now ?? (() => performance.now());
+    const pending = channel[Symbol.asyncIterator]();
+    for (;;) {
+      const t0 = now();
+      const r = await pending.next();
+      if (r.done === true) break;
+      const t1 = now();
+      yield r.value;
+      if (r.value.item?.$case === "chunk") probe?.add(t1 - t0, now() - t1, r.value.item.value.data.length);
+    }
   } finally {
     signal.removeEventListener("abort", onAbort);
     stop.abort(new Error("push stream closed"));
@@ -168,14 +212,20 @@ async function readAhead(
   return { sample: held.map((p) => p.data), pieces: pieces() };
 }
 
-async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): AsyncGenerator<NarPiece> {
+/** One path's pieces, about `size` bytes at a time (joined once, by the chunk's encoder). */
+async function* gatherPieces(
+  pieces: AsyncIterable<NarPiece>,
+  size: number,
+  progress: ProgressCounter,
+): AsyncGenerator<{ index: number; parts: Buffer[] }> {
   let parts: Buffer[] = [];
   let bytes = 0;
   for await (const p of pieces) {
     parts.push(p.data);
     bytes += p.data.length;
+    progress.fed(p);
     if (p.last || bytes >= size) {
-      yield { index: p.index, data: parts.length === 1 ? p.data : Buffer.concat(parts), last: p.last };
+      yield { index: p.index, parts };
       parts = [];
       bytes = 0;
     }
@@ -185,6 +235,8 @@ async function* coalescePieces(pieces: AsyncIterable<NarPiece>, size: number): A
 /** Tags each chunk with the progress it completes, and reports it once the chunk is written. */
 class ProgressCounter {
   private bytesFed = 0;
+  /** NAR bytes the chunks so far carry (at most what was fed). */
+  private carried = 0;
   private pathsFed = 0;
   private wireBytes = 0;
   private readonly bytesTotal: number;
@@ -203,11 +255,13 @@ class ProgressCounter {
     if (piece.last) this.pathsFed++;
   }
 
-  chunk(data: Buffer): PushPathsRequest {
-    const m = chunkMessage(data);
-    this.wireBytes += data.length;
+  /** `held`: bytes fed but known not to be in the compressor yet. */
+  chunk(parts: readonly Buffer[], held = 0): PushPathsRequest {
+    const m = narChunkRequest(parts);
+    if (m.item?.$case === "chunk") this.wireBytes += m.item.value.data.length;
+    this.carried = Math.max(this.carried, this.bytesFed - held);
     this.at.set(m, {
-      bytesSent: this.bytesFed,
+      bytesSent: this.carried,
       bytesTotal: this.bytesTotal,
       wireBytesSent: this.wireBytes,
       pathsSent: this.pathsFed,

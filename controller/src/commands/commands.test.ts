@@ -310,6 +310,32 @@ describe("deploy", () => {
     expect(r.stderr).toMatch(/robot1: \d\d:\d\d:\d\dZ PROFILE_SET generation 42 \(previous 41\)/);
   });
 
+  it("auto, when the link outruns zstd: the rest in a second stream, uncompressed; progress runs on to 100 %", async () => {
+    agent.handlers.queryMissingPaths = (paths) => paths;
+    const pushes: PushPathsRequest[][] = [];
+    agent.handlers.pushPaths = (received) => {
+      pushes.push(received);
+      return acceptPush(received);
+    };
+    agent.handlers.activate = () => [event(S.DEPLOYMENT_STATE_SUCCEEDED, { generation: 42, final: true })];
+    const closure = fakeClosure(CLOSURE, { autoStopsAfter: 1 });
+    const r = await cli(["deploy", root, ...target(), "--json", "--transfer", "push"], { closure });
+    expect(r.code).toBe(0);
+    const pathsOf = (ms: PushPathsRequest[]) =>
+      ms.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : []));
+    expect(pushes.map(pathsOf)).toEqual([[glibc], [nodes, root]]);
+    expect(pushes.map((ms) => ms[0])).toEqual([
+      { item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } } },
+      { item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } } },
+    ]);
+    const total = CLOSURE.reduce((n, p) => n + p.narSize, 0);
+    expect(expectOneJsonDocument(r)).toMatchObject({
+      push: { compression: "zstd+none", pathsImported: 3, narBytes: total, wireBytes: total },
+    });
+    expect(r.stderr).toContain("robot1: compression none: fake: the link outruns zstd");
+    expect(r.stderr).toMatch(/^push: 100%.* 3\/3 paths/m);
+  });
+
   it("skips the push when the robot has every path, and signs with --sign-key", async () => {
     agent.handlers.queryMissingPaths = () => [];
     agent.handlers.activate = () => [event(S.DEPLOYMENT_STATE_SUCCEEDED, { generation: 42, final: true })];

@@ -67,10 +67,12 @@ export const deployCommand = defineCommand<DeployArgs>({
       type: "string",
       valueName: "ALGO",
       description: [
-        `auto | none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). auto: zstd unless the first MiB of`,
-        "NAR does not compress (random data, media, already-compressed files): then none.",
-        "NARs shrink ~3-5x with zstd and it decompresses faster than Wi-Fi/LTE delivers.",
-        "Use none on a fast LAN or when the agent lacks the codec; gzip needs no zstd at all.",
+        `auto | none | zstd | gzip (default: ${DEFAULT_COMPRESSION}). auto: none if the first MiB of`,
+        "NAR does not compress below 80 % (random data, media, compressed files); else zstd,",
+        "while it watches the link: past the first 16 MiB compressed, if over the next 16 MiB",
+        "the link waited on zstd at least twice as long as zstd waited on the link, the rest",
+        "goes uncompressed from the next path on (a fast link). The choice is logged.",
+        "Use none or gzip when the agent lacks zstd; gzip needs no zstd at all.",
       ].join("\n"),
     },
     "sign-key": {

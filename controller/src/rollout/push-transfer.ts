@@ -118,25 +118,51 @@ export class PushTransfer implements Transfer {
     const started = o.now();
     let wireBytes: number | null = null;
     let compression: string = o.compression;
-    let response: Awaited<ReturnType<AgentApi["pushPaths"]>>;
+    const response: Awaited<ReturnType<AgentApi["pushPaths"]>> = { imported: [], skipped: [], narBytes: 0 };
+    const total = { bytes: infos.reduce((n, p) => n + p.narSize, 0), paths: infos.length };
+    // What earlier streams of this push sent (auto may go on uncompressed in a second stream).
+    const base = { bytes: 0, wire: 0, paths: 0 };
+    let rest = infos;
+    let asked: Compression | "auto" = COMPRESSIONS[o.compression];
     try {
-      const messages = o.closure.pushRequests(
-        infos,
-        {
-          compression: COMPRESSIONS[o.compression],
-          onCompression: (c) => {
-            compression = NAMES.get(c.compression) ?? compression;
-            o.log(`${api.target.name}: compression ${compression}: ${c.why}`);
+      for (;;) {
+        let streamWire = 0;
+        const messages = o.closure.pushRequests(
+          rest,
+          {
+            compression: asked,
+            onCompression: (c) => {
+              compression = NAMES.get(c.compression) ?? compression;
+              o.log(`${api.target.name}: compression ${compression}: ${c.why}`);
+            },
+            onProgress: (p) => {
+              streamWire = p.wireBytesSent ?? p.bytesSent;
+              wireBytes = base.wire + streamWire;
+              progress.update({
+                bytesSent: base.bytes + p.bytesSent,
+                bytesTotal: total.bytes,
+                wireBytesSent: wireBytes,
+                pathsSent: base.paths + p.pathsSent,
+                pathsTotal: total.paths,
+              });
+            },
           },
-          onProgress: (p) => {
-            wireBytes = p.wireBytesSent ?? null;
-            progress.update(p);
-          },
-        },
-        signal,
-      );
-      // Progress moves when grpc-js has written a chunk, not when it was handed over.
-      response = await api.pushPaths(messages, signal, (m) => messages.written(m));
+          signal,
+        );
+        // Progress moves when grpc-js has written a chunk, not when it was handed over.
+        const r = await api.pushPaths(messages, signal, (m) => messages.written(m));
+        response.imported.push(...r.imported);
+        response.skipped.push(...r.skipped);
+        response.narBytes += r.narBytes;
+        const at = messages.rest?.();
+        if (at === undefined || at <= 0 || at >= rest.length) break;
+        base.bytes += rest.slice(0, at).reduce((n, p) => n + p.narSize, 0);
+        base.wire += streamWire;
+        base.paths += at;
+        rest = rest.slice(at);
+        asked = Compression.COMPRESSION_NONE;
+        compression = "zstd+none";
+      }
       progress.finish();
     } catch (e) {
       progress.interrupt();

@@ -1,0 +1,106 @@
+// PushPaths' NAR chunks are nearly all the bytes a deploy moves. The generated
+// codec copies each chunk four times on the way out (fork/join, finish,
+// Buffer.from) and once on the way in (Buffer.from); this one encodes a chunk
+// with one copy (gathering its pieces) and decodes it as a view. Same wire format.
+import { makeGenericClientConstructor } from "@grpc/grpc-js";
+import { type AgentClient, AgentService, PushPathsRequest } from "./gen/ros_rollback/v1/agent.js";
+
+/** PushPathsRequest.chunk (field 3, length-delimited) and NarChunk.data (field 1, length-delimited). */
+const CHUNK_TAG = 0x1a;
+const DATA_TAG = 0x0a;
+
+const encoded = new WeakMap<PushPathsRequest, { readonly bytes: Buffer; readonly data: Buffer }>();
+
+function varintLength(n: number): number {
+  let len = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 128)) len++;
+  return len;
+}
+
+function writeVarint(buf: Buffer, at: number, n: number): number {
+  let pos = at;
+  let v = n;
+  while (v >= 0x80) {
+    buf[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/** A chunk message carrying `parts` joined, encoded once here; its `data` is a view of that encoding. */
+export function narChunkRequest(parts: readonly Uint8Array[]): PushPathsRequest {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const inner = size === 0 ? 0 : 1 + varintLength(size) + size;
+  const bytes = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  bytes[0] = CHUNK_TAG;
+  let pos = writeVarint(bytes, 1, inner);
+  if (size > 0) {
+    bytes[pos++] = DATA_TAG;
+    pos = writeVarint(bytes, pos, size);
+  }
+  const data = bytes.subarray(pos);
+  for (const p of parts) {
+    bytes.set(p, pos);
+    pos += p.length;
+  }
+  const message: PushPathsRequest = { item: { $case: "chunk", value: { data } } };
+  encoded.set(message, { bytes, data });
+  return message;
+}
+
+const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+export function serializePushPathsRequest(message: PushPathsRequest): Buffer {
+  const e = encoded.get(message);
+  // Only while the message still carries the bytes it was encoded with.
+  if (e !== undefined && message.item?.$case === "chunk" && message.item.value.data === e.data)
+    return e.bytes;
+  return asBuffer(PushPathsRequest.encode(message).finish());
+}
+
+function readVarint(buf: Uint8Array, at: number): { value: number; next: number } | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let pos = at; pos < buf.length && pos < at + 5; pos++) {
+    const b = buf[pos] as number;
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return { value, next: pos + 1 };
+    scale *= 128;
+  }
+  return undefined;
+}
+
+/** A message that is exactly one chunk with its data and nothing else: decoded as a view; anything else as generated. */
+export function deserializePushPathsRequest(buf: Buffer): PushPathsRequest {
+  if (buf[0] === CHUNK_TAG) {
+    const inner = readVarint(buf, 1);
+    if (inner !== undefined && inner.next + inner.value === buf.length) {
+      if (inner.value === 0) return { item: { $case: "chunk", value: { data: Buffer.alloc(0) } } };
+      if (buf[inner.next] === DATA_TAG) {
+        const len = readVarint(buf, inner.next + 1);
+        if (len !== undefined && len.next + len.value === buf.length) {
+          return { item: { $case: "chunk", value: { data: buf.subarray(len.next) } } };
+        }
+      }
+    }
+  }
+  return PushPathsRequest.decode(buf);
+}
+
+/** AgentService with the PushPaths codec above (both directions: controller and agent use it). */
+export const FastAgentService: typeof AgentService = {
+  ...AgentService,
+  pushPaths: {
+    ...AgentService.pushPaths,
+    requestSerialize: serializePushPathsRequest,
+    requestDeserialize: deserializePushPathsRequest,
+  },
+};
+
+/** AgentClient whose PushPaths chunks are encoded without extra copies. */
+export const FastAgentClient = makeGenericClientConstructor(
+  FastAgentService,
+  "ros_rollback.v1.Agent",
+) as unknown as typeof AgentClient;
