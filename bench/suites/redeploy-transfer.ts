@@ -6,8 +6,9 @@ import { Transform, Writable } from "node:stream";
 import type { AgentClient, PathInfo } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
 import { labExec } from "../../integration-tests/lab/index.js";
+import { sendPush } from "../../integration-tests/support/controller.js";
 import type { Target } from "../links/index.js";
-import { countChunks, send } from "../variants/push.js";
+import { countChunks } from "../variants/push.js";
 import { nixCopy } from "../variants/ssh.js";
 
 export interface Transfer {
@@ -49,7 +50,7 @@ async function push(client: AgentClient, closure: PathInfo[]): Promise<Transfer>
   const infos = closure.filter((i) => missing.has(i.storePath));
   let bytes = 0;
   const requests = pushRequests(infos, { compression: "auto" }, AbortSignal.timeout(300_000));
-  const res = await send(
+  const res = await sendPush(
     client,
     countChunks(requests, (n) => (bytes += n)),
   );

@@ -4,14 +4,13 @@
 import { readFileSync } from "node:fs";
 import { credentials } from "@grpc/grpc-js";
 import {
-  type AgentClient,
   Compression,
   FastAgentClient,
   type PathInfo,
   type PushPathsRequest,
-  type PushPathsResponse,
 } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
+import { sendPush } from "../../integration-tests/support/controller.js";
 import type { Target } from "../links/index.js";
 
 const COMPRESSION = {
@@ -19,24 +18,6 @@ const COMPRESSION = {
   zstd: Compression.COMPRESSION_ZSTD,
   auto: "auto",
 } as const;
-
-export function send(
-  client: AgentClient,
-  requests: AsyncIterable<PushPathsRequest>,
-): Promise<PushPathsResponse> {
-  return new Promise((resolve, reject) => {
-    const call = client.pushPaths((err, res) => (err ? reject(err) : resolve(res)));
-    (async () => {
-      for await (const r of requests) {
-        if (!call.write(r)) await new Promise((ok) => call.once("drain", ok));
-      }
-      call.end();
-    })().catch((e: unknown) => {
-      call.cancel();
-      reject(e);
-    });
-  });
-}
 
 /** The requests as they pass, the NarChunk bytes (compressed, if the push is) given to `count`. */
 export async function* countChunks(
@@ -77,7 +58,7 @@ export async function push(
         },
         AbortSignal.timeout(600_000),
       );
-      const res = await send(
+      const res = await sendPush(
         client,
         countChunks(requests, (n) => (wireBytes += n)),
       );

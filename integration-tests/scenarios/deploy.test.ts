@@ -3,17 +3,15 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
   ActivationAction,
-  type AgentClient,
   Compression,
   type DeploymentEvent,
   type PushPathsRequest,
-  type PushPathsResponse,
 } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests, signPaths } from "../../controller/src/closure/index.js";
 import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } from "../lab/index.js";
 import { options } from "../support/agent.js";
-import { agentClient, controller, controllerTls } from "../support/controller.js";
+import { agentClient, controller, controllerTls, sendPush } from "../support/controller.js";
 
 const NAME = "deploy";
 /** Raw gRPC activations in these tests keep the system once healthy (no Confirm round trip). */
@@ -45,22 +43,6 @@ interface DeployJson {
 
 function deploy(system: string, ...extra: string[]) {
   return controller(robot, ["deploy", sys(system), "--sign-key", robot.signingKey, "--json", ...extra]);
-}
-
-/** Sends the given request stream to PushPaths and returns the agent's answer or error. */
-function push(client: AgentClient, requests: AsyncIterable<PushPathsRequest>): Promise<PushPathsResponse> {
-  return new Promise((resolve, reject) => {
-    const call = client.pushPaths((err, res) => (err ? reject(err) : resolve(res)));
-    (async () => {
-      for await (const r of requests) {
-        if (!call.write(r)) await new Promise((ok) => call.once("drain", ok));
-      }
-      call.end();
-    })().catch((e: unknown) => {
-      call.cancel();
-      reject(e);
-    });
-  });
 }
 
 async function invalidInRobot(paths: readonly string[]): Promise<string[]> {
@@ -175,7 +157,7 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
       }
       expect(flipped).toBe(true);
     }
-    const err = (await push(client, tampered()).then(
+    const err = (await sendPush(client, tampered()).then(
       (res) => ({ code: undefined, details: JSON.stringify(res) }),
       (e: unknown) => e,
     )) as ServiceError;

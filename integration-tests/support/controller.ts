@@ -2,7 +2,12 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
-import { type AgentClient, FastAgentClient } from "@ros-rollback/proto";
+import {
+  type AgentClient,
+  FastAgentClient,
+  type PushPathsRequest,
+  type PushPathsResponse,
+} from "@ros-rollback/proto";
 import type { LabRobot } from "../lab/index.js";
 
 const CLI = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
@@ -71,4 +76,23 @@ export function controllerTls(robot: LabRobot): { caFile: string; certFile: stri
   const t = inv.targets[robot.target];
   if (t === undefined) throw new Error(`inventory has no target ${robot.target}`);
   return t;
+}
+
+/** Sends a PushPaths request stream (honouring backpressure); the agent's answer or its error. */
+export function sendPush(
+  client: AgentClient,
+  requests: AsyncIterable<PushPathsRequest>,
+): Promise<PushPathsResponse> {
+  return new Promise((resolve, reject) => {
+    const call = client.pushPaths((err, res) => (err ? reject(err) : resolve(res)));
+    (async () => {
+      for await (const r of requests) {
+        if (!call.write(r)) await new Promise((ok) => call.once("drain", ok));
+      }
+      call.end();
+    })().catch((e: unknown) => {
+      call.cancel();
+      reject(e);
+    });
+  });
 }
