@@ -73,7 +73,8 @@ export class Holds {
       // The hint goes last and must survive the trailer's cut: the list gives way first.
       const hint = overrideHint(split.blocking);
       const head = "the robot is held: ";
-      const list = cut(describeHolds(split.blocking), MAX_MESSAGE - 100 - head.length - hint.length);
+      const room = Math.max(300, MAX_MESSAGE - 100 - head.length - hint.length);
+      const list = cut(describeHolds(split.blocking), room);
       throw new AgentError("HELD", `${head}${list}${hint}`);
     }
     if (split.overridden.length > 0) this.o.onOverridden?.(split.overridden);

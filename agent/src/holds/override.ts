@@ -48,10 +48,23 @@ export function splitHolds(holds: readonly Hold[], override: readonly string[]):
   return { blocking, overridden, notHeld: override.filter((n) => !names.has(n)) };
 }
 
-/** ` (to go ahead anyway: --override-hold mission --override-hold 'topic:/x y')`, bounded like the refusal. */
+/** The hint's flags stop here (then "…"): the whole refusal must fit its trailer. */
+const MAX_HINT = 1_000;
+
+/**
+ * ` (to go ahead anyway: --override-hold mission --override-hold 'topic:/x y')`: each name
+ * exactly as it must be typed (names are at most MAX_OVERRIDE_NAME long), bounded.
+ */
 export function overrideHint(holds: readonly Hold[]): string {
-  const flags = holds.slice(0, MAX_LISTED).map((h) => `--override-hold ${shellWord(clip(h.name, MAX_NAME))}`);
-  const more = holds.length > MAX_LISTED ? " …" : "";
+  const flags: string[] = [];
+  let size = 0;
+  for (const h of holds.slice(0, MAX_LISTED)) {
+    const flag = `--override-hold ${shellWord(clip(h.name, MAX_OVERRIDE_NAME))}`;
+    if (size + flag.length > MAX_HINT) break;
+    flags.push(flag);
+    size += flag.length + 1;
+  }
+  const more = flags.length < holds.length ? " …" : "";
   return ` (to go ahead anyway: ${flags.join(" ")}${more})`;
 }
 
