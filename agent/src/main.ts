@@ -135,6 +135,9 @@ async function main(): Promise<void> {
       ros: monitor || undefined,
     },
     onRefused: () => metrics.deploysRefusedHeld.inc(),
+    onOverridden: (overridden) => {
+      for (const h of overridden) metrics.holdsOverridden.inc({ source: h.source });
+    },
   });
   const pathForSwitch = process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin";
   const deployer = new Deployer({

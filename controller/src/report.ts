@@ -4,6 +4,7 @@ import type { CommandResult } from "./core/command.js";
 import { asUserError, ExitCode, UsageError, UserError } from "./core/errors.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
 import type { Followed } from "./rollout/follow/follow.js";
+import { overrideWarning } from "./rollout/override-holds.js";
 import { type HeldJson, holdsLine } from "./rollout/wait-release.js";
 import {
   type EventJson,
@@ -77,6 +78,8 @@ export interface DeploymentReport {
   readonly rollbackUnitChanges: UnitChangesJson | null;
   /** The agent refused because the robot was held: its holds, how long we waited (--wait-for-release); null: never held. */
   readonly held: HeldJson | null;
+  /** --override-hold: the holds the request asked to go ahead despite ([] when none). */
+  readonly overrideHolds: readonly string[];
 }
 
 export function buildReport(input: {
@@ -150,6 +153,7 @@ export function buildReport(input: {
     unitChanges: lastKnown(followed.events.map((e) => unitChangesJson(e.unitChanges))),
     rollbackUnitChanges: lastKnown(followed.events.map((e) => unitChangesJson(e.rollbackUnitChanges))),
     held: input.held ?? null,
+    overrideHolds: [],
   };
 }
 
@@ -177,7 +181,8 @@ export function reportText(r: DeploymentReport): string {
     r.held?.released === true
       ? `\nwaited ${formatSeconds(r.held.waitedSeconds)} for release: ${holdsLine(r.held.holds)}`
       : "";
-  return `${head}${gens}: ${r.reason}${held}${id}${units}${back}`;
+  const overrode = r.overrideHolds.length === 0 ? "" : `\n${overrideWarning(r.overrideHolds) ?? ""}`;
+  return `${head}${gens}: ${r.reason}${held}${overrode}${id}${units}${back}`;
 }
 
 /**
@@ -215,6 +220,7 @@ export function unchangedReport(input: {
     unitChanges: null,
     rollbackUnitChanges: null,
     held: null,
+    overrideHolds: [],
   };
 }
 

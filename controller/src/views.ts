@@ -159,6 +159,8 @@ export function deploymentJson(d: Deployment) {
     rollbackReason: rollbackReasonName(d.rollbackReason),
     /** The deploy's opaque label (a fleet rollout's id and strategy), or null. */
     label: d.options === undefined || d.options.label === "" ? null : d.options.label,
+    /** Holds the request went ahead despite (--override-hold), as the agent recorded them. */
+    overriddenHolds: [...d.overriddenHolds],
     /** Declared data captured before the switch, and data this deployment put back. */
     snapshots: d.snapshots.map(snapshotJson),
     restores: d.restores.map(snapshotJson),

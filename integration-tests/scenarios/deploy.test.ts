@@ -175,6 +175,7 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
           storePath: bad,
           action: ActivationAction.ACTIVATION_ACTION_SWITCH,
           options: SELF_CONFIRM,
+          overrideHolds: [],
         });
         call.on("data", () => undefined);
         call.on("error", (e: ServiceError) => resolve(e));
@@ -196,6 +197,7 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
       storePath: sys("talker-header"),
       action: ActivationAction.ACTIVATION_ACTION_SWITCH,
       options: SELF_CONFIRM,
+      overrideHolds: [],
     });
     const firstEvents: DeploymentEvent[] = [];
     const firstDone = new Promise<void>((resolve, reject) => {
@@ -211,6 +213,7 @@ describe("deploy over mTLS gRPC to a lab robot", () => {
         storePath: sys("talker"),
         action: ActivationAction.ACTIVATION_ACTION_SWITCH,
         options: SELF_CONFIRM,
+        overrideHolds: [],
       });
       second.on("data", () => undefined);
       second.on("error", (e: ServiceError) => resolve(e));

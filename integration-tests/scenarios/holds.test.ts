@@ -1,7 +1,8 @@
 // Issue 11's holds on a lab robot whose agent is held while /mission_state (std_msgs/String) is not
 // "idle": a deploy refused then succeeding once the topic says idle; `deploy --wait-for-release`
 // deploying when it does; and holds of every source set after the switch not stopping a magic
-// rollback. The hold dir is made as the NixOS module makes it.
+// rollback; `deploy --override-hold` going ahead despite exactly the holds it names. The hold dir
+// is made as the NixOS module makes it.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { DeploymentState, RollbackReason } from "@ros-rollback/proto";
@@ -84,7 +85,7 @@ async function missionState(state: "busy" | "idle"): Promise<void> {
 interface StatusJson {
   currentSystem: string;
   currentGeneration: number | null;
-  lastDeployment: { id: string } | null;
+  lastDeployment: { id: string; overriddenHolds: string[] } | null;
   holds: { name: string; source: string; reason: string }[];
 }
 const status = async () => (await controller(robot, ["status", "--json"])).json as StatusJson;
@@ -219,4 +220,23 @@ describe("holds on a lab robot: a ROS topic, --wait-for-release, and magic rollb
     expect(await currentSystem()).toBe(from);
     expect((await status()).holds.map((h) => h.name)).toEqual(["operator", "mission", CONDITION]);
   }, 120_000);
+
+  it("deploy --override-hold goes ahead despite exactly the holds named, and the robot records them", async () => {
+    // Still held by the three holds of the test before (the topic says busy).
+    const from = await currentSystem();
+    const to = from === sys("talker") ? sys("talker-header") : sys("talker");
+    const one = await controller(robot, signed("deploy", to, "--override-hold", CONDITION));
+    expect(one.code, one.stderr).toBe(1);
+    expect(one.stderr).toContain(`warning: overriding hold(s): ${CONDITION}`);
+    expect(one.stderr).toContain("(to go ahead anyway: --override-hold operator --override-hold mission)");
+    expect(await currentSystem()).toBe(from);
+
+    const all = ["operator", "mission", CONDITION].flatMap((n) => ["--override-hold", n]);
+    const d = await controller(robot, signed("deploy", to, ...all));
+    expect(d.code, d.stderr).toBe(0);
+    expect(await currentSystem()).toBe(to);
+    const st = await status();
+    expect(st.lastDeployment?.overriddenHolds).toEqual(["operator", "mission", CONDITION]);
+    expect(st.holds.map((h) => h.name)).toEqual(["operator", "mission", CONDITION]);
+  }, 180_000);
 });

@@ -29,7 +29,12 @@ export function activateUntil(
   state: DeploymentState,
 ): Promise<DeploymentEvent> {
   return new Promise((resolve, reject) => {
-    const call = c.activate({ storePath, action: ActivationAction.ACTIVATION_ACTION_SWITCH, options: o });
+    const call = c.activate({
+      storePath,
+      action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+      options: o,
+      overrideHolds: [],
+    });
     call.on("data", (e: DeploymentEvent) => {
       if (e.state === state) {
         call.cancel();

@@ -27,6 +27,7 @@ export function activateAll(
             storePath,
             action: ActivationAction.ACTIVATION_ACTION_SWITCH,
             options: options({ selfConfirm: true }),
+            overrideHolds: [],
           });
           const timer = setTimeout(() => {
             resolve({ events, error: undefined, endSeq: -1 });

@@ -4,6 +4,8 @@ import type { DataPort, DataSnapshot } from "../data/types.js";
 import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { type HealthSpec, mergeHealthSpec } from "../health/index.js";
+import type { HoldSplit } from "../holds/override.js";
+import { clip, MAX_NAME } from "../holds/types.js";
 import type { SwitchAction } from "../system/switcher.js";
 import { type Admission, AdmissionGate, type Claim } from "./admission.js";
 import type { Clock, HealthPort, SystemInspector } from "./ports.js";
@@ -35,7 +37,14 @@ export interface DeployRequest {
   readonly health?: unknown;
   /** Opaque; stored with the deployment and echoed in GetStatus. */
   readonly label?: string | undefined;
+  /** Holds to go ahead despite, by exact name (checked already: see overrideHoldsFromPb). */
+  readonly overrideHolds?: readonly string[] | undefined;
+  /** Who asked (the client certificate's subject), for the log of an override. */
+  readonly client?: string | undefined;
 }
+
+/** What a controller's Rollback may carry besides the generation. */
+export type RollbackOptions = Pick<DeployRequest, "overrideHolds" | "client">;
 
 export interface DeployerDeps {
   readonly profile: SystemProfile;
@@ -51,7 +60,9 @@ export interface DeployerDeps {
    * Holds (mission running, operator's hold): consulted for a controller's
    * Activate and Rollback only, never for the agent's own rollbacks.
    */
-  readonly holds?: { assertFree(signal: AbortSignal): Promise<void> } | undefined;
+  readonly holds?:
+    | { assertFree(signal: AbortSignal, override: readonly string[]): Promise<HoldSplit> }
+    | undefined;
 }
 
 /**
@@ -106,7 +117,7 @@ export class Deployer {
     request: DeployRequest = {},
   ): Promise<DeploymentRecord> {
     const settings = this.settingsFor(request);
-    return this.admitted("activate", storePath, async (admission) => {
+    return this.admitted("activate", storePath, request, async (admission, overriddenHolds) => {
       await this.deps.system.assertSystem(storePath);
       const current = await this.deps.profile.current();
       const runningSystem = await this.deps.system.runningSystem();
@@ -131,19 +142,22 @@ export class Deployer {
           runningSystem,
         },
         undefined,
-        { snapshots },
+        { snapshots, overriddenHolds },
       );
     });
   }
 
-  rollback(generation: number | undefined): Promise<DeploymentRecord> {
+  rollback(generation: number | undefined, options: RollbackOptions = {}): Promise<DeploymentRecord> {
     const target = generation === undefined ? "the recorded previous generation" : `generation ${generation}`;
-    return this.admitted("rollback", target, (admission) => this.beginRollback(admission, generation));
+    return this.admitted("rollback", target, options, (admission, overridden) =>
+      this.beginRollback(admission, generation, overridden),
+    );
   }
 
   private async beginRollback(
     admission: Admission,
     generation: number | undefined,
+    overriddenHolds: readonly string[] | undefined,
   ): Promise<DeploymentRecord> {
     const gens = await this.deps.profile.list();
     const current = gens.find((g) => g.current);
@@ -173,8 +187,9 @@ export class Deployer {
           snapshots: await this.deps.data.plan(admission.id, undo.snapshots),
           restores: undo.snapshots.map((s) => ({ ...s, state: "captured" as const })),
           restoreFrom: undo.id,
+          overriddenHolds,
         }
-      : {};
+      : { overriddenHolds };
     return this.begin(
       admission,
       "rollback",
@@ -204,7 +219,11 @@ export class Deployer {
   private async admitted(
     kind: DeploymentKind,
     target: string,
-    start: (admission: Admission) => Promise<DeploymentRecord>,
+    request: RollbackOptions,
+    start: (
+      admission: Admission,
+      overriddenHolds: readonly string[] | undefined,
+    ) => Promise<DeploymentRecord>,
   ): Promise<DeploymentRecord> {
     const claim: Claim = { id: newDeploymentId(this.deps.clock.now()), kind, target };
     const admission = this.gate.enter(claim);
@@ -215,11 +234,33 @@ export class Deployer {
           "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
         );
       }
-      if (this.deps.holds !== undefined) await this.deps.holds.assertFree(AbortSignal.timeout(HOLD_CHECK_MS));
-      return await start(admission);
+      const override = request.overrideHolds ?? [];
+      const split = await this.deps.holds?.assertFree(AbortSignal.timeout(HOLD_CHECK_MS), override);
+      if (override.length > 0) this.logOverride(claim, request.client, override, split);
+      const overridden = split?.overridden.map((h) => h.name) ?? [];
+      return await start(admission, overridden.length > 0 ? overridden : undefined);
     } finally {
       admission.release();
     }
+  }
+
+  /** An operator went ahead despite holds: said at warn, whoever asked, whatever matched. */
+  private logOverride(
+    claim: Claim,
+    client: string | undefined,
+    override: readonly string[],
+    split: HoldSplit | undefined,
+  ): void {
+    const names = (xs: readonly string[]) => xs.slice(0, 32).map((n) => clip(n, MAX_NAME));
+    const overridden = names(split?.overridden.map((h) => h.name) ?? []);
+    const notHeld = names(split?.notHeld ?? override);
+    this.deps.log.warn(
+      { deploymentId: claim.id, kind: claim.kind, client: client ?? "unknown", overridden, notHeld },
+      overridden.length > 0
+        ? `${claim.kind} goes ahead despite hold(s): ${overridden.join(", ")}` +
+            (notHeld.length > 0 ? `; not held now: ${notHeld.join(", ")}` : "")
+        : `override of hold(s) that are not held now: ${notHeld.join(", ")}`,
+    );
   }
 
   /**
@@ -298,7 +339,12 @@ export class Deployer {
     settings: DeploymentSettings,
     previous: DeploymentRecord["previous"],
     generation?: number,
-    data: { snapshots?: DataSnapshot[]; restores?: DataSnapshot[]; restoreFrom?: string } = {},
+    data: {
+      snapshots?: DataSnapshot[];
+      restores?: DataSnapshot[];
+      restoreFrom?: string;
+      overriddenHolds?: readonly string[] | undefined;
+    } = {},
   ): Promise<DeploymentRecord> {
     const now = this.deps.clock.now();
     const id = admission.id;
@@ -324,6 +370,7 @@ export class Deployer {
       snapshots: data.snapshots ?? [],
       restores: data.restores ?? [],
       restoreFrom: data.restoreFrom,
+      overriddenHolds: data.overriddenHolds,
       message: kind === "activate" ? `${action} to ${storePath}` : `rollback to generation ${generation}`,
       startedAt: now,
       updatedAt: now,

@@ -51,7 +51,8 @@ describe("a held robot", () => {
     await expect(r.deployer.activate(sys("sys-a"), "switch", SELF)).rejects.toMatchObject({
       code: "HELD",
       message:
-        'the robot is held: command hold "operator": filming a demo; file hold "mission": executing waypoint 3',
+        'the robot is held: command hold "operator": filming a demo; file hold "mission": executing waypoint 3' +
+        " (to go ahead anyway: --override-hold operator --override-hold mission)",
     });
     await expect(r.deployer.rollback(undefined)).rejects.toMatchObject({ code: "HELD" });
     expect(refused).toEqual([
@@ -69,6 +70,40 @@ describe("a held robot", () => {
     await rm(join(fileDir, "mission"));
     const d = await r.deployer.activate(sys("sys-a"), "switch", SELF);
     expect((await until(r.deployer, d.id)).state).toBe("succeeded");
+  });
+
+  it("goes ahead despite exactly the holds named (Activate and Rollback) and records them", async () => {
+    const { holds, store, fileDir } = holdsIn(join(tmp, "override"));
+    const r = await lab.rig("held-override", { holds });
+    await until(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    await store.set("operator", "filming a demo", undefined);
+    await mkdir(fileDir, { recursive: true });
+    await writeFile(join(fileDir, "mission"), "executing waypoint 3\n");
+    const before = await r.records.load();
+    await expect(
+      r.deployer.activate(sys("sys-b"), "switch", { ...SELF, overrideHolds: ["operator", "Mission"] }),
+    ).rejects.toMatchObject({
+      code: "HELD",
+      message: expect.stringMatching(
+        /^the robot is held: file hold "mission": [^;]*--override-hold mission\)$/,
+      ),
+    });
+    expect(await r.records.load()).toEqual(before);
+    const d = await r.deployer.activate(sys("sys-b"), "switch", {
+      ...SELF,
+      overrideHolds: ["operator", "mission"],
+    });
+    expect(d.overriddenHolds).toEqual(["operator", "mission"]);
+    expect(await until(r.deployer, d.id)).toMatchObject({
+      state: "succeeded",
+      overriddenHolds: ["operator", "mission"],
+    });
+    await expect(r.deployer.rollback(undefined, { overrideHolds: ["operator"] })).rejects.toMatchObject({
+      code: "HELD",
+    });
+    const back = await r.deployer.rollback(undefined, { overrideHolds: ["mission", "operator"] });
+    expect((await until(r.deployer, back.id)).overriddenHolds).toEqual(["operator", "mission"]);
+    expect(r.system.running).toBe(sys("sys-a"));
   });
 
   it("still rolls back by itself (magic rollback) when a hold is set after the switch", async () => {

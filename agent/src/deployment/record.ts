@@ -86,6 +86,8 @@ export interface DeploymentRecord {
   readonly restores?: readonly DataSnapshot[];
   /** Operator rollback: the deployment whose snapshots `restores` come from. */
   readonly restoreFrom?: string | undefined;
+  /** Holds a controller's request went ahead despite (`--override-hold`); absent when none. */
+  readonly overriddenHolds?: readonly string[] | undefined;
   /** When the migration hook was started: seen again after a restart, its outcome is unknown. */
   readonly migrationStartedAt?: number | undefined;
   readonly message: string;

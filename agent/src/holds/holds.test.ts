@@ -2,10 +2,12 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentError } from "../errors.js";
 import type { HoldCondition } from "./conditions.js";
 import { evaluateConditions } from "./conditions.js";
 import { readHoldDir } from "./dir.js";
 import { Holds } from "./holds.js";
+import { overrideHoldsFromPb } from "./override.js";
 import { HoldStore } from "./store.js";
 
 let tmp = "";
@@ -175,8 +177,12 @@ describe("Holds", () => {
     expect(err).toMatchObject({ code: "HELD" });
     const msg = (err as Error).message;
     expect(msg).toMatch(/^the robot is held: command hold "operator": do not touch; file hold "f00"/);
-    expect(msg).toMatch(/; and 7 more$/);
-    expect(msg.length).toBeLessThan(3000);
+    // The list gives way to the override hint, which names the first ten holds exactly.
+    expect(msg).toMatch(
+      /… \(\d+ more characters\) \(to go ahead anyway: --override-hold operator --override-hold f00 /,
+    );
+    expect(msg).toMatch(/--override-hold f08 …\)$/);
+    expect(msg.length).toBeLessThan(2000);
     expect(refused).toEqual([17]);
     await store.release(undefined);
     await rm(join(dir, "holds"), { recursive: true });
@@ -187,5 +193,36 @@ describe("Holds", () => {
       conditionDeps: { unitState: async () => "active", ros: undefined },
     });
     await free.assertFree(signal());
+  });
+});
+
+describe("overriding holds", () => {
+  it("hints each name exactly as it must be typed, a long condition name too, and admits it when named", async () => {
+    const topic = `/${"mission_state_".repeat(7)}`;
+    const holds = new Holds({
+      store: new HoldStore(join(tmp, "override", "state"), () => 0),
+      dir: join(tmp, "override", "holds"),
+      conditions: [{ kind: "topic", topic, releasedWhen: ["idle"] }],
+      conditionDeps: { unitState: async () => "inactive", ros: undefined },
+    });
+    const name = `topic:${topic}`;
+    expect(name.length).toBeGreaterThan(64);
+    await expect(holds.assertFree(signal(), ["mission"])).rejects.toMatchObject({
+      code: "HELD",
+      message: expect.stringMatching(new RegExp(`\\(to go ahead anyway: --override-hold ${name}\\)$`)),
+    });
+    const split = await holds.assertFree(signal(), [name, "mission"]);
+    expect(split.overridden.map((h) => h.name)).toEqual([name]);
+    expect(split.notHeld).toEqual(["mission"]);
+  });
+
+  it("checks a request's names: duplicates dropped, bounds named", () => {
+    expect(overrideHoldsFromPb(["a", "b", "a"])).toEqual(["a", "b"]);
+    expect(overrideHoldsFromPb(Array.from({ length: 32 }, (_, i) => `h${i}`))).toHaveLength(32);
+    expect(overrideHoldsFromPb(["x".repeat(256), "ünïcode hold"])).toHaveLength(2);
+    expect(() => overrideHoldsFromPb(["ok", "\u0000"])).toThrow(
+      /override_holds\[1\] "\\u0000" \(1 characters\)/,
+    );
+    expect(() => overrideHoldsFromPb(["\ud800"])).toThrow(AgentError);
   });
 });

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError } from "../errors.js";
+import { cut, MAX_MESSAGE } from "../text/bounded.js";
 import { type ConditionDeps, evaluateConditions, type HoldCondition } from "./conditions.js";
 import { readHoldDir } from "./dir.js";
+import { type HoldSplit, overrideHint, splitHolds } from "./override.js";
 import type { HoldStore } from "./store.js";
 import { describeHolds, type Hold } from "./types.js";
 
@@ -12,6 +14,8 @@ export interface HoldsOptions {
   readonly conditionDeps: ConditionDeps;
   /** Told about every refusal (metrics). */
   readonly onRefused?: (holds: readonly Hold[]) => void;
+  /** Told about every hold a request went ahead despite (metrics). */
+  readonly onOverridden?: (holds: readonly Hold[]) => void;
 }
 
 /** Every source of holds behind one call: what admission asks, and what status shows. */
@@ -57,11 +61,23 @@ export class Holds {
     return () => ac.abort();
   }
 
-  /** Throws HELD (a FAILED_PRECONDITION a controller may wait out) naming every hold (bounded) when the robot is held. */
-  async assertFree(signal: AbortSignal): Promise<void> {
-    const holds = await this.current(signal);
-    if (holds.length === 0) return;
-    this.o.onRefused?.(holds);
-    throw new AgentError("HELD", `the robot is held: ${describeHolds(holds)}`);
+  /**
+   * Throws HELD (a FAILED_PRECONDITION a controller may wait out) naming every
+   * hold not in `override` (bounded) and how to override them. Returns the
+   * split when the request may go ahead (`overridden`: the holds it goes ahead despite).
+   */
+  async assertFree(signal: AbortSignal, override: readonly string[] = []): Promise<HoldSplit> {
+    const split = splitHolds(await this.current(signal), override);
+    if (split.blocking.length > 0) {
+      this.o.onRefused?.(split.blocking);
+      // The hint goes last and must survive the trailer's cut: the list gives way first.
+      const hint = overrideHint(split.blocking);
+      const head = "the robot is held: ";
+      const room = Math.max(300, MAX_MESSAGE - 100 - head.length - hint.length);
+      const list = cut(describeHolds(split.blocking), room);
+      throw new AgentError("HELD", `${head}${list}${hint}`);
+    }
+    if (split.overridden.length > 0) this.o.onOverridden?.(split.overridden);
+    return split;
   }
 }

@@ -194,6 +194,12 @@ export function createAgentMetrics(o: MetricsOptions) {
       help: "Activate and Rollback requests refused because the robot was held.",
       registers: r,
     }),
+    holdsOverridden: new Counter({
+      name: `${PREFIX}holds_overridden_total`,
+      help: "Holds that Activate and Rollback requests went ahead despite (override_holds), by source (command, file, condition).",
+      labelNames: ["source"] as const,
+      registers: r,
+    }),
     switchUnitRestarts: new Counter({
       name: `${PREFIX}unit_restarts_total`,
       help: "Units restarted by the agent's switches (deployments and rollbacks), by unit.",
@@ -265,7 +271,10 @@ export function createAgentMetrics(o: MetricsOptions) {
   for (const reason of REFUSAL_REASONS) m.pushRefused.inc({ reason }, 0);
   for (const result of ["imported", "skipped"]) m.pushPaths.inc({ result }, 0);
   for (const kind of ["activate", "rollback"]) m.activationSeconds.zero({ kind });
-  for (const source of ["command", "file", "condition"]) m.holdsActive.set({ source }, 0);
+  for (const source of ["command", "file", "condition"]) {
+    m.holdsActive.set({ source }, 0);
+    m.holdsOverridden.inc({ source }, 0);
+  }
   return m;
 }
 

@@ -196,10 +196,11 @@ describe("simultaneous deployments over gRPC with mutual TLS", () => {
                   storePath: k % 4 === 0 ? a : b,
                   action: ActivationAction.ACTIVATION_ACTION_SWITCH,
                   options: SELF,
+                  overrideHolds: [],
                 },
                 { deadline },
               )
-            : c.rollback({ generation: target }, { deadline }),
+            : c.rollback({ generation: target, overrideHolds: [] }, { deadline }),
         ),
       );
       const firsts = await Promise.all(calls.map((c) => c.first));

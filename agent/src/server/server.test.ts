@@ -178,7 +178,7 @@ function events(
 ): Promise<DeploymentEvent[]> {
   return new Promise((resolve, reject) => {
     const out: DeploymentEvent[] = [];
-    const s = c.activate({ storePath, action, options });
+    const s = c.activate({ storePath, action, options, overrideHolds: [] });
     s.on("data", onEvent);
     s.on("data", (e: DeploymentEvent) => out.push(e));
     s.on("error", reject);
@@ -349,7 +349,9 @@ describe("agent gRPC server over mutual TLS", () => {
         (e: ServiceError) => e,
       )) as ServiceError;
       expect(err.code).toBe(status.FAILED_PRECONDITION);
-      expect(err.details).toBe('the robot is held: command hold "operator": filming a demo');
+      expect(err.details).toBe(
+        'the robot is held: command hold "operator": filming a demo (to go ahead anyway: --override-hold operator)',
+      );
       expect(err.metadata.get("ros-rollback-error-code")).toEqual(["HELD"]);
     } finally {
       await holds.store.release("operator");
@@ -362,6 +364,7 @@ describe("agent gRPC server over mutual TLS", () => {
       storePath: slowPath,
       action: ActivationAction.ACTIVATION_ACTION_TEST,
       options: SELF_CONFIRM,
+      overrideHolds: [],
     });
     const firstId = await new Promise<string>((res) =>
       first.once("data", (e: DeploymentEvent) => res(e.deploymentId)),

@@ -23,6 +23,8 @@ import type { SystemInspector } from "../deployment/ports.js";
 import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
 import type { SystemProfile } from "../generations/profile.js";
+import { overrideHoldsFromPb } from "../holds/override.js";
+import { clientIdentity } from "./client-identity.js";
 import {
   actionFromPb,
   deploymentIdFromPb,
@@ -190,14 +192,23 @@ export function agentService(d: ServiceDeps): AgentServer {
       streamDeployment(call, "Activate", d, () => {
         const req = decoded(call.request, "Activate");
         d.validateStorePath(req.storePath);
-        return d.deployer.activate(req.storePath, actionFromPb(req.action), deployRequestFromPb(req.options));
+        const overrideHolds = overrideHoldsFromPb(req.overrideHolds);
+        return d.deployer.activate(req.storePath, actionFromPb(req.action), {
+          ...deployRequestFromPb(req.options),
+          overrideHolds,
+          client: clientIdentity(call),
+        });
       });
     },
 
     rollback: (call: ServerWritableStream<RollbackRequest, DeploymentEvent>) => {
-      streamDeployment(call, "Rollback", d, () =>
-        d.deployer.rollback(decoded(call.request, "Rollback").generation),
-      );
+      streamDeployment(call, "Rollback", d, () => {
+        const req = decoded(call.request, "Rollback");
+        return d.deployer.rollback(req.generation, {
+          overrideHolds: overrideHoldsFromPb(req.overrideHolds),
+          client: clientIdentity(call),
+        });
+      });
     },
   };
 }

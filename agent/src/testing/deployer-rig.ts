@@ -6,7 +6,12 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { FsDataStore } from "../data/store.js";
 import type { DataEntry } from "../data/types.js";
-import { Deployer, type DeployerOptions, type DeployRequest } from "../deployment/deployer.js";
+import {
+  Deployer,
+  type DeployerDeps,
+  type DeployerOptions,
+  type DeployRequest,
+} from "../deployment/deployer.js";
 import type { DeploymentRecord } from "../deployment/record.js";
 import { FileRecordStore } from "../deployment/record-file.js";
 import { type DeploymentState, isFinal } from "../deployment/states.js";
@@ -54,7 +59,7 @@ export interface RigOptions {
   migrateTimeoutMs?: number;
   reserveBytes?: number;
   /** What admission asks about holds (default: none). */
-  holds?: { assertFree(signal: AbortSignal): Promise<void> };
+  holds?: DeployerDeps["holds"];
 }
 
 /**

@@ -151,6 +151,7 @@ describe("status", () => {
         restores: [SNAP],
         unitChanges: undefined,
         rollbackUnitChanges: undefined,
+        overriddenHolds: [],
       },
     });
     const text = await cli(["status", ...target()]);
@@ -184,6 +185,7 @@ describe("status", () => {
         confirmDeadline: null,
         rollbackReason: null,
         label: null,
+        overriddenHolds: [],
         snapshots: [{ ...SNAP, state: "captured" }],
         restores: [SNAP],
         unitChanges: null,
@@ -301,6 +303,7 @@ describe("deploy", () => {
       action: ActivationAction.ACTIVATION_ACTION_SWITCH,
       // No deploy flags: every option unset, the agent's defaults apply.
       options: { selfConfirm: false, healthJson: "", label: "" },
+      overrideHolds: [],
     });
 
     // Progress and events are on stderr, as plain lines (not a TTY).
@@ -438,6 +441,7 @@ describe("deploy", () => {
       restores: [],
       unitChanges: undefined,
       rollbackUnitChanges: undefined,
+      overriddenHolds: [],
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {
@@ -670,10 +674,25 @@ describe("rollback", () => {
       event(S.DEPLOYMENT_STATE_ACTIVATED, { generation: 39, previousGeneration: 41, exitCode: 0 }),
       event(S.DEPLOYMENT_STATE_SUCCEEDED, { generation: 39, previousGeneration: 41, final: true }),
     ];
-    const r = await cli(["rollback", "--to", "39", ...target(), "--json"]);
+    const r = await cli([
+      "rollback",
+      "--to",
+      "39",
+      ...target(),
+      "--json",
+      "--override-hold",
+      "topic:/mission_state",
+      "--override-hold",
+      "mission",
+    ]);
     expect(r.code).toBe(0);
-    expect(agent.calls.find((c) => c.method === "rollback")?.request).toEqual({ generation: 39 });
+    expect(agent.calls.find((c) => c.method === "rollback")?.request).toEqual({
+      generation: 39,
+      overrideHolds: ["topic:/mission_state", "mission"],
+    });
+    expect(r.stderr).toMatch(/^warning: overriding hold\(s\): topic:\/mission_state, mission$/m);
     expect(r.json()).toMatchObject({
+      overrideHolds: ["topic:/mission_state", "mission"],
       operation: "rollback",
       outcome: "succeeded",
       generation: 39,
@@ -686,7 +705,8 @@ describe("rollback", () => {
     agent.handlers.rollback = () => [event(S.DEPLOYMENT_STATE_SUCCEEDED, { generation: 40, final: true })];
     const r = await cli(["rollback", ...target()]);
     expect(r.code).toBe(0);
-    expect(agent.calls.find((c) => c.method === "rollback")?.request).toEqual({});
+    expect(agent.calls.find((c) => c.method === "rollback")?.request).toEqual({ overrideHolds: [] });
+    expect(r.stderr).not.toContain("overriding");
   });
 
   it("exit 1 when the agent refuses (NOT_FOUND)", async () => {

@@ -12,6 +12,7 @@ import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
 import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { makeTransfer } from "../rollout/make-transfer.js";
+import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";
 import { deployPlan } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
@@ -44,7 +45,8 @@ export const deployCommand = defineCommand<DeployArgs>({
     "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
     "next boot: `ros-rollback confirm`).",
     "A held robot (a mission, an operator's `hold`) refuses: exit 1 naming its holds, after the transfer;",
-    "--wait-for-release waits for the holds to go, then deploys. --plan stops after the plan.",
+    "--wait-for-release waits for the holds to go, then deploys; --override-hold NAME goes ahead despite the",
+    "hold NAME (the refusal names what to type; logged and counted on the robot). --plan stops after the plan.",
     "FLAKE#NAME (e.g. .#nixos-vm) first builds FLAKE#nixosConfigurations.NAME.config.system.build.toplevel",
     "with `nix build --no-link --print-out-paths` (Nix 2.8 or later); without --inventory the targets",
     `come from the flake's ${FLAKE_INVENTORY_ATTR} (\`nix eval --json\`).`,
@@ -134,6 +136,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       ].join("\n"),
     },
     ...WAIT_FOR_RELEASE_OPTION,
+    ...OVERRIDE_HOLD_OPTION,
     ...FOLLOW_OPTIONS,
     ...FLEET_OPTIONS,
   },
@@ -144,6 +147,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     "ros-rollback deploy /nix/store/…-nixos-system-robot1 --target robot1 --action test --json",
     "ros-rollback deploy ./result --target robot1 --confirm-timeout 120 --health health.json",
     "ros-rollback deploy ./result --target robot1 --wait-for-release 1800",
+    "ros-rollback deploy ./result --target robot1 --override-hold topic:/mission_state",
     "ros-rollback deploy ./result --select site=lab --plan",
     "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
   ],
@@ -169,6 +173,10 @@ export const deployCommand = defineCommand<DeployArgs>({
     if (plan && waitForReleaseSeconds !== undefined) {
       throw new UsageError("--plan changes nothing on the robot: it never waits for release", "deploy");
     }
+    const overrideHolds = parseOverrideHolds(raw, "deploy");
+    if (plan && overrideHolds.length > 0) {
+      throw new UsageError("--plan changes nothing on the robot: holds do not stop it", "deploy");
+    }
     if (plan && raw.values.action !== undefined && raw.values.action !== "switch") {
       throw new UsageError("--plan shows what a switch would change; leave out --action", "deploy");
     }
@@ -192,6 +200,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       selfConfirm: raw.values["no-confirm"] === true,
       healthFile: typeof health === "string" ? health : undefined,
       waitForReleaseSeconds,
+      overrideHolds,
       strategy: parseStrategy(raw, "deploy"),
       plan,
     };
@@ -203,6 +212,8 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
   const flake = parseFlakeRef(args.storePath);
   const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
   if (args.plan) return deployPlan(ctx, args, args.strategy);
+  const warning = overrideWarning(args.overrideHolds);
+  if (warning !== undefined) ctx.log(warning);
   if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
   const transfer = makeTransfer(
     ctx,

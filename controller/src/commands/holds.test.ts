@@ -60,6 +60,7 @@ const STATUS: GetStatusResponse = {
     restores: [],
     unitChanges: changes(["listener.service", "talker.service"]),
     rollbackUnitChanges: { stopped: [], started: [], restarted: [], reloaded: [], known: false },
+    overriddenHolds: [],
   },
 };
 

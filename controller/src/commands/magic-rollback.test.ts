@@ -154,6 +154,7 @@ describe("deploy: health and confirmation", () => {
         healthJson: '{"drop":["http:api"]}',
         label: "",
       },
+      overrideHolds: [],
     });
 
     // The Confirm came over a connection of its own: another TCP connection
@@ -379,7 +380,7 @@ describe("confirm", () => {
   it("TARGET positional overrides --target; without ID confirms the deployment awaiting confirmation", async () => {
     // A deployment that waits, whose controller went away (the agent runs it on its own).
     simulate({ confirmWindowMs: 5_000 });
-    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined });
+    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined, overrideHolds: [] });
     await waitFor(() => sim.current?.state === S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION);
     const r = await cli(["confirm", "robot2", "--inventory", inventory, "--target", "robot-unknown"]);
     expect(r.code).toBe(0);
@@ -418,7 +419,7 @@ describe("confirm", () => {
 describe("watch", () => {
   it("streams a deployment live as plain lines (not a TTY) and exits like deploy: rolled back = 2; never confirms", async () => {
     simulate({ confirmWindowMs: 300 });
-    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined });
+    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined, overrideHolds: [] });
     await waitFor(() => sim.current?.state === S.DEPLOYMENT_STATE_CHECKING_HEALTH);
     const r = await cli(["watch", "robot1", "--inventory", inventory]);
 
@@ -442,7 +443,7 @@ describe("watch", () => {
 
   it("--json: JSON Lines, one event per line and the result last", async () => {
     simulate({ confirmWindowMs: 3_000 });
-    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined });
+    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined, overrideHolds: [] });
     await waitFor(() => sim.current?.state === S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION);
     setTimeout(() => void cli(["confirm", "robot1", "--inventory", inventory]), 100);
     const r = await cli(["watch", ...target(), "--json"]);
@@ -471,7 +472,7 @@ describe("watch", () => {
 
   it("on a TTY keeps a live countdown line under the event lines", async () => {
     simulate({ confirmWindowMs: 400 });
-    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined });
+    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined, overrideHolds: [] });
     await waitFor(() => sim.current?.state === S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION);
     const r = await cli(["watch", ...target()], { tty: true });
     expect(r.code).toBe(2);
@@ -493,7 +494,7 @@ describe("watch", () => {
       known: true,
     };
     simulate({ confirmWindowMs: 300, unitChanges: units });
-    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined });
+    agent.handlers.activate?.({ storePath: root, action: 1, options: undefined, overrideHolds: [] });
     await waitFor(() => sim.current?.state === S.DEPLOYMENT_STATE_CHECKING_HEALTH);
     const r = await cli(["watch", "robot1", "--inventory", inventory]);
     expect(r.code).toBe(2);

@@ -68,6 +68,7 @@ async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult>
     signKey: args.signKey,
     // A plan pushes what is missing itself (no cache round trip for a look).
     transfer: "push",
+    overrideHolds: [],
     uploadTo: undefined,
     follow: { followTimeoutMs: 0, reconnectGraceMs: 0 },
     confirmTimeoutSeconds: undefined,

@@ -52,6 +52,11 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
     ...(d.label === null ? [] : [`  label:       ${d.label}`]),
+    ...(d.overriddenHolds.length === 0
+      ? []
+      : [
+          `  overrode:    hold(s) ${d.overriddenHolds.map((n) => (n.length > 64 ? `${n.slice(0, 64)}…` : n)).join(", ")}`,
+        ]),
     ...d.snapshots.map((x) => `  snapshot:    ${snapshotLine(x)}`),
     ...d.restores.map((x) => `  restore:     ${snapshotLine(x)}`),
     ...(d.unitChanges === null ? [] : [`  units:       ${unitChangesText(d.unitChanges)}`]),

@@ -114,7 +114,7 @@ describe("deploy to a held robot", () => {
       },
     });
     expect(r.stderr).toMatch(
-      /^error: robot1: FAILED_PRECONDITION: the robot is held: hold "mission": executing waypoint 3; hold "operator": filming a demo$/m,
+      /^error: robot1: FAILED_PRECONDITION: the robot is held: hold "mission": executing waypoint 3; hold "operator": filming a demo \(to go ahead anyway: --override-hold mission --override-hold operator\)$/m,
     );
     // Pushing while held changes nothing running: the paths are there for later.
     expect(methods()).toContain("pushPaths");

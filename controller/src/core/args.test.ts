@@ -59,7 +59,17 @@ describe("parseCommandLine", () => {
   });
 
   it("hands the command its own options and positionals only", () => {
-    const p = run(["deploy", "/nix/store/abc-system", "--action", "test", "--target", "r1"]);
+    const p = run([
+      "deploy",
+      "/nix/store/abc-system",
+      "--action",
+      "test",
+      "--target",
+      "r1",
+      "--override-hold",
+      "topic:/mission_state",
+      "--override-hold=a,b",
+    ]);
     expect(p.raw).toEqual({
       values: {
         action: "test",
@@ -80,7 +90,10 @@ describe("parseCommandLine", () => {
         pause: undefined,
         "rollback-on-abort": undefined,
         strict: undefined,
+        "override-hold": "a,b",
       },
+      // A repeatable option keeps every value, in order, never split at commas.
+      lists: { "override-hold": ["topic:/mission_state", "a,b"] },
       positionals: ["/nix/store/abc-system"],
     });
   });
@@ -105,6 +118,14 @@ describe("parseCommandLine", () => {
     [["rollback", "--to", "0"], /--to: expected a generation number/],
     [["rollback", "--follow-timeout", "-1"], /argument is ambiguous/],
     [["rollback", "--follow-timeout", "soon"], /--follow-timeout: expected seconds/],
+    [["rollback", "--override-hold", ""], /--override-hold: "" \(0 characters\) is not a hold name/],
+    [["deploy", "/nix/store/x", "--override-hold", "a\tb"], /--override-hold: "a\\tb" \(3 characters\)/],
+    [["deploy", "/nix/store/x", "--override-hold", "x".repeat(257)], /"x{64}…" \(257 characters\)/],
+    [
+      ["rollback", ...Array.from({ length: 33 }, (_, i) => `--override-hold=h${i}`)],
+      /--override-hold: at most 32 holds, got 33/,
+    ],
+    [["deploy", "/nix/store/x", "--plan", "--override-hold", "m"], /--plan changes nothing/],
   ])("%j is a usage error", (argv, message) => {
     const attempt = () => {
       const p = parse(argv);

@@ -124,11 +124,13 @@ export function parseCommandLine(
   }
   const global = parseGlobal(parsed.values, env, selection.targets[0], command.name);
   const values: Record<string, string | boolean | undefined> = {};
-  for (const key of Object.keys(command.options)) {
+  const lists: Record<string, readonly string[]> = {};
+  for (const [key, spec] of Object.entries(command.options)) {
     const v = parsed.values[key];
     values[key] = Array.isArray(v) ? v[v.length - 1] : v;
+    if (spec.multiple === true) lists[key] = listValue(v);
   }
-  return { kind: "run", command, global, selection, raw: { values, positionals: parsed.positionals } };
+  return { kind: "run", command, global, selection, raw: { values, lists, positionals: parsed.positionals } };
 }
 
 function listValue(v: string | boolean | string[] | undefined): string[] {

@@ -26,6 +26,8 @@ export interface PositionalSpec {
 /** What parseArgs returned for the command's options and positionals, not yet validated. */
 export interface RawArgs {
   readonly values: Readonly<Record<string, string | boolean | undefined>>;
+  /** Every value of a `multiple` option, in order (`values` keeps only the last). */
+  readonly lists?: Readonly<Record<string, readonly string[]>>;
   readonly positionals: readonly string[];
 }
 

@@ -42,6 +42,8 @@ export interface DeploySpec {
   readonly healthFile: string | undefined;
   /** --wait-for-release SECONDS: a held robot is waited for (one robot: at once; a rollout: at its end). */
   readonly waitForReleaseSeconds: number | undefined;
+  /** --override-hold: holds to go ahead despite, by exact name (every robot gets them). */
+  readonly overrideHolds: readonly string[];
 }
 
 export interface Built {
@@ -116,6 +118,7 @@ export function deployJob(
 ): TargetJob<Built> {
   return {
     release,
+    overrideHolds: spec.overrideHolds,
     operation: "activate",
     action: ACTIONS[spec.action],
     actionLabel: spec.action,
@@ -151,7 +154,10 @@ export function deployJob(
     start(api, prepared, signal) {
       ctx.log(`${api.target.name}: activating (${spec.action}) ${prepared.storePath}`);
       const { storePath, options } = prepared;
-      return api.activate({ storePath, action: ACTIONS[spec.action], options }, signal);
+      return api.activate(
+        { storePath, action: ACTIONS[spec.action], options, overrideHolds: [...spec.overrideHolds] },
+        signal,
+      );
     },
   };
 }

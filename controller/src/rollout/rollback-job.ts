@@ -7,6 +7,8 @@ export interface RollbackSpec {
   /** Generation to return to; undefined = the agent's recorded previous generation. */
   readonly to: number | undefined;
   readonly follow: FollowArgs;
+  /** --override-hold: holds to go ahead despite, by exact name. */
+  readonly overrideHolds: readonly string[];
 }
 
 /** `rollback` on one robot: prepare only reads its status; start = Rollback. */
@@ -14,6 +16,7 @@ export function rollbackJob(ctx: CommandContext, spec: RollbackSpec): TargetJob<
   const label = spec.to === undefined ? "previous" : `generation ${spec.to}`;
   return {
     operation: "rollback",
+    overrideHolds: spec.overrideHolds,
     action: ActivationAction.ACTIVATION_ACTION_UNSPECIFIED,
     actionLabel: null,
     selfConfirm: false,
@@ -26,7 +29,11 @@ export function rollbackJob(ctx: CommandContext, spec: RollbackSpec): TargetJob<
       return undefined;
     },
     start(api, _prepared, signal) {
-      return api.rollback(spec.to === undefined ? {} : { generation: spec.to }, signal);
+      const overrideHolds = [...spec.overrideHolds];
+      return api.rollback(
+        spec.to === undefined ? { overrideHolds } : { generation: spec.to, overrideHolds },
+        signal,
+      );
     },
   };
 }

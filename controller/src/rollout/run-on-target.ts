@@ -94,6 +94,8 @@ export interface TargetJob<P> {
   readonly interrupted: (target: string) => string;
   /** --wait-for-release: when the agent refuses because the robot is held, wait for release and ask again. */
   readonly release?: ReleaseWindow | undefined;
+  /** --override-hold: the holds the request goes ahead despite (for the report). */
+  readonly overrideHolds?: readonly string[] | undefined;
 }
 
 /**
@@ -105,6 +107,15 @@ export interface TargetJob<P> {
 export async function runOnTarget<P>(
   ctx: CommandContext,
   /** Its name in the inventory; undefined: --target / $ROS_ROLLBACK_TARGET. */
+  targetArg: string | undefined,
+  job: TargetJob<P>,
+): Promise<DeploymentReport> {
+  const report = await runJob(ctx, targetArg, job);
+  return { ...report, overrideHolds: job.overrideHolds ?? [] };
+}
+
+async function runJob<P>(
+  ctx: CommandContext,
   targetArg: string | undefined,
   job: TargetJob<P>,
 ): Promise<DeploymentReport> {

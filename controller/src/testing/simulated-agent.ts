@@ -95,6 +95,8 @@ export class SimulatedAgent {
   holds: Hold[] = [];
   /** Activate requests refused because of holds. */
   refusedHeld = 0;
+  /** The holds the admitted Activate went ahead despite. */
+  overridden: string[] = [];
   private statusCalls = 0;
 
   constructor(
@@ -144,19 +146,23 @@ export class SimulatedAgent {
   }
 
   private activate(req: ActivateRequest): AsyncIterable<StreamStep> | StreamStep[] {
-    if (this.holds.length > 0) {
+    // Like the agent: exactly the holds named in override_holds are gone ahead despite.
+    const blocking = this.holds.filter((h) => !req.overrideHolds.includes(h.name));
+    if (blocking.length > 0) {
       this.refusedHeld++;
-      const named = this.holds.map((h) => `hold "${h.name}": ${h.reason}`).join("; ");
+      const named = blocking.map((h) => `hold "${h.name}": ${h.reason}`).join("; ");
+      const hint = blocking.map((h) => `--override-hold ${h.name}`).join(" ");
       return [
         {
           error: {
             code: status.FAILED_PRECONDITION,
-            details: `the robot is held: ${named}`,
+            details: `the robot is held: ${named} (to go ahead anyway: ${hint})`,
             agentCode: HELD_ERROR_CODE,
           },
         },
       ];
     }
+    this.overridden = this.holds.filter((h) => req.overrideHolds.includes(h.name)).map((h) => h.name);
     this.request = req;
     const q = this.subscribe();
     void this.run(req);
@@ -224,6 +230,7 @@ export class SimulatedAgent {
       restores: [],
       unitChanges: undefined,
       rollbackUnitChanges: undefined,
+      overriddenHolds: this.overridden,
     };
     await this.step(S.DEPLOYMENT_STATE_PENDING);
     if (

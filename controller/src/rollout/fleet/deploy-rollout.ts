@@ -51,9 +51,10 @@ export async function deployRollout(
       targets,
       job: (_, gate, release) => gated(deployJob(ctx, spec, source, transfer(gate), release), gate),
       releaseSeconds: spec.waitForReleaseSeconds,
-      rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+      rollbackJob: () =>
+        rollbackJob(ctx, { to: undefined, follow: spec.follow, overrideHolds: spec.overrideHolds }),
     });
-    return rolloutResult(result);
+    return rolloutResult(result, spec.overrideHolds);
   });
 }
 
@@ -98,14 +99,15 @@ export async function rollbackRollout(outer: CommandContext, spec: RollbackSpec)
       strategy,
       targets,
       job: (_, gate) => gated(rollbackJob(ctx, spec), gate),
-      rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: spec.follow }),
+      rollbackJob: () =>
+        rollbackJob(ctx, { to: undefined, follow: spec.follow, overrideHolds: spec.overrideHolds }),
     });
-    return rolloutResult(result);
+    return rolloutResult(result, spec.overrideHolds);
   });
 }
 
 const names = (targets: readonly { readonly name: string }[]): string[] => targets.map((t) => t.name);
 
-export function rolloutResult(r: RolloutResult): CommandResult {
-  return { exitCode: r.exitCode, json: rolloutJson(r), human: rolloutText(r) };
+export function rolloutResult(r: RolloutResult, overrideHolds: readonly string[] = []): CommandResult {
+  return { exitCode: r.exitCode, json: { ...rolloutJson(r), overrideHolds }, human: rolloutText(r) };
 }

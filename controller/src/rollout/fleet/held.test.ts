@@ -142,6 +142,19 @@ describe("a fleet rollout with a held robot", () => {
     expect(sim("r2").current ?? sim("r2").last).toBeUndefined();
   });
 
+  it("--override-hold goes to every robot: the held one deploys too (exit 0), the JSON says so", async () => {
+    fleet(["r2"]);
+    const r = await deploy("--json", "--override-hold", "mission");
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ outcome: "succeeded", overrideHolds: ["mission"] });
+    for (const name of NAMES) {
+      const activate = agents.get(name)?.calls.find((c) => c.method === "activate");
+      expect([name, activate?.request]).toMatchObject([name, { overrideHolds: ["mission"] }]);
+    }
+    expect([sim("r1").last?.overriddenHolds, sim("r2").last?.overriddenHolds]).toEqual([[], ["mission"]]);
+    expect(r.stderr).toMatch(/^warning: overriding hold\(s\): mission$/m);
+  });
+
   it("text summary: 'skipped (held)' with the holds", async () => {
     fleet(["r2"]);
     const r = await deploy();

@@ -48,6 +48,8 @@ export async function resumeRollout(
         transfer: "auto",
         uploadTo: undefined,
         follow: args.follow,
+        // Resume has no --override-hold: a resumed rollout respects every hold.
+        overrideHolds: [],
         confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
         magicRollback: options?.magicRollback !== false,
         autoRollback: options?.autoRollback !== false,
@@ -80,7 +82,7 @@ export async function resumeRollout(
           return gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
         },
         releaseSeconds: args.waitForReleaseSeconds,
-        rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow }),
+        rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow, overrideHolds: [] }),
       });
       return rolloutResult(result);
     },

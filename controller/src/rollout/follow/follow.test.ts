@@ -99,6 +99,7 @@ const succeeded: GetStatusResponse = {
     restores: [],
     unitChanges: undefined,
     rollbackUnitChanges: undefined,
+    overriddenHolds: [],
   },
 };
 

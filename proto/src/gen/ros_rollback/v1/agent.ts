@@ -504,7 +504,11 @@ export interface Deployment {
     | UnitChanges
     | undefined;
   /** What a rollback's switch did, when the deployment rolled back. */
-  rollbackUnitChanges: UnitChanges | undefined;
+  rollbackUnitChanges:
+    | UnitChanges
+    | undefined;
+  /** Holds the request went ahead despite (ActivateRequest.override_holds that were holds then). */
+  overriddenHolds: string[];
 }
 
 /**
@@ -652,7 +656,17 @@ export interface PushPathsResponse {
 export interface ActivateRequest {
   storePath: string;
   action: ActivationAction;
-  options: DeploymentOptions | undefined;
+  options:
+    | DeploymentOptions
+    | undefined;
+  /**
+   * Holds to go ahead despite, by exact name (as GetStatus/ListHolds name
+   * them: "mission", "unit:mission.service", "topic:/mission_state"). Any
+   * other hold still refuses. At most 32 names of at most 256 printable
+   * characters. The agent logs and counts every override and records the
+   * overridden holds with the deployment.
+   */
+  overrideHolds: string[];
 }
 
 export interface ConfirmRequest {
@@ -693,7 +707,11 @@ export interface HealthReport {
 
 export interface RollbackRequest {
   /** Generation to return to; unset = the recorded previous generation. */
-  generation?: number | undefined;
+  generation?:
+    | number
+    | undefined;
+  /** As ActivateRequest.override_holds. */
+  overrideHolds: string[];
 }
 
 /** One declared data directory's capture (or restore) for a deployment. */
@@ -1126,6 +1144,7 @@ function createBaseDeployment(): Deployment {
     restores: [],
     unitChanges: undefined,
     rollbackUnitChanges: undefined,
+    overriddenHolds: [],
   };
 }
 
@@ -1184,6 +1203,9 @@ export const Deployment: MessageFns<Deployment> = {
     }
     if (message.rollbackUnitChanges !== undefined) {
       UnitChanges.encode(message.rollbackUnitChanges, writer.uint32(146).fork()).join();
+    }
+    for (const v of message.overriddenHolds) {
+      writer.uint32(154).string(v!);
     }
     return writer;
   },
@@ -1345,6 +1367,14 @@ export const Deployment: MessageFns<Deployment> = {
             message.rollbackUnitChanges = UnitChanges.decode(reader, reader.uint32());
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.overriddenHolds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1417,6 +1447,11 @@ export const Deployment: MessageFns<Deployment> = {
         : isSet(object.rollback_unit_changes)
         ? UnitChanges.fromJSON(object.rollback_unit_changes)
         : undefined,
+      overriddenHolds: globalThis.Array.isArray(object?.overriddenHolds)
+        ? object.overriddenHolds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.overridden_holds)
+        ? object.overridden_holds.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1476,6 +1511,9 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.rollbackUnitChanges !== undefined) {
       obj.rollbackUnitChanges = UnitChanges.toJSON(message.rollbackUnitChanges);
     }
+    if (message.overriddenHolds?.length) {
+      obj.overriddenHolds = message.overriddenHolds;
+    }
     return obj;
   },
 
@@ -1508,6 +1546,7 @@ export const Deployment: MessageFns<Deployment> = {
     message.rollbackUnitChanges = (object.rollbackUnitChanges !== undefined && object.rollbackUnitChanges !== null)
       ? UnitChanges.fromPartial(object.rollbackUnitChanges)
       : undefined;
+    message.overriddenHolds = object.overriddenHolds?.map((e) => e) || [];
     return message;
   },
 };
@@ -3291,7 +3330,7 @@ export const PushPathsResponse: MessageFns<PushPathsResponse> = {
 };
 
 function createBaseActivateRequest(): ActivateRequest {
-  return { storePath: "", action: 0, options: undefined };
+  return { storePath: "", action: 0, options: undefined, overrideHolds: [] };
 }
 
 export const ActivateRequest: MessageFns<ActivateRequest> = {
@@ -3304,6 +3343,9 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     }
     if (message.options !== undefined) {
       DeploymentOptions.encode(message.options, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.overrideHolds) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -3345,6 +3387,14 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
             message.options = DeploymentOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.overrideHolds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3366,6 +3416,11 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
         : "",
       action: isSet(object.action) ? activationActionFromJSON(object.action) : 0,
       options: isSet(object.options) ? DeploymentOptions.fromJSON(object.options) : undefined,
+      overrideHolds: globalThis.Array.isArray(object?.overrideHolds)
+        ? object.overrideHolds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.override_holds)
+        ? object.override_holds.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -3380,6 +3435,9 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     if (message.options !== undefined) {
       obj.options = DeploymentOptions.toJSON(message.options);
     }
+    if (message.overrideHolds?.length) {
+      obj.overrideHolds = message.overrideHolds;
+    }
     return obj;
   },
 
@@ -3393,6 +3451,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     message.options = (object.options !== undefined && object.options !== null)
       ? DeploymentOptions.fromPartial(object.options)
       : undefined;
+    message.overrideHolds = object.overrideHolds?.map((e) => e) || [];
     return message;
   },
 };
@@ -3938,13 +3997,16 @@ export const HealthReport: MessageFns<HealthReport> = {
 };
 
 function createBaseRollbackRequest(): RollbackRequest {
-  return { generation: undefined };
+  return { generation: undefined, overrideHolds: [] };
 }
 
 export const RollbackRequest: MessageFns<RollbackRequest> = {
   encode(message: RollbackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.generation !== undefined) {
       writer.uint32(8).uint32(message.generation);
+    }
+    for (const v of message.overrideHolds) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -3970,6 +4032,14 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
             message.generation = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.overrideHolds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3983,13 +4053,23 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
   },
 
   fromJSON(object: any): RollbackRequest {
-    return { generation: isSet(object.generation) ? globalThis.Number(object.generation) : undefined };
+    return {
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : undefined,
+      overrideHolds: globalThis.Array.isArray(object?.overrideHolds)
+        ? object.overrideHolds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.override_holds)
+        ? object.override_holds.map((e: any) => globalThis.String(e))
+        : [],
+    };
   },
 
   toJSON(message: RollbackRequest): unknown {
     const obj: any = {};
     if (message.generation !== undefined) {
       obj.generation = Math.round(message.generation);
+    }
+    if (message.overrideHolds?.length) {
+      obj.overrideHolds = message.overrideHolds;
     }
     return obj;
   },
@@ -4000,6 +4080,7 @@ export const RollbackRequest: MessageFns<RollbackRequest> = {
   fromPartial<I extends Exact<DeepPartial<RollbackRequest>, I>>(object: I): RollbackRequest {
     const message = createBaseRollbackRequest();
     message.generation = object.generation ?? undefined;
+    message.overrideHolds = object.overrideHolds?.map((e) => e) || [];
     return message;
   },
 };
@@ -5823,7 +5904,8 @@ export const AgentService = {
   },
   /**
    * Holds the robot: Activate and Rollback from controllers are refused
-   * (FAILED_PRECONDITION) while any hold is active. Persisted on the robot.
+   * (FAILED_PRECONDITION) while any hold is active, except holds a request
+   * names in override_holds. Persisted on the robot.
    */
   hold: {
     path: "/ros_rollback.v1.Agent/Hold" as const,
@@ -5910,7 +5992,8 @@ export interface AgentServer extends UntypedServiceImplementation {
   plan: handleUnaryCall<PlanRequest, PlanResponse>;
   /**
    * Holds the robot: Activate and Rollback from controllers are refused
-   * (FAILED_PRECONDITION) while any hold is active. Persisted on the robot.
+   * (FAILED_PRECONDITION) while any hold is active, except holds a request
+   * names in override_holds. Persisted on the robot.
    */
   hold: handleUnaryCall<HoldRequest, HoldResponse>;
   /** Removes holds set by Hold (files and conditions go away by themselves). */
@@ -6103,7 +6186,8 @@ export interface AgentClient extends Client {
   ): ClientUnaryCall;
   /**
    * Holds the robot: Activate and Rollback from controllers are refused
-   * (FAILED_PRECONDITION) while any hold is active. Persisted on the robot.
+   * (FAILED_PRECONDITION) while any hold is active, except holds a request
+   * names in override_holds. Persisted on the robot.
    */
   hold(request: HoldRequest, callback: (error: ServiceError | null, response: HoldResponse) => void): ClientUnaryCall;
   hold(
