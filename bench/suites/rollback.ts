@@ -103,6 +103,7 @@ function unconfirmed(o: RollbackOptions): Promise<{ event: DeploymentEvent; atMs
       storePath: sys(o, "talker-header"),
       action: ActivationAction.ACTIVATION_ACTION_SWITCH,
       options: options({ confirmTimeoutSeconds: o.confirmTimeoutSeconds, healthJson: o.healthJson }),
+      overrideHolds: [],
     });
     call.on("data", (event: DeploymentEvent) => {
       seen.push({ event, atMs: Date.now() });
