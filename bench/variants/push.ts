@@ -3,12 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { credentials } from "@grpc/grpc-js";
-import {
-  Compression,
-  FastAgentClient,
-  type PathInfo,
-  type PushPathsRequest,
-} from "@ros-rollback/proto";
+import { Compression, FastAgentClient, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
 import { sendPush } from "../../integration-tests/support/controller.js";
 import type { Target } from "../links/index.js";
