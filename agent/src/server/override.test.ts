@@ -25,7 +25,8 @@ import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";
-import { type RunningServer, startServer } from "./server.js";
+import { startTestServer } from "../testing/server-rig.js";
+import type { RunningServer } from "./server.js";
 
 process.env.NIX_CONFIG = "build-users-group =";
 const logLines: { level: number; msg: string; client?: string; overridden?: string[]; notHeld?: string[] }[] =
@@ -87,39 +88,14 @@ beforeAll(async () => {
     },
   });
   await deployer.start();
-  server = await startServer(
-    {
-      listen: "127.0.0.1:0",
-      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
-      insecure: false,
-    },
-    {
-      version: "test",
-      deployer,
-      profile,
-      system: inspector,
-      store: {
-        queryMissing: async () => [],
-        querySubstitutable: async () => ({ paths: [], unreachable: [] }),
-        substitute: async () => {
-          throw new Error("not used");
-        },
-        receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
-      },
-      validateStorePath: () => undefined,
-      checkHealth: async () => ({
-        healthy: true,
-        reason: "",
-        phase: "snapshot",
-        at: 1,
-        stableForSeconds: 0,
-        checks: [],
-      }),
-      log,
-      holds,
-      planner: realPlanner(inspector),
-    },
-  );
+  server = await startTestServer(pki, {
+    deployer,
+    profile,
+    system: inspector,
+    log,
+    holds: holds,
+    planner: realPlanner(inspector),
+  });
   const creds = credentials.createSsl(
     readFileSync(pki.caFile),
     readFileSync(pki.clientKey),

@@ -22,7 +22,8 @@ import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
-import { type RunningServer, startServer } from "./server.js";
+import { startTestServer } from "../testing/server-rig.js";
+import type { RunningServer } from "./server.js";
 
 /** Switch units keep running while `held`: the admitted deployment stays busy until the test lets go. */
 class HeldSwitchRunner extends FakeSwitchRunner {
@@ -78,39 +79,14 @@ beforeAll(async () => {
     },
   });
   await deployer.start();
-  server = await startServer(
-    {
-      listen: "127.0.0.1:0",
-      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
-      insecure: false,
-    },
-    {
-      version: "test",
-      deployer,
-      profile,
-      system: inspector,
-      store: {
-        queryMissing: async () => [],
-        querySubstitutable: async () => ({ paths: [], unreachable: [] }),
-        substitute: async () => {
-          throw new Error("not used");
-        },
-        receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
-      },
-      validateStorePath: () => undefined,
-      checkHealth: async () => ({
-        healthy: true,
-        reason: "",
-        phase: "snapshot",
-        at: 1,
-        stableForSeconds: 0,
-        checks: [],
-      }),
-      log,
-      holds: tmpHolds(tmp),
-      planner: realPlanner(inspector),
-    },
-  );
+  server = await startTestServer(pki, {
+    deployer,
+    profile,
+    system: inspector,
+    log,
+    holds: tmpHolds(tmp),
+    planner: realPlanner(inspector),
+  });
   const creds = credentials.createSsl(
     readFileSync(pki.caFile),
     readFileSync(pki.clientKey),

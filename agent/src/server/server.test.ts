@@ -28,8 +28,9 @@ import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { probeHttp2 } from "../testing/http2-probe.js";
+import { HEALTHY_SNAPSHOT, startTestServer } from "../testing/server-rig.js";
 import { DEFAULT_FLOW_CONTROL } from "./flow-control.js";
-import { type RunningServer, startServer } from "./server.js";
+import type { RunningServer } from "./server.js";
 import type { StorePort } from "./store-port.js";
 
 process.env.NIX_CONFIG = "build-users-group =";
@@ -121,32 +122,17 @@ beforeAll(async () => {
     },
   });
   await deployer.start();
-  server = await startServer(
-    {
-      listen: "127.0.0.1:0",
-      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
-      insecure: false,
-    },
-    {
-      version: "test",
-      deployer,
-      profile,
-      system: inspector,
-      store: fakeStore,
-      validateStorePath: validate,
-      checkHealth: async () => ({
-        healthy: true,
-        reason: "fake",
-        phase: "snapshot",
-        at: 1,
-        stableForSeconds: 0,
-        checks: [],
-      }),
-      log,
-      holds,
-      planner: realPlanner(inspector),
-    },
-  );
+  server = await startTestServer(pki, {
+    deployer,
+    profile,
+    system: inspector,
+    store: fakeStore,
+    validateStorePath: validate,
+    checkHealth: async (signal) => ({ ...(await HEALTHY_SNAPSHOT(signal)), reason: "fake" }),
+    log,
+    holds,
+    planner: realPlanner(inspector),
+  });
 });
 
 afterAll(async () => {

@@ -1,0 +1,44 @@
+import { type RunningServer, startServer } from "../server/server.js";
+import type { ServiceDeps } from "../server/service.js";
+import type { TestPki } from "./certs.js";
+
+/** A store that has every path and is never asked for more (tests of deployment RPCs). */
+export const COMPLETE_STORE: ServiceDeps["store"] = {
+  queryMissing: async () => [],
+  querySubstitutable: async () => ({ paths: [], unreachable: [] }),
+  substitute: async () => {
+    throw new Error("not used");
+  },
+  receivePush: async () => ({ imported: [], skipped: [], narBytes: 0 }),
+};
+
+export const HEALTHY_SNAPSHOT: ServiceDeps["checkHealth"] = async () => ({
+  healthy: true,
+  reason: "",
+  phase: "snapshot",
+  at: 1,
+  stableForSeconds: 0,
+  checks: [],
+});
+
+/** The agent's gRPC server over mTLS on 127.0.0.1:0 with the test PKI; unset deps get the defaults above. */
+export function startTestServer(
+  pki: TestPki,
+  deps: Omit<ServiceDeps, "version" | "store" | "validateStorePath" | "checkHealth"> &
+    Partial<Pick<ServiceDeps, "store" | "validateStorePath" | "checkHealth">>,
+): Promise<RunningServer> {
+  return startServer(
+    {
+      listen: "127.0.0.1:0",
+      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
+      insecure: false,
+    },
+    {
+      version: "test",
+      store: COMPLETE_STORE,
+      validateStorePath: () => undefined,
+      checkHealth: HEALTHY_SNAPSHOT,
+      ...deps,
+    },
+  );
+}
