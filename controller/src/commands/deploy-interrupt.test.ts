@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ClosureOps } from "../closure-port.js";
 import { InterruptedError } from "../core/errors.js";
-import { useCliRig } from "../testing/cli-rig.js";
+import { useCliRig, waitFor } from "../testing/cli-rig.js";
 import { fakeClosure } from "../testing/fake-closure.js";
 import { acceptPush, CLOSURE, IDLE_STATUS, SYSTEM, switchEvents } from "../testing/robot-fixtures.js";
 
@@ -103,12 +103,4 @@ async function freePort(): Promise<number> {
       s.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()));
     });
   });
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }

@@ -181,3 +181,12 @@ function started<T>(v: T | undefined): T {
   if (v === undefined) throw new Error("the CLI rig is not started (use it inside a test or hook)");
   return v;
 }
+
+/** Polls `condition` until it holds; fails after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
