@@ -25,12 +25,6 @@ import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "./fak
 import { realPlanner, tmpHolds } from "./holds.js";
 import { HEALTHY_SNAPSHOT, startTestServer } from "./server-rig.js";
 
-/**
- * The agent's gRPC server (testing/server-rig.ts) over a real Deployer with a
- * Nix profile, two systems added to the real Nix store (one whose unit never
- * finishes: the deployment stays busy), fake switching and health, and a fake
- * store that refuses "untrusted" paths.
- */
 const log = pino({ level: "silent" });
 
 const fakeStore: StorePort = {
@@ -59,6 +53,12 @@ function validate(p: string): void {
   }
 }
 
+/**
+ * The agent's gRPC server (testing/server-rig.ts) over a real Deployer with a
+ * Nix profile, two systems added to the real Nix store (one whose unit never
+ * finishes: the deployment stays busy), fake switching and health, and a fake
+ * store that refuses "untrusted" paths.
+ */
 export class DeployingServer {
   #tmp: string | undefined;
   #pki: TestPki | undefined;
