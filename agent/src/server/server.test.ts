@@ -81,7 +81,7 @@ describe("agent gRPC server over mutual TLS", () => {
     c.close();
   });
 
-  it("serves grpc.health.v1.Health and srv.server reflection", async () => {
+  it("serves grpc.health.v1.Health and server reflection", async () => {
     const creds = credentials.createSsl(
       readFileSync(srv.pki.caFile),
       readFileSync(srv.pki.clientKey),
