@@ -16,26 +16,24 @@ export class SimRig {
   readonly rig: CliRig;
   #sim: SimulatedAgent | undefined;
 
-  constructor(name: string) {
-    this.rig = useCliRig({
-      name,
-      network: true,
-      closure: [SIM_SYSTEM],
-      targets: (r) => ({ robot1: r.robot(), robot2: r.robot() }),
-    });
-    beforeEach(() => {
-      this.#sim = undefined;
-      this.rig.reset();
-      this.rig.net.up();
-      Object.assign(this.rig.net, { accepted: 0, refused: 0 });
-    });
-    afterEach(async () => {
-      // Let a simulated deployment that outlived its test end before the next one starts.
-      // (A simulation that never activated has nothing to wait for.)
-      if (this.#sim?.request !== undefined)
-        await Promise.race([this.#sim.done, new Promise((r) => setTimeout(r, 2_000))]);
-      this.rig.net.up();
-    });
+  constructor(rig: CliRig) {
+    this.rig = rig;
+  }
+
+  /** Before each test: no simulation, nothing called, the network up with its counts at 0. */
+  reset(): void {
+    this.#sim = undefined;
+    this.rig.reset();
+    this.rig.net.up();
+    Object.assign(this.rig.net, { accepted: 0, refused: 0 });
+  }
+
+  /** After each test: lets a simulated deployment that outlived it end before the next one starts. */
+  async settle(): Promise<void> {
+    // (A simulation that never activated has nothing to wait for.)
+    if (this.#sim?.request !== undefined)
+      await Promise.race([this.#sim.done, new Promise((r) => setTimeout(r, 2_000))]);
+    this.rig.net.up();
   }
 
   /** The test's simulation (simulate() first). */
@@ -69,9 +67,18 @@ export class SimRig {
   };
 }
 
-/** A SimRig set up before the file's tests and torn down after them. */
+/** A SimRig started before the file's tests, reset around each, and closed after them. */
 export function useSimRig(name: string): SimRig {
-  return new SimRig(name);
+  const rig = useCliRig({
+    name,
+    network: true,
+    closure: [SIM_SYSTEM],
+    targets: (r) => ({ robot1: r.robot(), robot2: r.robot() }),
+  });
+  const sim = new SimRig(rig);
+  beforeEach(() => sim.reset());
+  afterEach(() => sim.settle());
+  return sim;
 }
 
 export const states = (doc: Record<string, unknown>): string[] =>
