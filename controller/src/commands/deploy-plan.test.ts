@@ -1,14 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { GetStatusResponse, PlanResponse, PushPathsRequest } from "@ros-rollback/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectAgent } from "../agent-api.js";
-import { main } from "../main.js";
-import { captureIo } from "../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
-import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
-import { makeTestPki } from "../testing/pki.js";
+import { describe, expect, it } from "vitest";
+import { useCliRig } from "../testing/cli-rig.js";
+import type { FakeAgent } from "../testing/fake-agent.js";
+import { pathInfo } from "../testing/fake-closure.js";
 
 // deploy --plan over real gRPC with mutual TLS on 127.0.0.1: fake agents that
 // answer Plan, and record every call so that no Activate goes unnoticed.
@@ -46,40 +40,27 @@ const plan = (storePath: string, exitCode = 0): PlanResponse => ({
   output: exitCode === 0 ? "" : "unit foo.service: bad setting",
 });
 
-let dir: string;
-let inventory: string;
-const agents = new Map<string, FakeAgent>();
+const rig = useCliRig({
+  name: "deploy-plan",
+  agents: NAMES.length,
+  closure: CLOSURE,
+  targets: (r) => {
+    const targets: Record<string, unknown> = {};
+    for (const [name, a] of agents())
+      targets[name] = r.robot({ address: `127.0.0.1:${a.port}`, serverName: "localhost" });
+    // A robot that is down: a port nothing listens on.
+    targets.down = r.robot({ address: "127.0.0.1:1", serverName: "localhost" });
+    return targets;
+  },
+});
+/** The agents by robot name. */
+const agents = () => NAMES.map((name, i) => [name, rig.agents[i] as FakeAgent] as const);
 /** "rN:method" for every call, across the robots, in order. */
 let timeline: string[];
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-deploy-plan-"));
-  const pki = makeTestPki(dir);
-  const targets: Record<string, unknown> = {};
-  for (const name of NAMES) {
-    const a = await startFakeAgent(pki);
-    agents.set(name, a);
-    targets[name] = {
-      address: `127.0.0.1:${a.port}`,
-      caFile: "ca.pem",
-      certFile: "client.pem",
-      keyFile: "client.key",
-      serverName: "localhost",
-    };
-  }
-  // A robot that is down: a port nothing listens on.
-  targets.down = { ...(targets.r1 as object), address: "127.0.0.1:1" };
-  inventory = join(dir, "fleet.json");
-  writeFileSync(inventory, JSON.stringify({ targets }));
-});
-afterAll(async () => {
-  for (const a of agents.values()) await a.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
 function robots(exitCodes: Partial<Record<string, number>> = {}): void {
   timeline = [];
-  for (const [name, a] of agents) {
+  for (const [name, a] of agents()) {
     a.calls.length = 0;
     /** Records the call, answers `answer`. */
     const seen = <T>(m: string, answer: T): T => {
@@ -100,19 +81,21 @@ function robots(exitCodes: Partial<Record<string, number>> = {}): void {
   }
 }
 
-async function cli(...args: string[]) {
-  const { io, stdout, stderr } = captureIo({ cwd: dir });
-  const code = await main(
-    ["deploy", SYSTEM.storePath, "--plan", "--inventory", inventory, "--connect-timeout", "2", ...args],
-    io,
-    { connect: connectAgent, closure: fakeClosure(CLOSURE) },
-    new AbortController().signal,
-  );
-  return { code, stdout: stdout(), stderr: stderr() };
+function cli(...args: string[]) {
+  return rig.run([
+    "deploy",
+    SYSTEM.storePath,
+    "--plan",
+    "--inventory",
+    rig.inventory,
+    "--connect-timeout",
+    "2",
+    ...args,
+  ]);
 }
 
 const changing = () =>
-  [...agents.values()].flatMap((a) =>
+  agents().flatMap(([, a]) =>
     a.calls.map((c) => c.method).filter((m) => m === "activate" || m === "rollback"),
   );
 

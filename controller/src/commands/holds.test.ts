@@ -1,19 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { type GetStatusResponse, HoldSource } from "@ros-rollback/proto";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectAgent } from "../agent-api.js";
-import { main } from "../main.js";
-import { captureIo } from "../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
-import { fakeClosure } from "../testing/fake-closure.js";
-import { makeTestPki } from "../testing/pki.js";
-
-let dir: string;
-let agent: FakeAgent;
-let inventory: string;
+import { beforeEach, describe, expect, it } from "vitest";
+import { useCliRig } from "../testing/cli-rig.js";
 
 const MISSION = {
   name: "mission",
@@ -64,45 +52,19 @@ const STATUS: GetStatusResponse = {
   },
 };
 
-async function cli(argv: string[]) {
-  const { io, stdout, stderr } = captureIo({ cwd: dir });
-  const code = await main(
-    [...argv, "--inventory", inventory, "--connect-timeout", "3"],
-    io,
-    { connect: connectAgent, closure: fakeClosure([]) },
-    new AbortController().signal,
-  );
-  return { code, stdout: stdout(), stderr: stderr() };
-}
+const rig = useCliRig({ name: "holds" });
+beforeEach(() => rig.reset(() => ({ getStatus: () => STATUS })));
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-holds-"));
-  const pki = makeTestPki(dir);
-  agent = await startFakeAgent(pki);
-  inventory = join(dir, "fleet.json");
-  const robot = {
-    address: `127.0.0.1:${agent.port}`,
-    caFile: "ca.pem",
-    certFile: "client.pem",
-    keyFile: "client.key",
-  };
-  writeFileSync(inventory, JSON.stringify({ targets: { robot1: robot } }));
-});
-afterAll(async () => {
-  await agent.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  agent.handlers = { getStatus: () => STATUS };
-  agent.calls.length = 0;
-});
+function cli(argv: string[]) {
+  return rig.run([...argv, "--inventory", rig.inventory, "--connect-timeout", "3"]);
+}
 
 describe("hold and release", () => {
   it("hold sends name, reason and --for in seconds, and prints every hold", async () => {
-    agent.handlers.hold = () => ({ hold: OPERATOR, holds: [OPERATOR, MISSION] });
+    rig.agent.handlers.hold = () => ({ hold: OPERATOR, holds: [OPERATOR, MISSION] });
     const r = await cli(["hold", "robot1", "--reason", "demo", "--for", "2h"]);
     expect(r.code).toBe(0);
-    expect(agent.calls.map((c) => c.request)).toEqual([
+    expect(rig.agent.calls.map((c) => c.request)).toEqual([
       { name: "operator", reason: "demo", durationSeconds: 7200 },
     ]);
     expect(r.stdout).toContain("robot1: held (2); deploys and rollbacks are refused");
@@ -122,21 +84,23 @@ describe("hold and release", () => {
       expect(r.stderr).toMatch(/--reason|--for/);
       expect(r.stderr.split("\n").filter((l) => l !== "").length).toBeLessThan(4);
     }
-    expect(agent.calls).toEqual([]);
+    expect(rig.agent.calls).toEqual([]);
   });
 
   it("an agent refusal (bad name) is a one-line error, exit 1", async () => {
-    agent.handlers.hold = () => ({ error: { code: status.INVALID_ARGUMENT, details: "invalid hold name" } });
+    rig.agent.handlers.hold = () => ({
+      error: { code: status.INVALID_ARGUMENT, details: "invalid hold name" },
+    });
     const r = await cli(["hold", "robot1", "--reason", "x", "--name", "../etc"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/invalid hold name/);
   });
 
   it("release without --name releases every command hold; --json lists what is still held", async () => {
-    agent.handlers.release = () => ({ released: ["operator"], holds: [MISSION] });
+    rig.agent.handlers.release = () => ({ released: ["operator"], holds: [MISSION] });
     const r = await cli(["release", "robot1", "--json"]);
     expect(r.code).toBe(0);
-    expect(agent.calls.map((c) => c.request)).toEqual([{}]);
+    expect(rig.agent.calls.map((c) => c.request)).toEqual([{}]);
     expect(JSON.parse(r.stdout)).toEqual({
       target: "robot1",
       released: ["operator"],
@@ -179,8 +143,8 @@ describe("status", () => {
 
 describe("plan", () => {
   it("asks the agent for the plan of the store path and prints units, untouched services and the closure diff", async () => {
-    agent.handlers.queryMissingPaths = () => [];
-    agent.handlers.plan = (req) => ({
+    rig.agent.handlers.queryMissingPaths = () => [];
+    rig.agent.handlers.plan = (req) => ({
       currentSystem: "/nix/store/old-system",
       storePath: req.storePath,
       units: changes(["listener.service", "talker.service"]),
@@ -199,13 +163,15 @@ describe("plan", () => {
     });
     const r = await cli(["plan", "/nix/store/new-system", "--target", "robot1"]);
     expect(r.code).toBe(0);
-    expect(agent.calls.filter((c) => c.method === "plan").map((c) => c.request)).toEqual([
+    expect(rig.agent.calls.filter((c) => c.method === "plan").map((c) => c.request)).toEqual([
       { storePath: "/nix/store/new-system" },
     ]);
     expect(r.stdout).toContain("units:     restarted: listener.service, talker.service");
     expect(r.stdout).toContain("untouched: roscore.service");
     expect(r.stdout).toContain("ros-nodes: 1.0 → 1.1");
     // Nothing that changes the robot was called.
-    expect(agent.calls.map((c) => c.method).filter((m) => m === "activate" || m === "rollback")).toEqual([]);
+    expect(rig.agent.calls.map((c) => c.method).filter((m) => m === "activate" || m === "rollback")).toEqual(
+      [],
+    );
   });
 });

@@ -1,14 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Hold, HoldSource, type PushPathsRequest } from "@ros-rollback/proto";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectAgent } from "../agent-api.js";
-import { main } from "../main.js";
-import { captureIo, virtualClock } from "../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
-import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
-import { makeTestPki } from "../testing/pki.js";
+import { type Hold, HoldSource } from "@ros-rollback/proto";
+import { beforeEach, describe, expect, it } from "vitest";
+import { virtualClock } from "../testing/capture-io.js";
+import { useCliRig } from "../testing/cli-rig.js";
+import { pathInfo } from "../testing/fake-closure.js";
+import { acceptPush } from "../testing/robot-fixtures.js";
 import { SimulatedAgent } from "../testing/simulated-agent.js";
 
 // deploy --override-hold against a simulated agent that refuses Activate while held
@@ -30,62 +25,22 @@ const TOPIC = hold(
 );
 const OPERATOR = hold("operator", "filming a demo", HoldSource.HOLD_SOURCE_COMMAND);
 
-let dir: string;
-let agent: FakeAgent;
-let inventory: string;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-override-"));
-  agent = await startFakeAgent(makeTestPki(dir));
-  inventory = join(dir, "fleet.json");
-  const robot = {
-    address: `127.0.0.1:${agent.port}`,
-    caFile: "ca.pem",
-    certFile: "client.pem",
-    keyFile: "client.key",
-  };
-  writeFileSync(inventory, JSON.stringify({ targets: { robot1: robot } }));
-});
-afterAll(async () => {
-  await agent.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  agent.calls.length = 0;
-});
+const rig = useCliRig({ name: "override", closure: CLOSURE });
+beforeEach(() => rig.reset());
 
 function robot(holds: Hold[]): SimulatedAgent {
-  agent.handlers = {
-    queryMissingPaths: (paths) => paths,
-    pushPaths: (received: PushPathsRequest[]) => ({
-      imported: received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])),
-      skipped: [],
-      narBytes: 0,
-    }),
-  };
-  const sim = new SimulatedAgent(agent, { stepMs: 2, confirmWindowMs: 5_000 });
+  rig.agent.handlers = { queryMissingPaths: (paths) => paths, pushPaths: acceptPush };
+  const sim = new SimulatedAgent(rig.agent, { stepMs: 2, confirmWindowMs: 5_000 });
   sim.holds = holds;
   return sim;
 }
 
-async function cli(...argv: string[]) {
+function cli(...argv: string[]) {
   const clock = virtualClock();
-  const { io, stdout, stderr } = captureIo({ cwd: dir, now: clock.now, sleep: clock.sleep });
-  const code = await main(
-    [...argv, "--inventory", inventory, "--target", "robot1", "--connect-timeout", "3"],
-    io,
-    { connect: connectAgent, closure: fakeClosure(CLOSURE) },
-    new AbortController().signal,
-  );
-  return {
-    code,
-    stdout: stdout(),
-    stderr: stderr(),
-    json: () => JSON.parse(stdout()) as Record<string, unknown>,
-  };
+  return rig.run([...argv, ...rig.target()], { now: clock.now, sleep: clock.sleep });
 }
 const deploy = (...flags: string[]) => cli("deploy", SYSTEM.storePath, ...flags);
-const activateRequests = () => agent.calls.filter((c) => c.method === "activate").map((c) => c.request);
+const activateRequests = () => rig.agent.calls.filter((c) => c.method === "activate").map((c) => c.request);
 
 describe("deploy --override-hold", () => {
   it("overriding one of two holds: still refused, naming the other and the flag to type; exit 1", async () => {
@@ -136,6 +91,6 @@ describe("deploy --override-hold", () => {
     const r = await deploy("--override-hold", "bad\u0007name");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('--override-hold: "bad\\u0007name" (8 characters) is not a hold name');
-    expect(agent.calls).toEqual([]);
+    expect(rig.agent.calls).toEqual([]);
   });
 });

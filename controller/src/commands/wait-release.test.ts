@@ -1,16 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { type Hold, HoldSource, type PushPathsRequest } from "@ros-rollback/proto";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectAgent } from "../agent-api.js";
+import { type Hold, HoldSource } from "@ros-rollback/proto";
+import { beforeEach, describe, expect, it } from "vitest";
 import { InterruptedError } from "../core/errors.js";
-import { main } from "../main.js";
-import { captureIo, virtualClock } from "../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
-import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
-import { makeTestPki } from "../testing/pki.js";
+import { virtualClock } from "../testing/capture-io.js";
+import { useCliRig } from "../testing/cli-rig.js";
+import { pathInfo } from "../testing/fake-closure.js";
+import { acceptPush } from "../testing/robot-fixtures.js";
 import { type SimOptions, SimulatedAgent } from "../testing/simulated-agent.js";
 
 // deploy --wait-for-release against a simulated agent that refuses Activate while
@@ -30,41 +25,13 @@ const hold = (name: string, reason: string, source = HoldSource.HOLD_SOURCE_FILE
 const MISSION = hold("mission", "executing waypoint 3");
 const OPERATOR = hold("operator", "filming a demo", HoldSource.HOLD_SOURCE_COMMAND);
 
-let dir: string;
-let agent: FakeAgent;
-let inventory: string;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-wait-"));
-  agent = await startFakeAgent(makeTestPki(dir));
-  inventory = join(dir, "fleet.json");
-  const robot = {
-    address: `127.0.0.1:${agent.port}`,
-    caFile: "ca.pem",
-    certFile: "client.pem",
-    keyFile: "client.key",
-  };
-  writeFileSync(inventory, JSON.stringify({ targets: { robot1: robot } }));
-});
-afterAll(async () => {
-  await agent.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  agent.calls.length = 0;
-});
+const rig = useCliRig({ name: "wait", closure: CLOSURE });
+beforeEach(() => rig.reset());
 
 /** A fresh simulated robot holding `holds`. */
 function robot(holds: Hold[], o: SimOptions = {}): SimulatedAgent {
-  agent.handlers = {
-    queryMissingPaths: (paths) => paths,
-    pushPaths: (received: PushPathsRequest[]) => ({
-      imported: received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])),
-      skipped: [],
-      narBytes: 0,
-    }),
-  };
-  const sim = new SimulatedAgent(agent, { stepMs: 2, confirmWindowMs: 5_000, ...o });
+  rig.agent.handlers = { queryMissingPaths: (paths) => paths, pushPaths: acceptPush };
+  const sim = new SimulatedAgent(rig.agent, { stepMs: 2, confirmWindowMs: 5_000, ...o });
   sim.holds = holds;
   return sim;
 }
@@ -75,25 +42,12 @@ function deploy(...flags: string[]) {
 
 async function deployUntil(signal: AbortSignal, ...flags: string[]) {
   const clock = virtualClock();
-  const { io, stdout, stderr } = captureIo({ cwd: dir, now: clock.now, sleep: clock.sleep });
-  const argv = ["deploy", SYSTEM.storePath, "--inventory", inventory, "--target", "robot1"];
-  const code = await main(
-    [...argv, "--connect-timeout", "3", ...flags],
-    io,
-    { connect: connectAgent, closure: fakeClosure(CLOSURE) },
-    signal,
-  );
-  return {
-    code,
-    stdout: stdout(),
-    stderr: stderr(),
-    json: () => JSON.parse(stdout()) as Record<string, unknown>,
-    slept: clock.slept(),
-  };
+  const argv = ["deploy", SYSTEM.storePath, ...rig.target(), ...flags];
+  const r = await rig.run(argv, { now: clock.now, sleep: clock.sleep, signal });
+  return { ...r, slept: clock.slept() };
 }
 
-const methods = () => agent.calls.map((c) => c.method);
-const activations = () => methods().filter((m) => m === "activate").length;
+const activations = () => rig.methods().filter((m) => m === "activate").length;
 
 describe("deploy to a held robot", () => {
   it("without --wait-for-release: exit 1 naming every hold, after the transfer, nothing activated", async () => {
@@ -117,7 +71,7 @@ describe("deploy to a held robot", () => {
       /^error: robot1: FAILED_PRECONDITION: the robot is held: hold "mission": executing waypoint 3; hold "operator": filming a demo \(to go ahead anyway: --override-hold mission --override-hold operator\)$/m,
     );
     // Pushing while held changes nothing running: the paths are there for later.
-    expect(methods()).toContain("pushPaths");
+    expect(rig.methods()).toContain("pushPaths");
     expect(sim.refusedHeld).toBe(1);
     expect(sim.current ?? sim.last).toBeUndefined();
   });
@@ -176,7 +130,7 @@ describe("deploy to a held robot", () => {
     expect(activations()).toBe(1);
     expect(sim.current ?? sim.last).toBeUndefined();
     // About one poll a second for 5 s, not a busy loop.
-    const polls = methods().filter((m) => m === "getStatus").length;
+    const polls = rig.methods().filter((m) => m === "getStatus").length;
     expect(polls).toBeGreaterThanOrEqual(5);
     expect(polls).toBeLessThanOrEqual(8);
   });
@@ -217,9 +171,9 @@ describe("deploy to a held robot", () => {
 
   it("a poll that fails is said once and the wait goes on", async () => {
     const sim = robot([MISSION]);
-    const real = agent.handlers.getStatus;
+    const real = rig.agent.handlers.getStatus;
     let n = 0;
-    agent.handlers.getStatus = () => {
+    rig.agent.handlers.getStatus = () => {
       n++;
       if (n === 3 || n === 4) return { error: { code: status.UNAVAILABLE, details: "link down" } };
       if (n === 5) sim.holds = [];
@@ -234,7 +188,7 @@ describe("deploy to a held robot", () => {
 
   it("another refusal (a deployment under way) is not waited for: exit 1 at once", async () => {
     robot([]);
-    agent.handlers.activate = () => [
+    rig.agent.handlers.activate = () => [
       {
         error: {
           code: status.FAILED_PRECONDITION,
@@ -260,7 +214,7 @@ describe("deploy to a held robot", () => {
       );
       expect(r.stderr.split("\n")[0]?.length ?? 0).toBeLessThan(200);
     }
-    expect(agent.calls).toEqual([]);
+    expect(rig.agent.calls).toEqual([]);
   });
 });
 
@@ -285,7 +239,7 @@ describe("a hold released and re-added while the controller polls (a real race)"
       expect(activations()).toBe(sim.refusedHeld + 1);
       expect(sim.last?.state).toBeDefined();
       expect(r.json()).toMatchObject({ outcome: "succeeded", held: { released: true } });
-      agent.calls.length = 0;
+      rig.agent.calls.length = 0;
     }
   });
 });
