@@ -39,31 +39,22 @@ export async function push(
   // The controller's client: its PushPaths codec encodes chunks without copies.
   const client = new FastAgentClient(target.agentAddress, creds);
   try {
-    let rest = [...infos];
-    let mode: Compression | "auto" = COMPRESSION[compression];
-    let imported = 0;
-    for (;;) {
-      const requests = pushRequests(
-        rest,
-        {
-          compression: mode,
-          onCompression: (c) =>
-            (chose =
-              chose === undefined ? Compression[c.compression] : `${chose}+${Compression[c.compression]}`),
-        },
-        AbortSignal.timeout(600_000),
-      );
-      const res = await sendPush(
-        client,
-        countChunks(requests, (n) => (wireBytes += n)),
-      );
-      imported += res.imported.length;
-      // auto found the link faster than zstd: the rest follows uncompressed, as the controller does.
-      const at = requests.rest();
-      if (at === undefined || at <= 0 || at >= rest.length) break;
-      rest = rest.slice(at);
-      mode = Compression.COMPRESSION_NONE;
-    }
+    // auto may go uncompressed part of the way inside the one stream: `chose` lists each change.
+    const requests = pushRequests(
+      infos,
+      {
+        compression: COMPRESSION[compression],
+        onCompression: (c) =>
+          (chose =
+            chose === undefined ? Compression[c.compression] : `${chose}+${Compression[c.compression]}`),
+      },
+      AbortSignal.timeout(600_000),
+    );
+    const res = await sendPush(
+      client,
+      countChunks(requests, (n) => (wireBytes += n)),
+    );
+    const imported = res.imported.length;
     const seconds = (performance.now() - t0) / 1000;
     if (imported !== infos.length) {
       throw new Error(`agent imported ${imported} of ${infos.length} paths`);
