@@ -44,6 +44,8 @@ export interface PushRequestOptions {
 
 /** Size of NarChunk messages: big enough to amortise framing, small enough to interleave. */
 const CHUNK = 128 * 1024;
+/** NarChunk messages of auto's stretches of raw zstd blocks: the size --compress none sends. */
+const RAW_CHUNK = CHUNK;
 /** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
@@ -154,7 +156,9 @@ async function* messages(
     };
     const drain = async () => {
       // What still waits in our write buffer has not reached the compressor: not counted yet.
-      for await (const parts of gather(c.output, CHUNK))
+      // auto's uncompressed stretches: messages as big as --compress none's (fixed costs per message).
+      const size = () => (adaptive?.raw === true ? RAW_CHUNK : CHUNK);
+      for await (const parts of gather(c.output, size))
         await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
