@@ -30,10 +30,11 @@ export async function push(
   target: Target,
   infos: readonly PathInfo[],
   compression: keyof typeof COMPRESSION,
-): Promise<{ seconds: number; wireBytes: number; chose?: string }> {
+): Promise<{ seconds: number; wireBytes: number; chose?: string; why?: string[] }> {
   const { caFile, keyFile, certFile } = target.tls;
   const creds = credentials.createSsl(readFileSync(caFile), readFileSync(keyFile), readFileSync(certFile));
   let chose: string | undefined;
+  const why: string[] = [];
   let wireBytes = 0;
   const t0 = performance.now();
   // The controller's client: its PushPaths codec encodes chunks without copies.
@@ -44,9 +45,10 @@ export async function push(
       infos,
       {
         compression: COMPRESSION[compression],
-        onCompression: (c) =>
-          (chose =
-            chose === undefined ? Compression[c.compression] : `${chose}+${Compression[c.compression]}`),
+        onCompression: (c) => {
+          chose = chose === undefined ? Compression[c.compression] : `${chose}+${Compression[c.compression]}`;
+          why.push(c.why);
+        },
       },
       AbortSignal.timeout(600_000),
     );
@@ -59,7 +61,7 @@ export async function push(
     if (imported !== infos.length) {
       throw new Error(`agent imported ${imported} of ${infos.length} paths`);
     }
-    return { seconds, wireBytes, ...(chose === undefined ? {} : { chose }) };
+    return { seconds, wireBytes, ...(chose === undefined ? {} : { chose, why }) };
   } finally {
     client.close();
   }
