@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { computeClosure } from "./compute-closure.js";
 import type { ProbeDecision } from "./link-probe.js";
 import { type PushStream, pushRequests } from "./push-requests.js";
@@ -161,5 +161,37 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
       Compression.COMPRESSION_NONE,
       Compression.COMPRESSION_ZSTD,
     ]);
+  });
+
+  it("a consumer that stops after zstd came back: the new zstd and nix-store stop too", async () => {
+    let mode: "zstd" | "raw" = "zstd";
+    let decided = 0;
+    const clock = fakeClock(() => (mode === "zstd" ? 1 : 4), 0);
+    const stream = pushRequests(
+      infos,
+      {
+        compression: "auto",
+        nix: nix(),
+        now: clock.now,
+        linkProbe: {
+          ...small,
+          onDecision: (d) => {
+            decided++;
+            mode = d.mode;
+          },
+        },
+      },
+      signal(),
+    );
+    for (let r = await stream.next(); r.done !== true && decided < 2; r = await stream.next()) {
+      // until the trial lost and zstd is back
+    }
+    expect(mode).toBe("zstd");
+    await stream.next();
+    expect((await childProcesses()).length).toBeGreaterThan(0);
+    await stream.return(undefined);
+    for (let i = 0; i < 50 && (await childProcesses()).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await childProcesses()).toEqual([]);
   });
 });
