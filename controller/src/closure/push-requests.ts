@@ -25,12 +25,10 @@ export interface PushProgress {
 }
 
 export interface PushRequestOptions {
-  /** "auto": chosen by chooseCompression from the first MiB of NAR and the link rate, if known. */
+  /** "auto": none for data that does not compress (compress-choice.ts), else zstd as long as it pays (link-probe.ts). */
   readonly compression: Compression | "auto";
   /** With "auto": what was chosen, and why. */
   readonly onCompression?: (choice: CompressionChoice) => void;
-  /** With "auto": the link's rate, when measured. */
-  readonly linkBytesPerSecond?: number;
   /** With "auto": the clock for the link probe (link-probe.ts), read three times per message. */
   readonly now?: () => number;
   /** With "auto": the probe's rule and sizes (defaults in link-probe.ts). */
@@ -102,7 +100,6 @@ async function* messages(
       const choice = chooseCompression({
         sampleRatio: sample.ratio,
         sampleBytes: sample.bytes,
-        linkBytesPerSecond: options.linkBytesPerSecond,
       });
       options.onCompression?.(choice);
       compression = choice.compression;
