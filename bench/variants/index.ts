@@ -18,6 +18,8 @@ export interface Measured {
   seconds: number;
   /** The compression push-auto chose. */
   chose?: string;
+  /** push-auto: why, each choice (for the log). */
+  why?: string[];
   /** Pushes: NarChunk bytes sent (compressed, if the push is). */
   wireBytes?: number;
 }

@@ -30,45 +30,38 @@ export async function push(
   target: Target,
   infos: readonly PathInfo[],
   compression: keyof typeof COMPRESSION,
-): Promise<{ seconds: number; wireBytes: number; chose?: string }> {
+): Promise<{ seconds: number; wireBytes: number; chose?: string; why?: string[] }> {
   const { caFile, keyFile, certFile } = target.tls;
   const creds = credentials.createSsl(readFileSync(caFile), readFileSync(keyFile), readFileSync(certFile));
   let chose: string | undefined;
+  const why: string[] = [];
   let wireBytes = 0;
   const t0 = performance.now();
   // The controller's client: its PushPaths codec encodes chunks without copies.
   const client = new FastAgentClient(target.agentAddress, creds);
   try {
-    let rest = [...infos];
-    let mode: Compression | "auto" = COMPRESSION[compression];
-    let imported = 0;
-    for (;;) {
-      const requests = pushRequests(
-        rest,
-        {
-          compression: mode,
-          onCompression: (c) =>
-            (chose =
-              chose === undefined ? Compression[c.compression] : `${chose}+${Compression[c.compression]}`),
+    // auto may go uncompressed part of the way inside the one stream: `chose` lists each change.
+    const requests = pushRequests(
+      infos,
+      {
+        compression: COMPRESSION[compression],
+        onCompression: (c) => {
+          chose = chose === undefined ? Compression[c.compression] : `${chose}+${Compression[c.compression]}`;
+          why.push(c.why);
         },
-        AbortSignal.timeout(600_000),
-      );
-      const res = await sendPush(
-        client,
-        countChunks(requests, (n) => (wireBytes += n)),
-      );
-      imported += res.imported.length;
-      // auto found the link faster than zstd: the rest follows uncompressed, as the controller does.
-      const at = requests.rest();
-      if (at === undefined || at <= 0 || at >= rest.length) break;
-      rest = rest.slice(at);
-      mode = Compression.COMPRESSION_NONE;
-    }
+      },
+      AbortSignal.timeout(600_000),
+    );
+    const res = await sendPush(
+      client,
+      countChunks(requests, (n) => (wireBytes += n)),
+    );
+    const imported = res.imported.length;
     const seconds = (performance.now() - t0) / 1000;
     if (imported !== infos.length) {
       throw new Error(`agent imported ${imported} of ${infos.length} paths`);
     }
-    return { seconds, wireBytes, ...(chose === undefined ? {} : { chose }) };
+    return { seconds, wireBytes, ...(chose === undefined ? {} : { chose, why }) };
   } finally {
     client.close();
   }

@@ -36,6 +36,4 @@ export interface ClosureOps {
 
 export interface PushMessages extends AsyncIterable<PushPathsRequest> {
   written(message: PushPathsRequest): void;
-  /** After the stream: the first path it left for an uncompressed stream (`auto` on a fast link). */
-  rest?(): number | undefined;
 }

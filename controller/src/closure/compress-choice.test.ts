@@ -1,13 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Compression } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
-import {
-  chooseCompression,
-  FAST_LINK_BYTES_PER_SECOND,
-  INCOMPRESSIBLE_RATIO,
-  MIN_SAMPLE_BYTES,
-  sampleRatio,
-} from "./compress-choice.js";
+import { chooseCompression, INCOMPRESSIBLE_RATIO, MIN_SAMPLE_BYTES, sampleRatio } from "./compress-choice.js";
 
 const MiB = 1024 * 1024;
 
@@ -18,30 +12,18 @@ describe("chooseCompression", () => {
     expect(c.why).toBe("the data does not compress (sample: 99 % of its size)");
   });
 
-  it("compressible data on an unmeasured or slow link: zstd", () => {
-    expect(chooseCompression({ sampleRatio: 0.3, sampleBytes: MiB }).compression).toBe(
-      Compression.COMPRESSION_ZSTD,
-    );
-    const slow = chooseCompression({ sampleRatio: 0.3, sampleBytes: MiB, linkBytesPerSecond: 2.5e6 });
-    expect(slow).toEqual({
+  it("compressible data: zstd (the link is measured on the way), saying why", () => {
+    expect(chooseCompression({ sampleRatio: 0.3, sampleBytes: MiB })).toEqual({
       compression: Compression.COMPRESSION_ZSTD,
-      why: "sample: 30 % of its size, link 20 Mbit/s",
+      why: "sample: 30 % of its size",
     });
   });
 
-  it("a fast link: none even for compressible data", () => {
-    const c = chooseCompression({ sampleRatio: 0.3, sampleBytes: MiB, linkBytesPerSecond: 125e6 });
-    expect(c).toEqual({ compression: Compression.COMPRESSION_NONE, why: "fast link (1000 Mbit/s)" });
-  });
-
-  it("the thresholds themselves", () => {
-    const at = (ratio: number, link?: number) =>
-      chooseCompression({ sampleRatio: ratio, sampleBytes: MIN_SAMPLE_BYTES, linkBytesPerSecond: link })
-        .compression;
+  it("the threshold itself", () => {
+    const at = (ratio: number) =>
+      chooseCompression({ sampleRatio: ratio, sampleBytes: MIN_SAMPLE_BYTES }).compression;
     expect(at(INCOMPRESSIBLE_RATIO)).toBe(Compression.COMPRESSION_ZSTD);
     expect(at(INCOMPRESSIBLE_RATIO + 0.01)).toBe(Compression.COMPRESSION_NONE);
-    expect(at(0.3, FAST_LINK_BYTES_PER_SECOND - 1)).toBe(Compression.COMPRESSION_ZSTD);
-    expect(at(0.3, FAST_LINK_BYTES_PER_SECOND)).toBe(Compression.COMPRESSION_NONE);
   });
 
   it("too small a sample decides nothing: zstd (small pushes are cheap either way)", () => {

@@ -1,41 +1,151 @@
 import { describe, expect, it } from "vitest";
-import { LinkProbe, linkOutrunsCompressor, PROBE_SKIP_WIRE_BYTES, PROBE_WIRE_BYTES } from "./link-probe.js";
+import {
+  describeDecision,
+  LinkProbe,
+  linkBound,
+  narRate,
+  type PipelineMeasure,
+  PROBE_SKIP_WIRE_BYTES,
+  PROBE_WIRE_BYTES,
+  type ProbeDecision,
+  TRIAL_SKIP_WIRE_BYTES,
+  TRIAL_WIRE_BYTES,
+  zstdWinsTrial,
+} from "./link-probe.js";
 
-describe("linkOutrunsCompressor", () => {
+const MiB = 1024 * 1024;
+const measure = (m: Partial<PipelineMeasure>): PipelineMeasure => ({
+  waitedForSourceMs: 0,
+  waitedForLinkMs: 0,
+  wireBytes: MiB,
+  narBytes: MiB,
+  ms: 1,
+  ...m,
+});
+
+describe("linkBound", () => {
   it.each([
-    [200, 100, true], // the transport waited twice as long for zstd: the link is faster
-    [199, 100, false],
-    [10, 0, true],
-    [0, 0, false], // nothing waited: no reason to change
-    [0, 500, false], // the link is the bottleneck: compressing pays
-  ])("waited %d ms for the compressor, %d ms for the link: %s", (c, l, out) => {
-    expect(linkOutrunsCompressor({ waitedForCompressorMs: c, waitedForLinkMs: l, wireBytes: 1 })).toBe(out);
+    [0, 500, true], // compressed output waited for the link: compressing pays
+    [100, 100, true],
+    [101, 100, false], // the link took more than zstd made: worth a trial
+    [10, 0, false],
+    [0, 0, false], // nothing waited anywhere: try uncompressed
+  ])("waited %d ms for data, %d ms for the link: %s", (source, link, out) => {
+    expect(linkBound(measure({ waitedForSourceMs: source, waitedForLinkMs: link }))).toBe(out);
   });
 });
 
+describe("zstdWinsTrial", () => {
+  it.each([
+    [300, 100, true], // zstd moved 3 MiB of NAR per ms against 1
+    [111, 100, true],
+    [110, 100, false], // within the margin: uncompressed (it spares both ends' CPU)
+    [100, 100, false],
+    [50, 100, false],
+  ])("zstd %d, uncompressed %d NAR bytes per ms: zstd again = %s", (z, r, out) => {
+    expect(zstdWinsTrial(measure({ narBytes: z, ms: 1 }), measure({ narBytes: r, ms: 1 }))).toBe(out);
+  });
+
+  it("a phase measured over no time moves nothing (no division by zero)", () => {
+    expect(narRate(measure({ ms: 0 }))).toBe(0);
+    expect(zstdWinsTrial(measure({ ms: 0 }), measure({ narBytes: 1, ms: 1 }))).toBe(false);
+    expect(zstdWinsTrial(measure({ narBytes: 1, ms: 1 }), measure({ ms: 0 }))).toBe(true);
+  });
+});
+
+/** Feeds 1 MiB messages until `bytes` of wire went through. */
+function feed(probe: LinkProbe, bytes: number, sourceMs: number, linkMs: number, narPerWire: number): void {
+  for (let sent = 0; sent < bytes; sent += MiB) probe.add(sourceMs, linkMs, MiB, MiB * narPerWire);
+}
+
+function probeWithLog() {
+  const decisions: ProbeDecision[] = [];
+  const probe = new LinkProbe({ onDecision: (d) => decisions.push(d) });
+  return { probe, decisions };
+}
+
 describe("LinkProbe", () => {
-  it("ignores the first window's worth, then decides once over the measured bytes", () => {
-    const seen: unknown[] = [];
-    const probe = new LinkProbe({
-      decide: (m) => {
-        seen.push(m);
-        return true;
-      },
-    });
-    const chunk = 1024 * 1024;
-    for (let sent = 0; sent < PROBE_SKIP_WIRE_BYTES; sent += chunk) probe.add(1000, 0, chunk); // not counted
-    expect(probe.measure).toBeUndefined();
-    for (let sent = 0; sent < PROBE_WIRE_BYTES; sent += chunk) probe.add(3, 1, chunk);
-    expect(probe.switchToNone).toBe(true);
-    expect(seen).toEqual([
+  it("skips the first window, then a link-bound zstd phase decides zstd for good", () => {
+    const { probe, decisions } = probeWithLog();
+    feed(probe, PROBE_SKIP_WIRE_BYTES, 1000, 0, 3); // the window fills at local speed: not counted
+    expect(decisions).toEqual([]);
+    feed(probe, PROBE_WIRE_BYTES, 1, 9, 3);
+    expect(probe.mode).toBe("zstd");
+    expect(decisions).toEqual([
       {
-        waitedForCompressorMs: (3 * PROBE_WIRE_BYTES) / chunk,
-        waitedForLinkMs: PROBE_WIRE_BYTES / chunk,
-        wireBytes: PROBE_WIRE_BYTES,
+        mode: "zstd",
+        final: true,
+        zstd: {
+          waitedForSourceMs: PROBE_WIRE_BYTES / MiB,
+          waitedForLinkMs: (9 * PROBE_WIRE_BYTES) / MiB,
+          wireBytes: PROBE_WIRE_BYTES,
+          narBytes: 3 * PROBE_WIRE_BYTES,
+          ms: (10 * PROBE_WIRE_BYTES) / MiB,
+        },
       },
     ]);
-    probe.add(0, 1e9, chunk); // decided: later samples change nothing
-    expect(seen).toHaveLength(1);
-    expect(probe.switchToNone).toBe(true);
+    feed(probe, 64 * MiB, 1000, 0, 1); // decided: later messages change nothing
+    expect(decisions).toHaveLength(1);
+    expect(probe.mode).toBe("zstd");
+  });
+
+  it("zstd-bound: an uncompressed trial, kept when it moves more NAR per second", () => {
+    const { probe, decisions } = probeWithLog();
+    feed(probe, PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES, 10, 0, 3); // 3 MiB of NAR per 10 ms
+    expect(probe.mode).toBe("raw");
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([["raw", false]]);
+    feed(probe, TRIAL_SKIP_WIRE_BYTES, 1000, 1000, 1); // what was queued before the switch: not counted
+    feed(probe, TRIAL_WIRE_BYTES - MiB, 2, 1, 1); // 1 MiB per 3 ms
+    expect(decisions).toHaveLength(1); // one message short of the trial
+    feed(probe, MiB, 2, 1, 1);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([
+      ["raw", false],
+      ["raw", true],
+    ]);
+    expect(decisions[1]?.raw).toEqual({
+      waitedForSourceMs: (2 * TRIAL_WIRE_BYTES) / MiB,
+      waitedForLinkMs: TRIAL_WIRE_BYTES / MiB,
+      wireBytes: TRIAL_WIRE_BYTES,
+      narBytes: TRIAL_WIRE_BYTES,
+      ms: (3 * TRIAL_WIRE_BYTES) / MiB,
+    });
+    expect(describeDecision(decisions[1] as ProbeDecision)).toBe(
+      "uncompressed: it moved 333 MiB/s of NAR, zstd 300 MiB/s of NAR",
+    );
+  });
+
+  it("zstd-bound, but the link cannot take the data uncompressed: back to zstd for good", () => {
+    const { probe, decisions } = probeWithLog();
+    feed(probe, PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES, 10, 0, 3);
+    feed(probe, TRIAL_SKIP_WIRE_BYTES + TRIAL_WIRE_BYTES, 0, 8, 1); // 1 MiB per 8 ms
+    expect(probe.mode).toBe("zstd");
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([
+      ["raw", false],
+      ["zstd", true],
+    ]);
+    expect(describeDecision(decisions[1] as ProbeDecision)).toBe(
+      "zstd again: it moved 300 MiB/s of NAR, uncompressed 125 MiB/s of NAR",
+    );
+    feed(probe, 64 * MiB, 0, 0, 1);
+    expect(decisions).toHaveLength(2);
+  });
+
+  it("a push shorter than the skip is never measured: zstd throughout", () => {
+    const { probe, decisions } = probeWithLog();
+    feed(probe, PROBE_SKIP_WIRE_BYTES, 100, 0, 3);
+    expect(probe.mode).toBe("zstd");
+    expect(decisions).toEqual([]);
+  });
+
+  it("the log line says what it saw", () => {
+    const zstd = measure({ waitedForSourceMs: 12.4, waitedForLinkMs: 30.6 });
+    expect(describeDecision({ mode: "zstd", final: true, zstd })).toBe(
+      "zstd: the link is the bottleneck (the transport waited 12 ms for data, data 31 ms for the transport)",
+    );
+    expect(
+      describeDecision({ mode: "raw", final: false, zstd: measure({ narBytes: 3 * MiB, ms: 10 }) }),
+    ).toBe(
+      "trying uncompressed: the link takes more than zstd makes (300 MiB/s of NAR; the transport waited 0 ms for data, data 0 ms for the transport)",
+    );
   });
 });

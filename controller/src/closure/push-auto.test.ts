@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { computeClosure } from "./compute-closure.js";
-import type { PipelineMeasure } from "./link-probe.js";
+import type { ProbeDecision } from "./link-probe.js";
 import { type PushStream, pushRequests } from "./push-requests.js";
 
 let fx: NixFixture;
@@ -33,12 +33,29 @@ afterAll(async () => {
   await fx.cleanup();
 });
 
-/** Takes every message; the clock moves `linkMs` while each message is "on the link". */
-async function drain(stream: PushStream, clock: { t: number }, linkMs: number): Promise<PushPathsRequest[]> {
+/**
+ * The probe's clock: the transport waits `source()` ms for each message (the
+ * generator reads the clock three times per message: before waiting, after,
+ * and once the message was taken), and the link holds each `linkMs`.
+ */
+function fakeClock(source: () => number, linkMs: number) {
+  let calls = 0;
+  const c = {
+    t: 0,
+    now: () => {
+      if (calls++ % 3 === 1) c.t += source();
+      return c.t;
+    },
+    linkMs,
+  };
+  return c;
+}
+
+async function drain(stream: PushStream, clock: { t: number; linkMs: number }): Promise<PushPathsRequest[]> {
   const out: PushPathsRequest[] = [];
   for await (const m of stream) {
     out.push(m);
-    clock.t += linkMs;
+    clock.t += clock.linkMs;
     stream.written(m);
   }
   return out;
@@ -48,80 +65,133 @@ const pathsOf = (ms: PushPathsRequest[]) =>
   ms.flatMap((m) => (m.item?.$case === "path" ? [m.item.value] : []));
 const wireOf = (ms: PushPathsRequest[]) =>
   Buffer.concat(ms.flatMap((m) => (m.item?.$case === "chunk" ? [m.item.value.data] : [])));
-const unzstd = (b: Buffer) => execFileSync("zstd", ["-d", "-c", "-q"], { input: b, maxBuffer: 64 << 20 });
+const unzstd = (b: Buffer) =>
+  execFileSync("zstd", ["-d", "-c", "-q", "--memory=32MB"], { input: b, maxBuffer: 64 << 20 });
+/** Raw zstd blocks have the NAR bytes in clear: a run of 4 KiB of the last path is on the wire as it is. */
+const carriesRaw = (wire: Buffer, nar: Buffer) =>
+  wire.includes(nar.subarray(nar.length - 8192, nar.length - 4096));
 
-describe("auto on compressible data: the link probe", () => {
-  it("a link that outruns zstd: stops at the next path boundary; the rest goes in a stream of its own, uncompressed", async () => {
-    const clock = { t: 0 };
-    const choices: { compression: Compression; why: string }[] = [];
-    const stream = pushRequests(
-      infos,
-      {
-        compression: "auto",
-        nix: nix(),
-        now: () => clock.t,
-        onCompression: (c) => choices.push(c),
-        linkProbe: { skipWireBytes: 0, wireBytes: 64 * 1024, decide: () => true },
+/** Past the pipeline's start; the trial past what was queued compressed (~1.5 MiB) when it began. */
+const small = {
+  skipWireBytes: 512 * 1024,
+  wireBytes: 1024 * 1024,
+  trialSkipWireBytes: 2 * 1024 * 1024,
+  trialWireBytes: 1024 * 1024,
+};
+
+async function autoPush(source: (mode: "zstd" | "raw") => number, linkMs: number) {
+  let mode: "zstd" | "raw" = "zstd";
+  const clock = fakeClock(() => source(mode), linkMs);
+  const decisions: ProbeDecision[] = [];
+  const choices: { compression: Compression; why: string }[] = [];
+  const stream = pushRequests(
+    infos,
+    {
+      compression: "auto",
+      nix: nix(),
+      now: clock.now,
+      onCompression: (c) => choices.push(c),
+      linkProbe: {
+        ...small,
+        onDecision: (d) => {
+          decisions.push(d);
+          mode = d.mode;
+        },
       },
-      signal(),
-    );
-    const first = await drain(stream, clock, 0);
-    // The decision comes within the first path's 4 MiB (the pipeline holds ~1.5 MiB): it stops after it.
-    expect(stream.rest()).toBe(1);
-    expect(pathsOf(first)).toEqual(infos.slice(0, 1));
-    expect(first[0]).toEqual({
-      item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } },
-    });
-    expect(unzstd(wireOf(first)).equals(dumps[0] as Buffer)).toBe(true);
+    },
+    signal(),
+  );
+  const messages = await drain(stream, clock);
+  return { messages, decisions, choices };
+}
+
+describe("auto on compressible data: measured, inside one zstd stream", () => {
+  it("a link that outruns zstd (uncompressed moves more NAR per second): the rest goes as raw zstd blocks, same stream", async () => {
+    // zstd makes a message every 4 ms; uncompressed, the source keeps up in 1 ms; the link waits for nobody.
+    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 4 : 1), 0);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([
+      ["raw", false],
+      ["raw", true],
+    ]);
+    expect(messages.filter((m) => m.item?.$case === "options")).toEqual([
+      { item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } } },
+    ]);
+    expect(messages[0]?.item?.$case).toBe("options");
+    expect(pathsOf(messages)).toEqual(infos);
+    const wire = wireOf(messages);
+    expect(unzstd(wire).equals(Buffer.concat(dumps))).toBe(true);
+    expect(carriesRaw(wire, dumps[2] as Buffer)).toBe(true);
     expect(choices.map((c) => c.compression)).toEqual([
       Compression.COMPRESSION_ZSTD,
       Compression.COMPRESSION_NONE,
+      Compression.COMPRESSION_NONE,
     ]);
     expect(choices[1]?.why).toMatch(
-      /^from path 2 of 3 on: the link outruns zstd \(over 0 MiB the transport waited/,
+      /^at \d+ MiB of 12 MiB: trying uncompressed: the link takes more than zstd makes/,
     );
-
-    const second = pushRequests(
-      infos.slice(1),
-      { compression: Compression.COMPRESSION_NONE, nix: nix() },
-      signal(),
-    );
-    const rest = await drain(second, clock, 0);
-    expect(pathsOf(rest)).toEqual(infos.slice(1));
-    expect(wireOf(rest).equals(Buffer.concat(dumps.slice(1)))).toBe(true);
-    expect(second.rest()).toBeUndefined();
+    expect(choices[2]?.why).toMatch(/uncompressed: it moved \d+ MiB\/s of NAR, zstd \d+ MiB\/s of NAR$/);
   });
 
-  it("measures with the injected clock: a slow link (time passes while messages are on it) keeps zstd to the end", async () => {
-    const clock = { t: 0 };
-    const measures: PipelineMeasure[] = [];
+  it("a slow link (compressed output waits for it): zstd to the end, no trial", async () => {
+    const { messages, decisions, choices } = await autoPush(() => 0, 10);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([["zstd", true]]);
+    const m = decisions[0]?.zstd;
+    expect(m?.waitedForSourceMs).toBe(0);
+    expect(m?.wireBytes).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(m?.waitedForLinkMs).toBeGreaterThan(0);
+    expect(m?.narBytes).toBeGreaterThan(m?.wireBytes ?? 0); // it compresses
+    const wire = wireOf(messages);
+    expect(unzstd(wire).equals(Buffer.concat(dumps))).toBe(true);
+    expect(carriesRaw(wire, dumps[2] as Buffer)).toBe(false);
+    expect(choices.at(-1)?.why).toMatch(/zstd: the link is the bottleneck/);
+  });
+
+  it("a trial that zstd wins (uncompressed moves less NAR per second): back to zstd, in a new frame, same stream", async () => {
+    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 1 : 4), 0);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([
+      ["raw", false],
+      ["zstd", true],
+    ]);
+    expect(pathsOf(messages)).toEqual(infos);
+    const wire = wireOf(messages);
+    expect(unzstd(wire).equals(Buffer.concat(dumps))).toBe(true);
+    expect(carriesRaw(wire, dumps[2] as Buffer)).toBe(false); // the last path went compressed again
+    expect(choices.map((c) => c.compression)).toEqual([
+      Compression.COMPRESSION_ZSTD,
+      Compression.COMPRESSION_NONE,
+      Compression.COMPRESSION_ZSTD,
+    ]);
+  });
+
+  it("a consumer that stops after zstd came back: the new zstd and nix-store stop too", async () => {
+    let mode: "zstd" | "raw" = "zstd";
+    let decided = 0;
+    const clock = fakeClock(() => (mode === "zstd" ? 1 : 4), 0);
     const stream = pushRequests(
       infos,
       {
         compression: "auto",
         nix: nix(),
-        now: () => clock.t,
+        now: clock.now,
         linkProbe: {
-          skipWireBytes: 128 * 1024,
-          wireBytes: 256 * 1024,
-          decide: (m) => {
-            measures.push(m);
-            return false;
+          ...small,
+          onDecision: (d) => {
+            decided++;
+            mode = d.mode;
           },
         },
       },
       signal(),
     );
-    const ms = await drain(stream, clock, 10);
-    expect(stream.rest()).toBeUndefined();
-    expect(pathsOf(ms)).toEqual(infos);
-    expect(unzstd(wireOf(ms)).equals(Buffer.concat(dumps))).toBe(true);
-    expect(measures).toHaveLength(1);
-    const m = measures[0] as PipelineMeasure;
-    // Every measured chunk spent 10 ms on the link and none waiting for zstd (the clock stood still).
-    expect(m.waitedForCompressorMs).toBe(0);
-    expect(m.wireBytes).toBeGreaterThanOrEqual(256 * 1024);
-    expect(m.waitedForLinkMs).toBeGreaterThan(0);
-    expect(m.waitedForLinkMs % 10).toBe(0);
+    for (let r = await stream.next(); r.done !== true && decided < 2; r = await stream.next()) {
+      // until the trial lost and zstd is back
+    }
+    expect(mode).toBe("zstd");
+    await stream.next();
+    expect((await childProcesses()).length).toBeGreaterThan(0);
+    await stream.return(undefined);
+    for (let i = 0; i < 50 && (await childProcesses()).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await childProcesses()).toEqual([]);
   });
 });

@@ -1,8 +1,9 @@
 import { Compression, narChunkRequest, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { openAdaptiveZstd } from "./adaptive-zstd.js";
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
-import { LinkProbe, type LinkProbeOptions, type PipelineMeasure } from "./link-probe.js";
+import { describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
@@ -24,13 +25,11 @@ export interface PushProgress {
 }
 
 export interface PushRequestOptions {
-  /** "auto": chosen by chooseCompression from the first MiB of NAR and the link rate, if known. */
+  /** "auto": none for data that does not compress (compress-choice.ts), else zstd as long as it pays (link-probe.ts). */
   readonly compression: Compression | "auto";
   /** With "auto": what was chosen, and why. */
   readonly onCompression?: (choice: CompressionChoice) => void;
-  /** With "auto": the link's rate, when measured. */
-  readonly linkBytesPerSecond?: number;
-  /** With "auto": the clock for the link probe (link-probe.ts). */
+  /** With "auto": the clock for the link probe (link-probe.ts), read three times per message. */
   readonly now?: () => number;
   /** With "auto": the probe's rule and sizes (defaults in link-probe.ts). */
   readonly linkProbe?: LinkProbeOptions;
@@ -43,6 +42,8 @@ export interface PushRequestOptions {
 
 /** Size of NarChunk messages: big enough to amortise framing, small enough to interleave. */
 const CHUNK = 128 * 1024;
+/** NarChunk messages of auto's stretches of raw zstd blocks: the size --compress none sends. */
+const RAW_CHUNK = CHUNK;
 /** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
@@ -53,11 +54,6 @@ const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "pat
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
-  /**
-   * After the stream ended: the index of the first path it did not send,
-   * when `auto` found the link faster than zstd (push the rest with none).
-   */
-  rest(): number | undefined;
 }
 
 /**
@@ -75,27 +71,17 @@ export function pushRequests(
   signal: AbortSignal,
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
-  const rest: Rest = { at: undefined };
-  return Object.assign(messages(infos, options, progress, rest, signal), {
+  return Object.assign(messages(infos, options, progress, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
-    rest: () => rest.at,
   });
 }
 
-interface Rest {
-  at: number | undefined;
-}
-
-const describe = (m: PipelineMeasure | undefined) =>
-  m === undefined
-    ? "not measured"
-    : `over ${Math.round(m.wireBytes / 2 ** 20)} MiB the transport waited ${Math.round(m.waitedForCompressorMs)} ms for zstd, zstd ${Math.round(m.waitedForLinkMs)} ms for the transport`;
+const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 
 async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
-  rest: Rest,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
@@ -114,7 +100,6 @@ async function* messages(
       const choice = chooseCompression({
         sampleRatio: sample.ratio,
         sampleBytes: sample.bytes,
-        linkBytesPerSecond: options.linkBytesPerSecond,
       });
       options.onCompression?.(choice);
       compression = choice.compression;
@@ -134,29 +119,33 @@ async function* messages(
     if (compression !== Compression.COMPRESSION_GZIP && compression !== Compression.COMPRESSION_ZSTD) {
       throw new Error(`unknown compression ${compression}`);
     }
-    compressor = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
-    const c = compressor;
-    const channel = new Channel<PushPathsRequest>(QUEUE);
     const probe =
       options.compression === "auto" && compression === Compression.COMPRESSION_ZSTD
-        ? new LinkProbe(options.linkProbe)
+        ? new LinkProbe({
+            ...options.linkProbe,
+            onDecision: (d) => {
+              options.linkProbe?.onDecision?.(d);
+              options.onCompression?.({
+                compression: d.mode === "raw" ? Compression.COMPRESSION_NONE : Compression.COMPRESSION_ZSTD,
+                why: `at ${mib(progress.fedBytes)} of ${mib(progress.totalBytes)}: ${describeDecision(d)}`,
+              });
+            },
+          })
         : undefined;
+    // auto: one zstd stream that may carry raw blocks from any piece on (adaptive-zstd.ts).
+    const adaptive =
+      probe === undefined ? undefined : openAdaptiveZstd(options.zstdBin ?? "zstd", stop.signal);
+    compressor = adaptive ?? (await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal));
+    const c = compressor;
+    const channel = new Channel<PushPathsRequest>(QUEUE);
     const feed = async () => {
       let current = -1;
       for await (const piece of nars) {
         if (piece.index !== current) {
-          if (probe?.switchToNone === true) {
-            // Stopped at a path boundary: the agent imports what it got, the rest follows uncompressed.
-            rest.at = piece.index;
-            options.onCompression?.({
-              compression: Compression.COMPRESSION_NONE,
-              why: `from path ${piece.index + 1} of ${infos.length} on: the link outruns zstd (${describe(probe.measure)})`,
-            });
-            break;
-          }
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
+        if (adaptive !== undefined && probe !== undefined) adaptive.raw = probe.mode === "raw";
         await writeTo(c.input, piece.data, stop.signal);
         progress.fed(piece);
       }
@@ -164,7 +153,9 @@ async function* messages(
     };
     const drain = async () => {
       // What still waits in our write buffer has not reached the compressor: not counted yet.
-      for await (const parts of gather(c.output, CHUNK))
+      // auto's uncompressed stretches: messages as big as --compress none's (fixed costs per message).
+      const size = () => (adaptive?.raw === true ? RAW_CHUNK : CHUNK);
+      for await (const parts of gather(c.output, size))
         await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
     };
     Promise.all([feed(), drain()]).then(
@@ -173,13 +164,19 @@ async function* messages(
     );
     const now = options.now ?? (() => performance.now());
     const pending = channel[Symbol.asyncIterator]();
+    let carried = 0;
     for (;;) {
       const t0 = now();
       const r = await pending.next();
       if (r.done === true) break;
       const t1 = now();
       yield r.value;
-      if (r.value.item?.$case === "chunk") probe?.add(t1 - t0, now() - t1, r.value.item.value.data.length);
+      const t2 = now();
+      if (probe !== undefined && r.value.item?.$case === "chunk") {
+        const to = progress.carriedBy(r.value) ?? carried;
+        probe.add(t1 - t0, t2 - t1, r.value.item.value.data.length, to - carried);
+        carried = to;
+      }
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
@@ -248,6 +245,19 @@ class ProgressCounter {
     private readonly onProgress: ((p: PushProgress) => void) | undefined,
   ) {
     this.bytesTotal = infos.reduce((n, i) => n + i.narSize, 0);
+  }
+
+  get fedBytes(): number {
+    return this.bytesFed;
+  }
+
+  get totalBytes(): number {
+    return this.bytesTotal;
+  }
+
+  /** NAR bytes the chunks up to `m` carry. */
+  carriedBy(m: PushPathsRequest): number | undefined {
+    return this.at.get(m)?.bytesSent;
   }
 
   fed(piece: NarPiece): void {

@@ -95,7 +95,7 @@ describe("deploy", () => {
     expect(r.stderr).toMatch(/robot1: \d\d:\d\d:\d\dZ PROFILE_SET generation 42 \(previous 41\)/);
   });
 
-  it("auto, when the link outruns zstd: the rest in a second stream, uncompressed; progress runs on to 100 %", async () => {
+  it("auto, when the link outruns zstd: the rest uncompressed in the same stream; progress runs on to 100 %", async () => {
     rig.agent.handlers.queryMissingPaths = (paths) => paths;
     const pushes: PushPathsRequest[][] = [];
     rig.agent.handlers.pushPaths = (received) => {
@@ -105,15 +105,14 @@ describe("deploy", () => {
     rig.agent.handlers.activate = () => [
       event(S.DEPLOYMENT_STATE_SUCCEEDED, { generation: 42, final: true }),
     ];
-    const closure = fakeClosure(CLOSURE, { autoStopsAfter: 1 });
+    const closure = fakeClosure(CLOSURE, { autoSwitchesAfter: 1 });
     const r = await rig.run(["deploy", root, ...rig.target(), "--json", "--transfer", "push"], { closure });
     expect(r.code).toBe(0);
     const pathsOf = (ms: PushPathsRequest[]) =>
       ms.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : []));
-    expect(pushes.map(pathsOf)).toEqual([[glibc], [nodes, root]]);
+    expect(pushes.map(pathsOf)).toEqual([[glibc, nodes, root]]);
     expect(pushes.map((ms) => ms[0])).toEqual([
       { item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } } },
-      { item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } } },
     ]);
     const total = CLOSURE.reduce((n, p) => n + p.narSize, 0);
     expect(r.json()).toMatchObject({

@@ -118,51 +118,39 @@ export class PushTransfer implements Transfer {
     const started = o.now();
     let wireBytes: number | null = null;
     let compression: string = o.compression;
+    const used: string[] = [];
     const response: Awaited<ReturnType<AgentApi["pushPaths"]>> = { imported: [], skipped: [], narBytes: 0 };
     const total = { bytes: infos.reduce((n, p) => n + p.narSize, 0), paths: infos.length };
-    // What earlier streams of this push sent (auto may go on uncompressed in a second stream).
-    const base = { bytes: 0, wire: 0, paths: 0 };
-    let rest = infos;
-    let asked: Compression | "auto" = COMPRESSIONS[o.compression];
     try {
-      for (;;) {
-        let streamWire = 0;
-        const messages = o.closure.pushRequests(
-          rest,
-          {
-            compression: asked,
-            onCompression: (c) => {
-              compression = NAMES.get(c.compression) ?? compression;
-              o.log(`${api.target.name}: compression ${compression}: ${c.why}`);
-            },
-            onProgress: (p) => {
-              streamWire = p.wireBytesSent ?? p.bytesSent;
-              wireBytes = base.wire + streamWire;
-              progress.update({
-                bytesSent: base.bytes + p.bytesSent,
-                bytesTotal: total.bytes,
-                wireBytesSent: wireBytes,
-                pathsSent: base.paths + p.pathsSent,
-                pathsTotal: total.paths,
-              });
-            },
+      const messages = o.closure.pushRequests(
+        infos,
+        {
+          compression: COMPRESSIONS[o.compression],
+          onCompression: (c) => {
+            // auto may go uncompressed part of the way (and back): the summary names each it used.
+            const name = NAMES.get(c.compression) ?? "none";
+            if (!used.includes(name)) used.push(name);
+            compression = used.join("+");
+            o.log(`${api.target.name}: compression ${name}: ${c.why}`);
           },
-          signal,
-        );
-        // Progress moves when grpc-js has written a chunk, not when it was handed over.
-        const r = await api.pushPaths(messages, signal, (m) => messages.written(m));
-        response.imported.push(...r.imported);
-        response.skipped.push(...r.skipped);
-        response.narBytes += r.narBytes;
-        const at = messages.rest?.();
-        if (at === undefined || at <= 0 || at >= rest.length) break;
-        base.bytes += rest.slice(0, at).reduce((n, p) => n + p.narSize, 0);
-        base.wire += streamWire;
-        base.paths += at;
-        rest = rest.slice(at);
-        asked = Compression.COMPRESSION_NONE;
-        compression = "zstd+none";
-      }
+          onProgress: (p) => {
+            wireBytes = p.wireBytesSent ?? p.bytesSent;
+            progress.update({
+              bytesSent: p.bytesSent,
+              bytesTotal: total.bytes,
+              wireBytesSent: wireBytes,
+              pathsSent: p.pathsSent,
+              pathsTotal: total.paths,
+            });
+          },
+        },
+        signal,
+      );
+      // Progress moves when grpc-js has written a chunk, not when it was handed over.
+      const r = await api.pushPaths(messages, signal, (m) => messages.written(m));
+      response.imported.push(...r.imported);
+      response.skipped.push(...r.skipped);
+      response.narBytes += r.narBytes;
       progress.finish();
     } catch (e) {
       progress.interrupt();

@@ -24,15 +24,15 @@ export interface FakeClosure extends ClosureOps {
 /**
  * Local-store operations without Nix: a fixed closure whose NARs are zero
  * bytes of `narSize`. `beforeChunk` lets a test stall or fail the push;
- * `autoStopsAfter`: an auto push stops after that many paths, as if the link
- * probe found the link faster than zstd (the rest: a second, uncompressed stream).
+ * `autoSwitchesAfter`: an auto push reports going uncompressed after that many
+ * paths, as if the link probe found the link faster than zstd (same stream).
  */
 export function fakeClosure(
   closure: PathInfo[],
   options: {
     beforeChunk?: (signal: AbortSignal) => Promise<void>;
     chunkSize?: number;
-    autoStopsAfter?: number;
+    autoSwitchesAfter?: number;
   } = {},
 ): FakeClosure {
   const fake: FakeClosure = {
@@ -60,8 +60,7 @@ export function fakeClosure(
       fake.pushed.push({ infos, compression });
       const chunkSize = options.chunkSize ?? 64 * 1024;
       const at = new WeakMap<PushPathsRequest, PushProgress>();
-      const stopAfter = opts.compression === "auto" ? options.autoStopsAfter : undefined;
-      const sending = stopAfter === undefined ? infos : infos.slice(0, stopAfter);
+      const switchAfter = opts.compression === "auto" ? options.autoSwitchesAfter : undefined;
       async function* messages(): AsyncGenerator<PushPathsRequest> {
         let sent: PushProgress = {
           bytesSent: 0,
@@ -71,7 +70,12 @@ export function fakeClosure(
           wireBytesSent: 0,
         };
         yield { item: { $case: "options", value: { compression } } };
-        for (const info of sending) {
+        for (const [i, info] of infos.entries()) {
+          if (i === switchAfter)
+            opts.onCompression?.({
+              compression: Compression.COMPRESSION_NONE,
+              why: "fake: the link outruns zstd",
+            });
           yield { item: { $case: "path", value: info } };
           for (let off = 0; off < info.narSize; off += chunkSize) {
             await options.beforeChunk?.(signal);
@@ -89,18 +93,12 @@ export function fakeClosure(
             yield m;
           }
         }
-        if (sending !== infos)
-          opts.onCompression?.({
-            compression: Compression.COMPRESSION_NONE,
-            why: "fake: the link outruns zstd",
-          });
       }
       return Object.assign(messages(), {
         written: (m: PushPathsRequest) => {
           const p = at.get(m);
           if (p !== undefined) opts.onProgress?.(p);
         },
-        rest: () => (sending === infos ? undefined : sending.length),
       });
     },
   };
