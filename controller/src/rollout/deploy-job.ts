@@ -61,7 +61,6 @@ export class DeploySource {
   private built: Promise<Built> | undefined;
   private resolved: Promise<string> | undefined;
   private computed: Promise<PathInfo[]> | undefined;
-  private announced = false;
 
   constructor(
     private readonly spec: DeploySpec,
@@ -82,21 +81,8 @@ export class DeploySource {
   }
 
   closure(storePath: string, signal: AbortSignal): Promise<PathInfo[]> {
-    if (!this.announced) this.ctx.log(`computing the closure of ${storePath}`);
-    this.announced = true;
-    return this.compute(storePath, signal);
-  }
-
-  /**
-   * Starts resolving `storePath` and computing its closure now, to overlap
-   * with connecting and GetStatus (issue 13). Quiet: its log line and its
-   * errors come where `resolve` and `closure` are awaited, as without it.
-   */
-  prefetch(storePath: string, signal: AbortSignal): void {
-    this.resolve(storePath).then(
-      (resolved) => this.compute(resolved, signal).catch(() => undefined),
-      () => undefined,
-    );
+    this.computed ??= this.compute(storePath, signal);
+    return this.computed;
   }
 
   private async doBuild(signal: AbortSignal): Promise<Built> {
@@ -117,8 +103,8 @@ export class DeploySource {
   }
 
   private compute(storePath: string, signal: AbortSignal): Promise<PathInfo[]> {
-    this.computed ??= this.ctx.deps.closure.computeClosure(storePath, signal);
-    return this.computed;
+    this.ctx.log(`computing the closure of ${storePath}`);
+    return this.ctx.deps.closure.computeClosure(storePath, signal);
   }
 }
 
@@ -143,7 +129,6 @@ export function deployJob(
       `interrupted before activation; nothing was changed on ${target} (paths already pushed stay in its store, unused)`,
     async before(facts, signal) {
       facts.storePath = (await source.build(signal)).storePath;
-      source.prefetch(facts.storePath, signal);
     },
     async prepare(api, facts, signal) {
       const target = api.target.name;
