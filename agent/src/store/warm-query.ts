@@ -45,6 +45,7 @@ export class WarmValidityQuery {
     if (this.closed) throw new AgentError("ABORTED", "the store is closing");
     clearTimeout(this.idle);
     const proc = this.proc ?? (await this.start());
+    signal.throwIfAborted(); // aborted while nix started: it stays up for the next query
     // Aborted mid-answer, the protocol state is unknown: that process is done.
     const onAbort = () => proc.terminate();
     signal.addEventListener("abort", onAbort, { once: true });
