@@ -72,6 +72,23 @@ describe("NixCliStore keepQueryProcessMs", () => {
     expect(await nixStores()).toEqual([]);
   }, 60_000);
 
+  it("answers from a new process when the kept one died while idle", async () => {
+    const storeUri = fx.store("robot-killed");
+    const a = await fx.build(file("g"), storeUri);
+    const store = new NixCliStore({ storeUri, env: fx.env, keepQueryProcessMs: 60_000 });
+    try {
+      await store.queryValidPaths([a], signal());
+      const [kept] = await nixStores();
+      process.kill(Number(kept?.split(" ")[0]), "SIGKILL");
+      expect([...(await store.queryValidPaths([a], signal()))]).toEqual([a]);
+      const now = await nixStores();
+      expect(now).toHaveLength(1);
+      expect(now).not.toEqual([kept]);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
   it("drops the process when a query is aborted, and answers the next query with a new one", async () => {
     const storeUri = fx.store("robot-abort");
     const a = await fx.build(file("f"), storeUri);

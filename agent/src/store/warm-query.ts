@@ -44,7 +44,23 @@ export class WarmValidityQuery {
     signal.throwIfAborted();
     if (this.closed) throw new AgentError("ABORTED", "the store is closing");
     clearTimeout(this.idle);
-    const proc = this.proc ?? (await this.start());
+    const kept = this.proc;
+    if (kept !== undefined) {
+      try {
+        return await this.askOn(kept, paths, signal);
+      } catch (e) {
+        // A kept process may have died while idle (killed, out of memory): once more on a new one.
+        if (signal.aborted) throw e;
+      }
+    }
+    return this.askOn(await this.start(), paths, signal);
+  }
+
+  private async askOn(
+    proc: ServeProcess,
+    paths: readonly string[],
+    signal: AbortSignal,
+  ): Promise<Set<string>> {
     signal.throwIfAborted(); // aborted while nix started: it stays up for the next query
     // Aborted mid-answer, the protocol state is unknown: that process is done.
     const onAbort = () => proc.terminate();
@@ -55,7 +71,7 @@ export class WarmValidityQuery {
       this.idle.unref();
       return valid;
     } catch (e) {
-      this.proc = undefined;
+      if (this.proc === proc) this.proc = undefined;
       proc.terminate();
       if (signal.aborted) throw new AgentError("ABORTED", "querying path validity aborted", { cause: e });
       throw await proc.failed("querying path validity", e);
