@@ -78,6 +78,9 @@ async function main(): Promise<void> {
     nixBinDir: config.nixBinDir,
     log,
     observer: pushObserver(metrics),
+    // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
+    // process.exit at shutdown ends its input.
+    keepQueryProcessMs: 5_000,
   });
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({

@@ -33,6 +33,8 @@ export interface StoreAdapterOptions {
   /** See SubstituteDeps. */
   readonly substitutePollMs?: number;
   readonly stalledDownloadSeconds?: number;
+  /** See CliStoreOptions.keepQueryProcessMs. */
+  readonly keepQueryProcessMs?: number;
 }
 
 /** Each push holds two nix-store processes and a decompressor; a robot's CPU and RAM are small. */
@@ -47,6 +49,7 @@ export function createStorePort(
     nixBinDir: o.nixBinDir,
     storeUri: o.storeUri,
     env: o.env,
+    keepQueryProcessMs: o.keepQueryProcessMs,
   });
   // Parsed once at start: a bad key in the config stops the agent instead of every push.
   const trustedKeys = parseTrustedKeys(o.trustedPublicKeys);

@@ -2,23 +2,35 @@ import { DEFAULT_STORE_DIR, type NixCliOptions, validateStorePath } from "@ros-r
 import { CliImport, notSupported, serveQueryValid } from "./cli-import.js";
 import type { ImportEvents, NixStore, StoreImport } from "./nix-store.js";
 import { ServeProcess } from "./serve-process.js";
+import { WarmValidityQuery } from "./warm-query.js";
 
 export interface CliStoreOptions extends NixCliOptions {
   /** The store's logical directory (what paths start with); default /nix/store. */
   readonly storeDir?: string;
+  /**
+   * Keep the `nix-store --serve` of validity queries this long after each
+   * answer, for the next query (see WarmValidityQuery); 0 or unset: one
+   * process per query.
+   */
+  readonly keepQueryProcessMs?: number;
 }
 
 /** The robot's store through the nix CLI (`nix-store --serve`, the protocol of `nix copy --to ssh://`). */
 export class NixCliStore implements NixStore {
   readonly storeDir: string;
 
+  private readonly warm: WarmValidityQuery | undefined;
+
   constructor(private readonly options: CliStoreOptions = {}) {
     this.storeDir = options.storeDir ?? DEFAULT_STORE_DIR;
+    const keepMs = options.keepQueryProcessMs ?? 0;
+    this.warm = keepMs > 0 ? new WarmValidityQuery(options, keepMs) : undefined;
   }
 
   async queryValidPaths(paths: readonly string[], signal: AbortSignal): Promise<Set<string>> {
     for (const p of paths) validateStorePath(p, this.storeDir);
     if (paths.length === 0) return new Set();
+    if (this.warm !== undefined) return this.warm.queryValid(paths, signal);
     const proc = await ServeProcess.start({ ...this.options, write: false, signal });
     try {
       const valid = await serveQueryValid(proc, paths, false);
@@ -29,6 +41,11 @@ export class NixCliStore implements NixStore {
     } finally {
       proc.terminate();
     }
+  }
+
+  /** Ends a kept query process now. */
+  async close(): Promise<void> {
+    await this.warm?.close();
   }
 
   async openImport(signal: AbortSignal, events?: ImportEvents): Promise<StoreImport> {

@@ -98,23 +98,21 @@ export class SystemdSwitchRunner implements SwitchRunner {
   }
 
   async invocations(signal?: AbortSignal): Promise<UnitInvocations> {
-    const list = await runChecked(
-      this.runner,
-      ["systemctl", "list-units", "--type=service", "--state=active", "--plain", "--no-legend", "--no-pager"],
-      { signal, timeoutMs: 10_000 },
-    );
-    const units = list
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/)[0] ?? "")
-      .filter((u) => u.endsWith(".service"));
-    if (units.length === 0) return {};
+    // One call (a pattern with --state) instead of list-units then show: it runs
+    // between PROFILE_SET and ACTIVATING of every deploy (issue 13).
     const out = await runChecked(
       this.runner,
-      ["systemctl", "show", "--property=Id,InvocationID", "--", ...units],
-      {
-        signal,
-        timeoutMs: 10_000,
-      },
+      [
+        "systemctl",
+        "show",
+        "--type=service",
+        "--state=active",
+        "--property=Id,InvocationID",
+        "--no-pager",
+        "--",
+        "*.service",
+      ],
+      { signal, timeoutMs: 10_000 },
     );
     return parseInvocations(out);
   }

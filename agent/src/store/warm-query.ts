@@ -1,0 +1,98 @@
+import { AgentError } from "../errors.js";
+import { serveQueryValid } from "./cli-import.js";
+import { type NixCliOptions, ServeProcess } from "./serve-process.js";
+
+/**
+ * Validity queries through one read-only `nix-store --serve` that stays up
+ * for `idleMs` after each answer. nix-store takes 0.1–0.2 s of CPU to start
+ * on a robot, and a deploy asks twice within a moment (QueryMissingPaths,
+ * then Activate's check of the system path): issue 13. Every answer is read
+ * from the store when asked; nothing is cached but the process. Queries take
+ * turns on it.
+ */
+export class WarmValidityQuery {
+  private proc: ServeProcess | undefined;
+  private turn: Promise<unknown> = Promise.resolve();
+  private idle: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** The process outlives the query that started it; only close() or a failure ends it early. */
+  private readonly life = new AbortController();
+
+  constructor(
+    private readonly options: NixCliOptions,
+    private readonly idleMs: number,
+  ) {}
+
+  queryValid(paths: readonly string[], signal: AbortSignal): Promise<Set<string>> {
+    const run = this.turn.then(() => this.ask(paths, signal));
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Ends the process now (agent shutdown, tests). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.idle);
+    await this.turn;
+    const proc = this.proc;
+    this.proc = undefined;
+    if (proc !== undefined) await proc.stop(5_000);
+    this.life.abort();
+  }
+
+  private async ask(paths: readonly string[], signal: AbortSignal): Promise<Set<string>> {
+    signal.throwIfAborted();
+    if (this.closed) throw new AgentError("ABORTED", "the store is closing");
+    clearTimeout(this.idle);
+    const kept = this.proc;
+    if (kept !== undefined) {
+      try {
+        return await this.askOn(kept, paths, signal);
+      } catch (e) {
+        // A kept process may have died while idle (killed, out of memory): once more on a new one.
+        if (signal.aborted) throw e;
+      }
+    }
+    return this.askOn(await this.start(), paths, signal);
+  }
+
+  private async askOn(
+    proc: ServeProcess,
+    paths: readonly string[],
+    signal: AbortSignal,
+  ): Promise<Set<string>> {
+    signal.throwIfAborted(); // aborted while nix started: it stays up for the next query
+    // Aborted mid-answer, the protocol state is unknown: that process is done.
+    const onAbort = () => proc.terminate();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const valid = await serveQueryValid(proc, paths, false);
+      this.idle = setTimeout(() => this.retire(proc), this.idleMs);
+      this.idle.unref();
+      return valid;
+    } catch (e) {
+      if (this.proc === proc) this.proc = undefined;
+      proc.terminate();
+      if (signal.aborted) throw new AgentError("ABORTED", "querying path validity aborted", { cause: e });
+      throw await proc.failed("querying path validity", e);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async start(): Promise<ServeProcess> {
+    const proc = await ServeProcess.start({ ...this.options, write: false, signal: this.life.signal });
+    this.proc = proc;
+    // Gone by itself (killed, crashed): the next query starts another.
+    void proc.exited.then(() => {
+      if (this.proc === proc) this.proc = undefined;
+    });
+    return proc;
+  }
+
+  private retire(proc: ServeProcess): void {
+    if (this.proc !== proc) return;
+    this.proc = undefined;
+    void proc.stop(5_000).catch(() => undefined);
+  }
+}
