@@ -98,9 +98,8 @@ describe("RosnodejsMonitor on a real ROS graph", () => {
       return m.sample("/restart", 0).lastMessageAtMs !== undefined ? s : undefined;
     });
     await crashCore();
-    const started = Date.now();
+    // Refused at once, not the 1 s timeout's "no answer within".
     expect(await m.query(never).catch((e: unknown) => (e as Error).message)).toMatch(/ECONNREFUSED/);
-    expect(Date.now() - started).toBeLessThan(1000);
     // Connected publishers keep sending while the master is away.
     await m.sync(["/restart"], undefined, never);
     const count = m.sample("/restart", 0).messagesInWindow;
