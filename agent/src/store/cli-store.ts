@@ -32,15 +32,17 @@ export class NixCliStore implements NixStore {
   }
 
   async openImport(signal: AbortSignal, events?: ImportEvents): Promise<StoreImport> {
-    const query = await ServeProcess.start({ ...this.options, write: true, signal });
-    let importer: ServeProcess | undefined;
+    // Both at once: each start is a nix process and a handshake, on the push's critical path.
+    const start = () => ServeProcess.start({ ...this.options, write: true, signal });
+    const [query, importer] = await Promise.allSettled([start(), start()]);
     try {
-      importer = await ServeProcess.start({ ...this.options, write: true, signal });
-      if ((importer.serverVersion & 0xff) < 5) throw notSupported(importer.serverVersion);
-      return new CliImport(query, importer, events);
+      if (query.status === "rejected") throw query.reason;
+      if (importer.status === "rejected") throw importer.reason;
+      const version = importer.value.serverVersion;
+      if ((version & 0xff) < 5) throw notSupported(version);
+      return new CliImport(query.value, importer.value, events);
     } catch (e) {
-      query.terminate();
-      importer?.terminate();
+      for (const p of [query, importer]) if (p.status === "fulfilled") p.value.terminate();
       throw e;
     }
   }
