@@ -121,7 +121,7 @@ describe("controller pushRequests → agent receivePush", () => {
         signal(),
       )) {
         if (m.item?.$case === "path") current = m.item.value.storePath;
-        if (m.item?.$case === "chunk" && current === closure[big]?.storePath && ++chunksOfBig === 2) {
+        if (m.item?.$case === "chunk" && current === closure[big]?.storePath && ++chunksOfBig === 3) {
           throw new Error("connection reset");
         }
         yield m;

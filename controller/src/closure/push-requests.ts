@@ -41,16 +41,9 @@ export interface PushRequestOptions {
   readonly zstdBin?: string;
 }
 
-/** Size of compressed NarChunk messages: big enough to amortise framing, small enough for the link probe. */
+/** Size of NarChunk messages: big enough to amortise framing, small enough to interleave. */
 const CHUNK = 128 * 1024;
-/**
- * Size of uncompressed NarChunk messages. Each message costs both ends a
- * fixed amount of JS (framing, promises, stream hops) and, on the agent,
- * scavenges; at 1 MiB a fast link pushes measurably more per CPU second than
- * at 128 KiB (bench/README.md). The agent accepts messages up to 8 MiB.
- */
-export const NONE_CHUNK = 1024 * 1024;
-/** Compressed messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
+/** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
 const SAMPLE_BYTES = 1024 * 1024;
@@ -129,7 +122,7 @@ async function* messages(
     yield { item: { $case: "options", value: { compression } } };
     if (compression === Compression.COMPRESSION_NONE) {
       let current = -1;
-      for await (const { index, parts } of gatherPieces(nars, NONE_CHUNK, progress)) {
+      for await (const { index, parts } of gatherPieces(nars, CHUNK, progress)) {
         if (index !== current) {
           current = index;
           yield pathMessage(infos[current] as PathInfo);
