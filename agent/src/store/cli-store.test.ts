@@ -27,8 +27,8 @@ afterAll(async () => {
 });
 
 describe("NixCliStore.openImport", () => {
-  it("one of its two nix-store processes fails to start: refuses, and stops the one that started", async () => {
-    // The two start concurrently: either may be the one that fails.
+  it("its second nix-store fails to start: refuses, and stops the first", async () => {
+    // Started one after the other: at once, two nix processes race to initialise a new store.
     const store = new NixCliStore({ storeUri: fx.store("robot"), env: fx.env, nixBinDir: bin });
     const error = await store.openImport(AbortSignal.timeout(30_000)).then(
       () => expect.unreachable("openImport should have failed"),

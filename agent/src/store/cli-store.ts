@@ -32,17 +32,17 @@ export class NixCliStore implements NixStore {
   }
 
   async openImport(signal: AbortSignal, events?: ImportEvents): Promise<StoreImport> {
-    // Both at once: each start is a nix process and a handshake, on the push's critical path.
-    const start = () => ServeProcess.start({ ...this.options, write: true, signal });
-    const [query, importer] = await Promise.allSettled([start(), start()]);
+    // One after the other: started at once, two nix processes race to initialise a new store
+    // ("creating symlink … gcroots/profiles: File exists").
+    const query = await ServeProcess.start({ ...this.options, write: true, signal });
+    let importer: ServeProcess | undefined;
     try {
-      if (query.status === "rejected") throw query.reason;
-      if (importer.status === "rejected") throw importer.reason;
-      const version = importer.value.serverVersion;
-      if ((version & 0xff) < 5) throw notSupported(version);
-      return new CliImport(query.value, importer.value, events);
+      importer = await ServeProcess.start({ ...this.options, write: true, signal });
+      if ((importer.serverVersion & 0xff) < 5) throw notSupported(importer.serverVersion);
+      return new CliImport(query, importer, events);
     } catch (e) {
-      for (const p of [query, importer]) if (p.status === "fulfilled") p.value.terminate();
+      query.terminate();
+      importer?.terminate();
       throw e;
     }
   }
