@@ -164,39 +164,20 @@ class Receiver {
 
   /** Request stream → PathInfo queue and decompressor input, in message order. */
   private async pump(input: Writable): Promise<void> {
-    const idle = new IdleWatch(this.stop.signal, this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS);
-    try {
-      await this.pumpWith(idle, input);
-    } finally {
-      idle.close();
-    }
-  }
-
-  private async pumpWith(idle: IdleWatch, input: Writable): Promise<void> {
-    for (;;) {
-      const r = await idle.next(this.it, streamBroke);
-      if (r.done === true) break;
-      const item = r.value.item;
-      if (item?.$case === "path") {
-        this.announced.push(item.value);
-      } else if (item?.$case === "chunk") {
-        this.observer.wireBytes?.(item.value.data.length);
-        try {
-          await writeTo(input, item.value.data, this.stop.signal);
-        } catch (e) {
-          if (!(e instanceof SinkClosed)) throw e;
-          // The decompressor stopped (corrupt data): consume() reports why.
-          this.sinkClosed = true;
-          return;
-        }
-      } else {
-        throw new AgentError("INVALID_ARGUMENT", `unexpected ${item?.$case ?? "empty"} message in a push`);
+    for await (const data of this.chunks()) {
+      try {
+        await writeTo(input, data, this.stop.signal);
+      } catch (e) {
+        if (!(e instanceof SinkClosed)) throw e;
+        // The decompressor stopped (corrupt data): consume() reports why.
+        this.sinkClosed = true;
+        return;
       }
     }
     input.end();
   }
 
-  /** The request stream's chunk bytes, uncompressed; PathInfos go to the queue on the way. */
+  /** The request stream's chunk bytes (as sent: compressed, if the push is); PathInfos go to the queue on the way. */
   private async *chunks(): AsyncGenerator<Buffer> {
     const idle = new IdleWatch(this.stop.signal, this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS);
     try {
