@@ -11,7 +11,11 @@ export interface FlowControl {
   readonly streamWindow: number;
   /** The connection-level window (all streams together). */
   readonly connectionWindow: number;
-  /** SETTINGS_MAX_FRAME_SIZE: the largest DATA frame a client may send us. */
+  /**
+   * SETTINGS_MAX_FRAME_SIZE: the largest DATA frame a client may send us. Node's
+   * HTTP/2 client (the controller) sends 16 KiB frames whatever this says
+   * (bench/README.md); other gRPC stacks may use it.
+   */
   readonly maxFrameSize: number;
 }
 

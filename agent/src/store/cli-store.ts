@@ -49,6 +49,8 @@ export class NixCliStore implements NixStore {
   }
 
   async openImport(signal: AbortSignal, events?: ImportEvents): Promise<StoreImport> {
+    // One after the other: started at once, two nix processes race to initialise a new store
+    // ("creating symlink … gcroots/profiles: File exists").
     const query = await ServeProcess.start({ ...this.options, write: true, signal });
     let importer: ServeProcess | undefined;
     try {

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
 import type { Writable } from "node:stream";
 import { isStorePath, type NixPublicKey, parseNarHash } from "@ros-rollback/nix-core";
-import type { Compression, PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
 import { quote, quoteList } from "../text/bounded.js";
 import { Announced } from "./announced.js";
@@ -113,18 +113,26 @@ class Receiver {
     let decomp: Decompressor | undefined;
     let session: StoreImport | undefined;
     try {
-      decomp = await openDecompressor(this.compression, this.deps.decompress ?? {}, this.stop.signal);
-      decomp.input.on("error", () => undefined); // surfaces through `output`
+      const none = this.compression === Compression.COMPRESSION_NONE;
+      if (!none) {
+        decomp = await openDecompressor(this.compression, this.deps.decompress ?? {}, this.stop.signal);
+        decomp.input.on("error", () => undefined); // surfaces through `output`
+      }
       // The outer signal: on our own refusals nix must live on to register the good paths before.
       session = await this.deps.store.openImport(this.signal, {
         onImported: (p) => this.observer.pathImported?.(p, this.sizes.get(p) ?? 0),
       });
       const d = decomp;
       const s = session;
-      await Promise.all([
-        this.pump(d.input).catch((e: unknown) => this.fail(e, d)),
-        this.consume(d.output, s).catch((e: unknown) => this.fail(e, d)),
-      ]);
+      if (d === undefined) {
+        // Uncompressed: the chunks go straight to nix, no stream in between (a push is mostly chunks).
+        await this.consume(this.chunks(), s);
+      } else {
+        await Promise.all([
+          this.pump(d.input).catch((e: unknown) => this.fail(e, d)),
+          this.consume(d.output, s).catch((e: unknown) => this.fail(e, d)),
+        ]);
+      }
       const error = this.errors.find((e) => !(e instanceof SinkClosed)) ?? this.errors[0];
       if (error !== undefined) throw error;
       const imported = await session.finish();
@@ -156,36 +164,40 @@ class Receiver {
 
   /** Request stream → PathInfo queue and decompressor input, in message order. */
   private async pump(input: Writable): Promise<void> {
-    const idle = new IdleWatch(this.stop.signal, this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS);
-    try {
-      await this.pumpWith(idle, input);
-    } finally {
-      idle.close();
-    }
-  }
-
-  private async pumpWith(idle: IdleWatch, input: Writable): Promise<void> {
-    for (;;) {
-      const r = await idle.next(this.it, streamBroke);
-      if (r.done === true) break;
-      const item = r.value.item;
-      if (item?.$case === "path") {
-        this.announced.push(item.value);
-      } else if (item?.$case === "chunk") {
-        this.observer.wireBytes?.(item.value.data.length);
-        try {
-          await writeTo(input, item.value.data, this.stop.signal);
-        } catch (e) {
-          if (!(e instanceof SinkClosed)) throw e;
-          // The decompressor stopped (corrupt data): consume() reports why.
-          this.sinkClosed = true;
-          return;
-        }
-      } else {
-        throw new AgentError("INVALID_ARGUMENT", `unexpected ${item?.$case ?? "empty"} message in a push`);
+    for await (const data of this.chunks()) {
+      try {
+        await writeTo(input, data, this.stop.signal);
+      } catch (e) {
+        if (!(e instanceof SinkClosed)) throw e;
+        // The decompressor stopped (corrupt data): consume() reports why.
+        this.sinkClosed = true;
+        return;
       }
     }
     input.end();
+  }
+
+  /** The request stream's chunk bytes (as sent: compressed, if the push is); PathInfos go to the queue on the way. */
+  private async *chunks(): AsyncGenerator<Buffer> {
+    const idle = new IdleWatch(this.stop.signal, this.deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS);
+    try {
+      for (;;) {
+        const r = await idle.next(this.it, streamBroke);
+        if (r.done === true) return;
+        const item = r.value.item;
+        if (item?.$case === "path") {
+          this.announced.push(item.value);
+        } else if (item?.$case === "chunk") {
+          const data = item.value.data;
+          this.observer.wireBytes?.(data.length);
+          yield data;
+        } else {
+          throw new AgentError("INVALID_ARGUMENT", `unexpected ${item?.$case ?? "empty"} message in a push`);
+        }
+      }
+    } finally {
+      idle.close();
+    }
   }
 
   /** NAR bytes → the announced paths, by their nar_size. */
