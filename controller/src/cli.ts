@@ -4,24 +4,49 @@
  * place where the real implementations (grpc-js connection, local Nix store)
  * are chosen. Everything else gets them passed in.
  */
-import { connectAgent } from "./agent-api.js";
-import * as closure from "./closure/index.js";
-import type { ClosureOps } from "./closure-port.js";
+import type { ConnectAgent } from "./agent-api.js";
+import type { ClosureOps, PushMessages } from "./closure-port.js";
 import type { Deps } from "./core/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
 import { type Io, sleep } from "./core/io.js";
 import { main } from "./main.js";
 
-// The local Nix store: nix and nix-store (and zstd) from PATH, Nix's default store.
-const closureOps: ClosureOps = {
-  computeClosure: (storePath, signal) => closure.computeClosure(storePath, signal),
-  signPaths: (infos, secretKeyFile, signal) => closure.signPaths(infos, secretKeyFile, signal),
-  pushRequests: (infos, options, signal) => closure.pushRequests(infos, options, signal),
-  uploadClosure: (storePath, storeUri, keyFile, signal) =>
-    closure.uploadClosure(storePath, storeUri, keyFile, signal),
+// Imported when first used: `--help` and commands that never connect or read the store skip
+// loading grpc-js, the protocol code and the closure code (start-up time, issue 13).
+type ClosureModule = typeof import("./closure/index.js");
+let closureLoaded: ClosureModule | undefined;
+const closureModule = async (): Promise<ClosureModule> => {
+  closureLoaded ??= await import("./closure/index.js");
+  return closureLoaded;
 };
 
-const deps: Deps = { connect: connectAgent, closure: closureOps };
+// The local Nix store: nix and nix-store (and zstd) from PATH, Nix's default store.
+const closureOps: ClosureOps = {
+  computeClosure: async (storePath, signal) => (await closureModule()).computeClosure(storePath, signal),
+  signPaths: async (infos, secretKeyFile, signal) =>
+    (await closureModule()).signPaths(infos, secretKeyFile, signal),
+  // The infos come from computeClosure, so the module is loaded by now; the wrapper is for safety.
+  pushRequests: (infos, options, signal) =>
+    closureLoaded?.pushRequests(infos, options, signal) ??
+    lazyMessages(async () => (await closureModule()).pushRequests(infos, options, signal)),
+  uploadClosure: async (storePath, storeUri, keyFile, signal) =>
+    (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
+};
+
+function lazyMessages(load: () => Promise<PushMessages>): PushMessages {
+  let inner: PushMessages | undefined;
+  return {
+    written: (m) => inner?.written(m),
+    async *[Symbol.asyncIterator]() {
+      inner = await load();
+      yield* inner;
+    },
+  };
+}
+
+const connect: ConnectAgent = async (...args) => (await import("./agent-api.js")).connectAgent(...args);
+
+const deps: Deps = { connect, closure: closureOps };
 
 const io: Io = {
   stdout: process.stdout,

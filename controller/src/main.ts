@@ -1,6 +1,6 @@
 import type { AgentApi } from "./agent-api.js";
-import { COMMANDS } from "./commands/index.js";
-import { parseCommandLine } from "./core/args.js";
+import { loadCommands } from "./commands/lazy.js";
+import { commandName, parseCommandLine } from "./core/args.js";
 import type { CommandContext, ConnectOverrides, Deps, GlobalArgs, JsonOutput } from "./core/command.js";
 import { type ExitCode, UsageError } from "./core/errors.js";
 import { commandHelp, globalHelp } from "./core/help.js";
@@ -24,9 +24,10 @@ export async function main(
   let json = argv.includes("--json");
   let jsonOutput: JsonOutput = "document";
   try {
-    const parsed = parseCommandLine(argv, COMMANDS, io.env);
+    const commands = await loadCommands(commandName(argv));
+    const parsed = parseCommandLine(argv, commands, io.env);
     if (parsed.kind === "help") {
-      io.stdout.write(parsed.command === undefined ? globalHelp(COMMANDS) : commandHelp(parsed.command));
+      io.stdout.write(parsed.command === undefined ? globalHelp(commands) : commandHelp(parsed.command));
       return 0;
     }
     json = parsed.global.json;

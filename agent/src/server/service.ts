@@ -83,6 +83,9 @@ export function agentService(d: ServiceDeps): AgentServer {
       const [current, running] = await Promise.all([d.profile.current(), d.system.runningSystem()]);
       const active = d.deployer.active();
       const latest = d.deployer.latest();
+      const holds = (await d.holds.current(signal)).map(holdToPb);
+      // A deploy asks for the status, then which paths are missing: nix-store starts once this answer is sent (issue 13).
+      setImmediate(() => d.store.prepareQuery());
       return {
         agentVersion: d.version,
         hostname: hostname(),
@@ -92,7 +95,7 @@ export function agentService(d: ServiceDeps): AgentServer {
         deployment: active ? deploymentToPb(active) : undefined,
         lastDeployment: latest && isFinal(latest.state) ? deploymentToPb(latest) : undefined,
         health: ((h) => (h ? healthToPb(h) : undefined))(latestHealth()),
-        holds: (await d.holds.current(signal)).map(holdToPb),
+        holds,
       };
     }),
 

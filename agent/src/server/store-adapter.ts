@@ -78,6 +78,7 @@ export function createStorePort(
   return {
     validateStorePath: (p) => validateStorePath(p, o.storeDir),
     queryMissing: (paths, signal) => queryMissingPaths(store, paths, signal),
+    prepareQuery: () => store.prewarmQuery(),
     querySubstitutable: async (paths, signal) => {
       for (const p of paths) validateStorePath(p, o.storeDir);
       const { found, unreachable } = await queryCaches(caches, [...new Set(paths)], lookup, signal);

@@ -43,6 +43,11 @@ export class NixCliStore implements NixStore {
     }
   }
 
+  /** A validity query is likely soon: with a kept process, start it now (see WarmValidityQuery). */
+  prewarmQuery(): void {
+    this.warm?.prewarm();
+  }
+
   /** Ends a kept query process now. */
   async close(): Promise<void> {
     await this.warm?.close();

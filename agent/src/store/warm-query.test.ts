@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { NixCliStore } from "./cli-store.js";
@@ -109,5 +110,90 @@ describe("NixCliStore keepQueryProcessMs", () => {
     } finally {
       await store.close();
     }
+  }, 60_000);
+});
+
+describe("NixCliStore prewarmQuery", () => {
+  it("starts the process before the query, which then answers from it", async () => {
+    const storeUri = fx.store("robot-prewarm");
+    const a = await fx.build(file("h"), storeUri);
+    const store = new NixCliStore({ storeUri, env: fx.env, keepQueryProcessMs: 60_000 });
+    try {
+      store.prewarmQuery();
+      await until("the prewarmed nix-store runs", async () => (await nixStores()).length === 1);
+      const warm = await nixStores();
+      expect([...(await store.queryValidPaths([a], signal()))]).toEqual([a]);
+      expect(await nixStores()).toEqual(warm);
+    } finally {
+      await store.close();
+    }
+    expect(await nixStores()).toEqual([]);
+  }, 60_000);
+
+  it("starts one process for prewarms racing concurrent queries, each query getting its answer", async () => {
+    const storeUri = fx.store("robot-prewarm-race");
+    const valid = await Promise.all(["i0", "i1", "i2"].map((n) => fx.build(file(n), storeUri)));
+    const absent = await Promise.all(["j0", "j1", "j2"].map((n) => fx.build(file(n))));
+    const store = new NixCliStore({ storeUri, env: fx.env, keepQueryProcessMs: 60_000 });
+    try {
+      const answers = Promise.all(
+        valid.map((v, i) => {
+          store.prewarmQuery();
+          return store.queryValidPaths([v, absent[i] ?? ""], signal());
+        }),
+      );
+      store.prewarmQuery();
+      expect((await answers).map((s) => [...s])).toEqual(valid.map((v) => [v]));
+      store.prewarmQuery();
+      expect(await nixStores()).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+    expect(await nixStores()).toEqual([]);
+  }, 60_000);
+
+  it("ends a prewarmed process that no query used once idle", async () => {
+    const store = new NixCliStore({
+      storeUri: fx.store("robot-prewarm-idle"),
+      env: fx.env,
+      keepQueryProcessMs: 200,
+    });
+    try {
+      store.prewarmQuery();
+      await until("the prewarmed nix-store runs", async () => (await nixStores()).length === 1);
+      await until("the idle nix-store exits", async () => (await nixStores()).length === 0);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it("leaves a nix-store that cannot start to the query, which reports it", async () => {
+    const store = new NixCliStore({
+      storeUri: fx.store("robot-prewarm-broken"),
+      env: fx.env,
+      nixBinDir: join(fx.root, "no-such-bin"),
+      keepQueryProcessMs: 60_000,
+    });
+    try {
+      store.prewarmQuery();
+      const a = `/nix/store/${"1".repeat(32)}-a`;
+      await expect(store.queryValidPaths([a], signal())).rejects.toMatchObject({
+        code: "EXTERNAL_COMMAND_FAILED",
+      });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it("starts nothing once closed", async () => {
+    const store = new NixCliStore({
+      storeUri: fx.store("robot-prewarm-closed"),
+      env: fx.env,
+      keepQueryProcessMs: 60_000,
+    });
+    store.prewarmQuery();
+    await store.close();
+    store.prewarmQuery();
+    expect(await nixStores()).toEqual([]);
   }, 60_000);
 });

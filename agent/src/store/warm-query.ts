@@ -15,6 +15,7 @@ export class WarmValidityQuery {
   private turn: Promise<unknown> = Promise.resolve();
   private idle: NodeJS.Timeout | undefined;
   private closed = false;
+  private warming = false;
   /** The process outlives the query that started it; only close() or a failure ends it early. */
   private readonly life = new AbortController();
 
@@ -29,10 +30,34 @@ export class WarmValidityQuery {
     return run;
   }
 
+  /**
+   * A query is likely soon (a deploy's GetStatus comes before its
+   * QueryMissingPaths): start the process now, in the background, so that
+   * query finds it running. A kept one is kept another `idleMs`. Failures are
+   * left for the query to meet and report.
+   */
+  prewarm(): void {
+    if (this.closed || this.warming) return;
+    if (this.proc !== undefined) {
+      if (this.idle !== undefined) this.keep(this.proc); // idle, not in a query
+      return;
+    }
+    this.warming = true;
+    const run = this.turn.then(async () => {
+      if (this.closed || this.proc !== undefined) return;
+      this.keep(await this.start());
+    });
+    this.turn = run
+      .catch(() => undefined)
+      .finally(() => {
+        this.warming = false;
+      });
+  }
+
   /** Ends the process now (agent shutdown, tests). */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.idle);
+    this.busy();
     await this.turn;
     const proc = this.proc;
     this.proc = undefined;
@@ -43,7 +68,7 @@ export class WarmValidityQuery {
   private async ask(paths: readonly string[], signal: AbortSignal): Promise<Set<string>> {
     signal.throwIfAborted();
     if (this.closed) throw new AgentError("ABORTED", "the store is closing");
-    clearTimeout(this.idle);
+    this.busy();
     const kept = this.proc;
     if (kept !== undefined) {
       try {
@@ -61,14 +86,16 @@ export class WarmValidityQuery {
     paths: readonly string[],
     signal: AbortSignal,
   ): Promise<Set<string>> {
-    signal.throwIfAborted(); // aborted while nix started: it stays up for the next query
+    if (signal.aborted) {
+      this.keep(proc); // aborted while nix started: it stays up for the next query
+      signal.throwIfAborted();
+    }
     // Aborted mid-answer, the protocol state is unknown: that process is done.
     const onAbort = () => proc.terminate();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const valid = await serveQueryValid(proc, paths, false);
-      this.idle = setTimeout(() => this.retire(proc), this.idleMs);
-      this.idle.unref();
+      this.keep(proc);
       return valid;
     } catch (e) {
       if (this.proc === proc) this.proc = undefined;
@@ -90,7 +117,22 @@ export class WarmValidityQuery {
     return proc;
   }
 
+  /** Idle from now: ends `idleMs` later unless a query comes. */
+  private keep(proc: ServeProcess): void {
+    if (this.closed) return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.retire(proc), this.idleMs);
+    this.idle.unref();
+  }
+
+  /** In use (or closing): no idle end. */
+  private busy(): void {
+    clearTimeout(this.idle);
+    this.idle = undefined;
+  }
+
   private retire(proc: ServeProcess): void {
+    this.idle = undefined;
     if (this.proc !== proc) return;
     this.proc = undefined;
     void proc.stop(5_000).catch(() => undefined);

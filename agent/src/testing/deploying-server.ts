@@ -29,6 +29,7 @@ const log = pino({ level: "silent" });
 
 const fakeStore: StorePort = {
   queryMissing: async (paths) => paths.filter((p) => !p.includes("present")),
+  prepareQuery: () => undefined,
   querySubstitutable: async (paths) => ({
     paths: paths.map((storePath) => ({ storePath, cacheUrl: "http://cache", narSize: 10, fileSize: 5 })),
     unreachable: [],

@@ -5,6 +5,7 @@ import type { TestPki } from "./certs.js";
 /** A store that has every path and is never asked for more (tests of deployment RPCs). */
 export const COMPLETE_STORE: ServiceDeps["store"] = {
   queryMissing: async () => [],
+  prepareQuery: () => undefined,
   querySubstitutable: async () => ({ paths: [], unreachable: [] }),
   substitute: async () => {
     throw new Error("not used");

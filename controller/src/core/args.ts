@@ -172,6 +172,12 @@ function secondsOption(
 }
 
 /** Index of the command word: the first token that is neither an option nor a global option's value. */
+/** The command word of a command line, found without knowing the commands (so only its module need load). */
+export function commandName(argv: readonly string[]): string | undefined {
+  const at = commandIndex(argv);
+  return at === undefined ? undefined : argv[at];
+}
+
 function commandIndex(argv: readonly string[]): number | undefined {
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] ?? "";

@@ -1,0 +1,100 @@
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { credentials, Metadata } from "@grpc/grpc-js";
+import { AgentClient } from "@ros-rollback/proto";
+import { pino } from "pino";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { DeployerLab } from "../testing/deployer-rig.js";
+import { realPlanner, tmpHolds } from "../testing/holds.js";
+import { startTestServer } from "../testing/server-rig.js";
+import type { RunningServer } from "./server.js";
+import { createStorePort } from "./store-adapter.js";
+
+// Real gRPC over mutual TLS, the real store adapter with a kept query process, a real (chroot) store.
+
+let tmp: string;
+let pki: TestPki;
+let fx: NixFixture;
+let lab: DeployerLab;
+let server: RunningServer;
+let robotPath: string;
+const nixStores = async () => (await childProcesses()).filter((l) => l.endsWith("nix-store"));
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "rr-prewarm-"));
+  pki = makeTestPki(join(tmp, "pki"));
+  fx = await NixFixture.create();
+  const storeUri = fx.store("robot");
+  robotPath = await fx.build(`builtins.toFile "p" "p"`, storeUri);
+  lab = new DeployerLab();
+  await lab.setup();
+  const rig = await lab.rig("prewarm");
+  const log = pino({ level: "silent" });
+  const store = createStorePort({
+    storeDir: "/nix/store",
+    nixBinDir: undefined,
+    storeUri,
+    env: fx.env,
+    trustedPublicKeys: [fx.publicKey],
+    log,
+    keepQueryProcessMs: 60_000,
+  });
+  server = await startTestServer(pki, {
+    deployer: rig.deployer,
+    profile: rig.profile,
+    system: rig.system,
+    store,
+    log,
+    holds: tmpHolds(tmp),
+    planner: realPlanner(rig.system),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close(100);
+  await lab?.teardown();
+  await fx?.cleanup();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function client(): AgentClient {
+  const creds = credentials.createSsl(
+    readFileSync(pki.caFile),
+    readFileSync(pki.clientKey),
+    readFileSync(pki.clientCert),
+  );
+  return new AgentClient(`127.0.0.1:${server.port}`, creds, { "grpc.ssl_target_name_override": "localhost" });
+}
+
+const deadline = () => ({ deadline: Date.now() + 30_000 });
+
+it("starts the query's nix-store after GetStatus, and QueryMissingPaths answers from it", async () => {
+  const c = client();
+  try {
+    expect(await nixStores()).toEqual([]);
+    await new Promise((res, rej) =>
+      c.getStatus({}, new Metadata(), deadline(), (e, r) => (e ? rej(e) : res(r))),
+    );
+    const end = Date.now() + 30_000;
+    while ((await nixStores()).length === 0) {
+      if (Date.now() > end) throw new Error("no nix-store started after GetStatus");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const warm = await nixStores();
+    expect(warm).toHaveLength(1);
+    const absent = `/nix/store/${"0".repeat(32)}-absent`;
+    const missing = await new Promise((res, rej) =>
+      c.queryMissingPaths({ storePaths: [robotPath, absent] }, new Metadata(), deadline(), (e, r) =>
+        e ? rej(e) : res(r),
+      ),
+    );
+    expect(missing).toEqual({ missing: [absent] });
+    expect(await nixStores()).toEqual(warm);
+  } finally {
+    c.close();
+  }
+}, 60_000);
