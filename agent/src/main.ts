@@ -18,7 +18,7 @@ import { createLogger } from "./log.js";
 import { healthTransitionLogger } from "./logging/health-log.js";
 import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
 import { systemdNotifier } from "./logging/systemd-notify.js";
-import { showHolds, unitRestartCounter } from "./metrics/holds.js";
+import { unitRestartCounter } from "./metrics/holds.js";
 import {
   createAgentMetrics,
   grpcMetricsInterceptor,
@@ -27,6 +27,7 @@ import {
   observeDeployments,
   pushObserver,
   startMetricsServer,
+  watchHolds,
   watchTopics,
   watchUnits,
 } from "./metrics/index.js";
@@ -174,11 +175,13 @@ async function main(): Promise<void> {
   const onHealth = healthObserver(metrics);
   const logHealth = healthTransitionLogger(log);
   deployer.subscribe(unitRestartCounter(metrics, deployer.latest()));
-  const stopHolds = holds.watch(
-    2_000,
-    (h) => showHolds(metrics, h),
-    (e) => log.debug({ err: e }, "cannot read the holds"),
+  const stopHolds = holds.keepTopicsWarm(2_000, (e) =>
+    log.debug({ err: e }, "cannot sync the topics of hold conditions"),
   );
+  watchHolds(metrics, {
+    read: (signal) => holds.current(signal),
+    onError: (e) => log.debug({ err: e }, "metrics: cannot read the holds"),
+  });
   observeDeployments(metrics, deployer, onHealth, {
     currentGeneration: async () => (await profile.current())?.number,
     onError: (e) => log.warn({ err: e }, "metrics: cannot read the current generation"),

@@ -56,18 +56,29 @@ export function conditionName(c: HoldCondition): string {
   return c.kind === "unit" ? `unit:${c.unit}` : `topic:${c.topic}`;
 }
 
+/** The topics that topic conditions read. */
+export function conditionTopics(conditions: readonly HoldCondition[]): string[] {
+  return conditions.flatMap((c) => (c.kind === "topic" ? [c.topic] : []));
+}
+
+/** Subscribes to `topics` (once) and follows their publishers; failures show as held topics. */
+export async function syncTopics(
+  ros: NonNullable<ConditionDeps["ros"]>,
+  topics: readonly string[],
+  signal: AbortSignal,
+): Promise<void> {
+  const state = await ros.query(signal).catch(() => undefined);
+  await ros.sync(topics, state, signal).catch(() => undefined);
+}
+
 /** The conditions that hold the robot now. Unknown counts as held: a robot is never switched blind. */
 export async function evaluateConditions(
   conditions: readonly HoldCondition[],
   deps: ConditionDeps,
   signal: AbortSignal,
 ): Promise<Hold[]> {
-  const topics = conditions.flatMap((c) => (c.kind === "topic" ? [c.topic] : []));
-  if (topics.length > 0 && deps.ros !== undefined) {
-    const ros = deps.ros;
-    const state = await ros.query(signal).catch(() => undefined);
-    await ros.sync(topics, state, signal).catch(() => undefined);
-  }
+  const topics = conditionTopics(conditions);
+  if (topics.length > 0 && deps.ros !== undefined) await syncTopics(deps.ros, topics, signal);
   const held: Hold[] = [];
   for (const c of conditions) {
     const why = await holdReason(c, deps, signal);

@@ -196,6 +196,60 @@ describe("Holds", () => {
   });
 });
 
+describe("keeping the topics of hold conditions warm", () => {
+  const holdsWith = (conditions: HoldCondition[], ros: ReturnType<typeof fakeRos> | undefined) =>
+    new Holds({
+      store: new HoldStore(join(tmp, "warm", "state"), () => 0),
+      dir: join(tmp, "warm", "holds"),
+      conditions,
+      conditionDeps: { unitState: async () => "inactive", ros },
+    });
+
+  it("runs no loop at all without topic conditions (files, commands and units are read when asked)", async () => {
+    let queries = 0;
+    const ros = {
+      ...fakeRos({}, []),
+      query: async () => {
+        queries += 1;
+        return fakeRos({}, []).query();
+      },
+    };
+    const stop = holdsWith([{ kind: "unit", unit: "mission.service" }], ros).keepTopicsWarm(1, () => {});
+    // A loop would have asked the master synchronously, before its first await.
+    await new Promise((r) => setImmediate(r));
+    expect(queries).toBe(0);
+    stop();
+  });
+
+  it("syncs only the topic conditions' topics, round after round, until stopped", async () => {
+    const synced: string[][] = [];
+    let rounds = 0;
+    let twice: () => void = () => {};
+    const done = new Promise<void>((r) => {
+      twice = r;
+    });
+    const base = fakeRos({}, synced);
+    const ros = {
+      ...base,
+      sync: async (topics: readonly string[]) => {
+        await base.sync(topics);
+        rounds += 1;
+        if (rounds === 2) twice();
+      },
+    };
+    const conditions: HoldCondition[] = [
+      { kind: "unit", unit: "mission.service" },
+      { kind: "topic", topic: "/mission_state", releasedWhen: ["idle"] },
+    ];
+    const stop = holdsWith(conditions, ros).keepTopicsWarm(1, (e) => {
+      throw e;
+    });
+    await done;
+    stop();
+    expect(synced.slice(0, 2)).toEqual([["/mission_state"], ["/mission_state"]]);
+  });
+});
+
 describe("overriding holds", () => {
   it("hints each name exactly as it must be typed, a long condition name too, and admits it when named", async () => {
     const topic = `/${"mission_state_".repeat(7)}`;

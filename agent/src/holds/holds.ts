@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError } from "../errors.js";
 import { cut, MAX_MESSAGE } from "../text/bounded.js";
-import { type ConditionDeps, evaluateConditions, type HoldCondition } from "./conditions.js";
+import {
+  type ConditionDeps,
+  conditionTopics,
+  evaluateConditions,
+  type HoldCondition,
+  syncTopics,
+} from "./conditions.js";
 import { readHoldDir } from "./dir.js";
 import { type HoldSplit, overrideHint, splitHolds } from "./override.js";
 import type { HoldStore } from "./store.js";
@@ -37,20 +43,20 @@ export class Holds {
   }
 
   /**
-   * Reads every source every `intervalMs` until stopped: keeps the topic
-   * subscriptions of conditions warm (a message must have arrived before a
-   * deploy asks) and the gauges current.
+   * Keeps the subscriptions of topic conditions warm (a message must have arrived before a
+   * deploy asks) by syncing them every `intervalMs` until stopped. Nothing else is polled:
+   * files, command holds and unit conditions are read when asked (admission, status, a
+   * Prometheus scrape). Without topic conditions no timer runs at all.
    */
-  watch(
-    intervalMs: number,
-    onHolds: (holds: readonly Hold[]) => void,
-    onError: (e: unknown) => void,
-  ): () => void {
+  keepTopicsWarm(intervalMs: number, onError: (e: unknown) => void): () => void {
+    const ros = this.o.conditionDeps.ros;
+    const topics = conditionTopics(this.o.conditions);
+    if (ros === undefined || topics.length === 0) return () => {};
     const ac = new AbortController();
     const loop = async () => {
       while (!ac.signal.aborted) {
         try {
-          onHolds(await this.current(AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)])));
+          await syncTopics(ros, topics, AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)]));
         } catch (e) {
           if (!ac.signal.aborted) onError(e);
         }

@@ -14,4 +14,4 @@ export { grpcMetricsInterceptor, initGrpcMetrics } from "./grpc.js";
 export { type MetricsServer, startMetricsServer } from "./http.js";
 export { pushObserver } from "./push.js";
 export { type AgentMetrics, createAgentMetrics, PREFIX } from "./registry.js";
-export { watchTopics, watchUnits } from "./scrape.js";
+export { watchHolds, watchTopics, watchUnits } from "./scrape.js";

@@ -54,7 +54,7 @@ export interface MetricsOptions {
 export function createAgentMetrics(o: MetricsOptions) {
   const registry = new Registry();
   /** Readings taken when Prometheus scrapes (set by scrape.ts); each is shared by the gauges of a pair. */
-  const scrape: { topics?: () => void; units?: () => Promise<void> } = {};
+  const scrape: { topics?: () => void; units?: () => Promise<void>; holds?: () => Promise<void> } = {};
   const r = [registry];
   if (o.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
@@ -185,9 +185,10 @@ export function createAgentMetrics(o: MetricsOptions) {
 
     holdsActive: new Gauge({
       name: `${PREFIX}holds_active`,
-      help: "Holds that keep controllers from switching the robot now, by source (command, file, condition).",
+      help: "Holds that keep controllers from switching the robot now, by source (command, file, condition; read at scrape time).",
       labelNames: ["source"] as const,
       registers: r,
+      collect: () => scrape.holds?.(),
     }),
     deploysRefusedHeld: new Counter({
       name: `${PREFIX}deploys_refused_held_total`,

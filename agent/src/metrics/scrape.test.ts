@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { UnitState } from "../health/checks/units.js";
 import type { TopicSample } from "../health/index.js";
 import { createAgentMetrics } from "./registry.js";
-import { watchTopics, watchUnits } from "./scrape.js";
+import { watchHolds, watchTopics, watchUnits } from "./scrape.js";
 import { metricValue } from "./testing.js";
 
 const unit = (name: string, activeState: string, nRestarts: number | undefined): UnitState => ({
@@ -17,6 +17,39 @@ const unit = (name: string, activeState: string, nRestarts: number | undefined):
 });
 
 describe("readings at scrape time", () => {
+  it("reads the holds once per scrape, by source; a failed read drops the series", async () => {
+    const m = createAgentMetrics({ version: "0", defaultMetrics: false });
+    const hold = (name: string, source: "command" | "file" | "condition") => ({
+      name,
+      source,
+      reason: "r",
+      since: 0,
+      expiresAt: undefined,
+    });
+    let reads = 0;
+    let fail = false;
+    const errors: unknown[] = [];
+    watchHolds(m, {
+      read: async () => {
+        reads += 1;
+        if (fail) throw new Error("EACCES on the hold dir");
+        return [hold("mission", "file"), hold("ops", "command"), hold("dock", "file")];
+      },
+      onError: (e) => errors.push(e),
+    });
+    expect(reads).toBe(0);
+    const text = await m.registry.metrics();
+    expect(reads).toBe(1);
+    expect(text).toContain('ros_rollback_holds_active{source="file"} 2');
+    expect(text).toContain('ros_rollback_holds_active{source="command"} 1');
+    expect(text).toContain('ros_rollback_holds_active{source="condition"} 0');
+    fail = true;
+    const after = await m.registry.metrics();
+    expect(reads).toBe(2);
+    expect(after).not.toContain("ros_rollback_holds_active{");
+    expect(errors).toHaveLength(1);
+  });
+
   it("reads the watched units once per scrape: active and systemd's restart count", async () => {
     const m = createAgentMetrics({ version: "0", defaultMetrics: false });
     let reads = 0;

@@ -1,5 +1,7 @@
 import type { UnitState } from "../health/checks/units.js";
 import type { TopicMonitor } from "../health/index.js";
+import type { Hold } from "../holds/types.js";
+import { showHolds } from "./holds.js";
 import type { AgentMetrics } from "./registry.js";
 
 /** A reading is shared by the gauges of one scrape (each gauge asks for it). */
@@ -80,5 +82,30 @@ export function watchUnits(m: AgentMetrics, w: UnitWatch): void {
     });
     current = next;
     return next.done;
+  };
+}
+
+export interface HoldWatch {
+  /** Every hold now (Holds.current): files, command holds, conditions. */
+  readonly read: (signal: AbortSignal) => Promise<readonly Hold[]>;
+  /** Bound for one read. Default 3 s (below Prometheus' default scrape timeout). */
+  readonly timeoutMs?: number;
+  readonly onError?: (e: unknown) => void;
+}
+
+/**
+ * Holds by source, read when Prometheus scrapes (no polling between scrapes).
+ * A failed read drops the series (absent, not stale) and is reported to onError.
+ */
+export function watchHolds(m: AgentMetrics, w: HoldWatch): void {
+  m.scrape.holds = async () => {
+    let holds: readonly Hold[] | undefined;
+    try {
+      holds = await w.read(AbortSignal.timeout(w.timeoutMs ?? 3_000));
+    } catch (e) {
+      w.onError?.(e);
+    }
+    m.holdsActive.reset();
+    if (holds !== undefined) showHolds(m, holds);
   };
 }

@@ -1,6 +1,7 @@
 import { AgentError } from "../../errors.js";
 import { describeError } from "../checks/types.js";
 import type { Clock } from "../clock.js";
+import { Arrivals } from "./arrivals.js";
 import type { GraphState, RosGraph, TopicMonitor, TopicSample } from "./graph.js";
 import { learnHeader, queryGraph } from "./graph-query.js";
 import { firstString, startsWithString } from "./leading-string.js";
@@ -38,8 +39,7 @@ export interface RosnodejsMonitorOptions {
 interface Watched {
   readonly name: string;
   readonly watchingSinceMs: number;
-  /** Arrival times, oldest first, trimmed to `retainMs`. */
-  arrivals: number[];
+  readonly arrivals: Arrivals;
   lastMessageAtMs: number | undefined;
   subscriber: RnjSubscriber | undefined;
   header: PublisherHeader | undefined;
@@ -95,7 +95,7 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
         this.topics.set(name, {
           name,
           watchingSinceMs: now,
-          arrivals: [],
+          arrivals: new Arrivals(this.o.retainMs, MAX_ARRIVALS),
           lastMessageAtMs: undefined,
           subscriber: undefined,
           header: undefined,
@@ -237,12 +237,7 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
     const now = this.o.clock.now();
     w.lastMessageAtMs = now;
     w.lastString = msg;
-    w.arrivals.push(now);
-    const keepFrom = now - this.o.retainMs;
-    if (w.arrivals.length > MAX_ARRIVALS || (w.arrivals[0] ?? now) < keepFrom) {
-      const first = w.arrivals.findIndex((t) => t >= keepFrom);
-      w.arrivals = w.arrivals.slice(Math.max(first, w.arrivals.length - MAX_ARRIVALS));
-    }
+    w.arrivals.add(now);
   }
 
   /** The latest message's leading string field (undefined: none yet, or the type does not start with a string). */
@@ -261,12 +256,10 @@ export class RosnodejsMonitor implements RosGraph, TopicMonitor {
         type: undefined,
         problem: undefined,
       };
-    let n = 0;
-    for (let i = w.arrivals.length - 1; i >= 0 && (w.arrivals[i] ?? 0) >= windowStartMs; i--) n++;
     return {
       watchingSinceMs: w.watchingSinceMs,
       lastMessageAtMs: w.lastMessageAtMs,
-      messagesInWindow: n,
+      messagesInWindow: w.arrivals.countSince(windowStartMs),
       connectedPublishers: w.subscriber?.getNumPublishers() ?? 0,
       type: w.header?.type,
       problem: w.problem,

@@ -11,6 +11,7 @@ const require = createRequire(import.meta.url);
 const VERSION = String((require("rosnodejs/package.json") as { version: string }).version);
 
 interface Impl {
+  on(event: "message", listener: (msg: string) => void): unknown;
   _pubClients: Record<string, Socket | undefined>;
   _pendingPubClients: Record<string, Socket | undefined>;
   _disconnectClient(uri: string): void;
@@ -57,9 +58,14 @@ function subscriber(cls: ImplClass): Impl {
     registerSubscriber: () => new Promise(() => {}),
     getNodeName: () => "/rr_patch_test",
   };
-  const typeClass = { md5sum: () => "0123", messageDefinition: () => "string data\n" };
+  const typeClass = {
+    md5sum: () => "0123",
+    messageDefinition: () => "string data\n",
+    deserialize: (b: Buffer) => b.toString("utf8"),
+  };
   const sub = new cls(
-    { topic: "/t", type: "std_msgs/String", transports: ["TCPROS"], typeClass },
+    // throttleMs -1 as RosnodejsMonitor subscribes: messages are handled at once, without the spinner.
+    { topic: "/t", type: "std_msgs/String", transports: ["TCPROS"], typeClass, throttleMs: -1 },
     nodeHandle,
   );
   subs.push(sub);
@@ -135,6 +141,58 @@ describe("patchSubscriberImpl (rosnodejs 3.1.0)", () => {
     // Another publisher is still connected to.
     sub._handleTcpTopicRequestResponse(resp, "http://127.0.0.1:2/");
     expect(sub._pendingPubClients["http://127.0.0.1:2/"]).toBeDefined();
+  });
+
+  it("C: frames read straight from the socket reach rosnodejs as through its DeserializeStream", async () => {
+    const frame = (body: string) => {
+      const b = Buffer.from(body);
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length);
+      return Buffer.concat([len, b]);
+    };
+    const header = frame(
+      Buffer.concat(
+        ["callerid=/talker", "md5sum=0123", "type=std_msgs/String", "message_definition=string data\n"].map(
+          (f) => frame(f),
+        ),
+      ).toString("latin1"),
+    );
+    const messages = ["hello 1", "", "hello 333", "x".repeat(100_000)];
+    const bytes = Buffer.concat([header, ...messages.map(frame)]);
+    for (const cls of [loadClass(), patched()]) {
+      const { port, next } = await publisher();
+      const sub = subscriber(cls);
+      const got: string[] = [];
+      const all = new Promise<void>((resolve) =>
+        sub.on("message", (m) => {
+          got.push(m);
+          if (got.length === messages.length) resolve();
+        }),
+      );
+      const accepted = next();
+      sub._handleTcpTopicRequestResponse([1, "", ["TCPROS", "127.0.0.1", port]], URI);
+      const peer = await accepted;
+      peer.setNoDelay(true);
+      // Cut inside the header, inside a length field and inside the large message.
+      for (const [from, to] of [
+        [0, 10],
+        [10, header.length + 2],
+        [header.length + 2, header.length + 30],
+        [header.length + 30, bytes.length - 5000],
+        [bytes.length - 5000, bytes.length],
+      ] as const) {
+        peer.write(bytes.subarray(from, to));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await all;
+      expect(got).toEqual(messages);
+      expect(sub._pubClients[URI]).toBeDefined();
+      subs.splice(subs.indexOf(sub), 1);
+      sub.shutdown();
+      peer.destroy();
+      await new Promise<void>((r) => server?.close(() => r()) ?? r());
+      server = undefined;
+    }
   });
 
   it("refuses another version or changed methods, changing nothing; applies once", () => {

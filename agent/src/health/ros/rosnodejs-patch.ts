@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
+import { FrameSplitter } from "./tcpros-frames.js";
 
 /*
  * Two fixes to rosnodejs 3.1.0's SubscriberImpl (see README.md, "rosnodejs
@@ -16,6 +17,11 @@ import { createRequire } from "node:module";
  *   whose close handler disconnects by publisher URI, so the newest goes too.
  *   Fix: open no socket to a publisher we hold or are connecting to.
  * Both wrap the originals, only after checking the exact version and source.
+ * - C (CPU, not a bug): each connection's bytes go through a DeserializeStream
+ *   (a Transform piped from the socket): per message a Writable write, a
+ *   Transform callback and two Buffer.concat. Its frames now come straight from
+ *   the socket's 'data' events (FrameSplitter) and are emitted on that same
+ *   DeserializeStream, so rosnodejs' own listeners see exactly the same frames.
  */
 
 const VERSION = "3.1.0";
@@ -30,10 +36,18 @@ interface Closable {
   destroy(): unknown;
 }
 
+/** A connection as `_handleTcpTopicRequestResponse` leaves it: piped into its DeserializeStream. */
+interface PubSocket extends Closable {
+  $deserializer?: { emit(event: "message", frame: Buffer): unknown };
+  unpipe(destination?: unknown): unknown;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  resume(): unknown;
+}
+
 /** The parts of a SubscriberImpl the fixes read: publisher URI → socket, validated or pending. */
 interface SubscriberState {
   _pubClients: Record<string, Closable | undefined>;
-  _pendingPubClients: Record<string, Closable | undefined>;
+  _pendingPubClients: Record<string, PubSocket | undefined>;
 }
 
 type Method = (this: SubscriberState, ...args: unknown[]) => unknown;
@@ -79,10 +93,25 @@ export function patchSubscriberImpl(subscriberClass: unknown, version: string): 
   methods._handleTcpTopicRequestResponse = function (this: SubscriberState, resp: unknown, nodeUri: unknown) {
     const key = String(nodeUri);
     if (this._pubClients[key] !== undefined || this._pendingPubClients[key] !== undefined) return undefined;
-    return connect.call(this, resp, nodeUri);
+    const result = connect.call(this, resp, nodeUri);
+    // C: the socket was created, piped and stored synchronously; nothing has been read yet.
+    const socket = this._pendingPubClients[key];
+    if (socket !== undefined) readFramesDirectly(socket);
+    return result;
   };
   Object.defineProperty(methods, PATCHED, { value: true });
   return { applied: true, already: false };
+}
+
+/** Feeds the socket's frames to its DeserializeStream's listeners without the stream itself. */
+function readFramesDirectly(socket: PubSocket): void {
+  const deserializer = socket.$deserializer;
+  if (deserializer === undefined) return;
+  const frames = new FrameSplitter((frame) => deserializer.emit("message", frame));
+  socket.unpipe(deserializer);
+  socket.on("data", (chunk) => frames.push(chunk));
+  // unpipe paused the socket (its last pipe): a 'data' listener alone does not resume it.
+  socket.resume();
 }
 
 /** Patches the rosnodejs that `import("rosnodejs")` loads (same module cache). */
