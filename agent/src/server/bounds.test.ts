@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { NIX_BASE32_ALPHABET, parseSecretKey, signPath } from "@ros-rollback/nix-core";
 import {
-  AgentClient,
+  type AgentClient,
   Compression,
   type PathInfo,
   type PushPathsRequest,
@@ -18,6 +18,7 @@ import { createLogger } from "../log.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
+import { testClient } from "../testing/server-rig.js";
 import { MAX_ENCODED_MESSAGE } from "../text/bounded.js";
 import { type RunningServer, startServer } from "./server.js";
 import { createStorePort } from "./store-adapter.js";
@@ -102,12 +103,7 @@ afterAll(async () => {
 });
 
 function client(): AgentClient {
-  const creds = credentials.createSsl(
-    readFileSync(pki.caFile),
-    readFileSync(pki.clientKey),
-    readFileSync(pki.clientCert),
-  );
-  return new AgentClient(`127.0.0.1:${server.port}`, creds, { "grpc.ssl_target_name_override": "localhost" });
+  return testClient(pki, server.port);
 }
 
 const deadline = () => ({ deadline: Date.now() + 10_000 });

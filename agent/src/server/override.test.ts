@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
   ActivationAction,
-  AgentClient,
+  type AgentClient,
   type DeploymentEvent,
   type DeploymentOptions,
   type GetStatusResponse,
@@ -25,7 +25,7 @@ import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";
-import { startTestServer } from "../testing/server-rig.js";
+import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
 
 process.env.NIX_CONFIG = "build-users-group =";
@@ -96,17 +96,9 @@ beforeAll(async () => {
     holds: holds,
     planner: realPlanner(inspector),
   });
-  const creds = credentials.createSsl(
-    readFileSync(pki.caFile),
-    readFileSync(pki.clientKey),
-    readFileSync(pki.clientCert),
-  );
   for (let i = 0; i < 6; i++) {
     // Each client its own connection: the racing calls really arrive side by side.
-    const c = new AgentClient(`127.0.0.1:${server.port}`, creds, {
-      "grpc.ssl_target_name_override": "localhost",
-      "grpc.use_local_subchannel_pool": 1,
-    });
+    const c = testClient(pki, server.port, { "grpc.use_local_subchannel_pool": 1 });
     await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 10_000, (e) => (e ? rej(e) : res())));
     clients.push(c);
   }

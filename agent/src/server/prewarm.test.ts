@@ -3,14 +3,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { AgentClient } from "@ros-rollback/proto";
+import type { AgentClient } from "@ros-rollback/proto";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
-import { startTestServer } from "../testing/server-rig.js";
+import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
 import { createStorePort } from "./store-adapter.js";
 
@@ -62,12 +62,7 @@ afterAll(async () => {
 });
 
 function client(): AgentClient {
-  const creds = credentials.createSsl(
-    readFileSync(pki.caFile),
-    readFileSync(pki.clientKey),
-    readFileSync(pki.clientCert),
-  );
-  return new AgentClient(`127.0.0.1:${server.port}`, creds, { "grpc.ssl_target_name_override": "localhost" });
+  return testClient(pki, server.port);
 }
 
 const deadline = () => ({ deadline: Date.now() + 30_000 });

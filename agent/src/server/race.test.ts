@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type ClientReadableStream, credentials, type StatusObject, status } from "@grpc/grpc-js";
 import {
   ActivationAction,
-  AgentClient,
+  type AgentClient,
   type DeploymentEvent,
   type DeploymentOptions,
   DeploymentState,
@@ -22,7 +22,7 @@ import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
-import { startTestServer } from "../testing/server-rig.js";
+import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
 
 /** Switch units keep running while `held`: the admitted deployment stays busy until the test lets go. */
@@ -87,17 +87,9 @@ beforeAll(async () => {
     holds: tmpHolds(tmp),
     planner: realPlanner(inspector),
   });
-  const creds = credentials.createSsl(
-    readFileSync(pki.caFile),
-    readFileSync(pki.clientKey),
-    readFileSync(pki.clientCert),
-  );
   for (let i = 0; i < CALLERS; i++) {
     // Each client its own channel and connection: the calls really arrive side by side.
-    const c = new AgentClient(`127.0.0.1:${server.port}`, creds, {
-      "grpc.ssl_target_name_override": "localhost",
-      "grpc.use_local_subchannel_pool": 1,
-    });
+    const c = testClient(pki, server.port, { "grpc.use_local_subchannel_pool": 1 });
     await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 10_000, (e) => (e ? rej(e) : res())));
     clients.push(c);
   }

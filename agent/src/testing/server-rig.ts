@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { type ChannelOptions, credentials } from "@grpc/grpc-js";
+import { AgentClient } from "@ros-rollback/proto";
 import { type RunningServer, startServer } from "../server/server.js";
 import type { ServiceDeps } from "../server/service.js";
 import type { TestPki } from "./certs.js";
@@ -42,4 +45,17 @@ export function startTestServer(
       ...deps,
     },
   );
+}
+
+/** A client with the test PKI's client certificate; `options` e.g. its own subchannel pool for races. */
+export function testClient(pki: TestPki, port: number, options: ChannelOptions = {}): AgentClient {
+  const creds = credentials.createSsl(
+    readFileSync(pki.caFile),
+    readFileSync(pki.clientKey),
+    readFileSync(pki.clientCert),
+  );
+  return new AgentClient(`127.0.0.1:${port}`, creds, {
+    "grpc.ssl_target_name_override": "localhost",
+    ...options,
+  });
 }
