@@ -1,5 +1,17 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
 import { AgentError } from "../errors.js";
+import type { HoldSplit } from "../holds/override.js";
+import { clip as clipName, MAX_NAME } from "../holds/types.js";
+import type { Clock, HoldsPort, SystemInspector } from "./ports.js";
 import type { DeploymentKind, DeploymentRecord } from "./record.js";
+import type { RollbackOptions } from "./request.js";
+
+// Admission: the ONE place that decides whether a deployment may start. AdmissionControl.run
+// checks the switch lock and the holds inside AdmissionGate, which lets one deployment at a time.
+
+/** Reading every hold source (a ROS master query among them) is bounded. */
+const HOLD_CHECK_MS = 10_000;
 
 /** What a caller wants to start; a refused caller is told about it. */
 export interface Claim {
@@ -20,10 +32,9 @@ export interface Admission {
 const MAX_TARGET = 120;
 
 /**
- * The ONE place that decides whether a deployment may start. Deciding and
- * claiming are one synchronous step, and the claim is held until the caller
- * has persisted its pending record (from then on `active()` refuses), so no
- * await between the check and the record lets a second caller through.
+ * One deployment at a time. Deciding and claiming are one synchronous step, and the claim is
+ * held until the caller has persisted its pending record (from then on `active()` refuses), so
+ * no await between the check and the record lets a second caller through.
  * Nobody queues: a refused caller fails at once.
  */
 export class AdmissionGate {
@@ -61,4 +72,82 @@ export class AdmissionGate {
 
 function clip(s: string): string {
   return s.length <= MAX_TARGET ? s : `${s.slice(0, MAX_TARGET)}…`;
+}
+
+export interface AdmissionDeps {
+  readonly system: Pick<SystemInspector, "switchLockHeld">;
+  readonly holds?: HoldsPort | undefined;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/**
+ * Decides whether a controller's Activate or Rollback may start: the gate, NixOS's switch
+ * lock and the holds (with the operator's overrides, logged).
+ */
+export class AdmissionControl {
+  private readonly gate: AdmissionGate;
+
+  constructor(
+    private readonly deps: AdmissionDeps,
+    active: () => DeploymentRecord | undefined,
+  ) {
+    this.gate = new AdmissionGate(active);
+  }
+
+  /**
+   * Runs `start` holding the admission gate, which is entered synchronously
+   * (before any await) and held until `start` has persisted its record or failed.
+   */
+  async run(
+    kind: DeploymentKind,
+    target: string,
+    request: RollbackOptions,
+    start: (
+      admission: Admission,
+      overriddenHolds: readonly string[] | undefined,
+    ) => Promise<DeploymentRecord>,
+  ): Promise<DeploymentRecord> {
+    const claim: Claim = { id: newDeploymentId(this.deps.clock.now()), kind, target };
+    const admission = this.gate.enter(claim);
+    try {
+      if (await this.deps.system.switchLockHeld()) {
+        throw new AgentError(
+          "FAILED_PRECONDITION",
+          "another switch-to-configuration holds /run/nixos/switch-to-configuration.lock",
+        );
+      }
+      const override = request.overrideHolds ?? [];
+      const split = await this.deps.holds?.assertFree(AbortSignal.timeout(HOLD_CHECK_MS), override);
+      if (override.length > 0) this.logOverride(claim, request.client, override, split);
+      const overridden = split?.overridden.map((h) => h.name) ?? [];
+      return await start(admission, overridden.length > 0 ? overridden : undefined);
+    } finally {
+      admission.release();
+    }
+  }
+
+  /** An operator went ahead despite holds: said at warn, whoever asked, whatever matched. */
+  private logOverride(
+    claim: Claim,
+    client: string | undefined,
+    override: readonly string[],
+    split: HoldSplit | undefined,
+  ): void {
+    const names = (xs: readonly string[]) => xs.slice(0, 32).map((n) => clipName(n, MAX_NAME));
+    const overridden = names(split?.overridden.map((h) => h.name) ?? []);
+    const notHeld = names(split?.notHeld ?? override);
+    this.deps.log.warn(
+      { deploymentId: claim.id, kind: claim.kind, client: client ?? "unknown", overridden, notHeld },
+      overridden.length > 0
+        ? `${claim.kind} goes ahead despite hold(s): ${overridden.join(", ")}` +
+            (notHeld.length > 0 ? `; not held now: ${notHeld.join(", ")}` : "")
+        : `override of hold(s) that are not held now: ${notHeld.join(", ")}`,
+    );
+  }
+}
+
+export function newDeploymentId(now: number): string {
+  const t = new Date(now).toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  return `d-${t}-${randomBytes(3).toString("hex")}`;
 }

@@ -1,4 +1,5 @@
 import type { HealthMonitor, HealthOutcome, HealthReport, HealthSpec } from "../health/index.js";
+import type { HoldSplit } from "../holds/override.js";
 
 /** Wall-clock time; a fake in tests. */
 export interface Clock {
@@ -31,4 +32,13 @@ export interface HealthPort {
   monitor(spec: HealthSpec): HealthMonitor;
   /** Units systemd reports as failed now. */
   failedUnits(signal: AbortSignal): Promise<string[]>;
+}
+
+/**
+ * Holds (mission running, operator's hold): consulted for a controller's
+ * Activate and Rollback only, never for the agent's own rollbacks.
+ */
+export interface HoldsPort {
+  /** Throws (naming every hold) unless each hold is free or overridden by exact name. */
+  assertFree(signal: AbortSignal, override: readonly string[]): Promise<HoldSplit>;
 }

@@ -10,8 +10,8 @@ import {
   DeploymentState as PbState,
 } from "@ros-rollback/proto";
 import type { DataSnapshot } from "../data/types.js";
-import type { DeployRequest } from "../deployment/deployer.js";
 import type { DeploymentRecord, HealthSummary, RollbackReason } from "../deployment/record.js";
+import type { DeployRequest } from "../deployment/request.js";
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";

@@ -6,14 +6,10 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { FsDataStore } from "../data/store.js";
 import type { DataEntry } from "../data/types.js";
-import {
-  Deployer,
-  type DeployerDeps,
-  type DeployerOptions,
-  type DeployRequest,
-} from "../deployment/deployer.js";
+import { Deployer, type DeployerDeps, type DeployerOptions } from "../deployment/deployer.js";
 import type { DeploymentRecord } from "../deployment/record.js";
 import { FileRecordStore } from "../deployment/record-file.js";
+import type { DeployRequest } from "../deployment/request.js";
 import { type DeploymentState, isFinal } from "../deployment/states.js";
 import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig, type HealthSpec } from "../health/index.js";
