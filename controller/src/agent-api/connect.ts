@@ -1,0 +1,127 @@
+import * as grpc from "@grpc/grpc-js";
+import { type AgentClient, FastAgentClient } from "@ros-rollback/proto";
+import type { Target } from "../inventory.js";
+import { createCredentials } from "./credentials.js";
+import { AgentCallError } from "./errors.js";
+import { GrpcAgentApi } from "./grpc-api.js";
+import type { ConnectAgent } from "./types.js";
+
+const KEEPALIVE_TIME_MS = 30_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+
+export const connectAgent: ConnectAgent = async (target, options, signal) => {
+  const credentials = await createCredentials(target);
+  const channelOptions: grpc.ClientOptions = {
+    // Detect a connection that died mid-activation (the switch may take the
+    // network down): a stream whose link went silent ends instead of hanging.
+    // The grpc-js agent accepts pings at this rate, idle connections too.
+    "grpc.keepalive_time_ms": options.keepaliveTimeMs ?? KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+    "grpc.keepalive_permit_without_calls": 1,
+    // Every AgentApi gets its OWN connection (TCP + TLS handshake): grpc-js
+    // otherwise shares one subchannel between clients with equal target,
+    // options and credentials, and a Confirm "over a new connection" would
+    // ride on the connection that carried the Activate stream.
+    "grpc.use_local_subchannel_pool": 1,
+  };
+  if (options.failFast === true) {
+    // One connection attempt, no reconnects: the caller makes a NEW connection
+    // instead. (A failed grpc-js subchannel otherwise tries once more after
+    // its backoff, even after the client was closed.) The timer is unref'd.
+    channelOptions["grpc.initial_reconnect_backoff_ms"] = 3_600_000;
+    channelOptions["grpc.max_reconnect_backoff_ms"] = 3_600_000;
+  }
+  if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
+  const client = new FastAgentClient(target.address, credentials, channelOptions);
+  const api = new GrpcAgentApi(target, client, options);
+  try {
+    await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
+  } catch (e) {
+    client.close();
+    throw e;
+  }
+  return api;
+};
+
+/**
+ * Waits until the channel is READY. A TLS failure (wrong CA, name mismatch,
+ * rejected client certificate) shows up as TRANSIENT_FAILURE; to report WHY,
+ * we probe with one fail-fast RPC, whose UNAVAILABLE details carry the last
+ * connection error.
+ */
+async function waitForReady(
+  client: AgentClient,
+  target: Target,
+  timeoutMs: number,
+  failFast: boolean,
+  signal: AbortSignal,
+): Promise<void> {
+  const seconds = Math.round(timeoutMs / 100) / 10;
+  signal.throwIfAborted();
+  const deadline = Date.now() + timeoutMs;
+  const ready = failFast
+    ? readyOrFirstFailure(client, deadline)
+    : new Promise<void>((resolve, reject) => {
+        client.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
+      });
+  try {
+    await raceAbort(ready, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    // Not ready in time. Ask once, fail-fast, to learn the reason.
+    const reason = await new Promise<string>((resolve) => {
+      client.getStatus({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (err) => {
+        resolve(err ? tidyConnectError(err.details) : "connected too late");
+      });
+    });
+    throw new AgentCallError(
+      target.name,
+      grpc.status.UNAVAILABLE,
+      `cannot reach the agent at ${target.address} within ${seconds}s: ${reason}`,
+      { cause: e },
+    );
+  }
+}
+
+/** READY, or a rejection at the first TRANSIENT_FAILURE (or the deadline). */
+async function readyOrFirstFailure(client: AgentClient, deadline: number): Promise<void> {
+  const channel = client.getChannel();
+  // Ask to connect once only: asking again in TRANSIENT_FAILURE would leave
+  // grpc-js to retry after its backoff even once the client is closed.
+  let state = channel.getConnectivityState(true);
+  for (; ; state = channel.getConnectivityState(false)) {
+    if (state === grpc.connectivityState.READY) return;
+    if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+      throw new Error(`connection ${grpc.connectivityState[state]}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      channel.watchConnectivityState(state, deadline, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+}
+
+/** grpc-js wraps the reason in boilerplate; keep the reason. */
+function tidyConnectError(details: string): string {
+  return details
+    .replace(/^No connection established\. Last error: /, "")
+    .replace(/\s*Resolution note:\s*$/, "")
+    .replace(/^Error( \[\w+\])?: /, "")
+    .replace(/\.$/, "");
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

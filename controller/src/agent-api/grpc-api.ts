@@ -1,0 +1,122 @@
+import type {
+  ActivateRequest,
+  AgentClient,
+  ConfirmResponse,
+  DeploymentEvent,
+  GetStatusResponse,
+  HealthReport,
+  HoldRequest,
+  HoldResponse,
+  ListGenerationsResponse,
+  ListHoldsResponse,
+  PlanResponse,
+  PushPathsRequest,
+  PushPathsResponse,
+  QueryMissingPathsResponse,
+  QuerySubstitutableResponse,
+  ReleaseResponse,
+  RollbackRequest,
+  SubstituteProgress,
+} from "@ros-rollback/proto";
+import type { Target } from "../inventory.js";
+import { type CallContext, serverStream, unary } from "./calls.js";
+import { pushPaths } from "./push.js";
+import type { AgentApi, ConnectOptions } from "./types.js";
+
+/** AgentApi over one grpc-js client (one connection): each RPC through calls.ts or push.ts. */
+export class GrpcAgentApi implements AgentApi {
+  private readonly ctx: CallContext;
+
+  constructor(
+    readonly target: Target,
+    private readonly client: AgentClient,
+    options: ConnectOptions,
+  ) {
+    this.ctx = { target, unaryTimeoutMs: options.unaryTimeoutMs };
+  }
+
+  getStatus(signal: AbortSignal): Promise<GetStatusResponse> {
+    return unary(this.ctx, "GetStatus", signal, (md, opts, cb) => this.client.getStatus({}, md, opts, cb));
+  }
+
+  plan(storePath: string, signal: AbortSignal): Promise<PlanResponse> {
+    return unary(this.ctx, "Plan", signal, (md, opts, cb) => this.client.plan({ storePath }, md, opts, cb));
+  }
+
+  hold(request: HoldRequest, signal: AbortSignal): Promise<HoldResponse> {
+    return unary(this.ctx, "Hold", signal, (md, opts, cb) => this.client.hold(request, md, opts, cb));
+  }
+
+  release(name: string | undefined, signal: AbortSignal): Promise<ReleaseResponse> {
+    return unary(this.ctx, "Release", signal, (md, opts, cb) => this.client.release({ name }, md, opts, cb));
+  }
+
+  listHolds(signal: AbortSignal): Promise<ListHoldsResponse> {
+    return unary(this.ctx, "ListHolds", signal, (md, opts, cb) => this.client.listHolds({}, md, opts, cb));
+  }
+
+  listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {
+    return unary(this.ctx, "ListGenerations", signal, (md, opts, cb) =>
+      this.client.listGenerations({}, md, opts, cb),
+    );
+  }
+
+  async queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]> {
+    const res = await unary<QueryMissingPathsResponse>(
+      this.ctx,
+      "QueryMissingPaths",
+      signal,
+      (md, opts, cb) => this.client.queryMissingPaths({ storePaths: [...storePaths] }, md, opts, cb),
+    );
+    return res.missing;
+  }
+
+  pushPaths(
+    requests: AsyncIterable<PushPathsRequest>,
+    signal: AbortSignal,
+    onWritten?: (request: PushPathsRequest) => void,
+  ): Promise<PushPathsResponse> {
+    return pushPaths(this.ctx, this.client, requests, signal, onWritten);
+  }
+
+  querySubstitutable(
+    storePaths: readonly string[],
+    signal: AbortSignal,
+  ): Promise<QuerySubstitutableResponse> {
+    return unary(this.ctx, "QuerySubstitutable", signal, (md, opts, cb) =>
+      this.client.querySubstitutable({ storePaths: [...storePaths] }, md, opts, cb),
+    );
+  }
+
+  substitute(storePaths: readonly string[], signal: AbortSignal): AsyncIterable<SubstituteProgress> {
+    return serverStream(this.ctx, signal, () => this.client.substitute({ storePaths: [...storePaths] }));
+  }
+
+  activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent> {
+    return serverStream(this.ctx, signal, () => this.client.activate(request));
+  }
+
+  rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent> {
+    return serverStream(this.ctx, signal, () => this.client.rollback(request));
+  }
+
+  confirm(deploymentId: string, signal: AbortSignal): Promise<ConfirmResponse> {
+    return unary(this.ctx, "Confirm", signal, (md, opts, cb) =>
+      this.client.confirm({ deploymentId }, md, opts, cb),
+    );
+  }
+
+  checkHealth(signal: AbortSignal): Promise<HealthReport> {
+    return unary(this.ctx, "CheckHealth", signal, (md, opts, cb) =>
+      this.client.checkHealth({}, md, opts, cb),
+    );
+  }
+
+  watch(signal: AbortSignal): AsyncIterable<DeploymentEvent> {
+    return serverStream(this.ctx, signal, () => this.client.watch({}));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,82 @@
+import type {
+  ActivateRequest,
+  ConfirmResponse,
+  DeploymentEvent,
+  GetStatusResponse,
+  HealthReport,
+  HoldRequest,
+  HoldResponse,
+  ListGenerationsResponse,
+  ListHoldsResponse,
+  PlanResponse,
+  PushPathsRequest,
+  PushPathsResponse,
+  QuerySubstitutableResponse,
+  ReleaseResponse,
+  RollbackRequest,
+  SubstituteProgress,
+} from "@ros-rollback/proto";
+import type { Target } from "../inventory.js";
+
+/**
+ * The agent's RPCs as promises and async iterables, every one cancellable by
+ * an AbortSignal. Failures come out as AgentCallError (a UserError); the
+ * commands never see grpc-js callbacks or ServiceError.
+ */
+export interface AgentApi {
+  readonly target: Target;
+  getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
+  listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
+  queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
+  /** `onWritten` sees each request once HTTP/2 has sent it (for progress on the wire). */
+  pushPaths(
+    requests: AsyncIterable<PushPathsRequest>,
+    signal: AbortSignal,
+    onWritten?: (request: PushPathsRequest) => void,
+  ): Promise<PushPathsResponse>;
+  /** Which paths the robot's own caches hold (it asks them; we never name a cache). */
+  querySubstitutable(storePaths: readonly string[], signal: AbortSignal): Promise<QuerySubstitutableResponse>;
+  /** The robot fetches the paths from its caches; progress until `done`. */
+  substitute(storePaths: readonly string[], signal: AbortSignal): AsyncIterable<SubstituteProgress>;
+  activate(request: ActivateRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  rollback(request: RollbackRequest, signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  /** Keeps a deployment that awaits confirmation (call it over a NEW connection). */
+  confirm(deploymentId: string, signal: AbortSignal): Promise<ConfirmResponse>;
+  /** One round of the agent's health checks, now. */
+  checkHealth(signal: AbortSignal): Promise<HealthReport>;
+  /** The current deployment's events from its latest state on, until final. */
+  watch(signal: AbortSignal): AsyncIterable<DeploymentEvent>;
+  /** What activating a pushed system would do (dry-activate + closure diff); changes nothing. */
+  plan(storePath: string, signal: AbortSignal): Promise<PlanResponse>;
+  hold(request: HoldRequest, signal: AbortSignal): Promise<HoldResponse>;
+  /** name undefined: every hold set with `hold`. */
+  release(name: string | undefined, signal: AbortSignal): Promise<ReleaseResponse>;
+  listHolds(signal: AbortSignal): Promise<ListHoldsResponse>;
+  close(): void;
+}
+
+export interface ConnectOptions {
+  /** How long to wait for the TLS connection (and the first RPC) before giving up. */
+  readonly connectTimeoutMs: number;
+  /**
+   * Deadline of a unary RPC once connected; also how long a push may wait
+   * for the agent to read more, or to answer once all is sent.
+   */
+  readonly unaryTimeoutMs: number;
+  /** Ping the agent after this long without traffic (default 30 s)... */
+  readonly keepaliveTimeMs?: number;
+  /** ...and drop the connection when the ping is not answered within this (default 20 s). */
+  readonly keepaliveTimeoutMs?: number;
+  /**
+   * Give up at the first failed connection attempt instead of waiting out
+   * `connectTimeoutMs` (grpc-js would keep retrying with backoff): for callers
+   * that retry with a NEW connection themselves (re-attaching after a switch).
+   */
+  readonly failFast?: boolean;
+}
+
+export type ConnectAgent = (
+  target: Target,
+  options: ConnectOptions,
+  signal: AbortSignal,
+) => Promise<AgentApi>;
