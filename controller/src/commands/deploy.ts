@@ -5,7 +5,6 @@ import { isSingle } from "../core/selection.js";
 import { FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../flake.js";
 import { ProgressReporter } from "../progress.js";
 import { reportResult } from "../report.js";
-import { TRANSFER_MODES, type TransferMode } from "../rollout/cache-transfer.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
@@ -16,6 +15,7 @@ import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../ro
 import { deployPlan } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
+import { parseTransferArgs, TRANSFER_OPTIONS } from "../rollout/transfer-options.js";
 import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 
 /** See the --compress help text for why. */
@@ -84,22 +84,7 @@ export const deployCommand = defineCommand<DeployArgs>({
         "sign the pushed paths with this Nix secret key (name:base64) first, so the\n" +
         "agent accepts your own unsigned builds (it must trust the matching public key)",
     },
-    transfer: {
-      type: "string",
-      valueName: "MODE",
-      description: [
-        "auto | push | substitute (default: auto). auto: the robot fetches from its own binary caches",
-        "(the agent's `substituters`) what they hold, the rest is pushed, as is whatever a cache fails",
-        "on; substitute: caches only (exit 1 if they lack a path or fail); push: push only.",
-      ].join("\n"),
-    },
-    "upload-to": {
-      type: "string",
-      valueName: "STORE_URI",
-      description:
-        "upload the closure once to this binary cache (any `nix copy --to` store URI: file://DIR,\n" +
-        "s3://…, http(s)://… where writable), signed with --sign-key, before the robots substitute it",
-    },
+    ...TRANSFER_OPTIONS,
     "confirm-timeout": {
       type: "string",
       valueName: "SECONDS",
@@ -157,15 +142,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     parseFlakeRef(storePath); // FLAKE#NAME must have both parts
 
     const signKey = raw.values["sign-key"];
-    const transfer = choice(raw, "transfer", [...TRANSFER_MODES] as TransferMode[], "auto", "deploy");
-    const uploadTo = typeof raw.values["upload-to"] === "string" ? raw.values["upload-to"] : undefined;
-    if (uploadTo === "") throw new UsageError("--upload-to: expected a store URI", "deploy");
-    if (uploadTo !== undefined && transfer === "push") {
-      throw new UsageError(
-        "--upload-to uploads for the robots to substitute; it needs --transfer auto or substitute",
-        "deploy",
-      );
-    }
+    const { transfer, uploadTo } = parseTransferArgs(raw, "deploy");
     const health = raw.values.health;
     if (health === "") throw new UsageError("--health: expected a file", "deploy");
     const plan = raw.values.plan === true;

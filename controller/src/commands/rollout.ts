@@ -7,7 +7,9 @@ import { strategyJson } from "../rollout/fleet/result.js";
 import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";
 import { ROLLOUT_ID } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
+import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
+import { parseTransferArgs, TRANSFER_OPTIONS } from "../rollout/transfer-options.js";
 import { holdsLine, parseWaitForRelease, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 import { DEFAULT_COMPRESSION } from "./deploy.js";
 
@@ -27,8 +29,9 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
     "holds; running, succeeded, failed, uncertain, unreachable). resume: picks up a rollout whose",
     "controller was killed, or finishes one that skipped held robots: robots that finished keep their",
     "result (and count against --max-failures), running ones are followed and confirmed, the rest (held",
-    "ones too) get the same system, options and label, with the same strategy; --wait-for-release as for",
-    "deploy. The system's closure must be in the local Nix store; --health must be given again (the",
+    "ones too) get the same system, options and label, with the same strategy; --transfer, --upload-to,",
+    "--wait-for-release and --override-hold as for deploy (a resumed rollout respects every hold unless",
+    "told again). The system's closure must be in the local Nix store; --health must be given again (the",
     "agent does not echo health changes).",
   ].join("\n"),
   positionals: [
@@ -47,13 +50,17 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       description: "resume: sign the pushed paths (see deploy)",
     },
     health: { type: "string", valueName: "FILE", description: "resume: the deploy's --health file, again" },
+    ...TRANSFER_OPTIONS,
     ...WAIT_FOR_RELEASE_OPTION,
+    ...OVERRIDE_HOLD_OPTION,
     ...FOLLOW_OPTIONS,
   },
   multiTarget: true,
   examples: [
     "ros-rollback rollout status r-20261129160102-a1b2c3 --inventory fleet.json",
     "ros-rollback rollout resume r-20261129160102-a1b2c3 --select site=lab --json",
+    "ros-rollback rollout resume r-20261129160102-a1b2c3 --transfer substitute --upload-to file:///srv/cache",
+    "ros-rollback rollout resume r-20261129160102-a1b2c3 --override-hold topic:/mission_state",
   ],
   parse(raw) {
     const [verb = "", id = ""] = expectPositionals(raw, ["status|resume", "ID"], "rollout");
@@ -80,13 +87,18 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       ),
       signKey: typeof signKey === "string" ? signKey : undefined,
       healthFile: typeof health === "string" && health !== "" ? health : undefined,
+      ...parseTransferArgs(raw, "rollout"),
       follow: parseFollowArgs(raw, "rollout"),
       waitForReleaseSeconds: parseWaitForRelease(raw, "rollout"),
+      overrideHolds: parseOverrideHolds(raw, "rollout"),
     };
   },
   async run(args, ctx) {
     const rollout = await rebuildRollout(ctx, args.id);
-    return args.verb === "status" ? statusResult(rollout) : resumeRollout(ctx, rollout, args);
+    if (args.verb === "status") return statusResult(rollout);
+    const warning = overrideWarning(args.overrideHolds);
+    if (warning !== undefined) ctx.log(warning);
+    return resumeRollout(ctx, rollout, args);
   },
 });
 

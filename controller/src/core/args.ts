@@ -245,7 +245,11 @@ export function choice<T extends string>(
   if (v === undefined) return fallback;
   const found = choices.find((c) => c === v);
   if (found === undefined) {
-    throw new UsageError(`--${key}: expected one of ${choices.join(", ")}, got "${String(v)}"`, command);
+    // The value is echoed: bounded, as every input a message shows.
+    throw new UsageError(
+      `--${key}: expected one of ${choices.join(", ")}, got ${JSON.stringify(String(v).slice(0, 40))}`,
+      command,
+    );
   }
   return found;
 }

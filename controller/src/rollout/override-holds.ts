@@ -8,7 +8,7 @@ const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
 /** Names shown in the warning line, each clipped. */
 const SHOWN_NAME = 64;
 
-/** deploy's and rollback's --override-hold. */
+/** deploy's, rollback's and `rollout resume`'s --override-hold. */
 export const OVERRIDE_HOLD_OPTION: Readonly<Record<string, OptionSpec>> = {
   "override-hold": {
     type: "string",

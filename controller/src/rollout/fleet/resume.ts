@@ -6,13 +6,14 @@ import type { FollowArgs } from "../follow/follow-options.js";
 import type { CompressionName } from "../push-transfer.js";
 import { rollbackJob } from "../rollback-job.js";
 import type { TargetJob } from "../run-on-target.js";
+import type { TransferArgs } from "../transfer-options.js";
 import { withBoard } from "./board.js";
 import { gated, limitedPush, rolloutResult } from "./deploy-rollout.js";
 import { runRollout } from "./fleet.js";
 import type { RebuiltRollout } from "./rebuild.js";
 import type { RobotResult } from "./result.js";
 
-export interface ResumeArgs {
+export interface ResumeArgs extends TransferArgs {
   readonly compression: CompressionName;
   readonly signKey: string | undefined;
   /** The --health file again: the agent does not echo a deployment's health changes. */
@@ -20,6 +21,8 @@ export interface ResumeArgs {
   readonly follow: FollowArgs;
   /** Held robots are retried at the end, within this (as for deploy). */
   readonly waitForReleaseSeconds: number | undefined;
+  /** --override-hold: holds every robot goes ahead despite (none: the rollout respects every hold). */
+  readonly overrideHolds: readonly string[];
 }
 
 /**
@@ -44,12 +47,10 @@ export async function resumeRollout(
         action,
         compression: args.compression,
         signKey: args.signKey,
-        // Resume has no --transfer yet: the default (caches first, then push).
-        transfer: "auto",
-        uploadTo: undefined,
+        transfer: args.transfer,
+        uploadTo: args.uploadTo,
         follow: args.follow,
-        // Resume has no --override-hold: a resumed rollout respects every hold.
-        overrideHolds: [],
+        overrideHolds: args.overrideHolds,
         confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
         magicRollback: options?.magicRollback !== false,
         autoRollback: options?.autoRollback !== false,
@@ -82,9 +83,10 @@ export async function resumeRollout(
           return gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
         },
         releaseSeconds: args.waitForReleaseSeconds,
-        rollbackJob: () => rollbackJob(ctx, { to: undefined, follow: args.follow, overrideHolds: [] }),
+        rollbackJob: () =>
+          rollbackJob(ctx, { to: undefined, follow: args.follow, overrideHolds: args.overrideHolds }),
       });
-      return rolloutResult(result);
+      return rolloutResult(result, args.overrideHolds);
     },
   );
 }
