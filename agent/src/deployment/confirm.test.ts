@@ -185,12 +185,14 @@ describe("crash safety", () => {
     const parked = await until(first.deployer, d.id, "awaiting_reboot");
     expect(parked.generation).toBe(2);
     expect(first.system.running).toBe(sys("sys-a"));
-    // A new agent in the SAME boot leaves it waiting.
+    // A new agent in the SAME boot leaves it waiting: parked, not even looking at what runs.
     await first.deployer.close();
+    const asked = first.system.runningAsked;
     const same = await lab.rig("boot", { system: first.system, health });
     await new Promise((res) => setTimeout(res, 50));
     expect(same.deployer.latest()?.state).toBe("awaiting_reboot");
     await same.deployer.close();
+    expect(first.system.runningAsked).toBe(asked);
     // The robot reboots into the new boot default, which turns out unhealthy.
     first.system.boot = "boot-2";
     first.system.running = sys("sys-b");

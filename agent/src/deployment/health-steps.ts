@@ -3,7 +3,7 @@ import { globMatch } from "../health/checks/units.js";
 import type { HealthReport } from "../health/index.js";
 import type { Clock } from "./ports.js";
 import type { DeploymentRecord, HealthSummary } from "./record.js";
-import type { StepDeps, StepResult } from "./step-contract.js";
+import type { StepDeps } from "./step-contract.js";
 
 /** How long a booted agent waits for the boot's activation to point /run/current-system at the new system. */
 const BOOT_ACTIVATION_WAIT_MS = 60_000;
@@ -26,7 +26,7 @@ export function summarize(r: HealthReport, clock: Clock): HealthSummary {
 }
 
 /** Settle, then a stable healthy window within the timeout (the health/ module's evaluation). */
-export async function checkHealth(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
+export async function checkHealth(r: DeploymentRecord, d: StepDeps): Promise<void> {
   const outcome = await d.health.evaluate(
     r.settings.health,
     (rep) => d.report(summarize(rep, d.clock)),
@@ -55,7 +55,7 @@ export async function checkHealth(r: DeploymentRecord, d: StepDeps): Promise<Ste
  * Waits for Confirm until the persisted deadline (the ORIGINAL one after an
  * agent restart), watching health meanwhile: unhealthy → roll back at once.
  */
-export async function awaitConfirmation(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
+export async function awaitConfirmation(r: DeploymentRecord, d: StepDeps): Promise<void> {
   const deadline = r.confirmDeadline ?? d.clock.now();
   const interval = r.settings.health.intervalSeconds * 1000;
   const monitor = d.health.monitor(r.settings.health);
@@ -97,9 +97,13 @@ export async function awaitConfirmation(r: DeploymentRecord, d: StepDeps): Promi
   }
 }
 
-/** A BOOT deployment moves on only in a later boot, once that boot runs the new system. */
-export async function awaitReboot(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
-  if ((await d.system.bootId()) === r.bootId) return "park";
+/** A BOOT deployment moves on only in a later boot: until then its step does not run. */
+export async function awaitingReboot(r: DeploymentRecord, d: StepDeps): Promise<boolean> {
+  return (await d.system.bootId()) === r.bootId;
+}
+
+/** In a later boot: on once that boot runs the new system. */
+export async function awaitReboot(r: DeploymentRecord, d: StepDeps): Promise<void> {
   const started = d.clock.now();
   for (;;) {
     const running = await d.system.runningSystem();

@@ -54,5 +54,11 @@ export interface StepDeps {
   waitForConfirm(ms: number, signal: AbortSignal): Promise<void>;
 }
 
-/** "park": nothing to do until something outside changes (a reboot); stop driving. */
-export type StepResult = void | "park";
+/** One state's step: its side effect, then the transition that records the outcome. */
+export type Step = (r: DeploymentRecord, d: StepDeps) => Promise<void>;
+
+/**
+ * What running a state's step came to. "next": the record moved on (drive on);
+ * "park": nothing to do until something outside changes (a reboot); stop driving.
+ */
+export type StepResult = "next" | "park";

@@ -1,10 +1,17 @@
 import { AgentError } from "../errors.js";
 import { type SwitchAction, waitForSwitch } from "../system/switcher.js";
 import { hasDataSteps, migrating, restoring, snapshotting, startWriters } from "./data-steps.js";
-import { awaitConfirmation, awaitReboot, checkHealth, judgeFailedUnits, summarize } from "./health-steps.js";
+import {
+  awaitConfirmation,
+  awaitingReboot,
+  awaitReboot,
+  checkHealth,
+  judgeFailedUnits,
+  summarize,
+} from "./health-steps.js";
 import type { DeploymentRecord, RollbackReason } from "./record.js";
 import type { DeploymentEventName } from "./states.js";
-import type { StepDeps, StepResult } from "./step-contract.js";
+import type { Step, StepDeps, StepResult } from "./step-contract.js";
 import { reportUnits, snapshotUnits } from "./unit-report.js";
 
 /**
@@ -14,7 +21,9 @@ import { reportUnits, snapshotUnits } from "./unit-report.js";
  */
 export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
   try {
-    return await STEPS[r.state](r, d);
+    // Waiting for something outside the agent (a reboot): the step does not run yet.
+    if (r.state === "awaiting_reboot" && (await awaitingReboot(r, d))) return "park";
+    await STEPS[r.state](r, d);
   } catch (e) {
     if (d.signal.aborted) throw e;
     const message = e instanceof Error ? e.message : String(e);
@@ -37,9 +46,10 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
       throw e;
     }
   }
+  return "next";
 }
 
-const STEPS: Record<DeploymentRecord["state"], (r: DeploymentRecord, d: StepDeps) => Promise<StepResult>> = {
+const STEPS: Record<DeploymentRecord["state"], Step> = {
   pending: async (r, d) => {
     if (hasDataSteps(r)) {
       await d.transition("snapshot_started", { message: "capturing the declared data" });

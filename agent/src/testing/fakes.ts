@@ -59,8 +59,11 @@ export class FakeSystemInspector implements SystemInspector {
   running: string | undefined;
   lockHeld = false;
   readonly systems = new Set<string>();
+  /** How often runningSystem was asked. */
+  runningAsked = 0;
 
   async runningSystem(): Promise<string | undefined> {
+    this.runningAsked++;
     return this.running;
   }
 
