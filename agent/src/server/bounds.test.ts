@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { NIX_BASE32_ALPHABET, parseSecretKey, signPath } from "@ros-rollback/nix-core";
 import {
   type AgentClient,

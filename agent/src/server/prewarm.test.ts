@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";

@@ -1,9 +1,9 @@
 // Simultaneous Activate and Rollback streams from separate clients over real gRPC with mutual TLS.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ClientReadableStream, credentials, type StatusObject, status } from "@grpc/grpc-js";
+import { type ClientReadableStream, type StatusObject, status } from "@grpc/grpc-js";
 import {
   ActivationAction,
   type AgentClient,

@@ -13,7 +13,8 @@ const { cli, deploy, target, callsOf, simulate } = sr;
 
 describe("watch", () => {
   it("streams a deployment live as plain lines (not a TTY) and exits like deploy: rolled back = 2; never confirms", async () => {
-    simulate({ confirmWindowMs: 300 });
+    // The confirm window opens once watch is connected: a loaded host must not make it miss the start.
+    simulate({ confirmWindowMs: 300, beforeAwaiting: () => waitFor(() => callsOf("watch").length > 0) });
     sr.rig.agent.handlers.activate?.({
       storePath: SIM_SYSTEM.storePath,
       action: 1,
@@ -103,7 +104,11 @@ describe("watch", () => {
       reloaded: [],
       known: true,
     };
-    simulate({ confirmWindowMs: 300, unitChanges: units });
+    simulate({
+      confirmWindowMs: 300,
+      unitChanges: units,
+      beforeAwaiting: () => waitFor(() => callsOf("watch").length > 0),
+    });
     sr.rig.agent.handlers.activate?.({
       storePath: SIM_SYSTEM.storePath,
       action: 1,

@@ -34,6 +34,8 @@ export interface SimOptions {
   readonly unitChanges?: UnitChanges;
   /** Called after each GetStatus answer was made (with the count so far): change holds between poll and Activate. */
   readonly afterStatus?: (n: number) => void;
+  /** Awaited once health is judged good, before the confirm window opens: start a watcher first, whatever the host's load. */
+  readonly beforeAwaiting?: () => Promise<void>;
 }
 
 /**
@@ -141,6 +143,7 @@ export class SimulatedDeployment {
       });
       return;
     }
+    await this.o.beforeAwaiting?.();
     this.deadline = Date.now() + (this.o.confirmWindowMs ?? 400);
     if (this.current !== undefined) this.current.confirmDeadlineUnixMs = this.deadline;
     await this.step(S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION, { health: last }, false);
