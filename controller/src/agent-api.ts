@@ -24,6 +24,13 @@ import {
 } from "@ros-rollback/proto";
 import { ExitCode, UserError } from "./core/errors.js";
 import { describeFsError, type Target } from "./inventory.js";
+import {
+  RawPushBroken,
+  type RawPushEndpoint,
+  RawPushNoAnswer,
+  RawPushStatus,
+  rawPush,
+} from "./raw-push-client.js";
 
 /**
  * The agent's RPCs as promises and async iterables, every one cancellable by
@@ -35,11 +42,16 @@ export interface AgentApi {
   getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
   queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
-  /** `onWritten` sees each request once HTTP/2 has sent it (for progress on the wire). */
+  /**
+   * Over the agent's raw push channel if it offers one, else gRPC PushPaths;
+   * `onTransport` hears which before the first request is read. `onWritten`
+   * sees each request once it was sent (for progress on the wire).
+   */
   pushPaths(
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,
+    onTransport?: (transport: PushTransport) => void,
   ): Promise<PushPathsResponse>;
   /** Which paths the robot's own caches hold (it asks them; we never name a cache). */
   querySubstitutable(storePaths: readonly string[], signal: AbortSignal): Promise<QuerySubstitutableResponse>;
@@ -61,6 +73,9 @@ export interface AgentApi {
   listHolds(signal: AbortSignal): Promise<ListHoldsResponse>;
   close(): void;
 }
+
+/** How a push travels: the raw mTLS channel, or gRPC (and why not raw). */
+export type PushTransport = { readonly kind: "raw" } | { readonly kind: "grpc"; readonly why: string };
 
 export interface ConnectOptions {
   /** How long to wait for the TLS connection (and the first RPC) before giving up. */
@@ -162,12 +177,26 @@ async function readTlsFile(target: Target, role: string, path: string): Promise<
   }
 }
 
-export async function createCredentials(target: Target): Promise<grpc.ChannelCredentials> {
+interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+async function readTlsMaterial(target: Target): Promise<TlsMaterial> {
   const [ca, cert, key] = await Promise.all([
     readTlsFile(target, "caFile", target.caFile),
     readTlsFile(target, "certFile", target.certFile),
     readTlsFile(target, "keyFile", target.keyFile),
   ]);
+  return { ca, cert, key };
+}
+
+export async function createCredentials(
+  target: Target,
+  material?: TlsMaterial,
+): Promise<grpc.ChannelCredentials> {
+  const { ca, cert, key } = material ?? (await readTlsMaterial(target));
   try {
     return grpc.credentials.createSsl(ca, key, cert);
   } catch (e) {
@@ -180,7 +209,8 @@ const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 export const connectAgent: ConnectAgent = async (target, options, signal) => {
-  const credentials = await createCredentials(target);
+  const material = await readTlsMaterial(target);
+  const credentials = await createCredentials(target, material);
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
     // network down): a stream whose link went silent ends instead of hanging.
@@ -203,7 +233,8 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
   }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new FastAgentClient(target.address, credentials, channelOptions);
-  const api = new GrpcAgentApi(target, client, options);
+  const raw = { address: target.address, serverName: target.serverName, ...material };
+  const api = new GrpcAgentApi(target, client, options, raw);
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
   } catch (e) {
@@ -318,6 +349,7 @@ class GrpcAgentApi implements AgentApi {
     readonly target: Target,
     private readonly client: AgentClient,
     private readonly options: ConnectOptions,
+    private readonly raw: RawPushEndpoint,
   ) {}
 
   getStatus(signal: AbortSignal): Promise<GetStatusResponse> {
@@ -354,6 +386,39 @@ class GrpcAgentApi implements AgentApi {
   }
 
   async pushPaths(
+    requests: AsyncIterable<PushPathsRequest>,
+    signal: AbortSignal,
+    onWritten?: (request: PushPathsRequest) => void,
+    onTransport?: (transport: PushTransport) => void,
+  ): Promise<PushPathsResponse> {
+    const timeouts = {
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      answerTimeoutMs: this.options.unaryTimeoutMs,
+    };
+    const raw = await rawPush(this.raw, requests, signal, {
+      ...timeouts,
+      ...(onWritten === undefined ? {} : { onWritten }),
+      onOpen: () => onTransport?.({ kind: "raw" }),
+    }).catch((e: unknown) => {
+      throw signal.aborted ? signal.reason : this.fromRawPush(e);
+    });
+    if (raw.kind === "pushed") return raw.response;
+    onTransport?.({ kind: "grpc", why: raw.why });
+    return this.grpcPushPaths(requests, signal, onWritten);
+  }
+
+  /** The raw channel's failures as gRPC's would have been. */
+  private fromRawPush(e: unknown): unknown {
+    const name = this.target.name;
+    if (e instanceof RawPushStatus)
+      return new AgentCallError(name, e.code, e.details, { cause: e, agentCode: e.agentCode });
+    if (e instanceof RawPushNoAnswer) return this.noAnswer(e.what, e);
+    if (e instanceof RawPushBroken)
+      return new AgentCallError(name, grpc.status.UNAVAILABLE, e.message, { cause: e });
+    return e;
+  }
+
+  private async grpcPushPaths(
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,

@@ -147,7 +147,17 @@ export class PushTransfer implements Transfer {
         signal,
       );
       // Progress moves when grpc-js has written a chunk, not when it was handed over.
-      const r = await api.pushPaths(messages, signal, (m) => messages.written(m));
+      const r = await api.pushPaths(
+        messages,
+        signal,
+        (m) => messages.written(m),
+        (t) =>
+          o.log(
+            t.kind === "raw"
+              ? `${api.target.name}: pushing over the agent's raw TLS push channel`
+              : `${api.target.name}: pushing over gRPC PushPaths (no raw push channel: ${t.why})`,
+          ),
+      );
       response.imported.push(...r.imported);
       response.skipped.push(...r.skipped);
       response.narBytes += r.narBytes;

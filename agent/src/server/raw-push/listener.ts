@@ -1,0 +1,92 @@
+import { once } from "node:events";
+import { createServer, type TLSSocket } from "node:tls";
+import { type Server, ServerCredentials } from "@grpc/grpc-js";
+import { RAW_PUSH_ALPN } from "@ros-rollback/proto";
+import { AgentError } from "../../errors.js";
+
+export interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+export interface SharedListener {
+  readonly port: number;
+  /** Stops accepting; cuts the raw connections still open (gRPC's are the grpc-js server's to end). */
+  close(): Promise<void>;
+}
+
+/** "host:port", "[v6]:port" → listen() arguments. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen);
+  const port = Number(m?.[3]);
+  if (m === null || port > 65_535) {
+    throw new AgentError("INVALID_ARGUMENT", `cannot listen on ${listen}: expected host:port`);
+  }
+  return { host: m[1] ?? m[2] ?? "", port };
+}
+
+/**
+ * The agent's one port: a TLS server that asks every client for a
+ * certificate chaining to the CA (as grpc-js's own did) and hands "h2"
+ * connections (and clients that name no protocol) to grpc-js, and the raw
+ * push protocol's to `onRawPush`. The handshake, hence who may connect, is
+ * the same for both.
+ */
+export async function listenShared(
+  listen: string,
+  tls: TlsMaterial,
+  grpcServer: Server,
+  onRawPush: (socket: TLSSocket) => void,
+): Promise<SharedListener> {
+  // The sockets arrive decrypted already: grpc-js must not add TLS of its own.
+  const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+  const raw = new Set<TLSSocket>();
+  const server = createServer(
+    {
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      requestCert: true,
+      rejectUnauthorized: true,
+      // Ours first: the server's order decides, and an old controller offers only h2.
+      ALPNProtocols: [RAW_PUSH_ALPN, "h2"],
+    },
+    (socket) => {
+      if (socket.alpnProtocol === RAW_PUSH_ALPN) {
+        raw.add(socket);
+        socket.once("close", () => raw.delete(socket));
+        onRawPush(socket);
+      } else {
+        injector.injectConnection(socket);
+      }
+    },
+  );
+  // A failed handshake (wrong CA, no certificate) is the client's problem; it sees the alert.
+  server.on("tlsClientError", () => undefined);
+  const { host, port } = parseListen(listen);
+  server.listen(port, host === "" ? undefined : host);
+  try {
+    await Promise.race([
+      once(server, "listening"),
+      once(server, "error").then(([e]) => {
+        throw e;
+      }),
+    ]);
+  } catch (e) {
+    injector.destroy();
+    throw new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address !== null ? address.port : port,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of raw) s.destroy();
+      injector.destroy();
+      await closed;
+    },
+  };
+}
