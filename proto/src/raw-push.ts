@@ -86,11 +86,6 @@ export class FrameReader {
 
   constructor(private readonly limits: ReadonlyMap<number, number>) {}
 
-  /** Whether the stream stopped between frames (a clean place to end). */
-  get atBoundary(): boolean {
-    return this.header === undefined && this.headerHave === 0;
-  }
-
   *push(input: Buffer): Generator<FramePart> {
     let off = 0;
     while (off < input.length) {

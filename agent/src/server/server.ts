@@ -129,7 +129,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");
-        const closed = listener?.close() ?? Promise.resolve();
+        const closed = listener?.close(graceMs) ?? Promise.resolve();
         const timer = setTimeout(() => {
           server.forceShutdown();
           closed.then(resolve, resolve);

@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { RAW_PUSH_ALPN } from "@ros-rollback/proto";
@@ -12,8 +13,12 @@ export interface TlsMaterial {
 
 export interface SharedListener {
   readonly port: number;
-  /** Stops accepting; cuts the raw connections still open (gRPC's are the grpc-js server's to end). */
-  close(): Promise<void>;
+  /**
+   * Stops accepting and cuts the raw connections (their pushes abort, as a
+   * cancelled call's would); gRPC's are the grpc-js server's to end. Whatever
+   * is still open after `graceMs` (a handshake that never completes) is cut.
+   */
+  close(graceMs: number): Promise<void>;
 }
 
 /** "host:port", "[v6]:port" → listen() arguments. */
@@ -42,6 +47,7 @@ export async function listenShared(
   // The sockets arrive decrypted already: grpc-js must not add TLS of its own.
   const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
   const raw = new Set<TLSSocket>();
+  const all = new Set<Socket>();
   const server = createServer(
     {
       ca: tls.ca,
@@ -62,6 +68,10 @@ export async function listenShared(
       }
     },
   );
+  server.on("connection", (socket: Socket) => {
+    all.add(socket);
+    socket.once("close", () => all.delete(socket));
+  });
   // A failed handshake (wrong CA, no certificate) is the client's problem; it sees the alert.
   server.on("tlsClientError", () => undefined);
   const { host, port } = parseListen(listen);
@@ -82,11 +92,15 @@ export async function listenShared(
   const address = server.address();
   return {
     port: typeof address === "object" && address !== null ? address.port : port,
-    close: async () => {
+    close: async (graceMs) => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of raw) s.destroy();
       injector.destroy();
+      const timer = setTimeout(() => {
+        for (const s of all) s.destroy();
+      }, graceMs);
       await closed;
+      clearTimeout(timer);
     },
   };
 }
