@@ -5,7 +5,7 @@ import { agentStatus } from "../status.js";
 import type { StorePort } from "../store-port.js";
 import { rawPushRequests } from "./requests.js";
 
-/** After answering an error, how long the client may take to hang up before we cut it. */
+/** After answering, how long the client may take to hang up before we cut it. */
 const LINGER_MS = 5_000;
 
 /**
@@ -31,6 +31,7 @@ export function serveRawPush(
       answered = true;
       const body = Buffer.from(PushPathsResponse.encode(res).finish());
       socket.end(Buffer.concat([frameHeader(FRAME.RESULT, body.length), body]));
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
     },
     (e: unknown) => {
       answered = true;
