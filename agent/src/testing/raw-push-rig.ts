@@ -11,6 +11,7 @@ import pino from "pino";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
 import type { RawPushEndpoint } from "../../../controller/src/raw-push-client.js";
 import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { AgentError } from "../errors.js";
 import { serveRawPush } from "../server/raw-push/connection.js";
 import { listenShared, type SharedListener } from "../server/raw-push/listener.js";
 import { NixCliStore } from "../store/cli-store.js";
@@ -31,6 +32,8 @@ export class RawPushRig {
   private robot: { store: NixCliStore; uri: string; trusted: boolean } | undefined;
   private listener: SharedListener | undefined;
   private readonly grpc = new Server();
+  /** The agent reads the whole push, then never answers (until the connection goes). */
+  silent = false;
 
   private constructor(
     private readonly tmp: string,
@@ -61,7 +64,9 @@ export class RawPushRig {
       receivePush: (requests: AsyncIterable<PushPathsRequest>, sig: AbortSignal) => {
         const r = this.current();
         const trustedKeys = r.trusted ? parseTrustedKeys([this.fx.publicKey]) : [];
-        const p = receivePush(requests, { store: r.store, trustedKeys }, sig);
+        const p = this.silent
+          ? drainThenWait(requests, sig)
+          : receivePush(requests, { store: r.store, trustedKeys }, sig);
         this.pushes.push(p);
         return p;
       },
@@ -146,4 +151,11 @@ export class RawPushRig {
     await this.fx.cleanup();
     rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+async function drainThenWait(requests: AsyncIterable<PushPathsRequest>, signal: AbortSignal): Promise<never> {
+  for await (const _ of requests);
+  return new Promise<never>((_, reject) => {
+    signal.addEventListener("abort", () => reject(new AgentError("ABORTED", "push aborted")), { once: true });
+  });
 }

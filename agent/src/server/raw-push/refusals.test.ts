@@ -90,6 +90,24 @@ describe("the raw push channel refuses", () => {
   });
 });
 
+describe("deadlines", () => {
+  it("an agent that never answers after END: the controller gives up after its deadline and hangs up", async () => {
+    rig.newRobot();
+    rig.silent = true;
+    try {
+      const before = rig.pushes.length;
+      const quick = { ...TIMEOUTS, answerTimeoutMs: 300 };
+      await expect(rawPush(rig.endpoint(), rig.requests(), signal(), quick)).rejects.toMatchObject({
+        name: "RawPushNoAnswer",
+        what: "PushPaths (after the last byte)",
+      });
+      await expect(rig.pushes[before]).rejects.toMatchObject({ code: "ABORTED" });
+    } finally {
+      rig.silent = false;
+    }
+  });
+});
+
 describe("a raw push that stops before END is aborted", () => {
   it("the controller gives up mid-path: earlier paths stay, the cut one is not registered, no nix process is left", async () => {
     rig.newRobot();
