@@ -92,6 +92,8 @@ export async function rawPush(
     return { kind: "unsupported", why: "the agent does not offer it" };
   }
   o.onOpen?.();
+  // Errors surface through the answer and the writes; a late one (the agent hung up) must not throw.
+  socket.on("error", () => undefined);
   const onAbort = () => socket.destroy();
   signal.addEventListener("abort", onAbort, { once: true });
   const answer = readAnswer(socket);
@@ -135,7 +137,9 @@ export async function rawPush(
 }
 
 function write(socket: TLSSocket, m: PushPathsRequest, onWritten: RawPushOptions["onWritten"]): boolean {
-  const done = () => onWritten?.(m);
+  const done = (e?: Error | null) => {
+    if (e == null) onWritten?.(m);
+  };
   if (m.item?.$case === "chunk") {
     const data = m.item.value.data;
     socket.cork();
