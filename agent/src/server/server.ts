@@ -114,11 +114,17 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     });
   } else {
     // One port, one TLS handshake: gRPC on h2, pushes' bytes on the raw channel (ALPN).
-    shared = await listenShared(opts.listen, await readTlsMaterial(opts), server, (socket) => {
-      serveRawPush(socket, deps.store, deps.log).catch((e: unknown) =>
-        deps.log.error({ err: e }, "raw push connection failed"),
-      );
-    });
+    shared = await listenShared(
+      opts.listen,
+      await readTlsMaterial(opts),
+      server,
+      (socket) => {
+        serveRawPush(socket, deps.store, deps.log).catch((e: unknown) =>
+          deps.log.error({ err: e }, "raw push connection failed"),
+        );
+      },
+      (e) => deps.log.error({ err: e }, "agent listener error"),
+    );
     port = shared.port;
   }
   const listener = shared;

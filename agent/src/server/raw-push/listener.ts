@@ -43,7 +43,9 @@ export async function listenShared(
   tls: TlsMaterial,
   grpcServer: Server,
   onRawPush: (socket: TLSSocket) => void,
+  onError: (e: Error) => void = () => undefined,
 ): Promise<SharedListener> {
+  const { host, port } = parseListen(listen);
   // The sockets arrive decrypted already: grpc-js must not add TLS of its own.
   const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
   const raw = new Set<TLSSocket>();
@@ -74,21 +76,17 @@ export async function listenShared(
   });
   // A failed handshake (wrong CA, no certificate) is the client's problem; it sees the alert.
   server.on("tlsClientError", () => undefined);
-  const { host, port } = parseListen(listen);
   server.listen(port, host === "" ? undefined : host);
   try {
-    await Promise.race([
-      once(server, "listening"),
-      once(server, "error").then(([e]) => {
-        throw e;
-      }),
-    ]);
+    await once(server, "listening"); // rejects on "error" (the port is taken)
   } catch (e) {
     injector.destroy();
     throw new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${(e as Error).message}`, {
       cause: e,
     });
   }
+  // After listening (e.g. accept failing with EMFILE): logged, the listener keeps going.
+  server.on("error", onError);
   const address = server.address();
   return {
     port: typeof address === "object" && address !== null ? address.port : port,

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { credentials, makeGenericClientConstructor, type ServiceError, status } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, Server, type ServiceError, status } from "@grpc/grpc-js";
 import { Compression } from "@ros-rollback/proto";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { AgentCallError, connectAgent, type PushTransport } from "../../../../co
 import { rawPush } from "../../../../controller/src/raw-push-client.js";
 import { childProcesses } from "../../../../nix-core/src/testing/nix-fixture.js";
 import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
+import { listenShared } from "./listener.js";
 
 // Real TLS on 127.0.0.1: the agent's shared listener with a real Nix store behind the raw channel.
 
@@ -95,6 +96,30 @@ describe("the raw push channel", () => {
       expect(await rig.valid()).toEqual([]);
     } finally {
       api.close();
+    }
+  });
+
+  it("a port that is taken, or a listen address that is not host:port, is refused with a clear error", async () => {
+    const { pki } = rig;
+    const tls = {
+      ca: readFileSync(pki.caFile),
+      cert: readFileSync(pki.serverCert),
+      key: readFileSync(pki.serverKey),
+    };
+    const server = new Server();
+    try {
+      await expect(listenShared(`127.0.0.1:${rig.port}`, tls, server, () => undefined)).rejects.toMatchObject(
+        {
+          code: "FAILED_PRECONDITION",
+          message: expect.stringMatching(/^cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/),
+        },
+      );
+      await expect(listenShared("nonsense", tls, server, () => undefined)).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: "cannot listen on nonsense: expected host:port",
+      });
+    } finally {
+      server.forceShutdown();
     }
   });
 });
