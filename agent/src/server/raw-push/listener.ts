@@ -1,6 +1,7 @@
+import { lookup } from "node:dns/promises";
 import { once } from "node:events";
-import type { Socket } from "node:net";
-import { createServer, type TLSSocket } from "node:tls";
+import { isIP, type Socket } from "node:net";
+import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { RAW_PUSH_ALPN } from "@ros-rollback/proto";
 import { AgentError } from "../../errors.js";
@@ -46,59 +47,85 @@ export async function listenShared(
   onError: (e: Error) => void = () => undefined,
 ): Promise<SharedListener> {
   const { host, port } = parseListen(listen);
+  const hosts = await addresses(listen, host);
   // The sockets arrive decrypted already: grpc-js must not add TLS of its own.
   const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
   const raw = new Set<TLSSocket>();
   const all = new Set<Socket>();
-  const server = createServer(
-    {
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
-      requestCert: true,
-      rejectUnauthorized: true,
-      // Ours first: the server's order decides, and an old controller offers only h2.
-      ALPNProtocols: [RAW_PUSH_ALPN, "h2"],
-    },
-    (socket) => {
-      if (socket.alpnProtocol === RAW_PUSH_ALPN) {
-        raw.add(socket);
-        socket.once("close", () => raw.delete(socket));
-        onRawPush(socket);
-      } else {
-        injector.injectConnection(socket);
-      }
-    },
-  );
-  server.on("connection", (socket: Socket) => {
-    all.add(socket);
-    socket.once("close", () => all.delete(socket));
-  });
-  // A failed handshake (wrong CA, no certificate) is the client's problem; it sees the alert.
-  server.on("tlsClientError", () => undefined);
-  server.listen(port, host === "" ? undefined : host);
-  try {
-    await once(server, "listening"); // rejects on "error" (the port is taken)
-  } catch (e) {
+  const servers: TlsServer[] = [];
+  const closeAll = async (graceMs: number) => {
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const s of raw) s.destroy();
     injector.destroy();
+    const timer = setTimeout(() => {
+      for (const s of all) s.destroy();
+    }, graceMs);
+    await closed;
+    clearTimeout(timer);
+  };
+  let bound = port;
+  let listening = 0;
+  let firstError: unknown;
+  // Like grpc-js: every address the host name has ("localhost": 127.0.0.1 and ::1), on one port;
+  // it is enough that one of them can be had.
+  for (const address of hosts) {
+    const server = createServer(
+      {
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        requestCert: true,
+        rejectUnauthorized: true,
+        // Ours first: the server's order decides, and an old controller offers only h2.
+        ALPNProtocols: [RAW_PUSH_ALPN, "h2"],
+      },
+      (socket) => {
+        if (socket.alpnProtocol === RAW_PUSH_ALPN) {
+          raw.add(socket);
+          socket.once("close", () => raw.delete(socket));
+          onRawPush(socket);
+        } else {
+          injector.injectConnection(socket);
+        }
+      },
+    );
+    server.on("connection", (socket: Socket) => {
+      all.add(socket);
+      socket.once("close", () => all.delete(socket));
+    });
+    // A failed handshake (wrong CA, no certificate) is the client's problem; it sees the alert.
+    server.on("tlsClientError", () => undefined);
+    server.listen(bound, address);
+    try {
+      await once(server, "listening"); // rejects on "error" (the port is taken)
+    } catch (e) {
+      firstError ??= e;
+      continue;
+    }
+    servers.push(server);
+    listening++;
+    // After listening (e.g. accept failing with EMFILE): logged, the listener keeps going.
+    server.on("error", onError);
+    const a = server.address();
+    if (typeof a === "object" && a !== null) bound = a.port;
+  }
+  if (listening === 0) {
+    await closeAll(0);
+    const why = firstError instanceof Error ? firstError.message : String(firstError);
+    throw new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${why}`, { cause: firstError });
+  }
+  return { port: bound, close: closeAll };
+}
+
+/** The addresses to listen on: an IP as it is, a name resolved (all of them); "" is every interface. */
+async function addresses(listen: string, host: string): Promise<(string | undefined)[]> {
+  if (host === "" || isIP(host) !== 0) return [host === "" ? undefined : host];
+  try {
+    const found = await lookup(host, { all: true });
+    return [...new Set(found.map((f) => f.address))];
+  } catch (e) {
     throw new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${(e as Error).message}`, {
       cause: e,
     });
   }
-  // After listening (e.g. accept failing with EMFILE): logged, the listener keeps going.
-  server.on("error", onError);
-  const address = server.address();
-  return {
-    port: typeof address === "object" && address !== null ? address.port : port,
-    close: async (graceMs) => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of raw) s.destroy();
-      injector.destroy();
-      const timer = setTimeout(() => {
-        for (const s of all) s.destroy();
-      }, graceMs);
-      await closed;
-      clearTimeout(timer);
-    },
-  };
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { credentials, makeGenericClientConstructor, Server, type ServiceError, status } from "@grpc/grpc-js";
 import { Compression } from "@ros-rollback/proto";
-import { service as healthService } from "grpc-health-check";
+import { HealthImplementation, service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentCallError, connectAgent, type PushTransport } from "../../../../controller/src/agent-api.js";
 import { rawPush } from "../../../../controller/src/raw-push-client.js";
@@ -24,26 +24,31 @@ type HealthClient = {
   close(): void;
 };
 
+/** One grpc.health.v1 Check over mutual TLS: it must answer SERVING. */
+async function healthCheck(address: string): Promise<void> {
+  const { pki } = rig;
+  const Ctor = makeGenericClientConstructor(healthService, "Health");
+  const creds = credentials.createSsl(
+    readFileSync(pki.caFile),
+    readFileSync(pki.clientKey),
+    readFileSync(pki.clientCert),
+  );
+  const c = new Ctor(address, creds, {
+    "grpc.ssl_target_name_override": "localhost",
+  }) as unknown as HealthClient;
+  try {
+    const r = await new Promise((resolve, reject) =>
+      c.check({ service: "" }, (e, res) => (e ? reject(e) : resolve(res))),
+    );
+    expect(r).toEqual({ status: "SERVING" });
+  } finally {
+    c.close();
+  }
+}
+
 describe("the raw push channel", () => {
   it("shares the port with gRPC: an h2 client gets the gRPC server", async () => {
-    const { pki } = rig;
-    const Ctor = makeGenericClientConstructor(healthService, "Health");
-    const creds = credentials.createSsl(
-      readFileSync(pki.caFile),
-      readFileSync(pki.clientKey),
-      readFileSync(pki.clientCert),
-    );
-    const c = new Ctor(`127.0.0.1:${rig.port}`, creds, {
-      "grpc.ssl_target_name_override": "localhost",
-    }) as unknown as HealthClient;
-    try {
-      const r = await new Promise((resolve, reject) =>
-        c.check({ service: "" }, (e, res) => (e ? reject(e) : resolve(res))),
-      );
-      expect(r).toEqual({ status: "SERVING" });
-    } finally {
-      c.close();
-    }
+    await healthCheck(`127.0.0.1:${rig.port}`);
   });
 
   it.each([
@@ -107,6 +112,14 @@ describe("the raw push channel", () => {
       key: readFileSync(pki.serverKey),
     };
     const server = new Server();
+    new HealthImplementation({ "": "SERVING" }).addToServer(server);
+    // A name is every address it has, on one port ("localhost": 127.0.0.1 and, where there is IPv6, ::1).
+    const byName = await listenShared("localhost:0", tls, server, () => undefined);
+    try {
+      await healthCheck(`127.0.0.1:${byName.port}`);
+    } finally {
+      await byName.close(0);
+    }
     try {
       await expect(listenShared(`127.0.0.1:${rig.port}`, tls, server, () => undefined)).rejects.toMatchObject(
         {
