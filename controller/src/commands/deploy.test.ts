@@ -59,6 +59,7 @@ describe("deploy", () => {
         pathsSkipped: 0,
         narBytes: 103 * 1024,
         signed: false,
+        transport: "grpc",
       },
     });
     expect((doc.events as { state: string }[]).map((e) => e.state)).toEqual([
