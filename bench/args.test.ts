@@ -17,6 +17,7 @@ describe("bench arguments", () => {
       "push-none",
       "push-zstd",
       "push-auto",
+      "push-grpc-none",
     ]);
     expect(o).toMatchObject({ robot: "pb-1", runs: 3 });
     expect(o.veth).toEqual({ paths: 200, mib: 200, kinds: ["random", "binaries"] });

@@ -42,5 +42,7 @@ export function measure(variant: Variant, target: Target, transfer: Transfer): P
       return push(target, transfer.infos, "zstd");
     case "push-auto":
       return push(target, transfer.infos, "auto");
+    case "push-grpc-none":
+      return push(target, transfer.infos, "none", "grpc");
   }
 }

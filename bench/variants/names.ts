@@ -8,9 +8,15 @@ export const VARIANTS = [
   "push-none",
   "push-zstd",
   "push-auto",
+  "push-grpc-none",
 ] as const;
 export type Variant = (typeof VARIANTS)[number];
-export const PUSHES = ["push-none", "push-zstd", "push-auto"] as const satisfies readonly Variant[];
+export const PUSHES = [
+  "push-none",
+  "push-zstd",
+  "push-auto",
+  "push-grpc-none",
+] as const satisfies readonly Variant[];
 
 /** `pipe` runs through nsenter, not the network: it is measured on the veth only. */
 export function appliesTo(variant: Variant, link: LinkName): boolean {

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { credentials } from "@grpc/grpc-js";
 import { Compression, FastAgentClient, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
+import { rawPush } from "../../controller/src/raw-push-client.js";
 import { sendPush } from "../../integration-tests/support/controller.js";
 import type { Target } from "../links/index.js";
 
@@ -30,9 +31,11 @@ export async function push(
   target: Target,
   infos: readonly PathInfo[],
   compression: keyof typeof COMPRESSION,
+  transport: "raw" | "grpc" = "raw",
 ): Promise<{ seconds: number; wireBytes: number; chose?: string; why?: string[] }> {
   const { caFile, keyFile, certFile } = target.tls;
-  const creds = credentials.createSsl(readFileSync(caFile), readFileSync(keyFile), readFileSync(certFile));
+  const [ca, key, cert] = [readFileSync(caFile), readFileSync(keyFile), readFileSync(certFile)];
+  const creds = credentials.createSsl(ca, key, cert);
   let chose: string | undefined;
   const why: string[] = [];
   let wireBytes = 0;
@@ -52,10 +55,18 @@ export async function push(
       },
       AbortSignal.timeout(600_000),
     );
-    const res = await sendPush(
-      client,
-      countChunks(requests, (n) => (wireBytes += n)),
-    );
+    const counted = countChunks(requests, (n) => (wireBytes += n));
+    const raw =
+      transport === "grpc"
+        ? undefined
+        : await rawPush(
+            { address: target.agentAddress, serverName: undefined, ca, cert, key },
+            counted,
+            AbortSignal.timeout(600_000),
+            { connectTimeoutMs: 10_000, answerTimeoutMs: 60_000 },
+          );
+    if (raw?.kind === "unsupported") throw new Error(`no raw push channel: ${raw.why}`);
+    const res = raw?.response ?? (await sendPush(client, counted));
     const imported = res.imported.length;
     const seconds = (performance.now() - t0) / 1000;
     if (imported !== infos.length) {

@@ -35,6 +35,8 @@ export interface PushSummary {
   readonly wireBytes: number | null;
   readonly signed: boolean;
   readonly seconds: number;
+  /** How the bytes went: the agent's raw push channel, or gRPC PushPaths (an agent without it); null: nothing pushed. */
+  readonly transport: "raw" | "grpc" | null;
   /** What the robot fetched from its own caches first (--transfer auto|substitute), or null (push only). */
   readonly substituted: SubstituteSummary | null;
 }

@@ -19,3 +19,19 @@ export {
   narChunkRequest,
   serializePushPathsRequest,
 } from "./push-codec.js";
+export {
+  BadFrame,
+  decodeRawPushError,
+  encodeRawPushError,
+  FRAME,
+  FRAME_HEADER_BYTES,
+  type FramePart,
+  FrameReader,
+  type FrameType,
+  frameHeader,
+  MAX_DATA_FRAME,
+  MAX_MESSAGE_FRAME,
+  MAX_RESULT_FRAME,
+  RAW_PUSH_ALPN,
+  type RawPushError,
+} from "./raw-push.js";

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { probeHttp2 } from "../testing/http2-probe.js";
 import { applyFlowControl, DEFAULT_FLOW_CONTROL } from "./flow-control.js";
+import { listenShared } from "./raw-push/listener.js";
 import { serverCredentials } from "./server.js";
 
 let tmp: string;
@@ -72,6 +73,28 @@ describe("applyFlowControl", () => {
       expect(got.connectionWindow).toBe(16 * 1024 * 1024);
       expect(got.maxFrameSize).toBe(1024 * 1024);
     } finally {
+      server.forceShutdown();
+    }
+  });
+
+  it("on the agent's shared listener too (its h2 connections are injected into grpc-js)", async () => {
+    const server = new Server({ "grpc.max_concurrent_streams": 50 });
+    applyFlowControl(server);
+    const tls = {
+      ca: readFileSync(pki.caFile),
+      cert: readFileSync(pki.serverCert),
+      key: readFileSync(pki.serverKey),
+    };
+    const listener = await listenShared("127.0.0.1:0", tls, server, () => undefined);
+    try {
+      expect(await probeHttp2(listener.port, pki)).toEqual({
+        initialWindowSize: DEFAULT_FLOW_CONTROL.streamWindow,
+        maxFrameSize: DEFAULT_FLOW_CONTROL.maxFrameSize,
+        connectionWindow: DEFAULT_FLOW_CONTROL.connectionWindow,
+        maxConcurrentStreams: 50,
+      });
+    } finally {
+      await listener.close(0);
       server.forceShutdown();
     }
   });

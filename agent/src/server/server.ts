@@ -6,6 +6,8 @@ import { AgentError } from "../errors.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
+import { serveRawPush } from "./raw-push/connection.js";
+import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
 import { agentService, type ServiceDeps } from "./service.js";
 
 export interface ServerOptions {
@@ -50,9 +52,15 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** TLS that requires a client certificate chaining to the configured CA. */
+/** TLS that requires a client certificate chaining to the configured CA (grpc-js's own listener). */
 export async function serverCredentials(opts: ServerOptions): Promise<ServerCredentials> {
   if (opts.insecure) return ServerCredentials.createInsecure();
+  const { ca, cert, key } = await readTlsMaterial(opts);
+  return ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true);
+}
+
+/** The configured CA, certificate and key, read. */
+async function readTlsMaterial(opts: ServerOptions): Promise<TlsMaterial> {
   if (opts.tls === undefined) throw new AgentError("INVALID_ARGUMENT", "tls is required");
   const read = async (what: string, file: string) => {
     try {
@@ -72,7 +80,7 @@ export async function serverCredentials(opts: ServerOptions): Promise<ServerCred
     read("certFile", opts.tls.certFile),
     read("keyFile", opts.tls.keyFile),
   ]);
-  return ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true);
+  return { ca, cert, key };
 }
 
 export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promise<RunningServer> {
@@ -94,14 +102,32 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   // Reflection lets grpcurl talk to the agent without the .proto at hand; loaded when first asked.
   addLazyReflection(server, opts.loadReflection ?? loadReflection, deps.log);
 
-  const creds = await serverCredentials(opts);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.listen, creds, (err, p) => {
-      if (err)
-        reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${opts.listen}: ${err.message}`));
-      else resolve(p);
+  let port: number;
+  let shared: SharedListener | undefined;
+  if (opts.insecure) {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(opts.listen, ServerCredentials.createInsecure(), (err, p) => {
+        if (err)
+          reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${opts.listen}: ${err.message}`));
+        else resolve(p);
+      });
     });
-  });
+  } else {
+    // One port, one TLS handshake: gRPC on h2, pushes' bytes on the raw channel (ALPN).
+    shared = await listenShared(
+      opts.listen,
+      await readTlsMaterial(opts),
+      server,
+      (socket) => {
+        serveRawPush(socket, deps.store, deps.log).catch((e: unknown) =>
+          deps.log.error({ err: e }, "raw push connection failed"),
+        );
+      },
+      (e) => deps.log.error({ err: e }, "agent listener error"),
+    );
+    port = shared.port;
+  }
+  const listener = shared;
 
   return {
     port,
@@ -109,13 +135,14 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");
+        const closed = listener?.close(graceMs) ?? Promise.resolve();
         const timer = setTimeout(() => {
           server.forceShutdown();
-          resolve();
+          closed.then(resolve, resolve);
         }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
-          resolve();
+          closed.then(resolve, resolve);
         });
       }),
   };

@@ -17,24 +17,38 @@ const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
   TIMEOUT: status.DEADLINE_EXCEEDED,
 };
 
+/** An error as the status a client sees: code, bounded details, and the agent's own code. */
+export interface AgentStatus {
+  readonly code: status;
+  readonly details: string;
+  readonly agentCode: AgentErrorCode | undefined;
+}
+
 /**
- * The ONE place where errors become gRPC status. AgentErrors (and, through
- * asAgentError, nix-core's NixFormatErrors) keep their message (it was
- * written for the operator), bounded to fit the trailer whatever it echoes;
- * anything else is a bug: the client gets a generic INTERNAL and the stack
- * goes to the log.
+ * The ONE place where errors become gRPC status (for gRPC and the raw push
+ * channel alike). AgentErrors (and, through asAgentError, nix-core's
+ * NixFormatErrors) keep their message (it was written for the operator),
+ * bounded to fit the trailer whatever it echoes; anything else is a bug: the
+ * client gets a generic INTERNAL and the stack goes to the log.
  */
-export function toStatus(thrown: unknown, log: Logger, method: string): Partial<StatusObject> {
+export function agentStatus(thrown: unknown, log: Logger, method: string): AgentStatus {
   const error = asAgentError(thrown);
   if (error !== undefined) {
     const code = CODE_TO_STATUS[error.code];
     const details = boundForTrailer(error.message);
-    const metadata = new Metadata();
-    metadata.set(AGENT_ERROR_CODE_KEY, error.code);
     if (code === status.INTERNAL) log.error({ err: error, method }, details);
     else log.info({ method, code: error.code }, `request refused: ${details}`);
-    return { code, details, metadata };
+    return { code, details, agentCode: error.code };
   }
   log.error({ err: thrown, method }, "unexpected error in request handler");
-  return { code: status.INTERNAL, details: "internal error in the agent; see its log" };
+  return { code: status.INTERNAL, details: "internal error in the agent; see its log", agentCode: undefined };
+}
+
+/** agentStatus as grpc-js takes it: the agent's code in the trailer. */
+export function toStatus(thrown: unknown, log: Logger, method: string): Partial<StatusObject> {
+  const s = agentStatus(thrown, log, method);
+  if (s.agentCode === undefined) return { code: s.code, details: s.details };
+  const metadata = new Metadata();
+  metadata.set(AGENT_ERROR_CODE_KEY, s.agentCode);
+  return { code: s.code, details: s.details, metadata };
 }

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { type AgentClient, FastAgentClient } from "@ros-rollback/proto";
 import type { Target } from "../inventory.js";
-import { createCredentials } from "./credentials.js";
+import { createCredentials, readTlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
 import type { ConnectAgent } from "./types.js";
@@ -10,7 +10,8 @@ const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 export const connectAgent: ConnectAgent = async (target, options, signal) => {
-  const credentials = await createCredentials(target);
+  const material = await readTlsMaterial(target);
+  const credentials = await createCredentials(target, material);
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
     // network down): a stream whose link went silent ends instead of hanging.
@@ -33,7 +34,8 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
   }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new FastAgentClient(target.address, credentials, channelOptions);
-  const api = new GrpcAgentApi(target, client, options);
+  const raw = { address: target.address, serverName: target.serverName, ...material };
+  const api = new GrpcAgentApi(target, client, options, raw);
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
   } catch (e) {

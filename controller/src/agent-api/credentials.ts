@@ -11,12 +11,27 @@ async function readTlsFile(target: Target, role: string, path: string): Promise<
   }
 }
 
-export async function createCredentials(target: Target): Promise<grpc.ChannelCredentials> {
+export interface TlsMaterial {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** The target's CA, certificate and key, read once for gRPC and the raw push channel. */
+export async function readTlsMaterial(target: Target): Promise<TlsMaterial> {
   const [ca, cert, key] = await Promise.all([
     readTlsFile(target, "caFile", target.caFile),
     readTlsFile(target, "certFile", target.certFile),
     readTlsFile(target, "keyFile", target.keyFile),
   ]);
+  return { ca, cert, key };
+}
+
+export async function createCredentials(
+  target: Target,
+  material?: TlsMaterial,
+): Promise<grpc.ChannelCredentials> {
+  const { ca, cert, key } = material ?? (await readTlsMaterial(target));
   try {
     return grpc.credentials.createSsl(ca, key, cert);
   } catch (e) {

@@ -19,9 +19,10 @@ import type {
   SubstituteProgress,
 } from "@ros-rollback/proto";
 import type { Target } from "../inventory.js";
+import type { RawPushEndpoint } from "../raw-push-client.js";
 import { type CallContext, serverStream, unary } from "./calls.js";
-import { pushPaths } from "./push.js";
-import type { AgentApi, ConnectOptions } from "./types.js";
+import { pushRawFirst } from "./raw-first.js";
+import type { AgentApi, ConnectOptions, PushTransport } from "./types.js";
 
 /** AgentApi over one grpc-js client (one connection): each RPC through calls.ts or push.ts. */
 export class GrpcAgentApi implements AgentApi {
@@ -30,7 +31,8 @@ export class GrpcAgentApi implements AgentApi {
   constructor(
     readonly target: Target,
     private readonly client: AgentClient,
-    options: ConnectOptions,
+    private readonly options: ConnectOptions,
+    private readonly raw: RawPushEndpoint,
   ) {
     this.ctx = { target, unaryTimeoutMs: options.unaryTimeoutMs };
   }
@@ -75,8 +77,15 @@ export class GrpcAgentApi implements AgentApi {
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,
+    onTransport?: (transport: PushTransport) => void,
   ): Promise<PushPathsResponse> {
-    return pushPaths(this.ctx, this.client, requests, signal, onWritten);
+    const push = {
+      ctx: this.ctx,
+      client: this.client,
+      raw: this.raw,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+    };
+    return pushRawFirst(push, requests, signal, onWritten, onTransport);
   }
 
   querySubstitutable(

@@ -28,11 +28,16 @@ export interface AgentApi {
   getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
   queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
-  /** `onWritten` sees each request once HTTP/2 has sent it (for progress on the wire). */
+  /**
+   * Over the agent's raw push channel if it offers one, else gRPC PushPaths;
+   * `onTransport` hears which before the first request is read. `onWritten`
+   * sees each request once it was sent (for progress on the wire).
+   */
   pushPaths(
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,
+    onTransport?: (transport: PushTransport) => void,
   ): Promise<PushPathsResponse>;
   /** Which paths the robot's own caches hold (it asks them; we never name a cache). */
   querySubstitutable(storePaths: readonly string[], signal: AbortSignal): Promise<QuerySubstitutableResponse>;
@@ -80,3 +85,6 @@ export type ConnectAgent = (
   options: ConnectOptions,
   signal: AbortSignal,
 ) => Promise<AgentApi>;
+
+/** How a push travels: the raw mTLS channel, or gRPC (and why not raw). */
+export type PushTransport = { readonly kind: "raw" } | { readonly kind: "grpc"; readonly why: string };

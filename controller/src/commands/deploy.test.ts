@@ -59,6 +59,7 @@ describe("deploy", () => {
         pathsSkipped: 0,
         narBytes: 103 * 1024,
         signed: false,
+        transport: "grpc",
       },
     });
     expect((doc.events as { state: string }[]).map((e) => e.state)).toEqual([
@@ -92,6 +93,10 @@ describe("deploy", () => {
     // 100 %: every chunk was confirmed written by the transport (progress counts the wire).
     expect(r.stderr).toMatch(/^push: 100%/m);
     expect(r.stderr).toContain("robot1: 2 of 3 paths missing (103 KiB uncompressed)");
+    // The fake agent is grpc-js's own listener (h2 only): the push falls back, and says so.
+    expect(r.stderr).toContain(
+      "robot1: pushing over gRPC PushPaths (no raw push channel: the agent does not offer it)",
+    );
     expect(r.stderr).toMatch(/robot1: \d\d:\d\d:\d\dZ PROFILE_SET generation 42 \(previous 41\)/);
   });
 

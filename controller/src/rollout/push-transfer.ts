@@ -78,6 +78,7 @@ export class PushTransfer implements Transfer {
       wireBytes: 0,
       signed: false,
       seconds: 0,
+      transport: null,
       substituted: null,
     };
     report(summary);
@@ -118,6 +119,7 @@ export class PushTransfer implements Transfer {
     const started = o.now();
     let wireBytes: number | null = null;
     let compression: string = o.compression;
+    let transport: PushSummary["transport"] = null;
     const used: string[] = [];
     const response: Awaited<ReturnType<AgentApi["pushPaths"]>> = { imported: [], skipped: [], narBytes: 0 };
     const total = { bytes: infos.reduce((n, p) => n + p.narSize, 0), paths: infos.length };
@@ -147,7 +149,19 @@ export class PushTransfer implements Transfer {
         signal,
       );
       // Progress moves when grpc-js has written a chunk, not when it was handed over.
-      const r = await api.pushPaths(messages, signal, (m) => messages.written(m));
+      const r = await api.pushPaths(
+        messages,
+        signal,
+        (m) => messages.written(m),
+        (t) => {
+          transport = t.kind;
+          o.log(
+            t.kind === "raw"
+              ? `${api.target.name}: pushing over the agent's raw TLS push channel`
+              : `${api.target.name}: pushing over gRPC PushPaths (no raw push channel: ${t.why})`,
+          );
+        },
+      );
       response.imported.push(...r.imported);
       response.skipped.push(...r.skipped);
       response.narBytes += r.narBytes;
@@ -172,6 +186,7 @@ export class PushTransfer implements Transfer {
       wireBytes,
       seconds,
       compression,
+      transport,
     };
   }
 }

@@ -1,0 +1,45 @@
+import type { TLSSocket } from "node:tls";
+import { encodeRawPushError, FRAME, frameHeader, PushPathsResponse } from "@ros-rollback/proto";
+import type { Logger } from "pino";
+import { agentStatus } from "../status.js";
+import type { StorePort } from "../store-port.js";
+import { rawPushRequests } from "./requests.js";
+
+/** After answering, how long the client may take to hang up before we cut it. */
+const LINGER_MS = 5_000;
+
+/**
+ * One push over the raw channel: the same receivePush (push slots, checks,
+ * metrics) as gRPC's PushPaths, then one RESULT or ERROR frame. The client
+ * going away before END aborts the push like a cancelled call.
+ */
+export function serveRawPush(
+  socket: TLSSocket,
+  store: Pick<StorePort, "receivePush">,
+  log: Logger,
+): Promise<void> {
+  const ac = new AbortController();
+  let answered = false;
+  socket.on("error", (e) => log.debug({ err: e }, "raw push connection error"));
+  socket.once("close", () => {
+    if (!answered) ac.abort(new Error("the controller closed the connection"));
+  });
+  // Not destroyed when the push stops reading: the answer goes back on it.
+  const bytes = socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+  return store.receivePush(rawPushRequests(bytes), ac.signal).then(
+    (res) => {
+      answered = true;
+      const body = Buffer.from(PushPathsResponse.encode(res).finish());
+      socket.end(Buffer.concat([frameHeader(FRAME.RESULT, body.length), body]));
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    },
+    (e: unknown) => {
+      answered = true;
+      const s = agentStatus(e, log, "PushPaths (raw)");
+      // Stop reading (the client may still be sending); it hangs up once it has the error.
+      socket.pause();
+      socket.end(encodeRawPushError(s));
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    },
+  );
+}
