@@ -22,10 +22,12 @@ const closureModule = async (): Promise<ClosureModule> => {
 
 // The local Nix store: nix and nix-store (and zstd) from PATH, Nix's default store.
 const closureOps: ClosureOps = {
-  computeClosure: async (storePath, signal) => (await closureModule()).computeClosure(storePath, signal),
+  // Its own module: a redeploy that pushes nothing never loads the push, signing and upload code.
+  computeClosure: async (storePath, signal) =>
+    (await import("./closure/compute-closure.js")).computeClosure(storePath, signal),
   signPaths: async (infos, secretKeyFile, signal) =>
     (await closureModule()).signPaths(infos, secretKeyFile, signal),
-  // The infos come from computeClosure, so the module is loaded by now; the wrapper is for safety.
+  // Loaded by the signing before it, or on the first message (`written` follows the messages).
   pushRequests: (infos, options, signal) =>
     closureLoaded?.pushRequests(infos, options, signal) ??
     lazyMessages(async () => (await closureModule()).pushRequests(infos, options, signal)),

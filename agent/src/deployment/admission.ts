@@ -103,6 +103,8 @@ export class AdmissionControl {
     kind: DeploymentKind,
     target: string,
     request: RollbackOptions,
+    /** Called once admitted, before the checks: work to start beside them. */
+    admittedNow: ((id: string) => void) | undefined,
     start: (
       admission: Admission,
       overriddenHolds: readonly string[] | undefined,
@@ -110,6 +112,7 @@ export class AdmissionControl {
   ): Promise<DeploymentRecord> {
     const claim: Claim = { id: newDeploymentId(this.deps.clock.now()), kind, target };
     const admission = this.gate.enter(claim);
+    admittedNow?.(admission.id);
     try {
       if (await this.deps.system.switchLockHeld()) {
         throw new AgentError(

@@ -116,6 +116,31 @@ describe("Deployer (real nix-env profile, fake switch)", () => {
     );
   });
 
+  it("checks the store path beside the switch lock, and still refuses on the lock first", async () => {
+    const r = await rig("reads-early");
+    let asked = () => {};
+    const systemAsked = new Promise<void>((resolve) => {
+      asked = resolve;
+    });
+    const assertSystem = r.system.assertSystem.bind(r.system);
+    r.system.assertSystem = (path) => {
+      asked();
+      return assertSystem(path);
+    };
+    // The lock check answers only once the path is being checked: one after the other, never.
+    r.system.switchLockHeld = async () => {
+      await systemAsked;
+      return false;
+    };
+    const d = await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    expect(d.state).toBe("succeeded");
+    // Both refusals due: the lock's, as when the path was checked only after it.
+    r.system.switchLockHeld = async () => true;
+    await expect(r.deployer.activate("/nix/store/not-a-system", "switch", SELF)).rejects.toThrow(
+      /switch-to-configuration.lock/,
+    );
+  });
+
   it("resumes a deployment persisted mid-way by an agent that died", async () => {
     const r = await rig("resume");
     await finished(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);

@@ -5,7 +5,7 @@ import type { SystemProfile } from "../generations/profile.js";
 import type { SwitchAction } from "../system/switcher.js";
 import { AdmissionControl } from "./admission.js";
 import { CurrentDeployment, type DeploymentListener } from "./current.js";
-import { pendingActivate, pendingRollback } from "./pending.js";
+import { type ActivationReads, activationReads, pendingActivate, pendingRollback } from "./pending.js";
 import type { Clock, HealthPort, HoldsPort, SystemInspector } from "./ports.js";
 import type { DeploymentRecord } from "./record.js";
 import type { RecordStore } from "./record-file.js";
@@ -18,6 +18,7 @@ import {
 import { isFinal } from "./states.js";
 import type { StepDeps } from "./step-contract.js";
 import { runStep } from "./steps.js";
+import { EarlyUnits } from "./unit-report.js";
 
 export interface DeployerOptions {
   readonly activationTimeoutMs: number;
@@ -54,6 +55,7 @@ export class Deployer {
   private readonly abort = new AbortController();
   /** Ids confirmed by Confirm; the awaiting step turns this into a persisted transition. */
   private readonly confirmations = new Set<string>();
+  private readonly earlyUnits = new EarlyUnits();
   private wake: (() => void) | undefined;
 
   constructor(private readonly deps: DeployerDeps) {
@@ -94,9 +96,15 @@ export class Deployer {
     request: DeployRequest = {},
   ): Promise<DeploymentRecord> {
     const settings = compileSettings(this.deps.options.defaults, request);
-    return this.admission.run("activate", storePath, request, async (admission, overriddenHolds) =>
+    let reads: ActivationReads | undefined;
+    // Started as soon as admitted, beside the lock and hold checks (issue 13).
+    const early = (id: string) => {
+      this.earlyUnits.take(id, { switcher: this.deps.switcher, signal: this.abort.signal });
+      reads = activationReads(this.deps, storePath, action);
+    };
+    return this.admission.run("activate", storePath, request, early, async (admission, overriddenHolds) =>
       this.begin(
-        await pendingActivate(this.deps, admission.id, storePath, action, settings, overriddenHolds),
+        await pendingActivate(this.deps, admission.id, storePath, action, settings, overriddenHolds, reads),
       ),
     );
   }
@@ -104,7 +112,7 @@ export class Deployer {
   rollback(generation: number | undefined, options: RollbackOptions = {}): Promise<DeploymentRecord> {
     const target = generation === undefined ? "the recorded previous generation" : `generation ${generation}`;
     const settings = compileSettings(this.deps.options.defaults, {});
-    return this.admission.run("rollback", target, options, async (admission, overriddenHolds) =>
+    return this.admission.run("rollback", target, options, undefined, async (admission, overriddenHolds) =>
       this.begin(await pendingRollback(this.deps, admission.id, generation, settings, overriddenHolds)),
     );
   }
@@ -195,6 +203,8 @@ export class Deployer {
       report: (health) => this.current.report(id, health),
       confirmRequested: (confirmed) => this.confirmations.has(confirmed),
       waitForConfirm: (ms, signal) => this.waitForConfirm(ms, signal),
+      unitsBefore: (r) =>
+        this.earlyUnits.before(r, { switcher: this.deps.switcher, signal: this.abort.signal }),
     };
     for (;;) {
       const r = this.current.get();

@@ -17,6 +17,31 @@ export interface PendingDeps {
   readonly clock: Clock;
 }
 
+/** What an activation reads from the robot before its record. */
+export interface ActivationReads {
+  readonly system: Promise<void>;
+  readonly current: ReturnType<SystemProfile["current"]>;
+  readonly running: Promise<string | undefined>;
+  readonly entries: ReturnType<DataPort["entriesFor"]> | undefined;
+}
+
+/**
+ * Starts an activation's reads. They only read, so they start as soon as it is admitted, beside
+ * the lock and hold checks (issue 13); pendingActivate judges them after those, in this order,
+ * so the refusal is the same as when they ran one after another.
+ */
+export function activationReads(deps: PendingDeps, storePath: string, action: SwitchAction): ActivationReads {
+  const reads: ActivationReads = {
+    system: deps.system.assertSystem(storePath),
+    current: deps.profile.current(),
+    running: deps.system.runningSystem(),
+    entries: action === "dry-activate" ? undefined : deps.data.entriesFor(storePath),
+  };
+  // Reported when awaited; a refusal before that leaves them unread.
+  for (const p of Object.values(reads)) p?.catch(() => undefined);
+  return reads;
+}
+
 export async function pendingActivate(
   deps: PendingDeps,
   id: string,
@@ -24,15 +49,15 @@ export async function pendingActivate(
   action: SwitchAction,
   settings: DeploymentSettings,
   overriddenHolds: readonly string[] | undefined,
+  reads: ActivationReads = activationReads(deps, storePath, action),
 ): Promise<DeploymentRecord> {
-  await deps.system.assertSystem(storePath);
-  const current = await deps.profile.current();
-  const runningSystem = await deps.system.runningSystem();
+  await reads.system;
+  const current = await reads.current;
+  const runningSystem = await reads.running;
   // TEST and DRY_ACTIVATE leave the profile alone: what runs is what to return to.
   const profileAction = action === "switch" || action === "boot";
   // Refused here, before the record exists, when the data cannot be captured.
-  const snapshots =
-    action === "dry-activate" ? [] : await deps.data.plan(id, await deps.data.entriesFor(storePath));
+  const snapshots = reads.entries === undefined ? [] : await deps.data.plan(id, await reads.entries);
   return pendingRecord(deps.clock, {
     id,
     kind: "activate",

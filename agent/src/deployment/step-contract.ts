@@ -52,6 +52,8 @@ export interface StepDeps {
   confirmRequested(id: string): boolean;
   /** Sleeps up to ms, waking early when a Confirm arrives. */
   waitForConfirm(ms: number, signal: AbortSignal): Promise<void>;
+  /** The units before a deployment's switch: taken at its admission when still valid, else now. */
+  unitsBefore(r: DeploymentRecord): Promise<DeploymentRecord["unitsBefore"]>;
 }
 
 /** One state's step: its side effect, then the transition that records the outcome. */

@@ -200,7 +200,7 @@ async function startSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
   await d.transition("activation_started", {
     message: `running switch-to-configuration ${r.action} in ${unit}`,
     switchUnit: unit,
-    unitsBefore: await snapshotUnits(d),
+    unitsBefore: await d.unitsBefore(r),
   });
   await d.switcher.start(unit, r.storePath, r.action, d.signal);
 }

@@ -1,4 +1,6 @@
 // The unit report of a deployment's switches (real nix-env profile, fake switch that "prints" and "restarts").
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeployerLab, SELF, until } from "../testing/deployer-rig.js";
 
@@ -45,5 +47,58 @@ describe("unit report", () => {
     // The snapshot is dropped once the report is made; roscore is in neither report.
     expect(done.unitsBefore).toBeUndefined();
     expect(JSON.stringify(await r.records.load())).not.toContain("roscore");
+  });
+
+  it("takes the units snapshot beside the admission's checks and switches with it", async () => {
+    const r = await lab.rig("units-early");
+    await until(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    r.switcher.invocationsNow = { "talker.service": "t1" };
+    let snapshotStarted = () => {};
+    const started = new Promise<void>((resolve) => {
+      snapshotStarted = resolve;
+    });
+    const invocations = r.switcher.invocations.bind(r.switcher);
+    let calls = 0;
+    r.switcher.invocations = () => {
+      calls++;
+      snapshotStarted();
+      return invocations();
+    };
+    // The lock check answers only once the snapshot has started: taken after the checks, it never would.
+    r.system.switchLockHeld = async () => {
+      await started;
+      return false;
+    };
+    r.switcher.onSwitched = () => {
+      r.switcher.invocationsNow = { "talker.service": "t2" };
+    };
+    const done = await until(r.deployer, (await r.deployer.activate(sys("sys-b"), "switch", SELF)).id);
+    expect(done.state).toBe("succeeded");
+    expect(done.unitChanges?.restarted).toEqual(["talker.service"]);
+    expect(calls).toBe(2); // at admission, and after the switch; none in between
+  });
+
+  it("takes a fresh snapshot after the data capture (which stops the writers)", async () => {
+    const r0 = await lab.rig("units-data", { data: [] });
+    const db = join(r0.stateDir, "..", "db");
+    await mkdir(db, { recursive: true });
+    const r = await lab.rig("units-data", { data: [{ path: db, units: ["db.service"] }] });
+    r.switcher.invocationsNow = { "db.service": "d1", "talker.service": "t1" };
+    const stop = r.units.stop.bind(r.units);
+    r.units.stop = async (units) => {
+      await stop(units);
+      const { "db.service": _stopped, ...rest } = r.switcher.invocationsNow;
+      r.switcher.invocationsNow = rest;
+    };
+    // The switch starts the stopped writer (it says so); against a snapshot from before the
+    // capture its new InvocationID would read as a restart by the switch.
+    r.switcher.outputs.set(sys("sys-a"), "starting the following units: db.service");
+    r.switcher.onSwitched = () => {
+      r.switcher.invocationsNow = { ...r.switcher.invocationsNow, "db.service": "d2" };
+    };
+    const done = await until(r.deployer, (await r.deployer.activate(sys("sys-a"), "switch", SELF)).id);
+    expect(done.state).toBe("succeeded");
+    expect(r.units.calls).toContain("stop db.service");
+    expect(done.unitChanges).toMatchObject({ started: ["db.service"], restarted: [] });
   });
 });

@@ -1,5 +1,6 @@
 import type { SwitchRunner } from "../system/switcher.js";
 import { parseSwitchOutput, reconcile, type UnitChanges } from "../system/unit-changes.js";
+import { hasDataSteps } from "./data-steps.js";
 import type { DeploymentRecord } from "./record.js";
 
 interface Deps {
@@ -10,6 +11,30 @@ interface Deps {
 /** Before a switch: which services run under which invocation (unknown when systemd cannot say). */
 export async function snapshotUnits(d: Deps): Promise<DeploymentRecord["unitsBefore"]> {
   return d.switcher.invocations(d.signal).catch(() => undefined);
+}
+
+type Units = DeploymentRecord["unitsBefore"];
+
+/**
+ * A units snapshot started as an activation is admitted, so that `systemctl show` of every
+ * service runs beside the lock, hold and store checks and the records written before the switch
+ * (issue 13) instead of after them. Only the deployment it was taken for uses it, once, and only
+ * when nothing it does before its switch touches units (data steps stop and start the writers):
+ * otherwise the switch takes a fresh one, as a resumed deployment does.
+ */
+export class EarlyUnits {
+  private taken: { readonly id: string; readonly units: Promise<Units> } | undefined;
+
+  take(id: string, d: Deps): void {
+    this.taken = { id, units: snapshotUnits(d) };
+  }
+
+  /** The snapshot for `r`, or a fresh one. */
+  before(r: DeploymentRecord, d: Deps): Promise<Units> {
+    const taken = this.taken;
+    this.taken = undefined;
+    return taken?.id === r.id && !hasDataSteps(r) ? taken.units : snapshotUnits(d);
+  }
 }
 
 /** After a switch: its own lines, corrected by the InvocationIDs systemd reports now. */
