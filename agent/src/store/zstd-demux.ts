@@ -14,7 +14,8 @@ export async function openZstdDemux(
   open: (signal: AbortSignal) => Promise<Decompressor>,
   signal: AbortSignal,
 ): Promise<Decompressor> {
-  const out = new PassThrough({ highWaterMark: CHUNK });
+  // Buffers as they come: a byte stream would join what is queued into a copy at each read.
+  const out = new PassThrough({ objectMode: true, highWaterMark: QUEUE });
   const frames = new ZstdFrames();
   let zstd: { d: Decompressor; pumped: Promise<void>; used: boolean } | undefined;
   let stretches = 0;
@@ -115,5 +116,7 @@ export async function openZstdDemux(
 }
 
 const CHUNK = 128 * 1024;
+/** Buffers (zstd's 64 KiB reads, raw blocks of up to 128 KiB) waiting for the importer. */
+const QUEUE = 8;
 /** zstd -d processes one push may start; the controller's auto needs three at most. */
 export const MAX_STRETCHES = 16;
