@@ -22,12 +22,15 @@ async function demux() {
   return { d, opened: () => opened, signal: s };
 }
 
-/** Writes `stream` in 64 KiB chunks while reading the output. */
-async function run(d: Decompressor, stream: Buffer, s: AbortSignal): Promise<Buffer> {
+/** Writes `stream` in 64 KiB chunks while reading the output (`slow`: a pause per buffer read). */
+async function run(d: Decompressor, stream: Buffer, s: AbortSignal, slow = false): Promise<Buffer> {
   d.input.on("error", () => undefined); // surfaces through the output, as receive-push.ts reads it
   const read = (async () => {
     const out: Buffer[] = [];
-    for await (const b of d.output) out.push(b);
+    for await (const b of d.output) {
+      out.push(b);
+      if (slow) await new Promise((r) => setTimeout(r, 2));
+    }
     return Buffer.concat(out);
   })();
   const write = (async () => {
@@ -51,6 +54,13 @@ describe("openZstdDemux (COMPRESSION_ZSTD)", () => {
     const { d, opened, signal: s } = await demux();
     expect((await run(d, stream, s)).equals(Buffer.concat(parts))).toBe(true);
     expect(opened()).toBe(2);
+  });
+
+  it("an importer slower than the stream: what is still queued when the input ends is all read", async () => {
+    const data = text(2 << 20);
+    const stream = Buffer.concat([zstd(data.subarray(0, 1 << 20)), ...rawZstdFrames(data.subarray(1 << 20))]);
+    const { d, signal: s } = await demux();
+    expect((await run(d, stream, s, true)).equals(data)).toBe(true);
   });
 
   it("all raw: no data through zstd -d (one started at open, so a robot without zstd refuses at once)", async () => {

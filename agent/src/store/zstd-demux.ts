@@ -99,8 +99,11 @@ export async function openZstdDemux(
       );
     },
     destroy(e, cb) {
-      for (const d of all) d.destroy();
-      out.destroy(e ?? undefined);
+      // Also called after a normal finish (autoDestroy): the output may still hold buffers to read.
+      if (e) {
+        for (const d of all) d.destroy();
+        out.destroy(e);
+      }
       cb(e);
     },
   });
