@@ -4,6 +4,7 @@ import { PassThrough, type Readable, type Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Compression } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
+import { openZstdDemux } from "./zstd-demux.js";
 
 export interface DecompressOptions {
   /** The zstd binary; default: found on PATH. */
@@ -40,7 +41,8 @@ export async function openDecompressor(
       return { input: gunzip, output: mapErrors(gunzip, "gzip"), destroy: () => gunzip.destroy() };
     }
     case Compression.COMPRESSION_ZSTD:
-      return openZstd(options.zstdBin ?? "zstd", signal);
+      // Raw frames (the controller's auto going uncompressed) skip zstd -d: zstd-demux.ts.
+      return openZstdDemux((s) => openZstd(options.zstdBin ?? "zstd", s), signal);
     default:
       throw new AgentError("INVALID_ARGUMENT", `unknown compression ${compression}`);
   }
@@ -60,7 +62,7 @@ async function* mapErrors(stream: Readable, what: string): AsyncGenerator<Buffer
   }
 }
 
-async function openZstd(bin: string, signal: AbortSignal): Promise<Decompressor> {
+export async function openZstd(bin: string, signal: AbortSignal): Promise<Decompressor> {
   const child = spawn(bin, ["-d", "-c", "-q", ZSTD_MEMORY_LIMIT], {
     stdio: ["pipe", "pipe", "pipe"],
     signal,

@@ -115,6 +115,24 @@ describe("openAdaptiveZstd", () => {
     await expect(out).rejects.toThrow(/false failed \(exit 1\)/);
   });
 
+  it("a reader slower than the writer: what is still queued when the input finishes is all read", async () => {
+    const signal = AbortSignal.timeout(20_000);
+    const z = openAdaptiveZstd("zstd", signal);
+    const pieces = [text(300_000), text(300_000)];
+    const read = (async () => {
+      const parts: Buffer[] = [];
+      for await (const b of z.output) {
+        parts.push(b);
+        await new Promise((r) => setTimeout(r, 5)); // a 20 Mbit/s link
+      }
+      return Buffer.concat(parts);
+    })();
+    z.raw = true;
+    for (const p of pieces) await writeTo(z.input, p, signal);
+    z.input.end();
+    expect(unzstd(await read).equals(Buffer.concat(pieces))).toBe(true);
+  });
+
   it("destroy stops the zstd process and fails the output", async () => {
     const signal = AbortSignal.timeout(20_000);
     const z = openAdaptiveZstd("zstd", signal);

@@ -106,8 +106,11 @@ export function openAdaptiveZstd(
       );
     },
     destroy(e, cb) {
-      for (const c of all) c.destroy();
-      out.fail(e ?? new Error("the compressor was stopped"));
+      // Also called after a normal finish (autoDestroy): what is queued is still to be read.
+      if (e) {
+        for (const c of all) c.destroy();
+        out.fail(e);
+      }
       cb(e);
     },
   });
@@ -118,6 +121,7 @@ export function openAdaptiveZstd(
     output: out,
     destroy: () => {
       for (const c of all) c.destroy();
+      out.fail(new Error("the compressor was stopped"));
       input.destroy();
     },
   };

@@ -8,6 +8,7 @@ import {
   PROBE_SKIP_WIRE_BYTES,
   PROBE_WIRE_BYTES,
   type ProbeDecision,
+  SPARE_CORES,
   TRIAL_SKIP_WIRE_BYTES,
   TRIAL_WIRE_BYTES,
   zstdWinsTrial,
@@ -58,9 +59,23 @@ function feed(probe: LinkProbe, bytes: number, sourceMs: number, linkMs: number,
   for (let sent = 0; sent < bytes; sent += MiB) probe.add(sourceMs, linkMs, MiB, MiB * narPerWire);
 }
 
-function probeWithLog() {
+/** CPU times that move `idle` cores of 2 idle per reading (10 ms per reading); undefined: no reading. */
+function fakeCpu(idle: number | undefined) {
+  let t = 0;
+  if (idle === undefined) return undefined;
+  return () => {
+    t += 10;
+    return { idleMs: t * (idle / 2), totalMs: t, cores: 2 };
+  };
+}
+
+function probeWithLog(idle: number | undefined = 2) {
   const decisions: ProbeDecision[] = [];
-  const probe = new LinkProbe({ onDecision: (d) => decisions.push(d) });
+  const cpu = fakeCpu(idle);
+  const probe = new LinkProbe({
+    onDecision: (d) => decisions.push(d),
+    ...(cpu === undefined ? {} : { cpu }),
+  });
   return { probe, decisions };
 }
 
@@ -81,6 +96,7 @@ describe("LinkProbe", () => {
           wireBytes: PROBE_WIRE_BYTES,
           narBytes: 3 * PROBE_WIRE_BYTES,
           ms: (10 * PROBE_WIRE_BYTES) / MiB,
+          spareCores: 2,
         },
       },
     ]);
@@ -130,6 +146,35 @@ describe("LinkProbe", () => {
     expect(decisions).toHaveLength(2);
   });
 
+  it.each([
+    [0, "raw", true],
+    [SPARE_CORES - 0.01, "raw", true], // zstd's CPU came from the rest of the push: uncompressed, no trial
+    [SPARE_CORES, "raw", false], // a core to spare: the trial decides
+    [2, "raw", false],
+    [undefined, "raw", false], // no CPU reading: the trial decides
+  ])("zstd-bound with %s cores idle: %s, final %s", (idle, mode, final) => {
+    const { probe, decisions } = probeWithLog(idle);
+    feed(probe, PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES, 10, 0, 3);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([[mode, final]]);
+    if (idle !== undefined) expect(decisions[0]?.zstd.spareCores).toBeCloseTo(idle);
+  });
+
+  it("a link-bound zstd stays zstd however busy the machine", () => {
+    const { probe, decisions } = probeWithLog(0);
+    feed(probe, PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES, 1, 9, 3);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([["zstd", true]]);
+  });
+
+  it("a clock that did not tick gives no CPU verdict: the trial decides", () => {
+    const decisions: ProbeDecision[] = [];
+    const probe = new LinkProbe({
+      onDecision: (d) => decisions.push(d),
+      cpu: () => ({ idleMs: 5, totalMs: 10, cores: 2 }),
+    });
+    feed(probe, PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES, 10, 0, 3);
+    expect(decisions.map((d) => [d.mode, d.final, d.zstd.spareCores])).toEqual([["raw", false, undefined]]);
+  });
+
   it("a push shorter than the skip is never measured: zstd throughout", () => {
     const { probe, decisions } = probeWithLog();
     feed(probe, PROBE_SKIP_WIRE_BYTES, 100, 0, 3);
@@ -138,6 +183,15 @@ describe("LinkProbe", () => {
   });
 
   it("the log line says what it saw", () => {
+    expect(
+      describeDecision({
+        mode: "raw",
+        final: true,
+        zstd: measure({ narBytes: 3 * MiB, ms: 10, spareCores: 0.04 }),
+      }),
+    ).toBe(
+      "uncompressed: the link takes more than zstd makes (300 MiB/s of NAR) and zstd had no core to spare (0.0 idle)",
+    );
     const zstd = measure({ waitedForSourceMs: 12.4, waitedForLinkMs: 30.6 });
     expect(describeDecision({ mode: "zstd", final: true, zstd })).toBe(
       "zstd: the link is the bottleneck (the transport waited 12 ms for data, data 31 ms for the transport)",

@@ -1,3 +1,5 @@
+import { type CpuTimes, spareCores } from "./cpu-idle.js";
+
 /**
  * `--compress auto` on compressible data starts with zstd, then measures
  * rather than guesses (adaptive-zstd.ts switches within one stream, in
@@ -6,12 +8,23 @@
  * 1. zstd: once the first flow-control window is full, where does the
  *    pipeline wait? If compressed output waits for the transport, the link
  *    is the bottleneck and compressing pays: zstd to the end.
- * 2. Otherwise the link takes more than zstd makes: a trial uncompressed.
- *    Whichever moved more NAR bytes per second goes on to the end; zstd only
- *    if it was clearly (TRIAL_MARGIN) faster, since uncompressed spares the
- *    CPU of both ends.
+ * 2. Otherwise the link took more than zstd made (Z NAR/s, ratio r: more
+ *    than Z × r wire bytes/s). Uncompressed is then faster unless the link
+ *    is "medium" (between Z × r and Z). zstd can only win that case if its
+ *    CPU is free: while it ran, did this machine have a core to spare? If
+ *    not, zstd took CPU from the rest of the push (TLS, gRPC, and on a
+ *    shared host the agent's import) and its short window overstates what
+ *    it moves end to end (the lab: 83–135 MiB/s of NAR in the window, 58
+ *    for the whole push): uncompressed to the end.
+ * 3. With a core to spare, a trial uncompressed, measured past the buffers:
+ *    zstd again (to the end) only if its rate was clearly (TRIAL_MARGIN)
+ *    higher than uncompressed's, since uncompressed spares both ends' CPU.
  *
- * Nothing here depends on how fast this machine, zstd or the link are.
+ * Tens of MiB sit between the transport and the agent's import (the 8 MiB
+ * HTTP/2 window, socket buffers, the agent's queue and pipes): a window
+ * shorter than that measures their filling or draining, so every verdict
+ * but "link-bound" is taken past a skip of that size. Nothing here depends
+ * on how fast this machine, zstd or the link are.
  */
 export interface PipelineMeasure {
   /** The transport waited this long for the next message (zstd's output, or the NAR source). */
@@ -24,6 +37,8 @@ export interface PipelineMeasure {
   readonly narBytes: number;
   /** Wall time of the measured messages. */
   readonly ms: number;
+  /** Cores idle on average from the push's first chunk to the end of the zstd phase (when the clock ticked). */
+  readonly spareCores?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -31,10 +46,12 @@ const MiB = 1024 * 1024;
 export const PROBE_SKIP_WIRE_BYTES = 16 * MiB;
 /** The zstd phase is measured over this much compressed output after the skip. */
 export const PROBE_WIRE_BYTES = 4 * MiB;
-/** After switching: what was queued and in zstd's pipes before the switch. */
-export const TRIAL_SKIP_WIRE_BYTES = 2 * MiB;
+/** After switching: past zstd's backlog, until the buffers hold uncompressed data (2× the HTTP/2 window). */
+export const TRIAL_SKIP_WIRE_BYTES = 16 * MiB;
 /** The uncompressed trial is measured over this much. */
 export const TRIAL_WIRE_BYTES = 8 * MiB;
+/** zstd is one process: with less idle than this while it ran, its CPU came from the rest of the push. */
+export const SPARE_CORES = 0.5;
 /** zstd wins the trial only if it moved this much more NAR per second. */
 export const TRIAL_MARGIN = 1.1;
 
@@ -67,6 +84,8 @@ export interface LinkProbeOptions {
   readonly trialSkipWireBytes?: number;
   readonly trialWireBytes?: number;
   readonly trialMargin?: number;
+  /** The machine's CPU times (cpu-idle.ts); without it, no CPU verdict: always the trial. */
+  readonly cpu?: () => CpuTimes;
   /** Each change of mode or verdict, for the log. */
   readonly onDecision?: (d: ProbeDecision) => void;
 }
@@ -112,6 +131,7 @@ export class LinkProbe {
   private zstd: PipelineMeasure | undefined;
   private done = false;
   private window: Window;
+  private cpuAtStart: CpuTimes | undefined;
 
   constructor(private readonly o: LinkProbeOptions = {}) {
     this.window = new Window(o.skipWireBytes ?? PROBE_SKIP_WIRE_BYTES, o.wireBytes ?? PROBE_WIRE_BYTES);
@@ -120,12 +140,21 @@ export class LinkProbe {
   /** One message: how long the transport waited for it, how long it waited for the transport, what it carried. */
   add(sourceMs: number, linkMs: number, wireBytes: number, narBytes: number): void {
     if (this.done) return;
-    const m = this.window.add(sourceMs, linkMs, wireBytes, narBytes);
-    if (m === undefined) return;
+    if (this.cpuAtStart === undefined) this.cpuAtStart = this.o.cpu?.();
+    const measured = this.window.add(sourceMs, linkMs, wireBytes, narBytes);
+    if (measured === undefined) return;
     if (this.zstd === undefined) {
+      const cpu = this.o.cpu?.();
+      const spare =
+        cpu === undefined || this.cpuAtStart === undefined ? undefined : spareCores(this.cpuAtStart, cpu);
+      const m = spare === undefined ? measured : { ...measured, spareCores: spare };
       this.zstd = m;
       if (linkBound(m)) {
         this.decide({ mode: "zstd", final: true, zstd: m });
+        return;
+      }
+      if (spare !== undefined && spare < SPARE_CORES) {
+        this.decide({ mode: "raw", final: true, zstd: m });
         return;
       }
       this.window = new Window(
@@ -135,8 +164,8 @@ export class LinkProbe {
       this.decide({ mode: "raw", final: false, zstd: m });
       return;
     }
-    const back = zstdWinsTrial(this.zstd, m, this.o.trialMargin);
-    this.decide({ mode: back ? "zstd" : "raw", final: true, zstd: this.zstd, raw: m });
+    const back = zstdWinsTrial(this.zstd, measured, this.o.trialMargin);
+    this.decide({ mode: back ? "zstd" : "raw", final: true, zstd: this.zstd, raw: measured });
   }
 
   private decide(d: ProbeDecision): void {
@@ -156,7 +185,9 @@ export function describeDecision(d: ProbeDecision): string {
       ? `zstd again: it moved ${rate(d.zstd)}, uncompressed ${rate(d.raw)}`
       : `uncompressed: it moved ${rate(d.raw)}, zstd ${rate(d.zstd)}`;
   }
-  return d.mode === "zstd"
-    ? `zstd: the link is the bottleneck (${waits(d.zstd)})`
+  if (d.mode === "zstd") return `zstd: the link is the bottleneck (${waits(d.zstd)})`;
+  const spare = d.zstd.spareCores;
+  return d.final && spare !== undefined
+    ? `uncompressed: the link takes more than zstd makes (${rate(d.zstd)}) and zstd had no core to spare (${spare.toFixed(1)} idle)`
     : `trying uncompressed: the link takes more than zstd makes (${rate(d.zstd)}; ${waits(d.zstd)})`;
 }

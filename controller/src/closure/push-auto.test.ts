@@ -71,6 +71,15 @@ const unzstd = (b: Buffer) =>
 const carriesRaw = (wire: Buffer, nar: Buffer) =>
   wire.includes(nar.subarray(nar.length - 8192, nar.length - 4096));
 
+/** A machine whose CPU times move `idle` of 4 cores idle per reading. */
+const fakeCpu = (idle: number) => {
+  let t = 0;
+  return () => {
+    t += 10;
+    return { idleMs: t * idle, totalMs: t * 4, cores: 4 };
+  };
+};
+
 /** Past the pipeline's start; the trial past what was queued compressed (~1.5 MiB) when it began. */
 const small = {
   skipWireBytes: 512 * 1024,
@@ -79,7 +88,7 @@ const small = {
   trialWireBytes: 1024 * 1024,
 };
 
-async function autoPush(source: (mode: "zstd" | "raw") => number, linkMs: number) {
+async function autoPush(source: (mode: "zstd" | "raw") => number, linkMs: number, idleCores = 2) {
   let mode: "zstd" | "raw" = "zstd";
   const clock = fakeClock(() => source(mode), linkMs);
   const decisions: ProbeDecision[] = [];
@@ -93,6 +102,7 @@ async function autoPush(source: (mode: "zstd" | "raw") => number, linkMs: number
       onCompression: (c) => choices.push(c),
       linkProbe: {
         ...small,
+        cpu: fakeCpu(idleCores),
         onDecision: (d) => {
           decisions.push(d);
           mode = d.mode;
@@ -130,6 +140,21 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
       /^at \d+ MiB of 12 MiB: trying uncompressed: the link takes more than zstd makes/,
     );
     expect(choices[2]?.why).toMatch(/uncompressed: it moved \d+ MiB\/s of NAR, zstd \d+ MiB\/s of NAR$/);
+  });
+
+  it("a link that outruns zstd on a machine with no core to spare: uncompressed to the end, no trial", async () => {
+    // zstd would even look faster in a trial (1 ms per message against 4): its CPU is not free here.
+    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 1 : 4), 0, 0.2);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([["raw", true]]);
+    expect(decisions[0]?.zstd.spareCores).toBeCloseTo(0.2);
+    const wire = wireOf(messages);
+    expect(unzstd(wire).equals(Buffer.concat(dumps))).toBe(true);
+    expect(carriesRaw(wire, dumps[2] as Buffer)).toBe(true);
+    expect(choices.map((c) => c.compression)).toEqual([
+      Compression.COMPRESSION_ZSTD,
+      Compression.COMPRESSION_NONE,
+    ]);
+    expect(choices[1]?.why).toMatch(/and zstd had no core to spare \(0\.2 idle\)$/);
   });
 
   it("a slow link (compressed output waits for it): zstd to the end, no trial", async () => {
@@ -175,6 +200,7 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
         now: clock.now,
         linkProbe: {
           ...small,
+          cpu: fakeCpu(2),
           onDecision: (d) => {
             decided++;
             mode = d.mode;

@@ -3,6 +3,7 @@ import { openAdaptiveZstd } from "./adaptive-zstd.js";
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
+import { cpuTimes } from "./cpu-idle.js";
 import { describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
@@ -31,7 +32,7 @@ export interface PushRequestOptions {
   readonly onCompression?: (choice: CompressionChoice) => void;
   /** With "auto": the clock for the link probe (link-probe.ts), read three times per message. */
   readonly now?: () => number;
-  /** With "auto": the probe's rule and sizes (defaults in link-probe.ts). */
+  /** With "auto": the probe's rule, sizes and CPU reading (defaults in link-probe.ts; the machine's CPU times). */
   readonly linkProbe?: LinkProbeOptions;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
@@ -122,6 +123,7 @@ async function* messages(
     const probe =
       options.compression === "auto" && compression === Compression.COMPRESSION_ZSTD
         ? new LinkProbe({
+            cpu: cpuTimes,
             ...options.linkProbe,
             onDecision: (d) => {
               options.linkProbe?.onDecision?.(d);
