@@ -175,6 +175,16 @@ describe("LinkProbe", () => {
     expect(decisions.map((d) => [d.mode, d.final, d.zstd.spareCores])).toEqual([["raw", false, undefined]]);
   });
 
+  it("zstd's NAR per window is the phase's ratio: NAR counted into zstd before its output shows is not lost", () => {
+    const { probe, decisions } = probeWithLog();
+    // zstd took NAR ahead of its output: the skip's messages carry 4× their wire, the window's only 1×.
+    feed(probe, PROBE_SKIP_WIRE_BYTES, 10, 0, 4);
+    feed(probe, PROBE_WIRE_BYTES, 10, 0, 1);
+    const ratio = (4 * PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES) / (PROBE_SKIP_WIRE_BYTES + PROBE_WIRE_BYTES);
+    expect(decisions[0]?.zstd.narBytes).toBeCloseTo(PROBE_WIRE_BYTES * ratio);
+    expect(decisions[0]?.zstd.wireBytes).toBe(PROBE_WIRE_BYTES);
+  });
+
   it("a push shorter than the skip is never measured: zstd throughout", () => {
     const { probe, decisions } = probeWithLog();
     feed(probe, PROBE_SKIP_WIRE_BYTES, 100, 0, 3);

@@ -132,6 +132,9 @@ export class LinkProbe {
   private done = false;
   private window: Window;
   private cpuAtStart: CpuTimes | undefined;
+  /** Everything the zstd phase sent so far, and the NAR counted into zstd for it. */
+  private zstdWire = 0;
+  private zstdNar = 0;
 
   constructor(private readonly o: LinkProbeOptions = {}) {
     this.window = new Window(o.skipWireBytes ?? PROBE_SKIP_WIRE_BYTES, o.wireBytes ?? PROBE_WIRE_BYTES);
@@ -141,13 +144,20 @@ export class LinkProbe {
   add(sourceMs: number, linkMs: number, wireBytes: number, narBytes: number): void {
     if (this.done) return;
     if (this.cpuAtStart === undefined) this.cpuAtStart = this.o.cpu?.();
+    if (this.zstd === undefined) {
+      this.zstdWire += wireBytes;
+      this.zstdNar += narBytes;
+    }
     const measured = this.window.add(sourceMs, linkMs, wireBytes, narBytes);
     if (measured === undefined) return;
     if (this.zstd === undefined) {
       const cpu = this.o.cpu?.();
       const spare =
         cpu === undefined || this.cpuAtStart === undefined ? undefined : spareCores(this.cpuAtStart, cpu);
-      const m = spare === undefined ? measured : { ...measured, spareCores: spare };
+      // NAR is counted as it enters zstd, which holds some before its output shows: a window's own
+      // count can be off several times on a loaded host; the phase's ratio is not.
+      const nar = this.zstdWire > 0 ? (measured.wireBytes * this.zstdNar) / this.zstdWire : measured.narBytes;
+      const m = { ...measured, narBytes: nar, ...(spare === undefined ? {} : { spareCores: spare }) };
       this.zstd = m;
       if (linkBound(m)) {
         this.decide({ mode: "zstd", final: true, zstd: m });

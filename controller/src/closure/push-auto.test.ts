@@ -143,8 +143,8 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
   });
 
   it("a link that outruns zstd on a machine with no core to spare: uncompressed to the end, no trial", async () => {
-    // zstd would even look faster in a trial (1 ms per message against 4): its CPU is not free here.
-    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 1 : 4), 0, 0.2);
+    // zstd would even look faster in a trial (1 ms per message against 40): its CPU is not free here.
+    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 1 : 40), 0, 0.2);
     expect(decisions.map((d) => [d.mode, d.final])).toEqual([["raw", true]]);
     expect(decisions[0]?.zstd.spareCores).toBeCloseTo(0.2);
     const wire = wireOf(messages);
@@ -164,15 +164,19 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
     expect(m?.waitedForSourceMs).toBe(0);
     expect(m?.wireBytes).toBeGreaterThanOrEqual(1024 * 1024);
     expect(m?.waitedForLinkMs).toBeGreaterThan(0);
-    expect(m?.narBytes).toBeGreaterThan(m?.wireBytes ?? 0); // it compresses
     const wire = wireOf(messages);
+    // It compressed: judged on the whole stream, since a window's NAR count is taken at zstd's
+    // input and its wire count at zstd's output, which a loaded host can skew (seen: 0.5× in one window).
+    expect(wire.length).toBeLessThan(Buffer.concat(dumps).length * 0.75);
     expect(unzstd(wire).equals(Buffer.concat(dumps))).toBe(true);
     expect(carriesRaw(wire, dumps[2] as Buffer)).toBe(false);
     expect(choices.at(-1)?.why).toMatch(/zstd: the link is the bottleneck/);
   });
 
   it("a trial that zstd wins (uncompressed moves less NAR per second): back to zstd, in a new frame, same stream", async () => {
-    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 1 : 4), 0);
+    // 1 ms per message against 40: a zstd window's NAR count (taken at zstd's input) can be skewed
+    // several times on a loaded host; the gap must dwarf that.
+    const { messages, decisions, choices } = await autoPush((m) => (m === "zstd" ? 1 : 40), 0);
     expect(decisions.map((d) => [d.mode, d.final])).toEqual([
       ["raw", false],
       ["zstd", true],
@@ -191,7 +195,7 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
   it("a consumer that stops after zstd came back: the new zstd and nix-store stop too", async () => {
     let mode: "zstd" | "raw" = "zstd";
     let decided = 0;
-    const clock = fakeClock(() => (mode === "zstd" ? 1 : 4), 0);
+    const clock = fakeClock(() => (mode === "zstd" ? 1 : 40), 0);
     const stream = pushRequests(
       infos,
       {
