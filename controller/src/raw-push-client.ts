@@ -12,6 +12,7 @@ import {
   RAW_PUSH_ALPN,
   serializePushPathsRequest,
 } from "@ros-rollback/proto";
+import { settlesWithin } from "./core/settles-within.js";
 
 export interface RawPushEndpoint {
   /** "host:port" or "[v6]:port", as the inventory has it. */
@@ -207,21 +208,4 @@ async function readAnswer(socket: TLSSocket): Promise<PushPathsResponse> {
     throw new RawPushBroken(`the raw push connection broke: ${why}`, { cause: e });
   }
   throw new RawPushBroken("the agent closed the raw push connection without an answer");
-}
-
-/** Whether `p` settles (either way) within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    const done = p.then(
-      () => true,
-      () => true,
-    );
-    return await Promise.race([done, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,4 +1,5 @@
 import type { AgentClient, PushPathsRequest, PushPathsResponse } from "@ros-rollback/proto";
+import { settlesWithin } from "../core/settles-within.js";
 import { type CallContext, noAnswer } from "./calls.js";
 import { toAgentCallError } from "./errors.js";
 
@@ -57,22 +58,5 @@ export async function pushPaths(
     throw toAgentCallError(ctx.target.name, e);
   } finally {
     signal.removeEventListener("abort", onAbort);
-  }
-}
-
-/** Whether `p` settles (either way) within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    const done = p.then(
-      () => true,
-      () => true,
-    );
-    return await Promise.race([done, late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
