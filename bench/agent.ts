@@ -39,7 +39,7 @@ export interface AgentSuiteResult {
   }[];
 }
 
-const CLI = fileURLToPath(new URL("../controller/dist/cli.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../controller/dist/bundle/cli.js", import.meta.url));
 const HOST_NIX_CONFIG = "build-users-group =\nsandbox = false\nsubstituters =";
 
 async function cpuTicks(robot: string, pid: string): Promise<number> {

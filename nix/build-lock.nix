@@ -1,7 +1,8 @@
 # The package.json and package-lock.json the Nix build installs from: the repository's, without the
 # root devDependencies the build never runs (biome, vitest, tsx, ts-proto: every platform's binaries
-# of the lint and bundler tools, most of the fixed-output dependency set) and without every lock
-# entry only they need. Plain Nix on JSON (no nixpkgs), so nix-module/tests/build-lock-tests.nix
+# of the lint and test tools, most of the fixed-output dependency set), without every lock entry
+# only they need, and without optional dependencies for platforms the package is never built on
+# (the controller's bundler, esbuild, has one per platform). Plain Nix on JSON (no nixpkgs), so nix-module/tests/build-lock-tests.nix
 # tests it and nix/print-build-lock.sh prints what the build gets.
 #
 #   (import ./build-lock.nix).fromFiles ../package.json ../package-lock.json  => { packageJson; lock; }
@@ -25,6 +26,27 @@ let
     "typescript"
     "@types/node"
   ];
+
+  # The platforms the package builds on (flake.nix's systems), in npm's `os` and `cpu` terms: an
+  # optional dependency for any other (esbuild's binaries for darwin, win32, s390x, …) is left out.
+  buildPlatforms = {
+    os = [ "linux" ];
+    cpu = [
+      "x64"
+      "arm64"
+    ];
+  };
+
+  # npm's rule for `os` and `cpu`: a listed value matches, or the list only negates ("!win32") others.
+  fitsField =
+    allowed: values:
+    values == [ ]
+    || builtins.any (v: elem v allowed) values
+    || (
+      builtins.all (v: match "!.*" v != null) values
+      && !(builtins.any (a: elem "!${a}" values) allowed)
+    );
+  fitsBuild = e: fitsField buildPlatforms.os (e.os or [ ]) && fitsField buildPlatforms.cpu (e.cpu or [ ]);
 
   filterNames = keep: deps: removeAttrs deps (filter (n: !(elem n keep)) (attrNames deps));
 
@@ -77,13 +99,10 @@ let
             in
             if r == null then throw "build-lock: ${key} needs ${n}, which the lock does not have" else r
           ) (names "dependencies");
-          ifPresent = filter (r: r != null) (
-            map (resolve packages key) (
-              names "optionalDependencies"
-              ++ names "peerDependencies"
-              ++ (if isRoot then names "devDependencies" else [ ])
-            )
-          );
+          present = ns: filter (r: r != null) (map (resolve packages key) ns);
+          ifPresent =
+            filter (r: fitsBuild (entry r)) (present (names "optionalDependencies"))
+            ++ present (names "peerDependencies" ++ (if isRoot then names "devDependencies" else [ ]));
           linked = if (e.link or false) && hasAttr e.resolved packages then [ e.resolved ] else [ ];
         in
         required ++ ifPresent ++ linked;
@@ -139,6 +158,8 @@ in
 {
   inherit
     buildDevDependencies
+    buildPlatforms
+    fitsBuild
     parentOf
     resolve
     trim

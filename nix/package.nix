@@ -1,10 +1,11 @@
 # The agent and the controller, built from the npm workspaces with nixpkgs' buildNpmPackage.
 #
 # The build installs from ./npm-lock.nix's package.json and package-lock.json: trimmed by
-# ./build-lock.nix to what `npm ci` and `npm run build` need (the lint, test and bundler tools and
-# their per-platform binaries are left out: about 13 MB instead of 512 MB of tarballs), with the
-# registry's tarball URLs added, since prefetch-npm-deps (fetchNpmDeps) caches only entries that
-# have one and `npm ci --offline` would otherwise fail with ENOTCACHED. Both the dependency cache
+# ./build-lock.nix to what `npm ci` and `npm run build` need (the lint and test tools with every
+# platform's binaries, and the esbuild binaries of platforms other than linux x64 and arm64, are
+# left out: 97 tarballs, 21 MB instead of 512 MB), with the registry's tarball URLs added, since
+# prefetch-npm-deps (fetchNpmDeps) caches only entries that have one and `npm ci --offline` would
+# otherwise fail with ENOTCACHED. Both the dependency cache
 # and the build use that copy. Its hash is recorded in ./npm-deps.json
 # (`nix run .#update-npm-deps-hash`, or ./print-build-lock.sh and prefetch-npm-deps).
 {
@@ -81,7 +82,8 @@ buildNpmPackage {
   ];
   buildInputs = [ systemd ];
 
-  # Root script: `npm run build -w proto -w nix-core -w agent -w controller` (tsc -b in each).
+  # Root script: `npm run build -w proto -w nix-core -w agent -w controller` (tsc -b in each; the
+  # controller then bundles its CLI into controller/dist/bundle with esbuild, a static binary).
   npmBuildScript = "build";
 
   # npm's own install hook packs the root package, which is private and has no files: install the
@@ -95,14 +97,17 @@ buildNpmPackage {
     cp -r proto/package.json proto/dist proto/ros_rollback $app/proto/
     cp -r nix-core/package.json nix-core/dist $app/nix-core/
     cp -r agent/package.json agent/dist $app/agent/
-    cp -r controller/package.json controller/dist $app/controller/
+    # The CLI runs from its bundle alone (package.json: "type": "module").
+    mkdir -p $app/controller/dist
+    cp controller/package.json $app/controller/
+    cp -r controller/dist/bundle $app/controller/dist/
     cp integration-tests/package.json $app/integration-tests/
     # Dangling after prune or of no use at run time.
     find $app/node_modules -xtype l -delete
     makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback-agent \
       --add-flags $app/agent/dist/main.js
     makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback \
-      --add-flags $app/controller/dist/cli.js
+      --add-flags $app/controller/dist/bundle/cli.js
     runHook postInstall
   '';
 

@@ -19,7 +19,7 @@ systems=$(npm run -s lab -- systems)
 talker=$(json talker <<<"$systems")
 header=$(json talker-header <<<"$systems")
 
-rr() { node controller/dist/cli.js "$@" --inventory "$inventory" --target "$robot"; }
+rr() { node controller/dist/bundle/cli.js "$@" --inventory "$inventory" --target "$robot"; }
 
 step "deploy talker"
 rr deploy "$talker" --sign-key "$key"

@@ -32,3 +32,5 @@ fi
 
 echo "setup: build" >&2
 npx tsc -b proto nix-core agent controller
+# The CLI the tests, the demo and the bench run: controller/dist/bundle (npm run build does both).
+node controller/bundle.mjs

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { LabRobot } from "../../integration-tests/lab/index.js";
 
-const CLI = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
 
 export interface AgentEventJson {
   readonly state: string;

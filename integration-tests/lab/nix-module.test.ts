@@ -232,7 +232,7 @@ describe("nix-module + demo-pki: the real agent with the demo robot's config", {
           const out = execFileSync(
             process.execPath,
             [
-              join(REPO_ROOT, "controller/dist/cli.js"),
+              join(REPO_ROOT, "controller/dist/bundle/cli.js"),
               "status",
               "--inventory",
               join(dir, "inventory.json"),

@@ -92,7 +92,7 @@ const status = async () => (await controller(robot, ["status", "--json"])).json 
 
 /** The controller CLI with its output readable while it runs (controller() gives it at exit). */
 function started(args: readonly string[], timeoutMs: number) {
-  const cli = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
+  const cli = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
   const child = spawn(
     process.execPath,
     [cli, ...args, "--inventory", robot.inventory, "--target", robot.target],

@@ -10,7 +10,7 @@ import {
 } from "@ros-rollback/proto";
 import type { LabRobot } from "../lab/index.js";
 
-const CLI = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
 
 export interface CliRun {
   readonly code: number;

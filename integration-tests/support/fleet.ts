@@ -7,7 +7,7 @@ import { type LabRobot, labExec } from "../lab/index.js";
 import { getStatus } from "./agent.js";
 import { agentClient, type CliRun } from "./controller.js";
 
-const CLI = fileURLToPath(new URL("../../controller/dist/cli.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
 
 /** Which robots of the inventory a rollout is for. */
 export type Selection = { all: true } | { targets: readonly string[] } | { select: string };

@@ -27,6 +27,9 @@ let
         optionalDependencies = {
           native = "^1";
           not-for-this-platform = "^1";
+          native-linux-arm64 = "^1";
+          native-linux-s390x = "^1";
+          native-darwin-arm64 = "^1";
         };
       };
       "node_modules/@r/app" = {
@@ -51,6 +54,24 @@ let
       "node_modules/native" = {
         version = "1.0.0";
         optional = true;
+      };
+      "node_modules/native-linux-arm64" = {
+        version = "1.0.0";
+        optional = true;
+        os = [ "linux" ];
+        cpu = [ "arm64" ];
+      };
+      "node_modules/native-linux-s390x" = {
+        version = "1.0.0";
+        optional = true;
+        os = [ "linux" ];
+        cpu = [ "s390x" ];
+      };
+      "node_modules/native-darwin-arm64" = {
+        version = "1.0.0";
+        optional = true;
+        os = [ "darwin" ];
+        cpu = [ "arm64" ];
       };
       "node_modules/tsc" = {
         version = "1.0.0";
@@ -126,7 +147,32 @@ in
     ]
   )
 
-  (test "build lock: keeps the workspaces, their links and what they need (nested first), drops the dev tool's closure"
+  (test "build lock: an optional dependency fits the build when its os and cpu allow linux on x64 or arm64"
+    (map buildLock.fitsBuild [
+      { }
+      {
+        os = [ "linux" ];
+        cpu = [ "x64" ];
+      }
+      { os = [ "!win32" ]; }
+      { os = [ "!linux" ]; }
+      { os = [ "darwin" ]; }
+      {
+        os = [ "linux" ];
+        cpu = [ "s390x" ];
+      }
+    ])
+    [
+      true
+      true
+      true
+      false
+      false
+      false
+    ]
+  )
+
+  (test "build lock: keeps the workspaces, their links and what they need (nested first), drops the dev tool's closure and other platforms' optional binaries"
     (
       let
         t = toyTrim { };
@@ -146,6 +192,7 @@ in
         "node_modules/a"
         "node_modules/a/node_modules/b"
         "node_modules/native"
+        "node_modules/native-linux-arm64"
         "node_modules/tsc"
       ];
       lockDev.tsc = "^1";
@@ -158,13 +205,22 @@ in
     "evaluation failed"
   )
 
-  (test "build lock (ours): no lint, test, bundler or code-generator package is left"
+  (test "build lock (ours): no lint, test or code-generator package is left"
     (builtins.filter (
       k:
-      builtins.match ".*node_modules/(@biomejs/.*|vitest|@vitest/.*|vite|tsx|ts-proto|esbuild|@esbuild/.*|rollup|@rollup/.*)" k
+      builtins.match ".*node_modules/(@biomejs/.*|vitest|@vitest/.*|vite|tsx|ts-proto|rollup|@rollup/.*)" k
       != null
     ) builtKeys)
     [ ]
+  )
+
+  (test "build lock (ours): the controller's bundler is kept with its linux x64 and arm64 binaries only"
+    (builtins.filter (k: builtins.match ".*node_modules/(esbuild|@esbuild/.*)" k != null) builtKeys)
+    [
+      "node_modules/@esbuild/linux-arm64"
+      "node_modules/@esbuild/linux-x64"
+      "node_modules/esbuild"
+    ]
   )
 
   (test "build lock (ours): the compiler, the runtime dependencies, the workspaces and their links are kept"
