@@ -202,14 +202,21 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
         now: ctx.io.now,
       }),
   );
+  // Ends the closure's early `nix` child when the deploy ends without it (connect or status failed).
+  const early = new AbortController();
   const job = deployJob(
     ctx,
     args,
     new DeploySource(args, ctx),
     transfer,
     releaseWindow(args.waitForReleaseSeconds),
+    early.signal,
   );
-  return reportResult(await runOnTarget(ctx, undefined, job));
+  try {
+    return reportResult(await runOnTarget(ctx, undefined, job));
+  } finally {
+    early.abort();
+  }
 }
 
 /** Without --inventory (or $ROS_ROLLBACK_INVENTORY), `deploy FLAKE#NAME` finds its target in FLAKE#rosRollback.nodes. */

@@ -61,6 +61,7 @@ export class DeploySource {
   private built: Promise<Built> | undefined;
   private resolved: Promise<string> | undefined;
   private computed: Promise<PathInfo[]> | undefined;
+  private early: Promise<PathInfo[]> | undefined;
 
   constructor(
     private readonly spec: DeploySpec,
@@ -85,6 +86,20 @@ export class DeploySource {
     return this.computed;
   }
 
+  /**
+   * Resolves `storePath` and starts its closure's `nix` child now, so it runs beside the
+   * connect and GetStatus (issue 13). Nothing is logged or thrown here: `resolve` and
+   * `closure` (same path) take it over later, in their usual order; `signal` ends the child
+   * when they never come (a connect or GetStatus failure).
+   */
+  prefetch(storePath: string, signal: AbortSignal): void {
+    const resolved = this.resolve(storePath);
+    this.early ??= resolved.then((path) => this.ctx.deps.closure.computeClosure(path, signal));
+    // Rejections are seen by whoever awaits them later, or by nobody when the deploy ends first.
+    resolved.catch(() => undefined);
+    this.early.catch(() => undefined);
+  }
+
   private async doBuild(signal: AbortSignal): Promise<Built> {
     const { ctx, spec } = this;
     const flake = parseFlakeRef(spec.storePath);
@@ -104,17 +119,21 @@ export class DeploySource {
 
   private compute(storePath: string, signal: AbortSignal): Promise<PathInfo[]> {
     this.ctx.log(`computing the closure of ${storePath}`);
-    return this.ctx.deps.closure.computeClosure(storePath, signal);
+    return this.early ?? this.ctx.deps.closure.computeClosure(storePath, signal);
   }
 }
 
-/** `deploy` on one robot: prepare = status, closure, transfer; start = Activate. */
+/**
+ * `deploy` on one robot: prepare = status, closure, transfer; start = Activate. `early`: the
+ * closure is computed from before the connect on (`DeploySource.prefetch`); aborting it ends that.
+ */
 export function deployJob(
   ctx: CommandContext,
   spec: DeploySpec,
   source: DeploySource,
   transfer: Transfer,
   release?: ReleaseWindow,
+  early?: AbortSignal,
 ): TargetJob<Built> {
   return {
     release,
@@ -129,6 +148,7 @@ export function deployJob(
       `interrupted before activation; nothing was changed on ${target} (paths already pushed stay in its store, unused)`,
     async before(facts, signal) {
       facts.storePath = (await source.build(signal)).storePath;
+      if (early !== undefined) source.prefetch(facts.storePath, AbortSignal.any([signal, early]));
     },
     async prepare(api, facts, signal) {
       const target = api.target.name;

@@ -48,7 +48,8 @@ export type StreamScript = StreamStep[] | AsyncIterable<StreamStep>;
 
 /** What the fake answers; a call without a handler fails UNIMPLEMENTED (so tests see unexpected calls). */
 export interface FakeHandlers {
-  getStatus?: () => GetStatusResponse | FakeError | FakeHang;
+  /** A promise: the answer when it settles (a test makes the call wait for something it sees). */
+  getStatus?: () => GetStatusResponse | FakeError | FakeHang | Promise<GetStatusResponse | FakeError>;
   listGenerations?: () => ListGenerationsResponse | FakeError | FakeHang;
   queryMissingPaths?: (storePaths: string[]) => string[] | FakeError | FakeHang;
   pushPaths?: (received: PushPathsRequest[]) => PushPathsResponse | FakeError | FakeHang;
@@ -151,11 +152,19 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
       }),
   };
 
-  function unary<Req, Res>(method: string, answer: (req: Req) => Res | FakeError | FakeHang | undefined) {
+  function unary<Req, Res>(
+    method: string,
+    answer: (req: Req) => Res | FakeError | FakeHang | Promise<Res | FakeError> | undefined,
+  ) {
     return (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => {
       state.calls.push({ method, request: call.request, peer: call.getPeer() });
       const res = answer(call.request);
-      if (res === undefined) callback(notSetUp(method), null);
+      if (res instanceof Promise) {
+        void res.then(
+          (r) => (isFakeError(r) ? callback(toStatus(r.error), null) : callback(null, r)),
+          (e: unknown) => callback({ code: grpc.status.INTERNAL, details: String(e) }, null),
+        );
+      } else if (res === undefined) callback(notSetUp(method), null);
       else if (isFakeHang(res)) call.on("cancelled", () => state.cancelled.push(method));
       else if (isFakeError(res)) callback(toStatus(res.error), null);
       else callback(null, res);
