@@ -208,6 +208,7 @@ async function main(): Promise<void> {
       listen: config.listen,
       tls: config.tls,
       insecure: config.insecure,
+      cipherSuites: process.env.GRPC_SSL_CIPHER_SUITES,
       interceptors: [grpcMetricsInterceptor(metrics)],
     },
     {

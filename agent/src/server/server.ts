@@ -19,6 +19,8 @@ export interface ServerOptions {
   readonly interceptors?: readonly ServerInterceptor[];
   /** HTTP/2 receive windows and frame size; default DEFAULT_FLOW_CONTROL. */
   readonly flowControl?: FlowControl;
+  /** $GRPC_SSL_CIPHER_SUITES: an OpenSSL cipher list for the TLS listener, as grpc-js takes it. */
+  readonly cipherSuites?: string | undefined;
   /** Loads server reflection on its first call; default loadReflection. */
   readonly loadReflection?: ReflectionLoader;
 }
@@ -116,7 +118,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     // One port, one TLS handshake: gRPC on h2, pushes' bytes on the raw channel (ALPN).
     shared = await listenShared(
       opts.listen,
-      await readTlsMaterial(opts),
+      { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites },
       server,
       (socket) => {
         serveRawPush(socket, deps.store, deps.log).catch((e: unknown) =>
