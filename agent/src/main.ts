@@ -25,6 +25,7 @@ import {
   healthObserver,
   initGrpcMetrics,
   observeDeployments,
+  pushCounter,
   pushObserver,
   startMetricsServer,
   watchHolds,
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
       tls: config.tls,
       insecure: config.insecure,
       cipherSuites: process.env.GRPC_SSL_CIPHER_SUITES,
+      onPush: pushCounter(metrics),
       interceptors: [grpcMetricsInterceptor(metrics)],
     },
     {
