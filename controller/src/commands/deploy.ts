@@ -251,7 +251,10 @@ function parseConfirmTimeout(v: string | boolean | undefined): number | undefine
   if (typeof v !== "string") return undefined;
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
-    throw new UsageError(`--confirm-timeout: expected whole seconds (1 or more), got "${v}"`, "deploy");
+    throw new UsageError(
+      `--confirm-timeout: expected whole seconds (1 or more), got "${v.slice(0, 40)}"`,
+      "deploy",
+    );
   }
   return n;
 }
