@@ -105,12 +105,10 @@ async function main(): Promise<void> {
         [
           "deploy",
           sys("big-talker"),
-          "--sign-key",
-          r.signingKey,
           "--transfer",
           mode,
-          "--compress",
-          "none",
+          // Only a push signs and compresses (substitute refuses both).
+          ...(mode === "push" ? ["--sign-key", r.signingKey, "--compress", "none"] : []),
           "--json",
         ],
         300_000,

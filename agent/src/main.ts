@@ -25,6 +25,7 @@ import {
   healthObserver,
   initGrpcMetrics,
   observeDeployments,
+  pushCounter,
   pushObserver,
   startMetricsServer,
   watchHolds,
@@ -208,6 +209,8 @@ async function main(): Promise<void> {
       listen: config.listen,
       tls: config.tls,
       insecure: config.insecure,
+      cipherSuites: process.env.GRPC_SSL_CIPHER_SUITES,
+      onPush: pushCounter(metrics),
       interceptors: [grpcMetricsInterceptor(metrics)],
     },
     {

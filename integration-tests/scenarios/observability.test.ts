@@ -143,6 +143,9 @@ describe("metrics scraped by Prometheus, journald fields and systemd notify on a
     expect(run.code, run.stderr).toBe(0);
     expect(run.json).toMatchObject({ outcome: "succeeded", generation: 1, confirmed: true });
     deploymentIds.talker = (run.json as { deploymentId: string }).deploymentId;
+    // Counted by the transport the push took (raw when the agent offers it; grpc_server_* misses those).
+    const transport = (run.json as { push: { transport: string } }).push.transport;
+    await eventually(`ros_rollback_pushes_total{transport="${transport}",result="ok"}`, 1);
     await eventually("ros_rollback_generation", 1);
     await eventually("ros_rollback_generation_confirmed", 1);
     await eventually('ros_rollback_deployments_total{outcome="confirmed"}', 1);

@@ -12,6 +12,6 @@ export {
 } from "./deployments.js";
 export { grpcMetricsInterceptor, initGrpcMetrics } from "./grpc.js";
 export { type MetricsServer, startMetricsServer } from "./http.js";
-export { pushObserver } from "./push.js";
+export { pushCounter, pushObserver } from "./push.js";
 export { type AgentMetrics, createAgentMetrics, PREFIX } from "./registry.js";
 export { watchHolds, watchTopics, watchUnits } from "./scrape.js";

@@ -11,3 +11,8 @@ export function pushObserver(m: AgentMetrics): PushObserver {
     pathRefused: (_path, reason) => m.pushRefused.inc({ reason }),
   };
 }
+
+/** Counts each push when it ends, by transport and result; handed to startServer as onPush. */
+export function pushCounter(m: AgentMetrics): (transport: "raw" | "grpc", ok: boolean) => void {
+  return (transport, ok) => m.pushes.inc({ transport, result: ok ? "ok" : "error" });
+}

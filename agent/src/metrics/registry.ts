@@ -223,6 +223,12 @@ export function createAgentMetrics(o: MetricsOptions) {
       labelNames: ["result"] as const,
       registers: r,
     }),
+    pushes: new Counter({
+      name: `${PREFIX}pushes_total`,
+      help: "Pushes that ended, by transport (raw: the raw push channel; grpc: PushPaths) and result (ok, error).",
+      labelNames: ["transport", "result"] as const,
+      registers: r,
+    }),
     pushRefused: new Counter({
       name: `${PREFIX}push_paths_refused_total`,
       help: "Store paths refused in pushes, by reason.",
@@ -271,6 +277,9 @@ export function createAgentMetrics(o: MetricsOptions) {
   for (const reason of ROLLBACK_REASONS) m.rollbacks.inc({ reason }, 0);
   for (const reason of REFUSAL_REASONS) m.pushRefused.inc({ reason }, 0);
   for (const result of ["imported", "skipped"]) m.pushPaths.inc({ result }, 0);
+  for (const transport of ["raw", "grpc"]) {
+    for (const result of ["ok", "error"]) m.pushes.inc({ transport, result }, 0);
+  }
   for (const kind of ["activate", "rollback"]) m.activationSeconds.zero({ kind });
   for (const source of ["command", "file", "condition"]) {
     m.holdsActive.set({ source }, 0);

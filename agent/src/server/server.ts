@@ -9,6 +9,7 @@ import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "
 import { serveRawPush } from "./raw-push/connection.js";
 import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
 import { agentService, type ServiceDeps } from "./service.js";
+import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
   readonly listen: string;
@@ -19,6 +20,10 @@ export interface ServerOptions {
   readonly interceptors?: readonly ServerInterceptor[];
   /** HTTP/2 receive windows and frame size; default DEFAULT_FLOW_CONTROL. */
   readonly flowControl?: FlowControl;
+  /** $GRPC_SSL_CIPHER_SUITES: an OpenSSL cipher list for the TLS listener, as grpc-js takes it. */
+  readonly cipherSuites?: string | undefined;
+  /** Each push when it ends: over the raw channel or PushPaths, and whether it succeeded (metrics). */
+  readonly onPush?: (transport: "raw" | "grpc", ok: boolean) => void;
   /** Loads server reflection on its first call; default loadReflection. */
   readonly loadReflection?: ReflectionLoader;
 }
@@ -50,6 +55,26 @@ export interface RunningServer {
   readonly health: HealthImplementation;
   /** Stops accepting calls, waits briefly for running ones, then cuts them. */
   close(graceMs?: number): Promise<void>;
+}
+
+/** `store` with its pushes reported to `onPush` as they end (its other methods as they are). */
+function countPushes(
+  store: StorePort,
+  transport: "raw" | "grpc",
+  onPush: ServerOptions["onPush"],
+): StorePort {
+  if (onPush === undefined) return store;
+  const counted: Pick<StorePort, "receivePush"> = {
+    receivePush: (requests, signal) => {
+      const push = store.receivePush(requests, signal);
+      push.then(
+        () => onPush(transport, true),
+        () => onPush(transport, false),
+      );
+      return push;
+    },
+  };
+  return Object.assign(Object.create(store) as StorePort, counted);
 }
 
 /** TLS that requires a client certificate chaining to the configured CA (grpc-js's own listener). */
@@ -94,7 +119,11 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     interceptors: [...(opts.interceptors ?? [])],
   });
   applyFlowControl(server, opts.flowControl);
-  server.addService(tolerantDecoding(FastAgentService), agentService(deps));
+  server.addService(
+    tolerantDecoding(FastAgentService),
+    agentService({ ...deps, store: countPushes(deps.store, "grpc", opts.onPush) }),
+  );
+  const rawStore = countPushes(deps.store, "raw", opts.onPush);
 
   const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
   health.addToServer(server);
@@ -116,10 +145,10 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     // One port, one TLS handshake: gRPC on h2, pushes' bytes on the raw channel (ALPN).
     shared = await listenShared(
       opts.listen,
-      await readTlsMaterial(opts),
+      { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites },
       server,
       (socket) => {
-        serveRawPush(socket, deps.store, deps.log).catch((e: unknown) =>
+        serveRawPush(socket, rawStore, deps.log).catch((e: unknown) =>
           deps.log.error({ err: e }, "raw push connection failed"),
         );
       },

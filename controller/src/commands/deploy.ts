@@ -1,4 +1,4 @@
-import { choice, expectPositionals } from "../core/args.js";
+import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
@@ -18,6 +18,18 @@ import { runOnTarget } from "../rollout/run-on-target.js";
 import { parseTransferArgs, TRANSFER_OPTIONS } from "../rollout/transfer-options.js";
 import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 
+/** What only matters once something is activated (and robots are deployed in waves). */
+const NOT_WITH_PLAN = [
+  "confirm-timeout",
+  "no-magic-rollback",
+  "no-auto-rollback",
+  "no-confirm",
+  "health",
+  "follow-timeout",
+  "reconnect-grace",
+  ...Object.keys(FLEET_OPTIONS).filter((k) => k !== "max-parallel"),
+];
+
 /** See the --compress help text for why. */
 export const DEFAULT_COMPRESSION: CompressionName = "auto";
 
@@ -26,6 +38,8 @@ export interface DeployArgs extends DeploySpec {
   readonly strategy: Strategy;
   /** --plan: transfer and show the plan; nothing on the robot changes. */
   readonly plan: boolean;
+  /** The fleet options given (refused with one target, once the selection is known). */
+  readonly fleetOptionsGiven: readonly string[];
 }
 
 export const deployCommand = defineCommand<DeployArgs>({
@@ -157,6 +171,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     if (plan && raw.values.action !== undefined && raw.values.action !== "switch") {
       throw new UsageError("--plan shows what a switch would change; leave out --action", "deploy");
     }
+    if (plan) refuseOptions(raw, NOT_WITH_PLAN, "--plan activates nothing: it would do nothing", "deploy");
     return {
       storePath,
       action: choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy"),
@@ -180,6 +195,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       overrideHolds,
       strategy: parseStrategy(raw, "deploy"),
       plan,
+      fleetOptionsGiven: Object.keys(FLEET_OPTIONS).filter((k) => raw.values[k] !== undefined),
     };
   },
   run: deploy,
@@ -188,6 +204,14 @@ export const deployCommand = defineCommand<DeployArgs>({
 async function deploy(args: DeployArgs, context: CommandContext): Promise<CommandResult> {
   const flake = parseFlakeRef(args.storePath);
   const ctx = flake === undefined ? context : withFlakeInventory(context, flake);
+  // The selection is known only now; nothing has been contacted or built yet.
+  const fleetOption = args.fleetOptionsGiven[0];
+  if (fleetOption !== undefined && isSingle(ctx.selection)) {
+    throw new UsageError(
+      `--${fleetOption}: only with several targets (--target repeated, --select, --all)`,
+      "deploy",
+    );
+  }
   if (args.plan) return deployPlan(ctx, args, args.strategy);
   const warning = overrideWarning(args.overrideHolds);
   if (warning !== undefined) ctx.log(warning);
@@ -234,7 +258,10 @@ function parseConfirmTimeout(v: string | boolean | undefined): number | undefine
   if (typeof v !== "string") return undefined;
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
-    throw new UsageError(`--confirm-timeout: expected whole seconds (1 or more), got "${v}"`, "deploy");
+    throw new UsageError(
+      `--confirm-timeout: expected whole seconds (1 or more), got "${v.slice(0, 40)}"`,
+      "deploy",
+    );
   }
   return n;
 }

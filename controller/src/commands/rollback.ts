@@ -41,7 +41,10 @@ export const rollbackCommand = defineCommand<RollbackArgs>({
     if (typeof to !== "string") return { to: undefined, follow, overrideHolds };
     const n = Number(to);
     if (!/^\d+$/.test(to) || !Number.isSafeInteger(n) || n < 1 || n > 0xffffffff) {
-      throw new UsageError(`--to: expected a generation number (1 or more), got "${to}"`, "rollback");
+      throw new UsageError(
+        `--to: expected a generation number (1 or more), got "${to.slice(0, 40)}"`,
+        "rollback",
+      );
     }
     return { to: n, follow, overrideHolds };
   },

@@ -1,5 +1,5 @@
-import { choice, expectPositionals } from "../core/args.js";
-import { type CommandResult, defineCommand } from "../core/command.js";
+import { choice, expectPositionals, refuseOptions } from "../core/args.js";
+import { type CommandResult, defineCommand, type OptionSpec } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { actionName, stateName } from "../outcome.js";
 import { type RebuiltRollout, rebuildRollout } from "../rollout/fleet/rebuild.js";
@@ -17,6 +17,25 @@ interface RolloutArgs extends ResumeArgs {
   readonly verb: "status" | "resume";
   readonly id: string;
 }
+
+/** Every option of `rollout` is resume's: `rollout status` refuses them. */
+const RESUME_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  compress: {
+    type: "string",
+    valueName: "ALGO",
+    description: `resume: none | zstd | gzip (default ${DEFAULT_COMPRESSION})`,
+  },
+  "sign-key": {
+    type: "string",
+    valueName: "FILE",
+    description: "resume: sign the pushed paths (see deploy)",
+  },
+  health: { type: "string", valueName: "FILE", description: "resume: the deploy's --health file, again" },
+  ...TRANSFER_OPTIONS,
+  ...WAIT_FOR_RELEASE_OPTION,
+  ...OVERRIDE_HOLD_OPTION,
+  ...FOLLOW_OPTIONS,
+};
 
 export const rolloutCommand = defineCommand<RolloutArgs>({
   name: "rollout",
@@ -38,23 +57,7 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
     { name: "status|resume", description: "what to do" },
     { name: "ID", description: "the rollout id (r-YYYYMMDDHHMMSS-xxxxxx), as printed by deploy" },
   ],
-  options: {
-    compress: {
-      type: "string",
-      valueName: "ALGO",
-      description: `resume: none | zstd | gzip (default ${DEFAULT_COMPRESSION})`,
-    },
-    "sign-key": {
-      type: "string",
-      valueName: "FILE",
-      description: "resume: sign the pushed paths (see deploy)",
-    },
-    health: { type: "string", valueName: "FILE", description: "resume: the deploy's --health file, again" },
-    ...TRANSFER_OPTIONS,
-    ...WAIT_FOR_RELEASE_OPTION,
-    ...OVERRIDE_HOLD_OPTION,
-    ...FOLLOW_OPTIONS,
-  },
+  options: RESUME_OPTIONS,
   multiTarget: true,
   examples: [
     "ros-rollback rollout status r-20261129160102-a1b2c3 --inventory fleet.json",
@@ -70,6 +73,14 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
     if (!ROLLOUT_ID.test(id)) {
       throw new UsageError(
         `expected a rollout id like r-20261129160102-a1b2c3, got "${id.slice(0, 40)}"`,
+        "rollout",
+      );
+    }
+    if (verb === "status") {
+      refuseOptions(
+        raw,
+        Object.keys(RESUME_OPTIONS),
+        "only `rollout resume` takes it (status only reads)",
         "rollout",
       );
     }

@@ -253,3 +253,12 @@ export function choice<T extends string>(
   }
   return found;
 }
+
+/**
+ * For command parsers: options that would do nothing in this use of the
+ * command are refused, not ignored (a usage error naming the first given).
+ */
+export function refuseOptions(raw: RawArgs, keys: readonly string[], why: string, command: string): void {
+  const given = keys.find((k) => raw.values[k] !== undefined);
+  if (given !== undefined) throw new UsageError(`--${given}: ${why}`, command);
+}

@@ -1,4 +1,4 @@
-import { choice } from "../core/args.js";
+import { choice, refuseOptions } from "../core/args.js";
 import type { OptionSpec, RawArgs } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { TRANSFER_MODES, type TransferMode } from "./cache-transfer.js";
@@ -28,7 +28,11 @@ export interface TransferArgs {
   readonly uploadTo: string | undefined;
 }
 
-/** --transfer (default auto) and --upload-to, which needs the robots to substitute; else a usage error. */
+/**
+ * --transfer (default auto) and --upload-to, which needs the robots to
+ * substitute; else a usage error. substitute pushes nothing: --compress (and
+ * --sign-key, unless it signs the upload) would do nothing, so they are refused.
+ */
 export function parseTransferArgs(raw: RawArgs, command: string): TransferArgs {
   const transfer = choice(raw, "transfer", [...TRANSFER_MODES] as TransferMode[], "auto", command);
   const uploadTo = typeof raw.values["upload-to"] === "string" ? raw.values["upload-to"] : undefined;
@@ -36,6 +40,14 @@ export function parseTransferArgs(raw: RawArgs, command: string): TransferArgs {
   if (uploadTo !== undefined && transfer === "push") {
     throw new UsageError(
       "--upload-to uploads for the robots to substitute; it needs --transfer auto or substitute",
+      command,
+    );
+  }
+  if (transfer === "substitute") {
+    refuseOptions(
+      raw,
+      uploadTo === undefined ? ["compress", "sign-key"] : ["compress"],
+      "--transfer substitute pushes nothing",
       command,
     );
   }

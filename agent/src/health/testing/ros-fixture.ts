@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,7 +12,9 @@ import { xmlRpcCall } from "../ros/xmlrpc.js";
  * Real ROS 1 for tests: a roscore on a free loopback port with its own
  * ROS_HOME, and rospy publishers (testing/talker.py). Needs
  * testing/setup-ros.sh to have run. Every process here is started in its own
- * process group and stopped by that group's id.
+ * process group and stopped by that group's id; what escapes the group
+ * (roslaunch puts rosmaster and rosout in groups of their own) is found by a
+ * tag in its environment, which every descendant inherits, and killed too.
  */
 
 export const TALKER = fileURLToPath(new URL("./talker.py", import.meta.url));
@@ -28,9 +31,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The environment variable that marks a rig's processes: `<rig id>:<child number>`. */
+const TAG = "RR_ROS_RIG_TAG";
+
 export class RosRig {
   readonly masterUri: string;
   private readonly children = new Set<ChildProcess>();
+  private readonly id = randomUUID();
+  private readonly tags = new Map<ChildProcess, string>();
   core: ChildProcess | undefined;
 
   private constructor(
@@ -62,10 +70,17 @@ export class RosRig {
   private start(argv: readonly string[]): ChildProcess {
     const [file, ...args] = argv;
     if (file === undefined) throw new Error("empty argv");
-    const child = spawn(file, args, { env: this.env(), stdio: ["ignore", "ignore", "pipe"], detached: true });
+    const tag = `${this.id}:${this.tags.size + 1}`;
+    const child = spawn(file, args, {
+      env: { ...this.env(), [TAG]: tag },
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+    });
     child.stderr?.resume();
     child.on("exit", () => this.children.delete(child));
     this.children.add(child);
+    // Kept after the exit: what escaped the child's group outlives it.
+    this.tags.set(child, tag);
     return child;
   }
 
@@ -120,21 +135,67 @@ export class RosRig {
     }
   }
 
-  /** SIGTERM, then SIGKILL after 3 s; resolves when it exited. */
+  /**
+   * SIGTERM to its group, then SIGKILL after 3 s; once it exited, every
+   * process it started that is still there (its tag) is SIGKILLed. Resolves
+   * when all are gone.
+   */
   async stop(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    this.signal(child, "SIGCONT");
-    this.signal(child, "SIGTERM");
-    const timer = setTimeout(() => this.signal(child, "SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      this.signal(child, "SIGCONT");
+      this.signal(child, "SIGTERM");
+      const timer = setTimeout(() => this.signal(child, "SIGKILL"), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    const tag = this.tags.get(child);
+    await killTagged((t) => t === tag);
   }
 
+  /** Stops every child, then kills whatever any of them left (every process the rig started is gone). */
   async close(): Promise<void> {
     await Promise.all([...this.children].map((c) => this.stop(c)));
+    await killTagged((t) => t.startsWith(`${this.id}:`));
     await rm(this.home, { recursive: true, force: true });
   }
+
+  /** The live processes this rig started (its children and everything below them, escaped or not). */
+  processes(): Promise<number[]> {
+    return tagged((t) => t.startsWith(`${this.id}:`));
+  }
+}
+
+/** Live processes whose TAG `match` accepts (a zombie's environment reads empty). */
+async function tagged(match: (tag: string) => boolean): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const env = await readFile(`/proc/${name}/environ`, "latin1").catch(() => "");
+    const tag = env
+      .split("\0")
+      .find((v) => v.startsWith(`${TAG}=`))
+      ?.slice(TAG.length + 1);
+    if (tag !== undefined && match(tag)) found.push(Number(name));
+  }
+  return found;
+}
+
+/** SIGKILLs the tagged processes until none is left (a few rounds: one may fork meanwhile). */
+async function killTagged(match: (tag: string) => boolean): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const left = await tagged(match);
+    if (left.length === 0) return;
+    for (const pid of left) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    await sleep(20);
+  }
+  throw new Error("processes of the ROS rig survive SIGKILL");
 }
 
 /** Processes below `pid`, from /proc. */

@@ -10,6 +10,8 @@ export interface TlsMaterial {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** OpenSSL cipher list (GRPC_SSL_CIPHER_SUITES, which grpc-js's own listener honoured); default Node's. */
+  readonly ciphers?: string | undefined;
 }
 
 export interface SharedListener {
@@ -74,6 +76,7 @@ export async function listenShared(
         ca: tls.ca,
         cert: tls.cert,
         key: tls.key,
+        ciphers: tls.ciphers,
         requestCert: true,
         rejectUnauthorized: true,
         // Ours first: the server's order decides, and an old controller offers only h2.

@@ -1,14 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Hold, HoldSource, type PushPathsRequest, DeploymentState as S } from "@ros-rollback/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectAgent } from "../../agent-api.js";
-import { main } from "../../main.js";
-import { captureIo, virtualClock } from "../../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../../testing/fake-agent.js";
+import { DeploymentState as S } from "@ros-rollback/proto";
+import { describe, expect, it } from "vitest";
 import { fakeClosure, pathInfo } from "../../testing/fake-closure.js";
-import { makeTestPki } from "../../testing/pki.js";
+import { importAll, MISSION, useFleetRig } from "../../testing/fleet-rig.js";
 import { healthReport, type SimOptions, SimulatedAgent } from "../../testing/simulated-agent.js";
 
 // Held robots in a fleet rollout: one simulated agent per robot (refusing
@@ -18,59 +11,20 @@ import { healthReport, type SimOptions, SimulatedAgent } from "../../testing/sim
 const NAMES = ["r1", "r2", "r3"] as const;
 const SYSTEM = pathInfo("nixos-system-fleet", 3 * 1024, []);
 const CLOSURE = [pathInfo("glibc", 64 * 1024), SYSTEM];
-const MISSION: Hold = {
-  name: "mission",
-  source: HoldSource.HOLD_SOURCE_FILE,
-  reason: "executing waypoint 3",
-  sinceUnixMs: 0,
-  expiresAtUnixMs: 0,
-};
 
-let dir: string;
-let inventory: string;
-const agents = new Map<string, FakeAgent>();
+const fleetRig = useFleetRig("held", NAMES);
 let sims: Map<string, SimulatedAgent>;
 /** "start:rN" when a robot's deployment begins. */
 let timeline: string[];
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-held-"));
-  const pki = makeTestPki(dir);
-  const targets: Record<string, unknown> = {};
-  for (const name of NAMES) {
-    const a = await startFakeAgent(pki);
-    agents.set(name, a);
-    targets[name] = {
-      address: `127.0.0.1:${a.port}`,
-      caFile: "ca.pem",
-      certFile: "client.pem",
-      keyFile: "client.key",
-      serverName: "localhost",
-    };
-  }
-  inventory = join(dir, "fleet.json");
-  writeFileSync(inventory, JSON.stringify({ targets }));
-});
-afterAll(async () => {
-  for (const a of agents.values()) await a.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** Every robot afresh; `held` robots hold MISSION. */
 function fleet(held: readonly string[], options: Partial<Record<string, SimOptions>> = {}): void {
   timeline = [];
   sims = new Map();
   for (const name of NAMES) {
-    const a = agents.get(name) as FakeAgent;
+    const a = fleetRig.agent(name);
     a.calls.length = 0;
-    a.handlers = {
-      queryMissingPaths: (paths) => paths,
-      pushPaths: (received: PushPathsRequest[]) => ({
-        imported: received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])),
-        skipped: [],
-        narBytes: 0,
-      }),
-    };
+    a.handlers = { queryMissingPaths: (paths) => paths, pushPaths: importAll() };
     const sim = new SimulatedAgent(a, {
       id: `d-${name}`,
       stepMs: 2,
@@ -103,21 +57,8 @@ interface Doc {
 }
 
 async function cli(argv: string[], tty = false) {
-  const clock = virtualClock();
-  const { io, stdout, stderr } = captureIo({
-    cwd: dir,
-    tty,
-    columns: 200,
-    now: clock.now,
-    sleep: clock.sleep,
-  });
-  const code = await main(
-    [...argv, "--inventory", inventory, "--connect-timeout", "3"],
-    io,
-    { connect: connectAgent, closure: fakeClosure(CLOSURE) },
-    new AbortController().signal,
-  );
-  return { code, stdout: stdout(), stderr: stderr(), json: () => JSON.parse(stdout()) as Doc };
+  const r = await fleetRig.cli(argv, { closure: fakeClosure(CLOSURE), tty });
+  return { ...r, json: () => r.json() as unknown as Doc };
 }
 
 const deploy = (...flags: string[]) => cli(["deploy", SYSTEM.storePath, "--all", "--batch", "1", ...flags]);
@@ -148,7 +89,7 @@ describe("a fleet rollout with a held robot", () => {
     expect(r.code).toBe(0);
     expect(r.json()).toMatchObject({ outcome: "succeeded", overrideHolds: ["mission"] });
     for (const name of NAMES) {
-      const activate = agents.get(name)?.calls.find((c) => c.method === "activate");
+      const activate = fleetRig.calls(name, "activate")[0];
       expect([name, activate?.request]).toMatchObject([name, { overrideHolds: ["mission"] }]);
     }
     expect([sim("r1").last?.overriddenHolds, sim("r2").last?.overriddenHolds]).toEqual([[], ["mission"]]);
@@ -286,7 +227,7 @@ describe("a fleet rollout with a held robot", () => {
     expect(sim("r2").request?.options?.label).toMatch(new RegExp(`^rollout=${id};`));
     // The finished robots keep their result: not deployed again.
     for (const name of ["r1", "r3"]) {
-      expect(agents.get(name)?.calls.filter((c) => c.method === "activate")).toHaveLength(1);
+      expect(fleetRig.calls(name, "activate")).toHaveLength(1);
     }
   });
 });

@@ -1,14 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Hold, HoldSource, type PushPathsRequest, type SubstituteProgress } from "@ros-rollback/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectAgent } from "../../agent-api.js";
-import { main } from "../../main.js";
-import { captureIo, virtualClock } from "../../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../../testing/fake-agent.js";
+import type { SubstituteProgress } from "@ros-rollback/proto";
+import { describe, expect, it } from "vitest";
 import { fakeClosure, pathInfo } from "../../testing/fake-closure.js";
-import { makeTestPki } from "../../testing/pki.js";
+import { importAll, MISSION, useFleetRig } from "../../testing/fleet-rig.js";
 import { SimulatedAgent } from "../../testing/simulated-agent.js";
 
 // `rollout resume` takes deploy's --transfer, --upload-to and --override-hold (parsed by the same
@@ -19,49 +13,17 @@ const NAMES = ["r1", "r2"] as const;
 const GLIBC = pathInfo("glibc", 64 * 1024);
 const SYSTEM = pathInfo("nixos-system-fleet", 3 * 1024, [GLIBC.storePath]);
 const CLOSURE = [GLIBC, SYSTEM];
-const MISSION: Hold = {
-  name: "mission",
-  source: HoldSource.HOLD_SOURCE_FILE,
-  reason: "executing waypoint 3",
-  sinceUnixMs: 0,
-  expiresAtUnixMs: 0,
-};
 
-let dir: string;
-let inventory: string;
-const agents = new Map<string, FakeAgent>();
+const fleetRig = useFleetRig("resume-flags", NAMES);
 const sims = new Map<string, SimulatedAgent>();
 /** The paths each robot has (been sent or fetched). */
 const stores = new Map<string, Set<string>>();
 /** The paths the robots' own binary caches hold. */
 let cached = new Set<string>();
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-resume-flags-"));
-  const pki = makeTestPki(dir);
-  const targets: Record<string, unknown> = {};
-  for (const name of NAMES) {
-    const a = await startFakeAgent(pki);
-    agents.set(name, a);
-    targets[name] = {
-      address: `127.0.0.1:${a.port}`,
-      caFile: "ca.pem",
-      certFile: "client.pem",
-      keyFile: "client.key",
-      serverName: "localhost",
-    };
-  }
-  inventory = join(dir, "fleet.json");
-  writeFileSync(inventory, JSON.stringify({ targets }));
-});
-afterAll(async () => {
-  for (const a of agents.values()) await a.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const agent = (name: string) => agents.get(name) as FakeAgent;
+const agent = (name: string) => fleetRig.agent(name);
 const sim = (name: string) => sims.get(name) as SimulatedAgent;
-const calls = (name: string, method: string) => agent(name).calls.filter((c) => c.method === method);
+const calls = (name: string, method: string) => fleetRig.calls(name, method);
 
 /** Both robots afresh, r2 held by MISSION; each lacks what it has not been sent or fetched. */
 function fleet(): void {
@@ -73,11 +35,9 @@ function fleet(): void {
     a.calls.length = 0;
     a.handlers = {
       queryMissingPaths: (paths) => paths.filter((p) => !valid.has(p)),
-      pushPaths: (received: PushPathsRequest[]) => {
-        const paths = received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : []));
+      pushPaths: importAll((paths) => {
         for (const p of paths) valid.add(p);
-        return { imported: paths, skipped: [], narBytes: 0 };
-      },
+      }),
       querySubstitutable: (paths) => ({
         paths: paths
           .filter((p) => cached.has(p))
@@ -97,17 +57,9 @@ function fleet(): void {
 }
 
 async function cli(argv: string[]) {
-  const clock = virtualClock();
-  const { io, stdout, stderr } = captureIo({ cwd: dir, now: clock.now, sleep: clock.sleep });
   const closure = fakeClosure(CLOSURE);
-  const code = await main(
-    [...argv, "--inventory", inventory, "--connect-timeout", "3"],
-    io,
-    { connect: connectAgent, closure },
-    new AbortController().signal,
-  );
-  const out = stdout();
-  return { code, stderr: stderr(), closure, doc: () => JSON.parse(out) as Record<string, unknown> };
+  const r = await fleetRig.cli(argv, { closure });
+  return { code: r.code, stderr: r.stderr, closure, doc: r.json };
 }
 
 /** A rollout that deployed r1 and skipped r2 (held, after the transfer); then r2 starts afresh. */
@@ -186,7 +138,11 @@ describe("rollout resume --transfer and --upload-to", () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.closure.uploaded).toEqual([
-      { storePath: SYSTEM.storePath, storeUri: "file:///srv/cache", secretKeyFile: join(dir, "key.sec") },
+      {
+        storePath: SYSTEM.storePath,
+        storeUri: "file:///srv/cache",
+        secretKeyFile: join(fleetRig.rig.dir, "key.sec"),
+      },
     ]);
     expect(calls("r2", "substitute")).toHaveLength(1);
     expect(calls("r2", "pushPaths")).toEqual([]);

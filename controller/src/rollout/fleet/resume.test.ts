@@ -1,17 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { PushPathsRequest } from "@ros-rollback/proto";
 import { DeploymentState as S } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectAgent } from "../../agent-api.js";
 import * as closure from "../../closure/index.js";
 import type { ClosureOps } from "../../closure-port.js";
-import { main } from "../../main.js";
-import { captureIo } from "../../testing/capture-io.js";
-import { type FakeAgent, startFakeAgent } from "../../testing/fake-agent.js";
-import { makeTestPki, type TestPki } from "../../testing/pki.js";
+import { importAll, useFleetRig } from "../../testing/fleet-rig.js";
 import { SimulatedAgent } from "../../testing/simulated-agent.js";
 
 // A controller killed mid-rollout (SIGKILL: no cleanup at all), picked up by
@@ -25,11 +19,8 @@ const CLI = resolve(import.meta.dirname, "../../cli.ts");
 /** Where `--import tsx` resolves. */
 const REPO = resolve(import.meta.dirname, "../../../..");
 
-let dir: string;
-let pki: TestPki;
+const fleetRig = useFleetRig("resume", NAMES);
 let storePath: string;
-let inventory: string;
-const agents = new Map<string, FakeAgent>();
 const timeline: string[] = [];
 let child: ChildProcess | undefined;
 
@@ -41,24 +32,16 @@ const closureOps: ClosureOps = {
     closure.uploadClosure(storePath, storeUri, key, signal),
 };
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ros-rollback-resume-"));
-  pki = makeTestPki(dir);
+beforeAll(() => {
+  const dir = fleetRig.rig.dir;
   writeFileSync(join(dir, "system.txt"), `a system for the resume test ${dir}\n`);
   storePath = execFileSync("nix-store", ["--add", join(dir, "system.txt")], {
     env: { ...process.env, NIX_CONFIG },
     encoding: "utf8",
   }).trim();
-  const targets: Record<string, unknown> = {};
   for (const name of NAMES) {
-    const a = await startFakeAgent(pki, {
-      queryMissingPaths: (paths) => paths,
-      pushPaths: (received: PushPathsRequest[]) => ({
-        imported: received.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])),
-        skipped: [],
-        narBytes: 0,
-      }),
-    });
+    const a = fleetRig.agent(name);
+    a.handlers = { queryMissingPaths: (paths) => paths, pushPaths: importAll() };
     const sim = new SimulatedAgent(a, {
       id: `d-${name}`,
       stepMs: 5,
@@ -69,34 +52,15 @@ beforeAll(async () => {
       },
     });
     void sim.done.then(() => timeline.push(`end:${name}`));
-    agents.set(name, a);
-    targets[name] = {
-      address: `127.0.0.1:${a.port}`,
-      caFile: "ca.pem",
-      certFile: "client.pem",
-      keyFile: "client.key",
-      serverName: "localhost",
-    };
   }
-  inventory = join(dir, "fleet.json");
-  writeFileSync(inventory, JSON.stringify({ targets }));
 });
 
-afterAll(async () => {
+afterAll(() => {
   child?.kill("SIGKILL");
-  for (const a of agents.values()) await a.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function cli(argv: string[]) {
-  const { io, stdout, stderr } = captureIo({ cwd: dir });
-  const code = await main(
-    argv,
-    io,
-    { connect: connectAgent, closure: closureOps },
-    new AbortController().signal,
-  );
-  return { code, stderr: stderr(), json: () => JSON.parse(stdout()) as Record<string, unknown> };
+  return fleetRig.cli(argv, { closure: closureOps, realClock: true });
 }
 
 async function until(what: string, ok: () => boolean): Promise<void> {
@@ -104,7 +68,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   if (!ok()) throw new Error(`never happened: ${what}`);
 }
 
-const activations = (name: string) => agents.get(name)?.calls.filter((c) => c.method === "activate").length;
+const activations = (name: string) => fleetRig.calls(name, "activate").length;
 
 describe("rollout resume", () => {
   it("picks up a rollout whose controller was SIGKILLed, from the robots alone", {
@@ -113,7 +77,18 @@ describe("rollout resume", () => {
     let stderr = "";
     child = spawn(
       process.execPath,
-      ["--import", "tsx", CLI, "deploy", storePath, "--inventory", inventory, "--all", "--batch", "1"],
+      [
+        "--import",
+        "tsx",
+        CLI,
+        "deploy",
+        storePath,
+        "--inventory",
+        fleetRig.inventory,
+        "--all",
+        "--batch",
+        "1",
+      ],
       { cwd: REPO, env: { ...process.env, NIX_CONFIG }, stdio: ["ignore", "ignore", "pipe"] },
     );
     child.stderr?.on("data", (b: Buffer) => {
@@ -128,7 +103,7 @@ describe("rollout resume", () => {
     expect(id, stderr).toBeDefined();
     const rolloutId = id ?? "";
 
-    const before = await cli(["rollout", "status", rolloutId, "--inventory", inventory, "--json"]);
+    const before = await cli(["rollout", "status", rolloutId, "--json"]);
     expect(before.code).toBe(0);
     expect(before.json()).toMatchObject({
       rolloutId,
@@ -143,7 +118,7 @@ describe("rollout resume", () => {
       ],
     });
 
-    const r = await cli(["rollout", "resume", rolloutId, "--inventory", inventory, "--json"]);
+    const r = await cli(["rollout", "resume", rolloutId, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json() as { robots: { target: string; outcome: string; report: unknown }[] };
     expect(doc).toMatchObject({ rolloutId, outcome: "succeeded", exitCode: 0 });
@@ -157,7 +132,7 @@ describe("rollout resume", () => {
     expect(r.stderr).toMatch(/r2: confirmed d-r2 over a new connection/);
     for (const name of NAMES) expect(activations(name)).toBe(1);
     for (const name of ["r3", "r4"]) {
-      const request = agents.get(name)?.calls.find((c) => c.method === "activate")?.request;
+      const request = fleetRig.calls(name, "activate")[0]?.request;
       expect(request).toMatchObject({
         storePath,
         options: { label: expect.stringContaining(`rollout=${rolloutId};`) },
@@ -166,10 +141,10 @@ describe("rollout resume", () => {
   });
 
   it("refuses an id no selected robot knows, and a malformed one", async () => {
-    const unknown = await cli(["rollout", "status", "r-20000101000000-abcdef", "--inventory", inventory]);
+    const unknown = await cli(["rollout", "status", "r-20000101000000-abcdef"]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no robot of the 4 selected records rollout r-20000101000000-abcdef/);
-    const bad = await cli(["rollout", "status", "x".repeat(5000), "--inventory", inventory]);
+    const bad = await cli(["rollout", "status", "x".repeat(5000)]);
     expect(bad.code).toBe(1);
     expect(bad.stderr.length).toBeLessThan(400);
   });

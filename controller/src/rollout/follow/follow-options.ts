@@ -45,7 +45,7 @@ function seconds(raw: RawArgs, key: string, fallback: number, command: string): 
   if (typeof v !== "string") return fallback * 1000;
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n) || n < 0) {
-    throw new UsageError(`--${key}: expected seconds (0 or more), got "${v}"`, command);
+    throw new UsageError(`--${key}: expected seconds (0 or more), got "${v.slice(0, 40)}"`, command);
   }
   return Math.round(n * 1000);
 }

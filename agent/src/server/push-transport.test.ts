@@ -1,0 +1,130 @@
+import { readFileSync, rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Metadata } from "@grpc/grpc-js";
+import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rawPush } from "../../../controller/src/raw-push-client.js";
+import { AgentError } from "../errors.js";
+import { pushCounter } from "../metrics/push.js";
+import { type AgentMetrics, createAgentMetrics } from "../metrics/registry.js";
+import { metricValue } from "../metrics/testing.js";
+import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { COMPLETE_STORE, testClient } from "../testing/server-rig.js";
+import { type RunningServer, startServer } from "./server.js";
+
+// ros_rollback_pushes_total{transport, result}: the raw channel is invisible to grpc_server_*, so
+// each push is counted by transport when it ends. The real server over mutual TLS on 127.0.0.1.
+
+let dir: string;
+let pki: TestPki;
+let m: AgentMetrics;
+let server: RunningServer;
+let refuse = false;
+
+const OPTIONS: PushPathsRequest = {
+  item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } },
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "rr-push-transport-"));
+  pki = makeTestPki(dir);
+  m = createAgentMetrics({ version: "0", defaultMetrics: false });
+  server = await startServer(
+    {
+      listen: "127.0.0.1:0",
+      tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
+      insecure: false,
+      onPush: pushCounter(m),
+    },
+    {
+      version: "test",
+      deployer: unused("deployer"),
+      profile: unused("profile"),
+      system: unused("system"),
+      holds: unused("holds"),
+      planner: unused("planner"),
+      log: pino({ level: "silent" }),
+      store: {
+        ...COMPLETE_STORE,
+        receivePush: async (requests) => {
+          for await (const _ of requests);
+          if (refuse) throw new AgentError("UNTRUSTED", "no trusted signature");
+          return { imported: [], skipped: [], narBytes: 0 };
+        },
+      },
+      validateStorePath: () => undefined,
+      checkHealth: async () => {
+        throw new Error("not used");
+      },
+    },
+  );
+});
+afterAll(async () => {
+  await server?.close(0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A dependency no push touches: any use fails the test. */
+function unused<T extends object>(what: string): T {
+  return new Proxy({} as T, {
+    get: () => {
+      throw new Error(`${what} is not used by a push`);
+    },
+  });
+}
+
+async function* one(): AsyncIterable<PushPathsRequest> {
+  yield OPTIONS;
+}
+
+function grpcPush(): Promise<unknown> {
+  const c = testClient(pki, server.port);
+  return new Promise((resolve) => {
+    const call = c.pushPaths(new Metadata(), { deadline: Date.now() + 10_000 }, (e, r) => {
+      c.close();
+      resolve(e ?? r);
+    });
+    call.write(OPTIONS);
+    call.end();
+  });
+}
+
+async function raw(): Promise<string> {
+  const endpoint = {
+    address: `127.0.0.1:${server.port}`,
+    serverName: "localhost",
+    ca: readFileSync(pki.caFile),
+    cert: readFileSync(pki.clientCert),
+    key: readFileSync(pki.clientKey),
+  };
+  const out = await rawPush(endpoint, one(), AbortSignal.timeout(10_000), {
+    connectTimeoutMs: 5_000,
+    answerTimeoutMs: 5_000,
+  }).catch((e: unknown) => ({ kind: `error: ${(e as Error).message}` }));
+  return out.kind;
+}
+
+const pushes = (transport: string, result: string) =>
+  metricValue(m.registry, "ros_rollback_pushes_total", { transport, result });
+
+describe("ros_rollback_pushes_total", () => {
+  it("starts at 0 for every transport and result", async () => {
+    for (const t of ["raw", "grpc"]) for (const r of ["ok", "error"]) expect(await pushes(t, r)).toBe(0);
+  });
+
+  it("counts each push by its transport and result", async () => {
+    refuse = false;
+    expect(await raw()).toBe("pushed");
+    await grpcPush();
+    await grpcPush();
+    refuse = true;
+    expect(await raw()).toMatch(/^error: .*no trusted signature/);
+    expect(await pushes("raw", "ok")).toBe(1);
+    expect(await pushes("raw", "error")).toBe(1);
+    expect(await pushes("grpc", "ok")).toBe(2);
+    expect(await pushes("grpc", "error")).toBe(0);
+  });
+});
