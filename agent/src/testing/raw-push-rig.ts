@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { Server } from "@grpc/grpc-js";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
-import { Compression, type PathInfo, type PushPathsRequest, RAW_PUSH_ALPN } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest, RAW_PUSH_ALPN_V1 } from "@ros-rollback/proto";
 import { HealthImplementation } from "grpc-health-check";
 import pino from "pino";
 // The controller's half of the wire: the tests over this rig are the contract between the two.
@@ -14,6 +14,7 @@ import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixtu
 import { AgentError } from "../errors.js";
 import { serveRawPush } from "../server/raw-push/connection.js";
 import { listenShared, type SharedListener } from "../server/raw-push/listener.js";
+import type { PushByteCounts } from "../server/store-port.js";
 import { NixCliStore } from "../store/cli-store.js";
 import { type PushResult, receivePush } from "../store/receive-push.js";
 import { makeTestPki, type TestPki } from "./certs.js";
@@ -61,12 +62,16 @@ export class RawPushRig {
       key: readFileSync(this.pki.serverKey),
     };
     const store = {
-      receivePush: (requests: AsyncIterable<PushPathsRequest>, sig: AbortSignal) => {
+      receivePush: (
+        requests: AsyncIterable<PushPathsRequest>,
+        sig: AbortSignal,
+        progress?: PushByteCounts,
+      ) => {
         const r = this.current();
         const trustedKeys = r.trusted ? parseTrustedKeys([this.fx.publicKey]) : [];
         const p = this.silent
           ? drainThenWait(requests, sig)
-          : receivePush(requests, { store: r.store, trustedKeys }, sig);
+          : receivePush(requests, { store: r.store, trustedKeys, observer: progress }, sig);
         this.pushes.push(p);
         return p;
       },
@@ -123,7 +128,7 @@ export class RawPushRig {
   }
 
   /** A raw channel connection by hand; `answer` is all the agent wrote back, once it closed. */
-  openRaw(): { socket: TLSSocket; answer: Promise<Buffer> } {
+  openRaw(alpn = RAW_PUSH_ALPN_V1): { socket: TLSSocket; answer: Promise<Buffer> } {
     const e = this.endpoint();
     const socket = connect({
       port: this.port,
@@ -132,7 +137,7 @@ export class RawPushRig {
       ca: e.ca,
       cert: e.cert,
       key: e.key,
-      ALPNProtocols: [RAW_PUSH_ALPN],
+      ALPNProtocols: [alpn],
     });
     const chunks: Buffer[] = [];
     socket.on("data", (d: Buffer) => chunks.push(d));
