@@ -14,7 +14,7 @@ import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixtu
 import { AgentError } from "../errors.js";
 import { serveRawPush } from "../server/raw-push/connection.js";
 import { listenShared, type SharedListener } from "../server/raw-push/listener.js";
-import type { PushByteCounts } from "../server/store-port.js";
+import type { PushByteCounts, StorePort } from "../server/store-port.js";
 import { NixCliStore } from "../store/cli-store.js";
 import { type PushResult, receivePush } from "../store/receive-push.js";
 import { makeTestPki, type TestPki } from "./certs.js";
@@ -32,6 +32,10 @@ export class RawPushRig {
   private robots = 0;
   private robot: { store: NixCliStore; uri: string; trusted: boolean } | undefined;
   private listener: SharedListener | undefined;
+  /** What the listener serves pushes with (another listener may share it). */
+  pushStore: Pick<StorePort, "receivePush"> = {
+    receivePush: () => Promise.reject(new Error("not listening")),
+  };
   private readonly grpc = new Server();
   /** The agent reads the whole push, then never answers (until the connection goes). */
   silent = false;
@@ -61,7 +65,7 @@ export class RawPushRig {
       cert: readFileSync(this.pki.serverCert),
       key: readFileSync(this.pki.serverKey),
     };
-    const store = {
+    const store: Pick<StorePort, "receivePush"> = {
       receivePush: (
         requests: AsyncIterable<PushPathsRequest>,
         sig: AbortSignal,
@@ -76,6 +80,7 @@ export class RawPushRig {
         return p;
       },
     };
+    this.pushStore = store;
     const log = pino({ level: "silent" });
     this.listener = await listenShared("127.0.0.1:0", tls, this.grpc, (socket) => {
       serveRawPush(socket, store, log).catch(() => undefined);
