@@ -208,7 +208,7 @@ async function readAnswer(
   onProgress: ((p: RawPushProgress) => void) | undefined,
 ): Promise<PushPathsResponse> {
   const reader = new FrameReader(v2 ? ANSWER_LIMITS_V2 : ANSWER_LIMITS);
-  let last: RawPushProgress = { wireBytes: 0, narBytes: 0 };
+  let last: RawPushProgress = { wireBytes: 0, narBytes: 0, waitedUs: 0 };
   try {
     for await (const input of socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       for (const part of reader.push(input)) {
@@ -217,7 +217,7 @@ async function readAnswer(
         if (part.type === FRAME.PROGRESS) {
           const p = decodeRawPushProgress(part.payload);
           if (p === undefined) throw new RawPushBroken("the agent's progress frame is not readable");
-          if (p.wireBytes < last.wireBytes || p.narBytes < last.narBytes) {
+          if (p.wireBytes < last.wireBytes || p.narBytes < last.narBytes || p.waitedUs < last.waitedUs) {
             throw new RawPushBroken("the agent's progress went backwards");
           }
           last = p;

@@ -42,8 +42,8 @@ export function frameHeader(type: FrameType, length: number): Buffer {
   return h;
 }
 
-/** PROGRESS: two big-endian uint64 (exact up to 2^53, far past any push). */
-export const PROGRESS_FRAME_BYTES = 16;
+/** PROGRESS: three big-endian uint64 (exact up to 2^53, far past any push). */
+export const PROGRESS_FRAME_BYTES = 24;
 
 /** What the agent has consumed of a push so far (totals since the push began). */
 export interface RawPushProgress {
@@ -51,6 +51,8 @@ export interface RawPushProgress {
   readonly wireBytes: number;
   /** NAR bytes they came to, handed to Nix. */
   readonly narBytes: number;
+  /** Microseconds its import waited for bytes from the network (it was not the bottleneck meanwhile). */
+  readonly waitedUs: number;
 }
 
 export function encodeRawPushProgress(p: RawPushProgress): Buffer {
@@ -59,17 +61,18 @@ export function encodeRawPushProgress(p: RawPushProgress): Buffer {
   b.writeUInt32BE(PROGRESS_FRAME_BYTES, 1);
   b.writeBigUInt64BE(BigInt(p.wireBytes), FRAME_HEADER_BYTES);
   b.writeBigUInt64BE(BigInt(p.narBytes), FRAME_HEADER_BYTES + 8);
+  b.writeBigUInt64BE(BigInt(p.waitedUs), FRAME_HEADER_BYTES + 16);
   return b;
 }
 
 /** undefined: not a PROGRESS payload this protocol writes (wrong size, or past 2^53). */
 export function decodeRawPushProgress(payload: Buffer): RawPushProgress | undefined {
   if (payload.length !== PROGRESS_FRAME_BYTES) return undefined;
-  const wire = payload.readBigUInt64BE(0);
-  const nar = payload.readBigUInt64BE(8);
   const max = BigInt(Number.MAX_SAFE_INTEGER);
-  if (wire > max || nar > max) return undefined;
-  return { wireBytes: Number(wire), narBytes: Number(nar) };
+  const v = [0, 8, 16].map((at) => payload.readBigUInt64BE(at));
+  if (v.some((x) => x > max)) return undefined;
+  const [wireBytes, narBytes, waitedUs] = v.map(Number) as [number, number, number];
+  return { wireBytes, narBytes, waitedUs };
 }
 
 export interface RawPushError {

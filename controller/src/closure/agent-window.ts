@@ -1,4 +1,4 @@
-import type { PipelineMeasure } from "./link-probe.js";
+import type { AgentProgress, PipelineMeasure } from "./link-probe.js";
 
 const MiB = 1024 * 1024;
 /** With the agent's progress: the zstd phase is measured over this much wire it consumed… */
@@ -22,7 +22,7 @@ export const E2E_TRIAL_SKIP_WIRE_BYTES = 2 * MiB;
  * verdict.
  */
 export class AgentWindow {
-  private start: { at: number; wire: number; nar: number } | undefined;
+  private start: { at: number; p: AgentProgress } | undefined;
   private source = 0;
   private link = 0;
 
@@ -44,21 +44,22 @@ export class AgentWindow {
   }
 
   /** The measure once the agent consumed `size` wire bytes, over `minMs` at least, after the start. */
-  progress(atMs: number, wireBytes: number, narBytes: number): PipelineMeasure | undefined {
+  progress(atMs: number, p: AgentProgress): PipelineMeasure | undefined {
     const s = this.start;
     if (s === undefined) {
-      if (wireBytes > this.from) this.start = { at: atMs, wire: wireBytes, nar: narBytes };
+      if (p.wireBytes > this.from) this.start = { at: atMs, p };
       return undefined;
     }
     const ms = atMs - s.at;
-    if (wireBytes - s.wire < this.size || ms < this.minMs) return undefined;
+    if (p.wireBytes - s.p.wireBytes < this.size || ms < this.minMs) return undefined;
     return {
       waitedForSourceMs: this.source,
       waitedForLinkMs: this.link,
-      wireBytes: wireBytes - s.wire,
-      narBytes: narBytes - s.nar,
+      wireBytes: p.wireBytes - s.p.wireBytes,
+      narBytes: p.narBytes - s.p.narBytes,
       ms,
       atAgent: true,
+      agentWaitedMs: Math.min(ms, (p.waitedUs - s.p.waitedUs) / 1000),
     };
   }
 }

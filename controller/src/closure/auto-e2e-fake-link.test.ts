@@ -87,6 +87,20 @@ describe("auto with the agent's progress, on a fake link", () => {
     expect(r.auto).toBeLessThan(1.1 * r.best);
   });
 
+  it("fast link, the robot's import slower than zstd's output (data waits for it): uncompressed, however idle the CPU", () => {
+    for (const idle of [0, 2]) {
+      const r = run({ ...base, importMiBs: { zstd: 50, raw: 70 } }, 200, idle);
+      expect(r.steps.at(-1)).toEqual(["raw", true]);
+      expect(r.auto).toBeLessThan(1.05 * r.best);
+      expect(r.raw).toBeLessThan(r.zstd);
+    }
+    // What the transport alone sees there: the link is the bottleneck.
+    const decisions: ProbeDecision[] = [];
+    const old = new LinkProbe({ cpu: cpu(2), onDecision: (d) => decisions.push(d) });
+    simulatePush({ ...base, importMiBs: { zstd: 50, raw: 70 } }, 200, old);
+    expect(decisions.map((d) => [d.mode, d.final])).toEqual([["zstd", true]]);
+  });
+
   it("slow link (20 Mbit/s): zstd to the end", () => {
     for (const idle of [0, 2]) {
       const r = run({ ...base, linkMiBs: 2.4 }, 200, idle);
@@ -146,13 +160,14 @@ describe("auto with the agent's progress, on a fake link", () => {
   it("a report before any byte moved, or repeated, or out of the blue on gRPC: no verdict from it", () => {
     const decisions: ProbeDecision[] = [];
     const grpc = new LinkProbe({ onDecision: (d) => decisions.push(d) });
-    for (let t = 0; t < 10_000; t += 10) grpc.progress(t, { wireBytes: t * MiB, narBytes: 3 * t * MiB });
+    for (let t = 0; t < 10_000; t += 10)
+      grpc.progress(t, { wireBytes: t * MiB, narBytes: 3 * t * MiB, waitedUs: 0 });
     expect(decisions).toEqual([]);
     const raw = new LinkProbe({ onDecision: (d) => decisions.push(d) });
     raw.expectProgress();
-    for (let t = 0; t < 10_000; t += 10) raw.progress(t, { wireBytes: 0, narBytes: 0 });
-    raw.progress(10_000, { wireBytes: MiB, narBytes: 3 * MiB });
-    raw.progress(20_000, { wireBytes: MiB, narBytes: 3 * MiB });
+    for (let t = 0; t < 10_000; t += 10) raw.progress(t, { wireBytes: 0, narBytes: 0, waitedUs: 0 });
+    raw.progress(10_000, { wireBytes: MiB, narBytes: 3 * MiB, waitedUs: 0 });
+    raw.progress(20_000, { wireBytes: MiB, narBytes: 3 * MiB, waitedUs: 0 });
     expect(decisions).toEqual([]);
   });
 });

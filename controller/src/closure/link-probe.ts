@@ -53,12 +53,24 @@ export interface PipelineMeasure {
   readonly spareCores?: number;
   /** Bytes and time are the agent's (its PROGRESS reports), not the transport's. */
   readonly atAgent?: boolean;
+  /** Of `ms`, how long the agent's import waited for the network. */
+  readonly agentWaitedMs?: number;
 }
 
 /** What the agent has consumed of the push so far (totals). */
 export interface AgentProgress {
   readonly wireBytes: number;
   readonly narBytes: number;
+  /** Microseconds its import waited for the network. */
+  readonly waitedUs: number;
+}
+
+/** Link-bound with an import that waited for the network less than this share of the time: the import is the bottleneck. */
+export const AGENT_STARVED = 0.5;
+
+/** The agent measured its end and its import hardly waited for bytes: what held the transport back was the robot, not the link. */
+export function importBound(m: PipelineMeasure): boolean {
+  return m.agentWaitedMs !== undefined && m.ms > 0 && m.agentWaitedMs < AGENT_STARVED * m.ms;
 }
 
 const MiB = 1024 * 1024;
@@ -205,7 +217,7 @@ export class LinkProbe {
   /** The agent's report (at `atMs` on the clock add()'s times come from); ignored unless expected. */
   progress(atMs: number, p: AgentProgress): void {
     if (this.done || this.agent === undefined) return;
-    const measured = this.agent.progress(atMs, p.wireBytes, p.narBytes);
+    const measured = this.agent.progress(atMs, p);
     if (measured === undefined) return;
     if (this.zstd === undefined) this.zstdVerdict(measured);
     else this.trialVerdict(measured);
@@ -218,7 +230,8 @@ export class LinkProbe {
     const m = { ...measured, ...(spare === undefined ? {} : { spareCores: spare }) };
     this.zstd = m;
     if (linkBound(m)) {
-      this.decide({ mode: "zstd", final: true, zstd: m });
+      // Compressing cannot speed up an import that is the bottleneck, and costs it zstd -d.
+      this.decide({ mode: importBound(m) ? "raw" : "zstd", final: true, zstd: m });
       return;
     }
     if (spare !== undefined && spare < SPARE_CORES) {
@@ -257,6 +270,10 @@ export class LinkProbe {
 export function describeDecision(d: ProbeDecision): string {
   const rate = (m: PipelineMeasure) =>
     `${Math.round((narRate(m) * 1000) / MiB)} MiB/s of NAR${m.atAgent === true ? " imported" : ""}`;
+  const starved = (m: PipelineMeasure) =>
+    m.agentWaitedMs === undefined
+      ? ""
+      : `; the robot's import waited ${Math.round(m.agentWaitedMs)} of ${Math.round(m.ms)} ms for the network`;
   const waits = (m: PipelineMeasure) =>
     `the transport waited ${Math.round(m.waitedForSourceMs)} ms for data, data ${Math.round(m.waitedForLinkMs)} ms for the transport`;
   if (d.raw !== undefined) {
@@ -264,7 +281,10 @@ export function describeDecision(d: ProbeDecision): string {
       ? `zstd again: it moved ${rate(d.zstd)}, uncompressed ${rate(d.raw)}`
       : `uncompressed: it moved ${rate(d.raw)}, zstd ${rate(d.zstd)}`;
   }
-  if (d.mode === "zstd") return `zstd: the link is the bottleneck (${waits(d.zstd)})`;
+  if (d.mode === "zstd") return `zstd: the link is the bottleneck (${waits(d.zstd)}${starved(d.zstd)})`;
+  if (d.final && linkBound(d.zstd)) {
+    return `uncompressed: the robot's import is the bottleneck, not the link (${waits(d.zstd)}${starved(d.zstd)})`;
+  }
   const spare = d.zstd.spareCores;
   return d.final && spare !== undefined
     ? `uncompressed: the link takes more than zstd makes (${rate(d.zstd)}) and zstd had no core to spare (${spare.toFixed(1)} idle)`

@@ -45,7 +45,14 @@ const fakeCpu = (idle: number) => {
  * The transport waits `sourceMs` for each message (the stream reads the clock three times per
  * message), the link holds each `linkMs`; the agent's reports read it too, without counting.
  */
-async function push(o: { sourceMs: number; linkMs: number; idle: number; reports: boolean }) {
+async function push(o: {
+  sourceMs: number;
+  linkMs: number;
+  idle: number;
+  reports: boolean;
+  /** Of its time, how much the agent's import waits for the network. */
+  starved: number;
+}) {
   let calls = 0;
   const clock = { t: 0, quiet: false };
   const now = () => {
@@ -90,7 +97,7 @@ async function push(o: { sourceMs: number; linkMs: number; idle: number; reports
     if (wire - reported >= 256 * 1024) {
       reported = wire;
       clock.quiet = true;
-      stream.agentProgress({ wireBytes: wire, narBytes: narSent });
+      stream.agentProgress({ wireBytes: wire, narBytes: narSent, waitedUs: clock.t * 1000 * o.starved });
       clock.quiet = false;
     }
     if (decisions.length > 0) wireAtDecision ??= wire;
@@ -100,19 +107,25 @@ async function push(o: { sourceMs: number; linkMs: number; idle: number; reports
 
 describe("auto with the agent's reports, through pushRequests", () => {
   it("a slow link: zstd to the end, decided at the agent's end within a few MiB", async () => {
-    const r = await push({ sourceMs: 0, linkMs: 10, idle: 2, reports: true });
+    const r = await push({ sourceMs: 0, linkMs: 10, idle: 2, reports: true, starved: 0.9 });
     expect(r.decisions.map((d) => [d.mode, d.final, d.zstd.atAgent])).toEqual([["zstd", true, true]]);
     expect(r.wireAtDecision).toBeLessThan(3 * MiB);
   });
 
+  it("data waits for the transport, but the agent's import hardly waited for the network: uncompressed", async () => {
+    const r = await push({ sourceMs: 0, linkMs: 10, idle: 2, reports: true, starved: 0.1 });
+    expect(r.decisions.map((d) => [d.mode, d.final, d.zstd.atAgent])).toEqual([["raw", true, true]]);
+    expect(r.wireAtDecision).toBeLessThan(3 * MiB);
+  });
+
   it("a fast link on a busy machine: uncompressed from a few MiB on, judged on the agent's rate", async () => {
-    const r = await push({ sourceMs: 1, linkMs: 0, idle: 0.2, reports: true });
+    const r = await push({ sourceMs: 1, linkMs: 0, idle: 0.2, reports: true, starved: 0.9 });
     expect(r.decisions.map((d) => [d.mode, d.final, d.zstd.atAgent])).toEqual([["raw", true, true]]);
     expect(r.wireAtDecision).toBeLessThan(3 * MiB);
   });
 
   it("the same push without reports (gRPC, or a version 1 agent): the transport's measure, here never taken", async () => {
-    const r = await push({ sourceMs: 1, linkMs: 0, idle: 0.2, reports: false });
+    const r = await push({ sourceMs: 1, linkMs: 0, idle: 0.2, reports: false, starved: 0.9 });
     expect(r.decisions).toEqual([]);
   });
 });

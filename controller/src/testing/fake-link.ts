@@ -65,7 +65,7 @@ export function simulatePush(
   let ready = 0;
   let carried = 0;
   const pending: { at: number; p: AgentProgress }[] = [];
-  const far = { wire: 0, nar: 0, sentWire: 0, sentAt: 0 };
+  const far = { wire: 0, nar: 0, waited: 0, sentWire: 0, sentAt: 0 };
   for (let i = 0; carried < total; i++) {
     const mode = i < QUEUE ? "zstd" : (modeAt[i - QUEUE] ?? "zstd");
     const nar = Math.min(total - carried, mode === "zstd" ? MESSAGE / model.ratio : MESSAGE);
@@ -83,10 +83,16 @@ export function simulatePush(
     if (reports !== undefined) {
       far.wire += wire;
       far.nar += nar;
+      // The importer waits for the message to arrive, then for the link beyond its own pace.
+      far.waited +=
+        Math.max(0, taken - (finished[i - 1] ?? 0)) + service - nar / perMs(model.importMiBs[mode]);
       if (far.wire - far.sentWire >= reports.everyBytes || done - far.sentAt >= reports.everyMs) {
         far.sentWire = far.wire;
         far.sentAt = done;
-        pending.push({ at: done, p: { wireBytes: far.wire, narBytes: far.nar } });
+        pending.push({
+          at: done,
+          p: { wireBytes: far.wire, narBytes: far.nar, waitedUs: far.waited * 1000 },
+        });
       }
       while (pending.length > 0 && (pending[0]?.at ?? Infinity) <= taken) {
         const r = pending.shift();

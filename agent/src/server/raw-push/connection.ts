@@ -9,7 +9,7 @@ import {
 import type { Logger } from "pino";
 import { agentStatus } from "../status.js";
 import type { StorePort } from "../store-port.js";
-import { progressFrames } from "./progress.js";
+import { progressFrames, timedReads } from "./progress.js";
 import { rawPushRequests } from "./requests.js";
 
 /** After answering, how long the client may take to hang up before we cut it. */
@@ -33,14 +33,16 @@ export function serveRawPush(
     if (!answered) ac.abort(new Error("the controller closed the connection"));
   });
   // Not destroyed when the push stops reading: the answer goes back on it.
-  const bytes = socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+  const socketBytes = socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
   // Not after the answer (a late count from the pipeline): RESULT or ERROR is the last frame.
-  const progress =
-    socket.alpnProtocol === RAW_PUSH_ALPN_V2
-      ? progressFrames((frame) => {
-          if (!answered && socket.writable) socket.write(frame);
-        })
-      : undefined;
+  const v2 = socket.alpnProtocol === RAW_PUSH_ALPN_V2;
+  const reads = timedReads(socketBytes);
+  const bytes = v2 ? reads.bytes : socketBytes;
+  const progress = v2
+    ? progressFrames((frame) => {
+        if (!answered && socket.writable) socket.write(frame);
+      }, reads.waitedUs)
+    : undefined;
   return store.receivePush(rawPushRequests(bytes), ac.signal, progress).then(
     (res) => {
       answered = true;

@@ -20,7 +20,9 @@ import {
 } from "@ros-rollback/proto";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure } from "../../../../controller/src/closure/index.js";
+import { connectAgent, type PushTransport } from "../../../../controller/src/agent-api.js";
+import { computeClosure, pushRequests } from "../../../../controller/src/closure/index.js";
+import type { ProbeDecision } from "../../../../controller/src/closure/link-probe.js";
 import { rawPush } from "../../../../controller/src/raw-push-client.js";
 import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
 import { serveRawPush } from "./connection.js";
@@ -109,6 +111,55 @@ describe("PROGRESS on the raw channel (version 2)", () => {
   });
 });
 
+describe("the controller's AgentApi on version 2", () => {
+  it("hands the agent's reports to auto's probe, which measures at the agent's end", async () => {
+    const { pki } = rig;
+    const target = {
+      name: "robot1",
+      address: `127.0.0.1:${rig.port}`,
+      caFile: pki.caFile,
+      certFile: pki.clientCert,
+      keyFile: pki.clientKey,
+      serverName: "localhost",
+      labels: {},
+    };
+    const api = await connectAgent(target, { connectTimeoutMs: 5_000, unaryTimeoutMs: 10_000 }, signal());
+    try {
+      rig.newRobot();
+      const decisions: ProbeDecision[] = [];
+      const nix = { storeUri: rig.fx.sourceStore, env: rig.fx.env };
+      const linkProbe = {
+        e2eWireBytes: 512 * 1024,
+        e2eMinMs: 0,
+        onDecision: (d: ProbeDecision) => decisions.push(d),
+      };
+      const messages = pushRequests(infos, { compression: "auto", nix, linkProbe }, signal());
+      const used: PushTransport[] = [];
+      let reports = 0;
+      const res = await api.pushPaths(
+        messages,
+        signal(),
+        (m) => messages.written(m),
+        (t) => {
+          used.push(t);
+          if (t.kind === "raw" && t.progress) messages.expectAgentProgress();
+        },
+        (p) => {
+          reports++;
+          messages.agentProgress(p);
+        },
+      );
+      expect(used).toEqual([{ kind: "raw", progress: true }]);
+      expect(res.imported).toEqual(infos.map((i) => i.storePath));
+      expect(reports).toBeGreaterThanOrEqual(2);
+      expect(decisions.length).toBeGreaterThanOrEqual(1);
+      expect(decisions[0]?.zstd.atAgent).toBe(true);
+    } finally {
+      api.close();
+    }
+  });
+});
+
 /** A TLS server with the rig's certificates offering only `alpn`: the agent's serveRawPush, or `answer` to any push. */
 async function fakeAgent(alpn: string, answer?: Buffer): Promise<{ address: string; close: () => void }> {
   const { pki } = rig;
@@ -168,8 +219,9 @@ describe("compatibility and garbage", () => {
     const body = Buffer.from(PushPathsResponse.encode({ imported: [], skipped: [], narBytes: 0 }).finish());
     return Buffer.concat([frameHeader(FRAME.RESULT, body.length), body]);
   };
-  const progress = (wireBytes: number, narBytes: number) => encodeRawPushProgress({ wireBytes, narBytes });
-  const bad = Buffer.concat([frameHeader(FRAME.PROGRESS, 16), Buffer.alloc(16, 0xff)]);
+  const progress = (wireBytes: number, narBytes: number, waitedUs = 0) =>
+    encodeRawPushProgress({ wireBytes, narBytes, waitedUs });
+  const bad = Buffer.concat([frameHeader(FRAME.PROGRESS, 24), Buffer.alloc(24, 0xff)]);
 
   it.each([
     [
@@ -179,15 +231,15 @@ describe("compatibility and garbage", () => {
       "unexpected frame type 18",
     ],
     [
-      "a PROGRESS frame longer than 16 bytes",
+      "a PROGRESS frame longer than 24 bytes",
       RAW_PUSH_ALPN_V2,
-      [frameHeader(FRAME.PROGRESS, 17)],
-      "more than 16",
+      [frameHeader(FRAME.PROGRESS, 25)],
+      "more than 24",
     ],
     [
-      "a PROGRESS frame shorter than 16 bytes",
+      "a PROGRESS frame shorter than 24 bytes",
       RAW_PUSH_ALPN_V2,
-      [frameHeader(FRAME.PROGRESS, 15), Buffer.alloc(15), result()],
+      [frameHeader(FRAME.PROGRESS, 23), Buffer.alloc(23), result()],
       "not readable",
     ],
     ["counts past 2^53", RAW_PUSH_ALPN_V2, [bad, result()], "not readable"],
@@ -195,6 +247,12 @@ describe("compatibility and garbage", () => {
       "counts that go backwards",
       RAW_PUSH_ALPN_V2,
       [progress(10, 20), progress(9, 20), result()],
+      "went backwards",
+    ],
+    [
+      "a wait that goes backwards",
+      RAW_PUSH_ALPN_V2,
+      [progress(1, 2, 9), progress(1, 2, 8), result()],
       "went backwards",
     ],
   ])("%s: the push fails as a broken connection, naming why", async (_what, alpn, answer, why) => {
@@ -221,8 +279,8 @@ describe("compatibility and garbage", () => {
       });
       expect(out.kind).toBe("pushed");
       expect(reports).toEqual([
-        { wireBytes: 5, narBytes: 7 },
-        { wireBytes: 5, narBytes: 9 },
+        { wireBytes: 5, narBytes: 7, waitedUs: 0 },
+        { wireBytes: 5, narBytes: 9, waitedUs: 0 },
       ]);
     } finally {
       agent.close();

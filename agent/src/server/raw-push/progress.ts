@@ -14,6 +14,7 @@ export const PROGRESS_EVERY_MS = 50;
  */
 export function progressFrames(
   send: (frame: Buffer) => void,
+  waitedUs: () => number,
   now: () => number = () => performance.now(),
 ): PushByteCounts {
   let wire = 0;
@@ -30,7 +31,7 @@ export function progressFrames(
     sentWire = wire;
     sentNar = nar;
     sentAt = t;
-    send(encodeRawPushProgress({ wireBytes: wire, narBytes: nar }));
+    send(encodeRawPushProgress({ wireBytes: wire, narBytes: nar, waitedUs: Math.round(waitedUs()) }));
   };
   return {
     wireBytes: (n) => {
@@ -42,4 +43,31 @@ export function progressFrames(
       maybeSend();
     },
   };
+}
+
+/**
+ * `bytes`, timing how long each read waited for the network: while it waits,
+ * the import is starved (the link or the sender is the bottleneck); while it
+ * does not ask, the import is busy (it is).
+ */
+export function timedReads(
+  bytes: AsyncIterable<Buffer>,
+  now: () => number = () => performance.now(),
+): { bytes: AsyncIterable<Buffer>; waitedUs: () => number } {
+  let waitedMs = 0;
+  async function* timed(): AsyncGenerator<Buffer> {
+    const it = bytes[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const t = now();
+        const r = await it.next();
+        waitedMs += now() - t;
+        if (r.done === true) return;
+        yield r.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { bytes: timed(), waitedUs: () => waitedMs * 1000 };
 }
