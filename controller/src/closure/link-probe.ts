@@ -36,7 +36,10 @@ import { type CpuTimes, spareCores } from "./cpu-idle.js";
  * When the agent reports what it consumed (the raw channel's PROGRESS), the
  * same verdicts are taken on windows measured at its end (agent-window.ts):
  * the rate is what the robot imported, with no buffer to skip, so they come
- * after a few MiB instead of tens.
+ * after a few MiB instead of tens. And "link-bound" is checked against the
+ * agent's own wait: data waiting for the transport while the robot's import
+ * hardly waited for the network means the import is the bottleneck (a fast
+ * link, a busy robot), which compressing only slows: uncompressed.
  */
 export interface PipelineMeasure {
   /** The transport waited this long for the next message (zstd's output, or the NAR source). */
