@@ -63,7 +63,15 @@ export async function push(
             { address: target.agentAddress, serverName: undefined, ca, cert, key },
             counted,
             AbortSignal.timeout(600_000),
-            { connectTimeoutMs: 10_000, answerTimeoutMs: 60_000 },
+            {
+              connectTimeoutMs: 10_000,
+              answerTimeoutMs: 60_000,
+              // As the CLI does (rollout/push-transfer.ts): auto measures at the agent's end when it reports.
+              onOpen: (progress) => {
+                if (progress) requests.expectAgentProgress();
+              },
+              onProgress: (p) => requests.agentProgress(p),
+            },
           );
     if (raw?.kind === "unsupported") throw new Error(`no raw push channel: ${raw.why}`);
     const res = raw?.response ?? (await sendPush(client, counted));

@@ -37,10 +37,17 @@ const closureOps: ClosureOps = {
 
 function lazyMessages(load: () => Promise<PushMessages>): PushMessages {
   let inner: PushMessages | undefined;
+  let expected = false;
   return {
     written: (m) => inner?.written(m),
+    // Told before the first message, hence before `inner` is loaded.
+    expectAgentProgress: () => {
+      expected = true;
+    },
+    agentProgress: (p) => inner?.agentProgress?.(p),
     async *[Symbol.asyncIterator]() {
       inner = await load();
+      if (expected) inner.expectAgentProgress?.();
       yield* inner;
     },
   };

@@ -1,4 +1,4 @@
-import type { Compression, PathInfo, PushPathsRequest } from "@ros-rollback/proto";
+import type { Compression, PathInfo, PushPathsRequest, RawPushProgress } from "@ros-rollback/proto";
 import type { CompressionChoice } from "./closure/compress-choice.js";
 import type { PushProgress } from "./progress.js";
 
@@ -36,4 +36,8 @@ export interface ClosureOps {
 
 export interface PushMessages extends AsyncIterable<PushPathsRequest> {
   written(message: PushPathsRequest): void;
+  /** The agent will report what it consumed (said before the first message is read). */
+  expectAgentProgress?(): void;
+  /** What the agent has consumed so far (`--compress auto` measures with it). */
+  agentProgress?(progress: RawPushProgress): void;
 }

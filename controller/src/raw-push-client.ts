@@ -3,13 +3,17 @@ import { connect, type TLSSocket } from "node:tls";
 import {
   BadFrame,
   decodeRawPushError,
+  decodeRawPushProgress,
   FRAME,
   FrameReader,
   frameHeader,
   MAX_RESULT_FRAME,
+  PROGRESS_FRAME_BYTES,
   type PushPathsRequest,
   PushPathsResponse,
-  RAW_PUSH_ALPN,
+  RAW_PUSH_ALPN_V2,
+  RAW_PUSH_ALPNS,
+  type RawPushProgress,
   serializePushPathsRequest,
 } from "@ros-rollback/proto";
 import { settlesWithin } from "./core/settles-within.js";
@@ -28,8 +32,10 @@ export interface RawPushOptions {
   /** How long the agent may take to read more, or to answer once all is sent. */
   readonly answerTimeoutMs: number;
   readonly onWritten?: (request: PushPathsRequest) => void;
-  /** The agent took the raw channel; called before the first request is read. */
-  readonly onOpen?: () => void;
+  /** The agent took the raw channel; called before the first request is read. `progress`: it sends PROGRESS (version 2). */
+  readonly onOpen?: (progress: boolean) => void;
+  /** Each PROGRESS frame: what the agent has consumed so far. */
+  readonly onProgress?: (progress: RawPushProgress) => void;
 }
 
 /** The agent ended the push with this status (as PushPaths over gRPC would have). */
@@ -69,6 +75,11 @@ const ANSWER_LIMITS: ReadonlyMap<number, number> = new Map([
   [FRAME.RESULT, MAX_RESULT_FRAME],
   [FRAME.ERROR, 64 * 1024],
 ]);
+/** Version 2: PROGRESS frames before the answer. */
+const ANSWER_LIMITS_V2: ReadonlyMap<number, number> = new Map([
+  ...ANSWER_LIMITS,
+  [FRAME.PROGRESS, PROGRESS_FRAME_BYTES],
+]);
 
 /**
  * PushPaths over the agent's raw channel (proto/src/raw-push.ts): the same
@@ -88,16 +99,17 @@ export async function rawPush(
     if (signal.aborted) throw signal.reason;
     return { kind: "unsupported", why: (e as Error).message };
   }
-  if (socket.alpnProtocol !== RAW_PUSH_ALPN) {
+  if (typeof socket.alpnProtocol !== "string" || !RAW_PUSH_ALPNS.includes(socket.alpnProtocol)) {
     socket.destroy();
     return { kind: "unsupported", why: "the agent does not offer it" };
   }
-  o.onOpen?.();
+  const v2 = socket.alpnProtocol === RAW_PUSH_ALPN_V2;
+  o.onOpen?.(v2);
   // Errors surface through the answer and the writes; a late one (the agent hung up) must not throw.
   socket.on("error", () => undefined);
   const onAbort = () => socket.destroy();
   signal.addEventListener("abort", onAbort, { once: true });
-  const answer = readAnswer(socket);
+  const answer = readAnswer(socket, v2, o.onProgress);
   answer.catch(() => undefined);
   let answered = false;
   answer.then(
@@ -166,7 +178,7 @@ function open(endpoint: RawPushEndpoint, timeoutMs: number, signal: AbortSignal)
       ca: endpoint.ca,
       cert: endpoint.cert,
       key: endpoint.key,
-      ALPNProtocols: [RAW_PUSH_ALPN, "h2"],
+      ALPNProtocols: [...RAW_PUSH_ALPNS, "h2"],
     });
     const fail = (e: unknown) => {
       cleanup();
@@ -189,14 +201,29 @@ function open(endpoint: RawPushEndpoint, timeoutMs: number, signal: AbortSignal)
   });
 }
 
-/** The agent's one RESULT or ERROR frame. */
-async function readAnswer(socket: TLSSocket): Promise<PushPathsResponse> {
-  const reader = new FrameReader(ANSWER_LIMITS);
+/** The agent's one RESULT or ERROR frame; on version 2, PROGRESS frames before it. */
+async function readAnswer(
+  socket: TLSSocket,
+  v2: boolean,
+  onProgress: ((p: RawPushProgress) => void) | undefined,
+): Promise<PushPathsResponse> {
+  const reader = new FrameReader(v2 ? ANSWER_LIMITS_V2 : ANSWER_LIMITS);
+  let last: RawPushProgress = { wireBytes: 0, narBytes: 0, waitedUs: 0 };
   try {
     for await (const input of socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       for (const part of reader.push(input)) {
         if (part.kind !== "frame") continue;
         if (part.type === FRAME.RESULT) return PushPathsResponse.decode(part.payload);
+        if (part.type === FRAME.PROGRESS) {
+          const p = decodeRawPushProgress(part.payload);
+          if (p === undefined) throw new RawPushBroken("the agent's progress frame is not readable");
+          if (p.wireBytes < last.wireBytes || p.narBytes < last.narBytes || p.waitedUs < last.waitedUs) {
+            throw new RawPushBroken("the agent's progress went backwards");
+          }
+          last = p;
+          onProgress?.(p);
+          continue;
+        }
         const status = decodeRawPushError(part.payload);
         if (status === undefined) throw new RawPushBroken("the agent's error frame is not readable");
         throw new RawPushStatus(status.code, status.details, status.agentCode);

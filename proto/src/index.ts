@@ -22,7 +22,9 @@ export {
 export {
   BadFrame,
   decodeRawPushError,
+  decodeRawPushProgress,
   encodeRawPushError,
+  encodeRawPushProgress,
   FRAME,
   FRAME_HEADER_BYTES,
   type FramePart,
@@ -32,6 +34,10 @@ export {
   MAX_DATA_FRAME,
   MAX_MESSAGE_FRAME,
   MAX_RESULT_FRAME,
-  RAW_PUSH_ALPN,
+  PROGRESS_FRAME_BYTES,
+  RAW_PUSH_ALPN_V1,
+  RAW_PUSH_ALPN_V2,
+  RAW_PUSH_ALPNS,
   type RawPushError,
+  type RawPushProgress,
 } from "./raw-push.js";

@@ -8,8 +8,15 @@
 // complete; a connection that closes without it is an aborted push).
 // Agent → controller: one RESULT (a PushPathsResponse) or ERROR (JSON
 // {code, details, agentCode}: the gRPC status PushPaths would have ended with).
+// Version 2 adds PROGRESS before it: what the agent has consumed so far, so
+// `--compress auto` measures the end-to-end rate instead of guessing past
+// buffers. Both ends offer /2 beside /1 (ALPN, ours first): an agent sends
+// PROGRESS only on /2, so a /1 controller never sees a frame it does not know.
 
-export const RAW_PUSH_ALPN = "ros-rollback-push/1";
+export const RAW_PUSH_ALPN_V1 = "ros-rollback-push/1";
+export const RAW_PUSH_ALPN_V2 = "ros-rollback-push/2";
+/** Every version this side speaks, newest first (ALPN: the server's order decides). */
+export const RAW_PUSH_ALPNS: readonly string[] = [RAW_PUSH_ALPN_V2, RAW_PUSH_ALPN_V1];
 
 export const FRAME = {
   MESSAGE: 1,
@@ -17,6 +24,7 @@ export const FRAME = {
   END: 3,
   RESULT: 16,
   ERROR: 17,
+  PROGRESS: 18,
 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
@@ -32,6 +40,39 @@ export function frameHeader(type: FrameType, length: number): Buffer {
   h[0] = type;
   h.writeUInt32BE(length, 1);
   return h;
+}
+
+/** PROGRESS: three big-endian uint64 (exact up to 2^53, far past any push). */
+export const PROGRESS_FRAME_BYTES = 24;
+
+/** What the agent has consumed of a push so far (totals since the push began). */
+export interface RawPushProgress {
+  /** Bytes of DATA frames consumed (compressed, if the push is). */
+  readonly wireBytes: number;
+  /** NAR bytes they came to, handed to Nix. */
+  readonly narBytes: number;
+  /** Microseconds its import waited for bytes from the network (it was not the bottleneck meanwhile). */
+  readonly waitedUs: number;
+}
+
+export function encodeRawPushProgress(p: RawPushProgress): Buffer {
+  const b = Buffer.allocUnsafe(FRAME_HEADER_BYTES + PROGRESS_FRAME_BYTES);
+  b[0] = FRAME.PROGRESS;
+  b.writeUInt32BE(PROGRESS_FRAME_BYTES, 1);
+  b.writeBigUInt64BE(BigInt(p.wireBytes), FRAME_HEADER_BYTES);
+  b.writeBigUInt64BE(BigInt(p.narBytes), FRAME_HEADER_BYTES + 8);
+  b.writeBigUInt64BE(BigInt(p.waitedUs), FRAME_HEADER_BYTES + 16);
+  return b;
+}
+
+/** undefined: not a PROGRESS payload this protocol writes (wrong size, or past 2^53). */
+export function decodeRawPushProgress(payload: Buffer): RawPushProgress | undefined {
+  if (payload.length !== PROGRESS_FRAME_BYTES) return undefined;
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  const v = [0, 8, 16].map((at) => payload.readBigUInt64BE(at));
+  if (v.some((x) => x > max)) return undefined;
+  const [wireBytes, narBytes, waitedUs] = v.map(Number) as [number, number, number];
+  return { wireBytes, narBytes, waitedUs };
 }
 
 export interface RawPushError {

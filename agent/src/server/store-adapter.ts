@@ -10,7 +10,7 @@ import {
 import { PushSlots } from "../store/push-slots.js";
 import { substitute } from "../store/substitute.js";
 import { narInfoLookup, queryCaches } from "../store/substituters.js";
-import type { StorePort } from "./store-port.js";
+import type { PushByteCounts, StorePort } from "./store-port.js";
 
 export interface StoreAdapterOptions {
   readonly storeDir: string;
@@ -39,6 +39,29 @@ export interface StoreAdapterOptions {
 
 /** Each push holds two nix-store processes and a decompressor; a robot's CPU and RAM are small. */
 export const DEFAULT_MAX_CONCURRENT_PUSHES = 2;
+
+/** `deps` whose observer also tells `counts` (one push's). */
+function withCounts<D extends { readonly observer: PushObserver | undefined }>(
+  deps: D,
+  counts: PushByteCounts | undefined,
+): D {
+  if (counts === undefined) return deps;
+  const o = deps.observer;
+  const observer: PushObserver = {
+    pathImported: (p, size) => o?.pathImported?.(p, size),
+    pathSkipped: (p) => o?.pathSkipped?.(p),
+    pathRefused: (p, why) => o?.pathRefused?.(p, why),
+    wireBytes: (n) => {
+      o?.wireBytes?.(n);
+      counts.wireBytes(n);
+    },
+    narBytes: (n) => {
+      o?.narBytes?.(n);
+      counts.narBytes(n);
+    },
+  };
+  return { ...deps, observer };
+}
 
 /** The robot's Nix store as the gRPC service needs it: the real nix CLI behind the store/ module. */
 export function createStorePort(
@@ -108,10 +131,10 @@ export function createStorePort(
         );
         return res;
       }),
-    receivePush: (requests, signal) =>
+    receivePush: (requests, signal, progress) =>
       slots.run(async () => {
         const started = Date.now();
-        const res = await receivePush(requests, deps, signal);
+        const res = await receivePush(requests, withCounts(deps, progress), signal);
         o.log.info(
           {
             imported: res.imported.length,

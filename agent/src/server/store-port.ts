@@ -5,6 +5,12 @@ import type {
   SubstituteProgress,
 } from "@ros-rollback/proto";
 
+/** A push's consumed bytes, as they go (PushObserver's two counts; must not throw). */
+export interface PushByteCounts {
+  wireBytes(count: number): void;
+  narBytes(count: number): void;
+}
+
 /** The robot's Nix store as the gRPC service sees it. */
 export interface StorePort {
   /** Validates every path's syntax (INVALID_ARGUMENT) and returns those not valid in the store. */
@@ -19,5 +25,10 @@ export interface StorePort {
     signal: AbortSignal,
     onProgress: (p: SubstituteProgress) => void,
   ): Promise<SubstituteProgress>;
-  receivePush(requests: AsyncIterable<PushPathsRequest>, signal: AbortSignal): Promise<PushPathsResponse>;
+  /** `progress`: this push's byte counts as they are consumed (beside the agent-wide metrics). */
+  receivePush(
+    requests: AsyncIterable<PushPathsRequest>,
+    signal: AbortSignal,
+    progress?: PushByteCounts,
+  ): Promise<PushPathsResponse>;
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { Server } from "@grpc/grpc-js";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
-import { Compression, type PathInfo, type PushPathsRequest, RAW_PUSH_ALPN } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest, RAW_PUSH_ALPN_V1 } from "@ros-rollback/proto";
 import { HealthImplementation } from "grpc-health-check";
 import pino from "pino";
 // The controller's half of the wire: the tests over this rig are the contract between the two.
@@ -14,6 +14,7 @@ import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixtu
 import { AgentError } from "../errors.js";
 import { serveRawPush } from "../server/raw-push/connection.js";
 import { listenShared, type SharedListener } from "../server/raw-push/listener.js";
+import type { PushByteCounts, StorePort } from "../server/store-port.js";
 import { NixCliStore } from "../store/cli-store.js";
 import { type PushResult, receivePush } from "../store/receive-push.js";
 import { makeTestPki, type TestPki } from "./certs.js";
@@ -31,6 +32,10 @@ export class RawPushRig {
   private robots = 0;
   private robot: { store: NixCliStore; uri: string; trusted: boolean } | undefined;
   private listener: SharedListener | undefined;
+  /** What the listener serves pushes with (another listener may share it). */
+  pushStore: Pick<StorePort, "receivePush"> = {
+    receivePush: () => Promise.reject(new Error("not listening")),
+  };
   private readonly grpc = new Server();
   /** The agent reads the whole push, then never answers (until the connection goes). */
   silent = false;
@@ -60,17 +65,22 @@ export class RawPushRig {
       cert: readFileSync(this.pki.serverCert),
       key: readFileSync(this.pki.serverKey),
     };
-    const store = {
-      receivePush: (requests: AsyncIterable<PushPathsRequest>, sig: AbortSignal) => {
+    const store: Pick<StorePort, "receivePush"> = {
+      receivePush: (
+        requests: AsyncIterable<PushPathsRequest>,
+        sig: AbortSignal,
+        progress?: PushByteCounts,
+      ) => {
         const r = this.current();
         const trustedKeys = r.trusted ? parseTrustedKeys([this.fx.publicKey]) : [];
         const p = this.silent
           ? drainThenWait(requests, sig)
-          : receivePush(requests, { store: r.store, trustedKeys }, sig);
+          : receivePush(requests, { store: r.store, trustedKeys, observer: progress }, sig);
         this.pushes.push(p);
         return p;
       },
     };
+    this.pushStore = store;
     const log = pino({ level: "silent" });
     this.listener = await listenShared("127.0.0.1:0", tls, this.grpc, (socket) => {
       serveRawPush(socket, store, log).catch(() => undefined);
@@ -123,7 +133,7 @@ export class RawPushRig {
   }
 
   /** A raw channel connection by hand; `answer` is all the agent wrote back, once it closed. */
-  openRaw(): { socket: TLSSocket; answer: Promise<Buffer> } {
+  openRaw(alpn = RAW_PUSH_ALPN_V1): { socket: TLSSocket; answer: Promise<Buffer> } {
     const e = this.endpoint();
     const socket = connect({
       port: this.port,
@@ -132,7 +142,7 @@ export class RawPushRig {
       ca: e.ca,
       cert: e.cert,
       key: e.key,
-      ALPNProtocols: [RAW_PUSH_ALPN],
+      ALPNProtocols: [alpn],
     });
     const chunks: Buffer[] = [];
     socket.on("data", (d: Buffer) => chunks.push(d));

@@ -14,6 +14,7 @@ import type {
   PushPathsResponse,
   QueryMissingPathsResponse,
   QuerySubstitutableResponse,
+  RawPushProgress,
   ReleaseResponse,
   RollbackRequest,
   SubstituteProgress,
@@ -78,6 +79,7 @@ export class GrpcAgentApi implements AgentApi {
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,
     onTransport?: (transport: PushTransport) => void,
+    onAgentProgress?: (progress: RawPushProgress) => void,
   ): Promise<PushPathsResponse> {
     const push = {
       ctx: this.ctx,
@@ -85,7 +87,7 @@ export class GrpcAgentApi implements AgentApi {
       raw: this.raw,
       connectTimeoutMs: this.options.connectTimeoutMs,
     };
-    return pushRawFirst(push, requests, signal, onWritten, onTransport);
+    return pushRawFirst(push, requests, signal, onWritten, onTransport, onAgentProgress);
   }
 
   querySubstitutable(

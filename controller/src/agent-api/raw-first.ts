@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import type { AgentClient, PushPathsRequest, PushPathsResponse } from "@ros-rollback/proto";
+import type { AgentClient, PushPathsRequest, PushPathsResponse, RawPushProgress } from "@ros-rollback/proto";
 import {
   RawPushBroken,
   type RawPushEndpoint,
@@ -26,12 +26,14 @@ export async function pushRawFirst(
   signal: AbortSignal,
   onWritten?: (request: PushPathsRequest) => void,
   onTransport?: (transport: PushTransport) => void,
+  onAgentProgress?: (progress: RawPushProgress) => void,
 ): Promise<PushPathsResponse> {
   const raw = await rawPush(p.raw, requests, signal, {
     connectTimeoutMs: p.connectTimeoutMs,
     answerTimeoutMs: p.ctx.unaryTimeoutMs,
     ...(onWritten === undefined ? {} : { onWritten }),
-    onOpen: () => onTransport?.({ kind: "raw" }),
+    onOpen: (progress) => onTransport?.({ kind: "raw", progress }),
+    ...(onAgentProgress === undefined ? {} : { onProgress: onAgentProgress }),
   }).catch((e: unknown) => {
     throw signal.aborted ? signal.reason : fromRawPush(p.ctx, e);
   });

@@ -12,6 +12,7 @@ import type {
   PushPathsRequest,
   PushPathsResponse,
   QuerySubstitutableResponse,
+  RawPushProgress,
   ReleaseResponse,
   RollbackRequest,
   SubstituteProgress,
@@ -31,13 +32,15 @@ export interface AgentApi {
   /**
    * Over the agent's raw push channel if it offers one, else gRPC PushPaths;
    * `onTransport` hears which before the first request is read. `onWritten`
-   * sees each request once it was sent (for progress on the wire).
+   * sees each request once it was sent (for progress on the wire);
+   * `onAgentProgress` what the agent has consumed (raw channel version 2 only).
    */
   pushPaths(
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
     onWritten?: (request: PushPathsRequest) => void,
     onTransport?: (transport: PushTransport) => void,
+    onAgentProgress?: (progress: RawPushProgress) => void,
   ): Promise<PushPathsResponse>;
   /** Which paths the robot's own caches hold (it asks them; we never name a cache). */
   querySubstitutable(storePaths: readonly string[], signal: AbortSignal): Promise<QuerySubstitutableResponse>;
@@ -87,4 +90,6 @@ export type ConnectAgent = (
 ) => Promise<AgentApi>;
 
 /** How a push travels: the raw mTLS channel, or gRPC (and why not raw). */
-export type PushTransport = { readonly kind: "raw" } | { readonly kind: "grpc"; readonly why: string };
+export type PushTransport =
+  /** `progress`: the agent reports what it consumed (onAgentProgress). */
+  { readonly kind: "raw"; readonly progress: boolean } | { readonly kind: "grpc"; readonly why: string };

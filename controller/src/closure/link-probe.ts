@@ -1,3 +1,10 @@
+import {
+  AgentWindow,
+  E2E_MIN_MS,
+  E2E_TRIAL_SKIP_WIRE_BYTES,
+  E2E_TRIAL_WIRE_BYTES,
+  E2E_WIRE_BYTES,
+} from "./agent-window.js";
 import { type CpuTimes, spareCores } from "./cpu-idle.js";
 
 /**
@@ -25,6 +32,14 @@ import { type CpuTimes, spareCores } from "./cpu-idle.js";
  * shorter than that measures their filling or draining, so every verdict
  * but "link-bound" is taken past a skip of that size. Nothing here depends
  * on how fast this machine, zstd or the link are.
+ *
+ * When the agent reports what it consumed (the raw channel's PROGRESS), the
+ * same verdicts are taken on windows measured at its end (agent-window.ts):
+ * the rate is what the robot imported, with no buffer to skip, so they come
+ * after a few MiB instead of tens. And "link-bound" is checked against the
+ * agent's own wait: data waiting for the transport while the robot's import
+ * hardly waited for the network means the import is the bottleneck (a fast
+ * link, a busy robot), which compressing only slows: uncompressed.
  */
 export interface PipelineMeasure {
   /** The transport waited this long for the next message (zstd's output, or the NAR source). */
@@ -39,6 +54,26 @@ export interface PipelineMeasure {
   readonly ms: number;
   /** Cores idle on average from the push's first chunk to the end of the zstd phase (when the clock ticked). */
   readonly spareCores?: number;
+  /** Bytes and time are the agent's (its PROGRESS reports), not the transport's. */
+  readonly atAgent?: boolean;
+  /** Of `ms`, how long the agent's import waited for the network. */
+  readonly agentWaitedMs?: number;
+}
+
+/** What the agent has consumed of the push so far (totals). */
+export interface AgentProgress {
+  readonly wireBytes: number;
+  readonly narBytes: number;
+  /** Microseconds its import waited for the network. */
+  readonly waitedUs: number;
+}
+
+/** Link-bound with an import that waited for the network less than this share of the time: the import is the bottleneck. */
+export const AGENT_STARVED = 0.5;
+
+/** The agent measured its end and its import hardly waited for bytes: what held the transport back was the robot, not the link. */
+export function importBound(m: PipelineMeasure): boolean {
+  return m.agentWaitedMs !== undefined && m.ms > 0 && m.agentWaitedMs < AGENT_STARVED * m.ms;
 }
 
 const MiB = 1024 * 1024;
@@ -84,6 +119,11 @@ export interface LinkProbeOptions {
   readonly trialSkipWireBytes?: number;
   readonly trialWireBytes?: number;
   readonly trialMargin?: number;
+  /** With the agent's progress (agent-window.ts's defaults). */
+  readonly e2eWireBytes?: number;
+  readonly e2eTrialWireBytes?: number;
+  readonly e2eTrialSkipWireBytes?: number;
+  readonly e2eMinMs?: number;
   /** The machine's CPU times (cpu-idle.ts); without it, no CPU verdict: always the trial. */
   readonly cpu?: () => CpuTimes;
   /** Each change of mode or verdict, for the log. */
@@ -131,51 +171,95 @@ export class LinkProbe {
   private zstd: PipelineMeasure | undefined;
   private done = false;
   private window: Window;
+  /** Set when the agent reports progress: its windows replace `window`. */
+  private agent: AgentWindow | undefined;
   private cpuAtStart: CpuTimes | undefined;
   /** Everything the zstd phase sent so far, and the NAR counted into zstd for it. */
   private zstdWire = 0;
   private zstdNar = 0;
+  /** Wire bytes sent so far. */
+  private sent = 0;
 
   constructor(private readonly o: LinkProbeOptions = {}) {
     this.window = new Window(o.skipWireBytes ?? PROBE_SKIP_WIRE_BYTES, o.wireBytes ?? PROBE_WIRE_BYTES);
+  }
+
+  /** The agent will report what it consumed (progress()): measure at its end. Before the first add(). */
+  expectProgress(): void {
+    if (this.sent > 0 || this.agent !== undefined) return;
+    this.agent = new AgentWindow(0, this.o.e2eWireBytes ?? E2E_WIRE_BYTES, this.o.e2eMinMs ?? E2E_MIN_MS);
   }
 
   /** One message: how long the transport waited for it, how long it waited for the transport, what it carried. */
   add(sourceMs: number, linkMs: number, wireBytes: number, narBytes: number): void {
     if (this.done) return;
     if (this.cpuAtStart === undefined) this.cpuAtStart = this.o.cpu?.();
+    this.sent += wireBytes;
     if (this.zstd === undefined) {
       this.zstdWire += wireBytes;
       this.zstdNar += narBytes;
     }
+    if (this.agent?.started === true) {
+      this.agent.wait(sourceMs, linkMs);
+      return;
+    }
     const measured = this.window.add(sourceMs, linkMs, wireBytes, narBytes);
     if (measured === undefined) return;
+    // The agent said it would report and did not (so far): measured here, as without it.
+    this.agent = undefined;
     if (this.zstd === undefined) {
-      const cpu = this.o.cpu?.();
-      const spare =
-        cpu === undefined || this.cpuAtStart === undefined ? undefined : spareCores(this.cpuAtStart, cpu);
       // NAR is counted as it enters zstd, which holds some before its output shows: a window's own
       // count can be off several times on a loaded host; the phase's ratio is not.
       const nar = this.zstdWire > 0 ? (measured.wireBytes * this.zstdNar) / this.zstdWire : measured.narBytes;
-      const m = { ...measured, narBytes: nar, ...(spare === undefined ? {} : { spareCores: spare }) };
-      this.zstd = m;
-      if (linkBound(m)) {
-        this.decide({ mode: "zstd", final: true, zstd: m });
-        return;
-      }
-      if (spare !== undefined && spare < SPARE_CORES) {
-        this.decide({ mode: "raw", final: true, zstd: m });
-        return;
-      }
-      this.window = new Window(
-        this.o.trialSkipWireBytes ?? TRIAL_SKIP_WIRE_BYTES,
-        this.o.trialWireBytes ?? TRIAL_WIRE_BYTES,
-      );
-      this.decide({ mode: "raw", final: false, zstd: m });
+      this.zstdVerdict({ ...measured, narBytes: nar });
       return;
     }
-    const back = zstdWinsTrial(this.zstd, measured, this.o.trialMargin);
-    this.decide({ mode: back ? "zstd" : "raw", final: true, zstd: this.zstd, raw: measured });
+    this.trialVerdict(measured);
+  }
+
+  /** The agent's report (at `atMs` on the clock add()'s times come from); ignored unless expected. */
+  progress(atMs: number, p: AgentProgress): void {
+    if (this.done || this.agent === undefined) return;
+    const measured = this.agent.progress(atMs, p);
+    if (measured === undefined) return;
+    if (this.zstd === undefined) this.zstdVerdict(measured);
+    else this.trialVerdict(measured);
+  }
+
+  private zstdVerdict(measured: PipelineMeasure): void {
+    const cpu = this.o.cpu?.();
+    const spare =
+      cpu === undefined || this.cpuAtStart === undefined ? undefined : spareCores(this.cpuAtStart, cpu);
+    const m = { ...measured, ...(spare === undefined ? {} : { spareCores: spare }) };
+    this.zstd = m;
+    if (linkBound(m)) {
+      // Compressing cannot speed up an import that is the bottleneck, and costs it zstd -d.
+      this.decide({ mode: importBound(m) ? "raw" : "zstd", final: true, zstd: m });
+      return;
+    }
+    if (spare !== undefined && spare < SPARE_CORES) {
+      this.decide({ mode: "raw", final: true, zstd: m });
+      return;
+    }
+    // The agent's window if it reports, this one if it stops reporting before that starts.
+    this.window = new Window(
+      this.o.trialSkipWireBytes ?? TRIAL_SKIP_WIRE_BYTES,
+      this.o.trialWireBytes ?? TRIAL_WIRE_BYTES,
+    );
+    if (this.agent !== undefined) {
+      this.agent = new AgentWindow(
+        this.sent + (this.o.e2eTrialSkipWireBytes ?? E2E_TRIAL_SKIP_WIRE_BYTES),
+        this.o.e2eTrialWireBytes ?? E2E_TRIAL_WIRE_BYTES,
+        this.o.e2eMinMs ?? E2E_MIN_MS,
+      );
+    }
+    this.decide({ mode: "raw", final: false, zstd: m });
+  }
+
+  private trialVerdict(raw: PipelineMeasure): void {
+    const zstd = this.zstd as PipelineMeasure;
+    const back = zstdWinsTrial(zstd, raw, this.o.trialMargin);
+    this.decide({ mode: back ? "zstd" : "raw", final: true, zstd, raw });
   }
 
   private decide(d: ProbeDecision): void {
@@ -187,7 +271,12 @@ export class LinkProbe {
 
 /** One line for the log. */
 export function describeDecision(d: ProbeDecision): string {
-  const rate = (m: PipelineMeasure) => `${Math.round((narRate(m) * 1000) / MiB)} MiB/s of NAR`;
+  const rate = (m: PipelineMeasure) =>
+    `${Math.round((narRate(m) * 1000) / MiB)} MiB/s of NAR${m.atAgent === true ? " imported" : ""}`;
+  const starved = (m: PipelineMeasure) =>
+    m.agentWaitedMs === undefined
+      ? ""
+      : `; the robot's import waited ${Math.round(m.agentWaitedMs)} of ${Math.round(m.ms)} ms for the network`;
   const waits = (m: PipelineMeasure) =>
     `the transport waited ${Math.round(m.waitedForSourceMs)} ms for data, data ${Math.round(m.waitedForLinkMs)} ms for the transport`;
   if (d.raw !== undefined) {
@@ -195,7 +284,10 @@ export function describeDecision(d: ProbeDecision): string {
       ? `zstd again: it moved ${rate(d.zstd)}, uncompressed ${rate(d.raw)}`
       : `uncompressed: it moved ${rate(d.raw)}, zstd ${rate(d.zstd)}`;
   }
-  if (d.mode === "zstd") return `zstd: the link is the bottleneck (${waits(d.zstd)})`;
+  if (d.mode === "zstd") return `zstd: the link is the bottleneck (${waits(d.zstd)}${starved(d.zstd)})`;
+  if (d.final && linkBound(d.zstd)) {
+    return `uncompressed: the robot's import is the bottleneck, not the link (${waits(d.zstd)}${starved(d.zstd)})`;
+  }
   const spare = d.zstd.spareCores;
   return d.final && spare !== undefined
     ? `uncompressed: the link takes more than zstd makes (${rate(d.zstd)}) and zstd had no core to spare (${spare.toFixed(1)} idle)`

@@ -4,7 +4,7 @@ import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
 import { cpuTimes } from "./cpu-idle.js";
-import { describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
+import { type AgentProgress, describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
@@ -55,6 +55,16 @@ const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "pat
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
+  /** The agent will report what it consumed (before the first message is read): auto measures at its end. */
+  expectAgentProgress(): void;
+  /** The agent's report. */
+  agentProgress(progress: AgentProgress): void;
+}
+
+/** The transport's word about the agent's progress, for auto's probe once it exists. */
+class AgentReports {
+  expected = false;
+  probe: LinkProbe | undefined;
 }
 
 /**
@@ -72,8 +82,14 @@ export function pushRequests(
   signal: AbortSignal,
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
-  return Object.assign(messages(infos, options, progress, signal), {
+  const agent = new AgentReports();
+  const now = options.now ?? (() => performance.now());
+  return Object.assign(messages(infos, options, progress, agent, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
+    expectAgentProgress: () => {
+      agent.expected = true;
+    },
+    agentProgress: (p: AgentProgress) => agent.probe?.progress(now(), p),
   });
 }
 
@@ -83,6 +99,7 @@ async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
+  agent: AgentReports,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
@@ -134,6 +151,8 @@ async function* messages(
             },
           })
         : undefined;
+    if (probe !== undefined && agent.expected) probe.expectProgress();
+    agent.probe = probe;
     // auto: one zstd stream that may carry raw blocks from any piece on (adaptive-zstd.ts).
     const adaptive =
       probe === undefined ? undefined : openAdaptiveZstd(options.zstdBin ?? "zstd", stop.signal);

@@ -155,12 +155,14 @@ export class PushTransfer implements Transfer {
         (m) => messages.written(m),
         (t) => {
           transport = t.kind;
+          if (t.kind === "raw" && t.progress) messages.expectAgentProgress?.();
           o.log(
             t.kind === "raw"
               ? `${api.target.name}: pushing over the agent's raw TLS push channel`
               : `${api.target.name}: pushing over gRPC PushPaths (no raw push channel: ${t.why})`,
           );
         },
+        (p) => messages.agentProgress?.(p),
       );
       response.imported.push(...r.imported);
       response.skipped.push(...r.skipped);

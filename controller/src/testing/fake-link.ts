@@ -1,4 +1,4 @@
-import type { ProbeMode } from "../closure/link-probe.js";
+import type { AgentProgress, ProbeMode } from "../closure/link-probe.js";
 
 const MiB = 1024 * 1024;
 
@@ -26,19 +26,35 @@ export interface LinkModel {
   readonly bufferMiB: number;
 }
 
-/** What drives the mode: a fixed one, or a probe that is told every message. */
+/** What drives the mode: a fixed one, or a probe that is told every message (and the agent's reports). */
 export interface ModeSource {
   readonly mode: ProbeMode;
   add?(sourceMs: number, linkMs: number, wireBytes: number, narBytes: number): void;
+  progress?(atMs: number, p: AgentProgress): void;
 }
+
+/** The far end reports what it imported like the agent's raw channel (raw-push/progress.ts). */
+export interface AgentReporting {
+  readonly everyBytes: number;
+  readonly everyMs: number;
+}
+export const AGENT_REPORTS: AgentReporting = { everyBytes: MiB, everyMs: 50 };
 
 /** Messages of this many wire bytes (push-requests.ts's CHUNK). */
 const MESSAGE = 128 * 1024;
 /** Messages the producer may have ready ahead of the transport (push-requests.ts's QUEUE). */
 const QUEUE = 8;
 
-/** Milliseconds until the far end has imported `narMiB` of NAR, the mode chosen per message by `modes`. */
-export function simulatePush(model: LinkModel, narMiB: number, modes: ModeSource): number {
+/**
+ * Milliseconds until the far end has imported `narMiB` of NAR, the mode chosen per message by `modes`;
+ * with `reports`, the far end's progress reaches `modes` when the controller's clock passes it.
+ */
+export function simulatePush(
+  model: LinkModel,
+  narMiB: number,
+  modes: ModeSource,
+  reports?: AgentReporting,
+): number {
   const perMs = (mibs: number) => (mibs * MiB) / 1000;
   const total = narMiB * MiB;
   const slots = Math.max(1, Math.floor((model.bufferMiB * MiB) / MESSAGE));
@@ -48,6 +64,8 @@ export function simulatePush(model: LinkModel, narMiB: number, modes: ModeSource
   const modeAt: ProbeMode[] = [];
   let ready = 0;
   let carried = 0;
+  const pending: { at: number; p: AgentProgress }[] = [];
+  const far = { wire: 0, nar: 0, waited: 0, sentWire: 0, sentAt: 0 };
   for (let i = 0; carried < total; i++) {
     const mode = i < QUEUE ? "zstd" : (modeAt[i - QUEUE] ?? "zstd");
     const nar = Math.min(total - carried, mode === "zstd" ? MESSAGE / model.ratio : MESSAGE);
@@ -60,7 +78,27 @@ export function simulatePush(model: LinkModel, narMiB: number, modes: ModeSource
     const taken = Math.max(got, i >= slots ? (finished[i - slots] ?? 0) : 0);
     handed.push(taken);
     const service = Math.max(wire / perMs(model.linkMiBs), nar / perMs(model.importMiBs[mode]));
-    finished.push(Math.max(taken, finished[i - 1] ?? 0) + service);
+    const done = Math.max(taken, finished[i - 1] ?? 0) + service;
+    finished.push(done);
+    if (reports !== undefined) {
+      far.wire += wire;
+      far.nar += nar;
+      // The importer waits for the message to arrive, then for the link beyond its own pace.
+      far.waited +=
+        Math.max(0, taken - (finished[i - 1] ?? 0)) + service - nar / perMs(model.importMiBs[mode]);
+      if (far.wire - far.sentWire >= reports.everyBytes || done - far.sentAt >= reports.everyMs) {
+        far.sentWire = far.wire;
+        far.sentAt = done;
+        pending.push({
+          at: done,
+          p: { wireBytes: far.wire, narBytes: far.nar, waitedUs: far.waited * 1000 },
+        });
+      }
+      while (pending.length > 0 && (pending[0]?.at ?? Infinity) <= taken) {
+        const r = pending.shift();
+        if (r !== undefined) modes.progress?.(r.at, r.p);
+      }
+    }
     modes.add?.(got - asked, taken - got, wire, nar);
     modeAt.push(modes.mode);
   }

@@ -1,8 +1,15 @@
 import type { TLSSocket } from "node:tls";
-import { encodeRawPushError, FRAME, frameHeader, PushPathsResponse } from "@ros-rollback/proto";
+import {
+  encodeRawPushError,
+  FRAME,
+  frameHeader,
+  PushPathsResponse,
+  RAW_PUSH_ALPN_V2,
+} from "@ros-rollback/proto";
 import type { Logger } from "pino";
 import { agentStatus } from "../status.js";
 import type { StorePort } from "../store-port.js";
+import { progressFrames, timedReads } from "./progress.js";
 import { rawPushRequests } from "./requests.js";
 
 /** After answering, how long the client may take to hang up before we cut it. */
@@ -11,7 +18,8 @@ const LINGER_MS = 5_000;
 /**
  * One push over the raw channel: the same receivePush (push slots, checks,
  * metrics) as gRPC's PushPaths, then one RESULT or ERROR frame. The client
- * going away before END aborts the push like a cancelled call.
+ * going away before END aborts the push like a cancelled call. On version 2
+ * (ALPN), PROGRESS frames go back while the push is consumed.
  */
 export function serveRawPush(
   socket: TLSSocket,
@@ -25,8 +33,17 @@ export function serveRawPush(
     if (!answered) ac.abort(new Error("the controller closed the connection"));
   });
   // Not destroyed when the push stops reading: the answer goes back on it.
-  const bytes = socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-  return store.receivePush(rawPushRequests(bytes), ac.signal).then(
+  const socketBytes = socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+  // Not after the answer (a late count from the pipeline): RESULT or ERROR is the last frame.
+  const v2 = socket.alpnProtocol === RAW_PUSH_ALPN_V2;
+  const reads = timedReads(socketBytes);
+  const bytes = v2 ? reads.bytes : socketBytes;
+  const progress = v2
+    ? progressFrames((frame) => {
+        if (!answered && socket.writable) socket.write(frame);
+      }, reads.waitedUs)
+    : undefined;
+  return store.receivePush(rawPushRequests(bytes), ac.signal, progress).then(
     (res) => {
       answered = true;
       const body = Buffer.from(PushPathsResponse.encode(res).finish());

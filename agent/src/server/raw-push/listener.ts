@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { isIP, type Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
-import { RAW_PUSH_ALPN } from "@ros-rollback/proto";
+import { RAW_PUSH_ALPNS } from "@ros-rollback/proto";
 import { AgentError } from "../../errors.js";
 
 export interface TlsMaterial {
@@ -79,11 +79,11 @@ export async function listenShared(
         ciphers: tls.ciphers,
         requestCert: true,
         rejectUnauthorized: true,
-        // Ours first: the server's order decides, and an old controller offers only h2.
-        ALPNProtocols: [RAW_PUSH_ALPN, "h2"],
+        // Ours first, newest first: the server's order decides; an old controller offers only h2.
+        ALPNProtocols: [...RAW_PUSH_ALPNS, "h2"],
       },
       (socket) => {
-        if (socket.alpnProtocol === RAW_PUSH_ALPN) {
+        if (typeof socket.alpnProtocol === "string" && RAW_PUSH_ALPNS.includes(socket.alpnProtocol)) {
           raw.add(socket);
           socket.once("close", () => raw.delete(socket));
           onRawPush(socket);

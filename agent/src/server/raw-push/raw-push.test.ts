@@ -89,7 +89,7 @@ describe("the raw push channel", () => {
       rig.newRobot();
       const used: PushTransport[] = [];
       const res = await api.pushPaths(rig.requests(), signal(), undefined, (t) => used.push(t));
-      expect(used).toEqual([{ kind: "raw" }]);
+      expect(used).toEqual([{ kind: "raw", progress: true }]);
       expect(res.imported).toEqual(rig.closure.map((i) => i.storePath));
       rig.newRobot(false);
       const err = await api.pushPaths(rig.requests(), signal()).catch((e: unknown) => e);
