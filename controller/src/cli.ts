@@ -5,7 +5,8 @@
  * are chosen. Everything else gets them passed in.
  */
 import type { ConnectAgent } from "./agent-api.js";
-import type { ClosureOps, PushMessages } from "./closure-port.js";
+import { lazyMessages } from "./closure/lazy-messages.js";
+import type { ClosureOps } from "./closure-port.js";
 import type { Deps } from "./core/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
 import { type Io, sleep } from "./core/io.js";
@@ -34,24 +35,6 @@ const closureOps: ClosureOps = {
   uploadClosure: async (storePath, storeUri, keyFile, signal) =>
     (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
 };
-
-function lazyMessages(load: () => Promise<PushMessages>): PushMessages {
-  let inner: PushMessages | undefined;
-  let expected = false;
-  return {
-    written: (m) => inner?.written(m),
-    // Told before the first message, hence before `inner` is loaded.
-    expectAgentProgress: () => {
-      expected = true;
-    },
-    agentProgress: (p) => inner?.agentProgress?.(p),
-    async *[Symbol.asyncIterator]() {
-      inner = await load();
-      if (expected) inner.expectAgentProgress?.();
-      yield* inner;
-    },
-  };
-}
 
 const connect: ConnectAgent = async (...args) => (await import("./agent-api.js")).connectAgent(...args);
 
