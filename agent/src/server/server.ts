@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
-import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import { AgentError } from "../errors.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
+import { GrpcHealth } from "./grpc-health.js";
 import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
 import { serveRawPush } from "./raw-push/connection.js";
 import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
@@ -30,9 +30,10 @@ export interface ServerOptions {
 
 /** @grpc/reflection over the agent's and the health service's .proto files, as it adds itself to a server. */
 export async function loadReflection(): Promise<readonly ReflectionParts[]> {
-  const [{ loadSync }, { ReflectionService }] = await Promise.all([
+  const [{ loadSync }, { ReflectionService }, { protoPath: healthProtoPath }] = await Promise.all([
     import("@grpc/proto-loader"),
     import("@grpc/reflection"),
+    import("grpc-health-check"),
   ]);
   const pkg = loadSync([agentProtoPath(), healthProtoPath], {
     includeDirs: [protoIncludeDir()],
@@ -52,7 +53,7 @@ export async function loadReflection(): Promise<readonly ReflectionParts[]> {
 
 export interface RunningServer {
   readonly port: number;
-  readonly health: HealthImplementation;
+  readonly health: GrpcHealth;
   /** Stops accepting calls, waits briefly for running ones, then cuts them. */
   close(graceMs?: number): Promise<void>;
 }
@@ -125,7 +126,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   );
   const rawStore = countPushes(deps.store, "raw", opts.onPush);
 
-  const health = new HealthImplementation({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
+  const health = new GrpcHealth({ "": "SERVING", "ros_rollback.v1.Agent": "SERVING" });
   health.addToServer(server);
 
   // Reflection lets grpcurl talk to the agent without the .proto at hand; loaded when first asked.

@@ -1,14 +1,9 @@
+import { parseTrustedKeys, validateStorePath } from "@ros-rollback/nix-core";
 import type { Logger } from "pino";
-import {
-  NixCliStore,
-  type PushObserver,
-  parseTrustedKeys,
-  queryMissingPaths,
-  receivePush,
-  validateStorePath,
-} from "../store/index.js";
+import { lazy } from "../lazy.js";
+import { NixCliStore, queryMissingPaths } from "../store/cli-store.js";
+import type { PushObserver } from "../store/push-observer.js";
 import { PushSlots } from "../store/push-slots.js";
-import { substitute } from "../store/substitute.js";
 import { narInfoLookup, queryCaches } from "../store/substituters.js";
 import type { PushByteCounts, StorePort } from "./store-port.js";
 
@@ -36,6 +31,11 @@ export interface StoreAdapterOptions {
   /** See CliStoreOptions.keepQueryProcessMs. */
   readonly keepQueryProcessMs?: number;
 }
+
+// Loaded on the first push or substitution: an idle agent never needs the receive pipeline
+// (decompressors, zstd demux, NAR checks) nor the substituter (issue 13: idle RSS).
+const loadReceivePush = lazy(() => import("../store/receive-push.js"));
+const loadSubstitute = lazy(() => import("../store/substitute.js"));
 
 /** Each push holds two nix-store processes and a decompressor; a robot's CPU and RAM are small. */
 export const DEFAULT_MAX_CONCURRENT_PUSHES = 2;
@@ -120,6 +120,7 @@ export function createStorePort(
     substitute: (paths, signal, onProgress) =>
       slots.run(async () => {
         const started = Date.now();
+        const { substitute } = await loadSubstitute();
         const res = await substitute(paths, substituteDeps, signal, onProgress);
         o.log.info(
           {
@@ -134,6 +135,7 @@ export function createStorePort(
     receivePush: (requests, signal, progress) =>
       slots.run(async () => {
         const started = Date.now();
+        const { receivePush } = await loadReceivePush();
         const res = await receivePush(requests, withCounts(deps, progress), signal);
         o.log.info(
           {
