@@ -46,7 +46,8 @@ function lazyMessages(load: () => Promise<PushMessages>): PushMessages {
   };
 }
 
-const connect: ConnectAgent = async (...args) => (await import("./agent-api.js")).connectAgent(...args);
+const connect: ConnectAgent = async (...args) =>
+  (await import("./agent-api/connect.js")).connectAgent(...args);
 
 const deps: Deps = { connect, closure: closureOps };
 
