@@ -3,15 +3,18 @@
 // CPU (issue 13, bench/README.md). `npm run build` runs it after tsc, which still type-checks.
 // Stack traces name the chunks; NODE_OPTIONS=--enable-source-maps maps them to src/ (not on by
 // default: Node then parses every map at start-up).
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const outdir = here("dist/bundle");
+// Arguments for the check of which modules a command's chunks load (bundle-graph.test.ts):
+// another output directory, and the path to write esbuild's metafile to.
+const [outArg, metafileArg] = process.argv.slice(2);
+const outdir = outArg ?? here("dist/bundle");
 
 rmSync(outdir, { recursive: true, force: true }); // no stale chunks
-await build({
+const result = await build({
   entryPoints: { cli: here("src/cli.ts") },
   outdir,
   chunkNames: "chunks/[name]-[hash]",
@@ -29,5 +32,7 @@ await build({
     js: 'import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);',
   },
   logLevel: "warning",
+  metafile: metafileArg !== undefined,
 });
+if (metafileArg !== undefined) writeFileSync(metafileArg, JSON.stringify(result.metafile));
 chmodSync(`${outdir}/cli.js`, 0o755);

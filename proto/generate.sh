@@ -10,3 +10,7 @@ protoc \
   --ts_proto_out=src/gen \
   --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,env=node,forceLong=number,importSuffix=.js,useOptionals=none,oneof=unions-value,useDate=false,outputTypeRegistry=false \
   -I . ros_rollback/v1/agent.proto
+# ts-proto builds AgentClient with a module-level makeGenericClientConstructor call: importing the
+# messages would load grpc-js (and node:http2) at once. src/clients.ts builds it on first use instead.
+sed -i -e '/^export const AgentClient = makeGenericClientConstructor(/,/^};$/d' \
+  -e '/^  makeGenericClientConstructor,$/d' src/gen/ros_rollback/v1/agent.ts

@@ -3,7 +3,8 @@
 
 import { readFileSync } from "node:fs";
 import { credentials } from "@grpc/grpc-js";
-import { Compression, FastAgentClient, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { fastAgentClient } from "@ros-rollback/proto/clients";
 import { pushRequests } from "../../controller/src/closure/index.js";
 import { rawPush } from "../../controller/src/raw-push-client.js";
 import { sendPush } from "../../integration-tests/support/controller.js";
@@ -41,7 +42,7 @@ export async function push(
   let wireBytes = 0;
   const t0 = performance.now();
   // The controller's client: its PushPaths codec encodes chunks without copies.
-  const client = new FastAgentClient(target.agentAddress, creds);
+  const client = new (fastAgentClient())(target.agentAddress, creds);
   try {
     // auto may go uncompressed part of the way inside the one stream: `chose` lists each change.
     const requests = pushRequests(

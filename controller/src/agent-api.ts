@@ -1,9 +1,11 @@
 // The controller's one entry point to the agent's RPCs; the parts live in agent-api/:
 // types.ts (AgentApi, ConnectOptions), connect.ts (TLS channel, waiting for READY),
 // grpc-api.ts (the RPC wrappers), calls.ts (unary and server-stream calls), push.ts (gRPC PushPaths), raw-first.ts (the raw push channel first),
-// errors.ts (AgentCallError), credentials.ts (TLS files).
+// call-error.ts (AgentCallError), errors.ts (ServiceError → AgentCallError), credentials.ts (TLS files).
+// Code that runs before the connect imports the parts it needs, not this file (it loads grpc-js).
 
+export { AgentCallError } from "./agent-api/call-error.js";
 export { connectAgent } from "./agent-api/connect.js";
 export { createCredentials } from "./agent-api/credentials.js";
-export { AgentCallError, toAgentCallError } from "./agent-api/errors.js";
+export { toAgentCallError } from "./agent-api/errors.js";
 export type { AgentApi, ConnectAgent, ConnectOptions, PushTransport } from "./agent-api/types.js";

@@ -36,7 +36,8 @@ const closureOps: ClosureOps = {
     (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
 };
 
-const connect: ConnectAgent = async (...args) => (await import("./agent-api.js")).connectAgent(...args);
+const connect: ConnectAgent = async (...args) =>
+  (await import("./agent-api/connect.js")).connectAgent(...args);
 
 const deps: Deps = { connect, closure: closureOps };
 

@@ -1,5 +1,10 @@
-import { status as GrpcStatus } from "@grpc/grpc-js";
-import { ActivationAction, DeploymentState, RollbackReason } from "@ros-rollback/proto";
+import {
+  ActivationAction,
+  DeploymentState,
+  GrpcStatus,
+  grpcStatusName,
+  RollbackReason,
+} from "@ros-rollback/proto";
 import { ExitCode } from "./core/errors.js";
 
 /** What a deploy or rollback did to the robot, as reported in `outcome` (JSON) and by the exit code. */
@@ -35,7 +40,7 @@ export type StreamEnd =
       readonly rollbackReason?: RollbackReason;
     }
   /** The call ended with a non-OK status; `lastState` is the last event seen before (if any). */
-  | { readonly kind: "error"; readonly code: GrpcStatus; readonly lastState: DeploymentState | undefined }
+  | { readonly kind: "error"; readonly code: number; readonly lastState: DeploymentState | undefined }
   /** The call ended OK but without a final event. */
   | { readonly kind: "no-final"; readonly lastState: DeploymentState | undefined }
   /** The user interrupted (SIGINT) while the stream was open. */
@@ -54,7 +59,7 @@ export interface Verdict {
  * UNKNOWN, ABORTED, ...) may arrive after the agent started, so it proves
  * nothing about the robot.
  */
-const REFUSALS: ReadonlySet<GrpcStatus> = new Set([
+const REFUSALS: ReadonlySet<number> = new Set([
   GrpcStatus.INVALID_ARGUMENT,
   GrpcStatus.FAILED_PRECONDITION,
   GrpcStatus.NOT_FOUND,
@@ -66,7 +71,7 @@ const REFUSALS: ReadonlySet<GrpcStatus> = new Set([
   GrpcStatus.RESOURCE_EXHAUSTED,
 ]);
 
-export function isRefusal(code: GrpcStatus): boolean {
+export function isRefusal(code: number): boolean {
   return REFUSALS.has(code);
 }
 
@@ -100,7 +105,7 @@ export function judge(operation: Operation, action: ActivationAction, end: Strea
         return verdict("unchanged", ExitCode.Unchanged, "the agent refused the request; nothing changed");
       }
       return uncertain(
-        `the event stream failed (${GrpcStatus[end.code] ?? end.code}) ${after(end.lastState)}; the agent may still be working${confirmHint(end.lastState)}`,
+        `the event stream failed (${grpcStatusName(end.code) ?? end.code}) ${after(end.lastState)}; the agent may still be working${confirmHint(end.lastState)}`,
       );
     case "no-final":
       return uncertain(

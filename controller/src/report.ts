@@ -1,5 +1,5 @@
 import { type ActivationAction, DeploymentState, RollbackReason } from "@ros-rollback/proto";
-import { AgentCallError } from "./agent-api.js";
+import { AgentCallError } from "./agent-api/call-error.js";
 import type { CommandResult } from "./core/command.js";
 import { asUserError, ExitCode, UsageError, UserError } from "./core/errors.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";

@@ -2,12 +2,8 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
-import {
-  type AgentClient,
-  FastAgentClient,
-  type PushPathsRequest,
-  type PushPathsResponse,
-} from "@ros-rollback/proto";
+import type { AgentClient, PushPathsRequest, PushPathsResponse } from "@ros-rollback/proto";
+import { fastAgentClient } from "@ros-rollback/proto/clients";
 import type { LabRobot } from "../lab/index.js";
 
 const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
@@ -66,7 +62,7 @@ export function agentClient(
     readFileSync(tls.keyFile),
     readFileSync(tls.certFile),
   );
-  return new FastAgentClient(robot.address, creds, channel);
+  return new (fastAgentClient())(robot.address, creds, channel);
 }
 
 export function controllerTls(robot: LabRobot): { caFile: string; certFile: string; keyFile: string } {

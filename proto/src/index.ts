@@ -1,4 +1,5 @@
 export * from "./gen/ros_rollback/v1/agent.js";
+export { GrpcStatus, type GrpcStatusName, grpcStatusName } from "./grpc-status.js";
 export { AGENT_ERROR_CODE_KEY, HELD_ERROR_CODE } from "./metadata.js";
 
 import { fileURLToPath } from "node:url";
@@ -14,7 +15,6 @@ export function protoIncludeDir(): string {
 }
 export {
   deserializePushPathsRequest,
-  FastAgentClient,
   FastAgentService,
   narChunkRequest,
   serializePushPathsRequest,

@@ -2,8 +2,7 @@
 // codec copies each chunk four times on the way out (fork/join, finish,
 // Buffer.from) and once on the way in (Buffer.from); this one encodes a chunk
 // with one copy (gathering its pieces) and decodes it as a view. Same wire format.
-import { makeGenericClientConstructor } from "@grpc/grpc-js";
-import { type AgentClient, AgentService, PushPathsRequest } from "./gen/ros_rollback/v1/agent.js";
+import { AgentService, PushPathsRequest } from "./gen/ros_rollback/v1/agent.js";
 
 /** PushPathsRequest.chunk (field 3, length-delimited) and NarChunk.data (field 1, length-delimited). */
 const CHUNK_TAG = 0x1a;
@@ -98,9 +97,3 @@ export const FastAgentService: typeof AgentService = {
     requestDeserialize: deserializePushPathsRequest,
   },
 };
-
-/** AgentClient whose PushPaths chunks are encoded without extra copies. */
-export const FastAgentClient = makeGenericClientConstructor(
-  FastAgentService,
-  "ros_rollback.v1.Agent",
-) as unknown as typeof AgentClient;

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { credentials, loadPackageDefinition, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { AgentClient, type SubstituteProgress } from "@ros-rollback/proto";
+import type { SubstituteProgress } from "@ros-rollback/proto";
+import { agentClient } from "@ros-rollback/proto/clients";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { describe, expect, it } from "vitest";
 import { deadline, useDeployingServer } from "../testing/deploying-server.js";
@@ -67,7 +68,7 @@ describe("agent gRPC server over mutual TLS", () => {
   });
 
   it("refuses a client without a certificate", async () => {
-    const c = new AgentClient(
+    const c = new (agentClient())(
       `127.0.0.1:${srv.server.port}`,
       credentials.createSsl(readFileSync(srv.pki.caFile)),
       {

@@ -3,12 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
-import {
-  type ActivationAction,
-  AgentClient,
-  type DeploymentEvent,
-  type DeploymentOptions,
-} from "@ros-rollback/proto";
+import type { ActivationAction, AgentClient, DeploymentEvent, DeploymentOptions } from "@ros-rollback/proto";
+import { agentClient } from "@ros-rollback/proto/clients";
 import { pino } from "pino";
 import { afterAll, beforeAll } from "vitest";
 import { Deployer } from "../deployment/deployer.js";
@@ -90,7 +86,7 @@ export class DeployingServer {
   /** A client of the right CA (or with the certificate and key given). */
   client(cert = this.pki.clientCert, key = this.pki.clientKey): AgentClient {
     const creds = credentials.createSsl(readFileSync(this.pki.caFile), readFileSync(key), readFileSync(cert));
-    return new AgentClient(`127.0.0.1:${this.server.port}`, creds, {
+    return new (agentClient())(`127.0.0.1:${this.server.port}`, creds, {
       "grpc.ssl_target_name_override": "localhost",
     });
   }

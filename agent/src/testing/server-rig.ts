@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
-import { AgentClient } from "@ros-rollback/proto";
+import type { AgentClient } from "@ros-rollback/proto";
+import { agentClient } from "@ros-rollback/proto/clients";
 import { type RunningServer, startServer } from "../server/server.js";
 import type { ServiceDeps } from "../server/service.js";
 import type { TestPki } from "./certs.js";
@@ -54,7 +55,7 @@ export function testClient(pki: TestPki, port: number, options: ChannelOptions =
     readFileSync(pki.clientKey),
     readFileSync(pki.clientCert),
   );
-  return new AgentClient(`127.0.0.1:${port}`, creds, {
+  return new (agentClient())(`127.0.0.1:${port}`, creds, {
     "grpc.ssl_target_name_override": "localhost",
     ...options,
   });

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
-import { type AgentClient, FastAgentClient } from "@ros-rollback/proto";
+import type { AgentClient } from "@ros-rollback/proto";
+import { fastAgentClient } from "@ros-rollback/proto/clients";
 import type { Target } from "../inventory.js";
 import { createCredentials, readTlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
@@ -33,7 +34,7 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
     channelOptions["grpc.max_reconnect_backoff_ms"] = 3_600_000;
   }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
-  const client = new FastAgentClient(target.address, credentials, channelOptions);
+  const client = new (fastAgentClient())(target.address, credentials, channelOptions);
   const raw = { address: target.address, serverName: target.serverName, ...material };
   const api = new GrpcAgentApi(target, client, options, raw);
   try {

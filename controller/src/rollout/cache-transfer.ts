@@ -1,5 +1,6 @@
 import type { PathInfo, SubstituteProgress } from "@ros-rollback/proto";
-import { type AgentApi, AgentCallError } from "../agent-api.js";
+import { AgentCallError } from "../agent-api/call-error.js";
+import type { AgentApi } from "../agent-api.js";
 import { UserError } from "../core/errors.js";
 import { formatBytes, formatDuration } from "../progress.js";
 import type { PushSummary, SubstituteSummary } from "../report.js";

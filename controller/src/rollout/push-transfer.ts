@@ -1,5 +1,6 @@
 import { Compression, type PathInfo } from "@ros-rollback/proto";
-import { type AgentApi, AgentCallError } from "../agent-api.js";
+import { AgentCallError } from "../agent-api/call-error.js";
+import type { AgentApi } from "../agent-api.js";
 import type { ClosureOps } from "../closure-port.js";
 import { formatBytes, formatDuration } from "../progress.js";
 import type { PushSummary } from "../report.js";

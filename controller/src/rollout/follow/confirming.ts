@@ -1,5 +1,5 @@
+import { AgentCallError } from "../../agent-api/call-error.js";
 import type { AgentApi } from "../../agent-api.js";
-import { AgentCallError } from "../../agent-api.js";
 import { isUserError } from "../../core/errors.js";
 import { isRefusal } from "../../outcome.js";
 import { formatSeconds } from "../../views.js";

@@ -1,6 +1,5 @@
-import { status as GrpcStatus } from "@grpc/grpc-js";
-import { type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
-import { AgentCallError } from "../../agent-api.js";
+import { type DeploymentEvent, DeploymentState, GrpcStatus } from "@ros-rollback/proto";
+import { AgentCallError } from "../../agent-api/call-error.js";
 import { stateName } from "../../outcome.js";
 import { formatSeconds } from "../../views.js";
 import type { Confirmer } from "./confirming.js";

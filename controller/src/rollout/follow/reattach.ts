@@ -1,5 +1,4 @@
-import { status as GrpcStatus } from "@grpc/grpc-js";
-import { DeploymentState, type RollbackReason } from "@ros-rollback/proto";
+import { DeploymentState, GrpcStatus, type RollbackReason } from "@ros-rollback/proto";
 import type { AgentApi } from "../../agent-api.js";
 import { isUserError } from "../../core/errors.js";
 import { stateName } from "../../outcome.js";

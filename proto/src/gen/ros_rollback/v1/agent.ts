@@ -17,7 +17,6 @@ import {
   type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
-  makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
@@ -6235,11 +6234,6 @@ export interface AgentClient extends Client {
   ): ClientUnaryCall;
 }
 
-export const AgentClient = makeGenericClientConstructor(AgentService, "ros_rollback.v1.Agent") as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AgentClient;
-  service: typeof AgentService;
-  serviceName: string;
-};
 
 function bytesFromBase64(b64: string): Uint8Array {
   return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
