@@ -23,6 +23,8 @@ let pki: TestPki;
 let m: AgentMetrics;
 let server: RunningServer;
 let refuse = false;
+/** Per push the store received: whether it was given the raw channel's progress counts. */
+const counts: boolean[] = [];
 
 const OPTIONS: PushPathsRequest = {
   item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } },
@@ -49,7 +51,8 @@ beforeAll(async () => {
       log: pino({ level: "silent" }),
       store: {
         ...COMPLETE_STORE,
-        receivePush: async (requests) => {
+        receivePush: async (requests, _signal, progress) => {
+          counts.push(progress !== undefined);
           for await (const _ of requests);
           if (refuse) throw new AgentError("UNTRUSTED", "no trusted signature");
           return { imported: [], skipped: [], narBytes: 0 };
@@ -126,5 +129,15 @@ describe("ros_rollback_pushes_total", () => {
     expect(await pushes("raw", "error")).toBe(1);
     expect(await pushes("grpc", "ok")).toBe(2);
     expect(await pushes("grpc", "error")).toBe(0);
+  });
+
+  // Counting wraps the store: it must not drop the counts the raw channel's PROGRESS frames
+  // (version 2) are made of, or auto never hears from the agent.
+  it("passes the raw channel's progress counts through to the store, as without counting", async () => {
+    refuse = false;
+    counts.length = 0;
+    expect(await raw()).toBe("pushed");
+    await grpcPush();
+    expect(counts).toEqual([true, false]);
   });
 });

@@ -66,8 +66,8 @@ function countPushes(
 ): StorePort {
   if (onPush === undefined) return store;
   const counted: Pick<StorePort, "receivePush"> = {
-    receivePush: (requests, signal) => {
-      const push = store.receivePush(requests, signal);
+    receivePush: (requests, signal, progress) => {
+      const push = store.receivePush(requests, signal, progress);
       push.then(
         () => onPush(transport, true),
         () => onPush(transport, false),
