@@ -460,8 +460,8 @@ in
         # V8's young generation grows to 16 MB semi-spaces while the agent starts and keeps them:
         # 1 MB semi-spaces cut ~16 MB of idle RSS and ~15 MB of the peak (measured on a lab robot,
         # bench/agent.ts). The lab's agent unit sets the same (integration-tests/lab/config.ts).
-        # --optimize-for-size is not allowed here: the package's wrapper passes it (nix/package.nix).
-        # --lite-mode (no WebAssembly, slow start) was measured and left out.
+        # Other memory flags (--optimize-for-size, --lite-mode: no WebAssembly, slow start) were
+        # measured and left out.
         NODE_OPTIONS = "--max-semi-space-size=1";
         # glibc gives each thread (libuv's pool, V8's workers) a malloc arena of its own: 2 arenas
         # cut ~2 MB of idle RSS (measured the same way); the agent is not malloc-bound.

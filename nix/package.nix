@@ -104,11 +104,8 @@ buildNpmPackage {
     cp integration-tests/package.json $app/integration-tests/
     # Dangling after prune or of no use at run time.
     find $app/node_modules -xtype l -delete
-    # --optimize-for-size (V8 only takes it on the command line): ~2-4 MB less RSS idle, watching
-    # and at a push's peak, same CPU (bench/README.md, branch agentrss); see also the NixOS module's
-    # NODE_OPTIONS. The lab's agent unit sets the same (integration-tests/lab/config.ts).
     makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback-agent \
-      --add-flags "--optimize-for-size $app/agent/dist/main.js"
+      --add-flags $app/agent/dist/main.js
     makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback \
       --add-flags $app/controller/dist/bundle/cli.js
     runHook postInstall

@@ -4,7 +4,6 @@ import { compileConfig } from "../../agent/src/config/load.js";
 import { CACHE_PORT, nginxConf, robotCacheUrl } from "./cache.js";
 import {
   AGENT_MALLOC_ARENA_MAX,
-  AGENT_NODE_FLAGS,
   AGENT_NODE_OPTIONS,
   addressFor,
   agentConfig,
@@ -117,7 +116,7 @@ describe("lab robot description", () => {
   it("runs the agent from the bind-mounted checkout with Node from the host, restarting always", () => {
     const unit = agentUnit();
     expect(unit).toContain(
-      "ExecStart=/opt/ros-rollback/node --optimize-for-size /opt/ros-rollback/app/agent/dist/main.js --config /etc/ros-rollback/agent.json",
+      "ExecStart=/opt/ros-rollback/node /opt/ros-rollback/app/agent/dist/main.js --config /etc/ros-rollback/agent.json",
     );
     expect(unit).toContain("Restart=always\nRestartSec=1\n");
     // A refusal to start (exit 78) does not crash-loop.
@@ -134,8 +133,6 @@ describe("lab robot description", () => {
     expect(module).toContain(`NODE_OPTIONS = "${AGENT_NODE_OPTIONS}";`);
     expect(agentUnit()).toMatch(/^Environment=MALLOC_ARENA_MAX=\d+$/m);
     expect(module).toContain(`MALLOC_ARENA_MAX = "${AGENT_MALLOC_ARENA_MAX}";`);
-    const pkg = readFileSync(new URL("../../nix/package.nix", import.meta.url), "utf8");
-    expect(pkg).toContain(`--add-flags "${AGENT_NODE_FLAGS} $app/agent/dist/main.js"`);
   });
 
   it("keys the rootfs cache on the package list and build script", () => {

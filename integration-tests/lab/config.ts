@@ -213,8 +213,6 @@ export function inventory(name: string, address: string, controller: TlsFiles): 
 /** V8 flags of the agent: the NixOS module's (nix-module/agent.nix, NODE_OPTIONS, where the reason is). */
 export const AGENT_NODE_OPTIONS = "--max-semi-space-size=1";
 export const AGENT_MALLOC_ARENA_MAX = "2";
-/** V8 flags that NODE_OPTIONS refuses: on node's command line, as the package's wrapper (nix/package.nix). */
-export const AGENT_NODE_FLAGS = "--optimize-for-size";
 
 export function agentUnit(): string {
   return `[Unit]
@@ -234,7 +232,7 @@ Environment=ROS_MASTER_URI=${ROBOT_ENV.ROS_MASTER_URI}
 Environment=ROS_IP=${ROBOT_ENV.ROS_IP}
 Environment=NODE_OPTIONS=${AGENT_NODE_OPTIONS}
 Environment=MALLOC_ARENA_MAX=${AGENT_MALLOC_ARENA_MAX}
-ExecStart=${NODE_BIN} ${AGENT_NODE_FLAGS} ${APP_DIR}/agent/dist/main.js --config ${AGENT_CONFIG}
+ExecStart=${NODE_BIN} ${APP_DIR}/agent/dist/main.js --config ${AGENT_CONFIG}
 Restart=always
 RestartSec=1
 # 78: a config or state the operator must fix (see README "Exit codes"); restarting cannot help.
