@@ -213,3 +213,35 @@ describe("LinkProbe", () => {
     );
   });
 });
+
+describe("a link-bound zstd phase measured at the agent", () => {
+  /** zstd at `wireMiBs` over a link that is the bottleneck, the robot's import starved 80 % of the time. */
+  function linkBoundAtAgent(wireMiBs: number, idleCores: number) {
+    const decisions: ProbeDecision[] = [];
+    const cpu = fakeCpu(idleCores);
+    const probe = new LinkProbe({
+      ...(cpu === undefined ? {} : { cpu }),
+      onDecision: (d) => decisions.push(d),
+    });
+    probe.expectProgress();
+    const step = 10;
+    const wire = (wireMiBs * MiB * step) / 1000;
+    let sent = 0;
+    for (let t = step; t <= 5000 && decisions.length === 0; t += step) {
+      probe.add(0, step, wire, 3 * wire);
+      sent += wire;
+      probe.progress(t, { wireBytes: sent, narBytes: 3 * sent, waitedUs: t * 800 });
+    }
+    return decisions.map((d) => [d.mode, d.final]);
+  }
+
+  it("on a slow link: zstd for good", () => {
+    expect(linkBoundAtAgent(2.5, 0.1)).toEqual([["zstd", true]]);
+    expect(linkBoundAtAgent(2.5, 2)).toEqual([["zstd", true]]);
+  });
+
+  it("this fast, the receiver may be the bottleneck (a busy robot): the uncompressed trial decides", () => {
+    expect(linkBoundAtAgent(16, 0.1)).toEqual([["raw", false]]);
+    expect(linkBoundAtAgent(16, 2)).toEqual([["raw", false]]);
+  });
+});

@@ -95,6 +95,17 @@ export function linkBound(m: PipelineMeasure): boolean {
   return m.waitedForLinkMs > 0 && m.waitedForLinkMs >= m.waitedForSourceMs;
 }
 
+/**
+ * Wire bytes per second above which a link-bound zstd phase measured at the agent still gets the
+ * uncompressed trial: at this rate the trial's few MiB cost well under a second if zstd wins.
+ */
+export const FAST_WIRE_BYTES_PER_SECOND = 10 * MiB;
+
+/** Measured at the agent, and the wire moved at least FAST_WIRE_BYTES_PER_SECOND. */
+export function fastWire(m: PipelineMeasure): boolean {
+  return m.atAgent === true && m.ms > 0 && (m.wireBytes * 1000) / m.ms >= FAST_WIRE_BYTES_PER_SECOND;
+}
+
 /** NAR bytes per millisecond (0 when nothing was measured). */
 export const narRate = (m: PipelineMeasure): number => (m.ms > 0 ? m.narBytes / m.ms : 0);
 
@@ -232,12 +243,14 @@ export class LinkProbe {
       cpu === undefined || this.cpuAtStart === undefined ? undefined : spareCores(this.cpuAtStart, cpu);
     const m = { ...measured, ...(spare === undefined ? {} : { spareCores: spare }) };
     this.zstd = m;
-    if (linkBound(m)) {
+    if (linkBound(m) && (importBound(m) || !fastWire(m))) {
       // Compressing cannot speed up an import that is the bottleneck, and costs it zstd -d.
       this.decide({ mode: importBound(m) ? "raw" : "zstd", final: true, zstd: m });
       return;
     }
-    if (spare !== undefined && spare < SPARE_CORES) {
+    // A "link" that fast may be a busy receiver (its TLS and copies share the cores with zstd):
+    // only the trial at the agent's end tells.
+    if (!linkBound(m) && spare !== undefined && spare < SPARE_CORES) {
       this.decide({ mode: "raw", final: true, zstd: m });
       return;
     }
@@ -287,6 +300,10 @@ export function describeDecision(d: ProbeDecision): string {
   if (d.mode === "zstd") return `zstd: the link is the bottleneck (${waits(d.zstd)}${starved(d.zstd)})`;
   if (d.final && linkBound(d.zstd)) {
     return `uncompressed: the robot's import is the bottleneck, not the link (${waits(d.zstd)}${starved(d.zstd)})`;
+  }
+  if (!d.final && linkBound(d.zstd)) {
+    const wire = Math.round((d.zstd.wireBytes * 1000) / Math.max(d.zstd.ms, 1) / MiB);
+    return `trying uncompressed: the link took ${wire} MiB/s of zstd, fast enough for the robot to be the bottleneck (${waits(d.zstd)}${starved(d.zstd)})`;
   }
   const spare = d.zstd.spareCores;
   return d.final && spare !== undefined

@@ -107,7 +107,8 @@ async function push(o: {
 
 describe("auto with the agent's reports, through pushRequests", () => {
   it("a slow link: zstd to the end, decided at the agent's end within a few MiB", async () => {
-    const r = await push({ sourceMs: 0, linkMs: 10, idle: 2, reports: true, starved: 0.9 });
+    // ~1-3 MiB/s of wire (a chunk per 100 ms): below FAST_WIRE_BYTES_PER_SECOND.
+    const r = await push({ sourceMs: 0, linkMs: 100, idle: 2, reports: true, starved: 0.9 });
     expect(r.decisions.map((d) => [d.mode, d.final, d.zstd.atAgent])).toEqual([["zstd", true, true]]);
     expect(r.wireAtDecision).toBeLessThan(3 * MiB);
   });
@@ -116,6 +117,11 @@ describe("auto with the agent's reports, through pushRequests", () => {
     const r = await push({ sourceMs: 0, linkMs: 10, idle: 2, reports: true, starved: 0.1 });
     expect(r.decisions.map((d) => [d.mode, d.final, d.zstd.atAgent])).toEqual([["raw", true, true]]);
     expect(r.wireAtDecision).toBeLessThan(3 * MiB);
+  });
+
+  it("a link-bound zstd this fast may be a busy robot: the uncompressed trial, at the agent's end", async () => {
+    const r = await push({ sourceMs: 0, linkMs: 10, idle: 2, reports: true, starved: 0.9 });
+    expect(r.decisions.map((d) => [d.mode, d.final, d.zstd.atAgent])[0]).toEqual(["raw", false, true]);
   });
 
   it("a fast link on a busy machine: uncompressed from a few MiB on, judged on the agent's rate", async () => {
