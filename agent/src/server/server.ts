@@ -66,8 +66,9 @@ function countPushes(
 ): StorePort {
   if (onPush === undefined) return store;
   const counted: Pick<StorePort, "receivePush"> = {
-    receivePush: (requests, signal, progress) => {
-      const push = store.receivePush(requests, signal, progress);
+    // Every argument passed on as is: dropping one (the progress counts) once silenced PROGRESS.
+    receivePush: (...args) => {
+      const push = store.receivePush(...args);
       push.then(
         () => onPush(transport, true),
         () => onPush(transport, false),

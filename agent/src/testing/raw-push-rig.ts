@@ -124,6 +124,19 @@ export class RawPushRig {
     };
   }
 
+  /** The controller's inventory entry for this agent (its AgentApi takes the raw channel itself). */
+  target() {
+    return {
+      name: "robot1",
+      address: `127.0.0.1:${this.port}`,
+      caFile: this.pki.caFile,
+      certFile: this.pki.clientCert,
+      keyFile: this.pki.clientKey,
+      serverName: "localhost",
+      labels: {},
+    };
+  }
+
   requests(
     infos: readonly PathInfo[] = this.closure,
     compression = Compression.COMPRESSION_NONE,

@@ -113,17 +113,11 @@ describe("PROGRESS on the raw channel (version 2)", () => {
 
 describe("the controller's AgentApi on version 2", () => {
   it("hands the agent's reports to auto's probe, which measures at the agent's end", async () => {
-    const { pki } = rig;
-    const target = {
-      name: "robot1",
-      address: `127.0.0.1:${rig.port}`,
-      caFile: pki.caFile,
-      certFile: pki.clientCert,
-      keyFile: pki.clientKey,
-      serverName: "localhost",
-      labels: {},
-    };
-    const api = await connectAgent(target, { connectTimeoutMs: 5_000, unaryTimeoutMs: 10_000 }, signal());
+    const api = await connectAgent(
+      rig.target(),
+      { connectTimeoutMs: 5_000, unaryTimeoutMs: 10_000 },
+      signal(),
+    );
     try {
       rig.newRobot();
       const decisions: ProbeDecision[] = [];

@@ -74,17 +74,11 @@ describe("the raw push channel", () => {
   });
 
   it("the controller's AgentApi takes the raw channel, and its refusals are the AgentCallErrors gRPC gives", async () => {
-    const { pki } = rig;
-    const target = {
-      name: "robot1",
-      address: `127.0.0.1:${rig.port}`,
-      caFile: pki.caFile,
-      certFile: pki.clientCert,
-      keyFile: pki.clientKey,
-      serverName: "localhost",
-      labels: {},
-    };
-    const api = await connectAgent(target, { connectTimeoutMs: 5_000, unaryTimeoutMs: 10_000 }, signal());
+    const api = await connectAgent(
+      rig.target(),
+      { connectTimeoutMs: 5_000, unaryTimeoutMs: 10_000 },
+      signal(),
+    );
     try {
       rig.newRobot();
       const used: PushTransport[] = [];
