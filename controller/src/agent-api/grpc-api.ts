@@ -20,9 +20,9 @@ import type {
   SubstituteProgress,
 } from "@ros-rollback/proto";
 import type { Target } from "../inventory.js";
-import type { RawPushEndpoint } from "../raw-push-client.js";
 import { type CallContext, serverStream, unary } from "./calls.js";
 import { pushRawFirst } from "./raw-first.js";
+import type { RawPushEndpoint } from "./raw-push-client.js";
 import type { AgentApi, ConnectOptions, PushTransport } from "./types.js";
 
 /** AgentApi over one grpc-js client (one connection): each RPC through calls.ts or push.ts. */

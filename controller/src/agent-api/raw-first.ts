@@ -1,15 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient, PushPathsRequest, PushPathsResponse, RawPushProgress } from "@ros-rollback/proto";
+import { type CallContext, noAnswer } from "./calls.js";
+import { AgentCallError } from "./errors.js";
+import { pushPaths } from "./push.js";
 import {
   RawPushBroken,
   type RawPushEndpoint,
   RawPushNoAnswer,
   RawPushStatus,
   rawPush,
-} from "../raw-push-client.js";
-import { type CallContext, noAnswer } from "./calls.js";
-import { AgentCallError } from "./errors.js";
-import { pushPaths } from "./push.js";
+} from "./raw-push-client.js";
 import type { PushTransport } from "./types.js";
 
 export interface PushContext {

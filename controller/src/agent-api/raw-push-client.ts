@@ -16,7 +16,7 @@ import {
   type RawPushProgress,
   serializePushPathsRequest,
 } from "@ros-rollback/proto";
-import { settlesWithin } from "./core/settles-within.js";
+import { settlesWithin } from "../core/settles-within.js";
 
 export interface RawPushEndpoint {
   /** "host:port" or "[v6]:port", as the inventory has it. */
