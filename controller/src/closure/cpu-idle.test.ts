@@ -122,6 +122,68 @@ describe("readCpuTimes on files", () => {
     expect(readCpuTimes(root).quotas).toBeUndefined();
   });
 
+  it("a cgroup v1 CFS quota (cpu,cpuacct hierarchy) and its parent's: the tighter caps the spare cores", () => {
+    procStat([
+      [0, 100],
+      [0, 100],
+    ]);
+    put("proc/self/cgroup", "12:memory:/x\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/y\n0::/\n");
+    const v1 = "sys/fs/cgroup/cpu,cpuacct";
+    put(`${v1}/cpu.cfs_period_us`, "100000\n");
+    put(`${v1}/cpu.cfs_quota_us`, "-1\n");
+    put(`${v1}/cpuacct.usage`, "0\n");
+    put(`${v1}/docker/cpu.cfs_period_us`, "100000\n");
+    put(`${v1}/docker/cpu.cfs_quota_us`, "150000\n");
+    put(`${v1}/docker/cpuacct.usage`, "0\n");
+    put(`${v1}/docker/abc/cpu.cfs_period_us`, "50000\n");
+    put(`${v1}/docker/abc/cpu.cfs_quota_us`, "50000\n");
+    put(`${v1}/docker/abc/cpuacct.usage`, "1000000\n");
+    const fallback = clock([0, 1000]);
+    const a = readCpuTimes(root, fallback);
+    expect(a.quotas).toEqual([
+      { path: "v1:/docker/abc", limitCores: 1, usageMs: 1 },
+      { path: "v1:/docker", limitCores: 1.5, usageMs: 0 },
+    ]);
+    // 1 s later: the container used 0.6 s of CPU (of its 1 core), the parent 1.2 s (of 1.5).
+    put(`${v1}/docker/abc/cpuacct.usage`, "601000000\n");
+    put(`${v1}/docker/cpuacct.usage`, "1200000000\n");
+    procStat([
+      [0, 200],
+      [0, 200],
+    ]);
+    expect(spareCores(a, readCpuTimes(root, fallback))).toBeCloseTo(0.3, 9);
+  });
+
+  it("cgroup v1 mounted at /sys/fs/cgroup/cpu beside a v2 quota: both count, kept apart", () => {
+    procStat([[0, 100]]);
+    put("proc/self/cgroup", "3:cpu,cpuacct:/\n0::/\n");
+    put("sys/fs/cgroup/unified/cgroup.controllers", "\n");
+    put("sys/fs/cgroup/unified/cpu.max", "200000 100000\n");
+    put("sys/fs/cgroup/unified/cpu.stat", "usage_usec 5\n");
+    put("sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000\n");
+    put("sys/fs/cgroup/cpu/cpu.cfs_quota_us", "25000\n");
+    put("sys/fs/cgroup/cpu/cpuacct.usage", "7000000\n");
+    expect(readCpuTimes(root, clock([0])).quotas).toEqual([
+      { path: "/", limitCores: 2, usageMs: 0.005 },
+      { path: "v1:/", limitCores: 0.25, usageMs: 7 },
+    ]);
+  });
+
+  it.each([
+    ["no quota (-1)", "-1", "100000", "5"],
+    ["garbage", "lots", "100000", "5"],
+    ["a zero period", "5000", "0", "5"],
+    ["no usage", "5000", "100000", undefined],
+  ])("cgroup v1 with %s: no quota", (_, quota, period, usage) => {
+    procStat([[0, 1]]);
+    put("proc/self/cgroup", "2:cpuacct,cpu:/a\n");
+    put("sys/fs/cgroup/cpuacct,cpu/a/cpu.cfs_quota_us", quota);
+    put("sys/fs/cgroup/cpuacct,cpu/a/cpu.cfs_period_us", period);
+    put("sys/fs/cgroup/cpuacct,cpu/cpu.cfs_period_us", "100000");
+    if (usage !== undefined) put("sys/fs/cgroup/cpuacct,cpu/a/cpuacct.usage", usage);
+    expect(readCpuTimes(root).quotas).toBeUndefined();
+  });
+
   it("without /proc/stat: os.cpus() over every CPU, counted as availableParallelism() of them", () => {
     const times = { user: 30, nice: 0, sys: 10, idle: 60, irq: 0 };
     const fallback: CpuFallback = {

@@ -5,20 +5,21 @@ import { performance } from "node:perf_hooks";
 
 /**
  * The CPU time this process could use so far: the CPUs its affinity allows
- * (idle and total over them), and the cgroup v2 CPU quotas above it.
+ * (idle and total over them), and the cgroup CPU quotas above it (v2 cpu.max, v1 CFS).
  */
 export interface CpuTimes {
   readonly idleMs: number;
   readonly totalMs: number;
   /** How many CPUs idleMs/totalMs cover. */
   readonly cores: number;
-  /** Each cgroup (own or ancestor) with a cpu.max quota: its limit in cores and its usage so far. */
+  /** Each cgroup (own or ancestor) with a CPU quota: its limit in cores and its usage so far. */
   readonly quotas?: readonly CgroupQuota[];
   /** When the quotas' usage was read (monotonic ms). */
   readonly atMs?: number;
 }
 
 export interface CgroupQuota {
+  /** The cgroup's path ("/a/b"; "v1:/a/b" for cgroup v1). */
   readonly path: string;
   readonly limitCores: number;
   readonly usageMs: number;
@@ -42,7 +43,7 @@ export function cpuTimes(): CpuTimes {
 
 /**
  * Reads /proc/self/status (affinity), /proc/stat (per-CPU times) and the
- * process's cgroup v2 cpu.max and cpu.stat (and its ancestors') under `root`
+ * process's cgroup quotas (v2 cpu.max and cpu.stat, v1 cpu.cfs_quota_us and cpuacct.usage; and its ancestors') under `root`
  * ("/" for this machine; tests pass a directory of such files). Without
  * /proc/stat: os.cpus() over every CPU, scaled to availableParallelism().
  */
@@ -127,20 +128,34 @@ export function cpuList(text: string | undefined): Set<number> | undefined {
   return set;
 }
 
+/** The cgroup quotas above the process: v2's cpu.max and v1's CFS quota (a hybrid host may have either). */
+function cgroupQuotas(root: string): CgroupQuota[] {
+  const cgroups = read(root, "proc/self/cgroup") ?? "";
+  return [...cgroupV2Quotas(root, cgroups), ...cgroupV1Quotas(root, cgroups)];
+}
+
+/** `path` and each ancestor up to "/" (the mount's root), without trailing slashes. */
+function* selfAndAncestors(path: string): Generator<string> {
+  for (let p = path.replace(/\/+$/, ""); ; p = p.slice(0, p.lastIndexOf("/"))) {
+    yield p;
+    if (p === "") return;
+  }
+}
+
 /**
  * The process's cgroup v2 ("0::/path" in /proc/self/cgroup) and each ancestor
  * up to the mount, at /sys/fs/cgroup (unified) or /sys/fs/cgroup/unified
  * (hybrid): those whose cpu.max sets a quota, with their usage.
  */
-function cgroupQuotas(root: string): CgroupQuota[] {
-  const own = /^0::(\/.*)$/m.exec(read(root, "proc/self/cgroup") ?? "")?.[1];
+function cgroupV2Quotas(root: string, cgroups: string): CgroupQuota[] {
+  const own = /^0::(\/.*)$/m.exec(cgroups)?.[1];
   if (own === undefined) return [];
   const mount = ["sys/fs/cgroup", "sys/fs/cgroup/unified"].find(
     (m) => read(root, `${m}/cgroup.controllers`) !== undefined,
   );
   if (mount === undefined) return [];
   const quotas: CgroupQuota[] = [];
-  for (let path = own.replace(/\/+$/, ""); ; path = path.slice(0, path.lastIndexOf("/"))) {
+  for (const path of selfAndAncestors(own)) {
     const dir = `${mount}${path}`;
     const max = /^(\d+|max)\s+(\d+)\s*$/.exec(read(root, `${dir}/cpu.max`) ?? "");
     const usage = /^usage_usec\s+(\d+)$/m.exec(read(root, `${dir}/cpu.stat`) ?? "")?.[1];
@@ -151,7 +166,41 @@ function cgroupQuotas(root: string): CgroupQuota[] {
         usageMs: Number(usage) / 1000,
       });
     }
-    if (path === "") break;
   }
   return quotas;
+}
+
+/**
+ * cgroup v1: the "cpu" hierarchy's line in /proc/self/cgroup ("4:cpu,cpuacct:/path"),
+ * mounted at /sys/fs/cgroup/<its controllers> or /sys/fs/cgroup/cpu; each cgroup
+ * up to the root whose cpu.cfs_quota_us is set (not -1), with cpuacct.usage (ns)
+ * from the same directory (cpu and cpuacct are mounted together wherever systemd
+ * or Docker set them up).
+ */
+function cgroupV1Quotas(root: string, cgroups: string): CgroupQuota[] {
+  for (const m of cgroups.matchAll(/^\d+:([^:\n]*):(\/.*)$/gm)) {
+    const controllers = m[1] ?? "";
+    if (!controllers.split(",").includes("cpu")) continue;
+    const mount = [`sys/fs/cgroup/${controllers}`, "sys/fs/cgroup/cpu"].find(
+      (d) => read(root, `${d}/cpu.cfs_period_us`) !== undefined,
+    );
+    if (mount === undefined) return [];
+    const quotas: CgroupQuota[] = [];
+    for (const path of selfAndAncestors(m[2] ?? "/")) {
+      const dir = `${mount}${path}`;
+      const quota = /^(-?\d+)\s*$/.exec(read(root, `${dir}/cpu.cfs_quota_us`) ?? "")?.[1];
+      const period = /^(\d+)\s*$/.exec(read(root, `${dir}/cpu.cfs_period_us`) ?? "")?.[1];
+      const usage = /^(\d+)\s*$/.exec(read(root, `${dir}/cpuacct.usage`) ?? "")?.[1];
+      if (quota === undefined || period === undefined || usage === undefined) continue;
+      if (Number(quota) <= 0 || Number(period) <= 0) continue;
+      quotas.push({
+        // Its own namespace: a v1 and a v2 cgroup may both be "/" on a hybrid host.
+        path: `v1:${path === "" ? "/" : path}`,
+        limitCores: Number(quota) / Number(period),
+        usageMs: Number(usage) / 1e6,
+      });
+    }
+    return quotas;
+  }
+  return [];
 }
