@@ -122,7 +122,7 @@ export async function transfers(ctx: SuiteContext): Promise<SuiteResult> {
   for (const link of ctx.opts.links) {
     const variants = ctx.opts.variants.filter((v) => appliesTo(v, link));
     if (variants.length === 0) {
-      ctx.log(`bench ${link}: skipped, none of the variants runs there (pipe is veth only)`);
+      ctx.log(`bench ${link}: skipped, none of the variants runs there (pipe and the floors are veth only)`);
       continue;
     }
     for (const kind of kindsOn(link, ctx.opts)) {
