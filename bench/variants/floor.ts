@@ -22,8 +22,8 @@ async function inRobot(robot: string, script: string, what: string): Promise<str
 async function withStaged(
   robot: string,
   stream: AsyncIterable<Buffer>,
-  timed: () => Promise<number>,
-): Promise<number> {
+  timed: () => Promise<FloorTime>,
+): Promise<FloorTime> {
   let bytes = 0;
   const counted = async function* () {
     for await (const b of stream) {
@@ -46,23 +46,40 @@ async function withStaged(
   }
 }
 
-/** Seconds for `cat STAGED | CMD` in the robot; then every path must be valid there (untimed). */
-async function timedImport(robot: string, command: string, paths: readonly string[]): Promise<number> {
+/** What a floor took: wall seconds (from the host) and the CPU of `cat` and nix in the robot. */
+export interface FloorTime {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/** Times `cat STAGED | CMD` in the robot; then every path must be valid there (untimed). */
+async function timedImport(robot: string, command: string, paths: readonly string[]): Promise<FloorTime> {
   const t0 = performance.now();
-  await inRobot(robot, `cat ${STAGED} | ${command} >/dev/null`, command);
+  // bash's `time` of the subshell: user and system seconds of cat and nix together.
+  const r = await labExec(
+    robot,
+    ["bash", "-c", `TIMEFORMAT='%U %S'; time (cat ${STAGED} | ${command} >/dev/null)`],
+    { timeoutMs: TIMEOUT_MS },
+  );
   const seconds = (performance.now() - t0) / 1000;
+  if (r.code !== 0)
+    throw new Error(`${command} in ${robot} failed (exit ${r.code}): ${r.stderr.slice(-400)}`);
+  const [user, sys] = (r.stderr.trim().split("\n").at(-1) ?? "").split(" ").map(Number);
+  if (user === undefined || sys === undefined || !Number.isFinite(user + sys)) {
+    throw new Error(`no CPU times from bash's time in ${robot}: ${r.stderr.slice(-200)}`);
+  }
   const quoted = paths.map((p) => `'${p}'`).join(" ");
   await inRobot(robot, `nix-store --check-validity ${quoted}`, "nix-store --check-validity");
-  return seconds;
+  return { seconds, cpuSeconds: user + sys };
 }
 
 /** `nix-store --import` reading the closure's export from a pipe, inside the robot. */
-export function importFloor(robot: string, paths: readonly string[]): Promise<number> {
+export function importFloor(robot: string, paths: readonly string[]): Promise<FloorTime> {
   return withStaged(robot, exportStream(paths), () => timedImport(robot, "nix-store --import", paths));
 }
 
 /** `nix-store --serve --write` fed the agent's cmdAddToStoreNar stream from a pipe, inside the robot. */
-export function serveFloor(robot: string, infos: readonly PathInfo[]): Promise<number> {
+export function serveFloor(robot: string, infos: readonly PathInfo[]): Promise<FloorTime> {
   const stream = serveImportStream(
     infos,
     readNars(infos, { env: HOST_NIX }, AbortSignal.timeout(TIMEOUT_MS)),

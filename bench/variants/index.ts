@@ -23,6 +23,8 @@ export interface Measured {
   why?: string[];
   /** Pushes: NarChunk bytes sent (compressed, if the push is). */
   wireBytes?: number;
+  /** Floors: user + system seconds of the import in the robot. */
+  cpuSeconds?: number;
 }
 
 export function measure(variant: Variant, target: Target, transfer: Transfer): Promise<Measured> {
@@ -32,9 +34,9 @@ export function measure(variant: Variant, target: Target, transfer: Transfer): P
     case "pipe":
       return seconds(pipe(target.robot, paths));
     case "import-floor":
-      return seconds(importFloor(target.robot, paths));
+      return importFloor(target.robot, paths);
     case "serve-floor":
-      return seconds(serveFloor(target.robot, transfer.infos));
+      return serveFloor(target.robot, transfer.infos);
     case "ssh-pipe":
       return seconds(sshPipe(target, paths, false));
     case "ssh-zstd-pipe":
