@@ -25,10 +25,17 @@ async function withStaged(
   timed: () => Promise<FloorTime>,
 ): Promise<FloorTime> {
   let bytes = 0;
+  let failed: unknown;
+  // labExec ends cat's input at an error of ours without failing: kept here, thrown below.
   const counted = async function* () {
-    for await (const b of stream) {
-      bytes += b.length;
-      yield b;
+    try {
+      for await (const b of stream) {
+        bytes += b.length;
+        yield b;
+      }
+    } catch (e) {
+      failed = e;
+      throw e;
     }
   };
   try {
@@ -36,8 +43,8 @@ async function withStaged(
       input: Readable.from(counted()),
       timeoutMs: TIMEOUT_MS,
     });
+    if (failed !== undefined) throw new Error(`making the stream for ${robot} failed`, { cause: failed });
     if (r.code !== 0) throw new Error(`staging the stream in ${robot} failed (exit ${r.code})`);
-    // The input's errors end it early without failing cat: the size tells.
     const size = Number((await inRobot(robot, `stat -c %s ${STAGED}`, "stat")).trim());
     if (size !== bytes || bytes === 0) throw new Error(`staged ${size} bytes of ${bytes} in ${robot}`);
     return await timed();
