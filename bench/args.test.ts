@@ -11,6 +11,8 @@ describe("bench arguments", () => {
     expect(o.links).toEqual(["veth", "20mbit", "rtt50"]);
     expect(o.variants).toEqual([
       "pipe",
+      "import-floor",
+      "serve-floor",
       "ssh-pipe",
       "ssh-zstd-pipe",
       "nix-copy",

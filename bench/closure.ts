@@ -2,6 +2,9 @@
 // binaries (zstd shrinks them to ~¼), and one root that refers to them all, built with the host's
 // Nix and no nixpkgs. A new seed gives paths no robot has yet.
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { BINARY_DIRS, hostBinaries, packFiles } from "./binaries.js";
 
@@ -112,12 +115,20 @@ export async function buildBinariesClosure(
 const COPY =
   'set -e; mkdir $out; i=0; for f in "$@"; do cp "$f" "$out/$i-$(basename "$f")"; i=$((i+1)); done';
 
-/** nix-builds `expr`; its output and closure. */
-async function nixBuild(expr: string): Promise<{ root: string; paths: string[] }> {
-  const { stdout } = await run("nix-build", ["-E", expr, "--no-out-link"], {
-    env: env(),
-    maxBuffer: 1 << 20,
-  });
+/**
+ * nix-builds `expr`; its output and closure. The expression goes in a file: a binaries closure's
+ * names every file, and Linux refuses one argument over 128 KiB (E2BIG) as `-E EXPR`.
+ */
+export async function nixBuild(expr: string): Promise<{ root: string; paths: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), "bench-closure-"));
+  let stdout: string;
+  try {
+    const file = join(dir, "closure.nix");
+    await writeFile(file, expr);
+    ({ stdout } = await run("nix-build", [file, "--no-out-link"], { env: env(), maxBuffer: 1 << 20 }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   const root = stdout.trim();
   const req = await run("nix-store", ["-qR", root], { env: env(), maxBuffer: 16 << 20 });
   return { root, paths: req.stdout.split("\n").filter((l) => l !== "") };

@@ -2,7 +2,7 @@
 // payload path and the toplevel; the binaries packing fills the groups it is given.
 import { describe, expect, it } from "vitest";
 import { type HostFile, packFiles } from "./binaries.js";
-import { closureKinds } from "./closure.js";
+import { closureKinds, deleteClosure, nixBuild } from "./closure.js";
 import { buildPayloadSystem, closureDiff, payloadSystemExpr } from "./system-closure.js";
 
 describe("payload system", () => {
@@ -25,6 +25,27 @@ describe("payload system", () => {
     );
     expect(() => payloadSystemExpr({ seed: "x", variant: "a", paths: 0, bytesPerPath: 1 })).toThrow(/paths/);
   });
+});
+
+describe("nixBuild", () => {
+  it("builds an expression over Linux's 128 KiB per-argument limit (a 500 MB binaries closure's)", async () => {
+    const seed = `t${process.pid}-${Date.now().toString(36)}`;
+    // As long as a binaries closure naming ~2,500 files; a comment costs nix nothing to evaluate.
+    const expr = `# ${"x".repeat(200 * 1024)}
+      derivation {
+        name = "bench-long-${seed}";
+        system = builtins.currentSystem;
+        builder = "/bin/sh";
+        args = [ "-c" "echo ${seed} > $out" ];
+      }`;
+    const built = await nixBuild(expr);
+    try {
+      expect(built.paths).toEqual([built.root]);
+      expect(built.root).toMatch(new RegExp(`-bench-long-${seed}$`));
+    } finally {
+      await deleteClosure({ ...built, bytes: 0 });
+    }
+  }, 60_000);
 });
 
 describe("packFiles", () => {

@@ -65,6 +65,55 @@ describe("bench report", () => {
     expect(table("veth", rows)).toContain("| push-zstd | 2.00 | 2.00 | 2.00 | 4.0 | 2.00 | – | 2.0 |");
   });
 
+  it("holds the nix-copy goal against each import floor measured: below it when floor > nix copy ÷ goal", () => {
+    const runs = [
+      { "nix-copy": 3, "serve-floor": 2.5, "import-floor": 1.5, "push-auto": 2.8 },
+      { "nix-copy": 3, "serve-floor": 2.5, "import-floor": 1.5, "push-auto": 2.8 },
+    ];
+    const rows = summarize("veth", runs, 100);
+    const goals = judge("veth", rows);
+    const speed = goals.find((g) => g.baseline === "nix-copy");
+    // The floors are not pushes: only push-auto is judged.
+    expect(speed?.pushes.map((p) => p.variant)).toEqual(["push-auto"]);
+    expect(speed?.floors).toEqual([
+      {
+        variant: "serve-floor",
+        nixCopySpeedup: expect.closeTo(1.2, 9),
+        allowedOverFloor: expect.closeTo(0.8, 9),
+        goalBelowFloor: true,
+      },
+      {
+        variant: "import-floor",
+        nixCopySpeedup: 2,
+        allowedOverFloor: expect.closeTo(2 / 1.5, 9),
+        goalBelowFloor: false,
+      },
+    ]);
+    // Only the nix-copy goal has floors.
+    expect(goals.find((g) => g.baseline === "pipe")?.floors).toBeUndefined();
+    const lines = goalLines(goals);
+    expect(lines).toContain(
+      "serve-floor 1.20× faster than nix-copy: the goal is BELOW this floor (a transfer would have to take 0.80× its time)",
+    );
+    expect(lines).toContain(
+      "import-floor 2.00× faster than nix-copy: the goal is above this floor (a transfer may take up to 1.33× its time)",
+    );
+    expect(table("veth", rows)).toContain("| serve-floor | 2.50 | 2.50 | 2.50 | 40.0 | – | 1.20 | – |");
+  });
+
+  it("a floor exactly at the goal's time is not below it; without nix-copy there is no verdict", () => {
+    const at = judge("veth", summarize("veth", [{ "nix-copy": 3, "serve-floor": 2 }], 1));
+    expect(at.find((g) => g.baseline === "nix-copy")?.floors).toEqual([
+      { variant: "serve-floor", nixCopySpeedup: 1.5, allowedOverFloor: 1, goalBelowFloor: false },
+    ]);
+    expect(goalLines(at)).toContain(
+      "not measured (needs nix-copy and a push)\n  - the robot's own import: serve-floor",
+    );
+    const none = judge("veth", summarize("veth", [{ "serve-floor": 2, "push-auto": 3 }], 1));
+    expect(none.find((g) => g.baseline === "nix-copy")?.floors).toBeUndefined();
+    expect(goalLines(none)).not.toContain("own import");
+  });
+
   it("the suites' tables: median, min, max and the run count", () => {
     expect(stat([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, runs: [3, 1, 2] });
     expect(statTable({ switch: stat([3, 1, 2]) })).toBe(

@@ -1,7 +1,7 @@
 // The bench's one report format: median, min and max over the runs, as markdown tables. For the
 // transfers, per link: ratios taken inside each run, then their median, and issue 13's goals.
 import type { LinkName } from "./links/names.js";
-import { PUSHES, type Variant } from "./variants/names.js";
+import { FLOORS, PUSHES, type Variant } from "./variants/names.js";
 
 /** Seconds per variant, one record per run. */
 export type Run = Partial<Record<Variant, number>>;
@@ -42,6 +42,19 @@ export interface GoalResult {
   readonly pushes: { variant: Variant; value: number; met: boolean }[];
   /** The goal is met by the default (`push-auto`); undefined when it was not measured. */
   readonly met?: boolean;
+  /** The nix-copy goal against the robot's own import, per floor variant measured. */
+  readonly floors?: FloorVerdict[];
+}
+
+/** A speed goal held against what the robot's Nix alone needs to import the closure. */
+export interface FloorVerdict {
+  readonly variant: Variant;
+  /** Median over runs of nix-copy's time ÷ the floor's. */
+  readonly nixCopySpeedup: number;
+  /** nixCopySpeedup ÷ the goal: the most a transfer may take, in floor times, to meet the goal. */
+  readonly allowedOverFloor: number;
+  /** The goal asks for less time than the floor takes (floor > nix copy ÷ goal): no transfer importing so meets it. */
+  readonly goalBelowFloor: boolean;
 }
 
 export function median(xs: readonly number[]): number {
@@ -116,14 +129,25 @@ export function judge(link: LinkName, rows: readonly VariantSummary[]): GoalResu
     );
   }
   const min = goals.minNixCopySpeedup;
-  out.push(
-    result(
-      `push ≥ ${min}× faster than nix-copy`,
-      "nix-copy",
-      (r) => r.nixCopySpeedup,
-      (x) => x >= min,
-    ),
+  const floors = rows.flatMap((r): FloorVerdict[] =>
+    (FLOORS as readonly Variant[]).includes(r.variant) && r.nixCopySpeedup !== undefined
+      ? [
+          {
+            variant: r.variant,
+            nixCopySpeedup: r.nixCopySpeedup,
+            allowedOverFloor: r.nixCopySpeedup / min,
+            goalBelowFloor: r.nixCopySpeedup < min,
+          },
+        ]
+      : [],
   );
+  const speed = result(
+    `push ≥ ${min}× faster than nix-copy`,
+    "nix-copy",
+    (r) => r.nixCopySpeedup,
+    (x) => x >= min,
+  );
+  out.push(floors.length === 0 ? speed : { ...speed, floors });
   return out;
 }
 
@@ -143,12 +167,26 @@ export function table(link: LinkName, rows: readonly VariantSummary[]): string {
 export function goalLines(goals: readonly GoalResult[]): string {
   return goals
     .map((g) => {
-      if (g.pushes.length === 0) return `- goal ${g.goal}: not measured (needs ${g.baseline} and a push)`;
+      if (g.pushes.length === 0)
+        return `- goal ${g.goal}: not measured (needs ${g.baseline} and a push)${floorLine(g.floors)}`;
       const verdict = g.met === undefined ? "push-auto not measured" : g.met ? "met" : "UNMET";
       const each = g.pushes.map((p) => `${p.variant} ${p.value.toFixed(2)}${p.met ? " ✓" : " ✗"}`);
-      return `- goal ${g.goal}: ${verdict} (${each.join(", ")})`;
+      return `- goal ${g.goal}: ${verdict} (${each.join(", ")})${floorLine(g.floors)}`;
     })
     .join("\n");
+}
+
+function floorLine(floors: readonly FloorVerdict[] | undefined): string {
+  if (floors === undefined || floors.length === 0) return "";
+  const each = floors.map(
+    (v) =>
+      `${v.variant} ${v.nixCopySpeedup.toFixed(2)}× faster than nix-copy: ${
+        v.goalBelowFloor
+          ? `the goal is BELOW this floor (a transfer would have to take ${v.allowedOverFloor.toFixed(2)}× its time)`
+          : `the goal is above this floor (a transfer may take up to ${v.allowedOverFloor.toFixed(2)}× its time)`
+      }`,
+  );
+  return `\n  - the robot's own import: ${each.join("; ")}`;
 }
 
 export interface Stat {

@@ -89,7 +89,7 @@ async function measureLink(
           if (m.chose !== undefined) chose.push(m.chose);
           if (m.wireBytes !== undefined) sent[v] = [...(sent[v] ?? []), m.wireBytes / MIB];
           log(
-            `${link} ${kind} run ${r + 1}/${opts.runs} ${v}: ${m.seconds.toFixed(2)} s${m.wireBytes === undefined ? "" : `, ${(m.wireBytes / MIB).toFixed(1)} MiB sent`}${m.chose ? ` (auto chose ${m.chose}: ${(m.why ?? []).join("; ")})` : ""}`,
+            `${link} ${kind} run ${r + 1}/${opts.runs} ${v}: ${m.seconds.toFixed(2)} s${m.wireBytes === undefined ? "" : `, ${(m.wireBytes / MIB).toFixed(1)} MiB sent`}${m.cpuSeconds === undefined ? "" : `, CPU ${m.cpuSeconds.toFixed(2)} s in the robot`}${m.chose ? ` (auto chose ${m.chose}: ${(m.why ?? []).join("; ")})` : ""}`,
           );
           await forget(robot.name, paths);
         }
@@ -122,7 +122,7 @@ export async function transfers(ctx: SuiteContext): Promise<SuiteResult> {
   for (const link of ctx.opts.links) {
     const variants = ctx.opts.variants.filter((v) => appliesTo(v, link));
     if (variants.length === 0) {
-      ctx.log(`bench ${link}: skipped, none of the variants runs there (pipe is veth only)`);
+      ctx.log(`bench ${link}: skipped, none of the variants runs there (pipe and the floors are veth only)`);
       continue;
     }
     for (const kind of kindsOn(link, ctx.opts)) {

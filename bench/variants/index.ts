@@ -1,12 +1,13 @@
 // Every way of getting a closure into the robot that the bench compares; see bench/README.md.
 import type { PathInfo } from "@ros-rollback/proto";
 import type { Target } from "../links/index.js";
+import { importFloor, serveFloor } from "./floor.js";
 import type { Variant } from "./names.js";
 import { pipe } from "./pipe.js";
 import { push } from "./push.js";
 import { nixCopy, sshPipe } from "./ssh.js";
 
-export { appliesTo, PUSHES, VARIANTS, type Variant } from "./names.js";
+export { appliesTo, FLOORS, PUSHES, VARIANTS, type Variant } from "./names.js";
 
 /** What one variant moved, signed for the robot (the pushes need the signatures). */
 export interface Transfer {
@@ -22,6 +23,8 @@ export interface Measured {
   why?: string[];
   /** Pushes: NarChunk bytes sent (compressed, if the push is). */
   wireBytes?: number;
+  /** Floors: user + system seconds of the import in the robot. */
+  cpuSeconds?: number;
 }
 
 export function measure(variant: Variant, target: Target, transfer: Transfer): Promise<Measured> {
@@ -30,6 +33,10 @@ export function measure(variant: Variant, target: Target, transfer: Transfer): P
   switch (variant) {
     case "pipe":
       return seconds(pipe(target.robot, paths));
+    case "import-floor":
+      return importFloor(target.robot, paths);
+    case "serve-floor":
+      return serveFloor(target.robot, transfer.infos);
     case "ssh-pipe":
       return seconds(sshPipe(target, paths, false));
     case "ssh-zstd-pipe":

@@ -2,6 +2,8 @@ import type { LinkName } from "../links/names.js";
 
 export const VARIANTS = [
   "pipe",
+  "import-floor",
+  "serve-floor",
   "ssh-pipe",
   "ssh-zstd-pipe",
   "nix-copy",
@@ -18,7 +20,10 @@ export const PUSHES = [
   "push-grpc-none",
 ] as const satisfies readonly Variant[];
 
-/** `pipe` runs through nsenter, not the network: it is measured on the veth only. */
+/** The robot's own Nix importing a stream staged inside it: the floor of a transfer importing so. */
+export const FLOORS = ["import-floor", "serve-floor"] as const satisfies readonly Variant[];
+
+/** `pipe` and the floors run through nsenter, not the network: they are measured on the veth only. */
 export function appliesTo(variant: Variant, link: LinkName): boolean {
-  return variant !== "pipe" || link === "veth";
+  return link === "veth" || (variant !== "pipe" && !(FLOORS as readonly Variant[]).includes(variant));
 }
