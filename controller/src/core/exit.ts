@@ -17,7 +17,10 @@ export function exitWhenFlushed(
   exit: (code: number) => void,
 ): void {
   let pending = streams.length;
-  if (pending === 0) return exit(code);
+  if (pending === 0) {
+    exit(code);
+    return;
+  }
   const flushed = () => {
     pending -= 1;
     if (pending === 0) exit(code);
