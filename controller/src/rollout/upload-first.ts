@@ -32,10 +32,12 @@ export class UploadFirst implements Transfer {
     closure: readonly PathInfo[],
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
+    asked?: Promise<string[]>,
   ): Promise<PushSummary> {
     this.uploaded ??= this.upload(closure, signal);
     await this.uploaded;
-    return this.inner.ensurePaths(api, closure, signal, report);
+    // Asked before the upload: the upload changes nothing on the robot.
+    return this.inner.ensurePaths(api, closure, signal, report, asked);
   }
 
   private async upload(closure: readonly PathInfo[], signal: AbortSignal): Promise<void> {
