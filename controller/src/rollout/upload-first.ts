@@ -32,12 +32,12 @@ export class UploadFirst implements Transfer {
     closure: readonly PathInfo[],
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
-    asked?: Promise<string[]>,
   ): Promise<PushSummary> {
     this.uploaded ??= this.upload(closure, signal);
     await this.uploaded;
-    // Asked before the upload: the upload changes nothing on the robot.
-    return this.inner.ensurePaths(api, closure, signal, report, asked);
+    // An answer asked before the upload (minutes, maybe) is not used: the robot's store may have
+    // changed meanwhile (a garbage collection); it is asked again now.
+    return this.inner.ensurePaths(api, closure, signal, report);
   }
 
   private async upload(closure: readonly PathInfo[], signal: AbortSignal): Promise<void> {
