@@ -23,7 +23,8 @@ export interface Transfer {
    * paths it lacks. `report` receives the summary as it grows, so a failure
    * halfway still says what was sent. `asked`: the agent's answer to
    * QueryMissingPaths for exactly `closure`'s paths, when the caller asked
-   * already (beside GetStatus); it is not asked again.
+   * already (beside GetStatus); it is not asked again (but after an upload
+   * that may take minutes: upload-first.ts).
    */
   ensurePaths(
     api: AgentApi,
