@@ -9,6 +9,7 @@ import { lazyMessages } from "./closure/lazy-messages.js";
 import type { ClosureOps } from "./closure-port.js";
 import type { Deps } from "./core/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
+import { exitWhenFlushed } from "./core/exit.js";
 import { type Io, sleep } from "./core/io.js";
 import { main } from "./main.js";
 
@@ -77,13 +78,11 @@ const onSignal = (name: string) => () => {
 process.on("SIGINT", onSignal("SIGINT"));
 process.on("SIGTERM", onSignal("SIGTERM"));
 
-main(process.argv.slice(2), io, deps, interrupt.signal).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    // main() renders every error itself; reaching this is a bug in the renderer.
-    process.stderr.write(`ros-rollback: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
-    process.exitCode = ExitCode.Bug;
-  },
-);
+// Exits as soon as the output is out, not when the last handle closes (core/exit.ts).
+const exit = (code: number) =>
+  exitWhenFlushed(code, [process.stdout, process.stderr], (c) => process.exit(c));
+main(process.argv.slice(2), io, deps, interrupt.signal).then(exit, (e: unknown) => {
+  // main() renders every error itself; reaching this is a bug in the renderer.
+  process.stderr.write(`ros-rollback: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  exit(ExitCode.Bug);
+});

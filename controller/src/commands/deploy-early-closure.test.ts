@@ -70,6 +70,64 @@ describe("deploy computes the closure beside the connect", () => {
     expect(computing).toBeGreaterThan(status);
   });
 
+  it("asks QueryMissingPaths for the closure before GetStatus is answered; the log keeps its order", async () => {
+    // The first GetStatus answers only once the query came (or after 3 s: without the early query,
+    // it came too late); later ones (the outcome, asked again) at once.
+    const queriedBeforeStatus: boolean[] = [];
+    rig.agent.handlers.getStatus = async () => {
+      if (queriedBeforeStatus.length === 0) {
+        const queried = await waitFor(() => rig.methods().includes("queryMissingPaths"), 3_000).then(
+          () => true,
+          () => false,
+        );
+        queriedBeforeStatus.push(queried);
+      }
+      return IDLE_STATUS;
+    };
+    let asked: string[] = [];
+    rig.agent.handlers.queryMissingPaths = (paths) => {
+      asked = paths;
+      return [];
+    };
+    rig.agent.handlers.activate = () => switchEvents([]);
+    const r = await rig.run(["deploy", root, ...rig.target(), "--no-confirm"]);
+    expect(r.stderr).toContain(`activating (switch) ${root}`);
+    expect(queriedBeforeStatus).toEqual([true]);
+    expect(asked).toEqual(CLOSURE.map((p) => p.storePath));
+    expect(rig.methods().filter((m) => m === "queryMissingPaths")).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `is on generation [^\\n]*\\ncomputing the closure of ${root}\\n[^\\n]*0 of ${CLOSURE.length} paths missing`,
+      ),
+    );
+  });
+
+  it("GetStatus failing wins over a failing early QueryMissingPaths", async () => {
+    rig.agent.handlers.getStatus = async () => {
+      await waitFor(() => rig.methods().includes("queryMissingPaths"));
+      return { error: { code: status.PERMISSION_DENIED, details: "not for you" } };
+    };
+    rig.agent.handlers.queryMissingPaths = () => ({
+      error: { code: status.INTERNAL, details: "store broke" },
+    });
+    const r = await rig.run(["deploy", root, ...rig.target()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: .*PERMISSION_DENIED.*not for you/m);
+    expect(r.stderr).not.toMatch(/store broke|computing the closure/);
+  });
+
+  it("a failing early QueryMissingPaths fails the deploy after the status line, once", async () => {
+    rig.agent.handlers.queryMissingPaths = () => ({
+      error: { code: status.INTERNAL, details: "store broke" },
+    });
+    const r = await rig.run(["deploy", root, ...rig.target()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /is on generation [^\n]*\ncomputing the closure of [^\n]*\nerror: .*store broke/,
+    );
+    expect(rig.methods()).toEqual(["getStatus", "queryMissingPaths"]);
+  });
+
   it("GetStatus failing wins over a bad store path, and the nix child is ended", async () => {
     const nix = slowNix();
     // Fails only once the nix child runs, so the test sees it ended rather than never started.

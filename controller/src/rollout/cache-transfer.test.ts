@@ -237,6 +237,26 @@ describe("deploy --transfer", () => {
     expect(pushedPaths()).toEqual([]);
   });
 
+  it("--upload-to asks the robot again after the upload: a path its store lost meanwhile is fetched", async () => {
+    for (const p of CLOSURE) valid.add(p.storePath); // the early query (beside GetStatus): nothing missing
+    const fake = fakeClosure(CLOSURE);
+    const closure: FakeClosure = {
+      ...fake,
+      uploadClosure: async (...args) => {
+        valid.delete(glibc); // a garbage collection on the robot during the upload
+        return fake.uploadClosure(...args);
+      },
+    };
+    agent.handlers.querySubstitutable = cachedBy([glibc]);
+    agent.handlers.substitute = substitutes;
+    const r = await deploy(["--upload-to", "file:///srv/cache"], closure);
+    expect(r.code).toBe(0);
+    expect(agent.calls.filter((c) => c.method === "substitute").map((c) => c.request)).toEqual([
+      { storePaths: [glibc] },
+    ]);
+    expect(valid.has(glibc)).toBe(true);
+  });
+
   it("refuses --upload-to with --transfer push, and an unknown mode", async () => {
     expect((await deploy(["--upload-to", "file:///x", "--transfer", "push"])).code).toBe(1);
     expect((await deploy(["--transfer", "pull"])).code).toBe(1);

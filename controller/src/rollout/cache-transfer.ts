@@ -33,11 +33,12 @@ export class CacheTransfer implements Transfer {
     closure: readonly PathInfo[],
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
+    asked?: Promise<string[]>,
   ): Promise<PushSummary> {
     const { o } = this;
     const target = api.target.name;
     const all = closure.map((p) => p.storePath);
-    const missing = await api.queryMissingPaths(all, signal);
+    const missing = await (asked ?? api.queryMissingPaths(all, signal));
     let sub: SubstituteSummary = {
       pathsSubstitutable: 0,
       pathsSubstituted: 0,

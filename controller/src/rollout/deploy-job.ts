@@ -1,6 +1,7 @@
 import { readFile, realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { ActivationAction, type DeploymentOptions, type PathInfo } from "@ros-rollback/proto";
+import type { AgentApi } from "../agent-api.js";
 import type { CommandContext } from "../core/command.js";
 import { UserError } from "../core/errors.js";
 import { buildToplevel, parseFlakeRef } from "../flake.js";
@@ -100,6 +101,25 @@ export class DeploySource {
     this.early.catch(() => undefined);
   }
 
+  /**
+   * Asks `api`'s agent which paths of the prefetched closure it lacks, as soon as that closure is
+   * known: beside GetStatus, so the agent's `nix-store` starts a round trip sooner (issue 13). It
+   * only reads. Undefined without a prefetch; a failed closure rejects it with the closure's error.
+   */
+  askMissingEarly(api: AgentApi, signal: AbortSignal): Promise<string[]> | undefined {
+    const early = this.early;
+    if (early === undefined) return undefined;
+    const asked = early.then((closure) =>
+      api.queryMissingPaths(
+        closure.map((p) => p.storePath),
+        signal,
+      ),
+    );
+    // Seen by ensurePaths, or by nobody when the deploy ends before (GetStatus failed).
+    asked.catch(() => undefined);
+    return asked;
+  }
+
   private async doBuild(signal: AbortSignal): Promise<Built> {
     const { ctx, spec } = this;
     const flake = parseFlakeRef(spec.storePath);
@@ -153,7 +173,9 @@ export function deployJob(
     async prepare(api, facts, signal) {
       const target = api.target.name;
       const built = await source.build(signal);
-      const before = await api.getStatus(signal);
+      const status = api.getStatus(signal);
+      const asked = source.askMissingEarly(api, signal);
+      const before = await status;
       facts.generationBefore = before.currentGeneration;
       ctx.log(
         `${target}: ${before.hostname || "?"} (agent ${before.agentVersion || "?"}) is on generation ${before.currentGeneration}`,
@@ -166,9 +188,16 @@ export function deployJob(
       const storePath = await source.resolve(built.storePath);
       facts.storePath = storePath;
       const closure = await source.closure(storePath, signal);
-      await transfer.ensurePaths(api, closure, signal, (push) => {
-        facts.push = push;
-      });
+      await transfer.ensurePaths(
+        api,
+        closure,
+        signal,
+        (push) => {
+          facts.push = push;
+        },
+        // The early closure is the one computed (closure() hands it over).
+        asked,
+      );
       return { storePath, options: built.options };
     },
     start(api, prepared, signal) {

@@ -44,11 +44,13 @@ export class PushTransfer implements Transfer {
     closure: readonly PathInfo[],
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
+    asked?: Promise<string[]>,
   ): Promise<PushSummary> {
-    const missing = await api.queryMissingPaths(
-      closure.map((p) => p.storePath),
-      signal,
-    );
+    const missing = await (asked ??
+      api.queryMissingPaths(
+        closure.map((p) => p.storePath),
+        signal,
+      ));
     return this.pushMissing(api, closure, missing, signal, report);
   }
 

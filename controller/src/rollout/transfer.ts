@@ -21,12 +21,16 @@ export interface Transfer {
   /**
    * Makes sure the robot holds every path of `closure`, sending only the
    * paths it lacks. `report` receives the summary as it grows, so a failure
-   * halfway still says what was sent.
+   * halfway still says what was sent. `asked`: the agent's answer to
+   * QueryMissingPaths for exactly `closure`'s paths, when the caller asked
+   * already (beside GetStatus); it is not asked again (but after an upload
+   * that may take minutes: upload-first.ts).
    */
   ensurePaths(
     api: AgentApi,
     closure: readonly PathInfo[],
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
+    asked?: Promise<string[]>,
   ): Promise<PushSummary>;
 }

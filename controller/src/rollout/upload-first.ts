@@ -35,6 +35,8 @@ export class UploadFirst implements Transfer {
   ): Promise<PushSummary> {
     this.uploaded ??= this.upload(closure, signal);
     await this.uploaded;
+    // An answer asked before the upload (minutes, maybe) is not used: the robot's store may have
+    // changed meanwhile (a garbage collection); it is asked again now.
     return this.inner.ensurePaths(api, closure, signal, report);
   }
 

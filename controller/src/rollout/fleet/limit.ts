@@ -39,10 +39,11 @@ export class LimitedTransfer implements Transfer {
     closure: readonly PathInfo[],
     signal: AbortSignal,
     report: (summary: PushSummary) => void,
+    asked?: Promise<string[]>,
   ): Promise<PushSummary> {
     return this.slots.run(() => {
       this.gate();
-      return this.inner.ensurePaths(api, closure, signal, report);
+      return this.inner.ensurePaths(api, closure, signal, report, asked);
     });
   }
 }
