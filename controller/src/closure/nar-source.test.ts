@@ -117,6 +117,19 @@ describe("readNars", () => {
     expect(falls[0]).toMatch(/ENOENT/);
   });
 
+  it("lets the event loop turn while it reads, even for a consumer that never waits", async () => {
+    // Synchronous reads behind microtasks alone would run the whole closure before any timer.
+    let pieces = 0;
+    let timerAt: number | undefined;
+    const timer = setTimeout(() => {
+      timerAt = pieces;
+    }, 0);
+    for await (const _ of readNars(closure, nix(), signal())) pieces++;
+    clearTimeout(timer);
+    expect(timerAt).toBeDefined();
+    expect(timerAt).toBeLessThan(pieces);
+  });
+
   it.each([
     ["the filesystem", {}],
     ["nix-store --serve", { from: "serve" as const }],

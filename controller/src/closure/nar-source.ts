@@ -1,5 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { isAbsolute } from "node:path";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { dumpNar, isNarDumpError, type NixCliOptions, parseNarHash } from "@ros-rollback/nix-core";
 import type { PathInfo } from "@ros-rollback/proto";
 import { UserError } from "../core/errors.js";
@@ -22,6 +23,12 @@ export interface NarSourceOptions {
 }
 
 const MAX_PIECE = 128 * 1024;
+/**
+ * Reading files is synchronous: without a turn of the event loop now and then, a consumer that
+ * never waits (a socket with room) would starve timers, signals and, in one process, the other
+ * end. Every path and every MiB gets one, as the serve pipe's reads gave them.
+ */
+const TURN_BYTES = 1024 * 1024;
 
 /**
  * Where the files of `options`' store are: the store path itself for the
@@ -133,9 +140,15 @@ async function* fromFilesystem(
   signal: AbortSignal,
 ): AsyncGenerator<NarPiece, string | undefined> {
   try {
+    await nextTurn();
+    let sinceTurn = 0;
     let r = await next(dump, info, real);
     if (typeof r === "string") return r;
     while (r.done !== true) {
+      if (sinceTurn >= TURN_BYTES) {
+        await nextTurn();
+        sinceTurn = 0;
+      }
       signal.throwIfAborted();
       const data = r.value;
       if (!check.add(data)) throw mismatch(info, "longer than recorded");
@@ -148,6 +161,7 @@ async function* fromFilesystem(
         return undefined;
       }
       yield { index, data, last: false };
+      sinceTurn += data.length;
       r = await next(dump, info, real);
       if (typeof r === "string") return r;
     }
