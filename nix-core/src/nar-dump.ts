@@ -74,14 +74,12 @@ class Slabs {
     return this.slab;
   }
 
-  /** Room for `n` more bytes in this slab (a new slab otherwise; what was pending moves with it). */
+  /** Room for `n` more bytes: a new slab if this one lacks it (what was written goes out as it is, uncopied). */
   room(n: number): void {
     if (this.slab.length - this.pos >= n) return;
-    const pending = this.slab.subarray(this.start, this.pos);
-    this.slab = Buffer.allocUnsafe(Math.max(this.size, n + pending.length));
-    pending.copy(this.slab);
-    this.start = 0;
-    this.pos = pending.length;
+    this.hand(this.pos);
+    this.slab = Buffer.allocUnsafe(Math.max(this.size, n));
+    this.start = this.pos = 0;
   }
 
   /** Space left in this slab, starting a new one when it is full. */
