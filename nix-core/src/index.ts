@@ -10,6 +10,13 @@ export {
   parseTrustedKeys,
   publicKeyFromRaw,
 } from "./keys.js";
+export {
+  dumpNar,
+  isNarDumpError,
+  NarDumpError,
+  type NarDumpErrorCode,
+  type NarDumpOptions,
+} from "./nar-dump.js";
 export { canonicalNarHash, formatNarHash, parseNarHash } from "./nar-hash.js";
 export { type NixCliOptions, nixBin, storeArgs } from "./nix-cli.js";
 export { SERVE_CLIENT_VERSION, SERVE_MAGIC_1, SERVE_MAGIC_2, ServeCommand } from "./serve-protocol.js";
