@@ -18,6 +18,7 @@ export {
   FastAgentService,
   narChunkRequest,
   serializePushPathsRequest,
+  takeDataFrame,
 } from "./push-codec.js";
 export {
   BadFrame,

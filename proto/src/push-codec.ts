@@ -3,12 +3,20 @@
 // Buffer.from) and once on the way in (Buffer.from); this one encodes a chunk
 // with one copy (gathering its pieces) and decodes it as a view. Same wire format.
 import { AgentService, PushPathsRequest } from "./gen/ros_rollback/v1/agent.js";
+import { FRAME, FRAME_HEADER_BYTES } from "./raw-push.js";
 
 /** PushPathsRequest.chunk (field 3, length-delimited) and NarChunk.data (field 1, length-delimited). */
 const CHUNK_TAG = 0x1a;
 const DATA_TAG = 0x0a;
 
-const encoded = new WeakMap<PushPathsRequest, { readonly bytes: Buffer; readonly data: Buffer }>();
+interface Encoded {
+  readonly bytes: Buffer;
+  readonly data: Buffer;
+  /** The data with FRAME_HEADER_BYTES in front of it (over the protobuf prefix, or spare): a raw DATA frame. */
+  readonly frame: Buffer;
+}
+
+const encoded = new WeakMap<PushPathsRequest, Encoded>();
 
 function varintLength(n: number): number {
   let len = 1;
@@ -27,12 +35,18 @@ function writeVarint(buf: Buffer, at: number, n: number): number {
   return pos;
 }
 
-/** A chunk message carrying `parts` joined, encoded once here; its `data` is a view of that encoding. */
+/**
+ * A chunk message carrying `parts` joined, encoded once here; its `data` is a view of that encoding.
+ * At least FRAME_HEADER_BYTES lie in front of the data in the same buffer, so the raw channel can
+ * send it as one DATA frame without another copy (takeDataFrame).
+ */
 export function narChunkRequest(parts: readonly Uint8Array[]): PushPathsRequest {
   let size = 0;
   for (const p of parts) size += p.length;
   const inner = size === 0 ? 0 : 1 + varintLength(size) + size;
-  const bytes = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  const length = 1 + varintLength(inner) + inner;
+  const lead = Math.max(0, FRAME_HEADER_BYTES - (length - size));
+  const bytes = Buffer.allocUnsafe(lead + length).subarray(lead);
   bytes[0] = CHUNK_TAG;
   let pos = writeVarint(bytes, 1, inner);
   if (size > 0) {
@@ -40,13 +54,34 @@ export function narChunkRequest(parts: readonly Uint8Array[]): PushPathsRequest 
     pos = writeVarint(bytes, pos, size);
   }
   const data = bytes.subarray(pos);
+  const frame = Buffer.from(
+    bytes.buffer,
+    bytes.byteOffset + pos - FRAME_HEADER_BYTES,
+    FRAME_HEADER_BYTES + size,
+  );
   for (const p of parts) {
     bytes.set(p, pos);
     pos += p.length;
   }
   const message: PushPathsRequest = { item: { $case: "chunk", value: { data } } };
-  encoded.set(message, { bytes, data });
+  encoded.set(message, { bytes, data, frame });
   return message;
+}
+
+/**
+ * A chunk message from narChunkRequest as one raw DATA frame (proto/src/raw-push.ts): its header
+ * written in front of the data, over the protobuf prefix, so TLS gets one buffer (two buffers in
+ * one write are joined by a copy of the whole chunk). The message keeps its data but no longer
+ * its cached encoding (serializePushPathsRequest encodes it anew). undefined for any other message.
+ */
+export function takeDataFrame(message: PushPathsRequest): Buffer | undefined {
+  const e = encoded.get(message);
+  if (e === undefined || message.item?.$case !== "chunk" || message.item.value.data !== e.data)
+    return undefined;
+  encoded.delete(message);
+  e.frame[0] = FRAME.DATA;
+  e.frame.writeUInt32BE(e.data.length, 1);
+  return e.frame;
 }
 
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);

@@ -2,9 +2,13 @@ import { randomBytes } from "node:crypto";
 import {
   Compression,
   deserializePushPathsRequest,
+  FRAME,
+  FrameReader,
+  MAX_DATA_FRAME,
   narChunkRequest,
   PushPathsRequest,
   serializePushPathsRequest,
+  takeDataFrame,
 } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
 
@@ -88,5 +92,38 @@ describe("the PushPaths codec", () => {
     }
     if (expected instanceof Error) expect(() => deserializePushPathsRequest(bytes)).toThrow();
     else expect(deserializePushPathsRequest(bytes)).toEqual(expected);
+  });
+
+  it.each([
+    ["empty", [] as number[]],
+    ["one byte (a 4-byte protobuf prefix)", [1]],
+    ["128 bytes", [128]],
+    ["pieces of a 128 KiB chunk", [65_536, 1, 65_535]],
+  ])("gives a chunk (%s) as one raw DATA frame over the same memory, then encodes it anew", (_n, sizes) => {
+    const parts = sizes.map((n) => randomBytes(n));
+    const m = narChunkRequest(parts);
+    const data = Buffer.concat(parts);
+    const frame = takeDataFrame(m);
+    if (frame === undefined) throw new Error("no frame");
+    expect(frame.buffer).toBe(chunkData(m)?.buffer);
+    const read = [...new FrameReader(new Map([[FRAME.DATA, MAX_DATA_FRAME]])).push(frame)];
+    expect(frame.length).toBe(5 + data.length);
+    expect(frame[0]).toBe(FRAME.DATA);
+    expect(frame.readUInt32BE(1)).toBe(data.length);
+    expect(Buffer.concat(read.map((p) => (p.kind === "data" ? p.bytes : Buffer.alloc(0)))).equals(data)).toBe(
+      true,
+    );
+    // Its header went over the cached encoding's prefix: that encoding must not be sent any more.
+    expect(Buffer.from(chunkData(m) ?? []).equals(data)).toBe(true);
+    expect(serializePushPathsRequest(m).equals(generated(m))).toBe(true);
+    expect(takeDataFrame(m)).toBeUndefined();
+  });
+
+  it("gives no raw frame for a chunk built by hand or whose data was replaced", () => {
+    expect(takeDataFrame({ item: { $case: "chunk", value: { data: Buffer.from("abc") } } })).toBeUndefined();
+    const m = narChunkRequest([Buffer.from("old")]);
+    if (m.item?.$case !== "chunk") throw new Error("not a chunk");
+    m.item.value.data = Buffer.from("new bytes");
+    expect(takeDataFrame(m)).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import { isEndOfStream, quote, ServeCommand, str, strs, u64 } from "@ros-rollback/nix-core";
 import { AgentError } from "../errors.js";
+import { GatheredWrites } from "./gathered-writes.js";
 import type { ImportEvents, ImportPathInfo, StoreImport } from "./nix-store.js";
 import type { ServeProcess } from "./serve-process.js";
 
@@ -35,12 +36,15 @@ export class CliImport implements StoreImport {
   private queryChain: Promise<unknown> = Promise.resolve();
   private closed: Promise<string[]> | undefined;
   private bytesLeft = 0;
+  /** Into the importer's stdin in large writes; each path's last bytes go at once (writeNar). */
+  private readonly out: GatheredWrites;
 
   constructor(
     private readonly query: ServeProcess,
     private readonly importer: ServeProcess,
     private readonly events: ImportEvents = {},
   ) {
+    this.out = new GatheredWrites((data, written) => importer.write(data, written));
     this.acks = this.readAcks().catch((e: unknown) => {
       this.ackError = e;
     });
@@ -90,18 +94,20 @@ export class CliImport implements StoreImport {
     ]);
     this.written.push(info.storePath);
     this.bytesLeft = info.narSize;
-    await this.send(header);
+    await this.send(header, info.narSize === 0);
   }
 
   async writeNar(chunk: Uint8Array): Promise<void> {
     if (chunk.length > this.bytesLeft) throw new Error("more NAR bytes than the path's narSize");
     this.bytesLeft -= chunk.length;
-    await this.send(chunk);
+    await this.send(chunk, this.bytesLeft === 0);
   }
 
-  private async send(data: Uint8Array): Promise<void> {
+  /** `flush`: nix gets everything so far now (a path's end: it imports the path without waiting for more). */
+  private async send(data: Uint8Array, flush = false): Promise<void> {
     try {
-      await this.importer.write(data);
+      await this.out.write(data);
+      if (flush) await this.out.flush();
     } catch (e) {
       throw await this.importer.failed(`importing ${this.current()}`, e);
     }

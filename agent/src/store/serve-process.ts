@@ -97,11 +97,15 @@ export class ServeProcess {
     return this.version;
   }
 
-  /** Writes, waiting while the pipe is full (nix reads at the speed it imports). */
-  async write(data: Uint8Array): Promise<void> {
+  /**
+   * Writes, waiting while the pipe is full (nix reads at the speed it imports). `written`: once
+   * the pipe has taken `data` (its memory may be reused then); not called if the write failed.
+   */
+  async write(data: Uint8Array, written?: () => void): Promise<void> {
     if (this.inputError !== undefined) throw this.inputError;
+    const cb = written === undefined ? undefined : (e?: Error | null) => (e == null ? written() : undefined);
     // Up to WRITE_AHEAD queued keeps nix busy while we wait for the next chunk, and bounds memory.
-    if (this.child.stdin.write(data) || this.child.stdin.writableLength < WRITE_AHEAD) return;
+    if (this.child.stdin.write(data, cb) || this.child.stdin.writableLength < WRITE_AHEAD) return;
     await new Promise<void>((resolve, reject) => {
       const done = (e?: Error) => {
         this.child.stdin.off("drain", onDrain);

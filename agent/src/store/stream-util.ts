@@ -62,13 +62,16 @@ export async function nextWithin<T>(
 
 /**
  * nextWithin for a loop over one stream: one timer, re-armed when a wait
- * starts, instead of a timer and an AbortController per message (a push
- * has thousands). Only time spent waiting in next() counts as idle.
+ * starts, and one abort listener, instead of a timer, an AbortController and
+ * a listener per message (a raw push has one per 16 KiB TLS record). Only
+ * time spent waiting in next() counts as idle. Once it failed (idle, or the
+ * outer signal aborted), every wait fails with that reason.
  */
 export class IdleWatch {
-  private readonly ac = new AbortController();
   private readonly timer: NodeJS.Timeout;
-  private waiting = false;
+  /** Rejects the wait in progress. */
+  private waiting: ((e: unknown) => void) | undefined;
+  private failure: { readonly reason: unknown } | undefined;
 
   constructor(
     private readonly outer: AbortSignal,
@@ -76,8 +79,8 @@ export class IdleWatch {
   ) {
     this.timer = setTimeout(() => {
       // Fired idleMs after the current wait began (refresh() at its start); between waits: nothing.
-      if (this.waiting) {
-        this.ac.abort(
+      if (this.waiting !== undefined) {
+        this.fail(
           new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s in the middle of a push`),
         );
       }
@@ -86,16 +89,29 @@ export class IdleWatch {
     else outer.addEventListener("abort", this.onAbort, { once: true });
   }
 
-  private readonly onAbort = () => this.ac.abort(this.outer.reason);
+  private readonly onAbort = () => this.fail(this.outer.reason);
 
-  async next<T>(it: AsyncIterator<T>, wrap: (e: unknown) => unknown): Promise<IteratorResult<T>> {
-    this.waiting = true;
+  private fail(reason: unknown): void {
+    this.failure ??= { reason };
+    this.waiting?.(this.failure.reason);
+  }
+
+  next<T>(it: AsyncIterator<T>, wrap: (e: unknown) => unknown): Promise<IteratorResult<T>> {
+    if (this.failure !== undefined) return Promise.reject(this.failure.reason);
     this.timer.refresh();
-    try {
-      return await nextOrAbort(it, this.ac.signal, wrap);
-    } finally {
-      this.waiting = false;
-    }
+    return new Promise((resolve, reject) => {
+      this.waiting = reject;
+      it.next().then(
+        (r) => {
+          this.waiting = undefined;
+          resolve(r);
+        },
+        (e: unknown) => {
+          this.waiting = undefined;
+          reject(wrap(e));
+        },
+      );
+    });
   }
 
   close(): void {

@@ -15,6 +15,7 @@ import {
   RAW_PUSH_ALPNS,
   type RawPushProgress,
   serializePushPathsRequest,
+  takeDataFrame,
 } from "@ros-rollback/proto";
 import { settlesWithin } from "../core/settles-within.js";
 
@@ -154,6 +155,9 @@ function write(socket: TLSSocket, m: PushPathsRequest, onWritten: RawPushOptions
     if (e == null) onWritten?.(m);
   };
   if (m.item?.$case === "chunk") {
+    // One buffer: TLS joins the buffers of one write by copying them (the whole chunk).
+    const frame = takeDataFrame(m);
+    if (frame !== undefined) return socket.write(frame, done);
     const data = m.item.value.data;
     socket.cork();
     socket.write(frameHeader(FRAME.DATA, data.length));
