@@ -66,20 +66,26 @@ function client(): AgentClient {
 
 const deadline = () => ({ deadline: Date.now() + 30_000 });
 
-it("starts the query's nix-store after GetStatus, and QueryMissingPaths answers from it", async () => {
+const waitFor = async (what: string, done: () => Promise<boolean>) => {
+  const end = Date.now() + 30_000;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`${what} did not happen`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+it("starts the query's nix-store once a client connects, before any call; GetStatus and QueryMissingPaths use it", async () => {
   const c = client();
   try {
     expect(await nixStores()).toEqual([]);
+    // The connection alone (TLS, then h2): no call made yet.
+    await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 30_000, (e) => (e ? rej(e) : res())));
+    await waitFor("a nix-store start on the connection", async () => (await nixStores()).length > 0);
+    const warm = await nixStores();
+    expect(warm).toHaveLength(1);
     await new Promise((res, rej) =>
       c.getStatus({}, new Metadata(), deadline(), (e, r) => (e ? rej(e) : res(r))),
     );
-    const end = Date.now() + 30_000;
-    while ((await nixStores()).length === 0) {
-      if (Date.now() > end) throw new Error("no nix-store started after GetStatus");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const warm = await nixStores();
-    expect(warm).toHaveLength(1);
     const absent = `/nix/store/${"0".repeat(32)}-absent`;
     const missing = await new Promise((res, rej) =>
       c.queryMissingPaths({ storePaths: [robotPath, absent] }, new Metadata(), deadline(), (e, r) =>

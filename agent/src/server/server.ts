@@ -155,6 +155,9 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
         );
       },
       (e) => deps.log.error({ err: e }, "agent listener error"),
+      // A controller that connects asks the store soon (a deploy: QueryMissingPaths beside its
+      // GetStatus): nix-store starts with its connection, not after a first answer (issue 13).
+      () => deps.store.prepareQuery(),
     );
     port = shared.port;
   }
