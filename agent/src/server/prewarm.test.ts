@@ -6,8 +6,9 @@ import type { AgentClient } from "@ros-rollback/proto";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import type { Deployer } from "../deployment/deployer.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
-import { DeployerLab } from "../testing/deployer-rig.js";
+import { DeployerLab, until } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
@@ -21,6 +22,8 @@ let fx: NixFixture;
 let lab: DeployerLab;
 let server: RunningServer;
 let robotPath: string;
+let deployer: Deployer;
+let prewarms = 0;
 const nixStores = async () => (await childProcesses()).filter((l) => l.endsWith("nix-store"));
 
 beforeAll(async () => {
@@ -32,8 +35,9 @@ beforeAll(async () => {
   lab = new DeployerLab();
   await lab.setup();
   const rig = await lab.rig("prewarm");
+  deployer = rig.deployer;
   const log = pino({ level: "silent" });
-  const store = createStorePort({
+  const real = createStorePort({
     storeDir: "/nix/store",
     nixBinDir: undefined,
     storeUri,
@@ -42,6 +46,13 @@ beforeAll(async () => {
     log,
     keepQueryProcessMs: 60_000,
   });
+  const store = {
+    ...real,
+    prepareQuery: () => {
+      prewarms++;
+      real.prepareQuery();
+    },
+  };
   server = await startTestServer(pki, {
     deployer: rig.deployer,
     profile: rig.profile,
@@ -97,4 +108,20 @@ it("starts the query's nix-store once a client connects, before any call; GetSta
   } finally {
     c.close();
   }
+}, 60_000);
+
+it("starts no nix-store for a connection while a deployment is in progress (a Confirm's)", async () => {
+  const connect = async () => {
+    const c = client();
+    await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 30_000, (e) => (e ? rej(e) : res())));
+    c.close();
+  };
+  const d = await deployer.activate(lab.sys("sys-a"), "switch", {});
+  await until(deployer, d.id, "awaiting_confirmation", 30_000);
+  const before = prewarms;
+  await connect(); // the listener has seen the handshake before the client is ready
+  expect(prewarms).toBe(before);
+  await deployer.confirm(d.id);
+  await connect();
+  expect(prewarms).toBe(before + 1);
 }, 60_000);
