@@ -90,7 +90,11 @@ export async function listenShared(
           socket.once("close", () => raw.delete(socket));
           onRawPush(socket);
         } else {
-          onGrpcClient();
+          try {
+            onGrpcClient();
+          } catch (e) {
+            onError(e as Error); // a hint for later: never the connection's end
+          }
           injector.injectConnection(socket);
         }
       },
