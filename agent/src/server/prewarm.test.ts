@@ -6,8 +6,9 @@ import type { AgentClient } from "@ros-rollback/proto";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import type { Deployer } from "../deployment/deployer.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
-import { DeployerLab } from "../testing/deployer-rig.js";
+import { DeployerLab, until } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
@@ -21,6 +22,8 @@ let fx: NixFixture;
 let lab: DeployerLab;
 let server: RunningServer;
 let robotPath: string;
+let deployer: Deployer;
+let prewarms = 0;
 const nixStores = async () => (await childProcesses()).filter((l) => l.endsWith("nix-store"));
 
 beforeAll(async () => {
@@ -32,8 +35,9 @@ beforeAll(async () => {
   lab = new DeployerLab();
   await lab.setup();
   const rig = await lab.rig("prewarm");
+  deployer = rig.deployer;
   const log = pino({ level: "silent" });
-  const store = createStorePort({
+  const real = createStorePort({
     storeDir: "/nix/store",
     nixBinDir: undefined,
     storeUri,
@@ -42,6 +46,13 @@ beforeAll(async () => {
     log,
     keepQueryProcessMs: 60_000,
   });
+  const store = {
+    ...real,
+    prepareQuery: () => {
+      prewarms++;
+      real.prepareQuery();
+    },
+  };
   server = await startTestServer(pki, {
     deployer: rig.deployer,
     profile: rig.profile,
@@ -66,20 +77,26 @@ function client(): AgentClient {
 
 const deadline = () => ({ deadline: Date.now() + 30_000 });
 
-it("starts the query's nix-store after GetStatus, and QueryMissingPaths answers from it", async () => {
+const waitFor = async (what: string, done: () => Promise<boolean>) => {
+  const end = Date.now() + 30_000;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`${what} did not happen`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+it("starts the query's nix-store once a client connects, before any call; GetStatus and QueryMissingPaths use it", async () => {
   const c = client();
   try {
     expect(await nixStores()).toEqual([]);
+    // The connection alone (TLS, then h2): no call made yet.
+    await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 30_000, (e) => (e ? rej(e) : res())));
+    await waitFor("a nix-store start on the connection", async () => (await nixStores()).length > 0);
+    const warm = await nixStores();
+    expect(warm).toHaveLength(1);
     await new Promise((res, rej) =>
       c.getStatus({}, new Metadata(), deadline(), (e, r) => (e ? rej(e) : res(r))),
     );
-    const end = Date.now() + 30_000;
-    while ((await nixStores()).length === 0) {
-      if (Date.now() > end) throw new Error("no nix-store started after GetStatus");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const warm = await nixStores();
-    expect(warm).toHaveLength(1);
     const absent = `/nix/store/${"0".repeat(32)}-absent`;
     const missing = await new Promise((res, rej) =>
       c.queryMissingPaths({ storePaths: [robotPath, absent] }, new Metadata(), deadline(), (e, r) =>
@@ -91,4 +108,20 @@ it("starts the query's nix-store after GetStatus, and QueryMissingPaths answers 
   } finally {
     c.close();
   }
+}, 60_000);
+
+it("starts no nix-store for a connection while a deployment is in progress (a Confirm's)", async () => {
+  const connect = async () => {
+    const c = client();
+    await new Promise<void>((res, rej) => c.waitForReady(Date.now() + 30_000, (e) => (e ? rej(e) : res())));
+    c.close();
+  };
+  const d = await deployer.activate(lab.sys("sys-a"), "switch", {});
+  await until(deployer, d.id, "awaiting_confirmation", 30_000);
+  const before = prewarms;
+  await connect(); // the listener has seen the handshake before the client is ready
+  expect(prewarms).toBe(before);
+  await deployer.confirm(d.id);
+  await connect();
+  expect(prewarms).toBe(before + 1);
 }, 60_000);

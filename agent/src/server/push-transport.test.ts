@@ -7,6 +7,7 @@ import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawPush } from "../../../controller/src/agent-api/raw-push-client.js";
+import type { Deployer } from "../deployment/deployer.js";
 import { AgentError } from "../errors.js";
 import { pushCounter } from "../metrics/push.js";
 import { type AgentMetrics, createAgentMetrics } from "../metrics/registry.js";
@@ -43,7 +44,8 @@ beforeAll(async () => {
     },
     {
       version: "test",
-      deployer: unused("deployer"),
+      // The listener asks whether a deployment runs before it starts the query's nix-store.
+      deployer: unused<Deployer>("deployer", { active: () => undefined }),
       profile: unused("profile"),
       system: unused("system"),
       holds: unused("holds"),
@@ -70,10 +72,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A dependency no push touches: any use fails the test. */
-function unused<T extends object>(what: string): T {
-  return new Proxy({} as T, {
-    get: () => {
+/** A dependency no push touches: any use but of `allowed` fails the test. */
+function unused<T extends object>(what: string, allowed: Partial<T> = {}): T {
+  return new Proxy(allowed as T, {
+    get: (target, key) => {
+      if (key in target) return target[key as keyof T];
       throw new Error(`${what} is not used by a push`);
     },
   });

@@ -155,6 +155,12 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
         );
       },
       (e) => deps.log.error({ err: e }, "agent listener error"),
+      // A controller that connects while nothing is deployed is likely to ask the store soon (a
+      // deploy: QueryMissingPaths beside its GetStatus): nix-store starts with its connection, not
+      // after a first answer (issue 13). During a deployment it would only slow the Confirm's.
+      () => {
+        if (deps.deployer.active() === undefined) deps.store.prepareQuery();
+      },
     );
     port = shared.port;
   }

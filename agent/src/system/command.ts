@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { AgentError } from "../errors.js";
 
 export interface CommandResult {
@@ -13,6 +13,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly input?: string;
+  /** Open descriptors the command inherits as fd 3, 4, … (e.g. a file for flock(1) to lock). */
+  readonly fds?: readonly number[];
 }
 
 /** Runs external programs; the one seam between the agent and nix/systemd CLIs. */
@@ -28,13 +30,14 @@ export class ProcessRunner implements CommandRunner {
     const [file, ...args] = argv;
     if (file === undefined) throw new Error("empty argv");
     return new Promise((resolve, reject) => {
+      // Pipes on 0-2 whatever follows them; the extra descriptors' type hides that.
       const child = spawn(file, args, {
         env: options.env ?? process.env,
-        stdio: ["pipe", "pipe", "pipe"],
+        stdio: ["pipe", "pipe", "pipe", ...(options.fds ?? [])],
         signal: options.signal,
         timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         killSignal: "SIGKILL",
-      });
+      }) as ChildProcessWithoutNullStreams;
       let stdout = "";
       let stderr = "";
       child.stdout.setEncoding("utf8").on("data", (d: string) => {

@@ -1,4 +1,4 @@
-import { access, constants, readFile, readlink, stat } from "node:fs/promises";
+import { access, constants, type FileHandle, open, readFile, readlink, stat } from "node:fs/promises";
 import type { SystemInspector } from "../deployment/ports.js";
 import { AgentError } from "../errors.js";
 import type { CommandRunner } from "./command.js";
@@ -43,19 +43,24 @@ export class RobotSystemInspector implements SystemInspector {
   }
 
   async switchLockHeld(): Promise<boolean> {
+    let lock: FileHandle;
     try {
-      await stat(this.d.switchLockFile);
+      lock = await open(this.d.switchLockFile, "r");
     } catch {
       return false;
     }
-    // flock(1) tries the same non-blocking lock switch-to-configuration takes.
-    const r = await this.d.runner.run(
-      ["flock", "--nonblock", "--conflict-exit-code", "75", this.d.switchLockFile, "true"],
-      {
+    try {
+      // flock(1) tries, on our open file, the same non-blocking lock switch-to-configuration
+      // takes; given the descriptor it runs no command of its own (one exec on the Activate
+      // path instead of two, issue 13). Our lock, if it got it, goes when we close the file.
+      const r = await this.d.runner.run(["flock", "--nonblock", "--conflict-exit-code", "75", "3"], {
         timeoutMs: 5_000,
-      },
-    );
-    return r.code === 75;
+        fds: [lock.fd],
+      });
+      return r.code === 75;
+    } finally {
+      await lock.close();
+    }
   }
 
   /**

@@ -47,6 +47,8 @@ export async function listenShared(
   grpcServer: Server,
   onRawPush: (socket: TLSSocket) => void,
   onError: (e: Error) => void = () => undefined,
+  /** A client passed the handshake and speaks gRPC: called before grpc-js gets the connection. */
+  onGrpcClient: () => void = () => undefined,
 ): Promise<SharedListener> {
   const { host, port } = parseListen(listen);
   const hosts = await addresses(listen, host);
@@ -88,6 +90,11 @@ export async function listenShared(
           socket.once("close", () => raw.delete(socket));
           onRawPush(socket);
         } else {
+          try {
+            onGrpcClient();
+          } catch (e) {
+            onError(e as Error); // a hint for later: never the connection's end
+          }
           injector.injectConnection(socket);
         }
       },
