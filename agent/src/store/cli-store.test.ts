@@ -40,4 +40,67 @@ describe("NixCliStore.openImport", () => {
       await new Promise((r) => setTimeout(r, 20));
     expect(await childProcesses()).toEqual([]);
   });
+
+  it("on a store a nix-store has opened: starts both at once; one failing to start stops the other", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ros-rollback-pair-"));
+    try {
+      const real = execFileSync("sh", ["-c", "command -v nix-store"], { encoding: "utf8" }).trim();
+      // With dir/meet present, each nix-store waits until the other has started too, or fails alone.
+      await writeFile(
+        join(dir, "nix-store"),
+        `#!/bin/sh
+if [ -e "${dir}/meet" ]; then
+  echo $$ >> "${dir}/arrived"
+  i=0
+  while [ "$(wc -l < "${dir}/arrived")" -lt 2 ]; do
+    i=$((i+1)); [ $i -gt 500 ] && { echo "started alone" >&2; exit 1; }
+    sleep 0.01
+  done
+  [ -e "${dir}/fail-one" ] && mkdir "${dir}/failed" 2>/dev/null && { echo "one fails" >&2; exit 1; }
+fi
+exec "${real}" "$@"
+`,
+      );
+      await chmod(join(dir, "nix-store"), 0o755);
+      const store = new NixCliStore({ storeUri: fx.store("pair"), env: fx.env, nixBinDir: dir });
+      // A new store: one after the other (the fake does not meet yet).
+      await (await store.openImport(AbortSignal.timeout(30_000))).close(true);
+      // A validity query's nix-store (let through alone) opens a store too, kept or not.
+      await writeFile(join(dir, "meet"), "");
+      for (const keepQueryProcessMs of [0, 60_000]) {
+        const queried = new NixCliStore({
+          storeUri: fx.store(`pair-q${keepQueryProcessMs}`),
+          env: fx.env,
+          nixBinDir: dir,
+          keepQueryProcessMs,
+        });
+        await writeFile(join(dir, "arrived"), "query\n");
+        const path = `/nix/store/${"a".repeat(32)}-x`;
+        expect(await queried.queryValidPaths([path], AbortSignal.timeout(30_000))).toEqual(new Set());
+        await rm(join(dir, "arrived"));
+        await (await queried.openImport(AbortSignal.timeout(30_000))).close(true);
+        await queried.close();
+        await rm(join(dir, "arrived"));
+      }
+
+      await writeFile(join(dir, "meet"), "");
+      const imp = await store.openImport(AbortSignal.timeout(30_000));
+      expect(await imp.queryValid([])).toEqual(new Set());
+      await imp.close(true);
+
+      await rm(join(dir, "arrived"));
+      await writeFile(join(dir, "fail-one"), "");
+      const error = await store.openImport(AbortSignal.timeout(30_000)).then(
+        () => expect.unreachable("openImport should have failed"),
+        (e: unknown) => e as { code?: string; message: string },
+      );
+      expect(error.code).toBe("EXTERNAL_COMMAND_FAILED");
+      expect(error.message).toContain("one fails");
+      for (let i = 0; i < 100 && (await childProcesses()).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await childProcesses()).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -20,6 +20,8 @@ export class NixCliStore implements NixStore {
   readonly storeDir: string;
 
   private readonly warm: WarmValidityQuery | undefined;
+  /** A nix-store has started on this store: it exists, nix processes no longer race to create it. */
+  private initialised = false;
 
   constructor(private readonly options: CliStoreOptions = {}) {
     this.storeDir = options.storeDir ?? DEFAULT_STORE_DIR;
@@ -30,8 +32,13 @@ export class NixCliStore implements NixStore {
   async queryValidPaths(paths: readonly string[], signal: AbortSignal): Promise<Set<string>> {
     for (const p of paths) validateStorePath(p, this.storeDir);
     if (paths.length === 0) return new Set();
-    if (this.warm !== undefined) return this.warm.queryValid(paths, signal);
+    if (this.warm !== undefined) {
+      const valid = await this.warm.queryValid(paths, signal);
+      this.initialised = true;
+      return valid;
+    }
     const proc = await ServeProcess.start({ ...this.options, write: false, signal });
+    this.initialised = true;
     try {
       const valid = await serveQueryValid(proc, paths, false);
       await proc.stop(5_000);
@@ -54,19 +61,35 @@ export class NixCliStore implements NixStore {
   }
 
   async openImport(signal: AbortSignal, events?: ImportEvents): Promise<StoreImport> {
-    // One after the other: started at once, two nix processes race to initialise a new store
-    // ("creating symlink … gcroots/profiles: File exists").
-    const query = await ServeProcess.start({ ...this.options, write: true, signal });
-    let importer: ServeProcess | undefined;
-    try {
-      importer = await ServeProcess.start({ ...this.options, write: true, signal });
-      if ((importer.serverVersion & 0xff) < 5) throw notSupported(importer.serverVersion);
-      return new CliImport(query, importer, events);
-    } catch (e) {
+    const [query, importer] = await this.startPair(signal);
+    this.initialised = true;
+    if ((importer.serverVersion & 0xff) < 5) {
       query.terminate();
-      importer?.terminate();
-      throw e;
+      importer.terminate();
+      throw notSupported(importer.serverVersion);
     }
+    return new CliImport(query, importer, events);
+  }
+
+  /** The import's query and importer processes; neither is left running if one fails to start. */
+  private async startPair(signal: AbortSignal): Promise<[ServeProcess, ServeProcess]> {
+    const start = () => ServeProcess.start({ ...this.options, write: true, signal });
+    if (!this.initialised) {
+      // One after the other: started at once, two nix processes race to initialise a new store
+      // ("creating symlink … gcroots/profiles: File exists").
+      const query = await start();
+      try {
+        return [query, await start()];
+      } catch (e) {
+        query.terminate();
+        throw e;
+      }
+    }
+    // At once: a push's first path waits for the slower start, not for both in turn.
+    const [q, i] = await Promise.allSettled([start(), start()]);
+    if (q.status === "fulfilled" && i.status === "fulfilled") return [q.value, i.value];
+    for (const r of [q, i]) if (r.status === "fulfilled") r.value.terminate();
+    throw [q, i].find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
   }
 }
 
