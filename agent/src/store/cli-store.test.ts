@@ -30,15 +30,7 @@ describe("NixCliStore.openImport", () => {
   it("its second nix-store fails to start: refuses, and stops the first", async () => {
     // Started one after the other: at once, two nix processes race to initialise a new store.
     const store = new NixCliStore({ storeUri: fx.store("robot"), env: fx.env, nixBinDir: bin });
-    const error = await store.openImport(AbortSignal.timeout(30_000)).then(
-      () => expect.unreachable("openImport should have failed"),
-      (e: unknown) => e as { code?: string; message: string },
-    );
-    expect(error.code).toBe("EXTERNAL_COMMAND_FAILED");
-    expect(error.message).toContain("no second nix-store today");
-    for (let i = 0; i < 100 && (await childProcesses()).length > 0; i++)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(await childProcesses()).toEqual([]);
+    await expectStartFailure(store, "no second nix-store today");
   });
 
   it("on a store a nix-store has opened: starts both at once; one failing to start stops the other", async () => {
@@ -90,17 +82,22 @@ exec "${real}" "$@"
 
       await rm(join(dir, "arrived"));
       await writeFile(join(dir, "fail-one"), "");
-      const error = await store.openImport(AbortSignal.timeout(30_000)).then(
-        () => expect.unreachable("openImport should have failed"),
-        (e: unknown) => e as { code?: string; message: string },
-      );
-      expect(error.code).toBe("EXTERNAL_COMMAND_FAILED");
-      expect(error.message).toContain("one fails");
-      for (let i = 0; i < 100 && (await childProcesses()).length > 0; i++)
-        await new Promise((r) => setTimeout(r, 20));
-      expect(await childProcesses()).toEqual([]);
+      await expectStartFailure(store, "one fails");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });
+
+/** openImport fails to start a nix-store with `stderr` in its message, and leaves none running. */
+async function expectStartFailure(store: NixCliStore, stderr: string): Promise<void> {
+  const error = await store.openImport(AbortSignal.timeout(30_000)).then(
+    () => expect.unreachable("openImport should have failed"),
+    (e: unknown) => e as { code?: string; message: string },
+  );
+  expect(error.code).toBe("EXTERNAL_COMMAND_FAILED");
+  expect(error.message).toContain(stderr);
+  for (let i = 0; i < 100 && (await childProcesses()).length > 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  expect(await childProcesses()).toEqual([]);
+}
