@@ -72,7 +72,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A dependency no push touches: any use but of `allowed` fails the test. */
+/** A dependency no push touches: a use of anything but `allowed` fails the test. */
 function unused<T extends object>(what: string, allowed: Partial<T> = {}): T {
   return new Proxy(allowed as T, {
     get: (target, key) => {
