@@ -119,6 +119,17 @@ describe("the bundled CLI with V8's code cache", () => {
     expect(compile(source, "cli.cjs", cached).stale).toBe(false);
   });
 
+  it("runs that write the same cache at once leave one whole cache", async () => {
+    const plain = await cli(HELP, OFF);
+    const home = cacheHome();
+    const runs = await Promise.all(Array.from({ length: 4 }, () => cli(HELP, home.env)));
+    for (const run of runs) expect(run).toEqual(plain);
+    const [file, ...more] = home.files();
+    expect(more).toEqual([]); // no temporary file left
+    const source = readFileSync(join(dir, "out", "cli.cjs"), "utf8");
+    expect(compile(source, "cli.cjs", readCache(file ?? "")).stale).toBe(false);
+  });
+
   it("an unwritable cache directory changes nothing", async () => {
     const plain = await cli(HELP, OFF);
     const notADir = join(mkdtempSync(join(dir, "file-")), "xdg");
