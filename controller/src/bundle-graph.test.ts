@@ -1,4 +1,5 @@
-// Loading a command must not load grpc-js (and node:http2): only the connect does, so that the
+// Loading a command must not load grpc-js (and node:http2): only the connect does (evaluates it:
+// the bundle is one file, what a dynamic import() reaches runs when imported), so that the
 // deploy's early `nix path-info` runs while grpc-js loads (issue 13). Checked on the bundle's
 // module graph (esbuild's metafile): what a module imports statically is evaluated with it.
 import { execFileSync } from "node:child_process";
@@ -66,5 +67,20 @@ describe("the bundle's module graph", () => {
 
   it("the connect loads grpc-js (the walk finds it where it is)", () => {
     expect(loadedWith("controller/src/agent-api/connect.ts", GRPC)).toMatch(/grpc-js/);
+  });
+
+  it("grpc-js's server side and service-config balancers are stubs (grpc-client-only.mjs)", () => {
+    const files = Object.keys(meta.inputs);
+    const grpcFile = (name: string) => `node_modules/@grpc/grpc-js/build/src/${name}.js`;
+    for (const name of [
+      "server",
+      "server-call",
+      "server-interceptors",
+      "orca",
+      "load-balancer-outlier-detection",
+    ])
+      expect(files).not.toContain(grpcFile(name));
+    expect(files).toContain("grpc-client-only:server");
+    expect(files).toContain(grpcFile("client"));
   });
 });

@@ -35,7 +35,13 @@ function cli(args: readonly string[], nodeArgs: readonly string[] = []): Promise
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgs, join(dir, "out", "cli.js"), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ROS_ROLLBACK_INVENTORY: "", ROS_ROLLBACK_TARGET: "" },
+      // Its code cache (launch/code-cache.ts) written in the test's directory, not the user's.
+      env: {
+        ...process.env,
+        ROS_ROLLBACK_INVENTORY: "",
+        ROS_ROLLBACK_TARGET: "",
+        XDG_CACHE_HOME: join(dir, "xdg"),
+      },
     });
     let stdout = "";
     let stderr = "";

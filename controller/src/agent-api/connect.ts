@@ -25,6 +25,10 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
     // options and credentials, and a Confirm "over a new connection" would
     // ride on the connection that carried the Activate stream.
     "grpc.use_local_subchannel_pool": 1,
+    // The address is the robot's, not a service's: no DNS TXT lookup for a service config (one
+    // query less per connect), so grpc-js always picks the first address, and the balancers only a
+    // service config selects are left out of the bundle (grpc-client-only.mjs).
+    "grpc.service_config_disable_resolution": 1,
   };
   if (options.failFast === true) {
     // One connection attempt, no reconnects: the caller makes a NEW connection
