@@ -1,7 +1,16 @@
 // The CLI as built (bundle.mjs: cli.js runs cli.cjs with V8's code cache) answers the same with
 // no cache, with one it writes, with one it reads, and with a damaged, foreign or unwritable one.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -101,6 +110,21 @@ describe("the bundled CLI with V8's code cache", () => {
     expect(await cli(HELP, home.env)).toEqual(plain);
     expect(readFileSync(file).equals(damaged)).toBe(false);
     expect(readCache(file)).toBeDefined();
+  });
+
+  it.each([
+    ["owned by another user", (f: string) => chownSync(f, 4242, 4242)],
+    ["writable by others", (f: string) => chmodSync(f, 0o666)],
+  ])("a cache %s is never handed to V8", async (_what, change) => {
+    const plain = await cli(HELP, OFF);
+    const home = cacheHome();
+    await cli(HELP, home.env);
+    const [file] = home.files();
+    if (file === undefined) throw new Error("no cache written");
+    expect(readCache(file)).toBeDefined();
+    change(file);
+    expect(readCache(file)).toBeUndefined();
+    expect(await cli(HELP, home.env)).toEqual(plain);
   });
 
   it("a cache V8 rejects (another script's) is replaced by one it takes", async () => {

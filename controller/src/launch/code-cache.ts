@@ -6,7 +6,17 @@
  * only means compiling from the source, as without one.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { Script } from "node:vm";
 
@@ -41,13 +51,23 @@ export function cacheFile(
   return { path: join(base, "ros-rollback", "code-cache", `${prefix}${command}.bin`), prefix };
 }
 
-/** The cache's bytes if the file is there and whole (its digest matches): V8 trusts them blindly. */
-export function readCache(file: string): Buffer | undefined {
+/**
+ * The cache's bytes if the file is there, whole (its digest matches) and only `uid` could have
+ * written it: V8 runs them as code unchecked, so a cache another user could write (a `sudo` keeping
+ * the operator's HOME) must never reach it.
+ */
+export function readCache(file: string, uid: number | undefined = process.geteuid?.()): Buffer | undefined {
   let bytes: Buffer;
+  let fd: number | undefined;
   try {
-    bytes = readFileSync(file);
+    fd = openSync(file, "r");
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.uid !== uid || (st.mode & 0o022) !== 0) return undefined;
+    bytes = readFileSync(fd);
   } catch {
     return undefined; // none yet, or unreadable: compile from the source
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   if (bytes.length <= DIGEST) return undefined;
   const data = bytes.subarray(DIGEST);
