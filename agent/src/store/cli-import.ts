@@ -7,6 +7,15 @@ import type { ServeProcess } from "./serve-process.js";
 /** How long nix may take to register the fully written paths after we stop early. */
 const STOP_GRACE_MS = 30_000;
 const MAX_PATH_LENGTH = 4096;
+/**
+ * Nix's own refusal of a NAR, before it registers the path: LocalStore::addToStore
+ * parses and hashes while restoring, then checks narHash and narSize; the NAR
+ * is read through a SizedSource of narSize bytes ("sized: …" when it needs
+ * more). None comes from an input we cut (that is a plain end-of-file).
+ * Anchored: "ca hash mismatch" is another check (EXTERNAL_COMMAND_FAILED).
+ */
+const NAR_REFUSED =
+  /^(?:\S*error:\S*\s+)?(?:size mismatch importing path|sized: unexpected end-of-file|(hash mismatch importing path|bad archive:|non-zero padding))/m;
 
 /** Asks `paths` over a serve connection; `lock` adds temp GC roots when the connection has --write. */
 export async function serveQueryValid(
@@ -26,7 +35,8 @@ export async function serveQueryValid(
  * pipelined (cmdAddToStoreNar, then the NAR, then the next one without
  * waiting); nix answers each with 1 after registering it, and we read those
  * acks concurrently. Nix's LocalStore::addToStore restores while hashing and
- * refuses a mismatch before registering, and keeps the signatures.
+ * refuses a mismatch before registering (HASH_MISMATCH here: the only check of
+ * the NAR's bytes), and keeps the signatures.
  */
 export class CliImport implements StoreImport {
   private readonly written: string[] = [];
@@ -36,6 +46,7 @@ export class CliImport implements StoreImport {
   private queryChain: Promise<unknown> = Promise.resolve();
   private closed: Promise<string[]> | undefined;
   private bytesLeft = 0;
+  private rejected = false;
   /** Into the importer's stdin in large writes; each path's last bytes go at once (writeNar). */
   private readonly out: GatheredWrites;
 
@@ -109,8 +120,30 @@ export class CliImport implements StoreImport {
       await this.out.write(data);
       if (flush) await this.out.flush();
     } catch (e) {
-      throw await this.importer.failed(`importing ${this.current()}`, e);
+      throw this.orRefusal(await this.importer.failed(`importing ${this.current()}`, e));
     }
+  }
+
+  /**
+   * Nix's refusal of the NAR of the path it was importing (HASH_MISMATCH), if
+   * its stderr says so; reported once through onRejected.
+   */
+  refusal(cause?: unknown): AgentError | undefined {
+    const path = this.written[this.imported.length];
+    const said = NAR_REFUSED.exec(this.importer.stderr());
+    if (path === undefined || said === null) return undefined;
+    if (!this.rejected) this.events.onRejected?.(path);
+    this.rejected = true;
+    const what = said[1] === undefined ? "size" : "hash";
+    return new AgentError(
+      "HASH_MISMATCH",
+      `path ${quote(path)} refused: nix found that its NAR bytes do not match the announced NAR ${what}`,
+      { cause },
+    );
+  }
+
+  private orRefusal(failure: AgentError): AgentError {
+    return failure.code === "EXTERNAL_COMMAND_FAILED" ? (this.refusal(failure) ?? failure) : failure;
   }
 
   /** The first path nix has not acknowledged: the one it was working on when it failed. */
@@ -125,7 +158,7 @@ export class CliImport implements StoreImport {
     await this.acks;
     const [imp] = await Promise.all([this.importer.exited, this.query.exited]);
     if (this.ackError !== undefined || imp.code !== 0 || this.imported.length !== this.written.length) {
-      throw this.importer.failure(`importing ${this.current()}`, this.ackError);
+      throw this.orRefusal(this.importer.failure(`importing ${this.current()}`, this.ackError));
     }
     return [...this.imported];
   }
