@@ -11,11 +11,24 @@ const MAX_PATH_LENGTH = 4096;
  * Nix's own refusal of a NAR, before it registers the path: LocalStore::addToStore
  * parses and hashes while restoring, then checks narHash and narSize; the NAR
  * is read through a SizedSource of narSize bytes ("sized: …" when it needs
- * more). None comes from an input we cut (that is a plain end-of-file).
- * Anchored: "ca hash mismatch" is another check (EXTERNAL_COMMAND_FAILED).
+ * more); the parse's own errors (a tampered length or tag). None comes from an
+ * input we cut (that is a plain end-of-file) nor from the local disk. Anchored:
+ * "ca hash mismatch" is another check (EXTERNAL_COMMAND_FAILED).
  */
-const NAR_REFUSED =
-  /^(?:\S*error:\S*\s+)?(?:size mismatch importing path|sized: unexpected end-of-file|(hash mismatch importing path|bad archive:|non-zero padding))/m;
+const NAR_REFUSALS: readonly (readonly [RegExp, string])[] = (
+  [
+    [/hash mismatch importing path/, "hash mismatch"],
+    [/size mismatch importing path/, "size mismatch"],
+    [/sized: unexpected end-of-file/, "the NAR goes on past its size"],
+    [
+      /bad archive:|non-zero padding|string is too long|serialised integer|NAR contains invalid file name/,
+      "malformed NAR",
+    ],
+    // readString allocates a tampered length's bytes (std::bad_alloc): a signed NAR's strings are
+    // names and link targets, so only a real shortage at that moment would say it otherwise.
+    [/out of memory/, "a length it cannot allocate (out of memory)"],
+  ] as const
+).map(([re, what]) => [new RegExp(`^(?:\\S*error:\\S*\\s+)?(?:${re.source})`, "m"), what] as const);
 
 /** Asks `paths` over a serve connection; `lock` adds temp GC roots when the connection has --write. */
 export async function serveQueryValid(
@@ -130,14 +143,14 @@ export class CliImport implements StoreImport {
    */
   refusal(cause?: unknown): AgentError | undefined {
     const path = this.written[this.imported.length];
-    const said = NAR_REFUSED.exec(this.importer.stderr());
-    if (path === undefined || said === null) return undefined;
+    const said = this.importer.stderr();
+    const what = NAR_REFUSALS.find(([re]) => re.test(said))?.[1];
+    if (path === undefined || what === undefined) return undefined;
     if (!this.rejected) this.events.onRejected?.(path);
     this.rejected = true;
-    const what = said[1] === undefined ? "size" : "hash";
     return new AgentError(
       "HASH_MISMATCH",
-      `path ${quote(path)} refused: nix found that its NAR bytes do not match the announced NAR ${what}`,
+      `path ${quote(path)} refused: its NAR bytes do not match the announced NAR hash and size (nix: ${what})`,
       { cause },
     );
   }

@@ -132,18 +132,32 @@ describe("receivePush refuses, and leaves nothing refused valid", () => {
 
   // The agent does not hash: nix refuses these itself before registering (parse, hash, then size checks).
   it.each([
-    ["in a file's contents", bigIndex, "first", 1000],
-    ["in the archive's magic", (): number => 1, "first", 20],
-    ["in the last path's padding, its very last byte", (): number => signed.length - 1, "last", -1],
+    ["in a file's contents", bigIndex, "first", 1000, "hash mismatch"],
+    ["in the archive's magic", (): number => 1, "first", 20, "malformed NAR"],
+    ["in a length (the magic's, now ~2^63)", (): number => 1, "first", 7, "malformed NAR"],
+    [
+      'in a length (the "(" tag\'s, now ~2^61)',
+      (): number => 1,
+      "first",
+      31,
+      "a length it cannot allocate (out of memory)",
+    ],
+    [
+      "in the last path's padding, its very last byte",
+      (): number => signed.length - 1,
+      "last",
+      -1,
+      "malformed NAR",
+    ],
   ] as const)(
     "tampered NAR bytes %s (HASH_MISMATCH); the good paths before it stay imported",
-    async (_what, index, where, at) => {
+    async (_what, index, where, at, nixSays) => {
       const i = index();
       const target = signed[i]?.storePath ?? "";
       const out = await refusedPush(tampered(signed, target, where, at));
       expect(out.error.code).toBe("HASH_MISMATCH");
       expect(out.error.message).toContain(
-        `${target}" refused: nix found that its NAR bytes do not match the announced NAR hash`,
+        `${target}" refused: its NAR bytes do not match the announced NAR hash and size (nix: ${nixSays})`,
       );
       expect(out.refused).toEqual([[target, "hash_mismatch"]]);
       expect(out.valid).toEqual(signed.slice(0, i).map((p) => p.storePath));
@@ -194,7 +208,7 @@ describe("receivePush refuses, and leaves nothing refused valid", () => {
     );
     expect(out.error.code).toBe("HASH_MISMATCH");
     expect(out.error.message).toContain(
-      `${target}" refused: nix found that its NAR bytes do not match the announced NAR size`,
+      `${target}" refused: its NAR bytes do not match the announced NAR hash and size (nix: the NAR goes on past its size)`,
     );
     expect(out.refused).toEqual([[target, "hash_mismatch"]]);
     expect(out.valid).toEqual(signed.slice(0, big).map((i) => i.storePath));
