@@ -7,6 +7,28 @@ import type { ServeProcess } from "./serve-process.js";
 /** How long nix may take to register the fully written paths after we stop early. */
 const STOP_GRACE_MS = 30_000;
 const MAX_PATH_LENGTH = 4096;
+/**
+ * Nix's own refusal of a NAR, before it registers the path: LocalStore::addToStore
+ * parses and hashes while restoring, then checks narHash and narSize; the NAR
+ * is read through a SizedSource of narSize bytes ("sized: …" when it needs
+ * more); the parse's own errors (a tampered length or tag). None comes from an
+ * input we cut (that is a plain end-of-file) nor from the local disk. Anchored:
+ * "ca hash mismatch" is another check (EXTERNAL_COMMAND_FAILED).
+ */
+const NAR_REFUSALS: readonly (readonly [RegExp, string])[] = (
+  [
+    [/hash mismatch importing path/, "hash mismatch"],
+    [/size mismatch importing path/, "size mismatch"],
+    [/sized: unexpected end-of-file/, "the NAR goes on past its size"],
+    [
+      /bad archive:|non-zero padding|string is too long|serialised integer|NAR contains invalid file name/,
+      "malformed NAR",
+    ],
+    // readString allocates a tampered length's bytes (std::bad_alloc): a signed NAR's strings are
+    // names and link targets, so only a real shortage at that moment would say it otherwise.
+    [/out of memory/, "a length it cannot allocate (out of memory)"],
+  ] as const
+).map(([re, what]) => [new RegExp(`^(?:\\S*error:\\S*\\s+)?(?:${re.source})`, "m"), what] as const);
 
 /** Asks `paths` over a serve connection; `lock` adds temp GC roots when the connection has --write. */
 export async function serveQueryValid(
@@ -26,7 +48,8 @@ export async function serveQueryValid(
  * pipelined (cmdAddToStoreNar, then the NAR, then the next one without
  * waiting); nix answers each with 1 after registering it, and we read those
  * acks concurrently. Nix's LocalStore::addToStore restores while hashing and
- * refuses a mismatch before registering, and keeps the signatures.
+ * refuses a mismatch before registering (HASH_MISMATCH here: the only check of
+ * the NAR's bytes), and keeps the signatures.
  */
 export class CliImport implements StoreImport {
   private readonly written: string[] = [];
@@ -36,6 +59,7 @@ export class CliImport implements StoreImport {
   private queryChain: Promise<unknown> = Promise.resolve();
   private closed: Promise<string[]> | undefined;
   private bytesLeft = 0;
+  private rejected = false;
   /** Into the importer's stdin in large writes; each path's last bytes go at once (writeNar). */
   private readonly out: GatheredWrites;
 
@@ -109,8 +133,30 @@ export class CliImport implements StoreImport {
       await this.out.write(data);
       if (flush) await this.out.flush();
     } catch (e) {
-      throw await this.importer.failed(`importing ${this.current()}`, e);
+      throw this.orRefusal(await this.importer.failed(`importing ${this.current()}`, e));
     }
+  }
+
+  /**
+   * Nix's refusal of the NAR of the path it was importing (HASH_MISMATCH), if
+   * its stderr says so; reported once through onRejected.
+   */
+  refusal(cause?: unknown): AgentError | undefined {
+    const path = this.written[this.imported.length];
+    const said = this.importer.stderr();
+    const what = NAR_REFUSALS.find(([re]) => re.test(said))?.[1];
+    if (path === undefined || what === undefined) return undefined;
+    if (!this.rejected) this.events.onRejected?.(path);
+    this.rejected = true;
+    return new AgentError(
+      "HASH_MISMATCH",
+      `path ${quote(path)} refused: its NAR bytes do not match the announced NAR hash and size (nix: ${what})`,
+      { cause },
+    );
+  }
+
+  private orRefusal(failure: AgentError): AgentError {
+    return failure.code === "EXTERNAL_COMMAND_FAILED" ? (this.refusal(failure) ?? failure) : failure;
   }
 
   /** The first path nix has not acknowledged: the one it was working on when it failed. */
@@ -125,7 +171,7 @@ export class CliImport implements StoreImport {
     await this.acks;
     const [imp] = await Promise.all([this.importer.exited, this.query.exited]);
     if (this.ackError !== undefined || imp.code !== 0 || this.imported.length !== this.written.length) {
-      throw this.importer.failure(`importing ${this.current()}`, this.ackError);
+      throw this.orRefusal(this.importer.failure(`importing ${this.current()}`, this.ackError));
     }
     return [...this.imported];
   }

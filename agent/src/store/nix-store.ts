@@ -15,6 +15,8 @@ export interface ImportPathInfo {
 export interface ImportEvents {
   /** Nix registered the path (its bytes hashed to narHash and it is valid now). */
   onImported?(storePath: string): void;
+  /** Nix refused the path's NAR (not the bytes its narHash and narSize say); the session fails with HASH_MISMATCH. */
+  onRejected?(storePath: string): void;
 }
 
 /** The robot's Nix store, as the push receiver needs it. */
@@ -30,7 +32,8 @@ export interface NixStore {
  * One import session: paths go in one after another, each as beginPath()
  * then exactly narSize bytes of NAR through writeNar(). Nix registers a path
  * only after all its bytes hashed to its narHash; imports are pipelined, so
- * registration is reported later through ImportEvents.
+ * registration (or nix's refusal of the NAR: HASH_MISMATCH from a later
+ * call) is reported later through ImportEvents.
  */
 export interface StoreImport {
   /** Validity, answered without waiting for queued imports; the answer's paths are kept from GC until close. */
@@ -40,6 +43,8 @@ export interface StoreImport {
   writeNar(chunk: Uint8Array): Promise<void>;
   /** No more paths: waits until nix registered all of them; returns the registered paths in order. */
   finish(): Promise<string[]>;
+  /** Nix's refusal of a NAR (HASH_MISMATCH) if it refused one, whatever failed first on our side. */
+  refusal(): Error | undefined;
   /**
    * Stops: paths whose bytes were all written are still registered, a
    * partly written one is not. `hard` (abort) kills nix instead of letting it

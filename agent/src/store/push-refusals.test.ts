@@ -82,7 +82,43 @@ async function* edited(
 }
 
 const resign = (info: PathInfo): PathInfo => ({ ...info, signatures: [signPath(info, key)] });
-const bigIndex = () => signed.findIndex((i) => i.narSize > 1024 * 1024);
+const bigIndex = (): number => signed.findIndex((i) => i.narSize > 1024 * 1024);
+/** The controller's stream with one byte of `target`'s first or last chunk flipped (`at` < 0: from its end). */
+async function* tampered(
+  infos: PathInfo[],
+  target: string,
+  where: "first" | "last",
+  at: number,
+): AsyncGenerator<PushPathsRequest> {
+  const flip = (m: PushPathsRequest): PushPathsRequest => {
+    if (m.item?.$case !== "chunk") throw new Error("not a chunk");
+    const data = Buffer.from(m.item.value.data);
+    const o = at < 0 ? data.length + at : at;
+    data[o] = (data[o] ?? 0) ^ 0x20;
+    return { item: { $case: "chunk", value: { data } } };
+  };
+  let path = "";
+  let held: PushPathsRequest | undefined; // target's latest chunk, until we know whether it is the last
+  let done = false;
+  for await (const m of pushRequests(infos, { compression: NONE, nix: nix() }, signal())) {
+    if (m.item?.$case === "path") path = m.item.value.storePath;
+    const ours = m.item?.$case === "chunk" && path === target && !done;
+    if (held !== undefined && !ours) {
+      yield flip(held);
+      held = undefined;
+      done = true;
+    }
+    if (!ours) yield m;
+    else if (where === "first") {
+      yield flip(m);
+      done = true;
+    } else {
+      if (held !== undefined) yield held;
+      held = m;
+    }
+  }
+  if (held !== undefined) yield flip(held);
+}
 
 describe("receivePush refuses, and leaves nothing refused valid", () => {
   it("an unsigned path (UNTRUSTED)", async () => {
@@ -94,24 +130,39 @@ describe("receivePush refuses, and leaves nothing refused valid", () => {
     expect(out.valid).toEqual([]);
   });
 
-  it("tampered NAR bytes (HASH_MISMATCH); the good paths before it stay imported", async () => {
-    const big = bigIndex();
-    const target = signed[big]?.storePath ?? "";
-    let flipped = false;
-    const out = await refusedPush(
-      edited(signed, (m, path) => {
-        if (m.item?.$case !== "chunk" || path !== target || flipped) return m;
-        flipped = true;
-        const data = Buffer.from(m.item.value.data);
-        data[1000] = (data[1000] ?? 0) ^ 0x20;
-        return { item: { $case: "chunk", value: { data } } };
-      }),
-    );
-    expect(out.error.code).toBe("HASH_MISMATCH");
-    expect(out.error.message).toContain(target);
-    expect(out.refused).toEqual([[target, "hash_mismatch"]]);
-    expect(out.valid).toEqual(signed.slice(0, big).map((i) => i.storePath));
-  });
+  // The agent does not hash: nix refuses these itself before registering (parse, hash, then size checks).
+  it.each([
+    ["in a file's contents", bigIndex, "first", 1000, "hash mismatch"],
+    ["in the archive's magic", (): number => 1, "first", 20, "malformed NAR"],
+    ["in a length (the magic's, now ~2^63)", (): number => 1, "first", 7, "malformed NAR"],
+    [
+      'in a length (the "(" tag\'s, now ~2^61)',
+      (): number => 1,
+      "first",
+      31,
+      "a length it cannot allocate (out of memory)",
+    ],
+    [
+      "in the last path's padding, its very last byte",
+      (): number => signed.length - 1,
+      "last",
+      -1,
+      "malformed NAR",
+    ],
+  ] as const)(
+    "tampered NAR bytes %s (HASH_MISMATCH); the good paths before it stay imported",
+    async (_what, index, where, at, nixSays) => {
+      const i = index();
+      const target = signed[i]?.storePath ?? "";
+      const out = await refusedPush(tampered(signed, target, where, at));
+      expect(out.error.code).toBe("HASH_MISMATCH");
+      expect(out.error.message).toContain(
+        `${target}" refused: its NAR bytes do not match the announced NAR hash and size (nix: ${nixSays})`,
+      );
+      expect(out.refused).toEqual([[target, "hash_mismatch"]]);
+      expect(out.valid).toEqual(signed.slice(0, i).map((p) => p.storePath));
+    },
+  );
 
   it("tampered compressed bytes (refused by the decompressor or the hash)", async () => {
     let n = 0;
@@ -156,7 +207,10 @@ describe("receivePush refuses, and leaves nothing refused valid", () => {
       ),
     );
     expect(out.error.code).toBe("HASH_MISMATCH");
-    expect(out.error.message).toContain(target);
+    expect(out.error.message).toContain(
+      `${target}" refused: its NAR bytes do not match the announced NAR hash and size (nix: the NAR goes on past its size)`,
+    );
+    expect(out.refused).toEqual([[target, "hash_mismatch"]]);
     expect(out.valid).toEqual(signed.slice(0, big).map((i) => i.storePath));
   });
 

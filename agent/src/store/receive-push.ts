@@ -1,6 +1,5 @@
-import { createHash, type Hash } from "node:crypto";
 import type { Writable } from "node:stream";
-import { isStorePath, type NixPublicKey, parseNarHash } from "@ros-rollback/nix-core";
+import { isStorePath, type NixPublicKey } from "@ros-rollback/nix-core";
 import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
 import { quote, quoteList } from "../text/bounded.js";
@@ -47,16 +46,16 @@ const QUERY_BATCH = 512;
 interface Current {
   readonly storePath: string;
   remaining: number;
-  /** Set while importing; undefined while skipping. */
-  readonly hash: Hash | undefined;
-  readonly digest: Uint8Array | undefined;
+  /** False while skipping (a path the robot has): its bytes are dropped. */
+  readonly importing: boolean;
 }
 
 /**
  * Receives one PushPaths stream into the store. Every path is checked
  * (syntax, references present, signature by a trusted key) before nix sees
- * it, and its bytes are hashed on the way: the last bytes of a path are held
- * back until the hash matched, so nix never even completes a bad NAR.
+ * it. Its bytes are not hashed here: nix hashes them while restoring and
+ * refuses a NAR whose hash or size differs from the signed ones before it
+ * registers anything (StoreImport reports that as HASH_MISMATCH).
  */
 export async function receivePush(
   requests: AsyncIterable<PushPathsRequest>,
@@ -121,6 +120,7 @@ class Receiver {
       // The outer signal: on our own refusals nix must live on to register the good paths before.
       session = await this.deps.store.openImport(this.signal, {
         onImported: (p) => this.observer.pathImported?.(p, this.sizes.get(p) ?? 0),
+        onRejected: (p) => this.observer.pathRefused?.(p, "hash_mismatch"),
       });
       const d = decomp;
       const s = session;
@@ -141,16 +141,16 @@ class Receiver {
       this.stop.abort(e);
       decomp?.destroy();
       const imported = session === undefined ? [] : await session.close(this.signal.aborted);
-      if (isAgentError(e) && imported.length > 0) {
+      // Nix refusing a NAR comes first: a wrong narSize shifts every later path, so the stream errs next.
+      const error = (this.signal.aborted ? undefined : session?.refusal()) ?? e;
+      if (isAgentError(error) && imported.length > 0) {
         throw new AgentError(
-          e.code,
-          `${e.message} (${imported.length} earlier paths of this push were imported)`,
-          {
-            cause: e,
-          },
+          error.code,
+          `${error.message} (${imported.length} earlier paths of this push were imported)`,
+          { cause: error },
         );
       }
-      throw e;
+      throw error;
     } finally {
       this.signal.removeEventListener("abort", onAbort);
     }
@@ -213,11 +213,7 @@ class Receiver {
         const slice = buf.subarray(off, off + n);
         off += n;
         cur.remaining -= n;
-        if (cur.hash !== undefined) {
-          cur.hash.update(slice);
-          if (cur.remaining === 0) this.checkDigest(cur);
-          await session.writeNar(slice);
-        }
+        if (cur.importing) await session.writeNar(slice);
         if (cur.remaining === 0) this.current = undefined;
       }
     }
@@ -278,12 +274,7 @@ class Receiver {
     this.seen.add(path);
     this.sizes.set(path, info.narSize);
     await session.beginPath(info);
-    return {
-      storePath: path,
-      remaining: info.narSize,
-      hash: createHash("sha256"),
-      digest: parseNarHash(info.narHash),
-    };
+    return { storePath: path, remaining: info.narSize, importing: true };
   }
 
   /** Drops the bytes of a path the robot has, within maxSkippedBytes (refused before decompressing any). */
@@ -297,7 +288,7 @@ class Receiver {
           "ask QueryMissingPaths and push only the missing paths",
       );
     }
-    return { storePath: info.storePath, remaining: info.narSize, hash: undefined, digest: undefined };
+    return { storePath: info.storePath, remaining: info.narSize, importing: false };
   }
 
   /** Store paths of the next announced PathInfos (the malformed ones are refused in their turn). */
@@ -306,13 +297,6 @@ class Receiver {
       .peek(QUERY_BATCH)
       .map((raw) => raw.storePath)
       .filter((p) => isStorePath(p, this.deps.store.storeDir));
-  }
-
-  private checkDigest(cur: Current): void {
-    const got = cur.hash?.digest();
-    if (got === undefined || cur.digest === undefined || !Buffer.from(cur.digest).equals(got)) {
-      this.refuse(cur.storePath, "hash_mismatch", "its NAR bytes do not match the announced NAR hash");
-    }
   }
 
   private refuse(
