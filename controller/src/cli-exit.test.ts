@@ -1,62 +1,33 @@
 // The `ros-rollback` process exits once its output is written, even while a handle (a grpc-js
 // channel's timer, a socket) would keep Node's event loop alive (core/exit.ts; issue 13). Run
 // on the shipped bundle, with a preload that keeps a timer referenced for a minute.
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BundledRun, buildBundle, runBundled } from "./testing/bundled-cli.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const KEEP_ALIVE = "data:text/javascript,setInterval(() => {}, 60000)";
 
 let dir: string;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "cli-exit-"));
-  execFileSync(process.execPath, ["controller/bundle.mjs", join(dir, "out")], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  dir = buildBundle("cli-exit-");
 }, 60_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs the bundled CLI; a process still running after 10 s is killed (signal SIGKILL). */
-function cli(args: readonly string[], nodeArgs: readonly string[] = []): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, join(dir, "out", "cli.js"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      // Its code cache (launch/code-cache.ts) written in the test's directory, not the user's.
-      env: {
-        ...process.env,
-        ROS_ROLLBACK_INVENTORY: "",
-        ROS_ROLLBACK_TARGET: "",
-        XDG_CACHE_HOME: join(dir, "xdg"),
-      },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+function cli(args: readonly string[], nodeArgs: readonly string[] = []): Promise<BundledRun> {
+  return runBundled(dir, args, {
+    nodeArgs,
+    killAfterMs: 10_000,
+    // Its code cache (launch/code-cache.ts) written in the test's directory, not the user's.
+    env: {
+      ...process.env,
+      ROS_ROLLBACK_INVENTORY: "",
+      ROS_ROLLBACK_TARGET: "",
+      XDG_CACHE_HOME: join(dir, "xdg"),
+    },
   });
 }
 

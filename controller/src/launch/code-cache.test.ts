@@ -1,6 +1,5 @@
 // The CLI as built (bundle.mjs: cli.js runs cli.cjs with V8's code cache) answers the same with
 // no cache, with one it writes, with one it reads, and with a damaged, foreign or unwritable one.
-import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -11,58 +10,25 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BundledRun, buildBundle, runBundled } from "../testing/bundled-cli.js";
 import { startFakeAgent } from "../testing/fake-agent.js";
 import { makeTestPki } from "../testing/pki.js";
 import { IDLE_STATUS } from "../testing/robot-fixtures.js";
 import { cacheFile, compile, readCache, writeCache } from "./code-cache.js";
 
-const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
-
 let dir: string;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "code-cache-"));
-  execFileSync(process.execPath, ["controller/bundle.mjs", join(dir, "out")], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  dir = buildBundle("code-cache-");
 }, 60_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs the bundled CLI with `env` over a clean environment (no inventory, no HOME). */
-function cli(args: readonly string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(dir, "out", "cli.js"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env.PATH ?? "", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+function cli(args: readonly string[], env: Record<string, string>): Promise<BundledRun> {
+  return runBundled(dir, args, { env: { PATH: process.env.PATH ?? "", ...env }, killAfterMs: 20_000 });
 }
 
 const HELP = ["deploy", "--help"];
