@@ -17,7 +17,7 @@ import { HoldStore } from "./holds/store.js";
 import { createLogger } from "./log.js";
 import { healthTransitionLogger } from "./logging/health-log.js";
 import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
-import { systemdNotifier } from "./logging/systemd-notify.js";
+import { detachNotifyEnv, systemdNotifier } from "./logging/systemd-notify.js";
 import { unitRestartCounter } from "./metrics/holds.js";
 import {
   createAgentMetrics,
@@ -49,6 +49,7 @@ function agentVersion(): string {
 }
 
 async function main(): Promise<void> {
+  const notifyEnv = detachNotifyEnv(process.env);
   const { values } = parseArgs({ options: { config: { type: "string" }, version: { type: "boolean" } } });
   if (values.version) {
     process.stdout.write(`${agentVersion()}\n`);
@@ -253,7 +254,7 @@ async function main(): Promise<void> {
         return undefined;
       },
     ));
-  const notifier = systemdNotifier({ env: process.env, pid: process.pid, runner, log });
+  const notifier = systemdNotifier({ env: notifyEnv, pid: process.pid, runner, log });
   await notifier?.ready(
     `listening on ${config.listen}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
   );

@@ -3,13 +3,15 @@
 // strace freezing it right after the record write), checked to be there, then SIGKILLed — or the
 // robot's power is cut. Every run must end by itself on a healthy generation (the new one,
 // confirmed, or exactly the recorded previous one), with a final record, no switch unit left, a
-// verifying store, and the controller's exit code saying which. The admission race at the end.
+// verifying store, and the controller's exit code saying which. At the end: the lab talker's stop
+// when SIGTERM lands inside rospy's queue lock (else up to 90 s in any switch restarting it), and the
+// admission race.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { DeploymentState } from "@ros-rollback/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import {
   buildSystems,
   installHolds,
@@ -22,14 +24,18 @@ import {
 } from "../lab/index.js";
 import { getStatus } from "../support/agent.js";
 import { agentClient, type CliRun, controller } from "../support/controller.js";
+import { robotDiagnostics } from "../support/diagnose.js";
 import { type RecordView, Robot, until } from "../support/faults.js";
 import { activateAll } from "../support/race.js";
 import { type Ended, expectSettled } from "../support/settled.js";
+import { talkerStopUnderQueueLock } from "../support/stop-probe.js";
 
 const NAME = "fm-lab";
 /** Cells alternate between these two (each the other's known good generation); HELD = the other one. */
 const GOOD = ["fm-held", "fm-held-header"] as const;
 const HELD = "held";
+/** The fixture systems' units (a failed cell prints their journal). */
+const SYSTEM_UNITS = ["roscore.service", "talker.service", "listener.service", "fm-activation.service"];
 const robot = new Robot(NAME);
 let lab: LabRobot;
 let systems: Record<string, string>;
@@ -276,10 +282,21 @@ describe("fault matrix: SIGKILL and power cut in every deployment state", () => 
   for (const [state, where] of Object.entries(expected)) {
     for (const fault of ["SIGKILL", "power cut"] as const) {
       it(`${fault} in ${state}: ends ${where}, exit ${where === "kept" ? 0 : 2}`, async () => {
+        // Read before the next cell's reset (or labDown) wipes what the failure left.
+        onTestFailed(async () => {
+          process.stderr.write(await robotDiagnostics(robot, SYSTEM_UNITS));
+        });
         expect((await runCell(state, fault)).where).toBe(where);
       }, 240_000);
     }
   }
+
+  it("the lab talker stops by itself on a SIGTERM that lands while it holds a subscriber's queue lock", async () => {
+    await resetToGood(); // a system running: roscore, and the talker's ros-nodes
+    const probe = await talkerStopUnderQueueLock(robot);
+    expect(probe.fired, probe.output).toBe(true);
+    expect(probe.code, probe.output).toBe(0);
+  }, 180_000);
 
   it("admission race: 8 Activates of talker-header on separate channels at once: exactly one proceeds", async () => {
     await resetToGood();

@@ -222,7 +222,7 @@ describe("metrics scraped by Prometheus, journald fields and systemd notify on a
     await eventually('ros_rollback_rollbacks_total{reason="unhealthy"}', 2);
   });
 
-  it("runs as Type=notify: ready with a status, and pinging the watchdog", async () => {
+  it("runs as Type=notify: ready with a status, pinging the watchdog, and only it notifies", async () => {
     const r = await labExec(NAME, [
       "systemctl",
       "show",
@@ -238,5 +238,9 @@ describe("metrics scraped by Prometheus, journald fields and systemd notify on a
     // Over a minute of deployments without a watchdog kill or any restart.
     expect(r.stdout).toContain("NRestarts=0");
     expect(r.stdout).toContain("Result=success");
+    // The agent's children do not inherit NOTIFY_SOCKET: a failing systemctl (the switch unit's
+    // clean-up) sends ERRNO= there, which NotifyAccess=all would take as the agent's.
+    const foreign = (await journal()).filter((e) => e.MESSAGE?.includes("Got notification message from PID"));
+    expect(foreign.map((e) => e.MESSAGE)).toEqual([]);
   });
 });

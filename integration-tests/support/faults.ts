@@ -40,8 +40,8 @@ export class Robot {
     this.straces.clear();
   }
 
-  exec(argv: readonly string[], timeoutMs = 30_000) {
-    return labExec(this.name, argv, { timeoutMs });
+  exec(argv: readonly string[], timeoutMs = 30_000, input?: string) {
+    return labExec(this.name, argv, { timeoutMs, input });
   }
 
   /** Sets a fault-hold.sh flag (TOOL.before / TOOL.after with a word, or a fixture's flag). */

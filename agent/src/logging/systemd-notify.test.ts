@@ -1,6 +1,9 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { CommandRunner } from "../system/command.js";
-import { systemdNotifier } from "./systemd-notify.js";
+import { type CommandRunner, ProcessRunner } from "../system/command.js";
+import { detachNotifyEnv, systemdNotifier } from "./systemd-notify.js";
 
 function recorder(code = 0) {
   const calls: string[][] = [];
@@ -27,6 +30,34 @@ describe("systemd notifications through systemd-notify --pid", () => {
   it("does nothing outside Type=notify (no NOTIFY_SOCKET)", () => {
     const r = recorder();
     expect(systemdNotifier({ env: {}, pid: 42, runner: r.runner, log: r.log })).toBeUndefined();
+  });
+
+  it("takes NOTIFY_SOCKET out of the agent's environment: only systemd-notify runs with it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rr-notify-"));
+    try {
+      const notify = join(dir, "systemd-notify");
+      writeFileSync(notify, `#!/bin/sh\necho "$NOTIFY_SOCKET $WATCHDOG_USEC $*" > ${dir}/notified\n`);
+      chmodSync(notify, 0o755);
+      const env = {
+        PATH: process.env.PATH,
+        NOTIFY_SOCKET: "/run/n",
+        WATCHDOG_USEC: "30000000",
+        WATCHDOG_PID: "42",
+      };
+      const notifyEnv = detachNotifyEnv(env);
+      expect(env).toEqual({ PATH: process.env.PATH });
+      const runner = new ProcessRunner();
+      const n = systemdNotifier({ env: notifyEnv, pid: 42, runner, log: recorder().log, command: notify });
+      await n?.ready("up");
+      expect(readFileSync(join(dir, "notified"), "utf8")).toBe(
+        "/run/n 30000000 --pid=42 READY=1 STATUS=up\n",
+      );
+      // Any other child, with the environment left: nothing to notify with.
+      const other = await runner.run(["sh", "-c", 'echo "${NOTIFY_SOCKET-unset}"'], { env });
+      expect(other.stdout).toBe("unset\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("sends READY=1 with a status and STOPPING=1 as the agent's pid", async () => {

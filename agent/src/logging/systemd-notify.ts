@@ -32,6 +32,20 @@ export interface NotifyDeps {
 }
 
 const NOTIFY_TIMEOUT_MS = 5_000;
+/** What systemd hands the agent for notifications; its children are not meant to have them. */
+const NOTIFY_VARS = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] as const;
+
+/**
+ * Takes systemd's notification variables out of `env` (the process's own, at start-up, before any
+ * child): with NotifyAccess=all, a child that inherited NOTIFY_SOCKET could speak for the agent
+ * (systemctl did: "Got notification message from PID …"). Returns the environment the notifier
+ * runs systemd-notify with: `env` as it was.
+ */
+export function detachNotifyEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const before = { ...env };
+  for (const v of NOTIFY_VARS) delete env[v];
+  return before;
+}
 
 /** undefined when systemd did not ask for notifications (no NOTIFY_SOCKET: not Type=notify). */
 export function systemdNotifier(d: NotifyDeps): Notifier | undefined {
@@ -39,7 +53,7 @@ export function systemdNotifier(d: NotifyDeps): Notifier | undefined {
   let failing = false;
   const send = async (...assignments: string[]): Promise<boolean> => {
     const argv = [d.command ?? "systemd-notify", `--pid=${d.pid}`, ...assignments];
-    const r = await d.runner.run(argv, { timeoutMs: NOTIFY_TIMEOUT_MS }).catch((e: unknown) => ({
+    const r = await d.runner.run(argv, { timeoutMs: NOTIFY_TIMEOUT_MS, env: d.env }).catch((e: unknown) => ({
       code: -1,
       stdout: "",
       stderr: (e as Error).message,

@@ -8,6 +8,7 @@
                  (the lab makes one robot of a fleet fail with the same closure as the others)
 """
 import os
+import signal
 import sys
 import time
 
@@ -30,6 +31,27 @@ def flagged(name):
     return wanted in ("", name)
 
 
+class StopSignals:
+    """SIGTERM/SIGINT only set a flag; the main loop shuts rospy down between messages.
+
+    rospy's own handler runs rospy's whole shutdown inside the signal, in this main thread. A
+    signal that lands while publish() holds a subscriber connection's queue lock
+    (rospy.impl.tcpros_pubsub.QueuedConnection, a non-reentrant Lock) makes that shutdown close
+    the connection, whose callback takes the same lock: the node hangs until systemd's
+    TimeoutStopSec kills it (90 s), and every switch that restarts it waits that long.
+    """
+
+    def __init__(self):
+        self.received = None
+
+    def install(self):
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, self._handle)
+
+    def _handle(self, signum, _frame):
+        self.received = signum
+
+
 def main(argv):
     started = time.monotonic()
     header = "--header" in argv
@@ -38,9 +60,13 @@ def main(argv):
     fail_name = argv[argv.index("--fail-flag") + 1] if "--fail-flag" in argv else None
     rospy.init_node("talker")
     pub = rospy.Publisher("chatter", Header if header else String, queue_size=10)
+    # From here on the main thread publishes; before, rospy's handler is safe (and needed: it
+    # ends the wait for a master that is down).
+    stop = StopSignals()
+    stop.install()
     rate = rospy.Rate(10)
     seq = 0
-    while not rospy.is_shutdown():
+    while not rospy.is_shutdown() and stop.received is None:
         if crash_after is not None and time.monotonic() - started >= crash_after:
             rospy.logfatal("talker: crashing on purpose")
             rospy.signal_shutdown("crash")
@@ -55,6 +81,8 @@ def main(argv):
             rate.sleep()
         except rospy.ROSInterruptException:
             break
+    if stop.received is not None:
+        rospy.signal_shutdown("signal-%d" % stop.received)
     return 0
 
 
