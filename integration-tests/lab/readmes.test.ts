@@ -1,0 +1,107 @@
+// The READMEs as a newcomer meets them: a short front door that says how to try it, and no link
+// or source file named in any README that is not there (a code map that drifted from its folder).
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO_ROOT } from "./config.js";
+
+const SKIP = new Set(["node_modules", "dist", ".git", "gen"]);
+
+function walk(dir: string, into: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (SKIP.has(entry.name)) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) walk(path, into);
+    else into.push(path);
+  }
+  return into;
+}
+
+const files = walk(REPO_ROOT);
+const readmes = files.filter((f) => f.endsWith("/README.md"));
+const read = (path: string): string => readFileSync(path, "utf8");
+
+/** Markdown links (`[text](target)`, `[label]: target`) that point into the repository. */
+function relativeLinks(markdown: string): string[] {
+  const targets = [
+    ...[...markdown.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1] ?? ""),
+    ...[...markdown.matchAll(/^\s*\[[^\]]+\]:\s*(\S+)/gm)].map((m) => m[1] ?? ""),
+  ];
+  return targets
+    .filter((t) => t !== "" && !/^([a-z]+:|#)/i.test(t))
+    .map((t) => decodeURI(t.split("#")[0] ?? ""));
+}
+
+/** Backticked TypeScript file names (`cli.ts`, `src/core/args.ts`): what a code map names. */
+const sourceNames = (markdown: string): string[] =>
+  [...markdown.matchAll(/`([\w./-]+\.(?:ts|mjs|sh|nix))`/g)]
+    .map((m) => m[1] ?? "")
+    .filter((n) => !n.includes("*"));
+
+/** A name resolves against the README's folder (its src/, its parent), the repo root, or, bare, any file below the folder. */
+function resolves(readme: string, name: string): boolean {
+  const dir = dirname(readme);
+  const bases = [dir, join(dir, "src"), dirname(dir), REPO_ROOT];
+  if (bases.some((b) => existsSync(resolve(b, name)))) return true;
+  if (name.includes("/")) return files.some((f) => f.endsWith(`/${name}`) && f.startsWith(`${dir}/`));
+  return files.some((f) => f.startsWith(`${dir}/`) && f.endsWith(`/${name}`));
+}
+
+describe("READMEs", () => {
+  const front = read(join(REPO_ROOT, "README.md"));
+
+  it("the root README is at most 16 KiB", () => {
+    expect(Buffer.byteLength(front)).toBeLessThanOrEqual(16 * 1024);
+  });
+
+  it("the root README's first 80 lines hold `npm run demo` and `npm test` as command lines", () => {
+    const lines = front.split("\n").slice(0, 80);
+    const commands: string[] = [];
+    let inBlock = false;
+    for (const line of lines) {
+      if (line.startsWith("```")) inBlock = !inBlock;
+      else if (inBlock)
+        commands.push(
+          line
+            .replace(/^\$\s+/, "")
+            .replace(/\s+#.*$/, "")
+            .trim(),
+        );
+    }
+    expect(commands).toContain("npm run demo");
+    expect(commands).toContain("npm test");
+  });
+
+  it("bench/README.md is at most 300 lines", () => {
+    expect(read(join(REPO_ROOT, "bench/README.md")).trimEnd().split("\n").length).toBeLessThanOrEqual(300);
+  });
+
+  it("every relative link in every README resolves to a file or folder", () => {
+    expect(readmes.length).toBeGreaterThan(5);
+    const broken = readmes.flatMap((readme) =>
+      relativeLinks(read(readme))
+        .filter((link) => !existsSync(resolve(dirname(readme), link)))
+        .map((link) => `${relative(REPO_ROOT, readme)}: ${link}`),
+    );
+    expect(broken).toEqual([]);
+  });
+
+  it("every source file a README names exists", () => {
+    const missing = readmes.flatMap((readme) =>
+      sourceNames(read(readme))
+        .filter((name) => !resolves(readme, name))
+        .map((name) => `${relative(REPO_ROOT, readme)}: ${name}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it("every folder with a README is linked from the root README", () => {
+    const linked = new Set(relativeLinks(front).map((l) => resolve(REPO_ROOT, l)));
+    const unlinked = readmes
+      .filter((r) => r !== join(REPO_ROOT, "README.md") && statSync(r).isFile())
+      .filter((r) => !linked.has(r) && !linked.has(dirname(r)))
+      .filter((r) => relative(REPO_ROOT, r).split("/").length === 2)
+      .map((r) => relative(REPO_ROOT, r));
+    expect(unlinked).toEqual([]);
+  });
+});
