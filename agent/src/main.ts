@@ -40,6 +40,7 @@ import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
 import { SelfRestart } from "./system/self-restart.js";
 import { SystemdSwitchRunner } from "./system/switcher.js";
+import { systemdRetry } from "./system/systemd-retry.js";
 
 function agentVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
     `logging to ${logTarget.kind === "journald" ? "journald (native protocol, structured fields)" : "stdout (JSON lines)"}`,
   );
   const runner = new ProcessRunner();
+  const askAgain = systemdRetry((message) => log.warn(message));
   const metrics = createAgentMetrics({ version: agentVersion() });
   const nix = (tool: string) => (config.nixBinDir ? `${config.nixBinDir}/${tool}` : tool);
 
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
     profile,
     data,
     health,
-    switcher: new SystemdSwitchRunner(runner, pathForSwitch),
+    switcher: new SystemdSwitchRunner(runner, pathForSwitch, askAgain),
     records,
     system,
     clock: systemClock,
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
       },
     },
   });
-  const selfRestart = new SelfRestart(config.agentUnit, runner, log);
+  const selfRestart = new SelfRestart(config.agentUnit, runner, log, askAgain);
   await selfRestart.init();
   deployer.subscribe((r) => {
     selfRestart.onDeployment(r).catch((e: unknown) => log.error({ err: e }, "could not restart the agent"));

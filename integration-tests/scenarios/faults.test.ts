@@ -3,7 +3,8 @@
 // strace freezing it right after the record write), checked to be there, then SIGKILLed — or the
 // robot's power is cut. Every run must end by itself on a healthy generation (the new one,
 // confirmed, or exactly the recorded previous one), with a final record, no switch unit left, a
-// verifying store, and the controller's exit code saying which. At the end: the lab talker's stop
+// verifying store, and the controller's exit code saying which. Then systemd dropping one call of
+// the switch (as at the end of a boot) must not roll it back. At the end: the lab talker's stop
 // when SIGTERM lands inside rospy's queue lock (else up to 90 s in any switch restarting it), and the
 // admission race.
 
@@ -25,6 +26,7 @@ import {
 import { getStatus } from "../support/agent.js";
 import { agentClient, type CliRun, controller } from "../support/controller.js";
 import { robotDiagnostics } from "../support/diagnose.js";
+import { deployDroppingOnce } from "../support/dropped-call.js";
 import { type RecordView, Robot, until } from "../support/faults.js";
 import { activateAll } from "../support/race.js";
 import { type Ended, expectSettled } from "../support/settled.js";
@@ -290,6 +292,24 @@ describe("fault matrix: SIGKILL and power cut in every deployment state", () => 
       }, 240_000);
     }
   }
+
+  it("systemd drops the switch's systemd-run, or its status query, once: asked again, kept", async () => {
+    onTestFailed(async () => {
+      process.stderr.write(await robotDiagnostics(robot, SYSTEM_UNITS));
+    });
+    const drops = [
+      ["systemd-run", "--unit=ros-rollback-switch-"],
+      ["systemctl", "show ros-rollback-switch-"],
+    ] as const;
+    for (const [tool, word] of drops) {
+      const target = await resetToGood();
+      const dropped = await deployDroppingOnce(robot, tool, word, () => deploy(target));
+      expect(dropped.used, `${tool}: a call dropped`).toBe(true);
+      const ended = await expectSettled(lab, robot, dropped.id, target, dropped.run);
+      expect(ended.where, `${tool}: controller exit ${ended.code}`).toBe("kept");
+      expect(dropped.retries, `${tool}: the agent's journal`).toHaveLength(1);
+    }
+  }, 300_000);
 
   it("the lab talker stops by itself on a SIGTERM that lands while it holds a subscriber's queue lock", async () => {
     await resetToGood(); // a system running: roscore, and the talker's ros-nodes

@@ -82,9 +82,12 @@ export async function runChecked(
   options?: RunOptions,
 ): Promise<string> {
   const r = await runner.run(argv, options);
-  if (r.code !== 0) {
-    const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join(" | ");
-    throw new AgentError("EXTERNAL_COMMAND_FAILED", `${argv.join(" ")} exited ${r.code}: ${detail}`);
-  }
+  if (r.code !== 0) throw commandFailed(argv, r);
   return r.stdout;
+}
+
+/** The error for a command that exited non-zero: its last lines of output say why. */
+export function commandFailed(argv: readonly string[], r: CommandResult): AgentError {
+  const detail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join(" | ");
+  return new AgentError("EXTERNAL_COMMAND_FAILED", `${argv.join(" ")} exited ${r.code}: ${detail}`);
 }

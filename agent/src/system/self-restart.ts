@@ -2,6 +2,7 @@ import { realpath } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { DeploymentRecord } from "../deployment/record.js";
 import { type CommandRunner, runChecked } from "./command.js";
+import { askSystemd, type SystemdRetry } from "./systemd-retry.js";
 
 /**
  * On NixOS the agent's unit has restartIfChanged = false, so a switch never
@@ -17,6 +18,8 @@ export class SelfRestart {
     private readonly unit: string,
     private readonly runner: CommandRunner,
     private readonly log: Logger,
+    /** The agent starts as systemd finishes a boot, when it may drop a call. */
+    private readonly retry: SystemdRetry,
   ) {}
 
   /** Remembers which unit file (store path) this agent was started from. */
@@ -55,11 +58,14 @@ export class SelfRestart {
   }
 
   private async unitFile(): Promise<string | undefined> {
-    const r = await this.runner.run(["systemctl", "show", "--property=FragmentPath", "--value", this.unit], {
-      timeoutMs: 10_000,
-    });
-    const path = r.stdout.trim();
-    if (r.code !== 0 || path === "") return undefined;
+    const out = await askSystemd(
+      this.runner,
+      ["systemctl", "show", "--property=FragmentPath", "--value", this.unit],
+      { timeoutMs: 10_000 },
+      this.retry,
+    );
+    const path = out.trim();
+    if (path === "") return undefined;
     // NixOS links units into the store: the resolved path changes exactly when the unit does.
     return realpath(path).catch(() => path);
   }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError } from "../errors.js";
 import { type CommandRunner, runChecked } from "./command.js";
+import { askSystemd, type SystemdRetry } from "./systemd-retry.js";
 import { parseInvocations, type UnitInvocations } from "./unit-changes.js";
 
 export type SwitchAction = "switch" | "boot" | "test" | "dry-activate";
@@ -33,13 +34,15 @@ export class SystemdSwitchRunner implements SwitchRunner {
   constructor(
     private readonly runner: CommandRunner,
     private readonly pathForSwitch: string,
+    /** status() and start() ask again when systemd drops the call (at the end of a boot). */
+    private readonly retry: SystemdRetry,
   ) {}
 
   async start(unit: string, systemPath: string, action: SwitchAction, signal?: AbortSignal): Promise<void> {
     // No --collect: a collected unit forgets its exit status, and an agent that
     // restarted mid-switch must still be able to read it. RemainAfterExit keeps
     // a successful run visible as active/exited; cleanup() removes the unit.
-    await runChecked(
+    await askSystemd(
       this.runner,
       [
         "systemd-run",
@@ -57,34 +60,22 @@ export class SystemdSwitchRunner implements SwitchRunner {
         action,
       ],
       { signal, timeoutMs: 30_000 },
+      this.retry,
+      // systemd may have started the unit and lost the answer: then the unit's status tells the
+      // rest, and running it again would only fail on the existing unit.
+      () => this.exists(unit, signal),
     );
   }
 
   async status(unit: string, signal?: AbortSignal): Promise<SwitchUnitStatus> {
-    const out = await runChecked(
-      this.runner,
-      [
-        "systemctl",
-        "show",
-        unit,
-        "--property=LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainCode",
-      ],
-      { signal, timeoutMs: 10_000 },
-    );
-    const p = parseProperties(out);
-    if (p.LoadState === "not-found") {
-      return { exists: false, running: false, exitCode: undefined, detail: "unit not found" };
-    }
-    const detail = `${p.ActiveState}/${p.SubState} result=${p.Result}`;
-    const ended =
-      (p.ActiveState === "active" && p.SubState === "exited") ||
-      p.ActiveState === "failed" ||
-      p.ActiveState === "inactive";
-    if (!ended) return { exists: true, running: true, exitCode: undefined, detail };
-    // ExecMainCode: 1 = exited (status is the exit code), 2/3 = killed/dumped (status is the signal).
-    const status = Number(p.ExecMainStatus ?? "0");
-    const exitCode = p.ExecMainCode === "1" || p.ExecMainCode === "0" ? status : -status;
-    return { exists: true, running: false, exitCode, detail };
+    const out = await askSystemd(this.runner, showUnit(unit), { signal, timeoutMs: 10_000 }, this.retry);
+    return unitStatus(out);
+  }
+
+  /** One question, not asked again: unknown counts as absent, and systemd-run runs again. */
+  private async exists(unit: string, signal?: AbortSignal): Promise<boolean> {
+    const r = await this.runner.run(showUnit(unit), { signal, timeoutMs: 10_000 });
+    return r.code === 0 && unitStatus(r.stdout).exists;
   }
 
   async output(unit: string, lines: number): Promise<string> {
@@ -121,6 +112,32 @@ export class SystemdSwitchRunner implements SwitchRunner {
     await this.runner.run(["systemctl", "stop", unit], { timeoutMs: 30_000 });
     await this.runner.run(["systemctl", "reset-failed", unit], { timeoutMs: 10_000 });
   }
+}
+
+function showUnit(unit: string): string[] {
+  return [
+    "systemctl",
+    "show",
+    unit,
+    "--property=LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainCode",
+  ];
+}
+
+function unitStatus(show: string): SwitchUnitStatus {
+  const p = parseProperties(show);
+  if (p.LoadState === "not-found") {
+    return { exists: false, running: false, exitCode: undefined, detail: "unit not found" };
+  }
+  const detail = `${p.ActiveState}/${p.SubState} result=${p.Result}`;
+  const ended =
+    (p.ActiveState === "active" && p.SubState === "exited") ||
+    p.ActiveState === "failed" ||
+    p.ActiveState === "inactive";
+  if (!ended) return { exists: true, running: true, exitCode: undefined, detail };
+  // ExecMainCode: 1 = exited (status is the exit code), 2/3 = killed/dumped (status is the signal).
+  const status = Number(p.ExecMainStatus ?? "0");
+  const exitCode = p.ExecMainCode === "1" || p.ExecMainCode === "0" ? status : -status;
+  return { exists: true, running: false, exitCode, detail };
 }
 
 /** Polls until the switch unit has ended; returns its exit code. */
