@@ -138,7 +138,8 @@ describe("holdDirReader", () => {
     });
     const answers = await Promise.all(Array.from({ length: 20 }, () => read()));
     expect(calls).toBe(1);
-    for (const a of answers) expect(pairs(a)).toEqual([["hold-directory", "/run/holds did not answer within 0.05 s"]]);
+    for (const a of answers)
+      expect(pairs(a)).toEqual([["hold-directory", "/run/holds did not answer within 0.05 s"]]);
     // Still the same read until it ends; then a new one.
     await read();
     expect(calls).toBe(1);
