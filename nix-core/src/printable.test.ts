@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hasUnprintable, printable } from "./printable.js";
+import { hasUnprintable, printable, terminalText } from "./printable.js";
 
 describe("printable", () => {
   it("escapes C0, DEL, C1, lone surrogates and bidi overrides; leaves text and emoji alone", () => {
@@ -13,5 +13,11 @@ describe("printable", () => {
     expect(hasUnprintable("x\u001b")).toBe(true);
     expect(hasUnprintable("x\u001b")).toBe(true);
     expect(hasUnprintable("fine")).toBe(false);
+  });
+});
+
+describe("terminalText", () => {
+  it("keeps line breaks and tabs, escapes the rest", () => {
+    expect(terminalText("a\tb\nc\r\u001b[2J")).toBe("a\tb\nc\\u000d\\u001b[2J");
   });
 });
