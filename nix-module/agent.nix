@@ -231,15 +231,16 @@ in
         (name = the hold's name, first line = the reason). Give it to the robot software's units with
         `SupplementaryGroups=`, e.g. `systemd.services.mission.serviceConfig.SupplementaryGroups =
         [ "ros-rollback-hold" ];`. The directory is sticky: a writer removes only its own hold files.
-        Keep hold files readable (the agent runs as root without CAP_DAC_OVERRIDE): mode 0644, or 0640
-        (the agent is in this group).
+        The agent reads a hold file's reason only when every member of this group could: mode 0644, or
+        0640 with this group; any other entry (a private file, symlink, FIFO, directory, socket) still
+        holds, its reason saying what it is, and is never opened or followed.
       '';
     };
 
     watchdogSec = mkOption {
       type = types.ints.positive;
       default = 30;
-      description = "systemd's WatchdogSec= (the agent pings every half of it from its event loop).";
+      description = "systemd's WatchdogSec= (the agent pings every half of it from its event loop, each time after an fs.stat on a libuv pool thread returned: a stuck loop or pool is restarted).";
     };
 
     trustSigningKeysInNix = mkOption {

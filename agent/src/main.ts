@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { AgentService } from "@ros-rollback/proto";
 // Composition root: the only place that builds real implementations and wires them together.
@@ -260,7 +261,8 @@ async function main(): Promise<void> {
   await notifier?.ready(
     `listening on ${config.listen}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
   );
-  const stopWatchdog = notifier?.startWatchdog();
+  // stat runs on a libuv pool thread: the watchdog pings only while the pool answers.
+  const stopWatchdog = notifier?.startWatchdog(() => stat(config.stateDir));
 
   let stopping = false;
   const stop = (signal: string) => {

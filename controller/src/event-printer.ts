@@ -1,3 +1,4 @@
+import { terminalText } from "@ros-rollback/nix-core";
 import { type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
 import { stateName } from "./outcome.js";
 import {
@@ -115,7 +116,8 @@ export class EventPrinter {
 
   private line(text: string): void {
     if (this.o.live && this.liveText !== "") this.o.sink.write("\r\x1b[2K");
-    this.o.sink.write(`${text}\n`);
+    // Lines carry what the robot said: no escape sequence of its reaches the terminal.
+    this.o.sink.write(`${terminalText(text)}\n`);
     if (this.o.live) this.redraw();
   }
 

@@ -1,3 +1,4 @@
+import { printable } from "@ros-rollback/nix-core";
 import {
   type DataSnapshot,
   type Deployment,
@@ -57,11 +58,17 @@ const HOLD_SOURCES: Readonly<Record<HoldSource, string>> = {
   [HoldSource.UNRECOGNIZED]: "unrecognized",
 };
 
+/** A hold's name and reason come from robot software and people: bounded and escaped before any output. */
+const MAX_HOLD_NAME = 256;
+const MAX_HOLD_REASON = 200;
+const shown = (text: string, max: number): string =>
+  printable(text.length <= max ? text : `${text.slice(0, max)}…`);
+
 export function holdJson(h: Hold) {
   return {
-    name: h.name,
+    name: shown(h.name, MAX_HOLD_NAME),
     source: HOLD_SOURCES[h.source] ?? "unrecognized",
-    reason: h.reason,
+    reason: shown(h.reason, MAX_HOLD_REASON),
     since: isoTime(h.sinceUnixMs),
     expiresAt: isoTime(h.expiresAtUnixMs),
   };

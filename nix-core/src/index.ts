@@ -19,6 +19,7 @@ export {
 } from "./nar-dump.js";
 export { canonicalNarHash, formatNarHash, parseNarHash } from "./nar-hash.js";
 export { type NixCliOptions, nixBin, storeArgs } from "./nix-cli.js";
+export { hasUnprintable, printable, terminalText } from "./printable.js";
 export { SERVE_CLIENT_VERSION, SERVE_MAGIC_1, SERVE_MAGIC_2, ServeCommand } from "./serve-protocol.js";
 export {
   checkPathSignature,

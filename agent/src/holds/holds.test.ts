@@ -1,11 +1,10 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../errors.js";
 import type { HoldCondition } from "./conditions.js";
 import { evaluateConditions } from "./conditions.js";
-import { readHoldDir } from "./dir.js";
 import { Holds } from "./holds.js";
 import { overrideHoldsFromPb } from "./override.js";
 import { HoldStore } from "./store.js";
@@ -46,6 +45,8 @@ describe("HoldStore (a real file)", () => {
     expect(() => s.set("a".repeat(65), "r", undefined)).toThrow(/invalid hold name/);
     expect(() => s.set("ok", "  ", undefined)).toThrow(/reason/);
     expect(() => s.set("ok", "r".repeat(201), undefined)).toThrow(/reason/);
+    expect(() => s.set("ok", "demo\u001b]0;owned\u0007", undefined)).toThrow(/control character/);
+    expect(() => s.set("ok", "two\nlines", undefined)).toThrow(/control character/);
     expect(() => s.set("ok", "r", 0)).toThrow(/duration/);
     expect(() => s.set("ok", "r", 1.5)).toThrow(/duration/);
     expect(await s.list()).toEqual([]);
@@ -64,39 +65,6 @@ describe("HoldStore (a real file)", () => {
     const s = new HoldStore(join(tmp, "race"), () => 5);
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.set(`h${i}`, `r${i}`, undefined)));
     expect((await s.list()).length).toBe(20);
-  });
-});
-
-describe("readHoldDir", () => {
-  it("reads one hold per file (first line, bounded), skips dot files; a missing dir holds nothing", async () => {
-    const dir = join(tmp, "dir");
-    expect(await readHoldDir(dir)).toEqual([]);
-    await mkdir(join(dir, "sub"), { recursive: true });
-    await writeFile(join(dir, "mission"), "executing waypoint 3\nmore\n");
-    await writeFile(join(dir, "empty"), "");
-    await writeFile(join(dir, "long"), "x".repeat(5000));
-    await writeFile(join(dir, ".tmp-writing"), "partial");
-    const holds = await readHoldDir(dir);
-    expect(holds.map((h) => [h.name, h.source])).toEqual([
-      ["empty", "file"],
-      ["long", "file"],
-      ["mission", "file"],
-    ]);
-    expect(holds[0]?.reason).toBe("hold file empty");
-    expect(holds[1]?.reason.length).toBeLessThanOrEqual(201);
-    expect(holds[2]?.reason).toBe("executing waypoint 3");
-  });
-
-  it("a hold file it cannot open still holds, naming the error, and the others are read", async () => {
-    const dir = join(tmp, "unreadable");
-    await mkdir(dir, { recursive: true });
-    // ELOOP here; EACCES for the module's agent (no CAP_DAC_OVERRIDE) on another user's 0600 file.
-    await symlink("loop", join(dir, "loop"));
-    await writeFile(join(dir, "mission"), "docking\n");
-    expect((await readHoldDir(dir)).map((h) => [h.name, h.reason])).toEqual([
-      ["loop", "hold file loop (unreadable: ELOOP)"],
-      ["mission", "docking"],
-    ]);
   });
 });
 

@@ -8,7 +8,7 @@ import {
   type HoldCondition,
   syncTopics,
 } from "./conditions.js";
-import { readHoldDir } from "./dir.js";
+import { holdDirReader } from "./dir-reader.js";
 import { type HoldSplit, overrideHint, splitHolds } from "./override.js";
 import type { HoldStore } from "./store.js";
 import { describeHolds, type Hold } from "./types.js";
@@ -16,6 +16,8 @@ import { describeHolds, type Hold } from "./types.js";
 export interface HoldsOptions {
   readonly store: HoldStore;
   readonly dir: string;
+  /** How long a read of `dir` may take before it counts as held (default HOLD_DIR_TIMEOUT_MS). */
+  readonly dirTimeoutMs?: number;
   readonly conditions: readonly HoldCondition[];
   readonly conditionDeps: ConditionDeps;
   /** Told about every refusal (metrics). */
@@ -26,7 +28,11 @@ export interface HoldsOptions {
 
 /** Every source of holds behind one call: what admission asks, and what status shows. */
 export class Holds {
-  constructor(private readonly o: HoldsOptions) {}
+  private readonly readDir: () => Promise<Hold[]>;
+
+  constructor(private readonly o: HoldsOptions) {
+    this.readDir = holdDirReader(o.dir, o.dirTimeoutMs);
+  }
 
   get store(): HoldStore {
     return this.o.store;
@@ -36,7 +42,7 @@ export class Holds {
   async current(signal: AbortSignal): Promise<Hold[]> {
     const [commands, files, conditions] = await Promise.all([
       this.o.store.list(),
-      readHoldDir(this.o.dir),
+      this.readDir(),
       evaluateConditions(this.o.conditions, this.o.conditionDeps, signal),
     ]);
     return [...commands, ...files, ...conditions];

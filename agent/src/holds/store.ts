@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { AgentError } from "../errors.js";
+import { hasUnprintable } from "../text/printable.js";
 import { clip, type Hold, MAX_NAME, MAX_REASON } from "./types.js";
 
 interface StoredHold {
@@ -48,6 +49,13 @@ export class HoldStore {
     const why = reason.trim();
     if (why === "" || why.length > MAX_REASON) {
       throw new AgentError("INVALID_ARGUMENT", `a hold needs a reason of 1 to ${MAX_REASON} characters`);
+    }
+    // Reasons reach operators' terminals: a control character there is an escape sequence.
+    if (hasUnprintable(why)) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        "a hold's reason must be one line of printable text (it has a control character)",
+      );
     }
     if (
       forSeconds !== undefined &&

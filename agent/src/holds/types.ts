@@ -1,3 +1,5 @@
+import { printable } from "../text/printable.js";
+
 /** Where a hold comes from: an operator's command, a file robot software dropped, or a configured condition. */
 export type HoldSource = "command" | "file" | "condition";
 
@@ -19,8 +21,9 @@ export const MAX_NAME = 64;
 /** A refusal names at most this many holds, then says how many more. */
 export const MAX_LISTED = 10;
 
+/** One line of at most `max` characters (then "…"), control characters escaped: names and reasons are data. */
 export function clip(s: string, max: number): string {
-  const one = s.replace(/\s+/g, " ").trim();
+  const one = printable(s.replace(/\s+/g, " ").trim());
   return one.length <= max ? one : `${one.slice(0, max)}…`;
 }
 

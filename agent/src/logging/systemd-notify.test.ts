@@ -80,7 +80,9 @@ describe("systemd notifications through systemd-notify --pid", () => {
     vi.useFakeTimers();
     const r = recorder();
     const env = { NOTIFY_SOCKET: "/run/systemd/notify", WATCHDOG_USEC: "20000000", WATCHDOG_PID: "42" };
-    const stop = systemdNotifier({ env, pid: 42, runner: r.runner, log: r.log })?.startWatchdog();
+    const stop = systemdNotifier({ env, pid: 42, runner: r.runner, log: r.log })?.startWatchdog(
+      async () => {},
+    );
     await vi.advanceTimersByTimeAsync(35_000);
     expect(r.calls).toEqual([
       ["systemd-notify", "--pid=42", "WATCHDOG=1"],
@@ -96,11 +98,13 @@ describe("systemd notifications through systemd-notify --pid", () => {
     vi.useFakeTimers();
     const r = recorder(1);
     const other = { NOTIFY_SOCKET: "/n", WATCHDOG_USEC: "2000000", WATCHDOG_PID: "7" };
-    systemdNotifier({ env: other, pid: 42, runner: r.runner, log: r.log })?.startWatchdog();
+    systemdNotifier({ env: other, pid: 42, runner: r.runner, log: r.log })?.startWatchdog(async () => {});
     await vi.advanceTimersByTimeAsync(5_000);
     expect(r.calls).toEqual([]);
     const mine = { NOTIFY_SOCKET: "/n", WATCHDOG_USEC: "2000000" };
-    const stop = systemdNotifier({ env: mine, pid: 42, runner: r.runner, log: r.log })?.startWatchdog();
+    const stop = systemdNotifier({ env: mine, pid: 42, runner: r.runner, log: r.log })?.startWatchdog(
+      async () => {},
+    );
     await vi.advanceTimersByTimeAsync(5_000);
     stop?.();
     expect(r.calls.length).toBe(5);

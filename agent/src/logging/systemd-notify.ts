@@ -15,12 +15,17 @@ export interface Notifier {
   status(text: string): Promise<void>;
   stopping(): Promise<void>;
   /**
-   * Pings WATCHDOG=1 at half of WatchdogSec from an event-loop timer: a blocked
-   * loop sends nothing, and systemd kills and restarts the agent (Restart=).
-   * Returns a stop function; a no-op when the unit has no WatchdogSec.
+   * Pings WATCHDOG=1 at half of WatchdogSec from an event-loop timer, each time
+   * only after `poolProbe` returned: a blocked loop or a libuv thread pool whose
+   * threads are all stuck (e.g. in blocking opens) sends nothing, and systemd
+   * kills and restarts the agent (Restart=). Returns a stop function; a no-op
+   * when the unit has no WatchdogSec.
    */
-  startWatchdog(): () => void;
+  startWatchdog(poolProbe: PoolProbe): () => void;
 }
+
+/** A call that needs a libuv pool thread to complete (an fs.stat of a known path); its result does not matter. */
+export type PoolProbe = () => Promise<unknown>;
 
 export interface NotifyDeps {
   readonly env: NodeJS.ProcessEnv;
@@ -73,25 +78,45 @@ export function systemdNotifier(d: NotifyDeps): Notifier | undefined {
     stopping: async () => {
       await send("STOPPING=1");
     },
-    startWatchdog: () => {
+    startWatchdog: (poolProbe) => {
       const usec = Number(d.env.WATCHDOG_USEC ?? "");
       const forPid = d.env.WATCHDOG_PID;
       if (!Number.isFinite(usec) || usec <= 0 || (forPid !== undefined && Number(forPid) !== d.pid))
         return () => {};
       const everyMs = Math.max(500, Math.floor(usec / 2000));
       let inFlight = false;
+      let probing = false;
+      let stalled = false;
       let last = Date.now();
-      const timer = setInterval(() => {
-        const now = Date.now();
-        const lateMs = now - last - everyMs;
-        last = now;
-        if (lateMs > everyMs / 2) d.log.warn({ lateMs }, "event loop was blocked; watchdog ping late");
+      const ping = () => {
+        probing = false;
+        if (stalled) d.log.warn({}, "thread pool answers again; watchdog pings resume");
+        stalled = false;
         // A hung systemd-notify must not pile up pings; the next tick tries again.
         if (inFlight) return;
         inFlight = true;
         void send("WATCHDOG=1").finally(() => {
           inFlight = false;
         });
+      };
+      const timer = setInterval(() => {
+        const now = Date.now();
+        const lateMs = now - last - everyMs;
+        last = now;
+        if (lateMs > everyMs / 2) d.log.warn({ lateMs }, "event loop was blocked; watchdog ping late");
+        if (probing) {
+          if (!stalled) {
+            d.log.warn(
+              { waitedMs: everyMs },
+              "thread pool health ping has not returned; withholding watchdog pings (systemd restarts a stuck agent)",
+            );
+          }
+          stalled = true;
+          return;
+        }
+        probing = true;
+        // An error is an answer too: a pool thread ran the call.
+        poolProbe().then(ping, ping);
       }, everyMs);
       timer.unref();
       d.log.debug({ everyMs, watchdogSeconds: usec / 1e6 }, "systemd watchdog pings started");

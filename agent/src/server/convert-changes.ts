@@ -3,8 +3,9 @@ import {
   HoldSource as PbHoldSource,
   type UnitChanges as PbUnitChanges,
 } from "@ros-rollback/proto";
-import type { Hold, HoldSource } from "../holds/types.js";
+import { clip, type Hold, type HoldSource, MAX_REASON } from "../holds/types.js";
 import type { UnitChanges } from "../system/unit-changes.js";
+import { printable } from "../text/printable.js";
 
 export function unitChangesToPb(c: UnitChanges | undefined): PbUnitChanges {
   if (c === undefined) return { stopped: [], started: [], restarted: [], reloaded: [], known: false };
@@ -23,11 +24,12 @@ const SOURCE_TO_PB: Readonly<Record<HoldSource, PbHoldSource>> = {
   condition: PbHoldSource.HOLD_SOURCE_CONDITION,
 };
 
+/** Every source's names and reasons leave the agent escaped and bounded (a stored reason may predate the check). */
 export function holdToPb(h: Hold): PbHold {
   return {
-    name: h.name,
+    name: printable(h.name),
     source: SOURCE_TO_PB[h.source],
-    reason: h.reason,
+    reason: clip(h.reason, MAX_REASON),
     sinceUnixMs: Math.round(h.since),
     expiresAtUnixMs: h.expiresAt ?? 0,
   };

@@ -141,6 +141,44 @@ describe("status", () => {
   });
 });
 
+describe("control characters in hold names and reasons never reach the terminal", () => {
+  const RAW = "\u001b]0;owned\u0007\u001b[2Jcleared\u009b\u202e";
+  const ESCAPED = "\\u001b]0;owned\\u0007\\u001b[2Jcleared\\u009b\\u202e";
+  const EVIL = { ...MISSION, name: "mission\u001b[31m", reason: RAW };
+  /** Anything a terminal acts on, but line breaks. */
+  const UNSAFE = /[\p{Cc}\u202a-\u202e]/u;
+
+  it("status and --json show them escaped", async () => {
+    rig.agent.handlers.getStatus = () => ({ ...STATUS, holds: [EVIL] });
+    const r = await cli(["status", "--target", "robot1"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.replace(/\n/g, "")).not.toMatch(UNSAFE);
+    expect(r.stdout).toContain(`file hold "mission\\u001b[31m": ${ESCAPED}`);
+    const j = JSON.parse((await cli(["status", "--target", "robot1", "--json"])).stdout) as {
+      holds: { name: string; reason: string }[];
+    };
+    expect(j.holds[0]).toMatchObject({ name: "mission\\u001b[31m", reason: ESCAPED });
+  });
+
+  it("an agent's error message is printed escaped", async () => {
+    rig.agent.handlers.hold = () => ({
+      error: { code: status.FAILED_PRECONDITION, details: `the robot is held: ${RAW}\nsecond line` },
+    });
+    const r = await cli(["hold", "robot1", "--reason", "x"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.replace(/\n/g, "")).not.toMatch(UNSAFE);
+    expect(r.stderr).toContain(ESCAPED);
+  });
+
+  it("hold --reason with a control character is a usage error; the agent is not called", async () => {
+    const r = await cli(["hold", "robot1", "--reason", `demo${RAW}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--reason: one line of printable text/);
+    expect(r.stderr.replace(/\n/g, "")).not.toMatch(UNSAFE);
+    expect(rig.agent.calls).toEqual([]);
+  });
+});
+
 describe("plan", () => {
   it("asks the agent for the plan of the store path and prints units, untouched services and the closure diff", async () => {
     rig.agent.handlers.queryMissingPaths = () => [];

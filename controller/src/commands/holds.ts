@@ -1,3 +1,4 @@
+import { hasUnprintable } from "@ros-rollback/nix-core";
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
@@ -63,6 +64,9 @@ export const holdCommand = defineCommand<{
     const reason = raw.values.reason;
     if (typeof reason !== "string" || reason.trim() === "")
       throw new UsageError("--reason TEXT is required", "hold");
+    // Reasons reach every operator's terminal (status, refusals): one line of printable text.
+    if (hasUnprintable(reason))
+      throw new UsageError("--reason: one line of printable text (it has a control character)", "hold");
     const dur = raw.values.for;
     const name = raw.values.name;
     return {

@@ -1,3 +1,4 @@
+import { terminalText } from "@ros-rollback/nix-core";
 import type { CommandResult, JsonOutput } from "./command.js";
 import { asUserError, ExitCode, UsageError } from "./errors.js";
 import { PROGRAM } from "./help.js";
@@ -18,7 +19,9 @@ export function renderResult(
   if (json) {
     io.stdout.write(jsonText(result.json, jsonOutput));
   } else if (result.human !== "") {
-    io.stdout.write(result.human.endsWith("\n") ? result.human : `${result.human}\n`);
+    // Human text names what robots and people wrote (hold reasons, errors): never a terminal's escape sequence.
+    const human = terminalText(result.human);
+    io.stdout.write(human.endsWith("\n") ? human : `${human}\n`);
   }
   return result.exitCode;
 }
@@ -40,7 +43,7 @@ export function renderError(
 ): ExitCode {
   const error = asUserError(thrown);
   if (error !== undefined) {
-    io.stderr.write(`error: ${error.message}\n`);
+    io.stderr.write(`error: ${terminalText(error.message)}\n`);
     if (error instanceof UsageError) {
       io.stderr.write(
         `Run '${PROGRAM}${error.command === undefined ? "" : ` ${error.command}`} --help' for usage.\n`,

@@ -1,3 +1,4 @@
+import { terminalText } from "@ros-rollback/nix-core";
 import type { CommandContext } from "../../core/command.js";
 
 type Column = "phase" | "transfer" | "health" | "outcome";
@@ -81,7 +82,9 @@ export class RolloutBoard {
     );
   }
 
-  private line(text: string): void {
+  private line(raw: string): void {
+    // Lines carry what robots said: no escape sequence of theirs reaches the terminal.
+    const text = terminalText(raw);
     const colon = text.indexOf(": ");
     const row = colon > 0 ? this.rows.get(text.slice(0, colon)) : undefined;
     if (this.closed) {
