@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Target } from "../inventory.js";
 import { makeTestPki, type TestPki } from "../testing/pki.js";
 import { readTlsMaterial } from "./credentials.js";
-import { MAX_TLS_FILE_BYTES } from "./tls-files.js";
+import { MAX_TLS_FILE_BYTES, readRegularFile } from "./tls-files.js";
 
 let dir: string;
 let pki: TestPki;
@@ -79,6 +79,15 @@ describe("the inventory's TLS files", () => {
       `robot1: caFile ${big}: is ${1024 ** 3} bytes, more than the ${MAX_TLS_FILE_BYTES} a TLS file may have`,
     );
     expect(process.memoryUsage().rss - started).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it("reads to the end whatever fstat said, and bounds the bytes read, not only the size", async () => {
+    // /proc files say 0 bytes and have more.
+    const status = await readRegularFile("/proc/self/status");
+    expect(status.toString()).toMatch(/^Name:.*\n[\s\S]*VmRSS:/);
+    await expect(readRegularFile("/proc/self/status", 10)).rejects.toThrow(
+      "grew beyond the 10 bytes a TLS file may have",
+    );
   });
 
   it("an empty CA is 'empty CA file', not a TLS error later", async () => {

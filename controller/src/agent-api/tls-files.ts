@@ -8,6 +8,8 @@ import { open } from "node:fs/promises";
  */
 export const MAX_TLS_FILE_BYTES = 1024 * 1024;
 
+const READ_CHUNK = 64 * 1024;
+
 /** Echoed paths are the inventory's: bounded, control characters made visible. */
 const MAX_ECHO = 200;
 
@@ -47,17 +49,18 @@ export async function readRegularFile(path: string, max = MAX_TLS_FILE_BYTES): P
     if (!st.isFile()) throw new TlsFileProblem(`is ${fileKind(st)}, not a regular file`);
     if (st.size > max)
       throw new TlsFileProblem(`is ${st.size} bytes, more than the ${max} a TLS file may have`);
-    // The size may change while we read (or be 0 for /proc files): read at most max + 1 bytes.
-    const buf = Buffer.alloc(Math.min(st.size, max) + 1);
+    // To the end, whatever the size said (it may grow meanwhile, or be 0 as in /proc), bounded.
+    const chunks: Buffer[] = [];
     let got = 0;
     for (;;) {
-      if (got === buf.length) break;
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+      const chunk = Buffer.alloc(Math.min(READ_CHUNK, max + 1 - got));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       got += bytesRead;
       if (got > max) throw new TlsFileProblem(`grew beyond the ${max} bytes a TLS file may have`);
     }
-    return buf.subarray(0, got);
+    return Buffer.concat(chunks, got);
   } finally {
     await fh.close();
   }
