@@ -10,6 +10,7 @@ import type { ClosureOps } from "./closure-port.js";
 import type { Deps } from "./core/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
 import { exitWhenFlushed } from "./core/exit.js";
+import { handleInterrupts } from "./core/interrupt.js";
 import { type Io, sleep } from "./core/io.js";
 import { main } from "./main.js";
 
@@ -64,19 +65,23 @@ const io: Io = {
 // IP; Node's deprecation notice about that is noise for an operator.
 process.noDeprecation = true;
 
-// First Ctrl-C (or SIGTERM): abort the push/stream cleanly and report what state
-// the robot may be in. A second one: leave at once.
+// First Ctrl-C (or SIGTERM): abort the push/stream cleanly and report what state the robot may
+// be in, within a second (core/interrupt.ts). A second one: leave at once.
 const interrupt = new AbortController();
-const onSignal = (name: string) => () => {
-  if (interrupt.signal.aborted) {
-    process.stderr.write(`${name} again: exiting without cleanup\n`);
-    process.exit(130);
-  }
-  process.stderr.write(`\n${name}: stopping (press Ctrl-C again to exit immediately)\n`);
-  interrupt.abort(new InterruptedError());
-};
-process.on("SIGINT", onSignal("SIGINT"));
-process.on("SIGTERM", onSignal("SIGTERM"));
+handleInterrupts(
+  {
+    on: (signal, listener) => process.on(signal, listener),
+    write: (text) => process.stderr.write(text),
+    die: (signal) => {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+      // Should the signal be ignored (SIG_IGN inherited from the parent), still end.
+      setTimeout(() => process.kill(process.pid, "SIGKILL"), 200);
+    },
+    later: (ms, run) => setTimeout(run, ms).unref(),
+  },
+  () => interrupt.abort(new InterruptedError()),
+);
 
 // Exits as soon as the output is out, not when the last handle closes (core/exit.ts).
 const exit = (code: number) =>

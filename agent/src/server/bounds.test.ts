@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
 import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { createLogger } from "../log.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { issueClientCert, makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { testClient } from "../testing/server-rig.js";
@@ -101,9 +101,11 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-function client(): AgentClient {
-  return testClient(pki, server.port);
+/** `who`: another client certificate (push slots are per certificate). */
+function client(who?: { readonly cert: string; readonly key: string }): AgentClient {
+  return testClient(pki, server.port, {}, who);
 }
+const second = () => ({ cert: pki.client2Cert, key: pki.client2Key });
 
 const deadline = () => ({ deadline: Date.now() + 10_000 });
 
@@ -182,16 +184,18 @@ describe("bounded answers over a real channel", () => {
 });
 
 describe("bounds on the work of pushes", () => {
-  it("a third concurrent push gets RESOURCE_EXHAUSTED while two run, which then complete", async () => {
+  it("a third concurrent push (a third client) gets RESOURCE_EXHAUSTED while two run, which then complete", async () => {
     const c = client();
+    const c2 = client(second());
+    const c3 = client(issueClientCert(join(tmp, "pki"), "client3"));
     const [a, b] = [await messages(closures[0] ?? []), await messages(closures[1] ?? [])];
     const firstChunk = (ms: PushPathsRequest[]) => ms.findIndex((m) => m.item?.$case === "chunk") + 1;
-    const running = [push(c), push(c)];
+    const running = [push(c), push(c2)];
     wireChunks.length = 0;
     // Each sends up to its first NAR chunk and waits: both hold a slot.
     for (const [i, ms] of [a, b].entries()) for (const m of ms.slice(0, firstChunk(ms))) running[i]?.write(m);
     while (wireChunks.length < 2) await new Promise((r) => setTimeout(r, 10));
-    const third = push(c);
+    const third = push(c3);
     third.write({ item: { $case: "options", value: { compression: NONE } } });
     const err = (await third.result) as ServiceError;
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
@@ -205,7 +209,7 @@ describe("bounds on the work of pushes", () => {
     expect(done.map((r) => (r as PushPathsResponse).imported)).toEqual(
       closures.map((cl) => cl.map((i) => i.storePath)),
     );
-    c.close();
+    for (const x of [c, c2, c3]) x.close();
   });
 
   it("already-valid paths beyond the byte limit are refused before their bytes are read", async () => {
@@ -228,7 +232,8 @@ describe("bounds on the work of pushes", () => {
 
   it("a push that goes silent ends with DEADLINE_EXCEEDED and frees its slot", async () => {
     const c = client();
-    const silent = [push(c), push(c)];
+    const c2 = client(second());
+    const silent = [push(c), push(c2)];
     for (const p of silent) p.write({ item: { $case: "options", value: { compression: NONE } } });
     const errs = (await Promise.all(silent.map((p) => p.result))) as ServiceError[];
     for (const err of errs) {
@@ -241,5 +246,6 @@ describe("bounds on the work of pushes", () => {
     p.call.end();
     await expect(p.result).resolves.toMatchObject({ imported: [] });
     c.close();
+    c2.close();
   });
 });

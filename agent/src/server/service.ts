@@ -24,7 +24,7 @@ import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { overrideHoldsFromPb } from "../holds/override.js";
-import { clientIdentity } from "./client-identity.js";
+import { callPushClient, clientIdentity } from "./client-identity.js";
 import {
   actionFromPb,
   deploymentIdFromPb,
@@ -170,7 +170,12 @@ export function agentService(d: ServiceDeps): AgentServer {
       call.on("cancelled", () => ac.abort());
       Promise.resolve()
         .then(() =>
-          d.store.substitute(decoded(call.request, "Substitute").storePaths, ac.signal, (p) => call.write(p)),
+          d.store.substitute(
+            decoded(call.request, "Substitute").storePaths,
+            ac.signal,
+            (p) => call.write(p),
+            callPushClient(call),
+          ),
         )
         .then(
           () => call.end(),
@@ -181,7 +186,7 @@ export function agentService(d: ServiceDeps): AgentServer {
     pushPaths: (call: ServerReadableStream<PushPathsRequest, unknown>, callback) => {
       const ac = new AbortController();
       call.on("cancelled", () => ac.abort());
-      d.store.receivePush(decodedStream(call, "PushPaths"), ac.signal).then(
+      d.store.receivePush(decodedStream(call, "PushPaths"), ac.signal, undefined, callPushClient(call)).then(
         (res) => callback(null, res),
         (e: unknown) => {
           // Stop reading what the client still sends; the status tells it why.

@@ -18,9 +18,10 @@ export interface StoreAdapterOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Pushes at once; more are refused with RESOURCE_EXHAUSTED. */
   readonly maxConcurrentPushes?: number;
-  /** See PushDeps.maxSkippedBytes and idleTimeoutMs. */
+  /** See PushDeps.maxSkippedBytes, idleTimeoutMs and openingTimeoutMs. */
   readonly maxSkippedBytes?: number;
   readonly pushIdleTimeoutMs?: number;
+  readonly pushOpeningTimeoutMs?: number;
   /** The configured caches (normalised URLs), in order. */
   readonly substituters?: readonly string[];
   /** Per narinfo request. */
@@ -83,6 +84,7 @@ export function createStorePort(
     observer: o.observer,
     maxSkippedBytes: o.maxSkippedBytes,
     idleTimeoutMs: o.pushIdleTimeoutMs,
+    openingTimeoutMs: o.pushOpeningTimeoutMs,
   };
   const caches = o.substituters ?? [];
   const lookup = narInfoLookup({ storeDir: o.storeDir, timeoutMs: o.cacheTimeoutMs ?? 10_000 });
@@ -117,8 +119,8 @@ export function createStorePort(
       };
     },
     // Shares the push slots: both write the store with a few nix processes.
-    substitute: (paths, signal, onProgress) =>
-      slots.run(async () => {
+    substitute: (paths, signal, onProgress, client) =>
+      slots.run(client, async () => {
         const started = Date.now();
         const { substitute } = await loadSubstitute();
         const res = await substitute(paths, substituteDeps, signal, onProgress);
@@ -132,8 +134,8 @@ export function createStorePort(
         );
         return res;
       }),
-    receivePush: (requests, signal, progress) =>
-      slots.run(async () => {
+    receivePush: (requests, signal, progress, client) =>
+      slots.run(client, async () => {
         const started = Date.now();
         const { receivePush } = await loadReceivePush();
         const res = await receivePush(requests, withCounts(deps, progress), signal);

@@ -11,6 +11,12 @@ export interface PushByteCounts {
   narBytes(count: number): void;
 }
 
+/**
+ * Who pushes or substitutes: the SHA-256 fingerprint of the client's certificate (pushClient()),
+ * which holds at most one push slot at a time; undefined without TLS.
+ */
+export type PushClient = string | undefined;
+
 /** The robot's Nix store as the gRPC service sees it. */
 export interface StorePort {
   /** Validates every path's syntax (INVALID_ARGUMENT) and returns those not valid in the store. */
@@ -24,11 +30,13 @@ export interface StorePort {
     paths: readonly string[],
     signal: AbortSignal,
     onProgress: (p: SubstituteProgress) => void,
+    client?: PushClient,
   ): Promise<SubstituteProgress>;
   /** `progress`: this push's byte counts as they are consumed (beside the agent-wide metrics). */
   receivePush(
     requests: AsyncIterable<PushPathsRequest>,
     signal: AbortSignal,
     progress?: PushByteCounts,
+    client?: PushClient,
   ): Promise<PushPathsResponse>;
 }

@@ -26,10 +26,17 @@ export interface PushDeps {
   readonly maxSkippedBytes?: number;
   /** A push that sends nothing this long ends (TIMEOUT): it holds nix processes and a push slot. */
   readonly idleTimeoutMs?: number;
+  /**
+   * A push whose first message (PushOptions) does not come within this long ends (TIMEOUT): a
+   * connection that never sends a byte must not hold a push slot for the whole idle limit.
+   */
+  readonly openingTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_SKIPPED_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_PUSH_IDLE_TIMEOUT_MS = 120_000;
+/** A controller sends PushOptions as soon as it has sampled the first NAR's bytes: well within. */
+export const DEFAULT_PUSH_OPENING_TIMEOUT_MS = 15_000;
 
 export interface PushResult {
   /** Registered by this push, in order. */
@@ -64,8 +71,8 @@ export async function receivePush(
 ): Promise<PushResult> {
   const it = requests[Symbol.asyncIterator]();
   try {
-    const idleMs = deps.idleTimeoutMs ?? DEFAULT_PUSH_IDLE_TIMEOUT_MS;
-    const first = await nextWithin(it, signal, idleMs, streamBroke);
+    const openingMs = deps.openingTimeoutMs ?? DEFAULT_PUSH_OPENING_TIMEOUT_MS;
+    const first = await nextWithin(it, signal, openingMs, streamBroke, "after it connected");
     const item = first.done === true ? undefined : first.value.item;
     if (item?.$case !== "options") {
       throw new AgentError("INVALID_ARGUMENT", "a push must start with PushOptions");

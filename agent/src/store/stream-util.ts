@@ -36,18 +36,20 @@ export function nextOrAbort<T>(
   });
 }
 
-/** nextOrAbort, failing with TIMEOUT when the iterator yields nothing for `idleMs`. */
+/**
+ * nextOrAbort, failing with TIMEOUT when the iterator yields nothing for `idleMs`: "the client
+ * sent nothing for <s>s <when>".
+ */
 export async function nextWithin<T>(
   it: AsyncIterator<T>,
   signal: AbortSignal,
   idleMs: number,
   wrap: (e: unknown) => unknown,
+  when = "in the middle of a push",
 ): Promise<IteratorResult<T>> {
   const ac = new AbortController();
   const timer = setTimeout(() => {
-    ac.abort(
-      new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s in the middle of a push`),
-    );
+    ac.abort(new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s ${when}`));
   }, idleMs);
   const onAbort = () => ac.abort(signal.reason);
   if (signal.aborted) onAbort();

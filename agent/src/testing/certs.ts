@@ -8,6 +8,9 @@ export interface TestPki {
   readonly serverKey: string;
   readonly clientCert: string;
   readonly clientKey: string;
+  /** Another client of the same CA (another identity: push slots are per certificate). */
+  readonly client2Cert: string;
+  readonly client2Key: string;
   /** A client certificate from an unrelated CA. */
   readonly rogueCa: string;
   readonly rogueCert: string;
@@ -66,6 +69,12 @@ function leaf(dir: string, name: string, caName: string, ext: string): void {
   );
 }
 
+/** One more client certificate of `makeTestPki(dir)`'s CA: another identity (push slots are per certificate). */
+export function issueClientCert(dir: string, name: string): { readonly cert: string; readonly key: string } {
+  leaf(dir, name, "ca", "extendedKeyUsage=clientAuth\n");
+  return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+}
+
 /**
  * A throwaway PKI for tests over real TLS sockets. The server certificate
  * names localhost and 127.0.0.1, plus any `extraServerNames` (DNS names).
@@ -77,6 +86,7 @@ export function makeTestPki(dir: string, extraServerNames: readonly string[] = [
   const san = ["DNS:localhost", "IP:127.0.0.1", ...extraServerNames.map((n) => `DNS:${n}`)].join(",");
   leaf(dir, "server", "ca", `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
   leaf(dir, "client", "ca", "extendedKeyUsage=clientAuth\n");
+  leaf(dir, "client2", "ca", "extendedKeyUsage=clientAuth\n");
   leaf(dir, "rogue", "rogue-ca", "extendedKeyUsage=clientAuth\n");
   const f = (n: string) => join(dir, n);
   return {
@@ -85,6 +95,8 @@ export function makeTestPki(dir: string, extraServerNames: readonly string[] = [
     serverKey: f("server.key"),
     clientCert: f("client.pem"),
     clientKey: f("client.key"),
+    client2Cert: f("client2.pem"),
+    client2Key: f("client2.key"),
     rogueCa: f("rogue-ca.pem"),
     rogueCert: f("rogue.pem"),
     rogueKey: f("rogue.key"),

@@ -48,13 +48,17 @@ export function startTestServer(
   );
 }
 
-/** A client with the test PKI's client certificate; `options` e.g. its own subchannel pool for races. */
-export function testClient(pki: TestPki, port: number, options: ChannelOptions = {}): AgentClient {
-  const creds = credentials.createSsl(
-    readFileSync(pki.caFile),
-    readFileSync(pki.clientKey),
-    readFileSync(pki.clientCert),
-  );
+/**
+ * A client with the test PKI's client certificate (or `as`, e.g. client2's); `options` e.g. its
+ * own subchannel pool for races.
+ */
+export function testClient(
+  pki: TestPki,
+  port: number,
+  options: ChannelOptions = {},
+  as: { readonly cert: string; readonly key: string } = { cert: pki.clientCert, key: pki.clientKey },
+): AgentClient {
+  const creds = credentials.createSsl(readFileSync(pki.caFile), readFileSync(as.key), readFileSync(as.cert));
   return new (agentClient())(`127.0.0.1:${port}`, creds, {
     "grpc.ssl_target_name_override": "localhost",
     ...options,

@@ -1,13 +1,32 @@
-import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { UserError } from "../core/errors.js";
 import { describeFsError, type Target } from "../inventory.js";
+import {
+  checkCa,
+  checkCertAndKey,
+  echoPath,
+  readRegularFile,
+  TlsFileProblem,
+  type TlsFileRole,
+} from "./tls-files.js";
 
-async function readTlsFile(target: Target, role: string, path: string): Promise<Buffer> {
+/** Library messages (OpenSSL's) are echoed too: one line, bounded. */
+const MAX_REASON = 300;
+
+function problem(target: Target, role: TlsFileRole, e: unknown): UserError {
+  const path = echoPath(target[role]);
+  if (e instanceof TlsFileProblem) {
+    const why = e.message.slice(0, MAX_REASON).replace(/\p{Cc}/gu, " ");
+    return new UserError(`${target.name}: ${role} ${path}: ${why}`, { cause: e });
+  }
+  return new UserError(`${target.name}: cannot read ${role} ${path}: ${describeFsError(e)}`, { cause: e });
+}
+
+async function readTlsFile(target: Target, role: TlsFileRole): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return await readRegularFile(target[role]);
   } catch (e) {
-    throw new UserError(`${target.name}: cannot read ${role} ${path}: ${describeFsError(e)}`, { cause: e });
+    throw problem(target, role, e);
   }
 }
 
@@ -17,13 +36,30 @@ export interface TlsMaterial {
   readonly key: Buffer;
 }
 
-/** The target's CA, certificate and key, read once for gRPC and the raw push channel. */
+/**
+ * The target's CA, certificate and key, read once for gRPC and the raw push channel: regular
+ * files of at most 1 MiB, each checked as PEM, so a wrong file is named here and not by a TLS
+ * handshake's misleading error (issue 24). The first problem found is the one reported.
+ */
 export async function readTlsMaterial(target: Target): Promise<TlsMaterial> {
-  const [ca, cert, key] = await Promise.all([
-    readTlsFile(target, "caFile", target.caFile),
-    readTlsFile(target, "certFile", target.certFile),
-    readTlsFile(target, "keyFile", target.keyFile),
+  // Settled all, reported in this order: the same files give the same message.
+  const read = await Promise.allSettled([
+    readTlsFile(target, "caFile"),
+    readTlsFile(target, "certFile"),
+    readTlsFile(target, "keyFile"),
   ]);
+  const [ca, cert, key] = read.map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  }) as [Buffer, Buffer, Buffer];
+  try {
+    checkCa(ca);
+  } catch (e) {
+    throw problem(target, "caFile", e);
+  }
+  const { certProblem, keyProblem } = checkCertAndKey(cert, key);
+  if (certProblem !== undefined) throw problem(target, "certFile", certProblem);
+  if (keyProblem !== undefined) throw problem(target, "keyFile", keyProblem);
   return { ca, cert, key };
 }
 

@@ -7,6 +7,7 @@ import {
   RAW_PUSH_ALPN_V2,
 } from "@ros-rollback/proto";
 import type { Logger } from "pino";
+import { socketPushClient } from "../client-identity.js";
 import { agentStatus } from "../status.js";
 import type { StorePort } from "../store-port.js";
 import { progressFrames, timedReads } from "./progress.js";
@@ -43,7 +44,7 @@ export function serveRawPush(
         if (!answered && socket.writable) socket.write(frame);
       }, reads.waitedUs)
     : undefined;
-  return store.receivePush(rawPushRequests(bytes), ac.signal, progress).then(
+  return store.receivePush(rawPushRequests(bytes), ac.signal, progress, socketPushClient(socket)).then(
     (res) => {
       answered = true;
       const body = Buffer.from(PushPathsResponse.encode(res).finish());
