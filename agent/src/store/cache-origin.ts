@@ -60,14 +60,17 @@ export async function fetchOnCache(cacheUrl: string, url: URL, signal: AbortSign
     try {
       next = new URL(location, at);
     } catch {
-      return { refused: `GET ${quote(at.href)}: HTTP ${response.status} to a bad location ${quote(location)}` };
+      return {
+        refused: `GET ${quote(at.href)}: HTTP ${response.status} to a bad location ${quote(location)}`,
+      };
     }
     if (!onCache(cacheUrl, next)) {
       return {
         refused: `GET ${quote(at.href)}: redirected to another origin ${quote(next.href)} (not followed)`,
       };
     }
-    if (hop >= MAX_REDIRECTS) return { refused: `GET ${quote(url.href)}: more than ${MAX_REDIRECTS} redirects` };
+    if (hop >= MAX_REDIRECTS)
+      return { refused: `GET ${quote(url.href)}: more than ${MAX_REDIRECTS} redirects` };
     at = next;
   }
 }

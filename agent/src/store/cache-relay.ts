@@ -44,7 +44,10 @@ export interface RelayOptions {
   readonly stalledMs: number;
 }
 
-export async function startCacheRelay(found: ReadonlyMap<string, Found>, o: RelayOptions): Promise<CacheRelay> {
+export async function startCacheRelay(
+  found: ReadonlyMap<string, Found>,
+  o: RelayOptions,
+): Promise<CacheRelay> {
   const byHash = new Map<string, Found>();
   for (const f of found.values()) byHash.set(hashOf(f.info.storePath, o.storeDir), f);
   const token = randomBytes(16).toString("hex");
@@ -118,7 +121,9 @@ function renderNarInfo(i: NarInfo, storeDir: string): string {
   return `${lines.join("\n")}\n`;
 }
 
-type Opened = { readonly body: Readable; readonly what: string } | Omit<RelayFailure, "storePath" | "cacheUrl">;
+type Opened =
+  | { readonly body: Readable; readonly what: string }
+  | Omit<RelayFailure, "storePath" | "cacheUrl">;
 
 async function openNar(f: Found, signal: AbortSignal): Promise<Opened> {
   const url = narLocation(f.cacheUrl, f.info.url);
@@ -162,7 +167,12 @@ type Piped = undefined | "gone" | Omit<RelayFailure, "storePath" | "cacheUrl">;
  * Streams `body` to Nix with backpressure. undefined: all of it went; "gone":
  * Nix hung up first (its choice, not the cache's); else why the cache failed.
  */
-async function pipeNar(body: Readable, res: ServerResponse, fileSize: number, stalledMs: number): Promise<Piped> {
+async function pipeNar(
+  body: Readable,
+  res: ServerResponse,
+  fileSize: number,
+  stalledMs: number,
+): Promise<Piped> {
   let bytes = 0;
   let stalled = false;
   let timer: NodeJS.Timeout | undefined;
@@ -183,7 +193,10 @@ async function pipeNar(body: Readable, res: ServerResponse, fileSize: number, st
         return { kind: "bad", what: `longer than the narinfo's FileSize ${fileSize}` };
       }
       idle();
-      if (!res.write(chunk) && (await Promise.race([once(res, "drain").then(() => "drained"), gone])) === "gone") {
+      if (
+        !res.write(chunk) &&
+        (await Promise.race([once(res, "drain").then(() => "drained"), gone])) === "gone"
+      ) {
         return "gone";
       }
     }

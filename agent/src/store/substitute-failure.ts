@@ -24,7 +24,8 @@ const NAR_REFUSALS: readonly (readonly [RegExp, string])[] = (
   ] as const
 ).map(([re, what]) => [new RegExp(`^(?:\\S*error:\\S*\\s+)?(?:${re.source})`, "m"), what] as const);
 
-const SIGNATURE_REFUSAL = /does not have a valid signature|lacks a signature by a trusted key|lacks a valid signature/;
+const SIGNATURE_REFUSAL =
+  /does not have a valid signature|lacks a signature by a trusted key|lacks a valid signature/;
 
 export interface NixExit {
   readonly code: number | null;

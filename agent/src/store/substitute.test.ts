@@ -194,7 +194,9 @@ describe("substitute", () => {
     const robot = fx.store(`robot-${++robots}`);
     const out = await run(signed, deps(robot, [`file://${dir}`]));
     expect(out.error?.code).toBe("CACHE_BAD_NAR");
-    expect(out.error?.message).toContain(`cache "file://${dir}" served a bad NAR: the NAR of "${big?.storePath}"`);
+    expect(out.error?.message).toContain(
+      `cache "file://${dir}" served a bad NAR: the NAR of "${big?.storePath}"`,
+    );
     expect(out.error?.message).toContain("does not match the signed NAR hash");
     expect(await fx.validAmong([big?.storePath ?? ""], robot)).toEqual([]);
   }, 60_000);

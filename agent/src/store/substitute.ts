@@ -3,10 +3,10 @@ import { join } from "node:path";
 import { type NixPublicKey, quote, validateStorePath } from "@ros-rollback/nix-core";
 import { AgentError } from "../errors.js";
 import { cut, quoteList } from "../text/bounded.js";
+import { startCacheRelay } from "./cache-relay.js";
 import type { NixStore } from "./nix-store.js";
 import type { NixCliOptions } from "./serve-process.js";
 import { verifyPathSignature } from "./signature.js";
-import { startCacheRelay } from "./cache-relay.js";
 import { explainFailure, type NixExit } from "./substitute-failure.js";
 import { type Found, type NarInfoLookup, queryCaches } from "./substituters.js";
 

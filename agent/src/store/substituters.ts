@@ -46,7 +46,12 @@ export function narInfoLookup(o: LookupOptions): NarInfoLookup {
     const where = `${cacheUrl}/${hash}.narinfo`;
     const text = cacheUrl.startsWith("file://")
       ? await readLocal(cacheUrl, where, signal)
-      : await readRemote(cacheUrl, where, AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs)]), signal);
+      : await readRemote(
+          cacheUrl,
+          where,
+          AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs)]),
+          signal,
+        );
     if (text === undefined) return undefined;
     const info = parseNarInfo(text, o.storeDir);
     if (typeof info === "string") throw new CacheError(cacheUrl, `${quote(where)}: ${info}`);
@@ -59,7 +64,8 @@ export function narInfoLookup(o: LookupOptions): NarInfoLookup {
   };
 }
 
-const tooLarge = (where: string) => `${quote(where)} is larger than ${MAX_NARINFO_BYTES} bytes (not read further)`;
+const tooLarge = (where: string) =>
+  `${quote(where)} is larger than ${MAX_NARINFO_BYTES} bytes (not read further)`;
 
 async function readLocal(cacheUrl: string, where: string, signal: AbortSignal): Promise<string | undefined> {
   let text: string | undefined;
