@@ -41,11 +41,14 @@ export interface NixExit {
  */
 export function explainFailure(
   exit: NixExit,
-  relay: Pick<CacheRelay, "delivered" | "failures">,
+  relay: Pick<CacheRelay, "url" | "delivered" | "failures">,
   found: ReadonlyMap<string, Found>,
   stillMissing: ReadonlySet<string>,
 ): AgentError {
-  const tail = exit.stderr.trim().split("\n").slice(-4).join(" | ");
+  // Nix's error lines, the relay (gone by now) named as what it is.
+  const lines = exit.stderr.replaceAll(relay.url, "the agent's relay").trim().split("\n");
+  const errors = lines.filter((l) => /^\S*error:/.test(l));
+  const tail = (errors.length > 0 ? errors : lines).slice(-4).join(" | ");
   const nix = ` (nix: ${cut(tail, 400)})`;
   const seen = relay.failures.filter((f) => stillMissing.has(f.storePath));
   const first = seen.find((f) => f.kind === "bad") ?? seen[0];
