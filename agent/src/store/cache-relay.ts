@@ -5,6 +5,7 @@ import { open } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
+import type { ReadableStream as WebStream } from "node:stream/web";
 import { fileURLToPath } from "node:url";
 import { quote } from "@ros-rollback/nix-core";
 import { fetchOnCache, narLocation } from "./cache-origin.js";
@@ -117,6 +118,7 @@ function renderNarInfo(i: NarInfo, storeDir: string): string {
     `NarSize: ${i.narSize}`,
     `References: ${i.references.map((r) => r.slice(storeDir.length + 1)).join(" ")}`,
     ...i.signatures.map((s) => `Sig: ${s}`),
+    ...(i.ca === "" ? [] : [`CA: ${i.ca}`]),
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -150,7 +152,7 @@ async function openNar(f: Found, signal: AbortSignal): Promise<Opened> {
     if ("refused" in got) return { kind: "bad", what: got.refused };
     const res = got.response;
     if (res.status === 200 && res.body !== null) {
-      return { body: Readable.fromWeb(res.body as import("node:stream/web").ReadableStream), what };
+      return { body: Readable.fromWeb(res.body as WebStream), what };
     }
     await res.body?.cancel();
     return [403, 404, 410].includes(res.status)

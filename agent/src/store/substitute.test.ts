@@ -138,6 +138,9 @@ describe("substitute", () => {
     const done = out.seen.map((p) => p.narBytesDone);
     expect(done).toEqual([...done].sort((a, b) => a - b));
     expect(out.seen.filter((p) => p.done)).toHaveLength(1);
+    // Registered as the cache describes it, through the agent's relay: content address included.
+    const [info] = await fx.pathInfo([paths(signed)[0] ?? ""], robot);
+    expect(info?.ca).toMatch(/^text:sha256:/);
   });
 
   it("a second call (a fetch cut mid-way) fetches only what is missing", async () => {

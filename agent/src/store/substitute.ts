@@ -87,6 +87,11 @@ export async function substitute(
   onProgress(progress);
   if (todo.length === 0) return progress;
 
+  const stalledSeconds = d.stalledSeconds ?? 30;
+  const relay = await startCacheRelay(new Map(todo.flatMap((p) => fetchable(p, found))), {
+    storeDir: d.store.storeDir,
+    stalledMs: stalledSeconds * 1000,
+  });
   let pending = todo;
   const measure = async () => {
     const nowValid = await d.store.queryValidPaths(pending, signal);
@@ -103,11 +108,6 @@ export async function substitute(
   const timer = setInterval(() => {
     polling = polling.then(measure).catch(() => undefined);
   }, d.pollMs ?? 1_000);
-  const stalledSeconds = d.stalledSeconds ?? 30;
-  const relay = await startCacheRelay(new Map(todo.flatMap((p) => fetchable(p, found))), {
-    storeDir: d.store.storeDir,
-    stalledMs: stalledSeconds * 1000,
-  });
   try {
     const exit = await realise(todo, relay.url, stalledSeconds, d, signal);
     if (exit !== undefined) {
