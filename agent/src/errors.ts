@@ -13,6 +13,13 @@ export type AgentErrorCode =
   | "UNTRUSTED"
   /** A path's bytes do not match its announced NAR hash or size. */
   | "HASH_MISMATCH"
+  /**
+   * A cache's narinfo promised a NAR that the cache did not deliver intact: missing,
+   * redirected elsewhere, cut short, not decompressible, or not the signed hash.
+   */
+  | "CACHE_BAD_NAR"
+  /** A cache stopped answering (or stalled) while a NAR was fetched from it. */
+  | "CACHE_UNAVAILABLE"
   /** The robot is not in a state that allows the request (deployment running, lock held). */
   | "FAILED_PRECONDITION"
   /** The robot is held (mission, operator's hold): FAILED_PRECONDITION that a controller may wait out. */

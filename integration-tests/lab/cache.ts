@@ -122,8 +122,10 @@ export async function cacheDown(
   if (running()) {
     const pid = Number(readFileSync(PID, "utf8").trim());
     if (opts.hard === true) {
-      for (const worker of children(pid)) process.kill(worker, "SIGKILL");
+      // The master first: a master that outlives a worker forks a new one, which would keep the port.
+      const workers = children(pid);
       process.kill(pid, "SIGKILL");
+      for (const worker of workers) process.kill(worker, "SIGKILL");
     } else {
       process.kill(pid, "SIGQUIT");
     }

@@ -2,10 +2,11 @@
 // the controller pushes only what the cache lacks; one --upload-to serves a fleet.
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CACHE_SECRET_KEY, type CacheInfo, cacheDown, cacheUp } from "../lab/cache.js";
+import { CACHE_SECRET_KEY, CACHE_STORE, type CacheInfo, cacheDown, cacheUp } from "../lab/cache.js";
 import { hostIface } from "../lab/config.js";
 import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } from "../lab/index.js";
 import { type CliRun, controller } from "../support/controller.js";
@@ -185,7 +186,10 @@ describe("binary cache: robots substitute, the controller pushes the rest", () =
       const run = await deploying;
       expect(run.code, run.stderr).toBe(0);
       const push = pushOf(run);
-      expect(push.substituted?.fallback).toMatch(/.+/);
+      // The cache gone mid-NAR is the cache's outage, named as such: not an INTERNAL error.
+      expect(push.substituted?.fallback).toMatch(
+        /^UNAVAILABLE: a cache stopped answering while a NAR was fetched/,
+      );
       expect(push.pathsImported).toBeGreaterThanOrEqual(1);
       expect(run.stderr).toMatch(/substituting failed, pushing instead/);
       expect(await currentSystem("ca-1")).toBe(sys("big-talker"));
@@ -193,5 +197,30 @@ describe("binary cache: robots substitute, the controller pushes the rest", () =
       await sh("tc", ["qdisc", "del", "dev", dev, "root"]).catch(() => undefined);
       await cacheUp();
     }
+  }, 240_000);
+
+  it("a NAR the cache damaged: substitute exits 1 with DATA_LOSS naming the cache and path; auto pushes it", async () => {
+    const top = sys("flag-talker");
+    await upload([top], true);
+    // Flip one byte of the system path's compressed NAR in the cache nginx serves.
+    const narinfo = await readFile(join(CACHE_STORE, `${top.slice(11, 43)}.narinfo`), "utf8");
+    const nar = join(CACHE_STORE, /^URL: (.*)$/m.exec(narinfo)?.[1] ?? "");
+    const bytes = await readFile(nar);
+    const i = Math.floor(bytes.length / 2);
+    bytes[i] = (bytes[i] ?? 0) ^ 0x20;
+    await writeFile(nar, bytes);
+    const r = robot("ca-2");
+    const before = await currentSystem("ca-2");
+    const refused = await controller(r, ["deploy", top, "--transfer", "substitute"]);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toMatch(/DATA_LOSS: cache "http:\/\/10\.231\.\d+\.1:8231" served a bad NAR/);
+    expect(refused.stderr).toContain(`the NAR of "${top}"`);
+    expect(refused.stderr).not.toMatch(/INTERNAL/);
+    expect(await currentSystem("ca-2")).toBe(before);
+    const run = await controller(r, ["deploy", top, "--sign-key", r.signingKey, "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(pushOf(run).substituted?.fallback).toMatch(/^DATA_LOSS: .*served a bad NAR/);
+    expect(pushOf(run).pathsImported).toBeGreaterThanOrEqual(1);
+    expect(await currentSystem("ca-2")).toBe(top);
   }, 240_000);
 });

@@ -26,6 +26,7 @@ describe("parseNarInfo", () => {
       narSize: 400,
       references: [P, "/nix/store/mwq47shl5x56hf8wz24fkh24l9ckb0bp-a"],
       signatures: ["k1:sig1", "k2:sig2"],
+      ca: "",
     });
   });
 

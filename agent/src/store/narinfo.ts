@@ -13,6 +13,8 @@ export interface NarInfo {
   /** Full store paths. */
   readonly references: readonly string[];
   readonly signatures: readonly string[];
+  /** Content address (`CA:`), empty if none. */
+  readonly ca: string;
 }
 
 /** A narinfo is a few lines; anything much bigger is not one. */
@@ -64,5 +66,6 @@ export function parseNarInfo(text: string, storeDir: string): NarInfo | string {
     narSize,
     references,
     signatures: sigs,
+    ca: fields.get("CA") ?? "",
   };
 }

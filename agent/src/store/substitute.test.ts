@@ -138,6 +138,9 @@ describe("substitute", () => {
     const done = out.seen.map((p) => p.narBytesDone);
     expect(done).toEqual([...done].sort((a, b) => a - b));
     expect(out.seen.filter((p) => p.done)).toHaveLength(1);
+    // Registered as the cache describes it, through the agent's relay: content address included.
+    const [info] = await fx.pathInfo([paths(signed)[0] ?? ""], robot);
+    expect(info?.ca).toMatch(/^text:sha256:/);
   });
 
   it("a second call (a fetch cut mid-way) fetches only what is missing", async () => {
@@ -157,6 +160,7 @@ describe("substitute", () => {
     const out = await run(unsigned, deps(robot, [cacheUrl]));
     expect(out.error?.code).toBe("UNTRUSTED");
     expect(out.error?.message).toContain("not signed");
+    expect(out.error?.message).toContain(`cache "${cacheUrl}"`);
     expect(await fx.validAmong(paths(unsigned), robot)).toEqual([]);
   });
 
@@ -192,7 +196,11 @@ describe("substitute", () => {
     await writeFile(join(dir, url), nar);
     const robot = fx.store(`robot-${++robots}`);
     const out = await run(signed, deps(robot, [`file://${dir}`]));
-    expect(out.error?.code).toBe("HASH_MISMATCH");
+    expect(out.error?.code).toBe("CACHE_BAD_NAR");
+    expect(out.error?.message).toContain(
+      `cache "file://${dir}" served a bad NAR: the NAR of "${big?.storePath}"`,
+    );
+    expect(out.error?.message).toContain("does not match the signed NAR hash");
     expect(await fx.validAmong([big?.storePath ?? ""], robot)).toEqual([]);
   }, 60_000);
 

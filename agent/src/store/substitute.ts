@@ -1,12 +1,14 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { type NixPublicKey, validateStorePath } from "@ros-rollback/nix-core";
+import { type NixPublicKey, quote, validateStorePath } from "@ros-rollback/nix-core";
 import { AgentError } from "../errors.js";
 import { cut, quoteList } from "../text/bounded.js";
+import { startCacheRelay } from "./cache-relay.js";
 import type { NixStore } from "./nix-store.js";
 import type { NixCliOptions } from "./serve-process.js";
 import { verifyPathSignature } from "./signature.js";
-import { type NarInfoLookup, queryCaches } from "./substituters.js";
+import { explainFailure, type NixExit } from "./substitute-failure.js";
+import { type Found, type NarInfoLookup, queryCaches } from "./substituters.js";
 
 export interface SubstituteProgress {
   readonly pathsDone: number;
@@ -37,7 +39,9 @@ const STDERR_TAIL = 16 * 1024;
  * Fetches `paths` from the agent's caches with Nix (`nix-store --realise`,
  * require-sigs with the agent's trusted keys only). The agent checks each
  * narinfo's signature first so an untrusted path fails with the same
- * UNTRUSTED error as a pushed one; Nix checks again on its own.
+ * UNTRUSTED error as a pushed one; Nix checks again on its own. Nix reaches
+ * the caches only through the agent's relay (cache-relay.ts), which keeps
+ * every request on the cache that had the path.
  */
 export async function substitute(
   paths: readonly string[],
@@ -63,7 +67,13 @@ export async function substitute(
   }
   for (const p of todo) {
     const f = found.get(p);
-    if (f !== undefined) verifyPathSignature(f.info, d.trustedKeys);
+    if (f === undefined) continue;
+    try {
+      verifyPathSignature(f.info, d.trustedKeys);
+    } catch (e) {
+      if (!(e instanceof AgentError)) throw e;
+      throw new AgentError(e.code, `cache ${quote(f.cacheUrl)}: ${e.message}`, { cause: e });
+    }
   }
   const sizeOf = (p: string) => found.get(p)?.info.narSize ?? 0;
   let progress: SubstituteProgress = {
@@ -77,6 +87,11 @@ export async function substitute(
   onProgress(progress);
   if (todo.length === 0) return progress;
 
+  const stalledSeconds = d.stalledSeconds ?? 30;
+  const relay = await startCacheRelay(new Map(todo.flatMap((p) => fetchable(p, found))), {
+    storeDir: d.store.storeDir,
+    stalledMs: stalledSeconds * 1000,
+  });
   let pending = todo;
   const measure = async () => {
     const nowValid = await d.store.queryValidPaths(pending, signal);
@@ -94,10 +109,15 @@ export async function substitute(
     polling = polling.then(measure).catch(() => undefined);
   }, d.pollMs ?? 1_000);
   try {
-    await realise(todo, d, signal);
+    const exit = await realise(todo, relay.url, stalledSeconds, d, signal);
+    if (exit !== undefined) {
+      const nowValid = await d.store.queryValidPaths(todo, signal).catch(() => new Set<string>());
+      throw explainFailure(exit, relay, found, new Set(todo.filter((p) => !nowValid.has(p))));
+    }
   } finally {
     clearInterval(timer);
     await polling;
+    await relay.close();
   }
   pending = [];
   progress = { ...progress, pathsDone: asked.length, narBytesDone: progress.narBytesTotal, done: true };
@@ -105,25 +125,45 @@ export async function substitute(
   return progress;
 }
 
-function realise(paths: readonly string[], d: SubstituteDeps, signal: AbortSignal): Promise<void> {
+function fetchable(path: string, found: ReadonlyMap<string, Found>): [string, Found][] {
+  const f = found.get(path);
+  return f === undefined ? [] : [[path, f]];
+}
+
+/**
+ * Runs Nix against the relay (its only substituter); undefined when it
+ * succeeded, how it ended otherwise. Rejects only when it could not run or
+ * was aborted.
+ */
+function realise(
+  paths: readonly string[],
+  relayUrl: string,
+  stalledSeconds: number,
+  d: SubstituteDeps,
+  signal: AbortSignal,
+): Promise<NixExit | undefined> {
   const bin = d.nixBinDir === undefined ? "nix-store" : join(d.nixBinDir, "nix-store");
   const args = [
     ...(d.storeUri === undefined ? [] : ["--store", d.storeUri]),
     "--realise",
-    ...["--option", "substituters", d.caches.join(" ")],
+    ...["--option", "substituters", relayUrl],
     ...["--option", "trusted-public-keys", d.trustedKeyTexts.join(" ")],
     ...["--option", "require-sigs", "true"],
     // Nix remembers "not in this cache" for an hour; the path may have been uploaded since.
     ...["--option", "narinfo-cache-negative-ttl", "0"],
     ...["--option", "connect-timeout", "10"],
-    ...["--option", "stalled-download-timeout", String(d.stalledSeconds ?? 30)],
+    // The relay notices a stalled cache first and says which; this only catches the relay itself.
+    ...["--option", "stalled-download-timeout", String(stalledSeconds + 15)],
     ...["--option", "fallback", "false"],
     "--",
     ...paths,
   ];
+  const env = d.env ?? process.env;
+  // curl would send the relay's loopback requests to a configured HTTP proxy.
+  const noProxy = [env.no_proxy, "127.0.0.1"].filter((x) => x !== undefined && x !== "").join(",");
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
-      env: d.env ?? process.env,
+      env: { ...env, no_proxy: noProxy, NO_PROXY: noProxy },
       stdio: ["ignore", "ignore", "pipe"],
       signal,
     });
@@ -137,23 +177,9 @@ function realise(paths: readonly string[], d: SubstituteDeps, signal: AbortSigna
         reject(new AgentError("EXTERNAL_COMMAND_FAILED", `cannot run ${bin}: ${cause.message}`, { cause }));
     });
     child.on("close", (code, sig) => {
-      if (code === 0) return resolve();
+      if (code === 0) return resolve(undefined);
       if (signal.aborted) return reject(new AgentError("ABORTED", "substitution was aborted"));
-      const tail = stderr.trim().split("\n").slice(-4).join(" | ");
-      if (/does not have a valid signature|lacks a signature by a trusted key/.test(stderr)) {
-        return reject(
-          new AgentError("UNTRUSTED", `a cache served a path no trusted key signed: ${cut(tail, 600)}`),
-        );
-      }
-      if (/hash mismatch/i.test(stderr)) {
-        return reject(new AgentError("HASH_MISMATCH", `a cache served a bad NAR: ${cut(tail, 600)}`));
-      }
-      reject(
-        new AgentError(
-          "EXTERNAL_COMMAND_FAILED",
-          `substituting from the agent's caches failed (${code === null ? `killed by ${sig}` : `exit ${code}`}): ${cut(tail, 600)}`,
-        ),
-      );
+      resolve({ code, signal: sig, stderr });
     });
   });
 }

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { quote } from "@ros-rollback/nix-core";
-import { type NarInfo, parseNarInfo } from "./narinfo.js";
+import { fetchOnCache, narLocation, readBounded, readFileBounded } from "./cache-origin.js";
+import { MAX_NARINFO_BYTES, type NarInfo, parseNarInfo } from "./narinfo.js";
 
 /** What the config accepts as a substituter: caches the agent can ask itself. */
 export const SUBSTITUTER_URL = /^(https?:\/\/[^\s/]+(\/\S*)?|file:\/\/\/\S*)$/;
@@ -35,44 +35,79 @@ export interface LookupOptions {
   readonly timeoutMs: number;
 }
 
-/** Narinfo lookups over HTTP(S) (`GET URL/<hash>.narinfo`) and file:// (reading the file). */
+/**
+ * Narinfo lookups over HTTP(S) (`GET URL/<hash>.narinfo`) and file:// (reading
+ * the file). The body is read up to MAX_NARINFO_BYTES and no further; redirects
+ * and the NAR URL must stay on the cache (cache-origin.ts).
+ */
 export function narInfoLookup(o: LookupOptions): NarInfoLookup {
   return async (cacheUrl, storePath, signal) => {
     const hash = storePath.slice(o.storeDir.length + 1, o.storeDir.length + 33);
     const where = `${cacheUrl}/${hash}.narinfo`;
-    let text: string;
-    if (cacheUrl.startsWith("file://")) {
-      try {
-        text = await readFile(fileURLToPath(where), { encoding: "utf8", signal });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw new CacheError(cacheUrl, `cannot read ${quote(where)}: ${(e as Error).message}`, { cause: e });
-      }
-    } else {
-      let res: Response;
-      try {
-        res = await fetch(where, { signal: AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs)]) });
-        if (res.status === 404 || res.status === 403) {
-          await res.body?.cancel();
-          return undefined;
-        }
-        if (res.status !== 200) {
-          await res.body?.cancel();
-          throw new CacheError(cacheUrl, `GET ${quote(where)}: HTTP ${res.status}`);
-        }
-        text = await res.text();
-      } catch (e) {
-        if (e instanceof CacheError || signal.aborted) throw e;
-        throw new CacheError(cacheUrl, `GET ${quote(where)}: ${(e as Error).message}`, { cause: e });
-      }
-    }
+    const text = cacheUrl.startsWith("file://")
+      ? await readLocal(cacheUrl, where, signal)
+      : await readRemote(
+          cacheUrl,
+          where,
+          AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs)]),
+          signal,
+        );
+    if (text === undefined) return undefined;
     const info = parseNarInfo(text, o.storeDir);
     if (typeof info === "string") throw new CacheError(cacheUrl, `${quote(where)}: ${info}`);
     if (info.storePath !== storePath) {
       throw new CacheError(cacheUrl, `${quote(where)} names another path ${quote(info.storePath)}`);
     }
+    const nar = narLocation(cacheUrl, info.url);
+    if (typeof nar === "string") throw new CacheError(cacheUrl, `${quote(where)}: ${nar}`);
     return info;
   };
+}
+
+const tooLarge = (where: string) =>
+  `${quote(where)} is larger than ${MAX_NARINFO_BYTES} bytes (not read further)`;
+
+async function readLocal(cacheUrl: string, where: string, signal: AbortSignal): Promise<string | undefined> {
+  let text: string | undefined;
+  try {
+    signal.throwIfAborted();
+    text = await readFileBounded(fileURLToPath(where), MAX_NARINFO_BYTES, "the narinfo");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (signal.aborted) throw e;
+    throw new CacheError(cacheUrl, `cannot read ${quote(where)}: ${(e as Error).message}`, { cause: e });
+  }
+  if (text === undefined) throw new CacheError(cacheUrl, tooLarge(where));
+  return text;
+}
+
+/** `signal` bounds the whole read (the caller's and the per-request timeout); `caller` alone is the caller's. */
+async function readRemote(
+  cacheUrl: string,
+  where: string,
+  signal: AbortSignal,
+  caller: AbortSignal,
+): Promise<string | undefined> {
+  let text: string | undefined;
+  try {
+    const got = await fetchOnCache(cacheUrl, new URL(where), signal);
+    if ("refused" in got) throw new CacheError(cacheUrl, got.refused);
+    const res = got.response;
+    if (res.status === 404 || res.status === 403) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new CacheError(cacheUrl, `GET ${quote(where)}: HTTP ${res.status}`);
+    }
+    text = await readBounded(res, MAX_NARINFO_BYTES);
+  } catch (e) {
+    if (e instanceof CacheError || caller.aborted) throw e;
+    throw new CacheError(cacheUrl, `GET ${quote(where)}: ${(e as Error).message}`, { cause: e });
+  }
+  if (text === undefined) throw new CacheError(cacheUrl, tooLarge(where));
+  return text;
 }
 
 export interface Found {

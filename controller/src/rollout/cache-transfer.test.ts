@@ -199,6 +199,29 @@ describe("deploy --transfer", () => {
     expect(r.stderr).toMatch(/substituting failed, pushing instead/);
   });
 
+  // What the agent answers when a cache hands it a bad NAR, a missing one, or goes away mid-NAR.
+  it.each([
+    [
+      status.DATA_LOSS,
+      "CACHE_BAD_NAR",
+      'cache "http://cache" served a bad NAR: its compressed data is corrupt',
+    ],
+    [status.DATA_LOSS, "CACHE_BAD_NAR", "the cache has the narinfo but not the NAR"],
+    [status.UNAVAILABLE, "CACHE_UNAVAILABLE", "a cache stopped answering while a NAR was fetched"],
+    [status.PERMISSION_DENIED, "UNTRUSTED", "Nix refused a signature"],
+  ])(
+    "auto: a substitution refused with status %i (%s) falls back to pushing",
+    async (code, agentCode, details) => {
+      agent.handlers.querySubstitutable = cachedBy([glibc, nodes, root]);
+      agent.handlers.substitute = () => [{ error: { code, details, agentCode } }];
+      const r = await deploy([]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(pushedPaths()).toEqual([glibc, nodes, root]);
+      expect((r.doc.push as { substituted: { fallback: string } }).substituted.fallback).toContain(details);
+      expect(agent.calls.map((c) => c.method)).toContain("activate");
+    },
+  );
+
   it("substitute: a refused path is exit 1, nothing pushed, nothing activated", async () => {
     agent.handlers.querySubstitutable = cachedBy([glibc, nodes, root]);
     agent.handlers.substitute = () => [
