@@ -146,12 +146,13 @@ async function main(): Promise<void> {
     },
   });
   const pathForSwitch = process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin";
+  const switcher = new SystemdSwitchRunner(runner, pathForSwitch);
   const deployer = new Deployer({
     holds,
     profile,
     data,
     health,
-    switcher: new SystemdSwitchRunner(runner, pathForSwitch),
+    switcher,
     records,
     system,
     clock: systemClock,
@@ -235,6 +236,8 @@ async function main(): Promise<void> {
         nixStore: nix("nix-store"),
         pathForSwitch,
         timeoutMs: config.activationTimeoutSeconds * 1000,
+        data,
+        units: switcher,
       }),
     },
   );
