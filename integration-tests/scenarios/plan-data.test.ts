@@ -28,7 +28,7 @@ interface Interruption {
   unit: string;
   paths: string[];
   lastStoppedMs: number | null;
-  then: string;
+  after: string;
 }
 interface PlanJson {
   units: Units;
@@ -57,7 +57,7 @@ async function planAndDeploy(to: string): Promise<{ plan: PlanJson; report: Repo
   return { plan: p, report, stderr: run.stderr };
 }
 
-const labdb = { unit: "labdb.service", paths: ["/var/lib/labdb"], then: "restarted" };
+const labdb = { unit: "labdb.service", paths: ["/var/lib/labdb"], after: "restarted" };
 
 describe("the plan and the report around data snapshots", () => {
   beforeAll(async () => {

@@ -14,7 +14,7 @@ describe("planDataUnits: the data writers in the plan, as the report will list t
     });
     expect(p.units).toEqual({ ...none, restarted: ["db.service"] });
     expect(p.interrupted).toEqual([
-      { unit: "db.service", paths: ["/var/lib/db"], lastStoppedMs: 1500, then: "restarted" },
+      { unit: "db.service", paths: ["/var/lib/db"], lastStoppedMs: 1500, after: "restarted" },
     ]);
   });
 
@@ -35,9 +35,9 @@ describe("planDataUnits: the data writers in the plan, as the report will list t
         unit: "map.service",
         paths: ["/var/lib/maps", "/var/lib/db"],
         lastStoppedMs: undefined,
-        then: "restarted",
+        after: "restarted",
       },
-      { unit: "old.service", paths: ["/var/lib/maps"], lastStoppedMs: undefined, then: "stopped" },
+      { unit: "old.service", paths: ["/var/lib/maps"], lastStoppedMs: undefined, after: "stopped" },
     ]);
   });
 

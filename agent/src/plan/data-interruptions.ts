@@ -7,7 +7,7 @@ export interface DataInterruption {
   readonly paths: readonly string[];
   /** How long it was stopped the last time; undefined when the agent does not know. */
   readonly lastStoppedMs: number | undefined;
-  readonly then: "restarted" | "stopped";
+  readonly after: "restarted" | "stopped";
 }
 
 export interface DataUnitsInput {
@@ -47,9 +47,9 @@ export function planDataUnits(input: DataUnitsInput): {
   };
   for (const [unit, ps] of [...paths].sort(([a], [b]) => a.localeCompare(b))) {
     if ((input.running[unit] ?? "") !== "") {
-      const then = input.dry.stopped.includes(unit) ? "stopped" : "restarted";
-      move(unit, then);
-      interrupted.push({ unit, paths: ps, lastStoppedMs: input.lastStopped.get(unit), then });
+      const after = input.dry.stopped.includes(unit) ? "stopped" : "restarted";
+      move(unit, after);
+      interrupted.push({ unit, paths: ps, lastStoppedMs: input.lastStopped.get(unit), after });
     } else if (input.services.includes(unit) || lists.started.has(unit) || lists.restarted.has(unit)) {
       move(unit, "started");
     }

@@ -112,8 +112,8 @@ describe("Planner (real nix store)", () => {
       reloaded: [],
     });
     expect(p.interrupted).toEqual([
-      { unit: "db.service", paths: ["/var/lib/db"], lastStoppedMs: 2_300, then: "restarted" },
-      { unit: "talker.service", paths: ["/var/lib/db"], lastStoppedMs: undefined, then: "restarted" },
+      { unit: "db.service", paths: ["/var/lib/db"], lastStoppedMs: 2_300, after: "restarted" },
+      { unit: "talker.service", paths: ["/var/lib/db"], lastStoppedMs: undefined, after: "restarted" },
     ]);
     expect(p.unchanged).toEqual(["roscore.service"]);
   });

@@ -52,7 +52,7 @@ export function planHoldsHandlers(
           unit: i.unit,
           paths: [...i.paths],
           lastStoppedMs: i.lastStoppedMs,
-          then: i.then,
+          after: i.after,
         })),
         unchanged: [...p.unchanged],
         closure: {

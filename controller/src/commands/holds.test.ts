@@ -149,6 +149,7 @@ describe("plan", () => {
       storePath: req.storePath,
       units: changes(["listener.service", "talker.service"]),
       unchanged: ["roscore.service"],
+      interrupted: [],
       closure: {
         added: [],
         removed: [],

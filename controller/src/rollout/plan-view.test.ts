@@ -8,20 +8,20 @@ const response = PlanResponse.fromPartial({
   units: { restarted: ["labdb.service", "talker.service"], known: true },
   unchanged: ["roscore.service"],
   interrupted: [
-    { unit: "labdb.service", paths: ["/var/lib/labdb"], lastStoppedMs: 2345, then: "restarted" },
-    { unit: "mapper.service", paths: ["/var/lib/maps", "/var/lib/tiles"], then: "stopped" },
+    { unit: "labdb.service", paths: ["/var/lib/labdb"], lastStoppedMs: 2345, after: "restarted" },
+    { unit: "mapper.service", paths: ["/var/lib/maps", "/var/lib/tiles"], after: "stopped" },
   ],
 });
 
 describe("the plan view of the data writers", () => {
   it("JSON lists each interrupted writer with its last stop (null when unknown) and what follows", () => {
     expect(planJson("r1", response).interrupted).toEqual([
-      { unit: "labdb.service", paths: ["/var/lib/labdb"], lastStoppedMs: 2345, then: "restarted" },
+      { unit: "labdb.service", paths: ["/var/lib/labdb"], lastStoppedMs: 2345, after: "restarted" },
       {
         unit: "mapper.service",
         paths: ["/var/lib/maps", "/var/lib/tiles"],
         lastStoppedMs: null,
-        then: "stopped",
+        after: "stopped",
       },
     ]);
   });

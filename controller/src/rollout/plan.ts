@@ -115,14 +115,14 @@ export function planJson(target: string, p: PlanResponse) {
 }
 
 function interruptionJson(i: DataInterruption) {
-  return { unit: i.unit, paths: i.paths, lastStoppedMs: i.lastStoppedMs ?? null, then: i.then };
+  return { unit: i.unit, paths: i.paths, lastStoppedMs: i.lastStoppedMs ?? null, after: i.after };
 }
 
 /** "labdb.service for /var/lib/labdb (stopped 2.3 s last time), then restarted" */
 function interruptionText(i: ReturnType<typeof interruptionJson>): string {
   const last =
     i.lastStoppedMs === null ? "" : ` (stopped ${(i.lastStoppedMs / 1000).toFixed(1)} s last time)`;
-  const then = i.then === "stopped" ? "then stays stopped: the new system drops it" : `then ${i.then}`;
+  const then = i.after === "stopped" ? "then stays stopped: the new system drops it" : `then ${i.after}`;
   return `${i.unit} for ${i.paths.join(", ")}${last}, ${then}`;
 }
 

@@ -791,10 +791,10 @@ export interface DataInterruption {
     | number
     | undefined;
   /**
-   * What the deployment then leaves of it, as the report will say: "restarted" (running again
+   * What the deployment leaves of it after the switch, as the report will say: "restarted" (running again
    * under a new invocation) or "stopped" (the new system drops it).
    */
-  then: string;
+  after: string;
 }
 
 export interface PlanResponse {
@@ -4981,7 +4981,7 @@ export const ClosureDiff: MessageFns<ClosureDiff> = {
 };
 
 function createBaseDataInterruption(): DataInterruption {
-  return { unit: "", paths: [], lastStoppedMs: undefined, then: "" };
+  return { unit: "", paths: [], lastStoppedMs: undefined, after: "" };
 }
 
 export const DataInterruption: MessageFns<DataInterruption> = {
@@ -4995,8 +4995,8 @@ export const DataInterruption: MessageFns<DataInterruption> = {
     if (message.lastStoppedMs !== undefined) {
       writer.uint32(24).uint64(message.lastStoppedMs);
     }
-    if (message.then !== "") {
-      writer.uint32(34).string(message.then);
+    if (message.after !== "") {
+      writer.uint32(34).string(message.after);
     }
     return writer;
   },
@@ -5043,7 +5043,7 @@ export const DataInterruption: MessageFns<DataInterruption> = {
               break;
             }
 
-            message.then = reader.string();
+            message.after = reader.string();
             continue;
           }
         }
@@ -5067,7 +5067,7 @@ export const DataInterruption: MessageFns<DataInterruption> = {
         : isSet(object.last_stopped_ms)
         ? globalThis.Number(object.last_stopped_ms)
         : undefined,
-      then: isSet(object.then) ? globalThis.String(object.then) : "",
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
     };
   },
 
@@ -5082,8 +5082,8 @@ export const DataInterruption: MessageFns<DataInterruption> = {
     if (message.lastStoppedMs !== undefined) {
       obj.lastStoppedMs = Math.round(message.lastStoppedMs);
     }
-    if (message.then !== "") {
-      obj.then = message.then;
+    if (message.after !== "") {
+      obj.after = message.after;
     }
     return obj;
   },
@@ -5096,7 +5096,7 @@ export const DataInterruption: MessageFns<DataInterruption> = {
     message.unit = object.unit ?? "";
     message.paths = object.paths?.map((e) => e) || [];
     message.lastStoppedMs = object.lastStoppedMs ?? undefined;
-    message.then = object.then ?? "";
+    message.after = object.after ?? "";
     return message;
   },
 };
