@@ -149,12 +149,13 @@ async function main(): Promise<void> {
     },
   });
   const pathForSwitch = process.env.PATH ?? "/run/current-system/sw/bin:/usr/bin:/bin";
+  const switcher = new SystemdSwitchRunner(runner, pathForSwitch, askAgain);
   const deployer = new Deployer({
     holds,
     profile,
     data,
     health,
-    switcher: new SystemdSwitchRunner(runner, pathForSwitch, askAgain),
+    switcher,
     records,
     system,
     clock: systemClock,
@@ -238,6 +239,8 @@ async function main(): Promise<void> {
         nixStore: nix("nix-store"),
         pathForSwitch,
         timeoutMs: config.activationTimeoutSeconds * 1000,
+        data,
+        units: switcher,
       }),
     },
   );

@@ -5,7 +5,16 @@ import { writeFileAtomic } from "../deployment/record-file.js";
 import { AgentError } from "../errors.js";
 import type { CommandRunner } from "../system/command.js";
 import { exists, FsOps, freeBytes, isExecutable } from "./fs-ops.js";
-import type { DataEntry, DataPort, DataSnapshot, Settlement, SnapshotOutcome, UnitControl } from "./types.js";
+import { FileStopLog } from "./stop-log.js";
+import type {
+  DataEntry,
+  DataPort,
+  DataSnapshot,
+  Settlement,
+  SnapshotOutcome,
+  StopLog,
+  UnitControl,
+} from "./types.js";
 
 export const dataEntrySchema = z
   .object({
@@ -48,6 +57,7 @@ function mib(n: number): string {
 export class FsDataStore implements DataPort {
   private readonly root: string;
   private readonly fs: FsOps;
+  readonly stops: StopLog;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -56,6 +66,7 @@ export class FsDataStore implements DataPort {
   ) {
     this.root = join(o.stateDir, "snapshots");
     this.fs = new FsOps(runner);
+    this.stops = new FileStopLog(join(o.stateDir, "data-stops.json"));
   }
 
   async entriesFor(systemPath: string): Promise<DataEntry[]> {

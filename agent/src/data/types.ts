@@ -42,6 +42,14 @@ export interface UnitControl {
   start(units: readonly string[], signal: AbortSignal): Promise<void>;
 }
 
+/** How long each data writer was stopped the last time (an aid for plans). */
+export interface StopLog {
+  /** Notes that `units` were stopped for `ms` by the deployment that just switched. */
+  record(units: readonly string[], ms: number): Promise<void>;
+  /** Unit → milliseconds it was stopped the last time; units never stopped are absent. */
+  last(): Promise<ReadonlyMap<string, number>>;
+}
+
 /** What the deployment steps need from the data module. */
 export interface DataPort {
   /** The config's entries merged with those the system declares in `<system>/ros-rollback/data.json`. */
@@ -69,6 +77,7 @@ export interface DataPort {
     target: number,
   ): Promise<{ id: string; snapshots: DataSnapshot[] } | undefined>;
   readonly units: UnitControl;
+  readonly stops: StopLog;
 }
 
 export interface Settlement {

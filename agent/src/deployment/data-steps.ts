@@ -11,6 +11,11 @@ function writers(list: readonly DataSnapshot[] | undefined): string[] {
   return [...new Set((list ?? []).flatMap((s) => s.units))];
 }
 
+/** The units the data steps of `r` stop (and start again after its switch). */
+export function dataWriters(r: DeploymentRecord): string[] {
+  return writers([...(r.snapshots ?? []), ...(r.restores ?? [])]);
+}
+
 function names(list: readonly DataSnapshot[]): string {
   return list.map((s) => `${s.path} (${s.method})`).join(", ");
 }
@@ -130,8 +135,17 @@ export async function restoring(r: DeploymentRecord, d: DataStepDeps): Promise<v
   }
 }
 
-/** After a switch: start the writers the data steps stopped (the switch may not, for unchanged units). */
+/**
+ * After a switch: start the writers the data steps stopped (the switch may not, for unchanged
+ * units), each on its own (one the new system dropped must not keep the others stopped), and note
+ * how long those that ran before were stopped, for the next plan.
+ */
 export async function startWriters(r: DeploymentRecord, d: DataStepDeps): Promise<void> {
-  const units = writers([...(r.snapshots ?? []), ...(r.restores ?? [])]);
-  await d.data.units.start(units, d.signal).catch(() => undefined);
+  const units = dataWriters(r);
+  for (const u of units) await d.data.units.start([u], d.signal).catch(() => undefined);
+  const since = r.writersStoppedAt;
+  if (since === undefined) return;
+  const before = r.unitsBefore;
+  const interrupted = before === undefined ? units : units.filter((u) => (before[u] ?? "") !== "");
+  await d.data.stops.record(interrupted, Math.max(0, d.clock.now() - since)).catch(() => undefined);
 }

@@ -98,6 +98,11 @@ export interface DeploymentRecord {
   readonly unitChanges?: UnitChanges | undefined;
   /** What the rollback's switch did to units. */
   readonly rollbackUnitChanges?: UnitChanges | undefined;
-  /** Active services' InvocationIDs just before a switch; dropped once its report is made. */
+  /**
+   * Active services' InvocationIDs before the deployment (or its rollback) touched a unit: before
+   * its data step stops the writers, else just before its switch. Dropped once the report is made.
+   */
   readonly unitsBefore?: UnitInvocations | undefined;
+  /** When the data step began stopping the writers; dropped with `unitsBefore`. */
+  readonly writersStoppedAt?: number | undefined;
 }

@@ -27,6 +27,7 @@ export type Patch = Partial<
     | "unitChanges"
     | "rollbackUnitChanges"
     | "unitsBefore"
+    | "writersStoppedAt"
   >
 > & {
   message: string;
@@ -52,7 +53,7 @@ export interface StepDeps {
   confirmRequested(id: string): boolean;
   /** Sleeps up to ms, waking early when a Confirm arrives. */
   waitForConfirm(ms: number, signal: AbortSignal): Promise<void>;
-  /** The units before a deployment's switch: taken at its admission when still valid, else now. */
+  /** The units before a deployment touches any: taken at its admission when still valid, else now. */
   unitsBefore(r: DeploymentRecord): Promise<DeploymentRecord["unitsBefore"]>;
 }
 

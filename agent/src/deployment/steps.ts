@@ -52,7 +52,12 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
 const STEPS: Record<DeploymentRecord["state"], Step> = {
   pending: async (r, d) => {
     if (hasDataSteps(r)) {
-      await d.transition("snapshot_started", { message: "capturing the declared data" });
+      // The report compares against the units as they ran before the data step stops any.
+      await d.transition("snapshot_started", {
+        message: "capturing the declared data",
+        unitsBefore: await d.unitsBefore(r),
+        writersStoppedAt: d.clock.now(),
+      });
     } else {
       await beginSwitch(r, d);
     }
@@ -72,6 +77,7 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
       exitCode: code,
       unitChanges,
       unitsBefore: undefined,
+      writersStoppedAt: undefined,
     });
   },
   activated: async (r, d) => {
@@ -124,12 +130,14 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
         health: outcome.report ? summarize(outcome.report, d.clock) : undefined,
         rollbackUnitChanges,
         unitsBefore: undefined,
+        writersStoppedAt: undefined,
       });
     } else {
       await d.transition("rollback_error", {
         message: `rollback activation ${describeExit(code, tail)}`,
         rollbackUnitChanges,
         unitsBefore: undefined,
+        writersStoppedAt: undefined,
       });
     }
   },
@@ -172,8 +180,8 @@ async function finalState(r: DeploymentRecord): Promise<void> {
 /**
  * The one way a switch-to-configuration unit runs, for activating and rolling
  * back alike: start it unless it exists (a restarted agent finds it running
- * or finished), wait for its exit status, read what it did to units, clean
- * the unit up, and start the data writers it left stopped.
+ * or finished), wait for its exit status, start the data writers it left
+ * stopped, read what it did to units, and clean the unit up.
  */
 async function runSwitchUnit(
   r: DeploymentRecord,
@@ -188,9 +196,10 @@ async function runSwitchUnit(
     signal: d.signal,
   });
   const tail = code === 0 ? "" : await d.switcher.output(unit, 15).catch(() => "");
+  // Writers first: the report's "after" picture is of the units as the deployment leaves them.
+  if (hasDataSteps(r)) await startWriters(r, d);
   const unitChanges = await reportUnits(r, unit, d);
   await d.switcher.cleanup(unit);
-  if (hasDataSteps(r)) await startWriters(r, d);
   return { code, tail, unitChanges };
 }
 
@@ -200,7 +209,8 @@ async function startSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
   await d.transition("activation_started", {
     message: `running switch-to-configuration ${r.action} in ${unit}`,
     switchUnit: unit,
-    unitsBefore: await d.unitsBefore(r),
+    // A deployment with data steps took it before they stopped the writers.
+    unitsBefore: r.unitsBefore ?? (await d.unitsBefore(r)),
   });
   await d.switcher.start(unit, r.storePath, r.action, d.signal);
 }
@@ -235,6 +245,7 @@ async function decideRollback(
     rollbackReason: reason,
     rollbackCause: detail ?? reason.replace("_", " "),
     unitsBefore: await snapshotUnits(d),
+    writersStoppedAt: captured.length > 0 ? d.clock.now() : undefined,
   });
 }
 

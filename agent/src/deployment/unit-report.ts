@@ -1,6 +1,6 @@
 import type { SwitchRunner } from "../system/switcher.js";
 import { parseSwitchOutput, reconcile, type UnitChanges } from "../system/unit-changes.js";
-import { hasDataSteps } from "./data-steps.js";
+import { dataWriters } from "./data-steps.js";
 import type { DeploymentRecord } from "./record.js";
 
 interface Deps {
@@ -18,9 +18,8 @@ type Units = DeploymentRecord["unitsBefore"];
 /**
  * A units snapshot started as an activation is admitted, so that `systemctl show` of every
  * service runs beside the lock, hold and store checks and the records written before the switch
- * (issue 13) instead of after them. Only the deployment it was taken for uses it, once, and only
- * when nothing it does before its switch touches units (data steps stop and start the writers):
- * otherwise the switch takes a fresh one, as a resumed deployment does.
+ * (issue 13) instead of after them. Only the deployment it was taken for uses it, once, before it
+ * touches anything (its data step or its switch); a resumed deployment takes a fresh one.
  */
 export class EarlyUnits {
   private taken: { readonly id: string; readonly units: Promise<Units> } | undefined;
@@ -33,11 +32,14 @@ export class EarlyUnits {
   before(r: DeploymentRecord, d: Deps): Promise<Units> {
     const taken = this.taken;
     this.taken = undefined;
-    return taken?.id === r.id && !hasDataSteps(r) ? taken.units : snapshotUnits(d);
+    return taken?.id === r.id ? taken.units : snapshotUnits(d);
   }
 }
 
-/** After a switch: its own lines, corrected by the InvocationIDs systemd reports now. */
+/**
+ * After a switch (and after the agent started the data writers again): its own lines, corrected
+ * by the InvocationIDs systemd reports now against those from before the deployment touched a unit.
+ */
 export async function reportUnits(
   r: DeploymentRecord,
   unit: string,
@@ -46,7 +48,7 @@ export async function reportUnits(
   try {
     const said = parseSwitchOutput(await d.switcher.output(unit, 2000));
     if (r.unitsBefore === undefined) return said;
-    return reconcile(said, r.unitsBefore, await d.switcher.invocations(d.signal));
+    return reconcile(said, r.unitsBefore, await d.switcher.invocations(d.signal), dataWriters(r));
   } catch {
     // The report is an aid: a journal that cannot be read must not fail the deployment.
     return undefined;

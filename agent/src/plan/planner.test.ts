@@ -5,8 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeSystemInspector } from "../testing/fakes.js";
+import { FsDataStore } from "../data/store.js";
+import { ProcessRunner } from "../system/command.js";
+import { FakeSystemInspector, FakeUnits } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";
+import { Planner } from "./planner.js";
 
 let dir = "";
 const systems: Record<string, string> = {};
@@ -77,5 +80,41 @@ describe("Planner (real nix store)", () => {
     await expect(
       planner().plan("/nix/store/00000000000000000000000000000000-x", AbortSignal.timeout(5_000)),
     ).rejects.toThrow(/not a system/);
+  });
+
+  it("lists the running data writers as interrupted for the snapshot, with the last stop, and as the report will", async () => {
+    const system = new FakeSystemInspector();
+    for (const p of Object.values(systems)) system.systems.add(p);
+    system.running = systems.old;
+    const data = new FsDataStore(new ProcessRunner(), new FakeUnits(), {
+      stateDir: join(dir, "state"),
+      entries: [{ path: "/var/lib/db", units: ["db.service", "talker.service"] }],
+      keep: 2,
+      migrateTimeoutMs: 5_000,
+      reserveBytes: 0,
+    });
+    await data.stops.record(["db.service"], 2_300);
+    const running = { "db.service": "d1", "talker.service": "t1", "roscore.service": "r1" };
+    const planner = new Planner({
+      runner: new ProcessRunner(),
+      system,
+      nixStore: "nix-store",
+      pathForSwitch: process.env.PATH ?? "/usr/bin:/bin",
+      timeoutMs: 20_000,
+      data,
+      units: { invocations: async () => running },
+    });
+    const p = await planner.plan(systems.new as string, AbortSignal.timeout(30_000));
+    expect(p.units).toEqual({
+      stopped: [],
+      started: [],
+      restarted: ["db.service", "listener.service", "talker.service"],
+      reloaded: [],
+    });
+    expect(p.interrupted).toEqual([
+      { unit: "db.service", paths: ["/var/lib/db"], lastStoppedMs: 2_300, after: "restarted" },
+      { unit: "talker.service", paths: ["/var/lib/db"], lastStoppedMs: undefined, after: "restarted" },
+    ]);
+    expect(p.unchanged).toEqual(["roscore.service"]);
   });
 });

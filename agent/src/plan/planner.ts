@@ -1,16 +1,22 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { DataPort, StopLog } from "../data/types.js";
 import type { SystemInspector } from "../deployment/ports.js";
 import { AgentError } from "../errors.js";
 import { type CommandRunner, runChecked } from "../system/command.js";
+import type { SwitchRunner } from "../system/switcher.js";
 import { parseSwitchOutput, type UnitChanges } from "../system/unit-changes.js";
 import { type ClosureDiff, diffClosures, type SizedPath } from "./closure-diff.js";
+import { type DataInterruption, planDataUnits } from "./data-interruptions.js";
 
 export interface Plan {
   readonly currentSystem: string;
   readonly storePath: string;
+  /** As the deployment's report will list them: dry-activate's word and the data step's. */
   readonly units: UnitChanges;
-  /** Services of the new system that dry-activate leaves alone. */
+  /** Running data writers the data step stops for the snapshot. */
+  readonly interrupted: readonly DataInterruption[];
+  /** Services of the new system that the deployment leaves alone. */
   readonly unchanged: readonly string[];
   readonly closure: ClosureDiff;
   readonly exitCode: number;
@@ -25,12 +31,16 @@ export interface PlannerDeps {
   /** PATH for switch-to-configuration (as the switch unit gets it). */
   readonly pathForSwitch: string;
   readonly timeoutMs: number;
+  /** The data entries a deployment would capture, and how long their writers were stopped last. */
+  readonly data: Pick<DataPort, "entriesFor"> & { readonly stops: Pick<StopLog, "last"> };
+  /** Which services run now (the writers the data step would stop). */
+  readonly units: Pick<SwitchRunner, "invocations">;
 }
 
 /**
  * What activating a system would do, changing nothing: `switch-to-configuration
- * dry-activate` (which neither sets the profile nor moves a unit) and the
- * closure diff against the running system.
+ * dry-activate` (which neither sets the profile nor moves a unit), the data
+ * writers the data step would stop, and the closure diff against the running system.
  */
 export class Planner {
   constructor(private readonly d: PlannerDeps) {}
@@ -50,17 +60,28 @@ export class Planner {
       env: { ...process.env, PATH: this.d.pathForSwitch },
     });
     const text = `${dry.stdout}\n${dry.stderr}`;
-    const units = parseSwitchOutput(text);
-    const [before, after, services] = await Promise.all([
+    const [before, after, services, entries] = await Promise.all([
       this.closure(current, signal),
       this.closure(storePath, signal),
       systemServices(storePath),
+      this.d.data.entriesFor(storePath),
     ]);
+    const [running, lastStopped] = entries.some((e) => e.units.length > 0)
+      ? await Promise.all([this.d.units.invocations(signal), this.d.data.stops.last()])
+      : [{}, new Map<string, number>()];
+    const { units, interrupted } = planDataUnits({
+      entries,
+      running,
+      dry: parseSwitchOutput(text),
+      services,
+      lastStopped,
+    });
     const touched = new Set([...units.stopped, ...units.started, ...units.restarted, ...units.reloaded]);
     return {
       currentSystem: current,
       storePath,
       units,
+      interrupted,
       unchanged: services.filter((u) => !touched.has(u)),
       closure: diffClosures(before, after),
       exitCode: dry.code,

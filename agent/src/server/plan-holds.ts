@@ -48,6 +48,12 @@ export function planHoldsHandlers(
         currentSystem: p.currentSystem,
         storePath: p.storePath,
         units: unitChangesToPb(p.units),
+        interrupted: p.interrupted.map((i) => ({
+          unit: i.unit,
+          paths: [...i.paths],
+          lastStoppedMs: i.lastStoppedMs,
+          after: i.after,
+        })),
         unchanged: [...p.unchanged],
         closure: {
           added: p.closure.added.map(changeToPb),

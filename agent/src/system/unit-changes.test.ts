@@ -77,6 +77,36 @@ describe("reconcile with systemd's InvocationIDs", () => {
   });
 });
 
+describe("reconcile: the writers the agent stopped around the switch", () => {
+  const none = { stopped: [], started: [], restarted: [], reloaded: [] };
+
+  it("running before and after under a new invocation: restarted, though the switch said started", () => {
+    const said = { ...none, started: ["db.service"] };
+    expect(reconcile(said, { "db.service": "1" }, { "db.service": "2" }, ["db.service"])).toEqual({
+      ...none,
+      restarted: ["db.service"],
+    });
+  });
+
+  it("running before, not after (the new system dropped it): stopped, though the switch said nothing", () => {
+    expect(
+      reconcile(none, { "db.service": "1", "x.service": "9" }, { "x.service": "9" }, ["db.service"]),
+    ).toEqual({ ...none, stopped: ["db.service"] });
+  });
+
+  it("not running before, running after (the agent started it): started; not running at either end: nothing", () => {
+    const said = { ...none, stopped: ["idle.service"] };
+    expect(
+      reconcile(said, { "idle.service": "" }, { "db.service": "2" }, ["db.service", "idle.service"]),
+    ).toEqual({ ...none, started: ["db.service"] });
+  });
+
+  it("units the agent did not stop keep the switch's word", () => {
+    const said = { ...none, stopped: ["old.service"], started: ["new.service"] };
+    expect(reconcile(said, { "old.service": "1" }, { "new.service": "2" }, ["db.service"])).toEqual(said);
+  });
+});
+
 describe("parseInvocations", () => {
   it("parses systemctl show blocks", () => {
     const text = "Id=roscore.service\nInvocationID=abc\n\nId=talker.service\nInvocationID=\n\n";

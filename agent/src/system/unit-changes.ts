@@ -69,18 +69,34 @@ export function parseSwitchOutput(text: string): UnitChanges {
 /**
  * Corrects what the switch said with what systemd knows: a unit that ran
  * before and runs now under a new InvocationID was restarted, whatever the
- * output said (it may also have restarted by dependency).
+ * output said (it may also have restarted by dependency). `stoppedByAgent`
+ * (the data writers the agent stopped around the switch) are classified from
+ * the two pictures alone: the switch saw them stopped, so its word is no guide.
  */
-export function reconcile(said: UnitChanges, before: UnitInvocations, after: UnitInvocations): UnitChanges {
+export function reconcile(
+  said: UnitChanges,
+  before: UnitInvocations,
+  after: UnitInvocations,
+  stoppedByAgent: readonly string[] = [],
+): UnitChanges {
+  const running = (m: UnitInvocations, u: string) => (m[u] ?? "") !== "";
   const restarted = new Set(said.restarted);
   for (const [unit, id] of Object.entries(before)) {
     const now = after[unit];
     if (id !== "" && now !== undefined && now !== "" && now !== id) restarted.add(unit);
   }
+  const stopped = new Set(said.stopped);
+  const started = new Set(said.started);
+  for (const u of stoppedByAgent) {
+    stopped.delete(u);
+    started.delete(u);
+    if (running(before, u) && !running(after, u)) stopped.add(u);
+    else if (!running(before, u) && running(after, u)) started.add(u);
+  }
   const not = (u: string) => !restarted.has(u);
   return {
-    stopped: said.stopped.filter(not),
-    started: said.started.filter(not),
+    stopped: sorted([...stopped].filter(not)),
+    started: sorted([...started].filter(not)),
     restarted: sorted(restarted),
     reloaded: said.reloaded.filter(not),
   };

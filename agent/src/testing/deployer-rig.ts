@@ -49,6 +49,8 @@ export interface RigOptions {
   healthSpec?: HealthSpec;
   /** Reuse a robot's inspector (e.g. to simulate a reboot: same systems, new boot id). */
   system?: FakeSystemInspector;
+  /** Reuse a robot's switch runner (e.g. to resume with the units it ran before a restart). */
+  switcher?: FakeSwitchRunner;
   /** Declared data (default none). */
   data?: DataEntry[];
   keep?: number;
@@ -94,9 +96,11 @@ export class DeployerLab {
       [this.sys("sys-broken"), 4],
       [this.sys("sys-reboot"), 100],
     ]);
-    const switcher = new FakeSwitchRunner(exitCodes, (path, action: SwitchAction, code) => {
-      if (code === 0 && (action === "switch" || action === "test")) system.running = path;
-    });
+    const switcher =
+      o.switcher ??
+      new FakeSwitchRunner(exitCodes, (path, action: SwitchAction, code) => {
+        if (code === 0 && (action === "switch" || action === "test")) system.running = path;
+      });
     execFileSync("mkdir", ["-p", join(this.tmp, name, "profile")]);
     const profile = new NixProfile(join(this.tmp, name, "profile", "system"), new ProcessRunner(), "nix-env");
     const stateDir = join(this.tmp, name, "state");

@@ -1,9 +1,10 @@
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Holds } from "../holds/holds.js";
 import { HoldStore } from "../holds/store.js";
 import { Planner } from "../plan/planner.js";
 import { ProcessRunner } from "../system/command.js";
-import type { FakeSystemInspector } from "./fakes.js";
+import { type FakeSystemInspector, noData } from "./fakes.js";
 
 /** Real holds in a temp dir: a hold store and an (initially missing) hold directory; no conditions. */
 export function tmpHolds(dir: string): Holds {
@@ -15,7 +16,11 @@ export function tmpHolds(dir: string): Holds {
   });
 }
 
-/** A planner over the real nix-store; the systems' switch-to-configuration scripts run for real. */
+/**
+ * A planner over the real nix-store and a real data store with nothing configured; the systems'
+ * switch-to-configuration scripts run for real. Running units are asked only when a system
+ * declares data writers, which these tests' systems do not.
+ */
 export function realPlanner(system: FakeSystemInspector): Planner {
   return new Planner({
     runner: new ProcessRunner(),
@@ -23,5 +28,7 @@ export function realPlanner(system: FakeSystemInspector): Planner {
     nixStore: "nix-store",
     pathForSwitch: process.env.PATH ?? "/usr/bin:/bin",
     timeoutMs: 20_000,
+    data: noData(join(tmpdir(), `rr-planner-${process.pid}`)),
+    units: { invocations: () => Promise.reject(new Error("realPlanner: running units were not set up")) },
   });
 }

@@ -27,6 +27,7 @@ const plan = (storePath: string, exitCode = 0): PlanResponse => ({
   storePath,
   units: { stopped: [], started: [], restarted: ["talker.service"], reloaded: [], known: true },
   unchanged: ["roscore.service"],
+  interrupted: [],
   closure: {
     added: [],
     removed: [],
@@ -121,6 +122,7 @@ describe("deploy --plan", () => {
       storePath: SYSTEM.storePath,
       units: { restarted: ["talker.service"] },
       unchanged: ["roscore.service"],
+      interrupted: [],
       closure: { sizeDeltaBytes: 2048 },
       exitCode: 1,
     });

@@ -187,6 +187,7 @@ describe("plan", () => {
       storePath: req.storePath,
       units: changes(["listener.service", "talker.service"]),
       unchanged: ["roscore.service"],
+      interrupted: [],
       closure: {
         added: [],
         removed: [],

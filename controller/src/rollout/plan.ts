@@ -1,4 +1,4 @@
-import type { PlanResponse } from "@ros-rollback/proto";
+import type { DataInterruption, PlanResponse } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, type UserError } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
@@ -96,6 +96,7 @@ export function planJson(target: string, p: PlanResponse) {
     currentSystem: p.currentSystem,
     storePath: p.storePath,
     units: unitChangesJson(p.units),
+    interrupted: p.interrupted.map(interruptionJson),
     unchanged: p.unchanged,
     closure:
       c === undefined
@@ -113,6 +114,18 @@ export function planJson(target: string, p: PlanResponse) {
   };
 }
 
+function interruptionJson(i: DataInterruption) {
+  return { unit: i.unit, paths: i.paths, lastStoppedMs: i.lastStoppedMs ?? null, after: i.after };
+}
+
+/** "labdb.service for /var/lib/labdb (stopped 2.3 s last time), then restarted" */
+function interruptionText(i: ReturnType<typeof interruptionJson>): string {
+  const last =
+    i.lastStoppedMs === null ? "" : ` (stopped ${(i.lastStoppedMs / 1000).toFixed(1)} s last time)`;
+  const then = i.after === "stopped" ? "then stays stopped: the new system drops it" : `then ${i.after}`;
+  return `${i.unit} for ${i.paths.join(", ")}${last}, ${then}`;
+}
+
 function mib(bytes: number): string {
   return `${bytes >= 0 ? "+" : ""}${(bytes / 1048576).toFixed(1)} MiB`;
 }
@@ -121,6 +134,10 @@ export function planText(p: ReturnType<typeof planJson>): string {
   const lines = [`${p.target}: plan for ${p.storePath} (running ${p.currentSystem})`];
   if (p.exitCode !== 0) lines.push(`dry-activate FAILED (exit ${p.exitCode}): ${p.output}`);
   lines.push(`units:     ${p.units === null ? "unknown" : unitChangesText(p.units)}`);
+  if (p.interrupted.length > 0) {
+    lines.push("stopped for the data snapshot, before the switch:");
+    for (const i of p.interrupted) lines.push(`  ${interruptionText(i)}`);
+  }
   lines.push(`untouched: ${p.unchanged.length === 0 ? "-" : p.unchanged.join(", ")}`);
   if (p.closure !== null) {
     const v = (xs: readonly string[]) =>

@@ -775,10 +775,35 @@ export interface ClosureDiff {
   newPaths: number;
 }
 
+/**
+ * A unit that writes a declared data directory: the agent stops it while it captures the data,
+ * before the switch, and starts it again after the switch.
+ */
+export interface DataInterruption {
+  unit: string;
+  /** The data directories it writes. */
+  paths: string[];
+  /**
+   * How long it was stopped the last time a deployment captured or restored its data (from
+   * stopping the writers to starting them again after the switch); unset when the agent does not know.
+   */
+  lastStoppedMs?:
+    | number
+    | undefined;
+  /**
+   * What the deployment leaves of it after the switch, as the report will say: "restarted" (running again
+   * under a new invocation) or "stopped" (the new system drops it).
+   */
+  after: string;
+}
+
 export interface PlanResponse {
   currentSystem: string;
   storePath: string;
-  /** Units dry-activate says would change. */
+  /**
+   * Units the deployment would change, as its report will list them: what dry-activate says,
+   * with the data writers the agent stops and starts around the switch (see interrupted).
+   */
   units:
     | UnitChanges
     | undefined;
@@ -791,6 +816,8 @@ export interface PlanResponse {
   exitCode: number;
   /** Its last lines, when it failed. */
   output: string;
+  /** Running units the data step stops for the snapshot (SWITCH, TEST and BOOT; not DRY_ACTIVATE). */
+  interrupted: DataInterruption[];
 }
 
 export interface Hold {
@@ -4953,6 +4980,127 @@ export const ClosureDiff: MessageFns<ClosureDiff> = {
   },
 };
 
+function createBaseDataInterruption(): DataInterruption {
+  return { unit: "", paths: [], lastStoppedMs: undefined, after: "" };
+}
+
+export const DataInterruption: MessageFns<DataInterruption> = {
+  encode(message: DataInterruption, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    for (const v of message.paths) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.lastStoppedMs !== undefined) {
+      writer.uint32(24).uint64(message.lastStoppedMs);
+    }
+    if (message.after !== "") {
+      writer.uint32(34).string(message.after);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataInterruption {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataInterruption();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paths.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lastStoppedMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.after = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataInterruption {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [],
+      lastStoppedMs: isSet(object.lastStoppedMs)
+        ? globalThis.Number(object.lastStoppedMs)
+        : isSet(object.last_stopped_ms)
+        ? globalThis.Number(object.last_stopped_ms)
+        : undefined,
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+    };
+  },
+
+  toJSON(message: DataInterruption): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.paths?.length) {
+      obj.paths = message.paths;
+    }
+    if (message.lastStoppedMs !== undefined) {
+      obj.lastStoppedMs = Math.round(message.lastStoppedMs);
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DataInterruption>, I>>(base?: I): DataInterruption {
+    return DataInterruption.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DataInterruption>, I>>(object: I): DataInterruption {
+    const message = createBaseDataInterruption();
+    message.unit = object.unit ?? "";
+    message.paths = object.paths?.map((e) => e) || [];
+    message.lastStoppedMs = object.lastStoppedMs ?? undefined;
+    message.after = object.after ?? "";
+    return message;
+  },
+};
+
 function createBasePlanResponse(): PlanResponse {
   return {
     currentSystem: "",
@@ -4962,6 +5110,7 @@ function createBasePlanResponse(): PlanResponse {
     closure: undefined,
     exitCode: 0,
     output: "",
+    interrupted: [],
   };
 }
 
@@ -4987,6 +5136,9 @@ export const PlanResponse: MessageFns<PlanResponse> = {
     }
     if (message.output !== "") {
       writer.uint32(58).string(message.output);
+    }
+    for (const v of message.interrupted) {
+      DataInterruption.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -5060,6 +5212,14 @@ export const PlanResponse: MessageFns<PlanResponse> = {
             message.output = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.interrupted.push(DataInterruption.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5095,6 +5255,9 @@ export const PlanResponse: MessageFns<PlanResponse> = {
         ? globalThis.Number(object.exit_code)
         : 0,
       output: isSet(object.output) ? globalThis.String(object.output) : "",
+      interrupted: globalThis.Array.isArray(object?.interrupted)
+        ? object.interrupted.map((e: any) => DataInterruption.fromJSON(e))
+        : [],
     };
   },
 
@@ -5121,6 +5284,9 @@ export const PlanResponse: MessageFns<PlanResponse> = {
     if (message.output !== "") {
       obj.output = message.output;
     }
+    if (message.interrupted?.length) {
+      obj.interrupted = message.interrupted.map((e) => DataInterruption.toJSON(e));
+    }
     return obj;
   },
 
@@ -5140,6 +5306,7 @@ export const PlanResponse: MessageFns<PlanResponse> = {
       : undefined;
     message.exitCode = object.exitCode ?? 0;
     message.output = object.output ?? "";
+    message.interrupted = object.interrupted?.map((e) => DataInterruption.fromPartial(e)) || [];
     return message;
   },
 };
