@@ -393,10 +393,16 @@ in
   };
 
   config = mkIf cfg.enable {
-    assertions = map (message: {
-      assertion = false;
-      message = "services.ros-rollback-agent.settings: ${message}";
-    }) (agentConfig.errors cfg.settings);
+    assertions =
+      map (message: {
+        assertion = false;
+        message = "services.ros-rollback-agent.settings: ${message}";
+      }) (agentConfig.errors cfg.settings)
+      # The agent would refuse this generation's deploys (INVALID_ARGUMENT): fail its build instead.
+      ++ map (message: {
+        assertion = false;
+        message = "services.ros-rollback-agent: ${message}";
+      }) (agentConfig.dataErrors cfg.settings cfg.dataDeclared).declared;
 
     # What this generation's services keep, and how to migrate it: read by the agent from the closure.
     system.extraSystemBuilderCmds = lib.optionalString (cfg.dataDeclared != [ ] || cfg.migrate != null) (
