@@ -57,7 +57,11 @@ const refused: [string, Entry[], RegExp][] = [
   ["a symlink", at(join(dir, "link")), /goes through a symbolic link: it is really ".*\/real"/],
   ["a symlink to the store", at(join(dir, "to-store", "x")), /it is really "\/nix\/store\/x"/],
   ["a symlink loop", at(join(dir, "loop-a")), /loops through symbolic links/],
-  ["a unit that is a path", at("/var/lib/db", ["../../etc/passwd"]), /data\.0\.units\.0 .* is not a systemd unit name/],
+  [
+    "a unit that is a path",
+    at("/var/lib/db", ["../../etc/passwd"]),
+    /data\.0\.units\.0 .* is not a systemd unit name/,
+  ],
   ["a unit that is an option", at("/var/lib/db", ["-x; rm -rf /"]), /"-x; rm -rf \/" is not a systemd unit/],
   ["a unit name too long", at("/var/lib/db", [`${"a".repeat(300)}.service`]), /longer than systemd's 255/],
   ["a path of 4,000 characters", at(`/etc/${"x".repeat(4_000)}`), /lies inside \/etc/],
