@@ -180,7 +180,11 @@ describe("judge: final states", () => {
       const v = judge(operation, SWITCH, {
         kind: "final",
         state: S.DEPLOYMENT_STATE_FAILED,
-        earlier: [S.DEPLOYMENT_STATE_PENDING, S.DEPLOYMENT_STATE_SNAPSHOTTING, S.DEPLOYMENT_STATE_SNAPSHOTTING],
+        earlier: [
+          S.DEPLOYMENT_STATE_PENDING,
+          S.DEPLOYMENT_STATE_SNAPSHOTTING,
+          S.DEPLOYMENT_STATE_SNAPSHOTTING,
+        ],
       });
       expect([v.outcome, v.exitCode, v.reason]).toEqual([
         "unchanged",

@@ -46,7 +46,9 @@ export const SHARED_PARENTS: readonly string[] = [
 /** The suffixes of systemd's unit types (systemd.unit(5)). */
 const UNIT_TYPES = "service|socket|device|mount|automount|swap|target|path|timer|slice|scope";
 /** systemd's unit-name rules: a prefix, an optional instance, a known type; no template (`x@.service`). */
-const UNIT_NAME = new RegExp(`^[A-Za-z0-9:_.\\\\][A-Za-z0-9:_.\\\\-]*(@[A-Za-z0-9:_.\\\\@-]+)?\\.(${UNIT_TYPES})$`);
+const UNIT_NAME = new RegExp(
+  `^[A-Za-z0-9:_.\\\\][A-Za-z0-9:_.\\\\-]*(@[A-Za-z0-9:_.\\\\@-]+)?\\.(${UNIT_TYPES})$`,
+);
 /** systemd's UNIT_NAME_MAX, less its NUL. */
 export const MAX_UNIT_NAME = 255;
 // C0, DEL and C1: a newline or an escape sequence in a path is never a directory anyone meant.
@@ -74,7 +76,10 @@ export function within(a: string, b: string): boolean {
 
 /** Untrusted text quoted for a one-line message: C1 and DEL escaped too (JSON leaves them raw). */
 export function show(text: string): string {
-  return quote(text).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return quote(text).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** What is wrong with one unit name; undefined when systemd would take it. */
@@ -89,7 +94,8 @@ export function entryPathProblem(path: string, places: EntryPlaces): string | un
   if (CONTROL.test(path)) return "holds a control character";
   if (!path.startsWith("/")) return "is not an absolute path";
   const canonical = posix.resolve(path);
-  if (canonical !== path) return `is not canonical (no "..", ".", "//" or trailing "/"): expected ${show(canonical)}`;
+  if (canonical !== path)
+    return `is not canonical (no "..", ".", "//" or trailing "/"): expected ${show(canonical)}`;
   if (path === "/") return "is the root directory";
   for (const tree of SYSTEM_TREES) {
     if (within(path, tree))

@@ -87,7 +87,8 @@ export class FsDataStore implements DataPort {
       );
     }
     // The same directory in both merges its units; nesting or a forbidden directory is refused.
-    for (const [i, e] of parsed.entries()) add({ path: e.path, units: e.units ?? [] }, `data.json entry ${i}`);
+    for (const [i, e] of parsed.entries())
+      add({ path: e.path, units: e.units ?? [] }, `data.json entry ${i}`);
     const named: NamedEntry[] = [...merged].map(([path, m]) => ({ path, units: [...m.units], name: m.name }));
     const places = { stateDir: this.o.stateDir, holdDir: this.o.holdDir };
     const problem = entriesProblem(named, places) ?? (await firstSymlinkProblem(named));
