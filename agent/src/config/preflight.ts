@@ -1,8 +1,8 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, readFile, realpath, stat } from "node:fs/promises";
-import { symlinkProblem } from "../data/entry-paths.js";
-import { entriesProblem, show } from "../data/entry-rules.js";
+import { firstSymlinkProblem } from "../data/entry-paths.js";
+import { entriesProblem } from "../data/entry-rules.js";
 import { StartupError } from "../errors.js";
 import type { Config } from "./schema.js";
 
@@ -26,10 +26,8 @@ export async function preflight(config: Config): Promise<void> {
  */
 export async function checkDataPaths(config: Config): Promise<void> {
   const entries = config.data.map((e, i) => ({ ...e, name: `data.${i}` }));
-  for (const e of entries) {
-    const bad = await symlinkProblem(e.path);
-    if (bad !== undefined) throw new StartupError("CONFIG", `${e.name}.path ${show(e.path)} ${bad}`);
-  }
+  const bad = await firstSymlinkProblem(entries);
+  if (bad !== undefined) throw new StartupError("CONFIG", bad);
   const real = async (p: string) => realpath(p).catch(() => p);
   const places = { stateDir: await real(config.stateDir), holdDir: await real(config.holds.dir) };
   const problem = entriesProblem(entries, places);

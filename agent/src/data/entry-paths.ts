@@ -1,6 +1,6 @@
 import { lstat, realpath } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { show } from "./entry-rules.js";
+import { type NamedEntry, show } from "./entry-rules.js";
 
 /**
  * Why `path` (lexically canonical already) is not the directory it names on
@@ -36,4 +36,13 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The first entry that is not the directory it names, as one line naming it. */
+export async function firstSymlinkProblem(entries: readonly NamedEntry[]): Promise<string | undefined> {
+  for (const e of entries) {
+    const bad = await symlinkProblem(e.path);
+    if (bad !== undefined) return `${e.name}.path ${show(e.path)} ${bad}`;
+  }
+  return undefined;
 }

@@ -4,8 +4,8 @@ import { z } from "zod";
 import { writeFileAtomic } from "../deployment/record-file.js";
 import { AgentError } from "../errors.js";
 import type { CommandRunner } from "../system/command.js";
-import { symlinkProblem } from "./entry-paths.js";
-import { entriesProblem, type NamedEntry, show } from "./entry-rules.js";
+import { firstSymlinkProblem } from "./entry-paths.js";
+import { entriesProblem, type NamedEntry } from "./entry-rules.js";
 import { exists, FsOps, freeBytes, isExecutable } from "./fs-ops.js";
 import type { DataEntry, DataPort, DataSnapshot, Settlement, SnapshotOutcome, UnitControl } from "./types.js";
 
@@ -215,7 +215,9 @@ export class FsDataStore implements DataPort {
 
   async settle(id: string, how: Settlement): Promise<string[]> {
     const m = await this.readManifest(id);
-    if (m !== undefined)
+    // Deleted before any write: a capture that failed may have used up the space a manifest needs.
+    if (how.outcome === "discarded") await this.drop({ id, snapshots: how.snapshots ?? m?.snapshots ?? [] });
+    else if (m !== undefined)
       await this.writeManifest({
         ...m,
         outcome: how.outcome,
@@ -230,12 +232,14 @@ export class FsDataStore implements DataPort {
       ...all.filter((x) => x.outcome === "restored" || x.outcome === "discarded"),
       ...confirmed.slice(this.o.keep),
     ];
-    // Snapshot subvolumes inside the directory need their own delete first.
-    for (const x of drop) {
-      for (const s of x.snapshots) await this.fs.remove(s.location).catch(() => undefined);
-      await this.fs.remove(join(this.root, x.id));
-    }
-    return drop.map((x) => x.id);
+    for (const x of drop) await this.drop(x);
+    return [...new Set([...(how.outcome === "discarded" ? [id] : []), ...drop.map((x) => x.id)])];
+  }
+
+  private async drop(x: { readonly id: string; readonly snapshots: readonly DataSnapshot[] }): Promise<void> {
+    // Snapshot subvolumes inside the directory need their own delete first (a partial copy is a plain one).
+    for (const s of x.snapshots) await this.fs.remove(s.location).catch(() => undefined);
+    await this.fs.remove(join(this.root, x.id));
   }
 
   async confirmedFor(
@@ -276,14 +280,6 @@ export class FsDataStore implements DataPort {
     const dir = join(this.root, m.id);
     await writeFileAtomic(dir, join(dir, "manifest.json"), `${JSON.stringify(m, null, 2)}\n`);
   }
-}
-
-async function firstSymlinkProblem(entries: readonly NamedEntry[]): Promise<string | undefined> {
-  for (const e of entries) {
-    const bad = await symlinkProblem(e.path);
-    if (bad !== undefined) return `${e.name}.path ${show(e.path)} ${bad}`;
-  }
-  return undefined;
 }
 
 export function stagedPath(path: string, deploymentId: string): string {
