@@ -349,7 +349,10 @@ in
             ];
             description = ''
               Directories captured before every switch and restored by its rollback, with the units that
-              write them (stopped meanwhile). A generation adds its own with `dataDeclared`.
+              write them (stopped meanwhile). A generation adds its own with `dataDeclared`. Refused (here
+              and by the agent, ./data-checks.nix): a path on or around a system tree (/nix, /etc, /run,
+              ...), /var/lib itself, the state or hold directory; not canonical; nesting or repeating
+              another entry; a unit name systemd would not take.
             '';
           };
           holds = {
