@@ -133,12 +133,17 @@ describe("data rolls back with the generation on a lab robot", () => {
     ]);
     const before = await dbDigest();
     const since = (await inRobot(["date", "+%Y-%m-%d %H:%M:%S"])).stdout.trim();
-    // Inside the robot: SIGKILL the agent the moment its record says "restoring".
-    const killer = inRobot([
-      "sh",
-      "-c",
-      `until grep -q '"state": "restoring"' /var/lib/ros-rollback/deployment.json; do :; done; kill -9 $(systemctl show -p MainPID --value ros-rollback-agent)`,
-    ]);
+    // Inside the robot: SIGKILL the agent the moment its record says "restoring" (the capture of
+    // 30,000 files comes first: minutes on a loaded 2-core machine).
+    const killer = labExec(
+      NAME,
+      [
+        "sh",
+        "-c",
+        `until grep -q '"state": "restoring"' /var/lib/ros-rollback/deployment.json; do :; done; kill -9 $(systemctl show -p MainPID --value ros-rollback-agent)`,
+      ],
+      { timeoutMs: 180_000 },
+    );
     // db-v2-broken's hook refuses schema 2: the migration fails, the data is restored.
     const run = await deploy("db-v2-broken", "--no-confirm");
     expect((await killer).code).toBe(0);
@@ -169,5 +174,5 @@ describe("data rolls back with the generation on a lab robot", () => {
     expect((await inRobot(["sh", "-c", "ls -d /var/lib/labdb.rr-* 2>/dev/null | wc -l"])).stdout.trim()).toBe(
       "0",
     );
-  });
+  }, 300_000);
 });
