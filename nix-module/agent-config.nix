@@ -6,6 +6,8 @@
 # `render config.services.ros-rollback-agent.settings`; rendering settings that lack some typed keys
 # fills the same defaults in, so the test sees what the module writes.
 let
+  dataChecks = import ./data-checks.nix;
+
   defaults = {
     listen = "0.0.0.0:50051";
     tls = {
@@ -105,6 +107,19 @@ let
     in
     h == "localhost" || h == "::1" || (h != null && builtins.match "127\\..*" h != null);
 
+  # settings.data and the generation's dataDeclared against the agent's rules (./data-checks.nix).
+  dataErrors =
+    settings: declared:
+    let
+      c = render settings;
+    in
+    dataChecks.errors {
+      data = c.data or [ ];
+      inherit declared;
+      stateDir = c.stateDir or defaults.stateDir;
+      holdDir = c.holds.dir or defaults.holds.dir;
+    };
+
   # The mistakes most likely in a Nix config, caught at evaluation instead of when the agent starts
   # (the agent still validates everything: its schema is the authority).
   errors =
@@ -166,7 +181,8 @@ let
         [ "holds.conditions: topic conditions are read through health.ros, which is not set: the robot would stay held" ]
       else
         [ ]
-    );
+    )
+    ++ (dataErrors settings [ ]).settings;
 in
 {
   inherit
@@ -180,5 +196,6 @@ in
     hostOf
     isLoopback
     errors
+    dataErrors
     ;
 }

@@ -350,7 +350,10 @@ in
             ];
             description = ''
               Directories captured before every switch and restored by its rollback, with the units that
-              write them (stopped meanwhile). A generation adds its own with `dataDeclared`.
+              write them (stopped meanwhile). A generation adds its own with `dataDeclared`. Refused (here
+              and by the agent, ./data-checks.nix): a path on or around a system tree (/nix, /etc, /run,
+              ...), /var/lib itself, the state or hold directory; not canonical; nesting or repeating
+              another entry; a unit name systemd would not take.
             '';
           };
           holds = {
@@ -394,10 +397,16 @@ in
   };
 
   config = mkIf cfg.enable {
-    assertions = map (message: {
-      assertion = false;
-      message = "services.ros-rollback-agent.settings: ${message}";
-    }) (agentConfig.errors cfg.settings);
+    assertions =
+      map (message: {
+        assertion = false;
+        message = "services.ros-rollback-agent.settings: ${message}";
+      }) (agentConfig.errors cfg.settings)
+      # The agent would refuse this generation's deploys (INVALID_ARGUMENT): fail its build instead.
+      ++ map (message: {
+        assertion = false;
+        message = "services.ros-rollback-agent: ${message}";
+      }) (agentConfig.dataErrors cfg.settings cfg.dataDeclared).declared;
 
     # What this generation's services keep, and how to migrate it: read by the agent from the closure.
     system.extraSystemBuilderCmds = lib.optionalString (cfg.dataDeclared != [ ] || cfg.migrate != null) (

@@ -127,6 +127,7 @@ async function main(): Promise<void> {
   };
   const data = new FsDataStore(runner, new SystemdUnits(runner), {
     stateDir: config.stateDir,
+    holdDir: config.holds.dir,
     entries: config.data,
     keep: config.dataSnapshotsKept,
     migrateTimeoutMs: config.migrateTimeoutSeconds * 1000,

@@ -175,6 +175,57 @@ describe("judge: final states", () => {
     expect([v.outcome, v.exitCode]).toEqual(["unchanged", 1]);
   });
 
+  it("FAILED in the data snapshot means nothing changed (issue 24: it said uncertain)", () => {
+    for (const operation of ["activate", "rollback"] as const) {
+      const v = judge(operation, SWITCH, {
+        kind: "final",
+        state: S.DEPLOYMENT_STATE_FAILED,
+        earlier: [
+          S.DEPLOYMENT_STATE_PENDING,
+          S.DEPLOYMENT_STATE_SNAPSHOTTING,
+          S.DEPLOYMENT_STATE_SNAPSHOTTING,
+        ],
+      });
+      expect([v.outcome, v.exitCode, v.reason]).toEqual([
+        "unchanged",
+        1,
+        "the data snapshot failed before anything changed; the robot is as it was",
+      ]);
+    }
+  });
+
+  it("FAILED right after PREPARED (the profile could not be set, no migration ran) means nothing changed", () => {
+    const v = judge("activate", SWITCH, {
+      kind: "final",
+      state: S.DEPLOYMENT_STATE_FAILED,
+      earlier: [
+        S.DEPLOYMENT_STATE_PENDING,
+        S.DEPLOYMENT_STATE_SNAPSHOTTING,
+        S.DEPLOYMENT_STATE_MIGRATING,
+        S.DEPLOYMENT_STATE_PREPARED,
+      ],
+    });
+    expect([v.outcome, v.exitCode]).toEqual(["unchanged", 1]);
+    expect(v.reason).toMatch(/setting the profile failed after the data snapshot/);
+  });
+
+  it("FAILED after the data was restored, or after a failed migration, is not 'unchanged'", () => {
+    for (const after of [S.DEPLOYMENT_STATE_RESTORING, S.DEPLOYMENT_STATE_ACTIVATION_FAILED]) {
+      const v = judge("rollback", SWITCH, {
+        kind: "final",
+        state: S.DEPLOYMENT_STATE_FAILED,
+        earlier: [
+          S.DEPLOYMENT_STATE_PENDING,
+          S.DEPLOYMENT_STATE_SNAPSHOTTING,
+          S.DEPLOYMENT_STATE_MIGRATING,
+          S.DEPLOYMENT_STATE_PREPARED,
+          after,
+        ],
+      });
+      expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);
+    }
+  });
+
   it("FAILED without having seen the earlier events is uncertain", () => {
     const v = judge("activate", SWITCH, { kind: "final", state: S.DEPLOYMENT_STATE_FAILED, earlier: [] });
     expect([v.outcome, v.exitCode]).toEqual(["uncertain", 3]);

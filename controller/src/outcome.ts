@@ -71,6 +71,15 @@ const REFUSALS: ReadonlySet<number> = new Set([
   GrpcStatus.RESOURCE_EXHAUSTED,
 ]);
 
+/** States in which the agent has changed nothing yet: a FAILED right after them left the robot as it was. */
+const BEFORE_ANY_CHANGE: ReadonlySet<DeploymentState> = new Set([
+  DeploymentState.DEPLOYMENT_STATE_PENDING,
+  DeploymentState.DEPLOYMENT_STATE_SNAPSHOTTING,
+  // The agent ends FAILED from here only when no migration hook ran (else it restores and rolls back).
+  DeploymentState.DEPLOYMENT_STATE_MIGRATING,
+  DeploymentState.DEPLOYMENT_STATE_PREPARED,
+]);
+
 export function isRefusal(code: number): boolean {
   return REFUSALS.has(code);
 }
@@ -201,10 +210,20 @@ function judgeFinal(
     case DeploymentState.DEPLOYMENT_STATE_PENDING:
       return verdict("unchanged", ExitCode.Unchanged, "the agent stopped before changing anything");
     case DeploymentState.DEPLOYMENT_STATE_FAILED:
-      // The agent goes PENDING -> FAILED when its first step (setting the profile, or
-      // starting the switch) fails: then nothing changed. Only trust that when we saw it.
-      if (earlier.length > 0 && earlier.every((e) => e === DeploymentState.DEPLOYMENT_STATE_PENDING)) {
-        return verdict("unchanged", ExitCode.Unchanged, "the agent failed before changing anything");
+      // The agent ends FAILED straight from a state before any change: its first step (setting
+      // the profile, starting the switch), the data snapshot, or setting the profile after it with
+      // no migration run failed (writers started again, snapshots discarded). Only trust that
+      // when we saw every event.
+      if (earlier.length > 0 && earlier.every((e) => BEFORE_ANY_CHANGE.has(e))) {
+        return verdict(
+          "unchanged",
+          ExitCode.Unchanged,
+          earlier.includes(DeploymentState.DEPLOYMENT_STATE_PREPARED)
+            ? "setting the profile failed after the data snapshot, before anything changed; the robot is as it was"
+            : earlier.includes(DeploymentState.DEPLOYMENT_STATE_SNAPSHOTTING)
+              ? "the data snapshot failed before anything changed; the robot is as it was"
+              : "the agent failed before changing anything",
+        );
       }
       if (dryRun)
         return verdict("unchanged", ExitCode.Unchanged, "dry activation failed; it changes nothing");

@@ -88,6 +88,42 @@ describe("data rolls back with the generation on a lab robot", () => {
     }
   });
 
+  it("a snapshot that fails half-way (out of inodes) exits 1: the robot, its data and writers as they were", async () => {
+    const current = (await inRobot(["readlink", "/run/current-system"])).stdout.trim();
+    const profile = (await inRobot(["readlink", "/nix/var/nix/profiles/system"])).stdout.trim();
+    // More files than the snapshot directory has inodes: the plan fits, the copy does not.
+    await inRobot([
+      "sh",
+      "-c",
+      "mkdir -p /var/lib/labdb/many && cd /var/lib/labdb/many && for i in $(seq 1 200); do echo $i > $i; done",
+    ]);
+    await inRobot([
+      "sh",
+      "-c",
+      "mkdir -p /var/lib/ros-rollback/snapshots && mount -t tmpfs -o nr_inodes=64 tmpfs /var/lib/ros-rollback/snapshots",
+    ]);
+    const before = await dbDigest();
+    try {
+      const run = await deploy("db-v1", "--no-confirm");
+      expect(run.stderr).toMatch(/SNAPSHOTTING/);
+      expect(run.stderr).toMatch(/snapshot of the declared data failed: .*; nothing was changed/);
+      expect((run.json as { outcome: string }).outcome).toBe("unchanged");
+      expect(run.code, run.stderr).toBe(1);
+      expect((await inRobot(["readlink", "/run/current-system"])).stdout.trim()).toBe(current);
+      expect((await inRobot(["readlink", "/nix/var/nix/profiles/system"])).stdout.trim()).toBe(profile);
+      expect(await dbDigest()).toBe(before);
+      expect((await inRobot(["systemctl", "is-active", "labdb.service"])).stdout.trim()).toBe("active");
+      // The half-made snapshot is gone.
+      expect(
+        (await inRobot(["sh", "-c", "ls -A /var/lib/ros-rollback/snapshots | wc -l"])).stdout.trim(),
+      ).toBe("0");
+      const status = await controller(robot, ["status", "--json"]);
+      expect((status.json as { lastDeployment: { state: string } }).lastDeployment.state).toBe("FAILED");
+    } finally {
+      await inRobot(["sh", "-c", "umount /var/lib/ros-rollback/snapshots; rm -rf /var/lib/labdb/many"]);
+    }
+  });
+
   it("the agent SIGKILLed in the middle of the restore: the restarted agent completes it", async () => {
     // Enough files that the capture and the restore take a while.
     await inRobot([
@@ -97,12 +133,17 @@ describe("data rolls back with the generation on a lab robot", () => {
     ]);
     const before = await dbDigest();
     const since = (await inRobot(["date", "+%Y-%m-%d %H:%M:%S"])).stdout.trim();
-    // Inside the robot: SIGKILL the agent the moment its record says "restoring".
-    const killer = inRobot([
-      "sh",
-      "-c",
-      `until grep -q '"state": "restoring"' /var/lib/ros-rollback/deployment.json; do :; done; kill -9 $(systemctl show -p MainPID --value ros-rollback-agent)`,
-    ]);
+    // Inside the robot: SIGKILL the agent the moment its record says "restoring" (the capture of
+    // 30,000 files comes first: minutes on a loaded 2-core machine).
+    const killer = labExec(
+      NAME,
+      [
+        "sh",
+        "-c",
+        `until grep -q '"state": "restoring"' /var/lib/ros-rollback/deployment.json; do :; done; kill -9 $(systemctl show -p MainPID --value ros-rollback-agent)`,
+      ],
+      { timeoutMs: 180_000 },
+    );
     // db-v2-broken's hook refuses schema 2: the migration fails, the data is restored.
     const run = await deploy("db-v2-broken", "--no-confirm");
     expect((await killer).code).toBe(0);
@@ -133,5 +174,5 @@ describe("data rolls back with the generation on a lab robot", () => {
     expect((await inRobot(["sh", "-c", "ls -d /var/lib/labdb.rr-* 2>/dev/null | wc -l"])).stdout.trim()).toBe(
       "0",
     );
-  });
+  }, 300_000);
 });

@@ -16,6 +16,7 @@ let
     import ../agent.nix {
       config.services.ros-rollback-agent = {
         enable = true;
+        dataDeclared = [ ];
       }
       // service;
       lib = {
@@ -383,5 +384,16 @@ in
     }
   )
 ]
+++ import ./data-tests.nix {
+  inherit
+    agentConfig
+    agentModuleWith
+    optionDefaults
+    settingsOptions
+    evaluated
+    key
+    test
+    ;
+}
 ++ import ./build-lock-tests.nix
 ++ import ./flake-tests.nix

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { entriesProblem } from "../data/entry-rules.js";
 import { AgentError, StartupError } from "../errors.js";
 import { compileHealthConfig } from "../health/index.js";
 import { normaliseCacheUrl } from "../store/substituters.js";
@@ -49,6 +50,14 @@ export function compileConfig(raw: unknown): Config {
       "invalid config: holds.conditions: a topic condition needs health.ros (the ROS master to ask)",
     );
   }
+  const stateDir = c.stateDir ?? DEFAULTS.stateDir;
+  const holdDir = c.holds?.dir ?? DEFAULTS.holdsDir;
+  const data = (c.data ?? []).map((e) => ({ path: e.path, units: e.units ?? [] }));
+  const dataProblem = entriesProblem(
+    data.map((e, i) => ({ ...e, name: `data.${i}` })),
+    { stateDir, holdDir },
+  );
+  if (dataProblem !== undefined) throw new AgentError("INVALID_ARGUMENT", `invalid config: ${dataProblem}`);
   return {
     listen: c.listen,
     tls: c.tls,
@@ -56,7 +65,7 @@ export function compileConfig(raw: unknown): Config {
     trustedPublicKeys: c.trustedPublicKeys,
     substituters: [...new Set((c.substituters ?? []).map(normaliseCacheUrl))],
     profile: c.profile ?? DEFAULTS.profile,
-    stateDir: c.stateDir ?? DEFAULTS.stateDir,
+    stateDir,
     storeDir: c.storeDir ?? DEFAULTS.storeDir,
     nixBinDir: c.nixBinDir,
     currentSystemLink: c.currentSystemLink ?? DEFAULTS.currentSystemLink,
@@ -67,9 +76,9 @@ export function compileConfig(raw: unknown): Config {
     agentUnit: c.agentUnit ?? DEFAULTS.agentUnit,
     confirmTimeoutSeconds: c.confirmTimeoutSeconds ?? DEFAULTS.confirmTimeoutSeconds,
     health,
-    holds: { dir: c.holds?.dir ?? DEFAULTS.holdsDir, conditions },
+    holds: { dir: holdDir, conditions },
     deleteFailedGenerations: c.deleteFailedGenerations ?? DEFAULTS.deleteFailedGenerations,
-    data: (c.data ?? []).map((e) => ({ path: e.path, units: e.units ?? [] })),
+    data,
     dataSnapshotsKept: c.dataSnapshotsKept ?? DEFAULTS.dataSnapshotsKept,
     migrateTimeoutSeconds: c.migrateTimeoutSeconds ?? DEFAULTS.migrateTimeoutSeconds,
     dataReserveMiB: c.dataReserveMiB ?? DEFAULTS.dataReserveMiB,

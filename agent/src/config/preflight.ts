@@ -1,19 +1,37 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, readFile, stat } from "node:fs/promises";
+import { access, mkdir, readFile, realpath, stat } from "node:fs/promises";
+import { firstSymlinkProblem } from "../data/entry-paths.js";
+import { entriesProblem } from "../data/entry-rules.js";
 import { StartupError } from "../errors.js";
 import type { Config } from "./schema.js";
 
 /**
  * What the config points at, checked before the agent does anything: TLS
  * material that would make every handshake fail (or serve plaintext), a state
- * directory the record cannot be written to. Each refusal is a StartupError
- * naming the key and the file.
+ * directory the record cannot be written to, data entries that are not the
+ * directories they name. Each refusal is a StartupError naming the key and the file.
  */
 export async function preflight(config: Config): Promise<void> {
   if (config.tls) await checkTls("tls", config.tls);
   if (config.metrics?.tls) await checkTls("metrics.tls", config.metrics.tls);
   await checkStateDir(config.stateDir);
+  await checkDataPaths(config);
+}
+
+/**
+ * compileConfig checked the entries as written; here, as they are on disk: no
+ * symlink on the way, and not touching where the state and hold directories
+ * really are (either may be a symlink).
+ */
+export async function checkDataPaths(config: Config): Promise<void> {
+  const entries = config.data.map((e, i) => ({ ...e, name: `data.${i}` }));
+  const bad = await firstSymlinkProblem(entries);
+  if (bad !== undefined) throw new StartupError("CONFIG", bad);
+  const real = async (p: string) => realpath(p).catch(() => p);
+  const places = { stateDir: await real(config.stateDir), holdDir: await real(config.holds.dir) };
+  const problem = entriesProblem(entries, places);
+  if (problem !== undefined) throw new StartupError("CONFIG", problem);
 }
 
 interface TlsPaths {

@@ -31,6 +31,7 @@ afterAll(async () => {
 const store = (stateDir: string) =>
   new FsDataStore(new ProcessRunner(), new FakeUnits(), {
     stateDir,
+    holdDir: join(stateDir, "holds"),
     entries: [],
     keep: 0,
     migrateTimeoutMs: 5_000,

@@ -1,9 +1,11 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../deployment/record-file.js";
 import { AgentError } from "../errors.js";
 import type { CommandRunner } from "../system/command.js";
+import { firstSymlinkProblem } from "./entry-paths.js";
+import { entriesProblem, type NamedEntry } from "./entry-rules.js";
 import { exists, FsOps, freeBytes, isExecutable } from "./fs-ops.js";
 import { FileStopLog } from "./stop-log.js";
 import type {
@@ -18,16 +20,16 @@ import type {
 
 export const dataEntrySchema = z
   .object({
-    path: z
-      .string()
-      .startsWith("/")
-      .refine((p) => resolve(p) === p && p !== "/", "expected a normalized absolute directory, not /"),
-    units: z.array(z.string().min(1).max(256)).max(64).optional(),
+    // Coarse bounds only: entry-rules.ts says what is wrong with a path or unit, naming the entry.
+    path: z.string().min(1).max(4096),
+    units: z.array(z.string().min(1).max(1000)).max(64).optional(),
   })
   .strict();
 
 export interface DataStoreOptions {
   readonly stateDir: string;
+  /** Entries may not touch it (entry-rules.ts), nor the state directory. */
+  readonly holdDir: string;
   /** From the agent's config; a system adds its own in `<system>/ros-rollback/data.json`. */
   readonly entries: readonly DataEntry[];
   /** Snapshots of this many confirmed deployments are kept. */
@@ -69,34 +71,41 @@ export class FsDataStore implements DataPort {
     this.stops = new FileStopLog(join(o.stateDir, "data-stops.json"));
   }
 
+  /** The config's entries, already checked at start, with the system's, checked here against them. */
   async entriesFor(systemPath: string): Promise<DataEntry[]> {
-    const merged = new Map<string, Set<string>>();
-    const add = (e: DataEntry) => {
-      const units = merged.get(e.path) ?? new Set<string>();
-      for (const u of e.units) units.add(u);
-      merged.set(e.path, units);
+    const merged = new Map<string, { units: Set<string>; name: string }>();
+    const add = (e: DataEntry, name: string) => {
+      const m = merged.get(e.path) ?? { units: new Set<string>(), name };
+      for (const u of e.units) m.units.add(u);
+      merged.set(e.path, m);
     };
-    for (const e of this.o.entries) add(e);
+    for (const [i, e] of this.o.entries.entries()) add(e, `data.${i}`);
     const file = join(systemPath, "ros-rollback", "data.json");
-    if (await exists(file)) {
-      let parsed: z.infer<typeof dataEntrySchema>[];
-      try {
-        parsed = z
-          .array(dataEntrySchema)
-          .max(64)
-          .parse(JSON.parse(await readFile(file, "utf8")));
-      } catch (e) {
-        throw new AgentError(
-          "INVALID_ARGUMENT",
-          bounded(`${file} is not a valid data list: ${(e as Error).message}`),
-          {
-            cause: e,
-          },
-        );
-      }
-      for (const e of parsed) add({ path: e.path, units: e.units ?? [] });
+    if (!(await exists(file))) return this.o.entries.map((e) => ({ path: e.path, units: [...e.units] }));
+    let parsed: z.infer<typeof dataEntrySchema>[];
+    try {
+      parsed = z
+        .array(dataEntrySchema)
+        .max(64)
+        .parse(JSON.parse(await readFile(file, "utf8")));
+    } catch (e) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        bounded(`${file} is not a valid data list: ${(e as Error).message}`),
+        {
+          cause: e,
+        },
+      );
     }
-    return [...merged].map(([path, units]) => ({ path, units: [...units] }));
+    // The same directory in both merges its units; nesting or a forbidden directory is refused.
+    for (const [i, e] of parsed.entries())
+      add({ path: e.path, units: e.units ?? [] }, `data.json entry ${i}`);
+    const named: NamedEntry[] = [...merged].map(([path, m]) => ({ path, units: [...m.units], name: m.name }));
+    const places = { stateDir: this.o.stateDir, holdDir: this.o.holdDir };
+    const problem = entriesProblem(named, places) ?? (await firstSymlinkProblem(named));
+    if (problem !== undefined)
+      throw new AgentError("INVALID_ARGUMENT", bounded(`${file}: ${problem}; nothing was changed`, 600));
+    return named.map(({ path, units }) => ({ path, units }));
   }
 
   async plan(deploymentId: string, entries: readonly DataEntry[]): Promise<DataSnapshot[]> {
@@ -217,7 +226,9 @@ export class FsDataStore implements DataPort {
 
   async settle(id: string, how: Settlement): Promise<string[]> {
     const m = await this.readManifest(id);
-    if (m !== undefined)
+    // Deleted before any write: a capture that failed may have used up the space a manifest needs.
+    if (how.outcome === "discarded") await this.drop({ id, snapshots: how.snapshots ?? m?.snapshots ?? [] });
+    else if (m !== undefined)
       await this.writeManifest({
         ...m,
         outcome: how.outcome,
@@ -232,12 +243,14 @@ export class FsDataStore implements DataPort {
       ...all.filter((x) => x.outcome === "restored" || x.outcome === "discarded"),
       ...confirmed.slice(this.o.keep),
     ];
-    // Snapshot subvolumes inside the directory need their own delete first.
-    for (const x of drop) {
-      for (const s of x.snapshots) await this.fs.remove(s.location).catch(() => undefined);
-      await this.fs.remove(join(this.root, x.id));
-    }
-    return drop.map((x) => x.id);
+    for (const x of drop) await this.drop(x);
+    return [...new Set([...(how.outcome === "discarded" ? [id] : []), ...drop.map((x) => x.id)])];
+  }
+
+  private async drop(x: { readonly id: string; readonly snapshots: readonly DataSnapshot[] }): Promise<void> {
+    // Snapshot subvolumes inside the directory need their own delete first (a partial copy is a plain one).
+    for (const s of x.snapshots) await this.fs.remove(s.location).catch(() => undefined);
+    await this.fs.remove(join(this.root, x.id));
   }
 
   async confirmedFor(

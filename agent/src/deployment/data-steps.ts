@@ -61,6 +61,28 @@ export async function snapshotting(r: DeploymentRecord, d: DataStepDeps): Promis
   }
 }
 
+/**
+ * Sets the profile of an activation whose data is captured. When that fails
+ * and no migration hook ran, the data is as it was: starting the writers again
+ * undoes all the deployment did, so it ends `failed` (nothing changed) rather
+ * than restoring and running the previous system's switch.
+ */
+export async function setProfileAfterCapture(r: DeploymentRecord, d: DataStepDeps): Promise<void> {
+  let generation: number;
+  try {
+    generation = await d.profile.set(r.storePath, d.signal);
+  } catch (e) {
+    if (d.signal.aborted || r.migrationStartedAt !== undefined) throw e;
+    await d.data.units.start(writers(r.snapshots), d.signal).catch(() => undefined);
+    await d.data.settle(r.id, { outcome: "discarded" }).catch(() => undefined);
+    await d.transition("abandoned", {
+      message: `${errText(e)}; no migration ran, the writers are started again: nothing was changed`,
+    });
+    return;
+  }
+  await d.transition("profile_set", { message: `profile set: generation ${generation}`, generation });
+}
+
 /** Runs the new system's migration hook once; seen again after a restart its outcome is unknown. */
 export async function migrating(r: DeploymentRecord, d: DataStepDeps): Promise<void> {
   // BOOT: the new software runs only after the reboot; migrating now would hand the old one new data.

@@ -24,6 +24,7 @@ describe("deployment transition table", () => {
     "prepared/profile_set": "profile_set",
     "prepared/activation_started": "activating",
     "prepared/error": "activation_failed",
+    "prepared/abandoned": "failed",
     "restoring/data_progress": "restoring",
     "restoring/restored": "rolling_back",
     "restoring/restored_before_switch": "prepared",

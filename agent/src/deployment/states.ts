@@ -56,6 +56,8 @@ export type DeploymentEventName =
   | "snapshotted"
   | "migrated"
   | "restore_started"
+  /** The profile could not be set and no migration ran: nothing changed; writers started again. */
+  | "abandoned"
   /** Data back in place; the previous system's switch comes next. */
   | "restored"
   /** An operator rollback restored the data; its own switch comes next. */
@@ -113,6 +115,7 @@ export const DEPLOYMENT_EVENTS: readonly DeploymentEventName[] = [
   "snapshotted",
   "migrated",
   "restore_started",
+  "abandoned",
   "restored",
   "restored_before_switch",
   "profile_set",
@@ -158,7 +161,12 @@ export const TRANSITIONS: Table = {
   },
   // A failed (or interrupted) migration leaves migrated data: restore it with the rollback.
   migrating: { data_progress: "migrating", migrated: "prepared", error: "activation_failed" },
-  prepared: { profile_set: "profile_set", activation_started: "activating", error: "activation_failed" },
+  prepared: {
+    profile_set: "profile_set",
+    activation_started: "activating",
+    error: "activation_failed",
+    abandoned: "failed",
+  },
   restoring: {
     data_progress: "restoring",
     restored: "rolling_back",

@@ -1,6 +1,13 @@
 import { AgentError } from "../errors.js";
 import { type SwitchAction, waitForSwitch } from "../system/switcher.js";
-import { hasDataSteps, migrating, restoring, snapshotting, startWriters } from "./data-steps.js";
+import {
+  hasDataSteps,
+  migrating,
+  restoring,
+  setProfileAfterCapture,
+  snapshotting,
+  startWriters,
+} from "./data-steps.js";
 import {
   awaitConfirmation,
   awaitingReboot,
@@ -64,7 +71,11 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
   },
   snapshotting: (r, d) => snapshotting(r, d),
   migrating: (r, d) => migrating(r, d),
-  prepared: (r, d) => beginSwitch(r, d),
+  // SWITCH/BOOT: a profile that cannot be set changed nothing when no migration ran.
+  prepared: (r, d) =>
+    r.kind === "activate" && (r.action === "switch" || r.action === "boot")
+      ? setProfileAfterCapture(r, d)
+      : beginSwitch(r, d),
   restoring: (r, d) => restoring(r, d),
   profile_set: (r, d) => startSwitch(r, d),
   activating: async (r, d) => {

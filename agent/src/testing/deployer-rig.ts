@@ -119,6 +119,7 @@ export class DeployerLab {
     const units = new FakeUnits();
     const data = new FsDataStore(new ProcessRunner(), units, {
       stateDir,
+      holdDir: join(stateDir, "holds"),
       entries: o.data ?? [],
       keep: o.keep ?? 2,
       migrateTimeoutMs: o.migrateTimeoutMs ?? 5_000,

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { FsDataStore } from "../data/store.js";
 import type { UnitControl } from "../data/types.js";
 import type { HealthPort, SystemInspector } from "../deployment/ports.js";
@@ -157,6 +158,7 @@ export class FakeUnits implements UnitControl {
 export function noData(stateDir: string): FsDataStore {
   return new FsDataStore(new ProcessRunner(), new FakeUnits(), {
     stateDir,
+    holdDir: join(stateDir, "holds"),
     entries: [],
     keep: 2,
     migrateTimeoutMs: 5_000,
