@@ -88,6 +88,7 @@ describe("Planner (real nix store)", () => {
     system.running = systems.old;
     const data = new FsDataStore(new ProcessRunner(), new FakeUnits(), {
       stateDir: join(dir, "state"),
+      holdDir: join(dir, "holds"),
       entries: [{ path: "/var/lib/db", units: ["db.service", "talker.service"] }],
       keep: 2,
       migrateTimeoutMs: 5_000,
