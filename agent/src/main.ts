@@ -10,6 +10,7 @@ import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { asAgentError, isStartupError } from "./errors.js";
+import { createCollector } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
 import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
@@ -174,6 +175,15 @@ async function main(): Promise<void> {
   await selfRestart.init();
   deployer.subscribe((r) => {
     selfRestart.onDeployment(r).catch((e: unknown) => log.error({ err: e }, "could not restart the agent"));
+  });
+  const collector = createCollector({
+    config,
+    deployer,
+    profile,
+    runner,
+    nixStore: nix("nix-store"),
+    registry: metrics.registry,
+    log,
   });
   await deployer.start();
 

@@ -51,7 +51,10 @@ describe("planRetention", () => {
         expect(plan.remove.map((r) => r.number)).not.toContain(1);
       } else {
         expect(one).toBeUndefined();
-        expect(plan.remove).toContainEqual({ number: 1, reason: on.has("failed") ? "failed" : "beyond-policy" });
+        expect(plan.remove).toContainEqual({
+          number: 1,
+          reason: on.has("failed") ? "failed" : "beyond-policy",
+        });
       }
       // The newest two good ones stay in every case; nothing is both kept and removed.
       expect(plan.keep.map((k) => k.number)).toEqual(expect.arrayContaining([3, 4]));
@@ -98,6 +101,19 @@ describe("planRetention", () => {
     expect(planRetention({ keepGenerations: 1 }, f).keep).toEqual([
       { number: 1, reasons: ["running"] },
       { number: 3, reasons: ["current", "recent"] },
+    ]);
+  });
+
+  it("keeps only the newest generation of the booted / running store path", () => {
+    // 1 and 3 are the same system (deployed again); the robot booted and runs it.
+    const f = facts([1, 2, 3, 4], {
+      generations: [1, 2, 3, 4].map((n) => ({ number: n, storePath: path(n === 3 ? 1 : n) })),
+      bootedSystem: path(1),
+      runningSystem: path(1),
+    });
+    expect(planRetention({ keepGenerations: 1 }, f).keep).toEqual([
+      { number: 3, reasons: ["booted", "running"] },
+      { number: 4, reasons: ["current", "recent"] },
     ]);
   });
 

@@ -41,15 +41,17 @@ export interface RetentionPlan {
  * A generation that never succeeded goes even when it is booted, running, previous or has a
  * snapshot (after a rollback it must not stay a boot entry, and `--delete-generations +N`
  * would keep it): only the current one (nix-env cannot delete it) and one an unfinished
- * deployment holds stay. Otherwise: current, held, booted, running, previous and
- * snapshot-referenced generations are kept, and the newest `keepGenerations` of the rest
- * that are not known to have failed.
+ * deployment holds stay. Otherwise: current, held, booted, running (the newest generation of
+ * that store path), previous and snapshot-referenced generations are kept, and the newest
+ * `keepGenerations` of the rest that are not known to have failed.
  */
 export function planRetention(policy: RetentionPolicy, facts: RetentionFacts): RetentionPlan {
   const keep: { number: number; reasons: KeepReason[] }[] = [];
   const remove: { number: number; reason: RemoveReason }[] = [];
   const newestFirst = [...facts.generations].sort((a, b) => b.number - a.number);
   let recent = 0;
+  // A store path kept by a newer generation needs no older one for booted / running.
+  const keptPaths = new Set<string>();
   for (const g of newestFirst) {
     const reasons: KeepReason[] = [];
     if (g.number === facts.current) reasons.push("current");
@@ -60,8 +62,9 @@ export function planRetention(policy: RetentionPolicy, facts: RetentionFacts): R
       continue;
     }
     if (!failed) {
-      if (g.storePath === facts.bootedSystem) reasons.push("booted");
-      if (g.storePath === facts.runningSystem) reasons.push("running");
+      const newer = keptPaths.has(g.storePath);
+      if (g.storePath === facts.bootedSystem && !newer) reasons.push("booted");
+      if (g.storePath === facts.runningSystem && !newer) reasons.push("running");
       if (g.number === facts.previous) reasons.push("previous");
       if (facts.snapshotReferenced.has(g.number)) reasons.push("snapshot");
       if (recent < policy.keepGenerations) {
@@ -69,8 +72,10 @@ export function planRetention(policy: RetentionPolicy, facts: RetentionFacts): R
         reasons.push("recent");
       }
     }
-    if (reasons.length > 0) keep.push({ number: g.number, reasons });
-    else remove.push({ number: g.number, reason: "beyond-policy" });
+    if (reasons.length > 0) {
+      keep.push({ number: g.number, reasons });
+      keptPaths.add(g.storePath);
+    } else remove.push({ number: g.number, reason: "beyond-policy" });
   }
   keep.sort((a, b) => a.number - b.number);
   remove.sort((a, b) => a.number - b.number);
