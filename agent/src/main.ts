@@ -10,6 +10,7 @@ import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { asAgentError, isStartupError } from "./errors.js";
+import { PathRoots, rootingStore } from "./gc/roots.js";
 import { createCollector } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
@@ -78,17 +79,21 @@ async function main(): Promise<void> {
   const metrics = createAgentMetrics({ version: agentVersion() });
   const nix = (tool: string) => (config.nixBinDir ? `${config.nixBinDir}/${tool}` : tool);
 
-  const store = createStorePort({
-    storeDir: config.storeDir,
-    trustedPublicKeys: config.trustedPublicKeys,
-    substituters: config.substituters,
-    nixBinDir: config.nixBinDir,
-    log,
-    observer: pushObserver(metrics),
-    // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
-    // process.exit at shutdown ends its input.
-    keepQueryProcessMs: 5_000,
-  });
+  const roots = new PathRoots(config.gc.rootsDir, () => Date.now());
+  const store = rootingStore(
+    createStorePort({
+      storeDir: config.storeDir,
+      trustedPublicKeys: config.trustedPublicKeys,
+      substituters: config.substituters,
+      nixBinDir: config.nixBinDir,
+      log,
+      observer: pushObserver(metrics),
+      // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
+      // process.exit at shutdown ends its input.
+      keepQueryProcessMs: 5_000,
+    }),
+    roots,
+  );
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({
     runner,
@@ -183,6 +188,7 @@ async function main(): Promise<void> {
     runner,
     nixStore: nix("nix-store"),
     registry: metrics.registry,
+    roots,
     log,
   });
   await deployer.start();
@@ -242,6 +248,7 @@ async function main(): Promise<void> {
       },
       log,
       holds,
+      gc: collector,
       planner: new Planner({
         runner,
         system,

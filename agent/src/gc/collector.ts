@@ -27,6 +27,8 @@ export interface CollectorDeps {
   readonly profile: Pick<SystemProfile, "delete">;
   readonly facts: () => Promise<RetentionFacts>;
   readonly storeGc: StoreGc;
+  /** Drops the roots of deployments that ended (gc/roots.ts), before the plan is made. */
+  readonly pruneRoots?: () => Promise<void>;
   /** The admission gate: maintenance never beside a deployment, and a deployment stops it. */
   readonly gate: {
     runYielding<T>(label: string, stop: () => Promise<void>, work: () => Promise<T>): Promise<T>;
@@ -70,6 +72,7 @@ export class Collector {
     };
     try {
       const report = await this.deps.gate.runYielding("garbage collection", stop, async () => {
+        if (!dryRun) await this.deps.pruneRoots?.();
         const plan = planRetention(this.deps.policy, await this.deps.facts());
         if (dryRun || stopped) return { plan, deletedPaths: 0, freedBytes: 0 };
         for (const g of plan.remove) {

@@ -13,6 +13,8 @@ export const gcConfigSchema = z
     maxFreedMiB: z.number().int().positive().optional(),
     /** The boot partition whose free space is reported (metrics, status). */
     bootDir: z.string().startsWith("/").optional(),
+    /** Where the agent roots the paths of a deployment from its query until it ended (under Nix's gcroots). */
+    rootsDir: z.string().startsWith("/").optional(),
     /** Symlink to the system the robot booted. */
     bootedSystemLink: z.string().startsWith("/").optional(),
   })
@@ -25,6 +27,7 @@ export interface GcConfig {
   readonly maxFreedMiB: number | undefined;
   readonly bootedSystemLink: string;
   readonly bootDir: string;
+  readonly rootsDir: string;
 }
 
 export const GC_DEFAULTS = {
@@ -33,6 +36,7 @@ export const GC_DEFAULTS = {
   timeoutSeconds: 1800,
   bootedSystemLink: "/run/booted-system",
   bootDir: "/boot",
+  rootsDir: "/nix/var/nix/gcroots/ros-rollback",
 } as const;
 
 export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined): GcConfig {
@@ -43,5 +47,6 @@ export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined
     maxFreedMiB: raw?.maxFreedMiB,
     bootedSystemLink: raw?.bootedSystemLink ?? GC_DEFAULTS.bootedSystemLink,
     bootDir: raw?.bootDir ?? GC_DEFAULTS.bootDir,
+    rootsDir: raw?.rootsDir ?? GC_DEFAULTS.rootsDir,
   };
 }

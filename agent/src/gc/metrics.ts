@@ -4,10 +4,8 @@ import type { GcObserver, GcReport } from "./collector.js";
 
 const GC_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800];
 
-export interface SpaceReader {
-  /** Free and total bytes of the filesystem holding the path; undefined when unreadable. */
-  (path: string): Promise<{ free: number; size: number } | undefined>;
-}
+/** Free and total bytes of the filesystem holding the path; undefined when unreadable. */
+export type SpaceReader = (path: string) => Promise<{ free: number; size: number } | undefined>;
 
 /**
  * Store and /boot space, read when Prometheus scrapes, and what collections did. Registered in
