@@ -19,9 +19,9 @@ describe("gc metrics", () => {
     observer.failed();
     const text = await registry.metrics();
     // Free bytes move with every other writer on this machine; the size does not.
-    const size = /ros_rollback_filesystem_size_bytes\{mount="store"\} (\d+)/.exec(text)?.[1];
+    const size = /ros_rollback_filesystem_size_bytes\{mount="store"\} (\S+)/.exec(text)?.[1];
     expect(Number(size)).toBe((await filesystemSpace(tmpdir()))?.size);
-    expect(text).toMatch(/ros_rollback_filesystem_free_bytes\{mount="store"\} [1-9]\d*/);
+    expect(text).toMatch(/ros_rollback_filesystem_free_bytes\{mount="store"\} [1-9]/);
     expect(text).not.toMatch(/mount="boot"/);
     expect(text).toMatch(/ros_rollback_gc_freed_bytes_total 2048/);
     expect(text).toMatch(/ros_rollback_gc_generations_deleted_total 1/);

@@ -23,28 +23,30 @@ export function gcMetrics(
     labelNames: ["mount"] as const,
     registers: r,
     async collect() {
-      await readSpace(this, size);
+      await readInto(this, (got) => got.free);
     },
   });
-  const size = new Gauge({
+  new Gauge({
     name: `${PREFIX}filesystem_size_bytes`,
     help: "Size of the filesystem of the Nix store or /boot.",
     labelNames: ["mount"] as const,
     registers: r,
+    async collect() {
+      await readInto(this, (got) => got.size);
+    },
   });
-  async function readSpace(f: typeof free, s: typeof size): Promise<void> {
+  // Each gauge reads for itself: a registry collects its metrics concurrently.
+  async function readInto(
+    g: typeof free,
+    value: (got: { free: number; size: number }) => number,
+  ): Promise<void> {
     for (const [mount, path] of [
       ["store", paths.store],
       ["boot", paths.boot],
     ] as const) {
       const got = await space(path);
-      if (got === undefined) {
-        f.remove({ mount });
-        s.remove({ mount });
-        continue;
-      }
-      f.set({ mount }, got.free);
-      s.set({ mount }, got.size);
+      if (got === undefined) g.remove({ mount });
+      else g.set({ mount }, value(got));
     }
   }
   const runs = new Counter({
