@@ -27,7 +27,16 @@ let
       dir = "/run/ros-rollback/holds";
       conditions = [ ];
     };
+    # The retention policy (agent/src/gc/config.ts): the bootloader keeps as many entries.
+    gc = {
+      keepGenerations = 5;
+    };
   };
+
+  # Bootloader entries kept (`boot.loader.*.configurationLimit`): the policy's newest generations
+  # plus the booted and the previous one, which it keeps whatever their age; never an entry whose
+  # system the agent's garbage collection may have deleted from the store.
+  bootEntries = keepGenerations: keepGenerations + 2;
 
   # Who may hold the robot by dropping a file in `holds.dir` (besides root).
   holdGroup = "ros-rollback-hold";
@@ -187,6 +196,7 @@ in
 {
   inherit
     defaults
+    bootEntries
     holdGroup
     holdDirRule
     merge

@@ -386,6 +386,25 @@ in
               '';
             };
           };
+          gc = {
+            enabled = mkOption {
+              type = types.bool;
+              default = true;
+              description = ''
+                Delete generations beyond the retention policy and run Nix's garbage collection after
+                every kept or rolled-back deployment (in its own unit, at idle priority).
+              '';
+            };
+            keepGenerations = mkOption {
+              type = types.ints.between 1 1000;
+              default = d.gc.keepGenerations;
+              description = ''
+                The newest generations not known to have failed that are kept, besides the current,
+                booted and previous ones. Failed and rolled-back generations are always deleted.
+                The bootloader keeps this many entries plus two (`boot.loader.*.configurationLimit`).
+              '';
+            };
+          };
           health = mkOption {
             type = healthType;
             default = { };
@@ -417,6 +436,19 @@ in
       + lib.optionalString (cfg.migrate != null) ''
         ln -s ${pkgs.writeShellScript "ros-rollback-migrate" cfg.migrate} $out/ros-rollback/migrate
       ''
+    );
+
+    # Boot entries follow the retention policy (agent-config.nix `bootEntries`): an entry never
+    # outlives the system the agent's collection deleted, and /boot stays bounded.
+    boot.loader = lib.mkIf cfg.settings.gc.enabled (
+      let
+        limit = lib.mkDefault (agentConfig.bootEntries cfg.settings.gc.keepGenerations);
+      in
+      {
+        systemd-boot.configurationLimit = limit;
+        grub.configurationLimit = limit;
+        generic-extlinux-compatible.configurationLimit = limit;
+      }
     );
 
     # For operators to read; the unit uses the store path, so a changed config is a changed unit.

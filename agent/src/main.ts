@@ -10,6 +10,8 @@ import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { asAgentError, isStartupError } from "./errors.js";
+import { PathRoots, rootingStore } from "./gc/roots.js";
+import { createCollector } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { listFailedUnits, readUnits } from "./health/checks/units.js";
 import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
@@ -77,17 +79,21 @@ async function main(): Promise<void> {
   const metrics = createAgentMetrics({ version: agentVersion() });
   const nix = (tool: string) => (config.nixBinDir ? `${config.nixBinDir}/${tool}` : tool);
 
-  const store = createStorePort({
-    storeDir: config.storeDir,
-    trustedPublicKeys: config.trustedPublicKeys,
-    substituters: config.substituters,
-    nixBinDir: config.nixBinDir,
-    log,
-    observer: pushObserver(metrics),
-    // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
-    // process.exit at shutdown ends its input.
-    keepQueryProcessMs: 5_000,
-  });
+  const roots = new PathRoots(config.gc.rootsDir, () => Date.now());
+  const store = rootingStore(
+    createStorePort({
+      storeDir: config.storeDir,
+      trustedPublicKeys: config.trustedPublicKeys,
+      substituters: config.substituters,
+      nixBinDir: config.nixBinDir,
+      log,
+      observer: pushObserver(metrics),
+      // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
+      // process.exit at shutdown ends its input.
+      keepQueryProcessMs: 5_000,
+    }),
+    roots,
+  );
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({
     runner,
@@ -177,6 +183,16 @@ async function main(): Promise<void> {
   deployer.subscribe((r) => {
     selfRestart.onDeployment(r).catch((e: unknown) => log.error({ err: e }, "could not restart the agent"));
   });
+  const collector = createCollector({
+    config,
+    deployer,
+    profile,
+    runner,
+    nixStore: nix("nix-store"),
+    registry: metrics.registry,
+    roots,
+    log,
+  });
   await deployer.start();
 
   const onHealth = healthObserver(metrics);
@@ -234,6 +250,7 @@ async function main(): Promise<void> {
       },
       log,
       holds,
+      gc: collector,
       planner: new Planner({
         runner,
         system,

@@ -212,6 +212,8 @@ export function statusJson(target: string, s: GetStatusResponse) {
     health: s.health === undefined ? null : healthJson(s.health),
     /** Active holds: while there is one, the robot refuses deploys and rollbacks from controllers. */
     holds: s.holds.map(holdJson),
+    /** Free space of the store's and /boot's filesystems (null: the agent did not say). */
+    space: s.space ?? null,
   };
 }
 

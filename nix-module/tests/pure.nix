@@ -22,6 +22,7 @@ let
       lib = {
         mkOption = decl: decl // { _type = "option"; };
         mkIf = cond: value: if cond then value else { };
+        mkDefault = v: v;
         types.submodule = m: m;
         # What the module's tmpfiles rules use.
         optional = cond: x: if cond then [ x ] else [ ];
@@ -103,6 +104,7 @@ in
         dir = "/run/ros-rollback/holds";
         conditions = [ ];
       };
+      gc.keepGenerations = 5;
     }
   )
 
@@ -381,6 +383,38 @@ in
       rule = "d /var/lib/robot/holds 1770 root mission - -";
       groups = [ "mission" ];
       agentDir = "/var/lib/robot/holds";
+    }
+  )
+
+  (test "module: the bootloader keeps the policy's generations plus the booted and previous ones, unless gc is off"
+    (
+      let
+        loader =
+          over:
+          (agentModuleWith {
+            settings = agentConfig.merge (optionDefaults settingsOptions) ({ trustedPublicKeys = [ key ]; } // over);
+          }).config.boot.loader;
+      in
+      evaluated {
+        keepDefault = settingsOptions.gc.keepGenerations.default;
+        byDefault = loader { };
+        keep3 = (loader { gc.keepGenerations = 3; }).systemd-boot.configurationLimit;
+        off = loader { gc.enabled = false; };
+        agentReads = (agentConfig.render { gc.keepGenerations = 3; }).gc;
+      }
+    )
+    {
+      keepDefault = 5;
+      byDefault = {
+        systemd-boot.configurationLimit = 7;
+        grub.configurationLimit = 7;
+        generic-extlinux-compatible.configurationLimit = 7;
+      };
+      keep3 = 5;
+      off = { };
+      agentReads = {
+        keepGenerations = 3;
+      };
     }
   )
 ]

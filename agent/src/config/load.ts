@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { entriesProblem } from "../data/entry-rules.js";
 import { AgentError, StartupError } from "../errors.js";
+import { compileGcConfig } from "../gc/config.js";
 import { compileHealthConfig } from "../health/index.js";
 import { normaliseCacheUrl } from "../store/substituters.js";
 import { type Config, DEFAULTS, rawConfigSchema } from "./schema.js";
@@ -82,6 +83,7 @@ export function compileConfig(raw: unknown): Config {
     dataSnapshotsKept: c.dataSnapshotsKept ?? DEFAULTS.dataSnapshotsKept,
     migrateTimeoutSeconds: c.migrateTimeoutSeconds ?? DEFAULTS.migrateTimeoutSeconds,
     dataReserveMiB: c.dataReserveMiB ?? DEFAULTS.dataReserveMiB,
+    gc: compileGcConfig(c.gc),
     logLevel: c.logLevel ?? DEFAULTS.logLevel,
     logTarget: c.logTarget ?? DEFAULTS.logTarget,
     metrics:

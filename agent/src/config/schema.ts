@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { dataEntrySchema } from "../data/store.js";
+import { type GcConfig, gcConfigSchema } from "../gc/config.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
 import { type HoldCondition, holdsConfigSchema } from "../holds/conditions.js";
 import { SUBSTITUTER_URL } from "../store/substituters.js";
@@ -73,6 +74,8 @@ export const rawConfigSchema = z
     migrateTimeoutSeconds: z.number().int().positive().optional(),
     /** Free space (MiB) that must remain after the snapshots, or the deployment is refused. */
     dataReserveMiB: z.number().int().min(0).optional(),
+    /** Retention and garbage collection (see agent/src/gc/config.ts). */
+    gc: gcConfigSchema.optional(),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
     /** auto: journald's native protocol when systemd connected us to the journal, else JSON lines on stdout. */
     logTarget: z.enum(["auto", "stdout"]).optional(),
@@ -125,6 +128,7 @@ export interface Config {
   readonly dataSnapshotsKept: number;
   readonly migrateTimeoutSeconds: number;
   readonly dataReserveMiB: number;
+  readonly gc: GcConfig;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   readonly logTarget: "auto" | "stdout";
   /** undefined: metrics are off. */

@@ -17,7 +17,7 @@ const HOLD_CHECK_MS = 10_000;
 export interface Claim {
   /** The id the deployment will have if it gets as far as its record. */
   readonly id: string;
-  readonly kind: DeploymentKind;
+  readonly kind: DeploymentKind | "maintenance";
   /** Store path or generation, in words (clipped in messages). */
   readonly target: string;
 }
@@ -39,11 +39,37 @@ const MAX_TARGET = 120;
  */
 export class AdmissionGate {
   private claim: Claim | undefined;
+  /** Maintenance (a garbage collection) holding the gate; a deployment stops it and goes first. */
+  private yielding: { readonly label: string; readonly stop: () => Promise<void> } | undefined;
 
   constructor(private readonly active: () => DeploymentRecord | undefined) {}
 
+  /** Stops the maintenance holding the gate and resolves once it gave the gate back; undefined: none. */
+  preempt(): Promise<void> | undefined {
+    return this.yielding?.stop();
+  }
+
+  /**
+   * Holds the gate for work that must never run beside a deployment and yields to one: `stop`
+   * ends it (a deployment's admission awaits it). Throws FAILED_PRECONDITION while a deployment runs.
+   */
+  enterYielding(label: string, stop: () => Promise<void>): Admission {
+    const admission = this.enter({ id: label, kind: "maintenance", target: label });
+    this.yielding = { label, stop };
+    return {
+      id: label,
+      release: () => {
+        this.yielding = undefined;
+        admission.release();
+      },
+    };
+  }
+
   /** Throws FAILED_PRECONDITION naming the deployment that holds the robot. */
   enter(claim: Claim): Admission {
+    if (this.yielding !== undefined) {
+      throw new AgentError("FAILED_PRECONDITION", `${clip(this.yielding.label)} is running`);
+    }
     if (this.claim !== undefined) {
       throw new AgentError(
         "FAILED_PRECONDITION",
@@ -111,6 +137,9 @@ export class AdmissionControl {
     ) => Promise<DeploymentRecord>,
   ): Promise<DeploymentRecord> {
     const claim: Claim = { id: newDeploymentId(this.deps.clock.now()), kind, target };
+    // A garbage collection yields: stopped (Nix's GC is safe to interrupt) before the checks.
+    const yielded = this.gate.preempt();
+    if (yielded !== undefined) await yielded;
     const admission = this.gate.enter(claim);
     admittedNow?.(admission.id);
     try {
@@ -125,6 +154,16 @@ export class AdmissionControl {
       if (override.length > 0) this.logOverride(claim, request.client, override, split);
       const overridden = split?.overridden.map((h) => h.name) ?? [];
       return await start(admission, overridden.length > 0 ? overridden : undefined);
+    } finally {
+      admission.release();
+    }
+  }
+
+  /** Runs maintenance that never overlaps a deployment and that a deployment's admission stops. */
+  async runYielding<T>(label: string, stop: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+    const admission = this.gate.enterYielding(label, stop);
+    try {
+      return await work();
     } finally {
       admission.release();
     }

@@ -117,6 +117,14 @@ export class Deployer {
     );
   }
 
+  /**
+   * Runs maintenance (garbage collection) holding the admission gate: refused while a deployment
+   * runs; a deployment's admission calls `stop` and waits for it instead of being refused.
+   */
+  runYielding<T>(label: string, stop: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+    return this.admission.runYielding(label, stop, work);
+  }
+
   /** Stops driving (the persisted record lets the next agent resume). */
   async close(): Promise<void> {
     this.abort.abort(new AgentError("ABORTED", "agent shutting down"));

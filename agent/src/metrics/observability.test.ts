@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import { AgentService } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
 import { DEPLOYMENT_STATES } from "../deployment/states.js";
+import { filesystemSpace } from "../gc/collector.js";
+import { gcMetrics } from "../gc/metrics.js";
 import { initGrpcMetrics } from "./grpc.js";
 import { createAgentMetrics, DEPLOYMENT_OUTCOMES, ROLLBACK_REASONS } from "./registry.js";
 
@@ -91,6 +93,7 @@ function ruleExprs(): string[] {
 async function exported(): Promise<Map<string, readonly string[]>> {
   const m = createAgentMetrics({ version: "0" });
   initGrpcMetrics(m, AgentService);
+  gcMetrics(m.registry, { store: "/", boot: "/" }, filesystemSpace);
   const out = new Map<string, readonly string[]>();
   for (const metric of await m.registry.getMetricsAsJSON()) {
     const labels = new Set<string>();

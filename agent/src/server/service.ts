@@ -22,6 +22,8 @@ import type { Deployer } from "../deployment/deployer.js";
 import type { SystemInspector } from "../deployment/ports.js";
 import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
+import { AgentError } from "../errors.js";
+import type { GcPort } from "../gc/port.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { overrideHoldsFromPb } from "../holds/override.js";
 import { callPushClient, clientIdentity } from "./client-identity.js";
@@ -35,6 +37,7 @@ import {
   healthToPb,
 } from "./convert.js";
 import { holdToPb } from "./convert-changes.js";
+import { gcReportToPb, spaceToPb } from "./convert-gc.js";
 import { decoded, decodedStream } from "./decode.js";
 import { type PlanHoldsDeps, planHoldsHandlers } from "./plan-holds.js";
 import { toStatus } from "./status.js";
@@ -52,6 +55,8 @@ export interface ServiceDeps {
   readonly log: Logger;
   readonly holds: PlanHoldsDeps["holds"];
   readonly planner: PlanHoldsDeps["planner"];
+  /** Garbage collection; absent: CollectGarbage is UNIMPLEMENTED and status shows no space. */
+  readonly gc?: GcPort | undefined;
 }
 
 /** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
@@ -83,7 +88,10 @@ export function agentService(d: ServiceDeps): AgentServer {
       const [current, running] = await Promise.all([d.profile.current(), d.system.runningSystem()]);
       const active = d.deployer.active();
       const latest = d.deployer.latest();
-      const holds = (await d.holds.current(signal)).map(holdToPb);
+      const [holds, space] = await Promise.all([
+        d.holds.current(signal).then((hs) => hs.map(holdToPb)),
+        d.gc?.space(),
+      ]);
       // A deploy asks for the status, then which paths are missing: nix-store starts once this answer is sent (issue 13).
       setImmediate(() => d.store.prepareQuery());
       return {
@@ -96,7 +104,15 @@ export function agentService(d: ServiceDeps): AgentServer {
         lastDeployment: latest && isFinal(latest.state) ? deploymentToPb(latest) : undefined,
         health: ((h) => (h ? healthToPb(h) : undefined))(latestHealth()),
         holds,
+        space: spaceToPb(space),
       };
+    }),
+
+    collectGarbage: unary("CollectGarbage", async (req) => {
+      if (d.gc === undefined)
+        throw new AgentError("FAILED_PRECONDITION", "this agent is not set up to collect garbage");
+      const report = await d.gc.collect(req.dryRun);
+      return gcReportToPb(report, await d.gc.space());
     }),
 
     ...planHoldsHandlers(

@@ -1,6 +1,7 @@
 import type {
   ActivateRequest,
   AgentClient,
+  CollectGarbageResponse,
   ConfirmResponse,
   DeploymentEvent,
   GetStatusResponse,
@@ -61,6 +62,12 @@ export class GrpcAgentApi implements AgentApi {
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {
     return unary(this.ctx, "ListGenerations", signal, (md, opts, cb) =>
       this.client.listGenerations({}, md, opts, cb),
+    );
+  }
+
+  collectGarbage(dryRun: boolean, signal: AbortSignal): Promise<CollectGarbageResponse> {
+    return unary(this.ctx, "CollectGarbage", signal, (md, opts, cb) =>
+      this.client.collectGarbage({ dryRun }, md, opts, cb),
     );
   }
 

@@ -1,5 +1,6 @@
 import type {
   ActivateRequest,
+  CollectGarbageResponse,
   ConfirmResponse,
   DeploymentEvent,
   GetStatusResponse,
@@ -28,6 +29,7 @@ export interface AgentApi {
   readonly target: Target;
   getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
+  collectGarbage(dryRun: boolean, signal: AbortSignal): Promise<CollectGarbageResponse>;
   queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
   /**
    * Over the agent's raw push channel if it offers one, else gRPC PushPaths;

@@ -1,6 +1,7 @@
 import type { CommandDef } from "../core/command.js";
 import { confirmCommand } from "./confirm.js";
 import { deployCommand } from "./deploy.js";
+import { gcCommand } from "./gc.js";
 import { generationsCommand } from "./generations.js";
 import { healthCommand } from "./health.js";
 import { holdCommand, releaseCommand } from "./holds.js";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly CommandDef[] = [
   healthCommand,
   statusCommand,
   generationsCommand,
+  gcCommand,
   rollbackCommand,
   rolloutCommand,
   holdCommand,

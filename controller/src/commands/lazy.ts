@@ -15,6 +15,7 @@ const LOADERS: readonly Loader[] = [
   ["health", async () => (await import("./health.js")).healthCommand],
   ["status", async () => (await import("./status.js")).statusCommand],
   ["generations", async () => (await import("./generations.js")).generationsCommand],
+  ["gc", async () => (await import("./gc.js")).gcCommand],
   ["rollback", async () => (await import("./rollback.js")).rollbackCommand],
   ["rollout", async () => (await import("./rollout.js")).rolloutCommand],
   ["hold", async () => (await import("./holds.js")).holdCommand],

@@ -85,6 +85,7 @@ describe("status", () => {
       },
       health: null,
       holds: [],
+      space: null,
     });
     expect(r.stderr).toBe("");
   });

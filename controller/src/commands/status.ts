@@ -4,6 +4,7 @@ import { ExitCode } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
 import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
+import { spaceText } from "./space.js";
 
 type Status = ReturnType<typeof statusJson>;
 type DeploymentView = NonNullable<Status["deployment"]>;
@@ -75,6 +76,7 @@ function statusText(s: Status): string {
     s.holds.length === 0 ? "holds:       none" : `holds:       ${s.holds.length} (deploys are refused)`,
     ...s.holds.map((h) => `  ${holdText(h)}`),
   );
+  if (s.space !== null) lines.push(`space:       ${spaceText(s.space)}`);
   if (s.deployment !== null) lines.push(...deploymentText("in progress", s.deployment));
   if (s.lastDeployment !== null) lines.push(...deploymentText("last", s.lastDeployment));
   if (s.health !== null) {

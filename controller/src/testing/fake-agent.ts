@@ -4,6 +4,8 @@ import {
   type ActivateRequest,
   AGENT_ERROR_CODE_KEY,
   AgentService,
+  type CollectGarbageRequest,
+  type CollectGarbageResponse,
   type ConfirmRequest,
   type ConfirmResponse,
   type DeploymentEvent,
@@ -65,6 +67,7 @@ export interface FakeHandlers {
   hold?: (request: HoldRequest) => HoldResponse | FakeError | FakeHang;
   release?: (request: ReleaseRequest) => ReleaseResponse | FakeError | FakeHang;
   listHolds?: () => ListHoldsResponse | FakeError | FakeHang;
+  collectGarbage?: (request: CollectGarbageRequest) => CollectGarbageResponse | FakeError | FakeHang;
 }
 
 export interface FakeCall {
@@ -202,6 +205,9 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
   server.addService(AgentService, {
     getStatus: unary("getStatus", () => state.handlers.getStatus?.()),
     listGenerations: unary("listGenerations", () => state.handlers.listGenerations?.()),
+    collectGarbage: unary("collectGarbage", (req: CollectGarbageRequest) =>
+      state.handlers.collectGarbage?.(req),
+    ),
     queryMissingPaths: unary("queryMissingPaths", (req: { storePaths: string[] }) => {
       const res = state.handlers.queryMissingPaths?.(req.storePaths);
       return res === undefined || isFakeError(res) || isFakeHang(res) ? res : { missing: res };

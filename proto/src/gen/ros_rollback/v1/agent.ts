@@ -472,6 +472,44 @@ export interface GetStatusResponse {
     | undefined;
   /** Active holds; while there is one, Activate and Rollback are refused. */
   holds: Hold[];
+  /** Free space of the store's and /boot's filesystems (unset: unknown). */
+  space?: StoreSpace | undefined;
+}
+
+export interface StoreSpace {
+  /** Bytes available on the filesystem holding the Nix store, and its size. */
+  storeFreeBytes: number;
+  storeSizeBytes: number;
+  /** The same for /boot; only when boot_known. */
+  bootKnown: boolean;
+  bootFreeBytes: number;
+  bootSizeBytes: number;
+}
+
+export interface CollectGarbageRequest {
+  /** Say what would be deleted, delete nothing. */
+  dryRun: boolean;
+}
+
+export interface GenerationRetention {
+  generation: number;
+  /**
+   * Kept: current, held, booted, running, previous, snapshot, recent.
+   * Removed: failed, beyond-policy.
+   */
+  reasons: string[];
+}
+
+export interface CollectGarbageResponse {
+  dryRun: boolean;
+  kept: GenerationRetention[];
+  removed: GenerationRetention[];
+  /** What Nix's GC deleted (0 for a dry run). */
+  deletedPaths: number;
+  freedBytes: number;
+  durationMs: number;
+  /** After the collection. */
+  space?: StoreSpace | undefined;
 }
 
 export interface Deployment {
@@ -926,6 +964,7 @@ function createBaseGetStatusResponse(): GetStatusResponse {
     lastDeployment: undefined,
     health: undefined,
     holds: [],
+    space: undefined,
   };
 }
 
@@ -957,6 +996,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     }
     for (const v of message.holds) {
       Hold.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.space !== undefined) {
+      StoreSpace.encode(message.space, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1046,6 +1088,14 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
             message.holds.push(Hold.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.space = StoreSpace.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1091,6 +1141,7 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
       holds: globalThis.Array.isArray(object?.holds)
         ? object.holds.map((e: any) => Hold.fromJSON(e))
         : [],
+      space: isSet(object.space) ? StoreSpace.fromJSON(object.space) : undefined,
     };
   },
 
@@ -1123,6 +1174,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     if (message.holds?.length) {
       obj.holds = message.holds.map((e) => Hold.toJSON(e));
     }
+    if (message.space !== undefined) {
+      obj.space = StoreSpace.toJSON(message.space);
+    }
     return obj;
   },
 
@@ -1146,6 +1200,505 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
       ? HealthReport.fromPartial(object.health)
       : undefined;
     message.holds = object.holds?.map((e) => Hold.fromPartial(e)) || [];
+    message.space = (object.space !== undefined && object.space !== null)
+      ? StoreSpace.fromPartial(object.space)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStoreSpace(): StoreSpace {
+  return { storeFreeBytes: 0, storeSizeBytes: 0, bootKnown: false, bootFreeBytes: 0, bootSizeBytes: 0 };
+}
+
+export const StoreSpace: MessageFns<StoreSpace> = {
+  encode(message: StoreSpace, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storeFreeBytes !== 0) {
+      writer.uint32(8).uint64(message.storeFreeBytes);
+    }
+    if (message.storeSizeBytes !== 0) {
+      writer.uint32(16).uint64(message.storeSizeBytes);
+    }
+    if (message.bootKnown !== false) {
+      writer.uint32(24).bool(message.bootKnown);
+    }
+    if (message.bootFreeBytes !== 0) {
+      writer.uint32(32).uint64(message.bootFreeBytes);
+    }
+    if (message.bootSizeBytes !== 0) {
+      writer.uint32(40).uint64(message.bootSizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoreSpace {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoreSpace();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.storeFreeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storeSizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bootKnown = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bootFreeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bootSizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoreSpace {
+    return {
+      storeFreeBytes: isSet(object.storeFreeBytes)
+        ? globalThis.Number(object.storeFreeBytes)
+        : isSet(object.store_free_bytes)
+        ? globalThis.Number(object.store_free_bytes)
+        : 0,
+      storeSizeBytes: isSet(object.storeSizeBytes)
+        ? globalThis.Number(object.storeSizeBytes)
+        : isSet(object.store_size_bytes)
+        ? globalThis.Number(object.store_size_bytes)
+        : 0,
+      bootKnown: isSet(object.bootKnown)
+        ? globalThis.Boolean(object.bootKnown)
+        : isSet(object.boot_known)
+        ? globalThis.Boolean(object.boot_known)
+        : false,
+      bootFreeBytes: isSet(object.bootFreeBytes)
+        ? globalThis.Number(object.bootFreeBytes)
+        : isSet(object.boot_free_bytes)
+        ? globalThis.Number(object.boot_free_bytes)
+        : 0,
+      bootSizeBytes: isSet(object.bootSizeBytes)
+        ? globalThis.Number(object.bootSizeBytes)
+        : isSet(object.boot_size_bytes)
+        ? globalThis.Number(object.boot_size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: StoreSpace): unknown {
+    const obj: any = {};
+    if (message.storeFreeBytes !== 0) {
+      obj.storeFreeBytes = Math.round(message.storeFreeBytes);
+    }
+    if (message.storeSizeBytes !== 0) {
+      obj.storeSizeBytes = Math.round(message.storeSizeBytes);
+    }
+    if (message.bootKnown !== false) {
+      obj.bootKnown = message.bootKnown;
+    }
+    if (message.bootFreeBytes !== 0) {
+      obj.bootFreeBytes = Math.round(message.bootFreeBytes);
+    }
+    if (message.bootSizeBytes !== 0) {
+      obj.bootSizeBytes = Math.round(message.bootSizeBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoreSpace>, I>>(base?: I): StoreSpace {
+    return StoreSpace.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoreSpace>, I>>(object: I): StoreSpace {
+    const message = createBaseStoreSpace();
+    message.storeFreeBytes = object.storeFreeBytes ?? 0;
+    message.storeSizeBytes = object.storeSizeBytes ?? 0;
+    message.bootKnown = object.bootKnown ?? false;
+    message.bootFreeBytes = object.bootFreeBytes ?? 0;
+    message.bootSizeBytes = object.bootSizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseCollectGarbageRequest(): CollectGarbageRequest {
+  return { dryRun: false };
+}
+
+export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
+  encode(message: CollectGarbageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dryRun !== false) {
+      writer.uint32(8).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectGarbageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectGarbageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectGarbageRequest {
+    return {
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: CollectGarbageRequest): unknown {
+    const obj: any = {};
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CollectGarbageRequest>, I>>(base?: I): CollectGarbageRequest {
+    return CollectGarbageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CollectGarbageRequest>, I>>(object: I): CollectGarbageRequest {
+    const message = createBaseCollectGarbageRequest();
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseGenerationRetention(): GenerationRetention {
+  return { generation: 0, reasons: [] };
+}
+
+export const GenerationRetention: MessageFns<GenerationRetention> = {
+  encode(message: GenerationRetention, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.generation !== 0) {
+      writer.uint32(8).uint32(message.generation);
+    }
+    for (const v of message.reasons) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerationRetention {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerationRetention();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.generation = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reasons.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GenerationRetention {
+    return {
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+      reasons: globalThis.Array.isArray(object?.reasons) ? object.reasons.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: GenerationRetention): unknown {
+    const obj: any = {};
+    if (message.generation !== 0) {
+      obj.generation = Math.round(message.generation);
+    }
+    if (message.reasons?.length) {
+      obj.reasons = message.reasons;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GenerationRetention>, I>>(base?: I): GenerationRetention {
+    return GenerationRetention.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GenerationRetention>, I>>(object: I): GenerationRetention {
+    const message = createBaseGenerationRetention();
+    message.generation = object.generation ?? 0;
+    message.reasons = object.reasons?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseCollectGarbageResponse(): CollectGarbageResponse {
+  return { dryRun: false, kept: [], removed: [], deletedPaths: 0, freedBytes: 0, durationMs: 0, space: undefined };
+}
+
+export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
+  encode(message: CollectGarbageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dryRun !== false) {
+      writer.uint32(8).bool(message.dryRun);
+    }
+    for (const v of message.kept) {
+      GenerationRetention.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.removed) {
+      GenerationRetention.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.deletedPaths !== 0) {
+      writer.uint32(32).uint64(message.deletedPaths);
+    }
+    if (message.freedBytes !== 0) {
+      writer.uint32(40).uint64(message.freedBytes);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(48).uint64(message.durationMs);
+    }
+    if (message.space !== undefined) {
+      StoreSpace.encode(message.space, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectGarbageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectGarbageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kept.push(GenerationRetention.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.removed.push(GenerationRetention.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deletedPaths = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.freedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.space = StoreSpace.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectGarbageResponse {
+    return {
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+      kept: globalThis.Array.isArray(object?.kept) ? object.kept.map((e: any) => GenerationRetention.fromJSON(e)) : [],
+      removed: globalThis.Array.isArray(object?.removed)
+        ? object.removed.map((e: any) => GenerationRetention.fromJSON(e))
+        : [],
+      deletedPaths: isSet(object.deletedPaths)
+        ? globalThis.Number(object.deletedPaths)
+        : isSet(object.deleted_paths)
+        ? globalThis.Number(object.deleted_paths)
+        : 0,
+      freedBytes: isSet(object.freedBytes)
+        ? globalThis.Number(object.freedBytes)
+        : isSet(object.freed_bytes)
+        ? globalThis.Number(object.freed_bytes)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      space: isSet(object.space) ? StoreSpace.fromJSON(object.space) : undefined,
+    };
+  },
+
+  toJSON(message: CollectGarbageResponse): unknown {
+    const obj: any = {};
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    if (message.kept?.length) {
+      obj.kept = message.kept.map((e) => GenerationRetention.toJSON(e));
+    }
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => GenerationRetention.toJSON(e));
+    }
+    if (message.deletedPaths !== 0) {
+      obj.deletedPaths = Math.round(message.deletedPaths);
+    }
+    if (message.freedBytes !== 0) {
+      obj.freedBytes = Math.round(message.freedBytes);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.space !== undefined) {
+      obj.space = StoreSpace.toJSON(message.space);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CollectGarbageResponse>, I>>(base?: I): CollectGarbageResponse {
+    return CollectGarbageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CollectGarbageResponse>, I>>(object: I): CollectGarbageResponse {
+    const message = createBaseCollectGarbageResponse();
+    message.dryRun = object.dryRun ?? false;
+    message.kept = object.kept?.map((e) => GenerationRetention.fromPartial(e)) || [];
+    message.removed = object.removed?.map((e) => GenerationRetention.fromPartial(e)) || [];
+    message.deletedPaths = object.deletedPaths ?? 0;
+    message.freedBytes = object.freedBytes ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    message.space = (object.space !== undefined && object.space !== null)
+      ? StoreSpace.fromPartial(object.space)
+      : undefined;
     return message;
   },
 };
@@ -6102,6 +6655,22 @@ export const AgentService = {
     responseSerialize: (value: ListHoldsResponse): Buffer => Buffer.from(ListHoldsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListHoldsResponse => ListHoldsResponse.decode(value),
   },
+  /**
+   * Deletes the generations the retention policy does not keep, then runs Nix's
+   * garbage collection (in its own unit, at idle priority). Refused
+   * (FAILED_PRECONDITION) while a deployment runs; dry_run changes nothing.
+   */
+  collectGarbage: {
+    path: "/ros_rollback.v1.Agent/CollectGarbage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CollectGarbageRequest): Buffer =>
+      Buffer.from(CollectGarbageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CollectGarbageRequest => CollectGarbageRequest.decode(value),
+    responseSerialize: (value: CollectGarbageResponse): Buffer =>
+      Buffer.from(CollectGarbageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CollectGarbageResponse => CollectGarbageResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -6166,6 +6735,12 @@ export interface AgentServer extends UntypedServiceImplementation {
   release: handleUnaryCall<ReleaseRequest, ReleaseResponse>;
   /** Every active hold: commands, files, conditions. */
   listHolds: handleUnaryCall<ListHoldsRequest, ListHoldsResponse>;
+  /**
+   * Deletes the generations the retention policy does not keep, then runs Nix's
+   * garbage collection (in its own unit, at idle priority). Refused
+   * (FAILED_PRECONDITION) while a deployment runs; dry_run changes nothing.
+   */
+  collectGarbage: handleUnaryCall<CollectGarbageRequest, CollectGarbageResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -6398,6 +6973,26 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListHoldsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes the generations the retention policy does not keep, then runs Nix's
+   * garbage collection (in its own unit, at idle priority). Refused
+   * (FAILED_PRECONDITION) while a deployment runs; dry_run changes nothing.
+   */
+  collectGarbage(
+    request: CollectGarbageRequest,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
   ): ClientUnaryCall;
 }
 

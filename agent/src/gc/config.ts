@@ -1,0 +1,52 @@
+import { z } from "zod";
+
+/** `gc` in the agent config: what is kept, and how the collection after a deployment runs. */
+export const gcConfigSchema = z
+  .object({
+    /** `false`: the agent deletes no generation and never runs Nix's GC by itself. */
+    enabled: z.boolean().optional(),
+    /** The newest generations not known to have failed that are kept (besides current, booted, previous). */
+    keepGenerations: z.number().int().min(1).max(1000).optional(),
+    /** RuntimeMaxSec= of the collection's unit: systemd stops a GC that runs longer. */
+    timeoutSeconds: z.number().int().positive().max(86_400).optional(),
+    /** `nix-store --gc --max-freed`: stop once this much is freed (unset: collect everything dead). */
+    maxFreedMiB: z.number().int().positive().optional(),
+    /** The boot partition whose free space is reported (metrics, status). */
+    bootDir: z.string().startsWith("/").optional(),
+    /** Where the agent roots the paths of a deployment from its query until it ended (under Nix's gcroots). */
+    rootsDir: z.string().startsWith("/").optional(),
+    /** Symlink to the system the robot booted. */
+    bootedSystemLink: z.string().startsWith("/").optional(),
+  })
+  .strict();
+
+export interface GcConfig {
+  readonly enabled: boolean;
+  readonly keepGenerations: number;
+  readonly timeoutSeconds: number;
+  readonly maxFreedMiB: number | undefined;
+  readonly bootedSystemLink: string;
+  readonly bootDir: string;
+  readonly rootsDir: string;
+}
+
+export const GC_DEFAULTS = {
+  enabled: true,
+  keepGenerations: 5,
+  timeoutSeconds: 1800,
+  bootedSystemLink: "/run/booted-system",
+  bootDir: "/boot",
+  rootsDir: "/nix/var/nix/gcroots/ros-rollback",
+} as const;
+
+export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined): GcConfig {
+  return {
+    enabled: raw?.enabled ?? GC_DEFAULTS.enabled,
+    keepGenerations: raw?.keepGenerations ?? GC_DEFAULTS.keepGenerations,
+    timeoutSeconds: raw?.timeoutSeconds ?? GC_DEFAULTS.timeoutSeconds,
+    maxFreedMiB: raw?.maxFreedMiB,
+    bootedSystemLink: raw?.bootedSystemLink ?? GC_DEFAULTS.bootedSystemLink,
+    bootDir: raw?.bootDir ?? GC_DEFAULTS.bootDir,
+    rootsDir: raw?.rootsDir ?? GC_DEFAULTS.rootsDir,
+  };
+}
