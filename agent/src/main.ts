@@ -4,6 +4,7 @@ import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { AgentService } from "@ros-rollback/proto";
 // Composition root: the only place that builds real implementations and wires them together.
+import { startAccess } from "./access/start.js";
 import { FsDataStore } from "./data/store.js";
 import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
@@ -21,6 +22,7 @@ import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
 import { detachNotifyEnv, systemdNotifier } from "./logging/systemd-notify.js";
 import { unitRestartCounter } from "./metrics/holds.js";
 import {
+  accessReports,
   createAgentMetrics,
   grpcMetricsInterceptor,
   healthObserver,
@@ -216,6 +218,7 @@ async function main(): Promise<void> {
       cipherSuites: process.env.GRPC_SSL_CIPHER_SUITES,
       onPush: pushCounter(metrics),
       interceptors: [grpcMetricsInterceptor(metrics)],
+      access: startAccess(config.access, log, accessReports(metrics.registry)),
     },
     {
       version: agentVersion(),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type AccessPolicy, accessConfigSchema } from "../access/policy.js";
 import { dataEntrySchema } from "../data/store.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
 import { type HoldCondition, holdsConfigSchema } from "../holds/conditions.js";
@@ -26,6 +27,8 @@ export const rawConfigSchema = z
       .optional(),
     /** Plaintext gRPC, only for development on loopback. */
     insecure: z.boolean().optional(),
+    /** Roles of client certificates (see agent/README "Access"); absent: every certificate may do everything. */
+    access: accessConfigSchema.optional(),
     /** Nix public keys (`name:base64`) whose signatures make a pushed path acceptable. */
     trustedPublicKeys: z
       .array(z.string().regex(/^[^:\s]+:[A-Za-z0-9+/]{43}=$/, "expected name:base64"))
@@ -104,6 +107,8 @@ export interface Config {
   readonly listen: string;
   readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
   readonly insecure: boolean;
+  /** Compiled `access` section; `enforced: false` without one. */
+  readonly access: AccessPolicy;
   readonly trustedPublicKeys: readonly string[];
   /** Normalised (no trailing slash); empty: the agent substitutes nothing. */
   readonly substituters: readonly string[];

@@ -1,12 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
+import type { AccessGate } from "../access/gate.js";
+import { socketIdentity } from "../access/identity.js";
 import { AgentError } from "../errors.js";
+import { accessInterceptor } from "./access-interceptor.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { GrpcHealth } from "./grpc-health.js";
 import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
-import { serveRawPush } from "./raw-push/connection.js";
+import { refuseRawPush, serveRawPush } from "./raw-push/connection.js";
 import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
 import { agentService, type ServiceDeps } from "./service.js";
 import type { StorePort } from "./store-port.js";
@@ -26,7 +29,12 @@ export interface ServerOptions {
   readonly onPush?: (transport: "raw" | "grpc", ok: boolean) => void;
   /** Loads server reflection on its first call; default loadReflection. */
   readonly loadReflection?: ReflectionLoader;
+  /** Who may call what (gRPC and the raw push channel alike); default: everyone with a certificate, everything. */
+  readonly access?: AccessGate;
 }
+
+/** The raw push channel is PushPaths by other means: the same rule. */
+const RAW_PUSH_PATH = "/ros_rollback.v1.Agent/PushPaths";
 
 /** @grpc/reflection over the agent's and the health service's .proto files, as it adds itself to a server. */
 export async function loadReflection(): Promise<readonly ReflectionParts[]> {
@@ -118,7 +126,11 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     // The controller pings (keepalive) on idle connections too, to notice a dead link. grpc-js
     // 1.14 answers pings at any rate; the option states the policy should it start policing.
     "grpc.keepalive_permit_without_calls": 1,
-    interceptors: [...(opts.interceptors ?? [])],
+    // Access last: the outermost, so the metrics' interceptor sees its refusals.
+    interceptors: [
+      ...(opts.interceptors ?? []),
+      ...(opts.access === undefined ? [] : [accessInterceptor(opts.access, deps.log)]),
+    ],
   });
   applyFlowControl(server, opts.flowControl);
   server.addService(
@@ -150,6 +162,11 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
       { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites },
       server,
       (socket) => {
+        const denial = opts.access?.admit(RAW_PUSH_PATH, socketIdentity(socket));
+        if (denial !== undefined) {
+          refuseRawPush(socket, denial.error, deps.log);
+          return;
+        }
         serveRawPush(socket, rawStore, deps.log).catch((e: unknown) =>
           deps.log.error({ err: e }, "raw push connection failed"),
         );
