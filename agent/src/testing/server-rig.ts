@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { agentClient } from "@ros-rollback/proto/clients";
-import { type RunningServer, startServer } from "../server/server.js";
+import { type RunningServer, type ServerOptions, startServer } from "../server/server.js";
 import type { ServiceDeps } from "../server/service.js";
 import type { TestPki } from "./certs.js";
 
@@ -31,12 +31,14 @@ export function startTestServer(
   pki: TestPki,
   deps: Omit<ServiceDeps, "version" | "store" | "validateStorePath" | "checkHealth"> &
     Partial<Pick<ServiceDeps, "store" | "validateStorePath" | "checkHealth">>,
+  options: Pick<ServerOptions, "access" | "interceptors"> = {},
 ): Promise<RunningServer> {
   return startServer(
     {
       listen: "127.0.0.1:0",
       tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
       insecure: false,
+      ...options,
     },
     {
       version: "test",
@@ -48,13 +50,17 @@ export function startTestServer(
   );
 }
 
-/** A client with the test PKI's client certificate; `options` e.g. its own subchannel pool for races. */
-export function testClient(pki: TestPki, port: number, options: ChannelOptions = {}): AgentClient {
-  const creds = credentials.createSsl(
-    readFileSync(pki.caFile),
-    readFileSync(pki.clientKey),
-    readFileSync(pki.clientCert),
-  );
+/**
+ * A client with the test PKI's client certificate (or `as`, e.g. client2's); `options` e.g. its
+ * own subchannel pool for races.
+ */
+export function testClient(
+  pki: TestPki,
+  port: number,
+  options: ChannelOptions = {},
+  as: { readonly cert: string; readonly key: string } = { cert: pki.clientCert, key: pki.clientKey },
+): AgentClient {
+  const creds = credentials.createSsl(readFileSync(pki.caFile), readFileSync(as.key), readFileSync(as.cert));
   return new (agentClient())(`127.0.0.1:${port}`, creds, {
     "grpc.ssl_target_name_override": "localhost",
     ...options,
