@@ -5,6 +5,8 @@ import { parseArgs } from "node:util";
 import { AgentService } from "@ros-rollback/proto";
 // Composition root: the only place that builds real implementations and wires them together.
 import { startAccess } from "./access/start.js";
+import { fileAuditor } from "./audit/auditor.js";
+import { AuditFile } from "./audit/file.js";
 import { FsDataStore } from "./data/store.js";
 import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
@@ -219,6 +221,7 @@ async function main(): Promise<void> {
       onPush: pushCounter(metrics),
       interceptors: [grpcMetricsInterceptor(metrics)],
       access: startAccess(config.access, log, accessReports(metrics.registry)),
+      audit: fileAuditor(new AuditFile({ dir: config.stateDir }), log),
     },
     {
       version: agentVersion(),

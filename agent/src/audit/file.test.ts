@@ -1,4 +1,12 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -17,11 +25,11 @@ describe("the audit file", () => {
   it("a power cut at any byte of a real file reads back to the last whole entry, and later entries are not lost", async () => {
     const dir = fresh();
     const f = new AuditFile({ dir });
-    for (let i = 0; i < 6; i++) await f.append({ i, rpc: "Activate", note: "ünïcødé\n\"quoted\"" });
+    for (let i = 0; i < 6; i++) await f.append({ i, rpc: "Activate", note: 'ünïcødé\n"quoted"' });
     await f.close();
     const bytes = readFileSync(join(dir, AUDIT_FILE));
     const ends: number[] = [];
-    bytes.forEach((b, i) => b === 0x0a && ends.push(i + 1));
+    for (const [i, b] of bytes.entries()) if (b === 0x0a) ends.push(i + 1);
     for (let cut = 0; cut <= bytes.length; cut++) {
       const d = fresh();
       copyFileSync(join(dir, AUDIT_FILE), join(d, AUDIT_FILE));
@@ -48,7 +56,8 @@ describe("the audit file", () => {
     for (let i = 0; i < 40; i++) await f.append({ i, pad: "x".repeat(40) });
     await f.close();
     expect(readdirSync(dir).sort()).toEqual([AUDIT_FILE, `${AUDIT_FILE}.1`, `${AUDIT_FILE}.2`]);
-    for (const name of readdirSync(dir)) expect(readFileSync(join(dir, name)).length).toBeLessThanOrEqual(300);
+    for (const name of readdirSync(dir))
+      expect(readFileSync(join(dir, name)).length).toBeLessThanOrEqual(300);
     const { entries } = await readAudit(dir, 2);
     const is = entries.map((e) => e.i as number);
     expect(is.at(-1)).toBe(39);
@@ -58,7 +67,9 @@ describe("the audit file", () => {
   it("racing appends never interleave; an over-long entry is cut to its identifying fields", async () => {
     const dir = fresh();
     const f = new AuditFile({ dir });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => f.append({ i, rpc: "Hold", big: "y".repeat(i * 10) })));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => f.append({ i, rpc: "Hold", big: "y".repeat(i * 10) })),
+    );
     await f.append({ rpc: "Hold", admission: "allowed", big: "z".repeat(MAX_LINE) });
     await f.close();
     const { entries, skipped } = await readAudit(dir);

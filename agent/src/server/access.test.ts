@@ -20,6 +20,8 @@ import type { Denial } from "../access/gate.js";
 import { type AccessConfig, compileAccess } from "../access/policy.js";
 import { METHOD_ROLE } from "../access/rpc-roles.js";
 import { startAccess } from "../access/start.js";
+import { fileAuditor } from "../audit/auditor.js";
+import { AuditFile, readAudit } from "../audit/file.js";
 import { Deployer } from "../deployment/deployer.js";
 import { FileRecordStore } from "../deployment/record-file.js";
 import { NixProfile } from "../generations/profile.js";
@@ -75,6 +77,7 @@ beforeAll(async () => {
   issue("emptySubject", "/O=fleet");
 
   mkdirSync(join(tmp, "profile"));
+  mkdirSync(join(tmp, "audit"));
   const sys = join(tmp, `acc-${process.pid}`);
   mkdirSync(join(sys, "bin"), { recursive: true });
   execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${sys}/bin/switch-to-configuration`]);
@@ -134,7 +137,7 @@ beforeAll(async () => {
         },
       },
     },
-    { access },
+    { access, audit: fileAuditor(new AuditFile({ dir: join(tmp, "audit") }), log) },
   );
 }, 60_000);
 
@@ -279,6 +282,24 @@ describe("a read-only certificate", () => {
       "PushPaths/deploy",
     ]);
     expect(counted.slice(-8)).toEqual(denials.map((d) => `${d.rpc}/${d.role}`));
+    const audit = (await readAudit(join(tmp, "audit"))).entries.slice(-8);
+    expect(audit.map((e) => `${e.rpc}/${e.admission}/${e.role}/${e.outcome}`)).toEqual([
+      "Activate/denied/deploy/PermissionDenied",
+      "Rollback/denied/deploy/PermissionDenied",
+      "Confirm/denied/deploy/PermissionDenied",
+      "Hold/denied/hold/PermissionDenied",
+      "Release/denied/hold/PermissionDenied",
+      "Substitute/denied/deploy/PermissionDenied",
+      "PushPaths/denied/deploy/PermissionDenied",
+      "PushPaths (raw)/denied/deploy/PermissionDenied",
+    ]);
+    for (const e of audit) {
+      expect(e.identity).toEqual({
+        subject: expect.stringMatching(/^CN=reader, O=fleet \[sha256 /),
+        fingerprint: expect.stringMatching(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
+      });
+      expect(e.peer).toMatch(/127\.0\.0\.1:\d+$/);
+    }
     c.close();
   });
 });
@@ -300,6 +321,24 @@ describe("deploy and hold", () => {
     }
     expect(await stream(c.activate(activateReq()))).toBeUndefined();
     expect(deployer.latest()?.storePath).toBe(systemPath);
+    const audit = (await readAudit(join(tmp, "audit"))).entries.slice(-4);
+    expect(audit.map((e) => `${e.rpc}/${e.admission}/${e.role ?? ""}/${e.outcome ?? ""}`)).toEqual([
+      "Activate/denied/hold/PermissionDenied",
+      "Rollback/denied/hold/PermissionDenied",
+      "Activate/allowed//",
+      "Activate/allowed//OK",
+    ]);
+    expect(audit[0]?.args).toMatchObject({
+      storePath: systemPath,
+      overrideHolds: { count: 1, first: ["mission"] },
+    });
+    expect(audit[2]?.args).toMatchObject({
+      storePath: systemPath,
+      action: ActivationAction.ACTIVATION_ACTION_TEST,
+    });
+    expect(audit[2]?.identity).toMatchObject({
+      subject: expect.stringMatching(/^CN=ci, URI=spiffe:\/\/fleet\/ci /),
+    });
     c.close();
   });
 });

@@ -3,7 +3,8 @@ import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
 import type { AccessGate } from "../access/gate.js";
 import { socketIdentity } from "../access/identity.js";
-import { AgentError } from "../errors.js";
+import type { AuditEvent, Auditor } from "../audit/auditor.js";
+import { AgentError, asAgentError } from "../errors.js";
 import { accessInterceptor } from "./access-interceptor.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
@@ -31,6 +32,8 @@ export interface ServerOptions {
   readonly loadReflection?: ReflectionLoader;
   /** Who may call what (gRPC and the raw push channel alike); default: everyone with a certificate, everything. */
   readonly access?: AccessGate;
+  /** The audit log: refusals, and admission and outcome of every mutation (with `access`). */
+  readonly audit?: Auditor;
 }
 
 /** The raw push channel is PushPaths by other means: the same rule. */
@@ -87,6 +90,34 @@ function countPushes(
   return Object.assign(Object.create(store) as StorePort, counted);
 }
 
+/** `store`'s receivePush with its admission (on disk before it starts) and outcome in the audit log. */
+function auditedPush(
+  store: StorePort,
+  audit: Auditor | undefined,
+  base: Pick<AuditEvent, "rpc" | "identity" | "peer">,
+): Pick<StorePort, "receivePush"> {
+  if (audit === undefined) return store;
+  return {
+    receivePush: async (...args) => {
+      await audit.record({ ...base, admission: "allowed" });
+      try {
+        const res = await store.receivePush(...args);
+        await audit.record({
+          ...base,
+          admission: "allowed",
+          outcome: "OK",
+          args: { imported: res.imported.length },
+        });
+        return res;
+      } catch (e) {
+        const outcome = asAgentError(e)?.code ?? "INTERNAL";
+        await audit.record({ ...base, admission: "allowed", outcome, detail: (e as Error).message });
+        throw e;
+      }
+    },
+  };
+}
+
 /** TLS that requires a client certificate chaining to the configured CA (grpc-js's own listener). */
 export async function serverCredentials(opts: ServerOptions): Promise<ServerCredentials> {
   if (opts.insecure) return ServerCredentials.createInsecure();
@@ -129,7 +160,7 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     // Access last: the outermost, so the metrics' interceptor sees its refusals.
     interceptors: [
       ...(opts.interceptors ?? []),
-      ...(opts.access === undefined ? [] : [accessInterceptor(opts.access, deps.log)]),
+      ...(opts.access === undefined ? [] : [accessInterceptor(opts.access, deps.log, opts.audit)]),
     ],
   });
   applyFlowControl(server, opts.flowControl);
@@ -162,12 +193,26 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
       { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites },
       server,
       (socket) => {
-        const denial = opts.access?.admit(RAW_PUSH_PATH, socketIdentity(socket));
+        const id = socketIdentity(socket);
+        const denial = opts.access?.admit(RAW_PUSH_PATH, id);
+        const base = {
+          rpc: "PushPaths (raw)",
+          identity: id,
+          peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        };
         if (denial !== undefined) {
-          refuseRawPush(socket, denial.error, deps.log);
+          socket.pause();
+          const recorded = opts.audit?.record({
+            ...base,
+            admission: "denied",
+            role: denial.role,
+            outcome: "PermissionDenied",
+            detail: denial.error.message,
+          });
+          void (recorded ?? Promise.resolve()).then(() => refuseRawPush(socket, denial.error, deps.log));
           return;
         }
-        serveRawPush(socket, rawStore, deps.log).catch((e: unknown) =>
+        serveRawPush(socket, auditedPush(rawStore, opts.audit, base), deps.log).catch((e: unknown) =>
           deps.log.error({ err: e }, "raw push connection failed"),
         );
       },

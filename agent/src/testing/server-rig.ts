@@ -31,7 +31,7 @@ export function startTestServer(
   pki: TestPki,
   deps: Omit<ServiceDeps, "version" | "store" | "validateStorePath" | "checkHealth"> &
     Partial<Pick<ServiceDeps, "store" | "validateStorePath" | "checkHealth">>,
-  options: Pick<ServerOptions, "access" | "interceptors"> = {},
+  options: Pick<ServerOptions, "access" | "audit" | "interceptors"> = {},
 ): Promise<RunningServer> {
   return startServer(
     {
