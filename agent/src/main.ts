@@ -7,6 +7,7 @@ import { AgentService } from "@ros-rollback/proto";
 import { startAccess } from "./access/start.js";
 import { fileAuditor } from "./audit/auditor.js";
 import { AuditFile } from "./audit/file.js";
+import { auditQuery } from "./audit/query.js";
 import { FsDataStore } from "./data/store.js";
 import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
@@ -238,6 +239,7 @@ async function main(): Promise<void> {
       },
       log,
       holds,
+      auditLog: auditQuery(config.stateDir),
       planner: new Planner({
         runner,
         system,

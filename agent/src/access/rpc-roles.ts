@@ -16,7 +16,8 @@ export type AgentMethod =
   | "Plan"
   | "Hold"
   | "Release"
-  | "ListHolds";
+  | "ListHolds"
+  | "GetAuditLog";
 
 /**
  * THE table of who may call what: the role each method needs. Queries that
@@ -33,6 +34,7 @@ export const METHOD_ROLE: Readonly<Record<AgentMethod, Role>> = {
   Watch: "read",
   Plan: "read",
   ListHolds: "read",
+  GetAuditLog: "read",
   PushPaths: "deploy",
   Substitute: "deploy",
   Activate: "deploy",

@@ -11,6 +11,8 @@ import type {
   ActivateRequest,
   AgentServer,
   DeploymentEvent,
+  GetAuditLogRequest,
+  GetAuditLogResponse,
   GetStatusResponse,
   PushPathsRequest,
   RollbackRequest,
@@ -52,6 +54,8 @@ export interface ServiceDeps {
   readonly log: Logger;
   readonly holds: PlanHoldsDeps["holds"];
   readonly planner: PlanHoldsDeps["planner"];
+  /** GetAuditLog; default: an empty log (rigs without one). */
+  readonly auditLog?: (req: GetAuditLogRequest) => Promise<GetAuditLogResponse>;
 }
 
 /** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
@@ -144,6 +148,12 @@ export function agentService(d: ServiceDeps): AgentServer {
       });
       call.on("cancelled", off);
     },
+
+    getAuditLog: unary(
+      "GetAuditLog",
+      async (req: GetAuditLogRequest): Promise<GetAuditLogResponse> =>
+        d.auditLog === undefined ? { entries: [], skippedLines: 0, truncated: false } : d.auditLog(req),
+    ),
 
     listGenerations: unary("ListGenerations", async () => {
       const gens = await d.profile.list();

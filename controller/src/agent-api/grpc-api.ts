@@ -3,6 +3,8 @@ import type {
   AgentClient,
   ConfirmResponse,
   DeploymentEvent,
+  GetAuditLogRequest,
+  GetAuditLogResponse,
   GetStatusResponse,
   HealthReport,
   HoldRequest,
@@ -56,6 +58,12 @@ export class GrpcAgentApi implements AgentApi {
 
   listHolds(signal: AbortSignal): Promise<ListHoldsResponse> {
     return unary(this.ctx, "ListHolds", signal, (md, opts, cb) => this.client.listHolds({}, md, opts, cb));
+  }
+
+  getAuditLog(request: GetAuditLogRequest, signal: AbortSignal): Promise<GetAuditLogResponse> {
+    return unary(this.ctx, "GetAuditLog", signal, (md, opts, cb) =>
+      this.client.getAuditLog(request, md, opts, cb),
+    );
   }
 
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {

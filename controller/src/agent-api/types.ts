@@ -2,6 +2,8 @@ import type {
   ActivateRequest,
   ConfirmResponse,
   DeploymentEvent,
+  GetAuditLogRequest,
+  GetAuditLogResponse,
   GetStatusResponse,
   HealthReport,
   HoldRequest,
@@ -28,6 +30,8 @@ export interface AgentApi {
   readonly target: Target;
   getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
+  /** The robot's audit log (role read on the robot). */
+  getAuditLog(request: GetAuditLogRequest, signal: AbortSignal): Promise<GetAuditLogResponse>;
   queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
   /**
    * Over the agent's raw push channel if it offers one, else gRPC PushPaths;

@@ -8,6 +8,8 @@ import {
   type ConfirmResponse,
   type DeploymentEvent,
   DeploymentState,
+  type GetAuditLogRequest,
+  type GetAuditLogResponse,
   type GetStatusResponse,
   type HealthReport,
   type HoldRequest,
@@ -65,6 +67,7 @@ export interface FakeHandlers {
   hold?: (request: HoldRequest) => HoldResponse | FakeError | FakeHang;
   release?: (request: ReleaseRequest) => ReleaseResponse | FakeError | FakeHang;
   listHolds?: () => ListHoldsResponse | FakeError | FakeHang;
+  getAuditLog?: (request: GetAuditLogRequest) => GetAuditLogResponse | FakeError | FakeHang;
 }
 
 export interface FakeCall {
@@ -256,6 +259,7 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
     hold: unary("hold", (req: HoldRequest) => state.handlers.hold?.(req)),
     release: unary("release", (req: ReleaseRequest) => state.handlers.release?.(req)),
     listHolds: unary("listHolds", () => state.handlers.listHolds?.()),
+    getAuditLog: unary("getAuditLog", (req: GetAuditLogRequest) => state.handlers.getAuditLog?.(req)),
   });
 
   const credentials = grpc.ServerCredentials.createSsl(

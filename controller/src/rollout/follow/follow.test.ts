@@ -34,6 +34,7 @@ function fakeApi(answers: Partial<AgentApi>): AgentApi {
     target: { name: "r1", address: "x:1", caFile: "", certFile: "", keyFile: "", serverName: undefined },
     getStatus: missing("getStatus"),
     listGenerations: missing("listGenerations"),
+    getAuditLog: missing("getAuditLog"),
     queryMissingPaths: missing("queryMissingPaths"),
     pushPaths: missing("pushPaths"),
     querySubstitutable: missing("querySubstitutable"),
