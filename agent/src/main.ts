@@ -41,6 +41,7 @@ import {
 import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
+import { watchTls } from "./server/tls-watch.js";
 import { checkStartup } from "./startup.js";
 import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
@@ -250,6 +251,16 @@ async function main(): Promise<void> {
     },
   );
   log.info({ listen: config.listen, port: server.port, tls: !config.insecure }, "agent listening");
+  const tlsFiles = Object.values(config.tls ?? {}).filter((f): f is string => typeof f === "string");
+  watchTls(
+    tlsFiles,
+    () => server.reloadTls(),
+    log,
+    (h) => {
+      process.on("SIGHUP", h);
+      return () => process.off("SIGHUP", h);
+    },
+  );
   // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
   const metricsServer =
     config.metrics &&

@@ -22,6 +22,8 @@ export const rawConfigSchema = z
         caFile: z.string().min(1),
         certFile: z.string().min(1),
         keyFile: z.string().min(1),
+        /** PEM CRL of the CA, checked at every handshake; reloaded with the others when it changes. */
+        crlFile: z.string().min(1).optional(),
       })
       .strict()
       .optional(),
@@ -105,7 +107,14 @@ export type RawConfig = z.input<typeof rawConfigSchema>;
 /** The config with every default filled in; what the rest of the agent sees. */
 export interface Config {
   readonly listen: string;
-  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly tls:
+    | {
+        readonly caFile: string;
+        readonly certFile: string;
+        readonly keyFile: string;
+        readonly crlFile?: string | undefined;
+      }
+    | undefined;
   readonly insecure: boolean;
   /** Compiled `access` section; `enforced: false` without one. */
   readonly access: AccessPolicy;

@@ -17,7 +17,14 @@ import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
   readonly listen: string;
-  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly tls:
+    | {
+        readonly caFile: string;
+        readonly certFile: string;
+        readonly keyFile: string;
+        readonly crlFile?: string | undefined;
+      }
+    | undefined;
   /** Plaintext; the config only allows it on loopback. */
   readonly insecure: boolean;
   /** Around every call of every service (metrics). */
@@ -65,6 +72,12 @@ export async function loadReflection(): Promise<readonly ReflectionParts[]> {
 export interface RunningServer {
   readonly port: number;
   readonly health: GrpcHealth;
+  /**
+   * Reads the TLS files again for the handshakes from now on (running calls and
+   * deployments go on). A file that cannot be read or material that does not
+   * fit keeps the old and rejects with why.
+   */
+  reloadTls(): Promise<void>;
   /** Stops accepting calls, waits briefly for running ones, then cuts them. */
   close(graceMs?: number): Promise<void>;
 }
@@ -141,12 +154,14 @@ async function readTlsMaterial(opts: ServerOptions): Promise<TlsMaterial> {
       );
     }
   };
-  const [ca, cert, key] = await Promise.all([
+  const crlFile = opts.tls.crlFile;
+  const [ca, cert, key, crl] = await Promise.all([
     read("caFile", opts.tls.caFile),
     read("certFile", opts.tls.certFile),
     read("keyFile", opts.tls.keyFile),
+    crlFile === undefined ? undefined : read("crlFile", crlFile),
   ]);
-  return { ca, cert, key };
+  return { ca, cert, key, crl };
 }
 
 export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promise<RunningServer> {
@@ -231,6 +246,17 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   return {
     port,
     health,
+    reloadTls: async () => {
+      if (listener === undefined) return;
+      const material = { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites };
+      try {
+        listener.reload(material);
+      } catch (cause) {
+        throw new AgentError("INVALID_ARGUMENT", `tls material not taken: ${(cause as Error).message}`, {
+          cause,
+        });
+      }
+    },
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");
