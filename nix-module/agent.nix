@@ -37,7 +37,7 @@ let
 
   grpcPort = agentConfig.portOf cfg.settings.listen;
   metricsPort = agentConfig.portOf cfg.settings.metrics.listen;
-  tlsDirs = lib.unique (map dirOf (builtins.attrValues cfg.settings.tls));
+  tlsDirs = lib.unique (map dirOf (builtins.filter (p: p != null) (builtins.attrValues cfg.settings.tls)));
   stateUnderVarLib = lib.hasPrefix "/var/lib/" cfg.settings.stateDir;
 
   dataEntry = types.submodule {
@@ -281,6 +281,15 @@ in
               type = robotPath;
               default = d.tls.keyFile;
               description = "The agent's private key: a path on the robot (mode 0400, root), never in the Nix store.";
+            };
+            crlFile = mkOption {
+              type = types.nullOr robotPath;
+              default = null;
+              description = ''
+                PEM CRL of the CA, checked at every handshake. The agent reads the TLS files again when
+                one changes or on SIGHUP (`systemctl reload` is not needed; open connections stay). A path
+                on the robot.
+              '';
             };
           };
           access = mkOption {
