@@ -37,7 +37,7 @@ let
 
   grpcPort = agentConfig.portOf cfg.settings.listen;
   metricsPort = agentConfig.portOf cfg.settings.metrics.listen;
-  tlsDirs = lib.unique (map dirOf (builtins.attrValues cfg.settings.tls));
+  tlsDirs = lib.unique (map dirOf (builtins.filter (p: p != null) (builtins.attrValues cfg.settings.tls)));
   stateUnderVarLib = lib.hasPrefix "/var/lib/" cfg.settings.stateDir;
 
   dataEntry = types.submodule {
@@ -282,6 +282,56 @@ in
               default = d.tls.keyFile;
               description = "The agent's private key: a path on the robot (mode 0400, root), never in the Nix store.";
             };
+            crlFile = mkOption {
+              type = types.nullOr robotPath;
+              default = null;
+              description = ''
+                PEM CRL of the CA, checked at every handshake. The agent reads the TLS files again when
+                one changes or on SIGHUP (`systemctl reload` is not needed; open connections stay). A path
+                on the robot.
+              '';
+            };
+          };
+          access = mkOption {
+            # Explicit: without rules every certificate of tls.caFile may deploy, roll back and hold
+            # (the agent warns at start and ros_rollback_access_control_enforced is 0).
+            type = types.nullOr (
+              types.submodule {
+                options.rules = mkOption {
+                  type = types.listOf (
+                    types.submodule {
+                      options = {
+                        cn = mkOption { type = types.nullOr types.str; default = null; description = "Subject CN, exactly."; };
+                        o = mkOption { type = types.nullOr types.str; default = null; description = "One of the subject's O, exactly."; };
+                        ou = mkOption { type = types.nullOr types.str; default = null; description = "One of the subject's OU, exactly."; };
+                        uri = mkOption { type = types.nullOr types.str; default = null; description = "One of the SAN URIs, exactly."; };
+                        fingerprint = mkOption { type = types.nullOr types.str; default = null; description = "SHA-256 fingerprint (AB:CD:…) of one certificate."; };
+                        roles = mkOption {
+                          type = types.listOf (types.enum [ "read" "deploy" "hold" ]);
+                          description = "Roles given to a certificate that matches every field set here.";
+                        };
+                      };
+                    }
+                  );
+                  default = [ ];
+                  description = "Rules; a certificate's roles are the union of the rules it matches.";
+                };
+              }
+            );
+            default = null;
+            example = {
+              rules = [
+                { o = "fleet-ops"; roles = [ "read" "deploy" "hold" ]; }
+                { uri = "spiffe://fleet/monitoring"; roles = [ "read" ]; }
+              ];
+            };
+            description = ''
+              Who may do what: roles (`read`: status, generations, watch, health, plan, audit;
+              `deploy`: push, substitute, activate, confirm, rollback; `hold`: hold, release, and with
+              `deploy` overriding holds) from client-certificate subjects and SAN URIs. Unmatched
+              certificates get nothing. `null` (the default): every certificate chaining to
+              `tls.caFile` may do everything, and the agent warns at start.
+            '';
           };
           trustedPublicKeys = mkOption {
             type = types.listOf types.str;

@@ -11,6 +11,8 @@ export type AgentErrorCode =
   | "INVALID_ARGUMENT"
   /** A path's signature is missing or not by a trusted key. */
   | "UNTRUSTED"
+  /** The caller's certificate lacks the role the request needs (access rules). */
+  | "PERMISSION_DENIED"
   /** A path's bytes do not match its announced NAR hash or size. */
   | "HASH_MISMATCH"
   /**

@@ -4,6 +4,10 @@ import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { AgentService } from "@ros-rollback/proto";
 // Composition root: the only place that builds real implementations and wires them together.
+import { startAccess } from "./access/start.js";
+import { fileAuditor } from "./audit/auditor.js";
+import { AuditFile } from "./audit/file.js";
+import { auditQuery } from "./audit/query.js";
 import { FsDataStore } from "./data/store.js";
 import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
@@ -23,6 +27,7 @@ import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
 import { detachNotifyEnv, systemdNotifier } from "./logging/systemd-notify.js";
 import { unitRestartCounter } from "./metrics/holds.js";
 import {
+  accessReports,
   createAgentMetrics,
   grpcMetricsInterceptor,
   healthObserver,
@@ -38,6 +43,7 @@ import {
 import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
 import { createStorePort } from "./server/store-adapter.js";
+import { watchTls } from "./server/tls-watch.js";
 import { checkStartup } from "./startup.js";
 import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
@@ -234,6 +240,8 @@ async function main(): Promise<void> {
       cipherSuites: process.env.GRPC_SSL_CIPHER_SUITES,
       onPush: pushCounter(metrics),
       interceptors: [grpcMetricsInterceptor(metrics)],
+      access: startAccess(config.access, log, accessReports(metrics.registry)),
+      audit: fileAuditor(new AuditFile({ dir: config.stateDir }), log),
     },
     {
       version: agentVersion(),
@@ -251,6 +259,7 @@ async function main(): Promise<void> {
       log,
       holds,
       gc: collector,
+      auditLog: auditQuery(config.stateDir),
       planner: new Planner({
         runner,
         system,
@@ -263,6 +272,16 @@ async function main(): Promise<void> {
     },
   );
   log.info({ listen: config.listen, port: server.port, tls: !config.insecure }, "agent listening");
+  const tlsFiles = Object.values(config.tls ?? {}).filter((f): f is string => typeof f === "string");
+  watchTls(
+    tlsFiles,
+    () => server.reloadTls(),
+    log,
+    (h) => {
+      process.on("SIGHUP", h);
+      return () => process.off("SIGHUP", h);
+    },
+  );
   // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
   const metricsServer =
     config.metrics &&

@@ -332,6 +332,34 @@ in
     }
   )
 
+  (test "module: settings.access defaults to null (every certificate may do all; the agent warns), and a rule's unset fields are left out"
+    (evaluated {
+      default = settingsOptions.access.default or "none";
+      rendered =
+        (agentConfig.render {
+          access.rules = [
+            {
+              cn = null;
+              o = "fleet";
+              ou = null;
+              uri = null;
+              fingerprint = null;
+              roles = [ "read" ];
+            }
+          ];
+        }).access;
+    })
+    {
+      default = null;
+      rendered.rules = [
+        {
+          o = "fleet";
+          roles = [ "read" ];
+        }
+      ];
+    }
+  )
+
   (test "module: tmpfiles makes the hold dir (d, never emptied by a switch or an agent restart), sticky, for the hold group, which exists and the agent is in"
     (
       let

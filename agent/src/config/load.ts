@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { entriesProblem } from "../data/entry-rules.js";
+import { compileAccess } from "../access/policy.js";
 import { AgentError, StartupError } from "../errors.js";
 import { compileGcConfig } from "../gc/config.js";
 import { compileHealthConfig } from "../health/index.js";
@@ -37,6 +38,12 @@ export function compileConfig(raw: unknown): Config {
         `invalid config: insecure: plaintext gRPC is allowed only on a loopback address, not "${c.listen}"`,
       );
     }
+    if (c.access !== undefined) {
+      throw new AgentError(
+        "INVALID_ARGUMENT",
+        "invalid config: access: roles come from client certificates, so they need tls, not insecure",
+      );
+    }
   } else if (c.tls === undefined) {
     throw new AgentError(
       "INVALID_ARGUMENT",
@@ -63,6 +70,7 @@ export function compileConfig(raw: unknown): Config {
     listen: c.listen,
     tls: c.tls,
     insecure,
+    access: compileAccess(c.access),
     trustedPublicKeys: c.trustedPublicKeys,
     substituters: [...new Set((c.substituters ?? []).map(normaliseCacheUrl))],
     profile: c.profile ?? DEFAULTS.profile,

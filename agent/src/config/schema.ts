@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type AccessPolicy, accessConfigSchema } from "../access/policy.js";
 import { dataEntrySchema } from "../data/store.js";
 import { type GcConfig, gcConfigSchema } from "../gc/config.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
@@ -22,11 +23,15 @@ export const rawConfigSchema = z
         caFile: z.string().min(1),
         certFile: z.string().min(1),
         keyFile: z.string().min(1),
+        /** PEM CRL of the CA, checked at every handshake; reloaded with the others when it changes. */
+        crlFile: z.string().min(1).optional(),
       })
       .strict()
       .optional(),
     /** Plaintext gRPC, only for development on loopback. */
     insecure: z.boolean().optional(),
+    /** Roles of client certificates (see agent/README "Access"); absent: every certificate may do everything. */
+    access: accessConfigSchema.optional(),
     /** Nix public keys (`name:base64`) whose signatures make a pushed path acceptable. */
     trustedPublicKeys: z
       .array(z.string().regex(/^[^:\s]+:[A-Za-z0-9+/]{43}=$/, "expected name:base64"))
@@ -105,8 +110,17 @@ export type RawConfig = z.input<typeof rawConfigSchema>;
 /** The config with every default filled in; what the rest of the agent sees. */
 export interface Config {
   readonly listen: string;
-  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly tls:
+    | {
+        readonly caFile: string;
+        readonly certFile: string;
+        readonly keyFile: string;
+        readonly crlFile?: string | undefined;
+      }
+    | undefined;
   readonly insecure: boolean;
+  /** Compiled `access` section; `enforced: false` without one. */
+  readonly access: AccessPolicy;
   readonly trustedPublicKeys: readonly string[];
   /** Normalised (no trailing slash); empty: the agent substitutes nothing. */
   readonly substituters: readonly string[];

@@ -4,6 +4,7 @@
  * rounds (deployments.ts healthObserver), a gRPC server interceptor (grpc.ts)
  * and readings at scrape time (scrape.ts) — served at /metrics (http.ts).
  */
+export { accessReports } from "./access.js";
 export {
   type DeploymentMetrics,
   type DeploymentSource,

@@ -1,5 +1,6 @@
 import type { TLSSocket } from "node:tls";
 import type { ServerWritableStream } from "@grpc/grpc-js";
+import { callIdentity, socketIdentity } from "../access/identity.js";
 import { cut } from "../text/bounded.js";
 import type { PushClient } from "./store-port.js";
 
@@ -32,29 +33,12 @@ export function clientIdentity(
   return parts.length === 0 ? undefined : cut(parts.join(" from "), MAX_IDENTITY).replace(/[\p{Cc}]/gu, "?");
 }
 
-/** A certificate as TLS reports the peer's: only its fingerprint is used. */
-interface PeerCertificate {
-  readonly fingerprint256?: string;
-}
-
-/** SHA-256 of the certificate: subjects need not be unique, a certificate is one key. */
-function fingerprint(cert: PeerCertificate | undefined): PushClient {
-  const f = cert?.fingerprint256;
-  return typeof f === "string" && f !== "" ? f : undefined;
-}
-
-/** The client a gRPC call's push counts against (push slots): its certificate; undefined without TLS. */
-export function callPushClient(
-  call: Pick<ServerWritableStream<unknown, unknown>, "getAuthContext">,
-): PushClient {
-  try {
-    return fingerprint(call.getAuthContext().sslPeerCertificate as PeerCertificate | undefined);
-  } catch {
-    return undefined;
-  }
+/** The client a gRPC call's push counts against (push slots): its certificate's fingerprint; undefined without TLS. */
+export function callPushClient(call: Parameters<typeof callIdentity>[0]): PushClient {
+  return callIdentity(call)?.fingerprint;
 }
 
 /** The same for a raw push connection (the same handshake asked it for its certificate). */
 export function socketPushClient(socket: Pick<TLSSocket, "getPeerCertificate">): PushClient {
-  return fingerprint(socket.getPeerCertificate() as PeerCertificate | undefined);
+  return socketIdentity(socket)?.fingerprint;
 }

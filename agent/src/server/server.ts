@@ -1,19 +1,30 @@
 import { readFile } from "node:fs/promises";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
-import { AgentError } from "../errors.js";
+import type { AccessGate } from "../access/gate.js";
+import { socketIdentity } from "../access/identity.js";
+import type { AuditEvent, Auditor } from "../audit/auditor.js";
+import { AgentError, asAgentError } from "../errors.js";
+import { accessInterceptor } from "./access-interceptor.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { GrpcHealth } from "./grpc-health.js";
 import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
-import { serveRawPush } from "./raw-push/connection.js";
+import { refuseRawPush, serveRawPush } from "./raw-push/connection.js";
 import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
 import { agentService, type ServiceDeps } from "./service.js";
 import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
   readonly listen: string;
-  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly tls:
+    | {
+        readonly caFile: string;
+        readonly certFile: string;
+        readonly keyFile: string;
+        readonly crlFile?: string | undefined;
+      }
+    | undefined;
   /** Plaintext; the config only allows it on loopback. */
   readonly insecure: boolean;
   /** Around every call of every service (metrics). */
@@ -26,7 +37,14 @@ export interface ServerOptions {
   readonly onPush?: (transport: "raw" | "grpc", ok: boolean) => void;
   /** Loads server reflection on its first call; default loadReflection. */
   readonly loadReflection?: ReflectionLoader;
+  /** Who may call what (gRPC and the raw push channel alike); default: everyone with a certificate, everything. */
+  readonly access?: AccessGate;
+  /** The audit log: refusals, and admission and outcome of every mutation (with `access`). */
+  readonly audit?: Auditor;
 }
+
+/** The raw push channel is PushPaths by other means: the same rule. */
+const RAW_PUSH_PATH = "/ros_rollback.v1.Agent/PushPaths";
 
 /** @grpc/reflection over the agent's and the health service's .proto files, as it adds itself to a server. */
 export async function loadReflection(): Promise<readonly ReflectionParts[]> {
@@ -54,6 +72,12 @@ export async function loadReflection(): Promise<readonly ReflectionParts[]> {
 export interface RunningServer {
   readonly port: number;
   readonly health: GrpcHealth;
+  /**
+   * Reads the TLS files again for the handshakes from now on (running calls and
+   * deployments go on). A file that cannot be read or material that does not
+   * fit keeps the old and rejects with why.
+   */
+  reloadTls(): Promise<void>;
   /** Stops accepting calls, waits briefly for running ones, then cuts them. */
   close(graceMs?: number): Promise<void>;
 }
@@ -79,6 +103,34 @@ function countPushes(
   return Object.assign(Object.create(store) as StorePort, counted);
 }
 
+/** `store`'s receivePush with its admission (on disk before it starts) and outcome in the audit log. */
+function auditedPush(
+  store: StorePort,
+  audit: Auditor | undefined,
+  base: Pick<AuditEvent, "rpc" | "identity" | "peer">,
+): Pick<StorePort, "receivePush"> {
+  if (audit === undefined) return store;
+  return {
+    receivePush: async (...args) => {
+      await audit.record({ ...base, admission: "allowed" });
+      try {
+        const res = await store.receivePush(...args);
+        await audit.record({
+          ...base,
+          admission: "allowed",
+          outcome: "OK",
+          args: { imported: res.imported.length },
+        });
+        return res;
+      } catch (e) {
+        const outcome = asAgentError(e)?.code ?? "INTERNAL";
+        await audit.record({ ...base, admission: "allowed", outcome, detail: (e as Error).message });
+        throw e;
+      }
+    },
+  };
+}
+
 /** TLS that requires a client certificate chaining to the configured CA (grpc-js's own listener). */
 export async function serverCredentials(opts: ServerOptions): Promise<ServerCredentials> {
   if (opts.insecure) return ServerCredentials.createInsecure();
@@ -102,12 +154,14 @@ async function readTlsMaterial(opts: ServerOptions): Promise<TlsMaterial> {
       );
     }
   };
-  const [ca, cert, key] = await Promise.all([
+  const crlFile = opts.tls.crlFile;
+  const [ca, cert, key, crl] = await Promise.all([
     read("caFile", opts.tls.caFile),
     read("certFile", opts.tls.certFile),
     read("keyFile", opts.tls.keyFile),
+    crlFile === undefined ? undefined : read("crlFile", crlFile),
   ]);
-  return { ca, cert, key };
+  return { ca, cert, key, crl };
 }
 
 export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promise<RunningServer> {
@@ -118,7 +172,11 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
     // The controller pings (keepalive) on idle connections too, to notice a dead link. grpc-js
     // 1.14 answers pings at any rate; the option states the policy should it start policing.
     "grpc.keepalive_permit_without_calls": 1,
-    interceptors: [...(opts.interceptors ?? [])],
+    // Access last: the outermost, so the metrics' interceptor sees its refusals.
+    interceptors: [
+      ...(opts.interceptors ?? []),
+      ...(opts.access === undefined ? [] : [accessInterceptor(opts.access, deps.log, opts.audit)]),
+    ],
   });
   applyFlowControl(server, opts.flowControl);
   server.addService(
@@ -150,7 +208,26 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
       { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites },
       server,
       (socket) => {
-        serveRawPush(socket, rawStore, deps.log).catch((e: unknown) =>
+        const id = socketIdentity(socket);
+        const denial = opts.access?.admit(RAW_PUSH_PATH, id);
+        const base = {
+          rpc: "PushPaths (raw)",
+          identity: id,
+          peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        };
+        if (denial !== undefined) {
+          socket.pause();
+          const recorded = opts.audit?.record({
+            ...base,
+            admission: "denied",
+            role: denial.role,
+            outcome: "PermissionDenied",
+            detail: denial.error.message,
+          });
+          void (recorded ?? Promise.resolve()).then(() => refuseRawPush(socket, denial.error, deps.log));
+          return;
+        }
+        serveRawPush(socket, auditedPush(rawStore, opts.audit, base), deps.log).catch((e: unknown) =>
           deps.log.error({ err: e }, "raw push connection failed"),
         );
       },
@@ -169,6 +246,17 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   return {
     port,
     health,
+    reloadTls: async () => {
+      if (listener === undefined) return;
+      const material = { ...(await readTlsMaterial(opts)), ciphers: opts.cipherSuites };
+      try {
+        listener.reload(material);
+      } catch (cause) {
+        throw new AgentError("INVALID_ARGUMENT", `tls material not taken: ${(cause as Error).message}`, {
+          cause,
+        });
+      }
+    },
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");

@@ -11,6 +11,8 @@ import type {
   ActivateRequest,
   AgentServer,
   DeploymentEvent,
+  GetAuditLogRequest,
+  GetAuditLogResponse,
   GetStatusResponse,
   PushPathsRequest,
   RollbackRequest,
@@ -57,6 +59,8 @@ export interface ServiceDeps {
   readonly planner: PlanHoldsDeps["planner"];
   /** Garbage collection; absent: CollectGarbage is UNIMPLEMENTED and status shows no space. */
   readonly gc?: GcPort | undefined;
+  /** GetAuditLog; default: an empty log (rigs without one). */
+  readonly auditLog?: (req: GetAuditLogRequest) => Promise<GetAuditLogResponse>;
 }
 
 /** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
@@ -160,6 +164,12 @@ export function agentService(d: ServiceDeps): AgentServer {
       });
       call.on("cancelled", off);
     },
+
+    getAuditLog: unary(
+      "GetAuditLog",
+      async (req: GetAuditLogRequest): Promise<GetAuditLogResponse> =>
+        d.auditLog === undefined ? { entries: [], skippedLines: 0, truncated: false } : d.auditLog(req),
+    ),
 
     listGenerations: unary("ListGenerations", async () => {
       const gens = await d.profile.list();

@@ -7,6 +7,7 @@ import { boundForTrailer } from "../text/bounded.js";
 const CODE_TO_STATUS: Readonly<Record<AgentErrorCode, status>> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   UNTRUSTED: status.PERMISSION_DENIED,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
   HASH_MISMATCH: status.DATA_LOSS,
   CACHE_BAD_NAR: status.DATA_LOSS,
   CACHE_UNAVAILABLE: status.UNAVAILABLE,

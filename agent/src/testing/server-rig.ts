@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { agentClient } from "@ros-rollback/proto/clients";
-import { type RunningServer, startServer } from "../server/server.js";
+import { type RunningServer, type ServerOptions, startServer } from "../server/server.js";
 import type { ServiceDeps } from "../server/service.js";
 import type { TestPki } from "./certs.js";
 
@@ -31,12 +31,14 @@ export function startTestServer(
   pki: TestPki,
   deps: Omit<ServiceDeps, "version" | "store" | "validateStorePath" | "checkHealth"> &
     Partial<Pick<ServiceDeps, "store" | "validateStorePath" | "checkHealth">>,
+  options: Pick<ServerOptions, "access" | "audit" | "interceptors"> = {},
 ): Promise<RunningServer> {
   return startServer(
     {
       listen: "127.0.0.1:0",
       tls: { caFile: pki.caFile, certFile: pki.serverCert, keyFile: pki.serverKey },
       insecure: false,
+      ...options,
     },
     {
       version: "test",

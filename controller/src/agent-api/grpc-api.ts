@@ -4,6 +4,8 @@ import type {
   CollectGarbageResponse,
   ConfirmResponse,
   DeploymentEvent,
+  GetAuditLogRequest,
+  GetAuditLogResponse,
   GetStatusResponse,
   HealthReport,
   HoldRequest,
@@ -57,6 +59,12 @@ export class GrpcAgentApi implements AgentApi {
 
   listHolds(signal: AbortSignal): Promise<ListHoldsResponse> {
     return unary(this.ctx, "ListHolds", signal, (md, opts, cb) => this.client.listHolds({}, md, opts, cb));
+  }
+
+  getAuditLog(request: GetAuditLogRequest, signal: AbortSignal): Promise<GetAuditLogResponse> {
+    return unary(this.ctx, "GetAuditLog", signal, (md, opts, cb) =>
+      this.client.getAuditLog(request, md, opts, cb),
+    );
   }
 
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse> {

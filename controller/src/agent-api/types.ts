@@ -3,6 +3,8 @@ import type {
   CollectGarbageResponse,
   ConfirmResponse,
   DeploymentEvent,
+  GetAuditLogRequest,
+  GetAuditLogResponse,
   GetStatusResponse,
   HealthReport,
   HoldRequest,
@@ -30,6 +32,8 @@ export interface AgentApi {
   getStatus(signal: AbortSignal): Promise<GetStatusResponse>;
   listGenerations(signal: AbortSignal): Promise<ListGenerationsResponse>;
   collectGarbage(dryRun: boolean, signal: AbortSignal): Promise<CollectGarbageResponse>;
+  /** The robot's audit log (role read on the robot). */
+  getAuditLog(request: GetAuditLogRequest, signal: AbortSignal): Promise<GetAuditLogResponse>;
   queryMissingPaths(storePaths: readonly string[], signal: AbortSignal): Promise<string[]>;
   /**
    * Over the agent's raw push channel if it offers one, else gRPC PushPaths;

@@ -1,4 +1,5 @@
 import type { CommandDef } from "../core/command.js";
+import { auditCommand } from "./audit.js";
 import { confirmCommand } from "./confirm.js";
 import { deployCommand } from "./deploy.js";
 import { gcCommand } from "./gc.js";
@@ -25,4 +26,5 @@ export const COMMANDS: readonly CommandDef[] = [
   rolloutCommand,
   holdCommand,
   releaseCommand,
+  auditCommand,
 ];

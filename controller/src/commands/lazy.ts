@@ -20,6 +20,7 @@ const LOADERS: readonly Loader[] = [
   ["rollout", async () => (await import("./rollout.js")).rolloutCommand],
   ["hold", async () => (await import("./holds.js")).holdCommand],
   ["release", async () => (await import("./holds.js")).releaseCommand],
+  ["audit", async () => (await import("./audit.js")).auditCommand],
 ];
 
 /** The command named `name` alone; every command when there is no such command (help, usage errors). */

@@ -10,6 +10,8 @@ import {
   type ConfirmResponse,
   type DeploymentEvent,
   DeploymentState,
+  type GetAuditLogRequest,
+  type GetAuditLogResponse,
   type GetStatusResponse,
   type HealthReport,
   type HoldRequest,
@@ -68,6 +70,7 @@ export interface FakeHandlers {
   release?: (request: ReleaseRequest) => ReleaseResponse | FakeError | FakeHang;
   listHolds?: () => ListHoldsResponse | FakeError | FakeHang;
   collectGarbage?: (request: CollectGarbageRequest) => CollectGarbageResponse | FakeError | FakeHang;
+  getAuditLog?: (request: GetAuditLogRequest) => GetAuditLogResponse | FakeError | FakeHang;
 }
 
 export interface FakeCall {
@@ -262,6 +265,7 @@ export async function startFakeAgent(pki: TestPki, handlers: FakeHandlers = {}):
     hold: unary("hold", (req: HoldRequest) => state.handlers.hold?.(req)),
     release: unary("release", (req: ReleaseRequest) => state.handlers.release?.(req)),
     listHolds: unary("listHolds", () => state.handlers.listHolds?.()),
+    getAuditLog: unary("getAuditLog", (req: GetAuditLogRequest) => state.handlers.getAuditLog?.(req)),
   });
 
   const credentials = grpc.ServerCredentials.createSsl(

@@ -61,3 +61,11 @@ export function serveRawPush(
     },
   );
 }
+
+/** A raw push connection refused before any of its bytes is read: one ERROR frame, then hang up. */
+export function refuseRawPush(socket: TLSSocket, error: unknown, log: Logger): void {
+  socket.on("error", (e) => log.debug({ err: e }, "raw push connection error"));
+  socket.pause();
+  socket.end(encodeRawPushError(agentStatus(error, log, "PushPaths (raw)")));
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}

@@ -1,7 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { once } from "node:events";
 import { isIP, type Socket } from "node:net";
-import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
+import { createSecureContext, createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { RAW_PUSH_ALPNS } from "@ros-rollback/proto";
 import { AgentError } from "../../errors.js";
@@ -10,6 +10,8 @@ export interface TlsMaterial {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** PEM CRL(s) of the CA: a revoked client certificate fails the handshake. */
+  readonly crl?: Buffer | undefined;
   /** OpenSSL cipher list (GRPC_SSL_CIPHER_SUITES, which grpc-js's own listener honoured); default Node's. */
   readonly ciphers?: string | undefined;
 }
@@ -22,6 +24,22 @@ export interface SharedListener {
    * is still open after `graceMs` (a handshake that never completes) is cut.
    */
   close(graceMs: number): Promise<void>;
+  /**
+   * New CA, certificate, key and CRL for the handshakes from now on; open
+   * connections keep theirs. Throws (and changes nothing) on material that
+   * does not make a secure context.
+   */
+  reload(tls: TlsMaterial): void;
+}
+
+function secureOptions(tls: TlsMaterial) {
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.crl === undefined ? {} : { crl: tls.crl }),
+    ciphers: tls.ciphers,
+  };
 }
 
 /** "host:port", "[v6]:port" → listen() arguments. */
@@ -75,10 +93,7 @@ export async function listenShared(
   for (const address of hosts) {
     const server = createServer(
       {
-        ca: tls.ca,
-        cert: tls.cert,
-        key: tls.key,
-        ciphers: tls.ciphers,
+        ...secureOptions(tls),
         requestCert: true,
         rejectUnauthorized: true,
         // Ours first, newest first: the server's order decides; an old controller offers only h2.
@@ -124,7 +139,15 @@ export async function listenShared(
     const why = firstError instanceof Error ? firstError.message : String(firstError);
     throw new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${why}`, { cause: firstError });
   }
-  return { port: bound, close: closeAll };
+  return {
+    port: bound,
+    close: closeAll,
+    reload: (next) => {
+      // Checked once before any server takes it: all of them or none.
+      createSecureContext(secureOptions(next));
+      for (const s of servers) s.setSecureContext(secureOptions(next));
+    },
+  };
 }
 
 /** The addresses to listen on: an IP as it is, a name resolved (all of them); "" is every interface. */

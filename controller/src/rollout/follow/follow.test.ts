@@ -35,6 +35,7 @@ function fakeApi(answers: Partial<AgentApi>): AgentApi {
     getStatus: missing("getStatus"),
     listGenerations: missing("listGenerations"),
     collectGarbage: missing("collectGarbage"),
+    getAuditLog: missing("getAuditLog"),
     queryMissingPaths: missing("queryMissingPaths"),
     pushPaths: missing("pushPaths"),
     querySubstitutable: missing("querySubstitutable"),

@@ -901,6 +901,43 @@ export interface ListHoldsResponse {
   holds: Hold[];
 }
 
+export interface GetAuditLogRequest {
+  /** Only entries at or after this time (Unix ms); 0 = every entry kept. */
+  sinceUnixMs: number;
+  /** At most this many of the newest matching entries; 0 or more than 1000 = 1000. */
+  limit: number;
+}
+
+export interface AuditEntry {
+  /** ISO 8601, UTC. */
+  time: string;
+  /** The method ("Activate"; "PushPaths (raw)" for the raw push channel). */
+  rpc: string;
+  /** The client certificate's subject fields and SAN URIs, escaped and bounded. */
+  subject: string;
+  /** SHA-256 fingerprint of the client certificate (AB:CD:…); empty without one. */
+  fingerprint: string;
+  peer: string;
+  /** "allowed" or "denied". */
+  admission: string;
+  /** The role a refused call lacked ("none": no role grants the method). */
+  role: string;
+  /** Empty: admitted (its outcome is a later entry). Else "OK" or the status code's name. */
+  outcome: string;
+  /** A failure's message, bounded. */
+  detail: string;
+  /** The request's arguments, summarized and bounded, as JSON. */
+  argsJson: string;
+}
+
+export interface GetAuditLogResponse {
+  entries: AuditEntry[];
+  /** Lines that are not a whole entry (a torn last line after a power cut). */
+  skippedLines: number;
+  /** Older matching entries were left out (limit). */
+  truncated: boolean;
+}
+
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
 }
@@ -6466,6 +6503,428 @@ export const ListHoldsResponse: MessageFns<ListHoldsResponse> = {
   },
 };
 
+function createBaseGetAuditLogRequest(): GetAuditLogRequest {
+  return { sinceUnixMs: 0, limit: 0 };
+}
+
+export const GetAuditLogRequest: MessageFns<GetAuditLogRequest> = {
+  encode(message: GetAuditLogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sinceUnixMs !== 0) {
+      writer.uint32(8).uint64(message.sinceUnixMs);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAuditLogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAuditLogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sinceUnixMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAuditLogRequest {
+    return {
+      sinceUnixMs: isSet(object.sinceUnixMs)
+        ? globalThis.Number(object.sinceUnixMs)
+        : isSet(object.since_unix_ms)
+        ? globalThis.Number(object.since_unix_ms)
+        : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: GetAuditLogRequest): unknown {
+    const obj: any = {};
+    if (message.sinceUnixMs !== 0) {
+      obj.sinceUnixMs = Math.round(message.sinceUnixMs);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAuditLogRequest>, I>>(base?: I): GetAuditLogRequest {
+    return GetAuditLogRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAuditLogRequest>, I>>(object: I): GetAuditLogRequest {
+    const message = createBaseGetAuditLogRequest();
+    message.sinceUnixMs = object.sinceUnixMs ?? 0;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseAuditEntry(): AuditEntry {
+  return {
+    time: "",
+    rpc: "",
+    subject: "",
+    fingerprint: "",
+    peer: "",
+    admission: "",
+    role: "",
+    outcome: "",
+    detail: "",
+    argsJson: "",
+  };
+}
+
+export const AuditEntry: MessageFns<AuditEntry> = {
+  encode(message: AuditEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.time !== "") {
+      writer.uint32(10).string(message.time);
+    }
+    if (message.rpc !== "") {
+      writer.uint32(18).string(message.rpc);
+    }
+    if (message.subject !== "") {
+      writer.uint32(26).string(message.subject);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(34).string(message.fingerprint);
+    }
+    if (message.peer !== "") {
+      writer.uint32(42).string(message.peer);
+    }
+    if (message.admission !== "") {
+      writer.uint32(50).string(message.admission);
+    }
+    if (message.role !== "") {
+      writer.uint32(58).string(message.role);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(66).string(message.outcome);
+    }
+    if (message.detail !== "") {
+      writer.uint32(74).string(message.detail);
+    }
+    if (message.argsJson !== "") {
+      writer.uint32(82).string(message.argsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.time = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rpc = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.admission = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.argsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditEntry {
+    return {
+      time: isSet(object.time) ? globalThis.String(object.time) : "",
+      rpc: isSet(object.rpc) ? globalThis.String(object.rpc) : "",
+      subject: isSet(object.subject) ? globalThis.String(object.subject) : "",
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      admission: isSet(object.admission) ? globalThis.String(object.admission) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      argsJson: isSet(object.argsJson)
+        ? globalThis.String(object.argsJson)
+        : isSet(object.args_json)
+        ? globalThis.String(object.args_json)
+        : "",
+    };
+  },
+
+  toJSON(message: AuditEntry): unknown {
+    const obj: any = {};
+    if (message.time !== "") {
+      obj.time = message.time;
+    }
+    if (message.rpc !== "") {
+      obj.rpc = message.rpc;
+    }
+    if (message.subject !== "") {
+      obj.subject = message.subject;
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.admission !== "") {
+      obj.admission = message.admission;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.argsJson !== "") {
+      obj.argsJson = message.argsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditEntry>, I>>(base?: I): AuditEntry {
+    return AuditEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditEntry>, I>>(object: I): AuditEntry {
+    const message = createBaseAuditEntry();
+    message.time = object.time ?? "";
+    message.rpc = object.rpc ?? "";
+    message.subject = object.subject ?? "";
+    message.fingerprint = object.fingerprint ?? "";
+    message.peer = object.peer ?? "";
+    message.admission = object.admission ?? "";
+    message.role = object.role ?? "";
+    message.outcome = object.outcome ?? "";
+    message.detail = object.detail ?? "";
+    message.argsJson = object.argsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAuditLogResponse(): GetAuditLogResponse {
+  return { entries: [], skippedLines: 0, truncated: false };
+}
+
+export const GetAuditLogResponse: MessageFns<GetAuditLogResponse> = {
+  encode(message: GetAuditLogResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      AuditEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.skippedLines !== 0) {
+      writer.uint32(16).uint32(message.skippedLines);
+    }
+    if (message.truncated !== false) {
+      writer.uint32(24).bool(message.truncated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAuditLogResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAuditLogResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(AuditEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.skippedLines = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAuditLogResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => AuditEntry.fromJSON(e)) : [],
+      skippedLines: isSet(object.skippedLines)
+        ? globalThis.Number(object.skippedLines)
+        : isSet(object.skipped_lines)
+        ? globalThis.Number(object.skipped_lines)
+        : 0,
+      truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+    };
+  },
+
+  toJSON(message: GetAuditLogResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AuditEntry.toJSON(e));
+    }
+    if (message.skippedLines !== 0) {
+      obj.skippedLines = Math.round(message.skippedLines);
+    }
+    if (message.truncated !== false) {
+      obj.truncated = message.truncated;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAuditLogResponse>, I>>(base?: I): GetAuditLogResponse {
+    return GetAuditLogResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAuditLogResponse>, I>>(object: I): GetAuditLogResponse {
+    const message = createBaseGetAuditLogResponse();
+    message.entries = object.entries?.map((e) => AuditEntry.fromPartial(e)) || [];
+    message.skippedLines = object.skippedLines ?? 0;
+    message.truncated = object.truncated ?? false;
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** Identity of the robot and what it runs now. */
@@ -6671,6 +7130,19 @@ export const AgentService = {
       Buffer.from(CollectGarbageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CollectGarbageResponse => CollectGarbageResponse.decode(value),
   },
+  /**
+   * The robot's audit log, oldest first: every refused call, and the admission and outcome of
+   * every mutation (role read).
+   */
+  getAuditLog: {
+    path: "/ros_rollback.v1.Agent/GetAuditLog" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAuditLogRequest): Buffer => Buffer.from(GetAuditLogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAuditLogRequest => GetAuditLogRequest.decode(value),
+    responseSerialize: (value: GetAuditLogResponse): Buffer => Buffer.from(GetAuditLogResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAuditLogResponse => GetAuditLogResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -6741,6 +7213,11 @@ export interface AgentServer extends UntypedServiceImplementation {
    * (FAILED_PRECONDITION) while a deployment runs; dry_run changes nothing.
    */
   collectGarbage: handleUnaryCall<CollectGarbageRequest, CollectGarbageResponse>;
+  /**
+   * The robot's audit log, oldest first: every refused call, and the admission and outcome of
+   * every mutation (role read).
+   */
+  getAuditLog: handleUnaryCall<GetAuditLogRequest, GetAuditLogResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -6993,6 +7470,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The robot's audit log, oldest first: every refused call, and the admission and outcome of
+   * every mutation (role read).
+   */
+  getAuditLog(
+    request: GetAuditLogRequest,
+    callback: (error: ServiceError | null, response: GetAuditLogResponse) => void,
+  ): ClientUnaryCall;
+  getAuditLog(
+    request: GetAuditLogRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAuditLogResponse) => void,
+  ): ClientUnaryCall;
+  getAuditLog(
+    request: GetAuditLogRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAuditLogResponse) => void,
   ): ClientUnaryCall;
 }
 
