@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { entriesProblem } from "../data/entry-rules.js";
 import { compileAccess } from "../access/policy.js";
+import { entriesProblem } from "../data/entry-rules.js";
 import { AgentError, StartupError } from "../errors.js";
 import { compileGcConfig } from "../gc/config.js";
 import { compileHealthConfig } from "../health/index.js";
