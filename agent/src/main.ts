@@ -7,6 +7,7 @@ import { AgentService } from "@ros-rollback/proto";
 import { FsDataStore } from "./data/store.js";
 import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
+import { startDialOut } from "./dial-out/start.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { asAgentError, isStartupError } from "./errors.js";
@@ -242,6 +243,7 @@ async function main(): Promise<void> {
     },
   );
   log.info({ listen: config.listen, port: server.port, tls: !config.insecure }, "agent listening");
+  const dialOut = await startDialOut(config.dialOut, server.inject, log);
   // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
   const metricsServer =
     config.metrics &&
@@ -259,7 +261,7 @@ async function main(): Promise<void> {
     ));
   const notifier = systemdNotifier({ env: notifyEnv, pid: process.pid, runner, log });
   await notifier?.ready(
-    `listening on ${config.listen}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
+    `listening on ${config.listen ?? "(no port)"}${config.dialOut.length > 0 ? `, dialing ${config.dialOut.map((d) => d.relay).join(", ")}` : ""}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
   );
   // stat runs on a libuv pool thread: the watchdog pings only while the pool answers.
   const stopWatchdog = notifier?.startWatchdog(() => stat(config.stateDir));
@@ -271,6 +273,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     stopWatchdog?.();
     stopHolds();
+    dialOut.stop();
     Promise.all([notifier?.stopping(), server.close(5_000), deployer.close(), metricsServer?.close()])
       .then(() => checker.close())
       .then(

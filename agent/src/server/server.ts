@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { Duplex } from "node:stream";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
@@ -12,7 +13,8 @@ import { agentService, type ServiceDeps } from "./service.js";
 import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
-  readonly listen: string;
+  /** undefined: no port; connections arrive only through relays (`inject`). */
+  readonly listen: string | undefined;
   readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | undefined;
   /** Plaintext; the config only allows it on loopback. */
   readonly insecure: boolean;
@@ -52,7 +54,10 @@ export async function loadReflection(): Promise<readonly ReflectionParts[]> {
 }
 
 export interface RunningServer {
+  /** 0 when nothing listens. */
   readonly port: number;
+  /** A relay's stream, served like a connection to the port (TLS, then gRPC or the raw channel). */
+  inject(stream: Duplex): void;
   readonly health: GrpcHealth;
   /** Stops accepting calls, waits briefly for running ones, then cuts them. */
   close(graceMs?: number): Promise<void>;
@@ -136,10 +141,11 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   let port: number;
   let shared: SharedListener | undefined;
   if (opts.insecure) {
+    const listen = opts.listen;
+    if (listen === undefined) throw new AgentError("INVALID_ARGUMENT", "insecure needs listen");
     port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(opts.listen, ServerCredentials.createInsecure(), (err, p) => {
-        if (err)
-          reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${opts.listen}: ${err.message}`));
+      server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => {
+        if (err) reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${err.message}`));
         else resolve(p);
       });
     });
@@ -169,6 +175,10 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   return {
     port,
     health,
+    inject: (stream) => {
+      if (listener === undefined) stream.destroy();
+      else listener.inject(stream);
+    },
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {
         health.setStatus("", "NOT_SERVING");
