@@ -33,7 +33,12 @@ export type RelayMessage =
   /** controller → relay: a stream to this robot's agent. */
   | { readonly t: "dial"; readonly robot: string }
   | { readonly t: "ok" }
-  | { readonly t: "refused"; readonly code: RelayRefusal; readonly message: string; readonly lastSeen?: string }
+  | {
+      readonly t: "refused";
+      readonly code: RelayRefusal;
+      readonly message: string;
+      readonly lastSeen?: string;
+    }
   /** controller → relay: which of these robots are connected (every one when absent). */
   | { readonly t: "query"; readonly robots?: readonly string[] }
   | { readonly t: "robots"; readonly robots: readonly RobotState[] };
@@ -87,7 +92,8 @@ export class RelayFrameReader {
   take(): RelayMessage | undefined {
     if (this.buf.length < 4) return undefined;
     const len = this.buf.readUInt32BE(0);
-    if (len > MAX_RELAY_FRAME) throw new RelayWireError(`relay frame of ${len} bytes (at most ${MAX_RELAY_FRAME})`);
+    if (len > MAX_RELAY_FRAME)
+      throw new RelayWireError(`relay frame of ${len} bytes (at most ${MAX_RELAY_FRAME})`);
     if (this.buf.length < 4 + len) return undefined;
     const msg = decodeBody(this.buf.subarray(4, 4 + len));
     this.buf = this.buf.subarray(4 + len);

@@ -9,7 +9,9 @@ export class RelayMetrics {
   replaced = 0;
   readonly refusals = new Map<string, number>();
 
-  refuse(reason: "robot_tls" | "controller_tls" | "bad_name" | "bad_header" | "not_connected" | "no_stream"): void {
+  refuse(
+    reason: "robot_tls" | "controller_tls" | "bad_name" | "bad_header" | "not_connected" | "no_stream",
+  ): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }
 

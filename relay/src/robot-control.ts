@@ -34,20 +34,26 @@ export function serveControl(
   metrics.connected = registry.size;
   if (replaced) {
     metrics.replaced++;
-    log.warn({ robot: name, remote: socket.remoteAddress, since: replaced.since.toISOString() }, "robot reconnected: the newer connection replaces the older");
+    log.warn(
+      { robot: name, remote: socket.remoteAddress, since: replaced.since.toISOString() },
+      "robot reconnected: the newer connection replaces the older",
+    );
     replaced.close("replaced by a newer connection");
   }
   log.info({ robot: name, remote: socket.remoteAddress }, "robot connected");
   send({ t: "welcome", name });
 
   let lastHeard = Date.now();
-  const ping = setInterval(() => {
-    if (Date.now() - lastHeard > timings.idleMs) {
-      link.close(`silent for ${timings.idleMs} ms`);
-      return;
-    }
-    send({ t: "ping" });
-  }, Math.min(timings.pingMs, timings.idleMs / 2));
+  const ping = setInterval(
+    () => {
+      if (Date.now() - lastHeard > timings.idleMs) {
+        link.close(`silent for ${timings.idleMs} ms`);
+        return;
+      }
+      send({ t: "ping" });
+    },
+    Math.min(timings.pingMs, timings.idleMs / 2),
+  );
   const reader = new RelayFrameReader();
   socket.on("data", (chunk: Buffer) => {
     lastHeard = Date.now();

@@ -52,33 +52,41 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
   const base = { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true };
 
-  const robots = createServer({ ...base, ca: opts.tls.robotCa, handshakeTimeout: t.handshakeMs }, (socket) => {
-    track(socket);
-    const name = peerName(socket);
-    if (name === undefined) {
-      metrics.refuse("bad_name");
-      log.warn({ remote: socket.remoteAddress }, "robot refused: its certificate's CN is not a routable name");
-      socket.destroy();
-      return;
-    }
-    readRelayHeader(socket, t.handshakeMs).then(
-      (msg) => {
-        if (msg.t === "hello") serveControl(socket, name, { registry, metrics, log, timings: t });
-        else if (msg.t === "accept" && typeof msg.id === "string" && registry.accept(name, msg.id, socket)) return;
-        else {
+  const robots = createServer(
+    { ...base, ca: opts.tls.robotCa, handshakeTimeout: t.handshakeMs },
+    (socket) => {
+      track(socket);
+      const name = peerName(socket);
+      if (name === undefined) {
+        metrics.refuse("bad_name");
+        log.warn(
+          { remote: socket.remoteAddress },
+          "robot refused: its certificate's CN is not a routable name",
+        );
+        socket.destroy();
+        return;
+      }
+      readRelayHeader(socket, t.handshakeMs).then(
+        (msg) => {
+          if (msg.t === "hello") serveControl(socket, name, { registry, metrics, log, timings: t });
+          else if (msg.t === "accept" && typeof msg.id === "string" && registry.accept(name, msg.id, socket))
+            return;
+          else {
+            metrics.refuse("bad_header");
+            socket.destroy();
+          }
+        },
+        () => {
           metrics.refuse("bad_header");
           socket.destroy();
-        }
-      },
-      () => {
-        metrics.refuse("bad_header");
-        socket.destroy();
-      },
-    );
-  });
+        },
+      );
+    },
+  );
   robots.on("tlsClientError", (e, socket) => {
     metrics.refuse("robot_tls");
     log.warn({ remote: socket.remoteAddress, err: bounded(e.message) }, "robot refused at the TLS handshake");
+    socket.destroy(); // a listener on tlsClientError means Node leaves the socket to us
   });
 
   const controllers = createServer(
@@ -96,7 +104,11 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   );
   controllers.on("tlsClientError", (e, socket) => {
     metrics.refuse("controller_tls");
-    log.warn({ remote: socket.remoteAddress, err: bounded(e.message) }, "controller refused at the TLS handshake");
+    log.warn(
+      { remote: socket.remoteAddress, err: bounded(e.message) },
+      "controller refused at the TLS handshake",
+    );
+    socket.destroy();
   });
 
   const reply = (socket: TLSSocket, msg: RelayMessage) => socket.end(encodeRelayFrame(msg));
@@ -110,7 +122,11 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     }
     if (msg.t !== "dial" || typeof msg.robot !== "string" || !RELAY_NAME.test(msg.robot)) {
       metrics.refuse("bad_header");
-      reply(socket, { t: "refused", code: "BAD_REQUEST", message: "expected a dial or query frame naming a robot" });
+      reply(socket, {
+        t: "refused",
+        code: "BAD_REQUEST",
+        message: "expected a dial or query frame naming a robot",
+      });
       return;
     }
     const robot = msg.robot;
@@ -134,7 +150,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         if (e instanceof NotConnected) {
           metrics.refuse("not_connected");
           const { lastSeen } = e.state;
-          reply(socket, { t: "refused", code: "NOT_CONNECTED", message: notConnectedMessage(e.state), ...(lastSeen ? { lastSeen } : {}) });
+          reply(socket, {
+            t: "refused",
+            code: "NOT_CONNECTED",
+            message: notConnectedMessage(e.state),
+            ...(lastSeen ? { lastSeen } : {}),
+          });
         } else {
           metrics.refuse("no_stream");
           reply(socket, { t: "refused", code: "NO_STREAM", message: bounded((e as Error).message) });

@@ -25,7 +25,10 @@ export function compileConfig(raw: unknown): Config {
     throw new AgentError("INVALID_ARGUMENT", "invalid config: listen: required unless dialOut names a relay");
   }
   if (c.dialOut !== undefined && (insecure || c.tls === undefined)) {
-    throw new AgentError("INVALID_ARGUMENT", "invalid config: dialOut: needs tls (a relay is reached over mutual TLS only)");
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      "invalid config: dialOut: needs tls (a relay is reached over mutual TLS only)",
+    );
   }
   const relays = (c.dialOut ?? []).map((d) => d.relay);
   const twice = relays.find((r, i) => relays.indexOf(r) !== i);

@@ -83,7 +83,14 @@ export class RelayLink {
 
   private dial(): TLSSocket {
     const { host, port, tls } = this.opts;
-    return connect({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: isIpLike(host) ? undefined : host });
+    return connect({
+      host,
+      port,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      servername: isIpLike(host) ? undefined : host,
+    });
   }
 
   private attempt(): void {
@@ -96,12 +103,15 @@ export class RelayLink {
     socket.setKeepAlive(true, pingMs);
     let lastHeard = Date.now();
     let why = "connection closed";
-    const ping = setInterval(() => {
-      if (Date.now() - lastHeard > idleMs) {
-        why = `nothing from the relay for ${idleMs} ms`;
-        socket.destroy();
-      } else if (this.state === "connected") socket.write(encodeRelayFrame({ t: "ping" }));
-    }, Math.min(pingMs, idleMs / 2));
+    const ping = setInterval(
+      () => {
+        if (Date.now() - lastHeard > idleMs) {
+          why = `nothing from the relay for ${idleMs} ms`;
+          socket.destroy();
+        } else if (this.state === "connected") socket.write(encodeRelayFrame({ t: "ping" }));
+      },
+      Math.min(pingMs, idleMs / 2),
+    );
     const reader = new RelayFrameReader();
     socket.once("secureConnect", () => socket.write(encodeRelayFrame({ t: "hello" })));
     socket.on("data", (chunk: Buffer) => {
@@ -121,7 +131,11 @@ export class RelayLink {
       if (this.socket === socket) this.socket = undefined;
       if (this.state === "stopped") return;
       if (this.state === "connected") this.failures = 0;
-      const delay = backoffDelay(this.failures++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random ?? Math.random);
+      const delay = backoffDelay(
+        this.failures++,
+        this.opts.backoff ?? DEFAULT_BACKOFF,
+        this.opts.random ?? Math.random,
+      );
       this.setState("waiting", `${why.slice(0, 200)}; next attempt in ${delay} ms`);
       this.timer = setTimeout(() => this.attempt(), delay);
     });

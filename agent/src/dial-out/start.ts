@@ -17,7 +17,11 @@ export async function startDialOut(
 ): Promise<{ links: readonly RelayLink[]; stop(): void }> {
   const links: RelayLink[] = [];
   for (const d of relays) {
-    const [ca, cert, key] = await Promise.all([readFile(d.caFile), readFile(d.certFile), readFile(d.keyFile)]);
+    const [ca, cert, key] = await Promise.all([
+      readFile(d.caFile),
+      readFile(d.certFile),
+      readFile(d.keyFile),
+    ]);
     links.push(new RelayLink({ ...split(d.relay), tls: { ca, cert, key }, onStream: inject, log }));
   }
   for (const l of links) l.start();

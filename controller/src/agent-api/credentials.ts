@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { UserError } from "../core/errors.js";
 import { describeFsError, type Target } from "../inventory.js";
 
-async function readTlsFile(target: Target, role: string, path: string): Promise<Buffer> {
+export async function readTlsFile(target: Target, role: string, path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
