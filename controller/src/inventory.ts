@@ -89,7 +89,10 @@ function inventoryIssues(json: unknown): string[] {
       add(`${at}.relay`, 'expected "host:port" (IPv6 as "[::1]:port")');
     const relayName = t.relayName ?? (viaRelay ? name : undefined);
     if (relayName !== undefined && (typeof relayName !== "string" || !RELAY_NAME.test(relayName)))
-      add(`${at}.relayName`, "expected a certificate name (letters, digits, . _ -; at most 63); set relayName");
+      add(
+        `${at}.relayName`,
+        "expected a certificate name (letters, digits, . _ -; at most 63); set relayName",
+      );
     if (!viaRelay && (t.relayName !== undefined || t.relayCaFile !== undefined))
       add(at, "relayName and relayCaFile need relay");
     nonEmpty(t.relayCaFile, `${at}.relayCaFile`, true);
@@ -145,7 +148,11 @@ export function parseInventory(json: unknown, file: string): Inventory {
     const relay =
       t.relay === undefined
         ? undefined
-        : { address: t.relay, name: t.relayName ?? name, caFile: resolve(baseDir, t.relayCaFile ?? t.caFile) };
+        : {
+            address: t.relay,
+            name: t.relayName ?? name,
+            caFile: resolve(baseDir, t.relayCaFile ?? t.caFile),
+          };
     targets.set(name, {
       name,
       address: t.address ?? `relay ${relay?.name}@${relay?.address}`,
