@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect, createServer } from "node:tls";
+import { createServer, connect as tlsConnect } from "node:tls";
 import { encodeRelayFrame, readRelayHeader } from "@ros-rollback/proto/relay";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

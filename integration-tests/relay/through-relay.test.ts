@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect as tlsConnect } from "node:tls";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import {
   ActivationAction,
   type DeploymentEvent,

@@ -13,6 +13,7 @@ export function jsonLineLog(write: (line: string) => void, now: () => Date = () 
 
 /** Text from a peer (a certificate's name, an error), bounded before it reaches a log line. */
 export function bounded(text: string, max = 200): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]/g, "?");
+  // Control characters (and the rest of unprintable ASCII) out: one line, no terminal escapes.
+  const flat = [...text].map((c) => (c < " " || c === "\u007f" ? "?" : c)).join("");
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }

@@ -25,5 +25,10 @@ export async function startDialOut(
     links.push(new RelayLink({ ...split(d.relay), tls: { ca, cert, key }, onStream: inject, log }));
   }
   for (const l of links) l.start();
-  return { links, stop: () => links.forEach((l) => l.stop()) };
+  return {
+    links,
+    stop: () => {
+      for (const l of links) l.stop();
+    },
+  };
 }

@@ -2,8 +2,8 @@ import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
+import { type RelayView, relayLine, relayStates } from "../relay/fleet-states.js";
 import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
-import { relayLine, relayStates, type RelayView } from "../relay/fleet-states.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 
 type Status = ReturnType<typeof statusJson>;

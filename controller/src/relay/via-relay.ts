@@ -1,5 +1,5 @@
 import type { Target } from "../inventory.js";
-import { dialThroughRelay, queryRelay, RelayRefused, type RelayEndpoint } from "./dial.js";
+import { dialThroughRelay, queryRelay, type RelayEndpoint, RelayRefused } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 
 /** The CA, certificate and key as read for the agent, and the relay's CA. */
