@@ -3,11 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, connect as tlsConnect } from "node:tls";
+import { ActivationAction, type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
 import { encodeRelayFrame, readRelayHeader } from "@ros-rollback/proto/relay";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
-import { useDeployingServer } from "../../agent/src/testing/deploying-server.js";
+import { SELF_CONFIRM, useDeployingServer } from "../../agent/src/testing/deploying-server.js";
+import { AgentCallError } from "../../controller/src/agent-api/errors.js";
 import {
   connect,
   linkFor,
@@ -139,6 +141,62 @@ describe("relay faults", () => {
     } finally {
       link.stop();
       silent.close();
+    }
+  });
+
+  it("the relay restarts while a deployment runs: the controller's stream fails cleanly, the robot keeps the deployment, a new connection finds it", async () => {
+    const log = memoryLog();
+    const first = await relayFor(pki, [agent.pki.caFile], log);
+    const ports = { robot: first.robotPort, controller: first.controllerPort };
+    const link = linkFor(pki, agent, ports.robot, pki.robot, { minMs: 100, maxMs: 500 });
+    link.start();
+    try {
+      await until(() => link.current === "connected", 5_000, "the link");
+      const api = await connect(relayTarget(pki, agent, ports.controller));
+      const seen: DeploymentEvent[] = [];
+      const stream = (async () => {
+        for await (const e of api.activate(
+          {
+            storePath: agent.slowPath,
+            action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+            options: SELF_CONFIRM,
+            overrideHolds: [],
+          },
+          AbortSignal.timeout(30_000),
+        ))
+          seen.push(e);
+      })();
+      const outcome = stream.then(
+        () => "ended",
+        (e: unknown) => e,
+      );
+      await until(
+        () => seen.some((e) => e.state === DeploymentState.DEPLOYMENT_STATE_ACTIVATING),
+        10_000,
+        "activating",
+      );
+      const id = seen[0]?.deploymentId;
+      await first.close();
+      // Not a hang: the cut tunnel is a cut connection for gRPC.
+      const err = await outcome;
+      api.close();
+      expect(err).toBeInstanceOf(AgentCallError);
+      expect((err as AgentCallError).statusName).toBe("UNAVAILABLE");
+      const second = await relayFor(pki, [agent.pki.caFile], log, ports);
+      try {
+        await until(() => link.current === "connected", 5_000, "the reconnect");
+        const again = await connect(relayTarget(pki, agent, ports.controller));
+        try {
+          const status = await again.getStatus(AbortSignal.timeout(5_000));
+          expect(status.deployment?.id).toBe(id);
+        } finally {
+          again.close();
+        }
+      } finally {
+        await second.close();
+      }
+    } finally {
+      link.stop();
     }
   });
 });
