@@ -10,6 +10,8 @@ export default defineConfig({
             "nix-core/src/**/*.test.ts",
             "agent/src/**/*.test.ts",
             "controller/src/**/*.test.ts",
+            "relay/src/**/*.test.ts",
+            "integration-tests/relay/**/*.test.ts",
             "integration-tests/lab/**/*.test.ts",
             "bench/**/*.test.ts",
           ],

@@ -37,6 +37,7 @@ let
       (root + "/nix-core")
       (root + "/agent")
       (root + "/controller")
+      (root + "/relay")
       # A workspace: npm ci needs its manifest, nothing else of it.
       (root + "/integration-tests/package.json")
     ]) (fs.fileFilter (f: !(lib.hasSuffix ".tsbuildinfo" f.name) && !(lib.hasSuffix ".test.ts" f.name)) root)) (fs.unions [
@@ -44,6 +45,7 @@ let
       (fs.maybeMissing (root + "/nix-core/dist"))
       (fs.maybeMissing (root + "/agent/dist"))
       (fs.maybeMissing (root + "/controller/dist"))
+      (fs.maybeMissing (root + "/relay/dist"))
     ]);
   };
 
@@ -82,7 +84,7 @@ buildNpmPackage {
   ];
   buildInputs = [ systemd ];
 
-  # Root script: `npm run build -w proto -w nix-core -w agent -w controller` (tsc -b in each; the
+  # Root script: `npm run build -w proto -w nix-core -w agent -w controller -w relay` (tsc -b in each; the
   # controller then bundles its CLI into controller/dist/bundle with esbuild, a static binary).
   npmBuildScript = "build";
 
@@ -92,11 +94,12 @@ buildNpmPackage {
     runHook preInstall
     npm prune --omit=dev --no-save --offline
     app=$out/lib/ros-rollback
-    mkdir -p $app/proto $app/nix-core $app/agent $app/controller $app/integration-tests $out/bin
+    mkdir -p $app/proto $app/nix-core $app/agent $app/controller $app/relay $app/integration-tests $out/bin
     cp -r package.json node_modules $app/
     cp -r proto/package.json proto/dist proto/ros_rollback $app/proto/
     cp -r nix-core/package.json nix-core/dist $app/nix-core/
     cp -r agent/package.json agent/dist $app/agent/
+    cp -r relay/package.json relay/dist $app/relay/
     # The CLI runs from its bundle alone (package.json: "type": "module").
     mkdir -p $app/controller/dist
     cp controller/package.json $app/controller/
@@ -106,6 +109,8 @@ buildNpmPackage {
     find $app/node_modules -xtype l -delete
     makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback-agent \
       --add-flags $app/agent/dist/main.js
+    makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback-relay \
+      --add-flags $app/relay/dist/main.js
     makeWrapper ${lib.getExe nodejs} $out/bin/ros-rollback \
       --add-flags $app/controller/dist/bundle/cli.js
     runHook postInstall

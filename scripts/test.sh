@@ -7,7 +7,7 @@ bash scripts/setup.sh
 echo "== biome" >&2
 npx biome ci .
 echo "== typecheck" >&2
-npx tsc -b proto nix-core agent controller
+npx tsc -b proto nix-core agent controller relay
 npx tsc --noEmit -p integration-tests
 npx tsc --noEmit -p bench
 # Test files too (the builds above exclude them).

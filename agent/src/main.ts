@@ -13,6 +13,7 @@ import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
 import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
+import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
 import { createCollector } from "./gc/wire.js";
@@ -282,6 +283,7 @@ async function main(): Promise<void> {
       return () => process.off("SIGHUP", h);
     },
   );
+  const dialOut = await startDialOut(config.dialOut, server.inject, log);
   // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
   const metricsServer =
     config.metrics &&
@@ -299,7 +301,7 @@ async function main(): Promise<void> {
     ));
   const notifier = systemdNotifier({ env: notifyEnv, pid: process.pid, runner, log });
   await notifier?.ready(
-    `listening on ${config.listen}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
+    `listening on ${config.listen ?? "(no port)"}${config.dialOut.length > 0 ? `, dialing ${config.dialOut.map((d) => d.relay).join(", ")}` : ""}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,
   );
   // stat runs on a libuv pool thread: the watchdog pings only while the pool answers.
   const stopWatchdog = notifier?.startWatchdog(() => stat(config.stateDir));
@@ -311,6 +313,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "shutting down");
     stopWatchdog?.();
     stopHolds();
+    dialOut.stop();
     Promise.all([notifier?.stopping(), server.close(5_000), deployer.close(), metricsServer?.close()])
       .then(() => checker.close())
       .then(

@@ -8,7 +8,19 @@ import { MAX_LABEL_TEXT, type Selection } from "./core/selection.js";
  * controller's start-up (0.6 s and 6 MB on the lab host), paid by every command.
  */
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/;
-const TARGET_KEYS = new Set(["address", "caFile", "certFile", "keyFile", "serverName", "labels"]);
+const TARGET_KEYS = new Set([
+  "address",
+  "caFile",
+  "certFile",
+  "keyFile",
+  "serverName",
+  "labels",
+  "relay",
+  "relayName",
+  "relayCaFile",
+]);
+/** A name at the relay: a certificate CN (as the relay routes by). */
+const RELAY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Issues named in one message, and characters of a key echoed from the file. */
 const MAX_ISSUES = 5;
 const MAX_KEY = 100;
@@ -18,8 +30,14 @@ export interface RawInventory {
   targets: Record<
     string,
     {
-      /** host:port of the agent. */
-      address: string;
+      /** host:port of the agent (optional with `relay`). */
+      address?: string;
+      /** host:port of a relay's controller port the robot dials out to (robots behind NAT). */
+      relay?: string;
+      /** The robot's name at the relay (its certificate's CN); default the target's name. */
+      relayName?: string;
+      /** CA of the relay's server certificate; default caFile. */
+      relayCaFile?: string;
       /** CA that signed the agent's server certificate. */
       caFile: string;
       /** Client certificate and key the agent trusts (mutual TLS). */
@@ -63,9 +81,21 @@ function inventoryIssues(json: unknown): string[] {
       continue;
     }
     for (const k of Object.keys(t)) if (!TARGET_KEYS.has(k)) add(at, `unrecognized key: "${clipKey(k)}"`);
+    const viaRelay = t.relay !== undefined;
     if (typeof t.address === "string" && !HOST_PORT.test(t.address))
       add(`${at}.address`, 'expected "host:port" (IPv6 as "[::1]:port")');
-    else nonEmpty(t.address, `${at}.address`);
+    else nonEmpty(t.address, `${at}.address`, viaRelay);
+    if (viaRelay && (typeof t.relay !== "string" || !HOST_PORT.test(t.relay)))
+      add(`${at}.relay`, 'expected "host:port" (IPv6 as "[::1]:port")');
+    const relayName = t.relayName ?? (viaRelay ? name : undefined);
+    if (relayName !== undefined && (typeof relayName !== "string" || !RELAY_NAME.test(relayName)))
+      add(
+        `${at}.relayName`,
+        "expected a certificate name (letters, digits, . _ -; at most 63); set relayName",
+      );
+    if (!viaRelay && (t.relayName !== undefined || t.relayCaFile !== undefined))
+      add(at, "relayName and relayCaFile need relay");
+    nonEmpty(t.relayCaFile, `${at}.relayCaFile`, true);
     nonEmpty(t.caFile, `${at}.caFile`);
     nonEmpty(t.certFile, `${at}.certFile`);
     nonEmpty(t.keyFile, `${at}.keyFile`);
@@ -87,7 +117,10 @@ function inventoryIssues(json: unknown): string[] {
 /** A target with its TLS file paths made absolute. */
 export interface Target {
   readonly name: string;
+  /** The agent's host:port; for a target via a relay without one, `relay NAME@host:port` (for messages). */
   readonly address: string;
+  /** Reached through a relay: its controller port, the robot's name there, the relay's CA. */
+  readonly relay?: { readonly address: string; readonly name: string; readonly caFile: string };
   readonly caFile: string;
   readonly certFile: string;
   readonly keyFile: string;
@@ -112,9 +145,18 @@ export function parseInventory(json: unknown, file: string): Inventory {
   const baseDir = dirname(file);
   const targets = new Map<string, Target>();
   for (const [name, t] of Object.entries((json as RawInventory).targets)) {
+    const relay =
+      t.relay === undefined
+        ? undefined
+        : {
+            address: t.relay,
+            name: t.relayName ?? name,
+            caFile: resolve(baseDir, t.relayCaFile ?? t.caFile),
+          };
     targets.set(name, {
       name,
-      address: t.address,
+      address: t.address ?? `relay ${relay?.name}@${relay?.address}`,
+      ...(relay === undefined ? {} : { relay }),
       caFile: resolve(baseDir, t.caFile),
       certFile: resolve(baseDir, t.certFile),
       keyFile: resolve(baseDir, t.keyFile),

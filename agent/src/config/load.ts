@@ -24,6 +24,23 @@ export function compileConfig(raw: unknown): Config {
   }
   const c = parsed.data;
   const insecure = c.insecure ?? false;
+  if (c.listen === undefined && c.dialOut === undefined) {
+    throw new AgentError("INVALID_ARGUMENT", "invalid config: listen: required unless dialOut names a relay");
+  }
+  if (c.dialOut !== undefined && (insecure || c.tls === undefined)) {
+    throw new AgentError(
+      "INVALID_ARGUMENT",
+      "invalid config: dialOut: needs tls (a relay is reached over mutual TLS only)",
+    );
+  }
+  const relays = (c.dialOut ?? []).map((d) => d.relay);
+  const twice = relays.find((r, i) => relays.indexOf(r) !== i);
+  if (twice !== undefined) {
+    throw new AgentError("INVALID_ARGUMENT", `invalid config: dialOut: relay ${twice} is listed twice`);
+  }
+  if ((c.dialOut ?? []).some((d) => (d.certFile === undefined) !== (d.keyFile === undefined))) {
+    throw new AgentError("INVALID_ARGUMENT", "invalid config: dialOut: certFile and keyFile go together");
+  }
   if (insecure) {
     // Both set is a contradiction: refuse rather than silently serve plaintext.
     if (c.tls !== undefined) {
@@ -32,7 +49,7 @@ export function compileConfig(raw: unknown): Config {
         "invalid config: insecure: true and tls are both set; remove one (tls for mutual TLS, insecure for plaintext on loopback)",
       );
     }
-    if (!isLoopbackListen(c.listen)) {
+    if (c.listen !== undefined && !isLoopbackListen(c.listen)) {
       throw new AgentError(
         "INVALID_ARGUMENT",
         `invalid config: insecure: plaintext gRPC is allowed only on a loopback address, not "${c.listen}"`,
@@ -66,9 +83,19 @@ export function compileConfig(raw: unknown): Config {
     { stateDir, holdDir },
   );
   if (dataProblem !== undefined) throw new AgentError("INVALID_ARGUMENT", `invalid config: ${dataProblem}`);
+  const tls = c.tls;
   return {
     listen: c.listen,
-    tls: c.tls,
+    dialOut:
+      tls === undefined
+        ? []
+        : (c.dialOut ?? []).map((d) => ({
+            relay: d.relay,
+            caFile: d.caFile ?? tls.caFile,
+            certFile: d.certFile ?? tls.certFile,
+            keyFile: d.keyFile ?? tls.keyFile,
+          })),
+    tls,
     insecure,
     access: compileAccess(c.access),
     trustedPublicKeys: c.trustedPublicKeys,

@@ -15,6 +15,7 @@ import type { Config } from "./schema.js";
 export async function preflight(config: Config): Promise<void> {
   if (config.tls) await checkTls("tls", config.tls);
   if (config.metrics?.tls) await checkTls("metrics.tls", config.metrics.tls);
+  for (const [i, d] of config.dialOut.entries()) await checkTls(`dialOut[${i}]`, d);
   await checkStateDir(config.stateDir);
   await checkDataPaths(config);
 }

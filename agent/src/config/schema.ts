@@ -15,8 +15,29 @@ const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expe
 
 export const rawConfigSchema = z
   .object({
-    /** host:port to serve gRPC on. */
-    listen: hostPort,
+    /** host:port to serve gRPC on; optional when dialOut is set (a robot reached only through relays). */
+    listen: hostPort.optional(),
+    /**
+     * Relays to keep an outbound connection to (one each: several for redundancy). Controllers reach
+     * the agent through them; the mTLS session runs end to end, the relay sees ciphertext only.
+     */
+    dialOut: z
+      .array(
+        z
+          .object({
+            /** host:port of the relay's robot port. */
+            relay: hostPort,
+            /** CA of the relay's server certificate (default tls.caFile). */
+            caFile: z.string().min(1).optional(),
+            /** Client certificate for the relay (its CN is the robot's name there; default tls.certFile). */
+            certFile: z.string().min(1).optional(),
+            keyFile: z.string().min(1).optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(8)
+      .optional(),
     /** Mutual TLS material (paths; never copied into the Nix store). */
     tls: z
       .object({
@@ -108,8 +129,18 @@ export const rawConfigSchema = z
 export type RawConfig = z.input<typeof rawConfigSchema>;
 
 /** The config with every default filled in; what the rest of the agent sees. */
+export interface DialOut {
+  readonly relay: string;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
 export interface Config {
-  readonly listen: string;
+  /** undefined: no port (dialOut only). */
+  readonly listen: string | undefined;
+  /** Empty: the agent dials no relay. */
+  readonly dialOut: readonly DialOut[];
   readonly tls:
     | {
         readonly caFile: string;

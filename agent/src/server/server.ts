@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { Duplex } from "node:stream";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
 import type { AccessGate } from "../access/gate.js";
@@ -16,7 +17,8 @@ import { agentService, type ServiceDeps } from "./service.js";
 import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
-  readonly listen: string;
+  /** undefined: no port; connections arrive only through relays (`inject`). */
+  readonly listen: string | undefined;
   readonly tls:
     | {
         readonly caFile: string;
@@ -70,7 +72,10 @@ export async function loadReflection(): Promise<readonly ReflectionParts[]> {
 }
 
 export interface RunningServer {
+  /** 0 when nothing listens. */
   readonly port: number;
+  /** A relay's stream, served like a connection to the port (TLS, then gRPC or the raw channel). */
+  inject(stream: Duplex): void;
   readonly health: GrpcHealth;
   /**
    * Reads the TLS files again for the handshakes from now on (running calls and
@@ -194,10 +199,11 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
   let port: number;
   let shared: SharedListener | undefined;
   if (opts.insecure) {
+    const listen = opts.listen;
+    if (listen === undefined) throw new AgentError("INVALID_ARGUMENT", "insecure needs listen");
     port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(opts.listen, ServerCredentials.createInsecure(), (err, p) => {
-        if (err)
-          reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${opts.listen}: ${err.message}`));
+      server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) => {
+        if (err) reject(new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${err.message}`));
         else resolve(p);
       });
     });
@@ -256,6 +262,10 @@ export async function startServer(opts: ServerOptions, deps: ServiceDeps): Promi
           cause,
         });
       }
+    },
+    inject: (stream) => {
+      if (listener === undefined) stream.destroy();
+      else listener.inject(stream);
     },
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve) => {

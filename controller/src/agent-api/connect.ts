@@ -2,7 +2,10 @@ import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
 import type { Target } from "../inventory.js";
-import { createCredentials, readTlsMaterial } from "./credentials.js";
+import { RelayRefused } from "../relay/dial.js";
+import type { LocalProxy } from "../relay/local-proxy.js";
+import { viaRelay } from "../relay/via-relay.js";
+import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
 import type { ConnectAgent } from "./types.js";
@@ -10,8 +13,11 @@ import type { ConnectAgent } from "./types.js";
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
-export const connectAgent: ConnectAgent = async (target, options, signal) => {
-  const material = await readTlsMaterial(target);
+export const connectAgent: ConnectAgent = async (inventoryTarget, options, signal) => {
+  const material = await readTlsMaterial(inventoryTarget);
+  // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
+  const routed = await routeTarget(inventoryTarget, material, options.connectTimeoutMs);
+  const target = routed?.target ?? inventoryTarget;
   const credentials = await createCredentials(target, material);
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
@@ -40,15 +46,47 @@ export const connectAgent: ConnectAgent = async (target, options, signal) => {
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new (fastAgentClient())(target.address, credentials, channelOptions);
   const raw = { address: target.address, serverName: target.serverName, ...material };
-  const api = new GrpcAgentApi(target, client, options, raw);
+  const api = new GrpcAgentApi(target, client, options, raw, () => routed?.proxy.close());
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
   } catch (e) {
-    client.close();
+    api.close();
+    const refused = routed?.proxy.lastError();
+    if (refused instanceof RelayRefused) throw relayError(inventoryTarget, refused);
     throw e;
   }
   return api;
 };
+
+async function routeTarget(
+  target: Target,
+  material: TlsMaterial,
+  timeoutMs: number,
+): Promise<{ target: Target; proxy: LocalProxy } | undefined> {
+  if (target.relay === undefined) return undefined;
+  const relayCa =
+    target.relay.caFile === target.caFile
+      ? material.ca
+      : await readTlsFile(target, "relayCaFile", target.relay.caFile);
+  try {
+    return await viaRelay(
+      { ...target, relay: target.relay },
+      { relayCa, cert: material.cert, key: material.key },
+      timeoutMs,
+    );
+  } catch (e) {
+    if (e instanceof RelayRefused) throw relayError(target, e);
+    throw e;
+  }
+}
+
+/** The relay's refusal as a connect failure: UNAVAILABLE, nothing changed (exit 1). */
+function relayError(target: Target, e: RelayRefused): AgentCallError {
+  return new AgentCallError(target.name, grpc.status.UNAVAILABLE, e.message, {
+    cause: e,
+    agentCode: `RELAY_${e.code}`,
+  });
+}
 
 /**
  * Waits until the channel is READY. A TLS failure (wrong CA, name mismatch,

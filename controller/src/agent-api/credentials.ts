@@ -13,8 +13,9 @@ import {
 /** Library messages (OpenSSL's) are echoed too: one line, bounded. */
 const MAX_REASON = 300;
 
-function problem(target: Target, role: TlsFileRole, e: unknown): UserError {
-  const path = echoPath(target[role]);
+/** `role`: the inventory field that named the file (caFile, relayCaFile, …). */
+function problem(target: Target, role: string, file: string, e: unknown): UserError {
+  const path = echoPath(file);
   if (e instanceof TlsFileProblem) {
     const why = e.message.slice(0, MAX_REASON).replace(/\p{Cc}/gu, " ");
     return new UserError(`${target.name}: ${role} ${path}: ${why}`, { cause: e });
@@ -22,13 +23,15 @@ function problem(target: Target, role: TlsFileRole, e: unknown): UserError {
   return new UserError(`${target.name}: cannot read ${role} ${path}: ${describeFsError(e)}`, { cause: e });
 }
 
-async function readTlsFile(target: Target, role: TlsFileRole): Promise<Buffer> {
+export async function readTlsFile(target: Target, role: string, path: string): Promise<Buffer> {
   try {
-    return await readRegularFile(target[role]);
+    return await readRegularFile(path);
   } catch (e) {
-    throw problem(target, role, e);
+    throw problem(target, role, path, e);
   }
 }
+
+const fileOf = (target: Target, role: TlsFileRole) => readTlsFile(target, role, target[role]);
 
 export interface TlsMaterial {
   readonly ca: Buffer;
@@ -44,9 +47,9 @@ export interface TlsMaterial {
 export async function readTlsMaterial(target: Target): Promise<TlsMaterial> {
   // Settled all, reported in this order: the same files give the same message.
   const read = await Promise.allSettled([
-    readTlsFile(target, "caFile"),
-    readTlsFile(target, "certFile"),
-    readTlsFile(target, "keyFile"),
+    fileOf(target, "caFile"),
+    fileOf(target, "certFile"),
+    fileOf(target, "keyFile"),
   ]);
   const [ca, cert, key] = read.map((r) => {
     if (r.status === "rejected") throw r.reason;
@@ -55,11 +58,11 @@ export async function readTlsMaterial(target: Target): Promise<TlsMaterial> {
   try {
     checkCa(ca);
   } catch (e) {
-    throw problem(target, "caFile", e);
+    throw problem(target, "caFile", target.caFile, e);
   }
   const { certProblem, keyProblem } = checkCertAndKey(cert, key);
-  if (certProblem !== undefined) throw problem(target, "certFile", certProblem);
-  if (keyProblem !== undefined) throw problem(target, "keyFile", keyProblem);
+  if (certProblem !== undefined) throw problem(target, "certFile", target.certFile, certProblem);
+  if (keyProblem !== undefined) throw problem(target, "keyFile", target.keyFile, keyProblem);
   return { ca, cert, key };
 }
 

@@ -37,6 +37,8 @@ export class GrpcAgentApi implements AgentApi {
     private readonly client: AgentClient,
     private readonly options: ConnectOptions,
     private readonly raw: RawPushEndpoint,
+    /** Also ended by close() (a relay target's local proxy). */
+    private readonly alsoClose: () => void = () => undefined,
   ) {
     this.ctx = { target, unaryTimeoutMs: options.unaryTimeoutMs };
   }
@@ -144,5 +146,6 @@ export class GrpcAgentApi implements AgentApi {
 
   close(): void {
     this.client.close();
+    this.alsoClose();
   }
 }

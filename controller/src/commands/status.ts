@@ -1,7 +1,8 @@
 import { expectPositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
+import { type CommandResult, defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { isSingle } from "../core/selection.js";
+import { type RelayView, relayLine, relayStates } from "../relay/fleet-states.js";
 import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 import { spaceText } from "./space.js";
@@ -29,10 +30,15 @@ export const statusCommand = defineCommand<Record<string, never>>({
   },
   async run(_args, ctx) {
     if (!isSingle(ctx.selection)) {
-      const answers = await askEachTarget(ctx, async (api) =>
-        statusJson(api.target.name, await api.getStatus(ctx.signal)),
+      // Robots behind relays: whether each is connected, and since when, beside its answer.
+      const [answers, relays] = await Promise.all([
+        askEachTarget(ctx, async (api) => statusJson(api.target.name, await api.getStatus(ctx.signal))),
+        ctx.selectTargets().then((ts) => relayStates(ts, ctx.global.connectTimeoutMs)),
+      ]);
+      return withRelays(
+        answersResult(answers, (_, s) => s, statusText),
+        relays,
       );
-      return answersResult(answers, (_, s) => s, statusText);
     }
     const api = await ctx.connect();
     try {
@@ -43,6 +49,24 @@ export const statusCommand = defineCommand<Record<string, never>>({
     }
   },
 });
+
+/** Adds `relay` to each JSON entry (and a line to each block) of a target routed through a relay. */
+function withRelays(result: CommandResult, relays: ReadonlyMap<string, RelayView>): CommandResult {
+  if (relays.size === 0 || !Array.isArray(result.json)) return result;
+  const json = (result.json as { target: string }[]).map((e) => {
+    const relay = relays.get(e.target);
+    return relay === undefined ? e : { ...e, relay };
+  });
+  const human = result.human
+    .split(/(?=^== )/m)
+    .map((block) => {
+      const name = /^== (.*) ==$/m.exec(block)?.[1];
+      const relay = name === undefined ? undefined : relays.get(name);
+      return relay === undefined ? block : block.replace(/\n/, `\n${relayLine(relay)}\n`);
+    })
+    .join("");
+  return { ...result, json, human };
+}
 
 function deploymentText(label: string, d: DeploymentView): string[] {
   return [

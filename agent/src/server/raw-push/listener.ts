@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { once } from "node:events";
 import { isIP, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { createSecureContext, createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { RAW_PUSH_ALPNS } from "@ros-rollback/proto";
@@ -17,7 +18,13 @@ export interface TlsMaterial {
 }
 
 export interface SharedListener {
+  /** 0 when nothing listens (a robot reached only through relays). */
   readonly port: number;
+  /**
+   * A connection that arrived another way (a relay's stream): the same TLS
+   * handshake and the same hand-off to gRPC or the raw push channel.
+   */
+  inject(stream: Duplex): void;
   /**
    * Stops accepting and cuts the raw connections (their pushes abort, as a
    * cancelled call's would); gRPC's are the grpc-js server's to end. Whatever
@@ -60,7 +67,8 @@ export function parseListen(listen: string): { host: string; port: number } {
  * the same for both.
  */
 export async function listenShared(
-  listen: string,
+  /** undefined: listen nowhere, take injected connections only. */
+  listen: string | undefined,
   tls: TlsMaterial,
   grpcServer: Server,
   onRawPush: (socket: TLSSocket) => void,
@@ -68,8 +76,8 @@ export async function listenShared(
   /** A client passed the handshake and speaks gRPC: called before grpc-js gets the connection. */
   onGrpcClient: () => void = () => undefined,
 ): Promise<SharedListener> {
-  const { host, port } = parseListen(listen);
-  const hosts = await addresses(listen, host);
+  const { host, port } = listen === undefined ? { host: "", port: 0 } : parseListen(listen);
+  const hosts = listen === undefined ? [] : await addresses(listen, host);
   // The sockets arrive decrypted already: grpc-js must not add TLS of its own.
   const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
   const raw = new Set<TLSSocket>();
@@ -88,9 +96,7 @@ export async function listenShared(
   let bound = port;
   let listening = 0;
   let firstError: unknown;
-  // Like grpc-js: every address the host name has ("localhost": 127.0.0.1 and ::1), on one port;
-  // it is enough that one of them can be had.
-  for (const address of hosts) {
+  const newServer = () => {
     const server = createServer(
       {
         ...secureOptions(tls),
@@ -120,6 +126,14 @@ export async function listenShared(
     });
     // A failed handshake (wrong CA, no certificate) is the client's problem; it sees the alert.
     server.on("tlsClientError", () => undefined);
+    return server;
+  };
+  // Never listens: relays' streams are emitted into it as connections.
+  const tunnel = newServer();
+  // Like grpc-js: every address the host name has ("localhost": 127.0.0.1 and ::1), on one port;
+  // it is enough that one of them can be had.
+  for (const address of hosts) {
+    const server = newServer();
     server.listen(bound, address);
     try {
       await once(server, "listening"); // rejects on "error" (the port is taken)
@@ -134,7 +148,7 @@ export async function listenShared(
     const a = server.address();
     if (typeof a === "object" && a !== null) bound = a.port;
   }
-  if (listening === 0) {
+  if (listening === 0 && listen !== undefined) {
     await closeAll(0);
     const why = firstError instanceof Error ? firstError.message : String(firstError);
     throw new AgentError("FAILED_PRECONDITION", `cannot listen on ${listen}: ${why}`, { cause: firstError });
@@ -142,10 +156,11 @@ export async function listenShared(
   return {
     port: bound,
     close: closeAll,
+    inject: (stream) => tunnel.emit("connection", stream),
     reload: (next) => {
       // Checked once before any server takes it: all of them or none.
       createSecureContext(secureOptions(next));
-      for (const s of servers) s.setSecureContext(secureOptions(next));
+      for (const s of [...servers, tunnel]) s.setSecureContext(secureOptions(next));
     },
   };
 }

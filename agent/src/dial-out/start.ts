@@ -1,0 +1,34 @@
+import { readFile } from "node:fs/promises";
+import type { Duplex } from "node:stream";
+import type { DialOut } from "../config/schema.js";
+import { type LinkLog, RelayLink } from "./relay-link.js";
+
+/** Port of "host:port" / "[v6]:port" (validated by the config). */
+function split(hostPort: string): { host: string; port: number } {
+  const i = hostPort.lastIndexOf(":");
+  return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(hostPort.slice(i + 1)) };
+}
+
+/** One link per configured relay (as Teleport agents connect to every proxy); returns stop. */
+export async function startDialOut(
+  relays: readonly DialOut[],
+  inject: (stream: Duplex) => void,
+  log: LinkLog,
+): Promise<{ links: readonly RelayLink[]; stop(): void }> {
+  const links: RelayLink[] = [];
+  for (const d of relays) {
+    const [ca, cert, key] = await Promise.all([
+      readFile(d.caFile),
+      readFile(d.certFile),
+      readFile(d.keyFile),
+    ]);
+    links.push(new RelayLink({ ...split(d.relay), tls: { ca, cert, key }, onStream: inject, log }));
+  }
+  for (const l of links) l.start();
+  return {
+    links,
+    stop: () => {
+      for (const l of links) l.stop();
+    },
+  };
+}

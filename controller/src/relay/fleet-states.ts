@@ -1,0 +1,69 @@
+import { readFile } from "node:fs/promises";
+import type { Target } from "../inventory.js";
+import { queryRelay } from "./dial.js";
+
+/** A robot's connection to its relay as `status` shows it. */
+export type RelayView =
+  | {
+      readonly address: string;
+      readonly connected: boolean;
+      readonly since: string | null;
+      readonly lastSeen: string | null;
+    }
+  | { readonly address: string; readonly error: string };
+
+/**
+ * For each target routed through a relay: is it connected, and since when.
+ * One query per relay (and controller certificate), whatever the number of robots.
+ */
+export async function relayStates(
+  targets: readonly Target[],
+  timeoutMs: number,
+): Promise<Map<string, RelayView>> {
+  const groups = new Map<string, Target[]>();
+  for (const t of targets) {
+    if (t.relay === undefined) continue;
+    const key = JSON.stringify([t.relay.address, t.relay.caFile, t.certFile, t.keyFile]);
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const out = new Map<string, RelayView>();
+  await Promise.all(
+    [...groups.values()].map(async (group) => {
+      const first = group[0] as Target & { relay: NonNullable<Target["relay"]> };
+      const address = first.relay.address;
+      try {
+        const [ca, cert, key] = await Promise.all([
+          readFile(first.relay.caFile),
+          readFile(first.certFile),
+          readFile(first.keyFile),
+        ]);
+        const states = await queryRelay(
+          { address, ca, cert, key },
+          group.map((t) => t.relay?.name ?? t.name),
+          timeoutMs,
+        );
+        const byName = new Map(states.map((s) => [s.name, s]));
+        for (const t of group) {
+          const s = byName.get(t.relay?.name ?? t.name);
+          out.set(t.name, {
+            address,
+            connected: s?.connected === true,
+            since: s?.since ?? null,
+            lastSeen: s?.lastSeen ?? null,
+          });
+        }
+      } catch (e) {
+        const error = (e as Error).message.slice(0, 300);
+        for (const t of group) out.set(t.name, { address, error });
+      }
+    }),
+  );
+  return out;
+}
+
+/** One line for the human view. */
+export function relayLine(v: RelayView): string {
+  if ("error" in v) return `relay:       ${v.address}: ${v.error}`;
+  if (v.connected) return `relay:       ${v.address}: connected since ${v.since ?? "?"}`;
+  return `relay:       ${v.address}: NOT connected${v.lastSeen ? ` (last seen ${v.lastSeen})` : ""}`;
+}

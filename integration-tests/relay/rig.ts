@@ -1,0 +1,181 @@
+// A real relay, a real agent server (agent/src/testing's DeployingServer) dialing out to it, and the
+// controller's connectAgent routed through it: every hop real mutual TLS on loopback.
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pino } from "pino";
+import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
+import type { DeployingServer } from "../../agent/src/testing/deploying-server.js";
+import { connectAgent } from "../../controller/src/agent-api/connect.js";
+import type { AgentApi } from "../../controller/src/agent-api/types.js";
+import type { Target } from "../../controller/src/inventory.js";
+import { type RelayLog, type RunningRelay, startRelay } from "../../relay/src/index.js";
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** A CA `name` in `dir`. */
+export function makeCa(dir: string, name: string): string {
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+  openssl(
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      `${name}.key`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-out",
+      `${name}.pem`,
+    ],
+    dir,
+  );
+  return join(dir, `${name}.pem`);
+}
+
+/** A leaf certificate with CN `cn` signed by `ca`; returns its cert and key paths. */
+export function makeLeaf(
+  dir: string,
+  file: string,
+  cn: string,
+  ca: string,
+  ext: string,
+): { cert: string; key: string } {
+  writeFileSync(join(dir, `${file}.ext`), ext);
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${file}.key`], dir);
+  openssl(["req", "-new", "-key", `${file}.key`, "-subj", `/CN=${cn}`, "-out", `${file}.csr`], dir);
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${file}.csr`,
+      "-CA",
+      `${ca}.pem`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      `${file}.ext`,
+      "-out",
+      `${file}.pem`,
+    ],
+    dir,
+  );
+  return { cert: join(dir, `${file}.pem`), key: join(dir, `${file}.key`) };
+}
+
+export interface RelayPki {
+  readonly relayCa: string;
+  readonly relayCert: { cert: string; key: string };
+  /** The robot's certificate at the relay (CN rl-robot1), from the relay's robot CA. */
+  readonly robot: { cert: string; key: string };
+  /** CN rl-robot1 from a CA the relay does not know. */
+  readonly rogueRobot: { cert: string; key: string };
+}
+
+export function makeRelayPki(dir: string): RelayPki {
+  makeCa(dir, "relay-ca");
+  makeCa(dir, "stranger-ca");
+  const client = "extendedKeyUsage=clientAuth\n";
+  return {
+    relayCa: join(dir, "relay-ca.pem"),
+    relayCert: makeLeaf(
+      dir,
+      "relay",
+      "relay",
+      "relay-ca",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    ),
+    robot: makeLeaf(dir, "robot", "rl-robot1", "relay-ca", client),
+    rogueRobot: makeLeaf(dir, "rogue-robot", "rl-robot1", "stranger-ca", client),
+  };
+}
+
+/** Log lines kept for assertions. */
+export function memoryLog(): RelayLog & {
+  readonly lines: { msg: string; fields: Record<string, unknown> }[];
+} {
+  const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+  const add = (fields: Record<string, unknown>, msg: string) => void lines.push({ msg, fields });
+  return { lines, info: add, warn: add };
+}
+
+/** A relay whose controller port accepts certificates of `controllerCas` (PEM files). */
+export function relayFor(
+  pki: RelayPki,
+  controllerCas: readonly string[],
+  log: RelayLog,
+  ports = { robot: 0, controller: 0 },
+): Promise<RunningRelay> {
+  return startRelay({
+    robotListen: { host: "127.0.0.1", port: ports.robot },
+    controllerListen: { host: "127.0.0.1", port: ports.controller },
+    tls: {
+      cert: readFileSync(pki.relayCert.cert),
+      key: readFileSync(pki.relayCert.key),
+      robotCa: readFileSync(pki.relayCa),
+      controllerCa: Buffer.concat(controllerCas.map((f) => readFileSync(f))),
+    },
+    log,
+    timings: { pingMs: 500, idleMs: 1_500, handshakeMs: 2_000, streamOpenMs: 2_000 },
+  });
+}
+
+/** The agent server's link to the relay, with the robot certificate given. */
+export function linkFor(
+  pki: RelayPki,
+  agent: DeployingServer,
+  relayPort: number,
+  robot = pki.robot,
+  backoff = { minMs: 100, maxMs: 1_000 },
+): RelayLink {
+  return new RelayLink({
+    host: "127.0.0.1",
+    port: relayPort,
+    tls: { ca: readFileSync(pki.relayCa), cert: readFileSync(robot.cert), key: readFileSync(robot.key) },
+    onStream: (s) => agent.server.inject(s),
+    log: pino({ level: "silent" }),
+    backoff,
+    pingMs: 300,
+    idleMs: 1_500,
+  });
+}
+
+/** The inventory target for the robot behind the relay. */
+export function relayTarget(
+  pki: RelayPki,
+  agent: DeployingServer,
+  relayControllerPort: number,
+  cert = agent.pki.clientCert,
+  key = agent.pki.clientKey,
+): Target {
+  return {
+    name: "rl-robot1",
+    address: "relay rl-robot1@127.0.0.1",
+    caFile: agent.pki.caFile,
+    certFile: cert,
+    keyFile: key,
+    serverName: "localhost",
+    relay: { address: `127.0.0.1:${relayControllerPort}`, name: "rl-robot1", caFile: pki.relayCa },
+  };
+}
+
+export function connect(target: Target, connectTimeoutMs = 3_000): Promise<AgentApi> {
+  return connectAgent(target, { connectTimeoutMs, unaryTimeoutMs: 10_000 }, AbortSignal.timeout(20_000));
+}
+
+/** Resolves once `cond` holds (polled), or rejects after `ms`. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,159 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createConnection, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import {
+  ActivationAction,
+  type DeploymentEvent,
+  DeploymentState,
+  type PushPathsRequest,
+} from "@ros-rollback/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SELF_CONFIRM, useDeployingServer } from "../../agent/src/testing/deploying-server.js";
+import { AgentCallError } from "../../controller/src/agent-api/errors.js";
+import type { RunningRelay } from "../../relay/src/index.js";
+import {
+  connect,
+  linkFor,
+  makeRelayPki,
+  memoryLog,
+  type RelayPki,
+  relayFor,
+  relayTarget,
+  until,
+} from "./rig.js";
+
+const agent = useDeployingServer();
+let dir: string;
+let pki: RelayPki;
+let relay: RunningRelay;
+const log = memoryLog();
+let stopLink: () => void;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "rl-relay-"));
+  pki = makeRelayPki(dir);
+  // The relay accepts controllers of the agent's CA and of an unrelated one (which the agent refuses).
+  relay = await relayFor(pki, [agent.pki.caFile, agent.pki.rogueCa], log);
+  const link = linkFor(pki, agent, relay.robotPort);
+  link.start();
+  stopLink = () => link.stop();
+  await until(() => link.current === "connected", 5_000, "the robot's link");
+});
+
+afterAll(async () => {
+  stopLink();
+  await relay.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("through the relay", () => {
+  it("gRPC calls, a raw push and a deployment reach the agent, end to end", async () => {
+    const api = await connect(relayTarget(pki, agent, relay.controllerPort));
+    try {
+      const status = await api.getStatus(AbortSignal.timeout(5_000));
+      expect(status.agentVersion).toBe("test");
+      let transport = "";
+      await api.pushPaths(
+        (async function* (): AsyncGenerator<PushPathsRequest> {})(),
+        AbortSignal.timeout(5_000),
+        () => undefined,
+        (t) => {
+          transport = t.kind;
+        },
+      );
+      expect(transport).toBe("raw");
+      const events: DeploymentEvent[] = [];
+      for await (const e of api.activate(
+        {
+          storePath: agent.systemPath,
+          action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+          options: SELF_CONFIRM,
+          overrideHolds: [],
+        },
+        AbortSignal.timeout(15_000),
+      ))
+        events.push(e);
+      expect(events.at(-1)).toMatchObject({ final: true, state: DeploymentState.DEPLOYMENT_STATE_SUCCEEDED });
+    } finally {
+      api.close();
+    }
+    expect(relay.metrics.bytesFromRobots).toBeGreaterThan(0);
+  });
+
+  it("a robot the relay does not have: refused within the connect timeout, saying it is not connected", async () => {
+    const target = {
+      ...relayTarget(pki, agent, relay.controllerPort),
+      relay: { address: `127.0.0.1:${relay.controllerPort}`, name: "rl-nobody", caFile: pki.relayCa },
+    };
+    const started = Date.now();
+    const e = await connect(target, 2_000).catch((x: unknown) => x);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(e).toBeInstanceOf(AgentCallError);
+    expect((e as AgentCallError).message).toMatch(
+      /rl-nobody is not connected to the relay at 127\.0\.0\.1:\d+; not seen since the relay started/,
+    );
+  });
+
+  it("a controller certificate the relay accepts but the agent does not: refused by the agent", async () => {
+    const target = relayTarget(pki, agent, relay.controllerPort, agent.pki.rogueCert, agent.pki.rogueKey);
+    const before = relay.metrics.streamsTotal;
+    const e = await connect(target, 2_000).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(AgentCallError);
+    expect((e as AgentCallError).message).toMatch(/cannot reach the agent/);
+    // The relay did carry the stream: the refusal came from the agent's handshake, end to end.
+    expect(relay.metrics.streamsTotal).toBeGreaterThan(before);
+  });
+
+  it("a robot certificate the relay does not accept: refused at the handshake and logged", async () => {
+    const rogue = linkFor(pki, agent, relay.robotPort, pki.rogueRobot);
+    rogue.start();
+    try {
+      await until(
+        () => log.lines.some((l) => l.msg === "robot refused at the TLS handshake"),
+        5_000,
+        "the refusal",
+      );
+      expect(relay.registry.state("rl-robot1").connected).toBe(true);
+      expect(rogue.current).not.toBe("connected");
+    } finally {
+      rogue.stop();
+    }
+  });
+
+  it("garbage, a slow-loris and 200 half-open connections: the connected robot is still served", async () => {
+    const sockets: Socket[] = [];
+    for (let i = 0; i < 200; i++)
+      sockets.push(
+        createConnection({ host: "127.0.0.1", port: i % 2 ? relay.robotPort : relay.controllerPort }),
+      );
+    const garbage = createConnection({ host: "127.0.0.1", port: relay.controllerPort });
+    garbage.write(Buffer.alloc(64 * 1024, 0x41));
+    // A slow-loris: a TLS client that completes the handshake and then sends one header byte.
+    const loris = tlsConnect({
+      host: "127.0.0.1",
+      port: relay.controllerPort,
+      ca: agent.pki.caFile,
+      rejectUnauthorized: false,
+    });
+    loris.on("secureConnect", () => loris.write(Buffer.from([0])));
+    for (const s of [...sockets, garbage, loris]) s.on("error", () => undefined);
+    try {
+      const api = await connect(relayTarget(pki, agent, relay.controllerPort));
+      try {
+        expect((await api.getStatus(AbortSignal.timeout(5_000))).agentVersion).toBe("test");
+      } finally {
+        api.close();
+      }
+      // The handshake bound cuts them all.
+      await until(
+        () => sockets.every((s) => s.destroyed) && loris.destroyed,
+        8_000,
+        "the idle connections to be cut",
+      );
+    } finally {
+      for (const s of [...sockets, garbage, loris]) s.destroy();
+    }
+  });
+});
