@@ -12,6 +12,8 @@ export { LINKS, type LinkName } from "./names.js";
 export interface Target {
   /** The lab robot's name (for labExec, which bypasses the network). */
   robot: string;
+  /** Host PID of the robot's init: the baselines enter it with nsenter, no relay of ours. */
+  robotPid: number;
   /** host:port of the agent's gRPC server. */
   agentAddress: string;
   tls: TlsFiles;
@@ -36,6 +38,7 @@ export function directTarget(robot: LabRobot): Target {
   if (robot.ssh === undefined) throw new Error(`robot ${robot.name} has no sshd: up it with ssh`);
   return {
     robot: robot.name,
+    robotPid: robot.pid,
     agentAddress: robot.address,
     tls: controllerTls(robot),
     ssh: { host: robot.ssh.host, port: robot.ssh.port, options: robot.ssh.options },

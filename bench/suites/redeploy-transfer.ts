@@ -1,13 +1,13 @@
 // The transfer of a redeploy's missing paths alone, side by side: our QueryMissingPaths + PushPaths
 // (compression auto, as deploy's default), `nix-store --export MISSING | nix-store --import`, and
 // `nix copy --to ssh://` of the new toplevel (it finds what is missing itself, as push does).
-import { spawn } from "node:child_process";
-import { Transform, Writable } from "node:stream";
 import type { AgentClient, PathInfo } from "@ros-rollback/proto";
 import { pushRequests } from "../../controller/src/closure/index.js";
 import { labExec } from "../../integration-tests/lab/index.js";
+import { run } from "../../integration-tests/lab/proc.js";
 import { sendPush } from "../../integration-tests/support/controller.js";
 import type { Target } from "../links/index.js";
+import { directPipe } from "../variants/pipe.js";
 import { countChunks } from "../variants/push.js";
 import { nixCopy } from "../variants/ssh.js";
 
@@ -61,24 +61,15 @@ async function push(client: AgentClient, closure: PathInfo[]): Promise<Transfer>
 }
 
 /** The pipe, given the missing paths (it does not find them itself: an advantage over push). */
-async function pipe(robot: string, missing: readonly string[]): Promise<Transfer> {
+async function pipe(robotPid: number, missing: readonly string[]): Promise<Transfer> {
   const t0 = performance.now();
-  let bytes = 0;
-  const exporter = spawn("nix-store", ["--export", ...missing], { stdio: ["ignore", "pipe", "inherit"] });
-  const count = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
+  await directPipe(robotPid, missing, 300_000);
+  const seconds = (performance.now() - t0) / 1000;
+  // Counted after the clock, so nothing of ours sits in the timed pipeline.
+  const size = await run("bash", ["-c", 'nix-store --export "$@" | wc -c', "bench", ...missing], {
+    env: { ...process.env, NIX_CONFIG: "build-users-group =" },
   });
-  const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const r = await labExec(robot, ["nix-store", "--import"], {
-    input: exporter.stdout.pipe(count),
-    output: { stdout: sink, stderr: process.stderr },
-    timeoutMs: 300_000,
-  });
-  if (r.code !== 0) throw new Error(`nix-store --import in ${robot} exited ${r.code}`);
-  return { seconds: (performance.now() - t0) / 1000, bytes, paths: missing.length };
+  return { seconds, bytes: Number(size.stdout.trim()), paths: missing.length };
 }
 
 /** `nix copy --to ssh://root@robot TOPLEVEL`, as a user types it; then checks the missing paths arrived. */
@@ -94,7 +85,7 @@ export function transfer(v: TransferVariant, ctx: TransferContext): Promise<Tran
     case "push":
       return push(ctx.client, ctx.closure);
     case "pipe":
-      return pipe(ctx.target.robot, ctx.missing);
+      return pipe(ctx.target.robotPid, ctx.missing);
     case "nix-copy":
       return copy(ctx);
   }

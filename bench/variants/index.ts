@@ -32,7 +32,7 @@ export function measure(variant: Variant, target: Target, transfer: Transfer): P
   const seconds = (p: Promise<number>) => p.then((s) => ({ seconds: s }));
   switch (variant) {
     case "pipe":
-      return seconds(pipe(target.robot, paths));
+      return seconds(pipe(target.robotPid, paths));
     case "import-floor":
       return importFloor(target.robot, paths);
     case "serve-floor":
