@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";

@@ -19,7 +19,7 @@ import type {
   RollbackRequest,
   SubstituteProgress,
 } from "@ros-rollback/proto";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 import { type CallContext, serverStream, unary } from "./calls.js";
 import { pushRawFirst } from "./raw-first.js";
 import type { RawPushEndpoint } from "./raw-push-client.js";

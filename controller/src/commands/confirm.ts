@@ -3,8 +3,8 @@ import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode, UserError } from "../core/errors.js";
 import { stateName } from "../outcome.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 import { clockTime, deploymentJson } from "../views.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
 
 export interface ConfirmArgs {
   readonly target: string | undefined;

@@ -1,7 +1,7 @@
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext, CommandResult } from "../core/command.js";
 import { ExitCode, isUserError, type UserError } from "../core/errors.js";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 
 /** One robot's answer to a read-only command, or why it has none. */
 export type TargetAnswer<T> =

@@ -1,7 +1,7 @@
 import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
-import { isSingle } from "../core/selection.js";
+import { isSingle } from "../targets/selection.js";
 import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 

@@ -13,8 +13,8 @@ import {
   followOptions,
   parseFollowArgs,
 } from "../rollout/follow/follow-options.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 import { eventJson, unitChangesJson } from "../views.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
 
 export interface WatchArgs {
   readonly target: string | undefined;

@@ -1,7 +1,7 @@
 import type { CommandContext } from "../../core/command.js";
 import { UserError } from "../../core/errors.js";
-import type { Target } from "../../inventory.js";
 import type { DeploymentReport } from "../../report.js";
+import type { Target } from "../../targets/inventory.js";
 import { formatSeconds } from "../../views.js";
 import { runOnTarget, type TargetJob } from "../run-on-target.js";
 import type { ReleaseWindow } from "../wait-release.js";

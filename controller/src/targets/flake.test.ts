@@ -3,8 +3,13 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { type GetStatusResponse, DeploymentState as S } from "@ros-rollback/proto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectAgent } from "./agent-api.js";
-import { UserError } from "./core/errors.js";
+import { connectAgent } from "../agent-api.js";
+import { UserError } from "../core/errors.js";
+import { main } from "../main.js";
+import { captureIo } from "../testing/capture-io.js";
+import { event, type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
+import { fakeClosure, pathInfo } from "../testing/fake-closure.js";
+import { makeTestPki, type TestPki } from "../testing/pki.js";
 import {
   buildToplevel,
   loadFlakeInventory,
@@ -14,11 +19,6 @@ import {
   parseFlakeRef,
   toplevelAttr,
 } from "./flake.js";
-import { main } from "./main.js";
-import { captureIo } from "./testing/capture-io.js";
-import { event, type FakeAgent, startFakeAgent } from "./testing/fake-agent.js";
-import { fakeClosure, pathInfo } from "./testing/fake-closure.js";
-import { makeTestPki, type TestPki } from "./testing/pki.js";
 
 // Flakes cannot be built here: a fake `nix` on PATH records its argv (one JSON line per call) and
 // answers `build` with a store path and `eval` with $FAKE_NIX_EVAL; FAKE_NIX_FAIL makes it fail.

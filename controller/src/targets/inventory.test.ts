@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { UserError } from "./core/errors.js";
+import { UserError } from "../core/errors.js";
 import { loadInventory, parseInventory, selectTarget } from "./inventory.js";
 
 const robot = { address: "10.0.0.5:50051", caFile: "ca.pem", certFile: "c.pem", keyFile: "c.key" };

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { UserError } from "./core/errors.js";
-import { MAX_LABEL_TEXT, type Selection } from "./core/selection.js";
+import { UserError } from "../core/errors.js";
+import { MAX_LABEL_TEXT, type Selection } from "./selection.js";
 
 /*
  * Validated by hand, not with zod: importing zod is the largest part of the

@@ -8,7 +8,7 @@
  */
 import { spawn } from "node:child_process";
 import { isAbsolute, join, resolve } from "node:path";
-import { UserError } from "./core/errors.js";
+import { UserError } from "../core/errors.js";
 import { type Inventory, parseInventory } from "./inventory.js";
 
 /** Nix 2.8 needs them for `nix build`/`nix eval` on flakes; later versions accept them too. */

@@ -1,4 +1,4 @@
-import { UsageError } from "./errors.js";
+import { UsageError } from "../core/errors.js";
 
 /** Which robots a command is about: --target NAME (repeatable), --select KEY=VALUE (repeatable, AND), or --all. */
 export interface Selection {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../commands/index.js";
-import { parseInventory, selectTargets } from "../inventory.js";
-import { parseCommandLine } from "./args.js";
-import { UsageError, UserError } from "./errors.js";
+import { parseCommandLine } from "../core/args.js";
+import { UsageError, UserError } from "../core/errors.js";
+import { parseInventory, selectTargets } from "./inventory.js";
 import { isSingle, parseSelection } from "./selection.js";
 
 const run = (argv: string[], env: Record<string, string> = {}) => {
