@@ -6,7 +6,7 @@ import { parseTrustedKeys } from "@ros-rollback/nix-core";
 import { Compression } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import { readNars } from "../../../controller/src/closure/nar-source.js";
+import { readNars } from "../../../controller/src/push/nar-source.js";
 import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { NixCliStore } from "./cli-store.js";
 import { receivePush } from "./receive-push.js";

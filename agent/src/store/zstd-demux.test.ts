@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { rawZstdFrames } from "../../../controller/src/closure/adaptive-zstd.js";
+import { rawZstdFrames } from "../../../controller/src/push/adaptive-zstd.js";
 import { childProcesses } from "../../../nix-core/src/testing/nix-fixture.js";
 import { type Decompressor, openZstd } from "./decompress.js";
 import { writeTo } from "./stream-util.js";

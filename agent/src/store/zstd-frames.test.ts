@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { rawZstdFrames } from "../../../controller/src/closure/adaptive-zstd.js";
+import { rawZstdFrames } from "../../../controller/src/push/adaptive-zstd.js";
 import { type Piece, rawFrame, ZstdFrames } from "./zstd-frames.js";
 
 const zstd = (data: Buffer, ...args: string[]) =>

@@ -1,5 +1,5 @@
 import type { AgentApi, ConnectAgent } from "../agent-api.js";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import type { Target } from "../targets/inventory.js";
 import type { Selection } from "../targets/selection.js";
 import type { ExitCode } from "./errors.js";

@@ -1,6 +1,6 @@
 import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import { formatBytes, formatDuration } from "../progress.js";
 import type { PushSummary } from "../report.js";
 import type { Transfer } from "./transfer.js";

@@ -1,5 +1,5 @@
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import type { PushProgress } from "../progress.js";
 
 export function pathInfo(name: string, narSize: number, references: string[] = []): PathInfo {

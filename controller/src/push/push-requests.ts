@@ -1,4 +1,5 @@
 import { Compression, narChunkRequest, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import type { NixCliOptions } from "../closure/nix-cli.js";
 import { openAdaptiveZstd } from "./adaptive-zstd.js";
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
@@ -6,7 +7,6 @@ import { type Compressor, openCompressor } from "./compressor.js";
 import { cpuTimes } from "./cpu-idle.js";
 import { type AgentProgress, describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
-import type { NixCliOptions } from "./nix-cli.js";
 import { writeTo } from "./write-to.js";
 
 export interface PushProgress {

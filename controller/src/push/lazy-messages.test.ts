@@ -1,6 +1,6 @@
 import type { PushPathsRequest, RawPushProgress } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
-import type { PushMessages } from "../closure-port.js";
+import type { PushMessages } from "../closure/port.js";
 import { lazyMessages } from "./lazy-messages.js";
 
 /** A loaded stream that records what it was told. */

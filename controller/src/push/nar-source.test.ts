@@ -5,8 +5,8 @@ import { dumpNar, NarDumpError, type NixCliOptions } from "@ros-rollback/nix-cor
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { computeClosure } from "../closure/compute-closure.js";
 import { UserError } from "../core/errors.js";
-import { computeClosure } from "./compute-closure.js";
 import { type NarPiece, type NarSourceOptions, readNars } from "./nar-source.js";
 
 let fx: NixFixture;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { computeClosure } from "./compute-closure.js";
+import { computeClosure } from "../closure/compute-closure.js";
 import type { ProbeDecision } from "./link-probe.js";
 import { type PushStream, pushRequests } from "./push-requests.js";
 

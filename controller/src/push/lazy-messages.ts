@@ -1,4 +1,4 @@
-import type { PushMessages } from "../closure-port.js";
+import type { PushMessages } from "../closure/port.js";
 
 /**
  * Push messages whose producer is loaded on the first read: a push that sends nothing never

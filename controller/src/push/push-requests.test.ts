@@ -7,8 +7,8 @@ import { gunzipSync } from "node:zlib";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { computeClosure } from "../closure/compute-closure.js";
 import { UserError } from "../core/errors.js";
-import { computeClosure } from "./compute-closure.js";
 import { type PushProgress, type PushStream, pushRequests } from "./push-requests.js";
 
 let fx: NixFixture;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { PathInfo, PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { computeClosure } from "./compute-closure.js";
+import { computeClosure } from "../closure/compute-closure.js";
 import type { ProbeDecision } from "./link-probe.js";
 import { pushRequests } from "./push-requests.js";
 
