@@ -6,7 +6,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPush } from "../../../controller/src/agent-api/raw-push-client.js";
+import { rawPush } from "../../../controller/src/push/transport/raw-push-client.js";
 import type { Deployer } from "../deployment/deployer.js";
 import { AgentError } from "../errors.js";
 import { pushCounter } from "../metrics/push.js";

@@ -7,9 +7,9 @@ import { parseTrustedKeys } from "@ros-rollback/nix-core";
 import { Compression, type PathInfo, type PushPathsRequest, RAW_PUSH_ALPN_V1 } from "@ros-rollback/proto";
 import { HealthImplementation } from "grpc-health-check";
 import pino from "pino";
-import type { RawPushEndpoint } from "../../../controller/src/agent-api/raw-push-client.js";
 // The controller's half of the wire: the tests over this rig are the contract between the two.
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
+import type { RawPushEndpoint } from "../../../controller/src/push/transport/raw-push-client.js";
 import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { AgentError } from "../errors.js";
 import { serveRawPush } from "../server/raw-push/connection.js";

@@ -20,10 +20,10 @@ import {
 } from "@ros-rollback/proto";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPush } from "../../../../controller/src/agent-api/raw-push-client.js";
 import { connectAgent, type PushTransport } from "../../../../controller/src/agent-api.js";
 import { computeClosure, pushRequests } from "../../../../controller/src/closure/index.js";
 import type { ProbeDecision } from "../../../../controller/src/push/link-probe.js";
+import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
 import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
 import { serveRawPush } from "./connection.js";
 

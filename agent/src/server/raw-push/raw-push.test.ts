@@ -3,8 +3,8 @@ import { credentials, makeGenericClientConstructor, Server, type ServiceError, s
 import { Compression } from "@ros-rollback/proto";
 import { HealthImplementation, service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPush } from "../../../../controller/src/agent-api/raw-push-client.js";
 import { AgentCallError, connectAgent, type PushTransport } from "../../../../controller/src/agent-api.js";
+import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
 import { childProcesses } from "../../../../nix-core/src/testing/nix-fixture.js";
 import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
 import { listenShared } from "./listener.js";

@@ -9,7 +9,7 @@ import {
   serializePushPathsRequest,
 } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPush } from "../../../../controller/src/agent-api/raw-push-client.js";
+import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
 import { childProcesses } from "../../../../nix-core/src/testing/nix-fixture.js";
 import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
 

@@ -1,8 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient, PushPathsRequest, PushPathsResponse, RawPushProgress } from "@ros-rollback/proto";
-import { type CallContext, noAnswer } from "./calls.js";
-import { AgentCallError } from "./errors.js";
-import { pushPaths } from "./push.js";
+import { type CallContext, noAnswer } from "../../agent-api/calls.js";
+import { AgentCallError } from "../../agent-api/errors.js";
+import type { PushTransport } from "../../agent-api/types.js";
+import { pushPaths } from "./push-paths.js";
 import {
   RawPushBroken,
   type RawPushEndpoint,
@@ -10,7 +11,6 @@ import {
   RawPushStatus,
   rawPush,
 } from "./raw-push-client.js";
-import type { PushTransport } from "./types.js";
 
 export interface PushContext {
   readonly ctx: CallContext;

@@ -17,7 +17,7 @@ import {
   serializePushPathsRequest,
   takeDataFrame,
 } from "@ros-rollback/proto";
-import { settlesWithin } from "../core/settles-within.js";
+import { settlesWithin } from "../../core/settles-within.js";
 
 export interface RawPushEndpoint {
   /** "host:port" or "[v6]:port", as the inventory has it. */

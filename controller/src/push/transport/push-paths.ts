@@ -1,7 +1,7 @@
 import type { AgentClient, PushPathsRequest, PushPathsResponse } from "@ros-rollback/proto";
-import { settlesWithin } from "../core/settles-within.js";
-import { type CallContext, noAnswer } from "./calls.js";
-import { toAgentCallError } from "./errors.js";
+import { type CallContext, noAnswer } from "../../agent-api/calls.js";
+import { toAgentCallError } from "../../agent-api/errors.js";
+import { settlesWithin } from "../../core/settles-within.js";
 
 /** PushPaths: a client stream fed from `requests`, with HTTP/2 flow control and our deadlines. */
 export async function pushPaths(
