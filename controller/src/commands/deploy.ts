@@ -1,8 +1,8 @@
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { ProgressReporter } from "../progress.js";
-import { reportResult } from "../report.js";
+import { ProgressReporter } from "../report/progress.js";
+import { reportResult } from "../report/report.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { ProgressReporter } from "../progress.js";
+import { ProgressReporter } from "../report/progress.js";
 import { DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { planOnTarget, planResult } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/push-transfer.js";

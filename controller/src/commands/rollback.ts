@@ -1,7 +1,7 @@
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { reportResult } from "../report.js";
+import { reportResult } from "../report/report.js";
 import { rollbackRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";

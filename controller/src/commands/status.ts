@@ -1,8 +1,8 @@
 import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
+import { holdText, snapshotLine, statusJson, unitChangesText } from "../report/views.js";
 import { isSingle } from "../targets/selection.js";
-import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 
 type Status = ReturnType<typeof statusJson>;

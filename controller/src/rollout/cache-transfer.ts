@@ -2,8 +2,8 @@ import type { PathInfo, SubstituteProgress } from "@ros-rollback/proto";
 import { AgentCallError } from "../agent-api/call-error.js";
 import type { AgentApi } from "../agent-api.js";
 import { UserError } from "../core/errors.js";
-import { formatBytes, formatDuration } from "../progress.js";
-import type { PushSummary, SubstituteSummary } from "../report.js";
+import { formatBytes, formatDuration } from "../report/progress.js";
+import type { PushSummary, SubstituteSummary } from "../report/report.js";
 import type { PushTransfer } from "./push-transfer.js";
 import type { Transfer, TransferProgress } from "./transfer.js";
 

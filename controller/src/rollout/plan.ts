@@ -1,10 +1,10 @@
 import type { PlanResponse } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, type UserError } from "../core/errors.js";
-import { ProgressReporter } from "../progress.js";
+import { ProgressReporter } from "../report/progress.js";
+import { unitChangesJson, unitChangesText } from "../report/views.js";
 import type { Target } from "../targets/inventory.js";
 import { isSingle } from "../targets/selection.js";
-import { unitChangesJson, unitChangesText } from "../views.js";
 import { type Built, DeploySource, type DeploySpec, deployJob } from "./deploy-job.js";
 import { limitedPush } from "./fleet/deploy-rollout.js";
 import type { Strategy } from "./fleet/strategy.js";

@@ -2,15 +2,15 @@ import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext } from "../core/command.js";
 import { asUserError, UserError } from "../core/errors.js";
-import type { Operation } from "../outcome.js";
+import type { Operation } from "../report/outcome.js";
 import {
   buildReport,
   type DeploymentReport,
   errorBeforeChange,
   type PushSummary,
   unchangedReport,
-} from "../report.js";
-import { formatSeconds } from "../views.js";
+} from "../report/report.js";
+import { formatSeconds } from "../report/views.js";
 import { type Followed, followDeployment } from "./follow/follow.js";
 import { eventPrinter, type FollowArgs, followOptions } from "./follow/follow-options.js";
 import { type HeldJson, HeldRobot, heldRefusal, type ReleaseWindow, waitForRelease } from "./wait-release.js";

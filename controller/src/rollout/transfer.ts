@@ -1,7 +1,7 @@
 import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { PushProgress } from "../progress.js";
-import type { PushSummary } from "../report.js";
+import type { PushProgress } from "../report/progress.js";
+import type { PushSummary } from "../report/report.js";
 
 /** Where a transfer reports its progress (a bar on stderr for one robot; a table cell in a rollout). */
 export interface TransferProgress {

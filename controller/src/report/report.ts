@@ -1,11 +1,11 @@
 import { type ActivationAction, DeploymentState, RollbackReason } from "@ros-rollback/proto";
-import { AgentCallError } from "./agent-api/call-error.js";
-import type { CommandResult } from "./core/command.js";
-import { asUserError, ExitCode, UsageError, UserError } from "./core/errors.js";
+import { AgentCallError } from "../agent-api/call-error.js";
+import type { CommandResult } from "../core/command.js";
+import { asUserError, ExitCode, UsageError, UserError } from "../core/errors.js";
+import type { Followed } from "../rollout/follow/follow.js";
+import { overrideWarning } from "../rollout/override-holds.js";
+import { type HeldJson, holdsLine } from "../rollout/wait-release.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
-import type { Followed } from "./rollout/follow/follow.js";
-import { overrideWarning } from "./rollout/override-holds.js";
-import { type HeldJson, holdsLine } from "./rollout/wait-release.js";
 import {
   type EventJson,
   eventJson,

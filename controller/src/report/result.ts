@@ -1,8 +1,8 @@
-import { ExitCode } from "../../core/errors.js";
-import type { DeploymentReport } from "../../report.js";
-import type { HoldJson } from "../../views.js";
-import { holdsLine } from "../wait-release.js";
-import { formatAmount, type Strategy } from "./strategy.js";
+import { ExitCode } from "../core/errors.js";
+import { formatAmount, type Strategy } from "../rollout/fleet/strategy.js";
+import { holdsLine } from "../rollout/wait-release.js";
+import type { DeploymentReport } from "./report.js";
+import type { HoldJson } from "./views.js";
 
 /** What became of one robot in a rollout. */
 export type RobotOutcome =

@@ -5,7 +5,7 @@ import {
   grpcStatusName,
   RollbackReason,
 } from "@ros-rollback/proto";
-import { ExitCode } from "./core/errors.js";
+import { ExitCode } from "../core/errors.js";
 
 /** What a deploy or rollback did to the robot, as reported in `outcome` (JSON) and by the exit code. */
 export type Outcome =
