@@ -4,6 +4,7 @@ import type { CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, UserError } from "../core/errors.js";
 import type { Followed } from "../rollout/follow/follow.js";
 import { overrideWarning } from "../rollout/override-holds.js";
+import type { PushSummary } from "../rollout/transfer.js";
 import { type HeldJson, holdsLine } from "../rollout/wait-release.js";
 import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
 import {
@@ -18,41 +19,6 @@ import {
   unitChangesJson,
   unitChangesText,
 } from "./views.js";
-
-export interface PushSummary {
-  readonly compression: string;
-  /** Paths in the closure. */
-  readonly pathsTotal: number;
-  /** Paths the agent did not have. */
-  readonly pathsMissing: number;
-  /** NAR bytes of the missing paths (uncompressed). */
-  readonly bytesMissing: number;
-  /** What the agent reported for the push (0 when nothing was pushed). */
-  readonly pathsImported: number;
-  readonly pathsSkipped: number;
-  readonly narBytes: number;
-  /** NarChunk bytes sent (compressed size when compressing); null when the closure code did not say. */
-  readonly wireBytes: number | null;
-  readonly signed: boolean;
-  readonly seconds: number;
-  /** How the bytes went: the agent's raw push channel, or gRPC PushPaths (an agent without it); null: nothing pushed. */
-  readonly transport: "raw" | "grpc" | null;
-  /** What the robot fetched from its own caches first (--transfer auto|substitute), or null (push only). */
-  readonly substituted: SubstituteSummary | null;
-}
-
-export interface SubstituteSummary {
-  /** Missing paths the robot's caches said they hold. */
-  readonly pathsSubstitutable: number;
-  /** Paths the robot fetched (not counting those it had meanwhile). */
-  readonly pathsSubstituted: number;
-  readonly narBytesSubstituted: number;
-  readonly seconds: number;
-  /** auto: why substitution failed and the paths were pushed instead; null if it did not fail. */
-  readonly fallback: string | null;
-  /** Caches that could not be asked, with why. */
-  readonly unreachable: readonly string[];
-}
 
 export interface DeploymentReport {
   readonly target: string;
