@@ -35,8 +35,8 @@ import {
 } from "./metrics/index.js";
 import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
-import { createStorePort } from "./server/store-adapter.js";
 import { checkStartup } from "./startup.js";
+import { createStorePort } from "./store/store-adapter.js";
 import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
 import { SelfRestart } from "./system/self-restart.js";

@@ -14,13 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
 import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { createLogger } from "../log.js";
+import { createStorePort } from "../store/store-adapter.js";
 import { issueClientCert, makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { testClient } from "../testing/server-rig.js";
 import { MAX_ENCODED_MESSAGE } from "../text/bounded.js";
 import { type RunningServer, startServer } from "./server.js";
-import { createStorePort } from "./store-adapter.js";
 
 // Real gRPC over mutual TLS, the real store adapter on a real (chroot) Nix store.
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { probeHttp2 } from "../testing/http2-probe.js";
 import { applyFlowControl, DEFAULT_FLOW_CONTROL } from "./flow-control.js";
-import { listenShared } from "./raw-push/listener.js";
+import { listenShared } from "./listener.js";
 import { serverCredentials } from "./server.js";
 
 let tmp: string;

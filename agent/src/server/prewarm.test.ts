@@ -7,12 +7,12 @@ import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import type { Deployer } from "../deployment/deployer.js";
+import { createStorePort } from "../store/store-adapter.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab, until } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
-import { createStorePort } from "./store-adapter.js";
 
 // Real gRPC over mutual TLS, the real store adapter with a kept query process, a real (chroot) store.
 

@@ -18,12 +18,12 @@ import {
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
+import { createStorePort } from "../store/store-adapter.js";
 import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
-import { createStorePort } from "./store-adapter.js";
 
 // Push slots per client certificate and the opening limit (issue 24), on the agent's one port:
 // real mutual TLS, both transports (gRPC PushPaths and the raw channel), the real store adapter

@@ -2,14 +2,14 @@ import { readFile } from "node:fs/promises";
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { agentProtoPath, FastAgentService, protoIncludeDir } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
+import type { StorePort } from "../store/store-port.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { GrpcHealth } from "./grpc-health.js";
 import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
+import { listenShared, type SharedListener, type TlsMaterial } from "./listener.js";
 import { serveRawPush } from "./raw-push/connection.js";
-import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
 import { agentService, type ServiceDeps } from "./service.js";
-import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
   readonly listen: string;

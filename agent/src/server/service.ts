@@ -24,6 +24,7 @@ import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { overrideHoldsFromPb } from "../holds/override.js";
+import type { StorePort } from "../store/store-port.js";
 import { callPushClient, clientIdentity } from "./client-identity.js";
 import {
   actionFromPb,
@@ -38,7 +39,6 @@ import { holdToPb } from "./convert-changes.js";
 import { decoded, decodedStream } from "./decode.js";
 import { type PlanHoldsDeps, planHoldsHandlers } from "./plan-holds.js";
 import { toStatus } from "./status.js";
-import type { StorePort } from "./store-port.js";
 
 export interface ServiceDeps {
   readonly version: string;

@@ -14,7 +14,7 @@ import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig } from "../health/index.js";
 import type { Holds } from "../holds/holds.js";
 import type { RunningServer } from "../server/server.js";
-import type { StorePort } from "../server/store-port.js";
+import type { StorePort } from "../store/store-port.js";
 import { ProcessRunner } from "../system/command.js";
 import { makeTestPki, type TestPki } from "./certs.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "./fakes.js";

@@ -12,11 +12,11 @@ import { computeClosure, pushRequests } from "../../../controller/src/closure/in
 import type { RawPushEndpoint } from "../../../controller/src/push/transport/raw-push-client.js";
 import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { AgentError } from "../errors.js";
+import { listenShared, type SharedListener } from "../server/listener.js";
 import { serveRawPush } from "../server/raw-push/connection.js";
-import { listenShared, type SharedListener } from "../server/raw-push/listener.js";
-import type { PushByteCounts, StorePort } from "../server/store-port.js";
 import { NixCliStore } from "../store/cli-store.js";
 import { type PushResult, receivePush } from "../store/receive-push.js";
+import type { PushByteCounts, StorePort } from "../store/store-port.js";
 import { makeTestPki, type TestPki } from "./certs.js";
 
 export const signal = (): AbortSignal => AbortSignal.timeout(60_000);

@@ -6,7 +6,7 @@ import { Server } from "@grpc/grpc-js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { makeTestPki, type TestPki } from "../../testing/certs.js";
 import { testClient } from "../../testing/server-rig.js";
-import { listenShared, type SharedListener } from "./listener.js";
+import { listenShared, type SharedListener } from "../listener.js";
 
 // The listener's onGrpcClient hook (server.ts: the query's nix-store prewarm), over real TLS on 127.0.0.1.
 

@@ -7,7 +7,7 @@ import { AgentCallError, connectAgent, type PushTransport } from "../../../../co
 import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
 import { childProcesses } from "../../../../nix-core/src/testing/nix-fixture.js";
 import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
-import { listenShared } from "./listener.js";
+import { listenShared } from "../listener.js";
 
 // Real TLS on 127.0.0.1: the agent's shared listener with a real Nix store behind the raw channel.
 

@@ -4,7 +4,7 @@ import { isIP, type Socket } from "node:net";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { RAW_PUSH_ALPNS } from "@ros-rollback/proto";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../errors.js";
 
 export interface TlsMaterial {
   readonly ca: Buffer;

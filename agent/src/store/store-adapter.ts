@@ -1,11 +1,11 @@
 import { parseTrustedKeys, validateStorePath } from "@ros-rollback/nix-core";
 import type { Logger } from "pino";
 import { lazy } from "../lazy.js";
-import { NixCliStore, queryMissingPaths } from "../store/cli-store.js";
-import type { PushObserver } from "../store/push-observer.js";
-import { PushSlots } from "../store/push-slots.js";
-import { narInfoLookup, queryCaches } from "../store/substituters.js";
+import { NixCliStore, queryMissingPaths } from "./cli-store.js";
+import type { PushObserver } from "./push-observer.js";
+import { PushSlots } from "./push-slots.js";
 import type { PushByteCounts, StorePort } from "./store-port.js";
+import { narInfoLookup, queryCaches } from "./substituters.js";
 
 export interface StoreAdapterOptions {
   readonly storeDir: string;
@@ -35,8 +35,8 @@ export interface StoreAdapterOptions {
 
 // Loaded on the first push or substitution: an idle agent never needs the receive pipeline
 // (decompressors, zstd demux, NAR checks) nor the substituter (issue 13: idle RSS).
-const loadReceivePush = lazy(() => import("../store/receive-push.js"));
-const loadSubstitute = lazy(() => import("../store/substitute.js"));
+const loadReceivePush = lazy(() => import("./receive-push.js"));
+const loadSubstitute = lazy(() => import("./substitute.js"));
 
 /** Each push holds two nix-store processes and a decompressor; a robot's CPU and RAM are small. */
 export const DEFAULT_MAX_CONCURRENT_PUSHES = 2;
