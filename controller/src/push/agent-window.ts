@@ -1,4 +1,4 @@
-import type { AgentProgress, PipelineMeasure } from "./link-probe.js";
+import type { AgentProgress, PipelineMeasure } from "./pipeline-measure.js";
 
 const MiB = 1024 * 1024;
 /** With the agent's progress: the zstd phase is measured over this much wire it consumed… */

@@ -6,6 +6,9 @@ import {
   E2E_WIRE_BYTES,
 } from "./agent-window.js";
 import { type CpuTimes, spareCores } from "./cpu-idle.js";
+import type { AgentProgress, PipelineMeasure } from "./pipeline-measure.js";
+
+export type { AgentProgress, PipelineMeasure } from "./pipeline-measure.js";
 
 /**
  * `--compress auto` on compressible data starts with zstd, then measures
@@ -41,33 +44,6 @@ import { type CpuTimes, spareCores } from "./cpu-idle.js";
  * hardly waited for the network means the import is the bottleneck (a fast
  * link, a busy robot), which compressing only slows: uncompressed.
  */
-export interface PipelineMeasure {
-  /** The transport waited this long for the next message (zstd's output, or the NAR source). */
-  readonly waitedForSourceMs: number;
-  /** Messages waited this long for the transport to take them. */
-  readonly waitedForLinkMs: number;
-  /** NarChunk bytes measured over (compressed, in the zstd phase). */
-  readonly wireBytes: number;
-  /** NAR bytes those chunks carried. */
-  readonly narBytes: number;
-  /** Wall time of the measured messages. */
-  readonly ms: number;
-  /** Cores idle on average from the push's first chunk to the end of the zstd phase (when the clock ticked). */
-  readonly spareCores?: number;
-  /** Bytes and time are the agent's (its PROGRESS reports), not the transport's. */
-  readonly atAgent?: boolean;
-  /** Of `ms`, how long the agent's import waited for the network. */
-  readonly agentWaitedMs?: number;
-}
-
-/** What the agent has consumed of the push so far (totals). */
-export interface AgentProgress {
-  readonly wireBytes: number;
-  readonly narBytes: number;
-  /** Microseconds its import waited for the network. */
-  readonly waitedUs: number;
-}
-
 /** Link-bound with an import that waited for the network less than this share of the time: the import is the bottleneck. */
 export const AGENT_STARVED = 0.5;
 
