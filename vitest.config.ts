@@ -10,6 +10,8 @@ export default defineConfig({
             "nix-core/src/**/*.test.ts",
             "agent/src/**/*.test.ts",
             "controller/src/**/*.test.ts",
+            // Agent ↔ controller over real sockets and a real Nix store, at unit speed.
+            "e2e/src/**/*.test.ts",
             "integration-tests/lab/**/*.test.ts",
             "bench/**/*.test.ts",
           ],

@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dumpNar, NarDumpError, type NixCliOptions } from "@ros-rollback/nix-core";
+import { childProcesses, diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { computeClosure } from "../closure/compute-closure.js";
 import { UserError } from "../core/errors.js";
 import { type NarPiece, type NarSourceOptions, readNars } from "./nar-source.js";

@@ -1,13 +1,12 @@
 import { readFileSync } from "node:fs";
 import { credentials, makeGenericClientConstructor, Server, type ServiceError, status } from "@grpc/grpc-js";
+import { listenShared } from "@ros-rollback/agent/testing";
+import { AgentCallError, connectAgent, type PushTransport, rawPush } from "@ros-rollback/controller/testing";
+import { childProcesses } from "@ros-rollback/nix-core/testing";
 import { Compression } from "@ros-rollback/proto";
 import { HealthImplementation, service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentCallError, connectAgent, type PushTransport } from "../../../../controller/src/agent-api.js";
-import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
-import { childProcesses } from "../../../../nix-core/src/testing/nix-fixture.js";
-import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
-import { listenShared } from "../listener.js";
+import { RawPushRig, signal } from "../raw-push-rig.js";
 
 // Real TLS on 127.0.0.1: the agent's shared listener with a real Nix store behind the raw channel.
 

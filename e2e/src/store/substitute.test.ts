@@ -2,15 +2,20 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import {
+  asAgentError,
+  NixCliStore,
+  narInfoLookup,
+  queryCaches,
+  type SubstituteDeps,
+  type SubstituteProgress,
+  substitute,
+} from "@ros-rollback/agent/testing";
+import { computeClosure, uploadClosure } from "@ros-rollback/controller/testing";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
+import { childProcesses, diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure, uploadClosure } from "../../../controller/src/closure/index.js";
-import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { asAgentError } from "../errors.js";
-import { NixCliStore } from "./cli-store.js";
-import { type SubstituteDeps, type SubstituteProgress, substitute } from "./substitute.js";
-import { narInfoLookup, queryCaches } from "./substituters.js";
 
 let fx: NixFixture;
 let signed: PathInfo[];

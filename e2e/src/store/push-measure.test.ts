@@ -2,14 +2,12 @@ import { execFile } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { NixCliStore, receivePush } from "@ros-rollback/agent/testing";
+import { computeClosure, pushRequests, readNars } from "@ros-rollback/controller/testing";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
+import { NixFixture } from "@ros-rollback/nix-core/testing";
 import { Compression } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import { readNars } from "../../../controller/src/push/nar-source.js";
-import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { NixCliStore } from "./cli-store.js";
-import { receivePush } from "./receive-push.js";
 
 /**
  * Measurements, not checks: run with ROS_ROLLBACK_MEASURE=1 (takes a

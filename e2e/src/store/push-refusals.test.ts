@@ -1,12 +1,11 @@
 import { readFile } from "node:fs/promises";
+import type { PushObserver, RefusalReason } from "@ros-rollback/agent/testing";
+import { NixCliStore, receivePush } from "@ros-rollback/agent/testing";
+import { computeClosure, pushRequests } from "@ros-rollback/controller/testing";
 import { type NixSecretKey, parseSecretKey, parseTrustedKeys, signPath } from "@ros-rollback/nix-core";
+import { childProcesses, diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { NixCliStore } from "./cli-store.js";
-import type { PushObserver, RefusalReason } from "./push-observer.js";
-import { receivePush } from "./receive-push.js";
 
 let fx: NixFixture;
 let signed: PathInfo[];

@@ -1,12 +1,11 @@
+import type { PushObserver } from "@ros-rollback/agent/testing";
+import { NixCliStore, queryMissingPaths, receivePush } from "@ros-rollback/agent/testing";
+// The controller's half of the wire: this test is the contract between the two.
+import { computeClosure, pushRequests } from "@ros-rollback/controller/testing";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
+import { childProcesses, diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// The controller's half of the wire: this test is the contract between the two.
-import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { NixCliStore, queryMissingPaths } from "./cli-store.js";
-import type { PushObserver } from "./push-observer.js";
-import { receivePush } from "./receive-push.js";
 
 let fx: NixFixture;
 let closure: PathInfo[];

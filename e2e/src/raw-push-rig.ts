@@ -3,21 +3,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { Server } from "@grpc/grpc-js";
+import type { PushByteCounts, StorePort } from "@ros-rollback/agent/testing";
+import {
+  AgentError,
+  listenShared,
+  NixCliStore,
+  type PushResult,
+  receivePush,
+  type SharedListener,
+  serveRawPush,
+} from "@ros-rollback/agent/testing";
+import type { RawPushEndpoint } from "@ros-rollback/controller/testing";
+// The controller's half of the wire: the tests over this rig are the contract between the two.
+import { computeClosure, pushRequests } from "@ros-rollback/controller/testing";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
+import { diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import { Compression, type PathInfo, type PushPathsRequest, RAW_PUSH_ALPN_V1 } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { HealthImplementation } from "grpc-health-check";
 import pino from "pino";
-// The controller's half of the wire: the tests over this rig are the contract between the two.
-import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import type { RawPushEndpoint } from "../../../controller/src/push/transport/raw-push-client.js";
-import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { AgentError } from "../errors.js";
-import { listenShared, type SharedListener } from "../server/listener.js";
-import { serveRawPush } from "../server/raw-push/connection.js";
-import { NixCliStore } from "../store/cli-store.js";
-import { type PushResult, receivePush } from "../store/receive-push.js";
-import type { PushByteCounts, StorePort } from "../store/store-port.js";
-import { makeTestPki, type TestPki } from "./certs.js";
 
 export const signal = (): AbortSignal => AbortSignal.timeout(60_000);
 

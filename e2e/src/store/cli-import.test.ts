@@ -1,10 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { NixCliStore } from "@ros-rollback/agent/testing";
+import { computeClosure } from "@ros-rollback/controller/testing";
+import { NixFixture } from "@ros-rollback/nix-core/testing";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure } from "../../../controller/src/closure/index.js";
-import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { NixCliStore } from "./cli-store.js";
 
 let fx: NixFixture;
 let info: PathInfo;

@@ -1,4 +1,6 @@
 import { status } from "@grpc/grpc-js";
+import { rawPush } from "@ros-rollback/controller/testing";
+import { childProcesses } from "@ros-rollback/nix-core/testing";
 import {
   Compression,
   decodeRawPushError,
@@ -9,9 +11,7 @@ import {
   serializePushPathsRequest,
 } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
-import { childProcesses } from "../../../../nix-core/src/testing/nix-fixture.js";
-import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
+import { RawPushRig, signal } from "../raw-push-rig.js";
 
 // What the raw channel refuses, and how a push that stops half-way ends: nothing half-sent is registered.
 

@@ -1,11 +1,15 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import {
+  type Decompressor,
+  MAX_STRETCHES,
+  openZstd,
+  openZstdDemux,
+  writeTo,
+} from "@ros-rollback/agent/testing";
+import { rawZstdFrames } from "@ros-rollback/controller/testing";
+import { childProcesses } from "@ros-rollback/nix-core/testing";
 import { describe, expect, it } from "vitest";
-import { rawZstdFrames } from "../../../controller/src/push/adaptive-zstd.js";
-import { childProcesses } from "../../../nix-core/src/testing/nix-fixture.js";
-import { type Decompressor, openZstd } from "./decompress.js";
-import { writeTo } from "./stream-util.js";
-import { MAX_STRETCHES, openZstdDemux } from "./zstd-demux.js";
 
 const zstd = (data: Buffer) => execFileSync("zstd", ["-q", "-c", "-3"], { input: data, maxBuffer: 64 << 20 });
 const text = (n: number) => Buffer.from(randomBytes(n / 2).toString("hex"));

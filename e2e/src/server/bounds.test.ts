@@ -2,7 +2,20 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  createLogger,
+  createStorePort,
+  DeployerLab,
+  MAX_ENCODED_MESSAGE,
+  type RunningServer,
+  realPlanner,
+  startServer,
+  testClient,
+  tmpHolds,
+} from "@ros-rollback/agent/testing";
+import { computeClosure, pushRequests } from "@ros-rollback/controller/testing";
 import { NIX_BASE32_ALPHABET, parseSecretKey, signPath } from "@ros-rollback/nix-core";
+import { diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import {
   type AgentClient,
   Compression,
@@ -10,17 +23,8 @@ import {
   type PushPathsRequest,
   type PushPathsResponse,
 } from "@ros-rollback/proto";
+import { issueClientCert, makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { createLogger } from "../log.js";
-import { createStorePort } from "../store/store-adapter.js";
-import { issueClientCert, makeTestPki, type TestPki } from "../testing/certs.js";
-import { DeployerLab } from "../testing/deployer-rig.js";
-import { realPlanner, tmpHolds } from "../testing/holds.js";
-import { testClient } from "../testing/server-rig.js";
-import { MAX_ENCODED_MESSAGE } from "../text/bounded.js";
-import { type RunningServer, startServer } from "./server.js";
 
 // Real gRPC over mutual TLS, the real store adapter on a real (chroot) Nix store.
 

@@ -4,6 +4,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type TLSSocket } from "node:tls";
+import { serveRawPush } from "@ros-rollback/agent/testing";
+import type { ProbeDecision } from "@ros-rollback/controller/testing";
+import {
+  computeClosure,
+  connectAgent,
+  type PushTransport,
+  pushRequests,
+  rawPush,
+} from "@ros-rollback/controller/testing";
 import {
   Compression,
   encodeRawPushProgress,
@@ -20,12 +29,7 @@ import {
 } from "@ros-rollback/proto";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectAgent, type PushTransport } from "../../../../controller/src/agent-api.js";
-import { computeClosure, pushRequests } from "../../../../controller/src/closure/index.js";
-import type { ProbeDecision } from "../../../../controller/src/push/link-probe.js";
-import { rawPush } from "../../../../controller/src/push/transport/raw-push-client.js";
-import { RawPushRig, signal } from "../../testing/raw-push-rig.js";
-import { serveRawPush } from "./connection.js";
+import { RawPushRig, signal } from "../raw-push-rig.js";
 
 // PROGRESS over real TLS into a real Nix store, and both directions of compatibility with version 1.
 

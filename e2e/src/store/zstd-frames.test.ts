@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { type Piece, rawFrame, ZstdFrames } from "@ros-rollback/agent/testing";
+import { rawZstdFrames } from "@ros-rollback/controller/testing";
 import { describe, expect, it } from "vitest";
-import { rawZstdFrames } from "../../../controller/src/push/adaptive-zstd.js";
-import { type Piece, rawFrame, ZstdFrames } from "./zstd-frames.js";
 
 const zstd = (data: Buffer, ...args: string[]) =>
   execFileSync("zstd", ["-q", "-c", ...args], { input: data, maxBuffer: 64 << 20 });

@@ -1,9 +1,8 @@
+import { createLogger, createStorePort } from "@ros-rollback/agent/testing";
+import { computeClosure, pushRequests } from "@ros-rollback/controller/testing";
+import { diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure, pushRequests } from "../../../controller/src/closure/index.js";
-import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { createLogger } from "../log.js";
-import { createStorePort } from "../store/store-adapter.js";
 
 // The store port loads the receive pipeline on its first push (issue 13). Two pushes race that
 // first load here: the first uses of this test file's fresh module graph, on a real (chroot) store.

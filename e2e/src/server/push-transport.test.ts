@@ -3,18 +3,23 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
+import type { Deployer } from "@ros-rollback/agent/testing";
+import {
+  AgentError,
+  type AgentMetrics,
+  COMPLETE_STORE,
+  createAgentMetrics,
+  metricValue,
+  pushCounter,
+  type RunningServer,
+  startServer,
+  testClient,
+} from "@ros-rollback/agent/testing";
+import { rawPush } from "@ros-rollback/controller/testing";
 import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPush } from "../../../controller/src/push/transport/raw-push-client.js";
-import type { Deployer } from "../deployment/deployer.js";
-import { AgentError } from "../errors.js";
-import { pushCounter } from "../metrics/push.js";
-import { type AgentMetrics, createAgentMetrics } from "../metrics/registry.js";
-import { metricValue } from "../metrics/testing.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
-import { COMPLETE_STORE, testClient } from "../testing/server-rig.js";
-import { type RunningServer, startServer } from "./server.js";
 
 // ros_rollback_pushes_total{transport, result}: the raw channel is invisible to grpc_server_*, so
 // each push is counted by transport when it ends. The real server over mutual TLS on 127.0.0.1.
