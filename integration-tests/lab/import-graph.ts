@@ -16,13 +16,20 @@ const HARNESSES = new Set(["integration-tests"]);
 /** Packages that must never import each other, in either direction. */
 const STRANGERS: readonly (readonly [string, string])[] = [["agent", "controller"]];
 const SKIP = new Set(["node_modules", "dist", "gen"]);
+/**
+ * Packages of tests only, not npm workspaces: e2e/ has no dependencies of its own, and a workspace
+ * would change the lock the Nix build fetches from (nix/npm-deps.json's digest).
+ */
+const TEST_ONLY = ["e2e"];
 
 export function workspaces(root: string): Workspace[] {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { workspaces: string[] };
-  return pkg.workspaces.map((dir) => {
-    const own = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { name: string };
-    return { dir, name: own.name };
-  });
+  return [...pkg.workspaces, ...TEST_ONLY.filter((d) => existsSync(join(root, d, "package.json")))].map(
+    (dir) => {
+      const own = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { name: string };
+      return { dir, name: own.name };
+    },
+  );
 }
 
 function sources(dir: string, into: string[] = []): string[] {
