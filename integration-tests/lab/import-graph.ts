@@ -24,12 +24,12 @@ const TEST_ONLY = ["e2e"];
 
 export function workspaces(root: string): Workspace[] {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { workspaces: string[] };
-  return [...pkg.workspaces, ...TEST_ONLY.filter((d) => existsSync(join(root, d, "package.json")))].map(
-    (dir) => {
-      const own = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { name: string };
-      return { dir, name: own.name };
-    },
-  );
+  return [
+    ...new Set([...pkg.workspaces, ...TEST_ONLY.filter((d) => existsSync(join(root, d, "package.json")))]),
+  ].map((dir) => {
+    const own = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { name: string };
+    return { dir, name: own.name };
+  });
 }
 
 function sources(dir: string, into: string[] = []): string[] {

@@ -11,12 +11,12 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A repository of workspaces agent, controller and e2e with the given files. */
+/** A repository of workspaces agent and controller, the test-only e2e/, and the given files. */
 function tree(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), "imports-"));
   made.push(root);
   const all: Record<string, string> = {
-    "package.json": JSON.stringify({ workspaces: ["agent", "controller", "e2e"] }),
+    "package.json": JSON.stringify({ workspaces: ["agent", "controller"] }),
     "agent/package.json": JSON.stringify({ name: "@x/agent" }),
     "controller/package.json": JSON.stringify({ name: "@x/controller" }),
     "e2e/package.json": JSON.stringify({ name: "@x/e2e" }),
