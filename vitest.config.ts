@@ -12,6 +12,8 @@ export default defineConfig({
             "controller/src/**/*.test.ts",
             "relay/src/**/*.test.ts",
             "integration-tests/relay/**/*.test.ts",
+            // Agent ↔ controller over real sockets and a real Nix store, at unit speed.
+            "e2e/src/**/*.test.ts",
             "integration-tests/lab/**/*.test.ts",
             "bench/**/*.test.ts",
           ],

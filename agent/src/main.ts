@@ -43,9 +43,9 @@ import {
 } from "./metrics/index.js";
 import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
-import { createStorePort } from "./server/store-adapter.js";
 import { watchTls } from "./server/tls-watch.js";
 import { checkStartup } from "./startup.js";
+import { createStorePort } from "./store/store-adapter.js";
 import { ProcessRunner } from "./system/command.js";
 import { RobotSystemInspector } from "./system/inspector.js";
 import { SelfRestart } from "./system/self-restart.js";

@@ -5,10 +5,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { makeTestPki } from "@ros-rollback/proto/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { isStartupError } from "./errors.js";
 import { checkStartup } from "./startup.js";
-import { makeTestPki } from "./testing/certs.js";
 
 const MAIN = resolve(fileURLToPath(import.meta.url), "../../dist/main.js");
 const KEY = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";

@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { Readable } from "node:stream";
 import type { PathInfo } from "@ros-rollback/proto";
-import { readNars } from "../../controller/src/closure/nar-source.js";
+import { readNars } from "../../controller/src/push/nar-source.js";
 import { labExec } from "../../integration-tests/lab/index.js";
 import { serveImportStream } from "./serve-stream.js";
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { computeClosure } from "../../controller/src/closure/index.js";
-import { readNars } from "../../controller/src/closure/nar-source.js";
+import { readNars } from "../../controller/src/push/nar-source.js";
 import { buildClosureOfSizes, deleteClosure } from "../closure.js";
 import { serveImportStream } from "./serve-stream.js";
 

@@ -11,7 +11,7 @@ import {
   u64,
 } from "@ros-rollback/nix-core";
 import type { PathInfo } from "@ros-rollback/proto";
-import type { NarPiece } from "../../controller/src/closure/nar-source.js";
+import type { NarPiece } from "../../controller/src/push/nar-source.js";
 
 /** cmdAddToStoreNar and the path's info, as CliImport.beginPath sends them. */
 export function addToStoreNarHeader(info: PathInfo, registrationTime: number): Buffer {

@@ -1,7 +1,8 @@
 // The controller's one entry point to the agent's RPCs; the parts live in agent-api/:
 // types.ts (AgentApi, ConnectOptions), connect.ts (TLS channel, waiting for READY),
-// grpc-api.ts (the RPC wrappers), calls.ts (unary and server-stream calls), push.ts (gRPC PushPaths), raw-first.ts (the raw push channel first), raw-push-client.ts (that channel's client),
+// grpc-api.ts (the RPC wrappers), calls.ts (unary and server-stream calls),
 // call-error.ts (AgentCallError), errors.ts (ServiceError → AgentCallError), credentials.ts (TLS files).
+// The push transports (gRPC PushPaths, the raw channel first) live in ../push/transport/.
 // Code that runs before the connect imports the parts it needs, not this file (it loads grpc-js).
 
 export { AgentCallError } from "./agent-api/call-error.js";

@@ -5,14 +5,14 @@
  * are chosen. Everything else gets them passed in.
  */
 import type { ConnectAgent } from "./agent-api.js";
-import { lazyMessages } from "./closure/lazy-messages.js";
-import type { ClosureOps } from "./closure-port.js";
+import type { ClosureOps } from "./closure/port.js";
 import type { Deps } from "./core/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
 import { exitWhenFlushed } from "./core/exit.js";
 import { handleInterrupts } from "./core/interrupt.js";
 import { type Io, sleep } from "./core/io.js";
 import { main } from "./main.js";
+import { lazyMessages } from "./push/lazy-messages.js";
 
 // Imported when first used: `--help` and commands that never connect or read the store skip
 // loading grpc-js, the protocol code and the closure code (start-up time, issue 13).

@@ -6,8 +6,8 @@ import { Compression, DeploymentState, type PushPathsRequest } from "@ros-rollba
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AgentCallError, type ConnectOptions, connectAgent } from "./agent-api.js";
 import { ExitCode } from "./core/errors.js";
-import type { Target } from "./inventory.js";
 import { main } from "./main.js";
+import type { Target } from "./targets/inventory.js";
 import { captureIo } from "./testing/capture-io.js";
 import { event, type FakeAgent, startFakeAgent } from "./testing/fake-agent.js";
 import { fakeClosure } from "./testing/fake-closure.js";

@@ -6,9 +6,9 @@ import { type ExitCode, UsageError } from "./core/errors.js";
 import { commandHelp, globalHelp } from "./core/help.js";
 import type { Io } from "./core/io.js";
 import { renderError, renderResult } from "./core/render.js";
-import type { Selection } from "./core/selection.js";
-import { loadFlakeInventory, parseFlakeRef } from "./flake.js";
-import { type Inventory, loadInventory, selectTarget, selectTargets } from "./inventory.js";
+import { loadFlakeInventory, parseFlakeRef } from "./targets/flake.js";
+import { type Inventory, loadInventory, selectTarget, selectTargets } from "./targets/inventory.js";
+import type { Selection } from "./targets/selection.js";
 
 /**
  * Runs one command line to completion and returns the exit code. Touches the

@@ -8,7 +8,7 @@ import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import type { DeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { connectAgent } from "../../controller/src/agent-api/connect.js";
 import type { AgentApi } from "../../controller/src/agent-api/types.js";
-import type { Target } from "../../controller/src/inventory.js";
+import type { Target } from "../../controller/src/targets/inventory.js";
 import { type RelayLog, type RunningRelay, startRelay } from "../../relay/src/index.js";
 
 function openssl(args: string[], cwd: string): void {

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../deployment/record-file.js";
+import { writeFileAtomic } from "../files/atomic-file.js";
 import type { StopLog } from "./types.js";
 
 /** A robot has a few data writers; the file stays small even if their names change over time. */

@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../deployment/record-file.js";
 import { AgentError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic-file.js";
 import type { CommandRunner } from "../system/command.js";
 import { firstSymlinkProblem } from "./entry-paths.js";
 import { entriesProblem, type NamedEntry } from "./entry-rules.js";

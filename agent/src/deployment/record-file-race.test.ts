@@ -3,9 +3,10 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { writeFileAtomic } from "../files/atomic-file.js";
 import { TEST_HEALTH } from "../testing/deployer-rig.js";
 import type { DeploymentRecord } from "./record.js";
-import { FileRecordStore, writeFileAtomic } from "./record-file.js";
+import { FileRecordStore } from "./record-file.js";
 
 function record(n: number): DeploymentRecord {
   return {

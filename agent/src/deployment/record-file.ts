@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StartupError } from "../errors.js";
+import { writeFileAtomic } from "../files/atomic-file.js";
 import type { DeploymentRecord } from "./record.js";
 
 /**
@@ -101,37 +101,5 @@ export class FileRecordStore implements RecordStore {
     const next = this.writes.then(write);
     this.writes = next.catch(() => undefined);
     return next;
-  }
-}
-
-let tmpCounter = 0;
-
-/** A temp name no other write uses, even concurrent ones in this process or another. */
-function tmpName(file: string): string {
-  tmpCounter += 1;
-  return `${file}.tmp-${process.pid}-${tmpCounter}-${randomBytes(4).toString("hex")}`;
-}
-
-export async function writeFileAtomic(dir: string, file: string, data: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = tmpName(file);
-  try {
-    const fh = await open(tmp, "wx", 0o600);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
   }
 }

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeploymentRecord } from "../deployment/record.js";
-import { writeFileAtomic } from "../deployment/record-file.js";
+import { writeFileAtomic } from "../files/atomic-file.js";
 import type { Outcome } from "./retention.js";
 
 /** Generations remembered; older ones are beyond any retention anyway. */

@@ -1,10 +1,10 @@
 // Roots against Nix's REAL garbage collector, in throwaway chroot stores (never the host's).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { NixFixture } from "@ros-rollback/nix-core/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { createStorePort } from "../server/store-adapter.js";
+import { createStorePort } from "../store/store-adapter.js";
 import { PathRoots, rootingStore } from "./roots.js";
 
 let fx: NixFixture;

@@ -1,6 +1,6 @@
 import { lstat, lutimes, mkdir, readdir, symlink, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
-import type { StorePort } from "../server/store-port.js";
+import type { StorePort } from "../store/store-port.js";
 
 /** Links made at once: a system's closure is a few thousand paths. */
 const BATCH = 64;

@@ -14,6 +14,7 @@ import {
   FRAME,
   RAW_PUSH_ALPN_V1,
 } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Denial } from "../access/gate.js";
@@ -28,7 +29,6 @@ import { NixProfile } from "../generations/profile.js";
 import { Holds } from "../holds/holds.js";
 import { HoldStore } from "../holds/store.js";
 import { ProcessRunner } from "../system/command.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";

@@ -1,8 +1,8 @@
 import type { TLSSocket } from "node:tls";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import { callIdentity, socketIdentity } from "../access/identity.js";
+import type { PushClient } from "../store/store-port.js";
 import { cut } from "../text/bounded.js";
-import type { PushClient } from "./store-port.js";
 
 /** Subjects and addresses come from the peer: kept short in logs. */
 const MAX_IDENTITY = 200;

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { probeHttp2 } from "../testing/http2-probe.js";
 import { applyFlowControl, DEFAULT_FLOW_CONTROL } from "./flow-control.js";
-import { listenShared } from "./raw-push/listener.js";
+import { listenShared } from "./listener.js";
 import { serverCredentials } from "./server.js";
 
 let tmp: string;

@@ -12,6 +12,7 @@ import {
   type DeploymentOptions,
   type GetStatusResponse,
 } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Deployer } from "../deployment/deployer.js";
@@ -21,7 +22,6 @@ import { Holds } from "../holds/holds.js";
 import { HoldStore } from "../holds/store.js";
 import type { HoldSource } from "../holds/types.js";
 import { ProcessRunner } from "../system/command.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";

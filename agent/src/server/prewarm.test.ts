@@ -2,17 +2,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
+import { childProcesses, NixFixture } from "@ros-rollback/nix-core/testing";
 import type { AgentClient } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import type { Deployer } from "../deployment/deployer.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { createStorePort } from "../store/store-adapter.js";
 import { DeployerLab, until } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
-import { createStorePort } from "./store-adapter.js";
 
 // Real gRPC over mutual TLS, the real store adapter with a kept query process, a real (chroot) store.
 

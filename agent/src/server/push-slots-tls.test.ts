@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { NixFixture } from "@ros-rollback/nix-core/testing";
 import {
   type AgentClient,
   Compression,
@@ -15,15 +16,14 @@ import {
   RAW_PUSH_ALPN_V1,
   serializePushPathsRequest,
 } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
+import { createStorePort } from "../store/store-adapter.js";
 import { DeployerLab } from "../testing/deployer-rig.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
-import { createStorePort } from "./store-adapter.js";
 
 // Push slots per client certificate and the opening limit (issue 24), on the agent's one port:
 // real mutual TLS, both transports (gRPC PushPaths and the raw channel), the real store adapter

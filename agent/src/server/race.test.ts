@@ -11,6 +11,7 @@ import {
   type DeploymentOptions,
   DeploymentState,
 } from "@ros-rollback/proto";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Deployer } from "../deployment/deployer.js";
@@ -18,7 +19,6 @@ import { FileRecordStore } from "../deployment/record-file.js";
 import { NixProfile } from "../generations/profile.js";
 import { ProcessRunner } from "../system/command.js";
 import type { SwitchUnitStatus } from "../system/switcher.js";
-import { makeTestPki, type TestPki } from "../testing/certs.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";

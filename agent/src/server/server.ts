@@ -6,15 +6,15 @@ import type { AccessGate } from "../access/gate.js";
 import { socketIdentity } from "../access/identity.js";
 import type { AuditEvent, Auditor } from "../audit/auditor.js";
 import { AgentError, asAgentError } from "../errors.js";
+import type { StorePort } from "../store/store-port.js";
 import { accessInterceptor } from "./access-interceptor.js";
 import { tolerantDecoding } from "./decode.js";
 import { applyFlowControl, type FlowControl } from "./flow-control.js";
 import { GrpcHealth } from "./grpc-health.js";
 import { addLazyReflection, type ReflectionLoader, type ReflectionParts } from "./lazy-reflection.js";
+import { listenShared, type SharedListener, type TlsMaterial } from "./listener.js";
 import { refuseRawPush, serveRawPush } from "./raw-push/connection.js";
-import { listenShared, type SharedListener, type TlsMaterial } from "./raw-push/listener.js";
 import { agentService, type ServiceDeps } from "./service.js";
-import type { StorePort } from "./store-port.js";
 
 export interface ServerOptions {
   /** undefined: no port; connections arrive only through relays (`inject`). */

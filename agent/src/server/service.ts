@@ -28,6 +28,7 @@ import { AgentError } from "../errors.js";
 import type { GcPort } from "../gc/port.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { overrideHoldsFromPb } from "../holds/override.js";
+import type { StorePort } from "../store/store-port.js";
 import { callPushClient, clientIdentity } from "./client-identity.js";
 import {
   actionFromPb,
@@ -43,7 +44,6 @@ import { gcReportToPb, spaceToPb } from "./convert-gc.js";
 import { decoded, decodedStream } from "./decode.js";
 import { type PlanHoldsDeps, planHoldsHandlers } from "./plan-holds.js";
 import { toStatus } from "./status.js";
-import type { StorePort } from "./store-port.js";
 
 export interface ServiceDeps {
   readonly version: string;

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { childProcesses, NixFixture } from "@ros-rollback/nix-core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { childProcesses, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { NixCliStore } from "./cli-store.js";
 
 let fx: NixFixture;

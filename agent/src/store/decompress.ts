@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { PassThrough, type Readable, type Writable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Compression } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
+import type { Decompressor } from "./decompressor.js";
 import { openZstdDemux } from "./zstd-demux.js";
 
 export interface DecompressOptions {
@@ -11,12 +12,7 @@ export interface DecompressOptions {
   readonly zstdBin?: string;
 }
 
-/** Compressed bytes go into `input`; `output` yields the NAR bytes and throws if the data is corrupt. */
-export interface Decompressor {
-  readonly input: Writable;
-  readonly output: AsyncIterable<Buffer>;
-  destroy(): void;
-}
+export type { Decompressor } from "./decompressor.js";
 
 const CHUNK = 128 * 1024;
 /**

@@ -2,9 +2,9 @@ import { appendFile, cp, readFile, rm, truncate, writeFile } from "node:fs/promi
 import { join } from "node:path";
 import { status as grpc } from "@grpc/grpc-js";
 import { parseTrustedKeys } from "@ros-rollback/nix-core";
+import { childProcesses, diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { childProcesses, diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { asAgentError } from "../errors.js";
 import { agentStatus } from "../server/status.js";
 import { type RecordingServer, recordingServer } from "../testing/recording-server.js";

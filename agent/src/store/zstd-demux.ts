@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from "node:stream";
 import { AgentError } from "../errors.js";
-import type { Decompressor } from "./decompress.js";
+import type { Decompressor } from "./decompressor.js";
 import { writeTo } from "./stream-util.js";
 import { rawFrame, ZstdFrames } from "./zstd-frames.js";
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { connect } from "node:http2";
-import type { TestPki } from "./certs.js";
+import type { TestPki } from "@ros-rollback/proto/testing";
 
 export interface Http2Probe {
   /** SETTINGS_INITIAL_WINDOW_SIZE the server announced. */

@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { agentClient } from "@ros-rollback/proto/clients";
+import type { TestPki } from "@ros-rollback/proto/testing";
 import { type RunningServer, type ServerOptions, startServer } from "../server/server.js";
 import type { ServiceDeps } from "../server/service.js";
-import type { TestPki } from "./certs.js";
 
 /** A store that has every path and is never asked for more (tests of deployment RPCs). */
 export const COMPLETE_STORE: ServiceDeps["store"] = {

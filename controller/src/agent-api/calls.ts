@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 import { AgentCallError, isServiceError, toAgentCallError } from "./errors.js";
 
 // One unary call and one server stream, each cancelled by an AbortSignal and failing as

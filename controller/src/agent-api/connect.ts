@@ -1,10 +1,10 @@
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
-import type { Target } from "../inventory.js";
 import { RelayRefused } from "../relay/dial.js";
 import type { LocalProxy } from "../relay/local-proxy.js";
 import { viaRelay } from "../relay/via-relay.js";
+import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 import { makeTestPki, type TestPki } from "../testing/pki.js";
 import { readTlsMaterial } from "./credentials.js";
 import { MAX_TLS_FILE_BYTES, readRegularFile } from "./tls-files.js";

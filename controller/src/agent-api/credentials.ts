@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { UserError } from "../core/errors.js";
-import { describeFsError, type Target } from "../inventory.js";
+import { describeFsError, type Target } from "../targets/inventory.js";
 import {
   checkCa,
   checkCertAndKey,

@@ -22,10 +22,10 @@ import type {
   RollbackRequest,
   SubstituteProgress,
 } from "@ros-rollback/proto";
-import type { Target } from "../inventory.js";
+import { pushRawFirst } from "../push/transport/raw-first.js";
+import type { RawPushEndpoint } from "../push/transport/raw-push-client.js";
+import type { Target } from "../targets/inventory.js";
 import { type CallContext, serverStream, unary } from "./calls.js";
-import { pushRawFirst } from "./raw-first.js";
-import type { RawPushEndpoint } from "./raw-push-client.js";
 import type { AgentApi, ConnectOptions, PushTransport } from "./types.js";
 
 /** AgentApi over one grpc-js client (one connection): each RPC through calls.ts or push.ts. */

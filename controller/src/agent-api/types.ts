@@ -20,7 +20,7 @@ import type {
   RollbackRequest,
   SubstituteProgress,
 } from "@ros-rollback/proto";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 
 /**
  * The agent's RPCs as promises and async iterables, every one cancellable by

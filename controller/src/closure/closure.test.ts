@@ -1,10 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isNixFormatError } from "@ros-rollback/nix-core";
+// Test-only helper shared with the agent's store tests (throwaway chroot stores).
+import { diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// Test-only helper shared with the agent's store tests (throwaway chroot stores).
-import { diamondExpr, NixFixture } from "../../../nix-core/src/testing/nix-fixture.js";
 import { asUserError, ExitCode, UserError } from "../core/errors.js";
 import { computeClosure } from "./compute-closure.js";
 import { signPaths } from "./sign-paths.js";

@@ -1,7 +1,7 @@
+export { type PushProgress, type PushRequestOptions, pushRequests } from "../push/push-requests.js";
 export { computeClosure } from "./compute-closure.js";
 export type { NixCliOptions } from "./nix-cli.js";
 export { parsePathInfoJson } from "./path-info-json.js";
-export { type PushProgress, type PushRequestOptions, pushRequests } from "./push-requests.js";
 export { signPaths } from "./sign-paths.js";
 export { sortReferencesFirst } from "./topo-sort.js";
 export { uploadClosure } from "./upload.js";

@@ -3,7 +3,7 @@ import type { AuditEntry, GetAuditLogResponse } from "@ros-rollback/proto";
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 
 const POSITIONALS = [TARGET_POSITIONAL] as const;
 const UNITS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -2,9 +2,9 @@ import { DeploymentState } from "@ros-rollback/proto";
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode, UserError } from "../core/errors.js";
-import { stateName } from "../outcome.js";
-import { clockTime, deploymentJson } from "../views.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
+import { stateName } from "../report/outcome.js";
+import { clockTime, deploymentJson } from "../report/views.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 
 export interface ConfirmArgs {
   readonly target: string | undefined;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { beforeEach, describe, expect, it } from "vitest";
 import { computeClosure } from "../closure/compute-closure.js";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import { useCliRig, waitFor } from "../testing/cli-rig.js";
 import { fakeClosure } from "../testing/fake-closure.js";
 import { CLOSURE, IDLE_STATUS, SYSTEM, switchEvents } from "../testing/robot-fixtures.js";

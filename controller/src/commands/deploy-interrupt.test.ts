@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import { InterruptedError } from "../core/errors.js";
 import { useCliRig, waitFor } from "../testing/cli-rig.js";
 import { fakeClosure } from "../testing/fake-closure.js";

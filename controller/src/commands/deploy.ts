@@ -1,10 +1,8 @@
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { isSingle } from "../core/selection.js";
-import { FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../flake.js";
-import { ProgressReporter } from "../progress.js";
-import { reportResult } from "../report.js";
+import { ProgressReporter } from "../report/progress.js";
+import { reportResult } from "../report/report.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
@@ -17,6 +15,8 @@ import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js"
 import { runOnTarget } from "../rollout/run-on-target.js";
 import { parseTransferArgs, TRANSFER_OPTIONS } from "../rollout/transfer-options.js";
 import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
+import { FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../targets/flake.js";
+import { isSingle } from "../targets/selection.js";
 
 /** What only matters once something is activated (and robots are deployed in waves). */
 const NOT_WITH_PLAN = [

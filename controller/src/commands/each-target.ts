@@ -1,7 +1,8 @@
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext, CommandResult } from "../core/command.js";
 import { ExitCode, isUserError, type UserError } from "../core/errors.js";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
+import { forEachTarget } from "../targets/pool.js";
 
 /** One robot's answer to a read-only command, or why it has none. */
 export type TargetAnswer<T> =
@@ -20,15 +21,7 @@ export async function askEachTarget<T>(
   ask: (api: AgentApi) => Promise<T>,
 ): Promise<TargetAnswer<T>[]> {
   const targets = await ctx.selectTargets();
-  const answers: TargetAnswer<T>[] = new Array(targets.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < targets.length; i = next++) {
-      answers[i] = await askOne(ctx, targets[i] as Target, ask);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_PARALLEL, targets.length) }, worker));
-  return answers;
+  return forEachTarget(targets, READ_PARALLEL, (t) => askOne(ctx, t, ask));
 }
 
 async function askOne<T>(

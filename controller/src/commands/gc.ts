@@ -2,8 +2,8 @@ import type { CollectGarbageResponse } from "@ros-rollback/proto";
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 import { bytes, spaceText } from "./space.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
 
 export interface GcArgs {
   readonly target: string | undefined;

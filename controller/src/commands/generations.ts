@@ -2,8 +2,8 @@ import type { AgentApi } from "../agent-api.js";
 import { expectPositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
-import { isSingle } from "../core/selection.js";
-import { generationJson } from "../views.js";
+import { generationJson } from "../report/views.js";
+import { isSingle } from "../targets/selection.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 
 type Row = ReturnType<typeof generationJson>;

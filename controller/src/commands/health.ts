@@ -1,8 +1,8 @@
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
-import { type HealthJson, healthJson } from "../views.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
+import { type HealthJson, healthJson } from "../report/views.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 
 const POSITIONALS = [TARGET_POSITIONAL] as const;
 

@@ -2,8 +2,8 @@ import { hasUnprintable } from "@ros-rollback/nix-core";
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { type HoldJson, holdJson, holdText } from "../views.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
+import { type HoldJson, holdJson, holdText } from "../report/views.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 
 const POSITIONALS = [TARGET_POSITIONAL] as const;
 const UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };

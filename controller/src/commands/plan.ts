@@ -2,11 +2,11 @@ import { resolve } from "node:path";
 import { choice, expectPositionals } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { parseFlakeRef } from "../flake.js";
-import { ProgressReporter } from "../progress.js";
+import { ProgressReporter } from "../report/progress.js";
 import { DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { planOnTarget, planResult } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName, PushTransfer } from "../rollout/push-transfer.js";
+import { parseFlakeRef } from "../targets/flake.js";
 
 interface PlanArgs {
   readonly storePath: string;

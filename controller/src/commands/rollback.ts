@@ -1,13 +1,13 @@
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
-import { isSingle } from "../core/selection.js";
-import { reportResult } from "../report.js";
+import { reportResult } from "../report/report.js";
 import { rollbackRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";
 import { type RollbackSpec, rollbackJob } from "../rollout/rollback-job.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
+import { isSingle } from "../targets/selection.js";
 
 export type RollbackArgs = RollbackSpec;
 

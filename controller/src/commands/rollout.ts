@@ -1,9 +1,9 @@
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandResult, defineCommand, type OptionSpec } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { actionName, stateName } from "../outcome.js";
+import { actionName, stateName } from "../report/outcome.js";
+import { strategyJson } from "../report/result.js";
 import { type RebuiltRollout, rebuildRollout } from "../rollout/fleet/rebuild.js";
-import { strategyJson } from "../rollout/fleet/result.js";
 import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";
 import { ROLLOUT_ID } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";

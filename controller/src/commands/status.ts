@@ -1,9 +1,9 @@
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
-import { isSingle } from "../core/selection.js";
 import { type RelayView, relayLine, relayStates } from "../relay/fleet-states.js";
-import { holdText, snapshotLine, statusJson, unitChangesText } from "../views.js";
+import { holdText, snapshotLine, statusJson, unitChangesText } from "../report/views.js";
+import { isSingle } from "../targets/selection.js";
 import { answersResult, askEachTarget } from "./each-target.js";
 import { spaceText } from "./space.js";
 

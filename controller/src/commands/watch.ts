@@ -3,8 +3,9 @@ import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { renderJsonLine } from "../core/render.js";
-import { actionName } from "../outcome.js";
-import { buildReport, reportText } from "../report.js";
+import { actionName } from "../report/outcome.js";
+import { buildReport, reportText } from "../report/report.js";
+import { eventJson, unitChangesJson } from "../report/views.js";
 import { followDeployment } from "../rollout/follow/follow.js";
 import {
   eventPrinter,
@@ -13,8 +14,7 @@ import {
   followOptions,
   parseFollowArgs,
 } from "../rollout/follow/follow-options.js";
-import { eventJson, unitChangesJson } from "../views.js";
-import { TARGET_POSITIONAL, targetName } from "./target-arg.js";
+import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 
 export interface WatchArgs {
   readonly target: string | undefined;

@@ -1,7 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { parseSelection, type Selection } from "../targets/selection.js";
 import type { CommandDef, GlobalArgs, OptionSpec, PositionalSpec, RawArgs } from "./command.js";
 import { UsageError } from "./errors.js";
-import { parseSelection, type Selection } from "./selection.js";
 
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 /** QueryMissingPaths on a big closure may take a while. */

@@ -1,9 +1,9 @@
 import type { AgentApi, ConnectAgent } from "../agent-api.js";
-import type { ClosureOps } from "../closure-port.js";
-import type { Target } from "../inventory.js";
+import type { ClosureOps } from "../closure/port.js";
+import type { Target } from "../targets/inventory.js";
+import type { Selection } from "../targets/selection.js";
 import type { ExitCode } from "./errors.js";
 import type { Io } from "./io.js";
-import type { Selection } from "./selection.js";
 
 /** One command-line option, as data: parsing (node:util parseArgs) and help come from it. */
 export interface OptionSpec {

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 import { queryRelay } from "./dial.js";
 
 /** A robot's connection to its relay as `status` shows it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseInventory } from "../inventory.js";
+import { parseInventory } from "../targets/inventory.js";
 
 const tls = { caFile: "ca.pem", certFile: "c.pem", keyFile: "c.key" };
 const parse = (t: Record<string, unknown>) =>

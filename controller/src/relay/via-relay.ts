@@ -1,4 +1,4 @@
-import type { Target } from "../inventory.js";
+import type { Target } from "../targets/inventory.js";
 import { dialThroughRelay, queryRelay, type RelayEndpoint, RelayRefused } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 

@@ -4,8 +4,8 @@ import { ActivationAction, type DeploymentOptions, type PathInfo } from "@ros-ro
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext } from "../core/command.js";
 import { UserError } from "../core/errors.js";
-import { buildToplevel, parseFlakeRef } from "../flake.js";
-import { describeFsError } from "../inventory.js";
+import { buildToplevel, parseFlakeRef } from "../targets/flake.js";
+import { describeFsError } from "../targets/inventory.js";
 import type { TransferMode } from "./cache-transfer.js";
 import type { FollowArgs } from "./follow/follow-options.js";
 import type { CompressionName } from "./push-transfer.js";

@@ -1,10 +1,11 @@
 import type { DataInterruption, PlanResponse } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, type UserError } from "../core/errors.js";
-import { isSingle } from "../core/selection.js";
-import type { Target } from "../inventory.js";
-import { ProgressReporter } from "../progress.js";
-import { unitChangesJson, unitChangesText } from "../views.js";
+import { ProgressReporter } from "../report/progress.js";
+import { unitChangesJson, unitChangesText } from "../report/views.js";
+import type { Target } from "../targets/inventory.js";
+import { forEachTarget } from "../targets/pool.js";
+import { isSingle } from "../targets/selection.js";
 import { type Built, DeploySource, type DeploySpec, deployJob } from "./deploy-job.js";
 import { limitedPush } from "./fleet/deploy-rollout.js";
 import type { Strategy } from "./fleet/strategy.js";
@@ -56,22 +57,16 @@ export async function planEach(
   parallel: number,
   job: (target: Target) => TargetJob<Built>,
 ): Promise<CommandResult> {
-  const answers: PlanAnswer[] = new Array(targets.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < targets.length; i = next++) {
-      const t = targets[i] as Target;
-      try {
-        answers[i] = { target: t.name, plan: await planOnTarget(ctx, t.name, job(t)) };
-      } catch (e) {
-        const user = asUserError(e);
-        if (user === undefined || e instanceof UsageError) throw e;
-        ctx.log(`${t.name}: error: ${user.message}`);
-        answers[i] = { target: t.name, error: user };
-      }
+  const answers = await forEachTarget(targets, parallel, async (t): Promise<PlanAnswer> => {
+    try {
+      return { target: t.name, plan: await planOnTarget(ctx, t.name, job(t)) };
+    } catch (e) {
+      const user = asUserError(e);
+      if (user === undefined || e instanceof UsageError) throw e;
+      ctx.log(`${t.name}: error: ${user.message}`);
+      return { target: t.name, error: user };
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, targets.length)) }, worker));
+  });
   const good = answers.filter((a) => "plan" in a && a.plan.exitCode === 0).length;
   return {
     exitCode: good === answers.length ? ExitCode.Ok : good === 0 ? ExitCode.Unchanged : ExitCode.Skipped,

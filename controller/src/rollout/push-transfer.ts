@@ -1,10 +1,9 @@
 import { Compression, type PathInfo } from "@ros-rollback/proto";
 import { AgentCallError } from "../agent-api/call-error.js";
 import type { AgentApi } from "../agent-api.js";
-import type { ClosureOps } from "../closure-port.js";
-import { formatBytes, formatDuration } from "../progress.js";
-import type { PushSummary } from "../report.js";
-import type { Transfer, TransferProgress } from "./transfer.js";
+import type { ClosureOps } from "../closure/port.js";
+import { formatBytes, formatDuration } from "../report/progress.js";
+import type { PushSummary, Transfer, TransferProgress } from "./transfer.js";
 
 export const COMPRESSIONS = {
   auto: "auto",

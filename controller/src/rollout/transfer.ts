@@ -1,7 +1,6 @@
 import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { PushProgress } from "../progress.js";
-import type { PushSummary } from "../report.js";
+import type { PushProgress } from "../report/progress.js";
 
 /** Where a transfer reports its progress (a bar on stderr for one robot; a table cell in a rollout). */
 export interface TransferProgress {
@@ -33,4 +32,40 @@ export interface Transfer {
     report: (summary: PushSummary) => void,
     asked?: Promise<string[]>,
   ): Promise<PushSummary>;
+}
+
+/** What a push did, as it grows: the transfer's answer to the deploy and its report. */
+export interface PushSummary {
+  readonly compression: string;
+  /** Paths in the closure. */
+  readonly pathsTotal: number;
+  /** Paths the agent did not have. */
+  readonly pathsMissing: number;
+  /** NAR bytes of the missing paths (uncompressed). */
+  readonly bytesMissing: number;
+  /** What the agent reported for the push (0 when nothing was pushed). */
+  readonly pathsImported: number;
+  readonly pathsSkipped: number;
+  readonly narBytes: number;
+  /** NarChunk bytes sent (compressed size when compressing); null when the closure code did not say. */
+  readonly wireBytes: number | null;
+  readonly signed: boolean;
+  readonly seconds: number;
+  /** How the bytes went: the agent's raw push channel, or gRPC PushPaths (an agent without it); null: nothing pushed. */
+  readonly transport: "raw" | "grpc" | null;
+  /** What the robot fetched from its own caches first (--transfer auto|substitute), or null (push only). */
+  readonly substituted: SubstituteSummary | null;
+}
+
+export interface SubstituteSummary {
+  /** Missing paths the robot's caches said they hold. */
+  readonly pathsSubstitutable: number;
+  /** Paths the robot fetched (not counting those it had meanwhile). */
+  readonly pathsSubstituted: number;
+  readonly narBytesSubstituted: number;
+  readonly seconds: number;
+  /** auto: why substitution failed and the paths were pushed instead; null if it did not fail. */
+  readonly fallback: string | null;
+  /** Caches that could not be asked, with why. */
+  readonly unreachable: readonly string[];
 }

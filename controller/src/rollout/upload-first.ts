@@ -1,9 +1,8 @@
 import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { ClosureOps } from "../closure-port.js";
-import { formatBytes, formatDuration } from "../progress.js";
-import type { PushSummary } from "../report.js";
-import type { Transfer } from "./transfer.js";
+import type { ClosureOps } from "../closure/port.js";
+import { formatBytes, formatDuration } from "../report/progress.js";
+import type { PushSummary, Transfer } from "./transfer.js";
 
 export interface UploadOptions {
   readonly closure: ClosureOps;

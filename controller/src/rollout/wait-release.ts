@@ -2,7 +2,7 @@ import { HELD_ERROR_CODE, type Hold } from "@ros-rollback/proto";
 import type { AgentApi, AgentCallError } from "../agent-api.js";
 import type { OptionSpec, RawArgs } from "../core/command.js";
 import { asUserError, UsageError } from "../core/errors.js";
-import { formatSeconds, type HoldJson, holdJson, holdText } from "../views.js";
+import { formatSeconds, type HoldJson, holdJson, holdText } from "../report/views.js";
 import type { Followed } from "./follow/follow.js";
 
 /** Between GetStatus polls while a robot is held. */

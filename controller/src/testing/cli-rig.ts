@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { PathInfo } from "@ros-rollback/proto";
 import { afterAll, beforeAll } from "vitest";
 import { connectAgent } from "../agent-api.js";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import type { Io } from "../core/io.js";
 import { main } from "../main.js";
 import { captureIo } from "./capture-io.js";

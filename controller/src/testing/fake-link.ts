@@ -1,4 +1,4 @@
-import type { AgentProgress, ProbeMode } from "../closure/link-probe.js";
+import type { AgentProgress, ProbeMode } from "../push/link-probe.js";
 
 const MiB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { type Hold, HoldSource, type PushPathsRequest, type PushPathsResponse } from "@ros-rollback/proto";
-import type { ClosureOps } from "../closure-port.js";
+import type { ClosureOps } from "../closure/port.js";
 import { virtualClock } from "./capture-io.js";
 import { type CliRig, type CliRun, useCliRig } from "./cli-rig.js";
 import type { FakeAgent, FakeCall } from "./fake-agent.js";

@@ -1,4 +1,4 @@
-import { makeTestPki as makeAgentTestPki } from "../../../agent/src/testing/certs.js";
+import { makeTestPki as makeAgentTestPki } from "@ros-rollback/proto/testing";
 
 /** Throwaway PEM files for tests over real mutual-TLS sockets (the agent's test PKI, named for the controller). */
 export interface TestPki {

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { Server } from "@grpc/grpc-js";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTestPki, type TestPki } from "../../testing/certs.js";
-import { listenShared, type SharedListener, type TlsMaterial } from "./listener.js";
+import { listenShared, type SharedListener, type TlsMaterial } from "../listener.js";
 
 // GRPC_SSL_CIPHER_SUITES (server.ts passes it as `ciphers`) over real TLS on 127.0.0.1: the
 // agent's own listener takes the cipher list as grpc-js's listener did.

@@ -7,9 +7,9 @@ import {
   RAW_PUSH_ALPN_V2,
 } from "@ros-rollback/proto";
 import type { Logger } from "pino";
+import type { StorePort } from "../../store/store-port.js";
 import { socketPushClient } from "../client-identity.js";
 import { agentStatus } from "../status.js";
-import type { StorePort } from "../store-port.js";
 import { progressFrames, timedReads } from "./progress.js";
 import { rawPushRequests } from "./requests.js";
 

@@ -3,10 +3,10 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
+import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { makeTestPki, type TestPki } from "../../testing/certs.js";
 import { testClient } from "../../testing/server-rig.js";
-import { listenShared, type SharedListener } from "./listener.js";
+import { listenShared, type SharedListener } from "../listener.js";
 
 // The listener's onGrpcClient hook (server.ts: the query's nix-store prewarm), over real TLS on 127.0.0.1.
 

@@ -1,5 +1,5 @@
 import { encodeRawPushProgress } from "@ros-rollback/proto";
-import type { PushByteCounts } from "../store-port.js";
+import type { PushByteCounts } from "../../store/store-port.js";
 
 const MiB = 1024 * 1024;
 /** A PROGRESS frame at least every this many wire bytes consumed… */

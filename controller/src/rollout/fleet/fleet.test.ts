@@ -5,7 +5,7 @@ import type { ActivateRequest, PushPathsRequest } from "@ros-rollback/proto";
 import { DeploymentState as S } from "@ros-rollback/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectAgent } from "../../agent-api.js";
-import type { ClosureOps } from "../../closure-port.js";
+import type { ClosureOps } from "../../closure/port.js";
 import { main } from "../../main.js";
 import { captureIo } from "../../testing/capture-io.js";
 import { event, type FakeAgent, startFakeAgent } from "../../testing/fake-agent.js";

@@ -1,11 +1,6 @@
 import type { CommandContext } from "../../core/command.js";
 import { UserError } from "../../core/errors.js";
-import type { Target } from "../../inventory.js";
-import type { DeploymentReport } from "../../report.js";
-import { formatSeconds } from "../../views.js";
-import { runOnTarget, type TargetJob } from "../run-on-target.js";
-import type { ReleaseWindow } from "../wait-release.js";
-import { Semaphore } from "./limit.js";
+import type { DeploymentReport } from "../../report/report.js";
 import {
   classify,
   isFailure,
@@ -14,7 +9,12 @@ import {
   type RobotOutcome,
   type RobotResult,
   type RolloutResult,
-} from "./result.js";
+} from "../../report/result.js";
+import { formatSeconds } from "../../report/views.js";
+import type { Target } from "../../targets/inventory.js";
+import { runOnTarget, type TargetJob } from "../run-on-target.js";
+import type { ReleaseWindow } from "../wait-release.js";
+import { Semaphore } from "./limit.js";
 import { planWaves, resolveAmount, type Strategy } from "./strategy.js";
 
 /** Thrown by a rollout's gate: the robot was not started because the rollout was aborted. */

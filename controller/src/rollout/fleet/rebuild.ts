@@ -2,10 +2,10 @@ import { type ActivationAction, type Deployment, DeploymentState } from "@ros-ro
 import type { AgentApi } from "../../agent-api.js";
 import type { CommandContext } from "../../core/command.js";
 import { isUserError, UserError } from "../../core/errors.js";
-import type { Target } from "../../inventory.js";
-import { judge, stateName } from "../../outcome.js";
-import { type HoldJson, holdJson } from "../../views.js";
-import { classify, type RobotResult } from "./result.js";
+import { judge, stateName } from "../../report/outcome.js";
+import { classify, type RobotResult } from "../../report/result.js";
+import { type HoldJson, holdJson } from "../../report/views.js";
+import type { Target } from "../../targets/inventory.js";
 import { decodeLabel, planWaves, type Strategy } from "./strategy.js";
 
 /** One robot of a rollout as the robot itself tells it. */

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { DeploymentState as S } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as closure from "../../closure/index.js";
-import type { ClosureOps } from "../../closure-port.js";
+import type { ClosureOps } from "../../closure/port.js";
 import { importAll, useFleetRig } from "../../testing/fleet-rig.js";
 import { SimulatedAgent } from "../../testing/simulated-agent.js";
 

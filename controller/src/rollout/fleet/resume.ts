@@ -1,17 +1,17 @@
 import type { Deployment } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../../core/command.js";
-import { actionName, stateName } from "../../outcome.js";
+import { withBoard } from "../../report/board.js";
+import { actionName, stateName } from "../../report/outcome.js";
+import type { RobotResult } from "../../report/result.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
 import type { FollowArgs } from "../follow/follow-options.js";
 import type { CompressionName } from "../push-transfer.js";
 import { rollbackJob } from "../rollback-job.js";
 import type { TargetJob } from "../run-on-target.js";
 import type { TransferArgs } from "../transfer-options.js";
-import { withBoard } from "./board.js";
 import { gated, limitedPush, rolloutResult } from "./deploy-rollout.js";
 import { runRollout } from "./fleet.js";
 import type { RebuiltRollout } from "./rebuild.js";
-import type { RobotResult } from "./result.js";
 
 export interface ResumeArgs extends TransferArgs {
   readonly compression: CompressionName;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../core/errors.js";
-import { judgeRollout, type RobotOutcome, type RobotResult } from "./result.js";
+import { judgeRollout, type RobotOutcome, type RobotResult } from "../../report/result.js";
 import {
   DEFAULT_STRATEGY,
   decodeLabel,

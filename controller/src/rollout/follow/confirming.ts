@@ -1,8 +1,8 @@
 import { AgentCallError } from "../../agent-api/call-error.js";
 import type { AgentApi } from "../../agent-api.js";
 import { isUserError } from "../../core/errors.js";
-import { isRefusal } from "../../outcome.js";
-import { formatSeconds } from "../../views.js";
+import { isRefusal } from "../../report/outcome.js";
+import { formatSeconds } from "../../report/views.js";
 import {
   attemptTimeout,
   CONFIRM_SLACK_MS,

@@ -1,7 +1,7 @@
 import type { DeploymentEvent } from "@ros-rollback/proto";
 import type { CommandContext, OptionSpec, RawArgs } from "../../core/command.js";
 import { UsageError } from "../../core/errors.js";
-import { EventPrinter } from "../../event-printer.js";
+import { EventPrinter } from "../../report/event-printer.js";
 import type { FollowOptions } from "./follow.js";
 
 export const DEFAULT_FOLLOW_TIMEOUT_SECONDS = 900;

@@ -1,6 +1,6 @@
 import type { DeploymentEvent, HealthReport } from "@ros-rollback/proto";
 import type { AgentCallError } from "../../agent-api.js";
-import type { StreamEnd } from "../../outcome.js";
+import type { StreamEnd } from "../../report/outcome.js";
 import { type Confirmation, Confirmer } from "./confirming.js";
 import type { FollowOptions } from "./options.js";
 import { readEvents } from "./reading.js";

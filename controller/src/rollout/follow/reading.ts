@@ -1,7 +1,7 @@
 import { type DeploymentEvent, DeploymentState, GrpcStatus } from "@ros-rollback/proto";
 import { AgentCallError } from "../../agent-api/call-error.js";
-import { stateName } from "../../outcome.js";
-import { formatSeconds } from "../../views.js";
+import { stateName } from "../../report/outcome.js";
+import { formatSeconds } from "../../report/views.js";
 import type { Confirmer } from "./confirming.js";
 import { type FollowOptions, STALL_MS } from "./options.js";
 import type { FollowState } from "./state.js";

@@ -1,8 +1,8 @@
 import { DeploymentState, GrpcStatus, type RollbackReason } from "@ros-rollback/proto";
 import type { AgentApi } from "../../agent-api.js";
 import { isUserError } from "../../core/errors.js";
-import { stateName } from "../../outcome.js";
-import { clockTime, formatSeconds } from "../../views.js";
+import { stateName } from "../../report/outcome.js";
+import { clockTime, formatSeconds } from "../../report/views.js";
 import type { Confirmer } from "./confirming.js";
 import { attemptTimeout, type FollowOptions } from "./options.js";
 import { readEvents } from "./reading.js";
