@@ -18,29 +18,24 @@ import { asAgentError, isStartupError } from "./errors.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
 import { createCollector } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
-import { listFailedUnits, readUnits } from "./health/checks/units.js";
-import { HealthChecker, monotonicClock, RosnodejsMonitor } from "./health/index.js";
+import { wireHealth } from "./health/wire.js";
 import { Holds } from "./holds/holds.js";
 import { HoldStore } from "./holds/store.js";
 import { createLogger } from "./log.js";
 import { healthTransitionLogger } from "./logging/health-log.js";
 import { detectLogTarget, realDetectDeps } from "./logging/journald.js";
 import { detachNotifyEnv, systemdNotifier } from "./logging/systemd-notify.js";
-import { unitRestartCounter } from "./metrics/holds.js";
 import {
   accessReports,
   createAgentMetrics,
   grpcMetricsInterceptor,
   healthObserver,
   initGrpcMetrics,
-  observeDeployments,
   pushCounter,
   pushObserver,
   startMetricsServer,
-  watchHolds,
-  watchTopics,
-  watchUnits,
 } from "./metrics/index.js";
+import { watchAgent } from "./metrics/wire.js";
 import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
 import { watchTls } from "./server/tls-watch.js";
@@ -109,35 +104,7 @@ async function main(): Promise<void> {
     validateStorePath: store.validateStorePath,
     isValidInStore: async (p) => (await store.queryMissing([p], AbortSignal.timeout(30_000))).length === 0,
   });
-  // createHealthChecker's wiring, keeping the ROS monitor so metrics can read topic rates from it.
-  const rosSpec = config.health.ros;
-  const rosLog = log.child({ component: "rosnodejs" });
-  const monitor =
-    rosSpec &&
-    new RosnodejsMonitor({
-      masterUri: rosSpec.masterUri,
-      nodeName: rosSpec.nodeName,
-      advertiseIp: rosSpec.advertiseIp,
-      masterTimeoutMs: rosSpec.masterTimeoutSeconds * 1000,
-      retainMs: rosSpec.rateWindowSeconds * 1000 + 1000,
-      clock: monotonicClock,
-      log: { warn: (obj, msg) => rosLog.warn(obj, msg) },
-    });
-  const checker = new HealthChecker(config.health, {
-    clock: monotonicClock,
-    runner,
-    fetch: (url, init) => fetch(url, init),
-    ros: monitor && { graph: monitor, monitor },
-  });
-  const health = {
-    evaluate: (
-      spec: typeof config.health,
-      onReport: Parameters<typeof checker.evaluate>[0]["onReport"],
-      signal: AbortSignal,
-    ) => checker.evaluate({ onReport }, signal, spec),
-    monitor: (spec: typeof config.health) => checker.monitor(spec),
-    failedUnits: (signal: AbortSignal) => listFailedUnits(runner, { timeoutMs: 10_000, signal }),
-  };
+  const { monitor, checker, health } = wireHealth(config.health, runner, log);
   const data = new FsDataStore(runner, new SystemdUnits(runner), {
     stateDir: config.stateDir,
     holdDir: config.holds.dir,
@@ -204,34 +171,13 @@ async function main(): Promise<void> {
 
   const onHealth = healthObserver(metrics);
   const logHealth = healthTransitionLogger(log);
-  deployer.subscribe(unitRestartCounter(metrics, deployer.latest()));
   const stopHolds = holds.keepTopicsWarm(2_000, (e) =>
     log.debug({ err: e }, "cannot sync the topics of hold conditions"),
   );
-  watchHolds(metrics, {
-    read: (signal) => holds.current(signal),
-    onError: (e) => log.debug({ err: e }, "metrics: cannot read the holds"),
-  });
-  observeDeployments(metrics, deployer, onHealth, {
-    currentGeneration: async () => (await profile.current())?.number,
-    onError: (e) => log.warn({ err: e }, "metrics: cannot read the current generation"),
-  });
+  watchAgent(metrics, { deployer, holds, profile, runner, health: config.health, monitor, onHealth, log });
   deployer.subscribe((r) => {
     if (r.health) logHealth(r.health, { deploymentId: r.id, generation: r.generation });
   });
-  watchUnits(metrics, {
-    units: config.health.systemd.units.map((u) => u.name),
-    read: (names, signal) => readUnits(runner, names, { timeoutMs: 3_000, signal }),
-    onError: (e) => log.debug({ err: e }, "metrics: cannot read the watched units"),
-  });
-  if (rosSpec && monitor) {
-    watchTopics(metrics, {
-      topics: rosSpec.topics.map((t) => t.name),
-      rateWindowSeconds: rosSpec.rateWindowSeconds,
-      monitor,
-      clock: monotonicClock,
-    });
-  }
   initGrpcMetrics(metrics, AgentService);
   const server = await startServer(
     {

@@ -1,51 +1,23 @@
 import type { Writable } from "node:stream";
-import { isStorePath, type NixPublicKey } from "@ros-rollback/nix-core";
+import { isStorePath } from "@ros-rollback/nix-core";
 import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
 import { quote, quoteList } from "../text/bounded.js";
 import { Announced } from "./announced.js";
-import { type DecompressOptions, type Decompressor, openDecompressor } from "./decompress.js";
-import type { ImportPathInfo, NixStore, StoreImport } from "./nix-store.js";
+import { type Decompressor, openDecompressor } from "./decompress.js";
+import type { ImportPathInfo, StoreImport } from "./nix-store.js";
 import { checkPathInfo } from "./path-checks.js";
 import { PathValidity } from "./path-validity.js";
+import {
+  DEFAULT_MAX_SKIPPED_BYTES,
+  DEFAULT_PUSH_IDLE_TIMEOUT_MS,
+  DEFAULT_PUSH_OPENING_TIMEOUT_MS,
+  type PushDeps,
+  type PushResult,
+} from "./push-deps.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
 import { IdleWatch, nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
-
-export interface PushDeps {
-  readonly store: NixStore;
-  /** Only paths signed by one of these are imported. */
-  readonly trustedKeys: readonly NixPublicKey[];
-  readonly decompress?: DecompressOptions;
-  readonly observer?: PushObserver;
-  /**
-   * NAR bytes (as announced) of paths the robot has already that one push may
-   * send: their bytes are decompressed and dropped, work for nothing. The
-   * controller asks QueryMissingPaths first, so only a race gets near this.
-   */
-  readonly maxSkippedBytes?: number;
-  /** A push that sends nothing this long ends (TIMEOUT): it holds nix processes and a push slot. */
-  readonly idleTimeoutMs?: number;
-  /**
-   * A push whose first message (PushOptions) does not come within this long ends (TIMEOUT): a
-   * connection that never sends a byte must not hold a push slot for the whole idle limit.
-   */
-  readonly openingTimeoutMs?: number;
-}
-
-export const DEFAULT_MAX_SKIPPED_BYTES = 256 * 1024 * 1024;
-export const DEFAULT_PUSH_IDLE_TIMEOUT_MS = 120_000;
-/** A controller sends PushOptions as soon as it has sampled the first NAR's bytes: well within. */
-export const DEFAULT_PUSH_OPENING_TIMEOUT_MS = 15_000;
-
-export interface PushResult {
-  /** Registered by this push, in order. */
-  imported: string[];
-  /** Valid already; their bytes were read and dropped. */
-  skipped: string[];
-  /** NAR bytes received (decompressed). */
-  narBytes: number;
-}
 
 /** Validity lookups are batched with the paths announced next, up to this many. */
 const QUERY_BATCH = 512;

@@ -10,6 +10,7 @@ export * from "../server/raw-push/connection.js";
 export * from "../server/server.js";
 export * from "../store/cli-store.js";
 export * from "../store/decompress.js";
+export * from "../store/push-deps.js";
 export * from "../store/push-observer.js";
 export * from "../store/receive-push.js";
 export * from "../store/store-adapter.js";

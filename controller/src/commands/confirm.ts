@@ -2,7 +2,7 @@ import { DeploymentState } from "@ros-rollback/proto";
 import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode, UserError } from "../core/errors.js";
-import { stateName } from "../report/outcome.js";
+import { stateName } from "../report/enum-names.js";
 import { clockTime, deploymentJson } from "../report/views.js";
 import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 

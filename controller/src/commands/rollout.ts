@@ -1,7 +1,7 @@
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandResult, defineCommand, type OptionSpec } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
-import { actionName, stateName } from "../report/outcome.js";
+import { actionName, stateName } from "../report/enum-names.js";
 import { strategyJson } from "../report/result.js";
 import { type RebuiltRollout, rebuildRollout } from "../rollout/fleet/rebuild.js";
 import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";

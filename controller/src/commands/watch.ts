@@ -3,7 +3,7 @@ import { parsePositionals } from "../core/args.js";
 import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { renderJsonLine } from "../core/render.js";
-import { actionName } from "../report/outcome.js";
+import { actionName } from "../report/enum-names.js";
 import { buildReport, reportText } from "../report/report.js";
 import { eventJson, unitChangesJson } from "../report/views.js";
 import { followDeployment } from "../rollout/follow/follow.js";

@@ -9,7 +9,8 @@ import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { computeClosure } from "../closure/compute-closure.js";
 import { UserError } from "../core/errors.js";
-import { type PushProgress, type PushStream, pushRequests } from "./push-requests.js";
+import type { PushProgress } from "./progress-counter.js";
+import { type PushStream, pushRequests } from "./push-requests.js";
 
 let fx: NixFixture;
 let closure: PathInfo[];

@@ -1,4 +1,4 @@
-import { Compression, narChunkRequest, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import type { NixCliOptions } from "../closure/nix-cli.js";
 import { openAdaptiveZstd } from "./adaptive-zstd.js";
 import { Channel, gather } from "./channel.js";
@@ -7,23 +7,8 @@ import { type Compressor, openCompressor } from "./compressor.js";
 import { cpuTimes } from "./cpu-idle.js";
 import { type AgentProgress, describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
+import { ProgressCounter, type PushProgress } from "./progress-counter.js";
 import { writeTo } from "./write-to.js";
-
-export interface PushProgress {
-  /**
-   * NAR bytes carried by the chunks written so far. Compressed, it is what
-   * had entered the compressor when the chunk came out of it: ahead of the
-   * truth by what the compressor and its pipe hold (single-threaded zstd: a
-   * block or two). The progress bar leads with wireBytesSent.
-   */
-  readonly bytesSent: number;
-  /** Sum of the paths' NAR sizes. */
-  readonly bytesTotal: number;
-  /** Bytes of NarChunk data written (compressed, if the push is). */
-  readonly wireBytesSent: number;
-  readonly pathsSent: number;
-  readonly pathsTotal: number;
-}
 
 export interface PushRequestOptions {
   /** "auto": none for data that does not compress (compress-choice.ts), else zstd as long as it pays (link-probe.ts). */
@@ -247,66 +232,5 @@ async function* gatherPieces(
       parts = [];
       bytes = 0;
     }
-  }
-}
-
-/** Tags each chunk with the progress it completes, and reports it once the chunk is written. */
-class ProgressCounter {
-  private bytesFed = 0;
-  /** NAR bytes the chunks so far carry (at most what was fed). */
-  private carried = 0;
-  private pathsFed = 0;
-  private wireBytes = 0;
-  private readonly bytesTotal: number;
-  private readonly at = new WeakMap<PushPathsRequest, PushProgress>();
-  private reported: PushProgress | undefined;
-
-  constructor(
-    private readonly infos: readonly PathInfo[],
-    private readonly onProgress: ((p: PushProgress) => void) | undefined,
-  ) {
-    this.bytesTotal = infos.reduce((n, i) => n + i.narSize, 0);
-  }
-
-  get fedBytes(): number {
-    return this.bytesFed;
-  }
-
-  get totalBytes(): number {
-    return this.bytesTotal;
-  }
-
-  /** NAR bytes the chunks up to `m` carry. */
-  carriedBy(m: PushPathsRequest): number | undefined {
-    return this.at.get(m)?.bytesSent;
-  }
-
-  fed(piece: NarPiece): void {
-    this.bytesFed += piece.data.length;
-    if (piece.last) this.pathsFed++;
-  }
-
-  /** `held`: bytes fed but known not to be in the compressor yet. */
-  chunk(parts: readonly Buffer[], held = 0): PushPathsRequest {
-    const m = narChunkRequest(parts);
-    if (m.item?.$case === "chunk") this.wireBytes += m.item.value.data.length;
-    this.carried = Math.max(this.carried, this.bytesFed - held);
-    this.at.set(m, {
-      bytesSent: this.carried,
-      bytesTotal: this.bytesTotal,
-      wireBytesSent: this.wireBytes,
-      pathsSent: this.pathsFed,
-      pathsTotal: this.infos.length,
-    });
-    return m;
-  }
-
-  written(m: PushPathsRequest): void {
-    const p = this.at.get(m);
-    // Transports confirm in order; a late or repeated confirmation must not move the bar back.
-    if (p === undefined || (this.reported !== undefined && p.wireBytesSent <= this.reported.wireBytesSent))
-      return;
-    this.reported = p;
-    this.onProgress?.(p);
   }
 }

@@ -1,6 +1,6 @@
 import { terminalText } from "@ros-rollback/nix-core";
 import { type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
-import { stateName } from "./outcome.js";
+import { stateName } from "./enum-names.js";
 import {
   clockTime,
   eventLine,

@@ -1,14 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { ActivationAction, RollbackReason, DeploymentState as S } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
-import {
-  isRefusal,
-  judge,
-  type Outcome,
-  rollbackReasonName,
-  rollbackReasonText,
-  stateName,
-} from "./outcome.js";
+import { rollbackReasonName, rollbackReasonText, stateName } from "./enum-names.js";
+import { isRefusal, judge, type Outcome } from "./outcome.js";
 
 const SWITCH = ActivationAction.ACTIVATION_ACTION_SWITCH;
 const DRY = ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE;

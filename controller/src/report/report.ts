@@ -6,7 +6,8 @@ import type { Followed } from "../rollout/follow/follow.js";
 import { overrideWarning } from "../rollout/override-holds.js";
 import type { PushSummary } from "../rollout/transfer.js";
 import { type HeldJson, holdsLine } from "../rollout/wait-release.js";
-import { judge, type Operation, type Outcome, rollbackReasonName } from "./outcome.js";
+import { rollbackReasonName } from "./enum-names.js";
+import { judge, type Operation, type Outcome } from "./outcome.js";
 import {
   type EventJson,
   eventJson,

@@ -11,7 +11,7 @@ import {
   HoldSource,
   type UnitChanges,
 } from "@ros-rollback/proto";
-import { actionName, rollbackReasonName, rollbackReasonText, stateName } from "./outcome.js";
+import { actionName, rollbackReasonName, rollbackReasonText, stateName } from "./enum-names.js";
 
 /** ISO 8601, or null for 0/unset timestamps. */
 export function isoTime(unixMs: number): string | null {

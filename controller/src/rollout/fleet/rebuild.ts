@@ -2,7 +2,8 @@ import { type ActivationAction, type Deployment, DeploymentState } from "@ros-ro
 import type { AgentApi } from "../../agent-api.js";
 import type { CommandContext } from "../../core/command.js";
 import { isUserError, UserError } from "../../core/errors.js";
-import { judge, stateName } from "../../report/outcome.js";
+import { stateName } from "../../report/enum-names.js";
+import { judge } from "../../report/outcome.js";
 import { classify, type RobotResult } from "../../report/result.js";
 import { type HoldJson, holdJson } from "../../report/views.js";
 import type { Target } from "../../targets/inventory.js";

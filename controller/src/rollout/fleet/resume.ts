@@ -1,7 +1,7 @@
 import type { Deployment } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../../core/command.js";
 import { withBoard } from "../../report/board.js";
-import { actionName, stateName } from "../../report/outcome.js";
+import { actionName, stateName } from "../../report/enum-names.js";
 import type { RobotResult } from "../../report/result.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
 import type { FollowArgs } from "../follow/follow-options.js";

@@ -1,6 +1,6 @@
 import { type DeploymentEvent, DeploymentState, GrpcStatus } from "@ros-rollback/proto";
 import { AgentCallError } from "../../agent-api/call-error.js";
-import { stateName } from "../../report/outcome.js";
+import { stateName } from "../../report/enum-names.js";
 import { formatSeconds } from "../../report/views.js";
 import type { Confirmer } from "./confirming.js";
 import { type FollowOptions, STALL_MS } from "./options.js";

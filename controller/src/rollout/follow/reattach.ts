@@ -1,7 +1,7 @@
 import { DeploymentState, GrpcStatus, type RollbackReason } from "@ros-rollback/proto";
 import type { AgentApi } from "../../agent-api.js";
 import { isUserError } from "../../core/errors.js";
-import { stateName } from "../../report/outcome.js";
+import { stateName } from "../../report/enum-names.js";
 import { clockTime, formatSeconds } from "../../report/views.js";
 import type { Confirmer } from "./confirming.js";
 import { attemptTimeout, type FollowOptions } from "./options.js";
