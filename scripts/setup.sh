@@ -31,6 +31,6 @@ if [ ! -f node_modules/systemd-journald/build/Release/journal_send.node ]; then
 fi
 
 echo "setup: build" >&2
-npx tsc -b proto nix-core agent controller
+npx tsc -b proto nix-core agent controller relay
 # The CLI the tests, the demo and the bench run: controller/dist/bundle (npm run build does both).
 node controller/bundle.mjs
