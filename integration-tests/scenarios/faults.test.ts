@@ -320,6 +320,17 @@ describe("fault matrix: SIGKILL and power cut in every deployment state", () => 
 
   it("admission race: 8 Activates of talker-header on separate channels at once: exactly one proceeds", async () => {
     await resetToGood();
+    // The agent's collection after each kept deployment may have removed the path pushed in
+    // beforeAll (no generation keeps it): push it again, as deploy would.
+    const push = await controller(lab, [
+      "deploy",
+      sys("talker-header"),
+      "--sign-key",
+      lab.signingKey,
+      "--action",
+      "dry-activate",
+    ]);
+    expect(push.code, push.stderr).toBe(0);
     const clients = Array.from({ length: 8 }, () =>
       agentClient(lab, undefined, { "grpc.use_local_subchannel_pool": 1 }),
     );
