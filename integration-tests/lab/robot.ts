@@ -15,7 +15,6 @@ import { cacheForRobot } from "./cache.js";
 import {
   AGENT_CONFIG,
   AGENT_HOLD_DIR,
-  AGENT_PORT,
   AGENT_UNIT,
   addressFor,
   agentConfig,
