@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { compileConfig } from "../../agent/src/config/load.js";
+import { OPERATOR_CN, READER_CN } from "./access.js";
 import { CACHE_PORT, nginxConf, robotCacheUrl } from "./cache.js";
 import {
   AGENT_MALLOC_ARENA_MAX,
@@ -23,6 +24,16 @@ import { LabError } from "./proc.js";
 import { ROOTFS_PACKAGES, rootfsKey } from "./rootfs.js";
 
 describe("lab robot description", () => {
+  it("enforces roles: the operator's certificate may do all, the read-only one read, a stranger nothing", () => {
+    const key = "lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=";
+    const { access } = compileConfig(JSON.parse(agentConfig([key])));
+    const id = (cn: string) => ({ fingerprint: "AB", cn: [cn], o: [], ou: [], uris: [] });
+    expect(access.enforced).toBe(true);
+    expect([...access.rolesOf(id(OPERATOR_CN))].sort()).toEqual(["deploy", "hold", "read"]);
+    expect([...access.rolesOf(id(READER_CN))]).toEqual(["read"]);
+    expect([...access.rolesOf(id("someone else"))]).toEqual([]);
+  });
+
   it("puts robot K on 10.231.K.0/24, host .1 and robot .2", () => {
     expect(addressFor(7)).toEqual({ host: "10.231.7.1", robot: "10.231.7.2", prefix: 24 });
     expect(() => addressFor(0)).toThrow(LabError);

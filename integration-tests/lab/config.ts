@@ -1,6 +1,7 @@
 // Pure description of a lab robot: names, paths, addresses and the files written for it.
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { LAB_ACCESS } from "./access.js";
 import { LabError } from "./proc.js";
 
 /** Cached root filesystems (one per package list and build-script version). */
@@ -64,6 +65,8 @@ export interface RobotPaths {
   indexFile: string;
   pki: string;
   inventory: string;
+  /** The same target with the read-only certificate. */
+  readOnlyInventory: string;
   /** The robot's host key for ssh (only when up with --ssh). */
   knownHosts: string;
 }
@@ -80,6 +83,7 @@ export function robotPaths(name: string): RobotPaths {
     indexFile: join(dir, "index"),
     pki: join(dir, "pki"),
     inventory: join(dir, "inventory.json"),
+    readOnlyInventory: join(dir, "inventory-read-only.json"),
     knownHosts: join(dir, "known_hosts"),
   };
 }
@@ -113,6 +117,8 @@ export interface LabRobot {
   target: string;
   /** Path of an inventory file the controller can use as-is. */
   inventory: string;
+  /** The same with a client certificate that has role `read` only (status, generations, audit). */
+  readOnlyInventory: string;
   /** host:port of the agent. */
   address: string;
   /** Path of the Nix secret key that signs closures for this robot. */
@@ -175,6 +181,7 @@ export function agentConfig(
       certFile: "/etc/ros-rollback/tls/agent.pem",
       keyFile: "/etc/ros-rollback/tls/agent.key",
     },
+    access: LAB_ACCESS,
     trustedPublicKeys: cache === undefined ? [...trustedPublicKeys] : [...trustedPublicKeys, cache.publicKey],
     ...(cache === undefined ? {} : { substituters: [cache.url] }),
     profile: "/nix/var/nix/profiles/system",

@@ -1,10 +1,11 @@
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type Server } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { READER_CN } from "./access.js";
 import type { TlsFiles } from "./config.js";
 import { ensureKeys, type RobotKeys } from "./pki.js";
 
@@ -57,6 +58,15 @@ describe("robot keys", () => {
     for (const entry of ["IP Address:10.231.1.2", "DNS:r1", "DNS:localhost", "IP Address:127.0.0.1"]) {
       expect(san).toContain(entry);
     }
+  });
+
+  it("issues a read-only client certificate of the same CA, also to keys made before it existed", async () => {
+    expect(await handshake(keys.reader, "r1")).toBe("hello");
+    expect(new X509Certificate(readFileSync(keys.reader.certFile)).subject).toBe(`CN=${READER_CN}`);
+    unlinkSync(keys.reader.certFile);
+    const again = await ensureKeys(dir, "r1", "10.231.1.2");
+    expect(again.publicKey).toBe(keys.publicKey);
+    expect(await handshake(again.reader, "r1")).toBe("hello");
   });
 
   it("rejects the rogue client certificate", async () => {

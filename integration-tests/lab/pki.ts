@@ -2,6 +2,7 @@
 // unrelated "rogue" CA with its own client certificate, and a Nix signing key pair.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { OPERATOR_CN, READER_CN } from "./access.js";
 import type { TlsFiles } from "./config.js";
 import { run } from "./proc.js";
 
@@ -9,6 +10,8 @@ export interface RobotKeys {
   ca: string;
   agent: { certFile: string; keyFile: string };
   controller: TlsFiles;
+  /** A client certificate of the robot's CA that the agent gives role `read` only. */
+  reader: TlsFiles;
   rogue: TlsFiles;
   signingKey: string;
   publicKeyFile: string;
@@ -73,6 +76,11 @@ export async function ensureKeys(
       certFile: join(dir, "controller.pem"),
       keyFile: join(dir, "controller.key"),
     },
+    reader: {
+      caFile: join(dir, "ca.pem"),
+      certFile: join(dir, "reader.pem"),
+      keyFile: join(dir, "reader.key"),
+    },
     rogue: {
       caFile: join(dir, "rogue-ca.pem"),
       certFile: join(dir, "rogue.pem"),
@@ -88,9 +96,9 @@ export async function ensureKeys(
     await newCa(dir, "ca", `/CN=ros-rollback lab CA ${name}`, opts);
     const san = `subjectAltName=IP:${robotIp},DNS:${name},DNS:localhost,IP:127.0.0.1`;
     await issue(dir, "ca", "agent", name, `extendedKeyUsage=serverAuth\n${san}`, opts);
-    await issue(dir, "ca", "controller", "ros-rollback controller", "extendedKeyUsage=clientAuth", opts);
+    await issue(dir, "ca", "controller", OPERATOR_CN, "extendedKeyUsage=clientAuth", opts);
     await newCa(dir, "rogue-ca", `/CN=rogue CA ${name}`, opts);
-    await issue(dir, "rogue-ca", "rogue", "ros-rollback controller", "extendedKeyUsage=clientAuth", opts);
+    await issue(dir, "rogue-ca", "rogue", OPERATOR_CN, "extendedKeyUsage=clientAuth", opts);
     await run(
       "nix-store",
       ["--generate-binary-cache-key", `lab-${name}-1`, keys.signingKey, keys.publicKeyFile],
@@ -101,6 +109,10 @@ export async function ensureKeys(
       },
     );
     writeFileSync(done, "");
+  }
+  // Keys made before the read-only certificate existed get it now.
+  if (!existsSync(keys.reader.certFile)) {
+    await issue(dir, "ca", "reader", READER_CN, "extendedKeyUsage=clientAuth", opts);
   }
   keys.publicKey = readFileSync(keys.publicKeyFile, "utf8").trim();
   return keys;

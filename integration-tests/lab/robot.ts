@@ -15,7 +15,6 @@ import { cacheForRobot } from "./cache.js";
 import {
   AGENT_CONFIG,
   AGENT_HOLD_DIR,
-  AGENT_PORT,
   AGENT_UNIT,
   addressFor,
   agentConfig,
@@ -24,7 +23,6 @@ import {
   HOLD_GROUP,
   HOLD_TMPFILES,
   holdDirRule,
-  inventory,
   LAB_BOOT_UNIT,
   type LabHoldCondition,
   type LabRobot,
@@ -49,8 +47,9 @@ import {
 import { ensureNetwork, removeNetwork } from "./network.js";
 import { ensureFleetKey, ensureKeys, type RobotKeys } from "./pki.js";
 import { LabError, run } from "./proc.js";
+import { describeRobot, writeInventories } from "./robot-view.js";
 import { ensureRootfs } from "./rootfs.js";
-import { robotSsh, setUpSsh } from "./ssh.js";
+import { setUpSsh } from "./ssh.js";
 
 export interface UpOptions {
   signal?: AbortSignal;
@@ -166,23 +165,6 @@ function installUnit(root: string, unit: string, text: string | undefined): void
   symlinkSync(`../${unit}`, wants);
 }
 
-function describe(name: string, paths: RobotPaths, index: number, keys: RobotKeys, pid: number): LabRobot {
-  const ssh = robotSsh(name, paths, addressFor(index).robot);
-  return {
-    name,
-    target: name,
-    inventory: paths.inventory,
-    address: `${addressFor(index).robot}:${AGENT_PORT}`,
-    signingKey: keys.signingKey,
-    publicKey: keys.publicKey,
-    rogue: keys.rogue,
-    rootDir: paths.root,
-    pid,
-    metrics: `http://${addressFor(index).robot}:${METRICS_PORT}/metrics`,
-    ...(ssh === undefined ? {} : { ssh }),
-  };
-}
-
 /** Boots the robot NAME (building the rootfs once), or describes it if it is already running. */
 export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobot> {
   const paths = robotPaths(name);
@@ -198,7 +180,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
     if (opts.ssh === true && !existsSync(paths.knownHosts)) {
       throw new LabError(`robot ${name} is running without sshd: down it first to up it with ssh`);
     }
-    return describe(name, paths, index, keys, runningInit);
+    return describeRobot(name, paths, index, keys, runningInit);
   }
 
   const lowerFile = join(paths.dir, "lower");
@@ -222,11 +204,8 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
     opts.holdConditions,
   );
   await setUpSsh(name, paths, addressFor(index).robot, opts.ssh === true, opts);
-  writeFileSync(
-    paths.inventory,
-    inventory(name, `${addressFor(index).robot}:${AGENT_PORT}`, keys.controller),
-  );
-  return describe(name, paths, index, keys, await boot(name, paths, opts));
+  writeInventories(name, paths, index, keys);
+  return describeRobot(name, paths, index, keys, await boot(name, paths, opts));
 }
 
 async function boot(name: string, paths: RobotPaths, opts: UpOptions): Promise<number> {
@@ -256,7 +235,7 @@ export async function labRestart(name: string, opts: RestartOptions = {}): Promi
   await stopContainer(name, paths, { hard: opts.hard });
   await ensureNetwork(name, index, opts);
   const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
-  return describe(name, paths, index, keys, await boot(name, paths, opts));
+  return describeRobot(name, paths, index, keys, await boot(name, paths, opts));
 }
 
 /** Stops the robot and removes everything it had: container, overlay, netns, directory. Idempotent. */

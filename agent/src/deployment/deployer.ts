@@ -103,9 +103,18 @@ export class Deployer {
       reads = activationReads(this.deps, storePath, action);
     };
     return this.admission.run("activate", storePath, request, early, async (admission, overriddenHolds) =>
-      this.begin(
-        await pendingActivate(this.deps, admission.id, storePath, action, settings, overriddenHolds, reads),
-      ),
+      this.begin({
+        ...(await pendingActivate(
+          this.deps,
+          admission.id,
+          storePath,
+          action,
+          settings,
+          overriddenHolds,
+          reads,
+        )),
+        startedBy: request.startedBy,
+      }),
     );
   }
 
@@ -113,7 +122,10 @@ export class Deployer {
     const target = generation === undefined ? "the recorded previous generation" : `generation ${generation}`;
     const settings = compileSettings(this.deps.options.defaults, {});
     return this.admission.run("rollback", target, options, undefined, async (admission, overriddenHolds) =>
-      this.begin(await pendingRollback(this.deps, admission.id, generation, settings, overriddenHolds)),
+      this.begin({
+        ...(await pendingRollback(this.deps, admission.id, generation, settings, overriddenHolds)),
+        startedBy: options.startedBy,
+      }),
     );
   }
 

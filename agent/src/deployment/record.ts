@@ -88,6 +88,8 @@ export interface DeploymentRecord {
   readonly restoreFrom?: string | undefined;
   /** Holds a controller's request went ahead despite (`--override-hold`); absent when none. */
   readonly overriddenHolds?: readonly string[] | undefined;
+  /** Who started it (describeIdentity: escaped, bounded); absent without a client certificate and in older records. */
+  readonly startedBy?: string | undefined;
   /** When the migration hook was started: seen again after a restart, its outcome is unknown. */
   readonly migrationStartedAt?: number | undefined;
   readonly message: string;

@@ -18,10 +18,12 @@ export interface DeployRequest {
   readonly overrideHolds?: readonly string[] | undefined;
   /** Who asked (the client certificate's subject), for the log of an override. */
   readonly client?: string | undefined;
+  /** Who asked, as recorded with the deployment (describeIdentity of the client certificate). */
+  readonly startedBy?: string | undefined;
 }
 
 /** What a controller's Rollback may carry besides the generation. */
-export type RollbackOptions = Pick<DeployRequest, "overrideHolds" | "client">;
+export type RollbackOptions = Pick<DeployRequest, "overrideHolds" | "client" | "startedBy">;
 
 /** The agent's defaults for every deployment. */
 export type DeploymentDefaults = Omit<DeploymentSettings, "selfConfirm">;

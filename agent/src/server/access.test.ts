@@ -12,12 +12,14 @@ import {
   AgentService,
   decodeRawPushError,
   FRAME,
+  type GetStatusResponse,
   RAW_PUSH_ALPN_V1,
 } from "@ros-rollback/proto";
 import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Denial } from "../access/gate.js";
+import { MAX_IDENTITY_TEXT } from "../access/identity.js";
 import { type AccessConfig, compileAccess } from "../access/policy.js";
 import { METHOD_ROLE } from "../access/rpc-roles.js";
 import { startAccess } from "../access/start.js";
@@ -74,6 +76,7 @@ beforeAll(async () => {
   issue("commaUri", "/CN=comma", "subjectAltName=@alt\n[alt]\nURI.1 = spiffe://x, URI:spiffe://fleet/ops\n");
   issue("rogueClient", "/CN=client", "", "rogue-ca");
   issue("bidi", "/CN=\u202eredaer/O=fleet");
+  issue("longOperator", "/CN=client", `subjectAltName=URI:spiffe://fleet/x/\u0007${"a".repeat(2_048)}\n`);
   issue("emptySubject", "/O=fleet");
 
   mkdirSync(join(tmp, "profile"));
@@ -340,6 +343,43 @@ describe("deploy and hold", () => {
       subject: expect.stringMatching(/^CN=ci, URI=spiffe:\/\/fleet\/ci /),
     });
     c.close();
+  });
+});
+
+describe("who started the deployment", () => {
+  /** GetStatus as the reader sees it. */
+  const statusAsReader = () =>
+    new Promise<GetStatusResponse>((resolve, reject) => {
+      const c = as("reader");
+      c.getStatus({}, md(), opts(), (e, r) => {
+        c.close();
+        if (e !== null) reject(e);
+        else resolve(r);
+      });
+    });
+
+  it("status names the certificate that deployed: escaped subject and fingerprint head, kept in the record", async () => {
+    const c = as("ci");
+    expect(await stream(c.activate(activateReq()))).toBeUndefined();
+    c.close();
+    const last = (await statusAsReader()).lastDeployment;
+    expect(last?.id).toBe(deployer.latest()?.id);
+    expect(last?.startedBy).toMatch(
+      /^CN=ci, URI=spiffe:\/\/fleet\/ci \[sha256 ([0-9A-F]{2}:){7}[0-9A-F]{2}…\]$/,
+    );
+    expect(deployer.latest()?.startedBy).toBe(last?.startedBy);
+  });
+
+  it("an operator's 2 kB SAN URI is recorded escaped and bounded, fingerprint head intact", async () => {
+    const c = as("longOperator");
+    expect(await stream(c.activate(activateReq()))).toBeUndefined();
+    c.close();
+    const by = (await statusAsReader()).lastDeployment?.startedBy ?? "";
+    expect(by).toMatch(
+      /^CN=client, URI=spiffe:\/\/fleet\/x\/\\u0007a+… \(\d+ more characters\) \[sha256 [0-9A-F:]{23}…\]$/,
+    );
+    // The subject cut at MAX_IDENTITY_TEXT, its "(N more characters)" note and the fingerprint head.
+    expect(by.length).toBeLessThan(MAX_IDENTITY_TEXT + 80);
   });
 });
 

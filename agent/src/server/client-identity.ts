@@ -1,6 +1,6 @@
 import type { TLSSocket } from "node:tls";
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { callIdentity, socketIdentity } from "../access/identity.js";
+import { callIdentity, describeIdentity, socketIdentity } from "../access/identity.js";
 import type { PushClient } from "../store/store-port.js";
 import { cut } from "../text/bounded.js";
 
@@ -31,6 +31,12 @@ export function clientIdentity(
   }
   const parts = [cn === undefined ? undefined : `CN=${cn}`, peer].filter((p) => p !== undefined && p !== "");
   return parts.length === 0 ? undefined : cut(parts.join(" from "), MAX_IDENTITY).replace(/[\p{Cc}]/gu, "?");
+}
+
+/** Who started a deployment, as its record keeps it; undefined without a client certificate. */
+export function startedBy(call: Parameters<typeof callIdentity>[0]): string | undefined {
+  const id = callIdentity(call);
+  return id === undefined ? undefined : describeIdentity(id);
 }
 
 /** The client a gRPC call's push counts against (push slots): its certificate's fingerprint; undefined without TLS. */

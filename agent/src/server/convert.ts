@@ -193,6 +193,7 @@ export function deploymentToPb(r: DeploymentRecord): Deployment {
     snapshots: (r.snapshots ?? []).map(snapshotToPb),
     restores: (r.restores ?? []).map(snapshotToPb),
     overriddenHolds: [...(r.overriddenHolds ?? [])],
+    startedBy: r.startedBy ?? "",
   };
 }
 

@@ -29,7 +29,7 @@ import type { GcPort } from "../gc/port.js";
 import type { SystemProfile } from "../generations/profile.js";
 import { overrideHoldsFromPb } from "../holds/override.js";
 import type { StorePort } from "../store/store-port.js";
-import { callPushClient, clientIdentity } from "./client-identity.js";
+import { callPushClient, clientIdentity, startedBy } from "./client-identity.js";
 import {
   actionFromPb,
   deploymentIdFromPb,
@@ -231,6 +231,7 @@ export function agentService(d: ServiceDeps): AgentServer {
           ...deployRequestFromPb(req.options),
           overrideHolds,
           client: clientIdentity(call),
+          startedBy: startedBy(call),
         });
       });
     },
@@ -241,6 +242,7 @@ export function agentService(d: ServiceDeps): AgentServer {
         return d.deployer.rollback(req.generation, {
           overrideHolds: overrideHoldsFromPb(req.overrideHolds),
           client: clientIdentity(call),
+          startedBy: startedBy(call),
         });
       });
     },

@@ -36,6 +36,7 @@ describe("deploy", () => {
       unitChanges: undefined,
       rollbackUnitChanges: undefined,
       overriddenHolds: [],
+      startedBy: "",
     });
 
     it("exit 2 when the agent's record says ROLLED_BACK", async () => {

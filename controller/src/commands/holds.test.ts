@@ -49,6 +49,7 @@ const STATUS: GetStatusResponse = {
     unitChanges: changes(["listener.service", "talker.service"]),
     rollbackUnitChanges: { stopped: [], started: [], restarted: [], reloaded: [], known: false },
     overriddenHolds: [],
+    startedBy: "",
   },
 };
 

@@ -44,6 +44,7 @@ describe("status", () => {
         unitChanges: undefined,
         rollbackUnitChanges: undefined,
         overriddenHolds: [],
+        startedBy: "CN=ops [sha256 AB:CD:EF:01:23:45:67:89…]",
       },
     });
     const text = await rig.run(["status", ...rig.target()]);
@@ -78,6 +79,7 @@ describe("status", () => {
         rollbackReason: null,
         label: null,
         overriddenHolds: [],
+        startedBy: "CN=ops [sha256 AB:CD:EF:01:23:45:67:89…]",
         snapshots: [{ ...SNAP, state: "captured" }],
         restores: [SNAP],
         unitChanges: null,
@@ -88,6 +90,41 @@ describe("status", () => {
       space: null,
     });
     expect(r.stderr).toBe("");
+  });
+
+  it("names who started the deployment; what the agent sends is escaped and bounded", async () => {
+    rig.agent.handlers.getStatus = () => ({
+      ...IDLE_STATUS,
+      lastDeployment: {
+        id: "d-2",
+        state: S.DEPLOYMENT_STATE_SUCCEEDED,
+        action: ActivationAction.ACTIVATION_ACTION_SWITCH,
+        storePath: "/nix/store/new-system",
+        generation: 42,
+        previousGeneration: 41,
+        previousStorePath: "/nix/store/old-system",
+        startedAtUnixMs: 1,
+        updatedAtUnixMs: 2,
+        message: "",
+        kind: DeploymentKind.DEPLOYMENT_KIND_ACTIVATE,
+        confirmDeadlineUnixMs: 0,
+        rollbackReason: 0,
+        options: undefined,
+        snapshots: [],
+        restores: [],
+        unitChanges: undefined,
+        rollbackUnitChanges: undefined,
+        overriddenHolds: [],
+        startedBy: `CN=x\n${"a".repeat(2_000)}`,
+      },
+    });
+    const text = await rig.run(["status", ...rig.target()]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^ {2}started by: {2}CN=x\\u000aa{395}…$/m);
+    const r = await rig.run(["status", ...rig.target(), "--json"]);
+    expect((r.json() as { lastDeployment: { startedBy: string } }).lastDeployment.startedBy).toBe(
+      `CN=x\\u000a${"a".repeat(395)}…`,
+    );
   });
 
   it("prints text without --json", async () => {

@@ -76,6 +76,7 @@ function deploymentText(label: string, d: DeploymentView): string[] {
     `  started:     ${d.startedAt ?? "-"}   updated: ${d.updatedAt ?? "-"}`,
     ...(d.confirmDeadline === null ? [] : [`  confirm by:  ${d.confirmDeadline}`]),
     ...(d.rollbackReason === null ? [] : [`  rolled back: ${d.rollbackReason}`]),
+    ...(d.startedBy === null ? [] : [`  started by:  ${d.startedBy}`]),
     ...(d.label === null ? [] : [`  label:       ${d.label}`]),
     ...(d.overriddenHolds.length === 0
       ? []

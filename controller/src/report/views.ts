@@ -61,6 +61,8 @@ const HOLD_SOURCES: Readonly<Record<HoldSource, string>> = {
 /** A hold's name and reason come from robot software and people: bounded and escaped before any output. */
 const MAX_HOLD_NAME = 256;
 const MAX_HOLD_REASON = 200;
+/** The agent bounds it at about 330 characters; the CLI does not trust that. */
+const MAX_STARTED_BY = 400;
 const shown = (text: string, max: number): string =>
   printable(text.length <= max ? text : `${text.slice(0, max)}…`);
 
@@ -168,6 +170,8 @@ export function deploymentJson(d: Deployment) {
     label: d.options === undefined || d.options.label === "" ? null : d.options.label,
     /** Holds the request went ahead despite (--override-hold), as the agent recorded them. */
     overriddenHolds: [...d.overriddenHolds],
+    /** Who started it (client certificate subject and fingerprint head), or null when unknown. */
+    startedBy: d.startedBy === "" ? null : shown(d.startedBy, MAX_STARTED_BY),
     /** Declared data captured before the switch, and data this deployment put back. */
     snapshots: d.snapshots.map(snapshotJson),
     restores: d.restores.map(snapshotJson),

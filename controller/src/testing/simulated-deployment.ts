@@ -90,6 +90,7 @@ export class SimulatedDeployment {
       unitChanges: undefined,
       rollbackUnitChanges: undefined,
       overriddenHolds: this.overridden,
+      startedBy: "",
     };
     await this.step(S.DEPLOYMENT_STATE_PENDING);
     if (

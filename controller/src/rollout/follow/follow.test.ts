@@ -102,6 +102,7 @@ const succeeded: GetStatusResponse = {
     unitChanges: undefined,
     rollbackUnitChanges: undefined,
     overriddenHolds: [],
+    startedBy: "",
   },
 };
 

@@ -546,6 +546,11 @@ export interface Deployment {
     | undefined;
   /** Holds the request went ahead despite (ActivateRequest.override_holds that were holds then). */
   overriddenHolds: string[];
+  /**
+   * Who started it: the client certificate's escaped subject and fingerprint head, bounded
+   * (empty when unknown: no client certificate, or a record of an older agent).
+   */
+  startedBy: string;
 }
 
 /**
@@ -1761,6 +1766,7 @@ function createBaseDeployment(): Deployment {
     unitChanges: undefined,
     rollbackUnitChanges: undefined,
     overriddenHolds: [],
+    startedBy: "",
   };
 }
 
@@ -1822,6 +1828,9 @@ export const Deployment: MessageFns<Deployment> = {
     }
     for (const v of message.overriddenHolds) {
       writer.uint32(154).string(v!);
+    }
+    if (message.startedBy !== "") {
+      writer.uint32(162).string(message.startedBy);
     }
     return writer;
   },
@@ -1991,6 +2000,14 @@ export const Deployment: MessageFns<Deployment> = {
             message.overriddenHolds.push(reader.string());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.startedBy = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2068,6 +2085,11 @@ export const Deployment: MessageFns<Deployment> = {
         : globalThis.Array.isArray(object?.overridden_holds)
         ? object.overridden_holds.map((e: any) => globalThis.String(e))
         : [],
+      startedBy: isSet(object.startedBy)
+        ? globalThis.String(object.startedBy)
+        : isSet(object.started_by)
+        ? globalThis.String(object.started_by)
+        : "",
     };
   },
 
@@ -2130,6 +2152,9 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.overriddenHolds?.length) {
       obj.overriddenHolds = message.overriddenHolds;
     }
+    if (message.startedBy !== "") {
+      obj.startedBy = message.startedBy;
+    }
     return obj;
   },
 
@@ -2163,6 +2188,7 @@ export const Deployment: MessageFns<Deployment> = {
       ? UnitChanges.fromPartial(object.rollbackUnitChanges)
       : undefined;
     message.overriddenHolds = object.overriddenHolds?.map((e) => e) || [];
+    message.startedBy = object.startedBy ?? "";
     return message;
   },
 };
