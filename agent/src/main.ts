@@ -15,7 +15,9 @@ import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
+import { filesystemSpace } from "./gc/collector.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
+import { ensureSpace } from "./gc/space-check.js";
 import { createCollector } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { wireHealth } from "./health/wire.js";
@@ -93,6 +95,18 @@ async function main(): Promise<void> {
       // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
       // process.exit at shutdown ends its input.
       keepQueryProcessMs: 5_000,
+      // The collector is made below; a push reaches this only once the agent serves.
+      ensureSpace: (needed, what) =>
+        ensureSpace(
+          {
+            storeDir: config.storeDir,
+            reserve: config.gc.reserve,
+            space: filesystemSpace,
+            collect: config.gc.enabled ? async () => (await collector.collect(false)).freedBytes : undefined,
+          },
+          needed,
+          what,
+        ),
     }),
     roots,
   );
