@@ -15,10 +15,8 @@ import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
-import { filesystemSpace } from "./gc/collector.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
-import { ensureSpace } from "./gc/space-check.js";
-import { createCollector } from "./gc/wire.js";
+import { createCollector, spaceGuard } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { wireHealth } from "./health/wire.js";
 import { Holds } from "./holds/holds.js";
@@ -95,18 +93,7 @@ async function main(): Promise<void> {
       // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
       // process.exit at shutdown ends its input.
       keepQueryProcessMs: 5_000,
-      // The collector is made below; a push reaches this only once the agent serves.
-      ensureSpace: (needed, what) =>
-        ensureSpace(
-          {
-            storeDir: config.storeDir,
-            reserve: config.gc.reserve,
-            space: filesystemSpace,
-            collect: config.gc.enabled ? async () => (await collector.collect(false)).freedBytes : undefined,
-          },
-          needed,
-          what,
-        ),
+      ensureSpace: spaceGuard(config, () => collector), // made below; asked only once serving
     }),
     roots,
   );
