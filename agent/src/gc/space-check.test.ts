@@ -1,4 +1,4 @@
-// The space check before a push, on a REAL small filesystem: a 64 MiB tmpfs holds a chroot store
+// The space check before a push and a substitution, on a REAL small filesystem: a 64 MiB tmpfs holds a chroot store
 // (never the host's); the collection is Nix's real GC of that store. Needs root (mount).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -70,10 +70,11 @@ async function* pushOf(p: { info: PathInfo; nar: Buffer }): AsyncGenerator<PushP
   }
 }
 
-function portFor(store: string, collected: string[]) {
+function portFor(store: string, collected: string[], substituters: string[] = []) {
   const storeDir = join(store, "nix/store");
   return createStorePort({
     storeDir: "/nix/store",
+    substituters,
     nixBinDir: undefined,
     storeUri: store,
     env: fx.env,
@@ -139,6 +140,53 @@ describe("the space check before a push", () => {
       expect(collected).toEqual([]);
       const res = await port.receivePush(pushOf(wanted), signal(), undefined, undefined);
       expect(res.imported).toEqual([wanted.info.storePath]);
+      expect(collected).toEqual([store]);
+      expect(await fx.isValid(garbage.info.storePath, store)).toBe(false);
+      expect(await fx.isValid(wanted.info.storePath, store)).toBe(true);
+    });
+  });
+});
+
+/** A file:// binary cache holding `p` uncompressed. */
+async function cacheOf(name: string, p: { info: PathInfo }): Promise<string> {
+  const url = `file://${join(work, name)}?compression=none`;
+  await fx.nix(["copy", "--to", url, p.info.storePath]);
+  return `file://${join(work, name)}`;
+}
+
+describe("the space check before a substitution", () => {
+  it("refuses one larger than the free space, with the numbers, before Nix fetches a path", async () => {
+    const big = await bigPath("sub-big", 60);
+    const cache = await cacheOf("cache-big", big);
+    await withSmallStore("sub-refused", async (store) => {
+      const collected: string[] = [];
+      const port = portFor(store, collected, [cache]);
+      const err = await port
+        .substitute([big.info.storePath], signal(), () => undefined, undefined)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toMatchObject({ code: "NO_SPACE" });
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^the substitution needs ${formatBytes(big.info.narSize)}, [0-9.]+ MiB free on ${store}/nix/store `,
+        ),
+      );
+      expect(collected).toEqual([store]);
+      expect(await fx.isValid(big.info.storePath, store)).toBe(false);
+    });
+  });
+
+  it("collects first when it fits only after the collection, then substitutes", async () => {
+    const garbage = await bigPath("sub-garbage", 30);
+    const wanted = await bigPath("sub-wanted", 30);
+    const cache = await cacheOf("cache-wanted", wanted);
+    await withSmallStore("sub-collects", async (store) => {
+      const collected: string[] = [];
+      const port = portFor(store, collected, [cache]);
+      await port.receivePush(pushOf(garbage), signal(), undefined, undefined);
+      await port.substitute([wanted.info.storePath], signal(), () => undefined, undefined);
       expect(collected).toEqual([store]);
       expect(await fx.isValid(garbage.info.storePath, store)).toBe(false);
       expect(await fx.isValid(wanted.info.storePath, store)).toBe(true);

@@ -102,6 +102,7 @@ export function createStorePort(
     env: o.env,
     pollMs: o.substitutePollMs,
     stalledSeconds: o.stalledDownloadSeconds,
+    ensureSpace: o.ensureSpace,
   };
   return {
     validateStorePath: (p) => validateStorePath(p, o.storeDir),
