@@ -28,6 +28,8 @@ export type AgentErrorCode =
   | typeof HELD_ERROR_CODE
   /** A limit is reached (pushes at once, disk space for data snapshots); retrying later may succeed. */
   | "RESOURCE_EXHAUSTED"
+  /** The store's filesystem would keep less than the reserve after a transfer, even after collecting. */
+  | "NO_SPACE"
   /** A referenced store path or generation does not exist. */
   | "NOT_FOUND"
   /** An external command (nix, systemd) failed. */

@@ -16,7 +16,7 @@ import { systemClock } from "./deployment/ports.js";
 import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
-import { createCollector } from "./gc/wire.js";
+import { createCollector, spaceGuard } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { wireHealth } from "./health/wire.js";
 import { Holds } from "./holds/holds.js";
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
       // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
       // process.exit at shutdown ends its input.
       keepQueryProcessMs: 5_000,
+      ensureSpace: spaceGuard(config, () => collector), // made below; asked only once serving
     }),
     roots,
   );

@@ -84,7 +84,9 @@ describe("deadlines", () => {
     agent.handlers = { pushPaths: () => ({ hang: true }) };
     const api = await connectAgent(target(agent.port), FAST, new AbortController().signal);
     async function* requests(): AsyncGenerator<PushPathsRequest> {
-      yield { item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } } };
+      yield {
+        item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE, totalNarSize: 0 } },
+      };
     }
     const err = await api.pushPaths(requests(), new AbortController().signal).catch((e: unknown) => e);
     api.close();

@@ -80,6 +80,16 @@ describe("compileConfig", () => {
     }
   });
 
+  it("gc.reserve: 512 MiB by default; bytes or a percent; anything else refused, naming the key", () => {
+    const base = { listen: "0.0.0.0:1", tls, trustedPublicKeys: [key] };
+    expect(compileConfig(base).gc.reserve).toEqual({ bytes: 512 * 1048576 });
+    expect(compileConfig({ ...base, gc: { reserve: 1000 } }).gc.reserve).toEqual({ bytes: 1000 });
+    expect(compileConfig({ ...base, gc: { reserve: "5%" } }).gc.reserve).toEqual({ percent: 5 });
+    expect(compileConfig({ ...base, gc: { reserve: "2.5%" } }).gc.reserve).toEqual({ percent: 2.5 });
+    for (const bad of ["150%", "5", "-1%", -1, "1 GiB"])
+      expect(() => compileConfig({ ...base, gc: { reserve: bad } })).toThrow(/gc.reserve/);
+  });
+
   it("requires TLS unless insecure on loopback", () => {
     expect(() => compileConfig({ listen: "0.0.0.0:1", trustedPublicKeys: [key] })).toThrow(/tls: required/);
     expect(() => compileConfig({ listen: "0.0.0.0:1", insecure: true, trustedPublicKeys: [key] })).toThrow(

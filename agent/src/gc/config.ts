@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Reserve } from "./space-check.js";
 
 /** `gc` in the agent config: what is kept, and how the collection after a deployment runs. */
 export const gcConfigSchema = z
@@ -15,6 +16,13 @@ export const gcConfigSchema = z
     bootDir: z.string().startsWith("/").optional(),
     /** Where the agent roots the paths of a deployment from its query until it ended (under Nix's gcroots). */
     rootsDir: z.string().startsWith("/").optional(),
+    /**
+     * Free space a push or substitution must leave on the store's filesystem: bytes, or a percent
+     * of the filesystem's size ("5%"). Default 512 MiB.
+     */
+    reserve: z
+      .union([z.number().int().min(0), z.string().regex(/^(100|[0-9]{1,2}(\.[0-9]+)?)%$/)])
+      .optional(),
     /** Symlink to the system the robot booted. */
     bootedSystemLink: z.string().startsWith("/").optional(),
   })
@@ -28,6 +36,7 @@ export interface GcConfig {
   readonly bootedSystemLink: string;
   readonly bootDir: string;
   readonly rootsDir: string;
+  readonly reserve: Reserve;
 }
 
 export const GC_DEFAULTS = {
@@ -37,6 +46,7 @@ export const GC_DEFAULTS = {
   bootedSystemLink: "/run/booted-system",
   bootDir: "/boot",
   rootsDir: "/nix/var/nix/gcroots/ros-rollback",
+  reserveBytes: 512 * 1048576,
 } as const;
 
 export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined): GcConfig {
@@ -48,5 +58,12 @@ export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined
     bootedSystemLink: raw?.bootedSystemLink ?? GC_DEFAULTS.bootedSystemLink,
     bootDir: raw?.bootDir ?? GC_DEFAULTS.bootDir,
     rootsDir: raw?.rootsDir ?? GC_DEFAULTS.rootsDir,
+    reserve: compileReserve(raw?.reserve),
   };
+}
+
+function compileReserve(raw: number | string | undefined): Reserve {
+  if (raw === undefined) return { bytes: GC_DEFAULTS.reserveBytes };
+  if (typeof raw === "number") return { bytes: raw };
+  return { percent: Number(raw.slice(0, -1)) };
 }

@@ -12,6 +12,7 @@ import { gcMetrics } from "./metrics.js";
 import { OutcomeLedger } from "./outcomes.js";
 import type { GcPort, Space } from "./port.js";
 import type { PathRoots } from "./roots.js";
+import { ensureSpace, type SpaceCheckDeps } from "./space-check.js";
 import { SystemdStoreGc } from "./store-gc.js";
 
 /** The agent's garbage collection, wired for main.ts: collections follow kept and rolled-back deployments. */
@@ -67,6 +68,20 @@ export function createCollector(deps: {
     collect: (dryRun) => collector.collect(dryRun),
     space: () => readSpace(config.storeDir, config.gc.bootDir),
   };
+}
+
+/** The space check of pushes and substitutions (space-check.ts), collecting through `collector()` when enabled. */
+export function spaceGuard(
+  config: Config,
+  collector: () => GcPort,
+): (neededBytes: number, what: string) => Promise<void> {
+  const deps: SpaceCheckDeps = {
+    storeDir: config.storeDir,
+    reserve: config.gc.reserve,
+    space: filesystemSpace,
+    collect: config.gc.enabled ? async () => (await collector().collect(false)).freedBytes : undefined,
+  };
+  return (needed, what) => ensureSpace(deps, needed, what);
 }
 
 async function readSpace(store: string, boot: string): Promise<Space | undefined> {

@@ -180,7 +180,7 @@ function stream(s: NodeJS.EventEmitter): Promise<ServiceError | undefined> {
 function pushPaths(c: AgentClient): Promise<ServiceError | undefined> {
   return new Promise((resolve) => {
     const call = c.pushPaths(md(), opts(), (e) => resolve(e ?? undefined));
-    call.write({ item: { $case: "options", value: { compression: 0 } } });
+    call.write({ item: { $case: "options", value: { compression: 0, totalNarSize: 0 } } });
     call.end();
   });
 }

@@ -80,7 +80,7 @@ type Who = { readonly cert: string; readonly key: string };
 const first = (): Who => ({ cert: pki.clientCert, key: pki.clientKey });
 const second = (): Who => ({ cert: pki.client2Cert, key: pki.client2Key });
 const OPTIONS: PushPathsRequest = {
-  item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } },
+  item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE, totalNarSize: 0 } },
 };
 
 /** A gRPC PushPaths call fed by hand; `result` settles with the response or the status. */

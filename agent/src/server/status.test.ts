@@ -19,6 +19,7 @@ describe("toStatus", () => {
     ["FAILED_PRECONDITION", status.FAILED_PRECONDITION],
     ["HELD", status.FAILED_PRECONDITION],
     ["RESOURCE_EXHAUSTED", status.RESOURCE_EXHAUSTED],
+    ["NO_SPACE", status.RESOURCE_EXHAUSTED],
     ["NOT_FOUND", status.NOT_FOUND],
     ["EXTERNAL_COMMAND_FAILED", status.INTERNAL],
     ["ABORTED", status.CANCELLED],

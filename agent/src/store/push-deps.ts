@@ -23,6 +23,11 @@ export interface PushDeps {
    * connection that never sends a byte must not hold a push slot for the whole idle limit.
    */
   readonly openingTimeoutMs?: number;
+  /**
+   * Refuses (NO_SPACE) when the store cannot take this many NAR bytes (gc/space-check.ts); asked
+   * with PushOptions' total before any PathInfo is read or nix is started.
+   */
+  readonly ensureSpace?: (neededBytes: number, what: string) => Promise<void>;
 }
 
 export const DEFAULT_MAX_SKIPPED_BYTES = 256 * 1024 * 1024;

@@ -49,6 +49,7 @@ export async function receivePush(
     if (item?.$case !== "options") {
       throw new AgentError("INVALID_ARGUMENT", "a push must start with PushOptions");
     }
+    await deps.ensureSpace?.(item.value.totalNarSize, "the push");
     return await new Receiver(it, deps, item.value.compression, signal).run();
   } catch (e) {
     if (signal.aborted && !(isAgentError(e) && e.code === "ABORTED")) {

@@ -29,6 +29,8 @@ export interface StoreAdapterOptions {
   /** See SubstituteDeps. */
   readonly substitutePollMs?: number;
   readonly stalledDownloadSeconds?: number;
+  /** See PushDeps.ensureSpace. */
+  readonly ensureSpace?: (neededBytes: number, what: string) => Promise<void>;
   /** See CliStoreOptions.keepQueryProcessMs. */
   readonly keepQueryProcessMs?: number;
 }
@@ -85,6 +87,7 @@ export function createStorePort(
     maxSkippedBytes: o.maxSkippedBytes,
     idleTimeoutMs: o.pushIdleTimeoutMs,
     openingTimeoutMs: o.pushOpeningTimeoutMs,
+    ensureSpace: o.ensureSpace,
   };
   const caches = o.substituters ?? [];
   const lookup = narInfoLookup({ storeDir: o.storeDir, timeoutMs: o.cacheTimeoutMs ?? 10_000 });
@@ -99,6 +102,7 @@ export function createStorePort(
     env: o.env,
     pollMs: o.substitutePollMs,
     stalledSeconds: o.stalledDownloadSeconds,
+    ensureSpace: o.ensureSpace,
   };
   return {
     validateStorePath: (p) => validateStorePath(p, o.storeDir),

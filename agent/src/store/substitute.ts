@@ -31,6 +31,8 @@ export interface SubstituteDeps extends NixCliOptions {
   readonly pollMs?: number;
   /** Nix gives up on a download that moved no byte for this long (a stuck cache). */
   readonly stalledSeconds?: number;
+  /** See PushDeps.ensureSpace: asked with the narinfos' NAR sizes before Nix fetches a byte. */
+  readonly ensureSpace?: (neededBytes: number, what: string) => Promise<void>;
 }
 
 const STDERR_TAIL = 16 * 1024;
@@ -84,6 +86,7 @@ export async function substitute(
     pathsAlreadyValid: valid.size,
     done: todo.length === 0,
   };
+  if (todo.length > 0) await d.ensureSpace?.(progress.narBytesTotal, "the substitution");
   onProgress(progress);
   if (todo.length === 0) return progress;
 

@@ -1,6 +1,8 @@
 // What the end-to-end tests (e2e/) use of this package: its "./testing" entry, so no test reaches in by a relative path.
 export * from "../deployment/deployer.js";
 export * from "../errors.js";
+export * from "../gc/collector.js";
+export * from "../gc/space-check.js";
 export * from "../log.js";
 export * from "../metrics/push.js";
 export * from "../metrics/registry.js";

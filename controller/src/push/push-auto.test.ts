@@ -124,7 +124,15 @@ describe("auto on compressible data: measured, inside one zstd stream", () => {
       ["raw", true],
     ]);
     expect(messages.filter((m) => m.item?.$case === "options")).toEqual([
-      { item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } } },
+      {
+        item: {
+          $case: "options",
+          value: {
+            compression: Compression.COMPRESSION_ZSTD,
+            totalNarSize: infos.reduce((n, i) => n + i.narSize, 0),
+          },
+        },
+      },
     ]);
     expect(messages[0]?.item?.$case).toBe("options");
     expect(pathsOf(messages)).toEqual(infos);

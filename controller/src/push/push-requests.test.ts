@@ -72,7 +72,13 @@ describe("pushRequests", () => {
       ),
     );
     expect(ms[0]).toEqual({
-      item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } },
+      item: {
+        $case: "options",
+        value: {
+          compression: Compression.COMPRESSION_NONE,
+          totalNarSize: closure.reduce((n, i) => n + i.narSize, 0),
+        },
+      },
     });
     let i = 0;
     let nar: Buffer[] = [];
@@ -173,7 +179,8 @@ describe("pushRequests", () => {
       expect(choices).toHaveLength(1);
       expect(choices[0]?.compression).toBe(want);
       expect(choices[0]?.why).toMatch(why);
-      expect(ms[0]).toEqual({ item: { $case: "options", value: { compression: want } } });
+      const totalNarSize = infos.reduce((n, i) => n + i.narSize, 0);
+      expect(ms[0]).toEqual({ item: { $case: "options", value: { compression: want, totalNarSize } } });
       expect(pathsOf(ms)).toEqual(infos);
       const wire = Buffer.concat(chunksOf(ms));
       const nars =

@@ -107,7 +107,9 @@ async function* messages(
       options.onCompression?.(choice);
       compression = choice.compression;
     }
-    yield { item: { $case: "options", value: { compression } } };
+    // The total lets the agent refuse a push its disk cannot hold before the first path's bytes.
+    const totalNarSize = infos.reduce((n, i) => n + i.narSize, 0);
+    yield { item: { $case: "options", value: { compression, totalNarSize } } };
     if (compression === Compression.COMPRESSION_NONE) {
       let current = -1;
       for await (const { index, parts } of gatherPieces(nars, CHUNK, progress)) {

@@ -43,7 +43,9 @@ function halfAPath(): Buffer {
   if (first === undefined) throw new Error("empty closure");
   const half = Buffer.alloc(Math.floor(first.narSize / 2));
   return Buffer.concat([
-    message({ item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } } }),
+    message({
+      item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE, totalNarSize: 0 } },
+    }),
     message({ item: { $case: "path", value: first } }),
     frameHeader(FRAME.DATA, half.length),
     half,

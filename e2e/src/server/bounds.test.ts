@@ -146,7 +146,7 @@ describe("bounded answers over a real channel", () => {
     const leaf = closures[0]?.[0] as PathInfo;
     const info = sign({ ...leaf, references: Array.from({ length: 2000 }, (_, i) => storePath(i)) });
     const p = push(c);
-    p.write({ item: { $case: "options", value: { compression: NONE } } });
+    p.write({ item: { $case: "options", value: { compression: NONE, totalNarSize: 0 } } });
     p.write({ item: { $case: "path", value: info } });
     p.write({ item: { $case: "chunk", value: { data: Buffer.alloc(64) } } });
     const err = (await p.result) as ServiceError;
@@ -178,7 +178,7 @@ describe("bounded answers over a real channel", () => {
   it("a NAR size of 2^53 (beyond what the decoder takes) is INVALID_ARGUMENT, not INTERNAL", async () => {
     const c = client();
     const p = push(c);
-    p.write({ item: { $case: "options", value: { compression: NONE } } });
+    p.write({ item: { $case: "options", value: { compression: NONE, totalNarSize: 0 } } });
     p.write({ item: { $case: "path", value: { ...(closures[0]?.[0] as PathInfo), narSize: 2 ** 53 } } });
     const err = (await p.result) as ServiceError;
     expect(err.code).toBe(status.INVALID_ARGUMENT);
@@ -200,7 +200,7 @@ describe("bounds on the work of pushes", () => {
     for (const [i, ms] of [a, b].entries()) for (const m of ms.slice(0, firstChunk(ms))) running[i]?.write(m);
     while (wireChunks.length < 2) await new Promise((r) => setTimeout(r, 10));
     const third = push(c3);
-    third.write({ item: { $case: "options", value: { compression: NONE } } });
+    third.write({ item: { $case: "options", value: { compression: NONE, totalNarSize: 0 } } });
     const err = (await third.result) as ServiceError;
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(err.details).toContain("2 pushes are running");
@@ -238,7 +238,8 @@ describe("bounds on the work of pushes", () => {
     const c = client();
     const c2 = client(second());
     const silent = [push(c), push(c2)];
-    for (const p of silent) p.write({ item: { $case: "options", value: { compression: NONE } } });
+    for (const p of silent)
+      p.write({ item: { $case: "options", value: { compression: NONE, totalNarSize: 0 } } });
     const errs = (await Promise.all(silent.map((p) => p.result))) as ServiceError[];
     for (const err of errs) {
       expect(err.code).toBe(status.DEADLINE_EXCEEDED);
@@ -246,7 +247,7 @@ describe("bounds on the work of pushes", () => {
     }
     // Both slots are free again: an (empty) push is answered.
     const p = push(c);
-    p.write({ item: { $case: "options", value: { compression: NONE } } });
+    p.write({ item: { $case: "options", value: { compression: NONE, totalNarSize: 0 } } });
     p.call.end();
     await expect(p.result).resolves.toMatchObject({ imported: [] });
     c.close();

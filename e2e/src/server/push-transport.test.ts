@@ -33,7 +33,7 @@ let refuse = false;
 const counts: boolean[] = [];
 
 const OPTIONS: PushPathsRequest = {
-  item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE } },
+  item: { $case: "options", value: { compression: Compression.COMPRESSION_NONE, totalNarSize: 0 } },
 };
 
 beforeAll(async () => {

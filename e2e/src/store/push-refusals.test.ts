@@ -277,7 +277,7 @@ describe("receivePush refuses malformed streams", () => {
     yield* ms;
   }
   const options = (compression = NONE): PushPathsRequest => ({
-    item: { $case: "options", value: { compression } },
+    item: { $case: "options", value: { compression, totalNarSize: 0 } },
   });
   const chunk = (data: Buffer): PushPathsRequest => ({ item: { $case: "chunk", value: { data } } });
   const path = (value: PathInfo): PushPathsRequest => ({ item: { $case: "path", value } });

@@ -660,6 +660,12 @@ export interface SubstituteProgress {
 
 export interface PushOptions {
   compression: Compression;
+  /**
+   * Sum of the nar_size of the paths this push announces (0: not said). The agent
+   * checks the store's free space against it before it reads a PathInfo and
+   * refuses with RESOURCE_EXHAUSTED (error code NO_SPACE) when short.
+   */
+  totalNarSize: number;
 }
 
 /** Nix's ValidPathInfo, as `nix path-info --json` prints it. */
@@ -3430,13 +3436,16 @@ export const SubstituteProgress: MessageFns<SubstituteProgress> = {
 };
 
 function createBasePushOptions(): PushOptions {
-  return { compression: 0 };
+  return { compression: 0, totalNarSize: 0 };
 }
 
 export const PushOptions: MessageFns<PushOptions> = {
   encode(message: PushOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.compression !== 0) {
       writer.uint32(8).int32(message.compression);
+    }
+    if (message.totalNarSize !== 0) {
+      writer.uint32(16).uint64(message.totalNarSize);
     }
     return writer;
   },
@@ -3462,6 +3471,14 @@ export const PushOptions: MessageFns<PushOptions> = {
             message.compression = reader.int32() as any;
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.totalNarSize = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3475,13 +3492,23 @@ export const PushOptions: MessageFns<PushOptions> = {
   },
 
   fromJSON(object: any): PushOptions {
-    return { compression: isSet(object.compression) ? compressionFromJSON(object.compression) : 0 };
+    return {
+      compression: isSet(object.compression) ? compressionFromJSON(object.compression) : 0,
+      totalNarSize: isSet(object.totalNarSize)
+        ? globalThis.Number(object.totalNarSize)
+        : isSet(object.total_nar_size)
+        ? globalThis.Number(object.total_nar_size)
+        : 0,
+    };
   },
 
   toJSON(message: PushOptions): unknown {
     const obj: any = {};
     if (message.compression !== 0) {
       obj.compression = compressionToJSON(message.compression);
+    }
+    if (message.totalNarSize !== 0) {
+      obj.totalNarSize = Math.round(message.totalNarSize);
     }
     return obj;
   },
@@ -3492,6 +3519,7 @@ export const PushOptions: MessageFns<PushOptions> = {
   fromPartial<I extends Exact<DeepPartial<PushOptions>, I>>(object: I): PushOptions {
     const message = createBasePushOptions();
     message.compression = object.compression ?? 0;
+    message.totalNarSize = object.totalNarSize ?? 0;
     return message;
   },
 };
