@@ -52,7 +52,15 @@ describe("the PushPaths codec", () => {
   });
 
   it.each([
-    ["options", { item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } } }],
+    [
+      "options",
+      {
+        item: {
+          $case: "options",
+          value: { compression: Compression.COMPRESSION_ZSTD, totalNarSize: 123_456 },
+        },
+      },
+    ],
     [
       "path",
       {

@@ -74,8 +74,13 @@ describe("deploy", () => {
     expect(rig.methods()).toEqual(["getStatus", "queryMissingPaths", "pushPaths", "activate"]);
     expect(rig.agent.calls[1]?.request).toEqual({ storePaths: CLOSURE.map((p) => p.storePath) });
     const pushed = rig.agent.calls[2]?.request as PushPathsRequest[];
+    const sent = new Set(pushed.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : [])));
+    const pushedNar = CLOSURE.filter((p) => sent.has(p.storePath)).reduce((n, p) => n + p.narSize, 0);
     expect(pushed[0]).toEqual({
-      item: { $case: "options", value: { compression: Compression.COMPRESSION_GZIP } },
+      item: {
+        $case: "options",
+        value: { compression: Compression.COMPRESSION_GZIP, totalNarSize: pushedNar },
+      },
     });
     expect(pushed.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : []))).toEqual([
       nodes,
@@ -116,10 +121,12 @@ describe("deploy", () => {
     const pathsOf = (ms: PushPathsRequest[]) =>
       ms.flatMap((m) => (m.item?.$case === "path" ? [m.item.value.storePath] : []));
     expect(pushes.map(pathsOf)).toEqual([[glibc, nodes, root]]);
-    expect(pushes.map((ms) => ms[0])).toEqual([
-      { item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD } } },
-    ]);
     const total = CLOSURE.reduce((n, p) => n + p.narSize, 0);
+    expect(pushes.map((ms) => ms[0])).toEqual([
+      {
+        item: { $case: "options", value: { compression: Compression.COMPRESSION_ZSTD, totalNarSize: total } },
+      },
+    ]);
     expect(r.json()).toMatchObject({
       push: { compression: "zstd+none", pathsImported: 3, narBytes: total, wireBytes: total },
     });

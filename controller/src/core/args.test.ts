@@ -101,7 +101,7 @@ describe("parseCommandLine", () => {
   it.each([
     [
       ["frobnicate"],
-      /unknown command "frobnicate"; commands: deploy, plan, confirm, watch, health, status, generations, rollback, rollout, hold, release/,
+      /unknown command "frobnicate"; commands: deploy, plan, confirm, watch, health, status, generations, gc, rollback, rollout, hold, release, audit$/,
     ],
     [["--json"], /missing command/],
     [["status", "--bogus"], /Unknown option '--bogus'/],

@@ -69,7 +69,7 @@ export function fakeClosure(
           pathsTotal: infos.length,
           wireBytesSent: 0,
         };
-        yield { item: { $case: "options", value: { compression, totalNarSize: 0 } } };
+        yield { item: { $case: "options", value: { compression, totalNarSize: sent.bytesTotal } } };
         for (const [i, info] of infos.entries()) {
           if (i === switchAfter)
             opts.onCompression?.({
