@@ -40,7 +40,9 @@ export interface GcConfig {
 }
 
 export const GC_DEFAULTS = {
-  enabled: true,
+  // Off until a query's GC roots and a running collection are ordered (a collection already
+  // running when a deploy asks what is missing may still delete what it was told is there).
+  enabled: false,
   keepGenerations: 5,
   timeoutSeconds: 1800,
   bootedSystemLink: "/run/booted-system",
