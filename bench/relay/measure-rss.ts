@@ -5,7 +5,7 @@ import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeCa, makeLeaf } from "../../integration-tests/relay/rig.js";
+import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 
 const n = Number(process.argv[2] ?? 1000);
 const role = process.argv[3];
@@ -52,9 +52,10 @@ if (role === "relay") {
   const dir = mkdtempSync(join(tmpdir(), "rl-rss-"));
   try {
     makeCa(dir, "ca");
-    makeLeaf(dir, "relay", "relay", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-    makeLeaf(dir, "robot", "robot", "ca", "extendedKeyUsage=clientAuth\n");
-    for (let i = 0; i < n; i++) makeLeaf(dir, `r${i}`, `rl-sim-${i}`, "ca", "extendedKeyUsage=clientAuth\n");
+    issueCert(dir, "relay", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+    issueCert(dir, "robot", "ca", "extendedKeyUsage=clientAuth\n");
+    for (let i = 0; i < n; i++)
+      issueCert(dir, `r${i}`, "ca", "extendedKeyUsage=clientAuth\n", `/CN=rl-sim-${i}`);
     const self = new URL(import.meta.url).pathname;
     const relay = fork(self, [String(n), "relay", dir], { execArgv: ["--import", "tsx", "--expose-gc"] });
     const ports = await new Promise<{ robotPort: number }>((res) =>

@@ -1,8 +1,10 @@
 // The import statements of the workspaces as a graph, and the rules the packages keep: no import
-// circle, the agent and the controller never import each other, and no file reaches into another
-// package by a relative path (a package's test helpers come from its "./testing" export).
+// circle (of files, or of controller/src folders: folder-graph.ts), the agent and the controller
+// never import each other, and no file reaches into another package by a relative path (a
+// package's test helpers come from its "./testing" export).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { folderProblems } from "./folder-graph.js";
 
 export interface Workspace {
   /** Folder, relative to the repository. */
@@ -99,6 +101,7 @@ export function importProblems(root: string): string[] {
   }
   for (const circle of circles(edges))
     problems.push(`import circle: ${circle.map((f) => relative(root, f)).join(" → ")}`);
+  problems.push(...folderProblems(root, { specifiers, circles }));
   return problems;
 }
 

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./config.js";
-import { importProblems } from "./import-graph.js";
+import { folderProblems } from "./folder-graph.js";
+import { circles, importProblems, specifiers } from "./import-graph.js";
 
 const made: string[] = [];
 afterEach(() => {
@@ -62,6 +63,57 @@ describe("import rules", () => {
     });
     expect(importProblems(root)).toEqual([
       "e2e/src/t.test.ts: reaches into agent by a relative path (../../agent/src/a.js)",
+    ]);
+  });
+});
+
+describe("folder import rule", () => {
+  it("finds two controller folders that import each other through different files", () => {
+    const root = tree({
+      "controller/src/report/a.ts": 'import { b } from "../rollout/b.js";\nexport const a = b;\n',
+      "controller/src/rollout/b.ts": "export const b = 1;\n",
+      "controller/src/rollout/c.ts": 'import { d } from "../report/d.js";\nexport const c = d;\n',
+      "controller/src/report/d.ts": "export const d = 1;\n",
+      "controller/src/report/d.test.ts": 'import { c } from "../rollout/c.js";\n',
+    });
+    expect(importProblems(root)).toEqual([
+      "folder circle in controller/src: report → rollout (controller/src/report/a.ts) → report (controller/src/rollout/c.ts)",
+    ]);
+  });
+
+  it("counts a loose x.ts as the front of folder x/, and leaves tests out", () => {
+    const root = tree({
+      "controller/src/api.ts": 'export type { U } from "./api/u.js";\n',
+      "controller/src/api/u.ts": "export type U = 2;\n",
+      "controller/src/api/t.ts": 'import type { K } from "../core/k.js";\nexport type T = K;\n',
+      "controller/src/core/k.ts": 'import type { U } from "../api.js";\nexport type K = U | 1;\n',
+      "controller/src/core/k.test.ts": 'import { x } from "../other/x.js";\n',
+      "controller/src/other/x.ts": 'import type { K } from "../core/k.js";\nexport const x: K = 1;\n',
+    });
+    expect(importProblems(root)).toEqual([
+      "folder circle in controller/src: api → core (controller/src/api/t.ts) → api (controller/src/core/k.ts)",
+    ]);
+  });
+});
+
+describe("accepted folder imports", () => {
+  const deps = { specifiers, circles };
+  it("break a circle only where named, and an entry whose import is gone is reported", () => {
+    const root = tree({
+      "controller/src/a/x.ts": 'import { y } from "../b/y.js";\nexport const x = y;\n',
+      "controller/src/b/y.ts": 'import type { Z } from "../a/z.js";\nexport const y: Z = 1;\n',
+      "controller/src/a/z.ts": "export type Z = number;\n",
+      "controller/src/c/w.ts": "export const w = 1;\n",
+    });
+    const accepted = {
+      "controller/src/b → controller/src/a": "why",
+      "controller/src/c → controller/src/a": "gone",
+    };
+    expect(folderProblems(root, deps, ["controller/src"], accepted)).toEqual([
+      "accepted folder import no longer made, drop it from ACCEPTED_FOLDER_EDGES: controller/src/c → controller/src/a",
+    ]);
+    expect(folderProblems(root, deps, ["controller/src"], {})).toEqual([
+      "folder circle in controller/src: a → b (controller/src/a/x.ts) → a (controller/src/b/y.ts)",
     ]);
   });
 });

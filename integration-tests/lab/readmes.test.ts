@@ -47,6 +47,21 @@ function resolves(readme: string, name: string): boolean {
   return files.some((f) => f.startsWith(`${dir}/`) && f.endsWith(`/${name}`));
 }
 
+/** The "## Code map" section of a README, or undefined. */
+function codeMap(markdown: string): string | undefined {
+  const at = markdown.search(/^## Code map\s*$/m);
+  if (at < 0) return undefined;
+  const rest = markdown.slice(at).split("\n").slice(1).join("\n");
+  const next = rest.search(/^## /m);
+  return next < 0 ? rest : rest.slice(0, next);
+}
+
+/** What a code map names at its src/ top level: `src/a/`, `a/`, `src/b.ts`, `b.ts`, `a/x.ts` → a, b.ts. */
+const mapped = (map: string): Set<string> =>
+  new Set(
+    [...map.matchAll(/`([\w./-]+)`/g)].map((m) => (m[1] ?? "").replace(/^src\//, "").split("/")[0] ?? ""),
+  );
+
 describe("READMEs", () => {
   const front = read(join(REPO_ROOT, "README.md"));
 
@@ -103,5 +118,22 @@ describe("READMEs", () => {
       .filter((r) => relative(REPO_ROOT, r).split("/").length === 2)
       .map((r) => relative(REPO_ROOT, r));
     expect(unlinked).toEqual([]);
+  });
+
+  it("every code map names each folder and loose source file of its src/", () => {
+    const withMaps = readmes.filter(
+      (r) => codeMap(read(r)) !== undefined && existsSync(join(dirname(r), "src")),
+    );
+    expect(withMaps.map((r) => relative(REPO_ROOT, r))).toEqual(
+      expect.arrayContaining(["agent/README.md", "controller/README.md"]),
+    );
+    const unnamed = withMaps.flatMap((readme) => {
+      const named = mapped(codeMap(read(readme)) ?? "");
+      return readdirSync(join(dirname(readme), "src"), { withFileTypes: true })
+        .filter((e) => !SKIP.has(e.name) && (e.isDirectory() || /^[^.]+\.m?ts$/.test(e.name)))
+        .filter((e) => !named.has(e.name))
+        .map((e) => `${relative(REPO_ROOT, readme)}: src/${e.name}${e.isDirectory() ? "/" : ""}`);
+    });
+    expect(unnamed).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 // A real relay, a real agent server (agent/src/testing's DeployingServer) dialing out to it, and the
 // controller's connectAgent routed through it: every hop real mutual TLS on loopback.
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { type IssuedCert, issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import type { DeployingServer } from "../../agent/src/testing/deploying-server.js";
@@ -11,73 +11,13 @@ import type { AgentApi } from "../../controller/src/agent-api/types.js";
 import type { Target } from "../../controller/src/targets/inventory.js";
 import { type RelayLog, type RunningRelay, startRelay } from "../../relay/src/index.js";
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
-}
-
-/** A CA `name` in `dir`. */
-export function makeCa(dir: string, name: string): string {
-  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
-  openssl(
-    [
-      "req",
-      "-x509",
-      "-new",
-      "-key",
-      `${name}.key`,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${name}`,
-      "-out",
-      `${name}.pem`,
-    ],
-    dir,
-  );
-  return join(dir, `${name}.pem`);
-}
-
-/** A leaf certificate with CN `cn` signed by `ca`; returns its cert and key paths. */
-export function makeLeaf(
-  dir: string,
-  file: string,
-  cn: string,
-  ca: string,
-  ext: string,
-): { cert: string; key: string } {
-  writeFileSync(join(dir, `${file}.ext`), ext);
-  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${file}.key`], dir);
-  openssl(["req", "-new", "-key", `${file}.key`, "-subj", `/CN=${cn}`, "-out", `${file}.csr`], dir);
-  openssl(
-    [
-      "x509",
-      "-req",
-      "-in",
-      `${file}.csr`,
-      "-CA",
-      `${ca}.pem`,
-      "-CAkey",
-      `${ca}.key`,
-      "-CAcreateserial",
-      "-days",
-      "2",
-      "-extfile",
-      `${file}.ext`,
-      "-out",
-      `${file}.pem`,
-    ],
-    dir,
-  );
-  return { cert: join(dir, `${file}.pem`), key: join(dir, `${file}.key`) };
-}
-
 export interface RelayPki {
   readonly relayCa: string;
-  readonly relayCert: { cert: string; key: string };
+  readonly relayCert: IssuedCert;
   /** The robot's certificate at the relay (CN rl-robot1), from the relay's robot CA. */
-  readonly robot: { cert: string; key: string };
+  readonly robot: IssuedCert;
   /** CN rl-robot1 from a CA the relay does not know. */
-  readonly rogueRobot: { cert: string; key: string };
+  readonly rogueRobot: IssuedCert;
 }
 
 export function makeRelayPki(dir: string): RelayPki {
@@ -86,15 +26,14 @@ export function makeRelayPki(dir: string): RelayPki {
   const client = "extendedKeyUsage=clientAuth\n";
   return {
     relayCa: join(dir, "relay-ca.pem"),
-    relayCert: makeLeaf(
+    relayCert: issueCert(
       dir,
-      "relay",
       "relay",
       "relay-ca",
       "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     ),
-    robot: makeLeaf(dir, "robot", "rl-robot1", "relay-ca", client),
-    rogueRobot: makeLeaf(dir, "rogue-robot", "rl-robot1", "stranger-ca", client),
+    robot: issueCert(dir, "robot", "relay-ca", client, "/CN=rl-robot1"),
+    rogueRobot: issueCert(dir, "rogue-robot", "stranger-ca", client, "/CN=rl-robot1"),
   };
 }
 

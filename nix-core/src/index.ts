@@ -31,3 +31,4 @@ export {
 } from "./signature.js";
 export { DEFAULT_STORE_DIR, isStorePath, storePathProblem, validateStorePath } from "./store-path.js";
 export { ByteReader, isEndOfStream, str, strs, u64 } from "./wire.js";
+export { SinkClosed, writeTo } from "./write-to.js";

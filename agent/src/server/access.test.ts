@@ -15,7 +15,7 @@ import {
   type GetStatusResponse,
   RAW_PUSH_ALPN_V1,
 } from "@ros-rollback/proto";
-import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
+import { type IssuedCert, issueIdentityCert, makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Denial } from "../access/gate.js";
@@ -34,7 +34,6 @@ import { ProcessRunner } from "../system/command.js";
 import { TEST_HEALTH } from "../testing/deployer-rig.js";
 import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";
-import { type IssuedCert, issueIdentityCert } from "../testing/identity-certs.js";
 import { COMPLETE_STORE, startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
 

@@ -5,10 +5,9 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
-import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
+import { type IssuedCert, issueIdentityCert, makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type IssuedCert, issueIdentityCert } from "../testing/identity-certs.js";
 import { COMPLETE_STORE } from "../testing/server-rig.js";
 import { type RunningServer, startServer } from "./server.js";
 import type { ServiceDeps } from "./service.js";

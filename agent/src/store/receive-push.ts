@@ -1,5 +1,5 @@
 import type { Writable } from "node:stream";
-import { isStorePath } from "@ros-rollback/nix-core";
+import { isStorePath, SinkClosed, writeTo } from "@ros-rollback/nix-core";
 import { Compression, type PushPathsRequest } from "@ros-rollback/proto";
 import { AgentError, isAgentError } from "../errors.js";
 import { quote, quoteList } from "../text/bounded.js";
@@ -17,7 +17,7 @@ import {
 } from "./push-deps.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
-import { IdleWatch, nextWithin, SinkClosed, streamBroke, writeTo } from "./stream-util.js";
+import { IdleWatch, nextWithin, streamBroke } from "./stream-util.js";
 
 /** Validity lookups are batched with the paths announced next, up to this many. */
 const QUERY_BATCH = 512;

@@ -1,14 +1,5 @@
-import type { Writable } from "node:stream";
 import { AgentError, isAgentError } from "../errors.js";
 import { cut, MAX_QUOTED } from "../text/bounded.js";
-
-/** The stream we were writing into was closed by its reader (it will say why). */
-export class SinkClosed extends Error {
-  constructor() {
-    super("the stream was closed while writing");
-    this.name = "SinkClosed";
-  }
-}
 
 /**
  * it.next(), or the signal's reason as soon as it aborts (a silent client
@@ -120,28 +111,6 @@ export class IdleWatch {
     clearTimeout(this.timer);
     this.outer.removeEventListener("abort", this.onAbort);
   }
-}
-
-/** Writes, waiting for 'drain' when the reader is behind: the backpressure that bounds memory. */
-export async function writeTo(w: Writable, data: Uint8Array, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted();
-  if (w.destroyed || w.writableEnded) throw new SinkClosed();
-  if (w.write(data)) return;
-  await new Promise<void>((resolve, reject) => {
-    const done = (e?: unknown) => {
-      w.off("drain", onDrain);
-      w.off("close", onClose);
-      signal.removeEventListener("abort", onAbort);
-      if (e === undefined) resolve();
-      else reject(e);
-    };
-    const onDrain = () => done();
-    const onClose = () => done(new SinkClosed());
-    const onAbort = () => done(signal.reason);
-    w.on("drain", onDrain);
-    w.on("close", onClose);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** The client's stream failing (connection reset, cancelled) is the push being aborted. */

@@ -1,7 +1,7 @@
 import { PassThrough, Writable } from "node:stream";
+import { writeTo } from "@ros-rollback/nix-core";
 import { AgentError } from "../errors.js";
 import type { Decompressor } from "./decompressor.js";
-import { writeTo } from "./stream-util.js";
 import { rawFrame, ZstdFrames } from "./zstd-frames.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { Compression, PathInfo, PushPathsRequest, RawPushProgress } from "@ros-rollback/proto";
 import type { CompressionChoice } from "../push/compress-choice.js";
-import type { PushProgress } from "../report/progress.js";
+import type { PushProgress } from "../transfer/transfer.js";
 
 /**
  * What `deploy` needs from the local Nix store. The composition root (cli.ts)

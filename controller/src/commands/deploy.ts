@@ -1,15 +1,16 @@
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
+import { overrideWarning } from "../report/holds.js";
 import { ProgressReporter } from "../report/progress.js";
 import { reportResult } from "../report/report.js";
+import type { Strategy } from "../report/strategy.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
-import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { makeTransfer } from "../rollout/make-transfer.js";
-import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";
+import { OVERRIDE_HOLD_OPTION, parseOverrideHolds } from "../rollout/override-holds.js";
 import { deployPlan } from "../rollout/plan.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { runOnTarget } from "../rollout/run-on-target.js";

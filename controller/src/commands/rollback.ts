@@ -1,10 +1,11 @@
 import { expectPositionals } from "../core/args.js";
 import { type CommandResult, defineCommand } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
+import { overrideWarning } from "../report/holds.js";
 import { reportResult } from "../report/report.js";
 import { rollbackRollout } from "../rollout/fleet/deploy-rollout.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
-import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";
+import { OVERRIDE_HOLD_OPTION, parseOverrideHolds } from "../rollout/override-holds.js";
 import { type RollbackSpec, rollbackJob } from "../rollout/rollback-job.js";
 import { runOnTarget } from "../rollout/run-on-target.js";
 import { isSingle } from "../targets/selection.js";

@@ -2,15 +2,16 @@ import { choice, expectPositionals, refuseOptions } from "../core/args.js";
 import { type CommandResult, defineCommand, type OptionSpec } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { actionName, stateName } from "../report/enum-names.js";
-import { strategyJson } from "../report/result.js";
+import { holdsLine, overrideWarning } from "../report/holds.js";
+import { strategyJson } from "../report/strategy.js";
 import { type RebuiltRollout, rebuildRollout } from "../rollout/fleet/rebuild.js";
 import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";
 import { ROLLOUT_ID } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
-import { OVERRIDE_HOLD_OPTION, overrideWarning, parseOverrideHolds } from "../rollout/override-holds.js";
+import { OVERRIDE_HOLD_OPTION, parseOverrideHolds } from "../rollout/override-holds.js";
 import { COMPRESSIONS, type CompressionName } from "../rollout/push-transfer.js";
 import { parseTransferArgs, TRANSFER_OPTIONS } from "../rollout/transfer-options.js";
-import { holdsLine, parseWaitForRelease, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
+import { parseWaitForRelease, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 import { DEFAULT_COMPRESSION } from "./deploy.js";
 
 interface RolloutArgs extends ResumeArgs {

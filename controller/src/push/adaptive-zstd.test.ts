@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeTo } from "@ros-rollback/nix-core";
 import { Compression } from "@ros-rollback/proto";
 import { describe, expect, it } from "vitest";
 import { type AdaptiveZstd, openAdaptiveZstd, RAW_BLOCK_MAX, rawZstdFrames } from "./adaptive-zstd.js";
 import { openCompressor } from "./compressor.js";
-import { writeTo } from "./write-to.js";
 
 /** As the agent decompresses (agent/src/store/decompress.ts). */
 const unzstd = (b: Buffer) =>

@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
+import { writeTo } from "@ros-rollback/nix-core";
 import { Compression } from "@ros-rollback/proto";
 import { Channel } from "./channel.js";
 import { type Compressor, openCompressor } from "./compressor.js";
-import { writeTo } from "./write-to.js";
 
 /**
  * A zstd stream whose data can go uncompressed from any write on, and back:

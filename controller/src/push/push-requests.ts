@@ -1,3 +1,4 @@
+import { writeTo } from "@ros-rollback/nix-core";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import type { NixCliOptions } from "../closure/nix-cli.js";
 import { openAdaptiveZstd } from "./adaptive-zstd.js";
@@ -8,7 +9,6 @@ import { cpuTimes } from "./cpu-idle.js";
 import { type AgentProgress, describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import { ProgressCounter, type PushProgress } from "./progress-counter.js";
-import { writeTo } from "./write-to.js";
 
 export interface PushRequestOptions {
   /** "auto": none for data that does not compress (compress-choice.ts), else zstd as long as it pays (link-probe.ts). */

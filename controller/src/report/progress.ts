@@ -1,13 +1,4 @@
-/** Push progress as the closure module reports it, once the transport has sent the bytes. */
-export interface PushProgress {
-  /** NAR bytes sent (compressed: those the sent compressed bytes carry, estimated). */
-  readonly bytesSent: number;
-  readonly bytesTotal: number;
-  readonly pathsSent: number;
-  readonly pathsTotal: number;
-  /** NarChunk bytes on the wire so far (compressed when the push is); absent = same as bytesSent. */
-  readonly wireBytesSent?: number;
-}
+import type { PushProgress } from "../transfer/transfer.js";
 
 export interface ProgressSink {
   write(text: string): void;

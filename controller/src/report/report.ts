@@ -2,11 +2,10 @@ import { type ActivationAction, DeploymentState, RollbackReason } from "@ros-rol
 import { AgentCallError } from "../agent-api/call-error.js";
 import type { CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, UserError } from "../core/errors.js";
-import type { Followed } from "../rollout/follow/follow.js";
-import { overrideWarning } from "../rollout/override-holds.js";
-import type { PushSummary } from "../rollout/transfer.js";
-import { type HeldJson, holdsLine } from "../rollout/wait-release.js";
+import type { PushSummary } from "../transfer/transfer.js";
 import { rollbackReasonName } from "./enum-names.js";
+import type { Followed } from "./followed.js";
+import { type HeldJson, holdsLine, overrideWarning } from "./holds.js";
 import { judge, type Operation, type Outcome } from "./outcome.js";
 import {
   type EventJson,

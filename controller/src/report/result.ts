@@ -1,7 +1,7 @@
 import { ExitCode } from "../core/errors.js";
-import { formatAmount, type Strategy } from "../rollout/fleet/strategy.js";
-import { holdsLine } from "../rollout/wait-release.js";
+import { holdsLine } from "./holds.js";
 import type { DeploymentReport } from "./report.js";
+import { type Strategy, strategyJson } from "./strategy.js";
 import type { HoldJson } from "./views.js";
 
 /** What became of one robot in a rollout. */
@@ -121,19 +121,6 @@ export function judgeRollout(
   }
   if (count("skipped") > 0) return { outcome: "partial", exitCode: ExitCode.Skipped, reason: tally };
   return { outcome: "succeeded", exitCode: ExitCode.Ok, reason: tally };
-}
-
-export function strategyJson(s: Strategy) {
-  return {
-    canary: s.canary,
-    batch: formatAmount(s.batch),
-    maxParallel: s.maxParallel,
-    maxFailures: formatAmount(s.maxFailures),
-    minSample: s.minSample,
-    pauseSeconds: s.pauseSeconds,
-    rollbackOnAbort: s.rollbackOnAbort,
-    strict: s.strict,
-  };
 }
 
 export function rolloutJson(r: RolloutResult) {

@@ -3,8 +3,8 @@ import { AgentCallError } from "../agent-api/call-error.js";
 import type { AgentApi } from "../agent-api.js";
 import { UserError } from "../core/errors.js";
 import { formatBytes, formatDuration } from "../report/progress.js";
+import type { PushSummary, SubstituteSummary, Transfer, TransferProgress } from "../transfer/transfer.js";
 import type { PushTransfer } from "./push-transfer.js";
-import type { PushSummary, SubstituteSummary, Transfer, TransferProgress } from "./transfer.js";
 
 export const TRANSFER_MODES = ["auto", "push", "substitute"] as const;
 export type TransferMode = (typeof TRANSFER_MODES)[number];

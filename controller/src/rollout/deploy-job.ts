@@ -6,11 +6,11 @@ import type { CommandContext } from "../core/command.js";
 import { UserError } from "../core/errors.js";
 import { buildToplevel, parseFlakeRef } from "../targets/flake.js";
 import { describeFsError } from "../targets/inventory.js";
+import type { Transfer } from "../transfer/transfer.js";
 import type { TransferMode } from "./cache-transfer.js";
 import type { FollowArgs } from "./follow/follow-options.js";
 import type { CompressionName } from "./push-transfer.js";
 import type { TargetJob } from "./run-on-target.js";
-import type { Transfer } from "./transfer.js";
 import type { ReleaseWindow } from "./wait-release.js";
 
 export const ACTIONS = {

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
 import type { CommandContext } from "../core/command.js";
+import type { Transfer, TransferProgress } from "../transfer/transfer.js";
 import { CacheTransfer, type TransferMode } from "./cache-transfer.js";
 import type { DeploySpec } from "./deploy-job.js";
 import { PushTransfer } from "./push-transfer.js";
-import type { Transfer, TransferProgress } from "./transfer.js";
 import { UploadFirst } from "./upload-first.js";
 
 /** The transfer --transfer and --upload-to ask for; `progress` draws one robot's transfer. */

@@ -1,12 +1,11 @@
 import type { OptionSpec, RawArgs } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
+import { clipName } from "../report/holds.js";
 
 /** The agent's bounds (ActivateRequest.override_holds): checked here first for a one-line usage error. */
 export const MAX_OVERRIDES = 32;
 export const MAX_OVERRIDE_NAME = 256;
 const UNPRINTABLE = /[\p{Cc}\p{Cs}]/u;
-/** Names shown in the warning line, each clipped. */
-const SHOWN_NAME = 64;
 
 /** deploy's, rollback's and `rollout resume`'s --override-hold. */
 export const OVERRIDE_HOLD_OPTION: Readonly<Record<string, OptionSpec>> = {
@@ -35,21 +34,11 @@ export function parseOverrideHolds(raw: RawArgs, command: string): readonly stri
   for (const name of names) {
     if (name === "" || name.length > MAX_OVERRIDE_NAME || UNPRINTABLE.test(name)) {
       throw new UsageError(
-        `--override-hold: ${JSON.stringify(clip(name))} (${name.length} characters) is not a hold name: ` +
+        `--override-hold: ${JSON.stringify(clipName(name))} (${name.length} characters) is not a hold name: ` +
           `1 to ${MAX_OVERRIDE_NAME} printable characters`,
         command,
       );
     }
   }
   return [...new Set(names)];
-}
-
-/** `warning: overriding hold(s): mission, topic:/mission_state` (bounded), or undefined when none. */
-export function overrideWarning(names: readonly string[]): string | undefined {
-  if (names.length === 0) return undefined;
-  return `warning: overriding hold(s): ${names.map(clip).join(", ")}`;
-}
-
-function clip(s: string): string {
-  return s.length <= SHOWN_NAME ? s : `${s.slice(0, SHOWN_NAME)}…`;
 }

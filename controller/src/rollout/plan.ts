@@ -2,13 +2,13 @@ import type { DataInterruption, PlanResponse } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, type UserError } from "../core/errors.js";
 import { ProgressReporter } from "../report/progress.js";
+import type { Strategy } from "../report/strategy.js";
 import { unitChangesJson, unitChangesText } from "../report/views.js";
 import type { Target } from "../targets/inventory.js";
 import { forEachTarget } from "../targets/pool.js";
 import { isSingle } from "../targets/selection.js";
 import { type Built, DeploySource, type DeploySpec, deployJob } from "./deploy-job.js";
 import { limitedPush } from "./fleet/deploy-rollout.js";
-import type { Strategy } from "./fleet/strategy.js";
 import { makeTransfer } from "./make-transfer.js";
 import type { Facts, TargetJob } from "./run-on-target.js";
 

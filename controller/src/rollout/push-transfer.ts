@@ -3,7 +3,7 @@ import { AgentCallError } from "../agent-api/call-error.js";
 import type { AgentApi } from "../agent-api.js";
 import type { ClosureOps } from "../closure/port.js";
 import { formatBytes, formatDuration } from "../report/progress.js";
-import type { PushSummary, Transfer, TransferProgress } from "./transfer.js";
+import type { PushSummary, Transfer, TransferProgress } from "../transfer/transfer.js";
 
 export const COMPRESSIONS = {
   auto: "auto",

@@ -2,13 +2,15 @@ import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext } from "../core/command.js";
 import { asUserError, UserError } from "../core/errors.js";
+import type { Followed } from "../report/followed.js";
+import type { HeldJson } from "../report/holds.js";
 import type { Operation } from "../report/outcome.js";
 import { buildReport, type DeploymentReport, errorBeforeChange, unchangedReport } from "../report/report.js";
 import { formatSeconds } from "../report/views.js";
-import { type Followed, followDeployment } from "./follow/follow.js";
+import type { PushSummary } from "../transfer/transfer.js";
+import { followDeployment } from "./follow/follow.js";
 import { eventPrinter, type FollowArgs, followOptions } from "./follow/follow-options.js";
-import type { PushSummary } from "./transfer.js";
-import { type HeldJson, HeldRobot, heldRefusal, type ReleaseWindow, waitForRelease } from "./wait-release.js";
+import { HeldRobot, heldRefusal, type ReleaseWindow, waitForRelease } from "./wait-release.js";
 
 /** What the run learned before the robot changed: it goes into the report whatever happens next. */
 export interface Facts {

@@ -2,7 +2,7 @@ import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
 import type { ClosureOps } from "../closure/port.js";
 import { formatBytes, formatDuration } from "../report/progress.js";
-import type { PushSummary, Transfer } from "./transfer.js";
+import type { PushSummary, Transfer } from "../transfer/transfer.js";
 
 export interface UploadOptions {
   readonly closure: ClosureOps;

@@ -2,15 +2,14 @@ import { HELD_ERROR_CODE, type Hold } from "@ros-rollback/proto";
 import type { AgentApi, AgentCallError } from "../agent-api.js";
 import type { OptionSpec, RawArgs } from "../core/command.js";
 import { asUserError, UsageError } from "../core/errors.js";
-import { formatSeconds, type HoldJson, holdJson, holdText } from "../report/views.js";
-import type { Followed } from "./follow/follow.js";
+import type { Followed } from "../report/followed.js";
+import { type HeldJson, holdsLine, MAX_LISTED } from "../report/holds.js";
+import { formatSeconds, type HoldJson, holdJson } from "../report/views.js";
 
 /** Between GetStatus polls while a robot is held. */
 export const RELEASE_POLL_MS = 1_000;
 /** The longest --wait-for-release (a day): a typo must not park a deploy for years. */
 export const MAX_WAIT_FOR_RELEASE_SECONDS = 86_400;
-/** A line names at most this many holds, then says how many more; each is clipped. */
-const MAX_LISTED = 10;
 const MAX_NAME = 64;
 const MAX_REASON = 200;
 
@@ -29,15 +28,6 @@ export function releaseWindow(seconds: number | undefined): ReleaseWindow | unde
   return seconds === undefined ? undefined : { seconds, until: (t) => t + seconds * 1000 };
 }
 
-/** What the report says about holds: those that kept the robot, how long it waited, whether they went. */
-export interface HeldJson {
-  /** Every hold seen (latest reason per hold), at most MAX_LISTED. */
-  readonly holds: readonly HoldJson[];
-  readonly waitedSeconds: number;
-  /** The holds went and the request went ahead. */
-  readonly released: boolean;
-}
-
 /** The agent refused the request because the robot is held (its HELD code, not the message), before any event. */
 export function heldRefusal(f: Followed): AgentCallError | undefined {
   return f.events.length === 0 && f.end.kind === "error" && f.error?.agentCode === HELD_ERROR_CODE
@@ -53,13 +43,6 @@ function clip(s: string, max: number): string {
 function bounded(h: Hold): HoldJson {
   const j = holdJson(h);
   return { ...j, name: clip(j.name, MAX_NAME), reason: clip(j.reason, MAX_REASON) };
-}
-
-/** `file hold "mission": executing waypoint 3; command hold "demo": filming`, bounded. */
-export function holdsLine(holds: readonly HoldJson[]): string {
-  if (holds.length === 0) return "no hold left";
-  const more = holds.length > MAX_LISTED ? `; and ${holds.length - MAX_LISTED} more` : "";
-  return `${holds.slice(0, MAX_LISTED).map(holdText).join("; ")}${more}`;
 }
 
 const keyOf = (h: HoldJson) => `${h.source}/${h.name}`;

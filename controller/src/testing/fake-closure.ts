@@ -1,6 +1,6 @@
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import type { ClosureOps } from "../closure/port.js";
-import type { PushProgress } from "../report/progress.js";
+import type { PushProgress } from "../transfer/transfer.js";
 
 export function pathInfo(name: string, narSize: number, references: string[] = []): PathInfo {
   return {

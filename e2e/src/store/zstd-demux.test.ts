@@ -1,13 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  type Decompressor,
-  MAX_STRETCHES,
-  openZstd,
-  openZstdDemux,
-  writeTo,
-} from "@ros-rollback/agent/testing";
+import { type Decompressor, MAX_STRETCHES, openZstd, openZstdDemux } from "@ros-rollback/agent/testing";
 import { rawZstdFrames } from "@ros-rollback/controller/testing";
+import { writeTo } from "@ros-rollback/nix-core";
 import { childProcesses } from "@ros-rollback/nix-core/testing";
 import { describe, expect, it } from "vitest";
 

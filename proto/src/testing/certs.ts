@@ -21,58 +21,63 @@ function openssl(args: string[], cwd: string): void {
   execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 }
 
-function ca(dir: string, name: string): void {
-  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
-  openssl(
-    [
-      "req",
-      "-x509",
-      "-new",
-      "-key",
-      `${name}.key`,
-      "-sha256",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${name}`,
-      "-out",
-      `${name}.pem`,
-    ],
-    dir,
-  );
+export interface IssuedCert {
+  readonly cert: string;
+  readonly key: string;
 }
 
-function leaf(dir: string, name: string, caName: string, ext: string): void {
+/** A self-signed CA `name` in `dir` (name.pem, name.key); returns the certificate's path. */
+export function makeCa(dir: string, name: string): string {
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
+  // biome-ignore format: one flag per line pair reads better
+  openssl([
+    "req", "-x509", "-new", "-key", `${name}.key`, "-sha256", "-days", "2",
+    "-subj", `/CN=${name}`, "-out", `${name}.pem`,
+  ], dir);
+  return join(dir, `${name}.pem`);
+}
+
+/**
+ * A certificate `name` (name.pem, name.key in `dir`) signed by the CA `caName` of the same
+ * folder. `ext` is an openssl extension file (extendedKeyUsage, subjectAltName, …); `subject`
+ * openssl's `-subj` form, UTF-8 allowed (`/CN=alice/O=fleet`).
+ */
+export function issueCert(
+  dir: string,
+  name: string,
+  caName: string,
+  ext: string,
+  subject = `/CN=${name}`,
+): IssuedCert {
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], dir);
-  openssl(["req", "-new", "-key", `${name}.key`, "-subj", `/CN=${name}`, "-out", `${name}.csr`], dir);
-  openssl(
-    [
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      `${caName}.pem`,
-      "-CAkey",
-      `${caName}.key`,
-      "-CAcreateserial",
-      "-days",
-      "2",
-      "-sha256",
-      "-extfile",
-      `${name}.ext`,
-      "-out",
-      `${name}.pem`,
-    ],
-    dir,
-  );
+  openssl(["req", "-new", "-utf8", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
+  // biome-ignore format: one flag per line pair reads better
+  openssl([
+    "x509", "-req", "-in", `${name}.csr`, "-CA", `${caName}.pem`, "-CAkey", `${caName}.key`,
+    "-CAcreateserial", "-days", "2", "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.pem`,
+  ], dir);
+  return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+}
+
+/**
+ * A client certificate with any subject and extensions, signed by `caName`
+ * (`ca` or `rogue-ca`) of a makeTestPki(dir): for access rules. `ext` adds to
+ * extendedKeyUsage=clientAuth (`subjectAltName=@alt` with an `[alt]` section for hostile values).
+ */
+export function issueIdentityCert(
+  dir: string,
+  name: string,
+  subject: string,
+  ext = "",
+  caName = "ca",
+): IssuedCert {
+  return issueCert(dir, name, caName, `extendedKeyUsage=clientAuth\n${ext}`, subject);
 }
 
 /** One more client certificate of `makeTestPki(dir)`'s CA: another identity (push slots are per certificate). */
-export function issueClientCert(dir: string, name: string): { readonly cert: string; readonly key: string } {
-  leaf(dir, name, "ca", "extendedKeyUsage=clientAuth\n");
-  return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+export function issueClientCert(dir: string, name: string): IssuedCert {
+  return issueCert(dir, name, "ca", "extendedKeyUsage=clientAuth\n");
 }
 
 /**
@@ -81,13 +86,13 @@ export function issueClientCert(dir: string, name: string): { readonly cert: str
  */
 export function makeTestPki(dir: string, extraServerNames: readonly string[] = []): TestPki {
   mkdirSync(dir, { recursive: true });
-  ca(dir, "ca");
-  ca(dir, "rogue-ca");
+  makeCa(dir, "ca");
+  makeCa(dir, "rogue-ca");
   const san = ["DNS:localhost", "IP:127.0.0.1", ...extraServerNames.map((n) => `DNS:${n}`)].join(",");
-  leaf(dir, "server", "ca", `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
-  leaf(dir, "client", "ca", "extendedKeyUsage=clientAuth\n");
-  leaf(dir, "client2", "ca", "extendedKeyUsage=clientAuth\n");
-  leaf(dir, "rogue", "rogue-ca", "extendedKeyUsage=clientAuth\n");
+  issueCert(dir, "server", "ca", `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  issueCert(dir, "client", "ca", "extendedKeyUsage=clientAuth\n");
+  issueCert(dir, "client2", "ca", "extendedKeyUsage=clientAuth\n");
+  issueCert(dir, "rogue", "rogue-ca", "extendedKeyUsage=clientAuth\n");
   const f = (n: string) => join(dir, n);
   return {
     caFile: f("ca.pem"),

@@ -3,13 +3,14 @@ import type { CommandContext, CommandResult } from "../../core/command.js";
 import { withBoard } from "../../report/board.js";
 import { ProgressReporter } from "../../report/progress.js";
 import { type RolloutResult, rolloutJson, rolloutText } from "../../report/result.js";
+import { formatAmount, type Strategy } from "../../report/strategy.js";
 import { DeploySource, type DeploySpec, deployJob } from "../deploy-job.js";
 import { makeTransfer } from "../make-transfer.js";
 import { type RollbackSpec, rollbackJob } from "../rollback-job.js";
 import type { TargetJob } from "../run-on-target.js";
 import { runRollout } from "./fleet.js";
 import { LimitedTransfer, Semaphore } from "./limit.js";
-import { DEFAULT_STRATEGY, encodeLabel, formatAmount, newRolloutId, type Strategy } from "./strategy.js";
+import { DEFAULT_STRATEGY, encodeLabel, newRolloutId } from "./strategy.js";
 
 /** A job that asks `gate` before it changes the robot (its transfer waits for a slot first). */
 export function gated<P>(job: TargetJob<P>, gate: () => void): TargetJob<P> {

@@ -10,12 +10,13 @@ import {
   type RobotResult,
   type RolloutResult,
 } from "../../report/result.js";
+import type { Strategy } from "../../report/strategy.js";
 import { formatSeconds } from "../../report/views.js";
 import type { Target } from "../../targets/inventory.js";
 import { runOnTarget, type TargetJob } from "../run-on-target.js";
 import type { ReleaseWindow } from "../wait-release.js";
 import { Semaphore } from "./limit.js";
-import { planWaves, resolveAmount, type Strategy } from "./strategy.js";
+import { planWaves, resolveAmount } from "./strategy.js";
 
 /** Thrown by a rollout's gate: the robot was not started because the rollout was aborted. */
 export class NotStarted extends UserError {

@@ -1,6 +1,6 @@
 import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../../agent-api.js";
-import type { PushSummary, Transfer } from "../transfer.js";
+import type { PushSummary, Transfer } from "../../transfer/transfer.js";
 
 /** At most `n` holders at once; the rest wait in order. */
 export class Semaphore {

@@ -1,6 +1,7 @@
 import type { OptionSpec, RawArgs } from "../../core/command.js";
 import { UsageError } from "../../core/errors.js";
-import { type Amount, DEFAULT_STRATEGY, parseAmount, type Strategy } from "./strategy.js";
+import type { Amount, Strategy } from "../../report/strategy.js";
+import { DEFAULT_STRATEGY, parseAmount } from "./strategy.js";
 
 /** `deploy` options that matter with several targets (a rollout). */
 export const FLEET_OPTIONS: Readonly<Record<string, OptionSpec>> = {

@@ -5,9 +5,10 @@ import { isUserError, UserError } from "../../core/errors.js";
 import { stateName } from "../../report/enum-names.js";
 import { judge } from "../../report/outcome.js";
 import { classify, type RobotResult } from "../../report/result.js";
+import type { Strategy } from "../../report/strategy.js";
 import { type HoldJson, holdJson } from "../../report/views.js";
 import type { Target } from "../../targets/inventory.js";
-import { decodeLabel, planWaves, type Strategy } from "./strategy.js";
+import { decodeLabel, planWaves } from "./strategy.js";
 
 /** One robot of a rollout as the robot itself tells it. */
 export type RobotState =

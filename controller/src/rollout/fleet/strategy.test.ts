@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../core/errors.js";
 import { judgeRollout, type RobotOutcome, type RobotResult } from "../../report/result.js";
+import type { Strategy } from "../../report/strategy.js";
 import {
   DEFAULT_STRATEGY,
   decodeLabel,
@@ -9,7 +10,6 @@ import {
   parseAmount,
   planWaves,
   ROLLOUT_ID,
-  type Strategy,
 } from "./strategy.js";
 
 const s = (o: Partial<Strategy>): Strategy => ({ ...DEFAULT_STRATEGY, ...o });

@@ -1,6 +1,7 @@
 import { AgentCallError } from "../../agent-api/call-error.js";
 import type { AgentApi } from "../../agent-api.js";
 import { isUserError } from "../../core/errors.js";
+import type { Confirmation } from "../../report/followed.js";
 import { isRefusal } from "../../report/outcome.js";
 import { formatSeconds } from "../../report/views.js";
 import {
@@ -10,14 +11,6 @@ import {
   type FollowOptions,
   localDeadline,
 } from "./options.js";
-
-/** What became of our Confirm. */
-export interface Confirmation {
-  readonly deploymentId: string;
-  readonly confirmed: boolean;
-  /** Why not, when not. */
-  readonly error: string | undefined;
-}
 
 /** How long a stopped confirm procedure may still wait for the answer to a Confirm it sent. */
 const ANSWER_WAIT_MS = 5_000;

@@ -1,29 +1,14 @@
-import type { DeploymentEvent, HealthReport } from "@ros-rollback/proto";
+import type { DeploymentEvent } from "@ros-rollback/proto";
 import type { AgentCallError } from "../../agent-api.js";
+import type { Followed } from "../../report/followed.js";
 import type { StreamEnd } from "../../report/outcome.js";
-import { type Confirmation, Confirmer } from "./confirming.js";
+import { Confirmer } from "./confirming.js";
 import type { FollowOptions } from "./options.js";
 import { readEvents } from "./reading.js";
 import { reattach } from "./reattach.js";
 import { FollowState } from "./state.js";
 
-export type { Confirmation } from "./confirming.js";
 export { CONFIRM_SLACK_MS, DEFAULT_CONFIRM_WINDOW_MS, type FollowOptions, STALL_MS } from "./options.js";
-
-export interface Followed {
-  readonly end: StreamEnd;
-  /** Every event seen: the stream's, then those of Watch streams after re-attaching. */
-  readonly events: readonly DeploymentEvent[];
-  /** The status error that ended the first stream, if one did. */
-  readonly error: AgentCallError | undefined;
-  /** How the outcome was learned, when not from the stream itself; or why it was not. */
-  readonly note: string | undefined;
-  /** The latest health report seen (in events or the agent's status). */
-  readonly health: HealthReport | undefined;
-  /** The final state's message when it was learned from the agent's status. */
-  readonly statusMessage: string | undefined;
-  readonly confirmation: Confirmation | undefined;
-}
 
 /**
  * Follows a deployment to its end, starting from its Activate/Rollback

@@ -1,6 +1,16 @@
 import type { PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { PushProgress } from "../report/progress.js";
+
+/** Push progress as the closure module reports it, once the transport has sent the bytes. */
+export interface PushProgress {
+  /** NAR bytes sent (compressed: those the sent compressed bytes carry, estimated). */
+  readonly bytesSent: number;
+  readonly bytesTotal: number;
+  readonly pathsSent: number;
+  readonly pathsTotal: number;
+  /** NarChunk bytes on the wire so far (compressed when the push is); absent = same as bytesSent. */
+  readonly wireBytesSent?: number;
+}
 
 /** Where a transfer reports its progress (a bar on stderr for one robot; a table cell in a rollout). */
 export interface TransferProgress {

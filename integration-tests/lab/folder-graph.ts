@@ -1,0 +1,102 @@
+// Folder-level import rule: inside a package's src/, the folders (one concern each) import each
+// other one way only. A file-level check misses report/a.ts → rollout/b.ts → report/c.ts; this
+// one does not. Tests are left out (a folder's tests may use any folder's helpers).
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+
+/** The src/ folders whose subfolders must not import each other in a circle. */
+export const FOLDER_RULES: readonly string[] = ["controller/src"];
+
+/**
+ * Folder imports that still close a circle, each with its reason; the rule holds for the rest.
+ * An entry whose import is gone (both folders still there) is itself a problem, so the list only shrinks.
+ */
+export const ACCEPTED_FOLDER_EDGES: Readonly<Record<string, string>> = {
+  "controller/src/core → controller/src/agent-api":
+    "core/command.ts holds CommandContext, which names the ports (AgentApi, ClosureOps, Selection): its home is not core/",
+  "controller/src/core → controller/src/closure": "core/command.ts: CommandContext names ClosureOps",
+  "controller/src/core → controller/src/targets":
+    "core/command.ts: CommandContext names Target and Selection",
+  "controller/src/agent-api → controller/src/push":
+    "agent-api/grpc-api.ts builds the raw push client; the push cut (issue 26, item 3) moves the transport",
+  "controller/src/closure → controller/src/push":
+    "closure/port.ts names CompressionChoice; the push cut moves it",
+};
+
+export interface FolderGraphDeps {
+  readonly specifiers: (text: string) => string[];
+  readonly circles: (edges: ReadonlyMap<string, readonly string[]>) => string[][];
+}
+
+function productionFiles(dir: string, into: string[] = []): string[] {
+  if (!existsSync(dir)) return into;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === "node_modules" || entry.name === "gen") continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) productionFiles(path, into);
+    else if (/\.m?ts$/.test(entry.name) && !/\.(test|d)\.m?ts$/.test(entry.name)) into.push(path);
+  }
+  return into;
+}
+
+/**
+ * The folder a file belongs to: its first folder under `base`; a loose `x.ts` beside a folder
+ * `x/` is that folder's front (agent-api.ts), any other loose file is a node of its own.
+ */
+function folderOf(base: string, file: string): string {
+  const [first = "", ...rest] = relative(base, file).split(sep);
+  if (rest.length > 0) return first;
+  const stem = first.replace(/\.m?ts$/, "");
+  return existsSync(join(base, stem)) ? stem : first;
+}
+
+/** Every folder circle under each of FOLDER_RULES, and every stale accepted edge, one line each. */
+export function folderProblems(
+  root: string,
+  deps: FolderGraphDeps,
+  rules: readonly string[] = FOLDER_RULES,
+  accepted: Readonly<Record<string, string>> = ACCEPTED_FOLDER_EDGES,
+): string[] {
+  const problems: string[] = [];
+  for (const rule of rules) {
+    const base = resolve(root, rule);
+    const edges = new Map<string, Set<string>>();
+    /** "a → b": the first file found that makes the edge. */
+    const example = new Map<string, string>();
+    for (const file of productionFiles(base)) {
+      const from = folderOf(base, file);
+      const out = edges.get(from) ?? new Set<string>();
+      edges.set(from, out);
+      for (const spec of deps.specifiers(readFileSync(file, "utf8"))) {
+        if (!spec.startsWith(".")) continue;
+        const target = resolve(dirname(file), spec.replace(/\.js$/, ".ts"));
+        if (!target.startsWith(base + sep)) continue;
+        const to = folderOf(base, target);
+        if (to === from) continue;
+        const key = `${rule}/${from} → ${rule}/${to}`;
+        if (key in accepted) {
+          example.set(key, example.get(key) ?? relative(root, file));
+          continue;
+        }
+        out.add(to);
+        if (!example.has(key)) example.set(key, relative(root, file));
+      }
+    }
+    for (const key of Object.keys(accepted)) {
+      const ends = key.split(" → ");
+      const present = ends.every((end) => end.startsWith(`${rule}/`) && existsSync(resolve(root, end)));
+      if (present && !example.has(key)) {
+        problems.push(`accepted folder import no longer made, drop it from ACCEPTED_FOLDER_EDGES: ${key}`);
+      }
+    }
+    const graph = new Map([...edges].map(([k, v]) => [k, [...v]]));
+    for (const circle of deps.circles(graph)) {
+      const hops = circle.slice(1).map((to, i) => {
+        const key = `${rule}/${circle[i]} → ${rule}/${to}`;
+        return `${to} (${example.get(key) ?? "?"})`;
+      });
+      problems.push(`folder circle in ${rule}: ${circle[0]} → ${hops.join(" → ")}`);
+    }
+  }
+  return problems;
+}
