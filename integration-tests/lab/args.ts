@@ -25,7 +25,7 @@ export type LabCommand =
       readonly ssh: boolean;
       readonly holdConditions: LabHoldCondition[];
     }
-  | { readonly kind: "cache"; readonly action: "up" | "down" }
+  | { readonly kind: "cache" | "relay"; readonly action: "up" | "down" }
   | { readonly kind: "down" | "inventory"; readonly names: string[] }
   | {
       readonly kind: "fail";
@@ -95,6 +95,19 @@ down stops nginx and empties the cache (its key stays)`,
       if ((action !== "up" && action !== "down") || extra.length > 0)
         throw new UsageError("cache up|down", usage);
       return { kind: "cache", action };
+    },
+  },
+  relay: {
+    usage: "relay up|down",
+    help: `the lab relay (ros-rollback-relay on the host) that robots up with --nat dial out to;
+up prints {"relay", "robotPort", "caFile", …} (starting it unless it runs),
+down stops it (its keys stay, so NAT'd robots reconnect when it is up again)`,
+    options: {},
+    build: (pos, _v, usage) => {
+      const [action, ...extra] = pos;
+      if ((action !== "up" && action !== "down") || extra.length > 0)
+        throw new UsageError("relay up|down", usage);
+      return { kind: "relay", action };
     },
   },
   down: {

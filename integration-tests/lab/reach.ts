@@ -1,26 +1,8 @@
 // Reaching the robot from the host over its network.
-import { connect } from "node:net";
 import { AGENT_PORT, addressFor, robotPaths } from "./config.js";
 import { LabError, poll } from "./proc.js";
 import { readIndex } from "./robot.js";
-
-type Probe = "open" | "refused" | "unreachable";
-
-/** One TCP connection attempt from the host. */
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<Probe> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: timeoutMs });
-    const done = (result: Probe): void => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.once("connect", () => done("open"));
-    socket.once("error", (e: NodeJS.ErrnoException) =>
-      done(e.code === "ECONNREFUSED" ? "refused" : "unreachable"),
-    );
-    socket.once("timeout", () => done("unreachable"));
-  });
-}
+import { tcpProbe } from "./tcp-probe.js";
 
 function robotHost(name: string): string {
   const index = readIndex(robotPaths(name));
