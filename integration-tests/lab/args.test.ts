@@ -83,6 +83,7 @@ describe("lab command line", () => {
       "--parallel",
       "3",
       "--cache",
+      "--nat",
       "--hold-unit",
       "m.service",
     ]);
@@ -93,6 +94,7 @@ describe("lab command line", () => {
       parallel: 3,
       cache: true,
       ssh: false,
+      nat: true,
       holdConditions: [{ kind: "unit", unit: "m.service" }],
     });
     expect(parse(["exec", "dc-a", "--stdin", "--", "ls", "-la", "--bogus"])).toEqual({

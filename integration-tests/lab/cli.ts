@@ -24,13 +24,14 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       process.stdout.write(`${command.text}\n`);
       return 0;
     case "up": {
-      const { names, agent, parallel, cache, ssh, holdConditions } = command;
+      const { names, agent, parallel, cache, ssh, nat, holdConditions } = command;
       const started = Date.now();
       for (const robot of await labUpMany(names, {
         agent,
         parallel,
         cache,
         ssh,
+        nat,
         holdConditions,
         signal,
         log,
