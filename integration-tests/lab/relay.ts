@@ -17,12 +17,13 @@ import { REPO_ROOT } from "./config.js";
 import { isAlive } from "./container.js";
 import { LabError, poll, run, sleep } from "./proc.js";
 import { RELAY_CONTROLLER_PORT, RELAY_DIR, RELAY_METRICS_PORT, RELAY_ROBOT_PORT } from "./relay-layout.js";
-import { ensureRelayPki } from "./relay-pki.js";
+import { ensureRelayPki, type RelayPki } from "./relay-pki.js";
 import { relayQuery } from "./relay-query.js";
 
 const RELAY_MAIN = join(REPO_ROOT, "relay", "dist", "main.js");
 const CONFIG = join(RELAY_DIR, "relay.json");
 const PID_FILE = join(RELAY_DIR, "relay.pid");
+const LOCK_FILE = join(RELAY_DIR, "start.lock");
 export const RELAY_LOG = join(RELAY_DIR, "relay.log");
 
 /** What `relay up` prints: how a controller and a robot reach the relay. */
@@ -82,7 +83,7 @@ async function ensureRelayBuilt(opts: Opts): Promise<void> {
   await run(tsc, ["-b", "relay"], { cwd: REPO_ROOT, timeoutMs: 600_000, signal: opts.signal });
 }
 
-function configText(pki: Awaited<ReturnType<typeof ensureRelayPki>>): string {
+function configText(pki: RelayPki): string {
   return `${JSON.stringify({
     robotListen: `0.0.0.0:${RELAY_ROBOT_PORT}`,
     controllerListen: `127.0.0.1:${RELAY_CONTROLLER_PORT}`,
@@ -104,10 +105,49 @@ const logTail = (): string => {
   }
 };
 
+/**
+ * One starter at a time (two `up --nat`s at once would both start one; the loser, refused its port,
+ * could leave its PID in the file). A lock whose holder died is taken over.
+ */
+async function withStartLock<T>(opts: Opts, body: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      writeFileSync(LOCK_FILE, `${process.pid}\n`, { flag: "wx" });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const holder = Number(readFileSync(LOCK_FILE, "utf8").trim());
+      if (!Number.isInteger(holder) || holder <= 0 || !isAlive(holder)) rmSync(LOCK_FILE, { force: true });
+      else if (Date.now() > deadline) throw new LabError(`lab relay: ${LOCK_FILE} held by pid ${holder}`);
+      else await sleep(100, opts.signal);
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    rmSync(LOCK_FILE, { force: true });
+  }
+}
+
 /** Starts the relay unless it runs; returns how to reach it. Idempotent. */
 export async function relayUp(opts: Opts = {}): Promise<LabRelay> {
   const pki = await ensureRelayPki(opts);
-  let pid = relayPid();
+  const pid = relayPid() ?? (await withStartLock(opts, () => start(opts, pki)));
+  return {
+    relay: `127.0.0.1:${RELAY_CONTROLLER_PORT}`,
+    robotPort: RELAY_ROBOT_PORT,
+    caFile: pki.relayCa,
+    controllerCaFile: pki.controllersCa,
+    controller: pki.operator,
+    metrics: `http://127.0.0.1:${RELAY_METRICS_PORT}/metrics`,
+    pid,
+    log: RELAY_LOG,
+  };
+}
+
+async function start(opts: Opts, pki: RelayPki): Promise<number> {
+  let pid = relayPid(); // started while we waited for the lock
   if (pid === undefined) {
     await ensureRelayBuilt(opts);
     writeFileSync(CONFIG, configText(pki));
@@ -139,16 +179,7 @@ export async function relayUp(opts: Opts = {}): Promise<LabRelay> {
     );
     opts.log?.(`lab: relay up (pid ${pid}, log ${RELAY_LOG})`);
   }
-  return {
-    relay: `127.0.0.1:${RELAY_CONTROLLER_PORT}`,
-    robotPort: RELAY_ROBOT_PORT,
-    caFile: pki.relayCa,
-    controllerCaFile: pki.controllersCa,
-    controller: pki.operator,
-    metrics: `http://127.0.0.1:${RELAY_METRICS_PORT}/metrics`,
-    pid,
-    log: RELAY_LOG,
-  };
+  return pid;
 }
 
 /**

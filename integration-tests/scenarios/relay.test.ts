@@ -106,6 +106,15 @@ describe("a robot behind NAT, through the lab relay", () => {
     expect(viaRelay.json).toMatchObject({ target: NAME, hostname: NAME });
   });
 
+  it("relay up: starts racing each other agree on one relay; the robot redials it", async () => {
+    await relayDown();
+    expect(relayPid()).toBeUndefined();
+    const ups = await Promise.all([relayUp(), relayUp(), relayUp()]);
+    expect(new Set(ups.map((u) => u.pid)).size).toBe(1);
+    expect(relayPid()).toBe(ups[0]?.pid);
+    await waitForRelayRobot(NAME, { timeoutMs: 60_000 });
+  }, 120_000);
+
   it("deploy, status, generations and rollback work through the relay", async () => {
     const first = await deploy("talker");
     expect(first.code, first.stderr).toBe(0);
