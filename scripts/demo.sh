@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # The lab demo: boot a lab robot, deploy talker, deploy talker-header, show generations, roll back.
+# `npm run demo -- --nat`: the same with a robot behind NAT, reached only through the lab relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  "") nat="" ;;
+  --nat) nat="--nat" ;;
+  *)
+    echo "usage: npm run demo [-- --nat]" >&2
+    exit 64
+    ;;
+esac
 bash scripts/setup.sh
 export NIX_CONFIG="build-users-group ="
 
-robot=${ROBOT:-demo}
+robot=${ROBOT:-demo${nat:+-nat}}
 json() { node -e 'const v=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(process.argv[1].split(".").reduce((o,k)=>o[k],v))' "$1"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
-step "boot lab robot '$robot' (first run builds its root filesystem: a few minutes)"
-up=$(npm run -s lab -- up "$robot")
+step "boot lab robot '$robot'${nat:+ behind NAT (nothing connects in; its agent dials out to the lab relay)} (first run builds its root filesystem: a few minutes)"
+up=$(npm run -s lab -- up "$robot" $nat)
 inventory=$(json inventory <<<"$up")
 key=$(json signingKey <<<"$up")
+if [ -n "$nat" ]; then
+  echo "inventory: every command goes through the relay at $(json relay.address <<<"$up") to '$(json relay.name <<<"$up")'" >&2
+  npm run -s lab -- wait-agent "$robot" 60
+fi
 
 step "build the fixture systems with the host's Nix"
 systems=$(npm run -s lab -- systems)

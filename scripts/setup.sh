@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # prometheus: promtool for the rules/metrics tests, and the server the observability scenario scrapes with.
 # btrfs-progs: the data snapshots' btrfs path is tested on a loop-mounted btrfs image.
 # openssh-client: the lab's `up --ssh` (ssh-keygen) and the bench's ssh baselines.
+# nftables: the lab's `up --nat` (a robot nothing connects to).
 packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps
-  libsystemd-dev pkg-config prometheus btrfs-progs nginx openssh-client)
+  libsystemd-dev pkg-config prometheus btrfs-progs nginx openssh-client nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

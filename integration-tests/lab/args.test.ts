@@ -9,6 +9,7 @@ import { run } from "./proc.js";
 const COMMANDS = [
   "up",
   "cache",
+  "relay",
   "down",
   "inventory",
   "fail",
@@ -36,6 +37,7 @@ describe("lab command line", () => {
       ["up", "dc-a", "--cahce"],
       ["up", "--bogus-flag", "dc-a"],
       ["cache", "up", "--bogus-flag"],
+      ["relay", "up", "--bogus-flag"],
       ["down", "dc-a", "--bogus-flag"],
       ["inventory", "dc-a", "dc-b", "--bogus-flag"],
       ["fail", "dc-a", "--bogus-flag"],
@@ -81,6 +83,7 @@ describe("lab command line", () => {
       "--parallel",
       "3",
       "--cache",
+      "--nat",
       "--hold-unit",
       "m.service",
     ]);
@@ -91,6 +94,7 @@ describe("lab command line", () => {
       parallel: 3,
       cache: true,
       ssh: false,
+      nat: true,
       holdConditions: [{ kind: "unit", unit: "m.service" }],
     });
     expect(parse(["exec", "dc-a", "--stdin", "--", "ls", "-la", "--bogus"])).toEqual({
@@ -113,6 +117,7 @@ describe("lab command line", () => {
       system: "flag-talker",
     });
     expect(parse(["cache", "down"])).toEqual({ kind: "cache", action: "down" });
+    expect(parse(["relay", "up"])).toEqual({ kind: "relay", action: "up" });
   });
 
   it.each([
@@ -121,6 +126,7 @@ describe("lab command line", () => {
     [["up", "dc-a", "--parallel"], "Option '--parallel <value>' argument missing"],
     [["up", "dc-a", "--parallel", "0"], "--parallel wants a whole number 1-999"],
     [["cache", "sideways"], "cache up|down"],
+    [["relay", "up", "now"], "relay up|down"],
     [["restart", "dc-a", "dc-b"], "unexpected argument dc-b"],
     [["exec", "dc-a", "--"], "exec needs a command after --"],
     [["wait-agent", "dc-a", "soon"], "SECONDS wants a whole number 1-999"],

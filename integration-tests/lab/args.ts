@@ -23,9 +23,10 @@ export type LabCommand =
       readonly parallel: number | undefined;
       readonly cache: boolean;
       readonly ssh: boolean;
+      readonly nat: boolean;
       readonly holdConditions: LabHoldCondition[];
     }
-  | { readonly kind: "cache"; readonly action: "up" | "down" }
+  | { readonly kind: "cache" | "relay"; readonly action: "up" | "down" }
   | { readonly kind: "down" | "inventory"; readonly names: string[] }
   | {
       readonly kind: "fail";
@@ -58,13 +59,16 @@ interface Spec {
 
 const SPECS: Readonly<Record<string, Spec>> = {
   up: {
-    usage: "up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--hold-topic TOPIC] [--hold-unit UNIT]",
+    usage:
+      "up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--nat] [--hold-topic TOPIC] [--hold-unit UNIT]",
     help: `boot the robots (builds the rootfs once), N at a time (default 2);
 prints one JSON line per robot, in the order given
   --no-agent          boot without the agent's unit
   --parallel N        boot N robots at a time (1-999)
   --cache             substitute from the lab cache (run cache up first)
   --ssh               sshd, root logs in with the lab's key: see "ssh" in the line
+  --nat               behind NAT: nothing connects in, the agent dials out to the lab
+                      relay (started if down); "inventory" routes through the relay
   --hold-topic TOPIC  held while TOPIC's latest std_msgs/String is not "idle"
   --hold-unit UNIT    held while UNIT is active`,
     options: {
@@ -72,6 +76,7 @@ prints one JSON line per robot, in the order given
       parallel: { type: "string" },
       cache: { type: "boolean" },
       ssh: { type: "boolean" },
+      nat: { type: "boolean" },
       "hold-topic": { type: "string" },
       "hold-unit": { type: "string" },
     },
@@ -82,6 +87,7 @@ prints one JSON line per robot, in the order given
       parallel: positiveInt(str(v.parallel), "--parallel", usage),
       cache: v.cache === true,
       ssh: v.ssh === true,
+      nat: v.nat === true,
       holdConditions: holdConditions(str(v["hold-topic"]), str(v["hold-unit"])),
     }),
   },
@@ -95,6 +101,19 @@ down stops nginx and empties the cache (its key stays)`,
       if ((action !== "up" && action !== "down") || extra.length > 0)
         throw new UsageError("cache up|down", usage);
       return { kind: "cache", action };
+    },
+  },
+  relay: {
+    usage: "relay up|down",
+    help: `the lab relay (ros-rollback-relay on the host) that robots up with --nat dial out to;
+up prints {"relay", "robotPort", "caFile", …} (starting it unless it runs),
+down stops it (its keys stay, so NAT'd robots reconnect when it is up again)`,
+    options: {},
+    build: (pos, _v, usage) => {
+      const [action, ...extra] = pos;
+      if ((action !== "up" && action !== "down") || extra.length > 0)
+        throw new UsageError("relay up|down", usage);
+      return { kind: "relay", action };
     },
   },
   down: {

@@ -5,6 +5,7 @@ import { cacheDown, cacheUp } from "./cache.js";
 import { labDownMany, labFail, labInventory, labUpMany } from "./fleet-ops.js";
 import { LabError } from "./proc.js";
 import { waitForAgent } from "./reach.js";
+import { relayDown, relayUp } from "./relay.js";
 import { labExec, labRestart } from "./robot.js";
 import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
@@ -23,13 +24,14 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       process.stdout.write(`${command.text}\n`);
       return 0;
     case "up": {
-      const { names, agent, parallel, cache, ssh, holdConditions } = command;
+      const { names, agent, parallel, cache, ssh, nat, holdConditions } = command;
       const started = Date.now();
       for (const robot of await labUpMany(names, {
         agent,
         parallel,
         cache,
         ssh,
+        nat,
         holdConditions,
         signal,
         log,
@@ -42,6 +44,10 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     case "cache":
       if (command.action === "up") print(await cacheUp({ signal }));
       else await cacheDown({ signal });
+      return 0;
+    case "relay":
+      if (command.action === "up") print(await relayUp({ signal, log }));
+      else await relayDown();
       return 0;
     case "down":
       await labDownMany(command.names);

@@ -20,7 +20,9 @@ import {
   validateName,
   withGroup,
 } from "./config.js";
+import { natDialOut } from "./nat.js";
 import { LabError } from "./proc.js";
+import { RELAY_ROBOT_PORT } from "./relay-layout.js";
 import { ROOTFS_PACKAGES, rootfsKey } from "./rootfs.js";
 
 describe("lab robot description", () => {
@@ -65,6 +67,22 @@ describe("lab robot description", () => {
     expect(config.trustedPublicKeys).toEqual([key, cacheKey]);
     expect(compileConfig(JSON.parse(agentConfig([key]))).substituters).toEqual([]);
     expect(nginxConf()).toContain(`listen ${CACHE_PORT};`);
+  });
+
+  it("a robot booted with --nat dials out to the lab relay at its veth's host end, with its relay certificate", () => {
+    const key = "lab-r1-1:JqLbdGpdbXhQ9aUCB1BvAA5WSZDHS73LT+mqWMR6MIE=";
+    const config = compileConfig(
+      JSON.parse(agentConfig([key], undefined, undefined, undefined, natDialOut(7))),
+    );
+    expect(config.dialOut).toEqual([
+      {
+        relay: `10.231.7.1:${RELAY_ROBOT_PORT}`,
+        caFile: "/etc/ros-rollback/tls/relay-ca.pem",
+        certFile: "/etc/ros-rollback/tls/relay-robot.pem",
+        keyFile: "/etc/ros-rollback/tls/relay-robot.key",
+      },
+    ]);
+    expect(compileConfig(JSON.parse(agentConfig([key]))).dialOut).toEqual([]);
   });
 
   it("writes the agent config the agent reads", () => {

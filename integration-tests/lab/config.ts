@@ -134,6 +134,18 @@ export interface LabRobot {
   metrics: string;
   /** Present when the robot was booted with sshd (`up --ssh`). */
   ssh?: LabSsh;
+  /** Present when the robot is behind NAT (`up --nat`): its inventories route through the lab relay. */
+  relay?: LabRobotRelay;
+}
+
+/** How a NAT'd robot is reached: the inventory's `relay`, `relayName` and `relayCaFile`. */
+export interface LabRobotRelay {
+  /** The relay's controller port. */
+  address: string;
+  /** The robot's name at the relay (its certificate's CN). */
+  name: string;
+  /** The relay's CA. */
+  caFile: string;
 }
 
 /** The file whose presence silences the talker of the `flag-*` fixture systems (see systems/default.nix). */
@@ -168,11 +180,13 @@ export type LabHoldCondition =
 /** `trustedPublicKeys`: the robot's own key and the lab's fleet key (one key signs for a whole fleet). */
 /** `cache`: a robot booted with --cache substitutes from the lab cache and trusts its key too. */
 /** `holdConditions`: only for robots booted with them (a topic nobody publishes holds for good). */
+/** `dialOut`: only for robots behind NAT (`up --nat`), the lab relay. */
 export function agentConfig(
   trustedPublicKeys: readonly string[],
   metricsListen?: string,
   cache?: { url: string; publicKey: string },
   holdConditions?: readonly LabHoldCondition[],
+  dialOut?: readonly Record<string, string>[],
 ): string {
   const config = {
     listen: `0.0.0.0:${AGENT_PORT}`,
@@ -208,6 +222,7 @@ export function agentConfig(
     ...(holdConditions === undefined || holdConditions.length === 0
       ? {}
       : { holds: { dir: AGENT_HOLD_DIR, conditions: holdConditions } }),
+    ...(dialOut === undefined ? {} : { dialOut }),
   };
   return `${JSON.stringify(config)}\n`;
 }

@@ -13,6 +13,8 @@ export {
 } from "./fleet-ops.js";
 export { LabError } from "./proc.js";
 export { labReachable, waitForAgent } from "./reach.js";
+export { type LabRelay, relayDown, relayPid, relayUp } from "./relay.js";
+export { relayQuery, waitForRelayRobot } from "./relay-query.js";
 export {
   type ExecResult,
   labDown,

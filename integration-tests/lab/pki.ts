@@ -29,7 +29,8 @@ async function newKey(file: string, opts: Opts): Promise<void> {
   await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file], opts);
 }
 
-async function newCa(dir: string, base: string, subject: string, opts: Opts): Promise<void> {
+/** A self-signed CA `base`.pem/.key in `dir`. */
+export async function newCa(dir: string, base: string, subject: string, opts: Opts): Promise<void> {
   await newKey(join(dir, `${base}.key`), opts);
   // biome-ignore format: one flag per line pair reads better
   await openssl([
@@ -39,7 +40,8 @@ async function newCa(dir: string, base: string, subject: string, opts: Opts): Pr
   ], opts);
 }
 
-async function issue(
+/** A certificate `base`.pem/.key with CN `cn` and extensions `ext`, signed by CA `ca` in `dir`. */
+export async function issue(
   dir: string,
   ca: string,
   base: string,

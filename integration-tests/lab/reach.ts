@@ -1,26 +1,10 @@
 // Reaching the robot from the host over its network.
-import { connect } from "node:net";
 import { AGENT_PORT, addressFor, robotPaths } from "./config.js";
+import { isNat } from "./nat.js";
 import { LabError, poll } from "./proc.js";
+import { waitForRelayRobot } from "./relay-query.js";
 import { readIndex } from "./robot.js";
-
-type Probe = "open" | "refused" | "unreachable";
-
-/** One TCP connection attempt from the host. */
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<Probe> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: timeoutMs });
-    const done = (result: Probe): void => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.once("connect", () => done("open"));
-    socket.once("error", (e: NodeJS.ErrnoException) =>
-      done(e.code === "ECONNREFUSED" ? "refused" : "unreachable"),
-    );
-    socket.once("timeout", () => done("unreachable"));
-  });
-}
+import { tcpProbe } from "./tcp-probe.js";
 
 function robotHost(name: string): string {
   const index = readIndex(robotPaths(name));
@@ -36,11 +20,15 @@ export async function labReachable(name: string, opts: { timeoutMs?: number } = 
   return (await tcpProbe(robotHost(name), AGENT_PORT, opts.timeoutMs ?? 1_500)) !== "unreachable";
 }
 
-/** Waits until the agent's port accepts a TCP connection from the host. */
+/**
+ * Waits until the agent's port accepts a TCP connection from the host, or, for a robot behind NAT
+ * (which takes no connection in), until its agent is connected to the lab relay.
+ */
 export async function waitForAgent(
   name: string,
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
+  if (isNat(robotPaths(name))) return waitForRelayRobot(name, opts);
   const host = robotHost(name);
   const open = async (): Promise<true | undefined> =>
     (await tcpProbe(host, AGENT_PORT, 1_000)) === "open" ? true : undefined;

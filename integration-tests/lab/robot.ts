@@ -44,6 +44,7 @@ import {
   stopContainer,
   waitForBoot,
 } from "./container.js";
+import { blockInbound, isNat, natDialOut, natForBoot, natOfRunning, natView, writeNatFiles } from "./nat.js";
 import { ensureNetwork, removeNetwork } from "./network.js";
 import { ensureFleetKey, ensureKeys, type RobotKeys } from "./pki.js";
 import { LabError, run } from "./proc.js";
@@ -67,6 +68,8 @@ export interface UpOptions {
   holdConditions?: readonly LabHoldCondition[];
   /** Start sshd: root logs in with the lab's key (LabRobot.ssh says how). Default false. */
   ssh?: boolean;
+  /** Behind NAT: nothing connects in, the agent dials out to the lab relay (started if down). Default false. */
+  nat?: boolean;
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
@@ -127,6 +130,7 @@ function writeRobotFiles(
   index: number,
   cache?: { url: string; publicKey: string },
   holdConditions?: readonly LabHoldCondition[],
+  dialOut?: readonly Record<string, string>[],
 ): void {
   writeFile(join(root, "etc/hostname"), `${name}\n`);
   // The hold dir as the NixOS module makes it: tmpfiles (outlives agent restarts), the hold group.
@@ -142,6 +146,7 @@ function writeRobotFiles(
       `${addressFor(index).robot}:${METRICS_PORT}`,
       cache,
       holdConditions,
+      dialOut,
     ),
   );
   const tls = join(root, "etc/ros-rollback/tls");
@@ -180,7 +185,8 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
     if (opts.ssh === true && !existsSync(paths.knownHosts)) {
       throw new LabError(`robot ${name} is running without sshd: down it first to up it with ssh`);
     }
-    return describeRobot(name, paths, index, keys, runningInit);
+    const view = await natOfRunning(name, paths, opts.nat === true, opts);
+    return describeRobot(name, paths, index, keys, runningInit, view);
   }
 
   const lowerFile = join(paths.dir, "lower");
@@ -191,6 +197,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
   writeFileSync(lowerFile, `${lower}\n`);
 
   await ensureNetwork(name, index, opts);
+  const nat = await natForBoot(name, paths, opts.nat === true, opts);
   await mountRoot(paths, lower, opts.signal);
   const fleet = await ensureFleetKey(FLEET_KEY_DIR, opts);
   writeRobotFiles(
@@ -202,10 +209,13 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
     index,
     opts.cache === true ? cacheForRobot(index) : undefined,
     opts.holdConditions,
+    nat === undefined ? undefined : natDialOut(index),
   );
+  if (nat !== undefined) writeNatFiles(paths.root, nat, keys, writeFile);
   await setUpSsh(name, paths, addressFor(index).robot, opts.ssh === true, opts);
-  writeInventories(name, paths, index, keys);
-  return describeRobot(name, paths, index, keys, await boot(name, paths, opts));
+  const view = nat === undefined ? undefined : await natView(name, opts);
+  writeInventories(name, paths, index, keys, view);
+  return describeRobot(name, paths, index, keys, await boot(name, paths, opts), view);
 }
 
 async function boot(name: string, paths: RobotPaths, opts: UpOptions): Promise<number> {
@@ -234,8 +244,11 @@ export async function labRestart(name: string, opts: RestartOptions = {}): Promi
   if (index === undefined || !mountedAt(paths.root)) throw new LabError(`robot ${name} is not up`);
   await stopContainer(name, paths, { hard: opts.hard });
   await ensureNetwork(name, index, opts);
+  // A namespace made anew has lost the rule.
+  if (isNat(paths)) await blockInbound(name, opts);
   const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
-  return describeRobot(name, paths, index, keys, await boot(name, paths, opts));
+  const view = isNat(paths) ? await natView(name, opts) : undefined;
+  return describeRobot(name, paths, index, keys, await boot(name, paths, opts), view);
 }
 
 /** Stops the robot and removes everything it had: container, overlay, netns, directory. Idempotent. */

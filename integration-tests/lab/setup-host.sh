@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs the host tools the lab robot needs (Debian 12). Idempotent: installs only what is missing.
 set -euo pipefail
-packages=(debootstrap systemd-container iproute2 openssl nix-bin util-linux iputils-ping openssh-client)
+packages=(debootstrap systemd-container iproute2 openssl nix-bin util-linux iputils-ping openssh-client nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
