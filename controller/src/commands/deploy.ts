@@ -5,6 +5,7 @@ import { ProgressReporter } from "../report/progress.js";
 import { reportResult } from "../report/report.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
+import { parseWaitOnline } from "../rollout/fleet/online.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
 import type { Strategy } from "../rollout/fleet/strategy.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
@@ -38,6 +39,8 @@ export interface DeployArgs extends DeploySpec {
   readonly strategy: Strategy;
   /** --plan: transfer and show the plan; nothing on the robot changes. */
   readonly plan: boolean;
+  /** --wait-online: robots offline at their wave are deployed after the last wave if they come online within this. */
+  readonly waitOnlineSeconds: number | undefined;
   /** The fleet options given (refused with one target, once the selection is known). */
   readonly fleetOptionsGiven: readonly string[];
 }
@@ -149,6 +152,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     "ros-rollback deploy ./result --target robot1 --override-hold topic:/mission_state",
     "ros-rollback deploy ./result --select site=lab --plan",
     "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
+    "ros-rollback deploy ./result --select site=field --wait-online 3600",
   ],
   parse(raw) {
     const [storePath = ""] = expectPositionals(raw, ["store-path"], "deploy");
@@ -194,6 +198,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       waitForReleaseSeconds,
       overrideHolds,
       strategy: parseStrategy(raw, "deploy"),
+      waitOnlineSeconds: parseWaitOnline(raw, "deploy"),
       plan,
       fleetOptionsGiven: Object.keys(FLEET_OPTIONS).filter((k) => raw.values[k] !== undefined),
     };
@@ -215,7 +220,7 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
   if (args.plan) return deployPlan(ctx, args, args.strategy);
   const warning = overrideWarning(args.overrideHolds);
   if (warning !== undefined) ctx.log(warning);
-  if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
+  if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy, args.waitOnlineSeconds);
   const transfer = makeTransfer(
     ctx,
     args,

@@ -34,6 +34,7 @@ export async function deployRollout(
   outer: CommandContext,
   spec: DeploySpec,
   strategy: Strategy,
+  onlineSeconds?: number,
 ): Promise<CommandResult> {
   const targets = await outer.selectTargets();
   return withBoard(outer, names(targets), async (ctx) => {
@@ -51,6 +52,7 @@ export async function deployRollout(
       targets,
       job: (_, gate, release) => gated(deployJob(ctx, spec, source, transfer(gate), release), gate),
       releaseSeconds: spec.waitForReleaseSeconds,
+      onlineSeconds,
       rollbackJob: () =>
         rollbackJob(ctx, { to: undefined, follow: spec.follow, overrideHolds: spec.overrideHolds }),
     });

@@ -1,5 +1,6 @@
 import type { OptionSpec, RawArgs } from "../../core/command.js";
 import { UsageError } from "../../core/errors.js";
+import { WAIT_ONLINE_OPTION } from "./online.js";
 import { type Amount, DEFAULT_STRATEGY, parseAmount, type Strategy } from "./strategy.js";
 
 /** `deploy` options that matter with several targets (a rollout). */
@@ -42,6 +43,8 @@ export const FLEET_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     type: "boolean",
     description: "several targets: unreachable or refusing robots count as failures (default: skipped)",
   },
+  // Not part of the strategy (the label): like --wait-for-release, each run says it again.
+  ...WAIT_ONLINE_OPTION,
 };
 
 export function parseStrategy(raw: RawArgs, command: string): Strategy {

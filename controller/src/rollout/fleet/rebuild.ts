@@ -108,6 +108,7 @@ function finished(target: string, d: Deployment): RobotState {
       report: null,
       rollback: null,
       held: null,
+      online: null,
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Deployment } from "@ros-rollback/proto";
 import type { CommandContext, CommandResult } from "../../core/command.js";
+import { UserError } from "../../core/errors.js";
 import { withBoard } from "../../report/board.js";
 import { actionName, stateName } from "../../report/enum-names.js";
 import type { RobotResult } from "../../report/result.js";
@@ -12,6 +13,7 @@ import type { TransferArgs } from "../transfer-options.js";
 import { gated, limitedPush, rolloutResult } from "./deploy-rollout.js";
 import { runRollout } from "./fleet.js";
 import type { RebuiltRollout } from "./rebuild.js";
+import { decodeLabel } from "./strategy.js";
 
 export interface ResumeArgs extends TransferArgs {
   readonly compression: CompressionName;
@@ -23,6 +25,8 @@ export interface ResumeArgs extends TransferArgs {
   readonly waitForReleaseSeconds: number | undefined;
   /** --override-hold: holds every robot goes ahead despite (none: the rollout respects every hold). */
   readonly overrideHolds: readonly string[];
+  /** --wait-online: robots still offline wait for this long after the last wave (as for deploy). */
+  readonly waitOnlineSeconds: number | undefined;
 }
 
 /**
@@ -63,11 +67,16 @@ export async function resumeRollout(
         if (state.kind === "finished")
           finished.set(name, { ...state.result, wave: rollout.waves.get(name) ?? null });
       }
-      ctx.log(
-        `rollout ${rollout.id}: resuming — ${finished.size} finished, ` +
-          `${[...rollout.robots.values()].filter((s) => s.kind === "running").length} running, ` +
-          `${rollout.targets.length - finished.size} to follow or deploy`,
-      );
+      if (finished.size === rollout.targets.length) {
+        ctx.log(
+          `rollout ${rollout.id}: already finished: every one of the ${finished.size} selected robots has its result; nothing to resume`,
+        );
+      } else
+        ctx.log(
+          `rollout ${rollout.id}: resuming — ${finished.size} finished, ` +
+            `${[...rollout.robots.values()].filter((s) => s.kind === "running").length} running, ` +
+            `${rollout.targets.length - finished.size} to follow or deploy`,
+        );
       const source = new DeploySource(spec, ctx, { label: options?.label ?? "" });
       const transfer = limitedPush(ctx, spec, rollout.strategy);
       const result = await runRollout(ctx, {
@@ -79,10 +88,13 @@ export async function resumeRollout(
         job: (target, gate, release) => {
           const state = rollout.robots.get(target.name);
           if (state?.kind === "running") return attachJob(ctx, state.deployment, args.follow);
-          // Not done: pending, and robots skipped because they were held (they have no record of it).
-          return gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
+          // Not done: pending, and robots skipped because they were held or offline (they have no record of it).
+          const job = gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
+          // Not asked when rebuilt: it may have run the rollout already.
+          return state?.kind === "unreachable" ? notTwice(job, rollout.id) : job;
         },
         releaseSeconds: args.waitForReleaseSeconds,
+        onlineSeconds: args.waitOnlineSeconds,
         rollbackJob: () =>
           rollbackJob(ctx, { to: undefined, follow: args.follow, overrideHolds: args.overrideHolds }),
       });
@@ -111,6 +123,25 @@ function attachJob(ctx: CommandContext, d: Deployment, follow: FollowArgs): Targ
         `${api.target.name}: re-attaching to ${d.id} (${stateName(d.state)} when the rollout was picked up)`,
       );
       return api.watch(signal);
+    },
+  };
+}
+
+/** A robot that could not be asked when the rollout was rebuilt: once reached, one that has the rollout's deployment is left alone. */
+function notTwice<P>(job: TargetJob<P>, id: string): TargetJob<P> {
+  return {
+    ...job,
+    async prepare(api, facts, signal) {
+      const status = await api.getStatus(signal);
+      const mine = [status.deployment, status.lastDeployment].find(
+        (d) => d?.options !== undefined && decodeLabel(d.options.label)?.id === id,
+      );
+      if (mine !== undefined) {
+        throw new UserError(
+          `${api.target.name} already has rollout ${id}'s deployment ${mine.id} (${stateName(mine.state)}); not deployed again (\`rollout status\` shows it)`,
+        );
+      }
+      return job.prepare(api, facts, signal);
     },
   };
 }
