@@ -65,12 +65,6 @@ afterAll(async () => {
   rmSync(bundle, { recursive: true, force: true });
 });
 
-function link(name: string): RelayLink {
-  const l = links.get(name);
-  if (l === undefined) throw new Error(`no link ${name}`);
-  return l;
-}
-
 async function online(name: string): Promise<void> {
   const agent = agents[name as keyof typeof agents];
   const l = linkFor(pki, agent, relay.robotPort, robotCerts.get(name));
@@ -87,7 +81,7 @@ function onlineIn(name: string, ms: number): void {
 
 async function offline(name: string): Promise<void> {
   await coming;
-  link(name).stop();
+  links.get(name)?.stop();
   await until(() => !relay.registry.state(name).connected, 5_000, `${name} to disconnect`);
 }
 
@@ -220,6 +214,19 @@ describe("rollouts with robots that are offline", () => {
       const onB = await deploymentOf(B, id);
       expect(onB?.id).toBe(y[B]?.report?.deploymentId);
 
+      // Offline when the rollout is rebuilt, online in the window: it already ran it, so it is followed, not redeployed.
+      await offline(B);
+      const rebuiltWithout = await cli(["rollout", "resume", id, "--wait-online", "20", "--json"], (line) => {
+        if (WINDOW_OPENS.test(line)) onlineIn(B, 1_000);
+      });
+      expect(rebuiltWithout.code, rebuiltWithout.stderr).toBe(0);
+      expect((await deploymentOf(B, id))?.id).toBe(onB?.id);
+      expect(rebuiltWithout.stderr).toMatch(
+        /rl-on-b: already has rollout r-\S+'s deployment d-\S+ \(SUCCEEDED\): following it, not deploying again/,
+      );
+      expect(robots(rebuiltWithout)[B]).toMatchObject({ outcome: "succeeded" });
+
+      await coming;
       const again = await cli(["rollout", "resume", id]);
       expect(again.code, again.stderr).toBe(0);
       expect(again.stderr).toMatch(
@@ -277,8 +284,12 @@ describe("rollouts with robots that are offline", () => {
         const deployed = (await deploymentOf(B, rolloutId(r))) !== undefined;
         expect([0, 6], r.stderr).toContain(r.code);
         if (b?.outcome === "succeeded") {
+          // Deployed, and nowhere reported missing.
           expect(deployed).toBe(true);
           expect(r.code).toBe(0);
+          expect(b.online?.reachedAt).toEqual(expect.any(String));
+          expect(b.reason).not.toMatch(/offline|not reached/);
+          expect(r.stderr).not.toMatch(/rl-on-b: skipped/);
         } else {
           expect(b).toMatchObject({ outcome: "skipped", online: { reachedAt: null } });
           expect(deployed).toBe(false);

@@ -91,7 +91,7 @@ export async function resumeRollout(
           // Not done: pending, and robots skipped because they were held or offline (they have no record of it).
           const job = gated(deployJob(ctx, spec, source, transfer(gate), release), gate);
           // Not asked when rebuilt: it may have run the rollout already.
-          return state?.kind === "unreachable" ? notTwice(job, rollout.id) : job;
+          return state?.kind === "unreachable" ? notTwice(ctx, job, rollout.id) : job;
         },
         releaseSeconds: args.waitForReleaseSeconds,
         onlineSeconds: args.waitOnlineSeconds,
@@ -127,21 +127,40 @@ function attachJob(ctx: CommandContext, d: Deployment, follow: FollowArgs): Targ
   };
 }
 
-/** A robot that could not be asked when the rollout was rebuilt: once reached, one that has the rollout's deployment is left alone. */
-function notTwice<P>(job: TargetJob<P>, id: string): TargetJob<P> {
+/** What `notTwice` found on the robot: the rollout's deployment to follow, or nothing (deploy). */
+type Found<P> = { readonly attach: Deployment } | { readonly attach: undefined; readonly prepared: P };
+
+/**
+ * A robot that could not be asked when the rollout was rebuilt (offline) may
+ * have run the rollout already: once reached, its deployment of the rollout is
+ * followed over Watch (the last one's final event if it ended), never made again.
+ */
+function notTwice<P>(ctx: CommandContext, job: TargetJob<P>, id: string): TargetJob<Found<P>> {
+  const mine = (d: Deployment | undefined): d is Deployment =>
+    d?.options !== undefined && decodeLabel(d.options.label)?.id === id;
   return {
     ...job,
     async prepare(api, facts, signal) {
-      const status = await api.getStatus(signal);
-      const mine = [status.deployment, status.lastDeployment].find(
-        (d) => d?.options !== undefined && decodeLabel(d.options.label)?.id === id,
-      );
-      if (mine !== undefined) {
+      const { deployment, lastDeployment } = await api.getStatus(signal);
+      const found = mine(deployment) ? deployment : deployment === undefined ? lastDeployment : undefined;
+      if (mine(found)) {
+        facts.generationBefore = found.previousGeneration;
+        return { attach: found };
+      }
+      if (mine(lastDeployment)) {
         throw new UserError(
-          `${api.target.name} already has rollout ${id}'s deployment ${mine.id} (${stateName(mine.state)}); not deployed again (\`rollout status\` shows it)`,
+          `${api.target.name} ran rollout ${id} (${lastDeployment.id}) and runs another deployment now; not deployed again`,
         );
       }
-      return job.prepare(api, facts, signal);
+      return { attach: undefined, prepared: await job.prepare(api, facts, signal) };
+    },
+    start(api, found, signal) {
+      if (found.attach === undefined) return job.start(api, found.prepared, signal);
+      const d = found.attach;
+      ctx.log(
+        `${api.target.name}: already has rollout ${id}'s deployment ${d.id} (${stateName(d.state)}): following it, not deploying again`,
+      );
+      return api.watch(signal);
     },
   };
 }
