@@ -304,7 +304,8 @@ describe("rollouts with robots that are offline", () => {
 
   it("a bad --wait-online is one line, exit 1, and nothing is contacted", async () => {
     const streams = relay.metrics.streamsTotal;
-    for (const bad of ["0", "abc", "86401", "1.5", "-3"]) {
+    // Every bound is unit-tested (online.test.ts); here: the shipped CLI, one line, nothing contacted.
+    for (const bad of ["0", "86401"]) {
       const r = await cli(["deploy", system, "--target", A, "--target", B, `--wait-online=${bad}`]);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe("");
