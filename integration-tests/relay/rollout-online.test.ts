@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Deployment, GetStatusResponse } from "@ros-rollback/proto";
@@ -16,6 +18,7 @@ import { linkFor, makeLeaf, makeRelayPki, memoryLog, type RelayPki, relayFor, un
 
 const A = "rl-on-a";
 const B = "rl-on-b";
+const DIRECT = "rl-on-direct";
 const agents = { [A]: new DeployingServer(), [B]: new DeployingServer() };
 /** Each robot's current link (a stopped link stays stopped: coming online again is a new one). */
 const links = new Map<string, RelayLink>();
@@ -52,6 +55,18 @@ beforeAll(async () => {
       serverName: "localhost",
     };
   }
+  // A robot addressed directly, whose port nothing listens on (connection refused).
+  const closed = createServer().listen(0, "127.0.0.1");
+  await once(closed, "listening");
+  const port = (closed.address() as AddressInfo).port;
+  closed.close();
+  targets[DIRECT] = {
+    address: `127.0.0.1:${port}`,
+    caFile: agents[A].pki.caFile,
+    certFile: agents[A].pki.clientCert,
+    keyFile: agents[A].pki.clientKey,
+    serverName: "localhost",
+  };
   inventory = join(dir, "fleet.json");
   writeFileSync(inventory, JSON.stringify({ targets }));
   await online(A);
@@ -204,7 +219,7 @@ describe("rollouts with robots that are offline", () => {
 
     await online(B);
     try {
-      const resumed = await cli(["rollout", "resume", id, "--json"]);
+      const resumed = await cli(["rollout", "resume", id, "--target", A, "--target", B, "--json"]);
       expect(resumed.code, resumed.stderr).toBe(0);
       const y = robots(resumed);
       // A keeps its result (read from the robot, not run again); B is deployed.
@@ -216,9 +231,12 @@ describe("rollouts with robots that are offline", () => {
 
       // Offline when the rollout is rebuilt, online in the window: it already ran it, so it is followed, not redeployed.
       await offline(B);
-      const rebuiltWithout = await cli(["rollout", "resume", id, "--wait-online", "20", "--json"], (line) => {
-        if (WINDOW_OPENS.test(line)) onlineIn(B, 1_000);
-      });
+      const rebuiltWithout = await cli(
+        ["rollout", "resume", id, "--target", A, "--target", B, "--wait-online", "20", "--json"],
+        (line) => {
+          if (WINDOW_OPENS.test(line)) onlineIn(B, 1_000);
+        },
+      );
       expect(rebuiltWithout.code, rebuiltWithout.stderr).toBe(0);
       expect((await deploymentOf(B, id))?.id).toBe(onB?.id);
       expect(rebuiltWithout.stderr).toMatch(
@@ -227,7 +245,7 @@ describe("rollouts with robots that are offline", () => {
       expect(robots(rebuiltWithout)[B]).toMatchObject({ outcome: "succeeded" });
 
       await coming;
-      const again = await cli(["rollout", "resume", id]);
+      const again = await cli(["rollout", "resume", id, "--target", A, "--target", B]);
       expect(again.code, again.stderr).toBe(0);
       expect(again.stderr).toMatch(
         /rollout r-\S+: already finished: every one of the 2 selected robots has its result; nothing to resume/,
@@ -238,6 +256,26 @@ describe("rollouts with robots that are offline", () => {
       await offline(B);
     }
   }, 90_000);
+
+  it("a direct robot that cannot be reached waits too, and ends skipped (offline)", async () => {
+    const r = await cli([
+      "deploy",
+      system,
+      "--target",
+      DIRECT,
+      "--target",
+      A,
+      "--wait-online",
+      "1",
+      "--json",
+    ]);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(
+      /rl-on-direct: offline, waiting to come online: rl-on-direct: UNAVAILABLE: cannot reach/,
+    );
+    expect(robots(r)[DIRECT]).toMatchObject({ outcome: "skipped", online: { reachedAt: null } });
+    expect(robots(r)[A]).toMatchObject({ outcome: "succeeded" });
+  }, 60_000);
 
   it("the abort threshold counts only robots that ran: an offline canary with --strict aborts nothing", async () => {
     const r = await cli(
