@@ -90,8 +90,13 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
 
   /** Robots offline at their wave (--wait-online): their wave, and since when they wait. */
   const waiting = new Map<string, { wave: number; since: number }>();
-  const attempt = (t: Target, release?: ReleaseWindow): Promise<Attempt> =>
-    attemptOn(ctx, (c) => runOnTarget(c, t.name, r.job(t, gate, release)), r.onlineSeconds !== undefined);
+  const attempt = (t: Target, release?: ReleaseWindow, reached?: (at: number) => void): Promise<Attempt> =>
+    attemptOn(
+      ctx,
+      (c) => runOnTarget(c, t.name, r.job(t, gate, release)),
+      r.onlineSeconds !== undefined,
+      reached,
+    );
   const settle = (name: string, result: RobotResult, judged = true) => {
     results.set(name, result);
     ctx.log(`${name}: ${outcomeLabel(result)}: ${result.reason}`);
@@ -161,7 +166,10 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
             ctx.io,
             ctx.signal,
             until,
-            () => attempt(t, release),
+            () =>
+              attempt(t, release, (at) =>
+                ctx.log(`${t.name}: came online after ${formatSeconds((at - w.since) / 1000)}`),
+              ),
             () => !going(),
           );
           if (a === undefined) return;
@@ -171,7 +179,6 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
           };
           const result = { ...robotResult(t.name, w.wave, a.report), online };
           if (!a.offline) {
-            ctx.log(`${t.name}: came online after ${formatSeconds(online.waitedSeconds)}`);
             settle(t.name, result);
             return;
           }

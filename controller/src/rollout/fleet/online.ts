@@ -55,11 +55,13 @@ export interface Attempt {
  * whether the robot was reached — not from the message, from where it failed.
  * `quiet`: the lines of an attempt that did not reach the robot are dropped
  * (the caller says it is offline once, not every second of the window).
+ * `reached` is called the moment the first connection gets through.
  */
 export async function attemptOn(
   ctx: CommandContext,
   run: (ctx: CommandContext) => Promise<DeploymentReport>,
   quiet: boolean,
+  reached: (at: number) => void = () => undefined,
 ): Promise<Attempt> {
   let reachedAt: number | undefined;
   let held: string[] = [];
@@ -70,6 +72,7 @@ export async function attemptOn(
       const api = await ctx.connect(o);
       if (reachedAt === undefined) {
         reachedAt = ctx.io.now();
+        reached(reachedAt);
         for (const line of held) ctx.log(line);
         held = [];
       }
