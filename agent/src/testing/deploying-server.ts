@@ -64,6 +64,7 @@ export class DeployingServer {
   #slowPath: string | undefined;
   #deployer: Deployer | undefined;
   #holds: Holds | undefined;
+  #inspector: FakeSystemInspector | undefined;
 
   get pki(): TestPki {
     return started(this.#pki);
@@ -81,6 +82,11 @@ export class DeployingServer {
   }
   get holds(): Holds {
     return started(this.#holds);
+  }
+
+  /** Accepts `storePath` (another server's system, in the same Nix store) as a system to switch to. */
+  knowSystem(storePath: string): void {
+    started(this.#inspector).systems.add(storePath);
   }
 
   /** A client of the right CA (or with the certificate and key given). */
@@ -107,6 +113,7 @@ export class DeployingServer {
     const inspector = new FakeSystemInspector();
     inspector.systems.add(systemPath);
     inspector.systems.add(slowPath);
+    this.#inspector = inspector;
     const switcher = new FakeSwitchRunner();
     // The "slow" system's unit never finishes within the test: the deployment stays busy.
     const slowSwitcher = Object.assign(Object.create(switcher) as FakeSwitchRunner, {

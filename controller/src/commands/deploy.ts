@@ -7,6 +7,7 @@ import { reportResult } from "../report/report.js";
 import type { Strategy } from "../report/strategy.js";
 import { ACTIONS, type ActionName, DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";
 import { deployRollout } from "../rollout/fleet/deploy-rollout.js";
+import { parseWaitOnline } from "../rollout/fleet/online.js";
 import { FLEET_OPTIONS, parseStrategy } from "../rollout/fleet/options.js";
 import { FOLLOW_OPTIONS, parseFollowArgs } from "../rollout/follow/follow-options.js";
 import { makeTransfer } from "../rollout/make-transfer.js";
@@ -39,6 +40,8 @@ export interface DeployArgs extends DeploySpec {
   readonly strategy: Strategy;
   /** --plan: transfer and show the plan; nothing on the robot changes. */
   readonly plan: boolean;
+  /** --wait-online: robots offline at their wave are deployed after the last wave if they come online within this. */
+  readonly waitOnlineSeconds: number | undefined;
   /** The fleet options given (refused with one target, once the selection is known). */
   readonly fleetOptionsGiven: readonly string[];
 }
@@ -150,6 +153,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     "ros-rollback deploy ./result --target robot1 --override-hold topic:/mission_state",
     "ros-rollback deploy ./result --select site=lab --plan",
     "ros-rollback deploy ./result --select site=lab --canary 1 --batch 25% --max-failures 1 --rollback-on-abort",
+    "ros-rollback deploy ./result --select site=field --wait-online 3600",
   ],
   parse(raw) {
     const [storePath = ""] = expectPositionals(raw, ["store-path"], "deploy");
@@ -195,6 +199,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       waitForReleaseSeconds,
       overrideHolds,
       strategy: parseStrategy(raw, "deploy"),
+      waitOnlineSeconds: parseWaitOnline(raw, "deploy"),
       plan,
       fleetOptionsGiven: Object.keys(FLEET_OPTIONS).filter((k) => raw.values[k] !== undefined),
     };
@@ -216,7 +221,7 @@ async function deploy(args: DeployArgs, context: CommandContext): Promise<Comman
   if (args.plan) return deployPlan(ctx, args, args.strategy);
   const warning = overrideWarning(args.overrideHolds);
   if (warning !== undefined) ctx.log(warning);
-  if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy);
+  if (!isSingle(ctx.selection)) return deployRollout(ctx, args, args.strategy, args.waitOnlineSeconds);
   const transfer = makeTransfer(
     ctx,
     args,

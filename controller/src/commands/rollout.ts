@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from "../core/errors.js";
 import { actionName, stateName } from "../report/enum-names.js";
 import { holdsLine, overrideWarning } from "../report/holds.js";
 import { strategyJson } from "../report/strategy.js";
+import { parseWaitOnline, WAIT_ONLINE_OPTION } from "../rollout/fleet/online.js";
 import { type RebuiltRollout, rebuildRollout } from "../rollout/fleet/rebuild.js";
 import { type ResumeArgs, resumeRollout } from "../rollout/fleet/resume.js";
 import { ROLLOUT_ID } from "../rollout/fleet/strategy.js";
@@ -34,6 +35,7 @@ const RESUME_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   health: { type: "string", valueName: "FILE", description: "resume: the deploy's --health file, again" },
   ...TRANSFER_OPTIONS,
   ...WAIT_FOR_RELEASE_OPTION,
+  ...WAIT_ONLINE_OPTION,
   ...OVERRIDE_HOLD_OPTION,
   ...FOLLOW_OPTIONS,
 };
@@ -49,9 +51,10 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
     "holds; running, succeeded, failed, uncertain, unreachable). resume: picks up a rollout whose",
     "controller was killed, or finishes one that skipped held robots: robots that finished keep their",
     "result (and count against --max-failures), running ones are followed and confirmed, the rest (held",
-    "ones too) get the same system, options and label, with the same strategy; --transfer, --upload-to,",
-    "--wait-for-release and --override-hold as for deploy (a resumed rollout respects every hold unless",
-    "told again). The system's closure must be in the local Nix store; --health must be given again (the",
+    "ones too, and robots that were offline) get the same system, options and label, with the same",
+    "strategy; --transfer, --upload-to, --wait-for-release, --wait-online and --override-hold as for deploy",
+    "(a resumed rollout respects every hold unless told again). A rollout whose robots all finished is",
+    "said to be finished; nothing is deployed. The system's closure must be in the local Nix store; --health must be given again (the",
     "agent does not echo health changes).",
   ].join("\n"),
   positionals: [
@@ -65,6 +68,7 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
     "ros-rollback rollout resume r-20261129160102-a1b2c3 --select site=lab --json",
     "ros-rollback rollout resume r-20261129160102-a1b2c3 --transfer substitute --upload-to file:///srv/cache",
     "ros-rollback rollout resume r-20261129160102-a1b2c3 --override-hold topic:/mission_state",
+    "ros-rollback rollout resume r-20261129160102-a1b2c3 --wait-online 600",
   ],
   parse(raw) {
     const [verb = "", id = ""] = expectPositionals(raw, ["status|resume", "ID"], "rollout");
@@ -102,6 +106,7 @@ export const rolloutCommand = defineCommand<RolloutArgs>({
       ...parseTransferArgs(raw, "rollout"),
       follow: parseFollowArgs(raw, "rollout"),
       waitForReleaseSeconds: parseWaitForRelease(raw, "rollout"),
+      waitOnlineSeconds: parseWaitOnline(raw, "rollout"),
       overrideHolds: parseOverrideHolds(raw, "rollout"),
     };
   },

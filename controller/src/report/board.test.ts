@@ -25,6 +25,18 @@ describe("RolloutBoard (the live table on a TTY)", () => {
     expect(text()).toContain("\x1b[3A\r\x1b[J");
   });
 
+  it("shows a robot waiting to come online, when it came online, and one that never did", () => {
+    const { b } = board(300);
+    b.write("fl-1: offline, waiting to come online: fl-1: UNAVAILABLE: fl-1 is not connected to the relay\n");
+    b.write("fl-2: offline, waiting to come online: fl-2: UNAVAILABLE: cannot reach the agent\n");
+    expect(b.table()[1]).toMatch(/^fl-1\s+offline, waiting to come online/);
+    b.write("fl-1: came online after 2.1 s\n");
+    b.write("fl-2: skipped (offline): offline: not reached within --wait-online 30: fl-2: UNAVAILABLE\n");
+    b.close();
+    expect(b.table()[1]).toMatch(/^fl-1\s+came online after 2\.1 s$/);
+    expect(b.table()[2]).toMatch(/^fl-2\s+offline, waiting .*skipped \(offline\): offline: not reached/);
+  });
+
   it("redraws in place: each redraw climbs exactly the lines the previous one drew", () => {
     const { b, out } = board();
     b.write("note one\n");

@@ -9,7 +9,8 @@ interface Row {
 }
 
 const HEADERS: readonly [string, ...Column[]] = ["robot", "phase", "transfer", "health", "outcome"];
-const OUTCOME = /^(succeeded|failed|uncertain|skipped|skipped \(held\)|not-started|rolled back on abort): ?/;
+const OUTCOME =
+  /^(succeeded|failed|uncertain|skipped|skipped \((?:held|offline)\)|not-started|rolled back on abort): ?/;
 /** Redraws at most this often; lines that scroll above the table are never held back longer. */
 const REDRAW_MS = 100;
 

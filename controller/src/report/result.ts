@@ -1,8 +1,9 @@
 import { ExitCode } from "../core/errors.js";
 import { holdsLine } from "./holds.js";
+import type { OnlineJson } from "./online.js";
 import type { DeploymentReport } from "./report.js";
 import { type Strategy, strategyJson } from "./strategy.js";
-import type { HoldJson } from "./views.js";
+import { formatSeconds, type HoldJson } from "./views.js";
 
 /** What became of one robot in a rollout. */
 export type RobotOutcome =
@@ -32,6 +33,8 @@ export interface RobotResult {
   readonly rollback: DeploymentReport | null;
   /** Skipped because the robot is held (mission, operator): its holds; null otherwise. */
   readonly held: readonly HoldJson[] | null;
+  /** --wait-online: it was offline at its wave; how long it waited and when it was reached. Null otherwise. */
+  readonly online: OnlineJson | null;
 }
 
 export function classify(report: Pick<DeploymentReport, "exitCode">): RobotOutcome {
@@ -56,9 +59,12 @@ export function isFailure(r: Pick<RobotResult, "outcome" | "held">, strict: bool
   );
 }
 
-/** "skipped (held)" for a held robot, else its outcome. */
-export function outcomeLabel(r: Pick<RobotResult, "outcome" | "held">): string {
-  return r.held === null ? r.outcome : `${r.outcome} (held)`;
+/** "skipped (held)" for a held robot, "skipped (offline)" for one never reached, else its outcome. */
+export function outcomeLabel(
+  r: Pick<RobotResult, "outcome" | "held"> & { online?: OnlineJson | null },
+): string {
+  if (r.held !== null) return `${r.outcome} (held)`;
+  return r.outcome === "skipped" && r.online?.reachedAt === null ? `${r.outcome} (offline)` : r.outcome;
 }
 
 export type RolloutOutcome = "succeeded" | "partial" | "failed" | "aborted" | "unchanged";
@@ -91,9 +97,11 @@ export function judgeRollout(
 ): Pick<RolloutResult, "outcome" | "exitCode" | "reason"> {
   const count = (o: RobotOutcome) => robots.filter((r) => r.outcome === o).length;
   const held = robots.filter((r) => r.held !== null).length;
+  const offline = robots.filter((r) => r.outcome === "skipped" && r.online?.reachedAt === null).length;
+  const why = [held === 0 ? "" : `${held} held`, offline === 0 ? "" : `${offline} offline`].filter((x) => x);
   const tally =
     `${count("succeeded")} succeeded, ${count("failed")} failed, ${count("uncertain")} uncertain, ` +
-    `${count("skipped")} skipped${held === 0 ? "" : ` (${held} held)`}, ${count("not-started")} not started`;
+    `${count("skipped")} skipped${why.length === 0 ? "" : ` (${why.join(", ")})`}, ${count("not-started")} not started`;
   const failures = robots.filter((r) => isFailure(r, strategy.strict)).length;
   if (count("uncertain") > 0) {
     return {
@@ -127,12 +135,17 @@ export function rolloutJson(r: RolloutResult) {
   return { ...r, strategy: strategyJson(r.strategy) };
 }
 
+function onlineText(o: OnlineJson | null): string {
+  if (o === null || o.reachedAt === null) return "";
+  return ` — offline at its wave, came online ${o.reachedAt} (${formatSeconds(o.waitedSeconds)} later)`;
+}
+
 /** The human summary on stdout: one line per robot, then the verdict. */
 export function rolloutText(r: RolloutResult): string {
   const width = Math.max(6, ...r.robots.map((x) => x.target.length));
   const lines = r.robots.map(
     (x) =>
-      `${x.target.padEnd(width)}  ${outcomeLabel(x).padEnd(11)}  ${x.reason}${x.held === null ? "" : ` — holds: ${holdsLine(x.held)}`}${x.rollback === null ? "" : ` — rolled back on abort: ${x.rollback.outcome}`}`,
+      `${x.target.padEnd(width)}  ${outcomeLabel(x).padEnd(11)}  ${x.reason}${x.held === null ? "" : ` — holds: ${holdsLine(x.held)}`}${onlineText(x.online)}${x.rollback === null ? "" : ` — rolled back on abort: ${x.rollback.outcome}`}`,
   );
   return [...lines, `rollout ${r.rolloutId}: ${r.outcome}: ${r.reason}`].join("\n");
 }

@@ -35,6 +35,7 @@ export async function deployRollout(
   outer: CommandContext,
   spec: DeploySpec,
   strategy: Strategy,
+  onlineSeconds?: number,
 ): Promise<CommandResult> {
   const targets = await outer.selectTargets();
   return withBoard(outer, names(targets), async (ctx) => {
@@ -52,6 +53,7 @@ export async function deployRollout(
       targets,
       job: (_, gate, release) => gated(deployJob(ctx, spec, source, transfer(gate), release), gate),
       releaseSeconds: spec.waitForReleaseSeconds,
+      onlineSeconds,
       rollbackJob: () =>
         rollbackJob(ctx, { to: undefined, follow: spec.follow, overrideHolds: spec.overrideHolds }),
     });

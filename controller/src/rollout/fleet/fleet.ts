@@ -16,6 +16,7 @@ import type { Target } from "../../targets/inventory.js";
 import { runOnTarget, type TargetJob } from "../run-on-target.js";
 import type { ReleaseWindow } from "../wait-release.js";
 import { Semaphore } from "./limit.js";
+import { type Attempt, attemptOn, type OnlineJson, untilOnline } from "./online.js";
 import { planWaves, resolveAmount } from "./strategy.js";
 
 /** Thrown by a rollout's gate: the robot was not started because the rollout was aborted. */
@@ -41,6 +42,11 @@ export interface Rollout {
   readonly job: (target: Target, gate: () => void, release?: ReleaseWindow) => TargetJob<unknown>;
   /** --wait-for-release: robots skipped because held are retried after the last wave, within this. */
   readonly releaseSeconds?: number | undefined;
+  /**
+   * --wait-online: a robot not reached when its wave comes waits (neither run nor
+   * failed); after the last wave it is deployed if it comes online within this.
+   */
+  readonly onlineSeconds?: number | undefined;
   /** --rollback-on-abort: the job that moves a robot back to its recorded previous generation. */
   readonly rollbackJob: () => TargetJob<unknown>;
 }
@@ -83,6 +89,21 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
   // Resumed: what the robots already went through may have ended the rollout.
   for (const result of r.finished?.values() ?? []) judgeProgress(result);
 
+  /** Robots offline at their wave (--wait-online): their wave, and since when they wait. */
+  const waiting = new Map<string, { wave: number; since: number }>();
+  const attempt = (t: Target, release?: ReleaseWindow, reached?: (at: number) => void): Promise<Attempt> =>
+    attemptOn(
+      ctx,
+      (c) => runOnTarget(c, t.name, r.job(t, gate, release)),
+      r.onlineSeconds !== undefined,
+      reached,
+    );
+  const settle = (name: string, result: RobotResult, judged = true) => {
+    results.set(name, result);
+    ctx.log(`${name}: ${outcomeLabel(result)}: ${result.reason}`);
+    if (judged) judgeProgress(result);
+  };
+
   for (const [w, wave] of waves.entries()) {
     const todo = wave.map((i) => targets[i] as Target).filter((t) => !results.has(t.name));
     if (todo.length === 0) continue;
@@ -98,34 +119,77 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
     );
     await Promise.all(
       todo.map(async (t) => {
-        const report = await runOnTarget(ctx, t.name, r.job(t, gate));
-        const result = robotResult(t.name, w + 1, report);
-        results.set(t.name, result);
-        ctx.log(`${t.name}: ${outcomeLabel(result)}: ${result.reason}`);
-        judgeProgress(result);
+        const a = await attempt(t);
+        if (a.offline && r.onlineSeconds !== undefined) {
+          // Not run: it counts neither as failed nor as finished until it is reached.
+          waiting.set(t.name, { wave: w + 1, since: ctx.io.now() });
+          ctx.log(`${t.name}: offline, waiting to come online: ${a.report.reason}`);
+          return;
+        }
+        settle(t.name, robotResult(t.name, w + 1, a.report));
       }),
     );
     if (ctx.signal.aborted) break;
   }
   const held = targets.filter((t) => results.get(t.name)?.held != null);
   const seconds = r.releaseSeconds;
-  if (held.length > 0 && seconds !== undefined && abortReason === undefined && !ctx.signal.aborted) {
+  const going = () => abortReason === undefined && !ctx.signal.aborted;
+  const releaseUntil = ctx.io.now() + (seconds ?? 0) * 1000;
+  const release: ReleaseWindow | undefined =
+    seconds === undefined ? undefined : { seconds, until: () => releaseUntil, proceed: gate };
+  const heldPhase = async () => {
+    if (held.length === 0 || release === undefined || !going()) return;
     // After every wave: the held robots, together within one window.
-    const until = ctx.io.now() + seconds * 1000;
     ctx.log(
-      `rollout ${r.id}: waiting up to ${formatSeconds(seconds)} for held robots to be released: ${held.map((t) => t.name).join(", ")}`,
+      `rollout ${r.id}: waiting up to ${formatSeconds(release.seconds)} for held robots to be released: ${held.map((t) => t.name).join(", ")}`,
     );
-    const release: ReleaseWindow = { seconds, until: () => until, proceed: gate };
     await Promise.all(
       held.map(async (t) => {
         const report = await runOnTarget(ctx, t.name, r.job(t, gate, release));
-        const result = robotResult(t.name, results.get(t.name)?.wave ?? null, report);
-        results.set(t.name, result);
-        ctx.log(`${t.name}: ${outcomeLabel(result)}: ${result.reason}`);
-        judgeProgress(result);
+        settle(t.name, robotResult(t.name, results.get(t.name)?.wave ?? null, report));
       }),
     );
-  }
+  };
+  const onlinePhase = async () => {
+    const window = r.onlineSeconds;
+    if (waiting.size === 0 || window === undefined || !going()) return;
+    // After every wave: a wave never stalls for a robot that may not come back today.
+    const until = ctx.io.now() + window * 1000;
+    ctx.log(
+      `rollout ${r.id}: waiting up to ${formatSeconds(window)} for offline robots to come online: ${[...waiting.keys()].join(", ")}`,
+    );
+    await Promise.all(
+      targets
+        .filter((t) => waiting.has(t.name))
+        .map(async (t) => {
+          const w = waiting.get(t.name) as { wave: number; since: number };
+          const a = await untilOnline(
+            ctx.io,
+            ctx.signal,
+            until,
+            () =>
+              attempt(t, release, (at) =>
+                ctx.log(`${t.name}: came online after ${formatSeconds((at - w.since) / 1000)}`),
+              ),
+            () => !going(),
+          );
+          if (a === undefined) return;
+          const online: OnlineJson = {
+            waitedSeconds: Math.round(((a.reachedAt ?? ctx.io.now()) - w.since) / 100) / 10,
+            reachedAt: a.reachedAt === undefined ? null : new Date(a.reachedAt).toISOString(),
+          };
+          const result = { ...robotResult(t.name, w.wave, a.report), online };
+          if (!a.offline) {
+            settle(t.name, result);
+            return;
+          }
+          // Missing: nothing ran on it, so it judges nothing (`--strict` counts it at the end).
+          const reason = `offline: not reached within --wait-online ${window}: ${a.report.reason}`;
+          settle(t.name, { ...result, reason }, false);
+        }),
+    );
+  };
+  await Promise.all([heldPhase(), onlinePhase()]);
   for (const t of targets) {
     if (!results.has(t.name)) {
       const why = abortReason === undefined ? "interrupted" : `the rollout was aborted (${abortReason})`;
@@ -137,6 +201,7 @@ export async function runRollout(ctx: CommandContext, r: Rollout): Promise<Rollo
         report: null,
         rollback: null,
         held: null,
+        online: null,
       });
     }
   }
@@ -165,6 +230,7 @@ function robotResult(target: string, wave: number | null, report: DeploymentRepo
     report: notStarted ? null : report,
     rollback: null,
     held,
+    online: null,
   };
 }
 

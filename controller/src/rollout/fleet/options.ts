@@ -1,6 +1,7 @@
 import type { OptionSpec, RawArgs } from "../../core/command.js";
 import { UsageError } from "../../core/errors.js";
 import type { Amount, Strategy } from "../../report/strategy.js";
+import { WAIT_ONLINE_OPTION } from "./online.js";
 import { DEFAULT_STRATEGY, parseAmount } from "./strategy.js";
 
 /** `deploy` options that matter with several targets (a rollout). */
@@ -43,6 +44,8 @@ export const FLEET_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     type: "boolean",
     description: "several targets: unreachable or refusing robots count as failures (default: skipped)",
   },
+  // Not part of the strategy (the label): like --wait-for-release, each run says it again.
+  ...WAIT_ONLINE_OPTION,
 };
 
 export function parseStrategy(raw: RawArgs, command: string): Strategy {

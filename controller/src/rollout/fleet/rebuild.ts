@@ -109,6 +109,7 @@ function finished(target: string, d: Deployment): RobotState {
       report: null,
       rollback: null,
       held: null,
+      online: null,
     },
   };
 }

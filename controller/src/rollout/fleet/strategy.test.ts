@@ -76,6 +76,7 @@ describe("judgeRollout", () => {
     report: null,
     rollback: rolledBack ? ({ exitCode: 0 } as RobotResult["rollback"]) : null,
     held: null,
+    online: null,
   });
   it.each([
     [["succeeded", "succeeded"], undefined, "succeeded", 0],
