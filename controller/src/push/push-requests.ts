@@ -1,24 +1,20 @@
-import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest, rawZstdFrames } from "@ros-rollback/proto";
 import type { NixCliOptions } from "../closure/nix-cli.js";
-import { openAdaptiveZstd } from "./adaptive-zstd.js";
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
-import { cpuTimes } from "./cpu-idle.js";
-import { type AgentProgress, describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
+import { describeVerdict, FastLink } from "./fast-link.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import { ProgressCounter, type PushProgress } from "./progress-counter.js";
 import { writeTo } from "./write-to.js";
 
 export interface PushRequestOptions {
-  /** "auto": none for data that does not compress (compress-choice.ts), else zstd as long as it pays (link-probe.ts). */
+  /** "auto": none for data that does not compress (compress-choice.ts), else zstd until the link shows it is fast (fast-link.ts). */
   readonly compression: Compression | "auto";
   /** With "auto": what was chosen, and why. */
   readonly onCompression?: (choice: CompressionChoice) => void;
-  /** With "auto": the clock for the link probe (link-probe.ts), read three times per message. */
+  /** With "auto": the clock the agent's reports are timed by (fast-link.ts). */
   readonly now?: () => number;
-  /** With "auto": the probe's rule, sizes and CPU reading (defaults in link-probe.ts; the machine's CPU times). */
-  readonly linkProbe?: LinkProbeOptions;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
@@ -28,8 +24,6 @@ export interface PushRequestOptions {
 
 /** Size of NarChunk messages: big enough to amortise framing, small enough to interleave. */
 const CHUNK = 128 * 1024;
-/** NarChunk messages of auto's stretches of raw zstd blocks: the size --compress none sends. */
-const RAW_CHUNK = CHUNK;
 /** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
@@ -37,19 +31,16 @@ const SAMPLE_BYTES = 1024 * 1024;
 
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
 
+/** What the agent has consumed of the push so far (totals; raw channel version 2). */
+export interface AgentProgress {
+  readonly wireBytes: number;
+}
+
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
-  /** The agent will report what it consumed (before the first message is read): auto measures at its end. */
-  expectAgentProgress(): void;
-  /** The agent's report. */
+  /** The agent's report: auto's link verdict (fast-link.ts). */
   agentProgress(progress: AgentProgress): void;
-}
-
-/** The transport's word about the agent's progress, for auto's probe once it exists. */
-class AgentReports {
-  expected = false;
-  probe: LinkProbe | undefined;
 }
 
 /**
@@ -67,24 +58,25 @@ export function pushRequests(
   signal: AbortSignal,
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
-  const agent = new AgentReports();
   const now = options.now ?? (() => performance.now());
-  return Object.assign(messages(infos, options, progress, agent, signal), {
+  const link = { fast: undefined as FastLink | undefined };
+  return Object.assign(messages(infos, options, progress, link, now, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
-    expectAgentProgress: () => {
-      agent.expected = true;
+    agentProgress: (p: AgentProgress) => {
+      const v = link.fast?.progress(now(), p.wireBytes);
+      if (v === undefined) return;
+      const compression = v.fast ? Compression.COMPRESSION_NONE : Compression.COMPRESSION_ZSTD;
+      options.onCompression?.({ compression, why: describeVerdict(v) });
     },
-    agentProgress: (p: AgentProgress) => agent.probe?.progress(now(), p),
   });
 }
-
-const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 
 async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
-  agent: AgentReports,
+  link: { fast: FastLink | undefined },
+  now: () => number,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
@@ -100,12 +92,10 @@ async function* messages(
       const ahead = await readAhead(nars, SAMPLE_BYTES);
       nars = ahead.pieces;
       const sample = sampleRatio(ahead.sample);
-      const choice = chooseCompression({
-        sampleRatio: sample.ratio,
-        sampleBytes: sample.bytes,
-      });
+      const choice = chooseCompression({ sampleRatio: sample.ratio, sampleBytes: sample.bytes });
       options.onCompression?.(choice);
       compression = choice.compression;
+      if (compression === Compression.COMPRESSION_ZSTD) link.fast = new FastLink();
     }
     // The total lets the agent refuse a push its disk cannot hold before the first path's bytes.
     const totalNarSize = infos.reduce((n, i) => n + i.narSize, 0);
@@ -124,67 +114,59 @@ async function* messages(
     if (compression !== Compression.COMPRESSION_GZIP && compression !== Compression.COMPRESSION_ZSTD) {
       throw new Error(`unknown compression ${compression}`);
     }
-    const probe =
-      options.compression === "auto" && compression === Compression.COMPRESSION_ZSTD
-        ? new LinkProbe({
-            cpu: cpuTimes,
-            ...options.linkProbe,
-            onDecision: (d) => {
-              options.linkProbe?.onDecision?.(d);
-              options.onCompression?.({
-                compression: d.mode === "raw" ? Compression.COMPRESSION_NONE : Compression.COMPRESSION_ZSTD,
-                why: `at ${mib(progress.fedBytes)} of ${mib(progress.totalBytes)}: ${describeDecision(d)}`,
-              });
-            },
-          })
-        : undefined;
-    if (probe !== undefined && agent.expected) probe.expectProgress();
-    agent.probe = probe;
-    // auto: one zstd stream that may carry raw blocks from any piece on (adaptive-zstd.ts).
-    const adaptive =
-      probe === undefined ? undefined : openAdaptiveZstd(options.zstdBin ?? "zstd", stop.signal);
-    compressor = adaptive ?? (await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal));
-    const c = compressor;
+    const c = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
+    compressor = c;
     const channel = new Channel<PushPathsRequest>(QUEUE);
+    // What still waits in our write buffer has not reached the compressor: not counted yet.
+    const drained = (async () => {
+      for await (const parts of gather(c.output, CHUNK))
+        await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
+    })();
     const feed = async () => {
       let current = -1;
+      let raw: Buffer[] | undefined;
+      let rawBytes = 0;
+      const flushRaw = async () => {
+        if (raw === undefined || rawBytes === 0) return;
+        await channel.push(progress.chunk(raw), stop.signal);
+        raw = [];
+        rawBytes = 0;
+      };
       for await (const piece of nars) {
         if (piece.index !== current) {
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
-        if (adaptive !== undefined && probe !== undefined) adaptive.raw = probe.mode === "raw";
-        await writeTo(c.input, piece.data, stop.signal);
+        if (raw === undefined && link.fast?.verdict?.fast === true) {
+          // zstd's frame ends, and all its output leaves, before the raw frames that follow it.
+          raw = [];
+          c.input.end();
+          await drained;
+        }
+        if (raw === undefined) {
+          await writeTo(c.input, piece.data, stop.signal);
+          progress.fed(piece);
+          continue;
+        }
         progress.fed(piece);
+        raw.push(...rawZstdFrames(piece.data));
+        rawBytes += piece.data.length;
+        if (rawBytes >= CHUNK) await flushRaw();
       }
-      c.input.end();
+      await flushRaw();
+      if (raw === undefined) c.input.end();
     };
-    const drain = async () => {
-      // What still waits in our write buffer has not reached the compressor: not counted yet.
-      // auto's uncompressed stretches: messages as big as --compress none's (fixed costs per message).
-      const size = () => (adaptive?.raw === true ? RAW_CHUNK : CHUNK);
-      for await (const parts of gather(c.output, size))
-        await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
-    };
-    Promise.all([feed(), drain()]).then(
+    Promise.all([feed(), drained]).then(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    const now = options.now ?? (() => performance.now());
-    const pending = channel[Symbol.asyncIterator]();
-    let carried = 0;
-    for (;;) {
-      const t0 = now();
-      const r = await pending.next();
-      if (r.done === true) break;
-      const t1 = now();
-      yield r.value;
-      const t2 = now();
-      if (probe !== undefined && r.value.item?.$case === "chunk") {
-        const to = progress.carriedBy(r.value) ?? carried;
-        probe.add(t1 - t0, t2 - t1, r.value.item.value.data.length, to - carried);
-        carried = to;
+    let started = false;
+    for await (const m of channel) {
+      if (!started && m.item?.$case === "chunk") {
+        started = true;
+        link.fast?.started(now());
       }
+      yield m;
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
