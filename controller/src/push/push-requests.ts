@@ -3,17 +3,17 @@ import type { NixCliOptions } from "../closure/nix-cli.js";
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
-import { describeVerdict, FastLink } from "./fast-link.js";
+import { type AgentReport, LinkWatch } from "./link-verdict.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import { ProgressCounter, type PushProgress } from "./progress-counter.js";
 import { writeTo } from "./write-to.js";
 
 export interface PushRequestOptions {
-  /** "auto": none for data that does not compress (compress-choice.ts), else zstd until the link shows it is fast (fast-link.ts). */
+  /** "auto": none for data that does not compress (compress-choice.ts), else zstd while the link is the bottleneck (link-verdict.ts). */
   readonly compression: Compression | "auto";
   /** With "auto": what was chosen, and why. */
   readonly onCompression?: (choice: CompressionChoice) => void;
-  /** With "auto": the clock the agent's reports are timed by (fast-link.ts). */
+  /** With "auto": the clock the stream's waits and the agent's reports are timed by (link-verdict.ts). */
   readonly now?: () => number;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
@@ -31,16 +31,11 @@ const SAMPLE_BYTES = 1024 * 1024;
 
 const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "path", value: info } });
 
-/** What the agent has consumed of the push so far (totals; raw channel version 2). */
-export interface AgentProgress {
-  readonly wireBytes: number;
-}
-
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
-  /** The agent's report: auto's link verdict (fast-link.ts). */
-  agentProgress(progress: AgentProgress): void;
+  /** The agent's report (raw channel version 2): auto's link verdict (link-verdict.ts). */
+  agentProgress(progress: AgentReport): void;
 }
 
 /**
@@ -59,14 +54,14 @@ export function pushRequests(
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
   const now = options.now ?? (() => performance.now());
-  const link = { fast: undefined as FastLink | undefined };
+  const link = { watch: undefined as LinkWatch | undefined };
   return Object.assign(messages(infos, options, progress, link, now, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
-    agentProgress: (p: AgentProgress) => {
-      const v = link.fast?.progress(now(), p.wireBytes);
+    agentProgress: (p: AgentReport) => {
+      const v = link.watch?.progress(now(), p);
       if (v === undefined) return;
-      const compression = v.fast ? Compression.COMPRESSION_NONE : Compression.COMPRESSION_ZSTD;
-      options.onCompression?.({ compression, why: describeVerdict(v) });
+      const compression = v.linkBound ? Compression.COMPRESSION_ZSTD : Compression.COMPRESSION_NONE;
+      options.onCompression?.({ compression, why: v.why });
     },
   });
 }
@@ -75,7 +70,7 @@ async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
-  link: { fast: FastLink | undefined },
+  link: { watch: LinkWatch | undefined },
   now: () => number,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
@@ -95,7 +90,7 @@ async function* messages(
       const choice = chooseCompression({ sampleRatio: sample.ratio, sampleBytes: sample.bytes });
       options.onCompression?.(choice);
       compression = choice.compression;
-      if (compression === Compression.COMPRESSION_ZSTD) link.fast = new FastLink();
+      if (compression === Compression.COMPRESSION_ZSTD) link.watch = new LinkWatch();
     }
     // The total lets the agent refuse a push its disk cannot hold before the first path's bytes.
     const totalNarSize = infos.reduce((n, i) => n + i.narSize, 0);
@@ -137,7 +132,7 @@ async function* messages(
           current = piece.index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
-        if (raw === undefined && link.fast?.verdict?.fast === true) {
+        if (raw === undefined && link.watch?.verdict?.linkBound === false) {
           // zstd's frame ends, and all its output leaves, before the raw frames that follow it.
           raw = [];
           c.input.end();
@@ -160,13 +155,14 @@ async function* messages(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    let started = false;
-    for await (const m of channel) {
-      if (!started && m.item?.$case === "chunk") {
-        started = true;
-        link.fast?.started(now());
-      }
-      yield m;
+    const pending = channel[Symbol.asyncIterator]();
+    for (;;) {
+      const t0 = now();
+      const r = await pending.next();
+      if (r.done === true) break;
+      const t1 = now();
+      yield r.value;
+      link.watch?.waited(t1 - t0, now() - t1);
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
