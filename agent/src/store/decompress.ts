@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { PassThrough, type Readable, type Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Compression } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
@@ -25,16 +25,13 @@ const CHUNK = 128 * 1024;
  */
 const ZSTD_MEMORY_LIMIT = "--memory=32MB";
 
+/** gzip or zstd (an uncompressed push goes to nix without one: receive-push.ts). */
 export async function openDecompressor(
   compression: Compression,
   options: DecompressOptions,
   signal: AbortSignal,
 ): Promise<Decompressor> {
   switch (compression) {
-    case Compression.COMPRESSION_NONE: {
-      const pass = new PassThrough({ highWaterMark: CHUNK });
-      return { input: pass, output: pass, destroy: () => pass.destroy() };
-    }
     case Compression.COMPRESSION_GZIP: {
       const gunzip = createGunzip({ chunkSize: CHUNK });
       return { input: gunzip, output: mapErrors(gunzip, "gzip"), destroy: () => gunzip.destroy() };

@@ -66,10 +66,7 @@ export class Channel<T> implements AsyncIterable<T> {
  * Groups small buffers into runs of about `size` bytes (fewer, fuller gRPC
  * messages; joined by their encoder).
  */
-export async function* gather(
-  source: AsyncIterable<Buffer>,
-  size: number,
-): AsyncGenerator<Buffer[]> {
+export async function* gather(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer[]> {
   let parts: Buffer[] = [];
   let bytes = 0;
   for await (const b of source) {

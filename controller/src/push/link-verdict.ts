@@ -60,7 +60,9 @@ export class LinkWatch {
       `its reads waited ${Math.round((r.waitedUs - this.mark.report.waitedUs) / 1000)} of ${Math.round(ms)} ms`;
     this.verdict = {
       linkBound,
-      why: linkBound ? `the link is the bottleneck, zstd to the end (${waits})` : `uncompressed from here (${waits})`,
+      why: linkBound
+        ? `the link is the bottleneck, zstd to the end (${waits})`
+        : `uncompressed from here (${waits})`,
     };
     return this.verdict;
   }

@@ -119,37 +119,22 @@ async function* messages(
     })();
     const feed = async () => {
       let current = -1;
-      let raw: Buffer[] | undefined;
-      let rawBytes = 0;
-      const flushRaw = async () => {
-        if (raw === undefined || rawBytes === 0) return;
-        await channel.push(progress.chunk(raw), stop.signal);
-        raw = [];
-        rawBytes = 0;
-      };
-      for await (const piece of nars) {
-        if (piece.index !== current) {
-          current = piece.index;
+      let raw = false;
+      for await (const { index, parts } of gatherPieces(nars, CHUNK, progress)) {
+        if (index !== current) {
+          current = index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
-        if (raw === undefined && link.watch?.verdict?.linkBound === false) {
+        if (!raw && link.watch?.verdict?.linkBound === false) {
           // zstd's frame ends, and all its output leaves, before the raw frames that follow it.
-          raw = [];
+          raw = true;
           c.input.end();
           await drained;
         }
-        if (raw === undefined) {
-          await writeTo(c.input, piece.data, stop.signal);
-          progress.fed(piece);
-          continue;
-        }
-        progress.fed(piece);
-        raw.push(...rawZstdFrames(piece.data));
-        rawBytes += piece.data.length;
-        if (rawBytes >= CHUNK) await flushRaw();
+        if (raw) await channel.push(progress.chunk(parts.flatMap(rawZstdFrames)), stop.signal);
+        else for (const p of parts) await writeTo(c.input, p, stop.signal);
       }
-      await flushRaw();
-      if (raw === undefined) c.input.end();
+      if (!raw) c.input.end();
     };
     Promise.all([feed(), drained]).then(
       () => channel.close(),
