@@ -67,10 +67,7 @@ export async function push(
             {
               connectTimeoutMs: 10_000,
               answerTimeoutMs: 60_000,
-              // As the CLI does (rollout/push-transfer.ts): auto measures at the agent's end when it reports.
-              onOpen: (progress) => {
-                if (progress) requests.expectAgentProgress();
-              },
+              // As the CLI does (rollout/push-transfer.ts): auto's link verdict comes from the agent's reports.
               onProgress: (p) => requests.agentProgress(p),
             },
           );

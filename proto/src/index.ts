@@ -42,3 +42,4 @@ export {
   type RawPushError,
   type RawPushProgress,
 } from "./raw-push.js";
+export { RAW_BLOCK_MAX, rawZstdFrames } from "./zstd-raw.js";

@@ -1,18 +1,21 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { PassThrough, type Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Compression } from "@ros-rollback/proto";
 import { AgentError } from "../errors.js";
-import type { Decompressor } from "./decompressor.js";
-import { openZstdDemux } from "./zstd-demux.js";
 
 export interface DecompressOptions {
   /** The zstd binary; default: found on PATH. */
   readonly zstdBin?: string;
 }
 
-export type { Decompressor } from "./decompressor.js";
+/** Compressed bytes go into `input`; `output` yields the NAR bytes and throws if the data is corrupt. */
+export interface Decompressor {
+  readonly input: Writable;
+  readonly output: AsyncIterable<Buffer>;
+  destroy(): void;
+}
 
 const CHUNK = 128 * 1024;
 /**
@@ -22,23 +25,20 @@ const CHUNK = 128 * 1024;
  */
 const ZSTD_MEMORY_LIMIT = "--memory=32MB";
 
+/** gzip or zstd (an uncompressed push goes to nix without one: receive-push.ts). */
 export async function openDecompressor(
   compression: Compression,
   options: DecompressOptions,
   signal: AbortSignal,
 ): Promise<Decompressor> {
   switch (compression) {
-    case Compression.COMPRESSION_NONE: {
-      const pass = new PassThrough({ highWaterMark: CHUNK });
-      return { input: pass, output: pass, destroy: () => pass.destroy() };
-    }
     case Compression.COMPRESSION_GZIP: {
       const gunzip = createGunzip({ chunkSize: CHUNK });
       return { input: gunzip, output: mapErrors(gunzip, "gzip"), destroy: () => gunzip.destroy() };
     }
     case Compression.COMPRESSION_ZSTD:
-      // Raw frames (the controller's auto going uncompressed) skip zstd -d: zstd-demux.ts.
-      return openZstdDemux((s) => openZstd(options.zstdBin ?? "zstd", s), signal);
+      // auto's uncompressed rest comes as raw frames (proto's zstd-raw.ts): zstd -d copies them.
+      return openZstd(options.zstdBin ?? "zstd", signal);
     default:
       throw new AgentError("INVALID_ARGUMENT", `unknown compression ${compression}`);
   }
@@ -58,7 +58,7 @@ async function* mapErrors(stream: Readable, what: string): AsyncGenerator<Buffer
   }
 }
 
-export async function openZstd(bin: string, signal: AbortSignal): Promise<Decompressor> {
+async function openZstd(bin: string, signal: AbortSignal): Promise<Decompressor> {
   const child = spawn(bin, ["-d", "-c", "-q", ZSTD_MEMORY_LIMIT], {
     stdio: ["pipe", "pipe", "pipe"],
     signal,

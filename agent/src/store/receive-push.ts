@@ -17,7 +17,7 @@ import {
 } from "./push-deps.js";
 import type { PushObserver, RefusalReason } from "./push-observer.js";
 import { verifyPathSignature } from "./signature.js";
-import { IdleWatch, nextWithin, streamBroke } from "./stream-util.js";
+import { IdleWatch, streamBroke } from "./stream-util.js";
 
 /** Validity lookups are batched with the paths announced next, up to this many. */
 const QUERY_BATCH = 512;
@@ -43,8 +43,12 @@ export async function receivePush(
 ): Promise<PushResult> {
   const it = requests[Symbol.asyncIterator]();
   try {
-    const openingMs = deps.openingTimeoutMs ?? DEFAULT_PUSH_OPENING_TIMEOUT_MS;
-    const first = await nextWithin(it, signal, openingMs, streamBroke, "after it connected");
+    const opening = new IdleWatch(
+      signal,
+      deps.openingTimeoutMs ?? DEFAULT_PUSH_OPENING_TIMEOUT_MS,
+      "after it connected",
+    );
+    const first = await opening.next(it, streamBroke).finally(() => opening.close());
     const item = first.done === true ? undefined : first.value.item;
     if (item?.$case !== "options") {
       throw new AgentError("INVALID_ARGUMENT", "a push must start with PushOptions");

@@ -2,63 +2,12 @@ import { AgentError, isAgentError } from "../errors.js";
 import { cut, MAX_QUOTED } from "../text/bounded.js";
 
 /**
- * it.next(), or the signal's reason as soon as it aborts (a silent client
- * must not pin us). The iterator's own failures go through `wrap`.
- */
-export function nextOrAbort<T>(
-  it: AsyncIterator<T>,
-  signal: AbortSignal,
-  wrap: (e: unknown) => unknown = (e) => e,
-): Promise<IteratorResult<T>> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    it.next().then(
-      (r) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(r);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(wrap(e));
-      },
-    );
-  });
-}
-
-/**
- * nextOrAbort, failing with TIMEOUT when the iterator yields nothing for `idleMs`: "the client
- * sent nothing for <s>s <when>".
- */
-export async function nextWithin<T>(
-  it: AsyncIterator<T>,
-  signal: AbortSignal,
-  idleMs: number,
-  wrap: (e: unknown) => unknown,
-  when = "in the middle of a push",
-): Promise<IteratorResult<T>> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => {
-    ac.abort(new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s ${when}`));
-  }, idleMs);
-  const onAbort = () => ac.abort(signal.reason);
-  if (signal.aborted) onAbort();
-  else signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await nextOrAbort(it, ac.signal, wrap);
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort);
-  }
-}
-
-/**
- * nextWithin for a loop over one stream: one timer, re-armed when a wait
- * starts, and one abort listener, instead of a timer, an AbortController and
- * a listener per message (a raw push has one per 16 KiB TLS record). Only
- * time spent waiting in next() counts as idle. Once it failed (idle, or the
- * outer signal aborted), every wait fails with that reason.
+ * it.next(), failing with TIMEOUT ("the client sent nothing for <s>s <when>")
+ * when a wait lasts `idleMs`, or with the outer signal's reason as soon as it
+ * aborts (a silent client must not pin us). One timer, re-armed when a wait
+ * starts, and one abort listener for a loop over one stream (a raw push has a
+ * message per 16 KiB TLS record). Only time spent waiting in next() counts as
+ * idle. Once it failed, every wait fails with that reason.
  */
 export class IdleWatch {
   private readonly timer: NodeJS.Timeout;
@@ -69,13 +18,12 @@ export class IdleWatch {
   constructor(
     private readonly outer: AbortSignal,
     idleMs: number,
+    when = "in the middle of a push",
   ) {
     this.timer = setTimeout(() => {
       // Fired idleMs after the current wait began (refresh() at its start); between waits: nothing.
       if (this.waiting !== undefined) {
-        this.fail(
-          new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s in the middle of a push`),
-        );
+        this.fail(new AgentError("TIMEOUT", `the client sent nothing for ${idleMs / 1000}s ${when}`));
       }
     }, idleMs);
     if (outer.aborted) this.onAbort();

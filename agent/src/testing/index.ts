@@ -20,8 +20,6 @@ export * from "../store/store-port.js";
 export * from "../store/stream-util.js";
 export * from "../store/substitute.js";
 export * from "../store/substituters.js";
-export * from "../store/zstd-demux.js";
-export * from "../store/zstd-frames.js";
 export * from "../text/bounded.js";
 export * from "./deployer-rig.js";
 export * from "./holds.js";

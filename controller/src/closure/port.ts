@@ -36,8 +36,6 @@ export interface ClosureOps {
 
 export interface PushMessages extends AsyncIterable<PushPathsRequest> {
   written(message: PushPathsRequest): void;
-  /** The agent will report what it consumed (said before the first message is read). */
-  expectAgentProgress?(): void;
   /** What the agent has consumed so far (`--compress auto` measures with it). */
   agentProgress?(progress: RawPushProgress): void;
 }

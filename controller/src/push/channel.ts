@@ -64,18 +64,15 @@ export class Channel<T> implements AsyncIterable<T> {
 
 /**
  * Groups small buffers into runs of about `size` bytes (fewer, fuller gRPC
- * messages; joined by their encoder). A function is asked at each buffer.
+ * messages; joined by their encoder).
  */
-export async function* gather(
-  source: AsyncIterable<Buffer>,
-  size: number | (() => number),
-): AsyncGenerator<Buffer[]> {
+export async function* gather(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer[]> {
   let parts: Buffer[] = [];
   let bytes = 0;
   for await (const b of source) {
     parts.push(b);
     bytes += b.length;
-    if (bytes >= (typeof size === "number" ? size : size())) {
+    if (bytes >= size) {
       yield parts;
       parts = [];
       bytes = 0;

@@ -8,7 +8,6 @@ function recording(messages: PushPathsRequest[]) {
   const told: string[] = [];
   const stream: PushMessages = {
     written: () => told.push("written"),
-    expectAgentProgress: () => told.push("expect"),
     agentProgress: (p) => told.push(`progress ${p.wireBytes}`),
     async *[Symbol.asyncIterator]() {
       yield* messages;
@@ -21,14 +20,13 @@ const message = { paths: [] } as unknown as PushPathsRequest;
 const report: RawPushProgress = { wireBytes: 7, narBytes: 9, waitedUs: 0 };
 
 describe("lazyMessages", () => {
-  it("loads on the first read, and replays the progress announcement made before it", async () => {
+  it("loads on the first read; reports and confirmations reach the loaded stream", async () => {
     const { stream, told } = recording([message]);
     let loads = 0;
     const lazy = lazyMessages(async () => {
       loads++;
       return stream;
     });
-    lazy.expectAgentProgress?.();
     lazy.agentProgress?.(report); // before the load: nothing to measure yet
     expect(loads).toBe(0);
     const got: PushPathsRequest[] = [];
@@ -39,23 +37,6 @@ describe("lazyMessages", () => {
     }
     expect(loads).toBe(1);
     expect(got).toEqual([message]);
-    expect(told).toEqual(["expect", "written", "progress 7"]);
-  });
-
-  it("passes an announcement made after the load straight on", async () => {
-    const { stream, told } = recording([message, message]);
-    const lazy = lazyMessages(async () => stream);
-    const it = lazy[Symbol.asyncIterator]();
-    await it.next();
-    lazy.expectAgentProgress?.();
-    await it.next();
-    expect(told).toEqual(["expect"]);
-  });
-
-  it("without an announcement the loaded stream is never told to expect progress", async () => {
-    const { stream, told } = recording([message]);
-    const lazy = lazyMessages(async () => stream);
-    for await (const _ of lazy) lazy.agentProgress?.(report);
-    expect(told).toEqual(["progress 7"]);
+    expect(told).toEqual(["written", "progress 7"]);
   });
 });

@@ -36,19 +36,6 @@ export class ProgressCounter {
     this.bytesTotal = infos.reduce((n, i) => n + i.narSize, 0);
   }
 
-  get fedBytes(): number {
-    return this.bytesFed;
-  }
-
-  get totalBytes(): number {
-    return this.bytesTotal;
-  }
-
-  /** NAR bytes the chunks up to `m` carry. */
-  carriedBy(m: PushPathsRequest): number | undefined {
-    return this.at.get(m)?.bytesSent;
-  }
-
   fed(piece: NarPiece): void {
     this.bytesFed += piece.data.length;
     if (piece.last) this.pathsFed++;

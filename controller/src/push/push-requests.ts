@@ -1,24 +1,20 @@
 import { writeTo } from "@ros-rollback/nix-core";
-import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
+import { Compression, type PathInfo, type PushPathsRequest, rawZstdFrames } from "@ros-rollback/proto";
 import type { NixCliOptions } from "../closure/nix-cli.js";
-import { openAdaptiveZstd } from "./adaptive-zstd.js";
 import { Channel, gather } from "./channel.js";
 import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
-import { cpuTimes } from "./cpu-idle.js";
-import { type AgentProgress, describeDecision, LinkProbe, type LinkProbeOptions } from "./link-probe.js";
+import { type AgentReport, LinkWatch } from "./link-verdict.js";
 import { type NarPiece, readNars } from "./nar-source.js";
 import { ProgressCounter, type PushProgress } from "./progress-counter.js";
 
 export interface PushRequestOptions {
-  /** "auto": none for data that does not compress (compress-choice.ts), else zstd as long as it pays (link-probe.ts). */
+  /** "auto": none for data that does not compress (compress-choice.ts), else zstd while the link is the bottleneck (link-verdict.ts). */
   readonly compression: Compression | "auto";
   /** With "auto": what was chosen, and why. */
   readonly onCompression?: (choice: CompressionChoice) => void;
-  /** With "auto": the clock for the link probe (link-probe.ts), read three times per message. */
+  /** With "auto": the clock the stream's waits and the agent's reports are timed by (link-verdict.ts). */
   readonly now?: () => number;
-  /** With "auto": the probe's rule, sizes and CPU reading (defaults in link-probe.ts; the machine's CPU times). */
-  readonly linkProbe?: LinkProbeOptions;
   /** Called from `written`: progress counts what the transport has sent, not what it was handed. */
   readonly onProgress?: (progress: PushProgress) => void;
   readonly nix?: NixCliOptions;
@@ -28,8 +24,6 @@ export interface PushRequestOptions {
 
 /** Size of NarChunk messages: big enough to amortise framing, small enough to interleave. */
 const CHUNK = 128 * 1024;
-/** NarChunk messages of auto's stretches of raw zstd blocks: the size --compress none sends. */
-const RAW_CHUNK = CHUNK;
 /** Messages waiting for the network; with CHUNK this bounds the queue to ~1 MiB. */
 const QUEUE = 8;
 /** NAR bytes --compress auto looks at before choosing (~10 ms of deflate). */
@@ -40,16 +34,8 @@ const pathMessage = (info: PathInfo): PushPathsRequest => ({ item: { $case: "pat
 /** The messages, and the transport's word that one of them has left (for progress). */
 export interface PushStream extends AsyncGenerator<PushPathsRequest> {
   written(message: PushPathsRequest): void;
-  /** The agent will report what it consumed (before the first message is read): auto measures at its end. */
-  expectAgentProgress(): void;
-  /** The agent's report. */
-  agentProgress(progress: AgentProgress): void;
-}
-
-/** The transport's word about the agent's progress, for auto's probe once it exists. */
-class AgentReports {
-  expected = false;
-  probe: LinkProbe | undefined;
+  /** The agent's report (raw channel version 2): auto's link verdict (link-verdict.ts). */
+  agentProgress(progress: AgentReport): void;
 }
 
 /**
@@ -67,24 +53,25 @@ export function pushRequests(
   signal: AbortSignal,
 ): PushStream {
   const progress = new ProgressCounter(infos, options.onProgress);
-  const agent = new AgentReports();
   const now = options.now ?? (() => performance.now());
-  return Object.assign(messages(infos, options, progress, agent, signal), {
+  const link = { watch: undefined as LinkWatch | undefined };
+  return Object.assign(messages(infos, options, progress, link, now, signal), {
     written: (m: PushPathsRequest) => progress.written(m),
-    expectAgentProgress: () => {
-      agent.expected = true;
+    agentProgress: (p: AgentReport) => {
+      const v = link.watch?.progress(now(), p);
+      if (v === undefined) return;
+      const compression = v.linkBound ? Compression.COMPRESSION_ZSTD : Compression.COMPRESSION_NONE;
+      options.onCompression?.({ compression, why: v.why });
     },
-    agentProgress: (p: AgentProgress) => agent.probe?.progress(now(), p),
   });
 }
-
-const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 
 async function* messages(
   infos: readonly PathInfo[],
   options: PushRequestOptions,
   progress: ProgressCounter,
-  agent: AgentReports,
+  link: { watch: LinkWatch | undefined },
+  now: () => number,
   signal: AbortSignal,
 ): AsyncGenerator<PushPathsRequest> {
   signal.throwIfAborted();
@@ -100,12 +87,10 @@ async function* messages(
       const ahead = await readAhead(nars, SAMPLE_BYTES);
       nars = ahead.pieces;
       const sample = sampleRatio(ahead.sample);
-      const choice = chooseCompression({
-        sampleRatio: sample.ratio,
-        sampleBytes: sample.bytes,
-      });
+      const choice = chooseCompression({ sampleRatio: sample.ratio, sampleBytes: sample.bytes });
       options.onCompression?.(choice);
       compression = choice.compression;
+      if (compression === Compression.COMPRESSION_ZSTD) link.watch = new LinkWatch();
     }
     // The total lets the agent refuse a push its disk cannot hold before the first path's bytes.
     const totalNarSize = infos.reduce((n, i) => n + i.narSize, 0);
@@ -124,67 +109,45 @@ async function* messages(
     if (compression !== Compression.COMPRESSION_GZIP && compression !== Compression.COMPRESSION_ZSTD) {
       throw new Error(`unknown compression ${compression}`);
     }
-    const probe =
-      options.compression === "auto" && compression === Compression.COMPRESSION_ZSTD
-        ? new LinkProbe({
-            cpu: cpuTimes,
-            ...options.linkProbe,
-            onDecision: (d) => {
-              options.linkProbe?.onDecision?.(d);
-              options.onCompression?.({
-                compression: d.mode === "raw" ? Compression.COMPRESSION_NONE : Compression.COMPRESSION_ZSTD,
-                why: `at ${mib(progress.fedBytes)} of ${mib(progress.totalBytes)}: ${describeDecision(d)}`,
-              });
-            },
-          })
-        : undefined;
-    if (probe !== undefined && agent.expected) probe.expectProgress();
-    agent.probe = probe;
-    // auto: one zstd stream that may carry raw blocks from any piece on (adaptive-zstd.ts).
-    const adaptive =
-      probe === undefined ? undefined : openAdaptiveZstd(options.zstdBin ?? "zstd", stop.signal);
-    compressor = adaptive ?? (await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal));
-    const c = compressor;
+    const c = await openCompressor(compression, options.zstdBin ?? "zstd", stop.signal);
+    compressor = c;
     const channel = new Channel<PushPathsRequest>(QUEUE);
+    // What still waits in our write buffer has not reached the compressor: not counted yet.
+    const drained = (async () => {
+      for await (const parts of gather(c.output, CHUNK))
+        await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
+    })();
     const feed = async () => {
       let current = -1;
-      for await (const piece of nars) {
-        if (piece.index !== current) {
-          current = piece.index;
+      let raw = false;
+      for await (const { index, parts } of gatherPieces(nars, CHUNK, progress)) {
+        if (index !== current) {
+          current = index;
           await channel.push(pathMessage(infos[current] as PathInfo), stop.signal);
         }
-        if (adaptive !== undefined && probe !== undefined) adaptive.raw = probe.mode === "raw";
-        await writeTo(c.input, piece.data, stop.signal);
-        progress.fed(piece);
+        if (!raw && link.watch?.verdict?.linkBound === false) {
+          // zstd's frame ends, and all its output leaves, before the raw frames that follow it.
+          raw = true;
+          c.input.end();
+          await drained;
+        }
+        if (raw) await channel.push(progress.chunk(parts.flatMap(rawZstdFrames)), stop.signal);
+        else for (const p of parts) await writeTo(c.input, p, stop.signal);
       }
-      c.input.end();
+      if (!raw) c.input.end();
     };
-    const drain = async () => {
-      // What still waits in our write buffer has not reached the compressor: not counted yet.
-      // auto's uncompressed stretches: messages as big as --compress none's (fixed costs per message).
-      const size = () => (adaptive?.raw === true ? RAW_CHUNK : CHUNK);
-      for await (const parts of gather(c.output, size))
-        await channel.push(progress.chunk(parts, c.input.writableLength), stop.signal);
-    };
-    Promise.all([feed(), drain()]).then(
+    Promise.all([feed(), drained]).then(
       () => channel.close(),
       (e: unknown) => channel.fail(e),
     );
-    const now = options.now ?? (() => performance.now());
     const pending = channel[Symbol.asyncIterator]();
-    let carried = 0;
     for (;;) {
       const t0 = now();
       const r = await pending.next();
       if (r.done === true) break;
       const t1 = now();
       yield r.value;
-      const t2 = now();
-      if (probe !== undefined && r.value.item?.$case === "chunk") {
-        const to = progress.carriedBy(r.value) ?? carried;
-        probe.add(t1 - t0, t2 - t1, r.value.item.value.data.length, to - carried);
-        carried = to;
-      }
+      link.watch?.waited(t1 - t0, now() - t1);
     }
   } finally {
     signal.removeEventListener("abort", onAbort);

@@ -157,7 +157,6 @@ export class PushTransfer implements Transfer {
         (m) => messages.written(m),
         (t) => {
           transport = t.kind;
-          if (t.kind === "raw" && t.progress) messages.expectAgentProgress?.();
           o.log(
             t.kind === "raw"
               ? `${api.target.name}: pushing over the agent's raw TLS push channel`

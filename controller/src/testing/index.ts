@@ -1,7 +1,6 @@
 // What the end-to-end tests (e2e/) use of this package: its "./testing" entry, so no test reaches in by a relative path.
 export * from "../agent-api.js";
 export * from "../closure/index.js";
-export * from "../push/adaptive-zstd.js";
-export * from "../push/link-probe.js";
+export * from "../push/link-verdict.js";
 export * from "../push/nar-source.js";
 export * from "../push/transport/raw-push-client.js";

@@ -53,11 +53,7 @@ export function serveRawPush(
     },
     (e: unknown) => {
       answered = true;
-      const s = agentStatus(e, log, "PushPaths (raw)");
-      // Stop reading (the client may still be sending); it hangs up once it has the error.
-      socket.pause();
-      socket.end(encodeRawPushError(s));
-      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      answerError(socket, e, log);
     },
   );
 }
@@ -65,6 +61,11 @@ export function serveRawPush(
 /** A raw push connection refused before any of its bytes is read: one ERROR frame, then hang up. */
 export function refuseRawPush(socket: TLSSocket, error: unknown, log: Logger): void {
   socket.on("error", (e) => log.debug({ err: e }, "raw push connection error"));
+  answerError(socket, error, log);
+}
+
+function answerError(socket: TLSSocket, error: unknown, log: Logger): void {
+  // Stop reading (the client may still be sending); it hangs up once it has the error.
   socket.pause();
   socket.end(encodeRawPushError(agentStatus(error, log, "PushPaths (raw)")));
   setTimeout(() => socket.destroy(), LINGER_MS).unref();

@@ -21,14 +21,11 @@ export async function pushPaths(
   signal.addEventListener("abort", onAbort, { once: true });
   // The call may end early (the agent refuses a path): stop producing then.
   let ended = false;
-  response.then(
-    () => {
+  response
+    .finally(() => {
       ended = true;
-    },
-    () => {
-      ended = true;
-    },
-  );
+    })
+    .catch(() => undefined);
   try {
     try {
       for await (const request of requests) {

@@ -111,16 +111,12 @@ export async function rawPush(
   const onAbort = () => socket.destroy();
   signal.addEventListener("abort", onAbort, { once: true });
   const answer = readAnswer(socket, v2, o.onProgress);
-  answer.catch(() => undefined);
   let answered = false;
-  answer.then(
-    () => {
+  answer
+    .finally(() => {
       answered = true;
-    },
-    () => {
-      answered = true;
-    },
-  );
+    })
+    .catch(() => undefined);
   try {
     try {
       for await (const request of requests) {
