@@ -88,7 +88,9 @@ describe("a symlink planted at the audit log's path", () => {
     writeFileSync(target, '{"secret":"kept"}\n');
     symlinkSync(target, join(dir, AUDIT_FILE));
     const f = new AuditFile({ dir });
-    await expect(f.append({ rpc: "Hold" })).rejects.toThrow(/audit log .*audit\.jsonl is a symbolic link: not followed/);
+    await expect(f.append({ rpc: "Hold" })).rejects.toThrow(
+      /audit log .*audit\.jsonl is a symbolic link: not followed/,
+    );
     await f.close();
     expect(readFileSync(target, "utf8")).toBe('{"secret":"kept"}\n');
     await expect(readAudit(dir)).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });

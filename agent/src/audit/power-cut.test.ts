@@ -74,7 +74,9 @@ describe("power cut while appending to the audit log", () => {
       expect(is, `round ${round}`).toEqual(Array.from({ length: is.length }, (_, k) => k));
       expect(is.length, `round ${round}`).toBeGreaterThanOrEqual((acked[round] ?? 0) + 1);
     }
-    expect(entries.map((e) => e.round)).toEqual([...entries.map((e) => e.round as number)].sort((a, b) => a - b));
+    expect(entries.map((e) => e.round)).toEqual(
+      [...entries.map((e) => e.round as number)].sort((a, b) => a - b),
+    );
     // Each torn line is skipped on its own (a kill inside a write can tear one more).
     expect(torn).toBeGreaterThan(0);
     expect(skipped).toBeGreaterThanOrEqual(torn);

@@ -74,23 +74,23 @@ beforeAll(async () => {
   );
   // Every call here is refused before a handler runs: a handler reaching a dependency is counted,
   // then fails. Only the listener's own question (is a deployment running?) is answered.
-  const unreached = (own: Record<string, unknown> = {}) =>
+  const unreached = <T extends object>(own: Partial<T> = {}): T =>
     new Proxy(own, {
       get: (target, prop) => {
-        if (typeof prop === "string" && Object.hasOwn(target, prop)) return target[prop];
+        if (Object.hasOwn(target, prop)) return Reflect.get(target, prop);
         reached++;
         throw new Error(`a refused call reached a handler (${String(prop)})`);
       },
-    });
+    }) as T;
   server = await startTestServer(
     pki,
     {
       log,
-      deployer: unreached({ active: () => undefined }) as ServiceDeps["deployer"],
-      profile: unreached() as ServiceDeps["profile"],
-      system: unreached() as ServiceDeps["system"],
-      holds: unreached() as ServiceDeps["holds"],
-      planner: unreached() as ServiceDeps["planner"],
+      deployer: unreached<ServiceDeps["deployer"]>({ active: () => undefined }),
+      profile: unreached<ServiceDeps["profile"]>(),
+      system: unreached<ServiceDeps["system"]>(),
+      holds: unreached<ServiceDeps["holds"]>(),
+      planner: unreached<ServiceDeps["planner"]>(),
     },
     {
       access,
