@@ -96,6 +96,7 @@ describe("lab robot description", () => {
         caFile: "/etc/ros-rollback/tls/ca.pem",
         certFile: "/etc/ros-rollback/tls/agent.pem",
         keyFile: "/etc/ros-rollback/tls/agent.key",
+        crlFile: "/etc/ros-rollback/tls/crl.pem",
       },
       trustedPublicKeys: [key, fleet],
       profile: "/nix/var/nix/profiles/system",

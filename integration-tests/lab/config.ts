@@ -2,6 +2,7 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LAB_ACCESS } from "./access.js";
+import { ROBOT_CRL } from "./crl.js";
 import { LabError } from "./proc.js";
 
 /** Cached root filesystems (one per package list and build-script version). */
@@ -194,6 +195,7 @@ export function agentConfig(
       caFile: "/etc/ros-rollback/tls/ca.pem",
       certFile: "/etc/ros-rollback/tls/agent.pem",
       keyFile: "/etc/ros-rollback/tls/agent.key",
+      crlFile: ROBOT_CRL,
     },
     access: LAB_ACCESS,
     trustedPublicKeys: cache === undefined ? [...trustedPublicKeys] : [...trustedPublicKeys, cache.publicKey],

@@ -25,4 +25,5 @@ export {
   type UpOptions,
 } from "./robot.js";
 export { ensureRootfs, rootfsPath } from "./rootfs.js";
+export { labRotateController, type Rotation } from "./rotate.js";
 export { buildSystems, exportClosure } from "./systems.js";

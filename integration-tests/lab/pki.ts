@@ -4,10 +4,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import { OPERATOR_CN, READER_CN } from "./access.js";
 import type { TlsFiles } from "./config.js";
+import { ensureCrl } from "./crl.js";
 import { run } from "./proc.js";
 
 export interface RobotKeys {
   ca: string;
+  /** The CA's revocation list (crl.ts). */
+  crl: string;
   agent: { certFile: string; keyFile: string };
   controller: TlsFiles;
   /** A client certificate of the robot's CA that the agent gives role `read` only. */
@@ -72,6 +75,7 @@ export async function ensureKeys(
 ): Promise<RobotKeys> {
   const keys: RobotKeys = {
     ca: join(dir, "ca.pem"),
+    crl: join(dir, "crl.pem"),
     agent: { certFile: join(dir, "agent.pem"), keyFile: join(dir, "agent.key") },
     controller: {
       caFile: join(dir, "ca.pem"),
@@ -116,6 +120,7 @@ export async function ensureKeys(
   if (!existsSync(keys.reader.certFile)) {
     await issue(dir, "ca", "reader", READER_CN, "extendedKeyUsage=clientAuth", opts);
   }
+  await ensureCrl(dir, opts);
   keys.publicKey = readFileSync(keys.publicKeyFile, "utf8").trim();
   return keys;
 }

@@ -153,6 +153,7 @@ function writeRobotFiles(
   writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
   writeFile(join(tls, "agent.pem"), readFileSync(keys.agent.certFile));
   writeFile(join(tls, "agent.key"), readFileSync(keys.agent.keyFile), 0o600);
+  writeFile(join(tls, "crl.pem"), readFileSync(keys.crl));
   installUnit(root, LAB_BOOT_UNIT, labBootUnit());
   installUnit(root, AGENT_UNIT, agent ? agentUnit() : undefined);
 }

@@ -1,9 +1,23 @@
 // Issue 29 end to end: a lab robot enforces roles. The read-only certificate reads (status,
 // generations, audit) and is refused every change, which leaves the robot as it was; the
-// operator's deploy is recorded as started by the operator.
+// operator's deploy is recorded as started by the operator. The operator's certificate is rotated
+// during a deployment: the new one confirms it, the old one, revoked, is refused without a restart.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DeploymentState } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } from "../lab/index.js";
-import { controller } from "../support/controller.js";
+import {
+  buildSystems,
+  type LabRobot,
+  labDown,
+  labExec,
+  labRotateController,
+  labUp,
+  waitForAgent,
+} from "../lab/index.js";
+import { activateUntil, options } from "../support/agent.js";
+import { agentClient, controller } from "../support/controller.js";
 
 const NAME = "ro-1";
 let robot: LabRobot;
@@ -91,4 +105,54 @@ describe("roles on a lab robot", () => {
     expect(refused).toEqual(expect.arrayContaining(["Rollback/deploy", "Hold/hold"]));
     expect(refused.some((r) => r.endsWith("/deploy") && !r.startsWith("Rollback"))).toBe(true);
   });
+
+  it("a rotated operator certificate confirms a running deployment; the old one, revoked, is refused from its next handshake", async () => {
+    const pushed = await controller(robot, [
+      "deploy",
+      sys("talker-header"),
+      "--sign-key",
+      robot.signingKey,
+      "--plan",
+    ]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const old = agentClient(robot);
+    const awaiting = await activateUntil(
+      old,
+      sys("talker-header"),
+      options({ confirmTimeoutSeconds: 120 }),
+      DeploymentState.DEPLOYMENT_STATE_AWAITING_CONFIRMATION,
+    );
+    old.close();
+    const { old: revoked } = await labRotateController(NAME);
+    const dir = mkdtempSync(join(tmpdir(), "rr-roles-"));
+    try {
+      const oldInventory = join(dir, "old.json");
+      const address = robot.address;
+      writeFileSync(
+        oldInventory,
+        JSON.stringify({ targets: { [NAME]: { address, ...revoked, serverName: NAME } } }),
+      );
+      const asOld = { ...robot, inventory: oldInventory };
+      // The agent sees the CRL change within its 2 s poll and reloads: no restart.
+      const end = Date.now() + 20_000;
+      let refused = await controller(asOld, ["status"]);
+      while (refused.code === 0 && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 500));
+        refused = await controller(asOld, ["status"]);
+      }
+      expect(refused.code, refused.stdout).toBe(1);
+      const st = await controller(reader, ["status", "--json"]);
+      expect(st.json).toMatchObject({
+        deployment: { id: awaiting.deploymentId, state: "AWAITING_CONFIRMATION" },
+      });
+      const confirmed = await controller(robot, ["confirm"]);
+      expect(confirmed.code, `${confirmed.stdout}${confirmed.stderr}`).toBe(0);
+      const after = await controller(reader, ["status", "--json"]);
+      expect(after.json).toMatchObject({
+        lastDeployment: { id: awaiting.deploymentId, state: "SUCCEEDED", storePath: sys("talker-header") },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -5,7 +5,9 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   truncateSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,5 +78,21 @@ describe("the audit file", () => {
     expect(skipped).toBe(0);
     expect(entries.slice(0, 50).map((e) => e.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(entries[50]).toEqual({ rpc: "Hold", admission: "allowed", cut: true });
+  });
+});
+
+describe("a symlink planted at the audit log's path", () => {
+  it("is neither written through nor read through: the append and the read fail naming it, the target is untouched", async () => {
+    const dir = fresh();
+    const target = join(dir, "victim");
+    writeFileSync(target, '{"secret":"kept"}\n');
+    symlinkSync(target, join(dir, AUDIT_FILE));
+    const f = new AuditFile({ dir });
+    await expect(f.append({ rpc: "Hold" })).rejects.toThrow(
+      /audit log .*audit\.jsonl is a symbolic link: not followed/,
+    );
+    await f.close();
+    expect(readFileSync(target, "utf8")).toBe('{"secret":"kept"}\n');
+    await expect(readAudit(dir)).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
   });
 });

@@ -1,5 +1,7 @@
-import { type FileHandle, open, readFile, rename } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open, rename } from "node:fs/promises";
 import { join } from "node:path";
+import { AgentError } from "../errors.js";
 
 /** One line of the audit log (see entry.ts for what each field holds). */
 export type AuditLine = Readonly<Record<string, unknown>>;
@@ -69,7 +71,7 @@ export class AuditFile {
   }
 
   private async openCurrent(): Promise<FileHandle> {
-    const h = await open(this.path, "a+", 0o600);
+    const h = await open(this.path, APPEND, 0o600).catch(refuseLink(this.path));
     const { size } = await h.stat();
     this.size = size;
     if (size > 0) {
@@ -96,6 +98,36 @@ export class AuditFile {
   }
 }
 
+/** "a+" that does not follow a symlink planted at the path (it would write the log into its target). */
+const APPEND = constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW;
+
+function refuseLink(path: string): (e: unknown) => never {
+  return (e) => {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") {
+      throw new AgentError(
+        "FAILED_PRECONDITION",
+        `the audit log ${path} is a symbolic link: not followed (remove it to let the agent start a new log)`,
+        { cause: e },
+      );
+    }
+    throw e;
+  };
+}
+
+/** A file's text; "" when missing. A symlink in its place is refused, never read through. */
+async function readText(path: string): Promise<string> {
+  const h = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    return refuseLink(path)(e);
+  });
+  if (h === undefined) return "";
+  try {
+    return await h.readFile("utf8");
+  } finally {
+    await h.close();
+  }
+}
+
 /** The fields that identify an entry, for a line that came out too long. */
 function pick(line: AuditLine): AuditLine {
   const { time, rpc, admission, outcome, identity } = line;
@@ -119,10 +151,7 @@ export async function readAudit(
   const entries: AuditLine[] = [];
   let skipped = 0;
   for (const f of files) {
-    const text = await readFile(f, "utf8").catch((e: unknown) => {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return "";
-      throw e;
-    });
+    const text = await readText(f);
     for (const line of text.split("\n")) {
       if (line === "") continue;
       const parsed = parseLine(line);

@@ -11,7 +11,7 @@ export interface TlsMaterial {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
-  /** PEM CRL(s) of the CA: a revoked client certificate fails the handshake. */
+  /** PEM CRL(s) of the CA and any intermediate CAs: a revoked client certificate fails the handshake. */
   readonly crl?: Buffer | undefined;
   /** OpenSSL cipher list (GRPC_SSL_CIPHER_SUITES, which grpc-js's own listener honoured); default Node's. */
   readonly ciphers?: string | undefined;
@@ -44,9 +44,20 @@ function secureOptions(tls: TlsMaterial) {
     ca: tls.ca,
     cert: tls.cert,
     key: tls.key,
-    ...(tls.crl === undefined ? {} : { crl: tls.crl }),
+    ...(tls.crl === undefined ? {} : { crl: pemBlocks(tls.crl) }),
     ciphers: tls.ciphers,
   };
+}
+
+/**
+ * Each PEM block of a file on its own: node reads only the first of a buffer, and it checks every
+ * CA of a chain against a CRL (an intermediate's certificates fail without the intermediate's
+ * CRL), so a crlFile holding the root's and the intermediates' CRLs must reach it as a list.
+ */
+export function pemBlocks(pem: Buffer): Buffer[] {
+  const blocks = pem.toString("latin1").match(/-----BEGIN [^-]+-----[\s\S]*?-----END [^-]+-----/g) ?? [];
+  // No block: as it was, for createSecureContext to refuse with its own message.
+  return blocks.length === 0 ? [pem] : blocks.map((b) => Buffer.from(`${b}\n`, "latin1"));
 }
 
 /** "host:port", "[v6]:port" → listen() arguments. */

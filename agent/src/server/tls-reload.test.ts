@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
+import { RAW_PUSH_ALPN_V1 } from "@ros-rollback/proto";
 import { type IssuedCert, issueIdentityCert, makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,16 +22,35 @@ let server: RunningServer;
 let stopWatch: () => void;
 let alice: IssuedCert;
 let bob: IssuedCert;
+/** A client certificate issued by an intermediate CA of the test CA, sent with its chain. */
+let carol: IssuedCert;
 const signalHandlers: (() => void)[] = [];
 
 const openssl = (args: string[]) =>
   execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-const CONF =
-  "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n";
+const conf = (db: string) =>
+  `[ca]\ndefault_ca = d\n[d]\ndatabase = ${db}-index.txt\ncrlnumber = ${db}-crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n`;
 
-/** The CA's CRL written as the agent's crl.pem, by rename (as a config manager would). */
+/** A CA's CRL from its database (`ca` or `inter`). */
+function gencrl(ca: string): Buffer {
+  openssl([
+    "ca",
+    "-config",
+    `${ca}.cnf`,
+    "-keyfile",
+    `${ca}.key`,
+    "-cert",
+    `${ca}.pem`,
+    "-gencrl",
+    "-out",
+    `${ca}-crl.pem`,
+  ]);
+  return readFileSync(join(dir, `${ca}-crl.pem`));
+}
+
+/** The root's and the intermediate's CRLs in one file, the agent's crl.pem, by rename (as a config manager would). */
 function writeCrl(): void {
-  openssl(["ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-gencrl", "-out", "crl.new"]);
+  writeFileSync(join(dir, "crl.new"), Buffer.concat([gencrl("ca"), gencrl("inter")]));
   renameSync(join(dir, "crl.new"), join(dir, "crl.pem"));
 }
 
@@ -40,9 +60,23 @@ beforeAll(async () => {
   pki = makeTestPki(dir);
   alice = issueIdentityCert(dir, "alice", "/CN=alice");
   bob = issueIdentityCert(dir, "bob", "/CN=bob");
-  writeFileSync(join(dir, "ca.cnf"), CONF);
-  writeFileSync(join(dir, "index.txt"), "");
-  writeFileSync(join(dir, "crlnumber"), "01\n");
+  issueIdentityCert(
+    dir,
+    "inter",
+    "/CN=inter",
+    "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+  );
+  const leaf = issueIdentityCert(dir, "carol", "/CN=carol", "", "inter");
+  writeFileSync(
+    join(dir, "carol-chain.pem"),
+    Buffer.concat([readFileSync(leaf.cert), readFileSync(join(dir, "inter.pem"))]),
+  );
+  carol = { cert: join(dir, "carol-chain.pem"), key: leaf.key };
+  for (const ca of ["ca", "inter"]) {
+    writeFileSync(join(dir, `${ca}.cnf`), conf(ca));
+    writeFileSync(join(dir, `${ca}-index.txt`), "");
+    writeFileSync(join(dir, `${ca}-crlnumber`), "01\n");
+  }
   writeCrl();
   server = await startServer(
     {
@@ -89,8 +123,8 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A handshake as `who`: the connected socket, or the error that ended it. */
-function handshake(who: IssuedCert): Promise<TLSSocket | Error> {
+/** A handshake as `who` (for gRPC, or `alpn`): the connected socket, or the error that ended it. */
+function handshake(who: IssuedCert, alpn = "h2"): Promise<TLSSocket | Error> {
   return new Promise((resolve) => {
     const s = connect({
       port: server.port,
@@ -99,7 +133,7 @@ function handshake(who: IssuedCert): Promise<TLSSocket | Error> {
       ca: readFileSync(pki.caFile),
       cert: readFileSync(who.cert),
       key: readFileSync(who.key),
-      ALPNProtocols: ["h2"],
+      ALPNProtocols: [alpn],
     });
     s.once("secureConnect", () =>
       // TLS 1.3: the server judges the client certificate after the client's side is done.
@@ -117,8 +151,8 @@ async function until(check: () => Promise<boolean>, ms = 8_000): Promise<void> {
   }
 }
 
-const refused = async (who: IssuedCert) => {
-  const r = await handshake(who);
+const refused = async (who: IssuedCert, alpn?: string) => {
+  const r = await handshake(who, alpn);
   if (r instanceof Error) return true;
   r.destroy();
   return false;
@@ -127,15 +161,26 @@ const refused = async (who: IssuedCert) => {
 describe("revocation and rotation without a restart", () => {
   it("a certificate revoked after start is refused at its next handshake once the CRL file changes; open connections and others go on", async () => {
     expect(await refused(bob)).toBe(false);
+    expect(await refused(bob, RAW_PUSH_ALPN_V1)).toBe(false);
     const open = await handshake(bob);
     expect(open).not.toBeInstanceOf(Error);
     openssl(["ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-revoke", "bob.pem"]);
     writeCrl();
     await until(() => refused(bob));
+    // The raw push channel is the same listener, the same handshake.
+    expect(await refused(bob, RAW_PUSH_ALPN_V1)).toBe(true);
     expect(await refused(alice)).toBe(false);
     // The connection made before the revocation is not cut by the reload.
     expect((open as TLSSocket).destroyed).toBe(false);
     (open as TLSSocket).destroy();
+  });
+
+  it("a certificate under an intermediate CA passes while the file holds both CRLs, and is refused once the intermediate is revoked", async () => {
+    expect(await refused(carol)).toBe(false);
+    openssl(["ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-revoke", "inter.pem"]);
+    writeCrl();
+    await until(() => refused(carol));
+    expect(await refused(alice)).toBe(false);
   });
 
   it("a reload that fails (a CRL that is not PEM) keeps the old material and says why", async () => {
