@@ -30,6 +30,8 @@ export interface RunningRelay {
   readonly controllerPort: number;
   readonly registry: Registry;
   readonly metrics: RelayMetrics;
+  /** How long a robot has to open a stream the relay asked for. */
+  readonly streamOpenMs: number;
   close(): Promise<void>;
 }
 
@@ -182,6 +184,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     controllerPort,
     registry,
     metrics,
+    streamOpenMs: t.streamOpenMs,
     close: async () => {
       const closed = [robots, controllers].map((s) => new Promise<void>((r) => s.close(() => r())));
       registry.closeAll("relay stopping");
