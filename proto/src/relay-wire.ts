@@ -8,6 +8,12 @@ import type { Duplex } from "node:stream";
 
 /** A header frame never needs more: names and ids are short. */
 export const MAX_RELAY_FRAME = 4096;
+/**
+ * Robots one `query` may name: the answer must fit one frame (a state is at most ~120 bytes).
+ * A controller asks about more in several queries.
+ */
+export const MAX_QUERY_ROBOTS = 32;
+
 /** A robot's or controller's name at the relay: its certificate's CN, printable and short. */
 export const RELAY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
