@@ -125,7 +125,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       (c) => c === 0,
       30_000,
     );
-    const pid = relay.pid ?? 0;
+    let pid = relay.pid ?? 0;
     const rssIdle = rssOf(pid, "VmRSS");
     const t0 = performance.now();
     robots.send({ relayPort: robotPort });
@@ -140,6 +140,30 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     const rssConnected = rssOf(pid, "VmRSS");
     log(
       `relay scale: ${connected}/${n} connected in ${connectSeconds.toFixed(1)} s, relay RSS ${rssIdle.toFixed(1)} → ${rssConnected.toFixed(1)} MB`,
+    );
+    // Restart (before the streams: measured on idle links): the robots notice the closed
+    // connection and redial with their back-off.
+    const tDown = performance.now();
+    relay.kill("SIGTERM");
+    await once(relay, "exit");
+    relay = startRelay(config);
+    pid = relay.pid ?? 0;
+    await poll(
+      () => connectedAt(metricsPort),
+      (c) => c !== undefined,
+      30_000,
+    );
+    const tUp = performance.now();
+    const reconnected =
+      (await poll(
+        () => connectedAt(metricsPort),
+        (c) => c === n,
+        180_000,
+      )) ?? 0;
+    const reconnectSeconds = (performance.now() - tUp) / 1000;
+    const downSeconds = (tUp - tDown) / 1000;
+    log(
+      `relay scale: restarted (down ${downSeconds.toFixed(1)} s), ${reconnected}/${n} back in ${reconnectSeconds.toFixed(1)} s`,
     );
 
     const inventory = join(dir, "fleet.json");
@@ -217,28 +241,6 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     }
     const peak = rssOf(pid, "VmHWM");
 
-    // Restart: the robots notice the closed connection and redial with their back-off.
-    const tDown = performance.now();
-    relay.kill("SIGTERM");
-    await once(relay, "exit");
-    relay = startRelay(config);
-    await poll(
-      () => connectedAt(metricsPort),
-      (c) => c !== undefined,
-      30_000,
-    );
-    const tUp = performance.now();
-    const reconnected =
-      (await poll(
-        () => connectedAt(metricsPort),
-        (c) => c === n,
-        180_000,
-      )) ?? 0;
-    const reconnectSeconds = (performance.now() - tUp) / 1000;
-    const downSeconds = (tUp - tDown) / 1000;
-    log(
-      `relay scale: restarted (down ${downSeconds.toFixed(1)} s), ${reconnected}/${n} back in ${reconnectSeconds.toFixed(1)} s`,
-    );
     return {
       robots: n,
       connected,
