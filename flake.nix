@@ -159,6 +159,14 @@
           services.ros-rollback-agent.package = lib.mkDefault (rosRollbackFor pkgs);
         };
 
+      # The relay robots behind NAT dial out to: services.ros-rollback-relay (same package).
+      nixosModules.relay =
+        { pkgs, lib, ... }:
+        {
+          imports = [ ./nix-module/relay.nix ];
+          services.ros-rollback-relay.package = lib.mkDefault (rosRollbackFor pkgs);
+        };
+
       # A ROS 1 master and nodes (services.ros-robot, over nix-ros-overlay's services.ros).
       nixosModules.ros = {
         imports = [

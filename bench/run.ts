@@ -7,10 +7,15 @@ import { type BenchOptions, parseArgs, UsageError } from "./args.js";
 import { agentMemory } from "./measure.js";
 import { mergeResults } from "./results.js";
 import { redeploy, rollback, transfers } from "./suites/index.js";
+import { relaySuite } from "./suites/relay.js";
 import type { Suite, SuiteResult } from "./suites/suite.js";
 
 /** The suites, in the order they run; `--suites` picks among these names. */
 const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite };
+/** Suites without a lab robot: their own processes on the host. */
+const HOST_SUITES: Record<string, (log: (line: string) => void) => Promise<SuiteResult>> = {
+  relay: relaySuite,
+};
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const machine = () => ({ cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() });
@@ -47,12 +52,32 @@ async function runSuite(name: string, suite: Suite, opts: BenchOptions): Promise
   }
 }
 
+async function runHostSuite(
+  name: string,
+  suite: (log: (line: string) => void) => Promise<SuiteResult>,
+): Promise<SuiteResult> {
+  const before = machine();
+  const t0 = performance.now();
+  const r = await suite(log);
+  const seconds = (performance.now() - t0) / 1000;
+  const m = machine();
+  const meta = { when: new Date().toISOString(), wallSeconds: seconds, machine: before, machineAfter: m };
+  return {
+    json: { ...r.json, meta },
+    text: `## ${name}\n\n${r.text}\n\n${seconds.toFixed(0)} s; machine: ${m.cpus} × ${m.model}, load ${loads(before)} before, ${loads(m)} after`,
+  };
+}
+
 async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2), process.env, Object.keys(SUITES));
+  const opts = parseArgs(process.argv.slice(2), process.env, [
+    ...Object.keys(SUITES),
+    ...Object.keys(HOST_SUITES),
+  ]);
   for (const name of opts.suites) {
     const suite = SUITES[name];
-    if (suite === undefined) continue;
-    const r = await runSuite(name, suite, opts);
+    const host = HOST_SUITES[name];
+    const r = suite ? await runSuite(name, suite, opts) : host ? await runHostSuite(name, host) : undefined;
+    if (r === undefined) continue;
     // Written as each suite ends: a later suite's failure loses only its own.
     mergeResults(name, r.json);
     process.stdout.write(`${r.text}\n\n`);

@@ -82,18 +82,21 @@ let
 
   # The module always has tls paths (option defaults); with insecure = true they are left out, since
   # the agent refuses a config with both (it would otherwise be unclear which one wins).
+  # dialOut = [ ] (the module's default) is no key at all: the agent wants at least one relay or none.
   render =
     settings:
     let
       c = clean (merge defaults settings);
+      noDialOut = if (c.dialOut or [ ]) == [ ] then builtins.removeAttrs c [ "dialOut" ] else c;
     in
-    if c.insecure or false then builtins.removeAttrs c [ "tls" ] else c;
+    if c.insecure or false then builtins.removeAttrs noDialOut [ "tls" ] else noDialOut;
 
   # "host:port" or "[v6]:port" → port (an int), or null when it is not of that form.
   portOf =
     listen:
     let
-      m = builtins.match "([[][0-9a-fA-F:]+[]]|[^:[:space:]]+):([0-9]{1,5})" listen;
+      m =
+        if listen == null then null else builtins.match "([[][0-9a-fA-F:]+[]]|[^:[:space:]]+):([0-9]{1,5})" listen;
     in
     if m == null then null else builtins.fromJSON (builtins.elemAt m 1);
 
@@ -136,6 +139,7 @@ let
     let
       c = render settings;
       keys = c.trustedPublicKeys or [ ];
+      dialOut = c.dialOut or [ ];
       badCaches = builtins.filter (
         u: builtins.match "(https?://[^[:space:]/]+(/[^[:space:]]*)?|file:///[^[:space:]]*)" u == null
       ) (c.substituters or [ ]);
@@ -151,7 +155,27 @@ let
     (if keys == [ ] then [ "trustedPublicKeys: at least one Nix public key (name:base64) is required" ] else [ ])
     ++ map (k: "trustedPublicKeys: \"${k}\" is not name:base64 of a 32-byte key") badKeys
     ++ map (u: "substituters: \"${u}\" is not an http(s):// or file:/// cache URL") badCaches
-    ++ (if portOf c.listen == null then [ "listen: expected host:port, got \"${c.listen}\"" ] else [ ])
+    ++ (
+      if c ? listen then
+        (if portOf c.listen == null then [ "listen: expected host:port, got \"${c.listen}\"" ] else [ ])
+      else if dialOut == [ ] then
+        [ "listen: required unless dialOut names a relay (null leaves the port out)" ]
+      else
+        [ ]
+    )
+    ++ map (r: "dialOut: relay \"${r.relay or "?"}\" is not host:port") (
+      builtins.filter (r: portOf (r.relay or null) == null) dialOut
+    )
+    ++ map (r: "dialOut: relay ${r.relay or "?"} has certFile without keyFile or the reverse") (
+      builtins.filter (r: (r ? certFile) != (r ? keyFile)) dialOut
+    )
+    ++ (
+      if dialOut != [ ] && (c.insecure or false) then
+        [ "dialOut: needs tls (a relay is reached over mutual TLS only), not insecure" ]
+      else
+        [ ]
+    )
+    ++ (if builtins.length dialOut > 8 then [ "dialOut: at most 8 relays" ] else [ ])
     ++ (
       if (c.metrics.enabled or true) && portOf (c.metrics.listen or "127.0.0.1:9464") == null then
         [ "metrics.listen: expected host:port" ]
@@ -159,7 +183,7 @@ let
         [ ]
     )
     ++ (
-      if (c.insecure or false) && !(isLoopback c.listen) then
+      if (c.insecure or false) && c ? listen && !(isLoopback c.listen) then
         [ "insecure: plaintext gRPC is allowed only on a loopback listen address" ]
       else
         [ ]

@@ -40,6 +40,31 @@ let
   tlsDirs = lib.unique (map dirOf (builtins.filter (p: p != null) (builtins.attrValues cfg.settings.tls)));
   stateUnderVarLib = lib.hasPrefix "/var/lib/" cfg.settings.stateDir;
 
+  dialOutEntry = types.submodule {
+    options = {
+      relay = mkOption {
+        type = types.str;
+        example = "relay.example.org:7443";
+        description = "host:port of the relay's robot port (its `robotListen`).";
+      };
+      caFile = mkOption {
+        type = types.nullOr robotPath;
+        default = null;
+        description = "CA of the relay's certificate (default `tls.caFile`). A path on the robot.";
+      };
+      certFile = mkOption {
+        type = types.nullOr robotPath;
+        default = null;
+        description = "Client certificate for the relay, CN = the robot's name there (default `tls.certFile`).";
+      };
+      keyFile = mkOption {
+        type = types.nullOr robotPath;
+        default = null;
+        description = "Its key (with `certFile`). A path on the robot, never in the Nix store.";
+      };
+    };
+  };
+
   dataEntry = types.submodule {
     options = {
       path = mkOption {
@@ -262,9 +287,19 @@ in
         freeformType = json.type;
         options = {
           listen = mkOption {
-            type = types.str;
+            type = types.nullOr types.str;
             default = d.listen;
-            description = "host:port of the gRPC server (mutual TLS).";
+            description = "host:port of the gRPC server (mutual TLS); null with `dialOut`: no inbound port.";
+          };
+          dialOut = mkOption {
+            type = types.listOf dialOutEntry;
+            default = [ ];
+            example = [ { relay = "relay.example.org:7443"; } ];
+            description = ''
+              Relays the agent keeps an outbound connection to (robots behind NAT; relay/README.md),
+              one each, at most 8. Controllers reach the agent through them with their mutual TLS end
+              to end. With a relay, `listen = null` leaves the inbound port out.
+            '';
           };
           tls = {
             caFile = mkOption {

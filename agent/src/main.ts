@@ -230,7 +230,7 @@ async function main(): Promise<void> {
       return () => process.off("SIGHUP", h);
     },
   );
-  const dialOut = await startDialOut(config.dialOut, server.inject, log);
+  const dialOut = await startDialOut(config.dialOut, server.inject, config.metrics && metrics.registry, log);
   // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
   const metricsServer =
     config.metrics &&

@@ -2,6 +2,7 @@
 // controller's connectAgent routed through it: every hop real mutual TLS on loopback.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 import { type IssuedCert, issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
@@ -74,12 +75,14 @@ export function linkFor(
   relayPort: number,
   robot = pki.robot,
   backoff = { minMs: 100, maxMs: 1_000 },
+  onMetricsStream?: (s: TLSSocket) => void,
 ): RelayLink {
   return new RelayLink({
     host: "127.0.0.1",
     port: relayPort,
     tls: { ca: readFileSync(pki.relayCa), cert: readFileSync(robot.cert), key: readFileSync(robot.key) },
     onStream: (s) => agent.server.inject(s),
+    ...(onMetricsStream ? { onMetricsStream } : {}),
     log: pino({ level: "silent" }),
     backoff,
     pingMs: 300,

@@ -81,12 +81,13 @@ in
       ];
       nixosModules = [
         "default"
+        "relay"
         "ros"
       ];
     }
   )
 
-  (test "flake: each system's package (and the module's default package on that system) is nix/package.nix built for it, with the recorded hash"
+  (test "flake: each system's package (and the agent and relay modules' default package on that system) is nix/package.nix built for it, with the recorded hash"
     (map
       (
         system:
@@ -97,6 +98,11 @@ in
               pkgs = import ./fake-nixpkgs.nix { inherit system; };
               lib.mkDefault = x: x;
             }).services.ros-rollback-agent.package;
+          r =
+            (flakeOutputs.nixosModules.relay {
+              pkgs = import ./fake-nixpkgs.nix { inherit system; };
+              lib.mkDefault = x: x;
+            }).services.ros-rollback-relay.package;
         in
         {
           package =
@@ -111,6 +117,10 @@ in
           module = [
             (m.fn == ../../nix/package.nix)
             m.system
+          ];
+          relayModule = [
+            (r.fn == ../../nix/package.nix)
+            r.system
           ];
         }
       )
@@ -127,6 +137,10 @@ in
           npmDeps.npmDepsHash
         ];
         module = [
+          true
+          system
+        ];
+        relayModule = [
           true
           system
         ];

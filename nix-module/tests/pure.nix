@@ -457,5 +457,16 @@ in
     test
     ;
 }
+++ import ./relay-tests.nix {
+  inherit
+    agentConfig
+    agentModuleWith
+    optionDefaults
+    settingsOptions
+    evaluated
+    key
+    test
+    ;
+}
 ++ import ./build-lock-tests.nix
 ++ import ./flake-tests.nix

@@ -8,6 +8,12 @@ import type { Duplex } from "node:stream";
 
 /** A header frame never needs more: names and ids are short. */
 export const MAX_RELAY_FRAME = 4096;
+/**
+ * Robots one `query` may name: the answer must fit one frame (a state is at most ~120 bytes).
+ * A controller asks about more in several queries.
+ */
+export const MAX_QUERY_ROBOTS = 32;
+
 /** A robot's or controller's name at the relay: its certificate's CN, printable and short. */
 export const RELAY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -24,8 +30,12 @@ export type RelayMessage =
   /** robot → relay, first frame of the control connection. */
   | { readonly t: "hello" }
   | { readonly t: "welcome"; readonly name: string }
-  /** relay → robot: open a stream connection carrying `id`. */
-  | { readonly t: "open"; readonly id: string }
+  /**
+   * relay → robot: open a stream connection carrying `id`. `kind` absent: a controller's stream,
+   * which the agent serves like a connection to its gRPC port (mutual TLS end to end);
+   * "metrics": the relay's own scrape, which the agent answers with GET /metrics and nothing else.
+   */
+  | { readonly t: "open"; readonly id: string; readonly kind?: RelayStreamKind }
   /** robot → relay, first frame of a stream connection. */
   | { readonly t: "accept"; readonly id: string }
   | { readonly t: "ping" }
@@ -42,6 +52,8 @@ export type RelayMessage =
   /** controller → relay: which of these robots are connected (every one when absent). */
   | { readonly t: "query"; readonly robots?: readonly string[] }
   | { readonly t: "robots"; readonly robots: readonly RobotState[] };
+
+export type RelayStreamKind = "grpc" | "metrics";
 
 export type RelayRefusal = "NOT_CONNECTED" | "NO_STREAM" | "BAD_REQUEST";
 

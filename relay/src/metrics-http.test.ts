@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RelayMetrics } from "./metrics.js";
 import { startMetricsServer } from "./metrics-http.js";
+import { Registry } from "./registry.js";
 
 describe("the relay's /metrics", () => {
   it("serves its counters in Prometheus text format over real HTTP; anything else is 404", async () => {
@@ -8,7 +9,10 @@ describe("the relay's /metrics", () => {
     metrics.connected = 3;
     metrics.refuse("robot_tls");
     metrics.refuse("robot_tls");
-    const server = await startMetricsServer({ host: "127.0.0.1", port: 0 }, { metrics });
+    const server = await startMetricsServer(
+      { host: "127.0.0.1", port: 0 },
+      { metrics, registry: new Registry(), streamOpenMs: 1_000 },
+    );
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
       expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0.0.4/);

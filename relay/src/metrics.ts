@@ -8,6 +8,12 @@ export class RelayMetrics {
   robotConnects = 0;
   replaced = 0;
   readonly refusals = new Map<string, number>();
+  /** Scrapes of /robots/NAME/metrics by the HTTP status the relay answered. */
+  readonly scrapes = new Map<number, number>();
+
+  scraped(code: number): void {
+    this.scrapes.set(code, (this.scrapes.get(code) ?? 0) + 1);
+  }
 
   refuse(
     reason: "robot_tls" | "controller_tls" | "bad_name" | "bad_header" | "not_connected" | "no_stream",
@@ -35,6 +41,9 @@ export class RelayMetrics {
       `ros_rollback_relay_replaced_total ${this.replaced}`,
       "# TYPE ros_rollback_relay_refusals_total counter",
       ...[...this.refusals].map(([r, n]) => `ros_rollback_relay_refusals_total{reason="${r}"} ${n}`),
+      "# HELP ros_rollback_relay_robot_scrapes_total Scrapes of /robots/NAME/metrics by the status answered.",
+      "# TYPE ros_rollback_relay_robot_scrapes_total counter",
+      ...[...this.scrapes].map(([c, n]) => `ros_rollback_relay_robot_scrapes_total{code="${c}"} ${n}`),
     ];
     return `${lines.join("\n")}\n`;
   }

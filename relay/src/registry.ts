@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
-import type { RobotState } from "@ros-rollback/proto/relay";
+import type { RelayStreamKind, RobotState } from "@ros-rollback/proto/relay";
 
 /** A robot's control connection as the registry sees it. */
 export interface RobotLink {
   readonly name: string;
   readonly since: Date;
   /** Asks the robot to open a stream connection carrying `id`. */
-  open(id: string): void;
+  open(id: string, kind: RelayStreamKind): void;
   /** Ends the control connection (replaced by a newer one, or the relay stops). */
   close(reason: string): void;
 }
@@ -68,7 +68,7 @@ export class Registry {
   }
 
   /** A stream to `name`'s agent: the robot opens it on request, within `timeoutMs`. */
-  openStream(name: string, timeoutMs: number): Promise<Duplex> {
+  openStream(name: string, timeoutMs: number, kind: RelayStreamKind = "grpc"): Promise<Duplex> {
     const link = this.robots.get(name);
     if (link === undefined) return Promise.reject(new NotConnected(this.state(name)));
     const id = randomBytes(16).toString("hex");
@@ -78,7 +78,7 @@ export class Registry {
         reject(new Error(`${name} did not open a stream within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { robot: name, resolve, reject, timer });
-      link.open(id);
+      link.open(id, kind);
     });
   }
 

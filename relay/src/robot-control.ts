@@ -23,7 +23,8 @@ export function serveControl(
   const link: RobotLink = {
     name,
     since: new Date(),
-    open: (id) => send({ t: "open", id }),
+    // A controller's stream keeps the frame older agents know; a scrape names its kind.
+    open: (id, kind) => send(kind === "grpc" ? { t: "open", id } : { t: "open", id, kind }),
     close: (reason) => {
       closeReason = reason;
       socket.destroy();

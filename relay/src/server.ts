@@ -1,6 +1,12 @@
 import { once } from "node:events";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
-import { encodeRelayFrame, RELAY_NAME, type RelayMessage, readRelayHeader } from "@ros-rollback/proto/relay";
+import {
+  encodeRelayFrame,
+  MAX_QUERY_ROBOTS,
+  RELAY_NAME,
+  type RelayMessage,
+  readRelayHeader,
+} from "@ros-rollback/proto/relay";
 import { bounded, type RelayLog } from "./log.js";
 import { RelayMetrics } from "./metrics.js";
 import { NotConnected, notConnectedMessage, Registry } from "./registry.js";
@@ -30,6 +36,8 @@ export interface RunningRelay {
   readonly controllerPort: number;
   readonly registry: Registry;
   readonly metrics: RelayMetrics;
+  /** How long a robot has to open a stream the relay asked for. */
+  readonly streamOpenMs: number;
   close(): Promise<void>;
 }
 
@@ -111,11 +119,28 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     socket.destroy();
   });
 
-  const reply = (socket: TLSSocket, msg: RelayMessage) => socket.end(encodeRelayFrame(msg));
+  // A frame that cannot be encoded is the relay's bug, never a reason to stop serving everyone.
+  const reply = (socket: TLSSocket, msg: RelayMessage) => {
+    try {
+      socket.end(encodeRelayFrame(msg));
+    } catch (e) {
+      log.warn({ err: bounded((e as Error).message) }, "cannot encode an answer");
+      socket.destroy();
+    }
+  };
 
   function serveController(socket: TLSSocket, msg: RelayMessage): void {
     if (msg.t === "query") {
-      const asked = Array.isArray(msg.robots) ? msg.robots.slice(0, 10_000) : registry.names();
+      const asked = Array.isArray(msg.robots) ? msg.robots : registry.names();
+      if (asked.length > MAX_QUERY_ROBOTS) {
+        metrics.refuse("bad_header");
+        reply(socket, {
+          t: "refused",
+          code: "BAD_REQUEST",
+          message: `a query names at most ${MAX_QUERY_ROBOTS} robots (this one ${asked.length}); ask in several`,
+        });
+        return;
+      }
       const names = asked.filter((n): n is string => typeof n === "string" && RELAY_NAME.test(n));
       reply(socket, { t: "robots", robots: names.map((n) => registry.state(n)) });
       return;
@@ -182,6 +207,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     controllerPort,
     registry,
     metrics,
+    streamOpenMs: t.streamOpenMs,
     close: async () => {
       const closed = [robots, controllers].map((s) => new Promise<void>((r) => s.close(() => r())));
       registry.closeAll("relay stopping");

@@ -22,6 +22,8 @@ export interface RelayLinkOptions {
   readonly tls: RelayTlsMaterial;
   /** A stream the relay opened for a controller: the caller's TLS server takes it as a connection. */
   readonly onStream: (socket: TLSSocket) => void;
+  /** A stream for the relay's scrape of /metrics; absent: such requests are ignored (the relay times out). */
+  readonly onMetricsStream?: (socket: TLSSocket) => void;
   readonly log: LinkLog;
   readonly backoff?: Backoff;
   /** Ping this often; end the connection when nothing arrived for idleMs (half-open: within 30 s). */
@@ -144,18 +146,21 @@ export class RelayLink {
   private onFrame(socket: TLSSocket, m: RelayMessage): void {
     if (m.t === "welcome") this.setState("connected", `as ${m.name}`);
     else if (m.t === "ping") socket.write(encodeRelayFrame({ t: "pong" }));
-    else if (m.t === "open" && typeof m.id === "string" && this.state === "connected") this.openStream(m.id);
+    else if (m.t === "open" && typeof m.id === "string" && this.state === "connected") {
+      const serve = m.kind === "metrics" ? this.opts.onMetricsStream : this.opts.onStream;
+      if (serve) this.openStream(m.id, serve);
+    }
   }
 
-  /** A fresh connection to the relay for one controller stream, handed on once the relay has it. */
-  private openStream(id: string): void {
+  /** A fresh connection to the relay for one stream, handed on once the relay has it. */
+  private openStream(id: string, serve: (socket: TLSSocket) => void): void {
     const s = this.dial();
     this.streams.add(s);
     s.once("close", () => this.streams.delete(s));
     s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));
     s.once("secureConnect", () => {
       s.write(encodeRelayFrame({ t: "accept", id }));
-      this.opts.onStream(s);
+      serve(s);
     });
   }
 }

@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
+import type { Registry } from "prom-client";
 import type { DialOut } from "../config/schema.js";
+import { metricsStreamServer } from "../metrics/relay-stream.js";
 import { type LinkLog, RelayLink } from "./relay-link.js";
 
 /** Port of "host:port" / "[v6]:port" (validated by the config). */
@@ -9,26 +11,43 @@ function split(hostPort: string): { host: string; port: number } {
   return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(hostPort.slice(i + 1)) };
 }
 
-/** One link per configured relay (as Teleport agents connect to every proxy); returns stop. */
+/**
+ * One link per configured relay (as Teleport agents connect to every proxy); returns stop.
+ * Controllers' streams go to the gRPC server (`inject`), the relay's scrapes to GET /metrics
+ * of `registry` only (undefined: metrics are off, the relay gets 404).
+ */
 export async function startDialOut(
   relays: readonly DialOut[],
   inject: (stream: Duplex) => void,
+  registry: Registry | undefined,
   log: LinkLog,
 ): Promise<{ links: readonly RelayLink[]; stop(): void }> {
   const links: RelayLink[] = [];
+  const scrapes = metricsStreamServer(registry, (e) =>
+    log.warn({ err: e instanceof Error ? e.message : String(e) }, "serving metrics to a relay failed"),
+  );
   for (const d of relays) {
     const [ca, cert, key] = await Promise.all([
       readFile(d.caFile),
       readFile(d.certFile),
       readFile(d.keyFile),
     ]);
-    links.push(new RelayLink({ ...split(d.relay), tls: { ca, cert, key }, onStream: inject, log }));
+    links.push(
+      new RelayLink({
+        ...split(d.relay),
+        tls: { ca, cert, key },
+        onStream: inject,
+        onMetricsStream: scrapes.serve,
+        log,
+      }),
+    );
   }
   for (const l of links) l.start();
   return {
     links,
     stop: () => {
       for (const l of links) l.stop();
+      scrapes.close();
     },
   };
 }

@@ -30,14 +30,12 @@ export function splitHostPort(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** Serves GET /metrics (the registry in Prometheus' text format); every other path is 404. */
-export async function startMetricsServer(
-  o: MetricsServerOptions,
+/** Answers GET (and HEAD) /metrics with the registry in Prometheus' text format; every other path is 404. */
+export function metricsHandler(
   registry: Registry,
-  onError: (e: unknown) => void = () => {},
-): Promise<MetricsServer> {
-  const { host, port } = splitHostPort(o.listen);
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
+  onError: (e: unknown) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
@@ -58,6 +56,16 @@ export async function startMetricsServer(
       },
     );
   };
+}
+
+/** Serves GET /metrics (the registry in Prometheus' text format); every other path is 404. */
+export async function startMetricsServer(
+  o: MetricsServerOptions,
+  registry: Registry,
+  onError: (e: unknown) => void = () => {},
+): Promise<MetricsServer> {
+  const { host, port } = splitHostPort(o.listen);
+  const handler = metricsHandler(registry, onError);
   const tls = o.tls;
   const server =
     tls === undefined

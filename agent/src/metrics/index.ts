@@ -15,4 +15,5 @@ export { grpcMetricsInterceptor, initGrpcMetrics } from "./grpc.js";
 export { type MetricsServer, startMetricsServer } from "./http.js";
 export { pushCounter, pushObserver } from "./push.js";
 export { type AgentMetrics, createAgentMetrics, PREFIX } from "./registry.js";
+export { metricsStreamServer } from "./relay-stream.js";
 export { watchHolds, watchTopics, watchUnits } from "./scrape.js";

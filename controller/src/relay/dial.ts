@@ -96,6 +96,8 @@ export async function queryRelay(
 ): Promise<readonly RobotState[]> {
   const { socket, answer } = await exchange(relay, { t: "query", robots }, timeoutMs);
   socket.destroy();
+  if (answer.t === "refused")
+    throw new RelayRefused(answer.code, `relay ${relay.address}: ${answer.message}`);
   if (answer.t !== "robots" || !Array.isArray(answer.robots)) {
     throw new RelayRefused("BAD_REQUEST", `relay ${relay.address} did not answer the query`);
   }

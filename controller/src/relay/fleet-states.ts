@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { MAX_QUERY_ROBOTS } from "@ros-rollback/proto/relay";
 import type { Target } from "../targets/inventory.js";
 import { queryRelay } from "./dial.js";
 
@@ -14,7 +15,8 @@ export type RelayView =
 
 /**
  * For each target routed through a relay: is it connected, and since when.
- * One query per relay (and controller certificate), whatever the number of robots.
+ * Per relay (and controller certificate), one query per MAX_QUERY_ROBOTS robots
+ * (an answer fits one relay frame), one after another.
  */
 export async function relayStates(
   targets: readonly Target[],
@@ -37,11 +39,16 @@ export async function relayStates(
           readFile(first.certFile),
           readFile(first.keyFile),
         ]);
-        const states = await queryRelay(
-          { address, ca, cert, key },
-          group.map((t) => t.relay?.name ?? t.name),
-          timeoutMs,
-        );
+        const names = group.map((t) => t.relay?.name ?? t.name);
+        const states = [];
+        for (let i = 0; i < names.length; i += MAX_QUERY_ROBOTS)
+          states.push(
+            ...(await queryRelay(
+              { address, ca, cert, key },
+              names.slice(i, i + MAX_QUERY_ROBOTS),
+              timeoutMs,
+            )),
+          );
         const byName = new Map(states.map((s) => [s.name, s]));
         for (const t of group) {
           const s = byName.get(t.relay?.name ?? t.name);

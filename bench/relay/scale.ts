@@ -1,0 +1,261 @@
+// One relay (the built relay/dist/main.js, its own process) with N simulated robots: N real agent
+// RelayLinks in a second process, each with its own certificate (bench/relay/certs.ts), all serving
+// their streams with ONE real agent gRPC server (agent/src/testing's DeployingServer: real Deployer,
+// real Nix profile), so every Status goes controller → relay → tunnel → agent with mutual TLS end
+// to end. Measures the relay's RSS, `ros-rollback status --all` of the N (the bundled CLI), and the
+// robots' reconnect after the relay restarts.
+import { type ChildProcess, fork, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { issueCert, makeCa } from "@ros-rollback/proto/testing";
+import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
+import { forEachTarget } from "../../controller/src/targets/pool.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface ScaleResult {
+  robots: number;
+  connected: number;
+  connectSeconds: number;
+  relayRssIdleMB: number;
+  relayRssConnectedMB: number;
+  perRobotKB: number;
+  relayPeakRssMB: number;
+  statusAll: { seconds: number; exitCode: number | null; answered: number };
+  /** Relay streams alone: controller dial → relay → robot opens its stream → ok, N of them. */
+  streams: { parallel: number; seconds: number; opened: number }[];
+  restart: {
+    downSeconds: number;
+    reconnectSeconds: number;
+    backoffBoundSeconds: number;
+    reconnected: number;
+  };
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+const rssOf = (pid: number, field: "VmRSS" | "VmHWM") =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) /
+  1000;
+
+async function connectedAt(metricsPort: number): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    return Number(/^ros_rollback_relay_robots_connected (\d+)$/m.exec(text)?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+async function poll<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startRelay(config: string): ChildProcess {
+  return spawn(process.execPath, [join(ROOT, "relay/dist/main.js"), "--config", config], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+/**
+ * The largest delay a robot can be waiting when the relay is back after `downSeconds`: its
+ * attempts during the outage follow ceilings of 1, 2, 4… s (jittered to 50–100 %), so the one
+ * pending then has the first ceiling whose earliest cumulative start passes the outage.
+ */
+export function backoffBound(downSeconds: number, minS = 1, maxS = 60): number {
+  let ceiling = minS;
+  let earliest = 0;
+  while (earliest + ceiling / 2 <= downSeconds && ceiling < maxS) {
+    earliest += ceiling / 2;
+    ceiling = Math.min(maxS, ceiling * 2);
+  }
+  return ceiling;
+}
+
+export async function measureScale(n: number, log: (s: string) => void): Promise<ScaleResult> {
+  const dir = mkdtempSync(join(tmpdir(), "rl-scale-"));
+  let relay: ChildProcess | undefined;
+  let robots: ChildProcess | undefined;
+  try {
+    makeCa(dir, "relay-ca");
+    issueCert(dir, "relay", "relay-ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+    robots = fork(fileURLToPath(new URL("./sim-robots.ts", import.meta.url)), [String(n), dir], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, NIX_CONFIG: process.env.NIX_CONFIG ?? "build-users-group =" },
+    });
+    const [pki] = (await once(robots, "message")) as [
+      { caFile: string; clientCert: string; clientKey: string },
+    ];
+    const [robotPort, controllerPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const config = join(dir, "relay.json");
+    writeFileSync(
+      config,
+      JSON.stringify({
+        robotListen: `127.0.0.1:${robotPort}`,
+        controllerListen: `127.0.0.1:${controllerPort}`,
+        metricsListen: `127.0.0.1:${metricsPort}`,
+        tls: {
+          certFile: join(dir, "relay.pem"),
+          keyFile: join(dir, "relay.key"),
+          robotCaFile: join(dir, "relay-ca.pem"),
+          controllerCaFile: pki.caFile,
+        },
+      }),
+    );
+    relay = startRelay(config);
+    await poll(
+      () => connectedAt(metricsPort),
+      (c) => c === 0,
+      30_000,
+    );
+    let pid = relay.pid ?? 0;
+    const rssIdle = rssOf(pid, "VmRSS");
+    const t0 = performance.now();
+    robots.send({ relayPort: robotPort });
+    const connected =
+      (await poll(
+        () => connectedAt(metricsPort),
+        (c) => c === n,
+        300_000,
+      )) ?? 0;
+    const connectSeconds = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 2_000)); // settle: buffers of the last handshakes freed
+    const rssConnected = rssOf(pid, "VmRSS");
+    log(
+      `relay scale: ${connected}/${n} connected in ${connectSeconds.toFixed(1)} s, relay RSS ${rssIdle.toFixed(1)} → ${rssConnected.toFixed(1)} MB`,
+    );
+    // Restart (before the streams: measured on idle links): the robots notice the closed
+    // connection and redial with their back-off.
+    const tDown = performance.now();
+    relay.kill("SIGTERM");
+    await once(relay, "exit");
+    relay = startRelay(config);
+    pid = relay.pid ?? 0;
+    await poll(
+      () => connectedAt(metricsPort),
+      (c) => c !== undefined,
+      30_000,
+    );
+    const tUp = performance.now();
+    const reconnected =
+      (await poll(
+        () => connectedAt(metricsPort),
+        (c) => c === n,
+        180_000,
+      )) ?? 0;
+    const reconnectSeconds = (performance.now() - tUp) / 1000;
+    const downSeconds = (tUp - tDown) / 1000;
+    log(
+      `relay scale: restarted (down ${downSeconds.toFixed(1)} s), ${reconnected}/${n} back in ${reconnectSeconds.toFixed(1)} s`,
+    );
+
+    const inventory = join(dir, "fleet.json");
+    const targets = Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [
+        `rl-sim-${i}`,
+        {
+          relay: `127.0.0.1:${controllerPort}`,
+          relayCaFile: join(dir, "relay-ca.pem"),
+          caFile: pki.caFile,
+          certFile: pki.clientCert,
+          keyFile: pki.clientKey,
+          serverName: "localhost",
+        },
+      ]),
+    );
+    writeFileSync(inventory, JSON.stringify({ targets }));
+    const t1 = performance.now();
+    const cli = spawn(
+      process.execPath,
+      [
+        join(ROOT, "controller/dist/bundle/cli.js"),
+        "status",
+        "--all",
+        "--inventory",
+        inventory,
+        "--json",
+        "--connect-timeout",
+        "30",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    cli.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+    });
+    cli.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      err = (err + d).slice(-2000);
+    });
+    const [exitCode] = (await once(cli, "exit")) as [number | null];
+    const statusSeconds = (performance.now() - t1) / 1000;
+    const answered = (out.match(/"agentVersion":\s*"test"/g) ?? []).length;
+    log(
+      `relay scale: status --all of ${n}: ${statusSeconds.toFixed(1)} s, exit ${exitCode}, ${answered} answered${err ? `; stderr: ${err.split("\n")[0]}` : ""}`,
+    );
+    // The relay's own part of each: a stream opened through it (the robot's TLS to the relay
+    // included), without the agent's mutual TLS and Status inside; 8 at once is the CLI's pool.
+    const endpoint: RelayEndpoint = {
+      address: `127.0.0.1:${controllerPort}`,
+      ca: readFileSync(join(dir, "relay-ca.pem")),
+      cert: readFileSync(pki.clientCert),
+      key: readFileSync(pki.clientKey),
+    };
+    const streams: ScaleResult["streams"] = [];
+    for (const parallel of [8, 64]) {
+      const t = performance.now();
+      const ok = await forEachTarget(
+        Array.from({ length: n }, (_, i) => `rl-sim-${i}`),
+        parallel,
+        (robot) =>
+          dialThroughRelay(endpoint, robot, 30_000).then(
+            (s) => {
+              s.destroy();
+              return 1;
+            },
+            () => 0,
+          ),
+      );
+      const opened = ok.reduce<number>((a, b) => a + b, 0);
+      streams.push({ parallel, seconds: (performance.now() - t) / 1000, opened });
+      log(
+        `relay scale: ${opened} streams opened, ${parallel} at once: ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
+    }
+    const peak = rssOf(pid, "VmHWM");
+
+    return {
+      robots: n,
+      connected,
+      connectSeconds,
+      relayRssIdleMB: rssIdle,
+      relayRssConnectedMB: rssConnected,
+      perRobotKB: ((rssConnected - rssIdle) * 1000) / Math.max(1, connected),
+      relayPeakRssMB: peak,
+      statusAll: { seconds: statusSeconds, exitCode, answered },
+      streams,
+      restart: { downSeconds, reconnectSeconds, backoffBoundSeconds: backoffBound(downSeconds), reconnected },
+    };
+  } finally {
+    relay?.kill("SIGKILL");
+    robots?.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,25 @@
+// The relay suite (issue 27): one relay with many simulated robots (bench/relay/scale.ts). It needs
+// no lab robot; BENCH_RELAY_ROBOTS sets how many (default 1,000).
+import { measureScale } from "../relay/scale.js";
+import type { SuiteResult } from "./suite.js";
+
+const GOALS = { rssMB: 200, statusAllSeconds: 10 };
+
+export async function relaySuite(log: (line: string) => void): Promise<SuiteResult> {
+  const n = Number(process.env.BENCH_RELAY_ROBOTS ?? 1000);
+  const r = await measureScale(n, log);
+  const mark = (ok: boolean) => (ok ? "met" : "**missed**");
+  const rows = [
+    `| robots connected (one relay process; the ${n} RelayLinks in one other process) | ${r.connected} of ${r.robots}, in ${r.connectSeconds.toFixed(1)} s |`,
+    `| relay RSS idle → ${r.robots} connected (goal ≤ ${GOALS.rssMB} MB) | ${r.relayRssIdleMB.toFixed(1)} → ${r.relayRssConnectedMB.toFixed(1)} MB, ${mark(r.relayRssConnectedMB <= GOALS.rssMB)} |`,
+    `| relay cost per connected idle robot | ${r.perRobotKB.toFixed(0)} KB |`,
+    `| relay peak RSS (through status --all) | ${r.relayPeakRssMB.toFixed(1)} MB |`,
+    `| \`status --all\` of the ${r.robots} through the relay (goal ≤ ${GOALS.statusAllSeconds} s) | ${r.statusAll.seconds.toFixed(1)} s, exit ${r.statusAll.exitCode}, ${r.statusAll.answered} answered, ${mark(r.statusAll.seconds <= GOALS.statusAllSeconds)} |`,
+    ...r.streams.map(
+      (s) =>
+        `| relay streams alone: ${r.robots} opened (controller → relay → the robot's stream), ${s.parallel} at once | ${s.seconds.toFixed(1)} s, ${s.opened} opened |`,
+    ),
+    `| relay restart: down, then all back (bound: back-off ceiling ${r.restart.backoffBoundSeconds} s + handshakes) | down ${r.restart.downSeconds.toFixed(1)} s, ${r.restart.reconnected} back in ${r.restart.reconnectSeconds.toFixed(1)} s |`,
+  ];
+  return { json: { ...r, goals: GOALS }, text: `| measure | result |\n| --- | --- |\n${rows.join("\n")}` };
+}
