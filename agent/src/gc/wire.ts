@@ -14,7 +14,7 @@ import { gcMetrics } from "./metrics.js";
 import { OutcomeLedger } from "./outcomes.js";
 import type { GcPort, Space } from "./port.js";
 import type { PathRoots } from "./roots.js";
-import { ensureSpace, type SpaceCheckDeps } from "./space-check.js";
+import { ensureSpace, type Reserve, reserveBytes, type SpaceCheckDeps } from "./space-check.js";
 import { SystemdStoreGc } from "./store-gc.js";
 
 /** The agent's garbage collection, wired for main.ts: collections follow kept and rolled-back deployments. */
@@ -70,7 +70,7 @@ export function createCollector(deps: {
   });
   return {
     collect: (dryRun) => collector.collect(dryRun),
-    space: () => readSpace(config.storeDir, config.gc.bootDir),
+    space: () => readSpace(config.storeDir, config.gc.bootDir, config.gc.reserve),
   };
 }
 
@@ -99,12 +99,13 @@ export function bootGuard(config: Config, log: Logger): (system: string) => Prom
   return (system) => ensureBootSpace(deps, system);
 }
 
-async function readSpace(store: string, boot: string): Promise<Space | undefined> {
+async function readSpace(store: string, boot: string, reserve: Reserve): Promise<Space | undefined> {
   const [s, b] = await Promise.all([filesystemSpace(store), filesystemSpace(boot)]);
   if (s === undefined) return undefined;
   return {
     storeFreeBytes: s.free,
     storeSizeBytes: s.size,
+    storeReserveBytes: reserveBytes(reserve, s.size),
     boot: b && { freeBytes: b.free, sizeBytes: b.size },
   };
 }
