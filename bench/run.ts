@@ -6,11 +6,11 @@ import { agentSuite } from "./agent.js";
 import { type BenchOptions, parseArgs, UsageError } from "./args.js";
 import { agentMemory } from "./measure.js";
 import { mergeResults } from "./results.js";
-import { redeploy, rollback, transfers } from "./suites/index.js";
+import { gc, redeploy, rollback, transfers } from "./suites/index.js";
 import type { Suite, SuiteResult } from "./suites/suite.js";
 
 /** The suites, in the order they run; `--suites` picks among these names. */
-const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite };
+const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite, gc };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const machine = () => ({ cpus: cpus().length, model: cpus()[0]?.model ?? "?", loadavg: loadavg() });
