@@ -21,6 +21,8 @@ export interface GcBenchOptions {
 
 export interface GcBenchResult {
   readonly systemMiB: number;
+  /** Collections the agent logged after a deploy (the "on" runs, or the one still running when the next came). */
+  readonly collectedAfterDeploys: number;
   readonly deploySeconds: Record<string, Stat>;
   readonly collect: {
     readonly seconds: number;
@@ -81,7 +83,8 @@ export async function gcSuite(o: GcBenchOptions): Promise<GcBenchResult> {
   // Keep 1: the manual collection then deletes every generation but the current and previous.
   await setGc(o.robot, { enabled: false, keepGenerations: 1 });
   const off: number[] = [];
-  const before = Math.max(o.generations, o.runs) + 1;
+  // + the booted generation and the previous one, both kept.
+  const before = Math.max(o.generations, o.runs) + 2;
   for (let i = 0; i < before; i++) {
     const s = await deploy();
     if (i >= before - o.runs) off.push(s);
@@ -94,8 +97,17 @@ export async function gcSuite(o: GcBenchOptions): Promise<GcBenchResult> {
   await setGc(o.robot, { enabled: true, keepGenerations: 1 });
   const on: number[] = [];
   for (let i = 0; i < o.runs; i++) on.push(await deploy());
+  // The collections the agent ran after those deploys (its log), so "on" is known to have collected.
+  const journal = await labExec(o.robot.name, ["journalctl", "-u", "ros-rollback-agent", "-o", "cat"], {
+    timeoutMs: 30_000,
+  });
+  const collectedAfterDeploys = journal.stdout
+    .split("\n")
+    .filter((l) => l.includes("bytes freed") && l.includes("garbage collection:")).length;
+  o.log(`gc: the agent logged ${collectedAfterDeploys} collection(s) after deploys`);
   return {
     systemMiB: (o.paths * o.bytesPerPath) / 2 ** 20,
+    collectedAfterDeploys,
     deploySeconds: {
       "deploy, collection off": stat(off),
       "deploy, collection on (after each, back to back)": stat(on),
@@ -117,6 +129,8 @@ export function gcTables(r: GcBenchResult): string {
     `### Deploys of distinct ${r.systemMiB.toFixed(0)} MiB systems`,
     "",
     statTable(r.deploySeconds),
+    "",
+    `The agent logged ${r.collectedAfterDeploys} collection(s) after the deploys with collection on.`,
     "",
     `### ros-rollback gc of ${c.generations} old generations`,
     "",
