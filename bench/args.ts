@@ -20,6 +20,8 @@ export interface BenchOptions {
   rtt: { small: number; smallKib: number; big: number; bigMib: number; delayMs: number };
   /** redeploy: the payload system's paths and MiB in all. */
   deploy: { paths: number; mib: number };
+  /** gc: MiB of each deployed system, old generations collected. */
+  gc: { mib: number; generations: number };
 }
 
 export class UsageError extends Error {
@@ -105,5 +107,6 @@ export function parseArgs(
       delayMs: num(env, "BENCH_DELAY_MS", 25, 0),
     },
     deploy: { paths: whole(env, "BENCH_DEPLOY_PATHS", 200), mib: num(env, "BENCH_DEPLOY_MB", 50) },
+    gc: { mib: num(env, "BENCH_GC_MB", 150), generations: whole(env, "BENCH_GC_GENERATIONS", 10) },
   };
 }

@@ -6,12 +6,12 @@ import { agentSuite } from "./agent.js";
 import { type BenchOptions, parseArgs, UsageError } from "./args.js";
 import { agentMemory } from "./measure.js";
 import { mergeResults } from "./results.js";
-import { redeploy, rollback, transfers } from "./suites/index.js";
+import { gc, redeploy, rollback, transfers } from "./suites/index.js";
 import { relaySuite } from "./suites/relay.js";
 import type { Suite, SuiteResult } from "./suites/suite.js";
 
 /** The suites, in the order they run; `--suites` picks among these names. */
-const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite };
+const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite, gc };
 /** Suites without a lab robot: their own processes on the host. */
 const HOST_SUITES: Record<string, (log: (line: string) => void) => Promise<SuiteResult>> = {
   relay: relaySuite,

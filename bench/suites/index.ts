@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSystems } from "../../integration-tests/lab/index.js";
 import { agentClient } from "../../integration-tests/support/controller.js";
+import { gcSuite, gcTables } from "./gc.js";
 import { redeploySuite, redeployTables } from "./redeploy.js";
 import { rollbackSuite, rollbackTables } from "./rollback.js";
 import type { SuiteContext, SuiteResult } from "./suite.js";
@@ -67,5 +68,23 @@ export function rollback(ctx: SuiteContext): Promise<SuiteResult> {
       json: { deployWindows: WINDOWS, confirmTimeoutSeconds: CONFIRM_TIMEOUT_SECONDS, ...r },
       text: rollbackTables(r),
     };
+  });
+}
+
+/** BENCH_GC_MB (default 150) per system, in 10 paths; BENCH_GC_GENERATIONS (default 10) collected. */
+export function gc(ctx: SuiteContext): Promise<SuiteResult> {
+  return withDeployKit(ctx, async ({ healthFile }) => {
+    const { mib, generations } = ctx.opts.gc;
+    const paths = 10;
+    const r = await gcSuite({
+      robot: ctx.robot,
+      runs: ctx.opts.runs,
+      generations,
+      paths,
+      bytesPerPath: Math.floor((mib * 2 ** 20) / paths),
+      healthFile,
+      log: ctx.log,
+    });
+    return { json: { deployWindows: WINDOWS, ...r }, text: gcTables(r) };
   });
 }

@@ -6,13 +6,15 @@ import type { DeploymentRecord } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { CommandRunner } from "../system/command.js";
+import { ensureBootSpace } from "./boot-space.js";
 import { Collector, filesystemSpace } from "./collector.js";
 import { readFacts } from "./facts.js";
+import type { RootFence } from "./fence.js";
 import { gcMetrics } from "./metrics.js";
 import { OutcomeLedger } from "./outcomes.js";
 import type { GcPort, Space } from "./port.js";
 import type { PathRoots } from "./roots.js";
-import { ensureSpace, type SpaceCheckDeps } from "./space-check.js";
+import { ensureSpace, type Reserve, reserveBytes, type SpaceCheckDeps } from "./space-check.js";
 import { SystemdStoreGc } from "./store-gc.js";
 
 /** The agent's garbage collection, wired for main.ts: collections follow kept and rolled-back deployments. */
@@ -24,6 +26,7 @@ export function createCollector(deps: {
   readonly nixStore: string;
   readonly registry: Registry;
   readonly roots: PathRoots;
+  readonly fence: RootFence;
   readonly log: Logger;
 }): GcPort {
   const { config, deployer, log } = deps;
@@ -45,6 +48,7 @@ export function createCollector(deps: {
         ledger,
       }),
     storeGc: new SystemdStoreGc(deps.runner, deps.nixStore),
+    fence: deps.fence,
     pruneRoots: async () => {
       await deps.roots.prune(rootsCutoff(deployer.latest(), Date.now()));
     },
@@ -66,7 +70,7 @@ export function createCollector(deps: {
   });
   return {
     collect: (dryRun) => collector.collect(dryRun),
-    space: () => readSpace(config.storeDir, config.gc.bootDir),
+    space: () => readSpace(config.storeDir, config.gc.bootDir, config.gc.reserve),
   };
 }
 
@@ -84,12 +88,24 @@ export function spaceGuard(
   return (needed, what) => ensureSpace(deps, needed, what);
 }
 
-async function readSpace(store: string, boot: string): Promise<Space | undefined> {
+/** The boot partition's check before an activation that installs a bootloader entry (boot-space.ts). */
+export function bootGuard(config: Config, log: Logger): (system: string) => Promise<void> {
+  const deps = {
+    bootDir: config.gc.bootDir,
+    reserveBytes: config.gc.bootReserveMiB * 1048576,
+    space: filesystemSpace,
+    log: log.child({ component: "boot-space" }),
+  };
+  return (system) => ensureBootSpace(deps, system);
+}
+
+async function readSpace(store: string, boot: string, reserve: Reserve): Promise<Space | undefined> {
   const [s, b] = await Promise.all([filesystemSpace(store), filesystemSpace(boot)]);
   if (s === undefined) return undefined;
   return {
     storeFreeBytes: s.free,
     storeSizeBytes: s.size,
+    storeReserveBytes: reserveBytes(reserve, s.size),
     boot: b && { freeBytes: b.free, sizeBytes: b.size },
   };
 }

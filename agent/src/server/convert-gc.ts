@@ -10,6 +10,7 @@ export function spaceToPb(s: Space | undefined): StoreSpace | undefined {
     bootKnown: s.boot !== undefined,
     bootFreeBytes: s.boot?.freeBytes ?? 0,
     bootSizeBytes: s.boot?.sizeBytes ?? 0,
+    storeReserveBytes: s.storeReserveBytes,
   };
 }
 

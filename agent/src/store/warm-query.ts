@@ -3,7 +3,7 @@ import { serveQueryValid } from "./cli-import.js";
 import { type NixCliOptions, ServeProcess } from "./serve-process.js";
 
 /**
- * Validity queries through one read-only `nix-store --serve` that stays up
+ * Validity queries through one `nix-store --serve` that stays up
  * for `idleMs` after each answer. nix-store takes 0.1–0.2 s of CPU to start
  * on a robot, and a deploy asks twice within a moment (QueryMissingPaths,
  * then Activate's check of the system path): issue 13. Every answer is read
@@ -94,7 +94,10 @@ export class WarmValidityQuery {
     const onAbort = () => proc.terminate();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const valid = await serveQueryValid(proc, paths, false);
+      // lock: nix takes a temporary GC root on every path asked, before it answers (a GC already
+      // running learns of it through its socket), so a path reported present stays while the
+      // process lives; the permanent roots (gc/roots.ts) keep it after.
+      const valid = await serveQueryValid(proc, paths, true);
       this.keep(proc);
       return valid;
     } catch (e) {
@@ -108,7 +111,8 @@ export class WarmValidityQuery {
   }
 
   private async start(): Promise<ServeProcess> {
-    const proc = await ServeProcess.start({ ...this.options, write: false, signal: this.life.signal });
+    // --write only makes the lock flag take temporary roots; this process is sent no import.
+    const proc = await ServeProcess.start({ ...this.options, write: true, signal: this.life.signal });
     this.proc = proc;
     // Gone by itself (killed, crashed): the next query starts another.
     void proc.exited.then(() => {

@@ -149,6 +149,38 @@ describe("deploy --plan", () => {
     expect(text.stdout).toMatch(/^r1: plan for .*\n[\s\S]*\n\nr2: plan for /);
   });
 
+  it("each robot's plan shows the NAR bytes it misses against its free space and reserve", async () => {
+    robots();
+    const missing = CLOSURE.reduce((sum, p) => sum + p.narSize, 0);
+    const free = { r1: 10 * 1024 ** 2, r2: 512 * 1024 + missing - 1, r3: 512 * 1024 + missing };
+    for (const [name, a] of agents()) {
+      const space = {
+        storeFreeBytes: free[name],
+        storeSizeBytes: 64 * 1024 ** 2,
+        bootKnown: false,
+        bootFreeBytes: 0,
+        bootSizeBytes: 0,
+        storeReserveBytes: 512 * 1024,
+      };
+      a.handlers.getStatus = () => ({ ...STATUS, space });
+    }
+    const r = await cli("--target", "r1", "--target", "r2", "--target", "r3", "--transfer", "push", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { target: string; space: unknown }[];
+    expect(doc.map((d) => [d.target, d.space])).toEqual([
+      ["r1", { bytesMissing: missing, storeFreeBytes: free.r1, reserveBytes: 512 * 1024, verdict: "fits" }],
+      [
+        "r2",
+        { bytesMissing: missing, storeFreeBytes: free.r2, reserveBytes: 512 * 1024, verdict: "does not fit" },
+      ],
+      ["r3", { bytesMissing: missing, storeFreeBytes: free.r3, reserveBytes: 512 * 1024, verdict: "fits" }],
+    ]);
+    const text = await cli("--target", "r2", "--transfer", "push");
+    expect(text.stdout).toContain(
+      `space:     needs 67.0 KiB, 579 KiB free on the store, reserve 512 KiB: does not fit`,
+    );
+  });
+
   it("refuses --plan with --wait-for-release or another --action (exit 1, usage), calling no agent", async () => {
     robots();
     for (const flags of [

@@ -14,6 +14,7 @@ const SPACE = {
   bootKnown: true,
   bootFreeBytes: 200 * 1024 ** 2,
   bootSizeBytes: 512 * 1024 ** 2,
+  storeReserveBytes: 512 * 1024 ** 2,
 };
 
 const REPORT = {

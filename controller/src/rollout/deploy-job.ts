@@ -177,6 +177,7 @@ export function deployJob(
       const asked = source.askMissingEarly(api, signal);
       const before = await status;
       facts.generationBefore = before.currentGeneration;
+      facts.space = before.space;
       ctx.log(
         `${target}: ${before.hostname || "?"} (agent ${before.agentVersion || "?"}) is on generation ${before.currentGeneration}`,
       );

@@ -10,6 +10,7 @@ import { isSingle } from "../targets/selection.js";
 import { type Built, DeploySource, type DeploySpec, deployJob } from "./deploy-job.js";
 import { limitedPush } from "./fleet/deploy-rollout.js";
 import { makeTransfer } from "./make-transfer.js";
+import { type PlanSpace, planSpace, planSpaceText } from "./plan-space.js";
 import type { Facts, TargetJob } from "./run-on-target.js";
 
 export type PlanJson = ReturnType<typeof planJson>;
@@ -30,7 +31,11 @@ export async function planOnTarget(
   try {
     const facts: Facts = { generationBefore: 0, storePath: null, push: null };
     const prepared = await job.prepare(api, facts, ctx.signal);
-    return planJson(api.target.name, await api.plan(prepared.storePath, ctx.signal));
+    return planJson(
+      api.target.name,
+      await api.plan(prepared.storePath, ctx.signal),
+      planSpace(facts.push, facts.space),
+    );
   } finally {
     api.close();
   }
@@ -84,12 +89,13 @@ export async function planEach(
   };
 }
 
-export function planJson(target: string, p: PlanResponse) {
+export function planJson(target: string, p: PlanResponse, space: PlanSpace | null = null) {
   const c = p.closure;
   return {
     target,
     currentSystem: p.currentSystem,
     storePath: p.storePath,
+    space,
     units: unitChangesJson(p.units),
     interrupted: p.interrupted.map(interruptionJson),
     unchanged: p.unchanged,
@@ -128,6 +134,7 @@ function mib(bytes: number): string {
 export function planText(p: ReturnType<typeof planJson>): string {
   const lines = [`${p.target}: plan for ${p.storePath} (running ${p.currentSystem})`];
   if (p.exitCode !== 0) lines.push(`dry-activate FAILED (exit ${p.exitCode}): ${p.output}`);
+  if (p.space !== null) lines.push(`space:     ${planSpaceText(p.space)}`);
   lines.push(`units:     ${p.units === null ? "unknown" : unitChangesText(p.units)}`);
   if (p.interrupted.length > 0) {
     lines.push("stopped for the data snapshot, before the switch:");

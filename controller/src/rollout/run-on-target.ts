@@ -1,4 +1,4 @@
-import type { ActivationAction, DeploymentEvent } from "@ros-rollback/proto";
+import type { ActivationAction, DeploymentEvent, StoreSpace } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
 import type { CommandContext } from "../core/command.js";
 import { asUserError, UserError } from "../core/errors.js";
@@ -19,6 +19,8 @@ export interface Facts {
   /** The store path as far as it is known (a flake ref until built, `./result` until resolved). */
   storePath: string | null;
   push: PushSummary | null;
+  /** The store's free space before the transfer (GetStatus; undefined: the agent did not say). */
+  space?: StoreSpace | undefined;
 }
 
 /** After a hold refusal: waits for release; undefined: ask again, else why it gives up (nothing changed). */

@@ -484,6 +484,11 @@ export interface StoreSpace {
   bootKnown: boolean;
   bootFreeBytes: number;
   bootSizeBytes: number;
+  /**
+   * Free space a push or substitution must leave on the store's filesystem (gc.reserve, in bytes
+   * for the filesystem's size); 0 from an agent that does not say.
+   */
+  storeReserveBytes: number;
 }
 
 export interface CollectGarbageRequest {
@@ -1256,7 +1261,14 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
 };
 
 function createBaseStoreSpace(): StoreSpace {
-  return { storeFreeBytes: 0, storeSizeBytes: 0, bootKnown: false, bootFreeBytes: 0, bootSizeBytes: 0 };
+  return {
+    storeFreeBytes: 0,
+    storeSizeBytes: 0,
+    bootKnown: false,
+    bootFreeBytes: 0,
+    bootSizeBytes: 0,
+    storeReserveBytes: 0,
+  };
 }
 
 export const StoreSpace: MessageFns<StoreSpace> = {
@@ -1275,6 +1287,9 @@ export const StoreSpace: MessageFns<StoreSpace> = {
     }
     if (message.bootSizeBytes !== 0) {
       writer.uint32(40).uint64(message.bootSizeBytes);
+    }
+    if (message.storeReserveBytes !== 0) {
+      writer.uint32(48).uint64(message.storeReserveBytes);
     }
     return writer;
   },
@@ -1332,6 +1347,14 @@ export const StoreSpace: MessageFns<StoreSpace> = {
             message.bootSizeBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.storeReserveBytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1371,6 +1394,11 @@ export const StoreSpace: MessageFns<StoreSpace> = {
         : isSet(object.boot_size_bytes)
         ? globalThis.Number(object.boot_size_bytes)
         : 0,
+      storeReserveBytes: isSet(object.storeReserveBytes)
+        ? globalThis.Number(object.storeReserveBytes)
+        : isSet(object.store_reserve_bytes)
+        ? globalThis.Number(object.store_reserve_bytes)
+        : 0,
     };
   },
 
@@ -1391,6 +1419,9 @@ export const StoreSpace: MessageFns<StoreSpace> = {
     if (message.bootSizeBytes !== 0) {
       obj.bootSizeBytes = Math.round(message.bootSizeBytes);
     }
+    if (message.storeReserveBytes !== 0) {
+      obj.storeReserveBytes = Math.round(message.storeReserveBytes);
+    }
     return obj;
   },
 
@@ -1404,6 +1435,7 @@ export const StoreSpace: MessageFns<StoreSpace> = {
     message.bootKnown = object.bootKnown ?? false;
     message.bootFreeBytes = object.bootFreeBytes ?? 0;
     message.bootSizeBytes = object.bootSizeBytes ?? 0;
+    message.storeReserveBytes = object.storeReserveBytes ?? 0;
     return message;
   },
 };
