@@ -53,6 +53,7 @@ describe("systemd notifications through systemd-notify --pid", () => {
         "/run/n 30000000 --pid=42 READY=1 STATUS=up\n",
       );
       // Any other child, with the environment left: nothing to notify with.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
       const other = await runner.run(["sh", "-c", 'echo "${NOTIFY_SOCKET-unset}"'], { env });
       expect(other.stdout).toBe("unset\n");
     } finally {
