@@ -6,7 +6,7 @@
  */
 import type { ConnectAgent } from "./agent-api.js";
 import type { ClosureOps } from "./closure/port.js";
-import type { Deps } from "./core/command.js";
+import type { Deps } from "./context/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
 import { exitWhenFlushed } from "./core/exit.js";
 import { handleInterrupts } from "./core/interrupt.js";
