@@ -14,8 +14,6 @@ export const FOLDER_RULES: readonly string[] = ["controller/src"];
 export const ACCEPTED_FOLDER_EDGES: Readonly<Record<string, string>> = {
   "controller/src/agent-api → controller/src/push":
     "agent-api/grpc-api.ts builds the raw push client; the push cut (issue 26, item 3) moves the transport",
-  "controller/src/closure → controller/src/push":
-    "closure/port.ts names CompressionChoice; the push cut moves it",
 };
 
 export interface FolderGraphDeps {
