@@ -46,7 +46,7 @@ const closureOps: ClosureOps = {
 };
 
 const connect: ConnectAgent = async (...args) =>
-  (await import("./agent-api/connect.js")).connectAgent(...args);
+  (await import("./push/transport/connect-agent.js")).connectAgent(...args);
 
 const deps: Deps = { connect, closure: closureOps };
 

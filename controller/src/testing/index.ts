@@ -5,4 +5,5 @@ export * from "../push/link-verdict.js";
 export * from "../push/nar-source.js";
 export type { PushProgress } from "../push/progress-counter.js";
 export * from "../push/push-requests.js";
+export * from "../push/transport/connect-agent.js";
 export * from "../push/transport/raw-push-client.js";
