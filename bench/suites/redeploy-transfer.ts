@@ -2,7 +2,7 @@
 // (compression auto, as deploy's default), `nix-store --export MISSING | nix-store --import`, and
 // `nix copy --to ssh://` of the new toplevel (it finds what is missing itself, as push does).
 import type { AgentClient, PathInfo } from "@ros-rollback/proto";
-import { pushRequests } from "../../controller/src/closure/index.js";
+import { pushRequests } from "../../controller/src/push/push-requests.js";
 import { labExec } from "../../integration-tests/lab/index.js";
 import { run } from "../../integration-tests/lab/proc.js";
 import { sendPush } from "../../integration-tests/support/controller.js";

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { credentials } from "@grpc/grpc-js";
 import { Compression, type PathInfo, type PushPathsRequest } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
-import { pushRequests } from "../../controller/src/closure/index.js";
+import { pushRequests } from "../../controller/src/push/push-requests.js";
 import { rawPush } from "../../controller/src/push/transport/raw-push-client.js";
 import { sendPush } from "../../integration-tests/support/controller.js";
 import type { Target } from "../links/index.js";

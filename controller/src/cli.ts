@@ -6,7 +6,7 @@
  */
 import type { ConnectAgent } from "./agent-api.js";
 import type { ClosureOps } from "./closure/port.js";
-import type { Deps } from "./core/command.js";
+import type { Deps } from "./context/command.js";
 import { ExitCode, InterruptedError } from "./core/errors.js";
 import { exitWhenFlushed } from "./core/exit.js";
 import { handleInterrupts } from "./core/interrupt.js";
@@ -16,10 +16,17 @@ import { lazyMessages } from "./push/lazy-messages.js";
 
 // Imported when first used: `--help` and commands that never connect or read the store skip
 // loading grpc-js, the protocol code and the closure code (start-up time, issue 13).
-type ClosureModule = typeof import("./closure/index.js");
+// The push encoder loads with the closure code: the signing before a push loads both.
+type ClosureModule = typeof import("./closure/index.js") & typeof import("./push/push-requests.js");
 let closureLoaded: ClosureModule | undefined;
 const closureModule = async (): Promise<ClosureModule> => {
-  closureLoaded ??= await import("./closure/index.js");
+  if (closureLoaded === undefined) {
+    const [closure, push] = await Promise.all([
+      import("./closure/index.js"),
+      import("./push/push-requests.js"),
+    ]);
+    closureLoaded = { ...closure, ...push };
+  }
   return closureLoaded;
 };
 
@@ -39,7 +46,7 @@ const closureOps: ClosureOps = {
 };
 
 const connect: ConnectAgent = async (...args) =>
-  (await import("./agent-api/connect.js")).connectAgent(...args);
+  (await import("./push/transport/connect-agent.js")).connectAgent(...args);
 
 const deps: Deps = { connect, closure: closureOps };
 

@@ -1,7 +1,9 @@
 import type { AgentApi } from "./agent-api.js";
 import { loadCommands } from "./commands/lazy.js";
-import { commandName, parseCommandLine } from "./core/args.js";
-import type { CommandContext, ConnectOverrides, Deps, GlobalArgs, JsonOutput } from "./core/command.js";
+import type { CommandContext, ConnectOverrides, Deps } from "./context/command.js";
+import { parseCommandLine } from "./context/command-line.js";
+import { commandName } from "./core/args.js";
+import type { GlobalArgs, JsonOutput } from "./core/command.js";
 import { type ExitCode, UsageError } from "./core/errors.js";
 import { commandHelp, globalHelp } from "./core/help.js";
 import type { Io } from "./core/io.js";

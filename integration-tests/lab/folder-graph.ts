@@ -7,22 +7,6 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 /** The src/ folders whose subfolders must not import each other in a circle. */
 export const FOLDER_RULES: readonly string[] = ["controller/src"];
 
-/**
- * Folder imports that still close a circle, each with its reason; the rule holds for the rest.
- * An entry whose import is gone (both folders still there) is itself a problem, so the list only shrinks.
- */
-export const ACCEPTED_FOLDER_EDGES: Readonly<Record<string, string>> = {
-  "controller/src/core → controller/src/agent-api":
-    "core/command.ts holds CommandContext, which names the ports (AgentApi, ClosureOps, Selection): its home is not core/",
-  "controller/src/core → controller/src/closure": "core/command.ts: CommandContext names ClosureOps",
-  "controller/src/core → controller/src/targets":
-    "core/command.ts: CommandContext names Target and Selection",
-  "controller/src/agent-api → controller/src/push":
-    "agent-api/grpc-api.ts builds the raw push client; the push cut (issue 26, item 3) moves the transport",
-  "controller/src/closure → controller/src/push":
-    "closure/port.ts names CompressionChoice; the push cut moves it",
-};
-
 export interface FolderGraphDeps {
   readonly specifiers: (text: string) => string[];
   readonly circles: (edges: ReadonlyMap<string, readonly string[]>) => string[][];
@@ -50,12 +34,11 @@ function folderOf(base: string, file: string): string {
   return existsSync(join(base, stem)) ? stem : first;
 }
 
-/** Every folder circle under each of FOLDER_RULES, and every stale accepted edge, one line each. */
+/** Every folder circle under each of FOLDER_RULES, one line each. */
 export function folderProblems(
   root: string,
   deps: FolderGraphDeps,
   rules: readonly string[] = FOLDER_RULES,
-  accepted: Readonly<Record<string, string>> = ACCEPTED_FOLDER_EDGES,
 ): string[] {
   const problems: string[] = [];
   for (const rule of rules) {
@@ -74,19 +57,8 @@ export function folderProblems(
         const to = folderOf(base, target);
         if (to === from) continue;
         const key = `${rule}/${from} → ${rule}/${to}`;
-        if (key in accepted) {
-          example.set(key, example.get(key) ?? relative(root, file));
-          continue;
-        }
         out.add(to);
         if (!example.has(key)) example.set(key, relative(root, file));
-      }
-    }
-    for (const key of Object.keys(accepted)) {
-      const ends = key.split(" → ");
-      const present = ends.every((end) => end.startsWith(`${rule}/`) && existsSync(resolve(root, end)));
-      if (present && !example.has(key)) {
-        problems.push(`accepted folder import no longer made, drop it from ACCEPTED_FOLDER_EDGES: ${key}`);
       }
     }
     const graph = new Map([...edges].map(([k, v]) => [k, [...v]]));

@@ -7,8 +7,8 @@ import { type IssuedCert, issueCert, makeCa } from "@ros-rollback/proto/testing"
 import { pino } from "pino";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import type { DeployingServer } from "../../agent/src/testing/deploying-server.js";
-import { connectAgent } from "../../controller/src/agent-api/connect.js";
 import type { AgentApi } from "../../controller/src/agent-api/types.js";
+import { connectAgent } from "../../controller/src/push/transport/connect-agent.js";
 import type { Target } from "../../controller/src/targets/inventory.js";
 import { type RelayLog, type RunningRelay, startRelay } from "../../relay/src/index.js";
 

@@ -8,7 +8,8 @@ import {
   type PushPathsRequest,
 } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { computeClosure, pushRequests, signPaths } from "../../controller/src/closure/index.js";
+import { computeClosure, signPaths } from "../../controller/src/closure/index.js";
+import { pushRequests } from "../../controller/src/push/push-requests.js";
 import { buildSystems, type LabRobot, labDown, labExec, labUp, waitForAgent } from "../lab/index.js";
 import { options } from "../support/agent.js";
 import { agentClient, controller, controllerTls, sendPush } from "../support/controller.js";

@@ -8,12 +8,21 @@ import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
+import type { PushVia } from "./push-via.js";
 import type { ConnectAgent } from "./types.js";
 
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
-export const connectAgent: ConnectAgent = async (inventoryTarget, options, signal) => {
+/** Connects with `pushVia` as the push transport (push/transport/connect-agent.ts passes the real one). */
+export function connectAgentWith(pushVia: PushVia): ConnectAgent {
+  return (...args) => connectVia(pushVia, ...args);
+}
+
+const connectVia = async (
+  pushVia: PushVia,
+  ...[inventoryTarget, options, signal]: Parameters<ConnectAgent>
+): ReturnType<ConnectAgent> => {
   const material = await readTlsMaterial(inventoryTarget);
   // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
   const routed = await routeTarget(inventoryTarget, material, options.connectTimeoutMs);
@@ -46,7 +55,7 @@ export const connectAgent: ConnectAgent = async (inventoryTarget, options, signa
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new (fastAgentClient())(target.address, credentials, channelOptions);
   const raw = { address: target.address, serverName: target.serverName, ...material };
-  const api = new GrpcAgentApi(target, client, options, raw, () => routed?.proxy.close());
+  const api = new GrpcAgentApi(target, client, options, raw, pushVia, () => routed?.proxy.close());
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
   } catch (e) {

@@ -22,10 +22,9 @@ import type {
   RollbackRequest,
   SubstituteProgress,
 } from "@ros-rollback/proto";
-import { pushRawFirst } from "../push/transport/raw-first.js";
-import type { RawPushEndpoint } from "../push/transport/raw-push-client.js";
 import type { Target } from "../targets/inventory.js";
 import { type CallContext, serverStream, unary } from "./calls.js";
+import type { PushVia, RawPushEndpoint } from "./push-via.js";
 import type { AgentApi, ConnectOptions, PushTransport } from "./types.js";
 
 /** AgentApi over one grpc-js client (one connection): each RPC through calls.ts or push.ts. */
@@ -37,6 +36,7 @@ export class GrpcAgentApi implements AgentApi {
     private readonly client: AgentClient,
     private readonly options: ConnectOptions,
     private readonly raw: RawPushEndpoint,
+    private readonly pushVia: PushVia,
     /** Also ended by close() (a relay target's local proxy). */
     private readonly alsoClose: () => void = () => undefined,
   ) {
@@ -104,7 +104,7 @@ export class GrpcAgentApi implements AgentApi {
       raw: this.raw,
       connectTimeoutMs: this.options.connectTimeoutMs,
     };
-    return pushRawFirst(push, requests, signal, onWritten, onTransport, onAgentProgress);
+    return this.pushVia(push, requests, signal, onWritten, onTransport, onAgentProgress);
   }
 
   querySubstitutable(

@@ -1,5 +1,3 @@
-export type { PushProgress } from "../push/progress-counter.js";
-export { type PushRequestOptions, pushRequests } from "../push/push-requests.js";
 export { computeClosure } from "./compute-closure.js";
 export type { NixCliOptions } from "./nix-cli.js";
 export { parsePathInfoJson } from "./path-info-json.js";

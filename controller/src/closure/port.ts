@@ -1,5 +1,4 @@
 import type { Compression, PathInfo, PushPathsRequest, RawPushProgress } from "@ros-rollback/proto";
-import type { CompressionChoice } from "../push/compress-choice.js";
 import type { PushProgress } from "../transfer/transfer.js";
 
 /**
@@ -32,6 +31,13 @@ export interface ClosureOps {
     },
     signal: AbortSignal,
   ): PushMessages;
+}
+
+/** What `--compress auto` picked (push/compress-choice.ts decides). */
+export interface CompressionChoice {
+  readonly compression: Compression.COMPRESSION_NONE | Compression.COMPRESSION_ZSTD;
+  /** One line for the log: why. */
+  readonly why: string;
 }
 
 export interface PushMessages extends AsyncIterable<PushPathsRequest> {

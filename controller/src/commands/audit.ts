@@ -1,7 +1,7 @@
 import { terminalText } from "@ros-rollback/nix-core";
 import type { AuditEntry, GetAuditLogResponse } from "@ros-rollback/proto";
+import { defineCommand } from "../context/command.js";
 import { parsePositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 

@@ -1,6 +1,6 @@
 import { DeploymentState } from "@ros-rollback/proto";
+import { defineCommand } from "../context/command.js";
 import { parsePositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode, UserError } from "../core/errors.js";
 import { stateName } from "../report/enum-names.js";
 import { clockTime, deploymentJson } from "../report/views.js";

@@ -1,5 +1,6 @@
+import { type CommandContext, defineCommand } from "../context/command.js";
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
-import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
+import type { CommandResult } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { overrideWarning } from "../report/holds.js";
 import { ProgressReporter } from "../report/progress.js";

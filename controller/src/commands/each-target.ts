@@ -1,5 +1,6 @@
 import type { AgentApi } from "../agent-api.js";
-import type { CommandContext, CommandResult } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
+import type { CommandResult } from "../core/command.js";
 import { ExitCode, isUserError, type UserError } from "../core/errors.js";
 import type { Target } from "../targets/inventory.js";
 import { forEachTarget } from "../targets/pool.js";

@@ -1,6 +1,6 @@
 import type { CollectGarbageResponse } from "@ros-rollback/proto";
+import { defineCommand } from "../context/command.js";
 import { parsePositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";
 import { bytes, spaceText } from "./space.js";

@@ -1,6 +1,6 @@
 import type { AgentApi } from "../agent-api.js";
+import { defineCommand } from "../context/command.js";
 import { expectPositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { generationJson } from "../report/views.js";
 import { isSingle } from "../targets/selection.js";

@@ -1,5 +1,5 @@
+import { defineCommand } from "../context/command.js";
 import { parsePositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { type HealthJson, healthJson } from "../report/views.js";
 import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";

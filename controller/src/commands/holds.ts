@@ -1,6 +1,6 @@
 import { hasUnprintable } from "@ros-rollback/nix-core";
+import { defineCommand } from "../context/command.js";
 import { parsePositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { type HoldJson, holdJson, holdText } from "../report/views.js";
 import { TARGET_POSITIONAL, targetName } from "../targets/target-arg.js";

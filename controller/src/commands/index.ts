@@ -1,4 +1,4 @@
-import type { CommandDef } from "../core/command.js";
+import type { CommandDef } from "../context/command.js";
 import { auditCommand } from "./audit.js";
 import { confirmCommand } from "./confirm.js";
 import { deployCommand } from "./deploy.js";

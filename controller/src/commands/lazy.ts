@@ -1,4 +1,4 @@
-import type { CommandDef } from "../core/command.js";
+import type { CommandDef } from "../context/command.js";
 
 type Loader = readonly [name: string, load: () => Promise<CommandDef>];
 

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
+import { type CommandContext, defineCommand } from "../context/command.js";
 import { choice, expectPositionals } from "../core/args.js";
-import { type CommandContext, type CommandResult, defineCommand } from "../core/command.js";
+import type { CommandResult } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { ProgressReporter } from "../report/progress.js";
 import { DeploySource, type DeploySpec, deployJob } from "../rollout/deploy-job.js";

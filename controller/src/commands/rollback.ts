@@ -1,5 +1,6 @@
+import { defineCommand } from "../context/command.js";
 import { expectPositionals } from "../core/args.js";
-import { type CommandResult, defineCommand } from "../core/command.js";
+import type { CommandResult } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { overrideWarning } from "../report/holds.js";
 import { reportResult } from "../report/report.js";

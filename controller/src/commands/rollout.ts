@@ -1,5 +1,6 @@
+import { defineCommand } from "../context/command.js";
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
-import { type CommandResult, defineCommand, type OptionSpec } from "../core/command.js";
+import type { CommandResult, OptionSpec } from "../core/command.js";
 import { ExitCode, UsageError } from "../core/errors.js";
 import { actionName, stateName } from "../report/enum-names.js";
 import { holdsLine, overrideWarning } from "../report/holds.js";

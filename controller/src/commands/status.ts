@@ -1,5 +1,6 @@
+import { defineCommand } from "../context/command.js";
 import { expectPositionals } from "../core/args.js";
-import { type CommandResult, defineCommand } from "../core/command.js";
+import type { CommandResult } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { type RelayView, relayLine, relayStates } from "../relay/fleet-states.js";
 import { holdText, snapshotLine, statusJson, unitChangesText } from "../report/views.js";

@@ -1,6 +1,6 @@
 import { ActivationAction, type Deployment, DeploymentKind } from "@ros-rollback/proto";
+import { defineCommand } from "../context/command.js";
 import { parsePositionals } from "../core/args.js";
-import { defineCommand } from "../core/command.js";
 import { ExitCode } from "../core/errors.js";
 import { renderJsonLine } from "../core/render.js";
 import { actionName } from "../report/enum-names.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../commands/index.js";
-import { parseCommandLine } from "./args.js";
+import { parseCommandLine } from "../context/command-line.js";
 import { UsageError } from "./errors.js";
 import { commandHelp, globalHelp } from "./help.js";
 

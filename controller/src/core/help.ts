@@ -1,5 +1,5 @@
 import { GLOBAL_OPTIONS } from "./args.js";
-import type { CommandDef, OptionSpec } from "./command.js";
+import type { CommandMeta, OptionSpec } from "./command.js";
 import { ExitCode } from "./errors.js";
 
 export const PROGRAM = "ros-rollback";
@@ -62,14 +62,14 @@ function exitCodeLines(): string[] {
   return table(EXIT_CODE_HELP.map(([code, text]) => [String(code), text]));
 }
 
-export function usageLine(command: CommandDef): string {
+export function usageLine(command: CommandMeta): string {
   const positionals = command.positionals
     .map((p) => (p.optional === true ? ` [<${p.name}>]` : ` <${p.name}>`))
     .join("");
   return `${PROGRAM} ${command.name}${positionals} [options]`;
 }
 
-export function globalHelp(commands: readonly CommandDef[]): string {
+export function globalHelp(commands: readonly CommandMeta[]): string {
   return [
     `${PROGRAM} — safe OTA updates for ROS robots on NixOS (controller for the ros-rollback agent)`,
     "",
@@ -94,7 +94,7 @@ export function globalHelp(commands: readonly CommandDef[]): string {
   ].join("\n");
 }
 
-export function commandHelp(command: CommandDef): string {
+export function commandHelp(command: CommandMeta): string {
   const lines = [`Usage: ${usageLine(command)}`, "", command.summary, ""];
   if (command.description !== "") lines.push(command.description, "");
   if (command.positionals.length > 0) {

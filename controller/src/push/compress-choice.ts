@@ -1,11 +1,6 @@
 import { deflateRawSync } from "node:zlib";
 import { Compression } from "@ros-rollback/proto";
-
-export interface CompressionChoice {
-  readonly compression: Compression.COMPRESSION_NONE | Compression.COMPRESSION_ZSTD;
-  /** One line for the log: why. */
-  readonly why: string;
-}
+import type { CompressionChoice } from "../closure/port.js";
 
 export interface ChoiceInputs {
   /** Compressed ÷ original size of a sample of the NARs (deflate level 1 ≈ zstd -3 here). */

@@ -1,8 +1,9 @@
 import { writeTo } from "@ros-rollback/nix-core";
 import { Compression, type PathInfo, type PushPathsRequest, rawZstdFrames } from "@ros-rollback/proto";
 import type { NixCliOptions } from "../closure/nix-cli.js";
+import type { CompressionChoice } from "../closure/port.js";
 import { Channel, gather } from "./channel.js";
-import { type CompressionChoice, chooseCompression, sampleRatio } from "./compress-choice.js";
+import { chooseCompression, sampleRatio } from "./compress-choice.js";
 import { type Compressor, openCompressor } from "./compressor.js";
 import { type AgentReport, LinkWatch } from "./link-verdict.js";
 import { type NarPiece, readNars } from "./nar-source.js";

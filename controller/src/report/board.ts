@@ -1,5 +1,5 @@
 import { terminalText } from "@ros-rollback/nix-core";
-import type { CommandContext } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
 
 type Column = "phase" | "transfer" | "health" | "outcome";
 

@@ -9,8 +9,8 @@ import {
   type SubstituteProgress,
 } from "@ros-rollback/proto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectAgent } from "../agent-api.js";
 import { main } from "../main.js";
+import { connectAgent } from "../push/transport/connect-agent.js";
 import { captureIo } from "../testing/capture-io.js";
 import { event, type FakeAgent, startFakeAgent } from "../testing/fake-agent.js";
 import { type FakeClosure, fakeClosure, pathInfo } from "../testing/fake-closure.js";

@@ -2,7 +2,7 @@ import { readFile, realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { ActivationAction, type DeploymentOptions, type PathInfo } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { CommandContext } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
 import { UserError } from "../core/errors.js";
 import { buildToplevel, parseFlakeRef } from "../targets/flake.js";
 import { describeFsError } from "../targets/inventory.js";

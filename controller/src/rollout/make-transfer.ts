@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { CommandContext } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
 import type { Transfer, TransferProgress } from "../transfer/transfer.js";
 import { CacheTransfer, type TransferMode } from "./cache-transfer.js";
 import type { DeploySpec } from "./deploy-job.js";

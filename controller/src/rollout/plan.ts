@@ -1,5 +1,6 @@
 import type { DataInterruption, PlanResponse } from "@ros-rollback/proto";
-import type { CommandContext, CommandResult } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
+import type { CommandResult } from "../core/command.js";
 import { asUserError, ExitCode, UsageError, type UserError } from "../core/errors.js";
 import { ProgressReporter } from "../report/progress.js";
 import type { Strategy } from "../report/strategy.js";

@@ -1,5 +1,5 @@
 import { ActivationAction } from "@ros-rollback/proto";
-import type { CommandContext } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
 import type { FollowArgs } from "./follow/follow-options.js";
 import type { TargetJob } from "./run-on-target.js";
 

@@ -1,6 +1,6 @@
 import type { ActivationAction, DeploymentEvent, StoreSpace } from "@ros-rollback/proto";
 import type { AgentApi } from "../agent-api.js";
-import type { CommandContext } from "../core/command.js";
+import type { CommandContext } from "../context/command.js";
 import { asUserError, UserError } from "../core/errors.js";
 import type { Followed } from "../report/followed.js";
 import type { HeldJson } from "../report/holds.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../commands/index.js";
-import { parseCommandLine } from "../core/args.js";
+import { parseCommandLine } from "../context/command-line.js";
 import { UsageError, UserError } from "../core/errors.js";
 import { parseInventory, selectTargets } from "./inventory.js";
 import { isSingle, parseSelection } from "./selection.js";

@@ -1,23 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
-import type { AgentClient, PushPathsRequest, PushPathsResponse, RawPushProgress } from "@ros-rollback/proto";
+import type { PushPathsRequest, PushPathsResponse, RawPushProgress } from "@ros-rollback/proto";
 import { type CallContext, noAnswer } from "../../agent-api/calls.js";
 import { AgentCallError } from "../../agent-api/errors.js";
+import type { PushContext } from "../../agent-api/push-via.js";
 import type { PushTransport } from "../../agent-api/types.js";
 import { pushPaths } from "./push-paths.js";
-import {
-  RawPushBroken,
-  type RawPushEndpoint,
-  RawPushNoAnswer,
-  RawPushStatus,
-  rawPush,
-} from "./raw-push-client.js";
-
-export interface PushContext {
-  readonly ctx: CallContext;
-  readonly client: AgentClient;
-  readonly raw: RawPushEndpoint;
-  readonly connectTimeoutMs: number;
-}
+import { RawPushBroken, RawPushNoAnswer, RawPushStatus, rawPush } from "./raw-push-client.js";
 
 /** A push over the agent's raw channel when it offers one (ALPN), else gRPC PushPaths. */
 export async function pushRawFirst(

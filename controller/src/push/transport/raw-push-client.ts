@@ -17,16 +17,10 @@ import {
   serializePushPathsRequest,
   takeDataFrame,
 } from "@ros-rollback/proto";
+import type { RawPushEndpoint } from "../../agent-api/push-via.js";
 import { settlesWithin } from "../../core/settles-within.js";
 
-export interface RawPushEndpoint {
-  /** "host:port" or "[v6]:port", as the inventory has it. */
-  readonly address: string;
-  readonly serverName: string | undefined;
-  readonly ca: Buffer;
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
+export type { RawPushEndpoint } from "../../agent-api/push-via.js";
 
 export interface RawPushOptions {
   readonly connectTimeoutMs: number;

@@ -1,5 +1,6 @@
 import { randomInt } from "node:crypto";
-import type { CommandContext, CommandResult } from "../../core/command.js";
+import type { CommandContext } from "../../context/command.js";
+import type { CommandResult } from "../../core/command.js";
 import { withBoard } from "../../report/board.js";
 import { ProgressReporter } from "../../report/progress.js";
 import { type RolloutResult, rolloutJson, rolloutText } from "../../report/result.js";

@@ -1,4 +1,4 @@
-import type { CommandContext } from "../../core/command.js";
+import type { CommandContext } from "../../context/command.js";
 import { UserError } from "../../core/errors.js";
 import type { DeploymentReport } from "../../report/report.js";
 import {

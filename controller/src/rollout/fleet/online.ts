@@ -1,4 +1,5 @@
-import type { CommandContext, OptionSpec, RawArgs } from "../../core/command.js";
+import type { CommandContext } from "../../context/command.js";
+import type { OptionSpec, RawArgs } from "../../core/command.js";
 import { UsageError } from "../../core/errors.js";
 import type { Io } from "../../core/io.js";
 import type { DeploymentReport } from "../../report/report.js";

@@ -1,6 +1,6 @@
 import { type ActivationAction, type Deployment, DeploymentState } from "@ros-rollback/proto";
 import type { AgentApi } from "../../agent-api.js";
-import type { CommandContext } from "../../core/command.js";
+import type { CommandContext } from "../../context/command.js";
 import { isUserError, UserError } from "../../core/errors.js";
 import { stateName } from "../../report/enum-names.js";
 import { judge } from "../../report/outcome.js";

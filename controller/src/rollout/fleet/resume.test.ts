@@ -5,6 +5,7 @@ import { DeploymentState as S } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as closure from "../../closure/index.js";
 import type { ClosureOps } from "../../closure/port.js";
+import { pushRequests } from "../../push/push-requests.js";
 import { importAll, useFleetRig } from "../../testing/fleet-rig.js";
 import { SimulatedAgent } from "../../testing/simulated-agent.js";
 
@@ -27,7 +28,7 @@ let child: ChildProcess | undefined;
 const closureOps: ClosureOps = {
   computeClosure: (p, signal) => closure.computeClosure(p, signal, { env: { ...process.env, NIX_CONFIG } }),
   signPaths: (infos, key, signal) => closure.signPaths(infos, key, signal),
-  pushRequests: (infos, options, signal) => closure.pushRequests(infos, options, signal),
+  pushRequests: (infos, options, signal) => pushRequests(infos, options, signal),
   uploadClosure: (storePath, storeUri, key, signal) =>
     closure.uploadClosure(storePath, storeUri, key, signal),
 };

@@ -1,5 +1,6 @@
 import type { Deployment } from "@ros-rollback/proto";
-import type { CommandContext, CommandResult } from "../../core/command.js";
+import type { CommandContext } from "../../context/command.js";
+import type { CommandResult } from "../../core/command.js";
 import { UserError } from "../../core/errors.js";
 import { withBoard } from "../../report/board.js";
 import { actionName, stateName } from "../../report/enum-names.js";

@@ -1,5 +1,6 @@
 import type { DeploymentEvent } from "@ros-rollback/proto";
-import type { CommandContext, OptionSpec, RawArgs } from "../../core/command.js";
+import type { CommandContext } from "../../context/command.js";
+import type { OptionSpec, RawArgs } from "../../core/command.js";
 import { UsageError } from "../../core/errors.js";
 import { EventPrinter } from "../../report/event-printer.js";
 import type { FollowOptions } from "./follow.js";
