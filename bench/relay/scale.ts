@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
+import { cpuSeconds, parseTime, TIME_FORMAT } from "./cpu.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -25,7 +26,13 @@ export interface ScaleResult {
   relayRssConnectedMB: number;
   perRobotKB: number;
   relayPeakRssMB: number;
-  statusAll: { seconds: number; exitCode: number | null; answered: number };
+  statusAll: {
+    seconds: number;
+    exitCode: number | null;
+    answered: number;
+    /** CPU seconds during it: the relay, the simulated robots' process, the CLI. */
+    cpu: { relay: number; robots: number; cli: number | undefined };
+  };
   /** Relay streams alone: controller dial → relay → robot opens its stream → ok, N of them. */
   streams: { parallel: number; seconds: number; opened: number }[];
   restart: {
@@ -181,10 +188,14 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       ]),
     );
     writeFileSync(inventory, JSON.stringify({ targets }));
+    const cpu0 = { relay: cpuSeconds(pid), robots: cpuSeconds(robots.pid ?? 0) };
     const t1 = performance.now();
     const cli = spawn(
-      process.execPath,
+      "/usr/bin/time",
       [
+        "-f",
+        TIME_FORMAT,
+        process.execPath,
         join(ROOT, "controller/dist/bundle/cli.js"),
         "status",
         "--all",
@@ -206,9 +217,14 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     });
     const [exitCode] = (await once(cli, "exit")) as [number | null];
     const statusSeconds = (performance.now() - t1) / 1000;
+    const cpu = {
+      relay: cpuSeconds(pid) - cpu0.relay,
+      robots: cpuSeconds(robots.pid ?? 0) - cpu0.robots,
+      cli: parseTime(err),
+    };
     const answered = (out.match(/"agentVersion":\s*"test"/g) ?? []).length;
     log(
-      `relay scale: status --all of ${n}: ${statusSeconds.toFixed(1)} s, exit ${exitCode}, ${answered} answered${err ? `; stderr: ${err.split("\n")[0]}` : ""}`,
+      `relay scale: status --all of ${n}: ${statusSeconds.toFixed(1)} s, exit ${exitCode}, ${answered} answered; CPU s: relay ${cpu.relay.toFixed(1)}, robots ${cpu.robots.toFixed(1)}, CLI ${cpu.cli?.toFixed(1)}${exitCode !== 0 && err ? `; stderr: ${err.split("\n")[0]}` : ""}`,
     );
     // The relay's own part of each: a stream opened through it (the robot's TLS to the relay
     // included), without the agent's mutual TLS and Status inside; 8 at once is the CLI's pool.
@@ -249,7 +265,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       relayRssConnectedMB: rssConnected,
       perRobotKB: ((rssConnected - rssIdle) * 1000) / Math.max(1, connected),
       relayPeakRssMB: peak,
-      statusAll: { seconds: statusSeconds, exitCode, answered },
+      statusAll: { seconds: statusSeconds, exitCode, answered, cpu },
       streams,
       restart: { downSeconds, reconnectSeconds, backoffBoundSeconds: backoffBound(downSeconds), reconnected },
     };
