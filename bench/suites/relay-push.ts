@@ -4,6 +4,7 @@
 // connection: both pushes use the same certificates, agent and closure; only the route differs.
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { createSecureContext } from "node:tls";
 import { computeClosure, signPaths } from "../../controller/src/closure/index.js";
 import { viaRelay } from "../../controller/src/relay/via-relay.js";
 import { netnsName } from "../../integration-tests/lab/config.js";
@@ -47,11 +48,11 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
   };
   const routed = await viaRelay(
     viaTarget,
-    {
-      relayCa: readFileSync(robot.relay.caFile),
+    createSecureContext({
+      ca: readFileSync(robot.relay.caFile),
       cert: readFileSync(direct.tls.certFile),
       key: readFileSync(direct.tls.keyFile),
-    },
+    }),
     10_000,
   );
   const targets: Record<Route, Target> = {

@@ -38,8 +38,14 @@ const closureOps: ClosureOps = {
     (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
 };
 
-const connect: ConnectAgent = async (...args) =>
-  (await import("./agent-api/connect.js")).connectAgent(...args);
+// One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off, for the bench's before/after).
+let connector: Promise<ConnectAgent> | undefined;
+const connect: ConnectAgent = async (...args) => {
+  connector ??= import("./agent-api/connect.js").then((m) =>
+    m.makeConnectAgent(process.env.ROS_ROLLBACK_TLS_CACHE === "off" ? undefined : new m.TlsCache()),
+  );
+  return (await connector)(...args);
+};
 
 const deps: Deps = { connect, closure: closureOps };
 

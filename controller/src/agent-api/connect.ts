@@ -1,3 +1,4 @@
+import { createSecureContext, type SecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
@@ -8,17 +9,61 @@ import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
-import type { ConnectAgent } from "./types.js";
+import { TlsCache } from "./tls-cache.js";
+import type { AgentApi, ConnectAgent } from "./types.js";
 
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
-export const connectAgent: ConnectAgent = async (inventoryTarget, options, signal) => {
-  const material = await readTlsMaterial(inventoryTarget);
-  // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
-  const routed = await routeTarget(inventoryTarget, material, options.connectTimeoutMs);
-  const target = routed?.target ?? inventoryTarget;
+/** A target's TLS files read, checked and parsed: for gRPC, the raw push channel and its relay. */
+interface Prepared {
+  readonly material: TlsMaterial;
+  readonly credentials: grpc.ChannelCredentials;
+  /** The controller's side of its TLS connections to the relay, when the target has one. */
+  readonly relayContext: SecureContext | undefined;
+}
+
+async function prepare(target: Target): Promise<Prepared> {
+  const material = await readTlsMaterial(target);
   const credentials = await createCredentials(target, material);
+  if (target.relay === undefined) return { material, credentials, relayContext: undefined };
+  const relayCa =
+    target.relay.caFile === target.caFile
+      ? material.ca
+      : await readTlsFile(target, "relayCaFile", target.relay.caFile);
+  const relayContext = createSecureContext({ ca: relayCa, cert: material.cert, key: material.key });
+  return { material, credentials, relayContext };
+}
+
+/**
+ * Connects to agents; with a cache, the TLS files shared by a fleet's targets
+ * are read and parsed once per version of the files (tls-cache.ts), not per robot.
+ */
+export function makeConnectAgent(cache?: TlsCache<Prepared>): ConnectAgent {
+  return (target, options, signal) =>
+    connectPrepared(
+      target,
+      options,
+      signal,
+      cache ? cache.get(target, () => prepare(target)) : prepare(target),
+    );
+}
+
+/** Without a cache: every connect reads the target's files. */
+export const connectAgent: ConnectAgent = makeConnectAgent();
+
+export { TlsCache };
+
+async function connectPrepared(
+  inventoryTarget: Target,
+  options: Parameters<ConnectAgent>[1],
+  signal: AbortSignal,
+  preparing: Promise<Prepared>,
+): Promise<AgentApi> {
+  const { material, credentials, relayContext } = await preparing;
+  // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
+  const routed = await routeTarget(inventoryTarget, relayContext, options.connectTimeoutMs);
+  const target = routed?.target ?? inventoryTarget;
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
     // network down): a stream whose link went silent ends instead of hanging.
@@ -56,24 +101,16 @@ export const connectAgent: ConnectAgent = async (inventoryTarget, options, signa
     throw e;
   }
   return api;
-};
+}
 
 async function routeTarget(
   target: Target,
-  material: TlsMaterial,
+  secureContext: SecureContext | undefined,
   timeoutMs: number,
 ): Promise<{ target: Target; proxy: LocalProxy } | undefined> {
-  if (target.relay === undefined) return undefined;
-  const relayCa =
-    target.relay.caFile === target.caFile
-      ? material.ca
-      : await readTlsFile(target, "relayCaFile", target.relay.caFile);
+  if (target.relay === undefined || secureContext === undefined) return undefined;
   try {
-    return await viaRelay(
-      { ...target, relay: target.relay },
-      { relayCa, cert: material.cert, key: material.key },
-      timeoutMs,
-    );
+    return await viaRelay({ ...target, relay: target.relay }, secureContext, timeoutMs);
   } catch (e) {
     if (e instanceof RelayRefused) throw relayError(target, e);
     throw e;
