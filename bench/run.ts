@@ -8,10 +8,20 @@ import { agentMemory } from "./measure.js";
 import { mergeResults } from "./results.js";
 import { gc, redeploy, rollback, transfers } from "./suites/index.js";
 import { relaySuite } from "./suites/relay.js";
+import { relayPush } from "./suites/relay-push.js";
 import type { Suite, SuiteResult } from "./suites/suite.js";
 
 /** The suites, in the order they run; `--suites` picks among these names. */
-const SUITES: Record<string, Suite> = { transfers, redeploy, rollback, agent: agentSuite, gc };
+const SUITES: Record<string, Suite> = {
+  transfers,
+  redeploy,
+  rollback,
+  agent: agentSuite,
+  gc,
+  "relay-push": relayPush,
+};
+/** Suites whose robot boots behind NAT, dialing the lab relay. */
+const NAT_SUITES = new Set(["relay-push"]);
 /** Suites without a lab robot: their own processes on the host. */
 const HOST_SUITES: Record<string, (log: (line: string) => void) => Promise<SuiteResult>> = {
   relay: relaySuite,
@@ -26,7 +36,7 @@ const loads = (m: ReturnType<typeof machine>) => m.loadavg.map((l) => l.toFixed(
 async function runSuite(name: string, suite: Suite, opts: BenchOptions): Promise<SuiteResult> {
   const before = machine();
   const t0 = performance.now();
-  const robot = await labUp(opts.robot, { log, ssh: true });
+  const robot = await labUp(opts.robot, { log, ssh: true, nat: NAT_SUITES.has(name) });
   try {
     await waitForAgent(opts.robot, { timeoutMs: 60_000 });
     const idle = await agentMemory(opts.robot);

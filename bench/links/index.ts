@@ -16,6 +16,8 @@ export interface Target {
   robotPid: number;
   /** host:port of the agent's gRPC server. */
   agentAddress: string;
+  /** The name the agent's certificate must carry when agentAddress is not its own (a relay's loopback port). */
+  serverName?: string;
   tls: TlsFiles;
   ssh: { host: string; port: number; options: readonly string[] };
 }

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
+import { type StatusAllRun, statusAll } from "./status-all.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -25,7 +26,8 @@ export interface ScaleResult {
   relayRssConnectedMB: number;
   perRobotKB: number;
   relayPeakRssMB: number;
-  statusAll: { seconds: number; exitCode: number | null; answered: number };
+  /** status --all, TLS cache off and on, alternating. */
+  statusAll: StatusAllRun[];
   /** Relay streams alone: controller dial → relay → robot opens its stream → ok, N of them. */
   streams: { parallel: number; seconds: number; opened: number }[];
   restart: {
@@ -181,35 +183,20 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       ]),
     );
     writeFileSync(inventory, JSON.stringify({ targets }));
-    const t1 = performance.now();
-    const cli = spawn(
-      process.execPath,
-      [
-        join(ROOT, "controller/dist/bundle/cli.js"),
-        "status",
-        "--all",
-        "--inventory",
+    // With and without the controller's TLS cache, alternating: its win in the same run.
+    const runs: StatusAllRun[] = [];
+    for (const tlsCache of [false, true, false, true]) {
+      const { stderr, ...r } = await statusAll(
+        ROOT,
         inventory,
-        "--json",
-        "--connect-timeout",
-        "30",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    let err = "";
-    cli.stdout?.setEncoding("utf8").on("data", (d: string) => {
-      out += d;
-    });
-    cli.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      err = (err + d).slice(-2000);
-    });
-    const [exitCode] = (await once(cli, "exit")) as [number | null];
-    const statusSeconds = (performance.now() - t1) / 1000;
-    const answered = (out.match(/"agentVersion":\s*"test"/g) ?? []).length;
-    log(
-      `relay scale: status --all of ${n}: ${statusSeconds.toFixed(1)} s, exit ${exitCode}, ${answered} answered${err ? `; stderr: ${err.split("\n")[0]}` : ""}`,
-    );
+        { relay: pid, robots: robots.pid ?? 0 },
+        tlsCache,
+      );
+      runs.push(r);
+      log(
+        `relay scale: status --all of ${n}, TLS cache ${tlsCache ? "on" : "off"}: ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${r.answered} answered; CPU s: relay ${r.cpu.relay.toFixed(1)}, robots ${r.cpu.robots.toFixed(1)}, CLI ${r.cpu.cli?.toFixed(1)}${r.exitCode !== 0 && stderr ? `; stderr: ${stderr.split("\n")[0]}` : ""}`,
+      );
+    }
     // The relay's own part of each: a stream opened through it (the robot's TLS to the relay
     // included), without the agent's mutual TLS and Status inside; 8 at once is the CLI's pool.
     const endpoint: RelayEndpoint = {
@@ -249,7 +236,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       relayRssConnectedMB: rssConnected,
       perRobotKB: ((rssConnected - rssIdle) * 1000) / Math.max(1, connected),
       relayPeakRssMB: peak,
-      statusAll: { seconds: statusSeconds, exitCode, answered },
+      statusAll: runs,
       streams,
       restart: { downSeconds, reconnectSeconds, backoffBoundSeconds: backoffBound(downSeconds), reconnected },
     };

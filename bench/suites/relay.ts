@@ -14,7 +14,10 @@ export async function relaySuite(log: (line: string) => void): Promise<SuiteResu
     `| relay RSS idle → ${r.robots} connected (goal ≤ ${GOALS.rssMB} MB) | ${r.relayRssIdleMB.toFixed(1)} → ${r.relayRssConnectedMB.toFixed(1)} MB, ${mark(r.relayRssConnectedMB <= GOALS.rssMB)} |`,
     `| relay cost per connected idle robot | ${r.perRobotKB.toFixed(0)} KB |`,
     `| relay peak RSS (through status --all) | ${r.relayPeakRssMB.toFixed(1)} MB |`,
-    `| \`status --all\` of the ${r.robots} through the relay (goal ≤ ${GOALS.statusAllSeconds} s) | ${r.statusAll.seconds.toFixed(1)} s, exit ${r.statusAll.exitCode}, ${r.statusAll.answered} answered, ${mark(r.statusAll.seconds <= GOALS.statusAllSeconds)} |`,
+    ...r.statusAll.map(
+      (s) =>
+        `| \`status --all\` of the ${r.robots} through the relay, controller TLS cache ${s.tlsCache ? "on" : "off"} (goal ≤ ${GOALS.statusAllSeconds} s) | ${s.seconds.toFixed(1)} s, exit ${s.exitCode}, ${s.answered} answered, ${mark(s.seconds <= GOALS.statusAllSeconds)}; CPU s: relay ${s.cpu.relay.toFixed(1)}, robots ${s.cpu.robots.toFixed(1)}, CLI ${s.cpu.cli?.toFixed(1) ?? "?"} |`,
+    ),
     ...r.streams.map(
       (s) =>
         `| relay streams alone: ${r.robots} opened (controller → relay → the robot's stream), ${s.parallel} at once | ${s.seconds.toFixed(1)} s, ${s.opened} opened |`,

@@ -42,7 +42,11 @@ export async function push(
   let wireBytes = 0;
   const t0 = performance.now();
   // The controller's client: its PushPaths codec encodes chunks without copies.
-  const client = new (fastAgentClient())(target.agentAddress, creds);
+  const client = new (fastAgentClient())(
+    target.agentAddress,
+    creds,
+    target.serverName === undefined ? {} : { "grpc.ssl_target_name_override": target.serverName },
+  );
   try {
     // auto may go uncompressed part of the way inside the one stream: `chose` lists each change.
     const requests = pushRequests(
@@ -61,7 +65,7 @@ export async function push(
       transport === "grpc"
         ? undefined
         : await rawPush(
-            { address: target.agentAddress, serverName: undefined, ca, cert, key },
+            { address: target.agentAddress, serverName: target.serverName, ca, cert, key },
             counted,
             AbortSignal.timeout(600_000),
             {

@@ -45,8 +45,14 @@ const closureOps: ClosureOps = {
     (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
 };
 
-const connect: ConnectAgent = async (...args) =>
-  (await import("./push/transport/connect-agent.js")).connectAgent(...args);
+// One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off, for the bench's before/after).
+let connector: Promise<ConnectAgent> | undefined;
+const connect: ConnectAgent = async (...args) => {
+  connector ??= import("./push/transport/connect-agent.js").then((m) =>
+    process.env.ROS_ROLLBACK_TLS_CACHE === "off" ? m.connectAgent : m.connectAgentCached(),
+  );
+  return (await connector)(...args);
+};
 
 const deps: Deps = { connect, closure: closureOps };
 

@@ -11,12 +11,23 @@ interface Opts {
 /** Where the agent reads the CRL, inside the robot. */
 export const ROBOT_CRL = "/etc/ros-rollback/tls/crl.pem";
 
-const conf = (dir: string) => join(dir, "crl.cnf");
+/** A CA's files in its directory: `ca` (the robot CA) as crl.pem…, any other CA `NAME-crl.pem`…. */
+const file = (dir: string, ca: string, base: string) => join(dir, ca === "ca" ? base : `${ca}-${base}`);
+const conf = (dir: string, ca: string) => file(dir, ca, "crl.cnf");
 
-function openssl(dir: string, args: string[], opts: Opts): Promise<unknown> {
+function openssl(dir: string, args: string[], opts: Opts, ca = "ca"): Promise<unknown> {
   return run(
     "openssl",
-    ["ca", "-config", conf(dir), "-keyfile", join(dir, "ca.key"), "-cert", join(dir, "ca.pem"), ...args],
+    [
+      "ca",
+      "-config",
+      conf(dir, ca),
+      "-keyfile",
+      join(dir, `${ca}.key`),
+      "-cert",
+      join(dir, `${ca}.pem`),
+      ...args,
+    ],
     {
       timeoutMs: 30_000,
       signal: opts.signal,
@@ -25,24 +36,28 @@ function openssl(dir: string, args: string[], opts: Opts): Promise<unknown> {
 }
 
 /** A new crl.pem from the revocations so far, renamed into place. */
-async function writeCrl(dir: string, opts: Opts): Promise<void> {
-  const scratch = join(dir, `crl.pem.tmp-${process.pid}`);
-  await openssl(dir, ["-gencrl", "-out", scratch], opts);
-  renameSync(scratch, join(dir, "crl.pem"));
+async function writeCrl(dir: string, opts: Opts, ca = "ca"): Promise<void> {
+  const scratch = `${file(dir, ca, "crl.pem")}.tmp-${process.pid}`;
+  await openssl(dir, ["-gencrl", "-out", scratch], opts, ca);
+  renameSync(scratch, file(dir, ca, "crl.pem"));
 }
 
-/** The CA's crl.pem in `dir` (nothing revoked), made once; keys made before it get it now. */
-export async function ensureCrl(dir: string, opts: Opts = {}): Promise<string> {
-  const crl = join(dir, "crl.pem");
+/**
+ * The CRL (nothing revoked) of the CA `ca` (`ca.pem` and `ca.key` in `dir`), made once; keys made
+ * before it get it now. The agent checks every CA of a client's chain against a CRL, so each CA it
+ * trusts needs one (the lab controllers' CA too, for NAT'd robots).
+ */
+export async function ensureCrl(dir: string, opts: Opts = {}, ca = "ca"): Promise<string> {
+  const crl = file(dir, ca, "crl.pem");
   if (existsSync(crl)) return crl;
   // A CRL outlives the lab's keys (the agent refuses every client once its CRL has expired).
   writeFileSync(
-    conf(dir),
-    `[ca]\ndefault_ca = d\n[d]\ndatabase = ${join(dir, "crl-index.txt")}\ncrlnumber = ${join(dir, "crlnumber")}\ndefault_md = sha256\ndefault_crl_days = 3650\n`,
+    conf(dir, ca),
+    `[ca]\ndefault_ca = d\n[d]\ndatabase = ${file(dir, ca, "crl-index.txt")}\ncrlnumber = ${file(dir, ca, "crlnumber")}\ndefault_md = sha256\ndefault_crl_days = 3650\n`,
   );
-  writeFileSync(join(dir, "crl-index.txt"), "");
-  writeFileSync(join(dir, "crlnumber"), "01\n");
-  await writeCrl(dir, opts);
+  writeFileSync(file(dir, ca, "crl-index.txt"), "");
+  writeFileSync(file(dir, ca, "crlnumber"), "01\n");
+  await writeCrl(dir, opts, ca);
   return crl;
 }
 

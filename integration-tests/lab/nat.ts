@@ -88,7 +88,8 @@ export function natDialOut(index: number): Record<string, string>[] {
 
 /**
  * The relay's files in the robot, and the agent's client CA: its own CA and the lab controllers'
- * CA (whose certificates the relay accepts and the NAT'd robot's inventory presents).
+ * CA (whose certificates the relay accepts and the NAT'd robot's inventory presents), with a CRL
+ * for each (the agent refuses a client whose CA has none).
  */
 export function writeNatFiles(
   root: string,
@@ -101,6 +102,7 @@ export function writeNatFiles(
   write(join(tls, "relay-robot.pem"), readFileSync(nat.robotCert.certFile));
   write(join(tls, "relay-robot.key"), readFileSync(nat.robotCert.keyFile), 0o600);
   write(join(tls, "ca.pem"), Buffer.concat([readFileSync(keys.ca), readFileSync(nat.pki.controllersCa)]));
+  write(join(tls, "crl.pem"), Buffer.concat([readFileSync(keys.crl), readFileSync(nat.pki.controllersCrl)]));
 }
 
 const BLOCK = `table inet lab_nat {}

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { OPERATOR_CN, READER_CN } from "./access.js";
 import { MAX_INDEX, type TlsFiles } from "./config.js";
+import { ensureCrl } from "./crl.js";
 import { issue, newCa } from "./pki.js";
 import { RELAY_DIR } from "./relay-layout.js";
 
@@ -16,6 +17,8 @@ export interface RelayPki {
   readonly server: { readonly certFile: string; readonly keyFile: string };
   /** The relay's controllerCaFile; a NAT'd robot's agent trusts it besides its own CA. */
   readonly controllersCa: string;
+  /** The controllers' CA's CRL (nothing revoked): a NAT'd robot's agent needs one per CA it trusts. */
+  readonly controllersCrl: string;
   /** CN `ros-rollback controller` (all roles at the lab's agents) and `ros-rollback reader` (read). */
   readonly operator: { readonly certFile: string; readonly keyFile: string };
   readonly reader: { readonly certFile: string; readonly keyFile: string };
@@ -31,6 +34,7 @@ function pkiIn(dir: string): RelayPki {
     relayCa: join(dir, "relay-ca.pem"),
     server: pair(dir, "relay"),
     controllersCa: join(dir, "controllers-ca.pem"),
+    controllersCrl: join(dir, "controllers-ca-crl.pem"),
     operator: pair(dir, "controller"),
     reader: pair(dir, "reader"),
   };
@@ -45,7 +49,11 @@ function serverSan(): string {
 /** Made in a scratch directory and renamed into place, so concurrent `up --nat`s agree on one set. */
 export async function ensureRelayPki(opts: { signal?: AbortSignal } = {}): Promise<RelayPki> {
   const pki = pkiIn(PKI_DIR);
-  if (existsSync(pki.reader.certFile)) return pki;
+  if (existsSync(pki.reader.certFile)) {
+    // Sets made before the agent checked a CRL per CA get theirs now.
+    await ensureCrl(PKI_DIR, opts, "controllers-ca");
+    return pki;
+  }
   mkdirSync(RELAY_DIR, { recursive: true });
   const scratch = `${PKI_DIR}.tmp-${process.pid}-${Date.now()}`;
   mkdirSync(scratch, { mode: 0o700 });
@@ -62,6 +70,7 @@ export async function ensureRelayPki(opts: { signal?: AbortSignal } = {}): Promi
     await newCa(scratch, "controllers-ca", "/CN=ros-rollback lab controllers CA", opts);
     await issue(scratch, "controllers-ca", "controller", OPERATOR_CN, "extendedKeyUsage=clientAuth", opts);
     // Last: its presence means the set is complete.
+    await ensureCrl(scratch, opts, "controllers-ca");
     await issue(scratch, "controllers-ca", "reader", READER_CN, "extendedKeyUsage=clientAuth", opts);
     try {
       renameSync(scratch, PKI_DIR);

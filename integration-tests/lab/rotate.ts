@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { OPERATOR_CN } from "./access.js";
 import { robotPaths, type TlsFiles } from "./config.js";
 import { ROBOT_CRL, revoke } from "./crl.js";
+import { isNat } from "./nat.js";
 import { issue } from "./pki.js";
+import { ensureRelayPki } from "./relay-pki.js";
 
 interface Opts {
   signal?: AbortSignal;
@@ -35,7 +37,9 @@ export async function labRotateController(name: string, opts: Opts = {}): Promis
   renameSync(join(dir, `${next}.pem`), join(dir, "controller.pem"));
   await revoke(dir, old.certFile, opts);
   const inRobot = join(paths.root, ROBOT_CRL);
-  writeFileSync(`${inRobot}.new`, readFileSync(join(dir, "crl.pem")));
+  // A NAT'd robot also trusts the lab controllers' CA: its CRL stays beside the robot CA's.
+  const extra = isNat(paths) ? [readFileSync((await ensureRelayPki(opts)).controllersCrl)] : [];
+  writeFileSync(`${inRobot}.new`, Buffer.concat([readFileSync(join(dir, "crl.pem")), ...extra]));
   renameSync(`${inRobot}.new`, inRobot);
   return { old };
 }

@@ -1,3 +1,4 @@
+import { createSecureContext, type SecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
@@ -9,25 +10,65 @@ import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } fro
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
 import type { PushVia } from "./push-via.js";
-import type { ConnectAgent } from "./types.js";
+import { TlsCache } from "./tls-cache.js";
+import type { AgentApi, ConnectAgent } from "./types.js";
 
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
-/** Connects with `pushVia` as the push transport (push/transport/connect-agent.ts passes the real one). */
-export function connectAgentWith(pushVia: PushVia): ConnectAgent {
-  return (...args) => connectVia(pushVia, ...args);
+/** A target's TLS files read, checked and parsed: for gRPC, the raw push channel and its relay. */
+interface Prepared {
+  readonly material: TlsMaterial;
+  readonly credentials: grpc.ChannelCredentials;
+  /** The controller's side of its TLS connections to the relay, when the target has one. */
+  readonly relayContext: SecureContext | undefined;
 }
 
-const connectVia = async (
-  pushVia: PushVia,
-  ...[inventoryTarget, options, signal]: Parameters<ConnectAgent>
-): ReturnType<ConnectAgent> => {
-  const material = await readTlsMaterial(inventoryTarget);
-  // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
-  const routed = await routeTarget(inventoryTarget, material, options.connectTimeoutMs);
-  const target = routed?.target ?? inventoryTarget;
+async function prepare(target: Target): Promise<Prepared> {
+  const material = await readTlsMaterial(target);
   const credentials = await createCredentials(target, material);
+  if (target.relay === undefined) return { material, credentials, relayContext: undefined };
+  const relayCa =
+    target.relay.caFile === target.caFile
+      ? material.ca
+      : await readTlsFile(target, "relayCaFile", target.relay.caFile);
+  const relayContext = createSecureContext({ ca: relayCa, cert: material.cert, key: material.key });
+  return { material, credentials, relayContext };
+}
+
+/**
+ * Connects to agents; with a cache, the TLS files shared by a fleet's targets
+ * are read and parsed once per version of the files (tls-cache.ts), not per robot.
+ */
+export function makeConnectAgent(pushVia: PushVia, cache?: TlsCache<Prepared>): ConnectAgent {
+  return (target, options, signal) =>
+    connectPrepared(
+      pushVia,
+      target,
+      options,
+      signal,
+      cache ? cache.get(target, () => prepare(target)) : prepare(target),
+    );
+}
+
+/** Connects with `pushVia` as the push transport (push/transport/connect-agent.ts passes the real one); no cache. */
+export function connectAgentWith(pushVia: PushVia): ConnectAgent {
+  return makeConnectAgent(pushVia);
+}
+
+export { TlsCache };
+
+async function connectPrepared(
+  pushVia: PushVia,
+  inventoryTarget: Target,
+  options: Parameters<ConnectAgent>[1],
+  signal: AbortSignal,
+  preparing: Promise<Prepared>,
+): Promise<AgentApi> {
+  const { material, credentials, relayContext } = await preparing;
+  // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
+  const routed = await routeTarget(inventoryTarget, relayContext, options.connectTimeoutMs);
+  const target = routed?.target ?? inventoryTarget;
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
     // network down): a stream whose link went silent ends instead of hanging.
@@ -65,24 +106,16 @@ const connectVia = async (
     throw e;
   }
   return api;
-};
+}
 
 async function routeTarget(
   target: Target,
-  material: TlsMaterial,
+  secureContext: SecureContext | undefined,
   timeoutMs: number,
 ): Promise<{ target: Target; proxy: LocalProxy } | undefined> {
-  if (target.relay === undefined) return undefined;
-  const relayCa =
-    target.relay.caFile === target.caFile
-      ? material.ca
-      : await readTlsFile(target, "relayCaFile", target.relay.caFile);
+  if (target.relay === undefined || secureContext === undefined) return undefined;
   try {
-    return await viaRelay(
-      { ...target, relay: target.relay },
-      { relayCa, cert: material.cert, key: material.key },
-      timeoutMs,
-    );
+    return await viaRelay({ ...target, relay: target.relay }, secureContext, timeoutMs);
   } catch (e) {
     if (e instanceof RelayRefused) throw relayError(target, e);
     throw e;

@@ -1,4 +1,4 @@
-import { connect, type TLSSocket } from "node:tls";
+import { connect, type SecureContext, type TLSSocket } from "node:tls";
 import {
   encodeRelayFrame,
   type RelayMessage,
@@ -7,14 +7,17 @@ import {
 } from "@ros-rollback/proto/relay";
 
 /** The relay's address and the controller's mutual-TLS material for it. */
-export interface RelayEndpoint {
-  readonly address: string;
-  /** CA of the relay's server certificate. */
-  readonly ca: Buffer;
-  /** The controller's certificate and key (the relay's controllerCaFile must accept them). */
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
+export type RelayEndpoint = { readonly address: string } & (
+  | {
+      /** CA of the relay's server certificate. */
+      readonly ca: Buffer;
+      /** The controller's certificate and key (the relay's controllerCaFile must accept them). */
+      readonly cert: Buffer;
+      readonly key: Buffer;
+    }
+  /** The same, parsed once for many connections (connect.ts's TlsCache). */
+  | { readonly secureContext: SecureContext }
+);
 
 /** The relay said no (or could not be reached); `message` is for the user, bounded. */
 export class RelayRefused extends Error {
@@ -43,9 +46,9 @@ async function exchange(
   const socket = connect({
     host,
     port,
-    ca: relay.ca,
-    cert: relay.cert,
-    key: relay.key,
+    ...("secureContext" in relay
+      ? { secureContext: relay.secureContext }
+      : { ca: relay.ca, cert: relay.cert, key: relay.key }),
     servername: /^[\d.]+$|:/.test(host) ? undefined : host,
   });
   const timer = setTimeout(

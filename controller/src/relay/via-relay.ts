@@ -1,14 +1,7 @@
+import type { SecureContext } from "node:tls";
 import type { Target } from "../targets/inventory.js";
 import { dialThroughRelay, queryRelay, type RelayEndpoint, RelayRefused } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
-
-/** The CA, certificate and key as read for the agent, and the relay's CA. */
-export interface RelayMaterial {
-  readonly relayCa: Buffer;
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
-
 /**
  * `target` reached through its relay: first asks the relay whether the robot
  * is connected (a clear error if not, with when it was last seen), then
@@ -17,15 +10,10 @@ export interface RelayMaterial {
  */
 export async function viaRelay(
   target: Target & { relay: NonNullable<Target["relay"]> },
-  material: RelayMaterial,
+  secureContext: SecureContext,
   timeoutMs: number,
 ): Promise<{ target: Target; proxy: LocalProxy }> {
-  const relay: RelayEndpoint = {
-    address: target.relay.address,
-    ca: material.relayCa,
-    cert: material.cert,
-    key: material.key,
-  };
+  const relay: RelayEndpoint = { address: target.relay.address, secureContext };
   const robot = target.relay.name;
   const [state] = await queryRelay(relay, [robot], timeoutMs);
   if (state === undefined || !state.connected) {

@@ -1,0 +1,121 @@
+// The relay-push suite (issue 27): the transfers suite's veth closure pushed to ONE robot directly
+// and through the lab relay, alternating, BENCH_RUNS times. The robot boots behind NAT (its agent
+// dials out to the relay), then its inbound block is lifted so the same agent also takes the direct
+// connection: both pushes use the same certificates, agent and closure; only the route differs.
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { createSecureContext } from "node:tls";
+import { computeClosure, signPaths } from "../../controller/src/closure/index.js";
+import { viaRelay } from "../../controller/src/relay/via-relay.js";
+import { netnsName } from "../../integration-tests/lab/config.js";
+import { run } from "../../integration-tests/lab/proc.js";
+import { buildClosure, deleteClosure } from "../closure.js";
+import { directTarget, type Target } from "../links/index.js";
+import { forget } from "../measure.js";
+import { push } from "../variants/push.js";
+import type { SuiteContext, SuiteResult } from "./suite.js";
+
+const MIB = 2 ** 20;
+const GOAL_RATIO = 1.15;
+const ROUTES = ["direct", "relay"] as const;
+type Route = (typeof ROUTES)[number];
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] ?? Number.NaN) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+};
+
+/** Lets the NAT'd robot take direct connections again (its agent keeps dialing the relay). */
+async function allowInbound(name: string): Promise<void> {
+  await run("ip", ["netns", "exec", netnsName(name), "nft", "delete", "table", "inet", "lab_nat"], {
+    timeoutMs: 10_000,
+  });
+}
+
+export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
+  const { robot, opts, log } = ctx;
+  if (robot.relay === undefined)
+    throw new Error(`robot ${robot.name} is not behind the relay: up it with --nat`);
+  await allowInbound(robot.name);
+  const direct = directTarget(robot);
+  const viaTarget = {
+    name: robot.name,
+    address: robot.address,
+    ...direct.tls,
+    serverName: robot.name,
+    relay: { address: robot.relay.address, name: robot.relay.name, caFile: robot.relay.caFile },
+  };
+  const routed = await viaRelay(
+    viaTarget,
+    createSecureContext({
+      ca: readFileSync(robot.relay.caFile),
+      cert: readFileSync(direct.tls.certFile),
+      key: readFileSync(direct.tls.keyFile),
+    }),
+    10_000,
+  );
+  const targets: Record<Route, Target> = {
+    direct,
+    relay: { ...direct, agentAddress: routed.target.address, serverName: routed.target.serverName },
+  };
+  const closure = await buildClosure(
+    "random",
+    `relay-${Date.now().toString(36)}`,
+    opts.veth.paths,
+    opts.veth.mib * MIB,
+  );
+  try {
+    const infos = await signPaths(
+      await computeClosure(closure.root, AbortSignal.timeout(120_000)),
+      robot.signingKey,
+      AbortSignal.timeout(120_000),
+    );
+    const paths = infos.map((i) => i.storePath).reverse();
+    const mib = closure.bytes / MIB;
+    const seconds: Record<Route, number[]> = { direct: [], relay: [] };
+    const ratios: number[] = [];
+    const loads: number[] = [];
+    for (let r = 0; r < opts.runs; r++) {
+      // Alternating: neither route always goes first.
+      const order = r % 2 === 0 ? ROUTES : [...ROUTES].reverse();
+      const got: Partial<Record<Route, number>> = {};
+      for (const route of order) {
+        const m = await push(targets[route], infos, "none");
+        got[route] = m.seconds;
+        seconds[route].push(m.seconds);
+        log(
+          `relay-push run ${r + 1}/${opts.runs} ${route}: ${m.seconds.toFixed(2)} s, load ${loadavg()[0]?.toFixed(1)}`,
+        );
+        await forget(robot.name, paths);
+      }
+      ratios.push((got.relay ?? Number.NaN) / (got.direct ?? Number.NaN));
+      loads.push(loadavg()[0] ?? Number.NaN);
+    }
+    const ratio = median(ratios);
+    const row = (route: Route) => {
+      const xs = seconds[route];
+      return `| push-none ${route} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} | ${(mib / median(xs)).toFixed(1)} |`;
+    };
+    const met = ratio <= GOAL_RATIO ? "met" : "**missed**";
+    const text = [
+      `${infos.length} paths, ${mib.toFixed(1)} MiB (random), ${opts.runs} runs alternating; load ${loads.map((l) => l.toFixed(1)).join(", ")}`,
+      "",
+      "| route | median s | min s | max s | MiB/s |",
+      "|---|---|---|---|---|",
+      row("direct"),
+      row("relay"),
+      "",
+      `- relay ÷ direct, median of the per-run ratios (goal ≤ ${GOAL_RATIO}×): ${ratio.toFixed(2)}×, ${met} (runs: ${ratios.map((x) => x.toFixed(2)).join(", ")})`,
+    ].join("\n");
+    return {
+      json: { closure: { paths: infos.length, mib }, seconds, ratios, ratio, goalRatio: GOAL_RATIO, loads },
+      text,
+    };
+  } finally {
+    routed.proxy.close();
+    await deleteClosure(closure).catch((e: unknown) =>
+      log(`bench: could not delete ${closure.root}: ${String(e)}`),
+    );
+  }
+}
