@@ -5,7 +5,12 @@ import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { Server, status } from "@grpc/grpc-js";
-import { createStorePort, listenShared, type SharedListener, serveRawPush } from "@ros-rollback/agent/testing";
+import {
+  createStorePort,
+  listenShared,
+  type SharedListener,
+  serveRawPush,
+} from "@ros-rollback/agent/testing";
 import { computeClosure, pushRequests, rawPush } from "@ros-rollback/controller/testing";
 import { diamondExpr, NixFixture } from "@ros-rollback/nix-core/testing";
 import {
@@ -46,7 +51,9 @@ beforeAll(async () => {
   for (const tag of ["stale", "fresh", "live"]) {
     const top = await fx.build(diamondExpr(`replace-${tag}`));
     await fx.sign(top);
-    closures.push(await computeClosure(top, AbortSignal.timeout(60_000), { storeUri: fx.sourceStore, env: fx.env }));
+    closures.push(
+      await computeClosure(top, AbortSignal.timeout(60_000), { storeUri: fx.sourceStore, env: fx.env }),
+    );
   }
   robotStore = fx.store("robot");
   const log = pino({ level: "silent" });
@@ -72,7 +79,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await listener?.close();
+  await listener?.close(0);
   await fx?.cleanup();
   rmSync(tmp, { recursive: true, force: true });
 });
