@@ -51,3 +51,45 @@ describe("push slots", () => {
     await Promise.all(both);
   });
 });
+
+describe("a stale push gives way to its client's next one", () => {
+  /** A push reading `requests` that never yield (a link gone without a FIN); ends when aborted. */
+  const waitingPush = (slots: PushSlots, client: string) =>
+    slots.run(client, async (slot) => {
+      const never: AsyncIterable<number> = {
+        [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<number>>(() => undefined) }),
+      };
+      const it = slot.watch(never)[Symbol.asyncIterator]();
+      await new Promise((_, reject) => {
+        slot.signal.addEventListener("abort", () => reject(slot.signal.reason), { once: true });
+        void it.next();
+      });
+    });
+
+  it("replaced once it waited replaceAfterMs; refused before", async () => {
+    const slots = new PushSlots(2, 50);
+    const old = waitingPush(slots, "client-a");
+    old.catch(() => undefined);
+    await expect(slots.run("client-a", async () => "no")).rejects.toMatchObject({
+      code: "RESOURCE_EXHAUSTED",
+    });
+    await new Promise((r) => setTimeout(r, 80));
+    await expect(slots.run("client-a", async () => "new")).resolves.toBe("new");
+    await expect(old).rejects.toMatchObject({
+      code: "ABORTED",
+      message: expect.stringMatching(/^replaced by a newer push from the same client certificate/),
+    });
+  });
+
+  it("a substitution (no client stream to wait on) is never replaced", async () => {
+    const slots = new PushSlots(2, 10);
+    const a = held();
+    const running = slots.run("client-a", a.run);
+    await new Promise((r) => setTimeout(r, 40));
+    await expect(slots.run("client-a", async () => "no")).rejects.toMatchObject({
+      code: "RESOURCE_EXHAUSTED",
+    });
+    a.end();
+    await running;
+  });
+});

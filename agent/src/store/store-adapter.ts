@@ -22,6 +22,8 @@ export interface StoreAdapterOptions {
   readonly maxSkippedBytes?: number;
   readonly pushIdleTimeoutMs?: number;
   readonly pushOpeningTimeoutMs?: number;
+  /** See PushSlots: a push waiting this long for its client gives way to a new one from that client. */
+  readonly pushReplaceAfterMs?: number;
   /** The configured caches (normalised URLs), in order. */
   readonly substituters?: readonly string[];
   /** Per narinfo request. */
@@ -79,7 +81,7 @@ export function createStorePort(
   });
   // Parsed once at start: a bad key in the config stops the agent instead of every push.
   const trustedKeys = parseTrustedKeys(o.trustedPublicKeys);
-  const slots = new PushSlots(o.maxConcurrentPushes ?? DEFAULT_MAX_CONCURRENT_PUSHES);
+  const slots = new PushSlots(o.maxConcurrentPushes ?? DEFAULT_MAX_CONCURRENT_PUSHES, o.pushReplaceAfterMs);
   const deps = {
     store,
     trustedKeys,
@@ -139,20 +141,24 @@ export function createStorePort(
         return res;
       }),
     receivePush: (requests, signal, progress, client) =>
-      slots.run(client, async () => {
-        const started = Date.now();
-        const { receivePush } = await loadReceivePush();
-        const res = await receivePush(requests, withCounts(deps, progress), signal);
-        o.log.info(
-          {
-            imported: res.imported.length,
-            skipped: res.skipped.length,
-            narBytes: res.narBytes,
-            seconds: (Date.now() - started) / 1000,
-          },
-          "push received",
-        );
-        return res;
-      }),
+      slots.run(
+        client,
+        async (slot) => {
+          const started = Date.now();
+          const { receivePush } = await loadReceivePush();
+          const res = await receivePush(slot.watch(requests), withCounts(deps, progress), slot.signal);
+          o.log.info(
+            {
+              imported: res.imported.length,
+              skipped: res.skipped.length,
+              narBytes: res.narBytes,
+              seconds: (Date.now() - started) / 1000,
+            },
+            "push received",
+          );
+          return res;
+        },
+        signal,
+      ),
   };
 }
