@@ -23,7 +23,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       process.stdout.write(`${command.text}\n`);
       return 0;
     case "up": {
-      const { names, agent, parallel, cache, ssh, holdConditions } = command;
+      const { names, agent, parallel, cache, ssh, holdConditions, disks } = command;
       const started = Date.now();
       for (const robot of await labUpMany(names, {
         agent,
@@ -31,6 +31,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         cache,
         ssh,
         holdConditions,
+        disks,
         signal,
         log,
       }))
