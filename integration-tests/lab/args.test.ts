@@ -123,15 +123,17 @@ describe("lab command line", () => {
     expect(parse(["cache", "down"])).toEqual({ kind: "cache", action: "down" });
   });
 
-  it.each([
+  it.each<[string[], string]>([
     [["up"], "missing robot name"],
     [["up", "dc-a", "dc-a"], "a robot is named twice"],
     [["up", "dc-a", "--parallel"], "Option '--parallel <value>' argument missing"],
     [["up", "dc-a", "--parallel", "0"], "--parallel wants a whole number 1-999"],
-    ...["1.5G", "600", "600MB", "600m", "0M", "7M", "65G", "0600M", "", " 600M", "1T"].map((size) => [
-      ["up", "dc-a", "--store-size", size],
-      `--store-size wants MiB or GiB from 8M to 64G, like 600M or 2G, not ${size}`,
-    ]),
+    ...["1.5G", "600", "600MB", "600m", "0M", "7M", "65G", "0600M", "", " 600M", "1T"].map(
+      (size): [string[], string] => [
+        ["up", "dc-a", "--store-size", size],
+        `--store-size wants MiB or GiB from 8M to 64G, like 600M or 2G, not ${size}`,
+      ],
+    ),
     [
       ["up", "dc-a", "--boot-size", "big"],
       "--boot-size wants MiB or GiB from 8M to 64G, like 600M or 2G, not big",

@@ -23,4 +23,4 @@ export {
   type UpOptions,
 } from "./robot.js";
 export { ensureRootfs, rootfsPath } from "./rootfs.js";
-export { buildSystems, exportClosure } from "./systems.js";
+export { buildSizedSystems, buildSystems, exportClosure } from "./systems.js";
