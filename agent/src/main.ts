@@ -15,6 +15,7 @@ import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
+import { RootFence } from "./gc/fence.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
 import { createCollector, spaceGuard } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
   const nix = (tool: string) => (config.nixBinDir ? `${config.nixBinDir}/${tool}` : tool);
 
   const roots = new PathRoots(config.gc.rootsDir, () => Date.now());
+  const fence = new RootFence();
   const store = rootingStore(
     createStorePort({
       storeDir: config.storeDir,
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
       ensureSpace: spaceGuard(config, () => collector), // made below; asked only once serving
     }),
     roots,
+    fence,
   );
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({
@@ -166,6 +169,7 @@ async function main(): Promise<void> {
     nixStore: nix("nix-store"),
     registry: metrics.registry,
     roots,
+    fence,
     log,
   });
   await deployer.start();

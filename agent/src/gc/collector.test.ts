@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../errors.js";
 import { DeployerLab, type Rig, SELF, until } from "../testing/deployer-rig.js";
 import { Collector } from "./collector.js";
+import { RootFence } from "./fence.js";
 import { OutcomeLedger, outcomesFor } from "./outcomes.js";
 import type { StoreGc, StoreGcResult, StoreGcRun } from "./store-gc.js";
 
@@ -65,6 +66,7 @@ function collectorFor(r: Rig, gc: StoreGc, keepGenerations: number) {
       };
     },
     storeGc: gc,
+    fence: new RootFence(),
     gate: r.deployer,
     timeoutSeconds: 60,
     maxFreedBytes: undefined,

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { DeploymentRecord } from "../deployment/record.js";
 import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
+import type { RootFence } from "./fence.js";
 import type { KeepReason, RemoveReason, RetentionFacts, RetentionPolicy } from "./retention.js";
 import { planRetention } from "./retention.js";
 import type { StoreGc } from "./store-gc.js";
@@ -27,6 +28,8 @@ export interface CollectorDeps {
   readonly profile: Pick<SystemProfile, "delete">;
   readonly facts: () => Promise<RetentionFacts>;
   readonly storeGc: StoreGc;
+  /** Nix's GC runs through it: taking roots stops it (gc/fence.ts). */
+  readonly fence: Pick<RootFence, "collect">;
   /** Drops the roots of deployments that ended (gc/roots.ts), before the plan is made. */
   readonly pruneRoots?: () => Promise<void>;
   /** The admission gate: maintenance never beside a deployment, and a deployment stops it. */
@@ -55,7 +58,7 @@ export class Collector {
     const started = this.deps.now();
     const unit = `ros-rollback-gc-${started}`;
     let stopped = false;
-    let running: Promise<unknown> | undefined;
+    let running: (() => Promise<void>) | undefined;
     let settled = () => {};
     const done = new Promise<void>((r) => {
       settled = r;
@@ -63,11 +66,7 @@ export class Collector {
     // Resolves once the gate is given back: the deployment that stopped us enters right after.
     const stop = async () => {
       stopped = true;
-      if (running !== undefined) {
-        await this.deps.storeGc.stop(unit).catch((e: unknown) => {
-          this.deps.log.warn({ err: e, unit }, "could not stop the garbage collection");
-        });
-      }
+      await running?.();
       await done;
     };
     try {
@@ -80,14 +79,26 @@ export class Collector {
           await this.deps.profile.delete(g.number);
         }
         if (stopped) return { plan, deletedPaths: 0, freedBytes: 0 };
-        const gc = this.deps.storeGc.collect({
-          unit,
-          timeoutSeconds: this.deps.timeoutSeconds,
-          maxFreedBytes: this.deps.maxFreedBytes,
-        });
-        running = gc;
-        const result = await gc.catch((e: unknown) => {
-          if (stopped) return { deletedPaths: 0, freedBytes: 0 };
+        const gc = this.deps.fence.collect(
+          () =>
+            this.deps.storeGc.collect({
+              unit,
+              timeoutSeconds: this.deps.timeoutSeconds,
+              maxFreedBytes: this.deps.maxFreedBytes,
+            }),
+          () =>
+            this.deps.storeGc.stop(unit).catch((e: unknown) => {
+              this.deps.log.warn({ err: e, unit }, "could not stop the garbage collection");
+            }),
+        );
+        if (gc === undefined) {
+          // A query or substitution is rooting paths: the next collection will see those roots.
+          this.deps.log.info("garbage collection of the store skipped: paths are being rooted");
+          return { plan, deletedPaths: 0, freedBytes: 0 };
+        }
+        running = gc.stop;
+        const result = await gc.result.catch((e: unknown) => {
+          if (stopped || gc.stopped()) return { deletedPaths: 0, freedBytes: 0 };
           throw e;
         });
         return { plan, ...result };

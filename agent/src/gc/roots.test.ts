@@ -5,6 +5,7 @@ import { NixFixture } from "@ros-rollback/nix-core/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorePort } from "../store/store-adapter.js";
+import { RootFence } from "./fence.js";
 import { PathRoots, rootingStore } from "./roots.js";
 
 let fx: NixFixture;
@@ -50,7 +51,7 @@ describe("roots of queried paths", () => {
     const asked = await fx.build(`builtins.toFile "asked" "a"`, store);
     const other = await fx.build(`builtins.toFile "other" "o"`, store);
     const roots = new PathRoots(rootsOf(store), () => Date.now());
-    const port = rootingStore(portFor(store), roots);
+    const port = rootingStore(portFor(store), roots, new RootFence());
     expect(await port.queryMissing([asked], signal())).toEqual([]);
     await fx.nixStore(["--gc"], store);
     expect(await fx.validAmong([asked, other], store)).toEqual([asked]);
@@ -64,7 +65,7 @@ describe("roots of queried paths", () => {
   it("makes no link for a malformed path: the store's own refusal, nothing changed", async () => {
     const store = fx.store("bad");
     const roots = new PathRoots(rootsOf(store), () => Date.now());
-    const port = rootingStore(portFor(store), roots);
+    const port = rootingStore(portFor(store), roots, new RootFence());
     await expect(port.queryMissing(["/nix/store/../../etc/passwd"], signal())).rejects.toThrow(
       /invalid store path/,
     );
@@ -73,7 +74,11 @@ describe("roots of queried paths", () => {
 
   it("a GC between the query, the import and the switch never deletes what the deployment needs", async () => {
     const store = fx.store("race");
-    const port = rootingStore(portFor(store), new PathRoots(rootsOf(store), () => Date.now()));
+    const port = rootingStore(
+      portFor(store),
+      new PathRoots(rootsOf(store), () => Date.now()),
+      new RootFence(),
+    );
     for (let i = 0; i < 5; i++) {
       const p = await fx.build(`builtins.toFile "round-${i}" "${i}"`);
       expect(await port.queryMissing([p], signal())).toEqual([p]);

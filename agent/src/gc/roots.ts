@@ -1,6 +1,7 @@
 import { lstat, lutimes, mkdir, readdir, symlink, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { StorePort } from "../store/store-port.js";
+import type { RootFence } from "./fence.js";
 
 /** Links made at once: a system's closure is a few thousand paths. */
 const BATCH = 64;
@@ -61,11 +62,13 @@ export class PathRoots {
 /**
  * The store with its paths rooted from the moment a deployment asks about them (QueryMissingPaths,
  * which names the whole closure, the paths the robot has included) or substitutes them. Paths
- * are validated first: bad input makes no link and gets the store's own refusal.
+ * are validated first: bad input makes no link and gets the store's own refusal. A running
+ * collection is stopped first (gc/fence.ts): it would not see roots made after it started.
  */
 export function rootingStore<S extends StorePort & { validateStorePath: (p: string) => void }>(
   store: S,
   roots: Pick<PathRoots, "protect">,
+  fence: Pick<RootFence, "takingRoots" | "stopCollection">,
 ): S {
   const valid = (paths: readonly string[]) => {
     try {
@@ -78,12 +81,17 @@ export function rootingStore<S extends StorePort & { validateStorePath: (p: stri
   return {
     ...store,
     queryMissing: async (paths, signal) => {
-      if (valid(paths)) await roots.protect(paths);
+      if (valid(paths)) await fence.takingRoots(() => roots.protect(paths));
       return store.queryMissing(paths, signal);
     },
-    substitute: async (paths, signal, onProgress) => {
-      if (valid(paths)) await roots.protect(paths);
-      return store.substitute(paths, signal, onProgress);
+    substitute: async (paths, signal, onProgress, client) => {
+      if (valid(paths)) await fence.takingRoots(() => roots.protect(paths));
+      return store.substitute(paths, signal, onProgress, client);
+    },
+    // What a push registers was rooted by its query; the collection only competes for the disk.
+    receivePush: async (requests, signal, progress, client) => {
+      await fence.stopCollection();
+      return store.receivePush(requests, signal, progress, client);
     },
   };
 }

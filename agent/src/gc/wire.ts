@@ -8,6 +8,7 @@ import type { SystemProfile } from "../generations/profile.js";
 import type { CommandRunner } from "../system/command.js";
 import { Collector, filesystemSpace } from "./collector.js";
 import { readFacts } from "./facts.js";
+import type { RootFence } from "./fence.js";
 import { gcMetrics } from "./metrics.js";
 import { OutcomeLedger } from "./outcomes.js";
 import type { GcPort, Space } from "./port.js";
@@ -24,6 +25,7 @@ export function createCollector(deps: {
   readonly nixStore: string;
   readonly registry: Registry;
   readonly roots: PathRoots;
+  readonly fence: RootFence;
   readonly log: Logger;
 }): GcPort {
   const { config, deployer, log } = deps;
@@ -45,6 +47,7 @@ export function createCollector(deps: {
         ledger,
       }),
     storeGc: new SystemdStoreGc(deps.runner, deps.nixStore),
+    fence: deps.fence,
     pruneRoots: async () => {
       await deps.roots.prune(rootsCutoff(deployer.latest(), Date.now()));
     },
