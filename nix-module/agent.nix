@@ -439,7 +439,7 @@ in
           gc = {
             enabled = mkOption {
               type = types.bool;
-              default = false;
+              default = true;
               description = ''
                 Delete generations beyond the retention policy and run Nix's garbage collection after
                 every kept or rolled-back deployment (in its own unit, at idle priority).

@@ -414,7 +414,7 @@ in
     }
   )
 
-  (test "module: with gc on, the bootloader keeps the policy's generations plus the booted and previous ones; gc is off by default"
+  (test "module: the bootloader keeps the policy's generations plus the booted and previous ones, unless gc is off"
     (
       let
         loader =
@@ -425,21 +425,21 @@ in
       in
       evaluated {
         keepDefault = settingsOptions.gc.keepGenerations.default;
-        on = loader { gc.enabled = true; };
-        keep3 = (loader { gc.enabled = true; gc.keepGenerations = 3; }).systemd-boot.configurationLimit;
         byDefault = loader { };
+        keep3 = (loader { gc.keepGenerations = 3; }).systemd-boot.configurationLimit;
+        off = loader { gc.enabled = false; };
         agentReads = (agentConfig.render { gc.keepGenerations = 3; }).gc;
       }
     )
     {
       keepDefault = 5;
-      on = {
+      byDefault = {
         systemd-boot.configurationLimit = 7;
         grub.configurationLimit = 7;
         generic-extlinux-compatible.configurationLimit = 7;
       };
       keep3 = 5;
-      byDefault = { };
+      off = { };
       agentReads = {
         keepGenerations = 3;
       };

@@ -40,9 +40,7 @@ export interface GcConfig {
 }
 
 export const GC_DEFAULTS = {
-  // Off until a query's GC roots and a running collection are ordered (a collection already
-  // running when a deploy asks what is missing may still delete what it was told is there).
-  enabled: false,
+  enabled: true,
   keepGenerations: 5,
   timeoutSeconds: 1800,
   bootedSystemLink: "/run/booted-system",
