@@ -17,7 +17,7 @@ import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
 import { RootFence } from "./gc/fence.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
-import { createCollector, spaceGuard } from "./gc/wire.js";
+import { bootGuard, createCollector, spaceGuard } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { wireHealth } from "./health/wire.js";
 import { Holds } from "./holds/holds.js";
@@ -145,6 +145,7 @@ async function main(): Promise<void> {
     system,
     clock: systemClock,
     log,
+    bootSpace: bootGuard(config, log),
     options: {
       activationTimeoutMs: config.activationTimeoutSeconds * 1000,
       deleteFailedGenerations: config.deleteFailedGenerations,

@@ -39,6 +39,8 @@ export interface DeployerDeps {
   readonly options: DeployerOptions;
   /** Consulted by admission for a controller's Activate and Rollback only. */
   readonly holds?: HoldsPort | undefined;
+  /** See PendingDeps.bootSpace. */
+  readonly bootSpace?: ((system: string) => Promise<void>) | undefined;
 }
 
 /**

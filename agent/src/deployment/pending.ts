@@ -15,6 +15,8 @@ export interface PendingDeps {
   readonly system: SystemInspector;
   readonly data: DataPort;
   readonly clock: Clock;
+  /** Refuses (NO_SPACE) a system whose kernel and initrd the boot partition cannot take (gc/boot-space.ts). */
+  readonly bootSpace?: ((system: string) => Promise<void>) | undefined;
 }
 
 /** What an activation reads from the robot before its record. */
@@ -23,6 +25,8 @@ export interface ActivationReads {
   readonly current: ReturnType<SystemProfile["current"]>;
   readonly running: Promise<string | undefined>;
   readonly entries: ReturnType<DataPort["entriesFor"]> | undefined;
+  /** Only for an action that installs a bootloader entry. */
+  readonly boot: Promise<void> | undefined;
 }
 
 /**
@@ -36,6 +40,7 @@ export function activationReads(deps: PendingDeps, storePath: string, action: Sw
     current: deps.profile.current(),
     running: deps.system.runningSystem(),
     entries: action === "dry-activate" ? undefined : deps.data.entriesFor(storePath),
+    boot: action === "switch" || action === "boot" ? deps.bootSpace?.(storePath) : undefined,
   };
   // Reported when awaited; a refusal before that leaves them unread.
   for (const p of Object.values(reads)) p?.catch(() => undefined);
@@ -52,6 +57,7 @@ export async function pendingActivate(
   reads: ActivationReads = activationReads(deps, storePath, action),
 ): Promise<DeploymentRecord> {
   await reads.system;
+  await reads.boot;
   const current = await reads.current;
   const runningSystem = await reads.running;
   // TEST and DRY_ACTIVATE leave the profile alone: what runs is what to return to.

@@ -12,8 +12,10 @@ export const gcConfigSchema = z
     timeoutSeconds: z.number().int().positive().max(86_400).optional(),
     /** `nix-store --gc --max-freed`: stop once this much is freed (unset: collect everything dead). */
     maxFreedMiB: z.number().int().positive().optional(),
-    /** The boot partition whose free space is reported (metrics, status). */
+    /** The boot partition whose free space is reported (metrics, status) and checked before a boot entry is installed. */
     bootDir: z.string().startsWith("/").optional(),
+    /** Free space the boot partition must keep after a new kernel and initrd. */
+    bootReserveMiB: z.number().int().min(0).max(65_536).optional(),
     /** Where the agent roots the paths of a deployment from its query until it ended (under Nix's gcroots). */
     rootsDir: z.string().startsWith("/").optional(),
     /**
@@ -35,6 +37,7 @@ export interface GcConfig {
   readonly maxFreedMiB: number | undefined;
   readonly bootedSystemLink: string;
   readonly bootDir: string;
+  readonly bootReserveMiB: number;
   readonly rootsDir: string;
   readonly reserve: Reserve;
 }
@@ -45,6 +48,7 @@ export const GC_DEFAULTS = {
   timeoutSeconds: 1800,
   bootedSystemLink: "/run/booted-system",
   bootDir: "/boot",
+  bootReserveMiB: 4,
   rootsDir: "/nix/var/nix/gcroots/ros-rollback",
   reserveBytes: 512 * 1048576,
 } as const;
@@ -57,6 +61,7 @@ export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined
     maxFreedMiB: raw?.maxFreedMiB,
     bootedSystemLink: raw?.bootedSystemLink ?? GC_DEFAULTS.bootedSystemLink,
     bootDir: raw?.bootDir ?? GC_DEFAULTS.bootDir,
+    bootReserveMiB: raw?.bootReserveMiB ?? GC_DEFAULTS.bootReserveMiB,
     rootsDir: raw?.rootsDir ?? GC_DEFAULTS.rootsDir,
     reserve: compileReserve(raw?.reserve),
   };

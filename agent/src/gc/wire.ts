@@ -6,6 +6,7 @@ import type { DeploymentRecord } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { CommandRunner } from "../system/command.js";
+import { ensureBootSpace } from "./boot-space.js";
 import { Collector, filesystemSpace } from "./collector.js";
 import { readFacts } from "./facts.js";
 import type { RootFence } from "./fence.js";
@@ -85,6 +86,17 @@ export function spaceGuard(
     collect: config.gc.enabled ? async () => (await collector().collect(false)).freedBytes : undefined,
   };
   return (needed, what) => ensureSpace(deps, needed, what);
+}
+
+/** The boot partition's check before an activation that installs a bootloader entry (boot-space.ts). */
+export function bootGuard(config: Config, log: Logger): (system: string) => Promise<void> {
+  const deps = {
+    bootDir: config.gc.bootDir,
+    reserveBytes: config.gc.bootReserveMiB * 1048576,
+    space: filesystemSpace,
+    log: log.child({ component: "boot-space" }),
+  };
+  return (system) => ensureBootSpace(deps, system);
 }
 
 async function readSpace(store: string, boot: string): Promise<Space | undefined> {

@@ -58,6 +58,8 @@ export interface RigOptions {
   reserveBytes?: number;
   /** What admission asks about holds (default: none). */
   holds?: DeployerDeps["holds"];
+  /** The boot partition's check (default: none). */
+  bootSpace?: DeployerDeps["bootSpace"];
 }
 
 /**
@@ -136,6 +138,7 @@ export class DeployerLab {
       health,
       options,
       holds: o.holds,
+      bootSpace: o.bootSpace,
     });
     this.deployers.push(deployer);
     const seen: DeploymentRecord[] = [];
