@@ -1,5 +1,5 @@
 // Issue 28 on a lab robot with small disks: its /nix on a 300 MiB ext4 image and /boot on a
-// 16 MiB one (lab up --store-size/--boot-size). The issue's 1.5 GiB store and ~150 MiB systems
+// 24 MiB one (lab up --store-size/--boot-size). The issue's 1.5 GiB store and ~150 MiB systems
 // scaled down by 5 (30 MiB systems) so the file stays short on a loaded 2-core machine.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -41,6 +41,8 @@ const SYSTEM_MIB = 30;
 const DEPLOYS = 15;
 const KEEP = 3;
 const RESERVE = 16 * MiB;
+const STORE_MIB = 300;
+const BOOT_MIB = 24;
 /** The issue asks for 20; 8 keep the file within minutes (each round is a full deploy, ~13 s here). */
 const RACE_ROUNDS = 8;
 
@@ -62,7 +64,7 @@ describe("a robot on small disks", () => {
       crashing: (i + 1) % 2 === 0,
     }));
     const [lab, sized, huge, tiny] = await Promise.all([
-      labUp(NAME, { disks: { store: 300 * MiB, boot: 16 * MiB } }),
+      labUp(NAME, { disks: { store: STORE_MIB * MiB, boot: BOOT_MIB * MiB } }),
       buildSizedSystems(SYSTEM_MIB, indices),
       buildSizedSystems(200, [{ index: 1, crashing: false }]),
       buildSizedSystems(
@@ -124,17 +126,20 @@ describe("a robot on small disks", () => {
 
   it(`nix-store --gc by hand racing a deploy's push and switch (${RACE_ROUNDS} rounds): the deploy never loses a path`, async () => {
     for (const [i, system] of small.entries()) {
-      // Present but dead when the deploy asks what is missing: what a running GC may take from it.
+      // The closure imported by hand and collected again, over and over: when the deploy asks
+      // what is missing, its paths are likely present but dead, with a collection running.
+      const nar = `/tmp/dk-closure-${i}`;
       const closure = await exportClosure(system);
-      const imported = await labExec(NAME, ["nix-store", "--import"], { input: closure, timeoutMs: 60_000 });
-      expect(imported.code, imported.stderr).toBe(0);
+      const put = await labExec(NAME, ["sh", "-c", `cat > ${nar}`], { input: closure, timeoutMs: 60_000 });
+      expect(put.code, put.stderr).toBe(0);
       const stop = `/tmp/dk-stop-gc-${i}`;
       const loop = labExec(
         NAME,
         [
           "sh",
           "-c",
-          `n=0; while [ ! -e ${stop} ]; do nix-store --gc >/dev/null 2>&1; n=$((n+1)); done; echo $n`,
+          `n=0; while [ ! -e ${stop} ]; do nix-store --import < ${nar} >/dev/null 2>&1; ` +
+            `nix-store --gc >/dev/null 2>&1; n=$((n+1)); done; rm ${nar}; echo $n`,
         ],
         { timeoutMs: 300_000 },
       );
@@ -213,7 +218,7 @@ describe("a robot on small disks", () => {
     600_000,
   );
 
-  it("a full /boot: the new system's boot entry does not fit, its switch fails and the agent rolls back; the running system's entry stays", async () => {
+  it("a full /boot: the deploy is refused before the switch with the numbers; the robot and its boot entries are unchanged", async () => {
     await noCollectionRunning(robot);
     const before = await currentSystem(robot);
     const generations = await generationSystems(robot);
@@ -221,16 +226,19 @@ describe("a robot on small disks", () => {
     await sh(robot, "fallocate -l $(( $(df --output=avail -B1 /boot | tail -1) - 262144 )) /boot/filler");
     const status = await controller(robot, ["status", "--json"]);
     const space = (status.json as { space?: { bootFreeBytes?: number; bootSizeBytes?: number } }).space;
-    expect(space?.bootSizeBytes).toBeLessThan(16 * MiB);
+    expect(space?.bootSizeBytes).toBeLessThan(BOOT_MIB * MiB);
     expect(space?.bootFreeBytes).toBeLessThan(MiB);
     const entries = await bootEntries(robot);
 
     const next = small[2] ?? "";
     const run = await deploy(robot, next);
     mark(`full /boot: exit ${run.code}: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-    // Today the agent does not check /boot first: the switch's bootloader step fails (exit 1).
-    expect(run.code, run.stderr.slice(-2000)).toBe(2);
-    expect(run.stderr).toMatch(/rolled back/);
+    // Without the agent's check the lab's bootloader step fails half-way (ENOSPC, "Failed to
+    // install bootloader", exit 1) after the profile moved, and the agent rolls back (exit 2).
+    expect(run.code, run.stderr.slice(-2000)).toBe(1);
+    expect(run.stderr).toMatch(
+      /the boot entry needs 1\.5 MiB \(kernel 512 KiB, initrd 1 MiB\) and a reserve of [0-9.]+ MiB, [0-9.]+ KiB free on \/boot/,
+    );
     expect(await currentSystem(robot)).toBe(before);
     expect(await generationSystems(robot)).toEqual(generations);
     expect(await bootEntries(robot), "no half-copied entry, none removed").toEqual(entries);
