@@ -74,13 +74,16 @@ export async function noCollectionRunning(robot: LabRobot, timeoutMs = 120_000):
   );
 }
 
-/** `ros_rollback_gc_runs_total` of the robot's agent: collections that ended (store GC included). */
-export async function gcRuns(robot: LabRobot): Promise<number> {
+/** A counter of the robot's agent without labels (`ros_rollback_…`), read from its metrics endpoint. */
+export async function counter(robot: LabRobot, name: string): Promise<number> {
   const text = await (await fetch(robot.metrics, { signal: AbortSignal.timeout(10_000) })).text();
-  const m = /^ros_rollback_gc_runs_total(?:\{[^}]*\})? ([0-9.e+]+)$/m.exec(text);
-  if (m === null) throw new Error(`no ros_rollback_gc_runs_total at ${robot.metrics}`);
+  const m = new RegExp(`^${name} ([0-9.e+]+)$`, "m").exec(text);
+  if (m === null) throw new Error(`no ${name} at ${robot.metrics}`);
   return Number(m[1]);
 }
+
+/** Collections the agent ended (store GC included). */
+export const gcRuns = (robot: LabRobot): Promise<number> => counter(robot, "ros_rollback_gc_runs_total");
 
 /** Waits until the agent ended a collection after `runs` were counted, and none runs. */
 export async function collectedSince(robot: LabRobot, runs: number, timeoutMs = 120_000): Promise<void> {
