@@ -8,7 +8,9 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorePort } from "../store/store-adapter.js";
 import { Collector } from "./collector.js";
+import { ProcessRunner } from "../system/command.js";
 import { RootFence } from "./fence.js";
+import { FlockGcLock } from "./gc-lock.js";
 import { PathRoots, rootingStore } from "./roots.js";
 import { parseGcSummary, type StoreGc, type StoreGcResult } from "./store-gc.js";
 
@@ -101,6 +103,7 @@ describe("a collection racing a deploy's query and push", () => {
       }),
       new PathRoots(join(store, "nix/var/nix/gcroots/ros-rollback"), () => Date.now()),
       fence,
+      new FlockGcLock(new ProcessRunner(), join(store, "nix/var/nix/gc.lock"), pino({ level: "silent" })),
     );
     const collector = new Collector({
       policy: { keepGenerations: 5 },
