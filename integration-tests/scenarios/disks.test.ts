@@ -37,7 +37,8 @@ import {
 } from "../support/disks.js";
 import { until } from "../support/faults.js";
 
-const NAME = "dk-disks";
+/** DISKS_ROBOT: another robot name, for running this file beside another run of it. */
+const NAME = process.env.DISKS_ROBOT ?? "dk-disks";
 const SYSTEM_MIB = 30;
 const DEPLOYS = 15;
 const KEEP = 3;
@@ -45,7 +46,7 @@ const RESERVE = 16 * MiB;
 const STORE_MIB = 300;
 const BOOT_MIB = 24;
 /** The issue asks for 20; 8 keep the file within minutes (each round is a full deploy, ~13 s here). */
-const RACE_ROUNDS = 8;
+const RACE_ROUNDS = Number(process.env.DISKS_RACE_ROUNDS ?? 8);
 
 let robot: LabRobot;
 /** sized-30m-<i> (odd i) and sized-30m-<i>-crashing (even i): deploy i of the 15. */
