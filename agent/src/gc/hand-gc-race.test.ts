@@ -15,7 +15,7 @@ import { PathRoots, rootingStore } from "./roots.js";
 const run = promisify(execFile);
 const ROUNDS = 3;
 /** Dead paths beside the closure: they keep the GC busy for about a second. */
-const FILLER = 2000;
+const FILLER = 800;
 
 let fx: NixFixture;
 beforeAll(async () => {
