@@ -1,6 +1,6 @@
 // Issue 28 on a lab robot with small disks: its /nix on a 300 MiB ext4 image and /boot on a
 // 24 MiB one (lab up --store-size/--boot-size). The issue's 1.5 GiB store and ~150 MiB systems
-// scaled down by 5 (30 MiB systems) so the file stays short on a loaded 2-core machine.
+// scaled down by 5 (30 MiB systems, 11 deploys) so the file stays short on a loaded 2-core machine.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -40,16 +40,20 @@ import { until } from "../support/faults.js";
 /** DISKS_ROBOT: another robot name, for running this file beside another run of it. */
 const NAME = process.env.DISKS_ROBOT ?? "dk-disks";
 const SYSTEM_MIB = 30;
-const DEPLOYS = 15;
+/** 11 of 30 MiB (330 MiB pushed) do not fit the 300 MiB store without the collection (15 took 3 min). */
+const DEPLOYS = 11;
 const KEEP = 3;
 const RESERVE = 16 * MiB;
 const STORE_MIB = 300;
 const BOOT_MIB = 24;
-/** The issue asks for 20; 8 keep the file within minutes (each round is a full deploy, ~13 s here). */
-const RACE_ROUNDS = Number(process.env.DISKS_RACE_ROUNDS ?? 8);
+/**
+ * The issue asks for 20 (DISKS_RACE_ROUNDS=20: passed, 3.5 min); 6 keep the whole file under
+ * 5 min (each round is a full deploy, ~10 s here).
+ */
+const RACE_ROUNDS = Number(process.env.DISKS_RACE_ROUNDS ?? 6);
 
 let robot: LabRobot;
-/** sized-30m-<i> (odd i) and sized-30m-<i>-crashing (even i): deploy i of the 15. */
+/** sized-30m-<i> (odd i) and sized-30m-<i>-crashing (even i): deploy i of the DEPLOYS. */
 let series: string[];
 let big: string;
 let small: string[];
@@ -97,6 +101,18 @@ describe("a robot on small disks", () => {
     await collectedSince(robot, runs);
     const good = series.filter((s) => !s.endsWith("-crashing"));
     const kept = good.slice(-KEEP);
+    // The collection counted above may be the one a rolled-back deploy queued, which ran after the
+    // last deploy started: the last deploy's own collection can still be to come.
+    await until(
+      "the last deploy's collection",
+      async () =>
+        (await generationSystems(robot)).length === KEEP &&
+        (await storeEntries(robot, "-payload")).length === KEEP
+          ? true
+          : undefined,
+      120_000,
+    );
+    await noCollectionRunning(robot);
     expect(await currentSystem(robot)).toBe(good.at(-1));
     expect(await generationSystems(robot)).toEqual(kept);
     // Every payload in the store belongs to a kept generation: the others were collected.
