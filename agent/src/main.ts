@@ -16,6 +16,7 @@ import { systemClock } from "./deployment/ports.js";
 import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
 import { RootFence } from "./gc/fence.js";
+import { FlockGcLock } from "./gc/gc-lock.js";
 import { PathRoots, rootingStore } from "./gc/roots.js";
 import { bootGuard, createCollector, spaceGuard } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
     }),
     roots,
     fence,
+    new FlockGcLock(runner, config.gc.lockFile, log),
   );
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({

@@ -86,6 +86,10 @@ describe("lab command line", () => {
       "--nat",
       "--hold-unit",
       "m.service",
+      "--store-size",
+      "600M",
+      "--boot-size",
+      "2G",
     ]);
     expect(up).toEqual({
       kind: "up",
@@ -96,7 +100,11 @@ describe("lab command line", () => {
       ssh: false,
       nat: true,
       holdConditions: [{ kind: "unit", unit: "m.service" }],
+      disks: { store: 600 * 1048576, boot: 2 * 1073741824 },
     });
+    expect(parse(["up", "dc-a"])).toMatchObject({ disks: {} });
+    expect(parse(["up", "dc-a", "--store-size", "8M"])).toMatchObject({ disks: { store: 8 * 1048576 } });
+    expect(parse(["up", "dc-a", "--boot-size", "64G"])).toMatchObject({ disks: { boot: 64 * 1073741824 } });
     expect(parse(["exec", "dc-a", "--stdin", "--", "ls", "-la", "--bogus"])).toEqual({
       kind: "exec",
       name: "dc-a",
@@ -120,11 +128,21 @@ describe("lab command line", () => {
     expect(parse(["relay", "up"])).toEqual({ kind: "relay", action: "up" });
   });
 
-  it.each([
+  it.each<[string[], string]>([
     [["up"], "missing robot name"],
     [["up", "dc-a", "dc-a"], "a robot is named twice"],
     [["up", "dc-a", "--parallel"], "Option '--parallel <value>' argument missing"],
     [["up", "dc-a", "--parallel", "0"], "--parallel wants a whole number 1-999"],
+    ...["1.5G", "600", "600MB", "600m", "0M", "7M", "65G", "0600M", "", " 600M", "1T"].map(
+      (size): [string[], string] => [
+        ["up", "dc-a", "--store-size", size],
+        `--store-size wants MiB or GiB from 8M to 64G, like 600M or 2G, not ${size}`,
+      ],
+    ),
+    [
+      ["up", "dc-a", "--boot-size", "big"],
+      "--boot-size wants MiB or GiB from 8M to 64G, like 600M or 2G, not big",
+    ],
     [["cache", "sideways"], "cache up|down"],
     [["relay", "up", "now"], "relay up|down"],
     [["restart", "dc-a", "dc-b"], "unexpected argument dc-b"],
@@ -140,6 +158,9 @@ describe("lab command line", () => {
     expect(e.message.length).toBeLessThan(200);
     expect(e.message).not.toContain("\n");
     expect(refused([`${"y".repeat(5000)}`]).message.length).toBeLessThan(200);
+    const size = refused(["up", "dc-a", "--store-size", `${"9".repeat(5000)}\nM`]);
+    expect(size.message.length).toBeLessThan(250);
+    expect(size.message).not.toContain("\n");
   });
 });
 
@@ -153,6 +174,19 @@ describe("npm run lab", () => {
     expect(r.code).toBe(64);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("lab: Unknown option '--bogus-flag'\nusage: npm run lab -- up NAME…");
+    expect(existsSync(robotDir)).toBe(false);
+  });
+
+  it("refuses a bad disk size the same way, booting nothing", async () => {
+    const name = "dc-bad-size";
+    const robotDir = join(STATE_DIR, "robots", name);
+    const argv = ["run", "-s", "lab", "--", "up", name, "--store-size", "1.5G"];
+    const r = await run("npm", argv, { cwd: REPO_ROOT, check: false });
+    expect(r.code).toBe(64);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(
+      "lab: --store-size wants MiB or GiB from 8M to 64G, like 600M or 2G, not 1.5G\nusage:",
+    );
     expect(existsSync(robotDir)).toBe(false);
   });
 });

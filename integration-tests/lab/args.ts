@@ -3,6 +3,7 @@
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { LabHoldCondition } from "./config.js";
+import { type DiskSizes, parseSize } from "./disks.js";
 import { LabError } from "./proc.js";
 
 export class UsageError extends LabError {
@@ -25,6 +26,7 @@ export type LabCommand =
       readonly ssh: boolean;
       readonly nat: boolean;
       readonly holdConditions: LabHoldCondition[];
+      readonly disks: DiskSizes;
     }
   | { readonly kind: "cache" | "relay"; readonly action: "up" | "down" }
   | { readonly kind: "down" | "inventory"; readonly names: string[] }
@@ -60,7 +62,7 @@ interface Spec {
 const SPECS: Readonly<Record<string, Spec>> = {
   up: {
     usage:
-      "up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--nat] [--hold-topic TOPIC] [--hold-unit UNIT]",
+      "up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--nat] [--hold-topic TOPIC] [--hold-unit UNIT] [--store-size SIZE] [--boot-size SIZE]",
     help: `boot the robots (builds the rootfs once), N at a time (default 2);
 prints one JSON line per robot, in the order given
   --no-agent          boot without the agent's unit
@@ -70,7 +72,10 @@ prints one JSON line per robot, in the order given
   --nat               behind NAT: nothing connects in, the agent dials out to the lab
                       relay (started if down); "inventory" routes through the relay
   --hold-topic TOPIC  held while TOPIC's latest std_msgs/String is not "idle"
-  --hold-unit UNIT    held while UNIT is active`,
+  --hold-unit UNIT    held while UNIT is active
+  --store-size SIZE   the robot's /nix on an ext4 disk of SIZE (8M-64G, e.g. 600M, 2G:
+                      MiB, GiB), holding what its /nix had; kept until down
+  --boot-size SIZE    the robot's /boot likewise`,
     options: {
       "no-agent": { type: "boolean" },
       parallel: { type: "string" },
@@ -79,6 +84,8 @@ prints one JSON line per robot, in the order given
       nat: { type: "boolean" },
       "hold-topic": { type: "string" },
       "hold-unit": { type: "string" },
+      "store-size": { type: "string" },
+      "boot-size": { type: "string" },
     },
     build: (pos, v, usage) => ({
       kind: "up",
@@ -89,6 +96,10 @@ prints one JSON line per robot, in the order given
       ssh: v.ssh === true,
       nat: v.nat === true,
       holdConditions: holdConditions(str(v["hold-topic"]), str(v["hold-unit"])),
+      disks: {
+        ...size(str(v["store-size"]), "store", "--store-size", usage),
+        ...size(str(v["boot-size"]), "boot", "--boot-size", usage),
+      },
     }),
   },
   cache: {
@@ -269,6 +280,17 @@ function positiveInt(text: string | undefined, what: string, usage: string): num
   if (text === undefined) return undefined;
   if (!/^[1-9][0-9]{0,2}$/.test(text)) throw new UsageError(`${what} wants a whole number 1-999`, usage);
   return Number(text);
+}
+
+function size(text: string | undefined, kind: keyof DiskSizes, what: string, usage: string): DiskSizes {
+  if (text === undefined) return {};
+  const bytes = parseSize(text);
+  if (bytes === undefined)
+    throw new UsageError(
+      `${what} wants MiB or GiB from 8M to 64G, like 600M or 2G, not ${bounded(text)}`,
+      usage,
+    );
+  return { [kind]: bytes };
 }
 
 function holdConditions(topic: string | undefined, unit: string | undefined): LabHoldCondition[] {

@@ -26,4 +26,4 @@ export {
 } from "./robot.js";
 export { ensureRootfs, rootfsPath } from "./rootfs.js";
 export { labRotateController, type Rotation } from "./rotate.js";
-export { buildSystems, exportClosure } from "./systems.js";
+export { buildSizedSystems, buildSystems, exportClosure } from "./systems.js";

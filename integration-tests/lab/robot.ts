@@ -44,6 +44,7 @@ import {
   stopContainer,
   waitForBoot,
 } from "./container.js";
+import { checkDiskSizes, type DiskSizes, mountDisks, unmountDisks } from "./disks.js";
 import { blockInbound, isNat, natDialOut, natForBoot, natOfRunning, natView, writeNatFiles } from "./nat.js";
 import { ensureNetwork, removeNetwork } from "./network.js";
 import { ensureFleetKey, ensureKeys, type RobotKeys } from "./pki.js";
@@ -70,6 +71,8 @@ export interface UpOptions {
   ssh?: boolean;
   /** Behind NAT: nothing connects in, the agent dials out to the lab relay (started if down). Default false. */
   nat?: boolean;
+  /** Bytes of the ext4 disks under the robot's /nix and /boot (default: none, the root's space); kept until down. */
+  disks?: DiskSizes;
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
@@ -183,6 +186,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
   const index = allocateIndex(name, paths);
   const keys = await ensureKeys(paths.pki, name, addressFor(index).robot, opts);
   if (runningInit !== undefined) {
+    checkDiskSizes(name, paths, opts.disks ?? {}, true);
     if (opts.ssh === true && !existsSync(paths.knownHosts)) {
       throw new LabError(`robot ${name} is running without sshd: down it first to up it with ssh`);
     }
@@ -200,6 +204,7 @@ export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobo
   await ensureNetwork(name, index, opts);
   const nat = await natForBoot(name, paths, opts.nat === true, opts);
   await mountRoot(paths, lower, opts.signal);
+  await mountDisks(name, paths, opts.disks ?? {});
   const fleet = await ensureFleetKey(FLEET_KEY_DIR, opts);
   writeRobotFiles(
     name,
@@ -252,10 +257,11 @@ export async function labRestart(name: string, opts: RestartOptions = {}): Promi
   return describeRobot(name, paths, index, keys, await boot(name, paths, opts), view);
 }
 
-/** Stops the robot and removes everything it had: container, overlay, netns, directory. Idempotent. */
+/** Stops the robot and removes everything it had: container, disks, overlay, netns, directory. Idempotent. */
 export async function labDown(name: string): Promise<void> {
   const paths = robotPaths(name);
   await stopContainer(name, paths);
+  await unmountDisks(paths);
   if (mountedAt(paths.root)) {
     const r = await run("umount", [paths.root], { timeoutMs: 10_000, check: false });
     if (r.code !== 0) await run("umount", ["-l", paths.root], { timeoutMs: 10_000 });

@@ -1,4 +1,5 @@
 // Fixture system closures (systems/*.nix), built with the host's Nix and no nixpkgs.
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE_DIR, LAB_DIR } from "./config.js";
@@ -40,6 +41,41 @@ export async function buildSystems(opts: Opts = {}): Promise<Record<string, stri
   const paths = built.stdout.trim().split("\n");
   if (paths.length !== names.length || !paths.every((p) => p.startsWith("/nix/store/"))) {
     throw new LabError(`nix-build printed ${paths.length} paths for ${names.length} systems`);
+  }
+  return Object.fromEntries(names.map((n, i) => [n, paths[i] as string]));
+}
+
+const SIZED_NIX = join(LAB_DIR, "systems", "sized.nix");
+
+/**
+ * Builds `sized-<mib>m-<i>` for the given indices (systems/sized.nix: talker plus `mib` MiB of
+ * random bytes; `-crashing`: its switch exits 4); returns name → store path.
+ */
+export async function buildSizedSystems(
+  mib: number,
+  systems: readonly { index: number; crashing: boolean }[],
+  opts: Opts = {},
+): Promise<Record<string, string>> {
+  const count = Math.max(...systems.map((s) => s.index));
+  const names = systems.map((s) => `sized-${mib}m-${s.index}${s.crashing ? "-crashing" : ""}`);
+  mkdirSync(GC_ROOTS, { recursive: true });
+  const built = await nix(
+    "nix-build",
+    [
+      SIZED_NIX,
+      ...["--arg", "mib", String(mib), "--arg", "count", String(count)],
+      ...names.flatMap((n) => ["-A", n]),
+      // One out-link set per list: another list's build does not unroot these.
+      ...[
+        "--out-link",
+        join(GC_ROOTS, `sized-${createHash("sha256").update(names.join(" ")).digest("hex").slice(0, 12)}`),
+      ],
+    ],
+    { timeoutMs: 600_000, ...opts },
+  );
+  const paths = built.stdout.trim().split("\n");
+  if (paths.length !== names.length || !paths.every((p) => p.startsWith("/nix/store/"))) {
+    throw new LabError(`nix-build printed ${paths.length} paths for ${names.length} sized systems`);
   }
   return Object.fromEntries(names.map((n, i) => [n, paths[i] as string]));
 }

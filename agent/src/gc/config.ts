@@ -39,6 +39,8 @@ export interface GcConfig {
   readonly bootDir: string;
   readonly bootReserveMiB: number;
   readonly rootsDir: string;
+  /** Nix's GC lock: held exclusively by a running `nix-store --gc`. */
+  readonly lockFile: string;
   readonly reserve: Reserve;
 }
 
@@ -50,6 +52,7 @@ export const GC_DEFAULTS = {
   bootDir: "/boot",
   bootReserveMiB: 4,
   rootsDir: "/nix/var/nix/gcroots/ros-rollback",
+  lockFile: "/nix/var/nix/gc.lock",
   reserveBytes: 512 * 1048576,
 } as const;
 
@@ -63,6 +66,7 @@ export function compileGcConfig(raw: z.output<typeof gcConfigSchema> | undefined
     bootDir: raw?.bootDir ?? GC_DEFAULTS.bootDir,
     bootReserveMiB: raw?.bootReserveMiB ?? GC_DEFAULTS.bootReserveMiB,
     rootsDir: raw?.rootsDir ?? GC_DEFAULTS.rootsDir,
+    lockFile: GC_DEFAULTS.lockFile,
     reserve: compileReserve(raw?.reserve),
   };
 }

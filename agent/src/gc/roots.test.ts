@@ -5,7 +5,9 @@ import { NixFixture } from "@ros-rollback/nix-core/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorePort } from "../store/store-adapter.js";
+import { ProcessRunner } from "../system/command.js";
 import { RootFence } from "./fence.js";
+import { FlockGcLock } from "./gc-lock.js";
 import { PathRoots, rootingStore } from "./roots.js";
 
 let fx: NixFixture;
@@ -15,6 +17,8 @@ beforeAll(async () => {
 afterAll(() => fx.cleanup());
 
 const rootsOf = (store: string) => join(store, "nix/var/nix/gcroots/ros-rollback");
+const gcLockOf = (store: string) =>
+  new FlockGcLock(new ProcessRunner(), join(store, "nix/var/nix/gc.lock"), pino({ level: "silent" }));
 const signal = () => AbortSignal.timeout(60_000);
 
 function portFor(store: string) {
@@ -51,7 +55,7 @@ describe("roots of queried paths", () => {
     const asked = await fx.build(`builtins.toFile "asked" "a"`, store);
     const other = await fx.build(`builtins.toFile "other" "o"`, store);
     const roots = new PathRoots(rootsOf(store), () => Date.now());
-    const port = rootingStore(portFor(store), roots, new RootFence());
+    const port = rootingStore(portFor(store), roots, new RootFence(), gcLockOf(store));
     expect(await port.queryMissing([asked], signal())).toEqual([]);
     await fx.nixStore(["--gc"], store);
     expect(await fx.validAmong([asked, other], store)).toEqual([asked]);
@@ -65,7 +69,7 @@ describe("roots of queried paths", () => {
   it("makes no link for a malformed path: the store's own refusal, nothing changed", async () => {
     const store = fx.store("bad");
     const roots = new PathRoots(rootsOf(store), () => Date.now());
-    const port = rootingStore(portFor(store), roots, new RootFence());
+    const port = rootingStore(portFor(store), roots, new RootFence(), gcLockOf(store));
     await expect(port.queryMissing(["/nix/store/../../etc/passwd"], signal())).rejects.toThrow(
       /invalid store path/,
     );
@@ -78,6 +82,7 @@ describe("roots of queried paths", () => {
       portFor(store),
       new PathRoots(rootsOf(store), () => Date.now()),
       new RootFence(),
+      gcLockOf(store),
     );
     for (let i = 0; i < 5; i++) {
       const p = await fx.build(`builtins.toFile "round-${i}" "${i}"`);

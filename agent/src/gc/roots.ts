@@ -2,6 +2,7 @@ import { lstat, lutimes, mkdir, readdir, symlink, unlink } from "node:fs/promise
 import { basename, join } from "node:path";
 import type { StorePort } from "../store/store-port.js";
 import type { RootFence } from "./fence.js";
+import type { GcLock } from "./gc-lock.js";
 
 /** Links made at once: a system's closure is a few thousand paths. */
 const BATCH = 64;
@@ -63,12 +64,15 @@ export class PathRoots {
  * The store with its paths rooted from the moment a deployment asks about them (QueryMissingPaths,
  * which names the whole closure, the paths the robot has included) or substitutes them. Paths
  * are validated first: bad input makes no link and gets the store's own refusal. A running
- * collection is stopped first (gc/fence.ts): it would not see roots made after it started.
+ * collection is stopped first (gc/fence.ts): it would not see roots made after it started. One
+ * the agent did not start (`nix-store --gc` by hand) is waited out after the roots are made, so
+ * the store is asked only once every GC still running has seen them.
  */
 export function rootingStore<S extends StorePort & { validateStorePath: (p: string) => void }>(
   store: S,
   roots: Pick<PathRoots, "protect">,
   fence: Pick<RootFence, "takingRoots" | "stopCollection">,
+  gcLock: GcLock,
 ): S {
   const valid = (paths: readonly string[]) => {
     try {
@@ -78,14 +82,22 @@ export function rootingStore<S extends StorePort & { validateStorePath: (p: stri
       return false;
     }
   };
+  const root = async (paths: readonly string[], signal: AbortSignal) => {
+    if (!valid(paths)) return;
+    // Inside the fence: the agent's own collection does not start while a hand-started one is waited out.
+    await fence.takingRoots(async () => {
+      await roots.protect(paths);
+      await gcLock.waitForRunningGc(signal);
+    });
+  };
   return {
     ...store,
     queryMissing: async (paths, signal) => {
-      if (valid(paths)) await fence.takingRoots(() => roots.protect(paths));
+      await root(paths, signal);
       return store.queryMissing(paths, signal);
     },
     substitute: async (paths, signal, onProgress, client) => {
-      if (valid(paths)) await fence.takingRoots(() => roots.protect(paths));
+      await root(paths, signal);
       return store.substitute(paths, signal, onProgress, client);
     },
     // What a push registers was rooted by its query; the collection only competes for the disk.

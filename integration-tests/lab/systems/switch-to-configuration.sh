@@ -2,8 +2,12 @@
 # switch-to-configuration of a lab fixture system (NixOS's interface, POSIX sh).
 #   switch: record the boot default and activate now;  boot: record the boot default only;
 #   test: activate now;  dry-activate: print what would change, change nothing.
-# Exit codes as NixOS: 0 ok, 1 usage or lock held, 4 a unit failed to start or is not active
-# after settling (LAB_SETTLE_SECONDS, default 3).
+# A system with `kernel` and `initrd` (systems/sized.nix) has a boot entry: switch and boot copy
+# them to /boot/lab/ first, then delete the entries of systems that are no generation of the
+# profile any more (copy before prune, as NixOS's bootloader installers do: nixpkgs#23926).
+# Exit codes as NixOS: 0 ok, 1 usage, lock held or the boot entry not installed ("Failed to
+# install bootloader"), 4 a unit failed to start or is not active after settling
+# (LAB_SETTLE_SECONDS, default 3).
 set -u
 PATH=/usr/bin:/bin:/usr/sbin:/sbin
 export PATH
@@ -27,6 +31,36 @@ exec 9>/run/nixos/switch-to-configuration.lock
 if ! flock -n 9; then
   echo "Could not acquire lock /run/nixos/switch-to-configuration.lock" >&2
   exit 1
+fi
+
+# The entry of a system: the first 32 characters of its store path's name (its hash).
+entry() { basename "$1" | cut -c1-32; }
+install_entry() {
+  dir=/boot/lab
+  mkdir -p $dir || return 1
+  e=$(entry "$out")
+  for f in kernel initrd; do
+    [ -e "$dir/$e-$f" ] && continue
+    if ! cp -L "$out/$f" "$dir/.$e-$f.tmp" || ! mv "$dir/.$e-$f.tmp" "$dir/$e-$f"; then
+      rm -f "$dir/.$e-$f.tmp"
+      return 1
+    fi
+  done
+  keep=" $e "
+  for g in /nix/var/nix/profiles/system-*-link; do
+    [ -e "$g" ] && keep="$keep $(entry "$(readlink -f "$g")") "
+  done
+  for f in "$dir"/*-kernel "$dir"/*-initrd; do
+    [ -e "$f" ] || continue
+    case "$keep" in *" $(basename "$f" | cut -c1-32) "*) ;; *) rm -f "$f" ;; esac
+  done
+}
+
+if { [ "$action" = boot ] || [ "$action" = switch ]; } && [ -e "$out/kernel" ]; then
+  if ! install_entry; then
+    echo "Failed to install bootloader" >&2
+    exit 1
+  fi
 fi
 
 if [ "$action" = boot ] || [ "$action" = switch ]; then
