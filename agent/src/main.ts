@@ -15,10 +15,7 @@ import { summarize } from "./deployment/health-steps.js";
 import { systemClock } from "./deployment/ports.js";
 import { startDialOut } from "./dial-out/start.js";
 import { asAgentError, isStartupError } from "./errors.js";
-import { RootFence } from "./gc/fence.js";
-import { FlockGcLock } from "./gc/gc-lock.js";
-import { PathRoots, rootingStore } from "./gc/roots.js";
-import { bootGuard, createCollector, spaceGuard } from "./gc/wire.js";
+import { bootGuard, createCollector, rootedStore, spaceGuard } from "./gc/wire.js";
 import { NixProfile } from "./generations/profile.js";
 import { wireHealth } from "./health/wire.js";
 import { Holds } from "./holds/holds.js";
@@ -83,9 +80,8 @@ async function main(): Promise<void> {
   const metrics = createAgentMetrics({ version: agentVersion() });
   const nix = (tool: string) => (config.nixBinDir ? `${config.nixBinDir}/${tool}` : tool);
 
-  const roots = new PathRoots(config.gc.rootsDir, () => Date.now());
-  const fence = new RootFence();
-  const store = rootingStore(
+  const { store, roots, fence } = rootedStore(
+    config,
     createStorePort({
       storeDir: config.storeDir,
       trustedPublicKeys: config.trustedPublicKeys,
@@ -93,14 +89,12 @@ async function main(): Promise<void> {
       nixBinDir: config.nixBinDir,
       log,
       observer: pushObserver(metrics),
-      // A deploy's QueryMissingPaths and its Activate's validity check share one nix-store (issue 13);
-      // process.exit at shutdown ends its input.
+      // A deploy's query and its Activate's validity check share one nix-store; exit ends its input.
       keepQueryProcessMs: 5_000,
       ensureSpace: spaceGuard(config, () => collector), // made below; asked only once serving
     }),
-    roots,
-    fence,
-    new FlockGcLock(runner, config.gc.lockFile, log),
+    runner,
+    log,
   );
   const profile = new NixProfile(config.profile, runner, nix("nix-env"));
   const system = new RobotSystemInspector({

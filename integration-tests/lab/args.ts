@@ -73,8 +73,7 @@ prints one JSON line per robot, in the order given
                       relay (started if down); "inventory" routes through the relay
   --hold-topic TOPIC  held while TOPIC's latest std_msgs/String is not "idle"
   --hold-unit UNIT    held while UNIT is active
-  --store-size SIZE   the robot's /nix on an ext4 disk of SIZE (8M-64G, e.g. 600M, 2G:
-                      MiB, GiB), holding what its /nix had; kept until down
+  --store-size SIZE   its /nix on an ext4 disk of SIZE (8M-64G: 600M, 2G), kept until down
   --boot-size SIZE    the robot's /boot likewise`,
     options: {
       "no-agent": { type: "boolean" },

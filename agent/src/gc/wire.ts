@@ -5,17 +5,32 @@ import type { Deployer } from "../deployment/deployer.js";
 import type { DeploymentRecord } from "../deployment/record.js";
 import { isFinal } from "../deployment/states.js";
 import type { SystemProfile } from "../generations/profile.js";
+import type { StorePort } from "../store/store-port.js";
 import type { CommandRunner } from "../system/command.js";
 import { ensureBootSpace } from "./boot-space.js";
 import { Collector, filesystemSpace } from "./collector.js";
 import { readFacts } from "./facts.js";
-import type { RootFence } from "./fence.js";
+import { RootFence } from "./fence.js";
+import { FlockGcLock } from "./gc-lock.js";
 import { gcMetrics } from "./metrics.js";
 import { OutcomeLedger } from "./outcomes.js";
 import type { GcPort, Space } from "./port.js";
-import type { PathRoots } from "./roots.js";
+import { PathRoots, rootingStore } from "./roots.js";
 import { ensureSpace, type Reserve, reserveBytes, type SpaceCheckDeps } from "./space-check.js";
 import { SystemdStoreGc } from "./store-gc.js";
+
+/** The store as the server sees it: what a deployment asks about is rooted, behind the fence and Nix's GC lock. */
+export function rootedStore<S extends StorePort & { validateStorePath: (p: string) => void }>(
+  config: Config,
+  inner: S,
+  runner: CommandRunner,
+  log: Logger,
+): { store: S; roots: PathRoots; fence: RootFence } {
+  const roots = new PathRoots(config.gc.rootsDir, () => Date.now());
+  const fence = new RootFence();
+  const lock = new FlockGcLock(runner, config.gc.lockFile, log);
+  return { store: rootingStore(inner, roots, fence, lock), roots, fence };
+}
 
 /** The agent's garbage collection, wired for main.ts: collections follow kept and rolled-back deployments. */
 export function createCollector(deps: {
