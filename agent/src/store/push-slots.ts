@@ -75,8 +75,8 @@ export class PushSlots {
     };
     if (client !== undefined) this.clients.set(client, holder);
     try {
-      const any = signal === undefined ? replace.signal : AbortSignal.any([signal, replace.signal]);
-      return await push({ signal: any, watch: (requests) => watched(requests, holder) });
+      const stop = signal === undefined ? replace.signal : AbortSignal.any([signal, replace.signal]);
+      return await push({ signal: stop, watch: (requests) => watched(requests, holder) });
     } finally {
       this.running--;
       if (client !== undefined && this.clients.get(client) === holder) this.clients.delete(client);
