@@ -54,7 +54,7 @@ export async function fetchOnCache(cacheUrl: string, url: URL, signal: AbortSign
   for (let hop = 0; ; hop++) {
     const response = await fetch(at, { signal, redirect: "manual" });
     if (![301, 302, 303, 307, 308].includes(response.status)) return { response };
-    await response.body?.cancel();
+    discardBody(response);
     const location = response.headers.get("location") ?? "";
     let next: URL;
     try {
@@ -75,11 +75,19 @@ export async function fetchOnCache(cacheUrl: string, url: URL, signal: AbortSign
   }
 }
 
+/**
+ * Lets a body we will not read go without waiting for it: the answer is already known, and the
+ * request's deadline does not bound a wait on cancel().
+ */
+export function discardBody(response: Response): void {
+  void response.body?.cancel().catch(() => undefined);
+}
+
 /** The body as text, or undefined once it passes `max` bytes (the read stops there: nothing more is buffered). */
 export async function readBounded(response: Response, max: number): Promise<string | undefined> {
   const declared = Number(response.headers.get("content-length") ?? "0");
   if (declared > max || response.body === null) {
-    await response.body?.cancel();
+    discardBody(response);
     return declared > max ? undefined : "";
   }
   const reader = response.body.getReader();

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { quote } from "@ros-rollback/nix-core";
-import { fetchOnCache, narLocation, readBounded, readFileBounded } from "./cache-origin.js";
+import { discardBody, fetchOnCache, narLocation, readBounded, readFileBounded } from "./cache-origin.js";
 import { MAX_NARINFO_BYTES, type NarInfo, parseNarInfo } from "./narinfo.js";
 
 /** What the config accepts as a substituter: caches the agent can ask itself. */
@@ -94,11 +94,11 @@ async function readRemote(
     if ("refused" in got) throw new CacheError(cacheUrl, got.refused);
     const res = got.response;
     if (res.status === 404 || res.status === 403) {
-      await res.body?.cancel();
+      discardBody(res);
       return undefined;
     }
     if (res.status !== 200) {
-      await res.body?.cancel();
+      discardBody(res);
       throw new CacheError(cacheUrl, `GET ${quote(where)}: HTTP ${res.status}`);
     }
     text = await readBounded(res, MAX_NARINFO_BYTES);
