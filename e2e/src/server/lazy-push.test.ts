@@ -31,10 +31,14 @@ async function* requests(infos: PathInfo[]): AsyncIterable<PushPathsRequest> {
 
 describe("the store port's first pushes", () => {
   it("both import their closure when they race the receive pipeline's first load", async () => {
+    const robot = fx.store("robot");
+    // Made before the race: two Nix processes creating one fresh store's directories can collide
+    // (gcroots/profiles), a robot's store always exists.
+    await fx.nixStore(["--verify"], robot);
     const store = createStorePort({
       storeDir: "/nix/store",
       nixBinDir: undefined,
-      storeUri: fx.store("robot"),
+      storeUri: robot,
       env: fx.env,
       trustedPublicKeys: [fx.publicKey],
       log: createLogger("error", undefined, { write: () => {} }),
