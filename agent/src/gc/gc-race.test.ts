@@ -54,21 +54,6 @@ class ProcessStoreGc implements StoreGc {
   }
 }
 
-/** `nix-store --export` of `paths` (in that order) from the source store into `store`: a push. */
-function push(paths: readonly string[], store: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const out = spawn("nix-store", ["--store", fx.sourceStore, "--export", ...paths], { env: fx.env });
-    const imp = spawn("nix-store", ["--store", store, "--import"], {
-      env: fx.env,
-      stdio: ["pipe", "ignore", "pipe"],
-    });
-    out.stdout.pipe(imp.stdin);
-    let err = "";
-    imp.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    imp.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`import exited ${code}: ${err}`))));
-  });
-}
-
 async function invalidAmong(paths: readonly string[], store: string): Promise<string[]> {
   const { stdout } = await run(
     "nix-store",
@@ -135,10 +120,12 @@ describe("a collection racing a deploy's query and push", () => {
       // Anywhere in the collection: before its scan of the roots, amid its deletions, after.
       await new Promise((r) => setTimeout(r, Math.random() * 300));
       const missing = new Set(await port.queryMissing(closure, AbortSignal.timeout(60_000)));
-      await push(
-        closure.filter((p) => missing.has(p)),
-        store,
-      ).catch((e: unknown) => lost.push(`round ${round}: push failed: ${String(e).slice(0, 200)}`));
+      await fx
+        .importInto(
+          closure.filter((p) => missing.has(p)),
+          store,
+        )
+        .catch((e: unknown) => lost.push(`round ${round}: push failed: ${String(e).slice(0, 200)}`));
       await collecting;
       const gone = await invalidAmong(closure, store);
       if (gone.length > 0) lost.push(`round ${round}: ${gone.length} path(s) deleted after the query`);

@@ -43,20 +43,6 @@ async function handGc(store: string): Promise<{ ended: Promise<void>; child: Chi
   return { ended, child };
 }
 
-function push(paths: readonly string[], store: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const out = spawn("nix-store", ["--store", fx.sourceStore, "--export", ...paths], { env: fx.env });
-    const imp = spawn("nix-store", ["--store", store, "--import"], {
-      env: fx.env,
-      stdio: ["pipe", "ignore", "pipe"],
-    });
-    out.stdout.pipe(imp.stdin);
-    let err = "";
-    imp.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    imp.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`import exited ${code}: ${err}`))));
-  });
-}
-
 async function deadClosure(tag: string, store: string): Promise<string[]> {
   const expr = `builtins.toFile "top-${tag}" (builtins.concatStringsSep " " (builtins.genList (i: builtins.toFile "dep-${tag}-\${toString i}" "\${toString i}") 40))`;
   const top = await fx.build(expr);
@@ -89,10 +75,12 @@ describe("a nix-store --gc started by hand, running when a deploy asks about its
       );
       const gc = await handGc(store);
       const missing = new Set(await port.queryMissing(closure, AbortSignal.timeout(60_000)));
-      await push(
-        closure.filter((p) => missing.has(p)),
-        store,
-      ).catch((e: unknown) => lost.push(`round ${round}: push failed: ${String(e).slice(0, 200)}`));
+      await fx
+        .importInto(
+          closure.filter((p) => missing.has(p)),
+          store,
+        )
+        .catch((e: unknown) => lost.push(`round ${round}: push failed: ${String(e).slice(0, 200)}`));
       await gc.ended;
       const { stdout } = await run(
         "nix-store",

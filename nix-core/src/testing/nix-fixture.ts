@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,6 +100,23 @@ export class NixFixture {
       maxBuffer: 512 * 1024 * 1024,
     });
     return stdout;
+  }
+
+  /** `nix-store --export` of `paths` (in that order) from the source store, imported into `store`: a plain push. */
+  importInto(paths: readonly string[], store: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const out = spawn("nix-store", ["--store", this.sourceStore, "--export", ...paths], { env: this.env });
+      const imp = spawn("nix-store", ["--store", store, "--import"], {
+        env: this.env,
+        stdio: ["pipe", "ignore", "pipe"],
+      });
+      out.stdout.pipe(imp.stdin);
+      let err = "";
+      imp.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      imp.on("close", (code) =>
+        code === 0 ? resolve() : reject(new Error(`import exited ${code}: ${err}`)),
+      );
+    });
   }
 
   async cleanup(): Promise<void> {
