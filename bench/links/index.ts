@@ -1,5 +1,6 @@
 // The links the transfers are measured on. Each opens on a running lab robot (booted with ssh) and
 // says how every variant reaches the robot over it; close() puts the robot's link back as it was.
+import type { Duplex } from "node:stream";
 import type { LabRobot, TlsFiles } from "../../integration-tests/lab/index.js";
 import { controllerTls } from "../../integration-tests/support/controller.js";
 import type { LinkName } from "./names.js";
@@ -18,6 +19,8 @@ export interface Target {
   agentAddress: string;
   /** The name the agent's certificate must carry when agentAddress is not its own (a relay's loopback port). */
   serverName?: string;
+  /** The raw push's byte stream to the agent instead of TCP to agentAddress (a relay's stream). */
+  dial?: () => Promise<Duplex>;
   tls: TlsFiles;
   ssh: { host: string; port: number; options: readonly string[] };
 }

@@ -17,7 +17,9 @@ import type { SuiteContext, SuiteResult } from "./suite.js";
 
 const MIB = 2 ** 20;
 const GOAL_RATIO = 1.15;
-const ROUTES = ["direct", "relay"] as const;
+// relay: the raw push client runs its TLS on the relay's stream (as the CLI does); relay-proxy:
+// through the controller's loopback proxy, as gRPC does (the push's route before; the switch).
+const ROUTES = ["direct", "relay", "relay-proxy"] as const;
 type Route = (typeof ROUTES)[number];
 
 const median = (xs: readonly number[]): number => {
@@ -57,7 +59,13 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
   );
   const targets: Record<Route, Target> = {
     direct,
-    relay: { ...direct, agentAddress: routed.target.address, serverName: routed.target.serverName },
+    relay: {
+      ...direct,
+      agentAddress: routed.target.address,
+      serverName: routed.target.serverName,
+      dial: routed.dial,
+    },
+    "relay-proxy": { ...direct, agentAddress: routed.target.address, serverName: routed.target.serverName },
   };
   const closure = await buildClosure(
     "random",
@@ -73,8 +81,10 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
     );
     const paths = infos.map((i) => i.storePath).reverse();
     const mib = closure.bytes / MIB;
-    const seconds: Record<Route, number[]> = { direct: [], relay: [] };
+    const seconds: Record<Route, number[]> = { direct: [], relay: [], "relay-proxy": [] };
     const ratios: number[] = [];
+    const proxyRatios: number[] = [];
+    const handoffRatios: number[] = [];
     const loads: number[] = [];
     for (let r = 0; r < opts.runs; r++) {
       // Alternating: neither route always goes first.
@@ -90,9 +100,12 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
         await forget(robot.name, paths);
       }
       ratios.push((got.relay ?? Number.NaN) / (got.direct ?? Number.NaN));
+      proxyRatios.push((got["relay-proxy"] ?? Number.NaN) / (got.direct ?? Number.NaN));
+      handoffRatios.push((got.relay ?? Number.NaN) / (got["relay-proxy"] ?? Number.NaN));
       loads.push(loadavg()[0] ?? Number.NaN);
     }
     const ratio = median(ratios);
+    const proxyRatio = median(proxyRatios);
     const row = (route: Route) => {
       const xs = seconds[route];
       return `| push-none ${route} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} | ${(mib / median(xs)).toFixed(1)} |`;
@@ -105,11 +118,24 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
       "|---|---|---|---|---|",
       row("direct"),
       row("relay"),
+      row("relay-proxy"),
       "",
       `- relay ÷ direct, median of the per-run ratios (goal ≤ ${GOAL_RATIO}×): ${ratio.toFixed(2)}×, ${met} (runs: ${ratios.map((x) => x.toFixed(2)).join(", ")})`,
+      `- relay-proxy ÷ direct (the loopback proxy's route): ${proxyRatio.toFixed(2)}× (runs: ${proxyRatios.map((x) => x.toFixed(2)).join(", ")})`,
+      `- relay ÷ relay-proxy (the stream handed to the push vs the loopback hop): ${median(handoffRatios).toFixed(2)}× (runs: ${handoffRatios.map((x) => x.toFixed(2)).join(", ")})`,
     ].join("\n");
     return {
-      json: { closure: { paths: infos.length, mib }, seconds, ratios, ratio, goalRatio: GOAL_RATIO, loads },
+      json: {
+        closure: { paths: infos.length, mib },
+        seconds,
+        ratios,
+        ratio,
+        proxyRatios,
+        proxyRatio,
+        handoffRatios,
+        goalRatio: GOAL_RATIO,
+        loads,
+      },
       text,
     };
   } finally {

@@ -65,7 +65,14 @@ export async function push(
       transport === "grpc"
         ? undefined
         : await rawPush(
-            { address: target.agentAddress, serverName: target.serverName, ca, cert, key },
+            {
+              address: target.agentAddress,
+              serverName: target.serverName,
+              ca,
+              cert,
+              key,
+              ...(target.dial === undefined ? {} : { dial: target.dial }),
+            },
             counted,
             AbortSignal.timeout(600_000),
             {

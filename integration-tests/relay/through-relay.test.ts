@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
 import {
   ActivationAction,
@@ -12,6 +13,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SELF_CONFIRM, useDeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { AgentCallError } from "../../controller/src/agent-api/errors.js";
+import {
+  RawPushBroken,
+  type RawPushEndpoint,
+  rawPush,
+} from "../../controller/src/push/transport/raw-push-client.js";
+import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
   connect,
@@ -48,6 +55,22 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const relayEndpoint = (): RelayEndpoint => ({
+  address: `127.0.0.1:${relay.controllerPort}`,
+  ca: readFileSync(pki.relayCa),
+  cert: readFileSync(agent.pki.clientCert),
+  key: readFileSync(agent.pki.clientKey),
+});
+
+const rawEndpoint = (dial: () => Promise<Duplex>): RawPushEndpoint => ({
+  address: "127.0.0.1:1",
+  serverName: "localhost",
+  ca: readFileSync(agent.pki.caFile),
+  cert: readFileSync(agent.pki.clientCert),
+  key: readFileSync(agent.pki.clientKey),
+  dial,
+});
+
 describe("through the relay", () => {
   it("gRPC calls, a raw push and a deployment reach the agent, end to end", async () => {
     const api = await connect(relayTarget(pki, agent, relay.controllerPort));
@@ -80,6 +103,38 @@ describe("through the relay", () => {
       api.close();
     }
     expect(relay.metrics.bytesFromRobots).toBeGreaterThan(0);
+  });
+
+  it("the raw push runs its TLS on the relay's stream itself: no TCP connection to the proxy's address", async () => {
+    // Nothing listens on port 1: only the relay's stream can carry this push.
+    const before = relay.metrics.streamsTotal;
+    const out = await rawPush(
+      rawEndpoint(async () => dialThroughRelay(relayEndpoint(), "rl-robot1", 3_000)),
+      (async function* (): AsyncGenerator<PushPathsRequest> {})(),
+      AbortSignal.timeout(10_000),
+      { connectTimeoutMs: 3_000, answerTimeoutMs: 5_000 },
+    );
+    expect(out.kind).toBe("pushed");
+    expect(relay.metrics.streamsTotal).toBe(before + 1);
+  });
+
+  it("the relay's stream breaking mid-push: the push fails cleanly, it does not hang", async () => {
+    let stream: Duplex | undefined;
+    const requests = async function* (): AsyncGenerator<PushPathsRequest> {
+      // The push is open (the agent is reading it) when its path through the relay goes away.
+      stream?.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    const e = await rawPush(
+      rawEndpoint(async () => {
+        stream = await dialThroughRelay(relayEndpoint(), "rl-robot1", 3_000);
+        return stream;
+      }),
+      requests(),
+      AbortSignal.timeout(10_000),
+      { connectTimeoutMs: 3_000, answerTimeoutMs: 5_000 },
+    ).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RawPushBroken);
   });
 
   it("a robot the relay does not have: refused within the connect timeout, saying it is not connected", async () => {

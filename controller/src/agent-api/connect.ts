@@ -3,8 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
 import { RelayRefused } from "../relay/dial.js";
-import type { LocalProxy } from "../relay/local-proxy.js";
-import { viaRelay } from "../relay/via-relay.js";
+import { type RelayRoute, viaRelay } from "../relay/via-relay.js";
 import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
@@ -95,7 +94,12 @@ async function connectPrepared(
   }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
   const client = new (fastAgentClient())(target.address, credentials, channelOptions);
-  const raw = { address: target.address, serverName: target.serverName, ...material };
+  const raw = {
+    address: target.address,
+    serverName: target.serverName,
+    ...material,
+    ...(routed === undefined ? {} : { dial: routed.dial }),
+  };
   const api = new GrpcAgentApi(target, client, options, raw, pushVia, () => routed?.proxy.close());
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
@@ -112,7 +116,7 @@ async function routeTarget(
   target: Target,
   secureContext: SecureContext | undefined,
   timeoutMs: number,
-): Promise<{ target: Target; proxy: LocalProxy } | undefined> {
+): Promise<RelayRoute | undefined> {
   if (target.relay === undefined || secureContext === undefined) return undefined;
   try {
     return await viaRelay({ ...target, relay: target.relay }, secureContext, timeoutMs);

@@ -1,6 +1,7 @@
 // The seam between a connection and its push transport: GrpcAgentApi.pushPaths hands the push to a
 // PushVia given to connectAgentWith, so agent-api/ never imports push/ (push/transport/ imports
 // agent-api's call helpers, and push/transport/connect-agent.ts puts the two together).
+import type { Duplex } from "node:stream";
 import type { AgentClient, PushPathsRequest, PushPathsResponse, RawPushProgress } from "@ros-rollback/proto";
 import type { CallContext } from "./calls.js";
 import type { PushTransport } from "./types.js";
@@ -13,6 +14,11 @@ export interface RawPushEndpoint {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /**
+   * A byte stream to the agent (its relay's), for the TLS to run over instead of TCP to
+   * `address`: the push's bytes skip the loopback proxy that gRPC's connection goes through.
+   */
+  readonly dial?: () => Promise<Duplex>;
 }
 
 /** One connection, as its push transport needs it. */

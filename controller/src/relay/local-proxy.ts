@@ -3,7 +3,7 @@ import { createServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 
 export interface LocalProxy {
-  /** 127.0.0.1:port: where gRPC and the raw push channel connect, unchanged. */
+  /** 127.0.0.1:port: where gRPC connects, unchanged (the raw push takes the relay's stream itself). */
   readonly address: string;
   /** Why the last stream could not be opened (for the connect error), if one failed. */
   lastError(): Error | undefined;
@@ -12,8 +12,8 @@ export interface LocalProxy {
 
 /**
  * A loopback port whose every connection is joined to a fresh stream from
- * `open` (a relay dial): grpc-js and the raw push client connect to it as to
- * any agent, and their TLS runs end to end through it. Only ciphertext
+ * `open` (a relay dial): grpc-js connects to it as to any agent, and its TLS
+ * runs end to end through it. Only ciphertext
  * crosses it; whoever connects still needs a certificate the agent accepts.
  */
 export async function startLocalProxy(open: () => Promise<Duplex>): Promise<LocalProxy> {

@@ -159,28 +159,43 @@ function write(socket: TLSSocket, m: PushPathsRequest, onWritten: RawPushOptions
   return socket.write(Buffer.concat([frameHeader(FRAME.MESSAGE, body.length), body]), done);
 }
 
-function open(endpoint: RawPushEndpoint, timeoutMs: number, signal: AbortSignal): Promise<TLSSocket> {
+async function open(endpoint: RawPushEndpoint, timeoutMs: number, signal: AbortSignal): Promise<TLSSocket> {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(endpoint.address);
   const host = m?.[1] ?? m?.[2];
-  if (m === null || host === undefined) return Promise.reject(new Error(`bad address ${endpoint.address}`));
+  if (m === null || host === undefined) throw new Error(`bad address ${endpoint.address}`);
   const servername = endpoint.serverName ?? (isIP(host) === 0 ? host : undefined);
+  const tls = {
+    ...(servername === undefined ? {} : { servername }),
+    ca: endpoint.ca,
+    cert: endpoint.cert,
+    key: endpoint.key,
+    ALPNProtocols: [...RAW_PUSH_ALPNS, "h2"],
+  };
+  const deadline = Date.now() + timeoutMs;
+  // The relay's stream, when there is one: the dial has its own timeout (the connect's).
+  const stream = endpoint.dial === undefined ? undefined : await endpoint.dial();
+  if (stream !== undefined && signal.aborted) {
+    stream.destroy();
+    throw signal.reason;
+  }
   return new Promise<TLSSocket>((resolve, reject) => {
-    const socket = connect({
-      host,
-      port: Number(m[3]),
-      ...(servername === undefined ? {} : { servername }),
-      ca: endpoint.ca,
-      cert: endpoint.cert,
-      key: endpoint.key,
-      ALPNProtocols: [...RAW_PUSH_ALPNS, "h2"],
-    });
+    const socket =
+      stream === undefined
+        ? connect({ host, port: Number(m[3]), ...tls })
+        : connect({ socket: stream, ...tls });
+    // Ending the push ends the relay's stream too (the agent sees the close either way).
+    if (stream !== undefined) socket.once("close", () => stream.destroy());
     const fail = (e: unknown) => {
       cleanup();
       socket.destroy();
+      stream?.destroy();
       reject(e);
     };
     const onAbort = () => fail(signal.reason);
-    const timer = setTimeout(() => fail(new Error(`no TLS connection within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`no TLS connection within ${timeoutMs} ms`)),
+      Math.max(0, deadline - Date.now()),
+    );
     const cleanup = () => {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
