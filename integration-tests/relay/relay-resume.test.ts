@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect, createSecureContext } from "node:tls";
+import { createSecureContext, connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useDeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { dialThroughRelay, RelayRefused, RelaySessions } from "../../controller/src/relay/dial.js";
@@ -43,7 +43,11 @@ const controllerContext = () =>
 describe("TLS session resumption controller → relay", () => {
   it("the second dial resumes, and still reaches rl-robot1's agent, which checks the controller in full", async () => {
     const sessions = new RelaySessions();
-    const endpoint = { address: `127.0.0.1:${relay.controllerPort}`, secureContext: controllerContext(), sessions };
+    const endpoint = {
+      address: `127.0.0.1:${relay.controllerPort}`,
+      secureContext: controllerContext(),
+      sessions,
+    };
     const first = await dialThroughRelay(endpoint, "rl-robot1", 3_000);
     expect(first.isSessionReused()).toBe(false);
     await until(() => sessions.get(endpoint.address) !== undefined, 3_000, "a session ticket");
@@ -72,12 +76,18 @@ describe("TLS session resumption controller → relay", () => {
     const absent = await dialThroughRelay(endpoint, "rl-nobody", 3_000).catch((e: unknown) => e);
     expect(absent).toBeInstanceOf(RelayRefused);
     expect((absent as RelayRefused).code).toBe("NOT_CONNECTED");
-    expect((absent as RelayRefused).message).toMatch(/rl-nobody is not connected to the relay at .*; not seen/);
+    expect((absent as RelayRefused).message).toMatch(
+      /rl-nobody is not connected to the relay at .*; not seen/,
+    );
   });
 
   it("a relay restarted to refuse the controller's certificate does not resume its old session", async () => {
     const sessions = new RelaySessions();
-    const endpoint = { address: `127.0.0.1:${relay.controllerPort}`, secureContext: controllerContext(), sessions };
+    const endpoint = {
+      address: `127.0.0.1:${relay.controllerPort}`,
+      secureContext: controllerContext(),
+      sessions,
+    };
     (await dialThroughRelay(endpoint, "rl-robot1", 3_000)).destroy();
     await until(() => sessions.get(endpoint.address) !== undefined, 3_000, "a session ticket");
     const old = sessions.get(endpoint.address) as Buffer;
@@ -88,9 +98,11 @@ describe("TLS session resumption controller → relay", () => {
       const address = `127.0.0.1:${strict.controllerPort}`;
       const replay = new RelaySessions();
       replay.set(address, old);
-      const err = await dialThroughRelay({ ...endpoint, address, sessions: replay }, "rl-robot1", 3_000).catch(
-        (e: unknown) => e,
-      );
+      const err = await dialThroughRelay(
+        { ...endpoint, address, sessions: replay },
+        "rl-robot1",
+        3_000,
+      ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RelayRefused);
       expect((err as RelayRefused).code).toBe("UNREACHABLE");
     } finally {

@@ -108,7 +108,8 @@ export async function dialThroughRelay(
   const { socket, answer } = await exchange(relay, { t: "dial", robot }, timeoutMs);
   if (answer.t === "ok") return socket;
   socket.destroy();
-  if (answer.t === "refused" && answer.code === "NOT_CONNECTED") throw notConnected(relay, robot, answer.lastSeen);
+  if (answer.t === "refused" && answer.code === "NOT_CONNECTED")
+    throw notConnected(relay, robot, answer.lastSeen);
   if (answer.t === "refused")
     throw new RelayRefused(answer.code, `relay ${relay.address}: ${answer.message}`);
   throw new RelayRefused("BAD_REQUEST", `relay ${relay.address} answered ${String(answer.t).slice(0, 20)}`);
@@ -136,5 +137,8 @@ export function notConnected(relay: { address: string }, robot: string, lastSeen
     typeof lastSeen === "string" && lastSeen !== ""
       ? `; last seen ${lastSeen.slice(0, 40)}`
       : "; not seen since the relay started";
-  return new RelayRefused("NOT_CONNECTED", `${robot} is not connected to the relay at ${relay.address}${seen}`);
+  return new RelayRefused(
+    "NOT_CONNECTED",
+    `${robot} is not connected to the relay at ${relay.address}${seen}`,
+  );
 }

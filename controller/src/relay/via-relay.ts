@@ -2,9 +2,9 @@ import type { SecureContext } from "node:tls";
 import type { Target } from "../targets/inventory.js";
 import {
   dialThroughRelay,
+  notConnected,
   queryRelay,
   type RelayEndpoint,
-  notConnected,
   type RelaySessions,
 } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
