@@ -186,6 +186,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     // Before (a relay query per robot, no TLS resumption) and after, alternating: the win in the same run.
     const runs: StatusAllRun[] = [];
     for (const fast of [false, true, false, true]) {
+      robots.send({ resumeStreams: fast });
       const { stderr, ...r } = await statusAll(
         ROOT,
         inventory,

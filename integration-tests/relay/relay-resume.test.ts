@@ -4,8 +4,11 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createSecureContext, connect as tlsConnect } from "node:tls";
+import { createSecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { issueCert } from "@ros-rollback/proto/testing";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { useDeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { dialThroughRelay, RelayRefused, RelaySessions } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
@@ -55,19 +58,7 @@ describe("TLS session resumption controller → relay", () => {
 
     const second = await dialThroughRelay(endpoint, "rl-robot1", 3_000);
     expect(second.isSessionReused()).toBe(true);
-    // The end-to-end TLS inside: the agent's certificate verified here, ours by the agent.
-    const inner = tlsConnect({
-      socket: second,
-      ca: readFileSync(agent.pki.caFile),
-      cert: readFileSync(agent.pki.clientCert),
-      key: readFileSync(agent.pki.clientKey),
-      servername: "localhost",
-      ALPNProtocols: ["h2"],
-    });
-    await new Promise<void>((resolve, reject) => {
-      inner.once("secureConnect", resolve);
-      inner.once("error", reject);
-    });
+    const inner = await endToEnd(second);
     expect(inner.authorized).toBe(true);
     expect(inner.getPeerCertificate().subject?.CN).toBeDefined();
     inner.destroy();
@@ -79,6 +70,36 @@ describe("TLS session resumption controller → relay", () => {
     expect((absent as RelayRefused).message).toMatch(
       /rl-nobody is not connected to the relay at .*; not seen/,
     );
+  });
+
+  it("a robot's stream resumes its control connection's session, and the relay still routes it by the robot's name", async () => {
+    const robot2 = issueCert(dir, "robot2", "relay-ca", "extendedKeyUsage=clientAuth\n", "/CN=rl-robot2");
+    const resumed: boolean[] = [];
+    const link = new RelayLink({
+      host: "127.0.0.1",
+      port: relay.robotPort,
+      tls: { ca: readFileSync(pki.relayCa), cert: readFileSync(robot2.cert), key: readFileSync(robot2.key) },
+      onStream: (s) => {
+        resumed.push(s.isSessionReused());
+        agent.server.inject(s);
+      },
+      log: pino({ level: "silent" }),
+      backoff: { minMs: 100, maxMs: 1_000 },
+    });
+    link.start();
+    try {
+      await until(() => link.current === "connected", 5_000, "the second robot's link");
+      const endpoint = { address: `127.0.0.1:${relay.controllerPort}`, secureContext: controllerContext() };
+      for (let i = 0; i < 2; i++) {
+        // The relay hands a stream on only when the name it read from the robot's session is the dial's.
+        const inner = await endToEnd(await dialThroughRelay(endpoint, "rl-robot2", 3_000));
+        expect(inner.authorized).toBe(true);
+        inner.destroy();
+      }
+      expect(resumed).toEqual([true, true]);
+    } finally {
+      link.stop();
+    }
   });
 
   it("a relay restarted to refuse the controller's certificate does not resume its old session", async () => {
@@ -110,3 +131,20 @@ describe("TLS session resumption controller → relay", () => {
     }
   });
 });
+
+/** The end-to-end TLS inside a stream: the agent's certificate verified here, ours by the agent. */
+async function endToEnd(stream: TLSSocket): Promise<TLSSocket> {
+  const inner = tlsConnect({
+    socket: stream,
+    ca: readFileSync(agent.pki.caFile),
+    cert: readFileSync(agent.pki.clientCert),
+    key: readFileSync(agent.pki.clientKey),
+    servername: "localhost",
+    ALPNProtocols: ["h2"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    inner.once("secureConnect", resolve);
+    inner.once("error", reject);
+  });
+  return inner;
+}
