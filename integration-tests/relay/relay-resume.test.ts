@@ -1,7 +1,10 @@
-// The controller resumes its TLS session with the relay (one full handshake per relay and CLI run):
-// a resumed dial still reaches the named robot's agent, whose own mutual TLS runs in full inside it;
-// a relay restarted with a CA that no longer accepts the controller takes none of its old sessions.
+// A stream's relay legs: one controller→relay connection (no query first), resumed after the first
+// full handshake; the robot's stream resumes its control connection's session and is still routed
+// by the robot's name; the end-to-end mutual TLS inside runs in full. A relay restarted with a CA
+// that no longer accepts the controller takes none of its old sessions.
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecureContext, type TLSSocket, connect as tlsConnect } from "node:tls";
@@ -12,7 +15,16 @@ import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { useDeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { dialThroughRelay, RelayRefused, RelaySessions } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
-import { linkFor, makeRelayPki, memoryLog, type RelayPki, relayFor, until } from "./rig.js";
+import {
+  connect,
+  linkFor,
+  makeRelayPki,
+  memoryLog,
+  type RelayPki,
+  relayFor,
+  relayTarget,
+  until,
+} from "./rig.js";
 
 const agent = useDeployingServer();
 let dir: string;
@@ -43,7 +55,7 @@ const controllerContext = () =>
     key: readFileSync(agent.pki.clientKey),
   });
 
-describe("TLS session resumption controller → relay", () => {
+describe("the relay legs of a stream: one dial, TLS resumed", () => {
   it("the second dial resumes, and still reaches rl-robot1's agent, which checks the controller in full", async () => {
     const sessions = new RelaySessions();
     const endpoint = {
@@ -99,6 +111,32 @@ describe("TLS session resumption controller → relay", () => {
       expect(resumed).toEqual([true, true]);
     } finally {
       link.stop();
+    }
+  });
+
+  it("a status through the relay costs one controller→relay connection (its dial; no query before it)", async () => {
+    // A TCP counter in front of the relay's controller port.
+    let connections = 0;
+    const counter = createServer((c) => {
+      connections++;
+      const up = netConnect(relay.controllerPort, "127.0.0.1");
+      c.pipe(up).pipe(c);
+      c.on("error", () => up.destroy());
+      up.on("error", () => c.destroy());
+    });
+    counter.listen(0, "127.0.0.1");
+    await once(counter, "listening");
+    const port = (counter.address() as AddressInfo).port;
+    try {
+      const api = await connect(relayTarget(pki, agent, port));
+      try {
+        expect((await api.getStatus(AbortSignal.timeout(10_000))).agentVersion).toBe("test");
+      } finally {
+        api.close();
+      }
+      expect(connections).toBe(1);
+    } finally {
+      counter.close();
     }
   });
 
