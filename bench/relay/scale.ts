@@ -183,18 +183,19 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       ]),
     );
     writeFileSync(inventory, JSON.stringify({ targets }));
-    // With and without the controller's TLS cache, alternating: its win in the same run.
+    // Before (a relay query per robot, no TLS resumption) and after, alternating: the win in the same run.
     const runs: StatusAllRun[] = [];
-    for (const tlsCache of [false, true, false, true]) {
+    for (const fast of [false, true, false, true]) {
+      robots.send({ resumeStreams: fast });
       const { stderr, ...r } = await statusAll(
         ROOT,
         inventory,
         { relay: pid, robots: robots.pid ?? 0 },
-        tlsCache,
+        fast,
       );
       runs.push(r);
       log(
-        `relay scale: status --all of ${n}, TLS cache ${tlsCache ? "on" : "off"}: ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${r.answered} answered; CPU s: relay ${r.cpu.relay.toFixed(1)}, robots ${r.cpu.robots.toFixed(1)}, CLI ${r.cpu.cli?.toFixed(1)}${r.exitCode !== 0 && stderr ? `; stderr: ${stderr.split("\n")[0]}` : ""}`,
+        `relay scale: status --all of ${n}, ${fast ? "dial + resumption" : "query + dial, no resumption"}: ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${r.answered} answered; CPU s: relay ${r.cpu.relay.toFixed(1)}, robots ${r.cpu.robots.toFixed(1)}, CLI ${r.cpu.cli?.toFixed(1)}${r.exitCode !== 0 && stderr ? `; stderr: ${stderr.split("\n")[0]}` : ""}`,
       );
     }
     // The relay's own part of each: a stream opened through it (the robot's TLS to the relay

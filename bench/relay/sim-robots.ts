@@ -24,6 +24,12 @@ const certs = Array.from({ length: n }, (_, i) =>
   Buffer.from(issueLeaf(`rl-sim-${i}`, i + 1, publicKey, issuer)),
 );
 
+// Later messages switch the streams' TLS resumption (the bench's before/after in one run).
+let resume = true;
+process.on("message", (m: { resumeStreams?: boolean }) => {
+  if (typeof m.resumeStreams === "boolean") resume = m.resumeStreams;
+});
+
 process.once("message", async (m: { relayPort: number }) => {
   for (let i = 0; i < n; i++) {
     new RelayLink({
@@ -32,6 +38,9 @@ process.once("message", async (m: { relayPort: number }) => {
       tls: { ca, cert: certs[i] as Buffer, key },
       onStream: (s) => agent.server.inject(s),
       log: quiet,
+      get resumeStreams() {
+        return resume;
+      },
     }).start();
     // A fleet does not all boot in the same millisecond; nor do 1,000 handshakes fit in one tick.
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 50));

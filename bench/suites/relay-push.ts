@@ -50,11 +50,13 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
   };
   const routed = await viaRelay(
     viaTarget,
-    createSecureContext({
-      ca: readFileSync(robot.relay.caFile),
-      cert: readFileSync(direct.tls.certFile),
-      key: readFileSync(direct.tls.keyFile),
-    }),
+    {
+      secureContext: createSecureContext({
+        ca: readFileSync(robot.relay.caFile),
+        cert: readFileSync(direct.tls.certFile),
+        key: readFileSync(direct.tls.keyFile),
+      }),
+    },
     10_000,
   );
   const targets: Record<Route, Target> = {

@@ -45,11 +45,14 @@ const closureOps: ClosureOps = {
     (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
 };
 
-// One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off, for the bench's before/after).
+// One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off); ROS_ROLLBACK_RELAY_LEGACY=on: a relay
+// query before each dial, no TLS resumption (both switches: the bench's before/after).
 let connector: Promise<ConnectAgent> | undefined;
 const connect: ConnectAgent = async (...args) => {
   connector ??= import("./push/transport/connect-agent.js").then((m) =>
-    process.env.ROS_ROLLBACK_TLS_CACHE === "off" ? m.connectAgent : m.connectAgentCached(),
+    process.env.ROS_ROLLBACK_TLS_CACHE === "off"
+      ? m.connectAgent
+      : m.connectAgentCached(process.env.ROS_ROLLBACK_RELAY_LEGACY === "on"),
   );
   return (await connector)(...args);
 };

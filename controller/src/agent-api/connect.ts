@@ -2,8 +2,8 @@ import { createSecureContext, type SecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
-import { RelayRefused } from "../relay/dial.js";
-import { type RelayRoute, viaRelay } from "../relay/via-relay.js";
+import { RelayRefused, RelaySessions } from "../relay/dial.js";
+import { type RelayAccess, type RelayRoute, viaRelay } from "../relay/via-relay.js";
 import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
@@ -21,25 +21,33 @@ interface Prepared {
   readonly credentials: grpc.ChannelCredentials;
   /** The controller's side of its TLS connections to the relay, when the target has one. */
   readonly relayContext: SecureContext | undefined;
+  /** Its relay sessions: with the cache, one full handshake per relay and CLI run, then resumed. */
+  readonly relaySessions: RelaySessions;
 }
 
 async function prepare(target: Target): Promise<Prepared> {
   const material = await readTlsMaterial(target);
   const credentials = await createCredentials(target, material);
-  if (target.relay === undefined) return { material, credentials, relayContext: undefined };
+  const relaySessions = new RelaySessions();
+  if (target.relay === undefined) return { material, credentials, relayContext: undefined, relaySessions };
   const relayCa =
     target.relay.caFile === target.caFile
       ? material.ca
       : await readTlsFile(target, "relayCaFile", target.relay.caFile);
   const relayContext = createSecureContext({ ca: relayCa, cert: material.cert, key: material.key });
-  return { material, credentials, relayContext };
+  return { material, credentials, relayContext, relaySessions };
 }
 
 /**
  * Connects to agents; with a cache, the TLS files shared by a fleet's targets
  * are read and parsed once per version of the files (tls-cache.ts), not per robot.
  */
-export function makeConnectAgent(pushVia: PushVia, cache?: TlsCache<Prepared>): ConnectAgent {
+export function makeConnectAgent(
+  pushVia: PushVia,
+  cache?: TlsCache<Prepared>,
+  /** The bench's "before": a relay query before each dial, no session resumption. */
+  legacyRelay = false,
+): ConnectAgent {
   return (target, options, signal) =>
     connectPrepared(
       pushVia,
@@ -47,6 +55,7 @@ export function makeConnectAgent(pushVia: PushVia, cache?: TlsCache<Prepared>): 
       options,
       signal,
       cache ? cache.get(target, () => prepare(target)) : prepare(target),
+      legacyRelay,
     );
 }
 
@@ -63,10 +72,18 @@ async function connectPrepared(
   options: Parameters<ConnectAgent>[1],
   signal: AbortSignal,
   preparing: Promise<Prepared>,
+  legacyRelay: boolean,
 ): Promise<AgentApi> {
-  const { material, credentials, relayContext } = await preparing;
+  const { material, credentials, relayContext, relaySessions } = await preparing;
   // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
-  const routed = await routeTarget(inventoryTarget, relayContext, options.connectTimeoutMs);
+  const routed =
+    relayContext === undefined
+      ? undefined
+      : await routeTarget(
+          inventoryTarget,
+          { secureContext: relayContext, sessions: relaySessions, legacy: legacyRelay },
+          options.connectTimeoutMs,
+        );
   const target = routed?.target ?? inventoryTarget;
   const channelOptions: grpc.ClientOptions = {
     // Detect a connection that died mid-activation (the switch may take the
@@ -114,12 +131,12 @@ async function connectPrepared(
 
 async function routeTarget(
   target: Target,
-  secureContext: SecureContext | undefined,
+  route: RelayAccess,
   timeoutMs: number,
 ): Promise<RelayRoute | undefined> {
-  if (target.relay === undefined || secureContext === undefined) return undefined;
+  if (target.relay === undefined) return undefined;
   try {
-    return await viaRelay({ ...target, relay: target.relay }, secureContext, timeoutMs);
+    return await viaRelay({ ...target, relay: target.relay }, route, timeoutMs);
   } catch (e) {
     if (e instanceof RelayRefused) throw relayError(target, e);
     throw e;

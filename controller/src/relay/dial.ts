@@ -16,8 +16,26 @@ export type RelayEndpoint = { readonly address: string } & (
       readonly key: Buffer;
     }
   /** The same, parsed once for many connections (connect.ts's TlsCache). */
-  | { readonly secureContext: SecureContext }
+  | { readonly secureContext: SecureContext; readonly sessions?: RelaySessions }
 );
+
+/**
+ * The last TLS session ticket the relay gave this controller certificate, so
+ * the next connection resumes (no certificate exchange or signature: about
+ * half the handshake CPU at both ends). A resumed session is the one the relay
+ * authenticated in full; the relay's ticket keys live as long as its process,
+ * so a relay restarted with another CA accepts no earlier ticket. Keep one
+ * instance per secure context (a ticket belongs to the certificate that got it).
+ */
+export class RelaySessions {
+  private readonly byAddress = new Map<string, Buffer>();
+  get(address: string): Buffer | undefined {
+    return this.byAddress.get(address);
+  }
+  set(address: string, session: Buffer): void {
+    this.byAddress.set(address, session);
+  }
+}
 
 /** The relay said no (or could not be reached); `message` is for the user, bounded. */
 export class RelayRefused extends Error {
@@ -43,6 +61,8 @@ async function exchange(
   timeoutMs: number,
 ): Promise<{ socket: TLSSocket; answer: RelayMessage }> {
   const { host, port } = split(relay.address);
+  const sessions = "sessions" in relay ? relay.sessions : undefined;
+  const session = sessions?.get(relay.address);
   const socket = connect({
     host,
     port,
@@ -50,7 +70,9 @@ async function exchange(
       ? { secureContext: relay.secureContext }
       : { ca: relay.ca, cert: relay.cert, key: relay.key }),
     servername: /^[\d.]+$|:/.test(host) ? undefined : host,
+    ...(session === undefined ? {} : { session }),
   });
+  if (sessions !== undefined) socket.on("session", (s: Buffer) => sessions.set(relay.address, s));
   const timer = setTimeout(
     () => socket.destroy(new Error(`no answer from the relay within ${timeoutMs / 1000}s`)),
     timeoutMs,
@@ -86,6 +108,8 @@ export async function dialThroughRelay(
   const { socket, answer } = await exchange(relay, { t: "dial", robot }, timeoutMs);
   if (answer.t === "ok") return socket;
   socket.destroy();
+  if (answer.t === "refused" && answer.code === "NOT_CONNECTED")
+    throw notConnected(relay, robot, answer.lastSeen);
   if (answer.t === "refused")
     throw new RelayRefused(answer.code, `relay ${relay.address}: ${answer.message}`);
   throw new RelayRefused("BAD_REQUEST", `relay ${relay.address} answered ${String(answer.t).slice(0, 20)}`);
@@ -105,4 +129,16 @@ export async function queryRelay(
     throw new RelayRefused("BAD_REQUEST", `relay ${relay.address} did not answer the query`);
   }
   return answer.robots;
+}
+
+/** The user's message for a robot the relay does not have now (the same for a dial and a query). */
+export function notConnected(relay: { address: string }, robot: string, lastSeen: unknown): RelayRefused {
+  const seen =
+    typeof lastSeen === "string" && lastSeen !== ""
+      ? `; last seen ${lastSeen.slice(0, 40)}`
+      : "; not seen since the relay started";
+  return new RelayRefused(
+    "NOT_CONNECTED",
+    `${robot} is not connected to the relay at ${relay.address}${seen}`,
+  );
 }

@@ -1,41 +1,58 @@
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import type { Target } from "../targets/inventory.js";
-import { dialThroughRelay, queryRelay, type RelayEndpoint, RelayRefused } from "./dial.js";
+import {
+  dialThroughRelay,
+  notConnected,
+  queryRelay,
+  type RelayEndpoint,
+  type RelaySessions,
+} from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
+
+/** How viaRelay talks to the relay; `legacy` is the bench's "before" (a query, then the dial; no resumption). */
+export interface RelayAccess {
+  readonly secureContext: SecureContext;
+  readonly sessions?: RelaySessions;
+  readonly legacy?: boolean;
+}
 
 /** A target reached through its relay: gRPC's loopback proxy, and a direct dial for raw streams. */
 export interface RelayRoute {
   readonly target: Target;
   readonly proxy: LocalProxy;
+  /** One stream to the agent, no loopback hop (the raw push channel's). */
   readonly dial: () => Promise<Duplex>;
 }
 
 /**
- * `target` reached through its relay: first asks the relay whether the robot
- * is connected (a clear error if not, with when it was last seen), then
- * returns the target as a loopback address that the relay's streams back, and
- * the TLS name the agent's certificate must carry. The caller closes `proxy`.
- * `dial` opens one stream to the agent directly (the raw push channel's: no loopback hop).
+ * `target` reached through its relay: dials the robot once (the relay's
+ * refusal is the clear error: not connected, and when last seen), then
+ * returns the target as a loopback address that this stream and later ones
+ * back, and the TLS name the agent's certificate must carry. The caller
+ * closes `proxy`.
  */
 export async function viaRelay(
   target: Target & { relay: NonNullable<Target["relay"]> },
-  secureContext: SecureContext,
+  access: RelayAccess,
   timeoutMs: number,
 ): Promise<RelayRoute> {
-  const relay: RelayEndpoint = { address: target.relay.address, secureContext };
+  const relay: RelayEndpoint = {
+    address: target.relay.address,
+    secureContext: access.secureContext,
+    ...(access.legacy === true || access.sessions === undefined ? {} : { sessions: access.sessions }),
+  };
   const robot = target.relay.name;
-  const [state] = await queryRelay(relay, [robot], timeoutMs);
-  if (state === undefined || !state.connected) {
-    const seen = state?.lastSeen ? `; last seen ${state.lastSeen}` : "; not seen since the relay started";
-    throw new RelayRefused(
-      "NOT_CONNECTED",
-      `${robot} is not connected to the relay at ${relay.address}${seen}`,
-    );
-  }
-  const dial = () => dialThroughRelay(relay, robot, timeoutMs);
-  const proxy = await startLocalProxy(dial);
   const serverName = target.serverName ?? agentHost(target) ?? robot;
+  const dial = () => dialThroughRelay(relay, robot, timeoutMs);
+  if (access.legacy !== true) {
+    const first = await dial();
+    const proxy = await startLocalProxy(dial, first);
+    return { target: { ...target, address: proxy.address, serverName }, proxy, dial };
+  }
+  const [state] = await queryRelay(relay, [robot], timeoutMs);
+  if (state === undefined || !state.connected) throw notConnected(relay, robot, state?.lastSeen);
+  const proxy = await startLocalProxy(dial);
   return { target: { ...target, address: proxy.address, serverName }, proxy, dial };
 }
 

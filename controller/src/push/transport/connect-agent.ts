@@ -7,6 +7,6 @@ import { pushRawFirst } from "./raw-first.js";
 export const connectAgent: ConnectAgent = connectAgentWith(pushRawFirst);
 
 /** With one TLS cache for a CLI run (the inventory's files read and parsed once per version). */
-export function connectAgentCached(): ConnectAgent {
-  return makeConnectAgent(pushRawFirst, new TlsCache());
+export function connectAgentCached(legacyRelay = false): ConnectAgent {
+  return makeConnectAgent(pushRawFirst, new TlsCache(), legacyRelay);
 }
