@@ -134,7 +134,7 @@ in
       in
       {
         boot = (agentConfig.render (c.services.ros-rollback-agent.settings // { trustedPublicKeys = [ key ]; })).boot;
-        inherit (c.systemd.services.ros-rollback-agent.serviceConfig) ReadWritePaths;
+        ReadWritePaths = c.systemd.services.ros-rollback-agent.serviceConfig.ReadWritePaths or null;
       }
     )
     {
