@@ -208,6 +208,8 @@ let
   };
 in
 {
+  imports = [ ./boot-counting.nix ];
+
   options.services.ros-rollback-agent = {
     enable = mkEnableOption "the ros-rollback agent (deploys, health-checks and rolls back this system)";
 

@@ -470,3 +470,10 @@ in
 }
 ++ import ./build-lock-tests.nix
 ++ import ./flake-tests.nix
+++ import ./boot-counting-tests.nix {
+  inherit
+    agentConfig
+    key
+    test
+    ;
+}
