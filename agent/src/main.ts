@@ -209,6 +209,7 @@ async function main(): Promise<void> {
       holds,
       gc: collector,
       auditLog: auditQuery(config.stateDir),
+      boot: config.boot,
       planner: new Planner({
         runner,
         system,
