@@ -231,7 +231,7 @@ export function agentService(d: ServiceDeps): AgentServer {
         d.validateStorePath(req.storePath);
         const overrideHolds = overrideHoldsFromPb(req.overrideHolds);
         const action = actionFromPb(req.action);
-        checkReboot(action, req.reboot, d.boot ?? BOOT_COUNTING_OFF);
+        checkReboot(action, req.reboot === true, d.boot ?? BOOT_COUNTING_OFF);
         return d.deployer.activate(req.storePath, action, {
           ...deployRequestFromPb(req.options),
           overrideHolds,

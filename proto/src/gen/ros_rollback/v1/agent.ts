@@ -725,9 +725,9 @@ export interface ActivateRequest {
    * boot default; with SWITCH, when activation exits 100 (reboot required). The agent judges the
    * new generation after the boot (health, then a Confirm over a new connection) and blesses its
    * boot loader entry only then. Needs boot counting in the agent's config (boot.counting);
-   * refused (INVALID_ARGUMENT) with TEST and DRY_ACTIVATE.
+   * refused (INVALID_ARGUMENT) with TEST and DRY_ACTIVATE. Unset: no reboot.
    */
-  reboot: boolean;
+  reboot?: boolean | undefined;
 }
 
 export interface ConfirmRequest {
@@ -4040,7 +4040,7 @@ export const PushPathsResponse: MessageFns<PushPathsResponse> = {
 };
 
 function createBaseActivateRequest(): ActivateRequest {
-  return { storePath: "", action: 0, options: undefined, overrideHolds: [], reboot: false };
+  return { storePath: "", action: 0, options: undefined, overrideHolds: [], reboot: undefined };
 }
 
 export const ActivateRequest: MessageFns<ActivateRequest> = {
@@ -4057,7 +4057,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     for (const v of message.overrideHolds) {
       writer.uint32(34).string(v!);
     }
-    if (message.reboot !== false) {
+    if (message.reboot !== undefined) {
       writer.uint32(40).bool(message.reboot);
     }
     return writer;
@@ -4142,7 +4142,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
         : globalThis.Array.isArray(object?.override_holds)
         ? object.override_holds.map((e: any) => globalThis.String(e))
         : [],
-      reboot: isSet(object.reboot) ? globalThis.Boolean(object.reboot) : false,
+      reboot: isSet(object.reboot) ? globalThis.Boolean(object.reboot) : undefined,
     };
   },
 
@@ -4160,7 +4160,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     if (message.overrideHolds?.length) {
       obj.overrideHolds = message.overrideHolds;
     }
-    if (message.reboot !== false) {
+    if (message.reboot !== undefined) {
       obj.reboot = message.reboot;
     }
     return obj;
@@ -4177,7 +4177,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
       ? DeploymentOptions.fromPartial(object.options)
       : undefined;
     message.overrideHolds = object.overrideHolds?.map((e) => e) || [];
-    message.reboot = object.reboot ?? false;
+    message.reboot = object.reboot ?? undefined;
     return message;
   },
 };
