@@ -212,7 +212,8 @@ export function deployJob(
           action: ACTIONS[spec.action],
           options,
           overrideHolds: [...spec.overrideHolds],
-          reboot: spec.reboot,
+          // Unset without --reboot: the request stays what agents before it knew.
+          ...(spec.reboot ? { reboot: true } : {}),
         },
         signal,
       );
