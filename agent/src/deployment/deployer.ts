@@ -41,6 +41,8 @@ export interface DeployerDeps {
   readonly holds?: HoldsPort | undefined;
   /** See PendingDeps.bootSpace. */
   readonly bootSpace?: ((system: string) => Promise<void>) | undefined;
+  /** Boot counting; absent: `reboot` deployments are refused before they get here. */
+  readonly boot?: StepDeps["boot"];
 }
 
 /**
@@ -221,6 +223,7 @@ export class Deployer {
       clock: this.deps.clock,
       options: this.deps.options,
       signal: this.abort.signal,
+      boot: this.deps.boot,
       transition: (event, patch) => this.current.setState(id, event, patch),
       report: (health) => this.current.report(id, health),
       confirmRequested: (confirmed) => this.confirmations.has(confirmed),

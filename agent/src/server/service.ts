@@ -237,6 +237,7 @@ export function agentService(d: ServiceDeps): AgentServer {
           overrideHolds,
           client: clientIdentity(call),
           startedBy: startedBy(call),
+          reboot: req.reboot === true,
         });
       });
     },
