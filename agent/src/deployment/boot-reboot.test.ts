@@ -11,6 +11,7 @@ import { EspBootLoader } from "../boot/boot-loader.js";
 import type { BootPorts } from "../boot/ports.js";
 import type { Power } from "../boot/power.js";
 import { RunDirVerdictFiles } from "../boot/verdict-files.js";
+import { endsStream } from "../server/convert.js";
 import { ProcessRunner } from "../system/command.js";
 import { DeployerLab, type Rig, until } from "../testing/deployer-rig.js";
 import { FakeHealth } from "../testing/fakes.js";
@@ -70,6 +71,9 @@ async function rebootDeployment(health = new FakeHealth()) {
   const d = await first.deployer.activate(sys("sys-b"), "boot", { reboot: true, confirmTimeoutSeconds: 2 });
   const parked = await until(first.deployer, d.id, "awaiting_reboot");
   expect(parked).toMatchObject({ generation: 2, settings: { reboot: true } });
+  // Not the end of the controller's stream: it follows the deployment across the reboot.
+  expect(endsStream(parked)).toBe(false);
+  expect(endsStream({ ...parked, settings: { ...parked.settings, reboot: undefined } })).toBe(true);
   // What switch-to-configuration boot writes on a counting robot (the fake switcher writes nothing).
   await writeFile(join(entries, "nixos-generation-2+2.conf"), "");
   expect(power.reboots).toBe(1);
@@ -166,6 +170,14 @@ describe("deploy --action boot --reboot with boot counting", () => {
     expect(await entryFiles()).toEqual(["nixos-generation-1.conf"]);
     expect(power.reboots).toBe(2);
     await after.deployer.close();
+    // A reset before that reboot took effect: the next agent in the same boot reboots again.
+    const again = await lab.rig(name, { system: first.system, boot: ports });
+    expect(power.reboots).toBe(3);
+    await again.deployer.close();
+    first.system.running = sys("sys-a");
+    const onPrevious = await lab.rig(name, { system: first.system, boot: ports });
+    expect(power.reboots).toBe(3);
+    await onPrevious.deployer.close();
   });
 
   it("a reset in the same boot before the reboot happened: the new agent reboots again", async () => {

@@ -137,3 +137,19 @@ export async function rollBackCountedBoot(r: DeploymentRecord, d: StepDeps, b: B
   });
   if (rebooting) await b.power.reboot();
 }
+
+/**
+ * At start: a counted rollback recorded as done while the robot still runs the failed generation
+ * (a reset between the record and the reboot) reboots now.
+ */
+export async function finishCountedRollback(
+  r: DeploymentRecord | undefined,
+  system: StepDeps["system"],
+  boot: BootPorts | undefined,
+): Promise<boolean> {
+  if (boot === undefined || r?.state !== "rolled_back" || r.settings.reboot !== true || !r.booted)
+    return false;
+  if ((await system.runningSystem()) !== r.storePath) return false;
+  await boot.power.reboot();
+  return true;
+}

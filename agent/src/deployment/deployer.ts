@@ -4,6 +4,7 @@ import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { SwitchAction } from "../system/switcher.js";
 import { AdmissionControl } from "./admission.js";
+import { finishCountedRollback } from "./boot-steps.js";
 import { CurrentDeployment, type DeploymentListener } from "./current.js";
 import { type ActivationReads, activationReads, pendingActivate, pendingRollback } from "./pending.js";
 import type { Clock, HealthPort, HoldsPort, SystemInspector } from "./ports.js";
@@ -70,6 +71,12 @@ export class Deployer {
   /** Loads the persisted record and resumes a deployment an earlier agent left unfinished. */
   async start(): Promise<void> {
     await this.current.load();
+    if (await finishCountedRollback(this.current.get(), this.deps.system, this.deps.boot)) {
+      this.deps.log.warn(
+        { deploymentId: this.current.get()?.id },
+        "rebooting into the rolled-back generation",
+      );
+    }
     const r = this.current.active();
     if (r !== undefined) {
       this.deps.log.warn(
