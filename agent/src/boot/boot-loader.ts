@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { AgentError } from "../errors.js";
 import { type CommandRunner, runChecked } from "../system/command.js";
@@ -12,6 +12,8 @@ export interface BootLoader {
   bootedGeneration(): Promise<number | undefined>;
   /** Marks this boot bad (`systemd-bless-boot bad`): the loader will not pick its entry again. */
   markBad(): Promise<void>;
+  /** Drops generation N's tries counter (a generation judged without a counted boot); the blessed file name. */
+  blessEntry(generation: number): Promise<string | undefined>;
   /** Deletes generation N's entries (idempotent: a power cut may have done it half). */
   removeEntries(generation: number): Promise<void>;
 }
@@ -61,6 +63,16 @@ export class EspBootLoader implements BootLoader {
 
   async markBad(): Promise<void> {
     await runChecked(this.o.runner, [this.blessBoot, "bad"], { timeoutMs: 30_000 });
+  }
+
+  async blessEntry(generation: number): Promise<string | undefined> {
+    const entry = await this.entryOf(generation);
+    if (entry === undefined) return undefined;
+    const blessed = `nixos-generation-${generation}.conf`;
+    // rename(2) is atomic: a reset leaves the counted name or the blessed one.
+    if (entry.triesLeft !== undefined)
+      await rename(join(this.entriesDir, entry.file), join(this.entriesDir, blessed));
+    return blessed;
   }
 
   async removeEntries(generation: number): Promise<void> {

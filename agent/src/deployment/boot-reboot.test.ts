@@ -231,4 +231,55 @@ describe("deploy --action boot --reboot with boot counting", () => {
     expect(power.reboots).toBe(2);
     await after.deployer.close();
   }, 15_000);
+
+  it("BOOT without --reboot on a counting robot: no reboot by the agent; after a human's reboot it is judged and blessed", async () => {
+    const name = `bc-${n++}`;
+    const first = await lab.rig(name, { boot: ports });
+    await until(
+      first.deployer,
+      (await first.deployer.activate(sys("sys-a"), "switch", { selfConfirm: true })).id,
+    );
+    const d = await first.deployer.activate(sys("sys-b"), "boot", { selfConfirm: true });
+    await until(first.deployer, d.id, "awaiting_reboot");
+    await writeFile(join(entries, "nixos-generation-2+2.conf"), "");
+    await first.deployer.close();
+    expect(power.reboots).toBe(0);
+    const blesser = (async () => {
+      while ((await read(join(runDir, "verdict"))) !== "good") await new Promise((r) => setTimeout(r, 20));
+      await rename(join(entries, "nixos-generation-2+1-1.conf"), join(entries, "nixos-generation-2.conf"));
+    })();
+    const after = await boot(
+      first,
+      name,
+      "nixos-generation-2+2.conf",
+      "nixos-generation-2+1-1.conf",
+      sys("sys-b"),
+    );
+    const done = await until(after.deployer, d.id);
+    await blesser;
+    expect(done.state).toBe("succeeded");
+    expect(await readdir(runDir)).toEqual(["judging", "verdict"]);
+    expect(power.reboots).toBe(0);
+    await after.deployer.close();
+  });
+
+  it("SWITCH on a counting robot: its new entry is blessed once kept (a later reboot must not count it down)", async () => {
+    const name = `bc-${n++}`;
+    const rig = await lab.rig(name, { boot: ports });
+    await until(
+      rig.deployer,
+      (await rig.deployer.activate(sys("sys-a"), "switch", { selfConfirm: true })).id,
+    );
+    await writeFile(join(entries, "nixos-generation-1.conf"), "");
+    await writeFile(join(entries, "nixos-generation-2+2.conf"), "");
+    const done = await until(
+      rig.deployer,
+      (await rig.deployer.activate(sys("sys-b"), "switch", { selfConfirm: true })).id,
+    );
+    expect(done.state).toBe("succeeded");
+    expect(done.message).toMatch(/boot entry nixos-generation-2\.conf blessed \(judged live\)$/);
+    expect(await entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
+    expect(power.reboots).toBe(0);
+    await rig.deployer.close();
+  });
 });

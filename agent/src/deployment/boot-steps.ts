@@ -17,9 +17,13 @@ const BOOT_ACTIVATION_WAIT_MS = 60_000;
 /** How long the agent looks for systemd-bless-boot's rename after writing `good`. */
 const BLESS_WAIT_MS = 15_000;
 
-/** The boot ports when this deployment reboots (and the robot counts boots). */
+/**
+ * The boot ports when this deployment's generation is judged in a counted boot: every BOOT on a
+ * robot that counts boots (the loader counts its entry whoever reboots; --reboot only decides that
+ * the agent does).
+ */
 export function countedBoot(r: DeploymentRecord, d: StepDeps): BootPorts | undefined {
-  return r.settings.reboot === true && r.kind === "activate" ? d.boot : undefined;
+  return r.kind === "activate" && r.action === "boot" ? d.boot : undefined;
 }
 
 /**
@@ -81,6 +85,11 @@ async function fellBackCause(r: DeploymentRecord, b: BootPorts): Promise<string>
 
 /** Before `confirmed`: the verdict `good` lets systemd-bless-boot bless the entry; says whether it did. */
 export async function blessCountedBoot(r: DeploymentRecord, d: StepDeps): Promise<string> {
+  if (d.boot !== undefined && r.kind === "activate" && r.action === "switch" && r.generation !== undefined) {
+    // Judged live: its new entry must not count tries at the next boot (nothing would bless it then).
+    const file = await d.boot.loader.blessEntry(r.generation);
+    return file === undefined ? "" : `; boot entry ${file} blessed (judged live)`;
+  }
   const b = countedBoot(r, d);
   if (b === undefined || !r.booted || r.generation === undefined) return "";
   await b.verdict.verdict("good");
@@ -147,8 +156,7 @@ export async function finishCountedRollback(
   system: StepDeps["system"],
   boot: BootPorts | undefined,
 ): Promise<boolean> {
-  if (boot === undefined || r?.state !== "rolled_back" || r.settings.reboot !== true || !r.booted)
-    return false;
+  if (boot === undefined || r?.state !== "rolled_back" || r.action !== "boot" || !r.booted) return false;
   if ((await system.runningSystem()) !== r.storePath) return false;
   await boot.power.reboot();
   return true;

@@ -27,7 +27,7 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
     const counted = countedBoot(r, d);
     if (r.state === "awaiting_reboot" && (await awaitingReboot(r, d))) {
       // Recorded with this boot's id first: a reset before the reboot reboots again.
-      await counted?.power.reboot();
+      if (r.settings.reboot === true) await counted?.power.reboot();
       return "park";
     }
     // Every (re)start during the judging of a counted boot: say so again, or see the loader went back.
