@@ -8,6 +8,7 @@ import { startAccess } from "./access/start.js";
 import { fileAuditor } from "./audit/auditor.js";
 import { AuditFile } from "./audit/file.js";
 import { auditQuery } from "./audit/query.js";
+import { bootPorts } from "./boot/wire.js";
 import { FsDataStore } from "./data/store.js";
 import { SystemdUnits } from "./data/units.js";
 import { Deployer } from "./deployment/deployer.js";
@@ -142,6 +143,7 @@ async function main(): Promise<void> {
     clock: systemClock,
     log,
     bootSpace: bootGuard(config, log),
+    boot: bootPorts(config.boot, runner),
     options: {
       activationTimeoutMs: config.activationTimeoutSeconds * 1000,
       deleteFailedGenerations: config.deleteFailedGenerations,
@@ -209,6 +211,7 @@ async function main(): Promise<void> {
       holds,
       gc: collector,
       auditLog: auditQuery(config.stateDir),
+      boot: config.boot,
       planner: new Planner({
         runner,
         system,

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { compileAccess } from "../access/policy.js";
+import { compileBootConfig } from "../boot/config.js";
 import { entriesProblem } from "../data/entry-rules.js";
 import { AgentError, StartupError } from "../errors.js";
 import { compileGcConfig } from "../gc/config.js";
@@ -119,6 +120,7 @@ export function compileConfig(raw: unknown): Config {
     migrateTimeoutSeconds: c.migrateTimeoutSeconds ?? DEFAULTS.migrateTimeoutSeconds,
     dataReserveMiB: c.dataReserveMiB ?? DEFAULTS.dataReserveMiB,
     gc: compileGcConfig(c.gc),
+    boot: compileBootConfig(c.boot),
     logLevel: c.logLevel ?? DEFAULTS.logLevel,
     logTarget: c.logTarget ?? DEFAULTS.logTarget,
     metrics:

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type AccessPolicy, accessConfigSchema } from "../access/policy.js";
+import { type BootConfig, bootConfigSchema } from "../boot/config.js";
 import { dataEntrySchema } from "../data/store.js";
 import { type GcConfig, gcConfigSchema } from "../gc/config.js";
 import { type HealthSpec, healthConfigSchema } from "../health/index.js";
@@ -102,6 +103,8 @@ export const rawConfigSchema = z
     dataReserveMiB: z.number().int().min(0).optional(),
     /** Retention and garbage collection (see agent/src/gc/config.ts). */
     gc: gcConfigSchema.optional(),
+    /** systemd-boot boot counting judged by the agent (see agent/boot/README.md). */
+    boot: bootConfigSchema.optional(),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
     /** auto: journald's native protocol when systemd connected us to the journal, else JSON lines on stdout. */
     logTarget: z.enum(["auto", "stdout"]).optional(),
@@ -174,6 +177,8 @@ export interface Config {
   readonly migrateTimeoutSeconds: number;
   readonly dataReserveMiB: number;
   readonly gc: GcConfig;
+  /** counting off: deployments never reboot the robot (a BOOT ends at the boot default). */
+  readonly boot: BootConfig;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   readonly logTarget: "auto" | "stdout";
   /** undefined: metrics are off. */

@@ -4,6 +4,7 @@ import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { SwitchAction } from "../system/switcher.js";
 import { AdmissionControl } from "./admission.js";
+import { finishCountedRollback } from "./boot-steps.js";
 import { CurrentDeployment, type DeploymentListener } from "./current.js";
 import { type ActivationReads, activationReads, pendingActivate, pendingRollback } from "./pending.js";
 import type { Clock, HealthPort, HoldsPort, SystemInspector } from "./ports.js";
@@ -41,6 +42,8 @@ export interface DeployerDeps {
   readonly holds?: HoldsPort | undefined;
   /** See PendingDeps.bootSpace. */
   readonly bootSpace?: ((system: string) => Promise<void>) | undefined;
+  /** Boot counting; absent: `reboot` deployments are refused before they get here. */
+  readonly boot?: StepDeps["boot"];
 }
 
 /**
@@ -68,6 +71,12 @@ export class Deployer {
   /** Loads the persisted record and resumes a deployment an earlier agent left unfinished. */
   async start(): Promise<void> {
     await this.current.load();
+    if (await finishCountedRollback(this.current.get(), this.deps.system, this.deps.boot)) {
+      this.deps.log.warn(
+        { deploymentId: this.current.get()?.id },
+        "rebooting into the rolled-back generation",
+      );
+    }
     const r = this.current.active();
     if (r !== undefined) {
       this.deps.log.warn(
@@ -221,6 +230,7 @@ export class Deployer {
       clock: this.deps.clock,
       options: this.deps.options,
       signal: this.abort.signal,
+      boot: this.deps.boot,
       transition: (event, patch) => this.current.setState(id, event, patch),
       report: (health) => this.current.report(id, health),
       confirmRequested: (confirmed) => this.confirmations.has(confirmed),

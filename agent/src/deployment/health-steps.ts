@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { globMatch } from "../health/checks/units.js";
 import type { HealthReport } from "../health/index.js";
+import { blessCountedBoot } from "./boot-steps.js";
 import type { Clock } from "./ports.js";
 import type { DeploymentRecord, HealthSummary } from "./record.js";
 import type { StepDeps } from "./step-contract.js";
@@ -40,7 +41,11 @@ export async function checkHealth(r: DeploymentRecord, d: StepDeps): Promise<voi
       health,
     });
   } else if (r.settings.selfConfirm || r.kind === "rollback") {
-    await d.transition("confirmed", { message: "healthy; kept without waiting for a Confirm", health });
+    const blessed = await blessCountedBoot(r, d);
+    await d.transition("confirmed", {
+      message: `healthy; kept without waiting for a Confirm${blessed}`,
+      health,
+    });
   } else {
     const deadline = d.clock.now() + r.settings.confirmTimeoutSeconds * 1000;
     await d.transition("healthy", {
@@ -66,7 +71,8 @@ export async function awaitConfirmation(r: DeploymentRecord, d: StepDeps): Promi
   for (;;) {
     d.signal.throwIfAborted();
     if (d.confirmRequested(r.id)) {
-      await d.transition("confirmed", { message: "confirmed by the controller" });
+      const blessed = await blessCountedBoot(r, d);
+      await d.transition("confirmed", { message: `confirmed by the controller${blessed}` });
       return;
     }
     const left = deadline - d.clock.now();

@@ -31,6 +31,8 @@ export interface DeploymentSettings {
   readonly health: HealthSpec;
   /** The deploy's opaque label (a fleet rollout's id), echoed in GetStatus; absent in older records. */
   readonly label?: string | undefined;
+  /** Reboot into the new generation and judge it there (boot counting); absent in older records. */
+  readonly reboot?: boolean | undefined;
 }
 
 /** The last health round, as reported in events and GetStatus. */

@@ -20,6 +20,8 @@ export interface DeployRequest {
   readonly client?: string | undefined;
   /** Who asked, as recorded with the deployment (describeIdentity of the client certificate). */
   readonly startedBy?: string | undefined;
+  /** Reboot into the new generation (checked already: see checkReboot). */
+  readonly reboot?: boolean | undefined;
 }
 
 /** What a controller's Rollback may carry besides the generation. */
@@ -53,5 +55,6 @@ export function compileSettings(d: DeploymentDefaults, request: DeployRequest): 
     selfConfirm: request.selfConfirm ?? false,
     health,
     label: request.label,
+    ...(request.reboot === true ? { reboot: true } : {}),
   };
 }

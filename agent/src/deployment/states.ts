@@ -73,6 +73,8 @@ export type DeploymentEventName =
   | "health_started"
   | "boot_scheduled"
   | "booted"
+  /** Boot counting: the robot runs the previous generation although the record expects the new one. */
+  | "boot_fell_back"
   | "healthy"
   | "unhealthy"
   | "confirmed"
@@ -129,6 +131,7 @@ export const DEPLOYMENT_EVENTS: readonly DeploymentEventName[] = [
   "health_started",
   "boot_scheduled",
   "booted",
+  "boot_fell_back",
   "healthy",
   "unhealthy",
   "confirmed",
@@ -188,14 +191,17 @@ export const TRANSITIONS: Table = {
     dry_run_finished: "dry_run_done",
   },
   // Only a reboot moves a BOOT deployment on; the new agent then judges the booted system.
-  awaiting_reboot: { booted: "checking_health", error: "failed" },
+  awaiting_reboot: { booted: "checking_health", boot_fell_back: "rolling_back", error: "failed" },
+  // boot_fell_back: a reset during the judging of a counted boot, and the loader went back.
   checking_health: {
+    boot_fell_back: "rolling_back",
     healthy: "awaiting_confirmation",
     // Self-confirmation (--no-confirm): healthy is enough.
     confirmed: "succeeded",
     unhealthy: "unhealthy",
   },
   awaiting_confirmation: {
+    boot_fell_back: "rolling_back",
     confirmed: "succeeded",
     unhealthy: "unhealthy",
     deadline_passed: "not_confirmed",

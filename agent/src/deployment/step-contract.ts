@@ -1,3 +1,4 @@
+import type { BootPorts } from "../boot/ports.js";
 import type { DataPort } from "../data/types.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { SwitchRunner } from "../system/switcher.js";
@@ -45,6 +46,8 @@ export interface StepDeps {
     readonly deleteFailedGenerations: boolean;
   };
   readonly signal: AbortSignal;
+  /** Boot counting (config boot.counting); absent: a deployment never reboots the robot. */
+  readonly boot?: BootPorts | undefined;
   /** Persists the transition BEFORE the caller goes on to the next side effect. */
   transition(event: DeploymentEventName, patch: Patch): Promise<void>;
   /** Publishes a health round without changing state. */

@@ -1,5 +1,6 @@
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
+import { awaitCountedBoot, countedBoot, judgeCountedBoot, rollBackCountedBoot } from "./boot-steps.js";
 import { hasDataSteps, migrating, restoring, setProfileAfterCapture, snapshotting } from "./data-steps.js";
 import {
   awaitConfirmation,
@@ -9,6 +10,7 @@ import {
   judgeFailedUnits,
   summarize,
 } from "./health-steps.js";
+import { restoreProfile } from "./profile-restore.js";
 import type { DeploymentRecord, RollbackReason } from "./record.js";
 import type { Step, StepDeps, StepResult } from "./step-contract.js";
 import { describeExit, exitEvent, runSwitchUnit, switchUnitName } from "./switch-unit.js";
@@ -22,7 +24,21 @@ import { snapshotUnits } from "./unit-report.js";
 export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepResult> {
   try {
     // Waiting for something outside the agent (a reboot): the step does not run yet.
-    if (r.state === "awaiting_reboot" && (await awaitingReboot(r, d))) return "park";
+    const counted = countedBoot(r, d);
+    if (r.state === "awaiting_reboot" && (await awaitingReboot(r, d))) {
+      // Recorded with this boot's id first: a reset before the reboot reboots again.
+      if (r.settings.reboot === true) await counted?.power.reboot();
+      return "park";
+    }
+    // Every (re)start during the judging of a counted boot: say so again, or see the loader went back.
+    if (
+      counted !== undefined &&
+      r.booted &&
+      (r.state === "checking_health" || r.state === "awaiting_confirmation") &&
+      (await judgeCountedBoot(r, d, counted)) === "fell_back"
+    ) {
+      return "next";
+    }
     await STEPS[r.state](r, d);
   } catch (e) {
     if (d.signal.aborted) throw e;
@@ -96,7 +112,10 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
       await d.transition("health_started", { message: `${r.storePath} is active; checking health` });
     }
   },
-  awaiting_reboot: (r, d) => awaitReboot(r, d),
+  awaiting_reboot: (r, d) => {
+    const counted = countedBoot(r, d);
+    return counted === undefined ? awaitReboot(r, d) : awaitCountedBoot(r, d, counted);
+  },
   checking_health: (r, d) => checkHealth(r, d),
   awaiting_confirmation: (r, d) => awaitConfirmation(r, d),
   units_failed: async (r, d) => {
@@ -111,6 +130,11 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
   unhealthy: (r, d) => decideRollback(r, d, r.booted ? "boot" : "unhealthy", r.message),
   not_confirmed: (r, d) => decideRollback(r, d, "not_confirmed", r.message),
   rolling_back: async (r, d) => {
+    const counted = countedBoot(r, d);
+    if (counted !== undefined && (r.booted || r.rollbackReason === "boot")) {
+      await rollBackCountedBoot(r, d, counted);
+      return;
+    }
     const prev = r.previous;
     const prevPath = prev.storePath;
     if (prevPath === undefined) throw new AgentError("FAILED_PRECONDITION", "no previous system recorded");
@@ -225,25 +249,6 @@ async function decideRollback(
     unitsBefore: await snapshotUnits(d),
     writersStoppedAt: captured.length > 0 ? d.clock.now() : undefined,
   });
-}
-
-/** Returns the profile to the recorded previous generation and drops the failed one. */
-async function restoreProfile(r: DeploymentRecord, d: StepDeps): Promise<void> {
-  const prev = r.previous.generation;
-  const gens = await d.profile.list();
-  if (prev > 0 && gens.some((g) => g.number === prev)) {
-    const current = gens.find((g) => g.current);
-    if (current?.number !== prev) await d.profile.switchTo(prev, d.signal);
-  }
-  const failed = r.generation;
-  if (
-    d.options.deleteFailedGenerations &&
-    failed !== undefined &&
-    failed !== prev &&
-    gens.some((g) => g.number === failed)
-  ) {
-    await d.profile.delete(failed, d.signal);
-  }
 }
 
 function rollbackAction(action: SwitchAction, booted: boolean): SwitchAction {

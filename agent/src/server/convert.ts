@@ -78,9 +78,12 @@ const REASON_TO_PB: Readonly<Record<RollbackReason, PbReason>> = {
 const reasonToPb = (r: RollbackReason | undefined): PbReason =>
   r === undefined ? PbReason.ROLLBACK_REASON_UNSPECIFIED : REASON_TO_PB[r];
 
-/** The Activate stream ends here: a BOOT deployment goes on only after the next boot. */
+/**
+ * The Activate stream ends here: a BOOT deployment goes on only after the next boot. One that
+ * reboots by itself is not done: the controller follows it across the reboot.
+ */
 export function endsStream(r: DeploymentRecord): boolean {
-  return isFinal(r.state) || r.state === "awaiting_reboot";
+  return isFinal(r.state) || (r.state === "awaiting_reboot" && r.settings.reboot !== true);
 }
 
 export function healthToPb(h: HealthSummary): PbHealth {

@@ -20,6 +20,7 @@ import type {
   SubstituteRequest,
 } from "@ros-rollback/proto";
 import type { Logger } from "pino";
+import { BOOT_COUNTING_OFF, type BootConfig, checkReboot } from "../boot/config.js";
 import type { Deployer } from "../deployment/deployer.js";
 import type { SystemInspector } from "../deployment/ports.js";
 import type { DeploymentRecord, HealthSummary } from "../deployment/record.js";
@@ -61,6 +62,8 @@ export interface ServiceDeps {
   readonly gc?: GcPort | undefined;
   /** GetAuditLog; default: an empty log (rigs without one). */
   readonly auditLog?: (req: GetAuditLogRequest) => Promise<GetAuditLogResponse>;
+  /** Boot counting (config boot); default off: Activate refuses `reboot`. */
+  readonly boot?: BootConfig | undefined;
 }
 
 /** gRPC handlers: decode, delegate, encode. Errors all leave through toStatus(). */
@@ -227,11 +230,14 @@ export function agentService(d: ServiceDeps): AgentServer {
         const req = decoded(call.request, "Activate");
         d.validateStorePath(req.storePath);
         const overrideHolds = overrideHoldsFromPb(req.overrideHolds);
-        return d.deployer.activate(req.storePath, actionFromPb(req.action), {
+        const action = actionFromPb(req.action);
+        checkReboot(action, req.reboot === true, d.boot ?? BOOT_COUNTING_OFF);
+        return d.deployer.activate(req.storePath, action, {
           ...deployRequestFromPb(req.options),
           overrideHolds,
           client: clientIdentity(call),
           startedBy: startedBy(call),
+          reboot: req.reboot === true,
         });
       });
     },

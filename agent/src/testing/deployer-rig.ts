@@ -60,6 +60,8 @@ export interface RigOptions {
   holds?: DeployerDeps["holds"];
   /** The boot partition's check (default: none). */
   bootSpace?: DeployerDeps["bootSpace"];
+  /** Boot counting ports (default none: counting off). */
+  boot?: DeployerDeps["boot"];
 }
 
 /**
@@ -139,6 +141,7 @@ export class DeployerLab {
       options,
       holds: o.holds,
       bootSpace: o.bootSpace,
+      boot: o.boot,
     });
     this.deployers.push(deployer);
     const seen: DeploymentRecord[] = [];

@@ -1,6 +1,6 @@
 import { type CommandContext, defineCommand } from "../context/command.js";
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
-import type { CommandResult } from "../core/command.js";
+import type { CommandResult, RawArgs } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { overrideWarning } from "../report/holds.js";
 import { ProgressReporter } from "../report/progress.js";
@@ -30,8 +30,16 @@ const NOT_WITH_PLAN = [
   "health",
   "follow-timeout",
   "reconnect-grace",
+  "reboot",
+  "reboot-timeout",
   ...Object.keys(FLEET_OPTIONS).filter((k) => k !== "max-parallel"),
 ];
+
+/**
+ * A failed generation with two tries costs three boots (two of it, one back) plus the health window
+ * and the confirm deadline; a real robot's firmware alone may take a minute or two per boot.
+ */
+export const DEFAULT_REBOOT_TIMEOUT_SECONDS = 1200;
 
 /** See the --compress help text for why. */
 export const DEFAULT_COMPRESSION: CompressionName = "auto";
@@ -62,7 +70,10 @@ export const deployCommand = defineCommand<DeployArgs>({
     "The agent rolls back when activation or health fails (--no-auto-rollback: it leaves the system in",
     "place). Health rounds are printed when they change; the exit code says where the robot ended.",
     "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
-    "next boot: `ros-rollback confirm`).",
+    "next boot: `ros-rollback confirm`). --reboot (boot, or a switch that needs a reboot): the agent",
+    "reboots the robot itself and judges the new generation after the boot; the controller reattaches",
+    "over new connections, follows health, confirms, and exits 0, or 2 when the robot came back on the",
+    "previous generation (the agent's reason: a failing check, not confirmed, or did not boot).",
     "A held robot (a mission, an operator's `hold`) refuses: exit 1 naming its holds, after the transfer;",
     "--wait-for-release waits for the holds to go, then deploys; --override-hold NAME goes ahead despite the",
     "hold NAME (the refusal names what to type; logged and counted on the robot). --plan stops after the plan.",
@@ -108,6 +119,19 @@ export const deployCommand = defineCommand<DeployArgs>({
       type: "string",
       valueName: "SECONDS",
       description: "how long the agent waits for our Confirm once healthy (default: the agent's, 30)",
+    },
+    reboot: {
+      type: "boolean",
+      description:
+        "with --action boot (or a switch whose activation needs a reboot): the agent reboots the robot\n" +
+        "and judges the new generation after the boot (the robot's agent needs boot.counting)",
+    },
+    "reboot-timeout": {
+      type: "string",
+      valueName: "SECONDS",
+      description:
+        "with --reboot: keep reconnecting and following the deployment across the reboot(s) this long\n" +
+        `(default ${DEFAULT_REBOOT_TIMEOUT_SECONDS}: a failing generation boots up to three times)`,
     },
     "no-magic-rollback": {
       type: "boolean",
@@ -178,9 +202,13 @@ export const deployCommand = defineCommand<DeployArgs>({
       throw new UsageError("--plan shows what a switch would change; leave out --action", "deploy");
     }
     if (plan) refuseOptions(raw, NOT_WITH_PLAN, "--plan activates nothing: it would do nothing", "deploy");
+    const action = choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy");
+    const reboot = parseReboot(raw, action);
+    const follow = parseFollowArgs(raw, "deploy");
     return {
       storePath,
-      action: choice(raw, "action", Object.keys(ACTIONS) as ActionName[], "switch", "deploy"),
+      action,
+      reboot: reboot !== undefined,
       compression: choice(
         raw,
         "compress",
@@ -191,7 +219,11 @@ export const deployCommand = defineCommand<DeployArgs>({
       signKey: typeof signKey === "string" ? signKey : undefined,
       transfer,
       uploadTo,
-      follow: parseFollowArgs(raw, "deploy"),
+      // The stream breaks at the reboot: follow across it for the reboot timeout (or longer, if asked).
+      follow:
+        reboot === undefined
+          ? follow
+          : { ...follow, followTimeoutMs: Math.max(follow.followTimeoutMs, reboot) },
       confirmTimeoutSeconds: parseConfirmTimeout(raw.values["confirm-timeout"]),
       magicRollback: raw.values["no-magic-rollback"] !== true,
       autoRollback: raw.values["no-auto-rollback"] !== true,
@@ -259,6 +291,27 @@ function withFlakeInventory(ctx: CommandContext, flake: FlakeRef): CommandContex
     connect: (overrides = {}) => ctx.connect({ inventory, ...overrides }),
     selectTargets: (overrides = {}) => ctx.selectTargets({ inventory, ...overrides }),
   };
+}
+
+/** --reboot and --reboot-timeout: the follow bound in ms across the reboot, or undefined without --reboot. */
+function parseReboot(raw: RawArgs, action: ActionName): number | undefined {
+  const timeout = raw.values["reboot-timeout"];
+  if (raw.values.reboot !== true) {
+    if (timeout !== undefined) throw new UsageError("--reboot-timeout: only with --reboot", "deploy");
+    return undefined;
+  }
+  if (action !== "boot" && action !== "switch") {
+    throw new UsageError(`--reboot: only with --action boot or switch, not ${action}`, "deploy");
+  }
+  if (typeof timeout !== "string") return DEFAULT_REBOOT_TIMEOUT_SECONDS * 1000;
+  const n = Number(timeout);
+  if (!/^\d+$/.test(timeout) || !Number.isSafeInteger(n) || n < 1 || n > 86_400) {
+    throw new UsageError(
+      `--reboot-timeout: expected whole seconds (1 to 86400), got "${timeout.slice(0, 40)}"`,
+      "deploy",
+    );
+  }
+  return n * 1000;
 }
 
 function parseConfirmTimeout(v: string | boolean | undefined): number | undefined {

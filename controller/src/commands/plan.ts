@@ -70,6 +70,7 @@ async function plan(args: PlanArgs, ctx: CommandContext): Promise<CommandResult>
     // A plan pushes what is missing itself (no cache round trip for a look).
     transfer: "push",
     overrideHolds: [],
+    reboot: false,
     uploadTo: undefined,
     follow: { followTimeoutMs: 0, reconnectGraceMs: 0 },
     confirmTimeoutSeconds: undefined,

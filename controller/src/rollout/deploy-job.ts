@@ -45,6 +45,8 @@ export interface DeploySpec {
   readonly waitForReleaseSeconds: number | undefined;
   /** --override-hold: holds to go ahead despite, by exact name (every robot gets them). */
   readonly overrideHolds: readonly string[];
+  /** --reboot: the agent reboots the robot after recording the deployment and judges it after the boot. */
+  readonly reboot: boolean;
 }
 
 export interface Built {
@@ -205,7 +207,14 @@ export function deployJob(
       ctx.log(`${api.target.name}: activating (${spec.action}) ${prepared.storePath}`);
       const { storePath, options } = prepared;
       return api.activate(
-        { storePath, action: ACTIONS[spec.action], options, overrideHolds: [...spec.overrideHolds] },
+        {
+          storePath,
+          action: ACTIONS[spec.action],
+          options,
+          overrideHolds: [...spec.overrideHolds],
+          // Unset without --reboot: the request stays what agents before it knew.
+          ...(spec.reboot ? { reboot: true } : {}),
+        },
         signal,
       );
     },

@@ -56,6 +56,8 @@ export async function resumeRollout(
         uploadTo: args.uploadTo,
         follow: args.follow,
         overrideHolds: args.overrideHolds,
+        // The rollout's record does not keep --reboot: a resumed rollout installs without rebooting.
+        reboot: false,
         confirmTimeoutSeconds: options?.confirmTimeoutSeconds,
         magicRollback: options?.magicRollback !== false,
         autoRollback: options?.autoRollback !== false,

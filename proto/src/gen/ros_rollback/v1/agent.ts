@@ -720,6 +720,14 @@ export interface ActivateRequest {
    * overridden holds with the deployment.
    */
   overrideHolds: string[];
+  /**
+   * Reboot the robot once the deployment is recorded: with BOOT, after the new generation is the
+   * boot default; with SWITCH, when activation exits 100 (reboot required). The agent judges the
+   * new generation after the boot (health, then a Confirm over a new connection) and blesses its
+   * boot loader entry only then. Needs boot counting in the agent's config (boot.counting);
+   * refused (INVALID_ARGUMENT) with TEST and DRY_ACTIVATE. Unset: no reboot.
+   */
+  reboot?: boolean | undefined;
 }
 
 export interface ConfirmRequest {
@@ -4032,7 +4040,7 @@ export const PushPathsResponse: MessageFns<PushPathsResponse> = {
 };
 
 function createBaseActivateRequest(): ActivateRequest {
-  return { storePath: "", action: 0, options: undefined, overrideHolds: [] };
+  return { storePath: "", action: 0, options: undefined, overrideHolds: [], reboot: undefined };
 }
 
 export const ActivateRequest: MessageFns<ActivateRequest> = {
@@ -4048,6 +4056,9 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     }
     for (const v of message.overrideHolds) {
       writer.uint32(34).string(v!);
+    }
+    if (message.reboot !== undefined) {
+      writer.uint32(40).bool(message.reboot);
     }
     return writer;
   },
@@ -4097,6 +4108,14 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
             message.overrideHolds.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.reboot = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4123,6 +4142,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
         : globalThis.Array.isArray(object?.override_holds)
         ? object.override_holds.map((e: any) => globalThis.String(e))
         : [],
+      reboot: isSet(object.reboot) ? globalThis.Boolean(object.reboot) : undefined,
     };
   },
 
@@ -4140,6 +4160,9 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
     if (message.overrideHolds?.length) {
       obj.overrideHolds = message.overrideHolds;
     }
+    if (message.reboot !== undefined) {
+      obj.reboot = message.reboot;
+    }
     return obj;
   },
 
@@ -4154,6 +4177,7 @@ export const ActivateRequest: MessageFns<ActivateRequest> = {
       ? DeploymentOptions.fromPartial(object.options)
       : undefined;
     message.overrideHolds = object.overrideHolds?.map((e) => e) || [];
+    message.reboot = object.reboot ?? undefined;
     return message;
   },
 };

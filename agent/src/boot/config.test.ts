@@ -1,0 +1,18 @@
+import { expect, it } from "vitest";
+import { compileConfig } from "../config/load.js";
+
+const base = {
+  listen: "0.0.0.0:1",
+  tls: { caFile: "/ca", certFile: "/c", keyFile: "/k" },
+  trustedPublicKeys: ["lab-1:aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd28="],
+};
+
+it("boot: counting off and /boot by default; the module's rendering compiles; typos and relative paths are refused", () => {
+  expect(compileConfig(base).boot).toEqual({ counting: false, esp: "/boot" });
+  expect(compileConfig({ ...base, boot: { counting: true, esp: "/efi" } }).boot).toEqual({
+    counting: true,
+    esp: "/efi",
+  });
+  expect(() => compileConfig({ ...base, boot: { couting: true } })).toThrow(/couting/);
+  expect(() => compileConfig({ ...base, boot: { esp: "boot" } })).toThrow(/esp/);
+});

@@ -1,0 +1,48 @@
+import { z } from "zod";
+import { AgentError } from "../errors.js";
+import type { SwitchAction } from "../system/switcher.js";
+
+/** Config `boot`: systemd-boot boot counting (see agent/boot/README.md). The NixOS module renders it. */
+export const bootConfigSchema = z
+  .object({
+    /** The loader counts tries of a new generation's entry and the agent's verdict blesses it. */
+    counting: z.boolean().optional(),
+    /** Mount point of the EFI system partition (default /boot). */
+    esp: z.string().startsWith("/").max(4096).optional(),
+  })
+  .strict();
+
+export interface BootConfig {
+  readonly counting: boolean;
+  readonly esp: string;
+}
+
+export const BOOT_COUNTING_OFF: BootConfig = { counting: false, esp: "/boot" };
+
+export function compileBootConfig(raw: z.output<typeof bootConfigSchema> | undefined): BootConfig {
+  return { counting: raw?.counting ?? false, esp: raw?.esp ?? BOOT_COUNTING_OFF.esp };
+}
+
+/**
+ * Refuses a reboot the agent cannot do, before anything changes. Only BOOT and SWITCH end in a
+ * reboot, and only a robot that counts boots can judge one. A switch that exits 100 does not
+ * reboot yet: refused rather than left unjudged.
+ */
+export function checkReboot(action: SwitchAction, reboot: boolean, boot: BootConfig): void {
+  if (!reboot) return;
+  if (action !== "boot" && action !== "switch") {
+    throw new AgentError("INVALID_ARGUMENT", `reboot: only with the boot or switch action, not ${action}`);
+  }
+  if (!boot.counting) {
+    throw new AgentError(
+      "FAILED_PRECONDITION",
+      "reboot: this robot does not count boots (agent config boot.counting is off), so a boot could not be judged",
+    );
+  }
+  if (action === "switch") {
+    throw new AgentError(
+      "FAILED_PRECONDITION",
+      "reboot: this agent reboots for --action boot only yet (a switch that needs a reboot ends REBOOT_REQUIRED)",
+    );
+  }
+}
