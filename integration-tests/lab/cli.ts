@@ -24,7 +24,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       process.stdout.write(`${command.text}\n`);
       return 0;
     case "up": {
-      const { names, agent, parallel, cache, ssh, nat, holdConditions, disks } = command;
+      const { names, agent, parallel, cache, ssh, nat, vm, holdConditions, disks } = command;
       const started = Date.now();
       for (const robot of await labUpMany(names, {
         agent,
@@ -32,6 +32,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
         cache,
         ssh,
         nat,
+        vm,
         holdConditions,
         disks,
         signal,
