@@ -9,6 +9,7 @@ import { relayDown, relayUp } from "./relay.js";
 import { labExec, labRestart } from "./robot.js";
 import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
+import { checkVmHost } from "./vm-image.js";
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -26,6 +27,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     case "up": {
       const { names, agent, parallel, cache, ssh, nat, vm, holdConditions, disks } = command;
       const started = Date.now();
+      if (vm) checkVmHost();
       for (const robot of await labUpMany(names, {
         agent,
         parallel,

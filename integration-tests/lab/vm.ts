@@ -1,10 +1,11 @@
 // The VM lab robot (`up --vm`): the lab rootfs booted by QEMU through OVMF and systemd-boot, on a tap
 // with the robot's usual addresses; exec over ssh. The per-VM files (keys, agent config, units)
 // are written to paths.root as for a container, then put on a seed disk the initrd copies in.
-import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { cacheForRobot } from "./cache.js";
 import {
+  APP_DIR,
   addressFor,
   FLEET_KEY_DIR,
   hostIface,
@@ -39,6 +40,23 @@ export interface VmUpOptions {
 export const BOOT_TRIES_FILE = "/etc/lab-boot-tries";
 export const VM_BOOT_TRIES = 2;
 const DEFAULT_BOOT_MS = 180_000;
+/** The boot-verdict gate (agent/boot/README.md): a counted boot is blessed only on the agent's verdict. */
+export const VERDICT_UNIT = "ros-rollback-boot-verdict.service";
+export const VERDICT_WATCHDOG_SECONDS = 120;
+const verdictUnit = (): string => `[Unit]
+Description=Wait for the ros-rollback agent's verdict on this boot
+DefaultDependencies=no
+After=local-fs.target
+Before=boot-complete.target
+RequiresMountsFor=${APP_DIR}
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+TimeoutStartSec=infinity
+ExecStart=${APP_DIR}/agent/boot/boot-verdict.sh ${VERDICT_WATCHDOG_SECONDS}
+[Install]
+RequiredBy=boot-complete.target
+`;
 
 const ip = (args: string[], signal?: AbortSignal, check = true) =>
   run("ip", args, { timeoutMs: 10_000, signal, check });
@@ -86,6 +104,10 @@ export async function vmUp(name: string, opts: VmUpOptions = {}): Promise<LabRob
     `[Match]\nName=eth0\n\n[Network]\nAddress=${robotIp}/24\n`,
   );
   writeFile(join(paths.root, BOOT_TRIES_FILE.slice(1)), `${VM_BOOT_TRIES}\n`);
+  writeFile(join(paths.root, "etc/systemd/system", VERDICT_UNIT), verdictUnit());
+  const requires = join(paths.root, "etc/systemd/system/boot-complete.target.requires");
+  mkdirSync(requires, { recursive: true });
+  symlinkSync(`../${VERDICT_UNIT}`, join(requires, VERDICT_UNIT));
   await setUpSsh(name, paths, robotIp, true, opts);
   writeInventories(name, paths, index, keys);
   await makeDisks(paths, base, opts.signal);
