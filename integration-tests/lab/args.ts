@@ -31,12 +31,7 @@ export type LabCommand =
     }
   | { readonly kind: "cache" | "relay"; readonly action: "up" | "down" }
   | { readonly kind: "down" | "inventory"; readonly names: string[] }
-  | {
-      readonly kind: "fail";
-      readonly name: string;
-      readonly off: boolean;
-      readonly system: string | undefined;
-    }
+  | { readonly kind: "fail"; readonly name: string; readonly off: boolean; readonly system?: string }
   | { readonly kind: "restart"; readonly name: string; readonly hard: boolean }
   | { readonly kind: "exec"; readonly name: string; readonly stdin: boolean; readonly cmd: string[] }
   | { readonly kind: "wait-agent"; readonly name: string; readonly seconds: number }
@@ -76,8 +71,7 @@ prints one JSON line per robot, in the order given
   --hold-unit UNIT    held while UNIT is active
   --store-size SIZE   its /nix on an ext4 disk of SIZE (8M-64G: 600M, 2G), kept until down
   --boot-size SIZE    the robot's /boot likewise
-  --vm                a QEMU VM (UEFI, systemd-boot, a kernel; TCG) instead of a
-                      container, with sshd; not with --nat or the sizes`,
+  --vm                a QEMU VM with systemd-boot and sshd (README "VM robots")`,
     options: {
       "no-agent": { type: "boolean" },
       parallel: { type: "string" },

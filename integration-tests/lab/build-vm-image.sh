@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the VM robot's base disks at DEST, atomically (DEST.partial renamed when complete):
 #   root.img  ext4 (whole disk, no partition table): the lab rootfs + the host kernel's modules + node
-#   esp.img   FAT (whole disk: OVMF reads it without a partition table): systemd-boot, the base
+#   esp.img   GPT, one EFI system partition (systemd-bless-boot finds $BOOT by its type): systemd-boot, the base
 #             kernel and initrd, loader entry nixos-generation-1.conf (blessed)
 #   vmlinuz, initrd.img  copies, for the kernel fixture systems
 # Per-VM files come on a third disk (label labseed) that the initrd copies into / at first boot.
@@ -40,7 +40,7 @@ cp /usr/lib/systemd/system-generators/systemd-bless-boot-generator "$up/usr/lib/
 cp /usr/lib/systemd/system/systemd-bless-boot.service "$up/usr/lib/systemd/system/"
 cat >"$up/etc/fstab" <<'FSTAB'
 /dev/vda / ext4 rw,errors=remount-ro 0 1
-/dev/vdb /boot vfat umask=0077,nofail 0 2
+/dev/vdb1 /boot vfat umask=0077,nofail 0 2
 app /opt/ros-rollback/app 9p trans=virtio,version=9p2000.L,ro,msize=262144,nofail 0 0
 FSTAB
 ln -sf /lib/systemd/system/systemd-networkd.service "$up/etc/systemd/system/multi-user.target.wants/"
@@ -100,9 +100,10 @@ mkinitramfs -d "$conf" -o "$dest/initrd.img" "$kver" >&2
 cp "/boot/vmlinuz-$kver" "$dest/vmlinuz"
 
 echo "build-vm-image: esp.img" >&2
-truncate -s 256M "$dest/esp.img"
-mkfs.vfat -F 32 -n ESP "$dest/esp.img" >&2
-esp=(-i "$dest/esp.img")
+part=$work/esp-part.img
+truncate -s 256M "$part"
+mkfs.vfat -F 32 -n ESP "$part" >&2
+esp=(-i "$part")
 mmd "${esp[@]}" ::/EFI ::/EFI/BOOT ::/EFI/systemd ::/EFI/nixos ::/loader ::/loader/entries
 mcopy "${esp[@]}" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOTX64.EFI
 mcopy "${esp[@]}" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/systemd/systemd-bootx64.efi
@@ -118,6 +119,10 @@ options root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=5 quiet
 ENTRY
 mcopy "${esp[@]}" "$work/loader.conf" ::/loader/loader.conf
 mcopy "${esp[@]}" "$work/entry.conf" ::/loader/entries/nixos-generation-1.conf
+truncate -s 258M "$dest/esp.img"
+printf 'label: gpt\nstart=2048, size=524288, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n' |
+  sfdisk -q "$dest/esp.img" >&2
+dd if="$part" of="$dest/esp.img" bs=1M seek=1 conv=notrunc,sparse status=none
 
 rm -rf "$work"
 mv -T "$dest" "$final"

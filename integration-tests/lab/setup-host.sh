@@ -2,7 +2,7 @@
 # Installs the host tools the lab robot needs (Debian 12). Idempotent: installs only what is missing.
 set -euo pipefail
 # qemu-system-x86 … initramfs-tools: the VM robot (`up --vm`, vm-image.ts), run under TCG.
-packages=(debootstrap systemd-container iproute2 openssl nix-bin util-linux iputils-ping openssh-client nftables
+packages=(debootstrap systemd-container iproute2 openssl nix-bin util-linux iputils-ping openssh-client nftables fdisk
   qemu-system-x86 qemu-utils ovmf systemd-boot linux-image-amd64 mtools dosfstools initramfs-tools e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do

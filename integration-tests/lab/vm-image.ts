@@ -19,7 +19,15 @@ const BUILD_SCRIPT = join(LAB_DIR, "build-vm-image.sh");
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 const SYSTEMD_BOOT = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
-const TOOLS = ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "mkfs.vfat", "mcopy", "mkinitramfs"] as const;
+const TOOLS = [
+  "qemu-system-x86_64",
+  "qemu-img",
+  "mkfs.ext4",
+  "mkfs.vfat",
+  "mcopy",
+  "sfdisk",
+  "mkinitramfs",
+] as const;
 
 function onPath(tool: string): boolean {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/sbin"];
