@@ -168,7 +168,10 @@ async function waitForVmBoot(
         signal: opts.signal,
       });
       state = r.stdout.trim() || r.stderr.trim().slice(0, 100);
-      return state === "running" || state === "degraded" ? true : undefined;
+      if (state === "running" || state === "degraded") return true;
+      // A counted boot stays "starting" until the agent's verdict: judging it is the agent's job.
+      const verdict = await vmExec(name, ["systemctl", "is-active", VERDICT_UNIT], { timeoutMs: 10_000 });
+      return verdict.stdout.trim() === "activating" ? true : undefined;
     },
     { timeoutMs, intervalMs: 1_000, signal: opts.signal },
   ).catch((e: unknown) => {
