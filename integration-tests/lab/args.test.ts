@@ -99,10 +99,12 @@ describe("lab command line", () => {
       cache: true,
       ssh: false,
       nat: true,
+      vm: false,
       holdConditions: [{ kind: "unit", unit: "m.service" }],
       disks: { store: 600 * 1048576, boot: 2 * 1073741824 },
     });
-    expect(parse(["up", "dc-a"])).toMatchObject({ disks: {} });
+    expect(parse(["up", "dc-a"])).toMatchObject({ disks: {}, vm: false });
+    expect(parse(["up", "vm-a", "--vm"])).toMatchObject({ vm: true });
     expect(parse(["up", "dc-a", "--store-size", "8M"])).toMatchObject({ disks: { store: 8 * 1048576 } });
     expect(parse(["up", "dc-a", "--boot-size", "64G"])).toMatchObject({ disks: { boot: 64 * 1073741824 } });
     expect(parse(["exec", "dc-a", "--stdin", "--", "ls", "-la", "--bogus"])).toEqual({

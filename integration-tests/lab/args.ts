@@ -25,17 +25,13 @@ export type LabCommand =
       readonly cache: boolean;
       readonly ssh: boolean;
       readonly nat: boolean;
+      readonly vm: boolean;
       readonly holdConditions: LabHoldCondition[];
       readonly disks: DiskSizes;
     }
   | { readonly kind: "cache" | "relay"; readonly action: "up" | "down" }
   | { readonly kind: "down" | "inventory"; readonly names: string[] }
-  | {
-      readonly kind: "fail";
-      readonly name: string;
-      readonly off: boolean;
-      readonly system: string | undefined;
-    }
+  | { readonly kind: "fail"; readonly name: string; readonly off: boolean; readonly system?: string }
   | { readonly kind: "restart"; readonly name: string; readonly hard: boolean }
   | { readonly kind: "exec"; readonly name: string; readonly stdin: boolean; readonly cmd: string[] }
   | { readonly kind: "wait-agent"; readonly name: string; readonly seconds: number }
@@ -62,7 +58,7 @@ interface Spec {
 const SPECS: Readonly<Record<string, Spec>> = {
   up: {
     usage:
-      "up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--nat] [--hold-topic TOPIC] [--hold-unit UNIT] [--store-size SIZE] [--boot-size SIZE]",
+      "up NAME… [--no-agent] [--parallel N] [--cache] [--ssh] [--nat] [--hold-topic TOPIC] [--hold-unit UNIT] [--store-size SIZE] [--boot-size SIZE] [--vm]",
     help: `boot the robots (builds the rootfs once), N at a time (default 2);
 prints one JSON line per robot, in the order given
   --no-agent          boot without the agent's unit
@@ -74,13 +70,15 @@ prints one JSON line per robot, in the order given
   --hold-topic TOPIC  held while TOPIC's latest std_msgs/String is not "idle"
   --hold-unit UNIT    held while UNIT is active
   --store-size SIZE   its /nix on an ext4 disk of SIZE (8M-64G: 600M, 2G), kept until down
-  --boot-size SIZE    the robot's /boot likewise`,
+  --boot-size SIZE    the robot's /boot likewise
+  --vm                a QEMU VM with systemd-boot and sshd (README "VM robots")`,
     options: {
       "no-agent": { type: "boolean" },
       parallel: { type: "string" },
       cache: { type: "boolean" },
       ssh: { type: "boolean" },
       nat: { type: "boolean" },
+      vm: { type: "boolean" },
       "hold-topic": { type: "string" },
       "hold-unit": { type: "string" },
       "store-size": { type: "string" },
@@ -94,6 +92,7 @@ prints one JSON line per robot, in the order given
       cache: v.cache === true,
       ssh: v.ssh === true,
       nat: v.nat === true,
+      vm: v.vm === true,
       holdConditions: holdConditions(str(v["hold-topic"]), str(v["hold-unit"])),
       disks: {
         ...size(str(v["store-size"]), "store", "--store-size", usage),

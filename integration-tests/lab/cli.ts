@@ -9,6 +9,7 @@ import { relayDown, relayUp } from "./relay.js";
 import { labExec, labRestart } from "./robot.js";
 import { ensureRootfs } from "./rootfs.js";
 import { buildSystems } from "./systems.js";
+import { checkVmHost } from "./vm-image.js";
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -24,14 +25,16 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       process.stdout.write(`${command.text}\n`);
       return 0;
     case "up": {
-      const { names, agent, parallel, cache, ssh, nat, holdConditions, disks } = command;
+      const { names, agent, parallel, cache, ssh, nat, vm, holdConditions, disks } = command;
       const started = Date.now();
+      if (vm) checkVmHost();
       for (const robot of await labUpMany(names, {
         agent,
         parallel,
         cache,
         ssh,
         nat,
+        vm,
         holdConditions,
         disks,
         signal,

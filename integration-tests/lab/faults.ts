@@ -4,7 +4,8 @@ import { chmodSync, copyFileSync, readdirSync, readFileSync, readlinkSync } from
 import { join } from "node:path";
 import { AGENT_UNIT, hostIface, LAB_DIR, robotPaths } from "./config.js";
 import { LabError, run } from "./proc.js";
-import { labExec, readIndex } from "./robot.js";
+import { labExec } from "./robot.js";
+import { readIndex } from "./robot-files.js";
 
 /** Where fault-hold.sh looks for its flags inside the robot (gone after every boot). */
 export const HOLD_DIR = "/run/fm-hold";

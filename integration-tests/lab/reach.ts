@@ -3,7 +3,7 @@ import { AGENT_PORT, addressFor, robotPaths } from "./config.js";
 import { isNat } from "./nat.js";
 import { LabError, poll } from "./proc.js";
 import { waitForRelayRobot } from "./relay-query.js";
-import { readIndex } from "./robot.js";
+import { readIndex } from "./robot-files.js";
 import { tcpProbe } from "./tcp-probe.js";
 
 function robotHost(name: string): string {

@@ -1,39 +1,23 @@
 // The lab robot's lifecycle: up, down, restart, exec, and waiting for its agent.
 import {
-  chmodSync,
   existsSync,
   mkdirSync,
   readFileSync,
   realpathSync,
   rmSync,
-  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { cacheForRobot } from "./cache.js";
 import {
-  AGENT_CONFIG,
-  AGENT_HOLD_DIR,
-  AGENT_UNIT,
   addressFor,
-  agentConfig,
-  agentUnit,
   FLEET_KEY_DIR,
-  HOLD_GROUP,
-  HOLD_TMPFILES,
-  holdDirRule,
-  LAB_BOOT_UNIT,
   type LabHoldCondition,
   type LabRobot,
-  labBootUnit,
-  MAX_INDEX,
-  METRICS_PORT,
   REPO_ROOT,
   type RobotPaths,
   robotPaths,
-  STATE_DIR,
-  withGroup,
 } from "./config.js";
 import {
   type ExecOptions,
@@ -47,11 +31,14 @@ import {
 import { checkDiskSizes, type DiskSizes, mountDisks, unmountDisks } from "./disks.js";
 import { blockInbound, isNat, natDialOut, natForBoot, natOfRunning, natView, writeNatFiles } from "./nat.js";
 import { ensureNetwork, removeNetwork } from "./network.js";
-import { ensureFleetKey, ensureKeys, type RobotKeys } from "./pki.js";
+import { ensureFleetKey, ensureKeys } from "./pki.js";
 import { LabError, run } from "./proc.js";
+import { allocateIndex, INDEX_DIR, readIndex, writeFile, writeRobotFiles } from "./robot-files.js";
 import { describeRobot, writeInventories } from "./robot-view.js";
 import { ensureRootfs } from "./rootfs.js";
 import { setUpSsh } from "./ssh.js";
+import { vmDown, vmExec, vmRestart, vmUp } from "./vm.js";
+import { isVm } from "./vm-qemu.js";
 
 export interface UpOptions {
   signal?: AbortSignal;
@@ -73,36 +60,11 @@ export interface UpOptions {
   nat?: boolean;
   /** Bytes of the ext4 disks under the robot's /nix and /boot (default: none, the root's space); kept until down. */
   disks?: DiskSizes;
+  /** A QEMU VM with UEFI, systemd-boot and a kernel instead of a container (vm.ts). Default false. */
+  vm?: boolean;
 }
 
 const AGENT_MAIN = join(REPO_ROOT, "agent", "dist", "main.js");
-const INDEX_DIR = join(STATE_DIR, "index");
-
-export function readIndex(paths: RobotPaths): number | undefined {
-  if (!existsSync(paths.indexFile)) return undefined;
-  return Number(readFileSync(paths.indexFile, "utf8").trim());
-}
-
-/** Claims the lowest free K in STATE_DIR/index (exclusive create, so concurrent ups don't collide). */
-function allocateIndex(name: string, paths: RobotPaths): number {
-  const existing = readIndex(paths);
-  if (existing !== undefined) return existing;
-  mkdirSync(INDEX_DIR, { recursive: true });
-  mkdirSync(paths.dir, { recursive: true });
-  for (let k = 1; k <= MAX_INDEX; k++) {
-    const claim = join(INDEX_DIR, String(k));
-    try {
-      writeFileSync(claim, name, { flag: "wx" });
-    } catch {
-      const owner = readFileSync(claim, "utf8").trim();
-      if (owner !== name && existsSync(robotPaths(owner).indexFile)) continue;
-      writeFileSync(claim, name);
-    }
-    writeFileSync(paths.indexFile, `${k}\n`);
-    return k;
-  }
-  throw new LabError(`no free robot index (all ${MAX_INDEX} taken under ${INDEX_DIR})`);
-}
 
 function mountedAt(path: string): boolean {
   return readFileSync("/proc/self/mountinfo", "utf8")
@@ -117,66 +79,14 @@ async function mountRoot(paths: RobotPaths, lower: string, signal?: AbortSignal)
   await run("mount", ["-t", "overlay", "overlay", "-o", options, paths.root], { timeoutMs: 10_000, signal });
 }
 
-function writeFile(file: string, text: string | Buffer, mode = 0o644): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, text);
-  chmodSync(file, mode);
-}
-
-/** Files the robot needs before it boots: host name, bind-mount targets, the agent's config, keys and unit. */
-function writeRobotFiles(
-  name: string,
-  root: string,
-  keys: RobotKeys,
-  fleetKey: string,
-  agent: boolean,
-  index: number,
-  cache?: { url: string; publicKey: string },
-  holdConditions?: readonly LabHoldCondition[],
-  dialOut?: readonly Record<string, string>[],
-): void {
-  writeFile(join(root, "etc/hostname"), `${name}\n`);
-  // The hold dir as the NixOS module makes it: tmpfiles (outlives agent restarts), the hold group.
-  const group = join(root, "etc/group");
-  writeFile(group, withGroup(readFileSync(group, "utf8"), HOLD_GROUP));
-  writeFile(join(root, HOLD_TMPFILES), `${holdDirRule(AGENT_HOLD_DIR, HOLD_GROUP)}\n`);
-  mkdirSync(join(root, "opt/ros-rollback/app"), { recursive: true });
-  writeFile(join(root, "opt/ros-rollback/node"), "", 0o755);
-  writeFile(
-    join(root, AGENT_CONFIG),
-    agentConfig(
-      [keys.publicKey, fleetKey],
-      `${addressFor(index).robot}:${METRICS_PORT}`,
-      cache,
-      holdConditions,
-      dialOut,
-    ),
-  );
-  const tls = join(root, "etc/ros-rollback/tls");
-  writeFile(join(tls, "ca.pem"), readFileSync(keys.ca));
-  writeFile(join(tls, "agent.pem"), readFileSync(keys.agent.certFile));
-  writeFile(join(tls, "agent.key"), readFileSync(keys.agent.keyFile), 0o600);
-  writeFile(join(tls, "crl.pem"), readFileSync(keys.crl));
-  installUnit(root, LAB_BOOT_UNIT, labBootUnit());
-  installUnit(root, AGENT_UNIT, agent ? agentUnit() : undefined);
-}
-
-/** Writes and enables a unit in the robot's /etc (or removes it when text is undefined). */
-function installUnit(root: string, unit: string, text: string | undefined): void {
-  const file = join(root, "etc/systemd/system", unit);
-  const wants = join(root, "etc/systemd/system/multi-user.target.wants", unit);
-  rmSync(wants, { force: true });
-  if (text === undefined) {
-    rmSync(file, { force: true });
-    return;
-  }
-  writeFile(file, text);
-  symlinkSync(`../${unit}`, wants);
-}
-
 /** Boots the robot NAME (building the rootfs once), or describes it if it is already running. */
 export async function labUp(name: string, opts: UpOptions = {}): Promise<LabRobot> {
   const paths = robotPaths(name);
+  if (opts.vm === true || isVm(paths)) {
+    if (opts.nat === true || opts.disks?.store !== undefined || opts.disks?.boot !== undefined)
+      throw new LabError("up --vm: --nat, --store-size and --boot-size are for containers only");
+    return vmUp(name, opts);
+  }
   const agent = opts.agent ?? true;
   if (agent && !existsSync(AGENT_MAIN)) {
     throw new LabError(`${AGENT_MAIN} is missing: run \`npm run build\` first (or up with agent: false)`);
@@ -246,6 +156,7 @@ export interface RestartOptions extends Omit<UpOptions, "agent" | "rootfsTimeout
 /** Powers the robot off (or cuts it, `hard`) and boots it again, keeping its root (Nix store, profile, state). */
 export async function labRestart(name: string, opts: RestartOptions = {}): Promise<LabRobot> {
   const paths = robotPaths(name);
+  if (isVm(paths)) return vmRestart(name, opts);
   const index = readIndex(paths);
   if (index === undefined || !mountedAt(paths.root)) throw new LabError(`robot ${name} is not up`);
   await stopContainer(name, paths, { hard: opts.hard });
@@ -260,6 +171,7 @@ export async function labRestart(name: string, opts: RestartOptions = {}): Promi
 /** Stops the robot and removes everything it had: container, disks, overlay, netns, directory. Idempotent. */
 export async function labDown(name: string): Promise<void> {
   const paths = robotPaths(name);
+  if (isVm(paths)) await vmDown(name, paths);
   await stopContainer(name, paths);
   await unmountDisks(paths);
   if (mountedAt(paths.root)) {
@@ -291,6 +203,7 @@ export async function labExec(
   argv: readonly string[],
   opts: ExecOptions = {},
 ): Promise<ExecResult> {
+  if (isVm(robotPaths(name))) return vmExec(name, argv, opts);
   const nspawn = nspawnPid(robotPaths(name));
   const init = nspawn === undefined ? undefined : initPid(nspawn);
   if (init === undefined) throw new LabError(`robot ${name} is not running`);
