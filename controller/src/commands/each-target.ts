@@ -10,8 +10,11 @@ export type TargetAnswer<T> =
   | { readonly target: string; readonly ok: true; readonly value: T }
   | { readonly target: string; readonly ok: false; readonly error: UserError };
 
-/** Robots asked at once by the read-only commands ($ROS_ROLLBACK_READ_PARALLEL, 1–64, to tune). */
-export const READ_PARALLEL = 32;
+/**
+ * Robots asked at once by the read-only commands; $ROS_ROLLBACK_READ_PARALLEL (1–64) for the bench
+ * and tuning (16 and 32 did not pay on 2 shared cores: relay/README.md, Cost and scale).
+ */
+export const READ_PARALLEL = 8;
 
 export function readParallel(env: Readonly<Record<string, string | undefined>>): number {
   const n = Number(env.ROS_ROLLBACK_READ_PARALLEL);
