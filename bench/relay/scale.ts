@@ -8,13 +8,13 @@ import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
-import { type StatusAllRun, statusAll } from "./status-all.js";
+import { type StatusAllRun, statusAll, VARIANTS } from "./status-all.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -183,19 +183,19 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       ]),
     );
     writeFileSync(inventory, JSON.stringify({ targets }));
-    // Before (a relay query per robot, no TLS resumption) and after, alternating: the win in the same run.
+    // This round's before and after (status-all.ts's VARIANTS), the before again last: the load drifts.
     const runs: StatusAllRun[] = [];
-    for (const fast of [false, true, false, true]) {
-      robots.send({ resumeStreams: fast });
+    robots.send({ resumeStreams: true });
+    for (const variant of [...VARIANTS, ...VARIANTS.slice(0, 2)]) {
       const { stderr, ...r } = await statusAll(
         ROOT,
         inventory,
         { relay: pid, robots: robots.pid ?? 0 },
-        fast,
+        variant,
       );
       runs.push(r);
       log(
-        `relay scale: status --all of ${n}, ${fast ? "dial + resumption" : "query + dial, no resumption"}: ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${r.answered} answered; CPU s: relay ${r.cpu.relay.toFixed(1)}, robots ${r.cpu.robots.toFixed(1)}, CLI ${r.cpu.cli?.toFixed(1)}${r.exitCode !== 0 && stderr ? `; stderr: ${stderr.split("\n")[0]}` : ""}`,
+        `relay scale: status --all of ${n}, ${variant.label}: ${r.seconds.toFixed(1)} s, exit ${r.exitCode}, ${r.answered} answered; CPU s: relay ${r.cpu.relay.toFixed(1)}, robots ${r.cpu.robots.toFixed(1)}, CLI ${r.cpu.cli?.toFixed(1)}; load ${loadavg()[0]?.toFixed(2)}${r.exitCode !== 0 && stderr ? `; stderr: ${stderr.split("\n")[0]}` : ""}`,
       );
     }
     // The relay's own part of each: a stream opened through it (the robot's TLS to the relay

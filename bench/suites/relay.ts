@@ -16,7 +16,7 @@ export async function relaySuite(log: (line: string) => void): Promise<SuiteResu
     `| relay peak RSS (through status --all) | ${r.relayPeakRssMB.toFixed(1)} MB |`,
     ...r.statusAll.map(
       (s) =>
-        `| \`status --all\` of the ${r.robots} through the relay, ${s.fast ? "dial only, TLS resumed" : "query + dial, full handshakes"} (goal ≤ ${GOALS.statusAllSeconds} s) | ${s.seconds.toFixed(1)} s, exit ${s.exitCode}, ${s.answered} answered, ${mark(s.seconds <= GOALS.statusAllSeconds)}; CPU s: relay ${s.cpu.relay.toFixed(1)}, robots ${s.cpu.robots.toFixed(1)}, CLI ${s.cpu.cli?.toFixed(1) ?? "?"} |`,
+        `| \`status --all\` of the ${r.robots} through the relay, ${s.label} (goal ≤ ${GOALS.statusAllSeconds} s) | ${s.seconds.toFixed(1)} s, exit ${s.exitCode}, ${s.answered} answered, ${mark(s.seconds <= GOALS.statusAllSeconds)}; CPU s: relay ${s.cpu.relay.toFixed(1)}, robots ${s.cpu.robots.toFixed(1)}, CLI ${s.cpu.cli?.toFixed(1) ?? "?"} |`,
     ),
     ...r.streams.map(
       (s) =>

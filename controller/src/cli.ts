@@ -46,13 +46,17 @@ const closureOps: ClosureOps = {
 };
 
 // One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off); ROS_ROLLBACK_RELAY_LEGACY=on: a relay
-// query before each dial, no TLS resumption (both switches: the bench's before/after).
+// query before each dial, no TLS resumption; ROS_ROLLBACK_TLS_RESTAT=every: the TLS files stat-ed at
+// every connect (the switches: the bench's before/after).
 let connector: Promise<ConnectAgent> | undefined;
 const connect: ConnectAgent = async (...args) => {
   connector ??= import("./push/transport/connect-agent.js").then((m) =>
     process.env.ROS_ROLLBACK_TLS_CACHE === "off"
       ? m.connectAgent
-      : m.connectAgentCached(process.env.ROS_ROLLBACK_RELAY_LEGACY === "on"),
+      : m.connectAgentCached(
+          process.env.ROS_ROLLBACK_RELAY_LEGACY === "on",
+          process.env.ROS_ROLLBACK_TLS_RESTAT === "every",
+        ),
   );
   return (await connector)(...args);
 };

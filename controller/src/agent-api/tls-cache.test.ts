@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Target } from "../targets/inventory.js";
 import { makeTestPki, type TestPki } from "../testing/pki.js";
 import { readTlsMaterial } from "./credentials.js";
-import { TlsCache } from "./tls-cache.js";
+import { RESTAT_MS, TlsCache } from "./tls-cache.js";
 
 let dir: string;
 let pki: TestPki;
@@ -23,9 +23,9 @@ function fleetTarget(name: string, certFile: string, keyFile: string): Target {
   return { name, address: "127.0.0.1:1", caFile: pki.ca, certFile, keyFile, serverName: undefined };
 }
 
-/** A cache whose entries are the certificate bytes read, and how often it read them. */
-function counting() {
-  const cache = new TlsCache<string>();
+/** A cache whose entries are the certificate bytes read, and how often it read them; its clock is `clock.now`. */
+function counting(clock = { now: 0 }) {
+  const cache = new TlsCache<string>(() => clock.now);
   let reads = 0;
   const get = (t: Target) =>
     cache.get(t, async () => {
@@ -49,9 +49,11 @@ describe("TlsCache", () => {
     const key = join(dir, "rotating.key");
     copyFileSync(pki.clientCert, cert);
     copyFileSync(pki.clientKey, key);
-    const c = counting();
+    const clock = { now: 0 };
+    const c = counting(clock);
     const t = fleetTarget("r1", cert, key);
     expect(await c.get(t)).toContain("BEGIN CERTIFICATE");
+    clock.now += RESTAT_MS;
     // Rotation as the lab and most tools do it: key and certificate renamed over the old ones.
     copyFileSync(pki.otherClientCert, `${cert}.new`);
     copyFileSync(pki.otherClientKey, `${key}.new`);
@@ -62,7 +64,25 @@ describe("TlsCache", () => {
     expect(rotated).not.toBe(await counting().get(fleetTarget("r2", pki.clientCert, pki.clientKey)));
     // Rewritten in place (another size): read again too.
     writeFileSync(cert, `${rotated}\n`);
+    clock.now += RESTAT_MS;
     expect(await c.get(t)).toBe(`${rotated}\n`);
     expect(c.reads()).toBe(3);
+  });
+
+  it("stats the files once per RESTAT_MS, not per robot: a rotation within it waits for the next", async () => {
+    const cert = join(dir, "window.pem");
+    copyFileSync(pki.clientCert, cert);
+    const clock = { now: 0 };
+    const c = counting(clock);
+    const t = (i: number) => fleetTarget(`r${i}`, cert, pki.clientKey);
+    const first = await c.get(t(0));
+    writeFileSync(cert, `${first}\n`);
+    clock.now += RESTAT_MS - 1;
+    // A fleet's later robots in the same second: the stat already made stands (no read, no stat).
+    expect(await c.get(t(1))).toBe(first);
+    expect(c.reads()).toBe(1);
+    clock.now += 1;
+    expect(await c.get(t(2))).toBe(`${first}\n`);
+    expect(c.reads()).toBe(2);
   });
 });

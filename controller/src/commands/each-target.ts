@@ -10,8 +10,16 @@ export type TargetAnswer<T> =
   | { readonly target: string; readonly ok: true; readonly value: T }
   | { readonly target: string; readonly ok: false; readonly error: UserError };
 
-/** Robots asked at once by the read-only commands. */
-const READ_PARALLEL = 8;
+/**
+ * Robots asked at once by the read-only commands; $ROS_ROLLBACK_READ_PARALLEL (1–64) for the bench
+ * and tuning (16 and 32 did not pay on 2 shared cores: relay/README.md, Cost and scale).
+ */
+export const READ_PARALLEL = 8;
+
+export function readParallel(env: Readonly<Record<string, string | undefined>>): number {
+  const n = Number(env.ROS_ROLLBACK_READ_PARALLEL);
+  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : READ_PARALLEL;
+}
 
 /**
  * A read-only command on every selected robot (a few at a time). An
@@ -22,7 +30,7 @@ export async function askEachTarget<T>(
   ask: (api: AgentApi) => Promise<T>,
 ): Promise<TargetAnswer<T>[]> {
   const targets = await ctx.selectTargets();
-  return forEachTarget(targets, READ_PARALLEL, (t) => askOne(ctx, t, ask));
+  return forEachTarget(targets, readParallel(ctx.io.env), (t) => askOne(ctx, t, ask));
 }
 
 async function askOne<T>(
