@@ -210,8 +210,10 @@ describe("a robot behind NAT, through the lab relay", () => {
     })();
     const before = await currentSystem();
     let r: CliRun;
+    let ended = Date.now();
     try {
       r = await deploy("big-talker", "--compress", "none", "--rpc-timeout", "30", "--connect-timeout", "10");
+      ended = Date.now();
     } finally {
       flapping = false;
       await flaps;
@@ -226,9 +228,10 @@ describe("a robot behind NAT, through the lab relay", () => {
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stderr).not.toMatch(/invalid|missing|corrupt/i);
     await waitForRelayRobot(NAME, { timeoutMs: 90_000 });
-    // The next deploy at once: the interrupted one again (its push resumes), or another system. A
-    // push the controller gave up on may still hold this certificate's slot (its tunnel died without
-    // a FIN); it has waited past the agent's 10 s, so the new push replaces it (agent/README.md).
+    // The next deploy: the interrupted one again (its push resumes), or another system. A push the
+    // controller gave up on may still hold this certificate's slot (its tunnel died without a FIN);
+    // once it has been idle past the agent's 10 s the new push replaces it (agent/README.md).
+    await new Promise((res) => setTimeout(res, Math.max(0, ended + 11_000 - Date.now())));
     const nextSystem = r.code === 0 ? "talker" : "big-talker";
     const next = await deploy(nextSystem, "--compress", "none");
     expect(next.code, next.stderr).toBe(0);
