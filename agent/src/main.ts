@@ -33,8 +33,8 @@ import {
   initGrpcMetrics,
   pushCounter,
   pushObserver,
-  startMetricsServer,
 } from "./metrics/index.js";
+import { serveMetricsLogged } from "./metrics/serve-logged.js";
 import { watchAgent } from "./metrics/wire.js";
 import { Planner } from "./plan/planner.js";
 import { startServer } from "./server/server.js";
@@ -235,21 +235,7 @@ async function main(): Promise<void> {
     },
   );
   const dialOut = await startDialOut(config.dialOut, server.inject, config.metrics && metrics.registry, log);
-  // Metrics are an aid: a port taken by something else is logged, and the agent still deploys.
-  const metricsServer =
-    config.metrics &&
-    (await startMetricsServer(config.metrics, metrics.registry, (e) =>
-      log.warn({ err: e }, "serving metrics failed"),
-    ).then(
-      (s) => {
-        log.info({ url: s.url }, "serving Prometheus metrics");
-        return s;
-      },
-      (e: unknown) => {
-        log.error({ err: e }, "metrics are not served");
-        return undefined;
-      },
-    ));
+  const metricsServer = config.metrics && (await serveMetricsLogged(config.metrics, metrics.registry, log));
   const notifier = systemdNotifier({ env: notifyEnv, pid: process.pid, runner, log });
   await notifier?.ready(
     `listening on ${config.listen ?? "(no port)"}${config.dialOut.length > 0 ? `, dialing ${config.dialOut.map((d) => d.relay).join(", ")}` : ""}${metricsServer ? `, metrics at ${metricsServer.url}` : ""}`,

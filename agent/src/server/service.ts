@@ -71,12 +71,9 @@ export function agentService(d: ServiceDeps): AgentServer {
   // The newest health report, from a deployment or from CheckHealth, for GetStatus.
   let lastSnapshot: HealthSummary | undefined;
   const latestHealth = (): HealthSummary | undefined => {
-    const fromDeployment = d.deployer.latest()?.health;
-    if (fromDeployment === undefined) return lastSnapshot;
-    if (lastSnapshot === undefined) return fromDeployment;
-    return fromDeployment.at >= lastSnapshot.at ? fromDeployment : lastSnapshot;
+    const dep = d.deployer.latest()?.health;
+    return dep === undefined || (lastSnapshot !== undefined && lastSnapshot.at > dep.at) ? lastSnapshot : dep;
   };
-
   const unary =
     <Req, Res>(method: string, fn: (req: Req, signal: AbortSignal) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {

@@ -25,22 +25,27 @@ describe("deploy --reboot: bad input is one line, exit 1, and no robot is asked"
     [
       "--reboot --action test",
       ["--reboot", "--action", "test"],
-      /^error: --reboot: only with --action boot or switch, not test$/,
+      /^error: --reboot: only with --action boot, not test$/,
     ],
     [
       "--reboot --action dry-activate",
       ["--reboot", "--action", "dry-activate"],
-      /^error: --reboot: only with --action boot or switch, not dry-activate$/,
+      /^error: --reboot: only with --action boot, not dry-activate$/,
+    ],
+    [
+      "--reboot with a switch (its exit 100 is not rebooted)",
+      ["--reboot"],
+      /^error: --reboot: only with --action boot, not switch$/,
     ],
     ["--reboot-timeout 60", ["--reboot-timeout", "60"], /^error: --reboot-timeout: only with --reboot$/],
     [
       "--reboot --reboot-timeout 0",
-      ["--reboot", "--reboot-timeout", "0"],
+      ["--action", "boot", "--reboot", "--reboot-timeout", "0"],
       /^error: --reboot-timeout: expected whole seconds \(1 to 86400\), got "0"$/,
     ],
     [
       "a long --reboot-timeout (echo bounded)",
-      ["--reboot", "--reboot-timeout", "x".repeat(500)],
+      ["--action", "boot", "--reboot", "--reboot-timeout", "x".repeat(500)],
       /^error: --reboot-timeout: .*got "x{40}"$/,
     ],
     ["--plan --reboot", ["--plan", "--reboot"], /^error: --reboot: .*--plan activates nothing/],

@@ -1,6 +1,6 @@
 import { type CommandContext, defineCommand } from "../context/command.js";
 import { choice, expectPositionals, refuseOptions } from "../core/args.js";
-import type { CommandResult, RawArgs } from "../core/command.js";
+import type { CommandResult } from "../core/command.js";
 import { UsageError } from "../core/errors.js";
 import { overrideWarning } from "../report/holds.js";
 import { ProgressReporter } from "../report/progress.js";
@@ -20,6 +20,7 @@ import { parseTransferArgs, TRANSFER_OPTIONS } from "../rollout/transfer-options
 import { parseWaitForRelease, releaseWindow, WAIT_FOR_RELEASE_OPTION } from "../rollout/wait-release.js";
 import { FLAKE_INVENTORY_ATTR, type FlakeRef, parseFlakeRef } from "../targets/flake.js";
 import { isSingle } from "../targets/selection.js";
+import { parseReboot, REBOOT_OPTIONS } from "./deploy-reboot-args.js";
 
 /** What only matters once something is activated (and robots are deployed in waves). */
 const NOT_WITH_PLAN = [
@@ -34,12 +35,6 @@ const NOT_WITH_PLAN = [
   "reboot-timeout",
   ...Object.keys(FLEET_OPTIONS).filter((k) => k !== "max-parallel"),
 ];
-
-/**
- * A failed generation with two tries costs three boots (two of it, one back) plus the health window
- * and the confirm deadline; a real robot's firmware alone may take a minute or two per boot.
- */
-export const DEFAULT_REBOOT_TIMEOUT_SECONDS = 1200;
 
 /** See the --compress help text for why. */
 export const DEFAULT_COMPRESSION: CompressionName = "auto";
@@ -70,7 +65,7 @@ export const deployCommand = defineCommand<DeployArgs>({
     "The agent rolls back when activation or health fails (--no-auto-rollback: it leaves the system in",
     "place). Health rounds are printed when they change; the exit code says where the robot ended.",
     "boot: ends when the generation is the boot default (it is judged and must be confirmed after the",
-    "next boot: `ros-rollback confirm`). --reboot (boot, or a switch that needs a reboot): the agent",
+    "next boot: `ros-rollback confirm`). --reboot (with boot): the agent",
     "reboots the robot itself and judges the new generation after the boot; the controller reattaches",
     "over new connections, follows health, confirms, and exits 0, or 2 when the robot came back on the",
     "previous generation (the agent's reason: a failing check, not confirmed, or did not boot).",
@@ -120,19 +115,7 @@ export const deployCommand = defineCommand<DeployArgs>({
       valueName: "SECONDS",
       description: "how long the agent waits for our Confirm once healthy (default: the agent's, 30)",
     },
-    reboot: {
-      type: "boolean",
-      description:
-        "with --action boot (or a switch whose activation needs a reboot): the agent reboots the robot\n" +
-        "and judges the new generation after the boot (the robot's agent needs boot.counting)",
-    },
-    "reboot-timeout": {
-      type: "string",
-      valueName: "SECONDS",
-      description:
-        "with --reboot: keep reconnecting and following the deployment across the reboot(s) this long\n" +
-        `(default ${DEFAULT_REBOOT_TIMEOUT_SECONDS}: a failing generation boots up to three times)`,
-    },
+    ...REBOOT_OPTIONS,
     "no-magic-rollback": {
       type: "boolean",
       description: "keep the new generation even when it is not confirmed in time",
@@ -291,27 +274,6 @@ function withFlakeInventory(ctx: CommandContext, flake: FlakeRef): CommandContex
     connect: (overrides = {}) => ctx.connect({ inventory, ...overrides }),
     selectTargets: (overrides = {}) => ctx.selectTargets({ inventory, ...overrides }),
   };
-}
-
-/** --reboot and --reboot-timeout: the follow bound in ms across the reboot, or undefined without --reboot. */
-function parseReboot(raw: RawArgs, action: ActionName): number | undefined {
-  const timeout = raw.values["reboot-timeout"];
-  if (raw.values.reboot !== true) {
-    if (timeout !== undefined) throw new UsageError("--reboot-timeout: only with --reboot", "deploy");
-    return undefined;
-  }
-  if (action !== "boot" && action !== "switch") {
-    throw new UsageError(`--reboot: only with --action boot or switch, not ${action}`, "deploy");
-  }
-  if (typeof timeout !== "string") return DEFAULT_REBOOT_TIMEOUT_SECONDS * 1000;
-  const n = Number(timeout);
-  if (!/^\d+$/.test(timeout) || !Number.isSafeInteger(n) || n < 1 || n > 86_400) {
-    throw new UsageError(
-      `--reboot-timeout: expected whole seconds (1 to 86400), got "${timeout.slice(0, 40)}"`,
-      "deploy",
-    );
-  }
-  return n * 1000;
 }
 
 function parseConfirmTimeout(v: string | boolean | undefined): number | undefined {
