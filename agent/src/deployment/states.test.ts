@@ -38,6 +38,7 @@ describe("deployment transition table", () => {
     "activating/exited_ok": "activated",
     "activating/exited_units_failed": "units_failed",
     "activating/exited_reboot_required": "reboot_required",
+    "activating/boot_scheduled": "awaiting_reboot",
     "activating/exited_failed": "activation_failed",
     "activating/error": "activation_failed",
     "activated/health_started": "checking_health",
@@ -46,6 +47,9 @@ describe("deployment transition table", () => {
     "awaiting_reboot/booted": "checking_health",
     "awaiting_reboot/error": "failed",
     "awaiting_reboot/boot_fell_back": "rolling_back",
+    "reboot_required/booted": "checking_health",
+    "reboot_required/boot_fell_back": "rolling_back",
+    "reboot_required/error": "failed",
     "checking_health/boot_fell_back": "rolling_back",
     "awaiting_confirmation/boot_fell_back": "rolling_back",
     "checking_health/healthy": "awaiting_confirmation",
@@ -76,7 +80,7 @@ describe("deployment transition table", () => {
     }
   }
 
-  it("final states are exactly those without way out", () => {
+  it("final states are those without way out, and reboot_required (only a later boot moves it on)", () => {
     expect(DEPLOYMENT_STATES.filter(isFinal).sort()).toEqual(
       ["dry_run_done", "failed", "reboot_required", "rollback_failed", "rolled_back", "succeeded"].sort(),
     );

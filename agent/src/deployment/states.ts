@@ -28,11 +28,14 @@ export type DeploymentState =
   | "unhealthy"
   /** The confirm deadline passed without a Confirm ("magic rollback"). */
   | "not_confirmed"
-  /** BOOT: the new generation is the boot default; judged after the next boot. */
+  /** BOOT, or a --reboot SWITCH that exited 100: the new generation is the boot default; judged after the next boot. */
   | "awaiting_reboot"
   /** switch-to-configuration exited 4: some unit failed. */
   | "units_failed"
-  /** switch-to-configuration exited 100: a reboot is needed for the change. Final. */
+  /**
+   * switch-to-configuration exited 100: a reboot is needed for the change. Final (see isFinal),
+   * though a robot that counts boots judges the next boot.
+   */
   | "reboot_required"
   /** Activation failed otherwise, or the agent could not carry it out. */
   | "activation_failed"
@@ -182,6 +185,8 @@ export const TRANSITIONS: Table = {
     exited_ok: "activated",
     exited_units_failed: "units_failed",
     exited_reboot_required: "reboot_required",
+    // Exit 100 with --reboot: the agent reboots and judges the new generation as a BOOT's.
+    boot_scheduled: "awaiting_reboot",
     exited_failed: "activation_failed",
     error: "activation_failed",
   },
@@ -219,7 +224,9 @@ export const TRANSITIONS: Table = {
   },
   activation_failed: { rollback_started: "rolling_back", restore_started: "restoring", give_up: "failed" },
   rolling_back: { rollback_finished: "rolled_back", rollback_error: "rollback_failed" },
-  reboot_required: {},
+  // Counting robot, a later boot (an operator's reboot): the loader counts the new entry's tries,
+  // so the boot is judged as a BOOT deployment's would be (left unjudged, the loader drops it).
+  reboot_required: { booted: "checking_health", boot_fell_back: "rolling_back", error: "failed" },
   rolled_back: {},
   rollback_failed: {},
   failed: {},
@@ -231,6 +238,12 @@ export function nextState(state: DeploymentState, event: DeploymentEventName): D
   return TRANSITIONS[state][event];
 }
 
+/**
+ * Final for admission, GetStatus and the controller's exit code although the table lets a later
+ * boot move them on (the deployer takes such a record up only in that boot).
+ */
+const FINAL_UNTIL_A_BOOT: ReadonlySet<DeploymentState> = new Set(["reboot_required"]);
+
 export function isFinal(state: DeploymentState): boolean {
-  return Object.keys(TRANSITIONS[state]).length === 0;
+  return FINAL_UNTIL_A_BOOT.has(state) || Object.keys(TRANSITIONS[state]).length === 0;
 }
