@@ -25,8 +25,8 @@ export function compileBootConfig(raw: z.output<typeof bootConfigSchema> | undef
 
 /**
  * Refuses a reboot the agent cannot do, before anything changes. Only BOOT and SWITCH end in a
- * reboot, and only a robot that counts boots can judge one. A switch that exits 100 does not
- * reboot yet: refused rather than left unjudged.
+ * reboot (a SWITCH only when its activation exits 100), and only a robot that counts boots can
+ * judge one.
  */
 export function checkReboot(action: SwitchAction, reboot: boolean, boot: BootConfig): void {
   if (!reboot) return;
@@ -37,12 +37,6 @@ export function checkReboot(action: SwitchAction, reboot: boolean, boot: BootCon
     throw new AgentError(
       "FAILED_PRECONDITION",
       "reboot: this robot does not count boots (agent config boot.counting is off), so a boot could not be judged",
-    );
-  }
-  if (action === "switch") {
-    throw new AgentError(
-      "FAILED_PRECONDITION",
-      "reboot: this agent reboots for --action boot only yet (a switch that needs a reboot ends REBOOT_REQUIRED)",
     );
   }
 }

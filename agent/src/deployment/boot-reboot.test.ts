@@ -1,73 +1,33 @@
-// deploy --action boot --reboot with boot counting: a real temporary ESP (real entry files, renamed
-// as systemd-boot and systemd-bless-boot would), real verdict files, a real systemd-bless-boot
-// stand-in (a script that records its arguments), a real nix-env profile; the reboot is a
-// recording fake (the real one is proven on the VM). Each "reboot" closes the agent and starts a
-// new one with a new boot id, as a reset would.
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+// deploy --action boot --reboot with boot counting, on the shared counting rig (testing/boot-rig.ts:
+// real ESP entries, verdict files and systemd-bless-boot stand-in, a recording reboot). Each
+// "reboot" closes the agent and starts a new one with a new boot id, as a reset would.
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EspBootLoader } from "../boot/boot-loader.js";
-import type { BootPorts } from "../boot/ports.js";
-import type { Power } from "../boot/power.js";
-import { RunDirVerdictFiles } from "../boot/verdict-files.js";
 import { endsStream } from "../server/convert.js";
-import { ProcessRunner } from "../system/command.js";
-import { DeployerLab, type Rig, until } from "../testing/deployer-rig.js";
+import { CountingBoot } from "../testing/boot-rig.js";
+import { DeployerLab, until } from "../testing/deployer-rig.js";
 import { FakeHealth } from "../testing/fakes.js";
 
-class RecordingPower implements Power {
-  reboots = 0;
-  async reboot(): Promise<void> {
-    this.reboots++;
-  }
-}
-
 const lab = new DeployerLab();
-let tmp: string;
-let entries: string;
-let runDir: string;
-let blessLog: string;
-let power: RecordingPower;
-let ports: BootPorts;
+let cb: CountingBoot;
 let n = 0;
 beforeAll(() => lab.setup(), 60_000);
 afterAll(() => lab.teardown());
 beforeEach(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "rr-bootcount-"));
-  entries = join(tmp, "esp", "loader", "entries");
-  runDir = join(tmp, "run");
-  blessLog = join(tmp, "bless.log");
-  await mkdir(entries, { recursive: true });
-  const bless = join(tmp, "systemd-bless-boot");
-  await writeFile(bless, `#!/bin/sh\necho "$@" >> ${blessLog}\n`);
-  await chmod(bless, 0o755);
-  power = new RecordingPower();
-  ports = {
-    loader: new EspBootLoader({
-      esp: join(tmp, "esp"),
-      efivars: join(tmp, "efivars"),
-      blessBoot: bless,
-      runner: new ProcessRunner(),
-    }),
-    power,
-    verdict: new RunDirVerdictFiles(runDir),
-  };
-  return () => rm(tmp, { recursive: true, force: true });
+  cb = await CountingBoot.create(lab);
+  return () => cb.cleanup();
 });
 const sys = (s: string) => lab.sys(s);
-const entryFiles = async () => (await readdir(entries)).sort();
-const read = (f: string) => readFile(f, "utf8").catch(() => "");
 
 /** Generation 1 runs sys-a; a reboot deployment of sys-b (generation 2) waits for its reboot. */
 async function rebootDeployment(health = new FakeHealth()) {
   const name = `bc-${n++}`;
-  const first = await lab.rig(name, { health, boot: ports });
+  const first = await lab.rig(name, { health, boot: cb.ports });
   await until(
     first.deployer,
     (await first.deployer.activate(sys("sys-a"), "switch", { selfConfirm: true })).id,
   );
-  await writeFile(join(entries, "nixos-generation-1.conf"), "");
+  await cb.entry("nixos-generation-1.conf");
   const d = await first.deployer.activate(sys("sys-b"), "boot", { reboot: true, confirmTimeoutSeconds: 2 });
   const parked = await until(first.deployer, d.id, "awaiting_reboot");
   expect(parked).toMatchObject({ generation: 2, settings: { reboot: true } });
@@ -75,27 +35,13 @@ async function rebootDeployment(health = new FakeHealth()) {
   expect(endsStream(parked)).toBe(false);
   expect(endsStream({ ...parked, settings: { ...parked.settings, reboot: undefined } })).toBe(true);
   // What switch-to-configuration boot writes on a counting robot (the fake switcher writes nothing).
-  await writeFile(join(entries, "nixos-generation-2+2.conf"), "");
-  expect(power.reboots).toBe(1);
+  await cb.entry("nixos-generation-2+2.conf");
+  expect(cb.power.reboots).toBe(1);
   await first.deployer.close();
   return { id: d.id, name, first };
 }
 
-/** A reset or reboot: the loader counts a try of `entry`, the robot runs `running`, a new agent starts. */
-async function boot(
-  first: Rig,
-  name: string,
-  from: string,
-  to: string,
-  running: string,
-  health?: FakeHealth,
-) {
-  if (from !== to) await rename(join(entries, from), join(entries, to));
-  await rm(runDir, { recursive: true, force: true }); // /run is empty after every boot
-  first.system.boot = `boot-after-${n++}`;
-  first.system.running = running;
-  return lab.rig(name, { system: first.system, boot: ports, ...(health ? { health } : {}) });
-}
+const boot = (...a: Parameters<CountingBoot["boot"]>) => cb.boot(...a);
 
 describe("deploy --action boot --reboot with boot counting", () => {
   it("healthy and confirmed after the reboot: judging, good, the entry blessed, SUCCEEDED", async () => {
@@ -108,20 +54,17 @@ describe("deploy --action boot --reboot with boot counting", () => {
       sys("sys-b"),
     );
     await until(after.deployer, id, "awaiting_confirmation");
-    expect(await readdir(runDir)).toEqual(["judging"]);
+    expect(await cb.runFiles()).toEqual(["judging"]);
     // systemd-bless-boot: boot-complete.target is reached once the verdict is good.
-    const blesser = (async () => {
-      while ((await read(join(runDir, "verdict"))) !== "good") await new Promise((r) => setTimeout(r, 20));
-      await rename(join(entries, "nixos-generation-2+1-1.conf"), join(entries, "nixos-generation-2.conf"));
-    })();
+    const blesser = cb.blessWhenGood("nixos-generation-2+1-1.conf", "nixos-generation-2.conf");
     await after.deployer.confirm(id);
     const done = await until(after.deployer, id);
     await blesser;
     expect(done.state).toBe("succeeded");
     expect(done.message).toMatch(/boot entry nixos-generation-2\.conf blessed$/);
-    expect(await entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
-    expect(power.reboots).toBe(1);
-    expect(await read(blessLog)).toBe("");
+    expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
+    expect(cb.power.reboots).toBe(1);
+    expect(await cb.read(cb.blessLog)).toBe("");
     await after.deployer.close();
   });
 
@@ -141,9 +84,9 @@ describe("deploy --action boot --reboot with boot counting", () => {
     );
     expect(after.switcher.started.at(-1)).toMatchObject({ systemPath: sys("sys-a"), action: "boot" });
     expect((await after.profile.list()).map((g) => [g.number, g.current])).toEqual([[1, true]]);
-    expect(await entryFiles()).toEqual(["nixos-generation-1.conf"]);
-    expect(power.reboots).toBe(1);
-    expect(await read(blessLog)).toBe("");
+    expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf"]);
+    expect(cb.power.reboots).toBe(1);
+    expect(await cb.read(cb.blessLog)).toBe("");
     await after.deployer.close();
   });
 
@@ -163,29 +106,29 @@ describe("deploy --action boot --reboot with boot counting", () => {
     expect(done.message).toMatch(
       /^rolled back to generation 1 after: unhealthy: .+; rebooting into generation 1$/,
     );
-    expect(await read(join(runDir, "verdict"))).toBe("bad");
-    expect(await read(blessLog)).toBe("bad\n");
+    expect(await cb.read(join(cb.runDir, "verdict"))).toBe("bad");
+    expect(await cb.read(cb.blessLog)).toBe("bad\n");
     expect(after.switcher.started.at(-1)).toMatchObject({ systemPath: sys("sys-a"), action: "boot" });
     expect((await after.profile.list()).map((g) => [g.number, g.current])).toEqual([[1, true]]);
-    expect(await entryFiles()).toEqual(["nixos-generation-1.conf"]);
-    expect(power.reboots).toBe(2);
+    expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf"]);
+    expect(cb.power.reboots).toBe(2);
     await after.deployer.close();
     // A reset before that reboot took effect: the next agent in the same boot reboots again.
-    const again = await lab.rig(name, { system: first.system, boot: ports });
-    expect(power.reboots).toBe(3);
+    const again = await lab.rig(name, { system: first.system, boot: cb.ports });
+    expect(cb.power.reboots).toBe(3);
     await again.deployer.close();
     first.system.running = sys("sys-a");
-    const onPrevious = await lab.rig(name, { system: first.system, boot: ports });
-    expect(power.reboots).toBe(3);
+    const onPrevious = await lab.rig(name, { system: first.system, boot: cb.ports });
+    expect(cb.power.reboots).toBe(3);
     await onPrevious.deployer.close();
   });
 
   it("a reset in the same boot before the reboot happened: the new agent reboots again", async () => {
     const { id, name, first } = await rebootDeployment();
-    const same = await lab.rig(name, { system: first.system, boot: ports });
+    const same = await lab.rig(name, { system: first.system, boot: cb.ports });
     await new Promise((r) => setTimeout(r, 100));
     expect(same.deployer.latest()).toMatchObject({ id, state: "awaiting_reboot" });
-    expect(power.reboots).toBe(2);
+    expect(cb.power.reboots).toBe(2);
     await same.deployer.close();
   });
 
@@ -210,8 +153,8 @@ describe("deploy --action boot --reboot with boot counting", () => {
     const done = await until(back.deployer, id);
     expect(done).toMatchObject({ state: "rolled_back", rollbackReason: "boot" });
     expect(done.message).toMatch(/after: generation 2 did not boot \(2 tries\)$/);
-    expect(await entryFiles()).toEqual(["nixos-generation-1.conf"]);
-    expect(await read(blessLog)).toBe("");
+    expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf"]);
+    expect(await cb.read(cb.blessLog)).toBe("");
     await back.deployer.close();
   });
 
@@ -227,27 +170,24 @@ describe("deploy --action boot --reboot with boot counting", () => {
     const done = await until(after.deployer, id, undefined, 8_000);
     expect(done).toMatchObject({ state: "rolled_back", rollbackReason: "not_confirmed" });
     expect(done.message).toMatch(/after: not confirmed within 2 s; rebooting into generation 1$/);
-    expect(await read(blessLog)).toBe("bad\n");
-    expect(power.reboots).toBe(2);
+    expect(await cb.read(cb.blessLog)).toBe("bad\n");
+    expect(cb.power.reboots).toBe(2);
     await after.deployer.close();
   }, 15_000);
 
   it("BOOT without --reboot on a counting robot: no reboot by the agent; after a human's reboot it is judged and blessed", async () => {
     const name = `bc-${n++}`;
-    const first = await lab.rig(name, { boot: ports });
+    const first = await lab.rig(name, { boot: cb.ports });
     await until(
       first.deployer,
       (await first.deployer.activate(sys("sys-a"), "switch", { selfConfirm: true })).id,
     );
     const d = await first.deployer.activate(sys("sys-b"), "boot", { selfConfirm: true });
     await until(first.deployer, d.id, "awaiting_reboot");
-    await writeFile(join(entries, "nixos-generation-2+2.conf"), "");
+    await cb.entry("nixos-generation-2+2.conf");
     await first.deployer.close();
-    expect(power.reboots).toBe(0);
-    const blesser = (async () => {
-      while ((await read(join(runDir, "verdict"))) !== "good") await new Promise((r) => setTimeout(r, 20));
-      await rename(join(entries, "nixos-generation-2+1-1.conf"), join(entries, "nixos-generation-2.conf"));
-    })();
+    expect(cb.power.reboots).toBe(0);
+    const blesser = cb.blessWhenGood("nixos-generation-2+1-1.conf", "nixos-generation-2.conf");
     const after = await boot(
       first,
       name,
@@ -258,28 +198,28 @@ describe("deploy --action boot --reboot with boot counting", () => {
     const done = await until(after.deployer, d.id);
     await blesser;
     expect(done.state).toBe("succeeded");
-    expect(await readdir(runDir)).toEqual(["judging", "verdict"]);
-    expect(power.reboots).toBe(0);
+    expect(await cb.runFiles()).toEqual(["judging", "verdict"]);
+    expect(cb.power.reboots).toBe(0);
     await after.deployer.close();
   });
 
   it("SWITCH on a counting robot: its new entry is blessed once kept (a later reboot must not count it down)", async () => {
     const name = `bc-${n++}`;
-    const rig = await lab.rig(name, { boot: ports });
+    const rig = await lab.rig(name, { boot: cb.ports });
     await until(
       rig.deployer,
       (await rig.deployer.activate(sys("sys-a"), "switch", { selfConfirm: true })).id,
     );
-    await writeFile(join(entries, "nixos-generation-1.conf"), "");
-    await writeFile(join(entries, "nixos-generation-2+2.conf"), "");
+    await cb.entry("nixos-generation-1.conf");
+    await cb.entry("nixos-generation-2+2.conf");
     const done = await until(
       rig.deployer,
       (await rig.deployer.activate(sys("sys-b"), "switch", { selfConfirm: true })).id,
     );
     expect(done.state).toBe("succeeded");
     expect(done.message).toMatch(/boot entry nixos-generation-2\.conf blessed \(judged live\)$/);
-    expect(await entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
-    expect(power.reboots).toBe(0);
+    expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
+    expect(cb.power.reboots).toBe(0);
     await rig.deployer.close();
   });
 });

@@ -18,12 +18,32 @@ const BOOT_ACTIVATION_WAIT_MS = 60_000;
 const BLESS_WAIT_MS = 15_000;
 
 /**
- * The boot ports when this deployment's generation is judged in a counted boot: every BOOT on a
- * robot that counts boots (the loader counts its entry whoever reboots; --reboot only decides that
- * the agent does).
+ * Judged in a later boot: a BOOT, and a SWITCH whose activation exited 100 (reboot required). Both
+ * made the new generation the boot default only; what the next boot runs is what gets judged.
+ */
+export function judgedAfterBoot(r: DeploymentRecord): boolean {
+  return r.kind === "activate" && (r.action === "boot" || (r.action === "switch" && r.exitCode === 100));
+}
+
+/**
+ * The boot ports when this deployment's generation is judged in a counted boot: on a robot that
+ * counts boots the loader counts its entry whoever reboots; --reboot only decides that the agent does.
  */
 export function countedBoot(r: DeploymentRecord, d: StepDeps): BootPorts | undefined {
-  return r.kind === "activate" && r.action === "boot" ? d.boot : undefined;
+  return judgedAfterBoot(r) ? d.boot : undefined;
+}
+
+/**
+ * At start: a REBOOT_REQUIRED record (final) is taken up again in the first later boot of a robot
+ * that counts boots (records of older agents, without a boot id, are left alone).
+ */
+export async function takenUpAfterBoot(
+  r: DeploymentRecord | undefined,
+  system: StepDeps["system"],
+  boot: BootPorts | undefined,
+): Promise<boolean> {
+  if (boot === undefined || r?.state !== "reboot_required" || !judgedAfterBoot(r)) return false;
+  return r.bootId !== undefined && (await system.bootId()) !== r.bootId;
 }
 
 /**
@@ -85,23 +105,25 @@ async function fellBackCause(r: DeploymentRecord, b: BootPorts): Promise<string>
 
 /** Before `confirmed`: the verdict `good` lets systemd-bless-boot bless the entry; says whether it did. */
 export async function blessCountedBoot(r: DeploymentRecord, d: StepDeps): Promise<string> {
+  const b = countedBoot(r, d);
+  if (b !== undefined && r.booted && r.generation !== undefined) {
+    await b.verdict.verdict("good");
+    const until = d.clock.now() + BLESS_WAIT_MS;
+    for (;;) {
+      const entry = await b.loader.entryOf(r.generation);
+      if (entry !== undefined && isBlessed(entry)) return `; boot entry ${entry.file} blessed`;
+      if (d.clock.now() >= until) {
+        return `; WARNING: boot entry ${entry?.file ?? "(none)"} was not blessed (is systemd-bless-boot.service enabled?)`;
+      }
+      await sleep(250, undefined, { signal: d.signal });
+    }
+  }
   if (d.boot !== undefined && r.kind === "activate" && r.action === "switch" && r.generation !== undefined) {
     // Judged live: its new entry must not count tries at the next boot (nothing would bless it then).
     const file = await d.boot.loader.blessEntry(r.generation);
     return file === undefined ? "" : `; boot entry ${file} blessed (judged live)`;
   }
-  const b = countedBoot(r, d);
-  if (b === undefined || !r.booted || r.generation === undefined) return "";
-  await b.verdict.verdict("good");
-  const until = d.clock.now() + BLESS_WAIT_MS;
-  for (;;) {
-    const entry = await b.loader.entryOf(r.generation);
-    if (entry !== undefined && isBlessed(entry)) return `; boot entry ${entry.file} blessed`;
-    if (d.clock.now() >= until) {
-      return `; WARNING: boot entry ${entry?.file ?? "(none)"} was not blessed (is systemd-bless-boot.service enabled?)`;
-    }
-    await sleep(250, undefined, { signal: d.signal });
-  }
+  return "";
 }
 
 /**
@@ -156,7 +178,7 @@ export async function finishCountedRollback(
   system: StepDeps["system"],
   boot: BootPorts | undefined,
 ): Promise<boolean> {
-  if (boot === undefined || r?.state !== "rolled_back" || r.action !== "boot" || !r.booted) return false;
+  if (boot === undefined || r?.state !== "rolled_back" || !judgedAfterBoot(r) || !r.booted) return false;
   if ((await system.runningSystem()) !== r.storePath) return false;
   await boot.power.reboot();
   return true;

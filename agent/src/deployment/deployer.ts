@@ -4,7 +4,7 @@ import { AgentError } from "../errors.js";
 import type { SystemProfile } from "../generations/profile.js";
 import type { SwitchAction } from "../system/switcher.js";
 import { AdmissionControl } from "./admission.js";
-import { finishCountedRollback } from "./boot-steps.js";
+import { finishCountedRollback, takenUpAfterBoot } from "./boot-steps.js";
 import { CurrentDeployment, type DeploymentListener } from "./current.js";
 import { type ActivationReads, activationReads, pendingActivate, pendingRollback } from "./pending.js";
 import type { Clock, HealthPort, HoldsPort, SystemInspector } from "./ports.js";
@@ -62,10 +62,12 @@ export class Deployer {
   private readonly confirmations = new Set<string>();
   private readonly earlyUnits = new EarlyUnits();
   private wake: (() => void) | undefined;
+  /** A REBOOT_REQUIRED record this boot judges (final, yet driven, and admission waits for it). */
+  private afterBoot: string | undefined;
 
   constructor(private readonly deps: DeployerDeps) {
     this.current = new CurrentDeployment(deps);
-    this.admission = new AdmissionControl(deps, () => this.current.active());
+    this.admission = new AdmissionControl(deps, () => this.active());
   }
 
   /** Loads the persisted record and resumes a deployment an earlier agent left unfinished. */
@@ -77,7 +79,11 @@ export class Deployer {
         "rebooting into the rolled-back generation",
       );
     }
-    const r = this.current.active();
+    const latest = this.current.get();
+    if (latest !== undefined && (await takenUpAfterBoot(latest, this.deps.system, this.deps.boot))) {
+      this.afterBoot = latest.id;
+    }
+    const r = this.active();
     if (r !== undefined) {
       this.deps.log.warn(
         { deploymentId: r.id, state: r.state },
@@ -89,7 +95,12 @@ export class Deployer {
 
   /** The deployment in progress, if any. */
   active(): DeploymentRecord | undefined {
-    return this.current.active();
+    return this.current.active() ?? this.takenUp();
+  }
+
+  private takenUp(): DeploymentRecord | undefined {
+    const r = this.current.get();
+    return r?.state === "reboot_required" && r.id === this.afterBoot ? r : undefined;
   }
 
   /** The most recent deployment, finished or not. */
@@ -240,7 +251,8 @@ export class Deployer {
     };
     for (;;) {
       const r = this.current.get();
-      if (r === undefined || r.id !== id || isFinal(r.state) || this.abort.signal.aborted) return;
+      if (r === undefined || r.id !== id || this.abort.signal.aborted) return;
+      if (isFinal(r.state) && this.takenUp()?.id !== id) return;
       if ((await runStep(r, stepDeps)) === "park") {
         this.deps.log.info({ deploymentId: id, state: this.current.get()?.state }, "waiting for a reboot");
         return;

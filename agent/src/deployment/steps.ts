@@ -50,7 +50,8 @@ export async function runStep(r: DeploymentRecord, d: StepDeps): Promise<StepRes
       r.state === "prepared" ||
       r.state === "profile_set" ||
       r.state === "activating" ||
-      r.state === "awaiting_reboot"
+      r.state === "awaiting_reboot" ||
+      r.state === "reboot_required"
     ) {
       await d.transition("error", { message });
     } else if (r.state === "checking_health" || r.state === "awaiting_confirmation") {
@@ -92,12 +93,16 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
     const { code, tail, unitChanges } = await runSwitchUnit(r, d, unit, () =>
       d.switcher.start(unit, r.storePath, r.action, d.signal),
     );
-    await d.transition(exitEvent(code), {
-      message: describeExit(code, tail),
+    // Exit 100 with --reboot: the agent reboots into the new generation and judges it there.
+    const reboot = code === 100 && r.settings.reboot === true && d.boot !== undefined;
+    await d.transition(reboot ? "boot_scheduled" : exitEvent(code), {
+      message: `${describeExit(code, tail)}${reboot ? "; rebooting to judge it after the boot" : ""}`,
       exitCode: code,
       unitChanges,
       unitsBefore: undefined,
       writersStoppedAt: undefined,
+      // This boot's id: a later boot (the agent's reboot or an operator's) judges the new generation.
+      ...(code === 100 ? { bootId: await d.system.bootId() } : {}),
     });
   },
   activated: async (r, d) => {
@@ -169,7 +174,11 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
       });
     }
   },
-  reboot_required: finalState,
+  // Taken up only in a later boot of a counting robot (Deployer.start): judged as a BOOT's.
+  reboot_required: (r, d) => {
+    const counted = countedBoot(r, d);
+    return counted === undefined ? finalState(r) : awaitCountedBoot(r, d, counted);
+  },
   rolled_back: finalState,
   rollback_failed: finalState,
   failed: finalState,
