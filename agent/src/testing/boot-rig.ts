@@ -82,7 +82,14 @@ export class CountingBoot {
   }
 
   /** A reset or reboot: the loader counts a try (`from` → `to`), the robot runs `running`, a new agent starts. */
-  async boot(first: Rig, name: string, from: string, to: string, running: string, health?: FakeHealth) {
+  async boot(
+    first: Rig,
+    name: string,
+    from: string,
+    to: string,
+    running: string | undefined,
+    health?: FakeHealth,
+  ) {
     if (from !== to) await rename(join(this.entries, from), join(this.entries, to));
     await rm(this.runDir, { recursive: true, force: true }); // /run is empty after every boot
     first.system.boot = `boot-after-${boots++}`;
