@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
 import { compileConfig } from "../config/load.js";
+import { BOOT_COUNTING_OFF, checkReboot } from "./config.js";
 
 const base = {
   listen: "0.0.0.0:1",
@@ -15,4 +16,17 @@ it("boot: counting off and /boot by default; the module's rendering compiles; ty
   });
   expect(() => compileConfig({ ...base, boot: { couting: true } })).toThrow(/couting/);
   expect(() => compileConfig({ ...base, boot: { esp: "boot" } })).toThrow(/esp/);
+});
+
+it("checkReboot: boot and switch on a counting robot; test and dry-activate never (INVALID_ARGUMENT)", () => {
+  const counting = { counting: true, esp: "/boot" };
+  expect(() => checkReboot("switch", true, counting)).not.toThrow();
+  expect(() => checkReboot("boot", true, counting)).not.toThrow();
+  expect(() => checkReboot("test", true, counting)).toThrow(
+    expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+  );
+  expect(() => checkReboot("switch", true, BOOT_COUNTING_OFF)).toThrow(
+    expect.objectContaining({ code: "FAILED_PRECONDITION" }),
+  );
+  expect(() => checkReboot("test", false, BOOT_COUNTING_OFF)).not.toThrow();
 });

@@ -7,13 +7,13 @@ import { UsageError } from "../core/errors.js";
  */
 export const DEFAULT_REBOOT_TIMEOUT_SECONDS = 1200;
 
-/** deploy's --reboot options (with --action boot). */
+/** deploy's --reboot options (with --action boot or switch). */
 export const REBOOT_OPTIONS = {
   reboot: {
     type: "boolean",
     description:
-      "with --action boot: the agent reboots the robot\n" +
-      "and judges the new generation after the boot (the robot's agent needs boot.counting)",
+      "with --action boot, or a switch whose activation exits 100 (reboot required): the agent\n" +
+      "reboots the robot and judges the new generation after the boot (the agent needs boot.counting)",
   },
   "reboot-timeout": {
     type: "string",
@@ -31,8 +31,10 @@ export function parseReboot(raw: RawArgs, action: string): number | undefined {
     if (timeout !== undefined) throw new UsageError("--reboot-timeout: only with --reboot", "deploy");
     return undefined;
   }
-  // A switch whose activation exits 100 is not rebooted by the agent (yet): it ends REBOOT_REQUIRED.
-  if (action !== "boot") throw new UsageError(`--reboot: only with --action boot, not ${action}`, "deploy");
+  // A switch reboots only when its activation exits 100; test and dry-activate never change the boot.
+  if (action !== "boot" && action !== "switch") {
+    throw new UsageError(`--reboot: only with --action boot or switch, not ${action}`, "deploy");
+  }
   if (typeof timeout !== "string") return DEFAULT_REBOOT_TIMEOUT_SECONDS * 1000;
   const n = Number(timeout);
   if (!/^\d+$/.test(timeout) || !Number.isSafeInteger(n) || n < 1 || n > 86_400) {

@@ -25,17 +25,12 @@ describe("deploy --reboot: bad input is one line, exit 1, and no robot is asked"
     [
       "--reboot --action test",
       ["--reboot", "--action", "test"],
-      /^error: --reboot: only with --action boot, not test$/,
+      /^error: --reboot: only with --action boot or switch, not test$/,
     ],
     [
       "--reboot --action dry-activate",
       ["--reboot", "--action", "dry-activate"],
-      /^error: --reboot: only with --action boot, not dry-activate$/,
-    ],
-    [
-      "--reboot with a switch (its exit 100 is not rebooted)",
-      ["--reboot"],
-      /^error: --reboot: only with --action boot, not switch$/,
+      /^error: --reboot: only with --action boot or switch, not dry-activate$/,
     ],
     ["--reboot-timeout 60", ["--reboot-timeout", "60"], /^error: --reboot-timeout: only with --reboot$/],
     [
@@ -86,12 +81,13 @@ const booted = (d: Partial<Deployment>): Deployment => ({
   ...d,
 });
 
-/** Activate: up to the boot default, then the stream dies as the robot reboots. */
+/** Activate: up to the boot default (a switch: its exit 100), then the stream dies as the robot reboots. */
 function rebootingActivate(): void {
   rig.agent.handlers.activate = () => [
     event(S.DEPLOYMENT_STATE_PENDING, { previousGeneration: 41 }),
     event(S.DEPLOYMENT_STATE_PROFILE_SET, { generation: 42, previousGeneration: 41 }),
-    event(S.DEPLOYMENT_STATE_AWAITING_REBOOT, { generation: 42, previousGeneration: 41 }),
+    event(S.DEPLOYMENT_STATE_ACTIVATING, { generation: 42, previousGeneration: 41 }),
+    event(S.DEPLOYMENT_STATE_AWAITING_REBOOT, { generation: 42, previousGeneration: 41, exitCode: 100 }),
     { error: { code: status.UNAVAILABLE, details: "Connection dropped" } },
   ];
 }
@@ -107,34 +103,41 @@ function statuses(down: number, after: GetStatusResponse[]): void {
   };
 }
 
-describe("deploy --action boot --reboot follows the deployment across the reboot", () => {
-  it("sends reboot; after the boot confirms over a new connection: exit 0", async () => {
-    rebootingActivate();
-    const deadline = Date.now() + 60_000;
-    let confirmed = false;
-    statuses(1, [
-      { ...IDLE_STATUS, currentGeneration: 42, deployment: booted({ confirmDeadlineUnixMs: deadline }) },
-    ]);
-    rig.agent.handlers.confirm = () => {
-      confirmed = true;
-      rig.agent.handlers.getStatus = () => ({
-        ...IDLE_STATUS,
-        currentGeneration: 42,
-        lastDeployment: booted({ state: S.DEPLOYMENT_STATE_SUCCEEDED }),
+describe("deploy --reboot follows the deployment across the reboot", () => {
+  it.each([
+    ["boot", ActivationAction.ACTIVATION_ACTION_BOOT],
+    ["switch", ActivationAction.ACTIVATION_ACTION_SWITCH],
+  ])(
+    "--action %s: sends reboot; after the boot confirms over a new connection: exit 0",
+    async (name, action) => {
+      rebootingActivate();
+      const deadline = Date.now() + 60_000;
+      let confirmed = false;
+      statuses(1, [
+        { ...IDLE_STATUS, currentGeneration: 42, deployment: booted({ confirmDeadlineUnixMs: deadline }) },
+      ]);
+      rig.agent.handlers.confirm = () => {
+        confirmed = true;
+        rig.agent.handlers.getStatus = () => ({
+          ...IDLE_STATUS,
+          currentGeneration: 42,
+          lastDeployment: booted({ state: S.DEPLOYMENT_STATE_SUCCEEDED }),
+        });
+        return { deployment: booted({ state: S.DEPLOYMENT_STATE_SUCCEEDED }) };
+      };
+      const r = await deploy("--action", name, "--reboot", "--reboot-timeout", "60", "--json");
+      expect(rig.agent.calls.find((c) => c.method === "activate")?.request).toMatchObject({
+        reboot: true,
+        action,
       });
-      return { deployment: booted({ state: S.DEPLOYMENT_STATE_SUCCEEDED }) };
-    };
-    const r = await deploy("--action", "boot", "--reboot", "--reboot-timeout", "60", "--json");
-    expect(rig.agent.calls.find((c) => c.method === "activate")?.request).toMatchObject({
-      reboot: true,
-      action: ActivationAction.ACTIVATION_ACTION_BOOT,
-    });
-    expect(confirmed).toBe(true);
-    const activatePeer = rig.agent.calls.find((c) => c.method === "activate")?.peer;
-    expect(rig.agent.calls.find((c) => c.method === "confirm")?.peer).not.toBe(activatePeer);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.json()).toMatchObject({ outcome: "succeeded" });
-  }, 60_000);
+      expect(confirmed).toBe(true);
+      const activatePeer = rig.agent.calls.find((c) => c.method === "activate")?.peer;
+      expect(rig.agent.calls.find((c) => c.method === "confirm")?.peer).not.toBe(activatePeer);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ outcome: "succeeded" });
+    },
+    60_000,
+  );
 
   it("the robot came back on the previous generation: exit 2 with the agent's reason", async () => {
     rebootingActivate();
