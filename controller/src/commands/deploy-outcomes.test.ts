@@ -89,6 +89,7 @@ describe("deploy", () => {
     const r = await rig.run(["deploy", root, ...rig.target(), "--json"]);
     expect(r.code).toBe(4);
     expect(r.json()).toMatchObject({ outcome: "reboot-required" });
+    expect(r.json().reason).toMatch(/judges it then, as after --action boot; --reboot reboots it for you\)$/);
   });
 
   it("exit 1 when the agent refuses the activation up front (FAILED_PRECONDITION)", async () => {

@@ -170,7 +170,8 @@ function judgeFinal(
       return verdict(
         "reboot-required",
         ExitCode.RebootRequired,
-        "the new generation is the boot default but the running system is unchanged; it takes effect after a reboot",
+        "the new generation is the boot default but the running system is unchanged; it takes effect after a " +
+          "reboot (a robot that counts boots judges it then, as after --action boot; --reboot reboots it for you)",
       );
     case DeploymentState.DEPLOYMENT_STATE_AWAITING_REBOOT:
       if (operation === "activate" && action === ActivationAction.ACTIVATION_ACTION_BOOT) {
