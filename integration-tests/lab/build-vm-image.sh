@@ -96,6 +96,15 @@ cp -a /lab-seed/. "${rootmnt}/" && touch "${rootmnt}/etc/lab-seeded"
 umount /lab-seed
 SEED
 chmod +x "$conf/scripts/local-bottom/lab-seed"
+# Its cp and touch: klibc has neither, and busybox (which has them) is not on every host.
+cat >"$conf/hooks/lab-seed" <<'HOOK'
+#!/bin/sh
+case $1 in prereqs) exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+copy_exec /usr/bin/cp /bin
+copy_exec /usr/bin/touch /bin
+HOOK
+chmod +x "$conf/hooks/lab-seed"
 mkinitramfs -d "$conf" -o "$dest/initrd.img" "$kver" >&2
 cp "/boot/vmlinuz-$kver" "$dest/vmlinuz"
 
