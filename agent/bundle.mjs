@@ -39,6 +39,8 @@ await build({
   external: ["systemd-journald", "rosnodejs", "@grpc/reflection", "@grpc/proto-loader"],
   plugins: [ownUrl],
   // CommonJS packages inside an ES module bundle call require() for Node's own modules.
-  banner: { js: 'import { createRequire as __agentRequire } from "node:module";\nconst require = __agentRequire(import.meta.url);' },
+  banner: {
+    js: 'import { createRequire as __agentRequire } from "node:module";\nconst require = __agentRequire(import.meta.url);',
+  },
   logLevel: "warning",
 });

@@ -13,7 +13,8 @@ const INPUTS = ["agent/dist", "proto/dist", "nix-core/dist"];
 function newestJs(dir: string): number {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith(".js")) newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
+    if (e.isFile() && e.name.endsWith(".js"))
+      newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
   }
   return newest;
 }
