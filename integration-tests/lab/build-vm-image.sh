@@ -45,9 +45,16 @@ app /opt/ros-rollback/app 9p trans=virtio,version=9p2000.L,ro,msize=262144,nofai
 FSTAB
 ln -sf /lib/systemd/system/systemd-networkd.service "$up/etc/systemd/system/multi-user.target.wants/"
 ln -sf /lib/systemd/system/systemd-networkd.socket "$up/etc/systemd/system/sockets.target.wants/"
-# A VM has a serial console; nothing needs the logins or the timers.
+# A VM has a serial console; nothing needs the logins or the timers. Nor logind and D-Bus (root's
+# ssh and systemctl do without), the modprobe@ and kernel-filesystem mounts, pstore, e2scrub:
+# under TCG each cost seconds of a boot's CPU (systemd-analyze blame).
 for u in serial-getty@ttyS0.service getty@tty1.service systemd-journal-flush.service man-db.timer \
-  ldconfig.service systemd-update-utmp.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount; do
+  ldconfig.service systemd-update-utmp.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
+  systemd-logind.service dbus.service dbus.socket systemd-update-utmp-runlevel.service systemd-ask-password-wall.path \
+  modprobe@drm.service modprobe@fuse.service modprobe@loop.service modprobe@dm_mod.service modprobe@efi_pstore.service \
+  modprobe@configfs.service dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+  sys-fs-fuse-connections.mount sys-kernel-config.mount kmod-static-nodes.service systemd-pstore.service \
+  e2scrub_reap.service; do
   ln -sf /dev/null "$up/etc/systemd/system/$u"
 done
 
@@ -96,6 +103,15 @@ cp -a /lab-seed/. "${rootmnt}/" && touch "${rootmnt}/etc/lab-seeded"
 umount /lab-seed
 SEED
 chmod +x "$conf/scripts/local-bottom/lab-seed"
+# Its cp and touch: klibc has neither, and busybox (which has them) is not on every host.
+cat >"$conf/hooks/lab-seed" <<'HOOK'
+#!/bin/sh
+case $1 in prereqs) exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+copy_exec /usr/bin/cp /bin
+copy_exec /usr/bin/touch /bin
+HOOK
+chmod +x "$conf/hooks/lab-seed"
 mkinitramfs -d "$conf" -o "$dest/initrd.img" "$kver" >&2
 cp "/boot/vmlinuz-$kver" "$dest/vmlinuz"
 

@@ -79,10 +79,13 @@ export function startQemu(name: string, paths: RobotPaths, tap: string): number 
     "-qmp", `unix:${files.qmp},server=on,wait=off`,
     "-drive", `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
     "-drive", `if=pflash,format=raw,file=${files.vars}`,
-    "-drive", `if=virtio,format=qcow2,file=${files.root}`,
-    "-drive", `if=virtio,format=qcow2,file=${files.esp}`,
-    "-drive", `if=virtio,format=raw,readonly=on,file=${files.seed}`,
-    "-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-device", "virtio-net-pci,netdev=n0",
+    // No default devices (VGA, DVD-ROM) and no iPXE ROM on the NIC, and OVMF boots the ESP first:
+    // less firmware work under TCG. The disks keep their order (vda root, vdb ESP, vdc seed).
+    "-nodefaults",
+    "-drive", `if=none,id=root,format=qcow2,file=${files.root}`, "-device", "virtio-blk-pci,drive=root",
+    "-drive", `if=none,id=esp,format=qcow2,file=${files.esp}`, "-device", "virtio-blk-pci,drive=esp,bootindex=0",
+    "-drive", `if=none,id=seed,format=raw,readonly=on,file=${files.seed}`, "-device", "virtio-blk-pci,drive=seed",
+    "-netdev", `tap,id=n0,ifname=${tap},script=no,downscript=no`, "-device", "virtio-net-pci,netdev=n0,romfile=",
     "-virtfs", `local,path=${REPO_ROOT},mount_tag=app,security_model=none,readonly=on`,
     "-device", "i6300esb", "-action", "watchdog=reset",
   ];

@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:f
 import { join } from "node:path";
 import { cacheForRobot } from "./cache.js";
 import {
+  AGENT_UNIT,
   APP_DIR,
   addressFor,
   FLEET_KEY_DIR,
@@ -23,6 +24,7 @@ import { allocateIndex, readIndex, writeFile, writeRobotFiles } from "./robot-fi
 import { describeRobot, writeInventories } from "./robot-view.js";
 import { rootfsPath } from "./rootfs.js";
 import { robotSsh, setUpSsh } from "./ssh.js";
+import { ensureAgentBundle, writeAgentDropIn } from "./vm-agent.js";
 import { checkVmHost, ensureVmImage } from "./vm-image.js";
 import { makeDisks, qemuPid, qmpReset, startQemu, stopQemu } from "./vm-qemu.js";
 
@@ -98,6 +100,10 @@ export async function vmUp(name: string, opts: VmUpOptions = {}): Promise<LabRob
     opts.cache === true ? cacheForRobot(index) : undefined,
     opts.holdConditions,
   );
+  if (opts.agent ?? true) {
+    await ensureAgentBundle(opts.signal);
+    writeAgentDropIn(paths.root, AGENT_UNIT);
+  }
   rmSync(join(paths.root, "opt/ros-rollback/node"), { force: true }); // a bind target in a container; real in the image
   writeFile(
     join(paths.root, "etc/systemd/network/10-lab.network"),
