@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
+import { profArgs } from "./cpu.js";
 import { type StatusAllRun, statusAll, VARIANTS } from "./status-all.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -71,7 +72,7 @@ async function poll<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number): 
 }
 
 function startRelay(config: string): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, "relay/dist/main.js"), "--config", config], {
+  return spawn(process.execPath, [...profArgs("relay"), join(ROOT, "relay/dist/main.js"), "--config", config], {
     stdio: ["ignore", "ignore", "inherit"],
   });
 }
@@ -91,6 +92,15 @@ export function backoffBound(downSeconds: number, minS = 1, maxS = 60): number {
   return ceiling;
 }
 
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 export async function measureScale(n: number, log: (s: string) => void): Promise<ScaleResult> {
   const dir = mkdtempSync(join(tmpdir(), "rl-scale-"));
   let relay: ChildProcess | undefined;
@@ -99,7 +109,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     makeCa(dir, "relay-ca");
     issueCert(dir, "relay", "relay-ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
     robots = fork(fileURLToPath(new URL("./sim-robots.ts", import.meta.url)), [String(n), dir], {
-      execArgv: ["--import", "tsx"],
+      execArgv: ["--import", "tsx", ...profArgs("robots")],
       env: { ...process.env, NIX_CONFIG: process.env.NIX_CONFIG ?? "build-users-group =" },
     });
     const [pki] = (await once(robots, "message")) as [
@@ -242,8 +252,8 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       restart: { downSeconds, reconnectSeconds, backoffBoundSeconds: backoffBound(downSeconds), reconnected },
     };
   } finally {
-    relay?.kill("SIGKILL");
-    robots?.kill("SIGKILL");
+    // SIGTERM: both exit cleanly, so their CPU profiles (BENCH_RELAY_PROF) are written.
+    await Promise.all([stop(relay), stop(robots)]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

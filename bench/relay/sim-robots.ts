@@ -11,6 +11,9 @@ const n = Number(process.argv[2]);
 const dir = process.argv[3] as string;
 const quiet = { info: () => undefined, warn: () => undefined };
 
+// A clean exit on SIGTERM writes the CPU profile (BENCH_RELAY_PROF).
+process.once("SIGTERM", () => process.exit(0));
+
 const agent = new DeployingServer();
 await agent.start();
 const { caFile, clientCert, clientKey } = agent.pki;
