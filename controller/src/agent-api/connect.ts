@@ -8,6 +8,7 @@ import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
+import { connectH2 } from "./h2-unary.js";
 import type { PushVia } from "./push-via.js";
 import { TlsCache } from "./tls-cache.js";
 import type { AgentApi, ConnectAgent } from "./types.js";
@@ -117,6 +118,35 @@ async function connectPrepared(
     ...material,
     ...(routed === undefined ? {} : { dial: routed.dial }),
   };
+  if (routed?.first !== undefined) {
+    // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js
+    // channel, no loopback hop); other calls open their connection through the proxy when made.
+    const h2 = await connectH2(
+      inventoryTarget.name,
+      target.address,
+      routed.first,
+      {
+        ...material,
+        serverName: target.serverName ?? "",
+      },
+      options.connectTimeoutMs,
+    ).catch((e: unknown) => {
+      routed.proxy.close();
+      throw e;
+    });
+    return new GrpcAgentApi(
+      target,
+      client,
+      options,
+      raw,
+      pushVia,
+      () => {
+        h2.close();
+        routed.proxy.close();
+      },
+      h2,
+    );
+  }
   const api = new GrpcAgentApi(target, client, options, raw, pushVia, () => routed?.proxy.close());
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);

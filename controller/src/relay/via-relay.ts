@@ -23,14 +23,17 @@ export interface RelayRoute {
   readonly proxy: LocalProxy;
   /** One stream to the agent, no loopback hop (the raw push channel's). */
   readonly dial: () => Promise<Duplex>;
+  /** The stream of the dial that proved the robot connected (undefined: legacy, none yet). */
+  readonly first: Duplex | undefined;
 }
 
 /**
  * `target` reached through its relay: dials the robot once (the relay's
- * refusal is the clear error: not connected, and when last seen), then
- * returns the target as a loopback address that this stream and later ones
- * back, and the TLS name the agent's certificate must carry. The caller
- * closes `proxy`.
+ * refusal is the clear error: not connected, and when last seen), and
+ * returns that stream (`first`, for the caller's own TLS: connect.ts's
+ * HTTP/2), the target as a loopback address whose every connection is a new
+ * stream (gRPC's), and the TLS name the agent's certificate must carry. The
+ * caller closes `proxy`.
  */
 export async function viaRelay(
   target: Target & { relay: NonNullable<Target["relay"]> },
@@ -47,13 +50,13 @@ export async function viaRelay(
   const dial = () => dialThroughRelay(relay, robot, timeoutMs);
   if (access.legacy !== true) {
     const first = await dial();
-    const proxy = await startLocalProxy(dial, first);
-    return { target: { ...target, address: proxy.address, serverName }, proxy, dial };
+    const proxy = await startLocalProxy(dial);
+    return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
   }
   const [state] = await queryRelay(relay, [robot], timeoutMs);
   if (state === undefined || !state.connected) throw notConnected(relay, robot, state?.lastSeen);
   const proxy = await startLocalProxy(dial);
-  return { target: { ...target, address: proxy.address, serverName }, proxy, dial };
+  return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first: undefined };
 }
 
 /** The host of the agent's own address when the inventory gives one (its certificate names it). */
