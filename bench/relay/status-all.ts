@@ -13,7 +13,10 @@ export interface StatusAllVariant {
 }
 
 /** The variants of status --all the suite runs (and the first two again last: the load drifts). */
-export const VARIANTS: readonly StatusAllVariant[] = [{ label: "default", env: {} }];
+export const VARIANTS: readonly StatusAllVariant[] = [
+  { label: "grpc-js channel through the loopback proxy", env: { ROS_ROLLBACK_RELAY_H2: "off" } },
+  { label: "GetStatus over HTTP/2 on the relay's stream", env: {} },
+];
 
 export interface StatusAllRun {
   label: string;

@@ -30,8 +30,6 @@ export interface RelayLinkOptions {
   readonly pingMs?: number;
   readonly idleMs?: number;
   readonly random?: () => number;
-  /** false: a full handshake per stream (the bench's "before"); default: resume the control connection's session. */
-  readonly resumeStreams?: boolean;
 }
 
 /**
@@ -96,11 +94,11 @@ export class RelayLink {
     return this.state;
   }
 
-  private setState(next: RelayLinkState, why: string): void {
+  private setState(next: RelayLinkState, why: string, retryInMs?: number): void {
     if (this.state === "stopped") return;
     this.state = next;
     this.connectedSince = next === "connected" ? new Date() : undefined;
-    const fields = { relay: `${this.opts.host}:${this.opts.port}`, state: next, why };
+    const fields = { relay: `${this.opts.host}:${this.opts.port}`, state: next, why, retryInMs };
     if (next === "connected") this.opts.log.info(fields, "relay link up");
     else if (next === "waiting") this.opts.log.warn(fields, "relay link down");
   }
@@ -175,7 +173,7 @@ export class RelayLink {
         this.opts.backoff ?? DEFAULT_BACKOFF,
         this.opts.random ?? Math.random,
       );
-      this.setState("waiting", `${why.slice(0, 200)}; next attempt in ${delay} ms`);
+      this.setState("waiting", `${why.slice(0, 200)}; next attempt in ${delay} ms`, delay);
       this.timer = setTimeout(() => this.attempt(), delay);
     });
   }
@@ -191,7 +189,7 @@ export class RelayLink {
 
   /** A fresh connection to the relay for one stream, handed on once the relay has it. */
   private openStream(id: string, serve: (socket: TLSSocket) => void): void {
-    const s = this.dial(this.opts.resumeStreams === false ? undefined : this.session);
+    const s = this.dial(this.session);
     this.streams.add(s);
     s.once("close", () => this.streams.delete(s));
     s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));
