@@ -118,9 +118,7 @@ async function connectPrepared(
     ...material,
     ...(routed === undefined ? {} : { dial: routed.dial }),
   };
-  if (routed?.first !== undefined && process.env.ROS_ROLLBACK_RELAY_H2 === "off") {
-    routed.first.destroy(); // measuring only: the route before (grpc-js through the proxy)
-  } else if (routed?.first !== undefined) {
+  if (routed?.first !== undefined) {
     // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js
     // channel, no loopback hop); other calls open their connection through the proxy when made.
     const h2 = await connectH2(

@@ -50,6 +50,11 @@ export async function viaRelay(
   const dial = () => dialThroughRelay(relay, robot, timeoutMs);
   if (access.legacy !== true) {
     const first = await dial();
+    if (process.env.ROS_ROLLBACK_RELAY_H2 === "off") {
+      // measuring only: the route before (gRPC through the proxy, whose first connection takes it)
+      const proxy = await startLocalProxy(dial, first);
+      return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first: undefined };
+    }
     const proxy = await startLocalProxy(dial);
     return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
   }
