@@ -22,6 +22,8 @@ interface Prepared {
   readonly credentials: grpc.ChannelCredentials;
   /** The controller's side of its TLS connections to the relay, when the target has one. */
   readonly relayContext: SecureContext | undefined;
+  /** Its end-to-end TLS to the agent through the relay (connectH2's); undefined without a relay. */
+  readonly agentContext: SecureContext | undefined;
   /** Its relay sessions: with the cache, one full handshake per relay and CLI run, then resumed. */
   readonly relaySessions: RelaySessions;
 }
@@ -30,13 +32,16 @@ async function prepare(target: Target): Promise<Prepared> {
   const material = await readTlsMaterial(target);
   const credentials = await createCredentials(target, material);
   const relaySessions = new RelaySessions();
-  if (target.relay === undefined) return { material, credentials, relayContext: undefined, relaySessions };
+  if (target.relay === undefined) {
+    return { material, credentials, relayContext: undefined, agentContext: undefined, relaySessions };
+  }
   const relayCa =
     target.relay.caFile === target.caFile
       ? material.ca
       : await readTlsFile(target, "relayCaFile", target.relay.caFile);
   const relayContext = createSecureContext({ ca: relayCa, cert: material.cert, key: material.key });
-  return { material, credentials, relayContext, relaySessions };
+  const agentContext = createSecureContext(material);
+  return { material, credentials, relayContext, agentContext, relaySessions };
 }
 
 /**
@@ -75,7 +80,7 @@ async function connectPrepared(
   preparing: Promise<Prepared>,
   legacyRelay: boolean,
 ): Promise<AgentApi> {
-  const { material, credentials, relayContext, relaySessions } = await preparing;
+  const { material, credentials, relayContext, agentContext, relaySessions } = await preparing;
   // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
   const routed =
     relayContext === undefined
@@ -118,17 +123,14 @@ async function connectPrepared(
     ...material,
     ...(routed === undefined ? {} : { dial: routed.dial }),
   };
-  if (routed?.first !== undefined) {
+  if (routed?.first !== undefined && agentContext !== undefined) {
     // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js
     // channel, no loopback hop); other calls open their connection through the proxy when made.
     const h2 = await connectH2(
       inventoryTarget.name,
       target.address,
       routed.first,
-      {
-        ...material,
-        serverName: target.serverName ?? "",
-      },
+      { secureContext: agentContext, serverName: target.serverName ?? "" },
       options.connectTimeoutMs,
     ).catch((e: unknown) => {
       routed.proxy.close();

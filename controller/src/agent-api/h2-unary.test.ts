@@ -7,6 +7,7 @@ import { createSecureServer, type Http2SecureServer } from "node:http2";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createSecureContext } from "node:tls";
 import { GetStatusResponse } from "@ros-rollback/proto";
 import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,9 +66,11 @@ afterAll(() => {
 });
 
 const material = (cert = pki.clientCert, key = pki.clientKey, serverName = "localhost") => ({
-  ca: readFileSync(pki.caFile),
-  cert: readFileSync(cert),
-  key: readFileSync(key),
+  secureContext: createSecureContext({
+    ca: readFileSync(pki.caFile),
+    cert: readFileSync(cert),
+    key: readFileSync(key),
+  }),
   serverName,
 });
 const stream = () => netConnect(port, "127.0.0.1");

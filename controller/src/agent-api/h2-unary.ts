@@ -4,11 +4,10 @@
 import { once } from "node:events";
 import { type ClientHttp2Session, constants, connect as h2Connect } from "node:http2";
 import type { Duplex } from "node:stream";
-import { connect as tlsConnect } from "node:tls";
+import { type SecureContext, connect as tlsConnect } from "node:tls";
 import { AGENT_ERROR_CODE_KEY, GrpcStatus } from "@ros-rollback/proto";
 import { AgentCallError } from "./call-error.js";
 import { type CallContext, noAnswer } from "./calls.js";
-import type { TlsMaterial } from "./credentials.js";
 
 const { UNAVAILABLE, INTERNAL } = GrpcStatus;
 
@@ -33,14 +32,13 @@ export async function connectH2(
   targetName: string,
   address: string,
   stream: Duplex,
-  tls: TlsMaterial & { readonly serverName: string },
+  /** The target's CA, certificate and key, parsed once per CLI run (connect.ts's TLS cache). */
+  tls: { readonly secureContext: SecureContext; readonly serverName: string },
   timeoutMs: number,
 ): Promise<H2Agent> {
   const socket = tlsConnect({
     socket: stream,
-    ca: tls.ca,
-    cert: tls.cert,
-    key: tls.key,
+    secureContext: tls.secureContext,
     servername: tls.serverName,
     ALPNProtocols: ["h2"],
   });
