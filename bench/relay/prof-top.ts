@@ -25,7 +25,9 @@ export function selfTime(p: Profile, from = 0, to = Number.POSITIVE_INFINITY): M
     t += dt;
     if (t < from || t > to) return;
     const f = byId.get(id)?.callFrame;
-    const key = f ? `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}` : "?";
+    const key = f
+      ? `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`
+      : "?";
     out.set(key, (out.get(key) ?? 0) + dt / 1000);
   });
   return out;
@@ -44,6 +46,7 @@ if (dir !== undefined) {
     const rows = [...total].sort((a, b) => b[1] - a[1]);
     const sum = rows.reduce((a, [, v]) => a + v, 0);
     process.stdout.write(`\n${part}: ${sum.toFixed(0)} ms of samples\n`);
-    for (const [k, v] of rows.slice(0, Number(topArg ?? 25))) process.stdout.write(`${v.toFixed(0).padStart(7)}  ${k}\n`);
+    for (const [k, v] of rows.slice(0, Number(topArg ?? 25)))
+      process.stdout.write(`${v.toFixed(0).padStart(7)}  ${k}\n`);
   }
 }

@@ -5,10 +5,7 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 
-export type Jitter = "half" | "full";
-
 export interface RestartResult {
-  jitter: Jitter;
   downSeconds: number;
   /** From the relay listening again to all N connected. */
   reconnectSeconds: number;
@@ -29,12 +26,11 @@ export async function restartRelay(o: {
   start: () => ChildProcess;
   robots: ChildProcess;
   n: number;
-  jitter: Jitter;
   /** The relay's robots_connected gauge, undefined while it does not answer. */
   connected: () => Promise<number | undefined>;
   poll: <T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number) => Promise<T>;
 }): Promise<{ relay: ChildProcess; result: RestartResult }> {
-  o.robots.send({ jitter: o.jitter });
+  o.robots.send({ reset: true });
   const tDown = performance.now();
   o.relay.kill("SIGTERM");
   await once(o.relay, "exit");
@@ -49,7 +45,6 @@ export async function restartRelay(o: {
   return {
     relay,
     result: {
-      jitter: o.jitter,
       downSeconds: (tUp - tDown) / 1000,
       reconnectSeconds,
       reconnected,

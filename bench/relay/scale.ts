@@ -15,11 +15,11 @@ import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
 import { profArgs } from "./cpu.js";
-import { type Jitter, type RestartResult, restartRelay } from "./restart.js";
+import { type RestartResult, restartRelay } from "./restart.js";
 import { type StatusAllRun, statusAll, VARIANTS } from "./status-all.js";
 
-/** The back-off jitters compared, alternating (the load drifts). */
-const RESTART_JITTERS: readonly Jitter[] = ["half", "full", "half", "full"];
+/** Restarts measured: the lateness spreads with the load. */
+const RESTARTS = 2;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -31,7 +31,7 @@ export interface ScaleResult {
   relayRssConnectedMB: number;
   perRobotKB: number;
   relayPeakRssMB: number;
-  /** status --all, TLS cache off and on, alternating. */
+  /** status --all, each variant (status-all.ts) twice, alternating. */
   statusAll: StatusAllRun[];
   /** Relay streams alone: controller dial → relay → robot opens its stream → ok, N of them. */
   streams: { parallel: number; seconds: number; opened: number }[];
@@ -71,9 +71,13 @@ async function poll<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number): 
 }
 
 function startRelay(config: string): ChildProcess {
-  return spawn(process.execPath, [...profArgs("relay"), join(ROOT, "relay/dist/main.js"), "--config", config], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  return spawn(
+    process.execPath,
+    [...profArgs("relay"), join(ROOT, "relay/dist/main.js"), "--config", config],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
@@ -137,15 +141,14 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     log(
       `relay scale: ${connected}/${n} connected in ${connectSeconds.toFixed(1)} s, relay RSS ${rssIdle.toFixed(1)} → ${rssConnected.toFixed(1)} MB`,
     );
-    // Restarts (before the streams: measured on idle links), the back-off's jitter alternating.
+    // Restarts (before the streams: measured on idle links).
     const restarts: RestartResult[] = [];
-    for (const jitter of RESTART_JITTERS) {
+    for (let k = 0; k < RESTARTS; k++) {
       const r = await restartRelay({
         relay,
         start: () => startRelay(config),
         robots,
         n,
-        jitter,
         connected: () => connectedAt(metricsPort),
         poll,
       });
@@ -154,7 +157,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       restarts.push(r.result);
       const { late } = r.result;
       log(
-        `relay scale: restarted, ${jitter} jitter (down ${r.result.downSeconds.toFixed(1)} s), ${r.result.reconnected}/${n} back in ${r.result.reconnectSeconds.toFixed(1)} s; late after the scheduled attempt p50 ${late.p50} ms, p95 ${late.p95} ms, max ${late.max} ms (${late.robots} robots); load ${loadavg()[0]?.toFixed(2)}`,
+        `relay scale: restarted (down ${r.result.downSeconds.toFixed(1)} s), ${r.result.reconnected}/${n} back in ${r.result.reconnectSeconds.toFixed(1)} s; late after the scheduled attempt p50 ${late.p50} ms, p95 ${late.p95} ms, max ${late.max} ms (${late.robots} robots); load ${loadavg()[0]?.toFixed(2)}`,
       );
     }
 
@@ -173,9 +176,9 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       ]),
     );
     writeFileSync(inventory, JSON.stringify({ targets }));
-    // status-all.ts's VARIANTS alternating, three rounds: the load drifts.
+    // status-all.ts's VARIANTS alternating, twice: the load drifts.
     const runs: StatusAllRun[] = [];
-    for (const variant of [...VARIANTS, ...VARIANTS, ...VARIANTS]) {
+    for (const variant of [...VARIANTS, ...VARIANTS]) {
       const { stderr, ...r } = await statusAll(
         ROOT,
         inventory,

@@ -45,20 +45,9 @@ const certs = Array.from({ length: n }, (_, i) =>
   Buffer.from(issueLeaf(`rl-sim-${i}`, i + 1, publicKey, issuer)),
 );
 
-// Later messages set the back-off's jitter (before a restart) and ask for the lateness measured since.
-let jitter: "half" | "full" = "half";
-const backoff = {
-  minMs: 1_000,
-  maxMs: 60_000,
-  get jitter() {
-    return jitter;
-  },
-};
-process.on("message", (m: { jitter?: "half" | "full"; report?: boolean }) => {
-  if (m.jitter !== undefined) {
-    jitter = m.jitter;
-    lateMs = [];
-  }
+// Later messages: forget the lateness measured so far (before a restart), report it (after).
+process.on("message", (m: { reset?: boolean; report?: boolean }) => {
+  if (m.reset === true) lateMs = [];
   if (m.report === true) process.send?.({ lateMs });
 });
 
@@ -70,7 +59,6 @@ process.once("message", async (m: { relayPort: number }) => {
       tls: { ca, cert: certs[i] as Buffer, key },
       onStream: (s) => agent.server.inject(s),
       log: linkLog(i),
-      backoff,
     }).start();
     // A fleet does not all boot in the same millisecond; nor do 1,000 handshakes fit in one tick.
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 50));

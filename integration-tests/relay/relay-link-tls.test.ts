@@ -81,7 +81,7 @@ describe("the agent's relay links: TLS material parsed once, renewed on reload",
       // A key that does not parse: reloadTls rejects, the old material stays in use.
       writeFileSync(keyFile, "not a key");
       await expect(out.reloadTls()).rejects.toThrow();
-      expect((await stream()).serial).toBe(serial(pki.robot.cert));
+      expect((await stream())?.serial).toBe(serial(pki.robot.cert));
 
       copyFileSync(renewed.cert, certFile);
       copyFileSync(renewed.key, keyFile);

@@ -2,8 +2,6 @@
 export interface Backoff {
   readonly minMs: number;
   readonly maxMs: number;
-  /** "full": uniform in [0, ceiling] (measuring: bench/relay); default: 50–100 % of it. */
-  readonly jitter?: "half" | "full";
 }
 
 export const DEFAULT_BACKOFF: Backoff = { minMs: 1_000, maxMs: 60_000 };
@@ -11,6 +9,5 @@ export const DEFAULT_BACKOFF: Backoff = { minMs: 1_000, maxMs: 60_000 };
 /** The delay before attempt `failures + 1`; `random` in [0, 1). Never above maxMs. */
 export function backoffDelay(failures: number, b: Backoff, random: () => number): number {
   const ceiling = Math.min(b.maxMs, b.minMs * 2 ** Math.min(failures, 30));
-  if (b.jitter === "full") return Math.round(ceiling * random());
   return Math.round(ceiling * (0.5 + random() / 2));
 }

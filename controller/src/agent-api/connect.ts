@@ -48,12 +48,7 @@ async function prepare(target: Target): Promise<Prepared> {
  * Connects to agents; with a cache, the TLS files shared by a fleet's targets
  * are read and parsed once per version of the files (tls-cache.ts), not per robot.
  */
-export function makeConnectAgent(
-  pushVia: PushVia,
-  cache?: TlsCache<Prepared>,
-  /** The bench's "before": a relay query before each dial, no session resumption. */
-  legacyRelay = false,
-): ConnectAgent {
+export function makeConnectAgent(pushVia: PushVia, cache?: TlsCache<Prepared>): ConnectAgent {
   return (target, options, signal) =>
     connectPrepared(
       pushVia,
@@ -61,7 +56,6 @@ export function makeConnectAgent(
       options,
       signal,
       cache ? cache.get(target, () => prepare(target)) : prepare(target),
-      legacyRelay,
     );
 }
 
@@ -78,7 +72,6 @@ async function connectPrepared(
   options: Parameters<ConnectAgent>[1],
   signal: AbortSignal,
   preparing: Promise<Prepared>,
-  legacyRelay: boolean,
 ): Promise<AgentApi> {
   const { material, credentials, relayContext, agentContext, relaySessions } = await preparing;
   // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
@@ -87,7 +80,7 @@ async function connectPrepared(
       ? undefined
       : await routeTarget(
           inventoryTarget,
-          { secureContext: relayContext, sessions: relaySessions, legacy: legacyRelay },
+          { secureContext: relayContext, sessions: relaySessions },
           options.connectTimeoutMs,
         );
   const target = routed?.target ?? inventoryTarget;
@@ -123,7 +116,7 @@ async function connectPrepared(
     ...material,
     ...(routed === undefined ? {} : { dial: routed.dial }),
   };
-  if (routed?.first !== undefined && agentContext !== undefined) {
+  if (routed !== undefined && agentContext !== undefined) {
     // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js
     // channel, no loopback hop); other calls open their connection through the proxy when made.
     const h2 = await connectH2(

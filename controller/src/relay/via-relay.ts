@@ -1,20 +1,13 @@
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import type { Target } from "../targets/inventory.js";
-import {
-  dialThroughRelay,
-  notConnected,
-  queryRelay,
-  type RelayEndpoint,
-  type RelaySessions,
-} from "./dial.js";
+import { dialThroughRelay, type RelayEndpoint, type RelaySessions } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 
-/** How viaRelay talks to the relay; `legacy` is the bench's "before" (a query, then the dial; no resumption). */
+/** How viaRelay talks to the relay: the controller's TLS, and its sessions to resume. */
 export interface RelayAccess {
   readonly secureContext: SecureContext;
   readonly sessions?: RelaySessions;
-  readonly legacy?: boolean;
 }
 
 /** A target reached through its relay: gRPC's loopback proxy, and a direct dial for raw streams. */
@@ -23,8 +16,8 @@ export interface RelayRoute {
   readonly proxy: LocalProxy;
   /** One stream to the agent, no loopback hop (the raw push channel's). */
   readonly dial: () => Promise<Duplex>;
-  /** The stream of the dial that proved the robot connected (undefined: legacy, none yet). */
-  readonly first: Duplex | undefined;
+  /** The stream of the dial that proved the robot connected. */
+  readonly first: Duplex;
 }
 
 /**
@@ -43,25 +36,14 @@ export async function viaRelay(
   const relay: RelayEndpoint = {
     address: target.relay.address,
     secureContext: access.secureContext,
-    ...(access.legacy === true || access.sessions === undefined ? {} : { sessions: access.sessions }),
+    ...(access.sessions === undefined ? {} : { sessions: access.sessions }),
   };
   const robot = target.relay.name;
   const serverName = target.serverName ?? agentHost(target) ?? robot;
   const dial = () => dialThroughRelay(relay, robot, timeoutMs);
-  if (access.legacy !== true) {
-    const first = await dial();
-    if (process.env.ROS_ROLLBACK_RELAY_H2 === "off") {
-      // measuring only: the route before (gRPC through the proxy, whose first connection takes it)
-      const proxy = await startLocalProxy(dial, first);
-      return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first: undefined };
-    }
-    const proxy = await startLocalProxy(dial);
-    return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
-  }
-  const [state] = await queryRelay(relay, [robot], timeoutMs);
-  if (state === undefined || !state.connected) throw notConnected(relay, robot, state?.lastSeen);
+  const first = await dial();
   const proxy = await startLocalProxy(dial);
-  return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first: undefined };
+  return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
 }
 
 /** The host of the agent's own address when the inventory gives one (its certificate names it). */
