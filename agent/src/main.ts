@@ -224,17 +224,20 @@ async function main(): Promise<void> {
     },
   );
   log.info({ listen: config.listen, port: server.port, tls: !config.insecure }, "agent listening");
-  const tlsFiles = Object.values(config.tls ?? {}).filter((f): f is string => typeof f === "string");
+  const dialOut = await startDialOut(config.dialOut, server.inject, config.metrics && metrics.registry, log);
+  const tlsFiles = [
+    ...Object.values(config.tls ?? {}),
+    ...config.dialOut.flatMap((d) => [d.caFile, d.certFile, d.keyFile]),
+  ].filter((f): f is string => typeof f === "string");
   watchTls(
-    tlsFiles,
-    () => server.reloadTls(),
+    [...new Set(tlsFiles)],
+    () => Promise.all([server.reloadTls(), dialOut.reloadTls()]).then(() => undefined),
     log,
     (h) => {
       process.on("SIGHUP", h);
       return () => process.off("SIGHUP", h);
     },
   );
-  const dialOut = await startDialOut(config.dialOut, server.inject, config.metrics && metrics.registry, log);
   const metricsServer = config.metrics && (await serveMetricsLogged(config.metrics, metrics.registry, log));
   const notifier = systemdNotifier({ env: notifyEnv, pid: process.pid, runner, log });
   await notifier?.ready(

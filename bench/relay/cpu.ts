@@ -1,5 +1,6 @@
 // Where status --all's time goes: CPU seconds of each process (utime + stime, /proc/PID/stat).
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -22,3 +23,15 @@ export function parseTime(stderr: string): number | undefined {
   const m = /cpu-seconds ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
   return m === null ? undefined : Number(m[1]) + Number(m[2]);
 }
+
+/**
+ * BENCH_RELAY_PROF=DIR: node's --cpu-prof for the relay, the simulated robots and the CLI, each
+ * process's profile in DIR/<part> (bench/relay/prof-top.ts sums them by function).
+ */
+export function profArgs(part: "relay" | "robots" | "cli"): string[] {
+  const dir = process.env.BENCH_RELAY_PROF;
+  return dir ? ["--cpu-prof", "--cpu-prof-dir", join(dir, part)] : [];
+}
+
+/** Microseconds on the monotonic clock V8's CPU profiles stamp their samples with. */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { makeCa } from "@ros-rollback/proto/testing";
 import { describe, expect, it } from "vitest";
 import { issueLeaf, issuerOf, sharedRobotKey } from "./certs.js";
-import { backoffBound } from "./scale.js";
+import { quantile } from "./restart.js";
 
 describe("the relay bench's helpers", () => {
   it("issues leaves that openssl's CA signed for, with the CN asked, and only for that CA", () => {
@@ -29,10 +29,9 @@ describe("the relay bench's helpers", () => {
     }
   });
 
-  it("the back-off bound: the largest delay a robot may be waiting when the relay is back", () => {
-    // Ceilings 1, 2, 4… s, each delay 50–100 % of its ceiling: attempts no earlier than 0.5, 1.5, 3.5… s.
-    expect([0.2, 0.5, 1, 1.5, 3, 3.5, 10, 1_000].map((d) => backoffBound(d))).toEqual([
-      1, 2, 2, 4, 4, 8, 16, 60,
-    ]);
+  it("quantiles by nearest rank", () => {
+    const xs = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+    expect([0.5, 0.95, 1, 0].map((q) => quantile(xs, q))).toEqual([5, 10, 10, 1]);
+    expect(quantile([], 0.5)).toBeNaN();
   });
 });

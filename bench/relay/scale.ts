@@ -14,7 +14,12 @@ import { fileURLToPath } from "node:url";
 import { issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
+import { profArgs } from "./cpu.js";
+import { type RestartResult, restartRelay } from "./restart.js";
 import { type StatusAllRun, statusAll, VARIANTS } from "./status-all.js";
+
+/** Restarts measured: the lateness spreads with the load. */
+const RESTARTS = 2;
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -26,16 +31,11 @@ export interface ScaleResult {
   relayRssConnectedMB: number;
   perRobotKB: number;
   relayPeakRssMB: number;
-  /** status --all, TLS cache off and on, alternating. */
+  /** status --all, each variant (status-all.ts) twice, alternating. */
   statusAll: StatusAllRun[];
   /** Relay streams alone: controller dial → relay → robot opens its stream → ok, N of them. */
   streams: { parallel: number; seconds: number; opened: number }[];
-  restart: {
-    downSeconds: number;
-    reconnectSeconds: number;
-    backoffBoundSeconds: number;
-    reconnected: number;
-  };
+  restarts: RestartResult[];
 }
 
 const freePort = () =>
@@ -71,24 +71,22 @@ async function poll<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms: number): 
 }
 
 function startRelay(config: string): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, "relay/dist/main.js"), "--config", config], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  return spawn(
+    process.execPath,
+    [...profArgs("relay"), join(ROOT, "relay/dist/main.js"), "--config", config],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
 }
 
-/**
- * The largest delay a robot can be waiting when the relay is back after `downSeconds`: its
- * attempts during the outage follow ceilings of 1, 2, 4… s (jittered to 50–100 %), so the one
- * pending then has the first ceiling whose earliest cumulative start passes the outage.
- */
-export function backoffBound(downSeconds: number, minS = 1, maxS = 60): number {
-  let ceiling = minS;
-  let earliest = 0;
-  while (earliest + ceiling / 2 <= downSeconds && ceiling < maxS) {
-    earliest += ceiling / 2;
-    ceiling = Math.min(maxS, ceiling * 2);
-  }
-  return ceiling;
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 export async function measureScale(n: number, log: (s: string) => void): Promise<ScaleResult> {
@@ -99,7 +97,7 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     makeCa(dir, "relay-ca");
     issueCert(dir, "relay", "relay-ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
     robots = fork(fileURLToPath(new URL("./sim-robots.ts", import.meta.url)), [String(n), dir], {
-      execArgv: ["--import", "tsx"],
+      execArgv: ["--import", "tsx", ...profArgs("robots")],
       env: { ...process.env, NIX_CONFIG: process.env.NIX_CONFIG ?? "build-users-group =" },
     });
     const [pki] = (await once(robots, "message")) as [
@@ -143,30 +141,25 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
     log(
       `relay scale: ${connected}/${n} connected in ${connectSeconds.toFixed(1)} s, relay RSS ${rssIdle.toFixed(1)} → ${rssConnected.toFixed(1)} MB`,
     );
-    // Restart (before the streams: measured on idle links): the robots notice the closed
-    // connection and redial with their back-off.
-    const tDown = performance.now();
-    relay.kill("SIGTERM");
-    await once(relay, "exit");
-    relay = startRelay(config);
-    pid = relay.pid ?? 0;
-    await poll(
-      () => connectedAt(metricsPort),
-      (c) => c !== undefined,
-      30_000,
-    );
-    const tUp = performance.now();
-    const reconnected =
-      (await poll(
-        () => connectedAt(metricsPort),
-        (c) => c === n,
-        180_000,
-      )) ?? 0;
-    const reconnectSeconds = (performance.now() - tUp) / 1000;
-    const downSeconds = (tUp - tDown) / 1000;
-    log(
-      `relay scale: restarted (down ${downSeconds.toFixed(1)} s), ${reconnected}/${n} back in ${reconnectSeconds.toFixed(1)} s`,
-    );
+    // Restarts (before the streams: measured on idle links).
+    const restarts: RestartResult[] = [];
+    for (let k = 0; k < RESTARTS; k++) {
+      const r = await restartRelay({
+        relay,
+        start: () => startRelay(config),
+        robots,
+        n,
+        connected: () => connectedAt(metricsPort),
+        poll,
+      });
+      relay = r.relay;
+      pid = relay.pid ?? 0;
+      restarts.push(r.result);
+      const { late } = r.result;
+      log(
+        `relay scale: restarted (down ${r.result.downSeconds.toFixed(1)} s), ${r.result.reconnected}/${n} back in ${r.result.reconnectSeconds.toFixed(1)} s; late after the scheduled attempt p50 ${late.p50} ms, p95 ${late.p95} ms, max ${late.max} ms (${late.robots} robots); load ${loadavg()[0]?.toFixed(2)}`,
+      );
+    }
 
     const inventory = join(dir, "fleet.json");
     const targets = Object.fromEntries(
@@ -183,10 +176,9 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       ]),
     );
     writeFileSync(inventory, JSON.stringify({ targets }));
-    // This round's before and after (status-all.ts's VARIANTS), the before again last: the load drifts.
+    // status-all.ts's VARIANTS alternating, twice: the load drifts.
     const runs: StatusAllRun[] = [];
-    robots.send({ resumeStreams: true });
-    for (const variant of [...VARIANTS, ...VARIANTS.slice(0, 2)]) {
+    for (const variant of [...VARIANTS, ...VARIANTS]) {
       const { stderr, ...r } = await statusAll(
         ROOT,
         inventory,
@@ -239,11 +231,11 @@ export async function measureScale(n: number, log: (s: string) => void): Promise
       relayPeakRssMB: peak,
       statusAll: runs,
       streams,
-      restart: { downSeconds, reconnectSeconds, backoffBoundSeconds: backoffBound(downSeconds), reconnected },
+      restarts,
     };
   } finally {
-    relay?.kill("SIGKILL");
-    robots?.kill("SIGKILL");
+    // SIGTERM: both exit cleanly, so their CPU profiles (BENCH_RELAY_PROF) are written.
+    await Promise.all([stop(relay), stop(robots)]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

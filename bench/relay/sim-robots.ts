@@ -9,7 +9,28 @@ import { issueLeaf, issuerOf, sharedRobotKey } from "./certs.js";
 
 const n = Number(process.argv[2]);
 const dir = process.argv[3] as string;
-const quiet = { info: () => undefined, warn: () => undefined };
+
+/**
+ * Per link, from its log: when its scheduled attempt was due (waiting + retryInMs) and, once
+ * connected again, how late it came (connected − due): the handshake queue on top of the back-off.
+ */
+const due = new Map<number, number>();
+let lateMs: number[] = [];
+const linkLog = (i: number) => ({
+  info: (f: { state?: string }) => {
+    const d = due.get(i);
+    if (f.state === "connected" && d !== undefined) {
+      lateMs.push(Date.now() - d);
+      due.delete(i);
+    }
+  },
+  warn: (f: { retryInMs?: number }) => {
+    if (typeof f.retryInMs === "number") due.set(i, Date.now() + f.retryInMs);
+  },
+});
+
+// A clean exit on SIGTERM writes the CPU profile (BENCH_RELAY_PROF).
+process.once("SIGTERM", () => process.exit(0));
 
 const agent = new DeployingServer();
 await agent.start();
@@ -24,10 +45,10 @@ const certs = Array.from({ length: n }, (_, i) =>
   Buffer.from(issueLeaf(`rl-sim-${i}`, i + 1, publicKey, issuer)),
 );
 
-// Later messages switch the streams' TLS resumption (the bench's before/after in one run).
-let resume = true;
-process.on("message", (m: { resumeStreams?: boolean }) => {
-  if (typeof m.resumeStreams === "boolean") resume = m.resumeStreams;
+// Later messages: forget the lateness measured so far (before a restart), report it (after).
+process.on("message", (m: { reset?: boolean; report?: boolean }) => {
+  if (m.reset === true) lateMs = [];
+  if (m.report === true) process.send?.({ lateMs });
 });
 
 process.once("message", async (m: { relayPort: number }) => {
@@ -37,10 +58,7 @@ process.once("message", async (m: { relayPort: number }) => {
       port: m.relayPort,
       tls: { ca, cert: certs[i] as Buffer, key },
       onStream: (s) => agent.server.inject(s),
-      log: quiet,
-      get resumeStreams() {
-        return resume;
-      },
+      log: linkLog(i),
     }).start();
     // A fleet does not all boot in the same millisecond; nor do 1,000 handshakes fit in one tick.
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 50));

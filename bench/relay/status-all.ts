@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
-import { cpuSeconds, parseTime, TIME_FORMAT } from "./cpu.js";
+import { cpuSeconds, monotonicUs, parseTime, profArgs, TIME_FORMAT } from "./cpu.js";
 
 /** One way of running it: a label, and the CLI's environment switches. */
 export interface StatusAllVariant {
@@ -12,22 +12,16 @@ export interface StatusAllVariant {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** This round's before/after: the TLS files stat-ed per robot or once a second, and 8, 16, 32 robots at once. */
-export const VARIANTS: readonly StatusAllVariant[] = [
-  {
-    label: "8 at once, TLS files stat-ed per robot (before)",
-    env: { ROS_ROLLBACK_TLS_RESTAT: "every", ROS_ROLLBACK_READ_PARALLEL: "8" },
-  },
-  { label: "8 at once, TLS files stat-ed once a second", env: { ROS_ROLLBACK_READ_PARALLEL: "8" } },
-  { label: "16 at once, stat once a second", env: { ROS_ROLLBACK_READ_PARALLEL: "16" } },
-  { label: "32 at once, stat once a second", env: { ROS_ROLLBACK_READ_PARALLEL: "32" } },
-];
+/** The variants of status --all the suite runs, alternating (none now: a switch goes here for an A/B). */
+export const VARIANTS: readonly StatusAllVariant[] = [{ label: "8 at once", env: {} }];
 
 export interface StatusAllRun {
   label: string;
   seconds: number;
   exitCode: number | null;
   answered: number;
+  /** When it ran, on the clock of the CPU profiles (bench/relay/prof-top.ts slices them by it). */
+  window: [number, number];
   /** CPU seconds during it: the relay, the simulated robots' process, the CLI. */
   cpu: { relay: number; robots: number; cli: number | undefined };
 }
@@ -39,21 +33,21 @@ export async function statusAll(
   variant: StatusAllVariant,
 ): Promise<StatusAllRun & { stderr: string }> {
   const cpu0 = { relay: cpuSeconds(pids.relay), robots: cpuSeconds(pids.robots) };
-  const prof = process.env.BENCH_RELAY_CLI_PROF;
   const t = performance.now();
+  const startUs = monotonicUs();
   const cli = spawn(
     "/usr/bin/time",
     [
       "-f",
       TIME_FORMAT,
       process.execPath,
-      ...(prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []),
+      ...profArgs("cli"),
       join(root, "controller/dist/bundle/cli.js"),
       ...["status", "--all", "--inventory", inventory, "--json", "--connect-timeout", "30"],
     ],
     {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ROS_ROLLBACK_RELAY_LEGACY: "off", ...variant.env },
+      env: { ...process.env, ...variant.env },
     },
   );
   let out = "";
@@ -69,6 +63,7 @@ export async function statusAll(
   return {
     label: variant.label,
     seconds,
+    window: [startUs, monotonicUs()],
     exitCode,
     answered: (out.match(/"agentVersion":\s*"test"/g) ?? []).length,
     cpu: {

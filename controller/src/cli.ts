@@ -45,18 +45,11 @@ const closureOps: ClosureOps = {
     (await closureModule()).uploadClosure(storePath, storeUri, keyFile, signal),
 };
 
-// One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off); ROS_ROLLBACK_RELAY_LEGACY=on: a relay
-// query before each dial, no TLS resumption; ROS_ROLLBACK_TLS_RESTAT=every: the TLS files stat-ed at
-// every connect (the switches: the bench's before/after).
+// One TLS cache for the run (off: ROS_ROLLBACK_TLS_CACHE=off).
 let connector: Promise<ConnectAgent> | undefined;
 const connect: ConnectAgent = async (...args) => {
   connector ??= import("./push/transport/connect-agent.js").then((m) =>
-    process.env.ROS_ROLLBACK_TLS_CACHE === "off"
-      ? m.connectAgent
-      : m.connectAgentCached(
-          process.env.ROS_ROLLBACK_RELAY_LEGACY === "on",
-          process.env.ROS_ROLLBACK_TLS_RESTAT === "every",
-        ),
+    process.env.ROS_ROLLBACK_TLS_CACHE === "off" ? m.connectAgent : m.connectAgentCached(),
   );
   return (await connector)(...args);
 };

@@ -9,6 +9,7 @@ import {
 } from "@ros-rollback/proto/relay";
 import { bounded, type RelayLog } from "./log.js";
 import { RelayMetrics } from "./metrics.js";
+import { peerName } from "./peer-name.js";
 import { NotConnected, notConnectedMessage, Registry } from "./registry.js";
 import { serveControl } from "./robot-control.js";
 import { splice } from "./splice.js";
@@ -39,12 +40,6 @@ export interface RunningRelay {
   /** How long a robot has to open a stream the relay asked for. */
   readonly streamOpenMs: number;
   close(): Promise<void>;
-}
-
-/** The certificate's CN when it is a name the relay can route by. */
-function peerName(socket: TLSSocket): string | undefined {
-  const cn: unknown = socket.getPeerCertificate().subject?.CN;
-  return typeof cn === "string" && RELAY_NAME.test(cn) ? cn : undefined;
 }
 
 export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {

@@ -1,4 +1,4 @@
-import { connect, type TLSSocket } from "node:tls";
+import { connect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { encodeRelayFrame, RelayFrameReader, type RelayMessage } from "@ros-rollback/proto/relay";
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 
@@ -30,8 +30,6 @@ export interface RelayLinkOptions {
   readonly pingMs?: number;
   readonly idleMs?: number;
   readonly random?: () => number;
-  /** false: a full handshake per stream (the bench's "before"); default: resume the control connection's session. */
-  readonly resumeStreams?: boolean;
 }
 
 /**
@@ -65,20 +63,42 @@ export class RelayLink {
    * full again.
    */
   private session: Buffer | undefined;
+  /**
+   * The TLS material parsed once: passing PEM buffers to every connect() parses
+   * the certificate, key and CA again per stream (a third of a simulated
+   * robot's CPU in the bench). Replaced by setTls when the files are renewed.
+   */
+  private secureContext: SecureContext;
+  /** Bumped by setTls: a session ticket that arrives later for older material is not kept. */
+  private tlsGeneration = 0;
   /** When the link last became connected (undefined while it is not). */
   connectedSince: Date | undefined;
 
-  constructor(private readonly opts: RelayLinkOptions) {}
+  constructor(private readonly opts: RelayLinkOptions) {
+    this.secureContext = createSecureContext(opts.tls);
+  }
+
+  /**
+   * New material (a renewed certificate): used from the next connection on,
+   * control or stream. The session of the current control connection is dropped
+   * so no stream resumes what the old certificate authenticated; the open
+   * control connection stays (the relay checked it at its handshake).
+   */
+  setTls(context: SecureContext): void {
+    this.secureContext = context;
+    this.session = undefined;
+    this.tlsGeneration++;
+  }
 
   get current(): RelayLinkState {
     return this.state;
   }
 
-  private setState(next: RelayLinkState, why: string): void {
+  private setState(next: RelayLinkState, why: string, retryInMs?: number): void {
     if (this.state === "stopped") return;
     this.state = next;
     this.connectedSince = next === "connected" ? new Date() : undefined;
-    const fields = { relay: `${this.opts.host}:${this.opts.port}`, state: next, why };
+    const fields = { relay: `${this.opts.host}:${this.opts.port}`, state: next, why, retryInMs };
     if (next === "connected") this.opts.log.info(fields, "relay link up");
     else if (next === "waiting") this.opts.log.warn(fields, "relay link down");
   }
@@ -95,14 +115,12 @@ export class RelayLink {
   }
 
   private dial(session?: Buffer): TLSSocket {
-    const { host, port, tls } = this.opts;
+    const { host, port } = this.opts;
     return connect({
       ...(session === undefined ? {} : { session }),
       host,
       port,
-      ca: tls.ca,
-      cert: tls.cert,
-      key: tls.key,
+      secureContext: this.secureContext,
       servername: isIpLike(host) ? undefined : host,
     });
   }
@@ -115,8 +133,9 @@ export class RelayLink {
     this.session = undefined;
     const socket = this.dial();
     this.socket = socket;
+    const generation = this.tlsGeneration;
     socket.on("session", (s: Buffer) => {
-      if (this.socket === socket) this.session = s;
+      if (this.socket === socket && generation === this.tlsGeneration) this.session = s;
     });
     socket.setKeepAlive(true, pingMs);
     let lastHeard = Date.now();
@@ -154,7 +173,7 @@ export class RelayLink {
         this.opts.backoff ?? DEFAULT_BACKOFF,
         this.opts.random ?? Math.random,
       );
-      this.setState("waiting", `${why.slice(0, 200)}; next attempt in ${delay} ms`);
+      this.setState("waiting", `${why.slice(0, 200)}; next attempt in ${delay} ms`, delay);
       this.timer = setTimeout(() => this.attempt(), delay);
     });
   }
@@ -170,7 +189,7 @@ export class RelayLink {
 
   /** A fresh connection to the relay for one stream, handed on once the relay has it. */
   private openStream(id: string, serve: (socket: TLSSocket) => void): void {
-    const s = this.dial(this.opts.resumeStreams === false ? undefined : this.session);
+    const s = this.dial(this.session);
     this.streams.add(s);
     s.once("close", () => this.streams.delete(s));
     s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));

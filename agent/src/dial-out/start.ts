@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
+import { createSecureContext } from "node:tls";
 import type { Registry } from "prom-client";
 import type { DialOut } from "../config/schema.js";
 import { metricsStreamServer } from "../metrics/relay-stream.js";
@@ -21,21 +22,22 @@ export async function startDialOut(
   inject: (stream: Duplex) => void,
   registry: Registry | undefined,
   log: LinkLog,
-): Promise<{ links: readonly RelayLink[]; stop(): void }> {
+): Promise<{ links: readonly RelayLink[]; reloadTls(): Promise<void>; stop(): void }> {
   const links: RelayLink[] = [];
   const scrapes = metricsStreamServer(registry, (e) =>
     log.warn({ err: e instanceof Error ? e.message : String(e) }, "serving metrics to a relay failed"),
   );
+  const material = (d: DialOut) =>
+    Promise.all([readFile(d.caFile), readFile(d.certFile), readFile(d.keyFile)]).then(([ca, cert, key]) => ({
+      ca,
+      cert,
+      key,
+    }));
   for (const d of relays) {
-    const [ca, cert, key] = await Promise.all([
-      readFile(d.caFile),
-      readFile(d.certFile),
-      readFile(d.keyFile),
-    ]);
     links.push(
       new RelayLink({
         ...split(d.relay),
-        tls: { ca, cert, key },
+        tls: await material(d),
         onStream: inject,
         onMetricsStream: scrapes.serve,
         log,
@@ -45,6 +47,15 @@ export async function startDialOut(
   for (const l of links) l.start();
   return {
     links,
+    // All files read and parsed before any link changes: a half-renewed set keeps the old material.
+    reloadTls: async () => {
+      const next = await Promise.all(relays.map(material));
+      const contexts = next.map((tls) => createSecureContext(tls));
+      links.forEach((l, i) => {
+        const c = contexts[i];
+        if (c !== undefined) l.setTls(c);
+      });
+    },
     stop: () => {
       for (const l of links) l.stop();
       scrapes.close();

@@ -8,6 +8,7 @@ import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
 import { GrpcAgentApi } from "./grpc-api.js";
+import { connectH2 } from "./h2-unary.js";
 import type { PushVia } from "./push-via.js";
 import { TlsCache } from "./tls-cache.js";
 import type { AgentApi, ConnectAgent } from "./types.js";
@@ -21,6 +22,8 @@ interface Prepared {
   readonly credentials: grpc.ChannelCredentials;
   /** The controller's side of its TLS connections to the relay, when the target has one. */
   readonly relayContext: SecureContext | undefined;
+  /** Its end-to-end TLS to the agent through the relay (connectH2's); undefined without a relay. */
+  readonly agentContext: SecureContext | undefined;
   /** Its relay sessions: with the cache, one full handshake per relay and CLI run, then resumed. */
   readonly relaySessions: RelaySessions;
 }
@@ -29,25 +32,23 @@ async function prepare(target: Target): Promise<Prepared> {
   const material = await readTlsMaterial(target);
   const credentials = await createCredentials(target, material);
   const relaySessions = new RelaySessions();
-  if (target.relay === undefined) return { material, credentials, relayContext: undefined, relaySessions };
+  if (target.relay === undefined) {
+    return { material, credentials, relayContext: undefined, agentContext: undefined, relaySessions };
+  }
   const relayCa =
     target.relay.caFile === target.caFile
       ? material.ca
       : await readTlsFile(target, "relayCaFile", target.relay.caFile);
   const relayContext = createSecureContext({ ca: relayCa, cert: material.cert, key: material.key });
-  return { material, credentials, relayContext, relaySessions };
+  const agentContext = createSecureContext(material);
+  return { material, credentials, relayContext, agentContext, relaySessions };
 }
 
 /**
  * Connects to agents; with a cache, the TLS files shared by a fleet's targets
  * are read and parsed once per version of the files (tls-cache.ts), not per robot.
  */
-export function makeConnectAgent(
-  pushVia: PushVia,
-  cache?: TlsCache<Prepared>,
-  /** The bench's "before": a relay query before each dial, no session resumption. */
-  legacyRelay = false,
-): ConnectAgent {
+export function makeConnectAgent(pushVia: PushVia, cache?: TlsCache<Prepared>): ConnectAgent {
   return (target, options, signal) =>
     connectPrepared(
       pushVia,
@@ -55,7 +56,6 @@ export function makeConnectAgent(
       options,
       signal,
       cache ? cache.get(target, () => prepare(target)) : prepare(target),
-      legacyRelay,
     );
 }
 
@@ -72,16 +72,15 @@ async function connectPrepared(
   options: Parameters<ConnectAgent>[1],
   signal: AbortSignal,
   preparing: Promise<Prepared>,
-  legacyRelay: boolean,
 ): Promise<AgentApi> {
-  const { material, credentials, relayContext, relaySessions } = await preparing;
+  const { material, credentials, relayContext, agentContext, relaySessions } = await preparing;
   // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
   const routed =
     relayContext === undefined
       ? undefined
       : await routeTarget(
           inventoryTarget,
-          { secureContext: relayContext, sessions: relaySessions, legacy: legacyRelay },
+          { secureContext: relayContext, sessions: relaySessions },
           options.connectTimeoutMs,
         );
   const target = routed?.target ?? inventoryTarget;
@@ -117,6 +116,32 @@ async function connectPrepared(
     ...material,
     ...(routed === undefined ? {} : { dial: routed.dial }),
   };
+  if (routed !== undefined && agentContext !== undefined) {
+    // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js
+    // channel, no loopback hop); other calls open their connection through the proxy when made.
+    const h2 = await connectH2(
+      inventoryTarget.name,
+      target.address,
+      routed.first,
+      { secureContext: agentContext, serverName: target.serverName ?? "" },
+      options.connectTimeoutMs,
+    ).catch((e: unknown) => {
+      routed.proxy.close();
+      throw e;
+    });
+    return new GrpcAgentApi(
+      target,
+      client,
+      options,
+      raw,
+      pushVia,
+      () => {
+        h2.close();
+        routed.proxy.close();
+      },
+      h2,
+    );
+  }
   const api = new GrpcAgentApi(target, client, options, raw, pushVia, () => routed?.proxy.close());
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);

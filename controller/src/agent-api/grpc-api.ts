@@ -22,8 +22,10 @@ import type {
   RollbackRequest,
   SubstituteProgress,
 } from "@ros-rollback/proto";
+import { AgentService } from "@ros-rollback/proto";
 import type { Target } from "../targets/inventory.js";
 import { type CallContext, serverStream, unary } from "./calls.js";
+import type { H2Agent } from "./h2-unary.js";
 import type { PushVia, RawPushEndpoint } from "./push-via.js";
 import type { AgentApi, ConnectOptions, PushTransport } from "./types.js";
 
@@ -39,11 +41,18 @@ export class GrpcAgentApi implements AgentApi {
     private readonly pushVia: PushVia,
     /** Also ended by close() (a relay target's local proxy). */
     private readonly alsoClose: () => void = () => undefined,
+    /** A relay target's HTTP/2 session on its first stream: GetStatus goes there, not through grpc-js. */
+    private readonly h2?: H2Agent,
   ) {
     this.ctx = { target, unaryTimeoutMs: options.unaryTimeoutMs };
   }
 
   getStatus(signal: AbortSignal): Promise<GetStatusResponse> {
+    const { getStatus } = AgentService;
+    if (this.h2 !== undefined) {
+      const method = { path: getStatus.path, name: "GetStatus", decode: getStatus.responseDeserialize };
+      return this.h2.call(this.ctx, method, getStatus.requestSerialize({}), signal);
+    }
     return unary(this.ctx, "GetStatus", signal, (md, opts, cb) => this.client.getStatus({}, md, opts, cb));
   }
 

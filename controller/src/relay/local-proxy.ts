@@ -16,22 +16,15 @@ export interface LocalProxy {
  * runs end to end through it. Only ciphertext
  * crosses it; whoever connects still needs a certificate the agent accepts.
  */
-export async function startLocalProxy(
-  open: () => Promise<Duplex>,
-  /** A stream already open (the dial that proved the robot connected): serves the first connection. */
-  first?: Duplex,
-): Promise<LocalProxy> {
+export async function startLocalProxy(open: () => Promise<Duplex>): Promise<LocalProxy> {
   let last: Error | undefined;
-  let ready = first;
   const sockets = new Set<Socket>();
   const server = createServer((local) => {
     sockets.add(local);
     local.once("close", () => sockets.delete(local));
     local.on("error", () => undefined);
     local.pause();
-    const stream = ready === undefined || ready.destroyed ? open() : Promise.resolve(ready);
-    ready = undefined;
-    stream.then(
+    open().then(
       (remote) => {
         if (local.destroyed) {
           remote.destroy();
@@ -62,7 +55,6 @@ export async function startLocalProxy(
     address: `127.0.0.1:${port}`,
     lastError: () => last,
     close: () => {
-      ready?.destroy();
       server.close();
       for (const s of sockets) s.destroy();
     },

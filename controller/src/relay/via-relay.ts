@@ -1,20 +1,13 @@
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import type { Target } from "../targets/inventory.js";
-import {
-  dialThroughRelay,
-  notConnected,
-  queryRelay,
-  type RelayEndpoint,
-  type RelaySessions,
-} from "./dial.js";
+import { dialThroughRelay, type RelayEndpoint, type RelaySessions } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 
-/** How viaRelay talks to the relay; `legacy` is the bench's "before" (a query, then the dial; no resumption). */
+/** How viaRelay talks to the relay: the controller's TLS, and its sessions to resume. */
 export interface RelayAccess {
   readonly secureContext: SecureContext;
   readonly sessions?: RelaySessions;
-  readonly legacy?: boolean;
 }
 
 /** A target reached through its relay: gRPC's loopback proxy, and a direct dial for raw streams. */
@@ -23,14 +16,17 @@ export interface RelayRoute {
   readonly proxy: LocalProxy;
   /** One stream to the agent, no loopback hop (the raw push channel's). */
   readonly dial: () => Promise<Duplex>;
+  /** The stream of the dial that proved the robot connected. */
+  readonly first: Duplex;
 }
 
 /**
  * `target` reached through its relay: dials the robot once (the relay's
- * refusal is the clear error: not connected, and when last seen), then
- * returns the target as a loopback address that this stream and later ones
- * back, and the TLS name the agent's certificate must carry. The caller
- * closes `proxy`.
+ * refusal is the clear error: not connected, and when last seen), and
+ * returns that stream (`first`, for the caller's own TLS: connect.ts's
+ * HTTP/2), the target as a loopback address whose every connection is a new
+ * stream (gRPC's), and the TLS name the agent's certificate must carry. The
+ * caller closes `proxy`.
  */
 export async function viaRelay(
   target: Target & { relay: NonNullable<Target["relay"]> },
@@ -40,20 +36,14 @@ export async function viaRelay(
   const relay: RelayEndpoint = {
     address: target.relay.address,
     secureContext: access.secureContext,
-    ...(access.legacy === true || access.sessions === undefined ? {} : { sessions: access.sessions }),
+    ...(access.sessions === undefined ? {} : { sessions: access.sessions }),
   };
   const robot = target.relay.name;
   const serverName = target.serverName ?? agentHost(target) ?? robot;
   const dial = () => dialThroughRelay(relay, robot, timeoutMs);
-  if (access.legacy !== true) {
-    const first = await dial();
-    const proxy = await startLocalProxy(dial, first);
-    return { target: { ...target, address: proxy.address, serverName }, proxy, dial };
-  }
-  const [state] = await queryRelay(relay, [robot], timeoutMs);
-  if (state === undefined || !state.connected) throw notConnected(relay, robot, state?.lastSeen);
+  const first = await dial();
   const proxy = await startLocalProxy(dial);
-  return { target: { ...target, address: proxy.address, serverName }, proxy, dial };
+  return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
 }
 
 /** The host of the agent's own address when the inventory gives one (its certificate names it). */

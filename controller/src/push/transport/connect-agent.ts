@@ -6,10 +6,7 @@ import { pushRawFirst } from "./raw-first.js";
 
 export const connectAgent: ConnectAgent = connectAgentWith(pushRawFirst);
 
-/**
- * With one TLS cache for a CLI run (the inventory's files read and parsed once per version);
- * `statEvery`: the files stat-ed at every connect (the bench's before), not once a second.
- */
-export function connectAgentCached(legacyRelay = false, statEvery = false): ConnectAgent {
-  return makeConnectAgent(pushRawFirst, new TlsCache(Date.now, statEvery ? 0 : undefined), legacyRelay);
+/** With one TLS cache for a CLI run (the inventory's files read and parsed once per version). */
+export function connectAgentCached(): ConnectAgent {
+  return makeConnectAgent(pushRawFirst, new TlsCache(Date.now));
 }
