@@ -1,10 +1,11 @@
 // The VM lab robot (`up --vm`): the lab rootfs booted by QEMU through OVMF and systemd-boot, on a tap
 // with the robot's usual addresses; exec over ssh. The per-VM files (keys, agent config, units)
 // are written to paths.root as for a container, then put on a seed disk the initrd copies in.
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { cacheForRobot } from "./cache.js";
 import {
+  AGENT_CONFIG,
   APP_DIR,
   addressFor,
   FLEET_KEY_DIR,
@@ -58,6 +59,12 @@ ExecStart=${APP_DIR}/agent/boot/boot-verdict.sh ${VERDICT_WATCHDOG_SECONDS}
 RequiredBy=boot-complete.target
 `;
 
+/** A VM's agent judges boots (agent/boot/README.md): systemd-boot on the ESP at /boot counts tries. */
+function countBoots(configFile: string): void {
+  const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+  writeFile(configFile, `${JSON.stringify({ ...config, boot: { counting: true, esp: "/boot" } })}\n`);
+}
+
 const ip = (args: string[], signal?: AbortSignal, check = true) =>
   run("ip", args, { timeoutMs: 10_000, signal, check });
 
@@ -98,6 +105,7 @@ export async function vmUp(name: string, opts: VmUpOptions = {}): Promise<LabRob
     opts.cache === true ? cacheForRobot(index) : undefined,
     opts.holdConditions,
   );
+  countBoots(join(paths.root, AGENT_CONFIG.slice(1)));
   rmSync(join(paths.root, "opt/ros-rollback/node"), { force: true }); // a bind target in a container; real in the image
   writeFile(
     join(paths.root, "etc/systemd/network/10-lab.network"),
