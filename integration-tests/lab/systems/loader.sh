@@ -62,7 +62,7 @@ install_loader() {
     g=$(basename "$e" | sed 's/^nixos-generation-\([0-9]*\).*/\1/')
     [ "$g" = 0 ] || [ -e "$profile-$g-link" ] || rm -f "$e"
   done
-  used=$(cat "$entries"/*.conf 2>/dev/null | sed -n 's|^\(linux\|initrd\) /EFI/nixos/||p')
+  used=$(cat "$entries"/*.conf 2>/dev/null | sed -n 's#^\(linux\|initrd\) /EFI/nixos/##p')
   for f in "$esp/EFI/nixos"/*; do
     [ -e "$f" ] || continue
     case " $(echo $used) " in *" $(basename "$f") "*) ;; *) rm -f "$f" ;; esac
