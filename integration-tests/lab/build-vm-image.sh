@@ -93,10 +93,18 @@ case $1 in prereqs) exit 0 ;; esac
 [ -e "${rootmnt}/etc/lab-seeded" ] && exit 0
 mkdir -p /lab-seed
 mount -t ext4 -o ro /dev/vdc /lab-seed || exit 0
-cp -a /lab-seed/. "${rootmnt}/" && touch "${rootmnt}/etc/lab-seeded"
+cp -a /lab-seed/. "${rootmnt}/" && : >"${rootmnt}/etc/lab-seeded"
 umount /lab-seed
 SEED
 chmod +x "$conf/scripts/local-bottom/lab-seed"
+# Without busybox on the host the initrd has klibc's tools only, which lack cp.
+cat >"$conf/hooks/lab-seed" <<'HOOK'
+#!/bin/sh
+case $1 in prereqs) exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+copy_exec /bin/cp /bin
+HOOK
+chmod +x "$conf/hooks/lab-seed"
 mkinitramfs -d "$conf" -o "$dest/initrd.img" "$kver" >&2
 cp "/boot/vmlinuz-$kver" "$dest/vmlinuz"
 
