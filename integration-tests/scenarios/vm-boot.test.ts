@@ -22,7 +22,7 @@ import { type CliRun, controller } from "../support/controller.js";
 
 const NAME = "vmboot-s";
 /** Every wait here spans reboots under TCG (~100 s each); the file stays ≤ ~12 min on 2 cores. */
-const REBOOT_DEPLOY_MS = 480_000;
+const REBOOT_DEPLOY_MS = 900_000;
 let robot: LabRobot;
 let systems: Record<KernelSystem, string>;
 
@@ -49,6 +49,9 @@ interface GenerationJson {
   storePath: string;
   current: boolean;
 }
+
+/** The controller confirms once it reaches the rebooted agent, which under TCG takes a while. */
+const CONFIRM = ["--confirm-timeout", "120"];
 
 function rebootDeploy(system: KernelSystem, ...extra: string[]): Promise<CliRun> {
   return controller(
@@ -152,8 +155,11 @@ const deploymentState = async () =>
 describe("boot-level rollback on a VM robot", () => {
   beforeAll(async () => {
     const image = await labVmImage();
-    [robot, systems] = await Promise.all([labUp(NAME, { vm: true }), buildKernelSystems(image)]);
-    await waitForAgent(NAME, { timeoutMs: 120_000 });
+    [robot, systems] = await Promise.all([
+      labUp(NAME, { vm: true, bootTimeoutMs: 600_000 }),
+      buildKernelSystems(image),
+    ]);
+    await waitForAgent(NAME, { timeoutMs: 300_000 });
     // Import every closure once: each case below measures the reboots, not the transfer.
     for (const s of Object.values(systems)) {
       const r = await labExec(NAME, ["nix-store", "--import"], {
@@ -177,8 +183,8 @@ describe("boot-level rollback on a VM robot", () => {
       expect(await entries()).toContain(`nixos-generation-${out.generation}.conf`);
       expect((await entries()).filter((e) => e.includes("+"))).toEqual([]);
       expect((await inVm(["cat", "/proc/cmdline"])).stdout).toContain("lab.variant=kernel-ok ");
-      await labRestart(NAME);
-      await waitForAgent(NAME, { timeoutMs: 120_000 });
+      await labRestart(NAME, { bootTimeoutMs: 600_000 });
+      await waitForAgent(NAME, { timeoutMs: 300_000 });
       await expectOn("kernel-ok");
     },
     REBOOT_DEPLOY_MS + 300_000,
@@ -192,7 +198,7 @@ describe("boot-level rollback on a VM robot", () => {
       const out = json<DeployJson>(run);
       expect(run.code, run.stderr.slice(-3000)).toBe(2);
       expect(out.reason).toMatch(/^generation \d+ did not boot \(2 tries\)/);
-      await waitForAgent(NAME, { timeoutMs: 120_000 });
+      await waitForAgent(NAME, { timeoutMs: 300_000 });
       await expectOn("kernel-ok");
       expect(await generations()).toEqual(before);
       expect((await entries()).some((e) => e.startsWith(`nixos-generation-${out.generation}`))).toBe(false);
@@ -222,7 +228,7 @@ describe("boot-level rollback on a VM robot", () => {
       expect(out.reason).toContain("/chatter");
       expect([...seen].some((f) => f.startsWith(`nixos-generation-${out.generation}+`))).toBe(true);
       expect(seen.has(`nixos-generation-${out.generation}.conf`)).toBe(false);
-      await waitForAgent(NAME, { timeoutMs: 120_000 });
+      await waitForAgent(NAME, { timeoutMs: 300_000 });
       await expectOn("kernel-ok");
     },
     REBOOT_DEPLOY_MS,
@@ -246,7 +252,7 @@ describe("boot-level rollback on a VM robot", () => {
       const last = json<StatusDeployment>(await controller(robot, ["status", "--json"])).lastDeployment;
       expect(last?.state).toBe("ROLLED_BACK");
       expect(last?.message).toMatch(/confirm/i);
-      await waitForAgent(NAME, { timeoutMs: 120_000 });
+      await waitForAgent(NAME, { timeoutMs: 300_000 });
       await expectOn("kernel-ok");
     },
     REBOOT_DEPLOY_MS,
@@ -267,12 +273,12 @@ describe("boot-level rollback on a VM robot", () => {
         if (state === "AWAITING_REBOOT") {
           // The agent reboots now: cut the power once the old boot is gone, in the firmware or the kernel.
           await until("the reboot", async () => (await bootId().catch(() => "")) !== first, 120_000);
-        await new Promise((r) => setTimeout(r, 15_000));
+          await new Promise((r) => setTimeout(r, 15_000));
         }
-        await labRestart(NAME, { hard: true, bootTimeoutMs: 300_000 });
+        await labRestart(NAME, { hard: true, bootTimeoutMs: 600_000 });
         const out = await run.done;
         expect([0, 2], out.stderr.slice(-3000)).toContain(out.code);
-        await waitForAgent(NAME, { timeoutMs: 120_000 });
+        await waitForAgent(NAME, { timeoutMs: 300_000 });
         await expectOn(out.code === 0 ? next : before === systems["kernel-ok"] ? "kernel-ok" : "kernel-ok-b");
       },
       REBOOT_DEPLOY_MS + 300_000,
