@@ -268,7 +268,7 @@ describe("boot-level rollback on a VM robot", () => {
         const before = await currentSystem();
         const next: KernelSystem = before === systems["kernel-ok"] ? "kernel-ok-b" : "kernel-ok";
         const first = await bootId();
-        const run = startRebootDeploy(next);
+        const run = startRebootDeploy(next, ...CONFIRM);
         await until(state, async () => (await deploymentState()) === state, 300_000);
         if (state === "AWAITING_REBOOT") {
           // The agent reboots now: cut the power once the old boot is gone, in the firmware or the kernel.
