@@ -154,9 +154,21 @@ export function vmExec(name: string, argv: readonly string[], opts: ExecOptions 
   });
 }
 
+/** ssh in a booting VM can hang past its timeout: that is "not yet", not a failure (undefined). */
+function probeExec(
+  name: string,
+  argv: readonly string[],
+  signal?: AbortSignal,
+): Promise<RunResult | undefined> {
+  return vmExec(name, argv, { timeoutMs: 10_000, signal }).catch((e: unknown) => {
+    if (signal?.aborted === true || !(e instanceof LabError) || !e.message.includes("timed out")) throw e;
+    return undefined;
+  });
+}
+
 async function bootId(name: string, signal?: AbortSignal): Promise<string | undefined> {
-  const r = await vmExec(name, ["cat", "/proc/sys/kernel/random/boot_id"], { timeoutMs: 10_000, signal });
-  return r.code === 0 ? r.stdout.trim() : undefined;
+  const r = await probeExec(name, ["cat", "/proc/sys/kernel/random/boot_id"], signal);
+  return r?.code === 0 ? r.stdout.trim() : undefined;
 }
 
 /** Waits until systemd in the VM says running or degraded, in a boot other than `previous`. */
@@ -175,15 +187,13 @@ async function waitForVmBoot(
         throw new LabError(`robot ${name}: qemu exited (console: ${paths.log})`);
       const id = await bootId(name, opts.signal);
       if (id === undefined || id === previous) return undefined;
-      const r = await vmExec(name, ["systemctl", "is-system-running"], {
-        timeoutMs: 10_000,
-        signal: opts.signal,
-      });
+      const r = await probeExec(name, ["systemctl", "is-system-running"], opts.signal);
+      if (r === undefined) return undefined;
       state = r.stdout.trim() || r.stderr.trim().slice(0, 100);
       if (state === "running" || state === "degraded") return true;
       // A counted boot stays "starting" until the agent's verdict: judging it is the agent's job.
-      const verdict = await vmExec(name, ["systemctl", "is-active", VERDICT_UNIT], { timeoutMs: 10_000 });
-      return verdict.stdout.trim() === "activating" ? true : undefined;
+      const verdict = await probeExec(name, ["systemctl", "is-active", VERDICT_UNIT], opts.signal);
+      return verdict?.stdout.trim() === "activating" ? true : undefined;
     },
     { timeoutMs, intervalMs: 1_000, signal: opts.signal },
   ).catch((e: unknown) => {
