@@ -197,7 +197,7 @@ describe("boot-level rollback on a VM robot", () => {
       const run = await rebootDeploy("kernel-panic");
       const out = json<DeployJson>(run);
       expect(run.code, run.stderr.slice(-3000)).toBe(2);
-      expect(out.reason).toMatch(/^generation \d+ did not boot \(2 tries\)/);
+      expect(out.reason).toMatch(/generation \d+ did not boot \(2 tries\)/);
       await waitForAgent(NAME, { timeoutMs: 300_000 });
       await expectOn("kernel-ok");
       expect(await generations()).toEqual(before);
@@ -225,7 +225,7 @@ describe("boot-level rollback on a VM robot", () => {
       await watch;
       const out = json<DeployJson>(run);
       expect(run.code, run.stderr.slice(-3000)).toBe(2);
-      expect(out.reason).toContain("/chatter");
+      expect(out.reason).toContain("talker.service");
       expect([...seen].some((f) => f.startsWith(`nixos-generation-${out.generation}+`))).toBe(true);
       expect(seen.has(`nixos-generation-${out.generation}.conf`)).toBe(false);
       await waitForAgent(NAME, { timeoutMs: 300_000 });

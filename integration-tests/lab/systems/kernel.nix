@@ -23,8 +23,9 @@ let
 in {
   kernel-ok = withKernel "kernel-ok" "talker.py" "";
   kernel-ok-b = withKernel "kernel-ok-b" "talker.py" "";
-  # Boots; its talker advertises /chatter and never publishes: health fails on the topic.
-  kernel-unhealthy = withKernel "kernel-unhealthy" "talker.py --silent" "";
+  # Boots; its talker exits after 1 s and stays down: health fails on talker.service (a VM judges
+  # health by units: ROS under TCG is too slow for the lab's topic checks).
+  kernel-unhealthy = withKernel "kernel-unhealthy" "talker.py --crash-after 1" "";
   # The initrd hands over to an init that exits at once: the kernel panics ("Attempted to kill
   # init") and panic=5 reboots: every boot of it is a failed try.
   kernel-panic = withKernel "kernel-panic" "talker.py" "init=/bin/false";
