@@ -11,9 +11,10 @@ let
   initrdFile = builtins.path { path = initrd; name = "lab-initrd"; };
   # The base entry's parameters (build-vm-image.sh); panic=5: a kernel panic reboots after 5 s.
   base = "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=5 quiet";
-  withKernel = name: talker: params: mkSystemWith name [
+  withKernel = name: talker: params: withKernelRestart name talker params "on-failure";
+  withKernelRestart = name: talker: params: restart: mkSystemWith name [
     roscore
-    (node "talker" talker { })
+    (node "talker" talker { inherit restart; })
     (node "listener" "listener.py" { })
   ] ''
     ln -s ${kernel} $out/kernel
@@ -25,7 +26,7 @@ in {
   kernel-ok-b = withKernel "kernel-ok-b" "talker.py" "";
   # Boots; its talker exits after 1 s and stays down: health fails on talker.service (a VM judges
   # health by units: ROS under TCG is too slow for the lab's topic checks).
-  kernel-unhealthy = withKernel "kernel-unhealthy" "talker.py --crash-after 1" "";
+  kernel-unhealthy = withKernelRestart "kernel-unhealthy" "talker.py --crash-after 1" "" "no";
   # The initrd hands over to an init that exits at once: the kernel panics ("Attempted to kill
   # init") and panic=5 reboots: every boot of it is a failed try.
   kernel-panic = withKernel "kernel-panic" "talker.py" "init=/bin/false";
