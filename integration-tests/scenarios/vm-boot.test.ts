@@ -1,8 +1,8 @@
 // Issue 30 on a VM robot (QEMU, OVMF, systemd-boot with boot counting): a reboot deployment is
-// judged after the boot, and a generation that cannot boot comes back to the previous one without a
-// human. (The issue's cases 2, 4 and 5 are not here yet.) One VM for the file; each case starts on a
-// healthy generation with a kernel (kernel-ok or kernel-ok-b), which the fallback needs: the loader
-// falls back to the newest entry left, and lab-boot runs the system that entry names.
+// judged after the boot, and a generation that cannot boot comes back to the previous one without
+// a human (the issue's cases 3 and 1; 2, 4 and 5 are not here yet). One VM for the file; each case
+// starts on kernel-ok, which the fallback needs: the loader falls back to the newest entry left,
+// and lab-boot runs the system that entry names.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildKernelSystems,
