@@ -2,7 +2,8 @@
 # Builds the VM robot's base disks at DEST, atomically (DEST.partial renamed when complete):
 #   root.img  ext4 (whole disk, no partition table): the lab rootfs + the host kernel's modules + node
 #   esp.img   GPT, one EFI system partition (systemd-bless-boot finds $BOOT by its type): systemd-boot, the base
-#             kernel and initrd, loader entry nixos-generation-1.conf (blessed)
+#             kernel and initrd, loader entry nixos-generation-0.conf ("lab base", blessed; 0 so that no
+#             profile generation's entry takes its name: systems/switch-to-configuration.sh writes those)
 #   vmlinuz, initrd.img  copies, for the kernel fixture systems
 # Per-VM files come on a third disk (label labseed) that the initrd copies into / at first boot.
 # Run under a lock (vm-image.ts holds flock on the cache's build.lock).
@@ -99,7 +100,7 @@ case $1 in prereqs) exit 0 ;; esac
 [ -e "${rootmnt}/etc/lab-seeded" ] && exit 0
 mkdir -p /lab-seed
 mount -t ext4 -o ro /dev/vdc /lab-seed || exit 0
-cp -a /lab-seed/. "${rootmnt}/" && touch "${rootmnt}/etc/lab-seeded"
+cp -a /lab-seed/. "${rootmnt}/" && : >"${rootmnt}/etc/lab-seeded"
 umount /lab-seed
 SEED
 chmod +x "$conf/scripts/local-bottom/lab-seed"
@@ -125,16 +126,16 @@ mcopy "${esp[@]}" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/BOOT/BOOT
 mcopy "${esp[@]}" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ::/EFI/systemd/systemd-bootx64.efi
 mcopy "${esp[@]}" "$dest/vmlinuz" ::/EFI/nixos/base-linux.efi
 mcopy "${esp[@]}" "$dest/initrd.img" ::/EFI/nixos/base-initrd.efi
-printf 'timeout 0\ndefault nixos-generation-1.conf\n' >"$work/loader.conf"
+printf 'timeout 0\ndefault nixos-generation-0.conf\n' >"$work/loader.conf"
 cat >"$work/entry.conf" <<'ENTRY'
 title NixOS
-version Generation 1 (lab base)
+version Generation 0 (lab base)
 linux /EFI/nixos/base-linux.efi
 initrd /EFI/nixos/base-initrd.efi
 options root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=5 quiet
 ENTRY
 mcopy "${esp[@]}" "$work/loader.conf" ::/loader/loader.conf
-mcopy "${esp[@]}" "$work/entry.conf" ::/loader/entries/nixos-generation-1.conf
+mcopy "${esp[@]}" "$work/entry.conf" ::/loader/entries/nixos-generation-0.conf
 truncate -s 258M "$dest/esp.img"
 printf 'label: gpt\nstart=2048, size=524288, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n' |
   sfdisk -q "$dest/esp.img" >&2

@@ -152,8 +152,9 @@ describe("lab robot description", () => {
     // A refusal to start (exit 78) does not crash-loop.
     expect(unit).toMatch(/^RestartPreventExitStatus=78$/m);
     expect(unit).toContain('Environment="NIX_CONFIG=build-users-group ="');
-    expect(labBootUnit()).toContain(
-      "ExecStart=/nix/var/nix/profiles/system/bin/switch-to-configuration test",
+    // The booted entry's lab.system= wins (a VM's fallback runs the previous generation), else the profile.
+    expect(labBootUnit()).toMatch(
+      /^ExecStart=\/bin\/sh -c 's=\/nix\/var\/nix\/profiles\/system; .*\/proc\/cmdline.*lab\.system=.*switch-to-configuration" test'$/m,
     );
   });
 

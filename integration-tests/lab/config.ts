@@ -269,7 +269,11 @@ WantedBy=multi-user.target
 
 export const LAB_BOOT_UNIT = "lab-boot.service";
 
-/** The lab's "bootloader": at boot, activate the profile's current system, as NixOS boots its newest generation. */
+/**
+ * The lab's "bootloader": at boot, activate the system the loader booted (`lab.system=` on a VM's
+ * kernel command line, systems/loader.sh), else the profile's current one, as NixOS boots its newest
+ * generation. `$$` is systemd's escape for `$`.
+ */
 export function labBootUnit(): string {
   return `[Unit]
 Description=Activate the system profile's current generation (lab bootloader)
@@ -281,7 +285,7 @@ Before=multi-user.target
 Type=oneshot
 RemainAfterExit=yes
 Environment="NIX_CONFIG=build-users-group ="
-ExecStart=/nix/var/nix/profiles/system/bin/switch-to-configuration test
+ExecStart=/bin/sh -c 's=/nix/var/nix/profiles/system; for a in $$(cat /proc/cmdline); do case $$a in lab.system=/nix/store/*) [ -x "$\${a#lab.system=}/bin/switch-to-configuration" ] && s=$\${a#lab.system=};; esac; done; exec "$$s/bin/switch-to-configuration" test'
 
 [Install]
 WantedBy=multi-user.target

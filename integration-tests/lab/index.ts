@@ -26,4 +26,12 @@ export {
 } from "./robot.js";
 export { ensureRootfs, rootfsPath } from "./rootfs.js";
 export { labRotateController, type Rotation } from "./rotate.js";
-export { buildSizedSystems, buildSystems, exportClosure } from "./systems.js";
+export {
+  buildKernelSystems,
+  buildSizedSystems,
+  buildSystems,
+  exportClosure,
+  KERNEL_SYSTEMS,
+  type KernelSystem,
+} from "./systems.js";
+export { labVmImage } from "./vm-image.js";

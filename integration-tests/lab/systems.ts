@@ -85,3 +85,36 @@ export async function exportClosure(storePath: string, opts: Opts = {}): Promise
   const closure = (await nix("nix-store", ["-qR", storePath], opts)).stdout.trim().split("\n");
   return (await nix("nix-store", ["--export", ...closure], opts)).stdoutBytes;
 }
+
+const KERNEL_NIX = join(LAB_DIR, "systems", "kernel.nix");
+export const KERNEL_SYSTEMS = ["kernel-ok", "kernel-ok-b", "kernel-unhealthy", "kernel-panic"] as const;
+export type KernelSystem = (typeof KERNEL_SYSTEMS)[number];
+
+/**
+ * Builds the VM robot's systems with a kernel (systems/kernel.nix) from the VM image's kernel and
+ * initrd (`imageDir`, vm-image.ts's ensureVmImage); returns name → store path.
+ */
+export async function buildKernelSystems(
+  imageDir: string,
+  opts: Opts = {},
+): Promise<Record<KernelSystem, string>> {
+  mkdirSync(GC_ROOTS, { recursive: true });
+  const built = await nix(
+    "nix-build",
+    [
+      KERNEL_NIX,
+      ...["--arg", "vmlinuz", join(imageDir, "vmlinuz"), "--arg", "initrd", join(imageDir, "initrd.img")],
+      ...KERNEL_SYSTEMS.flatMap((n) => ["-A", n]),
+      ...["--out-link", join(GC_ROOTS, "kernel")],
+    ],
+    { timeoutMs: 300_000, ...opts },
+  );
+  const paths = built.stdout.trim().split("\n");
+  if (paths.length !== KERNEL_SYSTEMS.length || !paths.every((p) => p.startsWith("/nix/store/"))) {
+    throw new LabError(`nix-build printed ${paths.length} paths for ${KERNEL_SYSTEMS.length} kernel systems`);
+  }
+  return Object.fromEntries(KERNEL_SYSTEMS.map((n, i) => [n, paths[i] as string])) as Record<
+    KernelSystem,
+    string
+  >;
+}

@@ -114,3 +114,8 @@ export async function ensureVmImage(kernel: string, opts: VmImageOptions = {}): 
   opts.log?.(`lab: VM image built in ${Math.round((Date.now() - started) / 1000)} s`);
   return path;
 }
+
+/** The VM image for this host's kernel (built if needed): where kernel systems get vmlinuz and initrd.img. */
+export function labVmImage(opts: VmImageOptions = {}): Promise<string> {
+  return ensureVmImage(checkVmHost(), opts);
+}

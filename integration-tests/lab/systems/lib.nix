@@ -115,7 +115,7 @@ in rec {
     in sh "lab-system-${name}" ''
       set -e
       mkdir -p $out/bin
-      sed -e "s|@out@|$out|g" -e "s|@units@|${unitDir}|g" ${./switch-to-configuration.sh} > $out/bin/switch-to-configuration
+      sed -e "s|@out@|$out|g" -e "s|@units@|${unitDir}|g" -e "s|@loader@|${./loader.sh}|g" ${./switch-to-configuration.sh} > $out/bin/switch-to-configuration
       chmod 555 $out/bin/switch-to-configuration
       ln -s ${unitDir} $out/units
       echo ${name} > $out/lab-system

@@ -5,6 +5,7 @@
 # A system with `kernel` and `initrd` (systems/sized.nix) has a boot entry: switch and boot copy
 # them to /boot/lab/ first, then delete the entries of systems that are no generation of the
 # profile any more (copy before prune, as NixOS's bootloader installers do: nixpkgs#23926).
+# On a VM robot (/boot/loader/entries exists) the entry is systemd-boot's instead (loader.sh).
 # Exit codes as NixOS: 0 ok, 1 usage, lock held or the boot entry not installed ("Failed to
 # install bootloader"), 4 a unit failed to start or is not active after settling
 # (LAB_SETTLE_SECONDS, default 3).
@@ -56,7 +57,13 @@ install_entry() {
   done
 }
 
-if { [ "$action" = boot ] || [ "$action" = switch ]; } && [ -e "$out/kernel" ]; then
+if { [ "$action" = boot ] || [ "$action" = switch ]; } && [ -d /boot/loader/entries ]; then
+  . @loader@
+  if ! install_loader; then
+    echo "Failed to install bootloader" >&2
+    exit 1
+  fi
+elif { [ "$action" = boot ] || [ "$action" = switch ]; } && [ -e "$out/kernel" ]; then
   if ! install_entry; then
     echo "Failed to install bootloader" >&2
     exit 1
