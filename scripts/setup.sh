@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # btrfs-progs: the data snapshots' btrfs path is tested on a loop-mounted btrfs image.
 # openssh-client: the lab's `up --ssh` (ssh-keygen) and the bench's ssh baselines.
 # nftables: the lab's `up --nat` (a robot nothing connects to).
+# qemu-system-x86 … initramfs-tools: the lab's `up --vm` (the vm-boot scenario), under TCG.
 packages=(nix-bin systemd-container debootstrap iproute2 openssl zstd util-linux protobuf-compiler procps
-  libsystemd-dev pkg-config prometheus btrfs-progs nginx openssh-client nftables)
+  libsystemd-dev pkg-config prometheus btrfs-progs nginx openssh-client nftables
+  qemu-system-x86 qemu-utils ovmf systemd-boot linux-image-amd64 mtools dosfstools initramfs-tools fdisk e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -105,6 +105,8 @@ describe("lab command line", () => {
     });
     expect(parse(["up", "dc-a"])).toMatchObject({ disks: {}, vm: false });
     expect(parse(["up", "vm-a", "--vm"])).toMatchObject({ vm: true });
+    expect(parse(["systems"])).toEqual({ kind: "systems", vm: false });
+    expect(parse(["systems", "--vm"])).toEqual({ kind: "systems", vm: true });
     expect(parse(["up", "dc-a", "--store-size", "8M"])).toMatchObject({ disks: { store: 8 * 1048576 } });
     expect(parse(["up", "dc-a", "--boot-size", "64G"])).toMatchObject({ disks: { boot: 64 * 1073741824 } });
     expect(parse(["exec", "dc-a", "--stdin", "--", "ls", "-la", "--bogus"])).toEqual({

@@ -35,7 +35,8 @@ export type LabCommand =
   | { readonly kind: "restart"; readonly name: string; readonly hard: boolean }
   | { readonly kind: "exec"; readonly name: string; readonly stdin: boolean; readonly cmd: string[] }
   | { readonly kind: "wait-agent"; readonly name: string; readonly seconds: number }
-  | { readonly kind: "systems" | "rootfs" };
+  | { readonly kind: "systems"; readonly vm: boolean }
+  | { readonly kind: "rootfs" };
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -191,10 +192,11 @@ and parity=odd|even; prints {"inventory","signingKey","targets"}`,
     },
   },
   systems: {
-    usage: "systems",
-    help: `build the fixture systems; prints {"name": "/nix/store/…"}`,
-    options: {},
-    build: (pos, _v, usage) => none(pos, { kind: "systems" }, usage),
+    usage: "systems [--vm]",
+    help: `build the fixture systems; prints {"name": "/nix/store/…"}
+  --vm   also the VM robots' kernel-* systems, on the VM image's kernel (README "VM robots")`,
+    options: { vm: { type: "boolean" } },
+    build: (pos, v, usage) => none(pos, { kind: "systems", vm: v.vm === true }, usage),
   },
   rootfs: {
     usage: "rootfs",
@@ -205,7 +207,6 @@ and parity=odd|even; prints {"inventory","signingKey","targets"}`,
 };
 
 const PREFIX = "usage: npm run lab -- ";
-
 /** Every command's usage line, and how to get its help. */
 export const OVERVIEW = `${PREFIX}<command> [--help]\n${Object.values(SPECS)
   .map((s) => `  ${s.usage}`)

@@ -8,8 +8,8 @@ import { waitForAgent } from "./reach.js";
 import { relayDown, relayUp } from "./relay.js";
 import { labExec, labRestart } from "./robot.js";
 import { ensureRootfs } from "./rootfs.js";
-import { buildSystems } from "./systems.js";
-import { checkVmHost } from "./vm-image.js";
+import { buildKernelSystems, buildSystems } from "./systems.js";
+import { checkVmHost, labVmImage } from "./vm-image.js";
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -76,7 +76,10 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       await waitForAgent(command.name, { timeoutMs: command.seconds * 1000, signal });
       return 0;
     case "systems":
-      print(await buildSystems({ signal }));
+      print({
+        ...(await buildSystems({ signal })),
+        ...(command.vm ? await buildKernelSystems(await labVmImage({ signal, log }), { signal }) : {}),
+      });
       return 0;
     case "rootfs":
       print(await ensureRootfs({ signal, log }));
