@@ -32,7 +32,7 @@ export function rollbackReasonText(reason: RollbackReason): string | undefined {
     case RollbackReason.ROLLBACK_REASON_MANUAL:
       return "rolled back by an operator";
     case RollbackReason.ROLLBACK_REASON_BOOT:
-      return "booted a generation that was never confirmed";
+      return "judged at boot";
     case RollbackReason.ROLLBACK_REASON_UNSPECIFIED:
       return undefined;
     case RollbackReason.UNRECOGNIZED:

@@ -108,7 +108,7 @@ describe("judge: final states", () => {
     [RollbackReason.ROLLBACK_REASON_UNHEALTHY, "unhealthy"],
     [RollbackReason.ROLLBACK_REASON_ACTIVATION_FAILED, "activation failed"],
     [RollbackReason.ROLLBACK_REASON_MANUAL, "rolled back by an operator"],
-    [RollbackReason.ROLLBACK_REASON_BOOT, "booted a generation that was never confirmed"],
+    [RollbackReason.ROLLBACK_REASON_BOOT, "judged at boot"],
   ])("ROLLED_BACK with reason %s says why: %s", (rollbackReason, text) => {
     const v = judge("activate", SWITCH, {
       kind: "final",

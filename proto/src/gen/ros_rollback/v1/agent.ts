@@ -36,7 +36,10 @@ export enum RollbackReason {
   ROLLBACK_REASON_ACTIVATION_FAILED = 3,
   /** ROLLBACK_REASON_MANUAL - An operator asked for it (Rollback RPC). */
   ROLLBACK_REASON_MANUAL = 4,
-  /** ROLLBACK_REASON_BOOT - The robot booted a generation that was never confirmed. */
+  /**
+   * ROLLBACK_REASON_BOOT - Judged at boot: the new generation did not boot (the loader fell back), or it booted and was
+   * never confirmed healthy. The deployment's message says which.
+   */
   ROLLBACK_REASON_BOOT = 5,
   UNRECOGNIZED = -1,
 }
