@@ -5,8 +5,8 @@
 # nixpkgs' own `boot.loader.systemd-boot.bootCounting` exists only in some nixpkgs (reinstated by
 # NixOS/nixpkgs#447173, after nixos-25.05): it is set where it exists and left alone where not, so
 # this module evaluates on both. Where it is absent (the pinned nixos-25.05), nixpkgs' installer
-# writes entries without a counter: no boot is counted unless the agent gives the new entry its
-# `+TRIES` itself, and until then the gate below is wired but never waits.
+# writes entries without a counter: the agent gives the new entry of a deployment judged after a
+# boot its `+TRIES` itself (config boot.tries), so that boot counts and the gate below waits.
 {
   config,
   lib,
@@ -68,9 +68,11 @@ in
           }
         ];
 
+        # tries: what the agent gives a new entry an installer wrote without a counter (25.05's).
         services.ros-rollback-agent.settings.boot = {
           counting = true;
           inherit esp;
+          inherit (bc) tries;
         };
 
         # ProtectSystem=full makes /boot read-only to the agent; it renames the entry of a bad boot.

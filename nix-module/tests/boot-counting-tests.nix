@@ -147,7 +147,7 @@ in
     }
   )
 
-  (test "boot counting: the agent's config gets boot = { counting, esp }, rendered into its JSON, and may write the ESP"
+  (test "boot counting: the agent's config gets boot = { counting, esp, tries }, rendered into its JSON, and may write the ESP"
     (
       let
         c = (moduleWith { bootCounting = on; }).config;
@@ -161,6 +161,7 @@ in
       boot = {
         counting = true;
         esp = "/boot";
+        tries = 3;
       };
       ReadWritePaths = [ "/boot" ];
     }

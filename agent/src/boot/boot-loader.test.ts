@@ -72,6 +72,24 @@ describe("EspBootLoader on a real ESP directory", () => {
     expect(await loader().bootedGeneration()).toBe(6);
   });
 
+  it("gives an uncounted entry its tries (nixos-25.05's installer counts nothing), leaves a counted one", async () => {
+    await writeFile(join(entries, "nixos-generation-1.conf"), "");
+    await writeFile(join(entries, "nixos-generation-2.conf"), "");
+    await writeFile(join(entries, "nixos-generation-3+1-1.conf"), "");
+    expect(await loader().countEntry(2, 3)).toMatchObject({
+      file: "nixos-generation-2+3.conf",
+      triesLeft: 3,
+    });
+    expect(await loader().countEntry(2, 5)).toMatchObject({ file: "nixos-generation-2+3.conf" });
+    expect(await loader().countEntry(3, 3)).toMatchObject({ file: "nixos-generation-3+1-1.conf" });
+    expect(await loader().countEntry(4, 3)).toBeUndefined();
+    expect((await readdir(entries)).sort()).toEqual([
+      "nixos-generation-1.conf",
+      "nixos-generation-2+3.conf",
+      "nixos-generation-3+1-1.conf",
+    ]);
+  });
+
   it("removes every entry of a generation, and again after a cut left nothing to remove", async () => {
     await writeFile(join(entries, "nixos-generation-6.conf"), "");
     await writeFile(join(entries, "nixos-generation-7+0-2.conf"), "");

@@ -12,6 +12,11 @@ export interface BootLoader {
   bootedGeneration(): Promise<number | undefined>;
   /** Marks this boot bad (`systemd-bless-boot bad`): the loader will not pick its entry again. */
   markBad(): Promise<void>;
+  /**
+   * Gives generation N's entry TRIES when it has no counter (an installer that does not count, as
+   * nixos-25.05's); a counted entry is left as it is. The entry as it is now; undefined without one.
+   */
+  countEntry(generation: number, tries: number): Promise<LoaderEntry | undefined>;
   /** Drops generation N's tries counter (a generation judged without a counted boot); the blessed file name. */
   blessEntry(generation: number): Promise<string | undefined>;
   /** Deletes generation N's entries (idempotent: a power cut may have done it half). */
@@ -63,6 +68,15 @@ export class EspBootLoader implements BootLoader {
 
   async markBad(): Promise<void> {
     await runChecked(this.o.runner, [this.blessBoot, "bad"], { timeoutMs: 30_000 });
+  }
+
+  async countEntry(generation: number, tries: number): Promise<LoaderEntry | undefined> {
+    const entry = await this.entryOf(generation);
+    if (entry === undefined || entry.triesLeft !== undefined) return entry;
+    const counted = `nixos-generation-${generation}+${tries}.conf`;
+    // Atomic: a reset leaves one name or the other, never both (systemd#33504: both is never blessed).
+    await rename(join(this.entriesDir, entry.file), join(this.entriesDir, counted));
+    return parseEntryName(counted);
   }
 
   async blessEntry(generation: number): Promise<string | undefined> {

@@ -9,17 +9,20 @@ const base = {
 };
 
 it("boot: counting off and /boot by default; the module's rendering compiles; typos and relative paths are refused", () => {
-  expect(compileConfig(base).boot).toEqual({ counting: false, esp: "/boot" });
-  expect(compileConfig({ ...base, boot: { counting: true, esp: "/efi" } }).boot).toEqual({
+  expect(compileConfig(base).boot).toEqual({ counting: false, esp: "/boot", tries: 3 });
+  expect(compileConfig({ ...base, boot: { counting: true, esp: "/efi", tries: 5 } }).boot).toEqual({
     counting: true,
     esp: "/efi",
+    tries: 5,
   });
+  expect(() => compileConfig({ ...base, boot: { tries: 0 } })).toThrow(/tries/);
+  expect(() => compileConfig({ ...base, boot: { tries: 1.5 } })).toThrow(/tries/);
   expect(() => compileConfig({ ...base, boot: { couting: true } })).toThrow(/couting/);
   expect(() => compileConfig({ ...base, boot: { esp: "boot" } })).toThrow(/esp/);
 });
 
 it("checkReboot: boot and switch on a counting robot; test and dry-activate never (INVALID_ARGUMENT)", () => {
-  const counting = { counting: true, esp: "/boot" };
+  const counting = { counting: true, esp: "/boot", tries: 3 };
   expect(() => checkReboot("switch", true, counting)).not.toThrow();
   expect(() => checkReboot("boot", true, counting)).not.toThrow();
   expect(() => checkReboot("test", true, counting)).toThrow(

@@ -9,18 +9,25 @@ export const bootConfigSchema = z
     counting: z.boolean().optional(),
     /** Mount point of the EFI system partition (default /boot). */
     esp: z.string().startsWith("/").max(4096).optional(),
+    /** Tries the agent gives a new entry its installer wrote without a counter (default 3). */
+    tries: z.number().int().min(1).max(100).optional(),
   })
   .strict();
 
 export interface BootConfig {
   readonly counting: boolean;
   readonly esp: string;
+  readonly tries: number;
 }
 
-export const BOOT_COUNTING_OFF: BootConfig = { counting: false, esp: "/boot" };
+export const BOOT_COUNTING_OFF: BootConfig = { counting: false, esp: "/boot", tries: 3 };
 
 export function compileBootConfig(raw: z.output<typeof bootConfigSchema> | undefined): BootConfig {
-  return { counting: raw?.counting ?? false, esp: raw?.esp ?? BOOT_COUNTING_OFF.esp };
+  return {
+    counting: raw?.counting ?? false,
+    esp: raw?.esp ?? BOOT_COUNTING_OFF.esp,
+    tries: raw?.tries ?? BOOT_COUNTING_OFF.tries,
+  };
 }
 
 /**

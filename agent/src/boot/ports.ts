@@ -7,4 +7,6 @@ export interface BootPorts {
   readonly loader: BootLoader;
   readonly power: Power;
   readonly verdict: VerdictFiles;
+  /** Tries a new generation's entry gets when its installer wrote it without a counter (config boot.tries). */
+  readonly tries: number;
 }

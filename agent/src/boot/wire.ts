@@ -13,6 +13,7 @@ export function bootPorts(config: BootConfig, runner: CommandRunner): BootPorts 
     loader: new EspBootLoader({ esp: config.esp, runner, blessBoot: blessBootPath() }),
     power: new SystemctlPower(runner),
     verdict: new RunDirVerdictFiles(),
+    tries: config.tries,
   };
 }
 

@@ -34,6 +34,16 @@ export function countedBoot(r: DeploymentRecord, d: StepDeps): BootPorts | undef
 }
 
 /**
+ * Before a generation that is judged after a boot is recorded as scheduled: its entry gets its
+ * tries if the installer wrote none (nixos-25.05's does not count), else no boot of it would count.
+ * Idempotent, so a reset before the record only repeats it.
+ */
+export async function countNewEntry(r: DeploymentRecord, boot: BootPorts | undefined): Promise<void> {
+  if (boot === undefined || r.generation === undefined) return;
+  await boot.loader.countEntry(r.generation, boot.tries);
+}
+
+/**
  * At start: a REBOOT_REQUIRED record (final) is taken up again in the first later boot of a robot
  * that counts boots (records of older agents, without a boot id, are left alone).
  */

@@ -1,6 +1,12 @@
 import { AgentError } from "../errors.js";
 import type { SwitchAction } from "../system/switcher.js";
-import { awaitCountedBoot, countedBoot, judgeCountedBoot, rollBackCountedBoot } from "./boot-steps.js";
+import {
+  awaitCountedBoot,
+  countedBoot,
+  countNewEntry,
+  judgeCountedBoot,
+  rollBackCountedBoot,
+} from "./boot-steps.js";
 import { hasDataSteps, migrating, restoring, setProfileAfterCapture, snapshotting } from "./data-steps.js";
 import {
   awaitConfirmation,
@@ -95,6 +101,7 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
     );
     // Exit 100 with --reboot: the agent reboots into the new generation and judges it there.
     const reboot = code === 100 && r.settings.reboot === true && d.boot !== undefined;
+    if (code === 100) await countNewEntry(r, d.boot);
     await d.transition(reboot ? "boot_scheduled" : exitEvent(code), {
       message: `${describeExit(code, tail)}${reboot ? "; rebooting to judge it after the boot" : ""}`,
       exitCode: code,
@@ -109,6 +116,7 @@ const STEPS: Record<DeploymentRecord["state"], Step> = {
     if (r.action === "dry-activate") {
       await d.transition("dry_run_finished", { message: "dry activation finished" });
     } else if (r.action === "boot") {
+      await countNewEntry(r, d.boot);
       await d.transition("boot_scheduled", {
         message: `${r.storePath} is the boot default; it is judged after the next boot`,
         bootId: await d.system.bootId(),

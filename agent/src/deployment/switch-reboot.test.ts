@@ -189,3 +189,27 @@ describe("a switch that exits 100 without --reboot", () => {
     await after.deployer.close();
   });
 });
+
+describe("an entry its installer wrote without a counter (nixos-25.05 counts nothing)", () => {
+  it.each([
+    ["switch", "sys-reboot", { reboot: true }, "awaiting_reboot"],
+    ["switch", "sys-reboot", {}, "reboot_required"],
+    ["boot", "sys-b", { reboot: true }, "awaiting_reboot"],
+  ] as const)(
+    "%s of %s %j: the agent gives it its tries before %s",
+    async (action, system, request, state) => {
+      const name = `sr-${n++}`;
+      const first = await lab.rig(name, { boot: cb.ports });
+      await until(
+        first.deployer,
+        (await first.deployer.activate(sys("sys-a"), "switch", { selfConfirm: true })).id,
+      );
+      await cb.entry("nixos-generation-1.conf");
+      await cb.entry("nixos-generation-2.conf");
+      const d = await first.deployer.activate(sys(system), action, { confirmTimeoutSeconds: 2, ...request });
+      await until(first.deployer, d.id, state);
+      expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2+3.conf"]);
+      await first.deployer.close();
+    },
+  );
+});

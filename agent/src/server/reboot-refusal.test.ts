@@ -63,7 +63,7 @@ function activate(c: AgentClient, action: ActivationAction): Promise<ServiceErro
 }
 
 it("refuses reboot with test and dry-activate (INVALID_ARGUMENT), and without boot counting (FAILED_PRECONDITION)", async () => {
-  const counting = await client({ counting: true, esp: join(tmp, "esp") });
+  const counting = await client({ counting: true, esp: join(tmp, "esp"), tries: 3 });
   for (const action of [
     ActivationAction.ACTIVATION_ACTION_TEST,
     ActivationAction.ACTIVATION_ACTION_DRY_ACTIVATE,

@@ -45,6 +45,7 @@ export class CountingBoot {
       }),
       power: this.power,
       verdict: new RunDirVerdictFiles(this.runDir),
+      tries: 3,
     };
   }
 
@@ -66,9 +67,10 @@ export class CountingBoot {
     return (await readdir(this.entries)).sort();
   }
 
-  /** What the agent left in /run/ros-rollback/boot. */
+  /** What the agent left in /run/ros-rollback/boot, as boot-verdict.sh sees it. */
   async runFiles(): Promise<string[]> {
-    return (await readdir(this.runDir).catch(() => [])).sort();
+    // Not the writer's temporary files: the agent rewrites `judging` at every step (tmp, then rename).
+    return (await readdir(this.runDir).catch(() => [])).filter((f) => !f.startsWith(".")).sort();
   }
 
   /** A file's text, "" when it is missing. */
