@@ -115,7 +115,9 @@ in rec {
     in sh "lab-system-${name}" ''
       set -e
       mkdir -p $out/bin
-      sed -e "s|@out@|$out|g" -e "s|@units@|${unitDir}|g" -e "s|@loader@|${./loader.sh}|g" ${./switch-to-configuration.sh} > $out/bin/switch-to-configuration
+      sed -e "s|@out@|$out|g" -e "s|@units@|${unitDir}|g" -e "s|@loader@|$out/bin/lab-loader|g" ${./switch-to-configuration.sh} > $out/bin/switch-to-configuration
+      # A copy, not a reference: loader.sh's own store path would add a path to every system's closure.
+      cp ${./loader.sh} $out/bin/lab-loader
       chmod 555 $out/bin/switch-to-configuration
       ln -s ${unitDir} $out/units
       echo ${name} > $out/lab-system
