@@ -52,18 +52,23 @@ async function rebootingSwitch(): Promise<{ id: string; name: string; first: Rig
   return s;
 }
 
+/** The controller confirms; systemd-bless-boot renames the entry on `good`; the deployment SUCCEEDED. */
+async function confirmedAndBlessed(after: Rig, id: string): Promise<void> {
+  const blesser = cb.blessWhenGood(TRIED, "nixos-generation-2.conf");
+  await after.deployer.confirm(id);
+  const done = await until(after.deployer, id);
+  await blesser;
+  expect(done).toMatchObject({ state: "succeeded", booted: true });
+  expect(done.message).toMatch(/boot entry nixos-generation-2\.conf blessed$/);
+}
+
 describe("deploy --action switch --reboot, activation exits 100", () => {
   it("healthy and confirmed after the reboot: judging, good, the entry blessed, SUCCEEDED", async () => {
     const { id, name, first } = await rebootingSwitch();
     const after = await cb.boot(first, name, NEW, TRIED, sys("sys-reboot"));
     await until(after.deployer, id, "awaiting_confirmation");
     expect(await cb.runFiles()).toEqual(["judging"]);
-    const blesser = cb.blessWhenGood(TRIED, "nixos-generation-2.conf");
-    await after.deployer.confirm(id);
-    const done = await until(after.deployer, id);
-    await blesser;
-    expect(done).toMatchObject({ state: "succeeded", booted: true });
-    expect(done.message).toMatch(/boot entry nixos-generation-2\.conf blessed$/);
+    await confirmedAndBlessed(after, id);
     expect(await cb.read(join(cb.runDir, "verdict"))).toBe("good");
     expect(await cb.entryFiles()).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf"]);
     expect((await after.profile.list()).map((g) => [g.number, g.current])).toEqual([
@@ -154,12 +159,7 @@ describe("a switch that exits 100 without --reboot", () => {
     });
     after.system.running = sys("sys-reboot");
     await until(after.deployer, id, "awaiting_confirmation");
-    const blesser = cb.blessWhenGood(TRIED, "nixos-generation-2.conf");
-    await after.deployer.confirm(id);
-    const done = await until(after.deployer, id);
-    await blesser;
-    expect(done).toMatchObject({ state: "succeeded", booted: true });
-    expect(done.message).toMatch(/boot entry nixos-generation-2\.conf blessed$/);
+    await confirmedAndBlessed(after, id);
     expect(cb.power.reboots).toBe(0);
     await after.deployer.close();
   });
