@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { withDeadline } from "../abort/with-deadline.js";
 import { AgentError } from "../errors.js";
 import { cut, MAX_MESSAGE } from "../text/bounded.js";
 import {
@@ -61,10 +62,13 @@ export class Holds {
     const ac = new AbortController();
     const loop = async () => {
       while (!ac.signal.aborted) {
+        const deadline = withDeadline(ac.signal, 10_000);
         try {
-          await syncTopics(ros, topics, AbortSignal.any([ac.signal, AbortSignal.timeout(10_000)]));
+          await syncTopics(ros, topics, deadline.signal);
         } catch (e) {
           if (!ac.signal.aborted) onError(e);
+        } finally {
+          deadline.clear();
         }
         await sleep(intervalMs, undefined, { signal: ac.signal }).catch(() => undefined);
       }

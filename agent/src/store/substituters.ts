@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { quote } from "@ros-rollback/nix-core";
+import { withDeadline } from "../abort/with-deadline.js";
 import { discardBody, fetchOnCache, narLocation, readBounded, readFileBounded } from "./cache-origin.js";
 import { MAX_NARINFO_BYTES, type NarInfo, parseNarInfo } from "./narinfo.js";
 
@@ -44,14 +45,16 @@ export function narInfoLookup(o: LookupOptions): NarInfoLookup {
   return async (cacheUrl, storePath, signal) => {
     const hash = storePath.slice(o.storeDir.length + 1, o.storeDir.length + 33);
     const where = `${cacheUrl}/${hash}.narinfo`;
-    const text = cacheUrl.startsWith("file://")
-      ? await readLocal(cacheUrl, where, signal)
-      : await readRemote(
-          cacheUrl,
-          where,
-          AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs)]),
-          signal,
-        );
+    let text: string | undefined;
+    if (cacheUrl.startsWith("file://")) text = await readLocal(cacheUrl, where, signal);
+    else {
+      const deadline = withDeadline(signal, o.timeoutMs);
+      try {
+        text = await readRemote(cacheUrl, where, deadline.signal, signal);
+      } finally {
+        deadline.clear();
+      }
+    }
     if (text === undefined) return undefined;
     const info = parseNarInfo(text, o.storeDir);
     if (typeof info === "string") throw new CacheError(cacheUrl, `${quote(where)}: ${info}`);

@@ -1,3 +1,4 @@
+import { withDeadline } from "../../abort/with-deadline.js";
 import { isAgentError } from "../../errors.js";
 import type { CommandRunner } from "../../system/command.js";
 import type { ExecSpec, HttpSpec } from "../spec.js";
@@ -33,9 +34,9 @@ export type Fetch = (url: string, init: { signal: AbortSignal; redirect: "manual
 /** GETs the URL (redirects not followed) and compares the status; the body is discarded. */
 export async function httpProbe(fetchFn: Fetch, spec: HttpSpec, signal: AbortSignal): Promise<Verdict> {
   const what = `http ${spec.name}`;
-  const timeout = AbortSignal.timeout(spec.timeoutSeconds * 1000);
+  const deadline = withDeadline(signal, spec.timeoutSeconds * 1000);
   try {
-    const res = await fetchFn(spec.url, { signal: AbortSignal.any([signal, timeout]), redirect: "manual" });
+    const res = await fetchFn(spec.url, { signal: deadline.signal, redirect: "manual" });
     await res.body?.cancel().catch(() => {});
     if (res.status === spec.expectStatus) return { healthy: true, reason: `${what} returned ${res.status}` };
     return {
@@ -43,8 +44,10 @@ export async function httpProbe(fetchFn: Fetch, spec: HttpSpec, signal: AbortSig
       reason: `${what} GET ${spec.url} returned ${res.status} (expected ${spec.expectStatus})`,
     };
   } catch (e) {
-    if (timeout.aborted && !signal.aborted)
+    if (deadline.timedOut())
       return { healthy: false, reason: `${what} GET ${spec.url} timed out after ${spec.timeoutSeconds} s` };
     return { healthy: false, reason: `${what} GET ${spec.url} failed: ${describeError(e)}` };
+  } finally {
+    deadline.clear();
   }
 }
