@@ -109,7 +109,7 @@ async function connectPrepared(
     channelOptions["grpc.max_reconnect_backoff_ms"] = 3_600_000;
   }
   if (target.serverName !== undefined) channelOptions["grpc.ssl_target_name_override"] = target.serverName;
-  const client = new (fastAgentClient())(target.address, credentials, channelOptions);
+  const makeClient = () => new (fastAgentClient())(target.address, credentials, channelOptions);
   const raw = {
     address: target.address,
     serverName: target.serverName,
@@ -118,7 +118,7 @@ async function connectPrepared(
   };
   if (routed !== undefined && agentContext !== undefined) {
     // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js
-    // channel, no loopback hop); other calls open their connection through the proxy when made.
+    // client, no loopback hop); another call makes the client and connects through the proxy.
     const h2 = await connectH2(
       inventoryTarget.name,
       target.address,
@@ -131,7 +131,7 @@ async function connectPrepared(
     });
     return new GrpcAgentApi(
       target,
-      client,
+      makeClient,
       options,
       raw,
       pushVia,
@@ -142,7 +142,15 @@ async function connectPrepared(
       h2,
     );
   }
-  const api = new GrpcAgentApi(target, client, options, raw, pushVia, () => routed?.proxy.close());
+  const client = makeClient();
+  const api = new GrpcAgentApi(
+    target,
+    () => client,
+    options,
+    raw,
+    pushVia,
+    () => routed?.proxy.close(),
+  );
   try {
     await waitForReady(client, target, options.connectTimeoutMs, options.failFast === true, signal);
   } catch (e) {
