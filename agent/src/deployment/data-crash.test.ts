@@ -3,19 +3,14 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stagedPath } from "../data/store.js";
-import { DeployerLab, type RigOptions, until } from "../testing/deployer-rig.js";
+import { until } from "../testing/deployer-rig.js";
 import { FakeHealth } from "../testing/fakes.js";
 import type { DeploymentRecord } from "./record.js";
-import { digest, makeDataRig, run, setupDataLab } from "./testing/data-rig.js";
+import { digest, run, useDataLab } from "./testing/data-rig.js";
 
-const lab = new DeployerLab();
-beforeAll(() => setupDataLab(lab));
-afterAll(() => lab.teardown());
-
-const sys = (n: string) => lab.sys(n);
-const dataRig = (name: string, o: RigOptions = {}) => makeDataRig(lab, name, o);
+const { lab, sys, dataRig } = useDataLab();
 
 describe("data rolls back with the generation: an agent killed mid-way (real directories, fake switch)", () => {
   it("an agent killed mid-capture redoes the capture on start (a partial copy is discarded)", async () => {

@@ -3,16 +3,11 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DeployerLab, type RigOptions, SELF, until } from "../testing/deployer-rig.js";
-import { digest, makeDataRig, run, setupDataLab, states } from "./testing/data-rig.js";
+import { describe, expect, it } from "vitest";
+import { SELF, until } from "../testing/deployer-rig.js";
+import { digest, run, states, useDataLab } from "./testing/data-rig.js";
 
-const lab = new DeployerLab();
-beforeAll(() => setupDataLab(lab));
-afterAll(() => lab.teardown());
-
-const sys = (n: string) => lab.sys(n);
-const dataRig = (name: string, o: RigOptions = {}) => makeDataRig(lab, name, o);
+const { lab, sys, dataRig } = useDataLab();
 
 describe("data rolls back with the generation (real directories, fake switch)", () => {
   it("captures before the switch, runs the migration, keeps v2 when healthy", async () => {

@@ -2,12 +2,13 @@
 // a rig whose deployments own a real directory, and a byte digest of a tree.
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type DeployerLab, type Rig, type RigOptions, SELF, until } from "../../testing/deployer-rig.js";
+import { afterAll, beforeAll } from "vitest";
+import { DeployerLab, type Rig, type RigOptions, SELF, until } from "../../testing/deployer-rig.js";
 
 const MIGRATE = `#!/bin/sh\nset -e\necho 2 > "$RR_TEST_DATA/schema"\necho migrated >> "$RR_TEST_DATA/rows"\n`;
 
 /** Sets the lab up with v2 (migrates), v2-failing (migration exits 3) and v2-slow (sleeps 30 s). */
-export async function setupDataLab(lab: DeployerLab): Promise<void> {
+async function setupDataLab(lab: DeployerLab): Promise<void> {
   await lab.setup();
   lab.addSystem("v2", { "ros-rollback/migrate": MIGRATE });
   lab.addSystem("v2-failing", { "ros-rollback/migrate": `${MIGRATE}echo 'column exists' >&2\nexit 3\n` });
@@ -35,7 +36,7 @@ export interface DataRig extends Rig {
 }
 
 /** A rig whose deployments capture `db` (schema 1, two rows, a binary table), written by db.service. */
-export async function makeDataRig(lab: DeployerLab, name: string, o: RigOptions = {}): Promise<DataRig> {
+async function makeDataRig(lab: DeployerLab, name: string, o: RigOptions = {}): Promise<DataRig> {
   const r0 = await lab.rig(name, { data: [], ...o });
   const db = join(r0.stateDir, "..", "db");
   await mkdir(join(db, "tables"), { recursive: true });
@@ -45,6 +46,18 @@ export async function makeDataRig(lab: DeployerLab, name: string, o: RigOptions 
   process.env.RR_TEST_DATA = db;
   const r = await lab.rig(name, { data: [{ path: db, units: ["db.service"] }], ...o });
   return { ...r, db };
+}
+
+/** The lab for a test file, set up before its tests and torn down after; `dataRig` makes a DataRig in it. */
+export function useDataLab() {
+  const lab = new DeployerLab();
+  beforeAll(() => setupDataLab(lab));
+  afterAll(() => lab.teardown());
+  return {
+    lab,
+    sys: (n: string) => lab.sys(n),
+    dataRig: (name: string, o: RigOptions = {}) => makeDataRig(lab, name, o),
+  };
 }
 
 /** Switches to path, self-confirming, and waits for the record to be final. */
