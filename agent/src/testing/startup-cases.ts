@@ -1,11 +1,15 @@
 // The start-up refusals as data, shared by the checkStartup and agent-binary tests: each case
-// writes its files into a fresh directory and says what the refusal must mention.
+// writes its files into a fresh directory and says what the refusal must mention; and the built
+// agent run with a config.
+import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { makeTestPki } from "@ros-rollback/proto/testing";
 import { expect } from "vitest";
 
+const MAIN = resolve(fileURLToPath(import.meta.url), "../../../dist/main.js");
 const KEY = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 export interface Setup {
@@ -258,4 +262,16 @@ export function startupCases(): StartupCases {
     },
   ];
   return { setup, cases, close: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs the built agent (agent/dist/main.js) with `config` to its end: its exit code and stderr. */
+export function runAgent(config: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(
+      process.execPath,
+      [MAIN, "--config", config],
+      { timeout: 18_000, env: { ...process.env, NOTIFY_SOCKET: "" } },
+      (_err, _stdout, stderr) => done({ code: child.exitCode, stderr }),
+    );
+  });
 }
