@@ -42,11 +42,11 @@ interface Stage {
 }
 
 /**
- * The fault matrix on robot NAME: its set-up (holds installed, quicker health, every fixture
+ * The fault matrix on the robot `robotName`: its set-up (holds installed, quicker health, every fixture
  * pushed once), a reset to a known good generation, and one cell (hold, fault, check the end).
  */
-export function faultCells(NAME: string) {
-  const robot = new Robot(NAME);
+export function faultCells(robotName: string) {
+  const robot = new Robot(robotName);
   let lab: LabRobot;
   let systems: Record<string, string>;
   const measured: string[] = [];
@@ -131,7 +131,7 @@ export function faultCells(NAME: string) {
       cutUntilFinal: true,
       reach: async () => {
         await robot.recordIn(["checking_health"]);
-        await labLink(NAME, false);
+        await labLink(robotName, false);
         await robot.release("talker");
         return robot.recordIn(["awaiting_confirmation"]);
       },
@@ -155,10 +155,10 @@ export function faultCells(NAME: string) {
   async function resetToGood(): Promise<string> {
     unfreeze = undefined;
     robot.stopFreezes();
-    lab = await labUp(NAME); // describes the running robot (its init's pid), or boots it after a failed cell
+    lab = await labUp(robotName); // describes the running robot (its init's pid), or boots it after a failed cell
     await robot.release();
-    await labLink(NAME, true);
-    await waitForAgent(NAME, { timeoutMs: 60_000 });
+    await labLink(robotName, true);
+    await waitForAgent(robotName, { timeoutMs: 60_000 });
     await until(
       "no deployment running",
       async () => {
@@ -188,7 +188,7 @@ export function faultCells(NAME: string) {
     config.health = { ...config.health, settleSeconds: 1, stableSeconds: 2 };
     writeFileSync(file, `${JSON.stringify(config)}\n`);
     expect((await robot.exec(["systemctl", "restart", "ros-rollback-agent"])).code).toBe(0);
-    await waitForAgent(NAME, { timeoutMs: 30_000 });
+    await waitForAgent(robotName, { timeoutMs: 30_000 });
   }
 
   /** A power cut: the robot's init killed (so every process of the robot at once), then booted again. */
@@ -197,7 +197,7 @@ export function faultCells(NAME: string) {
     unfreeze?.(); // a frozen agent's zombie would keep the robot's PID namespace alive
     // Under heavy load one `systemctl is-system-running` probe of the boot wait can time out although
     // the robot boots: then describe it as it is (the cell's checks still judge where it ended).
-    lab = await labRestart(NAME, { hard: true }).catch(() => labUp(NAME));
+    lab = await labRestart(robotName, { hard: true }).catch(() => labUp(robotName));
   }
 
   const t0 = Date.now();
@@ -230,7 +230,7 @@ export function faultCells(NAME: string) {
     unfreeze = undefined;
     if (stage.cutUntilFinal) {
       await robot.recordIn(["rolled_back", "succeeded", "failed", "rollback_failed"], held.id, 120_000);
-      await labLink(NAME, true);
+      await labLink(robotName, true);
     }
     mark("faulted");
     const run = await ctl;
@@ -254,9 +254,9 @@ export function faultCells(NAME: string) {
       return lab;
     },
     async setUp(): Promise<void> {
-      [lab, systems] = await Promise.all([labUp(NAME), buildSystems()]);
-      await waitForAgent(NAME, { timeoutMs: 30_000 });
-      installHolds(NAME);
+      [lab, systems] = await Promise.all([labUp(robotName), buildSystems()]);
+      await waitForAgent(robotName, { timeoutMs: 30_000 });
+      installHolds(robotName);
       await quickerHealth();
       // Push every fixture once, so the cells measure activation, not transfer.
       for (const s of [...GOOD, "crashing-talker", "talker-header"]) {
@@ -274,7 +274,7 @@ export function faultCells(NAME: string) {
     async tearDown(): Promise<void> {
       robot.stopFreezes();
       process.stderr.write(`fault matrix as measured:\n${measured.join("\n")}\n`);
-      await labDown(NAME);
+      await labDown(robotName);
     },
   };
 }
