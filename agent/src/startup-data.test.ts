@@ -1,14 +1,12 @@
 // Issue 24: every data entry the agent must refuse, through the real agent binary: exit 78
 // (EX_CONFIG: the units do not restart), one bounded line on stderr naming the entry, no stack.
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { runAgent } from "./testing/startup-cases.js";
 
-const MAIN = resolve(fileURLToPath(import.meta.url), "../../dist/main.js");
 const KEY = "k-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), "rr-startup-data-")));
@@ -83,17 +81,6 @@ async function configWith(data: Entry[]): Promise<string> {
   };
   await writeFile(file, JSON.stringify(raw));
   return file;
-}
-
-function runAgent(config: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = execFile(
-      process.execPath,
-      [MAIN, "--config", config],
-      { timeout: 18_000, env: { ...process.env, NOTIFY_SOCKET: "" } },
-      (_err, _stdout, stderr) => done({ code: child.exitCode, stderr }),
-    );
-  });
 }
 
 describe("the agent binary refuses a data entry it must not snapshot: exit 78, one line", () => {

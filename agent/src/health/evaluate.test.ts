@@ -1,68 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { AgentError } from "../errors.js";
 import type { CommandResult } from "../system/command.js";
-import { evaluateHealth, HealthChecker, type HealthDeps, type HealthReport } from "./evaluate.js";
-import { compileHealthConfig, type RawHealthConfig } from "./spec.js";
-import { FakeClock } from "./testing/fake-clock.js";
-import { FakeRos, FakeRunner, graph, liveTopic, ok, showBlock } from "./testing/fakes.js";
+import { evaluateHealth, HealthChecker, type HealthDeps } from "./evaluate.js";
+import { compileHealthConfig } from "./spec.js";
+import { BASE, evaluate, failingReasons, rig } from "./testing/evaluate-rig.js";
+import { ok, showBlock } from "./testing/fakes.js";
 
-// Every test here runs on virtual time: a 70-second evaluation takes milliseconds.
-
-const BASE: RawHealthConfig = {
-  settleSeconds: 4,
-  stableSeconds: 10,
-  timeoutSeconds: 60,
-  intervalSeconds: 2,
-  checkTimeoutSeconds: 5,
-  systemd: { units: [{ name: "talker.service" }] },
-  ros: {
-    topics: [{ name: "/chatter", minRateHz: 5, maxSilenceSeconds: 2 }],
-    rateWindowSeconds: 4,
-    requiredNodes: ["/talker"],
-  },
-};
-
-interface Rig {
-  clock: FakeClock;
-  runner: FakeRunner;
-  ros: FakeRos;
-  deps: HealthDeps;
-  reports: HealthReport[];
-  /** What the next `systemctl show` prints; a function of the call number. */
-  unit: (call: number) => CommandResult | Promise<CommandResult>;
-}
-
-function rig(): Rig {
-  const clock = new FakeClock();
-  const ros = new FakeRos();
-  ros.state = graph("run-1", { "/chatter": ["/talker"] });
-  ros.samples.set("/chatter", liveTopic(clock, 10, clock.now() - 60_000));
-  let calls = 0;
-  const r: Rig = {
-    clock,
-    ros,
-    reports: [],
-    runner: new FakeRunner(),
-    unit: () => ok(showBlock({ id: "talker.service", mainPid: 42, nRestarts: 0, enter: 7 })),
-    deps: undefined as unknown as HealthDeps,
-  };
-  r.runner.on("systemctl show", () => r.unit(calls++));
-  r.deps = {
-    clock,
-    runner: r.runner,
-    fetch: () => Promise.reject(new Error("no fetch expected")),
-    ros: { graph: ros, monitor: ros },
-  };
-  return r;
-}
-
-async function evaluate(r: Rig, raw: RawHealthConfig = BASE, signal = new AbortController().signal) {
-  return evaluateHealth(compileHealthConfig(raw), r.deps, { onReport: (x) => r.reports.push(x) }, signal);
-}
-
-function failingReasons(r: Rig): string[] {
-  return r.reports.filter((x) => !x.healthy).map((x) => x.reason);
-}
+// Every test here runs on virtual time: a 70-second evaluation takes milliseconds. The ROS
+// checks (master, nodes, topics): evaluate-ros.test.ts.
 
 describe("evaluateHealth", () => {
   it("settles, then passes once every round was healthy for stableSeconds", async () => {
@@ -173,87 +118,6 @@ describe("evaluateHealth", () => {
       durationMs: 5000,
     });
     expect(r.reports.length).toBeGreaterThan(2);
-  });
-
-  it("an unreachable master is unhealthy; topics are still judged (connected publishers keep sending)", async () => {
-    const r = rig();
-    r.ros.state = undefined;
-    const out = await evaluate(r, { ...BASE, timeoutSeconds: 12 });
-    expect(out.healthy).toBe(false);
-    const byId = new Map(out.report.results.map((x) => [x.id, x]));
-    expect(byId.get("ros:master")?.reason).toBe(
-      "ROS master http://127.0.0.1:11311 unreachable: connect ECONNREFUSED 127.0.0.1:11311",
-    );
-    expect(byId.get("node:/talker")?.reason).toBe("node /talker: unknown, the ROS master is unreachable");
-    expect(byId.get("topic:/chatter")?.healthy).toBe(true);
-  });
-
-  it("a master that does not answer is cut at the check timeout", async () => {
-    const r = rig();
-    r.ros.hang = true;
-    const out = await evaluate(r, { ...BASE, timeoutSeconds: 12 });
-    expect(out.report.results.find((x) => x.id === "ros:master")?.reason).toBe(
-      "ros master: timed out after 5.0 s",
-    );
-    expect(out.report.results.find((x) => x.id === "topic:/chatter")?.reason).toBe(
-      "topic /chatter: timed out after 5.0 s",
-    );
-  });
-
-  it("a master restart during the window (new run_id) breaks the stable period", async () => {
-    const r = rig();
-    let rounds = 0;
-    const query = r.ros.query.bind(r.ros);
-    r.ros.query = (signal) => {
-      rounds += 1;
-      if (rounds === 5) r.ros.state = graph("run-2", { "/chatter": ["/talker"] });
-      return query(signal);
-    };
-    const out = await evaluate(r);
-    expect(out.healthy).toBe(true);
-    expect(failingReasons(r)).toEqual(["ROS master restarted during the window (run_id run-1 → run-2)"]);
-  });
-
-  it("a required node that is not registered is unhealthy", async () => {
-    const r = rig();
-    r.ros.state = graph("run-1", { "/chatter": ["/other"] });
-    const out = await evaluate(r, { ...BASE, timeoutSeconds: 12 });
-    expect(out.reason).toMatch(/node \/talker not registered with the ROS master/);
-  });
-
-  it("a silent topic is unhealthy, reporting for how long", async () => {
-    const r = rig();
-    const last = r.clock.now() + 3000;
-    r.ros.samples.set("/chatter", (windowStart) => ({
-      ...liveTopic(r.clock, 10, r.clock.now() - 100_000)(windowStart),
-      lastMessageAtMs: last,
-    }));
-    const out = await evaluate(r, { ...BASE, timeoutSeconds: 12 });
-    expect(out.healthy).toBe(false);
-    expect(out.reason).toMatch(
-      /topic \/chatter silent for \d+\.\d s \(max 2 s\); 1 publisher\(s\) connected$/,
-    );
-  });
-
-  it("a slow topic is unhealthy, reporting its rate", async () => {
-    const r = rig();
-    r.ros.samples.set("/chatter", liveTopic(r.clock, 2, r.clock.now() - 100_000));
-    const out = await evaluate(r, { ...BASE, timeoutSeconds: 12 });
-    expect(out.reason).toMatch(/topic \/chatter at 2\.0 Hz \(min 5 Hz over 4\.0 s\)/);
-  });
-
-  it("without a ROS monitor every ROS check is unhealthy", async () => {
-    const r = rig();
-    const deps: HealthDeps = { ...r.deps, ros: undefined };
-    const out = await evaluateHealth(
-      compileHealthConfig({ ...BASE, timeoutSeconds: 12 }),
-      deps,
-      {},
-      new AbortController().signal,
-    );
-    expect(out.report.results.find((x) => x.id === "topic:/chatter")?.reason).toBe(
-      "topic /chatter: no ROS monitor configured",
-    );
   });
 
   it("runs exec probes through the runner and reports their failure", async () => {
