@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseArgs as parse, UsageError } from "./args.js";
 
-const SUITES = ["transfers", "redeploy", "rollback"];
+const SUITES = ["transfers", "redeploy", "rollback", "relay", "vm"];
 const parseArgs = (argv: readonly string[], env: NodeJS.ProcessEnv) => parse(argv, env, SUITES);
 
 describe("bench arguments", () => {
@@ -26,6 +26,7 @@ describe("bench arguments", () => {
     expect(o.slow).toEqual({ paths: 10, mib: 30, rate: "20mbit", kinds: ["binaries"] });
     expect(o.deploy).toEqual({ paths: 200, mib: 50 });
     expect(o.rtt).toEqual({ small: 200, smallKib: 100, big: 3, bigMib: 5, delayMs: 25 });
+    expect(o.vmRuns).toBe(2);
   });
 
   it("--suites, --only and --variants pick a subset, in the canonical order, once each", () => {
@@ -36,11 +37,11 @@ describe("bench arguments", () => {
         "--only",
         "rtt50,veth",
         "--suites",
-        "rollback,transfers",
+        "vm,rollback,transfers",
       ],
       {},
     );
-    expect(o.suites).toEqual(["transfers", "rollback"]);
+    expect(o.suites).toEqual(["transfers", "rollback", "vm"]);
     expect(o.links).toEqual(["veth", "rtt50"]);
     expect(o.variants).toEqual(["nix-copy", "push-auto"]);
   });
@@ -54,6 +55,7 @@ describe("bench arguments", () => {
       BENCH_CLOSURE: "binaries",
       BENCH_SLOW_CLOSURE: "both",
       BENCH_DEPLOY_PATHS: "20",
+      BENCH_VM_RUNS: "1",
     });
     expect(o).toMatchObject({
       robot: "lb-1",
@@ -63,6 +65,7 @@ describe("bench arguments", () => {
     });
     expect(o.slow.kinds).toEqual(["random", "binaries"]);
     expect(o.deploy.paths).toBe(20);
+    expect(o.vmRuns).toBe(1);
   });
 
   it.each([
@@ -71,7 +74,7 @@ describe("bench arguments", () => {
     [["--variants", "--only", "veth"], /--variants wants/],
     [["--variants", ","], /--variants: unknown/],
     [["--fast"], /unknown argument "--fast"/],
-    [["--suites", "push"], /--suites: unknown "push"; choose from transfers, redeploy, rollback/],
+    [["--suites", "push"], /--suites: unknown "push"; choose from transfers, redeploy, rollback, relay, vm/],
   ])("refuses %j", (argv, message) => {
     expect(() => parseArgs(argv, {})).toThrow(UsageError);
     expect(() => parseArgs(argv, {})).toThrow(message);
@@ -80,6 +83,7 @@ describe("bench arguments", () => {
   it.each([
     [{ BENCH_RUNS: "0" }, /BENCH_RUNS must be a number ≥ 1/],
     [{ BENCH_RUNS: "1.5" }, /BENCH_RUNS must be a whole number/],
+    [{ BENCH_VM_RUNS: "0" }, /BENCH_VM_RUNS must be a number ≥ 1/],
     [{ BENCH_MB: "lots" }, /BENCH_MB must be a number/],
     [{ BENCH_ROBOT: "../x" }, /BENCH_ROBOT/],
     [{ BENCH_RATE: "20mbit; reboot" }, /BENCH_RATE/],

@@ -22,6 +22,8 @@ export interface BenchOptions {
   deploy: { paths: number; mib: number };
   /** gc: MiB of each deployed system, old generations collected. */
   gc: { mib: number; generations: number };
+  /** vm: runs (each boots the VM ~6 times under TCG: its own count, not BENCH_RUNS). */
+  vmRuns: number;
 }
 
 export class UsageError extends Error {
@@ -108,5 +110,6 @@ export function parseArgs(
     },
     deploy: { paths: whole(env, "BENCH_DEPLOY_PATHS", 200), mib: num(env, "BENCH_DEPLOY_MB", 50) },
     gc: { mib: num(env, "BENCH_GC_MB", 150), generations: whole(env, "BENCH_GC_GENERATIONS", 10) },
+    vmRuns: whole(env, "BENCH_VM_RUNS", 2),
   };
 }

@@ -10,6 +10,7 @@ import { gc, redeploy, rollback, transfers } from "./suites/index.js";
 import { relaySuite } from "./suites/relay.js";
 import { relayPush } from "./suites/relay-push.js";
 import type { Suite, SuiteResult } from "./suites/suite.js";
+import { vmSuite } from "./suites/vm.js";
 
 /** The suites, in the order they run; `--suites` picks among these names. */
 const SUITES: Record<string, Suite> = {
@@ -22,9 +23,11 @@ const SUITES: Record<string, Suite> = {
 };
 /** Suites whose robot boots behind NAT, dialing the lab relay. */
 const NAT_SUITES = new Set(["relay-push"]);
-/** Suites without a lab robot: their own processes on the host. */
-const HOST_SUITES: Record<string, (log: (line: string) => void) => Promise<SuiteResult>> = {
+/** Suites that run.ts boots no robot for: their own processes on the host, or their own robots (vm). */
+type HostSuite = (log: (line: string) => void, opts: BenchOptions) => Promise<SuiteResult>;
+const HOST_SUITES: Record<string, HostSuite> = {
   relay: relaySuite,
+  vm: vmSuite,
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -62,13 +65,10 @@ async function runSuite(name: string, suite: Suite, opts: BenchOptions): Promise
   }
 }
 
-async function runHostSuite(
-  name: string,
-  suite: (log: (line: string) => void) => Promise<SuiteResult>,
-): Promise<SuiteResult> {
+async function runHostSuite(name: string, suite: HostSuite, opts: BenchOptions): Promise<SuiteResult> {
   const before = machine();
   const t0 = performance.now();
-  const r = await suite(log);
+  const r = await suite(log, opts);
   const seconds = (performance.now() - t0) / 1000;
   const m = machine();
   const meta = { when: new Date().toISOString(), wallSeconds: seconds, machine: before, machineAfter: m };
@@ -86,7 +86,11 @@ async function main(): Promise<void> {
   for (const name of opts.suites) {
     const suite = SUITES[name];
     const host = HOST_SUITES[name];
-    const r = suite ? await runSuite(name, suite, opts) : host ? await runHostSuite(name, host) : undefined;
+    const r = suite
+      ? await runSuite(name, suite, opts)
+      : host
+        ? await runHostSuite(name, host, opts)
+        : undefined;
     if (r === undefined) continue;
     // Written as each suite ends: a later suite's failure loses only its own.
     mergeResults(name, r.json);
