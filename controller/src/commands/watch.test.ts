@@ -43,7 +43,8 @@ describe("watch", () => {
   });
 
   it("--json: JSON Lines, one event per line and the result last", async () => {
-    simulate({ confirmWindowMs: 3_000 });
+    // A window a loaded host cannot miss (the Confirm ends it early).
+    simulate({ confirmWindowMs: 60_000 });
     sr.rig.agent.handlers.activate?.({
       storePath: SIM_SYSTEM.storePath,
       action: 1,
@@ -51,8 +52,12 @@ describe("watch", () => {
       overrideHolds: [],
     });
     await waitFor(() => sr.sim.current?.state === S.DEPLOYMENT_STATE_AWAITING_CONFIRMATION);
-    setTimeout(() => void cli(["confirm", "robot1", "--inventory", sr.rig.inventory]), 100);
+    // Confirmed once watch is connected, so it sees the deployment awaiting confirmation first.
+    const confirmed = waitFor(() => callsOf("watch").length > 0, 15_000).then(() =>
+      cli(["confirm", "robot1", "--inventory", sr.rig.inventory]),
+    );
     const r = await cli(["watch", ...target(), "--json"]);
+    expect((await confirmed).code).toBe(0);
 
     expect(r.code).toBe(0);
     const lines = r.stdout
