@@ -1,6 +1,6 @@
 // Issue 30 on a VM robot (QEMU, OVMF, systemd-boot with boot counting): a reboot deployment is
 // judged after the boot, and a generation that cannot boot comes back to the previous one without
-// a human (the issue's cases 3 and 1; 2, 4 and 5 are not here yet). One VM for the file; each case
+// a human (the issue's cases 3, 2 and 1; 4 and 5 are not here yet). One VM for the file; each case
 // starts on kernel-ok, which the fallback needs: the loader falls back to the newest entry left,
 // and lab-boot runs the system that entry names.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +18,7 @@ import {
 } from "../lab/index.js";
 import { type CliRun, controller } from "../support/controller.js";
 
-const NAME = "vmboot-s";
+const NAME = process.env.VM_ROBOT ?? "vmboot-s";
 /** Every wait here spans reboots under TCG (~100 s each); the file stays ≤ ~12 min on 2 cores. */
 const REBOOT_DEPLOY_MS = 900_000;
 let robot: LabRobot;
@@ -73,6 +73,15 @@ const json = <T>(run: CliRun): T => {
 const status = async () => json<StatusJson>(await controller(robot, ["status", "--json"]));
 const generations = async () => json<GenerationJson[]>(await controller(robot, ["generations", "--json"]));
 
+/** Until the VM runs `system` (a reboot in between answers nothing for a while). */
+async function backOn(system: KernelSystem): Promise<void> {
+  const end = Date.now() + 600_000;
+  while ((await currentSystem().catch(() => "")) !== systems[system]) {
+    if (Date.now() > end) throw new Error(`not back on ${system} within 600 s`);
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
 /** The robot runs `system`, profile and status agree, and the loader boots it by default. */
 async function expectOn(system: KernelSystem): Promise<void> {
   expect(await currentSystem()).toBe(systems[system]);
@@ -122,6 +131,38 @@ describe("boot-level rollback on a VM robot", () => {
       await expectOn("kernel-ok");
     },
     REBOOT_DEPLOY_MS + 300_000,
+  );
+
+  it(
+    "(2) a generation that boots unhealthy: back on the previous one, exit 2 naming the check, never blessed",
+    async () => {
+      // Every listing of the entries while the deployment runs: the new one never loses its counter.
+      const seen = new Set<string>();
+      let watching = true;
+      const watch = (async () => {
+        while (watching) {
+          const r = await inVm(["ls", "/boot/loader/entries"], 10_000).catch(() => undefined);
+          for (const f of r?.stdout.split("\n") ?? []) if (f !== "") seen.add(f);
+          await new Promise((res) => setTimeout(res, 2_000));
+        }
+      })();
+      const run = await rebootDeploy("kernel-unhealthy").finally(() => {
+        watching = false;
+      });
+      await watch;
+      const out = json<DeployJson>(run);
+      expect(run.code, run.stderr.slice(-3000)).toBe(2);
+      expect(out.reason).toContain("talker.service");
+      const mine = [...seen].filter((f) => f.startsWith(`nixos-generation-${out.generation}`));
+      expect(mine.some((f) => f.startsWith(`nixos-generation-${out.generation}+`))).toBe(true);
+      expect(mine).not.toContain(`nixos-generation-${out.generation}.conf`);
+      // The agent recorded ROLLED_BACK and then reboots into the previous generation: wait for that boot.
+      await backOn("kernel-ok");
+      await waitForAgent(NAME, { timeoutMs: 300_000 });
+      await expectOn("kernel-ok");
+      expect((await entries()).some((e) => e.startsWith(`nixos-generation-${out.generation}`))).toBe(false);
+    },
+    REBOOT_DEPLOY_MS,
   );
 
   it(
