@@ -24,10 +24,22 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["integration-tests/scenarios/**/*.test.ts"],
+          exclude: ["integration-tests/scenarios/vm-*.test.ts"],
           // One lab robot is shared by the scenarios: run files one after another.
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
+          // The VM robot's scenarios (QEMU reboots under TCG); scripts/test.sh runs them in a vitest
+          // process of their own beside the integration project.
+          name: "vm",
+          include: ["integration-tests/scenarios/vm-*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
         },
       },
     ],

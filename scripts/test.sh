@@ -19,4 +19,19 @@ bash proto/generate.sh
 git diff --exit-code -- proto/src/gen || { echo "proto/src/gen is stale: run npm run generate -w proto" >&2; exit 1; }
 
 export NIX_CONFIG="build-users-group ="
-npx vitest run
+# Two vitest processes: one vitest process runs every project's files in one pool (one worker on
+# 2 cores), so a project alone cannot run beside another. The lab scenarios in one; the unit tests,
+# then the VM robot's reboots, in the other (integration-tests/README.md says what they share).
+( rc=0
+  npx vitest run --project unit || rc=1
+  npx vitest run --project vm || rc=1
+  exit "$rc" ) 2>&1 | sed -u 's/^/[unit+vm] /' &
+side=$!
+main_rc=0
+npx vitest run --project integration || main_rc=$?
+side_rc=0
+wait "$side" || side_rc=$?
+if [ "$main_rc" -ne 0 ] || [ "$side_rc" -ne 0 ]; then
+  echo "tests failed (integration: exit $main_rc; unit+vm: exit $side_rc)" >&2
+  exit 1
+fi

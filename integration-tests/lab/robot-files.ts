@@ -43,7 +43,9 @@ export function allocateIndex(name: string, paths: RobotPaths): number {
       writeFileSync(claim, name, { flag: "wx" });
     } catch {
       const owner = readFileSync(claim, "utf8").trim();
-      if (owner !== name && existsSync(robotPaths(owner).indexFile)) continue;
+      // A claim is stale once its owner's directory is gone (made before it claims, removed by down).
+      const ownerPaths = robotPaths(owner);
+      if (owner !== name && (existsSync(ownerPaths.indexFile) || existsSync(ownerPaths.dir))) continue;
       writeFileSync(claim, name);
     }
     writeFileSync(paths.indexFile, `${k}\n`);
