@@ -26,32 +26,46 @@ import { LabError } from "./proc.js";
 
 export const INDEX_DIR = join(STATE_DIR, "index");
 
-export function readIndex(paths: RobotPaths): number | undefined {
+export function readIndex(paths: Pick<RobotPaths, "indexFile">): number | undefined {
   if (!existsSync(paths.indexFile)) return undefined;
   return Number(readFileSync(paths.indexFile, "utf8").trim());
 }
 
+/** Where robots claim their index K; tests pass their own. */
+export interface IndexClaims {
+  dir: string;
+  pathsOf: (name: string) => Pick<RobotPaths, "dir" | "indexFile">;
+}
+
+const LAB_CLAIMS: IndexClaims = { dir: INDEX_DIR, pathsOf: robotPaths };
+
 /** Claims the lowest free K in STATE_DIR/index (exclusive create, so concurrent ups don't collide). */
-export function allocateIndex(name: string, paths: RobotPaths): number {
+export function allocateIndex(
+  name: string,
+  paths: Pick<RobotPaths, "dir" | "indexFile">,
+  claims: IndexClaims = LAB_CLAIMS,
+): number {
   const existing = readIndex(paths);
   if (existing !== undefined) return existing;
-  mkdirSync(INDEX_DIR, { recursive: true });
+  mkdirSync(claims.dir, { recursive: true });
   mkdirSync(paths.dir, { recursive: true });
   for (let k = 1; k <= MAX_INDEX; k++) {
-    const claim = join(INDEX_DIR, String(k));
+    const claim = join(claims.dir, String(k));
     try {
       writeFileSync(claim, name, { flag: "wx" });
     } catch {
       const owner = readFileSync(claim, "utf8").trim();
-      // A claim is stale once its owner's directory is gone (made before it claims, removed by down).
-      const ownerPaths = robotPaths(owner);
+      if (owner === "") continue; // being written by another \`up\`
+      // Stale once its owner's directory is gone too: the owner makes it before claiming, and
+      // writes its index file only after, so a missing index file alone may be an \`up\` under way.
+      const ownerPaths = claims.pathsOf(owner);
       if (owner !== name && (existsSync(ownerPaths.indexFile) || existsSync(ownerPaths.dir))) continue;
       writeFileSync(claim, name);
     }
     writeFileSync(paths.indexFile, `${k}\n`);
     return k;
   }
-  throw new LabError(`no free robot index (all ${MAX_INDEX} taken under ${INDEX_DIR})`);
+  throw new LabError(`no free robot index (all ${MAX_INDEX} taken under ${claims.dir})`);
 }
 
 export function writeFile(file: string, text: string | Buffer, mode = 0o644): void {
