@@ -127,6 +127,36 @@ export interface VmResult {
   readonly panic: Record<string, Stat>;
   /** Per deploy run: paths pushed, and the boot clocks' offsets (ms, guest − host) and their bounds. */
   readonly details: readonly Record<string, unknown>[];
+  /** Runs that did not finish, and why (their finished steps are in the tables). */
+  readonly failures: readonly RunFailure[];
+}
+
+export interface RunFailure {
+  run: number;
+  error: string;
+}
+
+/**
+ * Runs 1..runs; a run that throws (a boot past its bound, a wrong exit code) is recorded and the
+ * next one goes on, so what finished runs measured is kept. Throws only when every run failed.
+ */
+export async function eachRun(
+  runs: number,
+  oneRun: (r: number) => Promise<void>,
+  log: (line: string) => void,
+): Promise<RunFailure[]> {
+  const failures: RunFailure[] = [];
+  for (let r = 1; r <= runs; r++) {
+    try {
+      await oneRun(r);
+    } catch (e) {
+      const error = (e instanceof Error ? e.message : String(e)).slice(0, 500);
+      failures.push({ run: r, error });
+      log(`vm run ${r}/${runs} FAILED: ${error}`);
+    }
+  }
+  if (runs > 0 && failures.length === runs) throw new Error(`every run failed; run 1: ${failures[0]?.error}`);
+  return failures;
 }
 
 export async function vmSuite(log: (line: string) => void, opts: BenchOptions): Promise<SuiteResult> {
@@ -140,35 +170,37 @@ export async function vmSuite(log: (line: string) => void, opts: BenchOptions): 
   const details: Record<string, unknown>[] = [];
   const ctx: Ctx = { name, log, systems };
   const clockOf = (c: BootClock) => ({ offsetMs: c.offsetMs, uncertaintyMs: c.uncertaintyMs });
+  const oneRun = async (r: number): Promise<void> => {
+    const { robot, rows: c } = await coldUp(ctx);
+    add(cold, c);
+    log(`vm run ${r}: up ${fmt(c)}`);
+    // Healthy: kernel-ok and kernel-ok-b differ from the base system and from each other.
+    const ok = await rebootDeploy(ctx, robot, r % 2 === 1 ? "kernel-ok" : "kernel-ok-b", 0);
+    log(`vm run ${r}: deploy events ${JSON.stringify(ok.run.events.map((e) => [e.state, e.time]))}`);
+    const d = rebootDeployPhases(ok.run, ok.before, ok.after, consoleTimes(ok.con, RESTART)[0]);
+    add(deploy, d);
+    log(`vm run ${r}: reboot deploy ${fmt(d)}`);
+    const bad = await rebootDeploy(ctx, robot, "kernel-panic", 2);
+    log(`vm run ${r}: panic events ${JSON.stringify(bad.run.events.map((e) => [e.state, e.time]))}`);
+    const panics = consoleTimes(bad.con, PANIC);
+    const f = panicPhases(bad.run, bad.before, bad.after, panics);
+    add(panic, f);
+    log(`vm run ${r}: panic ${fmt(f)}`);
+    const p = await plainReboot(ctx);
+    add(reboot, p);
+    log(`vm run ${r}: plain reboot ${fmt(p)}`);
+    details.push({
+      run: r,
+      deployPathsMissing: ok.pathsMissing,
+      panicPathsMissing: bad.pathsMissing,
+      panicsOnConsole: panics.length,
+      clocks: [ok.before, ok.after, bad.before, bad.after].map(clockOf),
+    });
+    log(`vm run ${r}/${opts.vmRuns} done: ${JSON.stringify(details.at(-1))}`);
+  };
+  let failures: RunFailure[] = [];
   try {
-    for (let r = 1; r <= opts.vmRuns; r++) {
-      const { robot, rows: c } = await coldUp(ctx);
-      add(cold, c);
-      log(`vm run ${r}: up ${fmt(c)}`);
-      // Healthy: kernel-ok and kernel-ok-b differ from the base system and from each other.
-      const ok = await rebootDeploy(ctx, robot, r % 2 === 1 ? "kernel-ok" : "kernel-ok-b", 0);
-      log(`vm run ${r}: deploy events ${JSON.stringify(ok.run.events.map((e) => [e.state, e.time]))}`);
-      const d = rebootDeployPhases(ok.run, ok.before, ok.after, consoleTimes(ok.con, RESTART)[0]);
-      add(deploy, d);
-      log(`vm run ${r}: reboot deploy ${fmt(d)}`);
-      const bad = await rebootDeploy(ctx, robot, "kernel-panic", 2);
-      log(`vm run ${r}: panic events ${JSON.stringify(bad.run.events.map((e) => [e.state, e.time]))}`);
-      const panics = consoleTimes(bad.con, PANIC);
-      const f = panicPhases(bad.run, bad.before, bad.after, panics);
-      add(panic, f);
-      log(`vm run ${r}: panic ${fmt(f)}`);
-      const p = await plainReboot(ctx);
-      add(reboot, p);
-      log(`vm run ${r}: plain reboot ${fmt(p)}`);
-      details.push({
-        run: r,
-        deployPathsMissing: ok.pathsMissing,
-        panicPathsMissing: bad.pathsMissing,
-        panicsOnConsole: panics.length,
-        clocks: [ok.before, ok.after, bad.before, bad.after].map(clockOf),
-      });
-      log(`vm run ${r}/${opts.vmRuns} done: ${JSON.stringify(details.at(-1))}`);
-    }
+    failures = await eachRun(opts.vmRuns, oneRun, log);
   } finally {
     await labDown(name);
   }
@@ -179,6 +211,7 @@ export async function vmSuite(log: (line: string) => void, opts: BenchOptions): 
     deploy: stats(deploy),
     panic: stats(panic),
     details,
+    failures,
   };
   return { json: { ...result }, text: vmTables(result) };
 }
@@ -200,5 +233,13 @@ export function vmTables(r: VmResult): string {
     "### VM robot: a generation that panics at boot (2 tries) until the previous one runs",
     "",
     statTable(r.panic),
+    ...(r.failures.length === 0
+      ? []
+      : [
+          "",
+          "### VM robot: runs that did not finish",
+          "",
+          ...r.failures.map((f) => `- run ${f.run}: ${f.error}`),
+        ]),
   ].join("\n");
 }
