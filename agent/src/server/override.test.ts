@@ -1,5 +1,4 @@
 // Overriding named holds over real gRPC with mutual TLS: what is refused, what is recorded, who is logged, and a race.
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,16 +14,16 @@ import {
 import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Deployer } from "../deployment/deployer.js";
+import type { Deployer } from "../deployment/deployer.js";
 import { FileRecordStore } from "../deployment/record-file.js";
-import { NixProfile } from "../generations/profile.js";
+import type { NixProfile } from "../generations/profile.js";
 import { Holds } from "../holds/holds.js";
 import { HoldStore } from "../holds/store.js";
 import type { HoldSource } from "../holds/types.js";
-import { ProcessRunner } from "../system/command.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
+import { FakeSystemInspector } from "../testing/fakes.js";
 import { realPlanner } from "../testing/holds.js";
+import { addTestSystem, startProfileDeployer } from "../testing/profile-deployer.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
 
@@ -53,11 +52,7 @@ const clients: AgentClient[] = [];
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "rr-override-"));
   pki = makeTestPki(join(tmp, "pki"));
-  mkdirSync(join(tmp, "profile"));
-  const dir = join(tmp, `ovr-${process.pid}`);
-  mkdirSync(join(dir, "bin"), { recursive: true });
-  execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${dir}/bin/switch-to-configuration`]);
-  systemPath = execFileSync("nix-store", ["--add", dir], { encoding: "utf8" }).trim();
+  systemPath = addTestSystem(tmp, `ovr-${process.pid}`);
   const inspector = new FakeSystemInspector();
   inspector.systems.add(systemPath);
   store = new HoldStore(join(tmp, "hold-state"), () => Date.now());
@@ -70,24 +65,13 @@ beforeAll(async () => {
     conditionDeps: { unitState: async () => "inactive", ros: undefined },
     onOverridden: (hs) => overriddenSources.push(...hs.map((h) => h.source)),
   });
-  const profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
-  deployer = new Deployer({
-    holds,
-    profile,
-    switcher: new FakeSwitchRunner(),
-    records: new FileRecordStore(join(tmp, "state")),
-    data: noData(join(tmp, "state")),
-    system: inspector,
-    clock: { now: () => Date.now() },
+  let profile: NixProfile;
+  ({ deployer, profile } = await startProfileDeployer(tmp, {
     log,
-    health: new FakeHealth(),
-    options: {
-      activationTimeoutMs: 30_000,
-      deleteFailedGenerations: true,
-      defaults: { autoRollback: true, magicRollback: true, confirmTimeoutSeconds: 30, health: TEST_HEALTH },
-    },
-  });
-  await deployer.start();
+    system: inspector,
+    health: TEST_HEALTH,
+    holds,
+  }));
   server = await startTestServer(pki, {
     deployer,
     profile,

@@ -1,6 +1,5 @@
 // Simultaneous Activate and Rollback streams from separate clients over real gRPC with mutual TLS.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ClientReadableStream, type StatusObject, status } from "@grpc/grpc-js";
@@ -14,14 +13,13 @@ import {
 import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Deployer } from "../deployment/deployer.js";
-import { FileRecordStore } from "../deployment/record-file.js";
-import { NixProfile } from "../generations/profile.js";
-import { ProcessRunner } from "../system/command.js";
+import type { Deployer } from "../deployment/deployer.js";
+import type { NixProfile } from "../generations/profile.js";
 import type { SwitchUnitStatus } from "../system/switcher.js";
 import { TEST_HEALTH, until } from "../testing/deployer-rig.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../testing/fakes.js";
+import { FakeSwitchRunner, FakeSystemInspector } from "../testing/fakes.js";
 import { realPlanner, tmpHolds } from "../testing/holds.js";
+import { addTestSystem, startProfileDeployer } from "../testing/profile-deployer.js";
 import { startTestServer, testClient } from "../testing/server-rig.js";
 import type { RunningServer } from "./server.js";
 
@@ -51,34 +49,19 @@ const clients: AgentClient[] = [];
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "rr-race-"));
   pki = makeTestPki(join(tmp, "pki"));
-  mkdirSync(join(tmp, "profile"));
   const inspector = new FakeSystemInspector();
   for (const name of ["race-a", "race-b"]) {
-    const dir = join(tmp, `${name}-${process.pid}`);
-    mkdirSync(join(dir, "bin"), { recursive: true });
-    execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${dir}/bin/switch-to-configuration`]);
-    const path = execFileSync("nix-store", ["--add", dir], { encoding: "utf8" }).trim();
+    const path = addTestSystem(tmp, `${name}-${process.pid}`);
     systems.push(path);
     inspector.systems.add(path);
   }
   switcher = new HeldSwitchRunner();
-  profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
-  deployer = new Deployer({
-    profile,
-    switcher,
-    records: new FileRecordStore(join(tmp, "state")),
-    data: noData(join(tmp, "state")),
-    system: inspector,
-    clock: { now: () => Date.now() },
+  ({ deployer, profile } = await startProfileDeployer(tmp, {
     log,
-    health: new FakeHealth(),
-    options: {
-      activationTimeoutMs: 30_000,
-      deleteFailedGenerations: true,
-      defaults: { autoRollback: true, magicRollback: true, confirmTimeoutSeconds: 30, health: TEST_HEALTH },
-    },
-  });
-  await deployer.start();
+    system: inspector,
+    health: TEST_HEALTH,
+    switcher,
+  }));
   server = await startTestServer(pki, {
     deployer,
     profile,

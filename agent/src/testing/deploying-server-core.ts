@@ -1,5 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
@@ -7,17 +6,15 @@ import type { AgentClient } from "@ros-rollback/proto";
 import { agentClient } from "@ros-rollback/proto/clients";
 import { makeTestPki, type TestPki } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
-import { Deployer } from "../deployment/deployer.js";
-import { FileRecordStore } from "../deployment/record-file.js";
+import type { Deployer } from "../deployment/deployer.js";
 import { AgentError } from "../errors.js";
-import { NixProfile } from "../generations/profile.js";
 import { compileHealthConfig } from "../health/index.js";
 import type { Holds } from "../holds/holds.js";
 import type { RunningServer } from "../server/server.js";
 import type { StorePort } from "../store/store-port.js";
-import { ProcessRunner } from "../system/command.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "./fakes.js";
+import { FakeSwitchRunner, FakeSystemInspector } from "./fakes.js";
 import { realPlanner, tmpHolds } from "./holds.js";
+import { addTestSystem, startProfileDeployer } from "./profile-deployer.js";
 import { HEALTHY_SNAPSHOT, startTestServer } from "./server-rig.js";
 
 const log = pino({ level: "silent" });
@@ -104,14 +101,8 @@ export class DeployingServer {
     this.#tmp = tmp;
     const pki = makeTestPki(join(tmp, "pki"));
     this.#pki = pki;
-    mkdirSync(join(tmp, "profile"));
-    const mk = (name: string) => {
-      mkdirSync(join(tmp, name, "bin"), { recursive: true });
-      execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${tmp}/${name}/bin/switch-to-configuration`]);
-      return execFileSync("nix-store", ["--add", join(tmp, name)], { encoding: "utf8" }).trim();
-    };
-    const systemPath = mk(`srv-sys-${process.pid}`);
-    const slowPath = mk(`srv-slow-${process.pid}`);
+    const systemPath = addTestSystem(tmp, `srv-sys-${process.pid}`);
+    const slowPath = addTestSystem(tmp, `srv-slow-${process.pid}`);
     const inspector = new FakeSystemInspector();
     inspector.systems.add(systemPath);
     inspector.systems.add(slowPath);
@@ -124,36 +115,21 @@ export class DeployingServer {
           ? { exists: true, running: true, exitCode: undefined, detail: "running" }
           : switcher.status(unit),
     });
-    const profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
     const holds = tmpHolds(tmp);
-    const deployer = new Deployer({
-      holds,
-      profile,
-      switcher: slowSwitcher,
-      records: new FileRecordStore(join(tmp, "state")),
-      data: noData(join(tmp, "state")),
-      system: inspector,
-      clock: { now: () => Date.now() },
+    const { deployer, profile } = await startProfileDeployer(tmp, {
       log,
-      health: new FakeHealth(),
-      options: {
-        activationTimeoutMs: 60_000,
-        deleteFailedGenerations: true,
-        defaults: {
-          autoRollback: true,
-          magicRollback: true,
-          confirmTimeoutSeconds: 30,
-          health: compileHealthConfig({
-            settleSeconds: 0,
-            stableSeconds: 1,
-            timeoutSeconds: 2,
-            intervalSeconds: 0.05,
-          }),
-        },
-      },
+      system: inspector,
+      holds,
+      switcher: slowSwitcher,
+      activationTimeoutMs: 60_000,
+      health: compileHealthConfig({
+        settleSeconds: 0,
+        stableSeconds: 1,
+        timeoutSeconds: 2,
+        intervalSeconds: 0.05,
+      }),
     });
     this.#deployer = deployer;
-    await deployer.start();
     this.#server = await startTestServer(pki, {
       deployer,
       profile,

@@ -1,7 +1,6 @@
 // The access tests' rig: the real server with roles from client certificates over real mutual
 // TLS, the real deployer (fake switch), real holds, both push transports; a certificate per
 // identity the tests present, and what the gate refused (denials, counted, pushes that got through).
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,15 +20,13 @@ import { type AccessConfig, compileAccess } from "../../access/policy.js";
 import { startAccess } from "../../access/start.js";
 import { fileAuditor } from "../../audit/auditor.js";
 import { AuditFile } from "../../audit/file.js";
-import { Deployer } from "../../deployment/deployer.js";
-import { FileRecordStore } from "../../deployment/record-file.js";
-import { NixProfile } from "../../generations/profile.js";
+import type { Deployer } from "../../deployment/deployer.js";
 import { Holds } from "../../holds/holds.js";
 import { HoldStore } from "../../holds/store.js";
-import { ProcessRunner } from "../../system/command.js";
 import { TEST_HEALTH } from "../../testing/deployer-rig.js";
-import { FakeHealth, FakeSwitchRunner, FakeSystemInspector, noData } from "../../testing/fakes.js";
+import { FakeSystemInspector } from "../../testing/fakes.js";
 import { realPlanner } from "../../testing/holds.js";
+import { addTestSystem, startProfileDeployer } from "../../testing/profile-deployer.js";
 import { COMPLETE_STORE, startTestServer, testClient } from "../../testing/server-rig.js";
 import type { RunningServer } from "../server.js";
 
@@ -88,10 +85,7 @@ export async function startAccessRig(): Promise<AccessRig> {
 
   mkdirSync(join(tmp, "profile"));
   mkdirSync(join(tmp, "audit"));
-  const sys = join(tmp, `acc-${process.pid}`);
-  mkdirSync(join(sys, "bin"), { recursive: true });
-  execFileSync("sh", ["-c", `printf '#!/bin/sh\\n' > ${sys}/bin/switch-to-configuration`]);
-  const systemPath = execFileSync("nix-store", ["--add", sys], { encoding: "utf8" }).trim();
+  const systemPath = addTestSystem(tmp, `acc-${process.pid}`);
   const inspector = new FakeSystemInspector();
   inspector.systems.add(systemPath);
   const holdStore = new HoldStore(join(tmp, "hold-state"), () => Date.now());
@@ -102,24 +96,12 @@ export async function startAccessRig(): Promise<AccessRig> {
     conditions: [],
     conditionDeps: { unitState: async () => "inactive", ros: undefined },
   });
-  const profile = new NixProfile(join(tmp, "profile", "system"), new ProcessRunner(), "nix-env");
-  const deployer = new Deployer({
-    holds,
-    profile,
-    switcher: new FakeSwitchRunner(),
-    records: new FileRecordStore(join(tmp, "state")),
-    data: noData(join(tmp, "state")),
-    system: inspector,
-    clock: { now: () => Date.now() },
+  const { deployer, profile } = await startProfileDeployer(tmp, {
     log,
-    health: new FakeHealth(),
-    options: {
-      activationTimeoutMs: 30_000,
-      deleteFailedGenerations: true,
-      defaults: { autoRollback: true, magicRollback: true, confirmTimeoutSeconds: 30, health: TEST_HEALTH },
-    },
+    system: inspector,
+    health: TEST_HEALTH,
+    holds,
   });
-  await deployer.start();
   const access = startAccess(
     compileAccess(ACCESS),
     log,
