@@ -5,6 +5,9 @@ import type { SuiteResult } from "./suite.js";
 
 const GOALS = { rssMB: 200, statusAllSeconds: 10 };
 
+const perStream = (cpuSeconds: number, streams: number) =>
+  ((cpuSeconds * 1000) / Math.max(1, streams)).toFixed(1);
+
 export async function relaySuite(log: (line: string) => void): Promise<SuiteResult> {
   const n = Number(process.env.BENCH_RELAY_ROBOTS ?? 1000);
   const r = await measureScale(n, log);
@@ -20,7 +23,7 @@ export async function relaySuite(log: (line: string) => void): Promise<SuiteResu
     ),
     ...r.streams.map(
       (s) =>
-        `| relay streams alone: ${r.robots} opened (controller → relay → the robot's stream), ${s.parallel} at once | ${s.seconds.toFixed(1)} s, ${s.opened} opened |`,
+        `| relay streams alone: ${r.robots} opened (controller → relay → the robot's stream), ${s.parallel} at once | ${s.seconds.toFixed(1)} s, ${s.opened} opened; CPU ms per stream: relay ${perStream(s.cpu.relay, s.opened)}, robots ${perStream(s.cpu.robots, s.opened)}, controller ${perStream(s.cpu.controller, s.opened)} |`,
     ),
     ...r.restarts.map(
       (x) =>

@@ -126,15 +126,16 @@ describe("a unary call over HTTP/2 on one TLS stream", () => {
   });
 
   it("refused at connect: a client certificate the agent does not accept, an agent certificate not for the name", async () => {
-    for (const m of [
-      material(pki.rogueCert, pki.rogueKey),
-      material(undefined, undefined, "robot9.example"),
-    ]) {
+    for (const [m, why] of [
+      [material(pki.rogueCert, pki.rogueKey), /./],
+      [material(undefined, undefined, "robot9.example"), /robot9\.example/],
+    ] as const) {
       const e = await refusal(connectH2("r1", "relay r1", stream(), m, 3_000));
       expect(e).toBeInstanceOf(AgentCallError);
       expect((e as AgentCallError).message).toMatch(
         /^r1: UNAVAILABLE: cannot reach the agent at relay r1 within 3s: /,
       );
+      expect((e as AgentCallError).message).toMatch(why);
     }
   });
 });
