@@ -1,13 +1,22 @@
 // Issue 30 on a VM robot (QEMU, OVMF, systemd-boot with boot counting): a reboot deployment is
-// judged after the boot, and a generation that cannot boot comes back to the previous one without
-// a human (the issue's cases 3, 2 and 1; 5 and 4 are not green yet). One VM for the file; each case
-// starts on kernel-ok, which the fallback needs: the loader falls back to the newest entry left,
-// and lab-boot runs the system that entry names.
+// judged after the boot, and a generation that cannot boot, boots unhealthy, is not confirmed or
+// loses power comes back to a good one without a human (the issue's cases 3, 2, 1, 5, 4). One VM
+// for the file, booted once; each case starts where the one before left it, on a healthy
+// generation with a kernel (kernel-ok or kernel-ok-b), which the fallback needs: the loader falls
+// back to the newest entry left, and lab-boot runs the system that entry names.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { labRestart, waitForAgent } from "../lab/index.js";
+import { type KernelSystem, labRestart, waitForAgent } from "../lab/index.js";
 import { AGENT_MS, type DeployJson, json, until, vmScenario } from "../support/vm-robot.js";
 
 const vm = vmScenario(process.env.VM_ROBOT ?? "vmboot-s");
+
+/** Which healthy kernel system the robot runs now, and the other one (what a case deploys). */
+async function healthyPair(): Promise<{ from: KernelSystem; to: KernelSystem }> {
+  const now = await vm.currentSystem();
+  const from: KernelSystem = now === vm.system("kernel-ok") ? "kernel-ok" : "kernel-ok-b";
+  expect(now).toBe(vm.system(from));
+  return { from, to: from === "kernel-ok" ? "kernel-ok-b" : "kernel-ok" };
+}
 
 const gone = async (generation: number | null) =>
   !(await vm.entries()).some((e) => e.startsWith(`nixos-generation-${generation}`));
@@ -72,4 +81,65 @@ describe("boot-level rollback on a VM robot", () => {
     expect(await vm.generations()).toEqual(before);
     expect(await gone(out.generation)).toBe(true);
   });
+
+  it("(5) the controller gone after the reboot: not confirmed, back on the previous generation, status says why", async () => {
+    const { from, to } = await healthyPair();
+    const before = await vm.generations();
+    const first = await vm.bootId();
+    const run = vm.startRebootDeploy(to, "--confirm-timeout", "60");
+    // Killed once the new boot answers, long before its agent is up: nobody is left to confirm.
+    await until("the reboot", async () => ![first, ""].includes(await vm.bootId()), 600_000);
+    run.kill();
+    await run.done;
+    // This deployment's id, as the controller said when the reboot broke its stream (status's
+    // lastDeployment was still case 1's while the new boot's agent started).
+    const id = /outcome of (d-\S+) over/.exec(run.stderr())?.[1];
+    expect(id, run.stderr().slice(-2000)).toBeDefined();
+    await until(
+      "the rollback",
+      async () => {
+        const s = await vm.status();
+        return s.lastDeployment?.id === id && s.lastDeployment?.state === "ROLLED_BACK";
+      },
+      600_000,
+    );
+    const last = (await vm.status()).lastDeployment;
+    expect(last?.rollbackReason).toBe("not-confirmed");
+    expect(last?.message).toContain("not confirmed within 60 s");
+    // The agent rolled back on the new generation and reboots into the previous one.
+    await until("back on the previous", async () => (await vm.currentSystem()) === vm.system(from), 600_000);
+    await waitForAgent(vm.name, { timeoutMs: AGENT_MS });
+    await vm.expectOn(from);
+    expect(await vm.generations()).toEqual(before);
+  });
+
+  for (const when of ["first boot", "health window"] as const) {
+    it(`(4) a power cut during the new generation's ${when}: ends on a good generation, the exit code says which`, async () => {
+      const { from, to } = await healthyPair();
+      const first = await vm.bootId();
+      const run = vm.startRebootDeploy(to);
+      if (when === "first boot") {
+        // The loader counted its try; the cut comes as soon as the new boot answers, before its agent.
+        await until("the new boot", async () => ![first, ""].includes(await vm.bootId()), 600_000);
+      } else {
+        // The controller follows the new boot's agent over a new connection: cut as it says so.
+        const after = (s: string) => s.slice(s.indexOf("lost the event stream"));
+        await until(
+          "the health window after the reboot",
+          async () => {
+            const s = run.stderr();
+            return s.includes("lost the event stream") && after(s).includes("CHECKING_HEALTH generation");
+          },
+          600_000,
+        );
+      }
+      await labRestart(vm.name, { hard: true, bootTimeoutMs: 600_000 });
+      const out = await run.done;
+      expect([0, 2], out.stderr.slice(-3000)).toContain(out.code);
+      expect(json<DeployJson>(out).outcome).toBe(out.code === 0 ? "succeeded" : "rolled-back");
+      await waitForAgent(vm.name, { timeoutMs: AGENT_MS });
+      await vm.expectOn(out.code === 0 ? to : from);
+      expect((await vm.entries()).filter((e) => e.includes("+"))).toEqual([]);
+    }, 1_200_000);
+  }
 });
