@@ -49,6 +49,32 @@ export const VERDICT_UNIT = "ros-rollback-boot-verdict.service";
 export const VERDICT_WATCHDOG_SECONDS = 300;
 /** The agent's start timeout in a VM: systemd's 90 s default killed starts that were only slow. */
 const VM_AGENT_DROP_IN = "[Service]\nTimeoutStartSec=240\n";
+/**
+ * A journal that outlives reboots, so a failed boot is read afterwards (`journalctl -b -1`): the
+ * rootfs masks systemd-journal-flush.service (a container's), so this unit moves /run's to /var.
+ */
+function persistentJournal(root: string): void {
+  writeFile(join(root, "etc/systemd/journald.conf.d/lab-persistent.conf"), "[Journal]\nStorage=persistent\n");
+  const unit = "lab-journal-flush.service";
+  writeFile(
+    join(root, "etc/systemd/system", unit),
+    `[Unit]
+Description=Move the journal to /var/log/journal
+DefaultDependencies=no
+After=systemd-journald.service systemd-remount-fs.service local-fs.target
+Before=systemd-tmpfiles-setup.service
+RequiresMountsFor=/var/log/journal
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/journalctl --flush
+[Install]
+WantedBy=sysinit.target
+`,
+  );
+  mkdirSync(join(root, "etc/systemd/system/sysinit.target.wants"), { recursive: true });
+  symlinkSync(`../${unit}`, join(root, "etc/systemd/system/sysinit.target.wants", unit));
+}
 const verdictUnit = (): string => `[Unit]
 Description=Wait for the ros-rollback agent's verdict on this boot
 DefaultDependencies=no
@@ -127,6 +153,7 @@ export async function vmUp(name: string, opts: VmUpOptions = {}): Promise<LabRob
   writeFile(join(paths.root, BOOT_TRIES_FILE.slice(1)), `${VM_BOOT_TRIES}\n`);
   writeFile(join(paths.root, "etc/systemd/system/ros-rollback-agent.service.d/vm.conf"), VM_AGENT_DROP_IN);
   writeFile(join(paths.root, "etc/systemd/system", VERDICT_UNIT), verdictUnit());
+  persistentJournal(paths.root);
   const requires = join(paths.root, "etc/systemd/system/boot-complete.target.requires");
   mkdirSync(requires, { recursive: true });
   symlinkSync(`../${VERDICT_UNIT}`, join(requires, VERDICT_UNIT));

@@ -6,7 +6,23 @@
 { vmlinuz, initrd }:
 let
   lab = import ./lib.nix;
-  inherit (lab) mkSystemWith roscore node;
+  inherit (lab) mkSystemWith rosEnv node;
+  # The ROS master alone (what roscore's roslaunch starts, without its rosout node): roslaunch gives
+  # up when its master does not answer within 10 s, and a loaded TCG boot took longer (roscore exited
+  # 1 and was in auto-restart during the health window). rosmaster has no such limit.
+  roscore = {
+    name = "roscore.service";
+    text = ''
+      [Unit]
+      Description=ROS master (rosmaster --core)
+
+      [Service]
+      ${rosEnv}
+      ExecStart=/usr/bin/rosmaster --core -p 11311
+      Restart=on-failure
+      RestartSec=1
+    '';
+  };
   kernel = builtins.path { path = vmlinuz; name = "lab-vmlinuz"; };
   initrdFile = builtins.path { path = initrd; name = "lab-initrd"; };
   # The base entry's parameters (build-vm-image.sh); panic=5: a kernel panic reboots after 5 s.

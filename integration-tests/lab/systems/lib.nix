@@ -17,6 +17,8 @@ let
     Environment=PYTHONUNBUFFERED=1
   '';
 in rec {
+  inherit rosEnv;
+
   # Our rospy nodes (one store path shared by every variant).
   rosNodes = sh "ros-nodes" ''
     set -e
