@@ -49,7 +49,8 @@ function copy(path: string, store: string): Promise<void> {
   });
 }
 
-describe("roots of queried paths", () => {
+// Real nix-store GCs and imports: slow on a loaded machine, so more than the unit default of 20 s.
+describe("roots of queried paths", { timeout: 90_000 }, () => {
   it("keep what a deployment asked about through a real nix-store --gc, until pruned", async () => {
     const store = fx.store("pruned");
     const asked = await fx.build(`builtins.toFile "asked" "a"`, store);
