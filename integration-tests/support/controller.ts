@@ -16,39 +16,54 @@ export interface CliRun {
   readonly json: unknown;
 }
 
-/** Runs the real controller CLI (built) against a lab robot. */
-export function controller(robot: LabRobot, args: readonly string[], timeoutMs = 90_000): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI, ...args, "--inventory", robot.inventory, "--target", robot.target],
-      { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
+/** A controller left running: kill() is SIGKILL (no goodbye to the agent). */
+export interface RunningCli {
+  kill(): void;
+  /** Its stderr so far (the progress lines it follows the deployment by). */
+  stderr(): string;
+  /** Its end; a controller killed by a signal (kill(), or its timeout) ends with code null. */
+  readonly done: Promise<Omit<CliRun, "code"> & { code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the real controller CLI (built) against a lab robot; `json` is stdout parsed, if it parses. */
+export function startController(robot: LabRobot, args: readonly string[], timeoutMs: number): RunningCli {
+  const child = spawn(
+    process.execPath,
+    [CLI, ...args, "--inventory", robot.inventory, "--target", robot.target],
+    { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  const done: RunningCli["done"] = new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      if (code === null) {
-        reject(new Error(`controller ${args.join(" ")} killed by ${signal}\n${stderr}`));
-        return;
-      }
       let json: unknown;
-      if (args.includes("--json")) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
       }
-      resolve({ code, stdout, stderr, json });
+      resolve({ code, signal, stdout, stderr, json });
     });
   });
+  return { kill: () => child.kill("SIGKILL"), stderr: () => stderr, done };
+}
+
+/** Runs the real controller CLI (built) against a lab robot; killed (its timeout) is an error. */
+export async function controller(
+  robot: LabRobot,
+  args: readonly string[],
+  timeoutMs = 90_000,
+): Promise<CliRun> {
+  const { code, signal, stdout, stderr, json } = await startController(robot, args, timeoutMs).done;
+  if (code === null) throw new Error(`controller ${args.join(" ")} killed by ${signal}\n${stderr}`);
+  return { code, stdout, stderr, json: args.includes("--json") ? json : undefined };
 }
 
 /** A gRPC client for the robot's agent with the controller's certificate (or another). */

@@ -1,8 +1,6 @@
 // The VM scenario's robot: one QEMU VM with every kernel system imported, the controller's views of
 // it (deploy, status, generations), its loader entries, and a reboot deployment left running (to
 // kill the controller under it, or to cut the power under it).
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import {
   buildKernelSystems,
@@ -15,9 +13,7 @@ import {
   labVmImage,
   waitForAgent,
 } from "../lab/index.js";
-import { type CliRun, controller } from "./controller.js";
-
-const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
+import { type CliRun, controller, type RunningCli, startController } from "./controller.js";
 
 /** Every wait spans reboots under TCG (~100 s each, more on a loaded host). */
 export const REBOOT_DEPLOY_MS = 900_000;
@@ -67,41 +63,13 @@ export async function until(what: string, cond: () => Promise<boolean>, timeoutM
   }
 }
 
-/** A controller left running: kill() is SIGKILL (no goodbye to the agent). */
-export interface RunningCli {
-  kill(): void;
-  /** Its stderr so far (the progress lines it follows the deployment by). */
-  stderr(): string;
-  readonly done: Promise<CliRun>;
-}
+/** A reboot deployment left running (to kill, or to cut the power under); killed ends with 128. */
+export type RunningDeploy = Omit<RunningCli, "done"> & { readonly done: Promise<CliRun> };
 
-function startController(robot: LabRobot, args: readonly string[]): RunningCli {
-  const child = spawn(
-    process.execPath,
-    [CLI, ...args, "--inventory", robot.inventory, "--target", robot.target],
-    { stdio: ["ignore", "pipe", "pipe"], timeout: REBOOT_DEPLOY_MS, killSignal: "SIGKILL" },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const done = new Promise<CliRun>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(stdout);
-      } catch {
-        parsed = undefined;
-      }
-      resolve({ code: code ?? (signal === null ? -1 : 128), stdout, stderr, json: parsed });
-    });
-  });
-  return { kill: () => child.kill("SIGKILL"), stderr: () => stderr, done };
+function startDeploy(robot: LabRobot, args: readonly string[]): RunningDeploy {
+  const run = startController(robot, args, REBOOT_DEPLOY_MS);
+  const done = run.done.then((r) => ({ ...r, code: r.code ?? (r.signal === null ? -1 : 128) }));
+  return { ...run, done };
 }
 
 export interface VmScenario {
@@ -120,7 +88,7 @@ export interface VmScenario {
   /** `deploy SYSTEM --action boot --reboot --json`, awaited. */
   rebootDeploy(s: KernelSystem, ...extra: string[]): Promise<CliRun>;
   /** The same, left running. */
-  startRebootDeploy(s: KernelSystem, ...extra: string[]): RunningCli;
+  startRebootDeploy(s: KernelSystem, ...extra: string[]): RunningDeploy;
   /** The robot runs `s`, profile and status agree, and the loader boots it by default. */
   expectOn(s: KernelSystem): Promise<void>;
 }
@@ -187,7 +155,7 @@ export function vmScenario(name: string): VmScenario {
     status,
     generations,
     rebootDeploy: (s, ...extra) => controller(theRobot(), deployArgs(s, extra), REBOOT_DEPLOY_MS),
-    startRebootDeploy: (s, ...extra) => startController(theRobot(), deployArgs(s, extra)),
+    startRebootDeploy: (s, ...extra) => startDeploy(theRobot(), deployArgs(s, extra)),
     async expectOn(s) {
       expect(await currentSystem()).toBe(system(s));
       const st = await status();
