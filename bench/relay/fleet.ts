@@ -1,4 +1,4 @@
-// The relay bench's fleet (bench/relay/scale.ts, streams-by-size.ts): the built relay in its own
+// The relay bench's fleet (bench/relay/scale.ts): the built relay in its own
 // process and N simulated robots (sim-robots.ts) in another, all connected to it.
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { once } from "node:events";

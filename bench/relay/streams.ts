@@ -1,10 +1,10 @@
-// Relay streams alone (bench/relay/scale.ts, streams-by-size.ts): for each robot, the controller's
-// dial to the relay → the relay asks the robot → the robot's stream connection → `ok`, then closed;
-// no end-to-end TLS and no Status inside. Dialled as the CLI dials (one secure context, the relay's
-// session resumed), so it is status --all's relay part, and the CPU each process spent on it.
+// Relay streams alone (bench/relay/scale.ts): for each robot, the controller's
+// CONNECT on its one connection to the relay → the relay's stream on the robot's control
+// connection → 200, then closed; no end-to-end TLS and no Status inside. Dialled as the CLI dials
+// (one RelayClient), so it is status --all's relay part, and the CPU each process spent on it.
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
-import { dialThroughRelay, RelaySessions } from "../../controller/src/relay/dial.js";
+import { RelayClient } from "../../controller/src/relay/dial.js";
 import { forEachTarget } from "../../controller/src/targets/pool.js";
 import { cpuSeconds } from "./cpu.js";
 
@@ -22,19 +22,18 @@ export async function openStreams(
   parallel: number,
   pids: { relay: number; robots: number },
 ): Promise<StreamsRun> {
-  const endpoint = {
+  const client = new RelayClient({
     address: relay.address,
     secureContext: createSecureContext({
       ca: readFileSync(relay.caFile),
       cert: readFileSync(relay.certFile),
       key: readFileSync(relay.keyFile),
     }),
-    sessions: new RelaySessions(),
-  };
+  });
   const cpu0 = { relay: cpuSeconds(pids.relay), robots: cpuSeconds(pids.robots), me: process.cpuUsage() };
   const t = performance.now();
   const ok = await forEachTarget(names, parallel, (robot) =>
-    dialThroughRelay(endpoint, robot, 30_000).then(
+    client.dial(robot, 30_000).then(
       (s) => {
         s.destroy();
         return 1;
@@ -43,6 +42,7 @@ export async function openStreams(
     ),
   );
   const me = process.cpuUsage(cpu0.me);
+  client.close();
   return {
     parallel,
     seconds: (performance.now() - t) / 1000,

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createSecureContext } from "node:tls";
 import { computeClosure, signPaths } from "../../controller/src/closure/index.js";
+import { RelayClient } from "../../controller/src/relay/dial.js";
 import { viaRelay } from "../../controller/src/relay/via-relay.js";
 import { netnsName } from "../../integration-tests/lab/config.js";
 import { run } from "../../integration-tests/lab/proc.js";
@@ -48,17 +49,15 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
     serverName: robot.name,
     relay: { address: robot.relay.address, name: robot.relay.name, caFile: robot.relay.caFile },
   };
-  const routed = await viaRelay(
-    viaTarget,
-    {
-      secureContext: createSecureContext({
-        ca: readFileSync(robot.relay.caFile),
-        cert: readFileSync(direct.tls.certFile),
-        key: readFileSync(direct.tls.keyFile),
-      }),
-    },
-    10_000,
-  );
+  const relayClient = new RelayClient({
+    address: robot.relay.address,
+    secureContext: createSecureContext({
+      ca: readFileSync(robot.relay.caFile),
+      cert: readFileSync(direct.tls.certFile),
+      key: readFileSync(direct.tls.keyFile),
+    }),
+  });
+  const routed = await viaRelay(viaTarget, relayClient, 10_000);
   const targets: Record<Route, Target> = {
     direct,
     relay: {
@@ -142,6 +141,7 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
     };
   } finally {
     routed.proxy.close();
+    relayClient.close();
     await deleteClosure(closure).catch((e: unknown) =>
       log(`bench: could not delete ${closure.root}: ${String(e)}`),
     );

@@ -1,7 +1,7 @@
-// Asking the lab relay which robots are connected (its `query` frame, as `status --all` does).
+// Asking the lab relay which robots are connected (its `POST /robots`, as `status --all` does).
 import { readFileSync } from "node:fs";
-import { connect } from "node:tls";
-import { encodeRelayFrame, type RobotState, readRelayHeader } from "@ros-rollback/proto/relay";
+import type { RobotState } from "@ros-rollback/proto/relay";
+import { RelayClient } from "../../controller/src/relay/dial.js";
 import { LabError, poll } from "./proc.js";
 import { RELAY_CONTROLLER_PORT } from "./relay-layout.js";
 import { ensureRelayPki } from "./relay-pki.js";
@@ -12,27 +12,18 @@ export async function relayQuery(
   timeoutMs = 5_000,
 ): Promise<readonly RobotState[]> {
   const pki = await ensureRelayPki();
-  const socket = connect({
-    host: "127.0.0.1",
-    port: RELAY_CONTROLLER_PORT,
+  const client = new RelayClient({
+    address: `127.0.0.1:${RELAY_CONTROLLER_PORT}`,
     ca: readFileSync(pki.relayCa),
     cert: readFileSync(pki.operator.certFile),
     key: readFileSync(pki.operator.keyFile),
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once("secureConnect", resolve);
-      socket.once("error", reject);
-    });
-    socket.write(encodeRelayFrame({ t: "query", robots: names }));
-    const answer = await readRelayHeader(socket, timeoutMs);
-    if (answer.t !== "robots") throw new LabError(`lab relay: answered ${String(answer.t).slice(0, 20)}`);
-    return answer.robots;
+    return await client.query(names, timeoutMs);
   } catch (e) {
-    if (e instanceof LabError) throw e;
     throw new LabError(`lab relay: ${(e as Error).message}`.slice(0, 300), { cause: e });
   } finally {
-    socket.destroy();
+    client.close();
   }
 }
 

@@ -1,13 +1,9 @@
-import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, connect as tlsConnect } from "node:tls";
+import { connect as tlsConnect } from "node:tls";
 import { ActivationAction, type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
-import { encodeRelayFrame, readRelayHeader } from "@ros-rollback/proto/relay";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { SELF_CONFIRM, useDeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { AgentCallError } from "../../controller/src/agent-api/errors.js";
 import {
@@ -18,6 +14,7 @@ import {
   type RelayPki,
   relayFor,
   relayTarget,
+  tcpPath,
   until,
 } from "./rig.js";
 
@@ -72,17 +69,9 @@ describe("relay faults", () => {
     try {
       await until(() => older.current === "connected", 5_000, "the older connection");
       const firstSince = relay.registry.state("rl-robot1").since;
-      const newer = tlsConnect({
-        host: "127.0.0.1",
-        port: relay.robotPort,
-        ca: readFileSync(pki.relayCa),
-        cert: readFileSync(pki.robot.cert),
-        key: readFileSync(pki.robot.key),
-        servername: "localhost",
-      });
-      await once(newer, "secureConnect");
-      newer.write(encodeRelayFrame({ t: "hello" }));
-      expect(await readRelayHeader(newer, 2_000)).toEqual({ t: "welcome", name: "rl-robot1" });
+      const newer = linkFor(pki, agent, relay.robotPort, pki.robot, { minMs: 5_000, maxMs: 5_000 });
+      newer.start();
+      await until(() => newer.current === "connected", 3_000, "the newer connection's welcome");
       await until(() => older.current !== "connected", 3_000, "the older connection to be closed");
       expect(relay.registry.state("rl-robot1")).toMatchObject({ connected: true });
       expect(relay.registry.state("rl-robot1").since).not.toBe(firstSince);
@@ -90,7 +79,7 @@ describe("relay faults", () => {
       expect(log.lines.map((l) => l.msg)).toContain(
         "robot reconnected: the newer connection replaces the older",
       );
-      newer.destroy();
+      newer.stop();
     } finally {
       older.stop();
       await relay.close();
@@ -98,49 +87,55 @@ describe("relay faults", () => {
   });
 
   it("a relay that goes silent (half-open): the robot's link notices within its idle bound and redials", async () => {
-    // A relay that welcomes and then never sends another byte nor reads one: what a dead NAT mapping looks like.
-    let accepted = 0;
-    const silent = createServer(
-      {
-        cert: readFileSync(pki.relayCert.cert),
-        key: readFileSync(pki.relayCert.key),
-        ca: readFileSync(pki.relayCa),
-        requestCert: true,
-        rejectUnauthorized: true,
-      },
-      (s) => {
-        accepted++;
-        s.write(encodeRelayFrame({ t: "welcome", name: "rl-robot1" }));
-        s.pause();
-      },
-    );
-    silent.listen(0, "127.0.0.1");
-    await once(silent, "listening");
-    const port = (silent.address() as { port: number }).port;
-    const link = new RelayLink({
-      host: "127.0.0.1",
-      port,
-      tls: {
-        ca: readFileSync(pki.relayCa),
-        cert: readFileSync(pki.robot.cert),
-        key: readFileSync(pki.robot.key),
-      },
-      onStream: () => undefined,
-      log: pino({ level: "silent" }),
-      backoff: { minMs: 100, maxMs: 200 },
-      pingMs: 200,
-      idleMs: 1_000,
-    });
+    // Between the robot and the relay, a path that can stop carrying bytes without closing: a dead NAT mapping.
+    const relay = await relayFor(pki, [agent.pki.caFile], memoryLog());
+    const path = await tcpPath(relay.robotPort);
+    const link = linkFor(pki, agent, path.port, pki.robot, { minMs: 100, maxMs: 200 });
     link.start();
     try {
       await until(() => link.current === "connected", 3_000, "the welcome");
-      const up = Date.now();
-      await until(() => link.current !== "connected", 3_000, "the link to give up on the silent relay");
-      expect(Date.now() - up).toBeGreaterThanOrEqual(900);
-      await until(() => accepted >= 2, 3_000, "a new attempt");
+      path.freeze();
+      const frozen = Date.now();
+      await until(() => link.current !== "connected", 5_000, "the link to give up on the silent relay");
+      // Its idle bound (1.5 s): silence, not a close, ended it.
+      expect(Date.now() - frozen).toBeGreaterThanOrEqual(1_400);
+      await until(() => path.accepted() >= 2, 3_000, "a new attempt");
     } finally {
       link.stop();
-      silent.close();
+      path.close();
+      await relay.close();
+    }
+  });
+
+  it("a robot that speaks another relay protocol is refused at the relay, and it is logged", async () => {
+    const log = memoryLog();
+    const relay = await relayFor(pki, [agent.pki.caFile], log);
+    try {
+      // An agent offering another version fails the handshake; one offering none is refused after it.
+      for (const ALPNProtocols of [["ros-rollback-relay/1"], undefined]) {
+        const old = tlsConnect({
+          host: "127.0.0.1",
+          port: relay.robotPort,
+          ca: readFileSync(pki.relayCa),
+          cert: readFileSync(pki.robot.cert),
+          key: readFileSync(pki.robot.key),
+          servername: "localhost",
+          ...(ALPNProtocols === undefined ? {} : { ALPNProtocols }),
+        });
+        old.on("error", () => undefined);
+        await new Promise((r) => old.once("close", r));
+      }
+      expect(relay.registry.state("rl-robot1").connected).toBe(false);
+      expect(relay.metrics.refusals.get("robot_tls")).toBe(1);
+      expect(relay.metrics.refusals.get("bad_protocol")).toBe(1);
+      expect(log.lines.map((l) => l.msg)).toContain(
+        "robot refused: it does not speak ros-rollback-relay/2 (an agent of another version?)",
+      );
+      expect(log.lines.find((l) => l.msg === "robot refused at the TLS handshake")?.fields.err).toMatch(
+        /application protocol/,
+      );
+    } finally {
+      await relay.close();
     }
   });
 

@@ -1,8 +1,10 @@
 // A real relay, a real agent server (agent/src/testing's DeployingServer) dialing out to it, and the
 // controller's connectAgent routed through it: every hop real mutual TLS on loopback.
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { type AddressInfo, createServer, connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
-import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import { type IssuedCert, issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
@@ -75,7 +77,7 @@ export function linkFor(
   relayPort: number,
   robot = pki.robot,
   backoff = { minMs: 100, maxMs: 1_000 },
-  onMetricsStream?: (s: TLSSocket) => void,
+  onMetricsStream?: (s: Duplex) => void,
 ): RelayLink {
   return new RelayLink({
     host: "127.0.0.1",
@@ -120,4 +122,43 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A TCP path to `port` on loopback that counts its connections, and whose
+ * connections can go silent (carry no byte, close nothing), like a dead NAT mapping.
+ */
+export async function tcpPath(port: number) {
+  let accepted = 0;
+  const live = new Map<Socket, { frozen: boolean }>();
+  const server = createServer((c) => {
+    accepted++;
+    const up = netConnect(port, "127.0.0.1");
+    const state = { frozen: false };
+    live.set(c, state);
+    for (const s of [c, up]) {
+      s.on("error", () => undefined);
+      s.once("close", () => {
+        live.delete(c);
+        c.destroy();
+        up.destroy();
+      });
+    }
+    c.on("data", (b) => state.frozen || up.write(b));
+    up.on("data", (b) => state.frozen || c.write(b));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    port: (server.address() as AddressInfo).port,
+    accepted: () => accepted,
+    /** The connections open now go silent; later ones (the redial) carry bytes. */
+    freeze: () => {
+      for (const s of live.values()) s.frozen = true;
+    },
+    close: () => {
+      server.close();
+      for (const c of live.keys()) c.destroy();
+    },
+  };
 }

@@ -18,7 +18,7 @@ import {
   type RawPushEndpoint,
   rawPush,
 } from "../../controller/src/push/transport/raw-push-client.js";
-import { dialThroughRelay, type RelayEndpoint } from "../../controller/src/relay/dial.js";
+import { RelayClient, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
   connect,
@@ -109,7 +109,7 @@ describe("through the relay", () => {
     // Nothing listens on port 1: only the relay's stream can carry this push.
     const before = relay.metrics.streamsTotal;
     const out = await rawPush(
-      rawEndpoint(async () => dialThroughRelay(relayEndpoint(), "rl-robot1", 3_000)),
+      rawEndpoint(async () => new RelayClient(relayEndpoint()).dial("rl-robot1", 3_000)),
       (async function* (): AsyncGenerator<PushPathsRequest> {})(),
       AbortSignal.timeout(10_000),
       { connectTimeoutMs: 3_000, answerTimeoutMs: 5_000 },
@@ -127,7 +127,7 @@ describe("through the relay", () => {
     };
     const e = await rawPush(
       rawEndpoint(async () => {
-        stream = await dialThroughRelay(relayEndpoint(), "rl-robot1", 3_000);
+        stream = await new RelayClient(relayEndpoint()).dial("rl-robot1", 3_000);
         return stream;
       }),
       requests(),

@@ -1,18 +1,42 @@
-import type { Duplex } from "node:stream";
-
 /*
- * The relay's header frames: 4-byte big-endian length, then JSON. A control
- * connection (robot ↔ relay) carries only frames; a stream connection carries
- * one header frame each way, then the controller ↔ agent TLS bytes untouched.
+ * The relay's protocol. Both legs are HTTP/2 on one TLS connection, so a
+ * stream costs a HEADERS frame, not a TLS handshake:
+ * - controller → relay (ALPN "h2"): `CONNECT` with `:authority` = the robot's
+ *   name opens a byte stream to its agent (the controller's mutual TLS then
+ *   runs end to end inside it); `POST /robots` asks who is connected.
+ * - robot → relay (ALPN RELAY_ROBOT_ALPN): the robot dials and is the TLS
+ *   client, but the HTTP/2 *server*: the relay opens streams towards it
+ *   (`POST /welcome` once, then `CONNECT` with `:authority` = the stream's kind).
  */
 
-/** A header frame never needs more: names and ids are short. */
-export const MAX_RELAY_FRAME = 4096;
+/** The robot leg's TLS ALPN id: a robot speaking another version is refused at the handshake. */
+export const RELAY_ROBOT_ALPN = "ros-rollback-relay/2";
+
+/** Robots one query may name (its answer is about 120 bytes per robot). */
+export const MAX_QUERY_ROBOTS = 500;
+/** A query's body at most (500 names of 63 characters, quoted, fit). */
+export const MAX_QUERY_BYTES = 64 * 1024;
+/** A refusal's or welcome's body at most: names and messages are short. */
+export const MAX_ANSWER_BYTES = 128 * 1024;
+
 /**
- * Robots one `query` may name: the answer must fit one frame (a state is at most ~120 bytes).
- * A controller asks about more in several queries.
+ * Flow-control windows of every receiver on both legs. HTTP/2's default 64 KiB
+ * would cap a push at 64 KiB per round trip (1.3 MB/s at 50 ms); a stream
+ * window of 8 MiB lets a push fill an LTE link, and the session's 32 MiB lets
+ * several do so without one starving a status.
  */
-export const MAX_QUERY_ROBOTS = 32;
+export const RELAY_STREAM_WINDOW = 8 * 1024 * 1024;
+export const RELAY_SESSION_WINDOW = 32 * 1024 * 1024;
+
+/** The HTTP/2 settings every end of both legs announces (the session window is set apart). */
+export const RELAY_H2_SETTINGS = {
+  initialWindowSize: RELAY_STREAM_WINDOW,
+  enablePush: false,
+} as const;
+
+/** Headers of the relay's streams. */
+export const H_NAME = "ros-rollback-name";
+export const H_REFUSAL = "ros-rollback-refusal";
 
 /** A robot's or controller's name at the relay: its certificate's CN, printable and short. */
 export const RELAY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -26,135 +50,78 @@ export interface RobotState {
   readonly lastSeen?: string;
 }
 
-export type RelayMessage =
-  /** robot → relay, first frame of the control connection. */
-  | { readonly t: "hello" }
-  | { readonly t: "welcome"; readonly name: string }
-  /**
-   * relay → robot: open a stream connection carrying `id`. `kind` absent: a controller's stream,
-   * which the agent serves like a connection to its gRPC port (mutual TLS end to end);
-   * "metrics": the relay's own scrape, which the agent answers with GET /metrics and nothing else.
-   */
-  | { readonly t: "open"; readonly id: string; readonly kind?: RelayStreamKind }
-  /** robot → relay, first frame of a stream connection. */
-  | { readonly t: "accept"; readonly id: string }
-  | { readonly t: "ping" }
-  | { readonly t: "pong" }
-  /** controller → relay: a stream to this robot's agent. */
-  | { readonly t: "dial"; readonly robot: string }
-  | { readonly t: "ok" }
-  | {
-      readonly t: "refused";
-      readonly code: RelayRefusal;
-      readonly message: string;
-      readonly lastSeen?: string;
-    }
-  /** controller → relay: which of these robots are connected (every one when absent). */
-  | { readonly t: "query"; readonly robots?: readonly string[] }
-  | { readonly t: "robots"; readonly robots: readonly RobotState[] };
-
+/**
+ * What a stream the relay opens to a robot carries: "grpc", a controller's
+ * stream, which the agent serves like a connection to its gRPC port (mutual
+ * TLS end to end); "metrics", the relay's own scrape, which the agent answers
+ * with GET /metrics and nothing else.
+ */
 export type RelayStreamKind = "grpc" | "metrics";
+export const RELAY_STREAM_KINDS: readonly RelayStreamKind[] = ["grpc", "metrics"];
 
 export type RelayRefusal = "NOT_CONNECTED" | "NO_STREAM" | "BAD_REQUEST";
 
-export class RelayWireError extends Error {
-  override readonly name = "RelayWireError";
+/** The body of a refused CONNECT or query (JSON), and the HTTP status that goes with each code. */
+export interface RefusalBody {
+  readonly code: RelayRefusal;
+  readonly message: string;
+  readonly lastSeen?: string;
+}
+export const REFUSAL_STATUS: Readonly<Record<RelayRefusal, number>> = {
+  NOT_CONNECTED: 404,
+  NO_STREAM: 504,
+  BAD_REQUEST: 400,
+};
+
+/** `POST /robots` body: which robots (every connected one when absent); answered `{ robots }`. */
+export interface QueryBody {
+  readonly robots?: readonly string[];
 }
 
-export function encodeRelayFrame(msg: RelayMessage): Buffer {
-  const body = Buffer.from(JSON.stringify(msg));
-  if (body.length > MAX_RELAY_FRAME) throw new RelayWireError(`relay frame of ${body.length} bytes`);
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(body.length);
-  return Buffer.concat([head, body]);
-}
-
-function decodeBody(body: Buffer): RelayMessage {
-  let msg: unknown;
-  try {
-    msg = JSON.parse(body.toString("utf8"));
-  } catch (cause) {
-    throw new RelayWireError("relay frame is not JSON", { cause });
-  }
-  if (typeof msg !== "object" || msg === null || typeof (msg as { t?: unknown }).t !== "string") {
-    throw new RelayWireError("relay frame has no type");
-  }
-  return msg as RelayMessage;
-}
-
-/** Splits a byte stream into frames; throws RelayWireError on an oversized or malformed one. */
-export class RelayFrameReader {
-  private buf: Buffer = Buffer.alloc(0);
-
-  append(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-  }
-
-  push(chunk: Buffer): RelayMessage[] {
-    this.append(chunk);
-    const out: RelayMessage[] = [];
-    for (;;) {
-      const m = this.take();
-      if (m === undefined) return out;
-      out.push(m);
-    }
-  }
-
-  /** One frame if complete; the bytes after it stay in `rest()`. */
-  take(): RelayMessage | undefined {
-    if (this.buf.length < 4) return undefined;
-    const len = this.buf.readUInt32BE(0);
-    if (len > MAX_RELAY_FRAME)
-      throw new RelayWireError(`relay frame of ${len} bytes (at most ${MAX_RELAY_FRAME})`);
-    if (this.buf.length < 4 + len) return undefined;
-    const msg = decodeBody(this.buf.subarray(4, 4 + len));
-    this.buf = this.buf.subarray(4 + len);
-    return msg;
-  }
-
-  rest(): Buffer {
-    return this.buf;
-  }
+/** What keepAlive needs of a session (node:http2's ClientHttp2Session or ServerHttp2Session). */
+interface Pingable {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  ping(callback: (err: Error | null) => void): boolean;
 }
 
 /**
- * Reads exactly one frame from `socket` and leaves every byte after it
- * unread (unshifted), so the stream can be handed on as it is.
+ * Ends a relay connection that went silent: pings every `pingMs` and calls
+ * `onSilent` once nothing arrived for `idleMs` (a half-open TCP connection,
+ * a dead NAT mapping, sends nothing). Any byte read on `socket` counts as
+ * heard: on a slow link a ping's answer can queue behind a push's data, the
+ * data itself cannot. Returns stop.
  */
-export function readRelayHeader(socket: Duplex, timeoutMs: number): Promise<RelayMessage> {
-  return new Promise<RelayMessage>((resolve, reject) => {
-    const reader = new RelayFrameReader();
-    const done = (err: Error | undefined, msg?: RelayMessage) => {
-      clearTimeout(timer);
-      socket.off("data", onData);
-      socket.off("error", onEnd);
-      socket.off("close", onEnd);
-      socket.off("end", onEnd);
-      socket.pause();
-      if (err) reject(err);
-      else {
-        const rest = reader.rest();
-        if (rest.length > 0) socket.unshift(rest);
-        resolve(msg as RelayMessage);
+export function keepAlive(
+  session: Pingable,
+  socket: { readonly bytesRead: number },
+  opts: { readonly pingMs: number; readonly idleMs: number },
+  onSilent: (why: string) => void,
+): () => void {
+  let lastHeard = Date.now();
+  let lastRead = socket.bytesRead;
+  const timer = setInterval(
+    () => {
+      if (socket.bytesRead !== lastRead) {
+        lastRead = socket.bytesRead;
+        lastHeard = Date.now();
       }
-    };
-    const onData = (chunk: Buffer) => {
+      if (Date.now() - lastHeard > opts.idleMs) {
+        clearInterval(timer);
+        onSilent(`nothing heard for ${opts.idleMs} ms`);
+        return;
+      }
+      if (session.destroyed || session.closed) return;
       try {
-        // Only the first frame is taken: what follows it is the caller's.
-        reader.append(chunk);
-        const got = reader.take();
-        if (got !== undefined) done(undefined, got);
-      } catch (e) {
-        done(e as Error);
+        session.ping((err) => {
+          if (err === null) lastHeard = Date.now();
+        });
+      } catch {
+        // too many pings outstanding: the peer is silent, which the check above ends
       }
-    };
-    const onEnd = (e?: unknown) =>
-      done(e instanceof Error ? e : new RelayWireError("connection closed before its header"));
-    const timer = setTimeout(() => done(new RelayWireError(`no header within ${timeoutMs} ms`)), timeoutMs);
-    socket.on("data", onData);
-    socket.on("error", onEnd);
-    socket.on("close", onEnd);
-    socket.on("end", onEnd);
-    socket.resume();
-  });
+    },
+    Math.min(opts.pingMs, opts.idleMs / 2),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -16,7 +16,15 @@ export class RelayMetrics {
   }
 
   refuse(
-    reason: "robot_tls" | "controller_tls" | "bad_name" | "bad_header" | "not_connected" | "no_stream",
+    reason:
+      | "robot_tls"
+      | "controller_tls"
+      | "bad_name"
+      | "bad_protocol"
+      | "bad_request"
+      | "idle"
+      | "not_connected"
+      | "no_stream",
   ): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }

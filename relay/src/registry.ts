@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { RelayStreamKind, RobotState } from "@ros-rollback/proto/relay";
 
@@ -6,10 +5,10 @@ import type { RelayStreamKind, RobotState } from "@ros-rollback/proto/relay";
 export interface RobotLink {
   readonly name: string;
   readonly since: Date;
-  /** Asks the robot to open a stream connection carrying `id`. */
-  open(id: string, kind: RelayStreamKind): void;
-  /** Ends the control connection (replaced by a newer one, or the relay stops). */
-  close(reason: string): void;
+  /** A new stream to the robot (on its control connection), once it answered, within `timeoutMs`. */
+  open(kind: RelayStreamKind, timeoutMs: number): Promise<Duplex>;
+  /** Ends the control connection (replaced by a newer one, or the relay stops); graceful: open streams finish. */
+  close(reason: string, graceful?: boolean): void;
 }
 
 /** Robots remembered after they leave, for "last seen": bounded, oldest forgotten first. */
@@ -26,10 +25,6 @@ const MAX_LAST_SEEN = 100_000;
 export class Registry {
   private readonly robots = new Map<string, RobotLink>();
   private readonly lastSeen = new Map<string, Date>();
-  private readonly pending = new Map<
-    string,
-    { robot: string; resolve: (s: Duplex) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -67,38 +62,15 @@ export class Registry {
     return [...this.robots.keys()];
   }
 
-  /** A stream to `name`'s agent: the robot opens it on request, within `timeoutMs`. */
+  /** A stream to `name`'s agent: the robot answers it within `timeoutMs`. */
   openStream(name: string, timeoutMs: number, kind: RelayStreamKind = "grpc"): Promise<Duplex> {
     const link = this.robots.get(name);
     if (link === undefined) return Promise.reject(new NotConnected(this.state(name)));
-    const id = randomBytes(16).toString("hex");
-    return new Promise<Duplex>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${name} did not open a stream within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { robot: name, resolve, reject, timer });
-      link.open(id, kind);
-    });
-  }
-
-  /** A robot's stream connection arrived; false when nobody waits for it (late, or not this robot's). */
-  accept(robot: string, id: string, socket: Duplex): boolean {
-    const p = this.pending.get(id);
-    if (p === undefined || p.robot !== robot) return false;
-    this.pending.delete(id);
-    clearTimeout(p.timer);
-    p.resolve(socket);
-    return true;
+    return link.open(kind, timeoutMs);
   }
 
   closeAll(reason: string): void {
     for (const link of this.robots.values()) link.close(reason);
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error(reason));
-    }
-    this.pending.clear();
   }
 }
 

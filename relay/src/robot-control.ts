@@ -1,14 +1,24 @@
+import { connect as h2connect } from "node:http2";
+import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { encodeRelayFrame, RelayFrameReader, type RelayMessage } from "@ros-rollback/proto/relay";
-import { bounded, type RelayLog } from "./log.js";
+import {
+  H_NAME,
+  keepAlive,
+  RELAY_H2_SETTINGS,
+  RELAY_SESSION_WINDOW,
+  type RelayStreamKind,
+} from "@ros-rollback/proto/relay";
+import type { RelayLog } from "./log.js";
 import type { RelayMetrics } from "./metrics.js";
 import type { Registry, RobotLink } from "./registry.js";
 import type { RelayTimings } from "./timings.js";
 
 /**
- * A robot's control connection: registered under its certificate's name,
- * pinged every `pingMs`, ended when nothing arrived for `idleMs` (a half-open
- * TCP connection sends nothing, so it ends within idleMs).
+ * A robot's control connection: the robot dialled, but the relay is the
+ * HTTP/2 client on it, so the relay opens a stream per controller connection
+ * or scrape (no handshake per stream). Registered under the certificate's
+ * name, welcomed with `POST /welcome`, kept alive by pings both ways, ended
+ * when nothing arrived for `idleMs` (a half-open connection sends nothing).
  */
 export function serveControl(
   socket: TLSSocket,
@@ -16,20 +26,55 @@ export function serveControl(
   deps: { registry: Registry; metrics: RelayMetrics; log: RelayLog; timings: RelayTimings },
 ): void {
   const { registry, metrics, log, timings } = deps;
-  const send = (m: RelayMessage) => {
-    if (!socket.destroyed) socket.write(encodeRelayFrame(m));
-  };
+  const session = h2connect(`http://${name}`, {
+    createConnection: () => socket,
+    settings: RELAY_H2_SETTINGS,
+  });
+  session.on("error", () => undefined); // the close handler cleans up
+  session.once("connect", () => session.setLocalWindowSize(RELAY_SESSION_WINDOW));
   let closeReason = "connection closed";
   const link: RobotLink = {
     name,
     since: new Date(),
-    // A controller's stream keeps the frame older agents know; a scrape names its kind.
-    open: (id, kind) => send(kind === "grpc" ? { t: "open", id } : { t: "open", id, kind }),
-    close: (reason) => {
+    open: (kind, timeoutMs) => openStream(kind, timeoutMs),
+    close: (reason, graceful) => {
       closeReason = reason;
-      socket.destroy();
+      // GOAWAY: no new stream, the open ones finish (a dead connection's keepalive still ends it).
+      if (graceful === true && !session.destroyed) session.close(() => socket.destroy());
+      else socket.destroy();
     },
   };
+
+  function openStream(kind: RelayStreamKind, timeoutMs: number): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      if (session.destroyed || session.closed) {
+        reject(new Error(`${name}'s connection is closing`));
+        return;
+      }
+      const stream = session.request({ ":method": "CONNECT", ":authority": kind });
+      const timer = setTimeout(() => {
+        stream.close();
+        reject(new Error(`${name} did not open a stream within ${timeoutMs} ms`));
+      }, timeoutMs);
+      stream.once("response", (headers) => {
+        clearTimeout(timer);
+        if (headers[":status"] === 200) resolve(stream);
+        else {
+          stream.close();
+          reject(new Error(`${name} refused the stream (${String(headers[":status"]).slice(0, 5)})`));
+        }
+      });
+      stream.once("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      stream.once("close", () => {
+        clearTimeout(timer);
+        reject(new Error(`${name}'s stream closed before it was answered`));
+      });
+    });
+  }
+
   const replaced = registry.attach(link);
   metrics.robotConnects++;
   metrics.connected = registry.size;
@@ -39,34 +84,19 @@ export function serveControl(
       { robot: name, remote: socket.remoteAddress, since: replaced.since.toISOString() },
       "robot reconnected: the newer connection replaces the older",
     );
-    replaced.close("replaced by a newer connection");
+    replaced.close("replaced by a newer connection", true);
   }
-  log.info({ robot: name, remote: socket.remoteAddress }, "robot connected");
-  send({ t: "welcome", name });
+  const serial = socket.getPeerX509Certificate()?.serialNumber;
+  log.info({ robot: name, remote: socket.remoteAddress, serial }, "robot connected");
+  const welcome = session.request({ ":method": "POST", ":path": "/welcome", [H_NAME]: name });
+  welcome.on("error", () => undefined);
+  welcome.resume();
+  welcome.end();
 
-  let lastHeard = Date.now();
-  const ping = setInterval(
-    () => {
-      if (Date.now() - lastHeard > timings.idleMs) {
-        link.close(`silent for ${timings.idleMs} ms`);
-        return;
-      }
-      send({ t: "ping" });
-    },
-    Math.min(timings.pingMs, timings.idleMs / 2),
-  );
-  const reader = new RelayFrameReader();
-  socket.on("data", (chunk: Buffer) => {
-    lastHeard = Date.now();
-    try {
-      for (const m of reader.push(chunk)) if (m.t === "ping") send({ t: "pong" });
-    } catch (e) {
-      link.close(`bad frame: ${bounded((e as Error).message)}`);
-    }
-  });
-  socket.resume();
+  const stopKeepAlive = keepAlive(session, socket, timings, (why) => link.close(why));
   socket.once("close", () => {
-    clearInterval(ping);
+    stopKeepAlive();
+    session.destroy();
     registry.detach(link);
     metrics.connected = registry.size;
     log.info({ robot: name, reason: closeReason }, "robot disconnected");

@@ -1,18 +1,13 @@
 import { once } from "node:events";
+import type { Http2SecureServer } from "node:http2";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
-import {
-  encodeRelayFrame,
-  MAX_QUERY_ROBOTS,
-  RELAY_NAME,
-  type RelayMessage,
-  readRelayHeader,
-} from "@ros-rollback/proto/relay";
+import { RELAY_ROBOT_ALPN } from "@ros-rollback/proto/relay";
+import { controllerPort as makeControllerPort } from "./controller-port.js";
 import { bounded, type RelayLog } from "./log.js";
 import { RelayMetrics } from "./metrics.js";
 import { peerName } from "./peer-name.js";
-import { NotConnected, notConnectedMessage, Registry } from "./registry.js";
+import { Registry } from "./registry.js";
 import { serveControl } from "./robot-control.js";
-import { splice } from "./splice.js";
 import { DEFAULT_TIMINGS, type RelayTimings } from "./timings.js";
 
 export interface RelayTls {
@@ -56,7 +51,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const base = { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true };
 
   const robots = createServer(
-    { ...base, ca: opts.tls.robotCa, handshakeTimeout: t.handshakeMs },
+    { ...base, ca: opts.tls.robotCa, handshakeTimeout: t.handshakeMs, ALPNProtocols: [RELAY_ROBOT_ALPN] },
     (socket) => {
       track(socket);
       const name = peerName(socket);
@@ -69,21 +64,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         socket.destroy();
         return;
       }
-      readRelayHeader(socket, t.handshakeMs).then(
-        (msg) => {
-          if (msg.t === "hello") serveControl(socket, name, { registry, metrics, log, timings: t });
-          else if (msg.t === "accept" && typeof msg.id === "string" && registry.accept(name, msg.id, socket))
-            return;
-          else {
-            metrics.refuse("bad_header");
-            socket.destroy();
-          }
-        },
-        () => {
-          metrics.refuse("bad_header");
-          socket.destroy();
-        },
-      );
+      if (socket.alpnProtocol !== RELAY_ROBOT_ALPN) {
+        metrics.refuse("bad_protocol");
+        log.warn(
+          { robot: name, remote: socket.remoteAddress, alpn: bounded(String(socket.alpnProtocol)) },
+          `robot refused: it does not speak ${RELAY_ROBOT_ALPN} (an agent of another version?)`,
+        );
+        socket.destroy();
+        return;
+      }
+      serveControl(socket, name, { registry, metrics, log, timings: t });
     },
   );
   robots.on("tlsClientError", (e, socket) => {
@@ -92,99 +82,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     socket.destroy(); // a listener on tlsClientError means Node leaves the socket to us
   });
 
-  const controllers = createServer(
-    { ...base, ca: opts.tls.controllerCa, handshakeTimeout: t.handshakeMs },
-    (socket) => {
-      track(socket);
-      readRelayHeader(socket, t.handshakeMs).then(
-        (msg) => serveController(socket, msg),
-        () => {
-          metrics.refuse("bad_header");
-          socket.destroy();
-        },
-      );
-    },
+  const { server: controllers, sessions } = makeControllerPort(
+    { cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.controllerCa },
+    { registry, metrics, log, timings: t },
   );
-  controllers.on("tlsClientError", (e, socket) => {
-    metrics.refuse("controller_tls");
-    log.warn(
-      { remote: socket.remoteAddress, err: bounded(e.message) },
-      "controller refused at the TLS handshake",
-    );
-    socket.destroy();
-  });
 
-  // A frame that cannot be encoded is the relay's bug, never a reason to stop serving everyone.
-  const reply = (socket: TLSSocket, msg: RelayMessage) => {
-    try {
-      socket.end(encodeRelayFrame(msg));
-    } catch (e) {
-      log.warn({ err: bounded((e as Error).message) }, "cannot encode an answer");
-      socket.destroy();
-    }
-  };
-
-  function serveController(socket: TLSSocket, msg: RelayMessage): void {
-    if (msg.t === "query") {
-      const asked = Array.isArray(msg.robots) ? msg.robots : registry.names();
-      if (asked.length > MAX_QUERY_ROBOTS) {
-        metrics.refuse("bad_header");
-        reply(socket, {
-          t: "refused",
-          code: "BAD_REQUEST",
-          message: `a query names at most ${MAX_QUERY_ROBOTS} robots (this one ${asked.length}); ask in several`,
-        });
-        return;
-      }
-      const names = asked.filter((n): n is string => typeof n === "string" && RELAY_NAME.test(n));
-      reply(socket, { t: "robots", robots: names.map((n) => registry.state(n)) });
-      return;
-    }
-    if (msg.t !== "dial" || typeof msg.robot !== "string" || !RELAY_NAME.test(msg.robot)) {
-      metrics.refuse("bad_header");
-      reply(socket, {
-        t: "refused",
-        code: "BAD_REQUEST",
-        message: "expected a dial or query frame naming a robot",
-      });
-      return;
-    }
-    const robot = msg.robot;
-    registry.openStream(robot, t.streamOpenMs).then(
-      (stream) => {
-        if (socket.destroyed) {
-          stream.destroy();
-          return;
-        }
-        metrics.streamsOpen++;
-        metrics.streamsTotal++;
-        socket.write(encodeRelayFrame({ t: "ok" }));
-        splice(
-          socket,
-          stream,
-          { toRobot: (n) => (metrics.bytesToRobots += n), fromRobot: (n) => (metrics.bytesFromRobots += n) },
-          () => metrics.streamsOpen--,
-        );
-      },
-      (e: unknown) => {
-        if (e instanceof NotConnected) {
-          metrics.refuse("not_connected");
-          const { lastSeen } = e.state;
-          reply(socket, {
-            t: "refused",
-            code: "NOT_CONNECTED",
-            message: notConnectedMessage(e.state),
-            ...(lastSeen ? { lastSeen } : {}),
-          });
-        } else {
-          metrics.refuse("no_stream");
-          reply(socket, { t: "refused", code: "NO_STREAM", message: bounded((e as Error).message) });
-        }
-      },
-    );
-  }
-
-  const listen = async (server: TlsServer, at: { host: string; port: number }) => {
+  const listen = async (server: TlsServer | Http2SecureServer, at: { host: string; port: number }) => {
     server.listen(at.port, at.host);
     await once(server, "listening");
     const a = server.address();
@@ -207,6 +110,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       const closed = [robots, controllers].map((s) => new Promise<void>((r) => s.close(() => r())));
       registry.closeAll("relay stopping");
       for (const s of sockets) s.destroy();
+      for (const s of sessions) s.destroy();
       await Promise.all(closed);
     },
   };

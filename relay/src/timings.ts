@@ -1,5 +1,5 @@
 export interface RelayTimings {
-  /** A TLS handshake, then the first frame, must arrive within this (slow clients are cut). */
+  /** A TLS handshake, and a controller's first stream after it, must come within this (slow clients are cut). */
   readonly handshakeMs: number;
   /** Each side of a control connection pings this often... */
   readonly pingMs: number;

@@ -1,5 +1,13 @@
+import { createServer as h2server, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import type { Duplex } from "node:stream";
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
-import { encodeRelayFrame, RelayFrameReader, type RelayMessage } from "@ros-rollback/proto/relay";
+import {
+  H_NAME,
+  keepAlive,
+  RELAY_H2_SETTINGS,
+  RELAY_ROBOT_ALPN,
+  RELAY_SESSION_WINDOW,
+} from "@ros-rollback/proto/relay";
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 
 /** pino's shape, narrowed to what the link logs. */
@@ -21,9 +29,9 @@ export interface RelayLinkOptions {
   readonly port: number;
   readonly tls: RelayTlsMaterial;
   /** A stream the relay opened for a controller: the caller's TLS server takes it as a connection. */
-  readonly onStream: (socket: TLSSocket) => void;
-  /** A stream for the relay's scrape of /metrics; absent: such requests are ignored (the relay times out). */
-  readonly onMetricsStream?: (socket: TLSSocket) => void;
+  readonly onStream: (stream: Duplex) => void;
+  /** A stream for the relay's scrape of /metrics; absent: such streams are refused (404). */
+  readonly onMetricsStream?: (stream: Duplex) => void;
   readonly log: LinkLog;
   readonly backoff?: Backoff;
   /** Ping this often; end the connection when nothing arrived for idleMs (half-open: within 30 s). */
@@ -42,52 +50,52 @@ export interface RelayLinkOptions {
 export type RelayLinkState = "connecting" | "connected" | "waiting" | "stopped";
 
 /**
- * The agent's outbound connection to one relay. Each controller connection
- * arrives as a fresh robot→relay TLS connection (opened when the relay asks
- * over this control connection), not as a stream multiplexed on it: TCP does
- * each stream's flow control, a large push does not hold up a status, and the
- * relay only pipes bytes. The cost is one TLS handshake per controller connection.
+ * The agent's outbound connection to one relay. The agent dials (TLS client)
+ * but serves HTTP/2 on the connection: every controller connection or scrape
+ * arrives as a stream the relay opens on it (CONNECT), with no handshake of
+ * its own. HTTP/2 does each stream's flow control, so a large push does not
+ * hold up a status beyond what the TCP connection has in flight.
  */
 export class RelayLink {
   private state: RelayLinkState = "waiting";
   private socket: TLSSocket | undefined;
+  /** Connections replaced by a renewal: they serve their open streams until the relay closes them. */
+  private readonly superseded = new Set<TLSSocket>();
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
-  private readonly streams = new Set<TLSSocket>();
+  private readonly streams = new Set<ServerHttp2Stream>();
+  /** Serves the HTTP/2 of each control connection (it listens nowhere). */
+  private readonly h2 = h2server({
+    // A relay may only delay or drop traffic: it cannot hold more streams open than this either.
+    settings: { ...RELAY_H2_SETTINGS, maxConcurrentStreams: 256 },
+  });
   /**
-   * The control connection's TLS session: each stream resumes it (no
-   * certificate or signature per stream, about half the handshake's CPU at
-   * both ends). The relay still knows the robot's name on a resumed session
-   * (the session carries the certificate it verified in full); its ticket keys
-   * die with its process, so after a relay restart every robot is checked in
-   * full again.
-   */
-  private session: Buffer | undefined;
-  /**
-   * The TLS material parsed once: passing PEM buffers to every connect() parses
-   * the certificate, key and CA again per stream (a third of a simulated
-   * robot's CPU in the bench). Replaced by setTls when the files are renewed.
+   * The TLS material parsed once (the certificate, key and CA are not parsed
+   * again per connection). Replaced by setTls when the files are renewed.
    */
   private secureContext: SecureContext;
-  /** Bumped by setTls: a session ticket that arrives later for older material is not kept. */
-  private tlsGeneration = 0;
   /** When the link last became connected (undefined while it is not). */
   connectedSince: Date | undefined;
 
   constructor(private readonly opts: RelayLinkOptions) {
     this.secureContext = createSecureContext(opts.tls);
+    this.h2.on("stream", (stream, headers) => this.onStream(stream, headers));
   }
 
   /**
-   * New material (a renewed certificate): used from the next connection on,
-   * control or stream. The session of the current control connection is dropped
-   * so no stream resumes what the old certificate authenticated; the open
-   * control connection stays (the relay checked it at its handshake).
+   * New material (a renewed certificate): a connected link dials again with
+   * it at once, so the relay checks the new certificate, and the relay
+   * replaces the old connection by the new one (the newer wins), letting the
+   * old one's open streams finish. Make before break: no stream is cut.
    */
   setTls(context: SecureContext): void {
     this.secureContext = context;
-    this.session = undefined;
-    this.tlsGeneration++;
+    const old = this.socket;
+    if (this.state !== "connected" || old === undefined) return;
+    this.superseded.add(old);
+    old.once("close", () => this.superseded.delete(old));
+    this.socket = undefined;
+    this.attempt();
   }
 
   get current(): RelayLinkState {
@@ -111,60 +119,63 @@ export class RelayLink {
     this.state = "stopped";
     clearTimeout(this.timer);
     this.socket?.destroy();
+    for (const s of this.superseded) s.destroy();
     for (const s of this.streams) s.destroy();
-  }
-
-  private dial(session?: Buffer): TLSSocket {
-    const { host, port } = this.opts;
-    return connect({
-      ...(session === undefined ? {} : { session }),
-      host,
-      port,
-      secureContext: this.secureContext,
-      servername: isIpLike(host) ? undefined : host,
-    });
   }
 
   private attempt(): void {
     if (this.state === "stopped") return;
     this.state = "connecting";
+    const { host, port } = this.opts;
+    const socket = connect({
+      host,
+      port,
+      secureContext: this.secureContext,
+      servername: isIpLike(host) ? undefined : host,
+      ALPNProtocols: [RELAY_ROBOT_ALPN],
+    });
+    this.socket = socket;
     const pingMs = this.opts.pingMs ?? 10_000;
     const idleMs = this.opts.idleMs ?? 25_000;
-    this.session = undefined;
-    const socket = this.dial();
-    this.socket = socket;
-    const generation = this.tlsGeneration;
-    socket.on("session", (s: Buffer) => {
-      if (this.socket === socket && generation === this.tlsGeneration) this.session = s;
-    });
-    socket.setKeepAlive(true, pingMs);
-    let lastHeard = Date.now();
     let why = "connection closed";
-    const ping = setInterval(
-      () => {
-        if (Date.now() - lastHeard > idleMs) {
-          why = `nothing from the relay for ${idleMs} ms`;
-          socket.destroy();
-        } else if (this.state === "connected") socket.write(encodeRelayFrame({ t: "ping" }));
-      },
-      Math.min(pingMs, idleMs / 2),
-    );
-    const reader = new RelayFrameReader();
-    socket.once("secureConnect", () => socket.write(encodeRelayFrame({ t: "hello" })));
-    socket.on("data", (chunk: Buffer) => {
-      lastHeard = Date.now();
-      try {
-        for (const m of reader.push(chunk)) this.onFrame(socket, m);
-      } catch (e) {
-        why = (e as Error).message;
+    let stopKeepAlive: () => void = () => undefined;
+    socket.setKeepAlive(true, pingMs);
+    // A relay that accepts TCP but never finishes TLS (a black hole on the path) is left like a silent one.
+    const handshake = setTimeout(() => {
+      why = `no TLS handshake within ${idleMs} ms`;
+      socket.destroy();
+    }, idleMs);
+    socket.once("secureConnect", () => {
+      clearTimeout(handshake);
+      if (socket.alpnProtocol !== RELAY_ROBOT_ALPN) {
+        why = `the relay does not speak ${RELAY_ROBOT_ALPN}`;
         socket.destroy();
+        return;
       }
+      // Synchronously: the server makes the session and emits it during emit("connection").
+      this.h2.once("session", (session: ServerHttp2Session) => {
+        session.on("error", (e) => {
+          why = e.message;
+        });
+        try {
+          session.setLocalWindowSize(RELAY_SESSION_WINDOW);
+        } catch {
+          // closing already
+        }
+        stopKeepAlive = keepAlive(session, socket, { pingMs, idleMs }, (w) => {
+          why = w;
+          socket.destroy();
+        });
+      });
+      this.h2.emit("connection", socket);
     });
     socket.on("error", (e) => {
       why = e.message;
     });
     socket.once("close", () => {
-      clearInterval(ping);
+      clearTimeout(handshake);
+      stopKeepAlive();
+      if (this.superseded.has(socket)) return; // renewed: its successor is the link now
       if (this.socket === socket) this.socket = undefined;
       if (this.state === "stopped") return;
       if (this.state === "connected") this.failures = 0;
@@ -178,25 +189,35 @@ export class RelayLink {
     });
   }
 
-  private onFrame(socket: TLSSocket, m: RelayMessage): void {
-    if (m.t === "welcome") this.setState("connected", `as ${m.name}`);
-    else if (m.t === "ping") socket.write(encodeRelayFrame({ t: "pong" }));
-    else if (m.t === "open" && typeof m.id === "string" && this.state === "connected") {
-      const serve = m.kind === "metrics" ? this.opts.onMetricsStream : this.opts.onStream;
-      if (serve) this.openStream(m.id, serve);
+  /** The relay's streams: its welcome, then one per controller connection or scrape. */
+  private onStream(stream: ServerHttp2Stream, headers: Record<string, string | string[] | undefined>): void {
+    stream.on("error", () => undefined);
+    const method = headers[":method"];
+    if (method === "POST" && headers[":path"] === "/welcome") {
+      stream.respond({ ":status": 200 });
+      stream.end();
+      const name = headers[H_NAME];
+      this.setState("connected", `as ${typeof name === "string" ? name.slice(0, 64) : "?"}`);
+      return;
     }
-  }
-
-  /** A fresh connection to the relay for one stream, handed on once the relay has it. */
-  private openStream(id: string, serve: (socket: TLSSocket) => void): void {
-    const s = this.dial(this.session);
-    this.streams.add(s);
-    s.once("close", () => this.streams.delete(s));
-    s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));
-    s.once("secureConnect", () => {
-      s.write(encodeRelayFrame({ t: "accept", id }));
-      serve(s);
-    });
+    const kind = headers[":authority"];
+    const serve =
+      method !== "CONNECT" || this.state !== "connected"
+        ? undefined
+        : kind === "grpc"
+          ? this.opts.onStream
+          : kind === "metrics"
+            ? this.opts.onMetricsStream
+            : undefined;
+    if (serve === undefined) {
+      stream.respond({ ":status": 404 });
+      stream.end();
+      return;
+    }
+    this.streams.add(stream);
+    stream.once("close", () => this.streams.delete(stream));
+    stream.respond({ ":status": 200 });
+    serve(stream);
   }
 }
 

@@ -2,8 +2,8 @@ import { createSecureContext, type SecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import type { AgentClient } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
-import { RelayRefused, RelaySessions } from "../relay/dial.js";
-import { type RelayAccess, type RelayRoute, viaRelay } from "../relay/via-relay.js";
+import { RelayClient, RelayRefused } from "../relay/dial.js";
+import { type RelayRoute, viaRelay } from "../relay/via-relay.js";
 import type { Target } from "../targets/inventory.js";
 import { createCredentials, readTlsFile, readTlsMaterial, type TlsMaterial } from "./credentials.js";
 import { AgentCallError } from "./errors.js";
@@ -24,16 +24,19 @@ interface Prepared {
   readonly relayContext: SecureContext | undefined;
   /** Its end-to-end TLS to the agent through the relay (connectH2's); undefined without a relay. */
   readonly agentContext: SecureContext | undefined;
-  /** Its relay sessions: with the cache, one full handshake per relay and CLI run, then resumed. */
-  readonly relaySessions: RelaySessions;
+  /**
+   * Its connections to relays, by address: with the cache, one per relay and
+   * CLI run, whose streams carry every robot behind it.
+   */
+  readonly relayClients: Map<string, RelayClient>;
 }
 
 async function prepare(target: Target): Promise<Prepared> {
   const material = await readTlsMaterial(target);
   const credentials = await createCredentials(target, material);
-  const relaySessions = new RelaySessions();
+  const relayClients = new Map<string, RelayClient>();
   if (target.relay === undefined) {
-    return { material, credentials, relayContext: undefined, agentContext: undefined, relaySessions };
+    return { material, credentials, relayContext: undefined, agentContext: undefined, relayClients };
   }
   const relayCa =
     target.relay.caFile === target.caFile
@@ -41,7 +44,7 @@ async function prepare(target: Target): Promise<Prepared> {
       : await readTlsFile(target, "relayCaFile", target.relay.caFile);
   const relayContext = createSecureContext({ ca: relayCa, cert: material.cert, key: material.key });
   const agentContext = createSecureContext(material);
-  return { material, credentials, relayContext, agentContext, relaySessions };
+  return { material, credentials, relayContext, agentContext, relayClients };
 }
 
 /**
@@ -73,14 +76,20 @@ async function connectPrepared(
   signal: AbortSignal,
   preparing: Promise<Prepared>,
 ): Promise<AgentApi> {
-  const { material, credentials, relayContext, agentContext, relaySessions } = await preparing;
+  const { material, credentials, relayContext, agentContext, relayClients } = await preparing;
   // The one place a target's route is chosen: direct, or a loopback port backed by its relay.
   const routed =
     relayContext === undefined
       ? undefined
       : await routeTarget(
           inventoryTarget,
-          { secureContext: relayContext, sessions: relaySessions },
+          (address) => {
+            const known = relayClients.get(address);
+            if (known !== undefined) return known;
+            const made = new RelayClient({ address, secureContext: relayContext });
+            relayClients.set(address, made);
+            return made;
+          },
           options.connectTimeoutMs,
         );
   const target = routed?.target ?? inventoryTarget;
@@ -164,12 +173,12 @@ async function connectPrepared(
 
 async function routeTarget(
   target: Target,
-  route: RelayAccess,
+  clientFor: (address: string) => RelayClient,
   timeoutMs: number,
 ): Promise<RelayRoute | undefined> {
   if (target.relay === undefined) return undefined;
   try {
-    return await viaRelay({ ...target, relay: target.relay }, route, timeoutMs);
+    return await viaRelay({ ...target, relay: target.relay }, clientFor(target.relay.address), timeoutMs);
   } catch (e) {
     if (e instanceof RelayRefused) throw relayError(target, e);
     throw e;

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { MAX_QUERY_ROBOTS } from "@ros-rollback/proto/relay";
 import type { Target } from "../targets/inventory.js";
-import { queryRelay } from "./dial.js";
+import { RelayClient } from "./dial.js";
 
 /** A robot's connection to its relay as `status` shows it. */
 export type RelayView =
@@ -15,8 +15,8 @@ export type RelayView =
 
 /**
  * For each target routed through a relay: is it connected, and since when.
- * Per relay (and controller certificate), one query per MAX_QUERY_ROBOTS robots
- * (an answer fits one relay frame), one after another.
+ * Per relay (and controller certificate), one connection, and on it one query
+ * per MAX_QUERY_ROBOTS robots, one after another.
  */
 export async function relayStates(
   targets: readonly Target[],
@@ -41,14 +41,13 @@ export async function relayStates(
         ]);
         const names = group.map((t) => t.relay?.name ?? t.name);
         const states = [];
-        for (let i = 0; i < names.length; i += MAX_QUERY_ROBOTS)
-          states.push(
-            ...(await queryRelay(
-              { address, ca, cert, key },
-              names.slice(i, i + MAX_QUERY_ROBOTS),
-              timeoutMs,
-            )),
-          );
+        const client = new RelayClient({ address, ca, cert, key });
+        try {
+          for (let i = 0; i < names.length; i += MAX_QUERY_ROBOTS)
+            states.push(...(await client.query(names.slice(i, i + MAX_QUERY_ROBOTS), timeoutMs)));
+        } finally {
+          client.close();
+        }
         const byName = new Map(states.map((s) => [s.name, s]));
         for (const t of group) {
           const s = byName.get(t.relay?.name ?? t.name);

@@ -1,14 +1,7 @@
 import type { Duplex } from "node:stream";
-import type { SecureContext } from "node:tls";
 import type { Target } from "../targets/inventory.js";
-import { dialThroughRelay, type RelayEndpoint, type RelaySessions } from "./dial.js";
+import type { RelayClient } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
-
-/** How viaRelay talks to the relay: the controller's TLS, and its sessions to resume. */
-export interface RelayAccess {
-  readonly secureContext: SecureContext;
-  readonly sessions?: RelaySessions;
-}
 
 /** A target reached through its relay: gRPC's loopback proxy, and a direct dial for raw streams. */
 export interface RelayRoute {
@@ -21,7 +14,7 @@ export interface RelayRoute {
 }
 
 /**
- * `target` reached through its relay: dials the robot once (the relay's
+ * `target` reached through its relay (`relay`: the client for its address): dials the robot once (the relay's
  * refusal is the clear error: not connected, and when last seen), and
  * returns that stream (`first`, for the caller's own TLS: connect.ts's
  * HTTP/2), the target as a loopback address whose every connection is a new
@@ -30,17 +23,12 @@ export interface RelayRoute {
  */
 export async function viaRelay(
   target: Target & { relay: NonNullable<Target["relay"]> },
-  access: RelayAccess,
+  relay: RelayClient,
   timeoutMs: number,
 ): Promise<RelayRoute> {
-  const relay: RelayEndpoint = {
-    address: target.relay.address,
-    secureContext: access.secureContext,
-    ...(access.sessions === undefined ? {} : { sessions: access.sessions }),
-  };
   const robot = target.relay.name;
   const serverName = target.serverName ?? agentHost(target) ?? robot;
-  const dial = () => dialThroughRelay(relay, robot, timeoutMs);
+  const dial = () => relay.dial(robot, timeoutMs);
   const first = await dial();
   const proxy = await startLocalProxy(dial);
   return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
