@@ -18,9 +18,10 @@ import type { SuiteContext, SuiteResult } from "./suite.js";
 
 const MIB = 2 ** 20;
 const GOAL_RATIO = 1.15;
-// relay: the raw push client runs its TLS on the relay's stream (as the CLI does); relay-proxy:
-// through the controller's loopback proxy, as gRPC does (the push's route before; the switch).
-const ROUTES = ["direct", "relay", "relay-proxy"] as const;
+// relay: the raw push on a dedicated relay stream (TLS connections of its own on both legs), as the
+// CLI does; relay-mux: the raw push on a stream of the multiplexed HTTP/2 legs, as other calls go:
+// what the dedicated stream must beat to keep its lines.
+const ROUTES = ["direct", "relay", "relay-mux"] as const;
 type Route = (typeof ROUTES)[number];
 
 const median = (xs: readonly number[]): number => {
@@ -64,9 +65,14 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
       ...direct,
       agentAddress: routed.target.address,
       serverName: routed.target.serverName,
+      dial: routed.dialBulk,
+    },
+    "relay-mux": {
+      ...direct,
+      agentAddress: routed.target.address,
+      serverName: routed.target.serverName,
       dial: routed.dial,
     },
-    "relay-proxy": { ...direct, agentAddress: routed.target.address, serverName: routed.target.serverName },
   };
   const closure = await buildClosure(
     "random",
@@ -82,10 +88,10 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
     );
     const paths = infos.map((i) => i.storePath).reverse();
     const mib = closure.bytes / MIB;
-    const seconds: Record<Route, number[]> = { direct: [], relay: [], "relay-proxy": [] };
+    const seconds: Record<Route, number[]> = { direct: [], relay: [], "relay-mux": [] };
     const ratios: number[] = [];
-    const proxyRatios: number[] = [];
-    const handoffRatios: number[] = [];
+    const muxRatios: number[] = [];
+    const dedicatedRatios: number[] = [];
     const loads: number[] = [];
     for (let r = 0; r < opts.runs; r++) {
       // Alternating: neither route always goes first.
@@ -101,12 +107,12 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
         await forget(robot.name, paths);
       }
       ratios.push((got.relay ?? Number.NaN) / (got.direct ?? Number.NaN));
-      proxyRatios.push((got["relay-proxy"] ?? Number.NaN) / (got.direct ?? Number.NaN));
-      handoffRatios.push((got.relay ?? Number.NaN) / (got["relay-proxy"] ?? Number.NaN));
+      muxRatios.push((got["relay-mux"] ?? Number.NaN) / (got.direct ?? Number.NaN));
+      dedicatedRatios.push((got.relay ?? Number.NaN) / (got["relay-mux"] ?? Number.NaN));
       loads.push(loadavg()[0] ?? Number.NaN);
     }
     const ratio = median(ratios);
-    const proxyRatio = median(proxyRatios);
+    const muxRatio = median(muxRatios);
     const row = (route: Route) => {
       const xs = seconds[route];
       return `| push-none ${route} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} | ${(mib / median(xs)).toFixed(1)} |`;
@@ -119,11 +125,11 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
       "|---|---|---|---|---|",
       row("direct"),
       row("relay"),
-      row("relay-proxy"),
+      row("relay-mux"),
       "",
       `- relay ÷ direct, median of the per-run ratios (goal ≤ ${GOAL_RATIO}×): ${ratio.toFixed(2)}×, ${met} (runs: ${ratios.map((x) => x.toFixed(2)).join(", ")})`,
-      `- relay-proxy ÷ direct (the loopback proxy's route): ${proxyRatio.toFixed(2)}× (runs: ${proxyRatios.map((x) => x.toFixed(2)).join(", ")})`,
-      `- relay ÷ relay-proxy (the stream handed to the push vs the loopback hop): ${median(handoffRatios).toFixed(2)}× (runs: ${handoffRatios.map((x) => x.toFixed(2)).join(", ")})`,
+      `- relay-mux ÷ direct (the push on a multiplexed stream): ${muxRatio.toFixed(2)}× (runs: ${muxRatios.map((x) => x.toFixed(2)).join(", ")})`,
+      `- relay ÷ relay-mux (the dedicated stream vs a multiplexed one; < 1 pays): ${median(dedicatedRatios).toFixed(2)}× (runs: ${dedicatedRatios.map((x) => x.toFixed(2)).join(", ")})`,
     ].join("\n");
     return {
       json: {
@@ -131,9 +137,9 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
         seconds,
         ratios,
         ratio,
-        proxyRatios,
-        proxyRatio,
-        handoffRatios,
+        muxRatios,
+        muxRatio,
+        dedicatedRatios,
         goalRatio: GOAL_RATIO,
         loads,
       },

@@ -1,7 +1,7 @@
 // A stream's relay legs are HTTP/2 streams: every dial of one controller rides its one connection
 // to the relay, every stream to a robot rides the robot's control connection, and the end-to-end
 // mutual TLS inside each runs in full. Flow control is per stream: a stream nobody reads does not
-// hold up another.
+// hold up another. A dedicated stream (the raw push's) has a TLS connection of its own on each leg.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { useDeployingServer } from "../../agent/src/testing/deploying-server.js";
+import { dialDedicated } from "../../controller/src/relay/dedicated.js";
 import { RelayClient, RelayRefused } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
@@ -102,6 +103,58 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
     } finally {
       link.stop();
       toController.close();
+    }
+  });
+
+  it("a dedicated stream: a connection of its own on each leg, the end-to-end TLS inside; refusals and garbage are clean", async () => {
+    const toController = await tcpPath(relay.controllerPort);
+    const toRobots = await tcpPath(relay.robotPort);
+    const link = linkFor(pki, agent, toRobots.port);
+    link.start();
+    const endpoint = () => ({
+      address: `127.0.0.1:${toController.port}`,
+      ca: readFileSync(pki.relayCa),
+      cert: readFileSync(agent.pki.clientCert),
+      key: readFileSync(agent.pki.clientKey),
+    });
+    try {
+      await until(() => link.current === "connected", 5_000, "the robot's link");
+      const inner = await endToEnd(await dialDedicated(endpoint(), "rl-robot1", 3_000));
+      expect(inner.authorized).toBe(true);
+      inner.destroy();
+      expect(toController.accepted()).toBe(1);
+      expect(toRobots.accepted()).toBe(2); // the control connection and the dedicated one
+
+      const absent = await dialDedicated(endpoint(), "rl-nobody", 3_000).catch((e: unknown) => e);
+      expect(absent).toBeInstanceOf(RelayRefused);
+      expect((absent as RelayRefused).message).toMatch(
+        /rl-nobody is not connected to the relay at .*; not seen/,
+      );
+      const bad = await dialDedicated(endpoint(), "../etc", 3_000).catch((e: unknown) => e);
+      expect((bad as RelayRefused).code).toBe("BAD_REQUEST");
+      expect(toRobots.accepted()).toBe(2); // neither reached the robot
+
+      // A robot connection claiming a dedicated stream nobody asked for is closed, and the link stays.
+      const stray = tlsConnect({
+        host: "127.0.0.1",
+        port: relay.robotPort,
+        ca: readFileSync(pki.relayCa),
+        cert: readFileSync(pki.robot.cert),
+        key: readFileSync(pki.robot.key),
+        servername: "localhost",
+        ALPNProtocols: ["ros-rollback-relay-stream/2"],
+      });
+      stray.on("error", () => undefined);
+      stray.once("secureConnect", () => stray.write('{"id":"0123456789abcdef"}\n'));
+      await new Promise((r) => stray.once("close", r));
+      expect(link.current).toBe("connected");
+      const again = await endToEnd(await dialDedicated(endpoint(), "rl-robot1", 3_000));
+      expect(again.authorized).toBe(true);
+      again.destroy();
+    } finally {
+      link.stop();
+      toController.close();
+      toRobots.close();
     }
   });
 

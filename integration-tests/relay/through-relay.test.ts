@@ -18,7 +18,8 @@ import {
   type RawPushEndpoint,
   rawPush,
 } from "../../controller/src/push/transport/raw-push-client.js";
-import { RelayClient, type RelayEndpoint } from "../../controller/src/relay/dial.js";
+import { dialDedicated } from "../../controller/src/relay/dedicated.js";
+import type { RelayEndpoint } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
   connect,
@@ -105,11 +106,11 @@ describe("through the relay", () => {
     expect(relay.metrics.bytesFromRobots).toBeGreaterThan(0);
   });
 
-  it("the raw push runs its TLS on the relay's stream itself: no TCP connection to the proxy's address", async () => {
+  it("the raw push runs its TLS on a dedicated relay stream itself: no TCP connection to the proxy's address", async () => {
     // Nothing listens on port 1: only the relay's stream can carry this push.
     const before = relay.metrics.streamsTotal;
     const out = await rawPush(
-      rawEndpoint(async () => new RelayClient(relayEndpoint()).dial("rl-robot1", 3_000)),
+      rawEndpoint(async () => dialDedicated(relayEndpoint(), "rl-robot1", 3_000)),
       (async function* (): AsyncGenerator<PushPathsRequest> {})(),
       AbortSignal.timeout(10_000),
       { connectTimeoutMs: 3_000, answerTimeoutMs: 5_000 },
@@ -127,7 +128,7 @@ describe("through the relay", () => {
     };
     const e = await rawPush(
       rawEndpoint(async () => {
-        stream = await new RelayClient(relayEndpoint()).dial("rl-robot1", 3_000);
+        stream = await dialDedicated(relayEndpoint(), "rl-robot1", 3_000);
         return stream;
       }),
       requests(),

@@ -1,10 +1,10 @@
 import {
-  createSecureServer,
-  type Http2SecureServer,
+  createServer as createH2Server,
   type IncomingHttpHeaders,
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from "node:http2";
+import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import {
   H_REFUSAL,
   MAX_QUERY_BYTES,
@@ -14,8 +14,10 @@ import {
   RELAY_H2_SETTINGS,
   RELAY_NAME,
   RELAY_SESSION_WINDOW,
+  RELAY_STREAM_ALPN,
   type RefusalBody,
 } from "@ros-rollback/proto/relay";
+import { serveDedicated } from "./dedicated.js";
 import { bounded, type RelayLog } from "./log.js";
 import type { RelayMetrics } from "./metrics.js";
 import { NotConnected, notConnectedMessage, type Registry } from "./registry.js";
@@ -37,16 +39,34 @@ const IDLE_SESSION_MS = 60_000;
 export function controllerPort(
   tls: { cert: Buffer; key: Buffer; ca: Buffer },
   deps: { registry: Registry; metrics: RelayMetrics; log: RelayLog; timings: RelayTimings },
-): { server: Http2SecureServer; sessions: Set<ServerHttp2Session> } {
+): { server: TlsServer; sessions: Set<ServerHttp2Session>; sockets: Set<TLSSocket> } {
   const { registry, metrics, log, timings: t } = deps;
   const sessions = new Set<ServerHttp2Session>();
-  const server = createSecureServer({
-    ...tls,
-    requestCert: true,
-    rejectUnauthorized: true,
-    handshakeTimeout: t.handshakeMs,
+  const sockets = new Set<TLSSocket>();
+  // TLS first, then by ALPN: HTTP/2 (every stream of a CLI run), or one dedicated stream (a push).
+  const h2 = createH2Server({
     settings: { ...RELAY_H2_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONTROLLER },
   });
+  const server = createServer(
+    {
+      ...tls,
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: t.handshakeMs,
+      ALPNProtocols: ["h2", RELAY_STREAM_ALPN],
+    },
+    (socket: TLSSocket) => {
+      socket.on("error", () => undefined); // a peer's reset is its own
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      if (socket.alpnProtocol === "h2") h2.emit("connection", socket);
+      else if (socket.alpnProtocol === RELAY_STREAM_ALPN) serveDedicated(socket, deps);
+      else {
+        metrics.refuse("bad_protocol");
+        socket.destroy();
+      }
+    },
+  );
   server.on("tlsClientError", (e, socket) => {
     metrics.refuse("controller_tls");
     log.warn(
@@ -55,7 +75,7 @@ export function controllerPort(
     );
     socket.destroy();
   });
-  server.on("session", (session) => {
+  h2.on("session", (session) => {
     sessions.add(session);
     session.on("error", () => undefined); // a peer's reset is its own
     try {
@@ -81,7 +101,7 @@ export function controllerPort(
       sessions.delete(session);
     });
   });
-  server.on("stream", (stream, headers) => {
+  h2.on("stream", (stream, headers) => {
     stream.on("error", () => undefined);
     const method = headers[":method"];
     if (method === "CONNECT") dial(stream, headers);
@@ -173,5 +193,5 @@ export function controllerPort(
     });
   }
 
-  return { server, sessions };
+  return { server, sessions, sockets };
 }

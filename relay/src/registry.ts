@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { RelayStreamKind, RobotState } from "@ros-rollback/proto/relay";
 
@@ -7,6 +8,8 @@ export interface RobotLink {
   readonly since: Date;
   /** A new stream to the robot (on its control connection), once it answered, within `timeoutMs`. */
   open(kind: RelayStreamKind, timeoutMs: number): Promise<Duplex>;
+  /** Asks the robot for a dedicated stream: a TLS connection of its own carrying `id`. */
+  askDedicated(id: string): void;
   /** Ends the control connection (replaced by a newer one, or the relay stops); graceful: open streams finish. */
   close(reason: string, graceful?: boolean): void;
 }
@@ -25,6 +28,10 @@ const MAX_LAST_SEEN = 100_000;
 export class Registry {
   private readonly robots = new Map<string, RobotLink>();
   private readonly lastSeen = new Map<string, Date>();
+  private readonly pending = new Map<
+    string,
+    { robot: string; resolve: (s: Duplex) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -69,8 +76,38 @@ export class Registry {
     return link.open(kind, timeoutMs);
   }
 
+  /** A dedicated stream to `name`'s agent (a TLS connection of its own), within `timeoutMs`. */
+  openDedicated(name: string, timeoutMs: number): Promise<Duplex> {
+    const link = this.robots.get(name);
+    if (link === undefined) return Promise.reject(new NotConnected(this.state(name)));
+    const id = randomBytes(16).toString("hex");
+    return new Promise<Duplex>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${name} did not open a stream within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { robot: name, resolve, reject, timer });
+      link.askDedicated(id);
+    });
+  }
+
+  /** A robot's dedicated stream arrived; false when nobody waits for it (late, or not this robot's). */
+  accept(robot: string, id: string, socket: Duplex): boolean {
+    const p = this.pending.get(id);
+    if (p === undefined || p.robot !== robot) return false;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(socket);
+    return true;
+  }
+
   closeAll(reason: string): void {
     for (const link of this.robots.values()) link.close(reason);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(reason));
+    }
+    this.pending.clear();
   }
 }
 

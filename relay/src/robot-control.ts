@@ -2,6 +2,7 @@ import { connect as h2connect } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import {
+  H_DEDICATED,
   H_NAME,
   keepAlive,
   RELAY_H2_SETTINGS,
@@ -37,6 +38,12 @@ export function serveControl(
     name,
     since: new Date(),
     open: (kind, timeoutMs) => openStream(kind, timeoutMs),
+    askDedicated: (id) => {
+      if (session.destroyed || session.closed) return; // the registry's timer answers the controller
+      const ask = session.request({ ":method": "CONNECT", ":authority": "grpc", [H_DEDICATED]: id });
+      ask.on("error", () => undefined);
+      ask.once("response", () => ask.close());
+    },
     close: (reason, graceful) => {
       closeReason = reason;
       // GOAWAY: no new stream, the open ones finish (a dead connection's keepalive still ends it).

@@ -1,7 +1,6 @@
 import { once } from "node:events";
-import type { Http2SecureServer } from "node:http2";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
-import { RELAY_ROBOT_ALPN } from "@ros-rollback/proto/relay";
+import { RELAY_ROBOT_ALPN, RELAY_STREAM_ALPN, readHeaderLine } from "@ros-rollback/proto/relay";
 import { controllerPort as makeControllerPort } from "./controller-port.js";
 import { bounded, type RelayLog } from "./log.js";
 import { RelayMetrics } from "./metrics.js";
@@ -51,7 +50,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const base = { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true };
 
   const robots = createServer(
-    { ...base, ca: opts.tls.robotCa, handshakeTimeout: t.handshakeMs, ALPNProtocols: [RELAY_ROBOT_ALPN] },
+    {
+      ...base,
+      ca: opts.tls.robotCa,
+      handshakeTimeout: t.handshakeMs,
+      ALPNProtocols: [RELAY_ROBOT_ALPN, RELAY_STREAM_ALPN],
+    },
     (socket) => {
       track(socket);
       const name = peerName(socket);
@@ -62,6 +66,21 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
           "robot refused: its certificate's CN is not a routable name",
         );
         socket.destroy();
+        return;
+      }
+      if (socket.alpnProtocol === RELAY_STREAM_ALPN) {
+        // A dedicated stream the relay asked this robot for: routed only to a dial for this name.
+        readHeaderLine(socket, t.handshakeMs).then(
+          (h) => {
+            if (typeof h.id === "string" && registry.accept(name, h.id, socket)) return;
+            metrics.refuse("bad_request");
+            socket.destroy();
+          },
+          () => {
+            metrics.refuse("bad_request");
+            socket.destroy();
+          },
+        );
         return;
       }
       if (socket.alpnProtocol !== RELAY_ROBOT_ALPN) {
@@ -82,12 +101,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     socket.destroy(); // a listener on tlsClientError means Node leaves the socket to us
   });
 
-  const { server: controllers, sessions } = makeControllerPort(
+  const {
+    server: controllers,
+    sessions,
+    sockets: controllerSockets,
+  } = makeControllerPort(
     { cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.controllerCa },
     { registry, metrics, log, timings: t },
   );
 
-  const listen = async (server: TlsServer | Http2SecureServer, at: { host: string; port: number }) => {
+  const listen = async (server: TlsServer, at: { host: string; port: number }) => {
     server.listen(at.port, at.host);
     await once(server, "listening");
     const a = server.address();
@@ -111,6 +134,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       registry.closeAll("relay stopping");
       for (const s of sockets) s.destroy();
       for (const s of sessions) s.destroy();
+      for (const s of controllerSockets) s.destroy();
       await Promise.all(closed);
     },
   };

@@ -2,11 +2,14 @@ import { createServer as h2server, type ServerHttp2Session, type ServerHttp2Stre
 import type { Duplex } from "node:stream";
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import {
+  encodeHeaderLine,
+  H_DEDICATED,
   H_NAME,
   keepAlive,
   RELAY_H2_SETTINGS,
   RELAY_ROBOT_ALPN,
   RELAY_SESSION_WINDOW,
+  RELAY_STREAM_ALPN,
 } from "@ros-rollback/proto/relay";
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 
@@ -63,7 +66,7 @@ export class RelayLink {
   private readonly superseded = new Set<TLSSocket>();
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
-  private readonly streams = new Set<ServerHttp2Stream>();
+  private readonly streams = new Set<Duplex>();
   /** Serves the HTTP/2 of each control connection (it listens nowhere). */
   private readonly h2 = h2server({
     // A relay may only delay or drop traffic: it cannot hold more streams open than this either.
@@ -214,10 +217,36 @@ export class RelayLink {
       stream.end();
       return;
     }
+    const dedicated = headers[H_DEDICATED];
+    if (typeof dedicated === "string" && kind === "grpc") {
+      stream.respond({ ":status": 200 });
+      stream.end();
+      this.openDedicated(dedicated.slice(0, 64), serve);
+      return;
+    }
     this.streams.add(stream);
     stream.once("close", () => this.streams.delete(stream));
     stream.respond({ ":status": 200 });
     serve(stream);
+  }
+
+  /** Asked by the relay for a dedicated stream (a push): a TLS connection of its own, carrying `id`. */
+  private openDedicated(id: string, serve: (stream: Duplex) => void): void {
+    const { host, port } = this.opts;
+    const s = connect({
+      host,
+      port,
+      secureContext: this.secureContext,
+      servername: isIpLike(host) ? undefined : host,
+      ALPNProtocols: [RELAY_STREAM_ALPN],
+    });
+    this.streams.add(s);
+    s.once("close", () => this.streams.delete(s));
+    s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));
+    s.once("secureConnect", () => {
+      s.write(encodeHeaderLine({ id }));
+      serve(s);
+    });
   }
 }
 

@@ -123,7 +123,7 @@ async function connectPrepared(
     address: target.address,
     serverName: target.serverName,
     ...material,
-    ...(routed === undefined ? {} : { dial: routed.dial }),
+    ...(routed === undefined ? {} : { dial: routed.dialBulk }),
   };
   if (routed !== undefined && agentContext !== undefined) {
     // Through a relay: the first stream carries our TLS and HTTP/2 for GetStatus (no grpc-js

@@ -58,6 +58,11 @@ export class RelayClient {
     return this.relay.address;
   }
 
+  /** The relay's address and TLS, for a dedicated stream (dedicated.ts). */
+  get endpoint(): RelayEndpoint {
+    return this.relay;
+  }
+
   /** A byte stream to `robot`'s agent (the caller runs its TLS over it). */
   async dial(robot: string, timeoutMs: number): Promise<Duplex> {
     const stream = await this.request({ ":method": "CONNECT", ":authority": robot }, undefined, timeoutMs);
@@ -226,7 +231,7 @@ const CODES: readonly string[] = [
   "NO_STREAM",
   "BAD_REQUEST",
 ] satisfies RefusalBody["code"][];
-const refusalCode = (c: unknown): RefusalBody["code"] =>
+export const refusalCode = (c: unknown): RefusalBody["code"] =>
   typeof c === "string" && CODES.includes(c) ? (c as RefusalBody["code"]) : "BAD_REQUEST";
 
 /** The user's message for a robot the relay does not have now (the same for a dial and a query). */

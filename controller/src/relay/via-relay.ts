@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { Target } from "../targets/inventory.js";
+import { dialDedicated } from "./dedicated.js";
 import type { RelayClient } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 
@@ -7,8 +8,10 @@ import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 export interface RelayRoute {
   readonly target: Target;
   readonly proxy: LocalProxy;
-  /** One stream to the agent, no loopback hop (the raw push channel's). */
+  /** A stream to the agent on the relay connection, no loopback hop. */
   readonly dial: () => Promise<Duplex>;
+  /** A dedicated stream to the agent (TLS connections of its own on both legs): the raw push's. */
+  readonly dialBulk: () => Promise<Duplex>;
   /** The stream of the dial that proved the robot connected. */
   readonly first: Duplex;
 }
@@ -31,7 +34,8 @@ export async function viaRelay(
   const dial = () => relay.dial(robot, timeoutMs);
   const first = await dial();
   const proxy = await startLocalProxy(dial);
-  return { target: { ...target, address: proxy.address, serverName }, proxy, dial, first };
+  const dialBulk = () => dialDedicated(relay.endpoint, robot, timeoutMs);
+  return { target: { ...target, address: proxy.address, serverName }, proxy, dial, dialBulk, first };
 }
 
 /** The host of the agent's own address when the inventory gives one (its certificate names it). */
