@@ -126,17 +126,21 @@ export class RelayLink {
     for (const s of this.streams) s.destroy();
   }
 
-  private attempt(): void {
-    if (this.state === "stopped") return;
-    this.state = "connecting";
+  private dial(alpn: string): TLSSocket {
     const { host, port } = this.opts;
-    const socket = connect({
+    return connect({
       host,
       port,
       secureContext: this.secureContext,
       servername: isIpLike(host) ? undefined : host,
-      ALPNProtocols: [RELAY_ROBOT_ALPN],
+      ALPNProtocols: [alpn],
     });
+  }
+
+  private attempt(): void {
+    if (this.state === "stopped") return;
+    this.state = "connecting";
+    const socket = this.dial(RELAY_ROBOT_ALPN);
     this.socket = socket;
     const pingMs = this.opts.pingMs ?? 10_000;
     const idleMs = this.opts.idleMs ?? 25_000;
@@ -232,14 +236,7 @@ export class RelayLink {
 
   /** Asked by the relay for a dedicated stream (a push): a TLS connection of its own, carrying `id`. */
   private openDedicated(id: string, serve: (stream: Duplex) => void): void {
-    const { host, port } = this.opts;
-    const s = connect({
-      host,
-      port,
-      secureContext: this.secureContext,
-      servername: isIpLike(host) ? undefined : host,
-      ALPNProtocols: [RELAY_STREAM_ALPN],
-    });
+    const s = this.dial(RELAY_STREAM_ALPN);
     this.streams.add(s);
     s.once("close", () => this.streams.delete(s));
     s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));
