@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { MAX_QUERY_ROBOTS } from "@ros-rollback/proto/relay";
 import type { Target } from "../targets/inventory.js";
-import { RelayClient } from "./dial.js";
 
 /** A robot's connection to its relay as `status` shows it. */
 export type RelayView =
@@ -41,6 +40,8 @@ export async function relayStates(
         ]);
         const names = group.map((t) => t.relay?.name ?? t.name);
         const states = [];
+        // Loaded here, not with `status`: it brings node:http2 (bundle-graph.test.ts).
+        const { RelayClient } = await import("./dial.js");
         const client = new RelayClient({ address, ca, cert, key });
         try {
           for (let i = 0; i < names.length; i += MAX_QUERY_ROBOTS)

@@ -127,8 +127,11 @@ describe("followDeployment", () => {
       earlier: [],
       rollbackReason: 0,
     });
-    expect(followed.error?.statusName).toBe("DEADLINE_EXCEEDED");
-    expect(followed.error?.details).toMatch(/^no event from the agent for [\d.]+ s while CHECKING_HEALTH$/);
+    // The outcome is known: the silence is how it was lost, named in the note, not an error.
+    expect(followed.error).toBeUndefined();
+    expect(followed.note).toMatch(
+      /after the event stream broke \(DEADLINE_EXCEEDED: no event from the agent for [\d.]+ s while CHECKING_HEALTH\)$/,
+    );
     expect(connections).toBe(1);
     expect(Date.now() - started).toBeLessThan(4_000); // not the 5 s follow timeout
   });

@@ -93,8 +93,10 @@ async function follow(
       return result(
         // Events in between were not seen: `earlier` must not vouch for anything.
         { kind: "final", state: found.state, earlier: [], rollbackReason: found.rollbackReason },
-        error,
-        `${found.note} after ${error === undefined ? "the event stream ended early" : "the event stream broke"}`,
+        // The outcome is known: the broken stream (a reboot, a switch taking the link down) was
+        // how we lost sight of it, not an error of the deployment; the note keeps what it was.
+        undefined,
+        `${found.note} after ${error === undefined ? "the event stream ended early" : `the event stream broke (${error.statusName}: ${error.details.slice(0, 120)})`}`,
         found.statusMessage,
       );
     case "interrupted":
