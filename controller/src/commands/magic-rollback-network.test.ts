@@ -49,7 +49,9 @@ describe("deploy: health and confirmation", () => {
 
     expect(r.code).toBe(0);
     expect(r.json()).toMatchObject({ outcome: "succeeded", confirmed: true });
-    expect(r.json().reason).toMatch(/followed on a new connection after the event stream broke \(UNAVAILABLE: [^)]+\)$/);
+    expect(r.json().reason).toMatch(
+      /followed on a new connection after the event stream broke \(UNAVAILABLE: [^)]+\)$/,
+    );
     expect(r.json().error).toBeNull(); // the deployment succeeded: the broken stream was no error of it
     expect(states(r.json())).toContain("AWAITING_CONFIRMATION"); // seen on the Watch stream
     expect(only("confirm").peer).not.toBe(only("activate").peer);
