@@ -15,6 +15,7 @@ export default defineConfig({
             // Agent ↔ controller over real sockets and a real Nix store, at unit speed.
             "e2e/src/**/*.test.ts",
             "integration-tests/lab/**/*.test.ts",
+            "integration-tests/support/**/*.test.ts",
             "bench/**/*.test.ts",
           ],
           testTimeout: 20_000,

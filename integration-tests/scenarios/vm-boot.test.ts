@@ -95,8 +95,8 @@ describe("boot-level rollback on a VM robot", () => {
     // lastDeployment was still case 1's while the new boot's agent started).
     const id = /outcome of (d-\S+) over/.exec(run.stderr())?.[1];
     expect(id, run.stderr().slice(-2000)).toBeDefined();
-    // The status that says so is the one checked: the agent reboots right after recording it, and
-    // a status asked during that reboot showed no last deployment once (CI, not explained yet).
+    // The status that says so is the one checked: the agent reboots right after recording it, and a
+    // status asked during that reboot fails (vm.status() throws the CLI's error; until() polls on).
     let last = null as StatusJson["lastDeployment"];
     await until(
       "the rollback",
@@ -113,6 +113,12 @@ describe("boot-level rollback on a VM robot", () => {
     await waitForAgent(vm.name, { timeoutMs: AGENT_MS });
     await vm.expectOn(from);
     expect(await vm.generations()).toEqual(before);
+    // The operator's status after the reboot still says what happened.
+    expect((await vm.status()).lastDeployment).toMatchObject({
+      id,
+      state: "ROLLED_BACK",
+      rollbackReason: "not-confirmed",
+    });
   });
 
   for (const when of ["first boot", "health window"] as const) {

@@ -13,6 +13,7 @@ import {
   labVmImage,
   waitForAgent,
 } from "../lab/index.js";
+import { cliJson } from "./cli-json.js";
 import { type CliRun, controller, type RunningCli, startController } from "./controller.js";
 
 /** Every wait spans reboots under TCG (~100 s each, more on a loaded host). */
@@ -46,11 +47,8 @@ export interface GenerationJson {
   current: boolean;
 }
 
-export const json = <T>(run: CliRun): T => {
-  if (run.json === undefined)
-    throw new Error(`no JSON on stdout (exit ${run.code}): ${run.stderr.slice(-2000)}`);
-  return run.json as T;
-};
+/** stdout's JSON; a failed command's error document throws (a status while the robot reboots). */
+export const json = cliJson;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
