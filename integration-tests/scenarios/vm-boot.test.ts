@@ -4,6 +4,9 @@
 // for the file, booted once; each case starts where the one before left it, on a healthy
 // generation with a kernel (kernel-ok or kernel-ok-b), which the fallback needs: the loader falls
 // back to the newest entry left, and lab-boot runs the system that entry names.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KernelSystem, labRestart, waitForAgent } from "../lab/index.js";
 import { AGENT_MS, type DeployJson, json, type StatusJson, until, vmScenario } from "../support/vm-robot.js";
@@ -125,7 +128,11 @@ describe("boot-level rollback on a VM robot", () => {
     it(`(4) a power cut during the new generation's ${when}: ends on a good generation, the exit code says which`, async () => {
       const { from, to } = await healthyPair();
       const first = await vm.bootId();
-      const run = vm.startRebootDeploy(to);
+      // The lab's health window (2 s settle, 4 s stable) can end before the CLI, reconnecting
+      // after the reboot, sees it (CI missed it once): a 15 s stable period holds it open.
+      const longer = join(mkdtempSync(join(tmpdir(), "vm-health-")), "health.json");
+      writeFileSync(longer, JSON.stringify({ stableSeconds: 15 }));
+      const run = vm.startRebootDeploy(to, ...(when === "health window" ? ["--health", longer] : []));
       if (when === "first boot") {
         // The loader counted its try; the cut comes as soon as the new boot answers, before its agent.
         await until("the new boot", async () => ![first, ""].includes(await vm.bootId()), 600_000);
