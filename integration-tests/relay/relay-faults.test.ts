@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
 import { ActivationAction, type DeploymentEvent, DeploymentState } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SELF_CONFIRM, useDeployingServer } from "../../agent/src/testing/deploying-server.js";
@@ -12,6 +11,7 @@ import {
   makeRelayPki,
   memoryLog,
   type RelayPki,
+  rawRobotConnection,
   relayFor,
   relayTarget,
   tcpPath,
@@ -113,16 +113,7 @@ describe("relay faults", () => {
     try {
       // An agent offering another version fails the handshake; one offering none is refused after it.
       for (const ALPNProtocols of [["ros-rollback-relay/1"], undefined]) {
-        const old = tlsConnect({
-          host: "127.0.0.1",
-          port: relay.robotPort,
-          ca: readFileSync(pki.relayCa),
-          cert: readFileSync(pki.robot.cert),
-          key: readFileSync(pki.robot.key),
-          servername: "localhost",
-          ...(ALPNProtocols === undefined ? {} : { ALPNProtocols }),
-        });
-        old.on("error", () => undefined);
+        const old = rawRobotConnection(pki, relay.robotPort, ALPNProtocols);
         await new Promise((r) => old.once("close", r));
       }
       expect(relay.registry.state("rl-robot1").connected).toBe(false);

@@ -21,6 +21,7 @@ import {
   makeRelayPki,
   memoryLog,
   type RelayPki,
+  rawRobotConnection,
   relayFor,
   relayTarget,
   tcpPath,
@@ -135,16 +136,7 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
       expect(toRobots.accepted()).toBe(2); // neither reached the robot
 
       // A robot connection claiming a dedicated stream nobody asked for is closed, and the link stays.
-      const stray = tlsConnect({
-        host: "127.0.0.1",
-        port: relay.robotPort,
-        ca: readFileSync(pki.relayCa),
-        cert: readFileSync(pki.robot.cert),
-        key: readFileSync(pki.robot.key),
-        servername: "localhost",
-        ALPNProtocols: ["ros-rollback-relay-stream/2"],
-      });
-      stray.on("error", () => undefined);
+      const stray = rawRobotConnection(pki, relay.robotPort, ["ros-rollback-relay-stream/2"]);
       stray.once("secureConnect", () => stray.write('{"id":"0123456789abcdef"}\n'));
       await new Promise((r) => stray.once("close", r));
       expect(link.current).toBe("connected");

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { type AddressInfo, createServer, connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { type IssuedCert, issueCert, makeCa } from "@ros-rollback/proto/testing";
 import { pino } from "pino";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
@@ -161,4 +162,19 @@ export async function tcpPath(port: number) {
       for (const c of live.keys()) c.destroy();
     },
   };
+}
+
+/** A bare TLS connection to the relay's robot port with the robot's certificate: no agent behind it. */
+export function rawRobotConnection(pki: RelayPki, port: number, ALPNProtocols?: string[]): TLSSocket {
+  const s = tlsConnect({
+    host: "127.0.0.1",
+    port,
+    ca: readFileSync(pki.relayCa),
+    cert: readFileSync(pki.robot.cert),
+    key: readFileSync(pki.robot.key),
+    servername: "localhost",
+    ...(ALPNProtocols === undefined ? {} : { ALPNProtocols }),
+  });
+  s.on("error", () => undefined);
+  return s;
 }

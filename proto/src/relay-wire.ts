@@ -59,7 +59,6 @@ export interface RobotState {
  * with GET /metrics and nothing else.
  */
 export type RelayStreamKind = "grpc" | "metrics";
-export const RELAY_STREAM_KINDS: readonly RelayStreamKind[] = ["grpc", "metrics"];
 
 export type RelayRefusal = "NOT_CONNECTED" | "NO_STREAM" | "BAD_REQUEST";
 
