@@ -1,6 +1,6 @@
 import { connect, type TLSSocket } from "node:tls";
 import { encodeHeaderLine, RELAY_STREAM_ALPN, readHeaderLine } from "@ros-rollback/proto/relay";
-import { notConnected, type RelayEndpoint, RelayRefused, refusalCode } from "./dial.js";
+import { notConnected, type RelayEndpoint, RelayRefused, refusalCode, split } from "./dial.js";
 
 /**
  * A dedicated stream to `robot`'s agent: a TLS connection to the relay of its
@@ -13,11 +13,10 @@ export async function dialDedicated(
   robot: string,
   timeoutMs: number,
 ): Promise<TLSSocket> {
-  const i = relay.address.lastIndexOf(":");
-  const host = relay.address.slice(0, i).replace(/^\[|\]$/g, "");
+  const { host, port } = split(relay.address);
   const socket = connect({
     host,
-    port: Number(relay.address.slice(i + 1)),
+    port,
     ...("secureContext" in relay
       ? { secureContext: relay.secureContext }
       : { ca: relay.ca, cert: relay.cert, key: relay.key }),

@@ -36,7 +36,8 @@ export class RelayRefused extends Error {
   }
 }
 
-function split(hostPort: string): { host: string; port: number } {
+/** "host:port" / "[v6]:port" (the inventory validated it). */
+export function split(hostPort: string): { host: string; port: number } {
   const i = hostPort.lastIndexOf(":");
   return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(hostPort.slice(i + 1)) };
 }
