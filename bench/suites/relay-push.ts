@@ -18,9 +18,9 @@ import type { SuiteContext, SuiteResult } from "./suite.js";
 
 const MIB = 2 ** 20;
 const GOAL_RATIO = 1.15;
-// relay: the raw push on a dedicated relay stream (TLS connections of its own on both legs), as the
-// CLI does; relay-mux: the raw push on a stream of the multiplexed HTTP/2 legs, as other calls go:
-// what the dedicated stream must beat to keep its lines.
+// relay: the raw push on a dedicated relay connection (plain TCP of its own on both legs, admitted by
+// a ticket), as the CLI does; relay-mux: the raw push on a stream of the multiplexed HTTP/2 legs, as
+// other calls go: what the dedicated connection must beat to keep its lines.
 const ROUTES = ["direct", "relay", "relay-mux"] as const;
 type Route = (typeof ROUTES)[number];
 
@@ -129,7 +129,7 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
       "",
       `- relay ÷ direct, median of the per-run ratios (goal ≤ ${GOAL_RATIO}×): ${ratio.toFixed(2)}×, ${met} (runs: ${ratios.map((x) => x.toFixed(2)).join(", ")})`,
       `- relay-mux ÷ direct (the push on a multiplexed stream): ${muxRatio.toFixed(2)}× (runs: ${muxRatios.map((x) => x.toFixed(2)).join(", ")})`,
-      `- relay ÷ relay-mux (the dedicated stream vs a multiplexed one; < 1 pays): ${median(dedicatedRatios).toFixed(2)}× (runs: ${dedicatedRatios.map((x) => x.toFixed(2)).join(", ")})`,
+      `- relay ÷ relay-mux (the dedicated connection vs a multiplexed stream; < 1 pays): ${median(dedicatedRatios).toFixed(2)}× (runs: ${dedicatedRatios.map((x) => x.toFixed(2)).join(", ")})`,
     ].join("\n");
     return {
       json: {

@@ -1,8 +1,11 @@
 // A stream's relay legs are HTTP/2 streams: every dial of one controller rides its one connection
 // to the relay, every stream to a robot rides the robot's control connection, and the end-to-end
 // mutual TLS inside each runs in full. Flow control is per stream: a stream nobody reads does not
-// hold up another. A dedicated stream (the raw push's) has a TLS connection of its own on each leg.
+// hold up another. A dedicated connection (the raw push's) is plain TCP on each leg, admitted by a
+// ticket, with the end-to-end TLS inside.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createH2Server } from "node:http2";
+import { connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -20,8 +23,8 @@ import {
   linkFor,
   makeRelayPki,
   memoryLog,
+  plainLine,
   type RelayPki,
-  rawRobotConnection,
   relayFor,
   relayTarget,
   tcpPath,
@@ -107,46 +110,92 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
     }
   });
 
-  it("a dedicated stream: a connection of its own on each leg, the end-to-end TLS inside; refusals and garbage are clean", async () => {
+  it("a dedicated connection: plain TCP on each leg admitted by a ticket, the end-to-end TLS inside; bad tickets change nothing", async () => {
     const toController = await tcpPath(relay.controllerPort);
     const toRobots = await tcpPath(relay.robotPort);
     const link = linkFor(pki, agent, toRobots.port);
     link.start();
-    const endpoint = () => ({
-      address: `127.0.0.1:${toController.port}`,
-      ca: readFileSync(pki.relayCa),
-      cert: readFileSync(agent.pki.clientCert),
-      key: readFileSync(agent.pki.clientKey),
-    });
+    const c = client(toController.port);
     try {
       await until(() => link.current === "connected", 5_000, "the robot's link");
-      const inner = await endToEnd(await dialDedicated(endpoint(), "rl-robot1", 3_000));
+      const inner = await endToEnd(await dialDedicated(c, "rl-robot1", 3_000));
       expect(inner.authorized).toBe(true);
+      // What only the end-to-end TLS can carry: nobody on either leg sees it.
+      const secret = "a secret only the agent may read ".repeat(64);
+      inner.write(secret);
+      await until(() => toRobots.seen().length > secret.length, 3_000, "the bytes on the robot's leg");
       inner.destroy();
-      expect(toController.accepted()).toBe(1);
-      expect(toRobots.accepted()).toBe(2); // the control connection and the dedicated one
+      for (const leg of [toController, toRobots])
+        expect(leg.seen().includes(secret.slice(0, 64))).toBe(false);
+      // The controller: its HTTP/2 connection (the ticket) and the dedicated one; the robot: likewise.
+      expect(toController.accepted()).toBe(2);
+      expect(toRobots.accepted()).toBe(2);
 
-      const absent = await dialDedicated(endpoint(), "rl-nobody", 3_000).catch((e: unknown) => e);
+      const absent = await dialDedicated(c, "rl-nobody", 3_000).catch((e: unknown) => e);
       expect(absent).toBeInstanceOf(RelayRefused);
       expect((absent as RelayRefused).message).toMatch(
         /rl-nobody is not connected to the relay at .*; not seen/,
       );
-      const bad = await dialDedicated(endpoint(), "../etc", 3_000).catch((e: unknown) => e);
+      const bad = await dialDedicated(c, "../etc", 3_000).catch((e: unknown) => e);
       expect((bad as RelayRefused).code).toBe("BAD_REQUEST");
       expect(toRobots.accepted()).toBe(2); // neither reached the robot
 
-      // A robot connection claiming a dedicated stream nobody asked for is closed, and the link stays.
-      const stray = rawRobotConnection(pki, relay.robotPort, ["ros-rollback-relay-stream/2"]);
-      stray.once("secureConnect", () => stray.write('{"id":"0123456789abcdef"}\n'));
-      await new Promise((r) => stray.once("close", r));
+      // A ticket is good once, on the controllers' port only; a robot's connection with a ticket nobody
+      // issued is cut, and the link stays.
+      const ticket = await c.ticket("rl-robot1", 3_000);
+      expect(await plainLine(relay.robotPort, `{"ticket":"${ticket}"}\n`)).toBe("");
+      expect(await plainLine(relay.robotPort, `{"ticket":"${"0".repeat(64)}"}\n`)).toBe("");
+      const used = await dialTicket(relay.controllerPort, ticket);
+      expect(JSON.parse(await firstLine(used))).toEqual({ ok: true });
+      used.destroy();
+      expect(JSON.parse(await plainLine(relay.controllerPort, `{"ticket":"${ticket}"}\n`))).toMatchObject({
+        code: "BAD_REQUEST",
+        message: "an unknown, used or expired ticket",
+      });
+      expect(JSON.parse(await plainLine(relay.controllerPort, '{"ticket":"../../x"}\n'))).toMatchObject({
+        code: "BAD_REQUEST",
+      });
       expect(link.current).toBe("connected");
-      const again = await endToEnd(await dialDedicated(endpoint(), "rl-robot1", 3_000));
+      const again = await endToEnd(await dialDedicated(c, "rl-robot1", 3_000));
       expect(again.authorized).toBe(true);
       again.destroy();
     } finally {
+      c.close();
       link.stop();
       toController.close();
       toRobots.close();
+    }
+  });
+
+  it("a ticket whose robot never dials in: the controller is told within the relay's stream timeout", async () => {
+    // A robot that answers the relay's every stream, the ask for a dedicated connection too, but never dials in.
+    const robot3 = issueCert(dir, "robot3", "relay-ca", "extendedKeyUsage=clientAuth\n", "/CN=rl-robot3");
+    const mute = tlsConnect({
+      host: "127.0.0.1",
+      port: relay.robotPort,
+      ca: readFileSync(pki.relayCa),
+      cert: readFileSync(robot3.cert),
+      key: readFileSync(robot3.key),
+      ALPNProtocols: ["ros-rollback-relay/2"],
+    });
+    const h2 = createH2Server();
+    h2.on("stream", (st) => {
+      st.respond({ ":status": 200 });
+      st.end();
+    });
+    mute.once("secureConnect", () => h2.emit("connection", mute));
+    const c = client(relay.controllerPort);
+    try {
+      await until(() => relay.registry.state("rl-robot3").connected, 5_000, "robot3 at the relay");
+      const ticket = await c.ticket("rl-robot3", 3_000);
+      const started = Date.now();
+      const answer = JSON.parse(await firstLine(await dialTicket(relay.controllerPort, ticket)));
+      expect(answer).toMatchObject({ code: "NO_STREAM" });
+      expect(answer.message).toMatch(/rl-robot3 did not open a stream within 2000 ms/);
+      expect(Date.now() - started).toBeLessThan(relay.streamOpenMs + 1_000);
+    } finally {
+      c.close();
+      mute.destroy();
     }
   });
 
@@ -192,6 +241,25 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
     }
   });
 });
+
+/** A plain connection to a relay port that presents `ticket` (what dialDedicated does after its POST). */
+function dialTicket(port: number, ticket: string): Socket {
+  const s = netConnect(port, "127.0.0.1");
+  s.on("error", () => undefined);
+  s.write(`{"ticket":"${ticket}"}\n`);
+  return s;
+}
+
+/** The first line a socket receives. */
+async function firstLine(s: Socket): Promise<string> {
+  let got = "";
+  for await (const b of s as AsyncIterable<Buffer>) {
+    got += b.toString("utf8");
+    const nl = got.indexOf("\n");
+    if (nl >= 0) return got.slice(0, nl);
+  }
+  return got;
+}
 
 /** The end-to-end TLS inside a stream: the agent's certificate verified here, ours by the agent. */
 async function endToEnd(stream: Duplex): Promise<TLSSocket> {

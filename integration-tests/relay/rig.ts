@@ -132,6 +132,13 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
 export async function tcpPath(port: number) {
   let accepted = 0;
   const live = new Map<Socket, { frozen: boolean }>();
+  // What crossed the path each way (the first MiB): what someone on the wire saw.
+  const seen: Buffer[] = [];
+  let seenBytes = 0;
+  const tap = (b: Buffer) => {
+    if (seenBytes < 2 ** 20) seen.push(b);
+    seenBytes += b.length;
+  };
   const server = createServer((c) => {
     accepted++;
     const up = netConnect(port, "127.0.0.1");
@@ -145,14 +152,20 @@ export async function tcpPath(port: number) {
         up.destroy();
       });
     }
-    c.on("data", (b) => state.frozen || up.write(b));
-    up.on("data", (b) => state.frozen || c.write(b));
+    const carry = (to: Socket) => (b: Buffer) => {
+      if (state.frozen) return;
+      tap(b);
+      to.write(b);
+    };
+    c.on("data", carry(up));
+    up.on("data", carry(c));
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   return {
     port: (server.address() as AddressInfo).port,
     accepted: () => accepted,
+    seen: () => Buffer.concat(seen),
     /** The connections open now go silent; later ones (the redial) carry bytes. */
     freeze: () => {
       for (const s of live.values()) s.frozen = true;
@@ -162,6 +175,17 @@ export async function tcpPath(port: number) {
       for (const c of live.keys()) c.destroy();
     },
   };
+}
+
+/** A plain connection to a relay port that sends `line` and resolves with what came back until it closed. */
+export async function plainLine(port: number, line: string): Promise<string> {
+  const s = netConnect(port, "127.0.0.1");
+  s.on("error", () => undefined);
+  s.write(line);
+  const got: Buffer[] = [];
+  s.on("data", (b: Buffer) => got.push(b));
+  await once(s, "close");
+  return Buffer.concat(got).toString("utf8");
 }
 
 /** A bare TLS connection to the relay's robot port with the robot's certificate: no agent behind it. */

@@ -19,7 +19,7 @@ import {
   rawPush,
 } from "../../controller/src/push/transport/raw-push-client.js";
 import { dialDedicated } from "../../controller/src/relay/dedicated.js";
-import type { RelayEndpoint } from "../../controller/src/relay/dial.js";
+import { RelayClient, type RelayEndpoint } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
   connect,
@@ -110,7 +110,7 @@ describe("through the relay", () => {
     // Nothing listens on port 1: only the relay's stream can carry this push.
     const before = relay.metrics.streamsTotal;
     const out = await rawPush(
-      rawEndpoint(async () => dialDedicated(relayEndpoint(), "rl-robot1", 3_000)),
+      rawEndpoint(async () => dialDedicated(new RelayClient(relayEndpoint()), "rl-robot1", 3_000)),
       (async function* (): AsyncGenerator<PushPathsRequest> {})(),
       AbortSignal.timeout(10_000),
       { connectTimeoutMs: 3_000, answerTimeoutMs: 5_000 },
@@ -128,7 +128,7 @@ describe("through the relay", () => {
     };
     const e = await rawPush(
       rawEndpoint(async () => {
-        stream = await dialDedicated(relayEndpoint(), "rl-robot1", 3_000);
+        stream = await dialDedicated(new RelayClient(relayEndpoint()), "rl-robot1", 3_000);
         return stream;
       }),
       requests(),
@@ -186,6 +186,20 @@ describe("through the relay", () => {
       );
     const garbage = createConnection({ host: "127.0.0.1", port: relay.controllerPort });
     garbage.write(Buffer.alloc(64 * 1024, 0x41));
+    // On both ports: bytes that are neither TLS nor a header line; a header line that never ends;
+    // one that is too long; one that starts and then stalls (a slow-loris of dedicated connections).
+    const lines = [
+      Buffer.alloc(64 * 1024, 0x41),
+      Buffer.from(`{"ticket":"${"a".repeat(8 * 1024)}`),
+      Buffer.from('{"tick'),
+    ].flatMap((b) =>
+      [relay.robotPort, relay.controllerPort].map((port) => {
+        const s = createConnection({ host: "127.0.0.1", port });
+        s.write(b);
+        return s;
+      }),
+    );
+    sockets.push(...lines);
     // A slow-loris: a TLS client that completes the handshake and then sends one header byte.
     const loris = tlsConnect({
       host: "127.0.0.1",

@@ -6,6 +6,7 @@ import {
 } from "node:http2";
 import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import {
+  type DedicatedBody,
   H_REFUSAL,
   MAX_QUERY_BYTES,
   MAX_QUERY_ROBOTS,
@@ -14,10 +15,8 @@ import {
   RELAY_H2_SETTINGS,
   RELAY_NAME,
   RELAY_SESSION_WINDOW,
-  RELAY_STREAM_ALPN,
   type RefusalBody,
 } from "@ros-rollback/proto/relay";
-import { serveDedicated } from "./dedicated.js";
 import { bounded, type RelayLog } from "./log.js";
 import type { RelayMetrics } from "./metrics.js";
 import { NotConnected, notConnectedMessage, type Registry } from "./registry.js";
@@ -33,7 +32,7 @@ const IDLE_SESSION_MS = 60_000;
  * The controllers' port: HTTP/2 over mutual TLS, one connection per CLI run
  * however many robots it talks to. `CONNECT` to a robot's name joins the
  * stream to a new stream on the robot's control connection; `POST /robots`
- * answers who is connected. A connection must open its first stream within
+ * answers who is connected; `POST /dedicated` gives a push its ticket. A connection must open its first stream within
  * `handshakeMs` of its TLS handshake (a slow or silent client is cut).
  */
 export function controllerPort(
@@ -43,7 +42,6 @@ export function controllerPort(
   const { registry, metrics, log, timings: t } = deps;
   const sessions = new Set<ServerHttp2Session>();
   const sockets = new Set<TLSSocket>();
-  // TLS first, then by ALPN: HTTP/2 (every stream of a CLI run), or one dedicated stream (a push).
   const h2 = createH2Server({
     settings: { ...RELAY_H2_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONTROLLER },
   });
@@ -53,14 +51,13 @@ export function controllerPort(
       requestCert: true,
       rejectUnauthorized: true,
       handshakeTimeout: t.handshakeMs,
-      ALPNProtocols: ["h2", RELAY_STREAM_ALPN],
+      ALPNProtocols: ["h2"],
     },
     (socket: TLSSocket) => {
       socket.on("error", () => undefined); // a peer's reset is its own
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       if (socket.alpnProtocol === "h2") h2.emit("connection", socket);
-      else if (socket.alpnProtocol === RELAY_STREAM_ALPN) serveDedicated(socket, deps);
       else {
         metrics.refuse("bad_protocol");
         socket.destroy();
@@ -105,8 +102,14 @@ export function controllerPort(
     stream.on("error", () => undefined);
     const method = headers[":method"];
     if (method === "CONNECT") dial(stream, headers);
-    else if (method === "POST" && headers[":path"] === "/robots") query(stream);
-    else refuse(stream, { code: "BAD_REQUEST", message: "expected CONNECT to a robot or POST /robots" });
+    else if (method === "POST" && headers[":path"] === "/robots") jsonBody(stream, query);
+    else if (method === "POST" && headers[":path"] === "/dedicated") jsonBody(stream, ticket);
+    else {
+      refuse(stream, {
+        code: "BAD_REQUEST",
+        message: "expected CONNECT to a robot, POST /robots or POST /dedicated",
+      });
+    }
   });
 
   function refuse(stream: ServerHttp2Stream, body: RefusalBody): void {
@@ -148,49 +151,75 @@ export function controllerPort(
           () => metrics.streamsOpen--,
         );
       },
-      (e: unknown) => {
-        if (e instanceof NotConnected) {
-          const { lastSeen } = e.state;
-          refuse(stream, {
-            code: "NOT_CONNECTED",
-            message: notConnectedMessage(e.state),
-            ...(lastSeen ? { lastSeen } : {}),
-          });
-        } else refuse(stream, { code: "NO_STREAM", message: bounded((e as Error).message) });
-      },
+      (e: unknown) => refuseDial(stream, e),
     );
   }
 
-  function query(stream: ServerHttp2Stream): void {
+  /** A robot not connected (and when it was last seen), or no stream to it. */
+  function refuseDial(stream: ServerHttp2Stream, e: unknown): void {
+    if (e instanceof NotConnected) {
+      const { lastSeen } = e.state;
+      refuse(stream, {
+        code: "NOT_CONNECTED",
+        message: notConnectedMessage(e.state),
+        ...(lastSeen ? { lastSeen } : {}),
+      });
+    } else refuse(stream, { code: "NO_STREAM", message: bounded((e as Error).message) });
+  }
+
+  /** Reads a request's JSON body (at most MAX_QUERY_BYTES) and hands it to `then`. */
+  function jsonBody(
+    stream: ServerHttp2Stream,
+    then: (stream: ServerHttp2Stream, body: unknown) => void,
+  ): void {
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on("data", (b: Buffer) => {
       size += b.length;
       if (size > MAX_QUERY_BYTES) {
-        refuse(stream, { code: "BAD_REQUEST", message: `a query is at most ${MAX_QUERY_BYTES} bytes` });
+        refuse(stream, { code: "BAD_REQUEST", message: `a request is at most ${MAX_QUERY_BYTES} bytes` });
         stream.close();
       } else chunks.push(b);
     });
     stream.once("end", () => {
       if (size > MAX_QUERY_BYTES) return;
-      let body: QueryBody;
+      let body: unknown;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as QueryBody;
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
       } catch {
-        refuse(stream, { code: "BAD_REQUEST", message: "a query's body is JSON" });
+        refuse(stream, { code: "BAD_REQUEST", message: "a request's body is JSON" });
         return;
       }
-      const asked = Array.isArray(body?.robots) ? body.robots : registry.names();
-      if (asked.length > MAX_QUERY_ROBOTS) {
-        refuse(stream, {
-          code: "BAD_REQUEST",
-          message: `a query names at most ${MAX_QUERY_ROBOTS} robots (this one ${asked.length}); ask in several`,
-        });
-        return;
-      }
-      const names = asked.filter((n): n is string => typeof n === "string" && RELAY_NAME.test(n));
-      answer(stream, 200, { robots: names.map((n) => registry.state(n)) });
+      then(stream, body);
     });
+  }
+
+  function query(stream: ServerHttp2Stream, body: unknown): void {
+    const robots = (body as QueryBody | null)?.robots;
+    const asked = Array.isArray(robots) ? robots : registry.names();
+    if (asked.length > MAX_QUERY_ROBOTS) {
+      refuse(stream, {
+        code: "BAD_REQUEST",
+        message: `a query names at most ${MAX_QUERY_ROBOTS} robots (this one ${asked.length}); ask in several`,
+      });
+      return;
+    }
+    const names = asked.filter((n): n is string => typeof n === "string" && RELAY_NAME.test(n));
+    answer(stream, 200, { robots: names.map((n) => registry.state(n)) });
+  }
+
+  /** A ticket for a dedicated connection to a robot (a push; see dedicated.ts). */
+  function ticket(stream: ServerHttp2Stream, body: unknown): void {
+    const robot = (body as Partial<DedicatedBody> | null)?.robot;
+    if (typeof robot !== "string" || !RELAY_NAME.test(robot)) {
+      refuse(stream, { code: "BAD_REQUEST", message: "a dedicated connection names a robot" });
+      return;
+    }
+    try {
+      answer(stream, 200, { ticket: registry.issueTicket(robot, t.streamOpenMs) });
+    } catch (e) {
+      refuseDial(stream, e);
+    }
   }
 
   return { server, sessions, sockets };

@@ -1,33 +1,38 @@
-import type { TLSSocket } from "node:tls";
-import { encodeHeaderLine, RELAY_NAME, readHeaderLine, type StreamHeader } from "@ros-rollback/proto/relay";
+import type { Socket } from "node:net";
+import { encodeHeaderLine, readHeaderLine, type StreamHeader, TICKET } from "@ros-rollback/proto/relay";
 import { bounded } from "./log.js";
 import type { RelayMetrics } from "./metrics.js";
-import { NotConnected, notConnectedMessage, type Registry } from "./registry.js";
+import { type Registry, UnknownTicket } from "./registry.js";
 import { splice } from "./splice.js";
 import type { RelayTimings } from "./timings.js";
 
+interface Deps {
+  readonly registry: Registry;
+  readonly metrics: RelayMetrics;
+  readonly timings: RelayTimings;
+}
+
 /**
- * A controller's dedicated stream (a push): its header line names the robot;
- * the relay asks the robot for a dedicated connection and joins the two TLS
- * sockets, answering `{ok}` first, or a refusal line and the end.
+ * A controller's dedicated connection (a push): plain TCP whose first line
+ * holds the ticket `POST /dedicated` gave it. Joined to the robot's own once
+ * that arrives, answering `{ok}` first, or a refusal line and the end.
  */
-export function serveDedicated(
-  socket: TLSSocket,
-  deps: { registry: Registry; metrics: RelayMetrics; timings: RelayTimings },
-): void {
+export function serveDedicated(socket: Socket, deps: Deps): void {
   const { registry, metrics, timings: t } = deps;
-  const refuse = (h: StreamHeader, reason: "bad_request" | "not_connected" | "no_stream") => {
+  const refuse = (h: StreamHeader, reason: "bad_request" | "no_stream") => {
     metrics.refuse(reason);
     socket.end(encodeHeaderLine(h));
   };
   readHeaderLine(socket, t.handshakeMs).then(
     (h) => {
-      const robot = h.robot;
-      if (typeof robot !== "string" || !RELAY_NAME.test(robot)) {
-        refuse({ code: "BAD_REQUEST", message: "a dedicated stream's header names a robot" }, "bad_request");
+      if (typeof h.ticket !== "string" || !TICKET.test(h.ticket)) {
+        refuse(
+          { code: "BAD_REQUEST", message: "a dedicated connection's first line holds a ticket" },
+          "bad_request",
+        );
         return;
       }
-      registry.openDedicated(robot, t.streamOpenMs).then(
+      registry.claim(h.ticket).then(
         (toRobot) => {
           if (socket.destroyed) {
             toRobot.destroy();
@@ -35,6 +40,7 @@ export function serveDedicated(
           }
           metrics.streamsOpen++;
           metrics.streamsTotal++;
+          socket.setNoDelay(true);
           socket.write(encodeHeaderLine({ ok: true }));
           splice(
             socket,
@@ -46,20 +52,30 @@ export function serveDedicated(
             () => metrics.streamsOpen--,
           );
         },
-        (e: unknown) => {
-          if (e instanceof NotConnected) {
-            const { lastSeen } = e.state;
-            refuse(
-              {
-                code: "NOT_CONNECTED",
-                message: notConnectedMessage(e.state),
-                ...(lastSeen ? { lastSeen } : {}),
-              },
-              "not_connected",
-            );
-          } else refuse({ code: "NO_STREAM", message: bounded((e as Error).message) }, "no_stream");
-        },
+        (e: unknown) =>
+          e instanceof UnknownTicket
+            ? refuse({ code: "BAD_REQUEST", message: e.message }, "bad_request")
+            : refuse({ code: "NO_STREAM", message: bounded((e as Error).message) }, "no_stream"),
       );
+    },
+    () => {
+      metrics.refuse("bad_request");
+      socket.destroy();
+    },
+  );
+}
+
+/** A robot's dedicated connection: its first line holds the ticket the relay sent it; any other is cut. */
+export function acceptDedicated(socket: Socket, deps: Deps): void {
+  const { registry, metrics, timings: t } = deps;
+  readHeaderLine(socket, t.handshakeMs).then(
+    (h) => {
+      if (typeof h.ticket === "string" && TICKET.test(h.ticket) && registry.accept(h.ticket, socket)) {
+        socket.setNoDelay(true);
+        return;
+      }
+      metrics.refuse("bad_request");
+      socket.destroy();
     },
     () => {
       metrics.refuse("bad_request");

@@ -8,14 +8,28 @@ export interface RobotLink {
   readonly since: Date;
   /** A new stream to the robot (on its control connection), once it answered, within `timeoutMs`. */
   open(kind: RelayStreamKind, timeoutMs: number): Promise<Duplex>;
-  /** Asks the robot for a dedicated stream: a TLS connection of its own carrying `id`. */
-  askDedicated(id: string): void;
+  /** Asks the robot for a dedicated connection: it dials the robot port and sends `ticket`. */
+  askDedicated(ticket: string): void;
   /** Ends the control connection (replaced by a newer one, or the relay stops); graceful: open streams finish. */
   close(reason: string, graceful?: boolean): void;
 }
 
 /** Robots remembered after they leave, for "last seen": bounded, oldest forgotten first. */
 const MAX_LAST_SEEN = 100_000;
+/** Dedicated connections asked for and not yet joined, at most (each holds a robot's connection). */
+const MAX_PENDING_TICKETS = 4096;
+
+/** A dedicated connection on its way: the controller's ticket's, until both ends arrived or time ran out. */
+interface Pending {
+  readonly robotTicket: string;
+  readonly timer: NodeJS.Timeout;
+  /** The robot's connection, when it came before the controller's. */
+  socket?: Duplex;
+  /** The controller's connection waiting for the robot's. */
+  waiter?: { resolve: (s: Duplex) => void; reject: (e: Error) => void };
+}
+
+const newTicket = () => randomBytes(32).toString("hex");
 
 /**
  * Who is connected now, in this process only (no database: a restarted relay
@@ -28,10 +42,9 @@ const MAX_LAST_SEEN = 100_000;
 export class Registry {
   private readonly robots = new Map<string, RobotLink>();
   private readonly lastSeen = new Map<string, Date>();
-  private readonly pending = new Map<
-    string,
-    { robot: string; resolve: (s: Duplex) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
+  /** Dedicated connections on their way, by the controller's ticket; the robot's ticket leads to it. */
+  private readonly pending = new Map<string, Pending>();
+  private readonly byRobotTicket = new Map<string, string>();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -76,39 +89,82 @@ export class Registry {
     return link.open(kind, timeoutMs);
   }
 
-  /** A dedicated stream to `name`'s agent (a TLS connection of its own), within `timeoutMs`. */
-  openDedicated(name: string, timeoutMs: number): Promise<Duplex> {
+  /**
+   * A ticket for a dedicated connection to `name`'s agent: the robot is asked
+   * to dial in with a ticket of its own; the two are joined by claim/accept,
+   * or dropped after `timeoutMs`.
+   */
+  issueTicket(name: string, timeoutMs: number): string {
     const link = this.robots.get(name);
-    if (link === undefined) return Promise.reject(new NotConnected(this.state(name)));
-    const id = randomBytes(16).toString("hex");
+    if (link === undefined) throw new NotConnected(this.state(name));
+    if (this.pending.size >= MAX_PENDING_TICKETS) {
+      throw new Error(`${MAX_PENDING_TICKETS} dedicated connections are pending; try again`);
+    }
+    const ticket = newTicket();
+    const robotTicket = newTicket();
+    const timer = setTimeout(
+      () => this.drop(ticket, new Error(`${name} did not open a stream within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    this.pending.set(ticket, { robotTicket, timer });
+    this.byRobotTicket.set(robotTicket, ticket);
+    link.askDedicated(robotTicket);
+    return ticket;
+  }
+
+  /** The controller's connection brought `ticket`: the robot's connection, once there (each ticket once). */
+  claim(ticket: string): Promise<Duplex> {
+    const p = this.pending.get(ticket);
+    if (p === undefined || p.waiter !== undefined) {
+      return Promise.reject(new UnknownTicket("an unknown, used or expired ticket"));
+    }
+    const { socket } = p;
+    if (socket !== undefined) {
+      this.settle(ticket, p);
+      return Promise.resolve(socket);
+    }
     return new Promise<Duplex>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${name} did not open a stream within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { robot: name, resolve, reject, timer });
-      link.askDedicated(id);
+      p.waiter = { resolve, reject };
     });
   }
 
-  /** A robot's dedicated stream arrived; false when nobody waits for it (late, or not this robot's). */
-  accept(robot: string, id: string, socket: Duplex): boolean {
-    const p = this.pending.get(id);
-    if (p === undefined || p.robot !== robot) return false;
-    this.pending.delete(id);
-    clearTimeout(p.timer);
-    p.resolve(socket);
+  /** The robot's connection brought `robotTicket`; false when nobody waits for it (unknown, used, late). */
+  accept(robotTicket: string, socket: Duplex): boolean {
+    const ticket = this.byRobotTicket.get(robotTicket);
+    const p = ticket === undefined ? undefined : this.pending.get(ticket);
+    if (ticket === undefined || p === undefined) return false;
+    this.byRobotTicket.delete(robotTicket);
+    if (p.waiter === undefined) p.socket = socket;
+    else {
+      this.settle(ticket, p);
+      p.waiter.resolve(socket);
+    }
     return true;
+  }
+
+  private settle(ticket: string, p: Pending): void {
+    clearTimeout(p.timer);
+    this.pending.delete(ticket);
+    this.byRobotTicket.delete(p.robotTicket);
+  }
+
+  private drop(ticket: string, why: Error): void {
+    const p = this.pending.get(ticket);
+    if (p === undefined) return;
+    this.settle(ticket, p);
+    p.socket?.destroy();
+    p.waiter?.reject(why);
   }
 
   closeAll(reason: string): void {
     for (const link of this.robots.values()) link.close(reason);
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error(reason));
-    }
-    this.pending.clear();
+    for (const ticket of [...this.pending.keys()]) this.drop(ticket, new Error(reason));
   }
+}
+
+/** A dedicated connection's ticket that is not (or no longer) pending. */
+export class UnknownTicket extends Error {
+  override readonly name = "UnknownTicket";
 }
 
 export class NotConnected extends Error {

@@ -1,12 +1,15 @@
 import { once } from "node:events";
-import { createServer, type TLSSocket, type Server as TlsServer } from "node:tls";
-import { RELAY_ROBOT_ALPN, RELAY_STREAM_ALPN, readHeaderLine } from "@ros-rollback/proto/relay";
+import type { Server, Socket } from "node:net";
+import { createServer, type TLSSocket } from "node:tls";
+import { RELAY_ROBOT_ALPN } from "@ros-rollback/proto/relay";
 import { controllerPort as makeControllerPort } from "./controller-port.js";
+import { acceptDedicated, serveDedicated } from "./dedicated.js";
 import { bounded, type RelayLog } from "./log.js";
 import { RelayMetrics } from "./metrics.js";
 import { peerName } from "./peer-name.js";
 import { Registry } from "./registry.js";
 import { serveControl } from "./robot-control.js";
+import { sniffingServer } from "./sniff.js";
 import { DEFAULT_TIMINGS, type RelayTimings } from "./timings.js";
 
 export interface RelayTls {
@@ -49,12 +52,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
   const base = { cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true };
 
-  const robots = createServer(
+  const robotsTls = createServer(
     {
       ...base,
       ca: opts.tls.robotCa,
       handshakeTimeout: t.handshakeMs,
-      ALPNProtocols: [RELAY_ROBOT_ALPN, RELAY_STREAM_ALPN],
+      ALPNProtocols: [RELAY_ROBOT_ALPN],
     },
     (socket) => {
       track(socket);
@@ -66,21 +69,6 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
           "robot refused: its certificate's CN is not a routable name",
         );
         socket.destroy();
-        return;
-      }
-      if (socket.alpnProtocol === RELAY_STREAM_ALPN) {
-        // A dedicated stream the relay asked this robot for: routed only to a dial for this name.
-        readHeaderLine(socket, t.handshakeMs).then(
-          (h) => {
-            if (typeof h.id === "string" && registry.accept(name, h.id, socket)) return;
-            metrics.refuse("bad_request");
-            socket.destroy();
-          },
-          () => {
-            metrics.refuse("bad_request");
-            socket.destroy();
-          },
-        );
         return;
       }
       if (socket.alpnProtocol !== RELAY_ROBOT_ALPN) {
@@ -95,22 +83,34 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       serveControl(socket, name, { registry, metrics, log, timings: t });
     },
   );
-  robots.on("tlsClientError", (e, socket) => {
+  robotsTls.on("tlsClientError", (e, socket) => {
     metrics.refuse("robot_tls");
     log.warn({ remote: socket.remoteAddress, err: bounded(e.message) }, "robot refused at the TLS handshake");
     socket.destroy(); // a listener on tlsClientError means Node leaves the socket to us
   });
 
   const {
-    server: controllers,
+    server: controllersTls,
     sessions,
     sockets: controllerSockets,
   } = makeControllerPort(
     { cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.controllerCa },
     { registry, metrics, log, timings: t },
   );
+  // Each port also takes dedicated connections (plain TCP with a ticket; see dedicated.ts).
+  const deps = { registry, metrics, timings: t };
+  const garbage = () => metrics.refuse("bad_request");
+  const robotPortSniff = sniffingServer(robotsTls, (s) => acceptDedicated(s, deps), garbage, t.handshakeMs);
+  const controllerPortSniff = sniffingServer(
+    controllersTls,
+    (s) => serveDedicated(s, deps),
+    garbage,
+    t.handshakeMs,
+  );
+  const robots = robotPortSniff.server;
+  const controllers = controllerPortSniff.server;
 
-  const listen = async (server: TlsServer, at: { host: string; port: number }) => {
+  const listen = async (server: Server, at: { host: string; port: number }) => {
     server.listen(at.port, at.host);
     await once(server, "listening");
     const a = server.address();
@@ -135,6 +135,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       for (const s of sockets) s.destroy();
       for (const s of sessions) s.destroy();
       for (const s of controllerSockets) s.destroy();
+      for (const s of [...robotPortSniff.sockets, ...controllerPortSniff.sockets] as Socket[]) s.destroy();
       await Promise.all(closed);
     },
   };

@@ -1,4 +1,5 @@
 import { createServer as h2server, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import {
@@ -9,7 +10,7 @@ import {
   RELAY_H2_SETTINGS,
   RELAY_ROBOT_ALPN,
   RELAY_SESSION_WINDOW,
-  RELAY_STREAM_ALPN,
+  TICKET,
 } from "@ros-rollback/proto/relay";
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 
@@ -126,21 +127,21 @@ export class RelayLink {
     for (const s of this.streams) s.destroy();
   }
 
-  private dial(alpn: string): TLSSocket {
+  private dial(): TLSSocket {
     const { host, port } = this.opts;
     return connect({
       host,
       port,
       secureContext: this.secureContext,
       servername: isIpLike(host) ? undefined : host,
-      ALPNProtocols: [alpn],
+      ALPNProtocols: [RELAY_ROBOT_ALPN],
     });
   }
 
   private attempt(): void {
     if (this.state === "stopped") return;
     this.state = "connecting";
-    const socket = this.dial(RELAY_ROBOT_ALPN);
+    const socket = this.dial();
     this.socket = socket;
     const pingMs = this.opts.pingMs ?? 10_000;
     const idleMs = this.opts.idleMs ?? 25_000;
@@ -223,9 +224,10 @@ export class RelayLink {
     }
     const dedicated = headers[H_DEDICATED];
     if (typeof dedicated === "string" && kind === "grpc") {
-      stream.respond({ ":status": 200 });
+      const ok = TICKET.test(dedicated);
+      stream.respond({ ":status": ok ? 200 : 400 });
       stream.end();
-      this.openDedicated(dedicated.slice(0, 64), serve);
+      if (ok) this.openDedicated(dedicated, serve);
       return;
     }
     this.streams.add(stream);
@@ -234,14 +236,18 @@ export class RelayLink {
     serve(stream);
   }
 
-  /** Asked by the relay for a dedicated stream (a push): a TLS connection of its own, carrying `id`. */
-  private openDedicated(id: string, serve: (stream: Duplex) => void): void {
-    const s = this.dial(RELAY_STREAM_ALPN);
+  /**
+   * Asked by the relay for a dedicated connection (a push): plain TCP to the
+   * relay's port carrying `ticket` first, then the controller's TLS end to end
+   * (the relay joins it to the controller's own; see proto's relay-wire.ts).
+   */
+  private openDedicated(ticket: string, serve: (stream: Duplex) => void): void {
+    const s = netConnect({ host: this.opts.host, port: this.opts.port, noDelay: true });
     this.streams.add(s);
     s.once("close", () => this.streams.delete(s));
     s.on("error", (e) => this.opts.log.warn({ err: e.message.slice(0, 200) }, "relay stream failed"));
-    s.once("secureConnect", () => {
-      s.write(encodeHeaderLine({ id }));
+    s.once("connect", () => {
+      s.write(encodeHeaderLine({ ticket }));
       serve(s);
     });
   }

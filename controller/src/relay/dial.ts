@@ -2,6 +2,7 @@ import { type ClientHttp2Session, type ClientHttp2Stream, connect as h2connect }
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import {
+  type DedicatedBody,
   H_REFUSAL,
   MAX_ANSWER_BYTES,
   type QueryBody,
@@ -9,6 +10,7 @@ import {
   RELAY_SESSION_WINDOW,
   type RefusalBody,
   type RobotState,
+  TICKET,
 } from "@ros-rollback/proto/relay";
 
 /** The relay's address and the controller's mutual-TLS material for it. */
@@ -59,11 +61,6 @@ export class RelayClient {
     return this.relay.address;
   }
 
-  /** The relay's address and TLS, for a dedicated stream (dedicated.ts). */
-  get endpoint(): RelayEndpoint {
-    return this.relay;
-  }
-
   /** A byte stream to `robot`'s agent (the caller runs its TLS over it). */
   async dial(robot: string, timeoutMs: number): Promise<Duplex> {
     const stream = await this.request({ ":method": "CONNECT", ":authority": robot }, undefined, timeoutMs);
@@ -74,25 +71,47 @@ export class RelayClient {
     throw new RelayRefused(refusal.code, `relay ${this.relay.address}: ${refusal.message}`);
   }
 
+  /** A ticket for a dedicated connection to `robot`'s agent (dedicated.ts); the robot is asked to dial in. */
+  async ticket(robot: string, timeoutMs: number): Promise<string> {
+    const body: DedicatedBody = { robot };
+    const answer = await this.post("/dedicated", body, robot, timeoutMs);
+    if (typeof answer.ticket !== "string" || !TICKET.test(answer.ticket)) {
+      throw new RelayRefused("BAD_REQUEST", `relay ${this.relay.address} did not answer with a ticket`);
+    }
+    return answer.ticket;
+  }
+
   /** Whether these robots are connected to the relay now, and since when (or when last seen). */
   async query(robots: readonly string[], timeoutMs: number): Promise<readonly RobotState[]> {
     const body: QueryBody = { robots };
+    const answer = await this.post("/robots", body, undefined, timeoutMs);
+    if (!Array.isArray(answer.robots)) {
+      throw new RelayRefused("BAD_REQUEST", `relay ${this.relay.address} did not answer the query`);
+    }
+    return answer.robots as RobotState[];
+  }
+
+  /** POSTs `body` and returns the answer's JSON object; a refusal throws (NOT_CONNECTED names `robot`). */
+  private async post(
+    path: string,
+    body: object,
+    robot: string | undefined,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> {
     const { stream, status, headers } = await this.request(
-      { ":method": "POST", ":path": "/robots", "content-type": "application/json" },
+      { ":method": "POST", ":path": path, "content-type": "application/json" },
       Buffer.from(JSON.stringify(body)),
       timeoutMs,
     );
     if (status !== 200) {
       const refusal = await refusalOf(stream, headers, timeoutMs);
+      if (refusal.code === "NOT_CONNECTED" && robot !== undefined) {
+        throw notConnected(this.relay, robot, refusal.lastSeen);
+      }
       throw new RelayRefused(refusal.code, `relay ${this.relay.address}: ${refusal.message}`);
     }
-    const answer = JSON.parse((await readBounded(stream, timeoutMs)).toString("utf8")) as {
-      robots?: unknown;
-    };
-    if (!Array.isArray(answer.robots)) {
-      throw new RelayRefused("BAD_REQUEST", `relay ${this.relay.address} did not answer the query`);
-    }
-    return answer.robots as RobotState[];
+    const answer: unknown = JSON.parse((await readBounded(stream, timeoutMs)).toString("utf8"));
+    return typeof answer === "object" && answer !== null ? (answer as Record<string, unknown>) : {};
   }
 
   close(): void {

@@ -10,7 +10,7 @@ export interface RelayRoute {
   readonly proxy: LocalProxy;
   /** A stream to the agent on the relay connection, no loopback hop. */
   readonly dial: () => Promise<Duplex>;
-  /** A dedicated stream to the agent (TLS connections of its own on both legs): the raw push's. */
+  /** A dedicated connection to the agent (its own TCP connection on both legs): the raw push's. */
   readonly dialBulk: () => Promise<Duplex>;
   /** The stream of the dial that proved the robot connected. */
   readonly first: Duplex;
@@ -34,7 +34,7 @@ export async function viaRelay(
   const dial = () => relay.dial(robot, timeoutMs);
   const first = await dial();
   const proxy = await startLocalProxy(dial);
-  const dialBulk = () => dialDedicated(relay.endpoint, robot, timeoutMs);
+  const dialBulk = () => dialDedicated(relay, robot, timeoutMs);
   return { target: { ...target, address: proxy.address, serverName }, proxy, dial, dialBulk, first };
 }
 
