@@ -46,7 +46,10 @@ export class Registry {
   private readonly pending = new Map<string, Pending>();
   private readonly byRobotTicket = new Map<string, string>();
 
-  constructor(private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly now: () => Date = () => new Date(),
+    private readonly maxPending = MAX_PENDING_TICKETS,
+  ) {}
 
   /** Registers `link`; returns the connection it replaced, if any (the caller closes and logs it). */
   attach(link: RobotLink): RobotLink | undefined {
@@ -97,8 +100,8 @@ export class Registry {
   issueTicket(name: string, timeoutMs: number): string {
     const link = this.robots.get(name);
     if (link === undefined) throw new NotConnected(this.state(name));
-    if (this.pending.size >= MAX_PENDING_TICKETS) {
-      throw new Error(`${MAX_PENDING_TICKETS} dedicated connections are pending; try again`);
+    if (this.pending.size >= this.maxPending) {
+      throw new Error(`${this.maxPending} dedicated connections are pending; try again`);
     }
     const ticket = newTicket();
     const robotTicket = newTicket();
