@@ -99,7 +99,7 @@ describe("deploy --action boot --reboot with boot counting", () => {
       "nixos-generation-2+2.conf",
       "nixos-generation-2+1-1.conf",
       sys("sys-b"),
-      sick,
+      { health: sick },
     );
     const done = await until(after.deployer, id);
     expect(done).toMatchObject({ state: "rolled_back", rollbackReason: "boot", booted: true });

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { isBad, isBlessed } from "../boot/entries.js";
 import type { BootPorts } from "../boot/ports.js";
 import { AgentError } from "../errors.js";
+import { restoredData } from "./data-steps.js";
 import { restoreProfile } from "./profile-restore.js";
 import type { DeploymentRecord } from "./record.js";
 import type { StepDeps } from "./step-contract.js";
@@ -76,14 +77,34 @@ export async function judgeCountedBoot(
   }
   if (running === undefined || running !== r.previous.storePath) return "unknown";
   const cause = await fellBackCause(r, b);
-  await d.transition("boot_fell_back", {
-    message: `${cause}; rolling back`,
+  const captured = restoresAfterFallBack(r) ? (r.snapshots ?? []).filter((s) => s.state === "captured") : [];
+  await d.transition(captured.length > 0 ? "restore_started" : "boot_fell_back", {
+    message: `${cause}; rolling back${captured.length > 0 ? ", the data first" : ""}`,
     rollbackReason: "boot",
     rollbackCause: cause,
     rollbackUnit: switchUnitName(r.id, "rollback"),
     booted: false,
+    ...(captured.length > 0 ? { restores: captured, writersStoppedAt: d.clock.now() } : {}),
   });
   return "fell_back";
+}
+
+/**
+ * Whether the data captured before the switch goes back when the loader went back: when the new
+ * system ran since the capture (a switch that exited 100 ran it live) or the agent rebooted right
+ * after it (--reboot; the new system may have run in its failed boots). A BOOT that waited for
+ * someone's reboot left the previous system writing from the capture on, maybe for days, and the
+ * new one most likely never ran (a kernel that does not boot): that data is newer and stays.
+ */
+function restoresAfterFallBack(r: DeploymentRecord): boolean {
+  return r.action === "switch" || r.settings.reboot === true;
+}
+
+/** What a counted rollback did with the data captured before the switch, for its message. */
+function dataNote(r: DeploymentRecord): string {
+  const restored = restoredData(r);
+  if (restored !== "" || !(r.snapshots ?? []).some((s) => s.state === "captured")) return restored;
+  return "; data not restored: the previous system wrote it on from the capture until the reboot";
 }
 
 /** awaiting_reboot in a later boot: until the boot's activation says which system runs (bounded). */
@@ -171,7 +192,7 @@ export async function rollBackCountedBoot(r: DeploymentRecord, d: StepDeps, b: B
   const where = r.previous.generation > 0 ? `generation ${r.previous.generation}` : prevPath;
   const rebooting = running !== prevPath;
   await d.transition("rollback_finished", {
-    message: `rolled back to ${where} after: ${r.rollbackCause ?? "a failed boot"}${rebooting ? `; rebooting into ${where}` : ""}`,
+    message: `rolled back to ${where} after: ${r.rollbackCause ?? "a failed boot"}${dataNote(r)}${rebooting ? `; rebooting into ${where}` : ""}`,
     rollbackUnitChanges: unitChanges,
     unitsBefore: undefined,
     writersStoppedAt: undefined,

@@ -157,6 +157,12 @@ export async function restoring(r: DeploymentRecord, d: DataStepDeps): Promise<v
   }
 }
 
+/** "; data restored: PATH, …" for a rollback's message, or nothing. */
+export function restoredData(r: DeploymentRecord): string {
+  const done = (r.restores ?? []).filter((s) => s.state === "restored").map((s) => s.path);
+  return done.length > 0 ? `; data restored: ${done.join(", ")}` : "";
+}
+
 /**
  * After a switch: start the writers the data steps stopped (the switch may not, for unchanged
  * units), each on its own (one the new system dropped must not keep the others stopped), and note

@@ -196,10 +196,18 @@ export const TRANSITIONS: Table = {
     dry_run_finished: "dry_run_done",
   },
   // Only a reboot moves a BOOT deployment on; the new agent then judges the booted system.
-  awaiting_reboot: { booted: "checking_health", boot_fell_back: "rolling_back", error: "failed" },
-  // boot_fell_back: a reset during the judging of a counted boot, and the loader went back.
+  // boot_fell_back: the loader went back to the previous generation (restore_started: with data
+  // captured before the switch, which goes back first).
+  awaiting_reboot: {
+    booted: "checking_health",
+    boot_fell_back: "rolling_back",
+    restore_started: "restoring",
+    error: "failed",
+  },
+  // boot_fell_back, restore_started: a reset during the judging of a counted boot, and the loader went back.
   checking_health: {
     boot_fell_back: "rolling_back",
+    restore_started: "restoring",
     healthy: "awaiting_confirmation",
     // Self-confirmation (--no-confirm): healthy is enough.
     confirmed: "succeeded",
@@ -207,6 +215,7 @@ export const TRANSITIONS: Table = {
   },
   awaiting_confirmation: {
     boot_fell_back: "rolling_back",
+    restore_started: "restoring",
     confirmed: "succeeded",
     unhealthy: "unhealthy",
     deadline_passed: "not_confirmed",
@@ -226,7 +235,12 @@ export const TRANSITIONS: Table = {
   rolling_back: { rollback_finished: "rolled_back", rollback_error: "rollback_failed" },
   // Counting robot, a later boot (an operator's reboot): the loader counts the new entry's tries,
   // so the boot is judged as a BOOT deployment's would be (left unjudged, the loader drops it).
-  reboot_required: { booted: "checking_health", boot_fell_back: "rolling_back", error: "failed" },
+  reboot_required: {
+    booted: "checking_health",
+    boot_fell_back: "rolling_back",
+    restore_started: "restoring",
+    error: "failed",
+  },
   rolled_back: {},
   rollback_failed: {},
   failed: {},

@@ -7,7 +7,14 @@ import {
   judgeCountedBoot,
   rollBackCountedBoot,
 } from "./boot-steps.js";
-import { hasDataSteps, migrating, restoring, setProfileAfterCapture, snapshotting } from "./data-steps.js";
+import {
+  hasDataSteps,
+  migrating,
+  restoredData,
+  restoring,
+  setProfileAfterCapture,
+  snapshotting,
+} from "./data-steps.js";
 import {
   awaitConfirmation,
   awaitingReboot,
@@ -211,11 +218,6 @@ async function beginSwitch(r: DeploymentRecord, d: StepDeps): Promise<void> {
   } else {
     await startSwitch(r, d);
   }
-}
-
-function restoredData(r: DeploymentRecord): string {
-  const done = (r.restores ?? []).filter((s) => s.state === "restored").map((s) => s.path);
-  return done.length > 0 ? `; data restored: ${done.join(", ")}` : "";
 }
 
 async function finalState(r: DeploymentRecord): Promise<void> {

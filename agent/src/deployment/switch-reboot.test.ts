@@ -83,7 +83,7 @@ describe("deploy --action switch --reboot, activation exits 100", () => {
   it("unhealthy after the reboot: verdict bad, boot default back, entry and generation gone, reboot", async () => {
     const { id, name, first } = await rebootingSwitch();
     const sick = new FakeHealth([false], [false]);
-    const after = await cb.boot(first, name, NEW, TRIED, sys("sys-reboot"), sick);
+    const after = await cb.boot(first, name, NEW, TRIED, sys("sys-reboot"), { health: sick });
     const done = await until(after.deployer, id);
     expect(done).toMatchObject({ state: "rolled_back", rollbackReason: "boot", booted: true });
     expect(done.message).toMatch(

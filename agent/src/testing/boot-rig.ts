@@ -10,8 +10,7 @@ import type { BootPorts } from "../boot/ports.js";
 import type { Power } from "../boot/power.js";
 import { RunDirVerdictFiles } from "../boot/verdict-files.js";
 import { ProcessRunner } from "../system/command.js";
-import type { DeployerLab, Rig } from "./deployer-rig.js";
-import type { FakeHealth } from "./fakes.js";
+import type { DeployerLab, Rig, RigOptions } from "./deployer-rig.js";
 
 export class RecordingPower implements Power {
   reboots = 0;
@@ -90,13 +89,13 @@ export class CountingBoot {
     from: string,
     to: string,
     running: string | undefined,
-    health?: FakeHealth,
+    o: Pick<RigOptions, "health" | "data"> = {},
   ) {
     if (from !== to) await rename(join(this.entries, from), join(this.entries, to));
     await rm(this.runDir, { recursive: true, force: true }); // /run is empty after every boot
     first.system.boot = `boot-after-${boots++}`;
     first.system.running = running;
-    return this.lab.rig(name, { system: first.system, boot: this.ports, ...(health ? { health } : {}) });
+    return this.lab.rig(name, { ...o, system: first.system, boot: this.ports });
   }
 
   /** systemd-bless-boot: once the verdict is `good` (boot-complete.target), `from` becomes `to`. */
