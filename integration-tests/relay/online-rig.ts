@@ -1,7 +1,6 @@
 // The set-up of the --wait-online tests: two real agent servers (rl-on-a, rl-on-b) that dial out
 // to a real relay, a robot addressed directly whose port nothing listens on (rl-on-direct), an
 // inventory naming all three, and the shipped CLI (bundled) run against it.
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
@@ -13,6 +12,7 @@ import { afterAll, beforeAll } from "vitest";
 import type { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { DeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { buildBundle } from "../../controller/src/testing/bundled-cli.js";
+import { spawnCli } from "../../controller/src/testing/cli-process.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import { linkFor, makeRelayPki, memoryLog, type RelayPki, relayFor, until } from "./rig.js";
 
@@ -144,36 +144,20 @@ export function useOnlineRig() {
   }
 
   /** The bundled CLI; `onLine` sees each stderr line as it comes. */
-  function cli(args: readonly string[], onLine: (line: string) => void = () => undefined): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [join(bundle, "out", "cli.js"), "--inventory", inventory, "--connect-timeout", "2", ...args],
-        {
-          stdio: ["ignore", "pipe", "pipe"],
-          env: { ...process.env, ROS_ROLLBACK_CODE_CACHE: "off", NIX_CONFIG: "build-users-group =" },
-        },
-      );
-      let stdout = "";
-      let stderr = "";
-      let partial = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding("utf8").on("data", (d: string) => {
-        stderr += d;
-        partial += d;
-        const lines = partial.split("\n");
-        partial = lines.pop() ?? "";
-        for (const l of lines) onLine(l);
-      });
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+  async function cli(
+    args: readonly string[],
+    onLine: (line: string) => void = () => undefined,
+  ): Promise<Run> {
+    const { code, stdout, stderr } = await spawnCli(
+      join(bundle, "out", "cli.js"),
+      ["--inventory", inventory, "--connect-timeout", "2", ...args],
+      {
+        killAfterMs: 60_000,
+        env: { ...process.env, ROS_ROLLBACK_CODE_CACHE: "off", NIX_CONFIG: "build-users-group =" },
+        onStderrLine: onLine,
+      },
+    ).done;
+    return { code, stdout, stderr };
   }
 
   return {

@@ -4,7 +4,7 @@
 // The robots and steps: support/fleet-scenario.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { labExec, labFail, waitForAgent } from "../lab/index.js";
-import { robotState, rolloutArgs, runCli, startCli } from "../support/fleet.js";
+import { robotState, rolloutArgs, runCli, startRollout } from "../support/fleet.js";
 import {
   at,
   byRobot,
@@ -111,7 +111,7 @@ describe("fleet rollout to 5 lab robots", () => {
     async () => {
       await ensureAll(NEW);
       const before = await states();
-      const first = startCli(
+      const first = startRollout(
         rolloutArgs(f.fleet, sys(OLD), { all: true }, ["--canary", "1", "--batch", "2", ...DEPLOY_FLAGS]),
         ROLLOUT_MS,
       );
@@ -132,7 +132,7 @@ describe("fleet rollout to 5 lab robots", () => {
         },
         ROLLOUT_MS,
       );
-      first.child.kill("SIGKILL");
+      first.kill();
       const killed = await first.done;
       expect(killed.code, killed.stderr).toBe(-1);
       const id = rolloutId(killed.stderr);

@@ -3,8 +3,6 @@
 // deploying when it does; and holds of every source set after the switch not stopping a magic
 // rollback; `deploy --override-hold` going ahead despite exactly the holds it names. The hold dir
 // is made as the NixOS module makes it.
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { DeploymentState, RollbackReason } from "@ros-rollback/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -18,7 +16,7 @@ import {
   waitForAgent,
 } from "../lab/index.js";
 import { activateUntil, getStatus, options, waitFinal } from "../support/agent.js";
-import { agentClient, type CliRun, controller } from "../support/controller.js";
+import { agentClient, type CliRun, controller, startController } from "../support/controller.js";
 import { until } from "../support/faults.js";
 
 const NAME = "hl-holds";
@@ -92,40 +90,26 @@ const status = async () => (await controller(robot, ["status", "--json"])).json 
 
 /** The controller CLI with its output readable while it runs (controller() gives it at exit). */
 function started(args: readonly string[], timeoutMs: number) {
-  const cli = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
-  const child = spawn(
-    process.execPath,
-    [cli, ...args, "--inventory", robot.inventory, "--target", robot.target],
-    { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
-  );
-  let stdout = "";
-  let stderr = "";
+  const run = startController(robot, args, timeoutMs);
   let exited: number | undefined;
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const done = new Promise<CliRun>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      exited = code ?? -1;
-      resolve({ code: exited, stdout, stderr, json: undefined });
-    });
+  const done = run.done.then((r): CliRun => {
+    exited = r.code ?? -1;
+    return { code: exited, stdout: r.stdout, stderr: r.stderr, json: undefined };
   });
   /** Resolves once the output contains `text`; fails at once if the controller ended first. */
   const shows = (text: string, ms: number) =>
     until(
       `the controller to print ${text}`,
       async () => {
-        if ((stdout + stderr).includes(text)) return true;
-        if (exited !== undefined) throw new Error(`controller exited ${exited} first:\n${stdout}${stderr}`);
+        if ((run.stdout() + run.stderr()).includes(text)) return true;
+        if (exited !== undefined) {
+          throw new Error(`controller exited ${exited} first:\n${run.stdout()}${run.stderr()}`);
+        }
         return undefined;
       },
       ms,
     );
-  return { shows, done, kill: () => child.kill("SIGKILL") };
+  return { shows, done, kill: run.kill };
 }
 
 describe("holds on a lab robot: a ROS topic, --wait-for-release, and magic rollbacks during a hold", () => {

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type ChannelOptions, credentials } from "@grpc/grpc-js";
 import type { AgentClient, PushPathsRequest, PushPathsResponse } from "@ros-rollback/proto";
 import { fastAgentClient } from "@ros-rollback/proto/clients";
+import { type CliEnd, type CliProcess, spawnCli } from "../../controller/src/testing/cli-process.js";
 import type { LabRobot } from "../lab/index.js";
 
 const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
@@ -16,43 +16,29 @@ export interface CliRun {
   readonly json: unknown;
 }
 
-/** A controller left running: kill() is SIGKILL (no goodbye to the agent). */
-export interface RunningCli {
-  kill(): void;
-  /** Its stderr so far (the progress lines it follows the deployment by). */
-  stderr(): string;
-  /** Its end; a controller killed by a signal (kill(), or its timeout) ends with code null. */
-  readonly done: Promise<Omit<CliRun, "code"> & { code: number | null; signal: NodeJS.Signals | null }>;
+/** A controller left running (kill() is SIGKILL: no goodbye to the agent); `done` adds stdout parsed. */
+export interface RunningCli extends Omit<CliProcess, "done"> {
+  readonly done: Promise<CliEnd & { readonly json: unknown }>;
 }
 
-/** Starts the real controller CLI (built) against a lab robot; `json` is stdout parsed, if it parses. */
+/** Starts the real controller CLI (built) with `args`; `json` is stdout parsed, if it parses. */
+export function startCli(args: readonly string[], timeoutMs: number): RunningCli {
+  const p = spawnCli(CLI, args, { killAfterMs: timeoutMs });
+  const done = p.done.then((end) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(end.stdout);
+    } catch {
+      json = undefined;
+    }
+    return { ...end, json };
+  });
+  return { ...p, done };
+}
+
+/** The same against a lab robot (its inventory and target). */
 export function startController(robot: LabRobot, args: readonly string[], timeoutMs: number): RunningCli {
-  const child = spawn(
-    process.execPath,
-    [CLI, ...args, "--inventory", robot.inventory, "--target", robot.target],
-    { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const done: RunningCli["done"] = new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, signal, stdout, stderr, json });
-    });
-  });
-  return { kill: () => child.kill("SIGKILL"), stderr: () => stderr, done };
+  return startCli([...args, "--inventory", robot.inventory, "--target", robot.target], timeoutMs);
 }
 
 /** Runs the real controller CLI (built) against a lab robot; killed (its timeout) is an error. */

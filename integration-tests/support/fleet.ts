@@ -1,13 +1,9 @@
 // The fleet side of the controller CLI, run for real against lab robots, and what the scenarios
 // read back from each robot. The command line of a rollout is built here only.
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import type { GetStatusResponse } from "@ros-rollback/proto";
 import { type LabRobot, labExec } from "../lab/index.js";
 import { getStatus } from "./agent.js";
-import { agentClient, type CliRun } from "./controller.js";
-
-const CLI = fileURLToPath(new URL("../../controller/dist/bundle/cli.js", import.meta.url));
+import { agentClient, type CliRun, type RunningCli, startCli } from "./controller.js";
 
 /** Which robots of the inventory a rollout is for. */
 export type Selection = { all: true } | { targets: readonly string[] } | { select: string };
@@ -37,48 +33,25 @@ export function rolloutArgs(fleet: Fleet, storePath: string, selection: Selectio
   ];
 }
 
-export interface RunningCli {
-  child: ChildProcessWithoutNullStreams;
-  /** stderr so far (progress lines: the rollout's id among them). */
-  stderr(): string;
+/** The CLI's end as the fleet scenarios read it: -1 and the signal's name in stderr when killed. */
+export function startRollout(
+  args: readonly string[],
+  timeoutMs: number,
+): Omit<RunningCli, "done"> & {
   done: Promise<CliRun>;
-}
-
-/** Starts the real controller CLI; `done` resolves with its exit code (-1 and the signal's name when killed). */
-export function startCli(args: readonly string[], timeoutMs: number): RunningCli {
-  const child = spawn(process.execPath, [CLI, ...args], { timeout: timeoutMs, killSignal: "SIGKILL" });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const done = new Promise<CliRun>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      let json: unknown;
-      if (args.includes("--json")) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
-      }
-      resolve({
-        code: code ?? -1,
-        stdout,
-        stderr: signal ? `${stderr}\n(killed by ${signal})` : stderr,
-        json,
-      });
-    });
-  });
-  return { child, stderr: () => stderr, done };
+} {
+  const p = startCli(args, timeoutMs);
+  const done = p.done.then(({ code, signal, stdout, stderr, json }) => ({
+    code: code ?? -1,
+    stdout,
+    stderr: signal ? `${stderr}\n(killed by ${signal})` : stderr,
+    json: args.includes("--json") ? json : undefined,
+  }));
+  return { ...p, done };
 }
 
 export const runCli = (args: readonly string[], timeoutMs: number): Promise<CliRun> =>
-  startCli(args, timeoutMs).done;
+  startRollout(args, timeoutMs).done;
 
 /** What a scenario asserts about one robot: what it runs, its profile, and its last deployment. */
 export interface RobotState {

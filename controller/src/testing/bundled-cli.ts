@@ -1,19 +1,15 @@
 // The `ros-rollback` command as shipped (bundle.mjs's output), built into a test's own directory
 // and run as a process: for what only the bundle does (its launcher, code cache, exit).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type CliEnd, spawnCli } from "./cli-process.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
-export interface BundledRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type BundledRun = CliEnd;
 
 /** A new temporary directory (under `prefix`) holding the bundle in `out/`; returns the directory. */
 export function buildBundle(prefix: string): string {
@@ -35,24 +31,5 @@ export interface BundledRunOptions {
 
 /** Runs `dir`'s bundled CLI with `args` to its end. */
 export function runBundled(dir: string, args: readonly string[], o: BundledRunOptions): Promise<BundledRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(o.nodeArgs ?? []), join(dir, "out", "cli.js"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: o.env,
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), o.killAfterMs);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return spawnCli(join(dir, "out", "cli.js"), args, o).done;
 }
