@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createSecureContext } from "node:tls";
 import { computeClosure, signPaths } from "../../controller/src/closure/index.js";
+import { joinDedicated } from "../../controller/src/relay/dedicated.js";
 import { RelayClient } from "../../controller/src/relay/dial.js";
 import { viaRelay } from "../../controller/src/relay/via-relay.js";
 import { netnsName } from "../../integration-tests/lab/config.js";
@@ -65,7 +66,9 @@ export async function relayPush(ctx: SuiteContext): Promise<SuiteResult> {
       ...direct,
       agentAddress: routed.target.address,
       serverName: routed.target.serverName,
-      dial: routed.dialBulk,
+      // The dedicated connection itself (the CLI's dialBulk would fall back to a shared stream).
+      dial: async () =>
+        joinDedicated(relayClient.address, await relayClient.ticket(viaTarget.relay.name, 10_000), 10_000),
     },
     "relay-mux": {
       ...direct,

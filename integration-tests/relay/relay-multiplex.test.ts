@@ -15,7 +15,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { useDeployingServer } from "../../agent/src/testing/deploying-server.js";
-import { dialDedicated } from "../../controller/src/relay/dedicated.js";
+import { joinDedicated } from "../../controller/src/relay/dedicated.js";
 import { RelayClient, RelayRefused } from "../../controller/src/relay/dial.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
@@ -118,7 +118,7 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
     const c = client(toController.port);
     try {
       await until(() => link.current === "connected", 5_000, "the robot's link");
-      const inner = await endToEnd(await dialDedicated(c, "rl-robot1", 3_000));
+      const inner = await endToEnd(await dialDedicated(c, "rl-robot1"));
       expect(inner.authorized).toBe(true);
       // What only the end-to-end TLS can carry: nobody on either leg sees it.
       const secret = "a secret only the agent may read ".repeat(64);
@@ -131,12 +131,12 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
       expect(toController.accepted()).toBe(2);
       expect(toRobots.accepted()).toBe(2);
 
-      const absent = await dialDedicated(c, "rl-nobody", 3_000).catch((e: unknown) => e);
+      const absent = await dialDedicated(c, "rl-nobody").catch((e: unknown) => e);
       expect(absent).toBeInstanceOf(RelayRefused);
       expect((absent as RelayRefused).message).toMatch(
         /rl-nobody is not connected to the relay at .*; not seen/,
       );
-      const bad = await dialDedicated(c, "../etc", 3_000).catch((e: unknown) => e);
+      const bad = await dialDedicated(c, "../etc").catch((e: unknown) => e);
       expect((bad as RelayRefused).code).toBe("BAD_REQUEST");
       expect(toRobots.accepted()).toBe(2); // neither reached the robot
 
@@ -156,7 +156,7 @@ describe("the relay legs of a stream are HTTP/2 streams", () => {
         code: "BAD_REQUEST",
       });
       expect(link.current).toBe("connected");
-      const again = await endToEnd(await dialDedicated(c, "rl-robot1", 3_000));
+      const again = await endToEnd(await dialDedicated(c, "rl-robot1"));
       expect(again.authorized).toBe(true);
       again.destroy();
     } finally {
@@ -259,6 +259,11 @@ async function firstLine(s: Socket): Promise<string> {
     if (nl >= 0) return got.slice(0, nl);
   }
   return got;
+}
+
+/** A dedicated connection as the CLI makes one: a ticket, then plain TCP to the relay with it. */
+async function dialDedicated(c: RelayClient, robot: string) {
+  return joinDedicated(c.address, await c.ticket(robot, 3_000), 3_000);
 }
 
 /** The end-to-end TLS inside a stream: the agent's certificate verified here, ours by the agent. */

@@ -129,8 +129,9 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
  * A TCP path to `port` on loopback that counts its connections, and whose
  * connections can go silent (carry no byte, close nothing), like a dead NAT mapping.
  */
-export async function tcpPath(port: number) {
+export async function tcpPath(port: number, o: { tlsOnly?: boolean } = {}) {
   let accepted = 0;
+  let cut = 0;
   const live = new Map<Socket, { frozen: boolean }>();
   // What crossed the path each way (the first MiB): what someone on the wire saw.
   const seen: Buffer[] = [];
@@ -152,8 +153,16 @@ export async function tcpPath(port: number) {
         up.destroy();
       });
     }
+    let first = true;
     const carry = (to: Socket) => (b: Buffer) => {
       if (state.frozen) return;
+      // An egress firewall that passes TLS only: a connection not starting with a handshake is cut.
+      if (first && to === up && o.tlsOnly === true && b[0] !== 0x16) {
+        cut++;
+        c.destroy();
+        return;
+      }
+      first = false;
       tap(b);
       to.write(b);
     };
@@ -165,6 +174,8 @@ export async function tcpPath(port: number) {
   return {
     port: (server.address() as AddressInfo).port,
     accepted: () => accepted,
+    /** Connections a `tlsOnly` path cut. */
+    cut: () => cut,
     seen: () => Buffer.concat(seen),
     /** The connections open now go silent; later ones (the redial) carry bytes. */
     freeze: () => {

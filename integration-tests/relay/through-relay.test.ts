@@ -10,7 +10,10 @@ import {
   DeploymentState,
   type PushPathsRequest,
 } from "@ros-rollback/proto";
+import { issueCert } from "@ros-rollback/proto/testing";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RelayLink } from "../../agent/src/dial-out/relay-link.js";
 import { SELF_CONFIRM, useDeployingServer } from "../../agent/src/testing/deploying-server.js";
 import { AgentCallError } from "../../controller/src/agent-api/errors.js";
 import {
@@ -18,8 +21,9 @@ import {
   type RawPushEndpoint,
   rawPush,
 } from "../../controller/src/push/transport/raw-push-client.js";
-import { dialDedicated } from "../../controller/src/relay/dedicated.js";
+import { joinDedicated } from "../../controller/src/relay/dedicated.js";
 import { RelayClient, type RelayEndpoint } from "../../controller/src/relay/dial.js";
+import { viaRelay } from "../../controller/src/relay/via-relay.js";
 import type { RunningRelay } from "../../relay/src/index.js";
 import {
   connect,
@@ -29,6 +33,7 @@ import {
   type RelayPki,
   relayFor,
   relayTarget,
+  tcpPath,
   until,
 } from "./rig.js";
 
@@ -62,6 +67,10 @@ const relayEndpoint = (): RelayEndpoint => ({
   cert: readFileSync(agent.pki.clientCert),
   key: readFileSync(agent.pki.clientKey),
 });
+
+/** A dedicated connection as the CLI makes one: a ticket, then plain TCP to the relay with it. */
+const dialDedicated = async (c: RelayClient, robot: string) =>
+  joinDedicated(c.address, await c.ticket(robot, 3_000), 3_000);
 
 const rawEndpoint = (dial: () => Promise<Duplex>): RawPushEndpoint => ({
   address: "127.0.0.1:1",
@@ -110,13 +119,56 @@ describe("through the relay", () => {
     // Nothing listens on port 1: only the relay's stream can carry this push.
     const before = relay.metrics.streamsTotal;
     const out = await rawPush(
-      rawEndpoint(async () => dialDedicated(new RelayClient(relayEndpoint()), "rl-robot1", 3_000)),
+      rawEndpoint(async () => dialDedicated(new RelayClient(relayEndpoint()), "rl-robot1")),
       (async function* (): AsyncGenerator<PushPathsRequest> {})(),
       AbortSignal.timeout(10_000),
       { connectTimeoutMs: 3_000, answerTimeoutMs: 5_000 },
     );
     expect(out.kind).toBe("pushed");
     expect(relay.metrics.streamsTotal).toBe(before + 1);
+  });
+
+  it("a robot behind a firewall that passes only TLS: the push falls back to a stream on the shared connections", async () => {
+    // A second link of the same agent, under another name, whose every connection crosses the firewall.
+    const firewall = await tcpPath(relay.robotPort, { tlsOnly: true });
+    const robot3 = issueCert(dir, "robot3", "relay-ca", "extendedKeyUsage=clientAuth\n", "/CN=rl-robot3");
+    const link = new RelayLink({
+      host: "127.0.0.1",
+      port: firewall.port,
+      tls: { ca: readFileSync(pki.relayCa), cert: readFileSync(robot3.cert), key: readFileSync(robot3.key) },
+      onStream: (s) => agent.server.inject(s),
+      log: pino({ level: "silent" }),
+    });
+    link.start();
+    const client = new RelayClient(relayEndpoint());
+    try {
+      await until(() => link.current === "connected", 5_000, "the link through the firewall");
+      const target = {
+        ...relayTarget(pki, agent, relay.controllerPort),
+        relay: { address: `127.0.0.1:${relay.controllerPort}`, name: "rl-robot3", caFile: pki.relayCa },
+      };
+      const route = await viaRelay(target, client, 5_000);
+      const before = relay.metrics.streamsTotal;
+      const push = () =>
+        rawPush(
+          rawEndpoint(route.dialBulk),
+          (async function* (): AsyncGenerator<PushPathsRequest> {})(),
+          AbortSignal.timeout(15_000),
+          { connectTimeoutMs: 5_000, answerTimeoutMs: 5_000 },
+        );
+      expect((await push()).kind).toBe("pushed");
+      expect(firewall.cut()).toBe(1); // the robot's dedicated connection
+      expect(log.lines.some((l) => /rl-robot3 did not open a stream/.test(String(l.fields.err)))).toBe(true);
+      // The next push of this run goes to the shared connections at once: no second ticket.
+      expect((await push()).kind).toBe("pushed");
+      expect(firewall.cut()).toBe(1);
+      expect(relay.metrics.streamsTotal).toBe(before + 2);
+      route.proxy.close();
+    } finally {
+      client.close();
+      link.stop();
+      firewall.close();
+    }
   });
 
   it("the relay's stream breaking mid-push: the push fails cleanly, it does not hang", async () => {
@@ -128,7 +180,7 @@ describe("through the relay", () => {
     };
     const e = await rawPush(
       rawEndpoint(async () => {
-        stream = await dialDedicated(new RelayClient(relayEndpoint()), "rl-robot1", 3_000);
+        stream = await dialDedicated(new RelayClient(relayEndpoint()), "rl-robot1");
         return stream;
       }),
       requests(),

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { encodeHeaderLine, readHeaderLine, type StreamHeader, TICKET } from "@ros-rollback/proto/relay";
-import { bounded } from "./log.js";
+import { bounded, type RelayLog } from "./log.js";
 import type { RelayMetrics } from "./metrics.js";
 import { type Registry, UnknownTicket } from "./registry.js";
 import { splice } from "./splice.js";
@@ -8,6 +8,7 @@ import type { RelayTimings } from "./timings.js";
 
 interface Deps {
   readonly registry: Registry;
+  readonly log: RelayLog;
   readonly metrics: RelayMetrics;
   readonly timings: RelayTimings;
 }
@@ -52,10 +53,17 @@ export function serveDedicated(socket: Socket, deps: Deps): void {
             () => metrics.streamsOpen--,
           );
         },
-        (e: unknown) =>
-          e instanceof UnknownTicket
-            ? refuse({ code: "BAD_REQUEST", message: e.message }, "bad_request")
-            : refuse({ code: "NO_STREAM", message: bounded((e as Error).message) }, "no_stream"),
+        (e: unknown) => {
+          if (e instanceof UnknownTicket) {
+            refuse({ code: "BAD_REQUEST", message: e.message }, "bad_request");
+            return;
+          }
+          const message = bounded((e as Error).message);
+          // The controller falls back to a shared stream; a robot that never makes its half may sit
+          // behind an egress firewall that passes TLS only.
+          deps.log.warn({ err: message }, "no dedicated connection: the robot's half did not come");
+          refuse({ code: "NO_STREAM", message }, "no_stream");
+        },
       );
     },
     () => {

@@ -98,7 +98,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     { registry, metrics, log, timings: t },
   );
   // Each port also takes dedicated connections (plain TCP with a ticket; see dedicated.ts).
-  const deps = { registry, metrics, timings: t };
+  const deps = { registry, metrics, log, timings: t };
   const garbage = () => metrics.refuse("bad_request");
   const robotPortSniff = sniffingServer(robotsTls, (s) => acceptDedicated(s, deps), garbage, t.handshakeMs);
   const controllerPortSniff = sniffingServer(

@@ -1,17 +1,17 @@
 import { connect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { encodeHeaderLine, readHeaderLine } from "@ros-rollback/proto/relay";
 import { type RelayClient, RelayRefused, refusalCode, split } from "./dial.js";
 
 /**
- * A dedicated connection to `robot`'s agent (the raw push's): a ticket asked
- * for on the relay client's mutual-TLS connection, then plain TCP to the
- * relay carrying it, which the relay joins to the robot's own. The caller's
- * TLS to the agent runs inside, so the legs need none of their own (see
- * proto's relay-wire.ts: a push through the relay costs ~1.1× direct, not ~1.4×).
+ * A dedicated connection to an agent (the raw push's): plain TCP to the relay
+ * carrying `ticket` (from RelayClient.ticket), which the relay joins to the
+ * robot's own. The caller's TLS to the agent runs inside, so the legs need
+ * none of their own (see proto's relay-wire.ts: a push through the relay
+ * costs ~1.1× direct, not ~1.4×).
  */
-export async function dialDedicated(relay: RelayClient, robot: string, timeoutMs: number): Promise<Socket> {
-  const ticket = await relay.ticket(robot, timeoutMs);
-  const { host, port } = split(relay.address);
+export async function joinDedicated(address: string, ticket: string, timeoutMs: number): Promise<Socket> {
+  const { host, port } = split(address);
   const socket = connect({ host, port, noDelay: true });
   const timer = setTimeout(
     () => socket.destroy(new Error(`no answer from the relay within ${timeoutMs / 1000}s`)),
@@ -29,7 +29,7 @@ export async function dialDedicated(relay: RelayClient, robot: string, timeoutMs
     socket.destroy();
     throw new RelayRefused(
       "UNREACHABLE",
-      `cannot reach the relay at ${relay.address}: ${(cause as Error).message}`,
+      `cannot reach the relay at ${address}: ${(cause as Error).message}`,
       {
         cause,
       },
@@ -41,6 +41,31 @@ export async function dialDedicated(relay: RelayClient, robot: string, timeoutMs
   socket.destroy();
   throw new RelayRefused(
     refusalCode(answer.code),
-    `relay ${relay.address}: ${String(answer.message ?? "refused").slice(0, 300)}`,
+    `relay ${address}: ${String(answer.message ?? "refused").slice(0, 300)}`,
   );
+}
+
+/**
+ * The raw push's byte stream to `robot`'s agent: a dedicated connection, or,
+ * once one could not be made, a stream on the shared connections (a robot
+ * behind an egress firewall that passes only TLS cannot open the robot's
+ * half; a push there costs more CPU, which an LTE link never shows).
+ */
+export function bulkDialer(
+  relay: RelayClient,
+  robot: string,
+  timeoutMs: number,
+  shared: () => Promise<Duplex>,
+) {
+  let dedicated = true;
+  return async (): Promise<Duplex> => {
+    if (!dedicated) return shared();
+    const ticket = await relay.ticket(robot, timeoutMs);
+    try {
+      return await joinDedicated(relay.address, ticket, timeoutMs);
+    } catch {
+      dedicated = false;
+      return shared();
+    }
+  };
 }

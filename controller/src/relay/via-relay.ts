@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { Target } from "../targets/inventory.js";
-import { dialDedicated } from "./dedicated.js";
+import { bulkDialer } from "./dedicated.js";
 import type { RelayClient } from "./dial.js";
 import { type LocalProxy, startLocalProxy } from "./local-proxy.js";
 
@@ -10,7 +10,7 @@ export interface RelayRoute {
   readonly proxy: LocalProxy;
   /** A stream to the agent on the relay connection, no loopback hop. */
   readonly dial: () => Promise<Duplex>;
-  /** A dedicated connection to the agent (its own TCP connection on both legs): the raw push's. */
+  /** The raw push's: a dedicated connection to the agent (its own TCP connection on both legs), else `dial`'s. */
   readonly dialBulk: () => Promise<Duplex>;
   /** The stream of the dial that proved the robot connected. */
   readonly first: Duplex;
@@ -34,7 +34,7 @@ export async function viaRelay(
   const dial = () => relay.dial(robot, timeoutMs);
   const first = await dial();
   const proxy = await startLocalProxy(dial);
-  const dialBulk = () => dialDedicated(relay, robot, timeoutMs);
+  const dialBulk = bulkDialer(relay, robot, timeoutMs, dial);
   return { target: { ...target, address: proxy.address, serverName }, proxy, dial, dialBulk, first };
 }
 
