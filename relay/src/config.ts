@@ -87,11 +87,10 @@ export async function readRelayTls(
       throw new RelayConfigError(`cannot read tls.${k} ${c.tls[k]}: ${(cause as Error).message}`, { cause });
     }
   };
-  const [cert, key, robotCa, controllerCa] = await Promise.all([
-    read("certFile"),
-    read("keyFile"),
-    read("robotCaFile"),
-    read("controllerCaFile"),
-  ]);
+  // In order: the first missing file is the one named (Promise.all named whichever failed first).
+  const cert = await read("certFile");
+  const key = await read("keyFile");
+  const robotCa = await read("robotCaFile");
+  const controllerCa = await read("controllerCaFile");
   return { cert, key, robotCa, controllerCa };
 }
