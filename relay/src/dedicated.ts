@@ -76,18 +76,13 @@ export function serveDedicated(socket: Socket, deps: Deps): void {
 /** A robot's dedicated connection: its first line holds the ticket the relay sent it; any other is cut. */
 export function acceptDedicated(socket: Socket, deps: Deps): void {
   const { registry, metrics, timings: t } = deps;
-  readHeaderLine(socket, t.handshakeMs).then(
-    (h) => {
-      if (typeof h.ticket === "string" && TICKET.test(h.ticket) && registry.accept(h.ticket, socket)) {
-        socket.setNoDelay(true);
-        return;
-      }
-      metrics.refuse("bad_request");
-      socket.destroy();
-    },
-    () => {
-      metrics.refuse("bad_request");
-      socket.destroy();
-    },
-  );
+  const cut = () => {
+    metrics.refuse("bad_request");
+    socket.destroy();
+  };
+  readHeaderLine(socket, t.handshakeMs).then((h) => {
+    if (typeof h.ticket === "string" && TICKET.test(h.ticket) && registry.accept(h.ticket, socket)) {
+      socket.setNoDelay(true);
+    } else cut();
+  }, cut);
 }

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { Server, Socket } from "node:net";
+import type { Server } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import { RELAY_ROBOT_ALPN } from "@ros-rollback/proto/relay";
 import { controllerPort as makeControllerPort } from "./controller-port.js";
@@ -135,7 +135,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       for (const s of sockets) s.destroy();
       for (const s of sessions) s.destroy();
       for (const s of controllerSockets) s.destroy();
-      for (const s of [...robotPortSniff.sockets, ...controllerPortSniff.sockets] as Socket[]) s.destroy();
+      for (const s of [...robotPortSniff.sockets, ...controllerPortSniff.sockets]) s.destroy();
       await Promise.all(closed);
     },
   };
